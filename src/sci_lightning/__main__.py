@@ -1,0 +1,86 @@
+"""Hydra entry point: ``python -m sci_lightning model=inception experiment=quickstart``.
+
+A setting that is wrong is reported as one clear line (exit status 2), before training.
+In a multirun sweep a failing job is recorded in its folder (``job_failed.json``) and the
+sweep goes on, so that the comparison of the other jobs is still produced; the sweep then
+exits with status 1.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import hydra
+from omegaconf import DictConfig
+
+from sci_lightning.config import register_configs
+from sci_lightning.errors import SciLightningError
+
+register_configs()
+
+_failed_jobs: list[str] = []
+
+
+def _is_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
+
+def _record_failure(exc: BaseException) -> None:
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+
+    from sci_lightning.train import write_json_atomic
+
+    hc = HydraConfig.get()
+    out = Path(hc.runtime.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(
+        out / "job_failed.json",
+        {
+            "overrides": list(hc.overrides.task),
+            "error_type": type(exc).__name__,
+            "error": str(exc),
+            "traceback": "".join(traceback.format_exception(exc))[-4000:],
+        },
+    )
+    _failed_jobs.append(" ".join(hc.overrides.task))
+
+
+@hydra.main(version_base="1.3", config_path="pkg://sci_lightning.conf", config_name="config")
+def _app(cfg: DictConfig) -> float | None:
+    from sci_lightning.train import run
+
+    try:
+        return run(cfg)
+    except SciLightningError as exc:
+        if _is_multirun():
+            _record_failure(exc)
+            print(f"error: {exc}", file=sys.stderr)
+            return None
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as exc:
+        if _is_multirun():
+            _record_failure(exc)
+            traceback.print_exc()
+            return None
+        raise
+
+
+def main() -> None:
+    _app()
+    if _failed_jobs:
+        print(f"error: {len(_failed_jobs)} job(s) failed: " + "; ".join(_failed_jobs), file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Grid carbon-intensity providers behind one interface (:class:`IntensityProvider`).
+
+Pick one with the ``carbon`` config group and build it with :func:`build_provider`::
+
+    provider = build_provider(cfg.carbon)           # FallbackProvider if cfg.carbon.fallback differs
+    series = provider.history(start, end)           # IntensitySeries of gCO2e/kWh, UTC
+
+Providers (``carbon.provider``):
+
+=================  ===========================================================  ==========
+name               what                                                           signal
+=================  ===========================================================  ==========
+static             Ember 2023 national annual averages (offline default)          average
+trace              a CSV trace (e.g. Electricity Maps data-portal export)         as given
+watttime           WattTime API v3 (WATTTIME_USERNAME / WATTTIME_PASSWORD)        marginal
+carbon_aware_sdk   GSF Carbon Aware SDK WebAPI you host (carbon.base_url)         configured
+electricity_maps   Electricity Maps API v3 (ELECTRICITYMAPS_TOKEN)                average
+uk_grid            GB Carbon Intensity API (National Energy System Operator)      average
+=================  ===========================================================  ==========
+
+Provider classes are imported lazily from :data:`PROVIDERS` ("module:Class"), so a missing
+optional module only matters when it is selected. Each class has
+``from_config(cfg) -> provider``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from .base import (
+    LBS_PER_MWH_TO_G_PER_KWH,
+    IntensityPoint,
+    IntensityProvider,
+    IntensitySeries,
+    ProviderError,
+    ensure_utc,
+)
+from .chain import FallbackProvider, ProviderFallbackWarning
+from .config import CarbonConfig
+
+if TYPE_CHECKING:  # for type checkers / IDEs; at runtime these load lazily via __getattr__
+    from .carbon_aware_sdk import CarbonAwareSdkProvider
+    from .static import StaticProvider
+    from .trace import TraceProvider
+    from .watttime import WattTimeProvider
+
+__all__ = [
+    "IntensityProvider",
+    "IntensitySeries",
+    "IntensityPoint",
+    "ProviderError",
+    "ensure_utc",
+    "LBS_PER_MWH_TO_G_PER_KWH",
+    "CarbonConfig",
+    "FallbackProvider",
+    "ProviderFallbackWarning",
+    "StaticProvider",
+    "TraceProvider",
+    "WattTimeProvider",
+    "CarbonAwareSdkProvider",
+    "ElectricityMapsProvider",
+    "UkGridProvider",
+    "PROVIDERS",
+    "provider_class",
+    "build_single",
+    "build_provider",
+]
+
+#: provider name -> "module:Class" (module relative to this package). Part B's providers
+#: (electricity_maps, uk_grid) are registered here and load only when used.
+PROVIDERS: dict[str, str] = {
+    "static": ".static:StaticProvider",
+    "trace": ".trace:TraceProvider",
+    "watttime": ".watttime:WattTimeProvider",
+    "carbon_aware_sdk": ".carbon_aware_sdk:CarbonAwareSdkProvider",
+    "electricity_maps": ".electricity_maps:ElectricityMapsProvider",
+    "uk_grid": ".uk_grid:UkGridProvider",
+}
+
+_CLASS_TO_NAME = {target.split(":")[1]: name for name, target in PROVIDERS.items()}
+
+
+def provider_class(name: str) -> type[IntensityProvider]:
+    """The class registered under ``name``; ConfigError naming the valid choices otherwise."""
+    key = (name or "").strip().lower()
+    if key not in PROVIDERS:
+        raise ConfigError(
+            f"carbon.provider={name!r} is unknown; choose one of: {', '.join(PROVIDERS)}."
+        )
+    module_name, _, cls_name = PROVIDERS[key].partition(":")
+    try:
+        module = importlib.import_module(module_name, __name__)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"carbon.provider={key!r} is not available in this installation ({exc}); choose another provider."
+        ) from None
+    return getattr(module, cls_name)
+
+
+def build_single(name: str, cfg: Any) -> IntensityProvider:
+    """Build the provider ``name`` from the ``carbon`` config (its ``from_config`` classmethod)."""
+    cls = provider_class(name)
+    from_config = getattr(cls, "from_config", None)
+    if from_config is None:
+        raise ConfigError(f"provider class {cls.__name__} has no from_config(cfg); it cannot be built from config.")
+    return from_config(cfg)
+
+
+def build_provider(cfg: Any) -> IntensityProvider:
+    """Build the configured provider; wrap it in a :class:`FallbackProvider` when
+    ``cfg.fallback`` names providers other than the primary.
+
+    ``cfg`` is a :class:`CarbonConfig` or an OmegaConf node of that schema. Config mistakes
+    (unknown name, missing base_url/trace_path, bad signal_type) raise :class:`ConfigError`
+    at once. A *fallback* that cannot be built from the same config (e.g. ``trace``
+    without ``trace_path``) also raises, because a chain that cannot fall back is a
+    silent trap. Credentials are checked lazily (first request), so a missing
+    environment variable makes the primary fail over at run time, recorded in
+    ``fallbacks_used``, instead of stopping the run.
+    """
+    primary_name = (getattr(cfg, "provider", None) or "static").strip().lower()
+    fallback_names: list[str] = []
+    for n in list(getattr(cfg, "fallback", None) or []):
+        key = str(n).strip().lower()
+        if key and key != primary_name and key not in fallback_names:
+            fallback_names.append(key)
+    providers: list[IntensityProvider] = []
+    try:
+        providers.append(build_single(primary_name, cfg))
+    except ProviderError as exc:
+        if not fallback_names:
+            raise
+        providers.append(_Unavailable(primary_name, exc))
+    for n in fallback_names:
+        providers.append(build_single(n, cfg))
+    if len(providers) == 1:
+        return providers[0]
+    return FallbackProvider(providers, cooldown_s=float(getattr(cfg, "fallback_cooldown_s", 300.0) or 0.0))
+
+
+class _Unavailable(IntensityProvider):
+    """Stands in for a primary that could not even be constructed (e.g. missing token env
+    var raised in its constructor), so the chain records it and falls back."""
+
+    def __init__(self, name: str, error: ProviderError):
+        self.name = name
+        self.error = error
+        self.region = ""
+
+    def __repr__(self) -> str:
+        return f"<unavailable provider {self.name!r}>"
+
+    def history(self, start, end):  # type: ignore[override]
+        raise self.error
+
+    def forecast(self, start=None, horizon=None):  # type: ignore[override]
+        raise self.error
+
+    def current(self):  # type: ignore[override]
+        raise self.error
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy access to the provider classes: ``from sci_lightning.carbon import WattTimeProvider``."""
+    if name in _CLASS_TO_NAME:
+        try:
+            return provider_class(_CLASS_TO_NAME[name])
+        except ConfigError as exc:
+            raise ImportError(str(exc)) from None
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

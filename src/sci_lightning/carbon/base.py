@@ -1,0 +1,92 @@
+"""Carbon-intensity provider interface and value types.
+
+All times are timezone-aware UTC ``datetime`` objects; all intensities are gCO2e/kWh.
+Every series says where it came from (``source``, ``region``), what it measures
+(``signal_type``: ``"marginal"`` or ``"average"``) and what kind of value it is
+(``kind``: ``"measured"`` history/actuals, ``"forecast"``, ``"static"`` table value,
+or ``"fallback"`` when a provider in a fallback chain was replaced by the next one).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Literal
+
+SignalType = Literal["marginal", "average"]
+Kind = Literal["measured", "forecast", "static", "fallback"]
+
+LBS_PER_MWH_TO_G_PER_KWH = 0.45359237  # 1 lb = 453.59237 g; per MWh -> per kWh: / 1000
+
+
+class ProviderError(RuntimeError):
+    """A provider could not deliver. The message names the provider and the fix."""
+
+    def __init__(self, provider: str, message: str, fix: str | None = None):
+        self.provider = provider
+        self.fix = fix
+        text = f"[{provider}] {message}"
+        if fix:
+            text += f" Fix: {fix}"
+        super().__init__(text)
+
+
+def ensure_utc(ts: datetime, what: str = "timestamp") -> datetime:
+    """Return ``ts`` in UTC; refuse naive datetimes with a clear message."""
+    if ts.tzinfo is None or ts.tzinfo.utcoffset(ts) is None:
+        raise ValueError(
+            f"{what} {ts.isoformat()} has no timezone; all times must be timezone-aware "
+            "(use datetime(..., tzinfo=timezone.utc) or an ISO string ending in 'Z' / '+00:00')."
+        )
+    return ts.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class IntensityPoint:
+    """Intensity valid over [start, end)."""
+
+    start: datetime
+    end: datetime
+    g_per_kwh: float
+
+
+@dataclass
+class IntensitySeries:
+    points: list[IntensityPoint]
+    source: str
+    region: str
+    signal_type: SignalType
+    kind: Kind
+    generated_at: datetime | None = None  # forecasts: when the forecast was issued
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def resolution(self) -> timedelta | None:
+        if not self.points:
+            return None
+        return self.points[0].end - self.points[0].start
+
+
+class IntensityProvider(abc.ABC):
+    """A source of grid carbon intensity for one region/location."""
+
+    name: str = "?"
+    signal_type: SignalType = "average"
+    region: str = ""
+
+    @abc.abstractmethod
+    def history(self, start: datetime, end: datetime) -> IntensitySeries:
+        """Measured (or table) intensities covering [start, end)."""
+
+    @abc.abstractmethod
+    def forecast(self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)) -> IntensitySeries:
+        """Forecast intensities from ``start`` (default: now) over ``horizon``."""
+
+    def current(self) -> IntensityPoint:
+        """The intensity now (default: the last point of the last hour's history)."""
+        now = datetime.now(timezone.utc)
+        series = self.history(now - timedelta(hours=1), now)
+        if not series.points:
+            raise ProviderError(self.name, f"no intensity data for region {self.region!r} in the last hour.")
+        return series.points[-1]

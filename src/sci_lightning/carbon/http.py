@@ -1,0 +1,367 @@
+"""Shared HTTP plumbing for the intensity providers.
+
+One :class:`HttpClient` per provider instance. It owns one ``requests.Session`` and adds:
+
+* connect/read timeouts on every request;
+* retries with exponential backoff on HTTP 429, HTTP 5xx and connection errors/timeouts,
+  honouring ``Retry-After`` (seconds or an HTTP-date), every wait capped at ``max_wait_s``;
+  the sleep function is injectable so tests never sleep;
+* mapping of failures to :class:`~sci_lightning.carbon.base.ProviderError` that names the
+  provider and the fix: 401/403 (credentials / access), 400/404/422 (usually an unknown
+  region; the API's own message is quoted), other 4xx, exhausted retries, unreachable
+  host, and malformed bodies (bad JSON, missing keys, wrong types);
+* secrets hygiene: headers are never logged, and any value passed in ``secrets`` is
+  replaced by ``***`` in every error message this module builds.
+
+Public API (stable; part B's providers build on it)::
+
+    client = HttpClient("watttime", "https://api.watttime.org", timeout_s=10, retries=3,
+                        backoff_s=0.5, sleep=time.sleep, secrets=[password])
+    body = client.get_json("/v3/forecast", params={...}, headers={...}, auth=(user, pw))
+    client.close()
+
+    HttpStatusError(ProviderError)          .status, .api_message  (raised for 4xx/5xx)
+    require(obj, key, type_, what, provider) -> value   (malformed-body check)
+    expect_type(obj, type_, what, provider)  -> obj
+    parse_time(text, what, provider)         -> aware UTC datetime
+    format_time(dt)                          -> "2024-01-01T00:00:00Z"
+    env_credentials(provider, *names)        -> tuple[str, ...] from os.environ
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import os
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Mapping
+
+import requests
+
+from .base import ProviderError, ensure_utc
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "HttpClient",
+    "HttpStatusError",
+    "require",
+    "expect_type",
+    "parse_time",
+    "format_time",
+    "env_credentials",
+    "retry_after_s",
+]
+
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_MAX_API_MESSAGE_CHARS = 300
+
+
+class HttpStatusError(ProviderError):
+    """The API answered with an HTTP error status (after any retries).
+
+    ``status`` is the HTTP status code, ``api_message`` the API's own error text (trimmed).
+    Providers catch this to react to a specific status (e.g. re-login on 401).
+    """
+
+    def __init__(self, provider: str, status: int, message: str, fix: str | None = None, api_message: str = ""):
+        self.status = status
+        self.api_message = api_message
+        super().__init__(provider, message, fix)
+
+
+def retry_after_s(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """Parse a ``Retry-After`` header: delta-seconds or an HTTP-date. ``None`` if absent/invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, when.timestamp() - now())
+
+
+def _api_message(resp: requests.Response) -> str:
+    """The API's own error text: JSON ``message``/``error``/``detail``/``title`` or the raw body."""
+    text = ""
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("message", "error", "detail", "title", "errors"):
+            if key in body and body[key]:
+                val = body[key]
+                text = val if isinstance(val, str) else json.dumps(val)
+                break
+        else:
+            text = json.dumps(body)
+        # ASP.NET ValidationProblemDetails: the per-field messages are in "errors"
+        if isinstance(body.get("errors"), (dict, list)) and body["errors"] and key != "errors":
+            text += " " + json.dumps(body["errors"])
+    elif body is not None:
+        text = json.dumps(body)
+    else:
+        text = resp.text or ""
+    text = " ".join(text.split())
+    if len(text) > _MAX_API_MESSAGE_CHARS:
+        text = text[:_MAX_API_MESSAGE_CHARS] + "..."
+    return text
+
+
+class HttpClient:
+    """A small JSON-over-HTTP client with retries and provider-specific error messages.
+
+    Args:
+        provider: provider name used in every error message (e.g. ``"watttime"``).
+        base_url: scheme + host (+ optional path prefix); request paths are appended.
+        timeout_s: read timeout in seconds.
+        connect_timeout_s: connect timeout (default ``min(timeout_s, 5)``).
+        retries: extra attempts after the first on 429 / 5xx / connection errors.
+        backoff_s: first backoff wait; doubles each retry (``backoff_s * 2**attempt``).
+        max_wait_s: cap on any single wait, including a server's ``Retry-After``.
+        sleep: the function used to wait (inject a recorder in tests).
+        secrets: strings that must never appear in error messages (passwords, tokens);
+            more can be added later with :meth:`add_secret`.
+        session: an existing ``requests.Session`` (default: a new one).
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        base_url: str,
+        *,
+        timeout_s: float = 10.0,
+        connect_timeout_s: float | None = None,
+        retries: int = 3,
+        backoff_s: float = 0.5,
+        max_wait_s: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        secrets: Iterable[str] = (),
+        session: requests.Session | None = None,
+    ):
+        if not base_url or not str(base_url).startswith(("http://", "https://")):
+            raise ProviderError(
+                provider,
+                f"base_url {base_url!r} is not an http(s) URL.",
+                "set carbon.base_url to e.g. https://host:port (scheme included).",
+            )
+        self.provider = provider
+        self.base_url = str(base_url).rstrip("/")
+        self.timeout_s = float(timeout_s)
+        self.connect_timeout_s = float(connect_timeout_s if connect_timeout_s is not None else min(self.timeout_s, 5.0))
+        self.retries = max(0, int(retries))
+        self.backoff_s = max(0.0, float(backoff_s))
+        self.max_wait_s = max(0.0, float(max_wait_s))
+        self.sleep = sleep
+        self.session = session or requests.Session()
+        self._secrets: set[str] = {s for s in secrets if s}
+
+    def __repr__(self) -> str:  # never shows headers, auth or secrets
+        return f"HttpClient(provider={self.provider!r}, base_url={self.base_url!r}, retries={self.retries})"
+
+    def add_secret(self, value: str | None) -> None:
+        """Register another string (e.g. a fresh token) to redact from error messages."""
+        if value:
+            self._secrets.add(value)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every registered secret replaced by ``***``."""
+        for s in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(s, "***")
+        return text
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _error(self, message: str, fix: str | None = None) -> ProviderError:
+        return ProviderError(self.provider, self.redact(message), self.redact(fix) if fix else None)
+
+    def _wait_s(self, attempt: int, resp: requests.Response | None) -> float:
+        wait = self.backoff_s * (2**attempt)
+        if resp is not None:
+            ra = retry_after_s(resp.headers.get("Retry-After"))
+            if ra is not None:
+                wait = ra
+        return min(wait, self.max_wait_s)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        json_body: Any = None,
+    ) -> requests.Response:
+        """Send a request with retries; return a 2xx response or raise ProviderError/HttpStatusError."""
+        url = self.base_url + (path if path.startswith("/") else "/" + path)
+        last_resp: requests.Response | None = None
+        last_exc: Exception | None = None
+        for attempt in range(self.retries + 1):
+            last_resp, last_exc = None, None
+            try:
+                log.debug("%s: %s %s (attempt %d)", self.provider, method, url, attempt + 1)
+                resp = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    headers=dict(headers) if headers else None,
+                    auth=auth,
+                    json=json_body,
+                    timeout=(self.connect_timeout_s, self.timeout_s),
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                last_exc = exc
+            except requests.RequestException as exc:  # invalid URL, too many redirects, ...
+                raise self._error(
+                    f"request to {self.base_url} failed ({type(exc).__name__}).",
+                    "check carbon.base_url and the provider settings.",
+                ) from None
+            else:
+                if resp.status_code < 400:
+                    return resp
+                if resp.status_code not in _RETRY_STATUSES:
+                    raise self._status_error(resp)
+                last_resp = resp
+            if attempt < self.retries:
+                wait = self._wait_s(attempt, last_resp)
+                log.debug("%s: retrying in %.2f s", self.provider, wait)
+                self.sleep(wait)
+        if last_resp is not None:
+            raise self._status_error(last_resp, attempts=self.retries + 1)
+        kind = "timed out" if isinstance(last_exc, requests.Timeout) else "could not connect"
+        raise self._error(
+            f"{kind} to {self.base_url} after {self.retries + 1} attempt(s) ({type(last_exc).__name__}).",
+            "check carbon.base_url, the network/proxy, and that the service is up; "
+            "or keep a fallback provider (carbon.fallback) for offline runs.",
+        )
+
+    def _status_error(self, resp: requests.Response, attempts: int = 1) -> HttpStatusError:
+        status = resp.status_code
+        api = self.redact(_api_message(resp))
+        quoted = f": {api!r}" if api else ""
+        path = requests.utils.urlparse(resp.url).path if resp.url else ""
+        if status == 401:
+            msg, fix = f"authentication failed (HTTP 401 on {path}){quoted}.", "check the credentials in the environment variables for this provider."
+        elif status == 403:
+            msg, fix = (
+                f"access denied (HTTP 403 on {path}){quoted}.",
+                "your account/plan may not cover this region or endpoint; use a region your plan includes, "
+                "or check the credentials.",
+            )
+        elif status in (400, 404, 422):
+            msg, fix = (
+                f"request rejected (HTTP {status} on {path}){quoted}.",
+                "check carbon.region (region/zone/location names are provider-specific) and the other query settings.",
+            )
+        elif status in _RETRY_STATUSES:
+            msg, fix = (
+                f"service unavailable (HTTP {status} on {path}) after {attempts} attempt(s){quoted}.",
+                "try again later, raise carbon.retries, or keep a fallback provider (carbon.fallback).",
+            )
+        else:
+            msg, fix = f"unexpected HTTP {status} on {path}{quoted}.", "check carbon.base_url and the provider settings."
+        return HttpStatusError(self.provider, status, self.redact(msg), self.redact(fix), api_message=api)
+
+    def get_json(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> Any:
+        """GET ``path`` and return the decoded JSON body (ProviderError if it is not JSON)."""
+        resp = self.request("GET", path, params=params, headers=headers, auth=auth)
+        try:
+            return resp.json()
+        except ValueError:
+            snippet = " ".join((resp.text or "")[:120].split())
+            raise self._error(
+                f"malformed response from {path}: body is not JSON (starts with {snippet!r}).",
+                "check carbon.base_url points at the provider's API (not a web page or proxy).",
+            ) from None
+
+
+def expect_type(obj: Any, type_: type | tuple[type, ...], what: str, provider: str) -> Any:
+    """Return ``obj`` if it has ``type_`` (bool is not a number), else a malformed-body ProviderError."""
+    types = type_ if isinstance(type_, tuple) else (type_,)
+    numeric = any(t in (int, float) for t in types)
+    if not isinstance(obj, types) or (numeric and isinstance(obj, bool) and bool not in types):
+        names = "/".join(t.__name__ for t in types)
+        raise ProviderError(
+            provider,
+            f"malformed response: {what} should be {names}, got {type(obj).__name__}.",
+            "the API's response format may have changed, or carbon.base_url points at the wrong service.",
+        )
+    return obj
+
+
+def require(obj: Any, key: str, type_: type | tuple[type, ...], what: str, provider: str) -> Any:
+    """``obj[key]`` checked to exist and have ``type_``; a malformed-body ProviderError otherwise."""
+    expect_type(obj, dict, what, provider)
+    if key not in obj:
+        raise ProviderError(
+            provider,
+            f"malformed response: {what} has no {key!r} key.",
+            "the API's response format may have changed, or carbon.base_url points at the wrong service.",
+        )
+    return expect_type(obj[key], type_, f"{what}.{key}", provider)
+
+
+def parse_time(text: Any, what: str, provider: str) -> datetime:
+    """Parse an ISO-8601 timestamp (``Z`` or offset; naive taken as UTC) to an aware UTC datetime."""
+    expect_type(text, str, what, provider)
+    s = text.strip()
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    # Python < 3.11 fromisoformat accepts only 0, 3 or 6 fractional digits: normalise to 6.
+    if "." in s:
+        head, _, rest = s.partition(".")
+        digits = ""
+        while rest and rest[0].isdigit():
+            digits, rest = digits + rest[0], rest[1:]
+        s = f"{head}.{(digits + '000000')[:6]}{rest}"
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        raise ProviderError(
+            provider,
+            f"malformed response: {what} {text!r} is not an ISO-8601 timestamp.",
+            "the API's response format may have changed.",
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def format_time(dt: datetime) -> str:
+    """An aware datetime as ``YYYY-MM-DDTHH:MM:SSZ`` (UTC, whole seconds)."""
+    return ensure_utc(dt).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def env_credentials(provider: str, *names: str) -> tuple[str, ...]:
+    """Read credentials from environment variables; ProviderError naming every missing one."""
+    values = tuple(os.environ.get(n, "") for n in names)
+    missing = [n for n, v in zip(names, values) if not v]
+    if missing:
+        raise ProviderError(
+            provider,
+            f"missing credentials: environment variable(s) {', '.join(missing)} not set.",
+            f"export {' and '.join(missing)} in the shell that runs training (never put them in config files), "
+            "or choose an offline provider (carbon.provider=static or trace).",
+        )
+    return values

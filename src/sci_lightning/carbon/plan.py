@@ -1,0 +1,629 @@
+"""Carbon-aware time shifting: find the lowest-carbon start for a job of known duration.
+
+A pure planner on plain data: it depends only on :mod:`sci_lightning.carbon.base` types,
+does no I/O and never reads the clock unless no ``now`` is given.
+
+Method (the same as the GSF Carbon Aware SDK's ``RollingAverage`` / ``AverageOverPeriod``):
+
+* A candidate start ``s`` gives the job window ``[s, s + duration)``.
+* Its mean intensity is the average of the forecast points, each weighted by the length of
+  its overlap with the job window: ``sum(value_i * overlap_i) / duration``. When the
+  duration is not a multiple of the forecast resolution the last (and, for an unaligned
+  start, the first) point counts only for the part the job overlaps.
+* A window is a candidate only when the forecast covers it completely and it lies inside
+  the planning window (the job must *finish* by the window end, like the SDK's
+  ``dataEndAt``).
+* ``align="points"`` (default): the candidates are the earliest possible start (normally
+  "now") plus every forecast point start after it, so candidates step by the forecast's
+  resolution and sit on point starts. ``align="window_start"`` reproduces the SDK exactly:
+  candidates are ``window_start + k * resolution`` (the SDK steps from ``dataStartAt`` by
+  the first point's duration).
+* The best start has the lowest mean; ties (equal within a relative 1e-9, i.e. float
+  rounding) go to the earliest start. The SDK returns every tied window in
+  ``optimalDataPoints``, earliest first.
+
+Forecast hygiene (documented choice): points are sorted; exact duplicates are dropped
+with a note; conflicting duplicates or overlaps, and gaps, are refused with the reason
+(the SDK also refuses non-continuous data) -- a gap would silently bias the average, and
+filling it would invent forecast values. All timestamps must be timezone-aware.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable, Literal, Sequence
+
+from sci_lightning.carbon.base import IntensityPoint, IntensitySeries, ensure_utc
+from sci_lightning.errors import ConfigError, SciLightningError
+
+Align = Literal["points", "window_start"]
+
+METHOD = "forecast-based projection, rolling window average weighted by overlap"
+DEFAULT_WINDOW = timedelta(hours=24)
+TIE_REL_TOL = 1e-9
+
+
+class PlanError(SciLightningError, ValueError):
+    """The forecast or the planning window cannot give a plan; the message says why and the fix."""
+
+
+# --------------------------------------------------------------------------- durations
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(d|h|m|s)", re.IGNORECASE)
+_UNIT_S = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def parse_duration(value: Any, what: str = "schedule.duration") -> timedelta:
+    """Parse ``"2h"``, ``"90m"``, ``"5400s"``, ``"1h30m"``, ``"1.5h"``, ``"1d"`` into a timedelta.
+
+    A ``timedelta`` passes through. Bare numbers are refused because the unit would be a
+    guess (write ``5400s`` or ``90m``). Raises :class:`ConfigError` naming ``what``.
+    """
+    if isinstance(value, timedelta):
+        td = value
+    else:
+        if isinstance(value, bool) or value is None:
+            raise ConfigError(f"{what}={value!r} is not a duration. Fix: give e.g. {what}=2h, 90m, 5400s or 1h30m.")
+        if isinstance(value, (int, float)) or re.fullmatch(r"\s*\d+(\.\d*)?\s*", str(value)):
+            raise ConfigError(
+                f"{what}={value!r} has no unit. Fix: write the unit, e.g. {what}={value}s or {what}={value}m "
+                "(units: d, h, m, s)."
+            )
+        text = str(value).strip().replace(" ", "")
+        pos = 0
+        total_s = 0.0
+        for m in _DURATION_PART.finditer(text):
+            if m.start() != pos:
+                break
+            total_s += float(m.group(1)) * _UNIT_S[m.group(2).lower()]
+            pos = m.end()
+        if pos != len(text) or not text:
+            raise ConfigError(
+                f"{what}={value!r} is not a duration I can read. Fix: use numbers with units d/h/m/s, "
+                f"e.g. {what}=2h, 90m, 5400s or 1h30m."
+            )
+        td = timedelta(seconds=total_s)
+    if td <= timedelta(0):
+        raise ConfigError(f"{what}={value!r} must be longer than zero. Fix: give the job's expected run time, e.g. 2h.")
+    return td
+
+
+def format_duration(td: timedelta) -> str:
+    """``timedelta(hours=1, minutes=30)`` -> ``"1h30m"`` (seconds kept when present)."""
+    total = int(round(td.total_seconds()))
+    if total == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if total >= size:
+            n, total = divmod(total, size)
+            parts.append(f"{n}{unit}")
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------- forecast hygiene
+
+
+def normalize_points(points: Iterable[IntensityPoint]) -> tuple[list[IntensityPoint], list[str]]:
+    """Return the points in time order, UTC, without exact duplicates, plus notes on what was done.
+
+    Raises :class:`PlanError` for naive timestamps, empty or negative intervals, non-finite
+    values, conflicting duplicates/overlaps and gaps.
+    """
+    notes: list[str] = []
+    pts: list[IntensityPoint] = []
+    for i, p in enumerate(points):
+        try:
+            start = ensure_utc(p.start, f"forecast point {i} start")
+            end = ensure_utc(p.end, f"forecast point {i} end")
+        except ValueError as exc:
+            raise PlanError(f"{exc} Fix: the provider must return aware UTC timestamps.") from None
+        if end <= start:
+            raise PlanError(f"forecast point {i} ends ({_iso(end)}) before it starts ({_iso(start)}).")
+        value = float(p.g_per_kwh)
+        if not math.isfinite(value):
+            raise PlanError(f"forecast point {i} at {_iso(start)} has a non-finite intensity ({p.g_per_kwh!r}).")
+        pts.append(IntensityPoint(start, end, value))
+    if not pts:
+        raise PlanError("the forecast has no points. Fix: check the provider's region and that it offers forecasts.")
+    if any(b.start < a.start for a, b in zip(pts, pts[1:])):
+        notes.append("forecast points were not in time order; sorted them.")
+    pts.sort(key=lambda p: (p.start, p.end, p.g_per_kwh))
+    out: list[IntensityPoint] = [pts[0]]
+    dropped = 0
+    for p in pts[1:]:
+        prev = out[-1]
+        if p == prev:
+            dropped += 1
+            continue
+        if p.start == prev.start:
+            raise PlanError(
+                f"the forecast has conflicting points for {_iso(p.start)}: "
+                f"{prev.g_per_kwh} g/kWh until {_iso(prev.end)} and {p.g_per_kwh} g/kWh until "
+                f"{_iso(p.end)}. Fix: the provider returned two forecasts mixed together; "
+                "request a single forecast run."
+            )
+        if p.start < prev.end:
+            raise PlanError(
+                f"forecast points overlap: [{_iso(prev.start)}, {_iso(prev.end)}) and "
+                f"[{_iso(p.start)}, {_iso(p.end)}). Fix: request a single forecast run."
+            )
+        if p.start > prev.end:
+            raise PlanError(
+                f"the forecast has a gap from {_iso(prev.end)} to {_iso(p.start)} "
+                f"({format_duration(p.start - prev.end)}); a rolling average across it would be wrong. "
+                "Fix: request the forecast again or use another provider (carbon.fallback)."
+            )
+        out.append(p)
+    if dropped:
+        notes.append(f"dropped {dropped} exact duplicate forecast point(s).")
+    return out, notes
+
+
+def window_mean(points: Sequence[IntensityPoint], start: datetime, end: datetime, _starts: list | None = None) -> float:
+    """Mean intensity over ``[start, end)``: each point weighted by its overlap with the window.
+
+    ``points`` must be sorted, gap-free and cover the window (see :func:`normalize_points`);
+    raises :class:`PlanError` otherwise.
+    """
+    if end <= start:
+        raise PlanError(f"empty window [{_iso(start)}, {_iso(end)}).")
+    if not points or start < points[0].start or end > points[-1].end:
+        raise PlanError(f"the forecast does not cover [{_iso(start)}, {_iso(end)}).")
+    starts = _starts if _starts is not None else [p.start for p in points]
+    i = max(bisect.bisect_right(starts, start) - 1, 0)
+    total_s = (end - start).total_seconds()
+    terms = []
+    while i < len(points) and points[i].start < end:
+        p = points[i]
+        lo = max(start, p.start)
+        hi = min(end, p.end)
+        if hi > lo:
+            terms.append(p.g_per_kwh * (hi - lo).total_seconds())
+        i += 1
+    return math.fsum(terms) / total_s
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class CarbonProjection:
+    """Projected operational carbon (E x I) of a job run now vs at the best start.
+
+    Figures are estimates: a forecast intensity times the given energy.
+    """
+
+    energy_kwh: float
+    now_g: float
+    shifted_g: float
+    saving_g: float
+    saving_pct: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The lowest-carbon start for a job, found in a forecast.
+
+    All times UTC; intensities gCO2e/kWh, *forecast* values (estimates), averaged over
+    the job window weighted by overlap (see the module docstring).
+    """
+
+    duration: timedelta
+    best_start: datetime
+    best_end: datetime
+    best_mean_g_per_kwh: float
+    now_start: datetime
+    now_mean_g_per_kwh: float
+    saving_g_per_kwh: float
+    saving_pct: float
+    candidates: int
+    source: str
+    region: str
+    signal_type: str
+    kind: str
+    generated_at: datetime | None
+    window_start: datetime
+    window_end: datetime
+    align: str = "points"
+    method: str = METHOD
+    windows: tuple[tuple[datetime, float], ...] = ()  # every candidate (start, mean), time order
+    points: tuple[IntensityPoint, ...] = ()  # the cleaned forecast used
+    notes: tuple[str, ...] = ()
+
+    @property
+    def delay(self) -> timedelta:
+        """How long after the earliest possible start the best window begins."""
+        return self.best_start - self.now_start
+
+    def project(self, energy_kwh: float) -> CarbonProjection:
+        """Operational carbon E x I (grams) for ``energy_kwh`` run now vs at the best start."""
+        energy_kwh = float(energy_kwh)
+        if not math.isfinite(energy_kwh) or energy_kwh < 0:
+            raise ValueError(f"energy_kwh={energy_kwh!r} must be a finite number >= 0.")
+        now_g = energy_kwh * self.now_mean_g_per_kwh
+        shifted_g = energy_kwh * self.best_mean_g_per_kwh
+        saving_g = now_g - shifted_g
+        pct = 100.0 * saving_g / now_g if now_g > 0 else 0.0
+        return CarbonProjection(energy_kwh, now_g, shifted_g, saving_g, pct)
+
+    def mean_for_start(self, start: datetime) -> float:
+        """Forecast mean intensity of a job of this plan's duration starting at ``start``."""
+        start = ensure_utc(start, "start")
+        return window_mean(self.points, start, start + self.duration)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (ISO-8601 UTC times, durations in seconds)."""
+        return {
+            "best_start": _iso(self.best_start),
+            "best_end": _iso(self.best_end),
+            "best_mean_g_per_kwh": self.best_mean_g_per_kwh,
+            "now_start": _iso(self.now_start),
+            "now_mean_g_per_kwh": self.now_mean_g_per_kwh,
+            "saving_g_per_kwh": self.saving_g_per_kwh,
+            "saving_pct": self.saving_pct,
+            "delay_s": self.delay.total_seconds(),
+            "duration_s": self.duration.total_seconds(),
+            "candidates": self.candidates,
+            "window_start": _iso(self.window_start),
+            "window_end": _iso(self.window_end),
+            "align": self.align,
+            "source": self.source,
+            "region": self.region,
+            "signal_type": self.signal_type,
+            "kind": self.kind,
+            "generated_at": _iso(self.generated_at) if self.generated_at else None,
+            "method": self.method,
+            "notes": list(self.notes),
+        }
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def plan_best_start(
+    series: IntensitySeries,
+    duration: timedelta | str,
+    *,
+    window_start: datetime | None = None,
+    window_end: datetime | None = None,
+    now: datetime | None = None,
+    align: Align = "points",
+) -> Plan:
+    """Find the start in ``[window_start, window_end - duration]`` with the lowest mean intensity.
+
+    Args:
+        series: the forecast (any :class:`IntensitySeries`; usually ``kind="forecast"``).
+        duration: the job's expected run time (timedelta or ``"2h"``-style string).
+        window_start: earliest start; default ``now``. A start before ``now`` is moved to
+            ``now`` (with a note) -- the past cannot be scheduled.
+        window_end: the job must finish by then; default ``window_start + 24h``.
+        now: the current time (aware); default the system clock. Injected by tests.
+        align: ``"points"`` (candidates on forecast point starts, plus the earliest
+            start) or ``"window_start"`` (the SDK's ``dataStartAt + k * resolution``).
+
+    Raises:
+        PlanError: window in the past or too short, duration longer than the forecast
+            horizon, gaps / conflicting points / naive times in the forecast.
+        ConfigError: a malformed duration.
+    """
+    dur = parse_duration(duration, "duration")
+    if align not in ("points", "window_start"):
+        raise ConfigError(f"align={align!r} is not known. Fix: use 'points' or 'window_start'.")
+    now = ensure_utc(now, "now") if now is not None else datetime.now(timezone.utc)
+    points, notes = normalize_points(series.points)
+    notes = list(series.notes) + notes
+
+    ws = ensure_utc(window_start, "window_start") if window_start is not None else now
+    we = ensure_utc(window_end, "window_end") if window_end is not None else ws + DEFAULT_WINDOW
+    if we <= now:
+        raise PlanError(
+            f"the planning window ends at {_iso(we)}, which is in the past (now {_iso(now)}). "
+            "Fix: give a window that ends in the future (e.g. window_h=24 from now)."
+        )
+    if we <= ws:
+        raise PlanError(f"the planning window ends ({_iso(we)}) before it starts ({_iso(ws)}). Fix: window_end > window_start.")
+    if ws < now:
+        notes.append(f"window start {_iso(ws)} is in the past; planning from now ({_iso(now)}).")
+        ws = now
+
+    f0, f1 = points[0].start, points[-1].end
+    if ws >= f1:
+        raise PlanError(
+            f"the forecast ends at {_iso(f1)}, before the planning window starts ({_iso(ws)}). "
+            "Fix: fetch a fresh forecast."
+        )
+    eff_start = max(ws, f0)
+    if eff_start > ws:
+        notes.append(f"the forecast starts at {_iso(f0)}, after the window start {_iso(ws)}; earliest start is {_iso(f0)}.")
+    eff_end = min(we, f1)
+    if eff_end - eff_start < dur:
+        horizon = f1 - eff_start
+        if horizon < dur:
+            raise PlanError(
+                f"the job duration {format_duration(dur)} is longer than the forecast horizon from "
+                f"{_iso(eff_start)} ({format_duration(horizon)}, forecast ends {_iso(f1)}; source "
+                f"{series.source} {series.region}). Fix: use a shorter duration, a provider with a longer "
+                "forecast, or run without time shifting (schedule=none)."
+            )
+        raise PlanError(
+            f"the planning window [{_iso(eff_start)}, {_iso(eff_end)}) is shorter than the job "
+            f"duration {format_duration(dur)}. Fix: widen the window (window_h) or shorten the duration."
+        )
+    if we > f1:
+        notes.append(f"the window end {_iso(we)} is past the forecast's end; planning up to {_iso(f1)}.")
+
+    last_start = eff_end - dur
+    if align == "points":
+        cands = [eff_start] + [p.start for p in points if eff_start < p.start <= last_start]
+    else:
+        step = series.resolution or (points[0].end - points[0].start)
+        step = points[0].end - points[0].start if step <= timedelta(0) else step
+        cands = []
+        s = eff_start
+        while s <= last_start:
+            cands.append(s)
+            s += step
+
+    starts = [p.start for p in points]
+    windows = tuple((s, window_mean(points, s, s + dur, starts)) for s in cands)
+    best_s, best_m = pick_best(windows)
+    now_m = windows[0][1]
+    saving = now_m - best_m
+    pct = 100.0 * saving / now_m if now_m > 0 else 0.0
+    return Plan(
+        duration=dur,
+        best_start=best_s,
+        best_end=best_s + dur,
+        best_mean_g_per_kwh=best_m,
+        now_start=eff_start,
+        now_mean_g_per_kwh=now_m,
+        saving_g_per_kwh=saving,
+        saving_pct=pct,
+        candidates=len(windows),
+        source=series.source,
+        region=series.region,
+        signal_type=series.signal_type,
+        kind=series.kind,
+        generated_at=ensure_utc(series.generated_at, "generated_at") if series.generated_at else None,
+        window_start=ws,
+        window_end=we,
+        align=align,
+        windows=windows,
+        points=tuple(points),
+        notes=tuple(notes),
+    )
+
+
+def pick_best(windows: Sequence[tuple[datetime, float]]) -> tuple[datetime, float]:
+    """The (start, mean) with the lowest mean; ties within float rounding go to the earliest."""
+    if not windows:
+        raise PlanError("no candidate start fits the window.")
+    lowest = min(m for _, m in windows)
+    tol = TIE_REL_TOL * max(abs(lowest), 1.0)
+    for s, m in sorted(windows, key=lambda w: w[0]):
+        if m <= lowest + tol:
+            return s, m
+    raise AssertionError("unreachable")
+
+
+# --------------------------------------------------------------------------- cross-check and findings
+
+
+def cross_check_optimal(
+    plan: Plan,
+    sdk_optimal: Iterable[IntensityPoint | tuple[datetime, float]],
+    *,
+    rel_tol: float = 1e-6,
+) -> dict[str, Any]:
+    """Compare the Carbon Aware SDK's ``optimalDataPoints`` with this planner.
+
+    For each SDK optimal window ``(start, value)`` it recomputes the mean over
+    ``[start, start + duration)`` from ``plan.points`` and checks that the value matches and
+    is as low as the planner's best. Returns ``{"agrees": bool, "sdk_start", "sdk_mean_g_per_kwh",
+    "our_mean_for_sdk_start_g_per_kwh", "our_best_start", "our_best_mean_g_per_kwh", "reason"}``.
+    The SDK's candidates step from ``dataStartAt``; ours from point starts, so their best
+    *means* should agree when both grids coincide, and ours is never worse when the SDK's
+    start lies on our grid.
+    """
+    opts = []
+    for o in sdk_optimal:
+        if isinstance(o, IntensityPoint):
+            opts.append((ensure_utc(o.start, "SDK optimal start"), float(o.g_per_kwh)))
+        else:
+            opts.append((ensure_utc(o[0], "SDK optimal start"), float(o[1])))
+    result: dict[str, Any] = {
+        "agrees": False,
+        "our_best_start": _iso(plan.best_start),
+        "our_best_mean_g_per_kwh": plan.best_mean_g_per_kwh,
+        "sdk_start": None,
+        "sdk_mean_g_per_kwh": None,
+        "our_mean_for_sdk_start_g_per_kwh": None,
+        "reason": "",
+    }
+    if not opts:
+        result["reason"] = "the SDK returned no optimalDataPoints."
+        return result
+    opts.sort()
+    s, v = opts[0]
+    result["sdk_start"] = _iso(s)
+    result["sdk_mean_g_per_kwh"] = v
+    try:
+        ours = plan.mean_for_start(s)
+    except PlanError as exc:
+        result["reason"] = f"the SDK's window is outside the forecast used here: {exc}"
+        return result
+    result["our_mean_for_sdk_start_g_per_kwh"] = ours
+    tol = rel_tol * max(abs(v), 1.0)
+    problems = []
+    if abs(ours - v) > tol:
+        problems.append(f"the SDK says {v:.6g} g/kWh for the window at {_iso(s)}, the forecast gives {ours:.6g}")
+    if abs(plan.best_mean_g_per_kwh - v) > tol:
+        problems.append(
+            f"best means differ: SDK {v:.6g} g/kWh at {_iso(s)}, planner {plan.best_mean_g_per_kwh:.6g} "
+            f"at {_iso(plan.best_start)}"
+        )
+    elif s != plan.best_start:
+        problems.append(f"equal best means but different starts: SDK {_iso(s)}, planner {_iso(plan.best_start)}")
+    result["agrees"] = not problems
+    result["reason"] = "; ".join(problems) if problems else "same best window and mean."
+    return result
+
+
+def carbon_aware_findings(plan: Plan, energy_kwh: float, actual_start: datetime) -> dict[str, Any]:
+    """What time shifting would have saved for a job that started at ``actual_start``.
+
+    Keys: actual_start, best_start, intensity_at_actual_start_g_per_kwh,
+    best_window_mean_g_per_kwh, actual_window_mean_g_per_kwh, saving_g, saving_pct,
+    energy_kwh, duration_s, source, region, signal_type, kind, generated_at, method,
+    estimated (always True: forecast intensities times measured energy), notes.
+    ``saving_g`` = energy_kwh x (actual window mean - best window mean); positive means
+    the best start would have emitted less. Values the forecast cannot give are None,
+    with the reason in notes.
+    """
+    actual_start = ensure_utc(actual_start, "actual_start")
+    energy_kwh = float(energy_kwh)
+    notes = list(plan.notes)
+    at_start = None
+    for p in plan.points:
+        if p.start <= actual_start < p.end:
+            at_start = p.g_per_kwh
+            break
+    if at_start is None:
+        notes.append(f"the forecast does not cover the actual start {_iso(actual_start)}.")
+    try:
+        actual_mean = plan.mean_for_start(actual_start)
+    except PlanError:
+        actual_mean = None
+        notes.append("the forecast does not cover the whole actual job window; no saving computed.")
+    saving_g = saving_pct = None
+    if actual_mean is not None:
+        saving_g = energy_kwh * (actual_mean - plan.best_mean_g_per_kwh)
+        saving_pct = 100.0 * (actual_mean - plan.best_mean_g_per_kwh) / actual_mean if actual_mean > 0 else 0.0
+    return {
+        "actual_start": _iso(actual_start),
+        "best_start": _iso(plan.best_start),
+        "best_end": _iso(plan.best_end),
+        "intensity_at_actual_start_g_per_kwh": at_start,
+        "best_window_mean_g_per_kwh": plan.best_mean_g_per_kwh,
+        "actual_window_mean_g_per_kwh": actual_mean,
+        "saving_g": saving_g,
+        "saving_pct": saving_pct,
+        "energy_kwh": energy_kwh,
+        "duration_s": plan.duration.total_seconds(),
+        "window_start": _iso(plan.window_start),
+        "window_end": _iso(plan.window_end),
+        "source": plan.source,
+        "region": plan.region,
+        "signal_type": plan.signal_type,
+        "kind": plan.kind,
+        "generated_at": _iso(plan.generated_at) if plan.generated_at else None,
+        "method": METHOD,
+        "estimated": True,
+        "estimate_basis": "forecast intensity (not measured) x the job's energy",
+        "notes": notes,
+    }
+
+
+# --------------------------------------------------------------------------- expected duration
+
+
+@dataclass(frozen=True)
+class DurationEstimate:
+    """An expected job duration and where it came from (``config``, ``previous_report``, ``first_epoch``)."""
+
+    duration: timedelta
+    source: str
+    detail: str = ""
+
+
+def duration_from_previous_report(
+    outputs_dir: str | os.PathLike,
+    model: str,
+    settings: dict[str, Any] | None = None,
+) -> DurationEstimate | None:
+    """The ``duration_s`` of the newest ``sci_report.json`` under ``outputs_dir`` for ``model``.
+
+    A report matches when its ``model`` equals ``model`` and, for every ``settings`` key
+    (dotted paths allowed, e.g. ``"data.batch_size"``), the report holds an equal value.
+    Newest = latest file modification time. Unreadable reports are skipped. Returns None
+    when nothing matches.
+    """
+    root = Path(outputs_dir)
+    if not root.is_dir():
+        return None
+    best: tuple[float, Path, float] | None = None
+    for path in root.rglob("sci_report.json"):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            mtime = path.stat().st_mtime
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or data.get("model") != model:
+            continue
+        if settings and not all(_lookup(data, k) == v for k, v in settings.items()):
+            continue
+        dur = data.get("duration_s")
+        if not isinstance(dur, (int, float)) or isinstance(dur, bool) or not math.isfinite(dur) or dur <= 0:
+            continue
+        if best is None or mtime > best[0]:
+            best = (mtime, path, float(dur))
+    if best is None:
+        return None
+    return DurationEstimate(timedelta(seconds=best[2]), "previous_report", str(best[1]))
+
+
+_MISSING = object()
+
+
+def _lookup(data: dict, dotted: str) -> Any:
+    cur: Any = data
+    for part in dotted.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return _MISSING
+        cur = cur[part]
+    return cur
+
+
+def duration_from_first_epoch(first_epoch_s: float, max_epochs: int, overhead_s: float = 0.0) -> DurationEstimate:
+    """Expected duration = first epoch time x ``max_epochs`` + ``overhead_s``.
+
+    The first epoch includes warm-up, so this errs long. A job that learns its duration
+    this way has already started: it can only *report* what shifting would have saved.
+    """
+    if not (isinstance(first_epoch_s, (int, float)) and math.isfinite(first_epoch_s) and first_epoch_s > 0):
+        raise ValueError(f"first_epoch_s={first_epoch_s!r} must be a positive number of seconds.")
+    if int(max_epochs) < 1:
+        raise ValueError(f"max_epochs={max_epochs!r} must be >= 1.")
+    total = float(first_epoch_s) * int(max_epochs) + max(float(overhead_s), 0.0)
+    return DurationEstimate(
+        timedelta(seconds=total), "first_epoch", f"{first_epoch_s:.1f} s x {int(max_epochs)} epochs (measured first epoch)"
+    )
+
+
+def resolve_duration(
+    configured: Any,
+    *,
+    model: str | None = None,
+    settings: dict[str, Any] | None = None,
+    outputs_dir: str | os.PathLike = "outputs",
+) -> DurationEstimate | None:
+    """The expected duration from config (``schedule.duration``) or else a previous report.
+
+    Returns None when neither is available; the caller then measures the first epoch
+    (:func:`duration_from_first_epoch`) and reports instead of waiting.
+    """
+    if configured not in (None, ""):
+        return DurationEstimate(parse_duration(configured), "config", f"schedule.duration={configured}")
+    if model:
+        return duration_from_previous_report(outputs_dir, model, settings)
+    return None
+

@@ -1,0 +1,360 @@
+"""Trace provider: grid intensity from a CSV of UTC timestamps and gCO2e/kWh values.
+
+Accepted files
+    * A plain CSV with a time column (``timestamp``, ``datetime``, ``time``, ``start``,
+      ``point_time``, ``from`` or ``Datetime (UTC)``) and a value column (``g_per_kwh``,
+      ``intensity_g_per_kwh``, ``carbon_intensity``, ``intensity``, ``value``).
+      Times are ISO 8601; ones without an offset are taken as UTC.
+    * Electricity Maps data-portal exports (header ``Datetime (UTC),Country,Zone Name,Zone Id,
+      Carbon Intensity gCO₂eq/kWh (direct),Carbon Intensity gCO₂eq/kWh (LCA),...``). The
+      default column is the *direct* one; ``column="lca"`` (config ``carbon.trace_column``)
+      picks the lifecycle one, and any exact header name works too. The zone id becomes the
+      series region and "Data Estimated" rows are counted in the notes. Electricity Maps
+      data is ODbL: credit "Electricity Maps" wherever results from it are shown (the series
+      ``source`` and ``notes`` carry that credit).
+
+Each row is valid from its timestamp until the next row's (the last row lasts as long as
+the typical step). A gap longer than twice the typical step is left as a gap.
+
+Windows
+    ``history(start, end)`` and ``forecast(start, horizon)`` return the points that overlap
+    the window (not clipped). Both are labelled ``kind="measured"``: a forecast from a trace
+    is a **replay of recorded values** (perfect foresight), never a real forecast, and its
+    notes say so.
+
+Replaying an old trace "as now" (demos, benchmarks)
+    * ``time_offset`` shifts every timestamp by a fixed amount (config
+      ``carbon.trace_time_offset_h``, hours; e.g. 8760 * 2 moves 2023 to 2025 keeping hour of day).
+    * ``replay=True`` (config ``carbon.trace_replay``) repeats the trace cyclically with a
+      period of whole weeks (the longest whole-week span the trace covers), so any time,
+      past or future, maps onto a recorded hour with the same weekday and hour of day.
+      A year-long 2023 trace thus answers for "now" with data from the same week of 2023.
+      Applied after ``time_offset``. The notes of each series name the replay.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import math
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from ..errors import ConfigError, DatasetError
+from .base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderError, ensure_utc
+
+if TYPE_CHECKING:
+    from .config import CarbonConfig
+
+__all__ = ["TraceProvider", "load_trace", "Trace"]
+
+_TIME_COLUMNS = ("datetime (utc)", "timestamp", "datetime", "time", "start", "point_time", "from", "date")
+_VALUE_COLUMNS = ("g_per_kwh", "intensity_g_per_kwh", "carbon_intensity", "intensity", "value")
+_EM_DIRECT = "carbon intensity gco₂eq/kwh (direct)"
+_EM_LCA = "carbon intensity gco₂eq/kwh (lca)"
+_COLUMN_ALIASES = {"direct": _EM_DIRECT, "lca": _EM_LCA, "lifecycle": _EM_LCA}
+_WEEK = timedelta(days=7)
+
+
+@dataclass
+class Trace:
+    """A loaded trace: parallel, time-sorted lists (epoch seconds for fast bisecting)."""
+
+    starts_s: list[float]
+    ends_s: list[float]
+    values: list[float]
+    column: str
+    region: str | None
+    is_electricity_maps: bool
+    estimated_rows: int
+    step_s: float
+
+    @property
+    def first(self) -> datetime:
+        return datetime.fromtimestamp(self.starts_s[0], timezone.utc)
+
+    @property
+    def last_end(self) -> datetime:
+        return datetime.fromtimestamp(self.ends_s[-1], timezone.utc)
+
+
+def _parse_ts(text: str, path: Path, line: int) -> float:
+    s = text.strip()
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        raise DatasetError(
+            f"{path}:{line}: timestamp {text!r} is not ISO 8601 (e.g. 2023-01-01 00:00:00 or 2023-01-01T00:00:00Z). "
+            "Fix the file or export it again."
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def _pick_column(header: Sequence[str], wanted: str | None, path: Path) -> str:
+    lower = {h.strip().lower(): h for h in header}
+    if wanted:
+        key = _COLUMN_ALIASES.get(wanted.strip().lower(), wanted.strip().lower())
+        if key in lower:
+            return lower[key]
+        raise ConfigError(
+            f"carbon.trace_column={wanted!r} is not a column of {path} (columns: {', '.join(header)}). "
+            "Use one of those names, or 'direct' / 'lca' for Electricity Maps exports."
+        )
+    if _EM_DIRECT in lower:
+        return lower[_EM_DIRECT]
+    for cand in _VALUE_COLUMNS:
+        if cand in lower:
+            return lower[cand]
+    raise DatasetError(
+        f"{path}: no intensity column found (looked for {', '.join(_VALUE_COLUMNS)} or the Electricity Maps "
+        f"'Carbon Intensity gCO₂eq/kWh (direct)' column; columns are: {', '.join(header)}). "
+        "Set carbon.trace_column to the right column name."
+    )
+
+
+def load_trace(path: str | Path, column: str | None = None) -> Trace:
+    """Read and validate a trace CSV (see module docs). Raises DatasetError/ConfigError with the fix."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DatasetError(
+            f"trace file {path} does not exist. Set carbon.trace_path to a CSV of UTC timestamps and gCO2e/kWh "
+            "values (an Electricity Maps data-portal export works as is)."
+        )
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise DatasetError(f"trace file {path} is empty; it needs a header row and data rows.") from None
+        lower = [h.strip().lower() for h in header]
+        time_idx = next((lower.index(c) for c in _TIME_COLUMNS if c in lower), None)
+        if time_idx is None:
+            raise DatasetError(
+                f"{path}: no time column found (looked for {', '.join(_TIME_COLUMNS)}; columns are: "
+                f"{', '.join(header)}). Rename the timestamp column to 'timestamp'."
+            )
+        col_name = _pick_column(header, column, path)
+        val_idx = header.index(col_name)
+        zone_idx = lower.index("zone id") if "zone id" in lower else None
+        est_idx = lower.index("data estimated") if "data estimated" in lower else None
+        rows: list[tuple[float, float]] = []
+        zones: Counter[str] = Counter()
+        estimated = 0
+        for line, row in enumerate(reader, start=2):
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) <= max(time_idx, val_idx):
+                raise DatasetError(f"{path}:{line}: row has {len(row)} fields, fewer than the header.")
+            raw = row[val_idx].strip()
+            if raw == "":
+                continue  # missing value: leave a gap rather than invent one
+            try:
+                value = float(raw)
+            except ValueError:
+                raise DatasetError(f"{path}:{line}: intensity {raw!r} in column {col_name!r} is not a number.") from None
+            if not math.isfinite(value) or value < 0:
+                raise DatasetError(f"{path}:{line}: intensity {raw!r} must be a finite number >= 0 (gCO2e/kWh).")
+            rows.append((_parse_ts(row[time_idx], path, line), value))
+            if zone_idx is not None and len(row) > zone_idx and row[zone_idx].strip():
+                zones[row[zone_idx].strip()] += 1
+            if est_idx is not None and len(row) > est_idx and row[est_idx].strip().lower() == "true":
+                estimated += 1
+    if not rows:
+        raise DatasetError(f"trace file {path} has no data rows with a value in column {col_name!r}.")
+    rows.sort()
+    starts = [t for t, _ in rows]
+    if any(b == a for a, b in zip(starts, starts[1:])):
+        dup = next(a for a, b in zip(starts, starts[1:]) if a == b)
+        raise DatasetError(
+            f"{path}: timestamp {datetime.fromtimestamp(dup, timezone.utc).isoformat()} appears twice; "
+            "a trace must have one value per time."
+        )
+    steps = sorted(b - a for a, b in zip(starts, starts[1:]))
+    step = steps[(len(steps) - 1) // 2] if steps else 3600.0  # lower median: the typical step
+    ends = []
+    for i, t in enumerate(starts):
+        nxt = starts[i + 1] if i + 1 < len(starts) else None
+        ends.append(nxt if nxt is not None and nxt - t <= 2 * step else t + step)
+    return Trace(
+        starts_s=starts,
+        ends_s=ends,
+        values=[v for _, v in rows],
+        column=col_name,
+        region=zones.most_common(1)[0][0] if zones else None,
+        is_electricity_maps=col_name.strip().lower() in (_EM_DIRECT, _EM_LCA),
+        estimated_rows=estimated,
+        step_s=step,
+    )
+
+
+class TraceProvider(IntensityProvider):
+    """Intensities read from a CSV trace (``kind="measured"``; see the module docs).
+
+    Args:
+        path: the CSV file.
+        column: value column (exact header, or ``"direct"``/``"lca"`` for Electricity Maps
+            exports; default: direct / the first known value column).
+        region: label for the series (default: the file's zone id, else the file stem).
+        signal_type: ``"average"`` (default; Electricity Maps data is average) or ``"marginal"``.
+        time_offset: shift added to every trace timestamp.
+        replay: repeat the (shifted) trace cyclically with a whole-week period.
+
+    Example::
+
+        p = TraceProvider("CISO_2023_hourly.csv", column="lca")
+        p.history(datetime(2023, 6, 1, tzinfo=timezone.utc), datetime(2023, 6, 2, tzinfo=timezone.utc))
+    """
+
+    name = "trace"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        column: str | None = None,
+        region: str | None = None,
+        signal_type: str = "average",
+        time_offset: timedelta | None = None,
+        replay: bool = False,
+    ):
+        if signal_type not in ("average", "marginal"):
+            raise ConfigError(f"trace signal_type={signal_type!r} is invalid; use 'average' or 'marginal'.")
+        self.path = Path(path).expanduser()
+        self.trace = load_trace(self.path, column)
+        self.signal_type = signal_type  # type: ignore[assignment]
+        self.region = region or self.trace.region or self.path.stem
+        self.offset_s = time_offset.total_seconds() if time_offset else 0.0
+        self.replay = bool(replay)
+        span_s = self.trace.ends_s[-1] - self.trace.starts_s[0]
+        week_s = _WEEK.total_seconds()
+        if self.replay:
+            if span_s >= week_s:
+                self.period_s = math.floor(span_s / week_s) * week_s
+            else:
+                self.period_s = max(math.floor(span_s / 86400.0) * 86400.0, 0.0) or span_s
+        else:
+            self.period_s = 0.0
+        credit = " (data: Electricity Maps, ODbL)" if self.trace.is_electricity_maps else ""
+        self.source = f"trace: {self.path.name} [{self.trace.column}]{credit}"
+
+    @classmethod
+    def from_config(cls, cfg: "CarbonConfig") -> "TraceProvider":
+        """Build from ``carbon.trace_path``, ``trace_column``, ``region`` (unless ``world``),
+        ``signal_type``, ``trace_time_offset_h`` and ``trace_replay``."""
+        path = getattr(cfg, "trace_path", None)
+        if not path:
+            raise ConfigError(
+                "carbon.trace_path is required for the trace provider: point it at a CSV of UTC timestamps and "
+                "gCO2e/kWh values, e.g. carbon.trace_path=/data/DE_2023_hourly.csv."
+            )
+        region = getattr(cfg, "region", None)
+        offset_h = getattr(cfg, "trace_time_offset_h", None)
+        return cls(
+            path,
+            column=getattr(cfg, "trace_column", None),
+            region=None if (region or "world").lower() == "world" else region,
+            signal_type=getattr(cfg, "signal_type", None) or "average",
+            time_offset=timedelta(hours=float(offset_h)) if offset_h else None,
+            replay=bool(getattr(cfg, "trace_replay", False)),
+        )
+
+    def __repr__(self) -> str:
+        return f"TraceProvider(path={str(self.path)!r}, column={self.trace.column!r}, region={self.region!r})"
+
+    # ------------------------------------------------------------------ window lookup
+
+    def _base_points(self, a_s: float, b_s: float, lo_s: float | None, hi_s: float | None, shift_s: float):
+        """Trace points overlapping [a_s, b_s) in trace time, clipped to [lo_s, hi_s), shifted."""
+        tr = self.trace
+        i = max(bisect.bisect_right(tr.starts_s, a_s) - 1, 0)
+        out: list[IntensityPoint] = []
+        while i < len(tr.starts_s) and tr.starts_s[i] < b_s:
+            s, e = tr.starts_s[i], tr.ends_s[i]
+            if lo_s is not None:
+                s, e = max(s, lo_s), min(e, hi_s)  # type: ignore[type-var]
+            if e > a_s and e > s:
+                out.append(
+                    IntensityPoint(
+                        datetime.fromtimestamp(s + shift_s, timezone.utc),
+                        datetime.fromtimestamp(e + shift_s, timezone.utc),
+                        tr.values[i],
+                    )
+                )
+            i += 1
+        return out
+
+    def points(self, start: datetime, end: datetime) -> list[IntensityPoint]:
+        """Points overlapping [start, end) after offset/replay (sorted, not clipped to the window)."""
+        a = ensure_utc(start, "start").timestamp() - self.offset_s
+        b = ensure_utc(end, "end").timestamp() - self.offset_s
+        if b <= a:
+            return []
+        if not self.replay:
+            pts = self._base_points(a, b, None, None, self.offset_s)
+        else:
+            first, period = self.trace.starts_s[0], self.period_s
+            pts = []
+            k = math.floor((a - first) / period)
+            while first + k * period < b:
+                shift = k * period
+                pts += self._base_points(a - shift, b - shift, first, first + period, shift + self.offset_s)
+                k += 1
+        return pts
+
+    def _notes(self, pts: list[IntensityPoint], forecast: bool) -> list[str]:
+        notes = [f"recorded values from {self.path.name}, column {self.trace.column!r}."]
+        if self.trace.is_electricity_maps:
+            notes.append("data: Electricity Maps (ODbL); credit 'Electricity Maps' wherever shown.")
+            if self.trace.estimated_rows:
+                notes.append(f"{self.trace.estimated_rows} row(s) of the trace are estimates by Electricity Maps.")
+        if self.offset_s:
+            notes.append(f"timestamps shifted by {self.offset_s / 3600:g} h (trace_time_offset_h).")
+        if self.replay:
+            notes.append(
+                f"trace replay: the trace repeats every {self.period_s / 86400:g} days, so times outside "
+                f"{self.trace.first.date()}..{self.trace.last_end.date()} reuse recorded values."
+            )
+        if forecast:
+            notes.append("trace replay used as a forecast: recorded values (perfect foresight), not a real forecast.")
+        if not pts:
+            notes.append("the trace has no values in the requested window.")
+        return notes
+
+    def history(self, start: datetime, end: datetime) -> IntensitySeries:
+        """Recorded points overlapping [start, end)."""
+        pts = self.points(start, end)
+        return IntensitySeries(pts, self.source, self.region, self.signal_type, "measured", notes=self._notes(pts, False))
+
+    def forecast(self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)) -> IntensitySeries:
+        """Recorded points overlapping [start, start + horizon), labelled as a trace replay."""
+        start = ensure_utc(start, "start") if start is not None else datetime.now(timezone.utc)
+        pts = self.points(start, start + horizon)
+        return IntensitySeries(
+            pts,
+            self.source + " (trace replay)",
+            self.region,
+            self.signal_type,
+            "measured",
+            generated_at=None,
+            notes=self._notes(pts, True),
+        )
+
+    def current(self) -> IntensityPoint:
+        """The recorded point covering now (needs ``replay`` or an offset for old traces)."""
+        now = datetime.now(timezone.utc)
+        pts = self.points(now, now + timedelta(seconds=1))
+        if not pts:
+            raise ProviderError(
+                self.name,
+                f"the trace {self.path.name} has no value for now ({now.isoformat(timespec='seconds')}); it covers "
+                f"{self.trace.first.isoformat()} to {self.trace.last_end.isoformat()}.",
+                "set carbon.trace_replay=true to replay it as now, or carbon.trace_time_offset_h to shift it.",
+            )
+        return pts[-1]

@@ -1,0 +1,544 @@
+"""Software Carbon Intensity of a training job, per the GSF SCI specification v1.1
+(ISO/IEC 21031:2024)::
+
+    SCI = ((E x I) + M) per R
+
+- **E** energy in kWh consumed by the software, facility overhead included
+  (IT energy x PUE).
+- **I** location-based marginal or average grid carbon intensity in gCO2e/kWh. It is
+  *integrated over the run*: each interval of the energy timeline is multiplied by the
+  time-overlap-weighted intensity of that interval, so a run that straddles a change in
+  the grid mix is charged what it actually drew when it drew it. The reported ``I`` is the
+  energy-weighted mean (``operational_g / energy_kwh``).
+- **M** embodied emissions ``TE x (TiR / EL) x (RR / ToR)``: TE the hardware's total
+  embodied emissions, TiR the time reserved (the job's duration), EL its expected
+  lifespan, RR / ToR the share of the hardware reserved. Optional: with no TE / EL
+  configured M = 0 and the report states that embodied emissions are out of scope.
+- **R** the functional unit: one training job (default), one epoch, or 1,000 training
+  images. All three are computed; ``SciConfig.functional_unit`` picks the headline.
+
+Everything here is plain functions on plain data so that the numbers can be checked by
+hand and against the GSF Impact Framework (see ``report.write_impact_manifest``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Iterable, Sequence
+
+from sci_lightning.carbon.base import IntensityPoint, IntensitySeries, ensure_utc
+from sci_lightning.energy.base import EnergyInterval, EnergyResult
+from sci_lightning.errors import ConfigError, SciLightningError
+
+#: Functional units and the unit string of an SCI expressed in them.
+FUNCTIONAL_UNITS: dict[str, str] = {
+    "job": "gCO2e/job",
+    "epoch": "gCO2e/epoch",
+    "1000_images": "gCO2e/1000 images",
+}
+
+SECONDS_PER_YEAR = 365.25 * 24 * 3600  # Julian year, used to turn EL (years) into seconds
+J_PER_KWH = 3.6e6
+
+OUT_OF_SCOPE_STATEMENT = (
+    "Embodied emissions (M) are out of scope for this report: no hardware embodied-emissions "
+    "figure (TE) and expected lifespan (EL) were configured, so M = 0 gCO2e. "
+    "Set sci.embodied_total_kg and sci.lifespan_years to include them."
+)
+
+
+class SciError(SciLightningError):
+    """The SCI cannot be computed from the data given; the message says what is missing."""
+
+
+# --------------------------------------------------------------------------- types
+
+
+@dataclass
+class IntervalCarbon:
+    """Operational carbon of one energy-timeline interval.
+
+    ``energy_kwh`` is facility energy (IT x PUE). ``g_per_kwh`` is the time-overlap-weighted
+    intensity over [start, end). ``filled_s`` seconds of the interval had no intensity point
+    and took ``fill`` (``"nearest"`` or ``"default"``) with value ``fill_g_per_kwh``.
+    """
+
+    start: datetime
+    end: datetime
+    energy_kwh: float
+    g_per_kwh: float
+    operational_g: float
+    filled_s: float = 0.0
+    fill: str | None = None
+    fill_g_per_kwh: float | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "energy_kwh": self.energy_kwh,
+            "g_per_kwh": self.g_per_kwh,
+            "operational_g": self.operational_g,
+        }
+        if self.fill:
+            d.update(filled_s=self.filled_s, fill=self.fill, fill_g_per_kwh=self.fill_g_per_kwh)
+        return d
+
+
+@dataclass
+class EmbodiedInputs:
+    """The embodied-emissions settings as used: M = TE x (TiR / EL) x (RR / ToR)."""
+
+    in_scope: bool
+    te_kg: float | None = None
+    el_years: float | None = None
+    rr: float = 1.0
+    tor: float = 1.0
+    tir_s: float = 0.0
+    source: str | None = None
+    statement: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SciInputs:
+    """The four SCI terms for the headline functional unit: SCI = ((E x I) + M) / R."""
+
+    energy_kwh: float  # E, facility energy (IT x PUE)
+    intensity_g_per_kwh: float  # I, energy-weighted mean over the run
+    embodied_g: float  # M
+    r: float  # R, number of functional units in the job
+    functional_unit: str = "job"
+
+    def score(self) -> float:
+        """((E x I) + M) / R in gCO2e per functional unit."""
+        if self.r <= 0:
+            raise SciError(f"functional unit count R must be > 0 (got {self.r} for {self.functional_unit!r}).")
+        return (self.energy_kwh * self.intensity_g_per_kwh + self.embodied_g) / self.r
+
+
+@dataclass
+class SciResult:
+    """The SCI of one job with every part needed to publish and re-check it."""
+
+    functional_unit: str  # the headline R actually used
+    sci: float  # headline SCI, gCO2e per functional unit
+    sci_unit: str
+    sci_per: dict[str, float | None]  # job / epoch / 1000_images (None when R = 0)
+    r_counts: dict[str, float]  # R for each unit: 1 job, N epochs, images / 1000
+    inputs: SciInputs
+    energy_kwh: float  # E (IT x PUE)
+    it_energy_kwh: float
+    pue: float
+    operational_g: float  # E x I, integrated over the timeline
+    embodied_g: float  # M
+    mean_intensity_g_per_kwh: float
+    intervals: list[IntervalCarbon]
+    intensity_source: str
+    intensity_region: str
+    signal_type: str
+    intensity_kind: str
+    fallbacks: list[dict[str, Any]]
+    embodied: EmbodiedInputs
+    duration_s: float
+    cost_usd: float
+    price_per_hour_usd: float
+    started_at: datetime
+    ended_at: datetime
+    epochs: int = 0
+    steps: int = 0
+    images: int = 0
+    energy_quality: str = "estimated"  # measured | estimated | mixed
+    notes: list[str] = field(default_factory=list)  # data-quality notes (never silent)
+    intensity_notes: list[str] = field(default_factory=list)  # the series' own notes
+
+    @property
+    def carbon_g(self) -> float:
+        """Total emissions of the job (E x I + M), gCO2e."""
+        return self.operational_g + self.embodied_g
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["intervals"] = [i.to_dict() for i in self.intervals]
+        d["started_at"] = self.started_at.isoformat()
+        d["ended_at"] = self.ended_at.isoformat()
+        d["carbon_g"] = self.carbon_g
+        return d
+
+
+# ----------------------------------------------------------------- validation
+
+
+def _get(settings: Any, name: str, default: Any = None) -> Any:
+    """Read a setting from a dataclass, an OmegaConf DictConfig or a plain dict."""
+    if isinstance(settings, dict):
+        return settings.get(name, default)
+    return getattr(settings, name, default)
+
+
+def _positive(value: Any, setting: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{setting} must be a positive number, got {value!r}.") from None
+    if not math.isfinite(number) or number <= 0:
+        raise ConfigError(f"{setting} must be a positive number, got {value!r}.")
+    return number
+
+
+def validate_sci_config(settings: Any) -> None:
+    """Raise ``ConfigError`` naming the setting if the ``sci`` settings are unusable.
+
+    Cheap; call it once at setup so misconfiguration shows before training starts.
+    """
+    fu = _get(settings, "functional_unit", "job")
+    if fu not in FUNCTIONAL_UNITS:
+        raise ConfigError(
+            f"sci.functional_unit={fu!r} is not supported; use one of {sorted(FUNCTIONAL_UNITS)} "
+            "(e.g. sci.functional_unit=epoch)."
+        )
+    price = _get(settings, "price_per_hour_usd", 0.0)
+    try:
+        price_f = float(price)
+    except (TypeError, ValueError):
+        price_f = float("nan")
+    if not math.isfinite(price_f) or price_f < 0:
+        raise ConfigError(f"sci.price_per_hour_usd must be a number >= 0 (USD per hour), got {price!r}.")
+    default_i = _get(settings, "default_intensity_g_per_kwh")
+    if default_i is not None:
+        try:
+            ok = math.isfinite(float(default_i)) and float(default_i) >= 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ConfigError(
+                f"sci.default_intensity_g_per_kwh must be a number >= 0 (gCO2e/kWh) or null, got {default_i!r}."
+            )
+    _embodied_settings(settings, tir_s=0.0)
+
+
+def _embodied_settings(settings: Any, tir_s: float) -> EmbodiedInputs:
+    te = _get(settings, "embodied_total_kg")
+    el = _get(settings, "lifespan_years")
+    rr = _get(settings, "resources_reserved", 1.0)
+    tor = _get(settings, "resources_total", 1.0)
+    source = _get(settings, "embodied_source")
+    rr_f = _positive(rr, "sci.resources_reserved")
+    tor_f = _positive(tor, "sci.resources_total")
+    if rr_f > tor_f:
+        raise ConfigError(
+            f"sci.resources_reserved ({rr_f:g}) cannot exceed sci.resources_total ({tor_f:g}): "
+            "RR / ToR is the share of the hardware reserved by the job."
+        )
+    if te is None and el is None:
+        return EmbodiedInputs(in_scope=False, rr=rr_f, tor=tor_f, tir_s=tir_s, source=source,
+                              statement=OUT_OF_SCOPE_STATEMENT)
+    if te is None or el is None:
+        missing = "sci.embodied_total_kg" if te is None else "sci.lifespan_years"
+        given = "sci.lifespan_years" if te is None else "sci.embodied_total_kg"
+        raise ConfigError(
+            f"{given} is set but {missing} is not: embodied emissions need both TE "
+            "(sci.embodied_total_kg, kgCO2e) and EL (sci.lifespan_years). Set both, or neither to "
+            "leave M out of scope."
+        )
+    te_f = _positive(te, "sci.embodied_total_kg")
+    el_f = _positive(el, "sci.lifespan_years")
+    statement = (
+        f"M = TE x (TiR / EL) x (RR / ToR) with TE = {te_f:g} kgCO2e, EL = {el_f:g} years, "
+        f"TiR = the job's duration, RR / ToR = {rr_f:g} / {tor_f:g}"
+        + (f"; figures from: {source}." if source else "; source of the figures not given.")
+    )
+    return EmbodiedInputs(in_scope=True, te_kg=te_f, el_years=el_f, rr=rr_f, tor=tor_f,
+                          tir_s=tir_s, source=source, statement=statement)
+
+
+# ---------------------------------------------------------------- arithmetic
+
+
+def embodied_g(te_kg: float, tir_s: float, el_years: float, rr: float = 1.0, tor: float = 1.0) -> float:
+    """M = TE x (TiR / EL) x (RR / ToR) in gCO2e (TE in kgCO2e, TiR in s, EL in years)."""
+    return te_kg * 1000.0 * (tir_s / (el_years * SECONDS_PER_YEAR)) * (rr / tor)
+
+
+def _overlap_s(a0: datetime, a1: datetime, b0: datetime, b1: datetime) -> float:
+    lo, hi = max(a0, b0), min(a1, b1)
+    return max(0.0, (hi - lo).total_seconds())
+
+
+def _distance_s(p: IntensityPoint, t0: datetime, t1: datetime) -> float:
+    """Seconds between [t0, t1] and the point's [start, end) (0 if they touch/overlap)."""
+    if p.end <= t0:
+        return (t0 - p.end).total_seconds()
+    if p.start >= t1:
+        return (p.start - t1).total_seconds()
+    return 0.0
+
+
+def _nearest(points: Sequence[IntensityPoint], t0: datetime, t1: datetime) -> IntensityPoint:
+    return min(points, key=lambda p: (_distance_s(p, t0, t1), p.start))
+
+
+def _sorted_points(points: Iterable[IntensityPoint]) -> list[IntensityPoint]:
+    out = []
+    for p in points:
+        start = ensure_utc(p.start, "intensity point start")
+        end = ensure_utc(p.end, "intensity point end")
+        if end <= start or not math.isfinite(p.g_per_kwh) or p.g_per_kwh < 0:
+            continue  # unusable point: ignored (an empty result is reported by the caller)
+        out.append(IntensityPoint(start, end, float(p.g_per_kwh)))
+    return sorted(out, key=lambda p: p.start)
+
+
+def integrate_operational_g(
+    timeline: Sequence[EnergyInterval],
+    points: Sequence[IntensityPoint],
+    *,
+    pue: float = 1.0,
+    default_g_per_kwh: float | None = None,
+) -> tuple[float, list[IntervalCarbon]]:
+    """Operational carbon E x I integrated over an energy timeline, in gCO2e.
+
+    Each interval's energy (``energy_j`` x ``pue``, in kWh) is multiplied by the intensity
+    of that interval: the mean of the intensity points weighted by their time overlap with
+    the interval. Seconds of an interval that no point covers take the value of the
+    *nearest* point in time (or ``default_g_per_kwh`` when there are no usable points at
+    all); each record says how many seconds were filled and how, so callers can report it.
+    A zero-length interval takes the point containing its instant (or the nearest).
+
+    Returns ``(operational_g, records)``. Raises ``SciError`` when there are no usable
+    points and no default.
+    """
+    pts = _sorted_points(points)
+    if not pts and default_g_per_kwh is None and timeline:
+        raise SciError(
+            "no usable carbon-intensity points cover the run and no default is set; check the "
+            "carbon provider (carbon.provider / carbon.fallback) or set sci.default_intensity_g_per_kwh."
+        )
+    total_g = 0.0
+    records: list[IntervalCarbon] = []
+    for iv in timeline:
+        t0 = ensure_utc(iv.start, "energy interval start")
+        t1 = ensure_utc(iv.end, "energy interval end")
+        if t1 < t0:
+            raise SciError(f"energy interval ends ({t1.isoformat()}) before it starts ({t0.isoformat()}).")
+        energy_kwh = iv.energy_j * pue / J_PER_KWH
+        duration = (t1 - t0).total_seconds()
+        filled_s, fill, fill_value = 0.0, None, None
+        if duration == 0.0:
+            containing = [p for p in pts if p.start <= t0 < p.end]
+            if containing:
+                g = containing[0].g_per_kwh
+            elif pts:
+                g = _nearest(pts, t0, t1).g_per_kwh
+                fill, fill_value = "nearest", g
+            else:
+                g = float(default_g_per_kwh)  # type: ignore[arg-type]
+                fill, fill_value = "default", g
+        else:
+            weighted, covered = 0.0, 0.0
+            gaps: list[tuple[datetime, datetime]] = []
+            cursor = t0
+            for p in pts:
+                if p.start >= t1:
+                    break
+                ov = _overlap_s(t0, t1, p.start, p.end)
+                if ov <= 0:
+                    continue
+                weighted += ov * p.g_per_kwh
+                covered += ov
+                if p.start > cursor:
+                    gaps.append((cursor, p.start))
+                cursor = max(cursor, p.end)
+            if cursor < t1:
+                gaps.append((cursor, t1))
+            # Overlapping points (a malformed series) would double count: normalise.
+            inside = duration - sum((b - a).total_seconds() for a, b in gaps)
+            if covered > inside + 1e-9:
+                weighted *= inside / covered
+            gap_weighted = 0.0
+            for a, b in gaps:
+                length = (b - a).total_seconds()
+                if length <= 0:
+                    continue
+                if pts:
+                    value, fill = _nearest(pts, a, b).g_per_kwh, "nearest"
+                else:
+                    value, fill = float(default_g_per_kwh), "default"  # type: ignore[arg-type]
+                gap_weighted += length * value
+                filled_s += length
+            if filled_s > 0:
+                fill_value = gap_weighted / filled_s
+            g = (weighted + gap_weighted) / duration
+        op = energy_kwh * g
+        total_g += op
+        records.append(IntervalCarbon(t0, t1, energy_kwh, g, op, filled_s, fill, fill_value))
+    return total_g, records
+
+
+def _energy_quality(energy: EnergyResult) -> str:
+    comps = [c for c in energy.components if c.energy_j > 0] or list(energy.components)
+    qualities = {c.quality for c in comps}
+    if not qualities:
+        return "estimated"
+    if len(qualities) == 1:
+        return qualities.pop()
+    return "mixed"
+
+
+def _prepare_timeline(energy: EnergyResult, notes: list[str]) -> list[EnergyInterval]:
+    """The timeline scaled so its IT energy equals the components' total (the authoritative E)."""
+    it_j = energy.it_energy_j
+    timeline = [iv for iv in energy.timeline]
+    tl_j = sum(iv.energy_j for iv in timeline)
+    if not timeline or (tl_j <= 0 and it_j > 0):
+        notes.append(
+            "energy timeline was empty; the whole job's energy was treated as one interval "
+            f"from {energy.started_at.isoformat()} to {energy.ended_at.isoformat()} for the intensity integration."
+        )
+        return [EnergyInterval(energy.started_at, energy.ended_at, it_j)]
+    if it_j > 0 and abs(tl_j - it_j) > 1e-3 * it_j:
+        notes.append(
+            f"energy timeline sums to {tl_j:.6g} J but the components to {it_j:.6g} J; the timeline "
+            "was scaled to the components' total (its shape only weights the intensity)."
+        )
+    if tl_j > 0 and tl_j != it_j:
+        scale = it_j / tl_j
+        timeline = [EnergyInterval(iv.start, iv.end, iv.energy_j * scale) for iv in timeline]
+    return timeline
+
+
+def compute_sci(
+    energy: EnergyResult,
+    intensity: IntensitySeries,
+    settings: Any,
+    *,
+    fallbacks_used: list[dict[str, Any]] | None = None,
+) -> SciResult:
+    """The SCI of one training job.
+
+    Args:
+        energy: the job's measured/estimated energy with its timeline (PUE in ``energy.pue``).
+        intensity: grid intensity points covering the run (gCO2e/kWh).
+        settings: ``SciConfig`` (or a DictConfig / dict with the same keys).
+        fallbacks_used: the carbon fallback chain's record (dicts with provider, reason,
+            replaced_by); reported as-is.
+
+    Raises:
+        ConfigError: a setting is invalid (the message names it).
+        SciError: no intensity data and no default.
+    """
+    validate_sci_config(settings)
+    notes: list[str] = []
+    duration_s = float(energy.duration_s)
+    if duration_s <= 0:
+        duration_s = max(0.0, (energy.ended_at - energy.started_at).total_seconds())
+    pue = float(energy.pue)
+    default_i = _get(settings, "default_intensity_g_per_kwh")
+
+    timeline = _prepare_timeline(energy, notes)
+    operational, records = integrate_operational_g(
+        timeline, intensity.points, pue=pue,
+        default_g_per_kwh=None if default_i is None else float(default_i),
+    )
+    filled = [r for r in records if r.fill]
+    if filled:
+        secs = sum(r.filled_s for r in filled if r.duration_s > 0)
+        kinds = sorted({r.fill for r in filled if r.fill})
+        notes.append(
+            f"carbon intensity did not cover {len(filled)} of {len(records)} energy interval(s) "
+            f"({secs:.0f} s in all); the gaps used the {' / '.join(kinds)} intensity value"
+            + (" (sci.default_intensity_g_per_kwh)" if "default" in kinds else " (nearest point in time)")
+            + "."
+        )
+
+    energy_kwh = energy.energy_kwh
+    if energy_kwh > 0:
+        mean_i = operational / energy_kwh
+    else:
+        total_t = sum(r.duration_s for r in records)
+        mean_i = (sum(r.g_per_kwh * r.duration_s for r in records) / total_t) if total_t > 0 else (
+            records[0].g_per_kwh if records else 0.0)
+        notes.append("job energy is 0 kWh; the reported intensity is the time-weighted mean.")
+
+    emb = _embodied_settings(settings, tir_s=duration_s)
+    m_g = embodied_g(emb.te_kg, duration_s, emb.el_years, emb.rr, emb.tor) if emb.in_scope else 0.0
+
+    carbon = operational + m_g
+    r_counts = {"job": 1.0, "epoch": float(energy.epochs), "1000_images": energy.images / 1000.0}
+    sci_per = {unit: (carbon / r if r > 0 else None) for unit, r in r_counts.items()}
+    for unit in ("epoch", "1000_images"):
+        if sci_per[unit] is None:
+            notes.append(f"SCI per {unit.replace('_', ' ')} not available: the job recorded 0 "
+                         f"{'completed epochs' if unit == 'epoch' else 'training images'}.")
+
+    fu = _get(settings, "functional_unit", "job")
+    if sci_per[fu] is None:
+        notes.append(f"configured functional unit {fu!r} has R = 0 for this job; the headline SCI is per job instead.")
+        fu = "job"
+
+    price = float(_get(settings, "price_per_hour_usd", 0.0))
+    inputs = SciInputs(energy_kwh=energy_kwh, intensity_g_per_kwh=mean_i, embodied_g=m_g,
+                       r=r_counts[fu], functional_unit=fu)
+
+    fallbacks = [dict(f) for f in (fallbacks_used or [])]
+    if fallbacks:
+        notes.append("carbon intensity came through a fallback: " + "; ".join(
+            f"{f.get('provider', '?')} -> {f.get('replaced_by', '?')} ({f.get('reason', 'no reason given')})"
+            for f in fallbacks) + ".")
+    if intensity.kind == "forecast":
+        notes.append("carbon intensity is a forecast, not measured history; re-run the report when actuals exist.")
+
+    return SciResult(
+        functional_unit=fu,
+        sci=sci_per[fu],  # type: ignore[arg-type]
+        sci_unit=FUNCTIONAL_UNITS[fu],
+        sci_per=sci_per,
+        r_counts=r_counts,
+        inputs=inputs,
+        energy_kwh=energy_kwh,
+        it_energy_kwh=energy.it_energy_j / J_PER_KWH,
+        pue=pue,
+        operational_g=operational,
+        embodied_g=m_g,
+        mean_intensity_g_per_kwh=mean_i,
+        intervals=records,
+        intensity_source=intensity.source,
+        intensity_region=intensity.region,
+        signal_type=intensity.signal_type,
+        intensity_kind=intensity.kind,
+        fallbacks=fallbacks,
+        embodied=emb,
+        duration_s=duration_s,
+        cost_usd=duration_s / 3600.0 * price,
+        price_per_hour_usd=price,
+        started_at=energy.started_at,
+        ended_at=energy.ended_at,
+        epochs=int(energy.epochs),
+        steps=int(energy.steps),
+        images=int(energy.images),
+        energy_quality=_energy_quality(energy),
+        notes=notes,
+        intensity_notes=list(intensity.notes),
+    )
+
+
+__all__ = [
+    "FUNCTIONAL_UNITS",
+    "EmbodiedInputs",
+    "IntervalCarbon",
+    "SciError",
+    "SciInputs",
+    "SciResult",
+    "compute_sci",
+    "embodied_g",
+    "integrate_operational_g",
+    "validate_sci_config",
+]

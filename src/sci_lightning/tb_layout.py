@@ -1,0 +1,262 @@
+"""TensorBoard: runs named by their Hydra overrides, and a custom-scalars layout.
+
+Run naming scheme
+-----------------
+TensorBoard names a run by the path, relative to ``--logdir``, of the folder holding
+its event files. So each job logs with
+``TensorBoardLogger(save_dir=<sweep dir>, name=<overrides>, version="")``, i.e. into
+``<sweep dir>/<overrides>/events.out.tfevents...``; then::
+
+    tensorboard --logdir multirun/2026-11-28/20-00-00
+
+lists the runs ``model=inception`` and ``model=densenet`` side by side. In a multirun
+only the swept overrides name the run (``experiment=quickstart``, common to every job,
+is left out); in a single run all task overrides do (``default`` when there are none),
+and the save_dir is the run's output folder. :func:`make_logger_from_hydra` does all of
+this from the running Hydra job.
+
+Custom scalars
+--------------
+:func:`write_custom_scalars_layout` adds one layout to a run (the "Custom Scalars" tab)
+grouping the energy, carbon/SCI and training charts; TensorBoard merges identical
+layouts of several runs into one, each chart showing every run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import TensorBoardLogger
+
+# The chart tags are regular expressions matched from the start of the tag (TensorBoard
+# uses re.match), so "$" pins the end where a prefix would match more than meant.
+DEFAULT_LAYOUT: dict[str, dict[str, list[Any]]] = {
+    "Energy": {
+        "Power (W) per component": ["Multiline", [r"energy/power_w/.*"]],
+        "Energy per step (J)": ["Multiline", [r"energy/step_j$"]],
+        "Energy so far (kWh)": ["Multiline", [r"energy/total_kwh$"]],
+    },
+    "Carbon and SCI": {
+        "SCI (gCO2e per functional unit)": ["Multiline", [r"sci/score$"]],
+        "Operational and embodied emissions (gCO2e)": ["Multiline", [r"sci/operational_g$", r"sci/embodied_g$"]],
+        "Energy E (kWh)": ["Multiline", [r"sci/energy_kwh$"]],
+        "Grid intensity I (gCO2e/kWh)": ["Multiline", [r"sci/intensity_g_per_kwh$", r"carbon/.*"]],
+        "Cost ($USD)": ["Multiline", [r"sci/cost_usd$"]],
+    },
+    "Training": {
+        "Training loss": ["Multiline", [r"train/loss.*"]],
+        "Validation accuracy (top-1, top-5)": ["Multiline", [r"val/acc(_epoch)?$", r"val/acc_top5(_epoch)?$"]],
+    },
+}
+
+#: Characters kept in a run name; anything else (``/``, spaces, ``$``, ``:`` ...) becomes ``_``.
+_UNSAFE = re.compile(r"[^A-Za-z0-9=,.+_@%-]")
+_MAX_NAME = 120
+_SWEEP_VALUE = re.compile(r"^(range|choice|interval|glob|sort|shuffle|tag)\(")
+
+
+def override_key(override: str) -> str:
+    """``"+trainer.max_epochs=2"`` -> ``"trainer.max_epochs"``."""
+    return override.split("=", 1)[0].lstrip("+~").strip()
+
+
+def swept_keys(sweep_overrides: Iterable[str]) -> set[str]:
+    """Keys that a multirun's command-line overrides sweep (``model=a,b``, ``lr=range(...)``).
+
+    A value with an unquoted comma or a sweep function (range/choice/interval/glob) sweeps.
+    """
+    keys = set()
+    for o in sweep_overrides:
+        if "=" not in o:
+            continue
+        value = o.split("=", 1)[1].strip()
+        unquoted = re.sub(r"'[^']*'|\"[^\"]*\"|\[[^\]]*\]|\{[^}]*\}", "", value)
+        if "," in unquoted or _SWEEP_VALUE.match(value):
+            keys.add(override_key(o))
+    return keys
+
+
+def run_name_from_overrides(
+    overrides: Sequence[str],
+    *,
+    keep_keys: Iterable[str] | None = None,
+    exclude_keys: Iterable[str] = (),
+    default: str = "default",
+) -> str:
+    """A run name from Hydra task overrides, safe as one path component.
+
+    ``["model=inception", "trainer.max_epochs=2"]`` -> ``"model=inception,trainer.max_epochs=2"``.
+
+    Args:
+        overrides: the job's task overrides (``HydraConfig.get().overrides.task``).
+        keep_keys: if given, only overrides of these keys (e.g. the swept ones).
+        exclude_keys: overrides of these keys are left out.
+        default: the name when nothing is left.
+
+    Characters other than letters, digits and ``= , . + _ @ % -`` become ``_``; a name
+    longer than 120 characters is cut and ends with a short hash of the full name.
+    """
+    keep = set(keep_keys) if keep_keys is not None else None
+    exclude = set(exclude_keys)
+    parts = []
+    for o in overrides:
+        o = str(o).strip()
+        k = override_key(o)
+        if not o or k in exclude or (keep is not None and k not in keep):
+            continue
+        parts.append(o)
+    name = _UNSAFE.sub("_", ",".join(parts)) or default
+    if name in (".", ".."):
+        name = name.replace(".", "_")
+    if len(name) > _MAX_NAME:
+        import hashlib
+
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+        name = name[: _MAX_NAME - 9] + "~" + digest
+    return name
+
+
+def make_logger(save_dir: str | os.PathLike[str], overrides: Sequence[str], *, name: str | None = None,
+                keep_keys: Iterable[str] | None = None, exclude_keys: Iterable[str] = (),
+                default_hp_metric: bool = False, **kwargs: Any) -> TensorBoardLogger:
+    """A ``TensorBoardLogger`` writing to ``<save_dir>/<run name>/`` (``version=""``).
+
+    Open ``save_dir`` in TensorBoard to see the runs named by their overrides. ``name``
+    overrides the derived run name; other keyword arguments go to ``TensorBoardLogger``.
+    """
+    run_name = name or run_name_from_overrides(overrides, keep_keys=keep_keys, exclude_keys=exclude_keys)
+    return TensorBoardLogger(save_dir=os.fspath(save_dir), name=run_name, version="", default_hp_metric=default_hp_metric, **kwargs)
+
+
+def _sweep_overrides_from_disk(sweep_dir: Path) -> list[str] | None:
+    """The multirun's command-line overrides, from ``<sweep_dir>/multirun.yaml`` (written by Hydra's sweeper)."""
+    f = sweep_dir / "multirun.yaml"
+    if not f.is_file():
+        return None
+    try:
+        import yaml
+
+        data = yaml.safe_load(f.read_text(encoding="utf-8"))
+        task = data["hydra"]["overrides"]["task"]
+        return [str(t) for t in task] if isinstance(task, list) else None
+    except Exception:
+        return None
+
+
+def hydra_run_name_and_dir(hydra_cfg: Any = None) -> tuple[str, Path]:
+    """(run name, TensorBoard save_dir) for the running Hydra job.
+
+    Multirun: the swept overrides (read from ``multirun.yaml``; all task overrides if it
+    is missing) and the sweep folder. Single run: all task overrides and the job's
+    output folder. ``hydra_cfg`` defaults to ``HydraConfig.get()``.
+    """
+    if hydra_cfg is None:
+        from hydra.core.hydra_config import HydraConfig
+
+        hydra_cfg = HydraConfig.get()
+    overrides = [str(o) for o in hydra_cfg.overrides.task]
+    mode = getattr(hydra_cfg.mode, "name", str(hydra_cfg.mode))
+    if mode == "MULTIRUN":
+        sweep_dir = Path(str(hydra_cfg.sweep.dir)).absolute()
+        sweep_overrides = _sweep_overrides_from_disk(sweep_dir)
+        keys = swept_keys(sweep_overrides) if sweep_overrides else None
+        return run_name_from_overrides(overrides, keep_keys=keys or None), sweep_dir
+    return run_name_from_overrides(overrides), Path(str(hydra_cfg.runtime.output_dir)).absolute()
+
+
+def make_logger_from_hydra(**kwargs: Any) -> TensorBoardLogger:
+    """:func:`make_logger` for the running Hydra job (see :func:`hydra_run_name_and_dir`)."""
+    name, save_dir = hydra_run_name_and_dir()
+    return make_logger(save_dir, [], name=name, **kwargs)
+
+
+def custom_scalars_layout(extra: dict[str, dict[str, list[Any]]] | None = None) -> dict[str, dict[str, list[Any]]]:
+    """The default layout (a copy), with ``extra`` categories/charts merged in."""
+    layout = {cat: dict(charts) for cat, charts in DEFAULT_LAYOUT.items()}
+    for cat, charts in (extra or {}).items():
+        layout.setdefault(cat, {}).update(charts)
+    return layout
+
+
+def write_custom_scalars_layout(logger_or_writer: Any, layout: dict[str, dict[str, list[Any]]] | None = None) -> bool:
+    """Add the custom-scalars layout to a run.
+
+    Accepts a Lightning ``TensorBoardLogger`` (its ``experiment``), a
+    ``torch.utils.tensorboard.SummaryWriter`` or a ``tensorboardX.SummaryWriter``.
+    Returns False (and writes nothing) for anything else, e.g. a CSV logger, or a
+    non-zero rank's placeholder experiment.
+    """
+    writer = getattr(logger_or_writer, "experiment", logger_or_writer)
+    add = getattr(writer, "add_custom_scalars", None)
+    if add is None or not callable(add) or type(writer).__name__ == "DummyExperiment":
+        return False
+    add(layout or custom_scalars_layout())
+    flush = getattr(writer, "flush", None)
+    if callable(flush):
+        flush()
+    return True
+
+
+class CustomScalarsLayoutCallback(Callback):
+    """Writes the custom-scalars layout to every TensorBoard logger when fitting starts.
+
+    Example::
+
+        Trainer(logger=make_logger_from_hydra(), callbacks=[CustomScalarsLayoutCallback()])
+    """
+
+    def __init__(self, layout: dict[str, dict[str, list[Any]]] | None = None) -> None:
+        self.layout = layout
+
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        if not trainer.is_global_zero:
+            return
+        for lg in trainer.loggers:
+            if isinstance(lg, TensorBoardLogger):
+                write_custom_scalars_layout(lg, self.layout)
+
+
+def list_tensorboard_runs(logdir: str | os.PathLike[str]) -> list[str]:
+    """Run names as TensorBoard lists them: folders holding event files, relative to ``logdir``.
+
+    Uses TensorBoard's own event-file test; the logdir itself is the run ``"."``.
+    """
+    from tensorboard.backend.event_processing import io_wrapper
+
+    root = Path(logdir)
+    runs = []
+    for dirpath, _dirs, files in os.walk(root):
+        if any(io_wrapper.IsSummaryEventsFile(os.path.join(dirpath, f)) for f in files):
+            rel = os.path.relpath(dirpath, root)
+            runs.append(rel.replace(os.sep, "/"))
+    return sorted(runs)
+
+
+def read_custom_scalars_layout(run_dir: str | os.PathLike[str]) -> dict[str, dict[str, list[str]]]:
+    """The custom-scalars layout stored in a run folder's event files, as ``{category: {chart: [tags]}}``.
+
+    Reads the files back with TensorBoard's ``EventAccumulator`` (for checks and tests).
+    """
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.custom_scalar import layout_pb2, metadata
+
+    if not Path(run_dir).is_dir():
+        return {}
+    acc = EventAccumulator(os.fspath(run_dir), size_guidance={"tensors": 0})
+    acc.Reload()
+    if metadata.CONFIG_SUMMARY_TAG not in acc.Tags().get("tensors", []):
+        return {}
+    out: dict[str, dict[str, list[str]]] = {}
+    for event in acc.Tensors(metadata.CONFIG_SUMMARY_TAG):
+        layout = layout_pb2.Layout()
+        layout.ParseFromString(event.tensor_proto.string_val[0])
+        for cat in layout.category:
+            charts = out.setdefault(cat.title, {})
+            for ch in cat.chart:
+                tags = list(ch.multiline.tag) if ch.HasField("multiline") else [s.value for s in ch.margin.series]
+                charts[ch.title] = tags
+    return out

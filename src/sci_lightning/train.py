@@ -1,0 +1,241 @@
+"""``run(cfg)``: build the data, the model and the Trainer from a composed config, fit,
+and write the run's summary. Returns the best ``val/acc`` (the metric a sweep optimises).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import timm
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from sci_lightning.classifier import ImageClassifier, check_image_size, check_model_name
+from sci_lightning.config import resolve_freeze, validate
+from sci_lightning.data import build_datamodule
+from sci_lightning.energy.base import utcnow
+from sci_lightning.errors import ConfigError
+
+__all__ = ["run", "resolve_precision", "RunStats", "write_json_atomic", "hardware_info"]
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write JSON so that a crash never leaves a half-written file (temp file + rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def resolve_precision(precision: str, accelerator: str) -> str:
+    """``auto-mixed``: bf16-mixed on GPUs that support bf16, 16-mixed on older GPUs, 32-true on CPU."""
+    if precision != "auto-mixed":
+        return precision
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    if not on_gpu or not torch.cuda.is_available():
+        return "32-true"
+    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware_info(trainer: L.Trainer | None = None) -> dict[str, Any]:
+    """What the job ran on: host, CPU, GPU(s), framework versions."""
+    info: dict[str, Any] = {
+        "host": socket.gethostname(),
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lightning": L.__version__,
+        "timm": timm.__version__,
+    }
+    if trainer is not None:
+        info["accelerator"] = type(trainer.accelerator).__name__.replace("Accelerator", "").lower()
+        info["devices"] = trainer.num_devices
+        info["num_nodes"] = trainer.num_nodes
+        info["world_size"] = trainer.world_size
+        root = trainer.strategy.root_device
+        info["device"] = str(root)
+        if root.type == "cuda":
+            info["gpu"] = torch.cuda.get_device_name(root)
+            info["cuda"] = torch.version.cuda
+    return info
+
+
+class RunStats(Callback):
+    """Counts optimizer steps and training images (all ranks) and times the fit; resumable."""
+
+    def __init__(self) -> None:
+        self.images = 0
+        self.fit_wall_s = 0.0
+        self._t0: float | None = None
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
+        try:
+            self.images += int(batch[1].shape[0]) * trainer.world_size
+        except (TypeError, IndexError, AttributeError):
+            pass
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._t0 is not None:
+            self.fit_wall_s += time.perf_counter() - self._t0
+            self._t0 = None
+
+    def state_dict(self) -> dict[str, Any]:
+        elapsed = self.fit_wall_s + (time.perf_counter() - self._t0 if self._t0 is not None else 0.0)
+        return {"images": self.images, "fit_wall_s": elapsed}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.images = int(state_dict.get("images", 0))
+        self.fit_wall_s = float(state_dict.get("fit_wall_s", 0.0))
+
+
+def _output_dir(cfg: DictConfig) -> Path:
+    if cfg.get("output_dir"):
+        out = Path(cfg.output_dir)
+    else:
+        try:
+            from hydra.core.hydra_config import HydraConfig
+
+            out = Path(HydraConfig.get().runtime.output_dir)
+        except ValueError:  # not running under Hydra
+            out = Path("outputs") / "runs" / utcnow().strftime("%Y-%m-%d/%H-%M-%S")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _model_label(cfg: DictConfig) -> str:
+    return cfg.model.display_name or cfg.model.name
+
+
+def run(cfg: DictConfig) -> float | None:
+    """Train one model as configured; return its best validation top-1 accuracy."""
+    validate(cfg)
+    check_model_name(cfg.model.name)
+    check_image_size(cfg.model.name, cfg.model.image_size)
+    out_dir = _output_dir(cfg)
+    L.seed_everything(cfg.seed, workers=True)
+
+    pcfg = timm.get_pretrained_cfg(cfg.model.name)
+    mean = tuple(pcfg.mean) if pcfg is not None else (0.485, 0.456, 0.406)
+    std = tuple(pcfg.std) if pcfg is not None else (0.229, 0.224, 0.225)
+    datamodule = build_datamodule(cfg.data, image_size=cfg.model.image_size, mean=mean, std=std)
+    datamodule.validate()  # a missing or malformed dataset stops here, before any training
+
+    freeze = resolve_freeze(cfg.model)
+    tcfg = cfg.trainer
+    model = ImageClassifier(
+        model_name=cfg.model.name,
+        num_classes=datamodule.num_classes,
+        image_size=cfg.model.image_size,
+        weights=cfg.model.weights,
+        freeze_backbone=freeze,
+        drop_rate=cfg.model.drop_rate,
+        optimizer=cfg.model.optimizer,
+        lr=cfg.model.lr,
+        weight_decay=cfg.model.weight_decay,
+        momentum=cfg.model.momentum,
+        scheduler=cfg.model.scheduler,
+        warmup_epochs=cfg.model.warmup_epochs,
+        label_smoothing=cfg.model.label_smoothing,
+        channels_last=tcfg.channels_last,
+    )
+    if tcfg.compile:
+        model.model = torch.compile(model.model)
+
+    stats = RunStats()
+    callbacks: list[Callback] = [stats]
+    if cfg.save_checkpoint:
+        callbacks.append(ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True, save_top_k=0))
+    loggers: list[Any] = []
+    if cfg.tensorboard:
+        loggers.append(TensorBoardLogger(save_dir=str(out_dir), name="tensorboard", version="", default_hp_metric=False))
+
+    precision = resolve_precision(tcfg.precision, tcfg.accelerator)
+    progress = tcfg.enable_progress_bar if tcfg.enable_progress_bar is not None else sys.stderr.isatty()
+    trainer = L.Trainer(
+        accelerator=tcfg.accelerator,
+        devices=tcfg.devices,
+        num_nodes=tcfg.num_nodes,
+        strategy=tcfg.strategy,
+        precision=precision,
+        max_epochs=tcfg.max_epochs,
+        limit_train_batches=tcfg.limit_train_batches,
+        limit_val_batches=tcfg.limit_val_batches,
+        val_check_interval=tcfg.val_check_interval,
+        log_every_n_steps=tcfg.log_every_n_steps,
+        enable_progress_bar=progress,
+        enable_model_summary=progress,
+        deterministic=tcfg.deterministic,
+        benchmark=tcfg.cudnn_benchmark,
+        gradient_clip_val=tcfg.gradient_clip_val,
+        accumulate_grad_batches=tcfg.accumulate_grad_batches,
+        fast_dev_run=tcfg.fast_dev_run,
+        num_sanity_val_steps=tcfg.num_sanity_val_steps,
+        callbacks=callbacks,
+        logger=loggers or False,
+        default_root_dir=str(out_dir),
+        enable_checkpointing=bool(cfg.save_checkpoint),
+    )
+
+    ckpt_path = cfg.ckpt_path
+    if ckpt_path == "last":
+        ckpt_path = str(out_dir / "checkpoints" / "last.ckpt")
+    if ckpt_path and not Path(ckpt_path).is_file():
+        raise ConfigError(f"Invalid setting ckpt_path={cfg.ckpt_path!r}: no checkpoint at {ckpt_path}.")
+
+    started_at = utcnow()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    ended_at = utcnow()
+
+    if trainer.is_global_zero:
+        total, trainable = model.num_parameters()
+        summary = {
+            "schema_version": 1,
+            "model": cfg.model.name,
+            "model_label": _model_label(cfg),
+            "experiment": cfg.experiment_name,
+            "parameters": total,
+            "trainable_parameters": trainable,
+            "freeze_backbone": freeze,
+            "image_size": cfg.model.image_size,
+            "num_classes": datamodule.num_classes,
+            "dataset": cfg.data.name,
+            "epochs": trainer.current_epoch,
+            "steps": trainer.global_step,
+            "images_seen": stats.images,
+            "batch_size": cfg.data.batch_size,
+            "fit_wall_s": round(stats.fit_wall_s, 3),
+            "best_val_acc": model.best_val_acc,
+            "final_val_acc": model.last_val_acc,
+            "final_val_acc_top5": model.last_val_acc_top5,
+            "precision": precision,
+            "hardware": hardware_info(trainer),
+            "started_at": started_at.isoformat(),
+            "ended_at": ended_at.isoformat(),
+            "interrupted": bool(trainer.interrupted),
+        }
+        write_json_atomic(out_dir / "run_summary.json", summary)
+    return model.best_val_acc

@@ -1,0 +1,236 @@
+"""EnergyCarbonCallback in real (tiny, CPU) Lightning runs: plain script, faults, resume, memory."""
+
+from __future__ import annotations
+
+import csv
+import json
+import tracemalloc
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from omegaconf import OmegaConf
+
+from fake_nvml import FakeGpu, FakeNvml, StepMeter, TinyModule
+from sci_lightning.callback import EnergyCarbonCallback
+from sci_lightning.energy import CpuTimeEnergyMeter, EnergyMeterWarning, EnergyResult, NvmlEnergyMeter
+from sci_lightning.errors import ConfigError
+
+
+def _trainer(tmp_path: Path, callbacks, **kw) -> Trainer:
+    kw.setdefault("max_steps", 6)
+    return Trainer(
+        accelerator="cpu",
+        devices=1,
+        default_root_dir=str(tmp_path),
+        callbacks=callbacks,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=kw.pop("enable_checkpointing", False),
+        logger=kw.pop("logger", False),
+        **kw,
+    )
+
+
+def _csv_metrics(log_dir: str) -> list[dict[str, str]]:
+    with open(Path(log_dir) / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_plain_lightning_script_writes_energy_json_with_named_methods(tmp_path):
+    """No Hydra anywhere: defaults give CPU-time and RAM estimates on this GPU-less machine."""
+    cb = EnergyCarbonCallback(energy={"rapl_root": str(tmp_path / "no-rapl"), "pue": 1.5}, log_every_n_steps=2)
+    logger = CSVLogger(str(tmp_path), name="run")
+    trainer = _trainer(tmp_path, [cb], logger=logger, max_steps=6)
+    trainer.fit(TinyModule(n=64, batch_size=8))
+
+    res = cb.result
+    assert isinstance(res, EnergyResult)
+    path = Path(logger.log_dir) / "energy.json"
+    assert cb.energy_json_path == str(path) and path.exists()
+    loaded = EnergyResult.from_dict(json.loads(path.read_text()))
+    methods = {(c.component, c.method, c.quality) for c in loaded.components}
+    assert methods == {("cpu", "cpu_time_tdp_estimate", "estimated"), ("ram", "ram_per_gb_estimate", "estimated")}
+    assert loaded.steps == 6 and loaded.images == 48 and loaded.world_size == 1 and loaded.pue == 1.5
+    assert loaded.it_energy_j > 0 and loaded.energy_j == pytest.approx(1.5 * loaded.it_energy_j)
+    assert sum(i.energy_j for i in loaded.timeline) == pytest.approx(loaded.it_energy_j, rel=1e-9)
+    assert loaded.timeline[0].start >= loaded.started_at and loaded.timeline[-1].end <= loaded.ended_at
+    assert loaded.duration_s > 0
+    assert not list(path.parent.glob(".energy-*"))  # atomic write leaves no temp file
+
+    rows = _csv_metrics(logger.log_dir)
+    keys = {k for r in rows for k, v in r.items() if v not in ("", None)}
+    for key in ("energy/power_w/cpu", "energy/power_w/ram", "energy/power_w", "energy/step_j", "energy/total_kwh",
+                "energy/epoch_j", "energy/fit/total_kwh", "energy/fit/cpu/cpu_time_tdp_estimate_kwh",
+                "energy/fit/duration_s", "energy/fit/mean_power_w"):
+        assert key in keys, key
+    per_step = [r for r in rows if r.get("energy/step_j")]
+    assert len(per_step) == 3  # 6 steps, every 2nd logged
+    fit_total = [float(r["energy/fit/total_kwh"]) for r in rows if r.get("energy/fit/total_kwh")]
+    assert fit_total == [pytest.approx(loaded.energy_kwh)]
+
+
+def test_hydra_style_config_node_and_misconfiguration_caught_in_setup(tmp_path):
+    cb = EnergyCarbonCallback(energy=OmegaConf.create({"gpu": "auto", "cpu": "estimate", "ram": "off"}), output_dir=str(tmp_path))
+    _trainer(tmp_path, [cb], max_steps=2).fit(TinyModule())
+    assert [c.method for c in cb.result.components] == ["cpu_time_tdp_estimate"]
+    assert (tmp_path / "energy.json").exists()
+
+    bad = EnergyCarbonCallback(energy={"cpu": "turbo"})
+    with pytest.raises(ConfigError, match="energy.cpu='turbo'"):
+        _trainer(tmp_path, [bad], max_steps=2).fit(TinyModule())
+    with pytest.raises(ConfigError, match="log_every_n_steps"):
+        _trainer(tmp_path, [EnergyCarbonCallback(log_every_n_steps=0)], max_steps=2).fit(TinyModule())
+
+
+def test_after_energy_hook_receives_the_result_on_rank_zero(tmp_path):
+    seen = []
+
+    class WithCarbon(EnergyCarbonCallback):
+        def _after_energy(self, trainer, pl_module, result):
+            seen.append((Path(self.energy_json_path).exists(), result, self.carbon, self.sci))
+
+    cb = WithCarbon(meters=[StepMeter()], output_dir=str(tmp_path), carbon={"provider": "static"}, sci="sci-cfg")
+    _trainer(tmp_path, [cb], max_steps=3).fit(TinyModule())
+    assert len(seen) == 1
+    written, result, carbon, sci = seen[0]
+    assert written and result is cb.result and carbon == {"provider": "static"} and sci == "sci-cfg"
+
+
+def test_nvml_failure_mid_run_does_not_stop_training_and_is_flagged(tmp_path, monkeypatch):
+    gpu = FakeGpu(uuid="GPU-1234", power_mw=80_000.0, fail_counter_after=4)
+    FakeNvml(gpus=[gpu]).install(monkeypatch)
+
+    class Energise(StepMeter):  # the fake counter advances 1 J per training step
+        def read_j(self):
+            gpu.energy_mj += 1000
+            return {}
+
+    nvml = NvmlEnergyMeter([0], visible_devices=None, torch_uuids={}, sampling_interval_s=0.01)
+    cb = EnergyCarbonCallback(meters=[Energise("gpu", "x", 0.0), nvml], output_dir=str(tmp_path))
+    with pytest.warns(EnergyMeterWarning, match="energy counter failed mid-run"):
+        _trainer(tmp_path, [cb], max_steps=8).fit(TinyModule())
+    gpu_comps = {c.method: c for c in cb.result.components if c.device == "GPU-1234"}
+    assert gpu_comps["nvml_energy_counter"].status == "partial"
+    # counter reads: baseline, fit start, step 1, step 2 (1 J each since fit start), then GpuIsLost
+    assert gpu_comps["nvml_energy_counter"].energy_j == pytest.approx(3.0)
+    assert "nvml_power_sampling" in gpu_comps
+    assert any("mid-run" in w for w in cb.result.warnings)
+    assert cb.result.steps == 8  # training finished
+    assert nvml._thread is None  # sampler stopped at fit end
+
+
+def test_kill_and_resume_through_a_real_checkpoint_sums_parts_once(tmp_path):
+    ckpt_dir = tmp_path / "ckpt"
+    # part 1: checkpoint written mid-fit at step 3 (state_dict while running); the run
+    # continues to step 5, then "dies": steps 4-5 are after the last checkpoint.
+    m1 = StepMeter("gpu", "GPU-a", joules_per_read=1.0)
+    cb1 = EnergyCarbonCallback(meters=[m1], output_dir=str(tmp_path / "p1"))
+    mc = ModelCheckpoint(dirpath=str(ckpt_dir), every_n_train_steps=3, save_top_k=-1)
+    _trainer(tmp_path, [cb1, mc], max_steps=5, enable_checkpointing=True).fit(TinyModule(n=64, batch_size=8))
+    ckpt = ckpt_dir / "epoch=0-step=3.ckpt"
+    state = torch.load(ckpt, weights_only=False)["callbacks"]
+    (saved,) = [v for k, v in state.items() if k.startswith("EnergyCarbonCallback")]
+    saved_j = sum(r["energy_j"] for r in saved["records"])
+    assert saved_j == pytest.approx(5.0)  # fit-start read + 3 step reads + the checkpoint's own read
+    assert saved["images"] == 24 and saved["parts"] == 1
+    assert sum(r[2] for r in saved["timeline"]) == pytest.approx(saved_j)
+
+    # part 2: a new process would build a new callback; resume from the step-3 checkpoint
+    m2 = StepMeter("gpu", "GPU-a", joules_per_read=1.0)
+    cb2 = EnergyCarbonCallback(meters=[m2], output_dir=str(tmp_path / "p2"))
+    _trainer(tmp_path, [cb2], max_steps=7).fit(TinyModule(n=64, batch_size=8), ckpt_path=str(ckpt))
+    res = cb2.result
+    (gpu,) = res.components
+    assert gpu.energy_j == pytest.approx(saved_j + m2.energy_j)  # sum of both parts, nothing twice
+    assert res.images == 24 + 4 * 8
+    assert res.steps == 7
+    assert res.duration_s > saved["elapsed_s"]
+    assert res.started_at.timestamp() == pytest.approx(saved["started_at_ts"])
+    assert sum(i.energy_j for i in res.timeline) == pytest.approx(res.it_energy_j)
+    on_disk = json.loads((tmp_path / "p2" / "energy.json").read_text())
+    assert on_disk["it_energy_j"] == pytest.approx(gpu.energy_j)
+
+    # after fit, state_dict (e.g. trainer.save_checkpoint) carries the job total of both parts
+    cb2_state = cb2.state_dict()
+    assert sum(r["energy_j"] for r in cb2_state["records"]) == pytest.approx(gpu.energy_j)
+    assert cb2_state["parts"] == 2
+
+
+def test_checkpoint_saved_after_fit_resumes_without_double_counting(tmp_path):
+    m1 = StepMeter("gpu", "GPU-a", joules_per_read=2.0)
+    cb1 = EnergyCarbonCallback(meters=[m1], output_dir=str(tmp_path / "p1"))
+    t1 = _trainer(tmp_path, [cb1], max_steps=4)
+    t1.fit(TinyModule())
+    ckpt = tmp_path / "after.ckpt"
+    t1.save_checkpoint(str(ckpt))
+    part1_j = cb1.result.it_energy_j
+    assert part1_j == pytest.approx(m1.energy_j)
+
+    m2 = StepMeter("gpu", "GPU-a", joules_per_read=2.0)
+    cb2 = EnergyCarbonCallback(meters=[m2], output_dir=str(tmp_path / "p2"))
+    _trainer(tmp_path, [cb2], max_steps=6).fit(TinyModule(), ckpt_path=str(ckpt))
+    assert cb2.result.it_energy_j == pytest.approx(part1_j + m2.energy_j)
+    assert cb2.result.steps == 6 and cb2.result.images == 6 * 8
+
+
+def test_state_dict_before_fit_is_empty_and_loads(tmp_path):
+    cb = EnergyCarbonCallback()
+    state = cb.state_dict()
+    assert state == {"version": 1}
+    cb.load_state_dict(state)
+    assert cb._prior is None
+    with pytest.warns(UserWarning, match="version"):
+        cb.load_state_dict({"version": 99, "records": []})
+
+
+def test_flat_memory_over_100k_simulated_steps():
+    """Per-step work is O(1): bounded timeline, no growth in traced memory."""
+    cb = EnergyCarbonCallback(energy={"timeline_max_intervals": 64, "ram": "off"}, meters=None, log_every_n_steps=50)
+    logged = []
+    logger = SimpleNamespace(log_metrics=lambda m, step: logged.append(len(m)), save=lambda: None)
+    trainer = SimpleNamespace(
+        strategy=SimpleNamespace(root_device=torch.device("cpu")),
+        log_every_n_steps=50, loggers=[logger], is_global_zero=True, global_step=0,
+    )
+    cb.setup(trainer, None, "fit")
+    cb._meters = [StepMeter("gpu", "GPU-a", 0.5), CpuTimeEnergyMeter(include_children=False)]
+    cb.on_fit_start(trainer, None)
+    initial_j = cb._total_j
+    batch = (torch.zeros(4, 1), torch.zeros(4))
+
+    def run(n):
+        for i in range(n):
+            cb.on_train_batch_end(trainer, None, None, batch, i)
+
+    run(10_000)
+    tracemalloc.start()
+    before, _ = tracemalloc.get_traced_memory()
+    run(100_000)
+    after, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(cb._timeline) <= 64
+    assert after - before < 64 * 1024, f"memory grew by {after - before} bytes over 100k steps"
+    assert len(logged) == 110_000 // 50
+    assert cb._images == 110_000 * 4
+    assert cb._timeline.total_j == pytest.approx(cb._total_j - initial_j)  # no joule lost to merging
+    cb._stop_meters()
+
+
+def test_meter_that_raises_never_stops_training(tmp_path):
+    class Broken(StepMeter):
+        def read_j(self):
+            raise RuntimeError("sensor on fire")
+
+    cb = EnergyCarbonCallback(meters=[Broken(), StepMeter("cpu", "host", 1.0, "cpu_time_tdp_estimate")], output_dir=str(tmp_path))
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        _trainer(tmp_path, [cb], max_steps=4).fit(TinyModule())
+    assert sum("sensor on fire" in str(w.message) for w in rec) == 1
+    assert any("sensor on fire" in w for w in cb.result.warnings)
+    assert cb.result.steps == 4

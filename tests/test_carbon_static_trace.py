@@ -1,0 +1,226 @@
+"""StaticProvider (table) and TraceProvider (CSV), including Electricity Maps exports."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from sci_lightning.carbon import PROVIDERS, build_provider
+from sci_lightning.carbon.base import ProviderError
+from sci_lightning.carbon.config import CarbonConfig
+from sci_lightning.carbon.static import STATIC_TABLE, WORLD_G_PER_KWH, StaticProvider, lookup_static
+from sci_lightning.carbon.trace import TraceProvider, load_trace
+from sci_lightning.errors import ConfigError, DatasetError
+
+UTC = timezone.utc
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "carbon-intensity"
+CISO = SHARED / "CISO_2023_hourly.csv"
+DE = SHARED / "DE_2023_hourly.csv"
+CONF = Path(__file__).resolve().parents[1] / "conf" / "carbon"
+
+
+def t(h: float, day: int = 1) -> datetime:
+    return datetime(2023, 3, day, tzinfo=UTC) + timedelta(hours=h)
+
+
+# ----------------------------------------------------------------------------- static
+
+
+def test_static_table_values_and_labels():
+    p = StaticProvider("DE")
+    s = p.history(t(0.5), t(3))
+    assert s.kind == "static" and s.signal_type == "average"
+    assert [pt.g_per_kwh for pt in s.points] == [381.0] * 3
+    assert (s.points[0].start, s.points[0].end, s.points[-1].end) == (t(0.5), t(1), t(3))  # contiguous, clipped
+    assert "Ember" in s.source and "2023" in s.source
+    assert any("Germany" in n for n in s.notes)
+
+
+def test_static_lookup_variants():
+    assert lookup_static("fr").g_per_kwh == 56.0
+    assert lookup_static("France").code == "FR"
+    assert lookup_static("DE-50HZ").code == "DE"
+    w = lookup_static("world")
+    assert w.matched and w.g_per_kwh == WORLD_G_PER_KWH == 481.0
+    unknown = lookup_static("CAISO_NORTH")
+    assert not unknown.matched and unknown.g_per_kwh == 481.0
+    assert all(0 < v < 1000 for _, v in STATIC_TABLE.values())
+
+
+def test_static_unknown_region_says_world_default():
+    s = StaticProvider("Atlantis").forecast(t(0), timedelta(hours=2))
+    assert s.points[0].g_per_kwh == 481.0
+    assert any("not in the static table" in n for n in s.notes)
+
+
+def test_static_override():
+    p = StaticProvider.from_config(CarbonConfig(region="DE", static_g_per_kwh=123.4))
+    s = p.history(t(0), t(1))
+    assert s.points[0].g_per_kwh == 123.4 and "user-supplied" in s.source and s.kind == "static"
+    with pytest.raises(ConfigError, match="static_g_per_kwh"):
+        StaticProvider("DE", g_per_kwh=-1)
+    with pytest.raises(ConfigError):
+        StaticProvider("DE", g_per_kwh=float("nan"))
+
+
+def test_static_requires_aware_times():
+    with pytest.raises(ValueError, match="timezone"):
+        StaticProvider().history(datetime(2023, 1, 1), datetime(2023, 1, 2))
+
+
+# ----------------------------------------------------------------------------- trace
+
+
+def write(tmp_path: Path, text: str, name: str = "trace.csv") -> Path:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+PLAIN = """timestamp,g_per_kwh
+2023-03-01T00:00:00Z,100
+2023-03-01T01:00:00Z,200
+2023-03-01T02:00:00+00:00,300
+2023-03-01T03:00:00,400
+"""
+
+
+def test_plain_trace_history(tmp_path):
+    p = TraceProvider(write(tmp_path, PLAIN))
+    s = p.history(t(0.5), t(2.5))
+    assert [pt.g_per_kwh for pt in s.points] == [100, 200, 300]  # overlapping points, not clipped
+    assert s.points[0].start == t(0) and s.points[-1].end == t(3)
+    assert s.kind == "measured" and s.signal_type == "average" and s.region == "trace"
+    assert p.history(t(3), t(5)).points[-1].end == t(4)  # last row lasts one typical step
+    assert p.history(t(10), t(11)).points == []
+
+
+def test_trace_forecast_is_labelled_replay(tmp_path):
+    s = TraceProvider(write(tmp_path, PLAIN)).forecast(t(1), timedelta(hours=2))
+    assert [pt.g_per_kwh for pt in s.points] == [200, 300]
+    assert "trace replay" in s.source
+    assert any("not a real forecast" in n for n in s.notes)
+    assert s.kind == "measured"
+
+
+def test_trace_gap_is_kept(tmp_path):
+    text = "timestamp,value\n2023-03-01T00:00:00Z,1\n2023-03-01T01:00:00Z,2\n2023-03-01T05:00:00Z,3\n"
+    s = TraceProvider(write(tmp_path, text)).history(t(0), t(6))
+    assert [(pt.start, pt.end) for pt in s.points] == [(t(0), t(1)), (t(1), t(2)), (t(5), t(6))]
+
+
+EM_HEADER = (
+    "Datetime (UTC),Country,Zone Name,Zone Id,Carbon Intensity gCO₂eq/kWh (direct),"
+    "Carbon Intensity gCO₂eq/kWh (LCA),Low Carbon Percentage,Renewable Percentage,Data Source,"
+    "Data Estimated,Data Estimation Method\n"
+)
+EM_ROWS = (
+    "2023-03-01 00:00:00,Germany,Germany,DE,150.5,200.25,80,70,entsoe.eu,false,\n"
+    "2023-03-01 01:00:00,Germany,Germany,DE,160.5,210.25,80,70,entsoe.eu,true,TIME_SLICER_AVERAGE\n"
+)
+
+
+def test_electricity_maps_export_columns(tmp_path):
+    path = write(tmp_path, EM_HEADER + EM_ROWS)
+    direct = TraceProvider(path)
+    s = direct.history(t(0), t(2))
+    assert [pt.g_per_kwh for pt in s.points] == [150.5, 160.5]  # default: direct
+    assert s.region == "DE" and "Electricity Maps" in s.source
+    assert any("1 row(s)" in n for n in s.notes)  # estimated rows counted
+    lca = TraceProvider(path, column="lca")
+    assert [pt.g_per_kwh for pt in lca.history(t(0), t(2)).points] == [200.25, 210.25]
+    exact = TraceProvider(path, column="Carbon Intensity gCO₂eq/kWh (LCA)")
+    assert exact.trace.column.endswith("(LCA)")
+    with pytest.raises(ConfigError, match="not a column"):
+        TraceProvider(path, column="nope")
+
+
+def test_time_offset_and_replay(tmp_path):
+    # 14 days of hourly data: value = hour index
+    rows = ["timestamp,value"] + [
+        f"{(datetime(2023, 1, 2, tzinfo=UTC) + timedelta(hours=i)).isoformat()},{i}" for i in range(14 * 24)
+    ]
+    path = write(tmp_path, "\n".join(rows) + "\n")
+    shifted = TraceProvider(path, time_offset=timedelta(hours=24))
+    assert shifted.history(datetime(2023, 1, 3, tzinfo=UTC), datetime(2023, 1, 3, 1, tzinfo=UTC)).points[0].g_per_kwh == 0
+    rep = TraceProvider(path, replay=True)
+    assert rep.period_s == 14 * 86400
+    # exactly two periods (4 weeks) later we get the same hour back
+    a = datetime(2023, 1, 2, 5, tzinfo=UTC) + timedelta(weeks=4)
+    pt = rep.history(a, a + timedelta(minutes=1)).points[0]
+    assert pt.g_per_kwh == 5 and pt.start == a
+    # a window across the period boundary stays contiguous
+    edge = datetime(2023, 1, 16, tzinfo=UTC)  # = first + period
+    pts = rep.history(edge - timedelta(hours=2), edge + timedelta(hours=2)).points
+    assert [p.g_per_kwh for p in pts] == [334, 335, 0, 1]
+    assert all(b.start == a.end for a, b in zip(pts, pts[1:]))
+    now_pt = rep.current()  # any "now" has a value
+    assert now_pt.start <= datetime.now(UTC) < now_pt.end
+    with pytest.raises(ProviderError, match="trace_replay"):
+        TraceProvider(path).current()
+
+
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("", "empty"),
+        ("when,value\n2023-01-01T00:00:00Z,1\n", "no time column"),
+        ("timestamp,foo\n2023-01-01T00:00:00Z,1\n", "no intensity column"),
+        ("timestamp,value\nyesterday,1\n", "not ISO 8601"),
+        ("timestamp,value\n2023-01-01T00:00:00Z,abc\n", "not a number"),
+        ("timestamp,value\n2023-01-01T00:00:00Z,-5\n", ">= 0"),
+        ("timestamp,value\n2023-01-01T00:00:00Z,1\n2023-01-01T00:00:00Z,2\n", "appears twice"),
+        ("timestamp,value\n", "no data rows"),
+    ],
+)
+def test_bad_trace_files(tmp_path, text, needle):
+    with pytest.raises(DatasetError, match=needle):
+        load_trace(write(tmp_path, text))
+
+
+def test_missing_trace_file_and_path(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        TraceProvider(tmp_path / "absent.csv")
+    with pytest.raises(ConfigError, match="trace_path is required"):
+        build_provider(CarbonConfig(provider="trace", fallback=[]))
+
+
+@pytest.mark.skipif(not CISO.is_file(), reason="shared CISO trace not present")
+def test_real_ciso_trace():
+    p = TraceProvider(CISO)
+    assert len(p.trace.values) == 8760 and p.region == "US-CAL-CISO"
+    s = p.history(datetime(2023, 1, 1, tzinfo=UTC), datetime(2023, 1, 1, 3, tzinfo=UTC))
+    assert [pt.g_per_kwh for pt in s.points] == [218.3, 220.63, s.points[2].g_per_kwh]
+    assert len(s.points) == 3
+    year = p.history(datetime(2023, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC)).points
+    assert len(year) == 8760
+    assert all(b.start == a.end for a, b in zip(year, year[1:]))  # hourly, gap-free
+    lca_mean = sum(pt.g_per_kwh for pt in TraceProvider(CISO, column="lca").history(
+        datetime(2023, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC)).points) / 8760
+    assert 255 < lca_mean < 267  # README of the shared data: LCA mean 261
+
+
+@pytest.mark.skipif(not DE.is_file(), reason="shared DE trace not present")
+def test_real_de_trace_replay_as_now():
+    p = TraceProvider(DE, column="lca", replay=True)
+    s = p.forecast(horizon=timedelta(hours=24))
+    assert 24 <= len(s.points) <= 25 and s.region == "DE"
+    assert all(90 < pt.g_per_kwh < 800 for pt in s.points)
+
+
+# ----------------------------------------------------------------------------- conf files
+
+
+@pytest.mark.parametrize("name", sorted(PROVIDERS))
+def test_conf_group_files_match_schema(name):
+    """Each conf/carbon/<name>.yaml merges into the CarbonConfig schema and names itself."""
+    path = CONF / f"{name}.yaml"
+    assert path.is_file(), f"missing {path}"
+    text = path.read_text()
+    for word in ("password", "token:", "secret"):
+        assert word not in text.lower().replace("electricitymaps_token", "").replace("watttime_password", "")
+    merged = OmegaConf.merge(OmegaConf.structured(CarbonConfig), OmegaConf.load(path))
+    assert merged.provider == name

@@ -1,0 +1,82 @@
+"""Bounded timeline and the pure rank/part reduction of energy records."""
+
+from __future__ import annotations
+
+import pytest
+
+from sci_lightning.energy import Timeline, merge_parts, reduce_ranks
+
+
+def test_timeline_is_bounded_and_conserves_energy():
+    tl = Timeline(max_intervals=16)
+    for i in range(10_000):
+        tl.add(float(i), float(i + 1), 2.0)
+        assert len(tl) <= 16
+    rows = tl.rows()
+    assert sum(r[2] for r in rows) == pytest.approx(20_000.0)
+    assert rows[0][0] == 0.0 and rows[-1][1] == 10_000.0
+    # contiguous, ordered, and roughly even after many merges
+    for a, b in zip(rows, rows[1:]):
+        assert a[1] == b[0]
+    widths = [r[1] - r[0] for r in rows[:-1]]
+    assert max(widths) <= 4 * min(widths)
+
+
+def test_timeline_intervals_are_utc_and_state_round_trips():
+    tl = Timeline(8)
+    tl.add(1_700_000_000.0, 1_700_000_010.0, 5.0)
+    tl.add(1_700_000_010.0, 1_700_000_020.0, 7.0)
+    (first, second) = tl.intervals(scale=2.0)
+    assert first.start.tzinfo is not None and first.start.utcoffset().total_seconds() == 0
+    assert (first.energy_j, second.energy_j) == (10.0, 14.0)
+    clone = Timeline(8)
+    clone.load_state_dict(tl.state_dict())
+    assert clone.rows() == tl.rows() and clone.total_j == 12.0
+
+
+def test_timeline_rejects_tiny_bound():
+    with pytest.raises(ValueError, match="max_intervals"):
+        Timeline(1)
+
+
+def _rec(component, device, method, energy_j, host="h1", status="ok"):
+    return {"component": component, "device": device, "host": host, "method": method, "quality": "measured",
+            "status": status, "notes": [], "energy_j": energy_j}
+
+
+def test_reduce_ranks_counts_shared_devices_once_and_sums_process_estimates():
+    rank0 = [
+        _rec("gpu", "GPU-a", "nvml_energy_counter", 100.0),
+        _rec("gpu", "GPU-shared", "nvml_energy_counter", 50.0),
+        _rec("cpu", "h1", "cpu_time_tdp_estimate", 10.0),
+        _rec("cpu", "h1/package-0", "rapl", 30.0),
+    ]
+    rank1 = [
+        _rec("gpu", "GPU-b", "nvml_energy_counter", 120.0),
+        _rec("gpu", "GPU-shared", "nvml_energy_counter", 52.0, status="partial"),
+        _rec("cpu", "h1", "cpu_time_tdp_estimate", 11.0),
+        _rec("cpu", "h1/package-0", "rapl", 31.0),
+    ]
+    rank2 = [  # another node
+        _rec("cpu", "h2", "cpu_time_tdp_estimate", 7.0, host="h2"),
+        _rec("cpu", "h2/package-0", "rapl", 20.0, host="h2"),
+    ]
+    out = {(r["component"], r["device"], r["method"]): r for r in reduce_ranks([rank0, rank1, rank2])}
+    assert out[("gpu", "GPU-a", "nvml_energy_counter")]["energy_j"] == 100.0
+    assert out[("gpu", "GPU-b", "nvml_energy_counter")]["energy_j"] == 120.0
+    shared = out[("gpu", "GPU-shared", "nvml_energy_counter")]
+    assert shared["energy_j"] == 52.0 and shared["status"] == "partial"
+    assert "seen by 2 processes, counted once" in shared["notes"]
+    assert out[("cpu", "h1", "cpu_time_tdp_estimate")]["energy_j"] == 21.0
+    assert out[("cpu", "h1/package-0", "rapl")]["energy_j"] == 31.0
+    assert out[("cpu", "h2", "cpu_time_tdp_estimate")]["energy_j"] == 7.0
+    assert len(out) == 7
+    assert sum(r["energy_j"] for r in out.values()) == 100 + 120 + 52 + 21 + 31 + 7 + 20
+
+
+def test_merge_parts_sums_parts_per_device_and_method():
+    p1 = [_rec("gpu", "GPU-a", "nvml_energy_counter", 10.0)]
+    p2 = [_rec("gpu", "GPU-a", "nvml_energy_counter", 5.0), _rec("gpu", "GPU-z", "nvml_power_sampling", 1.0)]
+    out = merge_parts(p1, p2)
+    assert [(r["device"], r["energy_j"]) for r in out] == [("GPU-a", 15.0), ("GPU-z", 1.0)]
+    assert p1[0]["energy_j"] == 10.0  # inputs untouched

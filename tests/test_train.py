@@ -1,0 +1,97 @@
+"""Real fits on CPU through ``train.run`` and through the CLI (subprocess), small but complete."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sci_lightning.train import resolve_precision, run
+
+TINY = [
+    "experiment=quickstart",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.num_sanity_val_steps=0",
+    "data.batch_size=4",
+    "data.num_workers=0",
+]
+
+
+def test_auto_precision_on_cpu():
+    assert resolve_precision("auto-mixed", "cpu") == "32-true"
+    assert resolve_precision("16-mixed", "gpu") == "16-mixed"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["inception", "densenet"])
+def test_two_step_fit_leaves_the_run_files(compose, tmp_path, model):
+    cfg = compose([f"model={model}", f"output_dir={tmp_path}", *TINY])
+    best = run(cfg)
+    summary = json.loads((tmp_path / "run_summary.json").read_text())
+    assert summary["model"] == {"inception": "inception_v3", "densenet": "densenet121"}[model]
+    assert summary["steps"] == 2
+    assert summary["images_seen"] == 8
+    assert summary["image_size"] == 75
+    assert summary["parameters"] > 1_000_000
+    assert summary["precision"] == "32-true"
+    assert summary["hardware"]["device"] == "cpu"
+    assert 0.0 <= summary["best_val_acc"] <= 1.0 and best == summary["best_val_acc"]
+    assert summary["fit_wall_s"] > 0
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def _cli(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run(
+        [sys.executable, "-m", "sci_lightning", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_cli_help_lists_the_config_groups(tmp_path):
+    out = _cli(["--help"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    for group in ("model", "data", "trainer", "experiment", "energy", "carbon", "sci", "schedule"):
+        assert f"{group}:" in out.stdout
+    assert "inception" in out.stdout and "densenet" in out.stdout
+
+
+def test_cli_refuses_a_misspelt_setting_before_training(tmp_path):
+    out = _cli(["experiment=quickstart", "model.imagesize=80"], tmp_path)
+    assert out.returncode != 0
+    assert "imagesize" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("run_summary.json"))
+
+
+def test_cli_refuses_a_too_small_image_with_the_setting_named(tmp_path):
+    out = _cli(["experiment=quickstart", "model=inception", "model.image_size=64"], tmp_path)
+    assert out.returncode == 2
+    assert "model.image_size=64" in out.stderr and "75" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_cli_missing_dataset_says_how_to_get_it(tmp_path):
+    out = _cli(["data=tiny_imagenet", f"data.root={tmp_path / 'nowhere'}", "trainer=cpu"], tmp_path)
+    assert out.returncode == 2
+    assert "data=synthetic" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_cli_two_job_multirun_leaves_each_jobs_files(tmp_path):
+    sweep = tmp_path / "sweep"
+    out = _cli(["-m", "model=inception,densenet", *TINY, f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for job, name in (("0", "inception_v3"), ("1", "densenet121")):
+        d = sweep / job
+        summary = json.loads((d / "run_summary.json").read_text())
+        assert summary["model"] == name
+        assert (d / ".hydra" / "config.yaml").is_file()
+        assert (d / "checkpoints" / "last.ckpt").is_file()
+        assert list((d / "tensorboard").rglob("events.out.tfevents.*"))
