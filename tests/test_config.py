@@ -6,7 +6,7 @@ import importlib.resources as resources
 
 import pytest
 from omegaconf import OmegaConf
-from omegaconf.errors import ConfigCompositionException  # type: ignore[attr-defined]
+from hydra.errors import ConfigCompositionException
 
 from sci_lightning.config import validate
 from sci_lightning.errors import ConfigError

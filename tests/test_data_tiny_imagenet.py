@@ -63,7 +63,9 @@ def tree(tmp_path):
 
 
 def make_dm(root, tmp_path, image_size=48, **kw):
-    cfg = DataConfig(root=str(root), cache_dir=str(tmp_path / "cache"), num_workers=0, batch_size=4, **kw)
+    cfg = DataConfig(
+        root=str(root) if root else None, cache_dir=str(tmp_path / "cache"), num_workers=0, batch_size=4, **kw
+    )
     return build_datamodule(cfg, image_size=image_size, mean=MEAN, std=STD, progress=False)
 
 

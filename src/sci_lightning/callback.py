@@ -68,6 +68,14 @@ def write_json_atomic(path: str, data: dict[str, Any]) -> None:
         raise
 
 
+def _metric(trainer: "Trainer", key: str) -> float | None:
+    value = trainer.callback_metrics.get(key)
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 def _dist_ready(trainer: "Trainer") -> bool:
     return (
         trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized()
@@ -84,7 +92,7 @@ def _gather(trainer: "Trainer", payload: Any) -> list[Any]:
 
 
 class EnergyCarbonCallback(Callback):
-    r"""Measures the energy of ``Trainer.fit`` on every rank and reports the job total.
+    r"""Measures the energy of ``Trainer.fit``, then scores it: grid intensity, SCI and a report.
 
     Each component is metered by the best available method (see
     :func:`sci_lightning.energy.build_meters`): NVML energy counter or power sampling for
@@ -99,6 +107,10 @@ class EnergyCarbonCallback(Callback):
       ``energy/total_kwh`` (energy so far, PUE applied, kWh). Under DDP these per-step
       figures are rank 0's own devices.
     - every training epoch: ``energy/epoch_j`` (IT energy of the epoch, J).
+    - at fit end, the SCI (rank 0): ``sci/score``, ``sci/operational_g``,
+      ``sci/embodied_g``, ``sci/energy_kwh``, ``sci/intensity_g_per_kwh``,
+      ``sci/cost_usd`` and, on TensorBoard, the text ``sci/summary``; the files
+      ``sci_report.json``, ``sci_report.md`` and ``impact.yml`` beside ``energy.json``.
     - at fit end (job total over all ranks and resumed parts):
       ``energy/fit/total_kwh`` (PUE applied), ``energy/fit/it_kwh``,
       ``energy/fit/<component>_kwh``, ``energy/fit/<component>/<method>_kwh``,
@@ -123,11 +135,20 @@ class EnergyCarbonCallback(Callback):
         meters: explicit meters to use instead of building them from ``energy``.
         output_dir: folder for ``energy.json``; default ``trainer.log_dir`` or
             ``trainer.default_root_dir``.
-        carbon: carbon-intensity settings, kept for the carbon/SCI step (see
-            :meth:`_after_energy`).
-        sci: SCI settings, kept for the carbon/SCI step.
+        carbon: where the grid intensity comes from: an
+            :class:`~sci_lightning.carbon.base.IntensityProvider`, a
+            :class:`~sci_lightning.carbon.config.CarbonConfig` (or dict / OmegaConf node,
+            built with :func:`sci_lightning.carbon.build_provider`, fallback chain
+            included), or ``None`` for the offline static table.
+        sci: SCI settings (:class:`~sci_lightning.sci_config.SciConfig`: functional unit,
+            embodied emissions, price per hour); default ``SciConfig()``.
         log_every_n_steps: per-step logging period in training batches; default the
             Trainer's ``log_every_n_steps``.
+        compute_sci: ``False`` measures energy only (no intensity, no SCI report).
+        report_meta: extra fields for ``sci_report.json`` (``model``, ``run_name``,
+            ``hardware``, ``boundary``, ...).
+        carbon_aware: optional ``callable(energy_kwh) -> dict`` returning the
+            time-shifting findings stored as ``carbon_aware`` in the report.
 
     Example::
 
@@ -148,6 +169,9 @@ class EnergyCarbonCallback(Callback):
         carbon: Any = None,
         sci: Any = None,
         log_every_n_steps: int | None = None,
+        compute_sci: bool = True,
+        report_meta: dict[str, Any] | None = None,
+        carbon_aware: Any = None,
     ) -> None:
         super().__init__()
         self._energy_arg = energy
@@ -157,6 +181,13 @@ class EnergyCarbonCallback(Callback):
         self.carbon = carbon
         self.sci = sci
         self.log_every_n_steps = log_every_n_steps
+        self.compute_sci = compute_sci
+        self.report_meta = dict(report_meta or {})
+        self.carbon_aware = carbon_aware
+        self._provider: Any = None
+        #: The SCI result and the report dict (as written to sci_report.json), after ``fit``.
+        self.sci_result: Any = None
+        self.report: dict[str, Any] | None = None
         #: The job's :class:`EnergyResult` after ``fit`` (``None`` before).
         self.result: EnergyResult | None = None
         #: Path of the written ``energy.json`` (rank 0), after ``fit``.
@@ -204,6 +235,11 @@ class EnergyCarbonCallback(Callback):
         if not isinstance(n, int) or n < 1:
             raise ConfigError(f"EnergyCarbonCallback(log_every_n_steps={n!r}) must be an integer >= 1")
         self._log_n = n
+        if self.compute_sci:
+            from sci_lightning.sci import validate_sci_config
+
+            validate_sci_config(self._sci_settings)
+            self._provider = self._build_provider()  # config mistakes surface here, before training
         if self._user_meters is not None:
             self._meters = list(self._user_meters)
         else:
@@ -411,12 +447,85 @@ class EnergyCarbonCallback(Callback):
             self._after_energy(trainer, pl_module, result)
 
     def _after_energy(self, trainer: "Trainer", pl_module: "LightningModule", result: EnergyResult) -> None:
-        """Hook for the carbon/SCI step: called on rank 0 at fit end after ``energy.json``.
+        """The carbon/SCI step, on rank 0 at fit end after ``energy.json``.
 
-        Deliberately a no-op here. The carbon integration overrides or fills this in:
-        it gets the job's :class:`EnergyResult` (components, bounded UTC timeline, PUE)
-        and ``self.carbon`` / ``self.sci`` as passed to the constructor.
+        Fetches the grid intensity over the run from the provider (history covering
+        ``result.started_at`` .. ``result.ended_at``; a fallback chain records what it fell
+        back to), integrates E x I over the energy timeline, adds M, divides by R, logs the
+        ``sci/*`` scalars and a text summary, and writes ``sci_report.json``,
+        ``sci_report.md`` and ``impact.yml``. A fault here is a warning, never a crash:
+        the energy result is already on disk.
         """
+        if not self.compute_sci:
+            return
+        try:
+            from sci_lightning.carbon.base import IntensitySeries
+            from sci_lightning.report import log_to_logger, write_run_report
+            from sci_lightning.sci import compute_sci
+
+            provider = self._provider
+            notes: list[str] = []
+            try:
+                series = provider.history(result.started_at, result.ended_at)
+            except Exception as err:  # noqa: BLE001 - a carbon API must not lose the run
+                from sci_lightning.carbon.static import StaticProvider
+
+                msg = f"carbon intensity from {getattr(provider, 'name', provider)!r} failed ({err}); used the static table"
+                rank_zero_warn(msg)
+                notes.append(msg)
+                fallback = StaticProvider(getattr(provider, "region", "world") or "world")
+                series = fallback.history(result.started_at, result.ended_at)
+                series = IntensitySeries(series.points, series.source, series.region, series.signal_type, "fallback",
+                                         series.generated_at, [msg, *series.notes])
+            fallbacks = list(getattr(provider, "fallbacks_used", None) or [])
+            sci_result = compute_sci(result, series, self._sci_settings, fallbacks_used=fallbacks)
+            meta: dict[str, Any] = {
+                "model": getattr(getattr(pl_module, "hparams", None), "get", lambda *_: None)("model_name")
+                or type(pl_module).__name__,
+                "val_acc": _metric(trainer, "val/acc"),
+                "val_acc_top5": _metric(trainer, "val/acc_top5"),
+            }
+            meta.update(self.report_meta or {})
+            if self.carbon_aware is not None:
+                try:
+                    findings = self.carbon_aware(result.energy_kwh)
+                except Exception as err:  # noqa: BLE001
+                    findings = None
+                    rank_zero_warn(f"carbon-aware findings could not be computed ({err}); left out of the report")
+                if findings:
+                    meta["carbon_aware"] = findings
+            out_dir = self._output_dir(trainer)
+            self.report = write_run_report(out_dir, sci_result, result, meta)
+            for n in notes:
+                self.report.setdefault("warnings", []).append(n)
+            self.sci_result = sci_result
+            log_to_logger(list(trainer.loggers), sci_result, step=trainer.global_step)
+        except Exception as err:  # noqa: BLE001 - the SCI report must never kill training
+            msg = f"EnergyCarbonCallback: the SCI report could not be produced ({type(err).__name__}: {err})"
+            rank_zero_warn(msg)
+            self._warnings.append(msg)
+
+    @property
+    def _sci_settings(self) -> Any:
+        if self.sci is not None:
+            return self.sci
+        from sci_lightning.sci_config import SciConfig
+
+        return SciConfig()
+
+    def _build_provider(self) -> Any:
+        """The intensity provider from ``carbon`` (a provider, a CarbonConfig/dict, or None: static table)."""
+        from sci_lightning.carbon.base import IntensityProvider
+
+        if isinstance(self.carbon, IntensityProvider):
+            return self.carbon
+        if self.carbon is None:
+            from sci_lightning.carbon.static import StaticProvider
+
+            return StaticProvider()
+        from sci_lightning.carbon import build_provider
+
+        return build_provider(self.carbon)
 
     @override
     def on_exception(self, trainer: "Trainer", pl_module: "LightningModule", exception: BaseException) -> None:

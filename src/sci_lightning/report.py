@@ -249,6 +249,7 @@ def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any
         "val_acc": meta.get("val_acc"),
         "val_acc_top5": meta.get("val_acc_top5"),
         "hardware": meta.get("hardware") or {},
+        "settings": meta.get("settings") or {},
         "training": {"epochs": result.epochs, "steps": result.steps, "images": result.images,
                      "world_size": energy.world_size},
         "started_at": result.started_at,

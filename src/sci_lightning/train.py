@@ -20,6 +20,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
+from sci_lightning.callback import EnergyCarbonCallback
 from sci_lightning.classifier import ImageClassifier, check_image_size, check_model_name
 from sci_lightning.config import resolve_freeze, validate
 from sci_lightning.data import build_datamodule
@@ -130,6 +131,68 @@ def _model_label(cfg: DictConfig) -> str:
     return cfg.model.display_name or cfg.model.name
 
 
+def _hydra_config() -> Any:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return HydraConfig.get()
+    except ValueError:  # not running under Hydra (tests, notebooks)
+        return None
+
+
+def _make_logger(out_dir: Path) -> tuple[TensorBoardLogger, str | None]:
+    """TensorBoard logger; under Hydra the run is named by its overrides (``model=inception``)
+    and a sweep's runs share the sweep folder, so TensorBoard shows them side by side."""
+    if _hydra_config() is not None:
+        from sci_lightning.tb_layout import hydra_run_name_and_dir, make_logger
+
+        name, save_dir = hydra_run_name_and_dir()
+        return make_logger(save_dir, [], name=name), name
+    return TensorBoardLogger(save_dir=str(out_dir), name="tensorboard", version="", default_hp_metric=False), None
+
+
+def _settings(cfg: DictConfig, precision: str) -> dict[str, Any]:
+    """The settings that make two runs comparable (stored in the report; used to find a
+    previous run's duration for carbon-aware planning)."""
+    return {
+        "model": cfg.model.name,
+        "image_size": cfg.model.image_size,
+        "freeze_backbone": resolve_freeze(cfg.model),
+        "cache_features": bool(cfg.model.cache_features),
+        "dataset": cfg.data.name,
+        "batch_size": cfg.data.batch_size,
+        "max_epochs": cfg.trainer.max_epochs,
+        "limit_train_batches": cfg.trainer.limit_train_batches,
+        "precision": precision,
+        "accelerator": cfg.trainer.accelerator,
+    }
+
+
+class _FirstEpochPlanner(Callback):
+    """With no expected duration known, plan once the first epoch has been timed (report only)."""
+
+    def __init__(self, schedule_cfg: Any, carbon_cfg: Any, started_at: Any) -> None:
+        self.schedule_cfg, self.carbon_cfg, self.started_at = schedule_cfg, carbon_cfg, started_at
+        self.outcome: Any = None
+        self._t0: float | None = None
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._t0 is None:
+            self._t0 = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.outcome is not None or self._t0 is None or not trainer.is_global_zero:
+            return
+        from sci_lightning.carbon import build_provider
+        from sci_lightning.carbon.plan import duration_from_first_epoch
+        from sci_lightning.schedule import plan_after_first_epoch
+
+        estimate = duration_from_first_epoch(time.perf_counter() - self._t0, trainer.max_epochs or 1)
+        self.outcome = plan_after_first_epoch(
+            self.schedule_cfg, lambda: build_provider(self.carbon_cfg), actual_start=self.started_at, duration=estimate
+        )
+
+
 def run(cfg: DictConfig) -> float | None:
     """Train one model as configured; return its best validation top-1 accuracy."""
     validate(cfg)
@@ -146,6 +209,23 @@ def run(cfg: DictConfig) -> float | None:
 
     freeze = resolve_freeze(cfg.model)
     tcfg = cfg.trainer
+    precision = resolve_precision(tcfg.precision, tcfg.accelerator)
+    settings = _settings(cfg, precision)
+
+    # Carbon-aware schedule: plan (and maybe wait) before anything heavy is built.
+    outcome = None
+    if cfg.schedule.mode != "none":
+        from sci_lightning.carbon import build_provider
+        from sci_lightning.carbon.plan import resolve_duration
+        from sci_lightning.schedule import before_training
+
+        duration = resolve_duration(
+            cfg.schedule.duration,
+            model=cfg.model.name,
+            settings={f"settings.{k}": v for k, v in settings.items()},
+            outputs_dir=Path("outputs"),
+        )
+        outcome = before_training(cfg.schedule, lambda: build_provider(cfg.carbon), duration=duration)
     model = ImageClassifier(
         model_name=cfg.model.name,
         num_classes=datamodule.num_classes,
@@ -170,10 +250,42 @@ def run(cfg: DictConfig) -> float | None:
     if cfg.save_checkpoint:
         callbacks.append(ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True, save_top_k=0))
     loggers: list[Any] = []
+    run_name = None
     if cfg.tensorboard:
-        loggers.append(TensorBoardLogger(save_dir=str(out_dir), name="tensorboard", version="", default_hp_metric=False))
+        from sci_lightning.tb_layout import CustomScalarsLayoutCallback
 
-    precision = resolve_precision(tcfg.precision, tcfg.accelerator)
+        logger, run_name = _make_logger(out_dir)
+        loggers.append(logger)
+        callbacks.append(CustomScalarsLayoutCallback())
+
+    first_epoch_planner = None
+    if outcome is not None and outcome.reason == "deferred":
+        first_epoch_planner = _FirstEpochPlanner(cfg.schedule, cfg.carbon, outcome.started_at)
+        callbacks.append(first_epoch_planner)
+
+    def carbon_aware(energy_kwh: float) -> dict[str, Any] | None:
+        found = first_epoch_planner.outcome if first_epoch_planner is not None else outcome
+        if found is None:
+            return None
+        return found.findings(energy_kwh, actual_start=started_at)
+
+    energy_cb = None
+    if cfg.energy.enabled:
+        energy_cb = EnergyCarbonCallback(
+            energy=cfg.energy,
+            carbon=cfg.carbon,
+            sci=cfg.sci,
+            output_dir=str(out_dir),
+            report_meta={
+                "model": cfg.model.name,
+                "model_label": _model_label(cfg),
+                "run_name": run_name or _model_label(cfg),
+                "hardware": hardware_info(),
+                "settings": settings,
+            },
+            carbon_aware=carbon_aware,
+        )
+        callbacks.append(energy_cb)
     progress = tcfg.enable_progress_bar if tcfg.enable_progress_bar is not None else sys.stderr.isatty()
     trainer = L.Trainer(
         accelerator=tcfg.accelerator,
@@ -206,6 +318,8 @@ def run(cfg: DictConfig) -> float | None:
     if ckpt_path and not Path(ckpt_path).is_file():
         raise ConfigError(f"Invalid setting ckpt_path={cfg.ckpt_path!r}: no checkpoint at {ckpt_path}.")
 
+    if energy_cb is not None:
+        energy_cb.report_meta["hardware"] = hardware_info(trainer)
     started_at = utcnow()
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     ended_at = utcnow()
@@ -236,6 +350,9 @@ def run(cfg: DictConfig) -> float | None:
             "started_at": started_at.isoformat(),
             "ended_at": ended_at.isoformat(),
             "interrupted": bool(trainer.interrupted),
+            "energy_kwh": energy_cb.result.energy_kwh if energy_cb is not None and energy_cb.result else None,
+            "sci": (energy_cb.report or {}).get("sci") if energy_cb is not None else None,
+            "settings": settings,
         }
         write_json_atomic(out_dir / "run_summary.json", summary)
     return model.best_val_acc
