@@ -8,9 +8,12 @@ change of machine load hits both; the medians and their ratio are reported.
 
 * reference: what a user would write: ``torchvision.datasets.ImageFolder(train/,
   Compose([Resize(S), ToTensor(), Normalize(mean, std)]))`` + ``DataLoader(shuffle=True)``.
-* fast: ``sci_lightning.data`` with ``pipeline=fast``: batches of the uint8 cache from
-  the same DataLoader settings, then ``transform_batch`` (resize + normalize, batched)
-  on the CPU here (on the GPU when training there).
+* fast: ``sci_lightning.data`` with ``pipeline=fast`` as configured by default: uint8
+  batches sliced from the cache in the main process (``fast_num_workers=0``), then
+  ``transform_batch`` (resize + normalize, batched) on the CPU here (on the GPU when
+  training there).
+* fast_same_workers: the same, but the uint8 batches come from ``--workers`` DataLoader
+  worker processes, exactly like the reference.
 
 Each timing starts a fresh iterator over the shuffled train set, skips ``--warmup``
 batches (worker start-up) and times the next ``--batches`` batches, including the
@@ -85,11 +88,14 @@ def main(argv=None) -> int:
     ap.add_argument("--batches", type=int, default=40, help="timed batches per repeat")
     ap.add_argument("--warmup", type=int, default=4, help="untimed batches per repeat")
     ap.add_argument("--augment", action="store_true", help="also time train augmentation (crop + flip) on both paths")
+    ap.add_argument("--time-cache-build", action="store_true",
+                    help="also time a from-scratch build of the uint8 train cache (into a temporary folder)")
     ap.add_argument("--cache-dir", default=None, help="default: $SCI_LIGHTNING_CACHE or ~/.cache/sci_lightning")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args(argv)
 
     torch.manual_seed(0)
+    load_start = os.getloadavg()
     cache_dir = resolve_cache_dir(args.cache_dir)
     per_class = max(1, args.images // args.classes)
     spec = SyntheticSpec(classes=args.classes, train_per_class=per_class, val_per_class=args.val_per_class, image_px=64)
@@ -114,7 +120,27 @@ def main(argv=None) -> int:
     dm.prepare_data()
     dm.setup("fit")
     prep_s = time.perf_counter() - t0
-    fast_loader = dm.train_dataloader()
+    cache_build = None
+    if args.time_cache_build:
+        import tempfile
+
+        from sci_lightning.data.fast import build_uint8_cache
+
+        paths = [p for p, _ in dm.index.train]
+        with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
+            t0 = time.perf_counter()
+            build_uint8_cache(paths, tmp, key="train", source_root=root, num_workers=args.workers)
+            dt = time.perf_counter() - t0
+        cache_build = {"images": len(paths), "processes": args.workers, "seconds": dt, "images_per_s": len(paths) / dt}
+        print(f"uint8 cache build from scratch: {len(paths)} images in {dt:.1f} s ({len(paths) / dt:.0f} img/s)")
+
+    fast_loader = dm.train_dataloader()  # default fast_num_workers=0: batches read in-process
+    from sci_lightning.data.fast import collate_prebatched
+
+    fast_workers_loader = DataLoader(  # the same DataLoader worker count as the reference
+        dm.train_dataset, batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
+        collate_fn=collate_prebatched,
+    )
     ref_loader = reference_loader(root / "train", args.image_size, args.batch_size, args.workers)
     assert len(ref_loader.dataset) == len(dm.train_dataset), "both paths must read the same images"
 
@@ -124,7 +150,11 @@ def main(argv=None) -> int:
     def identity(b):
         return b
 
-    cases = [("reference", lambda: iter(ref_loader), identity), ("fast", lambda: iter(fast_loader), fast_eval)]
+    cases = [
+        ("reference", lambda: iter(ref_loader), identity),
+        ("fast", lambda: iter(fast_loader), fast_eval),
+        ("fast_same_workers", lambda: iter(fast_workers_loader), fast_eval),
+    ]
     if args.augment:
         from torchvision import datasets, transforms as T
 
@@ -162,8 +192,11 @@ def main(argv=None) -> int:
         },
         "settings": {**vars(args), "train_images": len(dm.train_dataset), "dataset_root": str(root)},
         "setup_seconds": {"generate_tree_or_reuse": gen_s, "validate_and_fast_cache_build_or_reuse": prep_s},
+        "fast_cache_build_from_scratch": cache_build,
+        "load_avg_at_start": load_start,
         "median_images_per_s": med,
         "speedup_fast_over_reference": med["fast"] / med["reference"],
+        "speedup_fast_same_workers_over_reference": med["fast_same_workers"] / med["reference"],
         "runs": runs,
     }
     if args.augment:
@@ -173,6 +206,7 @@ def main(argv=None) -> int:
     for name, v in med.items():
         print(f"{name:>18} | {v:10.0f}")
     print(f"ratio fast / reference: {result['speedup_fast_over_reference']:.1f}x")
+    print(f"ratio fast_same_workers / reference: {result['speedup_fast_same_workers_over_reference']:.1f}x")
     if args.augment:
         print(f"ratio fast_augment / reference_augment: {result['speedup_fast_augment_over_reference_augment']:.1f}x")
     if args.out:

@@ -1,13 +1,9 @@
-"""End to end: a two-model sweep through the real training CLI leaves the comparison.
-
-Draft for the lead: it passes once train.py, __main__.py, the quickstart experiment and
-the ``hydra.callbacks.comparison`` entry are integrated (skipped until then).
-"""
+"""End to end: a two-model sweep through the real training CLI (a subprocess) leaves
+each job's files and the sweep's comparison."""
 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,50 +12,25 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
 
 
-def _importable(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ImportError:
-        return False
+pytestmark = pytest.mark.slow
 
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (_importable("sci_lightning.train") and _importable("sci_lightning.__main__")),
-        reason="training CLI not integrated yet (sci_lightning.train / __main__ missing)",
-    ),
+TINY = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.num_sanity_val_steps=0",
+    "data.batch_size=4",
+    "data.num_workers=0",
 ]
 
 
-def _quickstart_composes() -> str | None:
-    """None when ``model=densenet experiment=quickstart`` composes, else why not."""
-    try:
-        from hydra import compose, initialize_config_module
-
-        from sci_lightning.config import register_configs
-
-        register_configs()
-        with initialize_config_module("sci_lightning.conf", version_base="1.3"):
-            cfg = compose("config", overrides=["model=densenet", "experiment=quickstart"], return_hydra_config=True)
-        if "comparison" not in (cfg.hydra.callbacks or {}):
-            return "hydra.callbacks.comparison is not registered in conf/config.yaml"
-        return None
-    except Exception as e:  # integration not finished
-        return f"{type(e).__name__}: {e}"
-
-
 def test_two_model_sweep_writes_comparison_and_named_tensorboard_runs(tmp_path: Path):
-    why_not = _quickstart_composes()
-    if why_not:
-        pytest.skip(f"quickstart sweep not integrated yet: {why_not}")
     sweep = tmp_path / "sweep"
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), MPLBACKEND="Agg", CUDA_VISIBLE_DEVICES="")
+    env = dict(os.environ, MPLBACKEND="Agg", CUDA_VISIBLE_DEVICES="")
     p = subprocess.run(
-        [sys.executable, "-m", "sci_lightning", "-m", "model=inception,densenet", "experiment=quickstart",
+        [sys.executable, "-m", "sci_lightning", "-m", "model=inception,densenet", "experiment=quickstart", *TINY,
          f"hydra.sweep.dir={sweep}", "compare.baseline=densenet"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
     )
@@ -82,3 +53,15 @@ def test_two_model_sweep_writes_comparison_and_named_tensorboard_runs(tmp_path: 
     runs = list_tensorboard_runs(sweep)
     assert "model=inception" in runs and "model=densenet" in runs, runs
     assert "Energy" in read_custom_scalars_layout(sweep / "model=inception")
+
+    # each job's own files
+    for job, name in (("0", "inception_v3"), ("1", "densenet121")):
+        d = sweep / job
+        summary = json.loads((d / "run_summary.json").read_text())
+        assert summary["model"] == name and summary["steps"] == 2
+        report = json.loads((d / "sci_report.json").read_text())
+        assert report["model"] == name and report["sci"]["value"] > 0
+        energy = json.loads((d / "energy.json").read_text())
+        assert {c["method"] for c in energy["components"]} >= {"cpu_time_tdp_estimate"}
+        for f in ("sci_report.md", "impact.yml", ".hydra/config.yaml", "checkpoints/last.ckpt"):
+            assert (d / f).is_file(), f

@@ -36,7 +36,8 @@ def to_levels(x: torch.Tensor) -> torch.Tensor:
 
 
 def dm_for(root_cfg: dict, tmp_path, pipeline: str, image_size: int, **kw):
-    cfg = DataConfig(cache_dir=str(tmp_path / "cache"), num_workers=0, batch_size=64, pipeline=pipeline, **root_cfg, **kw)
+    kw.setdefault("batch_size", 64)
+    cfg = DataConfig(cache_dir=str(tmp_path / "cache"), num_workers=0, pipeline=pipeline, **root_cfg, **kw)
     dm = build_datamodule(cfg, image_size=image_size, mean=MEAN, std=STD, progress=False)
     dm.validate()
     dm.prepare_data()
@@ -192,6 +193,19 @@ def test_buffer_pool_never_recycles_a_buffer_in_use():
     assert ptrs & {ptr, ptr_b}  # released buffers are recycled
 
 
+def test_buffer_pool_keeps_inference_and_normal_tensors_apart():
+    pool = _CpuBufferPool()
+    shape = (2, 3, 4, 4)
+    with torch.inference_mode():
+        pool.get(shape).fill_(1.0)  # e.g. a validation batch
+    out = pool.get(shape)  # training batch: must be writable outside inference mode
+    assert not out.is_inference()
+    out.fill_(2.0)
+    del out
+    with torch.inference_mode():
+        assert pool.get(shape).is_inference()
+
+
 def test_transform_output_is_not_overwritten_while_held(synth_root, tmp_path):
     fast = dm_for({"root": str(synth_root)}, tmp_path, "fast", 48, augment=False)
     raw = next(iter(fast.val_dataloader()))
@@ -205,7 +219,9 @@ def test_transform_output_is_not_overwritten_while_held(synth_root, tmp_path):
 def test_lightning_hook_transforms_on_the_batch_device(synth_root, tmp_path):
     import lightning.pytorch as pl
 
-    fast = dm_for({"root": str(synth_root)}, tmp_path, "fast", 40, augment=True)
+    # batch_size 4: validation and training batches share a shape, so recycled CPU
+    # output buffers are handed from one stage to the other
+    fast = dm_for({"root": str(synth_root)}, tmp_path, "fast", 40, augment=True, batch_size=4)
     raw = next(iter(fast.train_dataloader()))
     x, y = fast.on_after_batch_transfer(raw, 0)  # no trainer: eval transform
     assert x.shape == (len(y), 3, 40, 40) and x.dtype == torch.float32
@@ -245,3 +261,25 @@ def test_lightning_hook_transforms_on_the_batch_device(synth_root, tmp_path):
     kinds = {b[0] for b in probe.batches}
     assert kinds == {"train", "val"}
     assert all(b[1] == torch.float32 and b[2][1:] == (3, 40, 40) and b[3] == "cpu" for b in probe.batches)
+
+
+def test_loader_workers_setting(synth_root, tmp_path):
+    base = {"root": str(synth_root), "cache_dir": str(tmp_path / "c"), "num_workers": 2}
+    mk = lambda **kw: build_datamodule(DataConfig(**base, **kw), image_size=32, mean=MEAN, std=STD, progress=False)  # noqa: E731
+    assert mk(pipeline="fast").loader_workers == 0  # in-process slices by default
+    assert mk(pipeline="fast", fast_num_workers=None).loader_workers == 2
+    assert mk(pipeline="reference").loader_workers == 2
+
+
+def test_fast_batches_from_worker_processes(synth_root, tmp_path):
+    """The memmap dataset survives being sent to worker processes (opened lazily there)."""
+    cfg = DataConfig(
+        root=str(synth_root), cache_dir=str(tmp_path / "c"), num_workers=2, fast_num_workers=None, batch_size=4,
+        augment=False,
+    )
+    dm = build_datamodule(cfg, image_size=32, mean=MEAN, std=STD, progress=False)
+    dm.setup("fit")
+    loader = dm.val_dataloader()
+    assert loader.num_workers == 2
+    labels = torch.cat([dm.transform_batch(b, train=False)[1] for b in loader])
+    assert labels.tolist() == [lab for _, lab in dm.index.val]

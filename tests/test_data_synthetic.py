@@ -122,6 +122,7 @@ def test_datamodule_synthetic_uses_cache_dir(tmp_path):
     assert x.shape == (5, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
 
 
+@pytest.mark.slow
 def test_small_cnn_learns_synthetic_classes_within_two_epochs(tmp_path):
     """The class signal is learnable: a tiny CNN trained for two epochs through Lightning
     (fast pipeline, augmentation on, transform in on_after_batch_transfer) reaches a

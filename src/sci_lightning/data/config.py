@@ -44,6 +44,11 @@ class DataConfig:
     # augmentation (train split only, when augment=true)
     crop_scale_min: float = 0.35  # smallest crop area as a fraction of the image
     flip_p: float = 0.5
+    # fast pipeline: DataLoader workers serving the uint8 batches. A batch is one memmap
+    # slice (< 1 ms), so handing it over from worker processes costs the main process more
+    # than reading it itself; 0 (default) reads in-process. None: use num_workers.
+    # num_workers still sets the processes that decode images when the cache is built.
+    fast_num_workers: int | None = 0
     # fast pipeline: side of the cached uint8 images; None: the first train image's size
     # (64 for Tiny ImageNet, which then caches the decoded pixels unchanged)
     cache_image_px: int | None = None

@@ -283,8 +283,16 @@ class _CpuBufferPool:
 
     def get(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
         shape = tuple(shape)
+        # a buffer made under torch.inference_mode (Lightning's validation loop) is an
+        # inference tensor that cannot be written outside it, and vice versa: keep them apart
+        inference = torch.is_inference_mode_enabled()
         for i in range(len(self._bufs)):  # by index: a loop variable would be one more reference
-            if tuple(self._bufs[i].shape) == shape and self._bufs[i].dtype == dtype and self._is_free(i):
+            if (
+                tuple(self._bufs[i].shape) == shape
+                and self._bufs[i].dtype == dtype
+                and self._bufs[i].is_inference() == inference
+                and self._is_free(i)
+            ):
                 return self._bufs[i]
         new = torch.empty(shape, dtype=dtype)
         if len(self._bufs) >= self.max_buffers:

@@ -22,6 +22,7 @@ class; val images in the line order of val_annotations.txt.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -502,20 +503,35 @@ class TinyImageNetDataModule(pl.LightningDataModule):
 
     # -- loaders --------------------------------------------------------------------
 
+    @property
+    def loader_workers(self) -> int:
+        """DataLoader worker processes of this pipeline (see ``DataConfig.fast_num_workers``)."""
+        c = self.cfg
+        if c.pipeline == "fast" and c.fast_num_workers is not None:
+            return int(c.fast_num_workers)
+        return int(c.num_workers)
+
     def _loader(self, dataset: Dataset, *, shuffle: bool) -> DataLoader:
         c = self.cfg
+        workers = self.loader_workers
         kwargs: dict[str, Any] = dict(
             batch_size=c.batch_size,
             shuffle=shuffle,
-            num_workers=c.num_workers,
+            num_workers=workers,
             pin_memory=c.pin_memory,
-            persistent_workers=bool(c.persistent_workers and c.num_workers > 0),
+            persistent_workers=bool(c.persistent_workers and workers > 0),
             drop_last=False,
         )
         if c.pipeline == "fast":
             from .fast import collate_prebatched
 
             kwargs["collate_fn"] = collate_prebatched
+            if workers == 0:
+                # in-process by design (see DataConfig.fast_num_workers): Lightning's
+                # "does not have many workers" hint does not apply to these loaders
+                warnings.filterwarnings(
+                    "ignore", message=r"The '(train|val)_dataloader' does not have many workers", category=UserWarning
+                )
         return DataLoader(dataset, **kwargs)
 
     def train_dataloader(self) -> DataLoader:
@@ -556,6 +572,8 @@ def _check_config(cfg: DataConfig, image_size: int, mean: Sequence[float], std: 
         raise ConfigError(f"data.batch_size={cfg.batch_size} must be >= 1")
     if cfg.num_workers < 0:
         raise ConfigError(f"data.num_workers={cfg.num_workers} must be >= 0")
+    if cfg.fast_num_workers is not None and cfg.fast_num_workers < 0:
+        raise ConfigError(f"data.fast_num_workers={cfg.fast_num_workers} must be >= 0 (or null: num_workers)")
     if not 0.0 < cfg.crop_scale_min <= 1.0:
         raise ConfigError(f"data.crop_scale_min={cfg.crop_scale_min} must be in (0, 1]")
     if not 0.0 <= cfg.flip_p <= 1.0:
