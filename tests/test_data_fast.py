@@ -45,29 +45,35 @@ def dm_for(root_cfg: dict, tmp_path, pipeline: str, image_size: int, **kw):
     return dm
 
 
-@pytest.mark.parametrize("image_size", [96, 64, 40])  # upsample, same size, downsample
+@pytest.mark.parametrize("image_size", [299, 224, 96, 64, 40])  # upsample (Inception, DenseNet), same, downsample
 def test_fast_matches_reference_without_augmentation(synth_root, tmp_path, image_size):
-    """Same labels in the same order, same geometry, and values within one intensity
-    level. Why one level: the reference resizes with PIL, which rounds its output to
-    uint8 (<= 0.5 level) using fixed-point filter weights; the CPU fast path runs the
-    antialiased uint8 kernel (PIL's algorithm), the GPU path the same filter in float32
-    without the final rounding. Anything geometric (a half-pixel shift, a flip, a wrong
-    filter) moves edges by tens of levels and fails this bound."""
+    """Same labels in the same order, same geometry, values within PIL's rounding.
+
+    Bounds, in 0-255 intensity levels: the reference resizes with PIL, which runs the
+    separable bilinear filter in two passes with fixed-point weights and rounds to uint8
+    after each (<= 0.5 level per pass). The GPU path computes the same filter in float32
+    without rounding: it may differ by PIL's rounding, <= 1 level. The CPU path runs
+    torch's uint8 kernel, which also rounds after each pass but not always to the same
+    side as PIL: <= 2 levels (seen at 224 px on ~0.003% of values; 1 level on ~8%), so the
+    mean difference must also stay small. Anything geometric (a half-pixel shift, a flip,
+    a wrong filter) moves edges by tens of levels and the mean far beyond these bounds.
+    """
     root_cfg = {"root": str(synth_root)}
     ref = dm_for(root_cfg, tmp_path, "reference", image_size, augment=False)
     fast = dm_for(root_cfg, tmp_path, "fast", image_size, augment=False)
     for split in ("val", "train"):
-        loader = getattr(ref, f"{split}_dataloader")()
-        r_x, r_y = next(iter(loader)) if split == "val" else next(iter(ref._loader(ref.train_dataset, shuffle=False)))
-        raw = next(iter(fast._loader(fast.train_dataset, shuffle=False))) if split == "train" else next(
-            iter(fast.val_dataloader())
-        )
+        if split == "val":
+            r_x, r_y = next(iter(ref.val_dataloader()))
+            raw = next(iter(fast.val_dataloader()))
+        else:
+            r_x, r_y = next(iter(ref._loader(ref.train_dataset, shuffle=False)))
+            raw = next(iter(fast._loader(fast.train_dataset, shuffle=False)))
         assert raw[0].dtype == torch.uint8 and raw[0].shape[1:] == (64, 64, 3)
         f_x, f_y = fast.transform_batch(raw, train=False)
         assert torch.equal(f_y, r_y)
         assert f_x.shape == r_x.shape == (len(r_y), 3, image_size, image_size)
         diff = (to_levels(f_x) - to_levels(r_x)).abs()
-        assert diff.max() <= TOL_LEVELS, float(diff.max())
+        assert diff.max() <= 2 * TOL_LEVELS and diff.mean() < 0.25, (float(diff.max()), float(diff.mean()))
         # the float path that runs on a GPU (exercised here on CPU tensors)
         d_x = fast._batch_transform._on_device(raw[0].permute(0, 3, 1, 2), False, None)
         d_diff = (to_levels(d_x) - to_levels(r_x)).abs()
@@ -78,7 +84,8 @@ def test_a_geometric_error_would_be_caught(synth_root, tmp_path):
     """The tolerance above is tight enough: a horizontally flipped batch fails it."""
     ref = dm_for({"root": str(synth_root)}, tmp_path, "reference", 64, augment=False)
     r_x, _ = next(iter(ref.val_dataloader()))
-    assert (to_levels(r_x.flip(-1)) - to_levels(r_x)).abs().max() > 20
+    flipped = (to_levels(r_x.flip(-1)) - to_levels(r_x)).abs()
+    assert flipped.max() > 20 and flipped.mean() > 1.0
 
 
 def test_pure_flip_augmentation_is_an_exact_mirror(synth_root, tmp_path):
