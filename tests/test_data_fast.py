@@ -13,7 +13,7 @@ from PIL import Image
 from sci_lightning.data import DataConfig, build_datamodule
 from sci_lightning.data.fast import BatchTransform, CachedImageDataset, _CpuBufferPool, build_uint8_cache, cache_paths
 from sci_lightning.data.synthetic import SyntheticSpec, generate_synthetic_tiny_imagenet
-from sci_lightning.data.tiny_imagenet import ImageListDataset, reference_transform, scan_tiny_imagenet
+from sci_lightning.data.tiny_imagenet import scan_tiny_imagenet
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
