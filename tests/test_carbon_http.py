@@ -165,9 +165,15 @@ def test_secrets_are_redacted_from_errors():
         assert secret not in repr(client)
 
 
-def test_bad_base_url():
-    with pytest.raises(ProviderError, match="base_url"):
+def test_bad_base_url_is_a_config_error_not_a_silent_fallback():
+    from sci_lightning.carbon import build_provider
+    from sci_lightning.carbon.config import CarbonConfig
+    from sci_lightning.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"carbon\.base_url"):
         HttpClient("p", "api.example.org")
+    with pytest.raises(ConfigError, match=r"carbon\.base_url"):
+        build_provider(CarbonConfig(provider="carbon_aware_sdk", region="eastus", base_url="localhost:8080"))
 
 
 def test_require_and_expect_type():

@@ -376,7 +376,7 @@ def test_callback_records_failed_job_and_refreshes(sweep: Path, monkeypatch):
     assert status["error_type"] == "RuntimeError" and "em-key-123456" not in status["error"]
     # Hydra skips on_multirun_end after a failed job: the table must already exist
     md = (sweep / "comparison.md").read_text()
-    assert "failed: RuntimeError: provider said no to ***" in md
+    assert "failed: RuntimeError: provider said no to [redacted]" in md
     assert "InceptionV3" in md and "DenseNet121" in md
 
 

@@ -205,3 +205,30 @@ def test_build_meters_off_and_forced_rapl_missing(tmp_path):
 def test_bad_settings_are_refused_naming_the_setting(override, match):
     with pytest.raises(ConfigError, match=match):
         build_meters(override, None)
+
+
+def test_excluded_child_processes_are_not_counted():
+    """Under DDP the other ranks may be children of rank 0: each rank meters itself."""
+    import time
+
+    m = CpuTimeEnergyMeter(tdp_w=10.0, cores=1, include_children=True, children_scan_s=0)
+    burn = "import time\nt=time.process_time()\nwhile time.process_time()-t<0.8: pass\nimport sys; sys.stdin.read()"
+    p = subprocess.Popen([sys.executable, "-c", burn], stdin=subprocess.PIPE)
+    try:
+        m.exclude_pids([p.pid, os.getpid()])
+        m.start()
+        own_before = os.times()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until the child has burnt its CPU time
+            with open(f"/proc/{p.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") >= 0.7:
+                break
+            time.sleep(0.05)
+        m.read_j()
+        own = os.times().user + os.times().system - own_before.user - own_before.system
+        assert m.cpu_s <= own + 0.1, "an excluded child's CPU time was counted"
+    finally:
+        p.communicate(b"")
+    m.stop()
+    assert any("excluded" in n for n in m.components()[0].notes)

@@ -37,20 +37,19 @@ def _record_failure(exc: BaseException) -> None:
 
     from hydra.core.hydra_config import HydraConfig
 
-    from sci_lightning.train import write_json_atomic
+    from sci_lightning.fileio import atomic_write_json
+    from sci_lightning.redaction import scrub
 
     hc = HydraConfig.get()
     out = Path(hc.runtime.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(
-        out / "job_failed.json",
-        {
-            "overrides": list(hc.overrides.task),
-            "error_type": type(exc).__name__,
-            "error": str(exc),
-            "traceback": "".join(traceback.format_exception(exc))[-4000:],
-        },
-    )
+    record = {
+        "overrides": list(hc.overrides.task),
+        "error_type": type(exc).__name__,
+        "error": str(exc),
+        "traceback": "".join(traceback.format_exception(exc))[-4000:],
+    }
+    atomic_write_json(out / "job_failed.json", scrub(record)[0])
     _failed_jobs.append(" ".join(hc.overrides.task))
 
 
@@ -61,11 +60,12 @@ def _app(cfg: DictConfig) -> float | None:
     try:
         return run(cfg)
     except SciLightningError as exc:
+        from sci_lightning.redaction import redact
+
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         if _is_multirun():
             _record_failure(exc)
-            print(f"error: {exc}", file=sys.stderr)
             return None
-        print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     except Exception as exc:
         if _is_multirun():

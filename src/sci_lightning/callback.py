@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -29,6 +27,8 @@ from sci_lightning.energy import (
 from sci_lightning.energy._common import hostname
 from sci_lightning.energy.reduce import to_component, to_record
 from sci_lightning.errors import ConfigError
+from sci_lightning.fileio import atomic_write_json
+from sci_lightning.redaction import redact
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
@@ -50,24 +50,6 @@ def _batch_size(batch: Any) -> int:
     return 0
 
 
-def write_json_atomic(path: str, data: dict[str, Any]) -> None:
-    """Write JSON to ``path`` through a temp file in the same folder and ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".energy-", suffix=".json.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _metric(trainer: "Trainer", key: str) -> float | None:
     value = trainer.callback_metrics.get(key)
     try:
@@ -78,7 +60,7 @@ def _metric(trainer: "Trainer", key: str) -> float | None:
 
 def _dist_ready(trainer: "Trainer") -> bool:
     return (
-        trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized()
+        getattr(trainer, "world_size", 1) > 1 and torch.distributed.is_available() and torch.distributed.is_initialized()
     )
 
 
@@ -244,6 +226,14 @@ class EnergyCarbonCallback(Callback):
             self._meters = list(self._user_meters)
         else:
             self._meters = build_meters(cfg, self._gpu_indices(trainer))
+        if _dist_ready(trainer):
+            # Other ranks can be child processes of this one (Lightning's DDP launcher):
+            # each rank meters itself, so no rank counts another's CPU time as its child's.
+            pids = [int(p) for p in _gather(trainer, os.getpid())]
+            for m in self._meters:
+                exclude = getattr(m, "exclude_pids", None)
+                if exclude is not None:
+                    exclude(pids)
             if cfg.enabled and cfg.gpu != "off" and trainer.strategy.root_device.type not in ("cuda", "cpu"):
                 rank_zero_warn(
                     f"EnergyCarbonCallback: no energy meter for accelerator {trainer.strategy.root_device.type!r};"
@@ -464,20 +454,22 @@ class EnergyCarbonCallback(Callback):
             from sci_lightning.sci import compute_sci
 
             provider = self._provider
-            notes: list[str] = []
+            fallbacks: list[dict[str, Any]] = []
             try:
                 series = provider.history(result.started_at, result.ended_at)
             except Exception as err:  # noqa: BLE001 - a carbon API must not lose the run
                 from sci_lightning.carbon.static import StaticProvider
 
-                msg = f"carbon intensity from {getattr(provider, 'name', provider)!r} failed ({err}); used the static table"
-                rank_zero_warn(msg)
-                notes.append(msg)
-                fallback = StaticProvider(getattr(provider, "region", "world") or "world")
+                name = getattr(provider, "name", type(provider).__name__)
+                reason = redact(f"{type(err).__name__}: {err}")
+                rank_zero_warn(f"carbon intensity from {name!r} failed ({reason}); using the static table instead")
+                static_value = getattr(self.carbon, "static_g_per_kwh", None) if self.carbon is not None else None
+                fallback = StaticProvider(getattr(provider, "region", None) or "world", g_per_kwh=static_value)
                 series = fallback.history(result.started_at, result.ended_at)
-                series = IntensitySeries(series.points, series.source, series.region, series.signal_type, "fallback",
-                                         series.generated_at, [msg, *series.notes])
-            fallbacks = list(getattr(provider, "fallbacks_used", None) or [])
+                series.kind = "fallback"
+                series.notes.insert(0, f"{name} failed ({reason}); static table used instead")
+                fallbacks.append({"provider": name, "reason": reason, "replaced_by": "static"})
+            fallbacks = list(getattr(provider, "fallbacks_used", None) or []) + fallbacks
             sci_result = compute_sci(result, series, self._sci_settings, fallbacks_used=fallbacks)
             meta: dict[str, Any] = {
                 "model": getattr(getattr(pl_module, "hparams", None), "get", lambda *_: None)("model_name")
@@ -496,12 +488,10 @@ class EnergyCarbonCallback(Callback):
                     meta["carbon_aware"] = findings
             out_dir = self._output_dir(trainer)
             self.report = write_run_report(out_dir, sci_result, result, meta)
-            for n in notes:
-                self.report.setdefault("warnings", []).append(n)
             self.sci_result = sci_result
             log_to_logger(list(trainer.loggers), sci_result, step=trainer.global_step)
         except Exception as err:  # noqa: BLE001 - the SCI report must never kill training
-            msg = f"EnergyCarbonCallback: the SCI report could not be produced ({type(err).__name__}: {err})"
+            msg = redact(f"EnergyCarbonCallback: the SCI report could not be produced ({type(err).__name__}: {err})")
             rank_zero_warn(msg)
             self._warnings.append(msg)
 
@@ -611,7 +601,7 @@ class EnergyCarbonCallback(Callback):
     def _write(self, trainer: "Trainer", result: EnergyResult) -> None:
         path = os.path.join(self._output_dir(trainer), "energy.json")
         try:
-            write_json_atomic(path, result.to_dict())
+            atomic_write_json(path, result.to_dict())
             self.energy_json_path = path
         except OSError as err:
             rank_zero_warn(f"EnergyCarbonCallback: could not write {path} ({err}); the result is in callback.result")

@@ -30,7 +30,6 @@ holding job folders (a Hydra sweep folder such as ``multirun/2026-11-28/20-00-00
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import io
 import json
@@ -39,7 +38,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 import textwrap
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -47,6 +45,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from sci_lightning.errors import ConfigError, SciLightningError
+from sci_lightning.fileio import atomic_write, atomic_write_text
+from sci_lightning.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -298,29 +298,6 @@ def values_from_report(report: dict[str, Any]) -> dict[str, Any]:
         "started_at": report.get("started_at"),
         "ended_at": report.get("ended_at"),
     }
-
-
-_SECRET_ENV_RE = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.I)
-_SECRET_TEXT_RES = (
-    re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}"),
-    re.compile(r"(?i)((?:api[_-]?key|token|auth[_-]?token|password|secret|signature)=)[^&\s'\"]+"),
-    re.compile(r"(?i)((?:authorization|auth-token|x-api-key)['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+"),
-)
-
-
-def redact(text: str) -> str:
-    """Remove credentials from a message before it is written or shown.
-
-    Replaces the values of environment variables whose names look secret (``*KEY*``,
-    ``*TOKEN*``, ``*PASSWORD*``, ...) and ``token=...``/``Bearer ...``-style fragments.
-    """
-    for name, value in os.environ.items():
-        if value and len(value) >= 4 and _SECRET_ENV_RE.search(name) and value in text:
-            text = text.replace(value, "***")
-    text = _SECRET_TEXT_RES[0].sub(lambda m: m.group(1) + " ***", text)
-    for rx in _SECRET_TEXT_RES[1:]:
-        text = rx.sub(lambda m: m.group(1) + "***", text)
-    return text
 
 
 def _read_yaml(path: Path) -> Any:
@@ -983,28 +960,11 @@ def write_charts(comp: Comparison, out_dir: str | os.PathLike[str], combined: bo
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file + rename so a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, text)
 
 
 def _atomic_write_fig(fig: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
 
 
 def write_comparison(comp: Comparison, out_dir: str | os.PathLike[str], charts: bool = True, source: str = "") -> dict[str, Path]:

@@ -26,7 +26,7 @@ import json
 import math
 import os
 import re
-import tempfile
+
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,22 +35,14 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from sci_lightning.energy.base import METHODS, EnergyResult
+from sci_lightning.fileio import atomic_write_text
+from sci_lightning.redaction import REDACTED, redact, scrub, secret_values
 from sci_lightning.sci import SECONDS_PER_YEAR, SciResult
 
 SCHEMA_VERSION = 1
 JSON_NAME = "sci_report.json"
 MD_NAME = "sci_report.md"
 MANIFEST_NAME = "impact.yml"
-
-SECRET_NAME_MARKERS = ("TOKEN", "PASSWORD", "SECRET", "KEY")
-REDACTED = "[redacted]"
-_BENIGN_VALUES = {"true", "false", "none", "null", "yes", "no", "on", "off"}
-_MIN_SECRET_LEN = 4
-# Credentials embedded in text (URLs or headers quoted in error messages), whatever the env says.
-_SECRET_PATTERNS = (
-    re.compile(r"(?i)\b((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{6,}"),
-    re.compile(r"(?i)\b((?:api[_-]?key|access[_-]?token|auth[_-]?token|token|password|secret)=)[^&\s'\"]+"),
-)
 
 DEFAULT_BOUNDARY = (
     "One training job: the model's training and validation loop (data loading, forward and "
@@ -66,82 +58,7 @@ DEFAULT_BOUNDARY = (
 # ------------------------------------------------------------------ secrets
 
 
-def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values of environment variables whose names contain TOKEN, PASSWORD, SECRET or KEY.
-
-    Values shorter than 4 characters or plainly boolean-like ("true", "no", ...) are skipped
-    because redacting them would mangle ordinary text. Longest first, so that a secret that
-    contains another is redacted whole.
-    """
-    env = os.environ if environ is None else environ
-    out = set()
-    for name, value in env.items():
-        if not value or not any(m in name.upper() for m in SECRET_NAME_MARKERS):
-            continue
-        v = value.strip()
-        if len(v) < _MIN_SECRET_LEN or v.lower() in _BENIGN_VALUES:
-            continue
-        out.add(v)
-    return sorted(out, key=len, reverse=True)
-
-
-def scrub(obj: Any, secrets: Iterable[str]) -> tuple[Any, int]:
-    """A copy of ``obj`` (dicts, lists, strings) with every secret substring redacted,
-    and credentials quoted in text (``token=...``, ``api_key=...``, ``Bearer ...``) too.
-
-    Returns ``(copy, number_of_redactions)``; keys are scrubbed as well as values.
-    """
-    secrets = list(secrets)
-    count = 0
-
-    def text(s: str) -> str:
-        nonlocal count
-        for sec in secrets:
-            if sec in s:
-                count += s.count(sec)
-                s = s.replace(sec, REDACTED)
-        for rx in _SECRET_PATTERNS:
-            s, n = rx.subn(lambda m: m.group(1) + REDACTED, s)
-            count += n
-        return s
-
-    def walk(o: Any) -> Any:
-        if isinstance(o, str):
-            return text(o)
-        if isinstance(o, dict):
-            return {walk(k) if isinstance(k, str) else k: walk(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)):
-            return [walk(v) for v in o]
-        return o
-
-    return walk(obj), count
-
-
 # ------------------------------------------------------------------ writing
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically: temp file in the same folder, fsync, os.replace.
-
-    On any error the temporary file is removed and the previous file (if any) is untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
 
 
 def _plain(o: Any) -> Any:
@@ -664,17 +581,11 @@ def write_run_report(out_dir: str | os.PathLike, result: SciResult, energy: Ener
         + yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True, width=100)
     )
     # Defence in depth: a secret split across serialised text is still caught here.
-    json_text, md, yaml_text = (_redact_text(t, secrets) for t in (json_text, md, yaml_text))
+    json_text, md, yaml_text = (redact(t, secrets) for t in (json_text, md, yaml_text))
     atomic_write_text(out / JSON_NAME, json_text)
     atomic_write_text(out / MD_NAME, md)
     atomic_write_text(out / MANIFEST_NAME, yaml_text)
     return report
-
-
-def _redact_text(text: str, secrets: Iterable[str]) -> str:
-    for sec in secrets:
-        text = text.replace(sec, REDACTED)
-    return text
 
 
 _warned_loggers: set[str] = set()

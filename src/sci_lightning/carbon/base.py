@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
+from sci_lightning.errors import SciLightningError
+
 SignalType = Literal["marginal", "average"]
 Kind = Literal["measured", "forecast", "static", "fallback"]
 
 LBS_PER_MWH_TO_G_PER_KWH = 0.45359237  # 1 lb = 453.59237 g; per MWh -> per kWh: / 1000
 
 
-class ProviderError(RuntimeError):
+class ProviderError(SciLightningError, RuntimeError):
     """A provider could not deliver. The message names the provider and the fix."""
 
     def __init__(self, provider: str, message: str, fix: str | None = None):

@@ -40,6 +40,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 import requests
 
+from sci_lightning.errors import ConfigError
+
 from .base import ProviderError, ensure_utc
 
 log = logging.getLogger(__name__)
@@ -152,10 +154,9 @@ class HttpClient:
         session: requests.Session | None = None,
     ):
         if not base_url or not str(base_url).startswith(("http://", "https://")):
-            raise ProviderError(
-                provider,
-                f"base_url {base_url!r} is not an http(s) URL.",
-                "set carbon.base_url to e.g. https://host:port (scheme included).",
+            raise ConfigError(
+                f"Invalid setting carbon.base_url={base_url!r} for provider {provider}: not an http(s) URL. "
+                "Fix: set carbon.base_url to e.g. https://host:port (scheme included)."
             )
         self.provider = provider
         self.base_url = str(base_url).rstrip("/")

@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from sci_lightning.energy._common import FaultLog, add_note, hostname
 from sci_lightning.energy.base import METHODS, ComponentEnergy, EnergyMeter
@@ -141,6 +141,11 @@ class RaplEnergyMeter(EnergyMeter):
         self._lock: threading.Lock | None = None
         self._stop_event: threading.Event | None = None
         self._thread: threading.Thread | None = None
+
+    def exclude_pids(self, pids: Iterable[int]) -> None:
+        """RAPL counts the whole package once per host; only the fallback estimate needs this."""
+        if self.fallback is not None:
+            self.fallback.exclude_pids(pids)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -316,6 +321,17 @@ class CpuTimeEnergyMeter(EnergyMeter):
         self._last_scan = float("-inf")
         self._cpu_s = 0.0
         self._notes: list[str] = []
+        self._excluded: set[int] = set()
+
+    def exclude_pids(self, pids: Iterable[int]) -> None:
+        """Leave these child processes (and their subtrees) out of the count.
+
+        Under DDP the other ranks may be children of rank 0; each rank meters itself, so
+        rank 0 must not count them again. Call before :meth:`start`.
+        """
+        self._excluded = {int(p) for p in pids if int(p) != os.getpid()}
+        if self._excluded:
+            add_note(self._notes, f"{len(self._excluded)} other training rank(s) excluded from this process's children")
 
     @property
     def watts_per_core(self) -> float:
@@ -335,6 +351,8 @@ class CpuTimeEnergyMeter(EnergyMeter):
             if kids is None:
                 add_note(self._notes, "live child processes not visible (/proc/*/children missing); only exited children counted")
             for pid in kids or []:
+                if pid in self._excluded:
+                    continue
                 st = _read_proc_stat(pid)
                 if st is not None:
                     self._child_base[(pid, st[1])] = st[0]
@@ -347,6 +365,8 @@ class CpuTimeEnergyMeter(EnergyMeter):
         seen: dict[tuple[int, int], float] = {}
         kids = _live_children(self._pid) or []
         for pid in kids:
+            if pid in self._excluded:
+                continue
             st = _read_proc_stat(pid)
             if st is None:
                 continue
