@@ -1,45 +1,106 @@
-"""One prepared check of the energy measurement on an NVIDIA GPU (finishes in < 8 minutes).
+"""GPU session: run ONE command from the repository root (run timeout_s=600; ~7 min on an H200)::
 
-For each model (timm ``inception_v3`` and ``densenet121``, random init, no download) it
-trains on synthetic 224 px tensors (bf16 autocast where the GPU supports it) and reports:
+    python3 benchmarks/gpu_check.py --out "$OUT/docs/measurements"
 
-* GPU energy from the NVML energy counter vs NVML power sampling (trapezoid rule) over
-  the same window, and their agreement in %;
-* the overhead of :class:`EnergyCarbonCallback` (paired runs with/without, alternating
-  order, median of the ratios of steady-state step time);
-* images per second; GPU name and driver version.
+then copy ``$OUT/docs/measurements/gpu_check.{json,md}`` (and ``gpu_check_runs/``, the energy
+callback's own reports) into ``docs/measurements/``.
 
-It writes ``gpu_check.json`` and ``gpu_check.md`` into ``--out`` (default
-``docs/measurements``). Everything it needs is built here (no project data module).
+One prepared GPU check for issue 7 (input path, MFU, trainer=gpu settings) and the energy
+measurement. It starts no run that its estimate says would end after ``--max-total-s``
+(540 s on a GPU, counted from the script's start), exits 30 s after that whatever hangs, and
+rewrites its JSON + Markdown after every run, so even a cut-off run brings back what it
+measured. Needs torch, lightning (with torchmetrics, PyYAML), timm (with torchvision,
+Pillow), numpy and, for energy, nvidia-ml-py; NOT hydra-core / omegaconf (``src/`` is put
+on ``sys.path`` here and the data settings are the plain ``DataConfig`` dataclass), nor
+``requests`` (only the HTTP intensity providers need it; this script uses the offline table).
 
-On a machine without a GPU, ``--tiny`` runs the same pipeline on CPU with a tiny timm
-test model, small images and few steps, to show the script works::
+Sections (``--sections``; each run that fails records its error and the script goes on):
 
-    PYTHONPATH=src python benchmarks/gpu_check.py                 # on the GPU machine
-    PYTHONPATH=src python benchmarks/gpu_check.py --tiny --out /tmp/gpu_check_tiny
+``input``     training images/s of each model through a real Lightning ``Trainer`` with
+              :class:`ImageClassifier` fed by the project's real input path (synthetic
+              data in Tiny ImageNet layout, generated into a temporary folder, decoded
+              once into the uint8 cache, ``pipeline=fast``: resize/augment/normalize on
+              the GPU in ``on_after_batch_transfer``) versus the same model and trainer
+              fed a fixed batch of tensors already on the GPU; the ratio (goal >= 0.95).
+              For the first model also: fast path without pinned memory, and the
+              per-image PIL ``pipeline=reference`` for contrast. Times the data
+              generation and cache build too.
+``mfu``       model FLOPs utilization: training-step FLOPs (forward + backward, counted
+              with ``torch.utils.flop_counter.FlopCounterMode`` on the device) x the
+              images/s of ``input`` / the card's peak measured with a large matmul in the
+              training dtype (CUDA events, best of several).
+``ablation``  the ``trainer=gpu`` defaults, one setting changed at a time on one model
+              with on-device tensors: bf16-mixed vs fp16-mixed vs fp32, channels_last
+              on/off, cudnn.benchmark on/off; ``--compile`` adds torch.compile (minutes).
+``energy``    NVML energy counter vs power-integrated energy over the same window
+              (agreement %), :class:`EnergyCarbonCallback` overhead (paired runs with /
+              without, alternating order), images/s; random-init models at 224 px.
+
+Not measured here: head-only training with / without ``model.cache_features`` (the
+feature is still being built; see the Markdown's "Not measured" list).
+
+Writes ``gpu_check.json`` and ``gpu_check.md`` (``gpu_check_tiny.*`` on CPU) into
+``--out`` (default ``docs/measurements``). On a machine without a GPU, ``--tiny`` runs
+every section in a tiny form on CPU (timm test models, 32 px, a few steps) to show the
+script works end to end; its numbers are not measurements of anything::
+
+    python benchmarks/gpu_check.py --tiny --out /tmp/gpu_check_tiny
 """
 
 from __future__ import annotations
 
+import time
+
+T_START = time.perf_counter()  # the budget counts the imports too
+
 import argparse
+import contextlib
+import faulthandler
+import gc
 import json
 import logging
 import os
 import platform
+import shutil
 import statistics
 import sys
-import time
+import tempfile
+import traceback
 import warnings
 from datetime import datetime, timezone
 
 import torch
+import torch.nn.functional as F
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
 from sci_lightning.callback import EnergyCarbonCallback  # noqa: E402
 from sci_lightning.energy import NvmlEnergyMeter  # noqa: E402
+
+SECTIONS = ("input", "mfu", "ablation", "energy")
+# the project's image size per model (conf/model/*.yaml); others: --input-image-size
+MODEL_IMAGE_SIZE = {"inception_v3": 299, "densenet121": 224, "densenet169": 224}
+RATIO_GOAL = 0.95
+# input paths: DataConfig settings on top of the synthetic data set (see _data_config)
+INPUT_PATHS = {
+    "fast": {"pipeline": "fast", "pin_memory": True},
+    "fast_no_pin": {"pipeline": "fast", "pin_memory": False},
+    "reference": {"pipeline": "reference", "pin_memory": True, "persistent_workers": True},
+    "reference_no_persistent": {"pipeline": "reference", "pin_memory": True, "persistent_workers": False},
+}
+INPUT_PATH_TEXT = {
+    "tensors": "fixed batch of tensors already on the device (no input path)",
+    "fast": "pipeline=fast (uint8 memmap cache, in-process loader, pinned memory, transform on the device)",
+    "fast_no_pin": "pipeline=fast without pinned memory",
+    "reference": "pipeline=reference (per-image PIL + torchvision in DataLoader workers, persistent, pinned)",
+    "reference_no_persistent": "pipeline=reference, workers restarted every epoch",
+}
+
+
+# --------------------------------------------------------------------------- energy section
+# (the energy engineer's check: a module on one fixed device batch, NVML counter vs sampling)
 
 
 class SyntheticClassifier(LightningModule):
@@ -97,32 +158,13 @@ def _fit(model: SyntheticClassifier, steps: int, args, callbacks: list[Callback]
     trainer = Trainer(
         accelerator=args.accelerator, devices=1, precision=args.precision, max_epochs=1,
         callbacks=callbacks, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, default_root_dir=args.out,
+        enable_model_summary=False, default_root_dir=args.scratch, benchmark=args.accelerator == "gpu" or None,
     )
     trainer.fit(model, train_dataloaders=_loader(steps, model.batch))
 
 
-def gpu_info() -> dict:
-    """GPU name, driver and NVML version where NVML is present."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        h = pynvml.nvmlDeviceGetHandleByIndex(0)
-        info = {"gpu": str(pynvml.nvmlDeviceGetName(h)), "driver": str(pynvml.nvmlSystemGetDriverVersion()),
-                "nvml": str(pynvml.nvmlSystemGetNVMLVersion())}
-        try:
-            info["power_limit_w"] = pynvml.nvmlDeviceGetEnforcedPowerLimit(h) / 1000
-        except pynvml.NVMLError:
-            pass
-        pynvml.nvmlShutdown()
-        return info
-    except Exception as err:  # noqa: BLE001 - report, don't fail
-        return {"gpu": None, "driver": None, "nvml_error": repr(err)}
-
-
 def check_model(name: str, args) -> dict:
-    print(f"== {name}: building", flush=True)
+    print(f"== energy {name}: building", flush=True)
     model = SyntheticClassifier(name, args.image_size, args.batch)
     # warm-up fit (kernel selection, allocator, first-call costs), then calibrate the
     # number of steps for the target duration
@@ -138,7 +180,7 @@ def check_model(name: str, args) -> dict:
     counter = NvmlEnergyMeter([0], mode="auto") if cuda else None
     sampler = NvmlEnergyMeter([0], mode="sampling", sampling_interval_s=args.sampling_interval) if cuda else None
     timer = StepTimer(skip=args.warmup)
-    cb = EnergyCarbonCallback(energy={"rapl_root": "/sys/class/powercap"}, output_dir=os.path.join(args.out, f"gpu_check_{name}"))
+    cb = EnergyCarbonCallback(energy={"rapl_root": "/sys/class/powercap"}, output_dir=os.path.join(args.out, "gpu_check_runs", name))
     for m in (counter, sampler):
         if m is not None:
             m.start()
@@ -180,7 +222,7 @@ def check_model(name: str, args) -> dict:
             tm = StepTimer(skip=args.warmup)
             cbs: list[Callback] = [tm]
             if with_cb:
-                cbs.append(EnergyCarbonCallback(output_dir=os.path.join(args.out, f"gpu_check_{name}", "overhead")))
+                cbs.append(EnergyCarbonCallback(output_dir=os.path.join(args.scratch, f"overhead_{name}")))
             _fit(model, n_over, args, cbs)
             got[with_cb] = tm.step_s
         ratios.append(got[True] / got[False])
@@ -198,94 +240,791 @@ def check_model(name: str, args) -> dict:
     return out
 
 
+def gpu_info() -> dict:
+    """GPU name, driver and NVML version where NVML is present."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        h = pynvml.nvmlDeviceGetHandleByIndex(0)
+        info = {"gpu": str(pynvml.nvmlDeviceGetName(h)), "driver": str(pynvml.nvmlSystemGetDriverVersion()),
+                "nvml": str(pynvml.nvmlSystemGetNVMLVersion())}
+        try:
+            info["power_limit_w"] = pynvml.nvmlDeviceGetEnforcedPowerLimit(h) / 1000
+        except pynvml.NVMLError:
+            pass
+        pynvml.nvmlShutdown()
+        return info
+    except Exception as err:  # noqa: BLE001 - report, don't fail
+        return {"gpu": None, "driver": None, "nvml_error": repr(err)}
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+
+class Budget:
+    """Wall-clock budget of the whole script: a run starts only if its estimate fits."""
+
+    def __init__(self, max_total_s: float, t0: float | None = None) -> None:
+        self.t0, self.max_total_s = time.perf_counter() if t0 is None else t0, max_total_s
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def left(self) -> float:
+        return self.max_total_s - self.elapsed()
+
+
+class Skipped(Exception):
+    """A run or section deliberately not done (recorded as skipped, not as an error)."""
+
+
+class ThroughputTimer(Callback):
+    """Steady-state training images/s inside a real ``Trainer.fit``.
+
+    Skips ``warmup`` steps (cuDNN autotuning, allocator, worker start-up), synchronizes
+    the device, then counts images until ``seconds`` have passed, synchronizes again and
+    stops the fit. Epoch boundaries inside the window are part of what is timed.
+    """
+
+    def __init__(self, warmup: int, seconds: float, min_steps: int = 3) -> None:
+        self.warmup, self.seconds, self.min_steps = max(1, warmup), seconds, min_steps
+        self.seen = self.steps = self.images = 0
+        self.t0: float | None = None
+        self.t1: float | None = None
+        self.done = False
+
+    @staticmethod
+    def _now(pl_module) -> float:
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
+        return time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self.done:
+            return
+        self.seen += 1
+        if self.seen == self.warmup:
+            self.t0 = self._now(pl_module)
+            return
+        if self.t0 is None:
+            return
+        self.steps += 1
+        self.images += int(batch[1].shape[0])
+        if self.steps >= self.min_steps and time.perf_counter() - self.t0 >= self.seconds:
+            self.t1 = self._now(pl_module)
+            self.done = True
+            trainer.should_stop = True
+
+    def on_train_end(self, trainer, pl_module):
+        if not self.done and self.t0 is not None and self.steps:
+            self.t1 = self._now(pl_module)
+            self.done = True
+
+    def result(self) -> dict:
+        if self.t0 is None or self.t1 is None or not self.steps:
+            raise RuntimeError(f"too few steps to time ({self.seen} seen, warm-up {self.warmup})")
+        dt = self.t1 - self.t0
+        return {"images_per_s": self.images / dt, "ms_per_step": dt / self.steps * 1e3, "timed_steps": self.steps,
+                "timed_s": dt, "warmup_steps": self.warmup}
+
+
+class SameBatch(Dataset):
+    """``n`` times the same (images, labels) batch, already on the device (``batch_size=None``)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, n: int) -> None:
+        self.x, self.y, self.n = x, y, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int):
+        return self.x, self.y
+
+
+def _device(args) -> torch.device:
+    return torch.device("cuda", 0) if args.accelerator == "gpu" else torch.device("cpu")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _free() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _image_size(args, model_name: str) -> int:
+    return args.input_image_size or MODEL_IMAGE_SIZE.get(model_name, 224)
+
+
+def _mean_std(net) -> tuple[tuple, tuple]:
+    try:
+        import timm.data
+
+        cfg = timm.data.resolve_model_data_config(net)
+        return tuple(cfg["mean"]), tuple(cfg["std"])
+    except Exception:  # noqa: BLE001 - normalization does not change the throughput
+        return (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _data_config(args, path: str):
+    """The project's DataConfig (a plain dataclass: no omegaconf needed) for one input path."""
+    from sci_lightning.data import DataConfig
+
+    over = dict(INPUT_PATHS[path])
+    pipeline = over.pop("pipeline")
+    workers = args.reference_workers if pipeline == "reference" else args.cpus  # fast: decode processes
+    return DataConfig(
+        name="synthetic", cache_dir=args.data_dir, batch_size=args.input_batch, num_workers=workers,
+        pipeline=pipeline, augment=True, synthetic_classes=args.synthetic_classes,
+        synthetic_train_per_class=args.synthetic_per_class, synthetic_val_per_class=args.synthetic_val_per_class,
+        synthetic_image_px=args.synthetic_px, **over,
+    )
+
+
+def timed_fit(args, *, model_name: str, image_size: int, batch: int, precision: str, seconds: float,
+              path: str = "tensors", channels_last: bool = True, benchmark: bool = True,
+              compile_model: bool = False) -> dict:
+    """Images/s of :class:`ImageClassifier` in a real ``Trainer.fit``, fed by ``path``
+    (``tensors``: one batch already on the device; else a key of INPUT_PATHS)."""
+    from sci_lightning.classifier import ImageClassifier
+
+    device = _device(args)
+    t_start = time.perf_counter()
+    model = ImageClassifier(model_name, num_classes=args.synthetic_classes, image_size=image_size,
+                            channels_last=channels_last, scheduler="none")
+    if compile_model:
+        model.model = torch.compile(model.model)
+    timer = ThroughputTimer(args.run_warmup, seconds)
+    trainer = Trainer(
+        accelerator=args.accelerator, devices=1, precision=precision,
+        benchmark=benchmark if device.type == "cuda" else None, max_epochs=-1,
+        max_steps=args.run_warmup + args.max_timed_steps, limit_val_batches=0, num_sanity_val_steps=0,
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        log_every_n_steps=50, callbacks=[timer], default_root_dir=args.scratch,
+    )
+    if path == "tensors":
+        x = torch.randn(batch, 3, image_size, image_size, device=device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, args.synthetic_classes, (batch,), device=device)
+        steps_per_epoch = max(1, args.synthetic_classes * args.synthetic_per_class // batch)
+        trainer.fit(model, train_dataloaders=DataLoader(SameBatch(x, y, steps_per_epoch), batch_size=None))
+    else:
+        from sci_lightning.data import build_datamodule
+
+        mean, std = _mean_std(model.model)
+        cfg = _data_config(args, path)
+        cfg.batch_size = batch
+        dm = build_datamodule(cfg, image_size=image_size, mean=mean, std=std, progress=False)
+        trainer.fit(model, datamodule=dm)
+    out = timer.result()
+    out["run_wall_s"] = time.perf_counter() - t_start
+    del model, trainer, timer
+    _free()
+    return out
+
+
+def _record_error(report: dict, where: str, err: BaseException) -> dict:
+    print(f"   {where} failed: {err!r}", flush=True)
+    entry = {"where": where, "error": repr(err), "traceback": traceback.format_exc(limit=6)[-2000:]}
+    report.setdefault("errors", []).append(entry)
+    return {"error": repr(err)}
+
+
+def _record_skip(report: dict, where: str, why: str) -> dict:
+    print(f"   {where} skipped: {why}", flush=True)
+    report.setdefault("skipped", []).append({"where": where, "why": why})
+    return {"skipped": why}
+
+
+def _guarded(report: dict, budget: Budget, where: str, need_s: float, fn, *a, **kw) -> dict:
+    """Run ``fn`` if ``need_s`` fits in the budget; errors and skips go into the report."""
+    if budget.left() < need_s:
+        return _record_skip(report, where, f"time budget: {budget.left():.0f} s left, needs ~{need_s:.0f} s")
+    try:
+        return fn(*a, **kw)
+    except Skipped as why:
+        return _record_skip(report, where, str(why))
+    except Exception as err:  # noqa: BLE001 - record, go on with the next measurement
+        _free()
+        return _record_error(report, where, err)
+
+
+# --------------------------------------------------------------------------- input section
+
+
+def prepare_data(args) -> dict:
+    """Generate the synthetic Tiny ImageNet tree and build the fast path's uint8 cache (timed)."""
+    from sci_lightning.data import SyntheticSpec, build_datamodule, generate_synthetic_tiny_imagenet, synthetic_root
+
+    cfg = _data_config(args, "fast")
+    spec = SyntheticSpec.from_config(cfg)
+    root = synthetic_root(args.data_dir, spec)
+    n_images = spec.classes * (spec.train_per_class + spec.val_per_class)
+    t = time.perf_counter()
+    generate_synthetic_tiny_imagenet(root, spec, workers=args.cpus, progress=False)
+    gen_s = time.perf_counter() - t
+    dm = build_datamodule(cfg, image_size=args.synthetic_px, mean=(0.5,) * 3, std=(0.25,) * 3, progress=False)
+    dm.validate()
+    t = time.perf_counter()
+    dm.prepare_data()  # builds the train + val uint8 caches (num_workers decode processes)
+    cache_s = time.perf_counter() - t
+    out = {"classes": spec.classes, "train_per_class": spec.train_per_class, "val_per_class": spec.val_per_class,
+           "image_px": spec.image_px, "images": n_images, "generate_s": gen_s, "generate_workers": args.cpus,
+           "generate_images_per_s": n_images / gen_s if gen_s else None, "cache_build_s": cache_s,
+           "cache_decode_workers": cfg.num_workers, "cache_images_per_s": n_images / cache_s if cache_s else None,
+           "root": str(root)}
+    print(f"   data: {n_images} images generated in {gen_s:.1f} s, uint8 cache built in {cache_s:.1f} s", flush=True)
+    return out
+
+
+def input_runs(args) -> list[tuple[str, str]]:
+    runs = []
+    for i, m in enumerate(args.models):
+        runs += [(m, "tensors"), (m, "fast")]
+        if i == 0:
+            runs += [(m, v) for v in args.input_variants]
+    return runs
+
+
+def section_input(args, report: dict, budget: Budget) -> dict:
+    sec: dict = {"goal_ratio": RATIO_GOAL, "batch": args.input_batch, "precision": args.precision,
+                 "seconds_per_run": args.input_seconds, "paths": {k: INPUT_PATH_TEXT[k] for k in
+                                                                  ["tensors", "fast", *args.input_variants]}}
+    report["sections"]["input"] = sec
+    sec["data"] = _guarded(report, budget, "input/data", 5, prepare_data, args)
+    if "error" in sec["data"] or "skipped" in sec["data"]:
+        raise Skipped("no data set")
+    sec["runs"] = []
+    for model_name, path in input_runs(args):
+        size = _image_size(args, model_name)
+        print(f"== input {model_name} {size}px batch {args.input_batch}: {path}", flush=True)
+        got = _guarded(report, budget, f"input/{model_name}/{path}", args.input_seconds + args.run_overhead_s,
+                       timed_fit, args, model_name=model_name, image_size=size, batch=args.input_batch,
+                       precision=args.precision, seconds=args.input_seconds, path=path)
+        row = {"model": model_name, "image_size": size, "path": path, **got}
+        sec["runs"].append(row)
+        write_outputs(args, report)
+        if "images_per_s" in got:
+            print(f"   {got['images_per_s']:.1f} img/s ({got['ms_per_step']:.2f} ms/step, {got['timed_steps']} steps)",
+                  flush=True)
+    sec["ratios"] = []
+    for model_name in args.models:
+        by = {r["path"]: r.get("images_per_s") for r in sec["runs"] if r["model"] == model_name}
+        base = by.get("tensors")
+        for path, ips in by.items():
+            if path == "tensors" or not ips or not base:
+                continue
+            sec["ratios"].append({"model": model_name, "path": path, "ratio_to_tensors": ips / base,
+                                  "meets_goal": ips / base >= RATIO_GOAL if path == "fast" else None})
+    return sec
+
+
+# --------------------------------------------------------------------------- MFU section
+
+
+def measure_peak(args) -> dict:
+    """Best FLOP/s of an n x n x n matmul in the training dtype (CUDA events on the GPU)."""
+    device = _device(args)
+    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(args.precision, torch.float32)
+    n, reps = args.peak_n, args.peak_reps
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    c = torch.empty(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        torch.mm(a, b, out=c)
+    _sync(device)
+    times = []
+    for _ in range(args.peak_trials):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(reps):
+                torch.mm(a, b, out=c)
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end) / 1e3 / reps)
+        else:
+            t = time.perf_counter()
+            for _ in range(reps):
+                torch.mm(a, b, out=c)
+            times.append((time.perf_counter() - t) / reps)
+    best = min(times)
+    del a, b, c
+    _free()
+    flops = 2 * n ** 3
+    return {"dtype": str(dtype).replace("torch.", ""), "n": n, "reps": reps, "trials": args.peak_trials,
+            "best_s_per_matmul": best, "median_s_per_matmul": statistics.median(times),
+            "peak_flop_per_s": flops / best, "median_flop_per_s": flops / statistics.median(times),
+            "timing": "CUDA events" if device.type == "cuda" else "perf_counter (CPU)"}
+
+
+def count_train_flops(args, model_name: str, image_size: int, batch: int) -> dict:
+    """FLOPs of one training step (forward + loss + backward) of the network, counted on the device."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from sci_lightning.classifier import ImageClassifier
+
+    device = _device(args)
+    model = ImageClassifier(model_name, num_classes=args.synthetic_classes, image_size=image_size, channels_last=True)
+    net = model.model.to(device).train()
+    x = torch.randn(batch, 3, image_size, image_size, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, args.synthetic_classes, (batch,), device=device)
+    amp = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(args.precision)
+    ctx = torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
+    with FlopCounterMode(display=False) as fc:
+        with ctx:
+            loss = F.cross_entropy(net(x).float(), y)
+        loss.backward()
+    total = int(fc.get_total_flops())
+    del model, net, x, y, loss
+    _free()
+    return {"model": model_name, "image_size": image_size, "counted_batch": batch, "flops_per_step": total,
+            "flops_per_image": total / batch}
+
+
+def section_mfu(args, report: dict, budget: Budget) -> dict:
+    sec: dict = {"peak": _guarded(report, budget, "mfu/peak", 3, measure_peak, args), "models": []}
+    report["sections"]["mfu"] = sec
+    peak = sec["peak"].get("peak_flop_per_s")
+    if peak:
+        print(f"== mfu: measured peak {peak / 1e12:.3g} TFLOP/s ({sec['peak']['dtype']} {args.peak_n}^3 matmul)",
+              flush=True)
+    runs = (report.get("sections", {}).get("input") or {}).get("runs", [])
+    for model_name in args.models:
+        size = _image_size(args, model_name)
+        got = _guarded(report, budget, f"mfu/{model_name}", 3, count_train_flops, args, model_name, size,
+                       args.input_batch)
+        row = dict(got, model=model_name, image_size=size)
+        per_image = got.get("flops_per_image")
+        for r in runs:
+            if r["model"] == model_name and r.get("images_per_s") and per_image:
+                achieved = per_image * r["images_per_s"]
+                row[f"achieved_flop_per_s_{r['path']}"] = achieved
+                row[f"mfu_{r['path']}"] = achieved / peak if peak else None
+        if per_image:
+            print(f"   {model_name}: {per_image / 1e9:.2f} GFLOP/image (train step); "
+                  f"MFU tensors {_fmt(row.get('mfu_tensors'), '.3f')}, fast {_fmt(row.get('mfu_fast'), '.3f')}",
+                  flush=True)
+        sec["models"].append(row)
+    return sec
+
+
+# --------------------------------------------------------------------------- ablation section
+
+
+def ablation_settings(args) -> list[tuple[str, dict]]:
+    cuda = args.accelerator == "gpu"
+    default = {"precision": args.precision, "channels_last": True, "benchmark": True}
+    settings = [("default", default)]
+    for prec, name in (("bf16-mixed", "bf16_mixed"), ("16-mixed", "fp16_mixed"), ("32-true", "fp32")):
+        if prec != args.precision:
+            settings.append((name, dict(default, precision=prec)))
+    settings += [("no_channels_last", dict(default, channels_last=False)),
+                 ("no_cudnn_benchmark", dict(default, benchmark=False))]
+    if args.compile:
+        settings.append(("compile", dict(default, compile_model=True)))
+    out = []
+    for name, s in settings:
+        why = None
+        if not cuda and s["precision"] == "16-mixed":
+            why = "fp16 mixed precision is a GPU setting"
+        elif cuda and s["precision"] == "bf16-mixed" and not torch.cuda.is_bf16_supported():
+            why = "this GPU has no bf16"
+        out.append((name, dict(s, skip=why)))
+    return out
+
+
+def section_ablation(args, report: dict, budget: Budget) -> dict:
+    model_name = args.ablation_model or args.models[0]
+    size = _image_size(args, model_name)
+    sec: dict = {"model": model_name, "image_size": size, "batch": args.input_batch, "input": "tensors on the device",
+                 "seconds_per_run": args.ablation_seconds,
+                 "tf32": {"cuda.matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+                          "cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
+                          "float32_matmul_precision": torch.get_float32_matmul_precision()},
+                 "runs": []}
+    report["sections"]["ablation"] = sec
+    for name, s in ablation_settings(args):
+        s = dict(s)
+        why = s.pop("skip")
+        print(f"== ablation {model_name}: {name} {s}", flush=True)
+        if why:
+            got = _record_skip(report, f"ablation/{name}", why)
+        else:
+            need = args.ablation_seconds + args.run_overhead_s + (args.compile_s if s.get("compile_model") else 0)
+            got = _guarded(report, budget, f"ablation/{name}", need, timed_fit, args, model_name=model_name,
+                           image_size=size, batch=args.input_batch, seconds=args.ablation_seconds, path="tensors", **s)
+        if "images_per_s" in got:
+            print(f"   {got['images_per_s']:.1f} img/s", flush=True)
+        sec["runs"].append({"setting": name, **s, **got})
+        write_outputs(args, report)
+    base = next((r.get("images_per_s") for r in sec["runs"] if r["setting"] == "default"), None)
+    for r in sec["runs"]:
+        if base and r.get("images_per_s"):
+            r["ratio_to_default"] = r["images_per_s"] / base
+    if torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+    return sec
+
+
+# --------------------------------------------------------------------------- energy section
+
+
+def section_energy(args, report: dict, budget: Budget) -> dict:
+    if args.accelerator == "gpu":
+        torch.backends.cudnn.benchmark = True
+    sec: dict = {"image_size": args.image_size, "batch": args.batch, "seconds": args.seconds,
+                 "sampling_interval_s": args.sampling_interval, "models": []}
+    report["sections"]["energy"] = sec
+    for name in args.models:
+        got = _guarded(report, budget, f"energy/{name}", energy_estimate_s(args), check_model, name, args)
+        if "model" in got:
+            sec["models"].append(got)
+        write_outputs(args, report)
+    return sec
+
+
+# --------------------------------------------------------------------------- estimate
+
+
+def energy_estimate_s(args) -> float:
+    fits = 3 + 2 * args.pairs
+    return args.seconds * (1 + args.pairs / 2) + fits * args.run_overhead_s / 2 + 5
+
+
+def estimate(args) -> dict:
+    """Seconds per section from the knobs (run_overhead_s: model build + Trainer start + warm-up)."""
+    est: dict = {"startup": 15.0 if args.accelerator == "gpu" else 5.0}
+    per_run = args.input_seconds + args.run_overhead_s
+    if "input" in args.sections:
+        est["input"] = (20.0 if args.accelerator == "gpu" else 3.0) + len(input_runs(args)) * per_run
+    if "mfu" in args.sections:
+        est["mfu"] = 5.0 + 3.0 * len(args.models)
+    if "ablation" in args.sections:
+        n = sum(1 for _, s in ablation_settings(args) if not s["skip"])
+        est["ablation"] = n * (args.ablation_seconds + args.run_overhead_s) + (args.compile_s if args.compile else 0)
+    if "energy" in args.sections:
+        est["energy"] = len(args.models) * energy_estimate_s(args)
+    return {k: round(v, 1) for k, v in est.items()}
+
+
+# --------------------------------------------------------------------------- output
+
+
 def _fmt(v, spec: str) -> str:
     return "n/a" if v is None else format(v, spec)
 
 
+def _why(d: dict) -> str:
+    return str(d.get("error") or d.get("skipped") or d)
+
+
+def _cell(row: dict, key: str, spec: str) -> str:
+    if key in row:
+        return _fmt(row[key], spec)
+    if "skipped" in row:
+        return "skipped"
+    if "error" in row:
+        return "error"
+    return "n/a"
+
+
 def write_markdown(path: str, report: dict) -> None:
+    dev = report["device"]
+    cuda = report["mode"] == "gpu"
+    where = (f"{dev.get('gpu') or dev.get('cuda_device_name')} (driver {dev.get('driver')}, CUDA {dev.get('cuda')}), {dev.get('cpu_count')} CPU cores"
+             if cuda else f"CPU only ({dev.get('cpu_count')} cores): a smoke run; the numbers measure nothing")
     lines = [
         f"# GPU check ({report['mode']})",
         "",
-        f"- Date (UTC): {report['date_utc']}",
-        f"- GPU: {report['gpu'].get('gpu')}, driver {report['gpu'].get('driver')}",
-        f"- torch {report['torch']}, python {report['python']}",
+        f"- Measured on: {where}",
+        f"- Date (UTC): {report['date_utc']}; total {_fmt(report.get('total_s'), '.0f')} s "
+        f"(estimated {report['estimate_total_s']:.0f} s); per section: "
+        + (", ".join(f"{k} {v:.0f} s" for k, v in report.get("section_s", {}).items()) or "none yet"),
+        f"- torch {dev.get('torch')}, lightning {dev.get('lightning')}, timm {dev.get('timm')}, python {dev.get('python')}",
         f"- Command: `{report['command']}`",
-        "",
-        "| model | px | batch | precision | img/s | counter J (measured) | sampling J (measured) | agreement % | mean W | callback overhead (median ratio) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"- Raw figures: `{os.path.basename(path)[:-3]}.json`. All figures below are measured (wall clock, device "
+        "synchronized at the window edges), except FLOPs, which are counted.",
     ]
-    for m in report["models"]:
-        e = m["energy"]
-        lines.append(
-            f"| {m['model']} | {m['image_size']} | {m['batch']} | {m['precision']} | {m['images_per_s']:.1f} | "
-            f"{_fmt(e.get('counter_j'), '.1f')} | {_fmt(e.get('sampling_j'), '.1f')} | {_fmt(e.get('agreement_pct'), '.2f')} | "
-            f"{_fmt(e.get('mean_power_w'), '.1f')} | {m['overhead']['median_ratio']:.4f} |"
-        )
-    lines += [
-        "",
-        "Counter: NVML `nvmlDeviceGetTotalEnergyConsumption`; sampling: NVML power samples every "
-        f"{report['sampling_interval_s']} s integrated with the trapezoid rule, over the same window.",
-        "Overhead: steady-state time per step with / without `EnergyCarbonCallback`, paired runs in alternating order.",
-        "",
-    ]
+    lines.append("")
+    secs = report.get("sections", {})
+    inp = secs.get("input")
+    if inp:
+        lines += ["## Input path: real pipeline vs tensors already on the device", ""]
+        if "runs" in inp:
+            d = inp.get("data", {})
+            lines += [
+                f"Lightning `Trainer.fit` of `ImageClassifier` (AdamW, {inp['precision']}, channels_last, "
+                f"cudnn.benchmark), batch {inp['batch']}, ~{inp['seconds_per_run']:g} s timed per run after warm-up. "
+                f"Data: synthetic Tiny ImageNet layout, {d.get('classes')} classes x {d.get('train_per_class')} train "
+                f"images of {d.get('image_px')} px, augmentation on.",
+                "",
+                "| model | px | input path | img/s | ms/step | ratio to tensors |",
+                "|---|---|---|---|---|---|",
+            ]
+            ratios = {(r["model"], r["path"]): r["ratio_to_tensors"] for r in inp.get("ratios", [])}
+            for r in inp["runs"]:
+                lines.append(f"| {r['model']} | {r['image_size']} | {r['path']} | {_cell(r, 'images_per_s', '.1f')} | "
+                             f"{_cell(r, 'ms_per_step', '.2f')} | {_fmt(ratios.get((r['model'], r['path'])), '.3f')} |")
+            met = [r for r in inp.get("ratios", []) if r["path"] == "fast"]
+            if met:
+                lines += ["", "Goal ratio (fast / tensors) >= %.2f: " % inp["goal_ratio"] + ", ".join(
+                    f"{r['model']} {r['ratio_to_tensors']:.3f} ({'met' if r['meets_goal'] else 'NOT met'})" for r in met)]
+            lines += ["", "Paths: " + "; ".join(f"`{k}`: {v}" for k, v in inp["paths"].items()) + "."]
+            if "generate_s" in d:
+                lines += ["", f"Data preparation (one-off): {d['images']} JPEGs generated in {d['generate_s']:.2f} s "
+                              f"({d['generate_workers']} processes), uint8 cache built in {d['cache_build_s']:.2f} s "
+                              f"({d['cache_decode_workers']} decode processes)."]
+        else:
+            lines += [f"Not measured: {_why(inp)}"]
+        lines.append("")
+    mfu = secs.get("mfu")
+    if mfu:
+        pk = mfu.get("peak", {})
+        lines += ["## Model FLOPs utilization", ""]
+        if "peak_flop_per_s" in pk:
+            lines += [f"Measured peak: {pk['peak_flop_per_s'] / 1e12:.3g} TFLOP/s ({pk['dtype']} {pk['n']}^3 matmul, "
+                      f"best of {pk['trials']} x {pk['reps']}, {pk['timing']}).", ""]
+        else:
+            lines += [f"Peak not measured: {_why(pk)}", ""]
+        lines += ["| model | px | GFLOP per image (train step, counted) | TFLOP/s tensors | MFU tensors | "
+                  "TFLOP/s fast path | MFU fast path |", "|---|---|---|---|---|---|---|"]
+        for r in mfu.get("models", []):
+            lines.append(
+                f"| {r['model']} | {r['image_size']} | {_fmt(r.get('flops_per_image') and r['flops_per_image'] / 1e9, '.2f')} | "
+                f"{_fmt(r.get('achieved_flop_per_s_tensors') and r['achieved_flop_per_s_tensors'] / 1e12, '.3g')} | "
+                f"{_fmt(r.get('mfu_tensors'), '.3f')} | "
+                f"{_fmt(r.get('achieved_flop_per_s_fast') and r['achieved_flop_per_s_fast'] / 1e12, '.3g')} | "
+                f"{_fmt(r.get('mfu_fast'), '.3f')} |")
+        lines += ["", "FLOPs: `torch.utils.flop_counter.FlopCounterMode` over forward + loss + backward of one batch "
+                      "(matmul/convolution FLOPs; element-wise ops not counted; optimizer step not counted). "
+                      "MFU = FLOPs per image x images/s of the input-path runs / measured peak.", ""]
+    abl = secs.get("ablation")
+    if abl:
+        lines += ["## trainer=gpu settings, one at a time", ""]
+        if "runs" in abl:
+            lines += [f"{abl['model']} at {abl['image_size']} px, batch {abl['batch']}, tensors on the device, "
+                      f"~{abl['seconds_per_run']:g} s timed per setting. TF32: {abl['tf32']}.", "",
+                      "| setting | precision | channels_last | cudnn.benchmark | compile | img/s | ratio to default |",
+                      "|---|---|---|---|---|---|---|"]
+            for r in abl["runs"]:
+                lines.append(f"| {r['setting']} | {r.get('precision')} | {r.get('channels_last')} | {r.get('benchmark')} "
+                             f"| {bool(r.get('compile_model'))} | {_cell(r, 'images_per_s', '.1f')} | "
+                             f"{_fmt(r.get('ratio_to_default'), '.3f')} |")
+        else:
+            lines += [f"Not measured: {_why(abl)}"]
+        lines.append("")
+    en = secs.get("energy")
+    if en:
+        lines += ["## Energy measurement and callback overhead", "",
+                  "| model | px | batch | precision | img/s | counter J (measured) | sampling J (measured) | agreement % "
+                  "| mean W | callback overhead (median ratio) |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for m in en.get("models", []):
+            e = m["energy"]
+            lines.append(
+                f"| {m['model']} | {m['image_size']} | {m['batch']} | {m['precision']} | {m['images_per_s']:.1f} | "
+                f"{_fmt(e.get('counter_j'), '.1f')} | {_fmt(e.get('sampling_j'), '.1f')} | {_fmt(e.get('agreement_pct'), '.2f')} | "
+                f"{_fmt(e.get('mean_power_w'), '.1f')} | {m['overhead']['median_ratio']:.4f} |")
+        lines += ["", "Counter: NVML `nvmlDeviceGetTotalEnergyConsumption`; sampling: NVML power samples every "
+                      f"{en.get('sampling_interval_s')} s integrated with the trapezoid rule, over the same window. "
+                      "Overhead: steady-state time per step with / without `EnergyCarbonCallback`, paired runs in "
+                      "alternating order.", ""]
+    lines += ["## Not measured", ""]
+    lines += [f"- {n}" for n in report.get("not_measured", [])]
+    for label, key in (("Skipped", "skipped"), ("Errors", "errors")):
+        if report.get(key):
+            lines += ["", f"## {label}", ""]
+            lines += [f"- {e['where']}: {e.get('why') or e.get('error')}" for e in report[key]]
+    lines.append("")
     with open(path, "w") as f:
         f.write("\n".join(lines))
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description="Energy measurement check on an NVIDIA GPU")
-    p.add_argument("--tiny", action="store_true", help="CPU smoke run: tiny model, 32 px, few steps")
+def write_outputs(args, report: dict) -> None:
+    stem = os.path.join(args.out, "gpu_check" if args.accelerator == "gpu" else "gpu_check_tiny")
+    with open(stem + ".json.tmp", "w") as f:
+        json.dump(report, f, indent=2, default=str)
+    os.replace(stem + ".json.tmp", stem + ".json")
+    write_markdown(stem + ".md", report)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _command_line() -> str:
+    cmd = " ".join(["python", os.path.relpath(sys.argv[0]) if sys.argv[0] else "gpu_check.py", *sys.argv[1:]])
+    out = os.environ.get("OUT")
+    return cmd.replace(out, "$OUT") if out and len(out) > 1 else cmd
+
+
+def device_info(cuda: bool) -> dict:
+    import lightning
+    import timm
+
+    info = gpu_info() if cuda else {"gpu": None, "driver": None}
+    info.update({"torch": torch.__version__, "lightning": lightning.__version__, "timm": timm.__version__,
+                 "python": platform.python_version(), "cpu_count": os.cpu_count(),
+                 "cuda": torch.version.cuda if cuda else None,
+                 "cudnn": torch.backends.cudnn.version() if cuda else None})
+    if cuda:
+        info["cuda_device_name"] = torch.cuda.get_device_name(0)
+        info["bf16_supported"] = torch.cuda.is_bf16_supported()
+    return info
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="Input path, MFU, trainer=gpu settings and energy on an NVIDIA GPU")
+    p.add_argument("--tiny", action="store_true", help="CPU smoke run: tiny models, 32 px, few steps")
+    p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     p.add_argument("--models", nargs="+", default=None)
-    p.add_argument("--seconds", type=float, default=None, help="training time per model for the energy window")
-    p.add_argument("--image-size", type=int, default=None)
-    p.add_argument("--batch", type=int, default=None)
-    p.add_argument("--pairs", type=int, default=None, help="with/without pairs for the overhead")
-    p.add_argument("--warmup", type=int, default=None)
-    p.add_argument("--sampling-interval", type=float, default=0.1)
-    p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "docs", "measurements"))
-    args = p.parse_args()
+    p.add_argument("--max-total-s", type=float, default=None,
+                   help="start no measurement that would end after this many seconds (default 540 on GPU)")
+    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "measurements"))
+    g = p.add_argument_group("input path / MFU")
+    g.add_argument("--input-seconds", type=float, default=None, help="timed seconds per input-path run")
+    g.add_argument("--input-batch", type=int, default=None)
+    g.add_argument("--input-image-size", type=int, default=None, help="default: the model's (inception 299, densenet 224)")
+    g.add_argument("--input-variants", nargs="*", default=None, choices=[k for k in INPUT_PATHS if k != "fast"],
+                   help="extra input paths for the first model (default: fast_no_pin reference)")
+    g.add_argument("--run-warmup", type=int, default=None, help="untimed steps per run")
+    g.add_argument("--max-timed-steps", type=int, default=100000)
+    g.add_argument("--data-dir", default=None, help="synthetic data + cache (default: a temporary folder, removed)")
+    g.add_argument("--synthetic-classes", type=int, default=None)
+    g.add_argument("--synthetic-per-class", type=int, default=None, help="train images per class")
+    g.add_argument("--synthetic-val-per-class", type=int, default=None)
+    g.add_argument("--synthetic-px", type=int, default=64)
+    g.add_argument("--reference-workers", type=int, default=None)
+    g.add_argument("--peak-n", type=int, default=None)
+    g.add_argument("--peak-reps", type=int, default=None)
+    g.add_argument("--peak-trials", type=int, default=None)
+    g = p.add_argument_group("settings ablation")
+    g.add_argument("--ablation-seconds", type=float, default=None)
+    g.add_argument("--ablation-model", default=None, help="default: the first of --models")
+    g.add_argument("--compile", action="store_true", help="also time torch.compile (costs minutes of compilation)")
+    g.add_argument("--compile-s", type=float, default=180.0, help="budgeted compile time")
+    g = p.add_argument_group("energy")
+    g.add_argument("--seconds", type=float, default=None, help="training time per model for the energy window")
+    g.add_argument("--image-size", type=int, default=None)
+    g.add_argument("--batch", type=int, default=None)
+    g.add_argument("--pairs", type=int, default=None, help="with/without pairs for the overhead")
+    g.add_argument("--warmup", type=int, default=None)
+    g.add_argument("--sampling-interval", type=float, default=0.1)
+    args = p.parse_args(argv)
+
     cuda = torch.cuda.is_available() and not args.tiny
-    tiny = args.tiny or not cuda
-    defaults = ({"models": ["test_resnet", "test_efficientnet"], "seconds": 3.0, "image_size": 32, "batch": 8,
-                 "pairs": 2, "warmup": 3}
-                if tiny else
-                {"models": ["inception_v3", "densenet121"], "seconds": 60.0, "image_size": 224, "batch": 64,
-                 "pairs": 2, "warmup": 10})
+    args.tiny = not cuda
+    cpus = os.cpu_count() or 1
+    if args.tiny:
+        defaults = {"models": ["test_resnet", "test_efficientnet"], "max_total_s": 600.0, "input_seconds": 1.0,
+                    "input_batch": 8, "input_image_size": 32, "input_variants": ["fast_no_pin", "reference"],
+                    "run_warmup": 2, "synthetic_classes": 4, "synthetic_per_class": 16, "synthetic_val_per_class": 1,
+                    "reference_workers": 1, "peak_n": 256, "peak_reps": 3, "peak_trials": 3, "ablation_seconds": 1.0,
+                    "seconds": 1.5, "image_size": 32, "batch": 8, "pairs": 1, "warmup": 2}
+        args.synthetic_px = min(args.synthetic_px, 32)
+        args.run_overhead_s = 1.0
+    else:
+        # 200 x 128 = 25 600 train images: epochs of a whole number of 64/128/256 batches
+        defaults = {"models": ["inception_v3", "densenet121"], "max_total_s": 540.0, "input_seconds": 10.0,
+                    "input_batch": 256, "input_variants": ["fast_no_pin", "reference"], "run_warmup": 15,
+                    "synthetic_classes": 200, "synthetic_per_class": 128, "synthetic_val_per_class": 2,
+                    "reference_workers": max(1, min(12, cpus - 2)), "peak_n": 8192, "peak_reps": 20,
+                    "peak_trials": 7, "ablation_seconds": 8.0,
+                    "seconds": 35.0, "image_size": 224, "batch": 64, "pairs": 2, "warmup": 10}
+        args.run_overhead_s = 8.0
     for k, v in defaults.items():
-        if getattr(args, k) is None:
+        if getattr(args, k, None) is None:
             setattr(args, k, v)
+    args.cpus = max(1, min(16, cpus))
     args.accelerator = "gpu" if cuda else "cpu"
     args.precision = ("bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed") if cuda else "32-true"
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    cuda = args.accelerator == "gpu"
+    budget = Budget(args.max_total_s, T_START)
     if cuda:
         torch.backends.cudnn.benchmark = True
+    else:
+        # smoke run on a shared CPU: one intra-op thread, so that a busy neighbour core
+        # cannot stall OpenMP barriers (its numbers measure nothing anyway)
+        torch.set_num_threads(1)
+        warnings.filterwarnings("ignore", message=r".*pin_memory.*no accelerator.*")
     os.makedirs(args.out, exist_ok=True)
+    args.scratch = tempfile.mkdtemp(prefix="gpu_check_scratch_")
+    own_data_dir = args.data_dir is None
+    if own_data_dir:
+        args.data_dir = tempfile.mkdtemp(prefix="gpu_check_data_")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    logging.getLogger("lightning.fabric").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="lightning")
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
 
-    t0 = time.perf_counter()
-    report = {
+    # a hung run (e.g. a stuck loader worker) must not eat the device session: dump the
+    # stacks and exit shortly after the budget; the JSON written so far stays
+    faulthandler.enable()
+    faulthandler.dump_traceback_later(max(1.0, budget.left() + 30), exit=True)
+    est = estimate(args)
+    report: dict = {
         "mode": "gpu" if cuda else "tiny (CPU smoke run)",
         "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python " + " ".join(sys.argv),
-        "gpu": gpu_info() if cuda else {"gpu": None, "driver": None},
-        "torch": torch.__version__, "python": platform.python_version(),
-        "sampling_interval_s": args.sampling_interval,
-        "models": [],
+        "command": _command_line(),
+        "device": device_info(cuda),
+        "settings": {k: v for k, v in vars(args).items() if k not in ("scratch",)},
+        "estimate_s": est, "estimate_total_s": sum(est.values()), "max_total_s": args.max_total_s,
+        "sections": {}, "section_s": {},
+        "not_measured": [
+            "head-only training energy with / without model.cache_features over 10 epochs (issue 7): the feature "
+            "is being built separately; to be added once ImageClassifier / the data layer expose it",
+            *([] if args.compile else ["torch.compile (run with --compile; compilation costs minutes)"]),
+            *([] if "reference_no_persistent" in args.input_variants else
+              ["persistent_workers on/off: the default fast path reads in-process (no workers); run with "
+               "--input-variants reference reference_no_persistent to time it on the worker-based reference path"]),
+        ],
     }
-    for name in args.models:
-        try:
-            report["models"].append(check_model(name, args))
-        except Exception as err:  # noqa: BLE001 - keep the other model's figures
-            print(f"   {name} failed: {err!r}", flush=True)
-            report.setdefault("errors", []).append({"model": name, "error": repr(err)})
-    report["total_s"] = time.perf_counter() - t0
-    stem = "gpu_check" if cuda else "gpu_check_tiny"
-    with open(os.path.join(args.out, f"{stem}.json"), "w") as f:
-        json.dump(report, f, indent=2)
-    write_markdown(os.path.join(args.out, f"{stem}.md"), report)
-    print(f"wrote {os.path.join(args.out, stem)}.json/.md in {report['total_s']:.0f} s")
-    sys.exit(1 if report.get("errors") else 0)
+    print(f"gpu_check: {report['mode']}; sections {' '.join(args.sections)}; models {' '.join(args.models)}", flush=True)
+    print(f"time estimate: {report['estimate_total_s']:.0f} s "
+          f"({', '.join(f'{k} {v:.0f}' for k, v in est.items())}); hard stop for new runs at {args.max_total_s:.0f} s",
+          flush=True)
+    if report["estimate_total_s"] > args.max_total_s:
+        print("WARNING: the estimate exceeds --max-total-s; the last runs will be skipped", flush=True)
+    write_outputs(args, report)
+
+    funcs = {"input": section_input, "mfu": section_mfu, "ablation": section_ablation, "energy": section_energy}
+    try:
+        for name in SECTIONS:
+            if name not in args.sections:
+                continue
+            t = time.perf_counter()
+            print(f"# section {name} (at {budget.elapsed():.0f} s)", flush=True)
+            got = _guarded(report, budget, name, 1, funcs[name], args, report, budget)
+            partial = report["sections"].get(name)
+            if isinstance(partial, dict) and partial is not got:
+                partial.update(got)  # failed or skipped after some runs: keep those
+            else:
+                report["sections"][name] = got
+            report["section_s"][name] = round(time.perf_counter() - t, 1)
+            report["total_s"] = budget.elapsed()
+            write_outputs(args, report)
+    finally:
+        shutil.rmtree(args.scratch, ignore_errors=True)
+        if own_data_dir:
+            shutil.rmtree(args.data_dir, ignore_errors=True)
+    faulthandler.cancel_dump_traceback_later()
+    report["total_s"] = budget.elapsed()
+    write_outputs(args, report)
+    print(f"wrote {os.path.join(args.out, 'gpu_check' if cuda else 'gpu_check_tiny')}.json/.md in "
+          f"{report['total_s']:.0f} s (estimate {report['estimate_total_s']:.0f} s); "
+          f"{len(report.get('errors', []))} errors, {len(report.get('skipped', []))} skipped", flush=True)
+    return 1 if report.get("errors") else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -30,7 +30,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
 
-import requests
 
 from ..errors import DatasetError
 from .base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderError
@@ -39,7 +38,12 @@ log = logging.getLogger(__name__)
 
 __all__ = ["FallbackProvider", "ProviderFallbackWarning"]
 
-_CAUGHT = (ProviderError, requests.RequestException, DatasetError)
+try:  # requests is only needed by the HTTP providers; the offline ones work without it
+    from requests import RequestException as _RequestException
+
+    _CAUGHT: tuple[type[BaseException], ...] = (ProviderError, _RequestException, DatasetError)
+except ImportError:  # pragma: no cover - requests is a declared dependency
+    _CAUGHT = (ProviderError, DatasetError)
 
 
 class ProviderFallbackWarning(UserWarning):
