@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import lightning as L
@@ -134,6 +135,14 @@ class ImageClassifier(L.LightningModule):
     Logs ``train/loss``, ``train/acc`` (per step and epoch), ``val/loss``, ``val/acc`` and
     ``val/acc_top5`` (per epoch). With ``freeze_backbone`` only the classifier head is
     trained and the backbone stays in eval mode (frozen batch-norm statistics too).
+
+    Inputs: image batches (N, 3, H, W), or, for head-only training on cached features
+    (``model.cache_features=true``, see :class:`sci_lightning.features.CachedFeaturesDataModule`),
+    the backbone's pooled pre-logit features (N, D) as :meth:`pooled_features` computes
+    them. A 2-D input goes through the classifier head only -- the very module
+    (``self.model.get_classifier()``) that the image path ends in -- so a head trained
+    on features is the head of an ordinary image classifier: its checkpoint loads and
+    predicts on images as usual.
     """
 
     def __init__(
@@ -158,6 +167,8 @@ class ImageClassifier(L.LightningModule):
         self.model = create_network(model_name, num_classes, weights, drop_rate)
         self.freeze_backbone = freeze_backbone
         if freeze_backbone:
+            # the eval-mode backbone is intended (frozen batch-norm statistics)
+            warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
             head = set(map(id, self.model.get_classifier().parameters()))
             for p in self.model.parameters():
                 p.requires_grad = id(p) in head
@@ -170,6 +181,9 @@ class ImageClassifier(L.LightningModule):
         self.best_val_acc: float | None = None
         self.last_val_acc: float | None = None
         self.last_val_acc_top5: float | None = None
+        # Lightning does not call .train() when fit starts (it only saves and restores each
+        # submodule's mode around validation), so set the frozen modes now.
+        self.train()
 
     # -- model ---------------------------------------------------------------------
     def train(self, mode: bool = True) -> "ImageClassifier":
@@ -179,10 +193,38 @@ class ImageClassifier(L.LightningModule):
             self.model.get_classifier().train(mode)
         return self
 
+    def on_fit_start(self) -> None:
+        self.train(self.training)  # frozen backbone in eval mode even if a caller switched it
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of an image batch (N, 3, H, W), or of pooled backbone features (N, D)."""
+        if x.ndim == 2:
+            return self.forward_pooled(x)
         if self.hparams.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return self.model(x)
+
+    def pooled_features(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, D) pooled pre-logit features of an image batch: what the classifier head sees.
+
+        timm's ``forward_head(forward_features(x), pre_logits=True)`` (global pooling, then
+        the model's head dropout, an identity while the frozen backbone is in eval mode).
+        """
+        from sci_lightning.features import pooled_features
+
+        if self.hparams.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return pooled_features(self.model, images)
+
+    def forward_pooled(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from pooled features (N, D): the classifier head alone, as in the image path."""
+        if self.training and not self.freeze_backbone:
+            raise RuntimeError(
+                "ImageClassifier got pooled features (a 2-D batch) while training end to end: the backbone "
+                "would not be trained. Train on features only with freeze_backbone=True "
+                "(model.freeze_backbone=true), or feed images."
+            )
+        return self.model.get_classifier()(features)
 
     def num_parameters(self) -> tuple[int, int]:
         total = sum(p.numel() for p in self.model.parameters())

@@ -31,7 +31,9 @@ class ModelConfig:
     # train only the classifier head (the case study's setup); null: frozen exactly when
     # `weights` is given (pretrained backbone), trained end to end otherwise
     freeze_backbone: bool | None = False
-    cache_features: bool = False  # with a frozen backbone: compute its features once, train the head on them
+    # with a frozen backbone and data.augment=false: compute its features once (inside the
+    # measured window), train the head on them every epoch (sci_lightning.features)
+    cache_features: bool = False
     drop_rate: float = 0.0
     optimizer: str = "adamw"  # adamw | adam | sgd
     lr: float = 1e-3
@@ -125,6 +127,12 @@ def validate(cfg: Any) -> None:
         not m.cache_features or resolve_freeze(m),
         "model.cache_features",
         "caching features needs a frozen backbone; also set model.freeze_backbone=true.",
+    )
+    _check(
+        not (m.cache_features and d.augment),
+        "data.augment",
+        "model.cache_features=true computes each image's features once, without augmentation, so augmented "
+        "training cannot reuse them; set data.augment=false (or model.cache_features=false to keep augmentation).",
     )
     _check(t.max_epochs >= 1, "trainer.max_epochs", f"must be >= 1, got {t.max_epochs}.")
     _check(t.num_nodes >= 1, "trainer.num_nodes", f"must be >= 1, got {t.num_nodes}.")

@@ -6,7 +6,8 @@ dataloader (in eval mode, without augmentation, on the given device, under
 ``torch.inference_mode``) and returns the pooled features with their labels as a
 ``TensorDataset``; the head then trains on those for as many epochs as wanted, at a
 small fraction of the compute (and energy) per epoch. The one-off extraction is real
-work too: run it inside the measured window so the job's energy includes it.
+work too: run it inside the measured window so the job's energy includes it --
+:class:`CachedFeaturesDataModule` (what ``train.run`` uses) does so inside ``trainer.fit``.
 
 Example::
 
@@ -23,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import lightning.pytorch as pl
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
@@ -133,8 +135,6 @@ def feature_datamodule(
     are iterated once each, without augmentation (``transform_batch(..., train=False)``).
     The result has ``feature_dim`` and ``num_classes`` attributes.
     """
-    import lightning.pytorch as pl
-
     if getattr(dm, "train_dataset", None) is None:
         dm.setup("fit")
     transform = lambda b: dm.transform_batch(b, train=False)  # noqa: E731
@@ -153,3 +153,168 @@ def feature_datamodule(
     fdm.feature_dim = int(train.tensors[0].shape[1])
     fdm.num_classes = dm.num_classes
     return fdm
+
+
+class CachedFeaturesDataModule(pl.LightningDataModule):
+    """Head-only training on cached features: the image datamodule's data, run through the
+    frozen backbone once, inside ``trainer.fit``.
+
+    What ``train.run`` uses for ``model.cache_features=true``. The first time Lightning asks
+    for a dataloader during ``fit`` (the sanity check's val loader, else the train loader)
+    the model's frozen backbone (``trainer.lightning_module.model``) computes the pooled
+    features of every train and val image once: without augmentation, in eval mode, on the
+    training device, under the trainer's precision (autocast for the mixed precisions) and
+    ``torch.inference_mode``. Every epoch then trains and validates the classifier head on
+    those features; :class:`~sci_lightning.classifier.ImageClassifier` sends a 2-D batch
+    through its classifier head only.
+
+    Why this is the same training as the image path (with ``data.augment=false``):
+
+    * inputs -- the head sees the same pooled features it would compute from the image
+      (equal up to float rounding: the backbone runs once, in dataset order, instead of
+      once per shuffled batch);
+    * order -- the train loader is a ``DataLoader(shuffle=True)`` with the same batch size
+      as the image loader, over the samples in the same (dataset) order; both draw their
+      per-epoch permutation from the global torch RNG, and the extraction runs under
+      ``torch.random.fork_rng`` so it draws nothing. Same seed, same batches, same steps
+      (exactly so when the image loader has no persistent workers: those draw their base
+      seed once per fit instead of once per epoch).
+
+    Why the energy is honest: Lightning requests dataloaders only after every callback's
+    ``on_fit_start``, so the extraction runs inside
+    :class:`~sci_lightning.callback.EnergyCarbonCallback`'s measured window, wherever it sits
+    in the callback list; its energy is part of the job's E (in the first interval of the
+    energy timeline).
+
+    Costs and limits: the features live in ``storage_device`` memory (Tiny ImageNet,
+    100 000 images: 0.8 GB for InceptionV3's 2048-d features, 0.4 GB for DenseNet-121's
+    1024-d); every image is extracted even when ``limit_train_batches`` uses only part of
+    an epoch (a shuffled epoch may draw any image); under DDP every rank extracts the whole
+    dataset (its distributed sampler may draw any image in a later epoch).
+
+    Args:
+        datamodule: the image datamodule (a :class:`~sci_lightning.data.TinyImageNetDataModule`)
+            with augmentation off.
+        batch_size: of the feature loaders (default: the image datamodule's, which is what
+            keeps the training identical).
+        storage_device: where the features live (``"cpu"``; a GPU skips the copies).
+
+    Attributes after extraction: ``feature_dim``, ``extraction_s`` (wall seconds, measured
+    with ``time.perf_counter``), ``images_extracted`` (train + val).
+
+    Example::
+
+        dm = build_datamodule(cfg.data, image_size=75, mean=..., std=...)   # data.augment=false
+        model = ImageClassifier("inception_v3", dm.num_classes, 75, freeze_backbone=True)
+        trainer.fit(model, datamodule=CachedFeaturesDataModule(dm))
+    """
+
+    def __init__(
+        self,
+        datamodule: Any,
+        *,
+        batch_size: int | None = None,
+        storage_device: str | torch.device = "cpu",
+        progress: bool | None = None,
+    ) -> None:
+        super().__init__()
+        cfg = getattr(datamodule, "cfg", None)
+        if bool(getattr(cfg, "augment", False)):
+            from sci_lightning.errors import ConfigError
+
+            raise ConfigError(
+                "Invalid setting data.augment=true with model.cache_features=true: cached features are computed "
+                "once from un-augmented images, so training on them would not be the training you configured. "
+                "Set data.augment=false (or model.cache_features=false to keep augmentation)."
+            )
+        self.images = datamodule
+        self.batch_size = int(batch_size if batch_size is not None else cfg.batch_size)
+        self.storage_device = storage_device
+        self.progress = bool(getattr(datamodule, "progress", True) if progress is None else progress)
+        self.train_features: TensorDataset | None = None
+        self.val_features: TensorDataset | None = None
+        self.feature_dim: int | None = None
+        self.extraction_s: float | None = None
+        self.images_extracted = 0
+
+    @property
+    def num_classes(self) -> int:
+        return self.images.num_classes
+
+    # -- delegated lifecycle -----------------------------------------------------------
+    def prepare_data(self) -> None:
+        self.images.prepare_data()
+
+    def setup(self, stage: str | None = None) -> None:
+        self.images.setup(stage)
+
+    def teardown(self, stage: str | None = None) -> None:
+        self.images.teardown(stage)
+
+    # -- extraction --------------------------------------------------------------------
+    def extract(self) -> None:
+        """Compute the train and val features once (no-op when done); needs an attached trainer."""
+        if self.train_features is not None and self.val_features is not None:
+            return
+        import time
+
+        trainer = getattr(self, "trainer", None)
+        module = getattr(trainer, "lightning_module", None) if trainer is not None else None
+        backbone = getattr(module, "model", None)
+        if backbone is None:
+            raise RuntimeError(
+                "CachedFeaturesDataModule extracts features with the model being fitted: pass it to "
+                "trainer.fit(model, datamodule=...) with a LightningModule whose `.model` is the timm network "
+                "(sci_lightning.ImageClassifier)."
+            )
+        dm = self.images
+        if getattr(dm, "train_dataset", None) is None or getattr(dm, "val_dataset", None) is None:
+            dm.setup("fit")
+        channels_last = bool(getattr(module, "hparams", {}).get("channels_last", False))
+
+        def transform(batch: Any) -> Any:  # what the image path feeds the network
+            x, y = dm.transform_batch(batch, train=False)
+            return (x.contiguous(memory_format=torch.channels_last) if channels_last else x), y
+        device = trainer.strategy.root_device
+        was_training = module.training
+        t0 = time.perf_counter()
+        # fork_rng: the extraction loaders must not consume global RNG draws, or the train
+        # loader's shuffles would differ from the image path's
+        with torch.random.fork_rng(devices=[]), trainer.precision_plugin.forward_context():
+            sets = [
+                compute_features(
+                    backbone,
+                    dm._loader(ds, shuffle=False),
+                    device=device,
+                    batch_transform=transform,
+                    storage_device=self.storage_device,
+                    progress=self.progress,
+                )
+                for ds in (dm.train_dataset, dm.val_dataset)
+            ]
+        module.train(was_training)  # compute_features restores the network's mode, not the head's
+        self.extraction_s = time.perf_counter() - t0
+        self.train_features, self.val_features = sets
+        self.feature_dim = int(sets[0].tensors[0].shape[1])
+        self.images_extracted = sum(len(s) for s in sets)
+
+    # -- loaders -----------------------------------------------------------------------
+    def _feature_loader(self, dataset: TensorDataset, *, shuffle: bool):
+        import warnings
+
+        from torch.utils.data import DataLoader
+
+        # in-memory tensors: worker processes would only add copies
+        warnings.filterwarnings(
+            "ignore", message=r"The '(train|val)_dataloader' does not have many workers", category=UserWarning
+        )
+        pin = bool(getattr(getattr(self.images, "cfg", None), "pin_memory", False))
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=0, pin_memory=pin)
+
+    def train_dataloader(self):
+        self.extract()
+        return self._feature_loader(self.train_features, shuffle=True)
+
+    def val_dataloader(self):
+        self.extract()
+        return self._feature_loader(self.val_features, shuffle=False)

@@ -26,8 +26,18 @@ from sci_lightning.config import resolve_freeze, validate
 from sci_lightning.data import build_datamodule
 from sci_lightning.energy.base import utcnow
 from sci_lightning.errors import ConfigError
+from sci_lightning.report import DEFAULT_BOUNDARY
 
-__all__ = ["run", "resolve_precision", "RunStats", "write_json_atomic", "hardware_info"]
+__all__ = ["run", "resolve_precision", "RunStats", "write_json_atomic", "hardware_info", "CACHE_FEATURES_NOTE"]
+
+#: Stated in the report (software boundary) and the run summary of a cache_features run.
+CACHE_FEATURES_NOTE = (
+    "Head-only training with model.cache_features=true: at the start of the job the frozen backbone computed "
+    "the pooled features of every train and val image once (without augmentation), and every epoch then "
+    "trained and validated the classifier head on those cached features instead of re-running the backbone. "
+    "The extraction ran inside the measured window, so its energy is included; compare with runs without "
+    "cache_features knowing that they repeat the backbone's forward pass each epoch."
+)
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
@@ -244,6 +254,11 @@ def run(cfg: DictConfig) -> float | None:
     )
     if tcfg.compile:
         model.model = torch.compile(model.model)
+    fit_data: Any = datamodule
+    if cfg.model.cache_features:  # the backbone runs once, inside fit (see CachedFeaturesDataModule)
+        from sci_lightning.features import CachedFeaturesDataModule
+
+        fit_data = CachedFeaturesDataModule(datamodule)
 
     stats = RunStats()
     callbacks: list[Callback] = [stats]
@@ -270,6 +285,9 @@ def run(cfg: DictConfig) -> float | None:
         return found.findings(energy_kwh, actual_start=started_at)
 
     energy_cb = None
+    boundary = cfg.sci.get("boundary") or None  # None: the report's default statement
+    if cfg.model.cache_features:
+        boundary = f"{boundary or DEFAULT_BOUNDARY} {CACHE_FEATURES_NOTE}"
     if cfg.energy.enabled:
         energy_cb = EnergyCarbonCallback(
             energy=cfg.energy,
@@ -282,6 +300,7 @@ def run(cfg: DictConfig) -> float | None:
                 "run_name": run_name or _model_label(cfg),
                 "hardware": hardware_info(),
                 "settings": settings,
+                **({"boundary": boundary} if boundary else {}),
             },
             carbon_aware=carbon_aware,
         )
@@ -321,7 +340,7 @@ def run(cfg: DictConfig) -> float | None:
     if energy_cb is not None:
         energy_cb.report_meta["hardware"] = hardware_info(trainer)
     started_at = utcnow()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    trainer.fit(model, datamodule=fit_data, ckpt_path=ckpt_path)
     ended_at = utcnow()
 
     if trainer.is_global_zero:
@@ -354,5 +373,10 @@ def run(cfg: DictConfig) -> float | None:
             "sci": (energy_cb.report or {}).get("sci") if energy_cb is not None else None,
             "settings": settings,
         }
+        if fit_data is not datamodule:
+            summary["notes"] = [CACHE_FEATURES_NOTE]
+            summary["feature_extraction_s"] = (
+                round(fit_data.extraction_s, 3) if fit_data.extraction_s is not None else None
+            )
         write_json_atomic(out_dir / "run_summary.json", summary)
     return model.best_val_acc
