@@ -87,3 +87,28 @@ def test_cli_missing_dataset_says_how_to_get_it(tmp_path):
     out = _cli(["data=tiny_imagenet", f"data.root={tmp_path / 'nowhere'}", "trainer=cpu"], tmp_path)
     assert out.returncode == 2
     assert "data=synthetic" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_resume_with_ckpt_path_last_finds_the_previous_run_and_sums_energy(tmp_path):
+    first, second = tmp_path / "outputs" / "runs" / "a", tmp_path / "outputs" / "runs" / "b"
+    args = [*TINY, "model=densenet"]
+    out = _cli([*args, f"hydra.run.dir={first}"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    out = _cli([*args, "trainer.max_epochs=2", "ckpt_path=last", f"hydra.run.dir={second}"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    part1 = json.loads((first / "energy.json").read_text())
+    total = json.loads((second / "energy.json").read_text())
+    assert json.loads((second / "run_summary.json").read_text())["steps"] == 4
+    assert total["images"] == 2 * part1["images"]
+    assert total["duration_s"] > part1["duration_s"]
+    assert total["it_energy_j"] > part1["it_energy_j"]
+    # where a run is (ckpt_path) is not part of its TensorBoard run name; what it is, is
+    (tb_run,) = [p.name for p in second.iterdir() if p.is_dir() and "=" in p.name]
+    assert "ckpt_path" not in tb_run and "experiment=quickstart" in tb_run
+
+
+def test_ckpt_path_last_without_a_previous_run_says_what_to_do(tmp_path):
+    out = _cli([*TINY, "model=densenet", "ckpt_path=last"], tmp_path)
+    assert out.returncode == 2
+    assert "ckpt_path=last" in out.stderr and "Traceback" not in out.stderr

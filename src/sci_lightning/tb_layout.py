@@ -147,12 +147,18 @@ def _sweep_overrides_from_disk(sweep_dir: Path) -> list[str] | None:
         return None
 
 
+#: Overrides that say where a run is, not what it is: left out of run names, so that a
+#: resumed run (``ckpt_path=...``) logs into the same TensorBoard run as its first part.
+RUN_NAME_EXCLUDED_KEYS = ("ckpt_path", "output_dir")
+
+
 def hydra_run_name_and_dir(hydra_cfg: Any = None) -> tuple[str, Path]:
     """(run name, TensorBoard save_dir) for the running Hydra job.
 
     Multirun: the swept overrides (read from ``multirun.yaml``; all task overrides if it
     is missing) and the sweep folder. Single run: all task overrides and the job's
-    output folder. ``hydra_cfg`` defaults to ``HydraConfig.get()``.
+    output folder. ``hydra_cfg`` defaults to ``HydraConfig.get()``. Overrides of
+    :data:`RUN_NAME_EXCLUDED_KEYS` never take part in the name.
     """
     if hydra_cfg is None:
         from hydra.core.hydra_config import HydraConfig
@@ -164,8 +170,10 @@ def hydra_run_name_and_dir(hydra_cfg: Any = None) -> tuple[str, Path]:
         sweep_dir = Path(str(hydra_cfg.sweep.dir)).absolute()
         sweep_overrides = _sweep_overrides_from_disk(sweep_dir)
         keys = swept_keys(sweep_overrides) if sweep_overrides else None
-        return run_name_from_overrides(overrides, keep_keys=keys or None), sweep_dir
-    return run_name_from_overrides(overrides), Path(str(hydra_cfg.runtime.output_dir)).absolute()
+        name = run_name_from_overrides(overrides, keep_keys=keys or None, exclude_keys=RUN_NAME_EXCLUDED_KEYS)
+        return name, sweep_dir
+    name = run_name_from_overrides(overrides, exclude_keys=RUN_NAME_EXCLUDED_KEYS)
+    return name, Path(str(hydra_cfg.runtime.output_dir)).absolute()
 
 
 def make_logger_from_hydra(**kwargs: Any) -> TensorBoardLogger:

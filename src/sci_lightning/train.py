@@ -26,6 +26,7 @@ from sci_lightning.config import resolve_freeze, validate
 from sci_lightning.data import build_datamodule
 from sci_lightning.energy.base import utcnow
 from sci_lightning.errors import ConfigError
+from sci_lightning.fileio import atomic_write_json
 from sci_lightning.report import DEFAULT_BOUNDARY
 
 __all__ = ["run", "resolve_precision", "RunStats", "write_json_atomic", "hardware_info", "CACHE_FEATURES_NOTE"]
@@ -38,14 +39,6 @@ CACHE_FEATURES_NOTE = (
     "The extraction ran inside the measured window, so its energy is included; compare with runs without "
     "cache_features knowing that they repeat the backbone's forward pass each epoch."
 )
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON so that a crash never leaves a half-written file (temp file + rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def resolve_precision(precision: str, accelerator: str) -> str:
@@ -137,6 +130,40 @@ def _output_dir(cfg: DictConfig) -> Path:
     return out
 
 
+def _resolve_ckpt_path(cfg: DictConfig, out_dir: Path) -> str | None:
+    """``ckpt_path``: a checkpoint file, or ``last``: this run folder's ``last.ckpt``, else the
+    newest ``last.ckpt`` of the same model under ``outputs/`` (each Hydra run gets a new folder)."""
+    ckpt = cfg.ckpt_path
+    if not ckpt:
+        return None
+    if ckpt != "last":
+        if not Path(ckpt).is_file():
+            raise ConfigError(
+                f"Invalid setting ckpt_path={ckpt!r}: no such checkpoint file. Give the path of a .ckpt file "
+                "(a run folder's checkpoints/last.ckpt), or ckpt_path=last for the newest one of this model."
+            )
+        return str(ckpt)
+    own = out_dir / "checkpoints" / "last.ckpt"
+    if own.is_file():
+        return str(own)
+    found = []
+    root = Path("outputs")
+    for path in root.glob("**/checkpoints/last.ckpt") if root.is_dir() else []:
+        try:
+            saved = OmegaConf.load(path.parent.parent / ".hydra" / "config.yaml")
+            if OmegaConf.select(saved, "model.name") == cfg.model.name:
+                found.append((path.stat().st_mtime, path))
+        except (OSError, ValueError, TypeError):
+            continue
+    if not found:
+        raise ConfigError(
+            f"Invalid setting ckpt_path=last: no last.ckpt of {cfg.model.name} in {own.parent} or under "
+            f"{root.resolve()}. Give the checkpoint's path instead, e.g. "
+            "ckpt_path=outputs/runs/<date>/<time>_<model>/checkpoints/last.ckpt."
+        )
+    return str(max(found)[1])
+
+
 def _model_label(cfg: DictConfig) -> str:
     return cfg.model.display_name or cfg.model.name
 
@@ -150,10 +177,11 @@ def _hydra_config() -> Any:
         return None
 
 
-def _make_logger(out_dir: Path) -> tuple[TensorBoardLogger, str | None]:
+def _make_logger(out_dir: Path, explicit_dir: bool) -> tuple[TensorBoardLogger, str | None]:
     """TensorBoard logger; under Hydra the run is named by its overrides (``model=inception``)
-    and a sweep's runs share the sweep folder, so TensorBoard shows them side by side."""
-    if _hydra_config() is not None:
+    and a sweep's runs share the sweep folder, so TensorBoard shows them side by side.
+    With an explicit ``output_dir`` everything, TensorBoard included, goes there."""
+    if _hydra_config() is not None and not explicit_dir:
         from sci_lightning.tb_layout import hydra_run_name_and_dir, make_logger
 
         name, save_dir = hydra_run_name_and_dir()
@@ -181,8 +209,8 @@ def _settings(cfg: DictConfig, precision: str) -> dict[str, Any]:
 class _FirstEpochPlanner(Callback):
     """With no expected duration known, plan once the first epoch has been timed (report only)."""
 
-    def __init__(self, schedule_cfg: Any, carbon_cfg: Any, started_at: Any) -> None:
-        self.schedule_cfg, self.carbon_cfg, self.started_at = schedule_cfg, carbon_cfg, started_at
+    def __init__(self, schedule_cfg: Any, provider: Any, started_at: Any) -> None:
+        self.schedule_cfg, self.provider, self.started_at = schedule_cfg, provider, started_at
         self.outcome: Any = None
         self._t0: float | None = None
 
@@ -193,14 +221,18 @@ class _FirstEpochPlanner(Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.outcome is not None or self._t0 is None or not trainer.is_global_zero:
             return
-        from sci_lightning.carbon import build_provider
         from sci_lightning.carbon.plan import duration_from_first_epoch
         from sci_lightning.schedule import plan_after_first_epoch
 
         estimate = duration_from_first_epoch(time.perf_counter() - self._t0, trainer.max_epochs or 1)
-        self.outcome = plan_after_first_epoch(
-            self.schedule_cfg, lambda: build_provider(self.carbon_cfg), actual_start=self.started_at, duration=estimate
-        )
+        try:  # planning is a report; it must never stop training
+            self.outcome = plan_after_first_epoch(
+                self.schedule_cfg, self.provider, actual_start=self.started_at, duration=estimate
+            )
+        except Exception as err:  # noqa: BLE001
+            import warnings
+
+            warnings.warn(f"carbon-aware planning after the first epoch failed ({err}); no findings in the report")
 
 
 def run(cfg: DictConfig) -> float | None:
@@ -209,6 +241,14 @@ def run(cfg: DictConfig) -> float | None:
     check_model_name(cfg.model.name)
     check_image_size(cfg.model.name, cfg.model.image_size)
     out_dir = _output_dir(cfg)
+    ckpt_path = _resolve_ckpt_path(cfg, out_dir)
+    # One intensity provider for the schedule and the SCI step; a mistake in carbon.* is
+    # refused here, before any data or model is built.
+    provider = None
+    if cfg.energy.enabled or cfg.schedule.mode != "none":
+        from sci_lightning.carbon import build_provider
+
+        provider = build_provider(cfg.carbon)
     L.seed_everything(cfg.seed, workers=True)
 
     pcfg = timm.get_pretrained_cfg(cfg.model.name)
@@ -225,7 +265,6 @@ def run(cfg: DictConfig) -> float | None:
     # Carbon-aware schedule: plan (and maybe wait) before anything heavy is built.
     outcome = None
     if cfg.schedule.mode != "none":
-        from sci_lightning.carbon import build_provider
         from sci_lightning.carbon.plan import resolve_duration
         from sci_lightning.schedule import before_training
 
@@ -235,7 +274,7 @@ def run(cfg: DictConfig) -> float | None:
             settings={f"settings.{k}": v for k, v in settings.items()},
             outputs_dir=Path("outputs"),
         )
-        outcome = before_training(cfg.schedule, lambda: build_provider(cfg.carbon), duration=duration)
+        outcome = before_training(cfg.schedule, provider, duration=duration)
     model = ImageClassifier(
         model_name=cfg.model.name,
         num_classes=datamodule.num_classes,
@@ -269,13 +308,13 @@ def run(cfg: DictConfig) -> float | None:
     if cfg.tensorboard:
         from sci_lightning.tb_layout import CustomScalarsLayoutCallback
 
-        logger, run_name = _make_logger(out_dir)
+        logger, run_name = _make_logger(out_dir, explicit_dir=bool(cfg.get("output_dir")))
         loggers.append(logger)
         callbacks.append(CustomScalarsLayoutCallback())
 
     first_epoch_planner = None
     if outcome is not None and outcome.reason == "deferred":
-        first_epoch_planner = _FirstEpochPlanner(cfg.schedule, cfg.carbon, outcome.started_at)
+        first_epoch_planner = _FirstEpochPlanner(cfg.schedule, provider, outcome.started_at)
         callbacks.append(first_epoch_planner)
 
     def carbon_aware(energy_kwh: float) -> dict[str, Any] | None:
@@ -291,7 +330,7 @@ def run(cfg: DictConfig) -> float | None:
     if cfg.energy.enabled:
         energy_cb = EnergyCarbonCallback(
             energy=cfg.energy,
-            carbon=cfg.carbon,
+            carbon=provider,
             sci=cfg.sci,
             output_dir=str(out_dir),
             report_meta={
@@ -330,12 +369,6 @@ def run(cfg: DictConfig) -> float | None:
         default_root_dir=str(out_dir),
         enable_checkpointing=bool(cfg.save_checkpoint),
     )
-
-    ckpt_path = cfg.ckpt_path
-    if ckpt_path == "last":
-        ckpt_path = str(out_dir / "checkpoints" / "last.ckpt")
-    if ckpt_path and not Path(ckpt_path).is_file():
-        raise ConfigError(f"Invalid setting ckpt_path={cfg.ckpt_path!r}: no checkpoint at {ckpt_path}.")
 
     if energy_cb is not None:
         energy_cb.report_meta["hardware"] = hardware_info(trainer)
@@ -378,5 +411,5 @@ def run(cfg: DictConfig) -> float | None:
             summary["feature_extraction_s"] = (
                 round(fit_data.extraction_s, 3) if fit_data.extraction_s is not None else None
             )
-        write_json_atomic(out_dir / "run_summary.json", summary)
+        atomic_write_json(out_dir / "run_summary.json", summary)
     return model.best_val_acc
