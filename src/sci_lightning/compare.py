@@ -691,7 +691,7 @@ def text_summary(comp: Comparison) -> str:
     if comp.baseline is None:
         parts.append("No job left a readable sci_report.json: nothing to compare.")
     parts.append("(est.) = estimated (est.: static/forecast/fallback = kind of intensity value), "
-                 "(mixed) = partly estimated, unmarked = measured.")
+                 "(mixed) = partly estimated, unmarked = measured; cost = time to train x the configured price per hour.")
     return "\n\n".join(parts)
 
 
@@ -728,7 +728,8 @@ def markdown_report(comp: Comparison, charts: Sequence[str] = (), title: str = "
         meta.append(f"baseline: **{base.label}** (`{base.run_name}`, job {base.job_num if base.job_num is not None else base.path.name})")
     lines += [", ".join(meta) + ".", "", markdown_table(TABLE_COLUMNS, table_rows(comp)), ""]
     lines += ["(est.) = estimated (for the intensity: est.: static table value, forecast, or fallback after a "
-              "provider failed), (mixed) = partly measured and partly estimated, unmarked = measured. "
+              "provider failed), (mixed) = partly measured and partly estimated, unmarked = measured; cost is computed "
+              "as time to train x the configured price per hour. "
               "The carbon-aware saving is always an estimate (it compares the actual start with the "
               "lowest-carbon start of the forecast/historical signal).", ""]
     if base is not None and len([j for j in comp.jobs if j.ok]) > 1:

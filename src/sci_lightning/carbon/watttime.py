@@ -288,10 +288,10 @@ class WattTimeProvider(IntensityProvider):
         return sorted(seen.values(), key=lambda p: p.start), meta
 
     def _notes(self, meta: dict[str, Any]) -> list[str]:
-        notes = [
-            f"WattTime {self.wt_signal} ({self.signal_type}); converted from {meta.get('units', 'lbs_co2_per_mwh')} "
-            f"to gCO2/kWh (x {LBS_PER_MWH_TO_G_PER_KWH})."
-        ]
+        units = meta.get("units", "lbs_co2_per_mwh")
+        factor = _UNIT_FACTORS.get(units, LBS_PER_MWH_TO_G_PER_KWH)
+        how = "already in gCO2/kWh" if factor == 1 else f"converted from {units} to gCO2/kWh (x {factor})"
+        notes = [f"WattTime {self.wt_signal} ({self.signal_type}); {how}."]
         model = meta.get("model")
         if isinstance(model, dict) and model.get("date"):
             notes.append(f"model {model.get('date')}.")
