@@ -295,6 +295,13 @@ class EnergyCarbonCallback(Callback):
             total += mj[i]
         return total
 
+    def _advance(self) -> None:
+        """Read the meters and add the energy since the last reading to the timeline."""
+        now_wall = time.time()
+        total = self._read()
+        self._timeline.add(self._last_wall, now_wall, total - self._total_j)
+        self._total_j, self._last_wall = total, now_wall
+
     def _component_j(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for m, j in zip(self._meters, self._meter_j):
@@ -308,10 +315,7 @@ class EnergyCarbonCallback(Callback):
         """One reading per meter; timeline update; log every ``log_every_n_steps`` batches."""
         if not self._running:
             return
-        now_wall = time.time()
-        total = self._read()
-        self._timeline.add(self._last_wall, now_wall, total - self._total_j)
-        self._total_j, self._last_wall = total, now_wall
+        self._advance()
         self._batches += 1
         self._images += _batch_size(batch)
         if self._batches % self._log_n == 0 and trainer.is_global_zero:
@@ -357,10 +361,7 @@ class EnergyCarbonCallback(Callback):
         """Log the epoch's IT energy (``energy/epoch_j``)."""
         if not self._running:
             return
-        now_wall = time.time()
-        total = self._read()
-        self._timeline.add(self._last_wall, now_wall, total - self._total_j)
-        self._total_j, self._last_wall = total, now_wall
+        self._advance()
         if trainer.is_global_zero:
             self._log(trainer, {"energy/epoch_j": self._total_j - self._epoch_start_j})
 
