@@ -12,21 +12,13 @@ from pathlib import Path
 
 import pytest
 from stub_server import StubResponse, StubServer, basic_auth, closed_port_url
+from tiny_run import TINY_FIT
 
 pytestmark = pytest.mark.slow
 
 USER, PASSWORD = "ci-user", "pw-Integration-Secret-9931"
 LBS = (1000.0, 800.0, 900.0, 700.0)
-TINY = [
-    "experiment=quickstart",
-    "model=densenet",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.num_sanity_val_steps=0",
-    "data.batch_size=4",
-    "data.num_workers=0",
-]
+TINY = ["experiment=quickstart", "model=densenet", *TINY_FIT]
 
 
 def _iso(t: datetime) -> str:

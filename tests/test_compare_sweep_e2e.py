@@ -11,19 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny_run import TINY_FIT
 
 
 
 pytestmark = pytest.mark.slow
 
-TINY = [
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.num_sanity_val_steps=0",
-    "data.batch_size=4",
-    "data.num_workers=0",
-]
+TINY = TINY_FIT
 
 
 def test_two_model_sweep_writes_comparison_and_named_tensorboard_runs(tmp_path: Path):

@@ -10,17 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from tiny_run import TINY_FIT
+
 from sci_lightning.train import resolve_precision, run
 
-TINY = [
-    "experiment=quickstart",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.num_sanity_val_steps=0",
-    "data.batch_size=4",
-    "data.num_workers=0",
-]
+TINY = ["experiment=quickstart", *TINY_FIT]
 
 
 def test_auto_precision_on_cpu():
