@@ -29,6 +29,8 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from sci_lightning.fileio import atomic_write
+
 
 def pooled_features(backbone: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """(N, D) pooled pre-logit features of ``images`` from a timm model (or any module).
@@ -104,10 +106,8 @@ def compute_features(
     features = torch.cat(feats)
     targets = torch.cat(labels)
     if cache_file is not None and cache_key is not None:
-        Path(cache_file).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(str(cache_file) + ".tmp")
-        torch.save({"key": cache_key, "features": features.cpu(), "labels": targets.cpu()}, tmp)
-        tmp.replace(cache_file)
+        payload = {"key": cache_key, "features": features.cpu(), "labels": targets.cpu()}
+        atomic_write(cache_file, lambda tmp: torch.save(payload, tmp))
     return TensorDataset(features, targets)
 
 

@@ -117,15 +117,13 @@ class RunStats(Callback):
 
 
 def _output_dir(cfg: DictConfig) -> Path:
+    hydra_cfg = _hydra_config()
     if cfg.get("output_dir"):
         out = Path(cfg.output_dir)
-    else:
-        try:
-            from hydra.core.hydra_config import HydraConfig
-
-            out = Path(HydraConfig.get().runtime.output_dir)
-        except ValueError:  # not running under Hydra
-            out = Path("outputs") / "runs" / utcnow().strftime("%Y-%m-%d/%H-%M-%S")
+    elif hydra_cfg is not None:
+        out = Path(hydra_cfg.runtime.output_dir)
+    else:  # not running under Hydra
+        out = Path("outputs") / "runs" / utcnow().strftime("%Y-%m-%d/%H-%M-%S")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -182,10 +180,10 @@ def _make_logger(out_dir: Path, explicit_dir: bool) -> tuple[TensorBoardLogger, 
     and a sweep's runs share the sweep folder, so TensorBoard shows them side by side.
     With an explicit ``output_dir`` everything, TensorBoard included, goes there."""
     if _hydra_config() is not None and not explicit_dir:
-        from sci_lightning.tb_layout import hydra_run_name_and_dir, make_logger
+        from sci_lightning.tb_layout import make_logger_from_hydra
 
-        name, save_dir = hydra_run_name_and_dir()
-        return make_logger(save_dir, [], name=name), name
+        logger = make_logger_from_hydra()
+        return logger, logger.name
     return TensorBoardLogger(save_dir=str(out_dir), name="tensorboard", version="", default_hp_metric=False), None
 
 

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, default_collate
 
 from sci_lightning.errors import DatasetError
+from sci_lightning.fileio import atomic_write_json
 
 CACHE_FORMAT_VERSION = 1
 _CHUNK = 2048
@@ -180,21 +181,17 @@ def build_uint8_cache(
         raise
     finally:
         bar.close()
-    meta_tmp = meta.with_name(meta.name + f".tmp-{os.getpid()}")
-    meta_tmp.write_text(
-        json.dumps(
-            {
-                "format_version": CACHE_FORMAT_VERSION,
-                "fingerprint": fp,
-                "count": len(paths),
-                "image_px": image_px,
-                "source_root": str(Path(source_root).resolve()),
-                "split": key,
-            },
-            indent=1,
-        )
+    atomic_write_json(
+        meta,
+        {
+            "format_version": CACHE_FORMAT_VERSION,
+            "fingerprint": fp,
+            "count": len(paths),
+            "image_px": image_px,
+            "source_root": str(Path(source_root).resolve()),
+            "split": key,
+        },
     )
-    os.replace(meta_tmp, meta)
     return npy
 
 
