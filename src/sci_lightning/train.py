@@ -24,6 +24,7 @@ from sci_lightning.callback import EnergyCarbonCallback
 from sci_lightning.classifier import ImageClassifier, check_image_size, check_model_name
 from sci_lightning.config import resolve_freeze, validate
 from sci_lightning.data import build_datamodule
+from sci_lightning.distributed import ReleaseProcessGroup
 from sci_lightning.energy.base import utcnow
 from sci_lightning.errors import ConfigError
 from sci_lightning.fileio import atomic_write_json
@@ -342,6 +343,8 @@ def run(cfg: DictConfig) -> float | None:
             carbon_aware=carbon_aware,
         )
         callbacks.append(energy_cb)
+    # last, so every other callback's on_fit_end (incl. the energy all-gather) has run
+    callbacks.append(ReleaseProcessGroup())
     progress = tcfg.enable_progress_bar if tcfg.enable_progress_bar is not None else sys.stderr.isatty()
     trainer = L.Trainer(
         accelerator=tcfg.accelerator,
