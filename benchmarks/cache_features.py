@@ -4,7 +4,7 @@ Trains the same frozen-backbone model head-only for ``--epochs`` epochs on synth
 in Tiny ImageNet's layout, once on images (the backbone's forward pass every epoch) and
 once with ``model.cache_features=true`` (the backbone runs once per image, inside the
 measured window; the head then trains on the cached features). Both arms go through the
-real entry point, ``sci_lightning.train.run``, with the same seed and ``data.augment=false``,
+real entry point, ``sci_lightning.app.train.run``, with the same seed and ``data.augment=false``,
 so they train the same head; the energy is what ``EnergyCarbonCallback`` wrote to
 ``energy.json`` (on a machine without RAPL or a GPU: the CPU-time x TDP estimate, i.e.
 *estimated*, and labelled so in the output), the wall time is ``fit_wall_s`` (fit start to
@@ -41,15 +41,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 def _compose(overrides: list[str]):
     from hydra import compose, initialize_config_module
 
-    from sci_lightning.config import register_configs
+    from sci_lightning.settings import register_hydra_schemas
 
-    register_configs()
+    register_hydra_schemas()
     with initialize_config_module(config_module="sci_lightning.conf", version_base="1.3"):
         return compose("config", overrides=overrides)
 
 
 def one_run(args: argparse.Namespace, cache: bool, work: Path, epochs: int | None = None) -> dict:
-    from sci_lightning.train import run
+    from sci_lightning.app.train import run
 
     out = Path(tempfile.mkdtemp(prefix="cached_" if cache else "images_", dir=work))
     overrides = [

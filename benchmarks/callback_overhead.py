@@ -35,7 +35,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
-from sci_lightning.callback import EnergyCarbonCallback  # noqa: E402
+from sci_lightning.lightning.callback import EnergyCarbonCallback  # noqa: E402
 
 
 class SmallNet(LightningModule):
@@ -135,7 +135,7 @@ def hook_microbench(n: int = 20_000) -> float:
     for i in range(n):
         cb.on_train_batch_end(trainer, None, None, batch, i)
     us = (time.perf_counter() - t) / n * 1e6
-    cb._stop_meters()
+    cb.teardown(trainer, None, "fit")
     return us
 
 

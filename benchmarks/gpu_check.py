@@ -76,8 +76,8 @@ from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
-from sci_lightning.callback import EnergyCarbonCallback  # noqa: E402
-from sci_lightning.energy import NvmlEnergyMeter  # noqa: E402
+from sci_lightning.lightning.callback import EnergyCarbonCallback  # noqa: E402
+from sci_lightning.energy import EnergyMonitor, NvmlEnergyMeter  # noqa: E402
 
 SECTIONS = ("input", "mfu", "ablation", "energy")
 # the project's image size per model (conf/model/*.yaml); others: --input-image-size
@@ -177,30 +177,32 @@ def check_model(name: str, args) -> dict:
 
     # energy: counter and power sampling over the same window, plus the callback itself
     cuda = args.accelerator == "gpu"
-    counter = NvmlEnergyMeter([0], mode="auto") if cuda else None
-    sampler = NvmlEnergyMeter([0], mode="sampling", sampling_interval_s=args.sampling_interval) if cuda else None
+    monitors = {
+        "counter": EnergyMonitor([NvmlEnergyMeter([0], mode="auto")], device_indices=[0]) if cuda else None,
+        "sampling": EnergyMonitor(
+            [NvmlEnergyMeter([0], mode="sampling", sampling_interval_s=args.sampling_interval)], device_indices=[0]
+        ) if cuda else None,
+    }
     timer = StepTimer(skip=args.warmup)
     cb = EnergyCarbonCallback(energy={"rapl_root": "/sys/class/powercap"}, output_dir=os.path.join(args.out, "gpu_check_runs", name))
-    for m in (counter, sampler):
-        if m is not None:
-            m.start()
-    if cuda:
-        torch.cuda.synchronize()
+    for monitor in monitors.values():
+        if monitor is not None:
+            monitor.begin_window("window")  # synchronizes the device
     t = time.perf_counter()
     _fit(model, steps, args, [timer, cb])
     if cuda:
         torch.cuda.synchronize()
     window_s = time.perf_counter() - t
     energy: dict = {"window_s": window_s}
-    for label, m in (("counter", counter), ("sampling", sampler)):
-        if m is None:
+    for label, monitor in monitors.items():
+        if monitor is None:
             energy[f"{label}_j"] = None
             continue
-        m.stop()
-        comps = m.components()
-        energy[f"{label}_j"] = sum(c.energy_j for c in comps)
-        energy[f"{label}_methods"] = sorted({c.method for c in comps})
-        energy[f"{label}_notes"] = sorted({n for c in comps for n in c.notes})
+        measured = monitor.end_window("window")
+        monitor.close()
+        energy[f"{label}_j"] = measured.energy_j
+        energy[f"{label}_methods"] = sorted({c.method for c in measured.components})
+        energy[f"{label}_notes"] = sorted({n for c in measured.components for n in c.notes})
     if energy.get("counter_j") and energy.get("sampling_j") is not None:
         energy["agreement_pct"] = abs(energy["sampling_j"] - energy["counter_j"]) / energy["counter_j"] * 100
         energy["mean_power_w"] = energy["counter_j"] / window_s
@@ -391,7 +393,7 @@ def timed_fit(args, *, model_name: str, image_size: int, batch: int, precision: 
               compile_model: bool = False) -> dict:
     """Images/s of :class:`ImageClassifier` in a real ``Trainer.fit``, fed by ``path``
     (``tensors``: one batch already on the device; else a key of INPUT_PATHS)."""
-    from sci_lightning.classifier import ImageClassifier
+    from sci_lightning.lightning.classifier import ImageClassifier
 
     device = _device(args)
     t_start = time.perf_counter()
@@ -568,7 +570,7 @@ def count_train_flops(args, model_name: str, image_size: int, batch: int) -> dic
     """FLOPs of one training step (forward + loss + backward) of the network, counted on the device."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from sci_lightning.classifier import ImageClassifier
+    from sci_lightning.lightning.classifier import ImageClassifier
 
     device = _device(args)
     model = ImageClassifier(model_name, num_classes=args.synthetic_classes, image_size=image_size, channels_last=True)

@@ -24,9 +24,9 @@ def compose():
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
-    from sci_lightning.config import register_configs
+    from sci_lightning.settings import register_hydra_schemas
 
-    register_configs()
+    register_hydra_schemas()
 
     def _compose(overrides: list[str] | None = None, return_hydra_config: bool = False):
         with initialize_config_module(config_module="sci_lightning.conf", version_base="1.3"):

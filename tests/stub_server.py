@@ -17,6 +17,10 @@ Usage::
         assert srv.requests[-1].path == "/v3/forecast"
         assert srv.count("GET", "/v3/forecast") == 1
 
+Ready-made handlers: :func:`echo_headers` (an error reply that quotes the request's
+headers back, like a misbehaving API or proxy) and :func:`slow` (replies after a delay,
+to exercise client timeouts).
+
 A handler returns a :class:`StubResponse`, a JSON-able dict/list (200), or a
 ``(status, json_or_text)`` tuple. Unknown routes get 404 ``{"error": "no route"}``.
 A handler that raises yields HTTP 500 with the exception text, and the exception is
@@ -30,12 +34,13 @@ import base64
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["StubServer", "StubRequest", "StubResponse", "closed_port_url", "basic_auth"]
+__all__ = ["StubServer", "StubRequest", "StubResponse", "closed_port_url", "basic_auth", "echo_headers", "slow"]
 
 
 @dataclass
@@ -84,6 +89,32 @@ def basic_auth(req: StubRequest) -> tuple[str, str] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return user, pw
+
+
+def echo_headers(status: int, *, as_json: bool = True, retry_after: str | None = None) -> Handler:
+    """A handler answering ``status`` with the request's headers quoted in the error body:
+    JSON ``{"error": ..., "message": "... received headers: {...}"}``, or (``as_json=False``) a plain-text
+    dump of ``name: value`` lines, as a debugging proxy would send."""
+    extra = {"Retry-After": retry_after} if retry_after is not None else {}
+
+    def handler(req: StubRequest) -> StubResponse:
+        if as_json:
+            body = {"error": f"HTTP {status}", "message": f"request rejected; received headers: {json.dumps(req.headers)}"}
+            return StubResponse(status, json=body, headers=extra)
+        lines = "".join(f"{k}: {v}\n" for k, v in req.headers.items())
+        return StubResponse(status, body=f"Error {status}. Request was:\n{req.method} {req.path}\n{lines}", headers=extra)
+
+    return handler
+
+
+def slow(delay_s: float, result: Any = None) -> Handler:
+    """A handler that waits ``delay_s`` before answering ``result`` (default ``{}``)."""
+
+    def handler(req: StubRequest) -> Any:
+        time.sleep(delay_s)
+        return {} if result is None else result
+
+    return handler
 
 
 def closed_port_url() -> str:

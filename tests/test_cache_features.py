@@ -16,10 +16,10 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from sci_lightning.classifier import ImageClassifier
+from sci_lightning.lightning.classifier import ImageClassifier
 from sci_lightning.data import DataConfig, build_datamodule
 from sci_lightning.errors import ConfigError
-from sci_lightning.features import CachedFeaturesDataModule
+from sci_lightning.lightning.features import CachedFeaturesDataModule
 
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.25, 0.25, 0.25)
@@ -86,7 +86,7 @@ def _fit(tmp_path, cache: bool, events: list[str] | None = None, sanity_steps: i
 @pytest.mark.slow
 @pytest.mark.parametrize("sanity_steps", [0, 1])  # extraction in train_dataloader() / in the sanity check
 def test_cached_features_give_the_same_head_training_with_one_backbone_pass(tmp_path, monkeypatch, sanity_steps):
-    import sci_lightning.features as features
+    import sci_lightning.lightning.features as features
 
     events: list[str] = []
     real = features.compute_features
@@ -151,18 +151,22 @@ def test_augmented_data_is_refused_by_the_datamodule(tmp_path):
 
 
 def test_config_refuses_cache_features_without_freeze_or_with_augment(compose):
-    from sci_lightning.config import validate
+    from sci_lightning.settings import Config, coerce
+
+    def validate(cfg):
+        return coerce(Config, cfg)
 
     with pytest.raises(ConfigError, match=r"model\.cache_features.*freeze_backbone=true"):
         validate(compose(["experiment=quickstart", "model.cache_features=true", "data.augment=false"]))
-    with pytest.raises(ConfigError, match=r"data\.augment.*set data\.augment=false"):
+    with pytest.raises(ConfigError, match=r"(?i)data\.augment.*set data\.augment=false"):
         validate(compose(["experiment=quickstart", "model.cache_features=true", "model.freeze_backbone=true"]))
     validate(compose(["experiment=quickstart", "model.cache_features=true", "model.freeze_backbone=true", "data.augment=false"]))
 
 
 @pytest.mark.slow
 def test_run_with_cache_features_reports_it(compose, tmp_path):
-    from sci_lightning.train import CACHE_FEATURES_NOTE, run
+    from sci_lightning.app.train import run
+    from sci_lightning.lightning.features import CACHE_FEATURES_NOTE
 
     cfg = compose([
         "experiment=quickstart", "model=densenet", f"output_dir={tmp_path}",

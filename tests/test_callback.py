@@ -1,4 +1,4 @@
-"""EnergyCarbonCallback in real (tiny, CPU) Lightning runs: plain script, faults, resume, memory."""
+"""EnergyCarbonCallback in real (tiny, CPU) Lightning runs: plain script, settings, faults, resume, memory."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import OmegaConf
 
 from fake_nvml import FakeGpu, FakeNvml, StepMeter, TinyModule
-from sci_lightning.callback import EnergyCarbonCallback
+from sci_lightning.lightning.callback import EnergyCarbonCallback
 from sci_lightning.energy import CpuTimeEnergyMeter, EnergyMeterWarning, EnergyResult, NvmlEnergyMeter
 from sci_lightning.errors import ConfigError
+from sci_lightning.settings import CarbonConfig, SciConfig
 
 
 def _trainer(tmp_path: Path, callbacks, **kw) -> Trainer:
@@ -75,17 +76,52 @@ def test_plain_lightning_script_writes_energy_json_with_named_methods(tmp_path):
     assert fit_total == [pytest.approx(loaded.energy_kwh)]
 
 
-def test_hydra_style_config_node_and_misconfiguration_caught_in_setup(tmp_path):
+def test_hydra_style_config_node_and_misconfiguration_refused_at_construction(tmp_path):
     cb = EnergyCarbonCallback(energy=OmegaConf.create({"gpu": "auto", "cpu": "estimate", "ram": "off"}), output_dir=str(tmp_path))
     _trainer(tmp_path, [cb], max_steps=2).fit(TinyModule())
     assert [c.method for c in cb.result.components] == ["cpu_time_tdp_estimate"]
     assert (tmp_path / "energy.json").exists()
 
-    bad = EnergyCarbonCallback(energy={"cpu": "turbo"})
     with pytest.raises(ConfigError, match="energy.cpu='turbo'"):
-        _trainer(tmp_path, [bad], max_steps=2).fit(TinyModule())
+        EnergyCarbonCallback(energy={"cpu": "turbo"})
     with pytest.raises(ConfigError, match="log_every_n_steps"):
-        _trainer(tmp_path, [EnergyCarbonCallback(log_every_n_steps=0)], max_steps=2).fit(TinyModule())
+        EnergyCarbonCallback(log_every_n_steps=0)
+    with pytest.raises(ConfigError, match="carbon.provider='no_such'"):
+        EnergyCarbonCallback(carbon={"provider": "no_such"})
+    with pytest.raises(ConfigError, match=r"sci.functional_unt.*Did you mean sci.functional_unit"):
+        EnergyCarbonCallback(sci={"functional_unt": "epoch"})
+
+
+def test_dict_carbon_settings_reach_the_report(tmp_path):
+    """A plain dict (a LightningCLI YAML mapping) is the CarbonConfig it spells: France, not the world."""
+    cb = EnergyCarbonCallback(meters=[StepMeter("gpu", "GPU-a", 100.0)], output_dir=str(tmp_path),
+                              carbon={"provider": "static", "region": "FR"})
+    assert cb.carbon == CarbonConfig(provider="static", region="FR")
+    _trainer(tmp_path, [cb], max_steps=3).fit(TinyModule())
+    report = json.loads((tmp_path / "sci_report.json").read_text())
+    assert report["intensity"]["region"] == "FR"
+    assert report["intensity"]["mean_g_per_kwh"] == pytest.approx(56.0)
+    assert cb.sci_result is not None and cb.report is not None
+
+
+def test_lightning_cli_yaml_mapping_reaches_the_callback(tmp_path):
+    pytest.importorskip("jsonargparse")
+    from lightning.pytorch.cli import LightningCLI
+
+    config = tmp_path / "cli.yaml"
+    config.write_text(
+        "trainer:\n"
+        "  callbacks:\n"
+        "    - class_path: sci_lightning.lightning.callback.EnergyCarbonCallback\n"
+        "      init_args:\n"
+        "        carbon: {provider: static, region: FR}\n"
+        "        sci: {functional_unit: epoch}\n"
+        "        energy: {ram: 'off'}\n"
+    )
+    cli = LightningCLI(TinyModule, run=False, args=["--config", str(config)], save_config_callback=None)
+    (cb,) = [c for c in cli.trainer.callbacks if isinstance(c, EnergyCarbonCallback)]
+    assert cb.carbon == CarbonConfig(provider="static", region="FR")
+    assert cb.sci == SciConfig(functional_unit="epoch") and cb.energy_config.ram == "off"
 
 
 def test_after_energy_hook_receives_the_result_on_rank_zero(tmp_path):
@@ -95,11 +131,12 @@ def test_after_energy_hook_receives_the_result_on_rank_zero(tmp_path):
         def _after_energy(self, trainer, pl_module, result):
             seen.append((Path(self.energy_json_path).exists(), result, self.carbon, self.sci))
 
-    cb = WithCarbon(meters=[StepMeter()], output_dir=str(tmp_path), carbon={"provider": "static"}, sci="sci-cfg")
+    cb = WithCarbon(meters=[StepMeter()], output_dir=str(tmp_path), carbon={"provider": "static"},
+                    sci={"functional_unit": "epoch"})
     _trainer(tmp_path, [cb], max_steps=3).fit(TinyModule())
     assert len(seen) == 1
     written, result, carbon, sci = seen[0]
-    assert written and result is cb.result and carbon == {"provider": "static"} and sci == "sci-cfg"
+    assert written and result is cb.result and carbon == CarbonConfig() and sci == SciConfig(functional_unit="epoch")
 
 
 def test_nvml_failure_mid_run_does_not_stop_training_and_is_flagged(tmp_path, monkeypatch):
@@ -117,7 +154,7 @@ def test_nvml_failure_mid_run_does_not_stop_training_and_is_flagged(tmp_path, mo
         _trainer(tmp_path, [cb], max_steps=8).fit(TinyModule())
     gpu_comps = {c.method: c for c in cb.result.components if c.device == "GPU-1234"}
     assert gpu_comps["nvml_energy_counter"].status == "partial"
-    # counter reads: baseline, fit start, step 1, step 2 (1 J each since fit start), then GpuIsLost
+    # counter reads: baseline (window start), steps 1-3 (1 J each), then GpuIsLost at step 4
     assert gpu_comps["nvml_energy_counter"].energy_j == pytest.approx(3.0)
     assert "nvml_power_sampling" in gpu_comps
     assert any("mid-run" in w for w in cb.result.warnings)
@@ -135,11 +172,13 @@ def test_kill_and_resume_through_a_real_checkpoint_sums_parts_once(tmp_path):
     _trainer(tmp_path, [cb1, mc], max_steps=5, enable_checkpointing=True).fit(TinyModule(n=64, batch_size=8))
     ckpt = ckpt_dir / "epoch=0-step=3.ckpt"
     state = torch.load(ckpt, weights_only=False)["callbacks"]
-    (saved,) = [v for k, v in state.items() if k.startswith("EnergyCarbonCallback")]
-    saved_j = sum(r["energy_j"] for r in saved["records"])
-    assert saved_j == pytest.approx(5.0)  # fit-start read + 3 step reads + the checkpoint's own read
-    assert saved["images"] == 24 and saved["parts"] == 1
-    assert sum(r[2] for r in saved["timeline"]) == pytest.approx(saved_j)
+    (cb_state,) = [v for k, v in state.items() if k.startswith("EnergyCarbonCallback")]
+    (rank0,) = cb_state["ranks"]
+    saved = rank0["windows"]["fit"]
+    saved_j = sum(c["energy_j"] for c in saved["components"])
+    assert saved_j == pytest.approx(4.0)  # 3 step reads + the checkpoint's own read
+    assert saved["images"] == 24 and saved["parts"] == 1 and saved["steps"] == 3
+    assert sum(i["energy_j"] for i in saved["timeline"]) == pytest.approx(saved_j)
 
     # part 2: a new process would build a new callback; resume from the step-3 checkpoint
     m2 = StepMeter("gpu", "GPU-a", joules_per_read=1.0)
@@ -150,16 +189,16 @@ def test_kill_and_resume_through_a_real_checkpoint_sums_parts_once(tmp_path):
     assert gpu.energy_j == pytest.approx(saved_j + m2.energy_j)  # sum of both parts, nothing twice
     assert res.images == 24 + 4 * 8
     assert res.steps == 7
-    assert res.duration_s > saved["elapsed_s"]
-    assert res.started_at.timestamp() == pytest.approx(saved["started_at_ts"])
+    assert res.duration_s > saved["duration_s"]
+    assert res.started_at.isoformat() == saved["started_at"]
     assert sum(i.energy_j for i in res.timeline) == pytest.approx(res.it_energy_j)
     on_disk = json.loads((tmp_path / "p2" / "energy.json").read_text())
     assert on_disk["it_energy_j"] == pytest.approx(gpu.energy_j)
 
     # after fit, state_dict (e.g. trainer.save_checkpoint) carries the job total of both parts
-    cb2_state = cb2.state_dict()
-    assert sum(r["energy_j"] for r in cb2_state["records"]) == pytest.approx(gpu.energy_j)
-    assert cb2_state["parts"] == 2
+    (after,) = cb2.state_dict()["ranks"]
+    assert sum(c["energy_j"] for c in after["windows"]["fit"]["components"]) == pytest.approx(gpu.energy_j)
+    assert after["windows"]["fit"]["parts"] == 2
 
 
 def test_checkpoint_saved_after_fit_resumes_without_double_counting(tmp_path):
@@ -182,16 +221,18 @@ def test_checkpoint_saved_after_fit_resumes_without_double_counting(tmp_path):
 def test_state_dict_before_fit_is_empty_and_loads(tmp_path):
     cb = EnergyCarbonCallback()
     state = cb.state_dict()
-    assert state == {"version": 1}
+    assert state == {"version": 2}
     cb.load_state_dict(state)
-    assert cb._prior is None
+    assert cb.state_dict() == state
     with pytest.warns(UserWarning, match="version"):
-        cb.load_state_dict({"version": 99, "records": []})
+        cb.load_state_dict({"version": 1, "records": []})  # the pre-EnergyMonitor format
+    assert cb.state_dict() == state
 
 
 def test_flat_memory_over_100k_simulated_steps():
     """Per-step work is O(1): bounded timeline, no growth in traced memory."""
-    cb = EnergyCarbonCallback(energy={"timeline_max_intervals": 64, "ram": "off"}, meters=None, log_every_n_steps=50)
+    meters = [StepMeter("gpu", "GPU-a", 0.5), CpuTimeEnergyMeter(include_children=False)]
+    cb = EnergyCarbonCallback(energy={"timeline_max_intervals": 64, "ram": "off"}, meters=meters, log_every_n_steps=50)
     logged = []
     logger = SimpleNamespace(log_metrics=lambda m, step: logged.append(len(m)), save=lambda: None)
     trainer = SimpleNamespace(
@@ -199,9 +240,7 @@ def test_flat_memory_over_100k_simulated_steps():
         log_every_n_steps=50, loggers=[logger], is_global_zero=True, global_step=0,
     )
     cb.setup(trainer, None, "fit")
-    cb._meters = [StepMeter("gpu", "GPU-a", 0.5), CpuTimeEnergyMeter(include_children=False)]
     cb.on_fit_start(trainer, None)
-    initial_j = cb._total_j
     batch = (torch.zeros(4, 1), torch.zeros(4))
 
     def run(n):
@@ -214,12 +253,13 @@ def test_flat_memory_over_100k_simulated_steps():
     run(100_000)
     after, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert len(cb._timeline) <= 64
     assert after - before < 64 * 1024, f"memory grew by {after - before} bytes over 100k steps"
     assert len(logged) == 110_000 // 50
-    assert cb._images == 110_000 * 4
-    assert cb._timeline.total_j == pytest.approx(cb._total_j - initial_j)  # no joule lost to merging
-    cb._stop_meters()
+    fit = cb.monitor.peek("fit")
+    assert len(fit.timeline) <= 64
+    assert fit.images == 110_000 * 4 and fit.steps == 110_000
+    assert sum(i.energy_j for i in fit.timeline) == pytest.approx(fit.energy_j)  # no joule lost to merging
+    cb.teardown(trainer, None, "fit")
 
 
 def test_meter_that_raises_never_stops_training(tmp_path):

@@ -9,8 +9,8 @@ import pytest
 from lightning.pytorch import Trainer
 
 from fake_nvml import StepMeter, TinyModule
-from sci_lightning.callback import EnergyCarbonCallback
-from sci_lightning.distributed import ReleaseProcessGroup
+from sci_lightning.lightning.callback import EnergyCarbonCallback
+from sci_lightning.lightning.distributed import ReleaseProcessGroup
 from sci_lightning.energy import CpuTimeEnergyMeter
 
 
@@ -25,7 +25,7 @@ def test_ddp_two_cpu_ranks_count_shared_gpu_and_host_cpu_once(tmp_path):
     cb = EnergyCarbonCallback(meters=meters, output_dir=str(tmp_path))
     trainer = Trainer(
         accelerator="cpu", devices=2, strategy="ddp_spawn", max_steps=3, logger=False,
-        # ReleaseProcessGroup: without it gloo can SIGABRT a rank at exit (see sci_lightning.distributed)
+        # ReleaseProcessGroup: without it gloo can SIGABRT a rank at exit (see sci_lightning.lightning.distributed)
         callbacks=[cb, ReleaseProcessGroup()],
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         default_root_dir=str(tmp_path),

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from sci_lightning.carbon.base import ProviderError
-from sci_lightning.carbon.carbon_aware_sdk import CarbonAwareSdkProvider, parse_duration
-from sci_lightning.carbon.config import CarbonConfig
+from sci_lightning.carbon.carbon_aware_sdk import CarbonAwareSdkProvider, parse_timespan
+from sci_lightning.settings import CarbonConfig
 from sci_lightning.carbon.http import HttpStatusError
 from sci_lightning.errors import ConfigError
 from stub_server import StubResponse, StubServer
@@ -232,13 +232,13 @@ def test_retries_429_then_503(sdk):
 
 
 def test_parse_duration():
-    assert parse_duration("00:05:00", "d", "p") == timedelta(minutes=5)
-    assert parse_duration("1.02:00:00", "d", "p") == timedelta(days=1, hours=2)
-    assert parse_duration("00:00:30.5000000", "d", "p") == timedelta(seconds=30.5)
-    assert parse_duration(60, "d", "p") == timedelta(hours=1)
-    assert parse_duration(0, "d", "p") is None and parse_duration(None, "d", "p") is None
+    assert parse_timespan("00:05:00", "d", "p") == timedelta(minutes=5)
+    assert parse_timespan("1.02:00:00", "d", "p") == timedelta(days=1, hours=2)
+    assert parse_timespan("00:00:30.5000000", "d", "p") == timedelta(seconds=30.5)
+    assert parse_timespan(60, "d", "p") == timedelta(hours=1)
+    assert parse_timespan(0, "d", "p") is None and parse_timespan(None, "d", "p") is None
     with pytest.raises(ProviderError):
-        parse_duration(True, "d", "p")
+        parse_timespan(True, "d", "p")
 
 
 def test_signal_type_and_location_validation():

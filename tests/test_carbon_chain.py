@@ -14,7 +14,7 @@ from sci_lightning.carbon import (
     provider_class,
 )
 from sci_lightning.carbon.base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderError
-from sci_lightning.carbon.config import CarbonConfig
+from sci_lightning.settings import CarbonConfig
 from sci_lightning.carbon.static import StaticProvider
 from sci_lightning.carbon.watttime import WattTimeProvider
 from sci_lightning.errors import ConfigError
@@ -176,7 +176,7 @@ def test_build_with_omegaconf_node():
 
 
 def test_build_errors():
-    with pytest.raises(ConfigError, match="choose one of"):
+    with pytest.raises(ConfigError, match="Choose one of"):
         build_provider(CarbonConfig(provider="nope"))
     with pytest.raises(ConfigError, match="base_url is required"):
         build_provider(CarbonConfig(provider="carbon_aware_sdk", region="westus"))

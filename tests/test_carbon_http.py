@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import email.utils
+import logging
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -18,7 +21,7 @@ from sci_lightning.carbon.http import (
     require,
     retry_after_s,
 )
-from stub_server import StubResponse, StubServer, basic_auth, closed_port_url
+from stub_server import StubResponse, StubServer, basic_auth, closed_port_url, echo_headers, slow
 
 
 class Sleeps(list):
@@ -69,19 +72,110 @@ def test_429_retry_after_seconds_is_honoured():
         assert sleeps == [7.0]
 
 
-def test_retry_after_is_capped():
+class FakeTime(Sleeps):
+    """Injected sleep + clock: sleeping advances the clock instantly (requests take real time)."""
+
+    def __init__(self):
+        super().__init__()
+        self.offset_s = 0.0
+
+    def __call__(self, seconds: float) -> None:
+        super().__call__(seconds)
+        self.offset_s += seconds
+
+    def clock(self) -> float:
+        return time.monotonic() + self.offset_s
+
+
+def make_timed(srv_url: str, **kw) -> tuple[HttpClient, FakeTime]:
+    fake = FakeTime()
+    kw.setdefault("retries", 3)
+    kw.setdefault("timeout_s", 5)
+    return HttpClient("testprov", srv_url, sleep=fake, clock=fake.clock, **kw), fake
+
+
+def test_retry_after_beyond_the_budget_ends_the_call_at_once_with_a_clear_error(caplog):
+    with StubServer({("GET", "/r"): lambda r: StubResponse(429, {"error": "quota"}, headers={"Retry-After": "3600"})}) as srv:
+        client, fake = make_timed(srv.url, max_total_s=30)
+        t0 = time.monotonic()
+        with pytest.raises(HttpStatusError) as ei:
+            client.get_json("/r")
+        assert time.monotonic() - t0 < 5 and fake == []  # no wait at all
+        msg = str(ei.value)
+        assert ei.value.status == 429 and srv.count("GET", "/r") == 1
+        assert msg.startswith("[testprov]") and "server asked to wait 3600 s" in msg
+        assert "30 s time budget" in msg and "Fix: raise carbon.max_total_wait_s (now 30 s)" in msg
+        assert "quota" in msg  # the API's own message is still quoted
+
+
+def test_retry_after_beyond_the_budget_with_real_sleep_returns_within_the_budget():
+    with StubServer({("GET", "/r"): lambda r: StubResponse(503, body="busy", headers={"Retry-After": "3600"})}) as srv:
+        client = HttpClient("testprov", srv.url, timeout_s=5, retries=3, max_total_s=2)  # real sleep and clock
+        t0 = time.monotonic()
+        with pytest.raises(HttpStatusError, match=r"Retry-After: 3600.*max_total_wait_s"):
+            client.get_json("/r")
+        assert time.monotonic() - t0 < 2
+
+
+def test_short_retry_after_is_honoured_in_full_and_announced(caplog):
     calls = []
 
     def handler(req):
         calls.append(1)
-        if len(calls) == 1:
-            return StubResponse(429, {}, headers={"Retry-After": "3600"})
-        return {}
+        if len(calls) <= 2:
+            return StubResponse(429, {}, headers={"Retry-After": "5"})
+        return {"n": len(calls)}
 
     with StubServer({("GET", "/r"): handler}) as srv:
-        client, sleeps = make(srv.url, max_wait_s=30)
+        client, fake = make_timed(srv.url, max_wait_s=1, max_total_s=30)
+        with caplog.at_level(logging.WARNING, logger="sci_lightning.carbon.http"):
+            assert client.get_json("/r") == {"n": 3}
+        assert fake == [5.0, 5.0]  # not shortened to max_wait_s: that caps backoff only
+        notes = [r.getMessage() for r in caplog.records]
+        assert notes == [
+            "testprov: waiting 5 s before retry 1/3 (server asked: Retry-After 5)",
+            "testprov: waiting 5 s before retry 2/3 (server asked: Retry-After 5)",
+        ]
+
+
+def test_short_waits_are_not_announced(caplog):
+    seq = [StubResponse(503, body="busy"), StubResponse(429, {}, headers={"Retry-After": "3"})]
+    with StubServer({("GET", "/r"): lambda r: seq.pop(0) if seq else {}}) as srv:
+        client, fake = make_timed(srv.url, backoff_s=0.5)
+        with caplog.at_level(logging.WARNING, logger="sci_lightning.carbon.http"):
+            client.get_json("/r")
+        assert fake == [0.5, 3.0] and caplog.records == []
+
+
+def test_backoff_that_would_cross_the_budget_ends_the_call():
+    with StubServer({("GET", "/r"): lambda r: (503, {"error": "down"})}) as srv:
+        client, fake = make_timed(srv.url, backoff_s=4, max_wait_s=60, max_total_s=10)
+        with pytest.raises(HttpStatusError) as ei:
+            client.get_json("/r")
+        assert fake == [4]  # 4 s fits; the next backoff (8 s) would end past 10 s
+        msg = str(ei.value)
+        assert "after 2 attempt(s)" in msg and "next retry would wait 8 s (backoff after HTTP 503)" in msg
+        assert "max_total_wait_s" in msg and srv.count("GET", "/r") == 2
+
+
+def test_total_time_is_bounded_including_request_timeouts():
+    """Every request times out (the server answers after 3 s): real sleeps and clock, many
+    retries, a long read timeout -- the call still ends within its 1.5 s budget."""
+    with StubServer({("GET", "/r"): slow(3.0)}) as srv:
+        client = HttpClient("testprov", srv.url, timeout_s=10, retries=10, backoff_s=0.1, max_total_s=1.5)
+        t0 = time.monotonic()
+        with pytest.raises(ProviderError, match="timed out") as ei:
+            client.get_json("/r")
+        elapsed = time.monotonic() - t0
+        assert elapsed < 1.5 + 0.5, elapsed
+        assert "max_total_wait_s" in str(ei.value)
+
+
+def test_unreachable_host_within_the_budget():
+    client, fake = make_timed(closed_port_url(), retries=3, backoff_s=0.25, max_total_s=30)
+    with pytest.raises(ProviderError, match="could not connect"):
         client.get_json("/r")
-        assert sleeps == [30.0]
+    assert fake == [0.25, 0.5, 1.0]
 
 
 def test_retry_after_http_date():
@@ -167,7 +261,7 @@ def test_secrets_are_redacted_from_errors():
 
 def test_bad_base_url_is_a_config_error_not_a_silent_fallback():
     from sci_lightning.carbon import build_provider
-    from sci_lightning.carbon.config import CarbonConfig
+    from sci_lightning.settings import CarbonConfig
     from sci_lightning.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"carbon\.base_url"):
@@ -211,3 +305,61 @@ def test_env_credentials(monkeypatch):
     assert "T_PASS" in str(ei.value) and "T_USER" not in str(ei.value).split("Fix:")[0]
     monkeypatch.setenv("T_PASS", "pw")
     assert env_credentials("p", "T_USER", "T_PASS") == ("u", "pw")
+
+
+# ----------------------------------------------------------------------------- secrets in echoes
+
+USER, PASSWORD, TOKEN = "alice@example.org", "pw-Secret-4242", "em-tok-9f8e7d6c5b4a"
+BASIC = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+
+def _texts(exc: ProviderError) -> list[str]:
+    return [str(exc), repr(exc), *map(str, exc.args), getattr(exc, "api_message", ""), exc.fix or ""]
+
+
+def _assert_clean(texts, *secrets):
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text, (secret, text)
+            assert secret.rstrip("=") not in text, (secret, text)
+
+
+@pytest.mark.parametrize("status", [401, 500])
+@pytest.mark.parametrize("as_json", [True, False])
+def test_echoed_basic_auth_never_reaches_the_error(status, as_json, caplog):
+    """WattTime-style login: HTTP Basic auth; the server quotes the Authorization header back."""
+    with StubServer({("GET", "/login"): echo_headers(status, as_json=as_json)}) as srv:
+        client, _ = make(srv.url, retries=1)
+        with caplog.at_level(logging.DEBUG), pytest.raises(HttpStatusError) as ei:
+            client.get_json("/login", auth=(USER, PASSWORD))
+        assert basic_auth(srv.requests[-1]) == (USER, PASSWORD)  # it was sent, and echoed
+        _assert_clean(_texts(ei.value) + [caplog.text], PASSWORD, BASIC)
+        msg = str(ei.value)
+        assert f"HTTP {status}" in msg and "authorization" in msg and ("[redacted]" in msg or "***" in msg)
+
+
+@pytest.mark.parametrize("header", ["auth-token", "Authorization"])
+def test_echoed_token_headers_never_reach_the_error(header, caplog):
+    """Electricity Maps style ``auth-token: <token>``, and ``Authorization: Bearer <token>``."""
+    value = TOKEN if header == "auth-token" else f"Bearer {TOKEN}"
+    routes = {("GET", "/a"): echo_headers(401), ("GET", "/b"): echo_headers(500, as_json=False)}
+    with StubServer(routes) as srv:
+        client, _ = make(srv.url, retries=0)
+        for path in ("/a", "/b"):
+            with caplog.at_level(logging.DEBUG), pytest.raises(HttpStatusError) as ei:
+                client.get_json(path, headers={header: value})
+            assert srv.requests[-1].header(header) == value
+            _assert_clean(_texts(ei.value) + [caplog.text], TOKEN)
+
+
+def test_env_secrets_and_unknown_bearer_tokens_in_bodies_are_redacted(monkeypatch):
+    """Credentials the client never sent (another tool's token in the environment, a token
+    in a URL the server quotes) are redacted too."""
+    monkeypatch.setenv("SOME_SERVICE_API_KEY", "envkey-5566778899")
+    body = {"message": "see https://x.example/cb?token=qs-tok-123&region=DE; Bearer other-tok-777; envkey-5566778899"}
+    with StubServer({("GET", "/r"): lambda r: (403, body)}) as srv:
+        client, _ = make(srv.url)
+        with pytest.raises(HttpStatusError) as ei:
+            client.get_json("/r")
+    _assert_clean(_texts(ei.value), "qs-tok-123", "other-tok-777", "envkey-5566778899")
+    assert "region=DE" in str(ei.value)  # ordinary parameters stay readable

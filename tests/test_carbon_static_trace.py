@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from sci_lightning.carbon import PROVIDERS, build_provider
 from sci_lightning.carbon.base import ProviderError
-from sci_lightning.carbon.config import CarbonConfig
+from sci_lightning.settings import CarbonConfig
 from sci_lightning.carbon.static import STATIC_TABLE, WORLD_G_PER_KWH, StaticProvider, lookup_static
 from sci_lightning.carbon.trace import TraceProvider, load_trace
 from sci_lightning.errors import ConfigError, DatasetError

@@ -6,7 +6,7 @@ import pytest
 import timm
 import torch
 
-from sci_lightning.classifier import ImageClassifier, check_image_size, check_model_name, smallest_image_size
+from sci_lightning.lightning.classifier import ImageClassifier, check_image_size, check_model_name, smallest_image_size
 from sci_lightning.errors import ConfigError
 
 

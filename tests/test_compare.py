@@ -16,9 +16,13 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from sci_lightning import compare as C
+import sci_lightning.compare as compare_pkg
+from sci_lightning.compare import charts as Ch
+from sci_lightning.compare import records as R
+from sci_lightning.compare import tables as T
+from sci_lightning.compare.__main__ import main as compare_main
 from sci_lightning.errors import ConfigError
-from sci_lightning.hydra_callbacks import ComparisonCallback
+from sci_lightning.app.hydra_callbacks import ComparisonCallback
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -92,14 +96,14 @@ def sweep(tmp_path: Path) -> Path:
 
 
 def test_relative_difference_by_hand():
-    assert C.relative_difference_pct(0.55, 0.50) == pytest.approx((0.55 - 0.50) / 0.50 * 100)  # 10 %
-    assert C.relative_difference_pct(0.87, 1.00) == pytest.approx(-13.0)
-    assert C.relative_difference_pct(-2.0, -4.0) == pytest.approx(50.0)  # divides by |baseline|
-    assert C.relative_difference_pct(1.0, None) is None
-    assert C.relative_difference_pct(None, 1.0) is None
-    assert C.relative_difference_pct(1.0, 0.0) is None  # undefined
-    assert C.relative_difference_pct(0.0, 0.0) == 0.0
-    assert C.relative_difference_pct(float("nan"), 1.0) is None
+    assert T.relative_difference_pct(0.55, 0.50) == pytest.approx((0.55 - 0.50) / 0.50 * 100)  # 10 %
+    assert T.relative_difference_pct(0.87, 1.00) == pytest.approx(-13.0)
+    assert T.relative_difference_pct(-2.0, -4.0) == pytest.approx(50.0)  # divides by |baseline|
+    assert T.relative_difference_pct(1.0, None) is None
+    assert T.relative_difference_pct(None, 1.0) is None
+    assert T.relative_difference_pct(1.0, 0.0) is None  # undefined
+    assert T.relative_difference_pct(0.0, 0.0) == 0.0
+    assert T.relative_difference_pct(float("nan"), 1.0) is None
 
 
 @pytest.mark.parametrize(
@@ -108,31 +112,31 @@ def test_relative_difference_by_hand():
      (1234.0, "1230"), (9.996, "10.0"), (-0.01234, "0.0123")],
 )
 def test_format_pct_three_significant_figures(pct, text):
-    assert C.format_pct(pct) == text
+    assert T.format_pct(pct) == text
 
 
 def test_phrases_match_case_study_wording():
-    assert C.describe_difference("val_acc", C.relative_difference_pct(0.55, 0.50)) == "10.0% higher accuracy"
-    assert C.describe_difference("val_acc", C.relative_difference_pct(0.45, 0.50)) == "10.0% lower accuracy"
-    assert C.describe_difference("cost_usd", C.relative_difference_pct(0.87, 1.00)) == "13.0% less $USD"
-    assert C.describe_difference("cost_usd", C.relative_difference_pct(1.13, 1.00)) == "13.0% more $USD"
-    assert C.describe_difference("energy_kwh", -20.0) == "20.0% less energy"
-    assert C.describe_difference("duration_s", -9.83) == "9.83% less time to train"
-    assert C.describe_difference("sci", 5.0) == "5.00% more carbon (SCI)"
-    assert C.describe_difference("energy_kwh", 0.0) == "the same energy"
-    assert C.describe_difference("energy_kwh", None) is None
-    s = C.comparison_sentence("InceptionV3", "DenseNet",
+    assert T.describe_difference("val_acc", T.relative_difference_pct(0.55, 0.50)) == "10.0% higher accuracy"
+    assert T.describe_difference("val_acc", T.relative_difference_pct(0.45, 0.50)) == "10.0% lower accuracy"
+    assert T.describe_difference("cost_usd", T.relative_difference_pct(0.87, 1.00)) == "13.0% less $USD"
+    assert T.describe_difference("cost_usd", T.relative_difference_pct(1.13, 1.00)) == "13.0% more $USD"
+    assert T.describe_difference("energy_kwh", -20.0) == "20.0% less energy"
+    assert T.describe_difference("duration_s", -9.83) == "9.83% less time to train"
+    assert T.describe_difference("sci", 5.0) == "5.00% more carbon (SCI)"
+    assert T.describe_difference("energy_kwh", 0.0) == "the same energy"
+    assert T.describe_difference("energy_kwh", None) is None
+    s = T.comparison_sentence("InceptionV3", "DenseNet",
                               {"val_acc": 10.3, "cost_usd": -13.0, "energy_kwh": -20.0, "duration_s": -9.83, "sci": None})
     assert s == ("InceptionV3 had 10.3% higher accuracy, 13.0% less $USD, 20.0% less energy "
                  "and 9.83% less time to train than DenseNet")
-    assert "no figure" in C.comparison_sentence("A", "B", {})
+    assert "no figure" in T.comparison_sentence("A", "B", {})
 
 
 # ------------------------------------------------------------------ comparison of folders
 
 
 def test_compare_sweep_differences_and_sentence(sweep: Path):
-    comp = C.compare_runs([sweep], baseline="densenet")
+    comp = compare_pkg.compare_runs([sweep], baseline="densenet")
     labels = [j.label for j in comp.jobs]
     assert labels == ["InceptionV3", "DenseNet121"]
     assert comp.baseline.label == "DenseNet121"
@@ -150,13 +154,13 @@ def test_compare_sweep_differences_and_sentence(sweep: Path):
 
 
 def test_default_baseline_is_first_job_and_matching_rules(sweep: Path):
-    jobs = C.collect_jobs([sweep])
+    jobs = compare_pkg.collect_jobs([sweep])
     assert [j.job_num for j in jobs] == [0, 1]
-    assert C.build_comparison(jobs).baseline.model == "inception_v3"
+    assert compare_pkg.build_comparison(jobs).baseline.model == "inception_v3"
     for name in ("densenet", "densenet121", "model=densenet", "DenseNet121", "dense"):
-        assert C.select_baseline(C.collect_jobs([sweep]), name).model == "densenet121", name
+        assert T.select_baseline(compare_pkg.collect_jobs([sweep]), name).model == "densenet121", name
     with pytest.raises(ConfigError, match="matches no job.*inception"):
-        C.compare_runs([sweep], baseline="resnet")
+        compare_pkg.compare_runs([sweep], baseline="resnet")
 
 
 def test_job_number_order_not_name_order(tmp_path: Path):
@@ -164,7 +168,7 @@ def test_job_number_order_not_name_order(tmp_path: Path):
     s.mkdir()
     for num in (10, 2):
         write_job(s, num, f"m{num}", make_report(f"m{num}", f"model=m{num}", val_acc=0.5, cost_usd=1, energy_kwh=1, duration_s=1))
-    assert [j.job_num for j in C.collect_jobs([s])] == [2, 10]
+    assert [j.job_num for j in compare_pkg.collect_jobs([s])] == [2, 10]
 
 
 def test_zero_and_missing_baseline_values(tmp_path: Path):
@@ -173,7 +177,7 @@ def test_zero_and_missing_baseline_values(tmp_path: Path):
     write_job(s, 0, "a", make_report("a_net", "model=a", val_acc=None, cost_usd=0.0, energy_kwh=0.0, duration_s=10))
     write_job(s, 1, "b", make_report("b_net", "model=b", val_acc=0.4, cost_usd=0.5, energy_kwh=0.0, duration_s=20,
                                      sci=2.0, sci_unit="gCO2e/epoch"))
-    comp = C.compare_runs([s])
+    comp = compare_pkg.compare_runs([s])
     d = comp.diffs[1]
     assert d["val_acc"] is None  # baseline accuracy missing
     assert d["cost_usd"] is None  # baseline cost 0, value not 0
@@ -191,7 +195,7 @@ def test_failed_jobs_listed_with_reason(sweep: Path):
     (sweep / "4").mkdir()  # died before Hydra wrote anything
     (sweep / "model=inception").mkdir()  # a TensorBoard run folder, not a job
     (sweep / "model=inception" / "events.out.tfevents.1.host").write_bytes(b"")
-    comp = C.compare_runs([sweep], baseline="densenet")
+    comp = compare_pkg.compare_runs([sweep], baseline="densenet")
     status = {j.job_num: j.status for j in comp.jobs}
     assert status == {
         0: "ok", 1: "ok",
@@ -199,7 +203,7 @@ def test_failed_jobs_listed_with_reason(sweep: Path):
         3: "failed: no sci_report.json",
         4: "failed: no sci_report.json",
     }
-    rows = C.table_rows(comp)
+    rows = T.table_rows(comp)
     assert len(rows) == 5 and rows[3][3] == "failed: no sci_report.json"
     assert len(comp.sentences) == 1  # failed jobs are not compared
 
@@ -212,13 +216,17 @@ def test_unreadable_report_and_job_status_file(tmp_path: Path, monkeypatch):
     bad = write_job(s, 1, "b", None)
     (bad / "sci_report.json").write_text("{not json")
     failed = write_job(s, 2, "c", None)
-    (failed / C.JOB_STATUS_FILE).write_text(json.dumps(
+    (failed / R.JOB_STATUS_FILE).write_text(json.dumps(
         {"status": "failed", "error_type": "HTTPError", "error": "401 for https://x/?token=abc123 pw hunter2-secret"}))
     cli_failed = write_job(s, 3, "d", None)  # as python -m sci_lightning leaves a failed sweep job
     (cli_failed / "job_failed.json").write_text(json.dumps(
         {"overrides": ["model=d"], "error_type": "DatasetError", "error": "Tiny ImageNet not found", "traceback": "..."}))
-    comp = C.compare_runs([s])
-    assert comp.jobs[3].status == "failed: DatasetError: Tiny ImageNet not found"
+    good = make_report("e_net", "model=e", val_acc=0.5, cost_usd=1, energy_kwh=1, duration_s=1)
+    malformed = write_job(s, 4, "e", {**good, "val_acc": "high"})
+    comp = compare_pkg.compare_runs([s])
+    assert comp.jobs[4].status == ("failed: invalid sci_report.json (field 'val_acc' must be a finite number, "
+                                   "got 'high')")
+    assert malformed.name == "4" and comp.jobs[3].status == "failed: DatasetError: Tiny ImageNet not found"
     assert comp.jobs[1].status.startswith("failed: unreadable sci_report.json")
     reason = comp.jobs[2].status
     assert reason.startswith("failed: HTTPError: 401")
@@ -227,10 +235,10 @@ def test_unreadable_report_and_job_status_file(tmp_path: Path, monkeypatch):
 
 def test_missing_or_empty_run_dir_is_a_clear_error(tmp_path: Path):
     with pytest.raises(ConfigError, match="does not exist"):
-        C.collect_jobs([tmp_path / "nope"])
+        compare_pkg.collect_jobs([tmp_path / "nope"])
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="No job folder found"):
-        C.collect_jobs([tmp_path / "empty"])
+        compare_pkg.collect_jobs([tmp_path / "empty"])
 
 
 # ------------------------------------------------------------------ output files
@@ -239,10 +247,10 @@ def test_missing_or_empty_run_dir_is_a_clear_error(tmp_path: Path):
 @pytest.mark.slow
 def test_write_comparison_files(sweep: Path):
     write_job(sweep, 2, "resnet", None)
-    comp = C.compare_runs([sweep], baseline="densenet")
-    written = C.write_comparison(comp, sweep)
+    comp = compare_pkg.compare_runs([sweep], baseline="densenet")
+    written = compare_pkg.write_comparison(comp, sweep)
     for name in ("comparison.md", "comparison.json", "comparison.csv", "comparison.png",
-                 *(f"comparison_{c.name}.png" for c in C.CHARTS)):
+                 *(f"comparison_{c.name}.png" for c in Ch.CHARTS)):
         assert name in written, name
         assert (sweep / name).stat().st_size > 0
     for png in sweep.glob("comparison*.png"):
@@ -272,7 +280,7 @@ def test_write_comparison_files(sweep: Path):
 
 def test_csv_and_json_without_charts(tmp_path: Path, sweep: Path):
     out = tmp_path / "out"
-    written = C.write_comparison(C.compare_runs([sweep]), out, charts=False)
+    written = compare_pkg.write_comparison(compare_pkg.compare_runs([sweep]), out, charts=False)
     assert sorted(written) == ["comparison.csv", "comparison.json", "comparison.md"]
     assert not list(out.glob("*.png"))
     md = (out / "comparison.md").read_text()
@@ -312,14 +320,14 @@ def test_cli_on_sweep_folder_writes_into_it(tmp_path: Path, sweep: Path):
 def test_cli_errors_exit_2_without_traceback(tmp_path: Path, sweep: Path):
     p = _cli(str(tmp_path / "missing"), cwd=tmp_path)
     assert p.returncode == 2 and "does not exist" in p.stderr and "Traceback" not in p.stderr
-    assert C.main([str(sweep), "--baseline", "resnet", "--no-charts", "-q"]) == 2
+    assert compare_main([str(sweep), "--baseline", "resnet", "--no-charts", "-q"]) == 2
 
 
 def test_cli_all_failed_exit_1(tmp_path: Path, capsys):
     s = tmp_path / "sw"
     s.mkdir()
     write_job(s, 0, "a", None)
-    assert C.main([str(s), "--no-charts", "--out", str(tmp_path / "o")]) == 1
+    assert compare_main([str(s), "--no-charts", "--out", str(tmp_path / "o")]) == 1
     assert "failed: no sci_report.json" in capsys.readouterr().out
     assert (tmp_path / "o" / "comparison.csv").is_file()
 
@@ -372,7 +380,7 @@ def test_callback_records_failed_job_and_refreshes(sweep: Path, monkeypatch):
     cb = ComparisonCallback()
     cb.on_multirun_start(cfg)
     cb.on_job_end(cfg, job_return=ret)
-    status = json.loads((job_dir / C.JOB_STATUS_FILE).read_text())
+    status = json.loads((job_dir / R.JOB_STATUS_FILE).read_text())
     assert status["error_type"] == "RuntimeError" and "em-key-123456" not in status["error"]
     # Hydra skips on_multirun_end after a failed job: the table must already exist
     md = (sweep / "comparison.md").read_text()
@@ -421,7 +429,7 @@ hydra:
     dir: SWEEP_DIR
   callbacks:
     comparison:
-      _target_: sci_lightning.hydra_callbacks.ComparisonCallback
+      _target_: sci_lightning.app.hydra_callbacks.ComparisonCallback
       baseline: densenet
 '''
 

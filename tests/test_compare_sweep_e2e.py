@@ -42,7 +42,7 @@ def test_two_model_sweep_writes_comparison_and_named_tensorboard_runs(tmp_path: 
     inception = next(j for j in data["jobs"] if j["model"] == "inception_v3")
     assert inception["sentence"].startswith("InceptionV3 had ") and inception["sentence"].endswith(" than DenseNet121")
 
-    from sci_lightning.tb_layout import list_tensorboard_runs, read_custom_scalars_layout
+    from sci_lightning.lightning.tb_layout import list_tensorboard_runs, read_custom_scalars_layout
 
     runs = list_tensorboard_runs(sweep)
     assert "model=inception" in runs and "model=densenet" in runs, runs

@@ -8,7 +8,7 @@ import pytest
 from omegaconf import OmegaConf
 from hydra.errors import ConfigCompositionException
 
-from sci_lightning.config import validate
+from sci_lightning.settings import Config, coerce
 from sci_lightning.errors import ConfigError
 
 
@@ -27,7 +27,7 @@ def test_each_option_composes_and_validates(compose, group):
     for option in _group_options(group):
         cfg = compose([f"{group}={option}"])
         OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
-        validate(cfg)
+        coerce(Config, cfg)
 
 
 def test_model_choices_map_to_timm_names(compose):
@@ -81,7 +81,7 @@ def test_wrong_type_is_rejected_naming_it(compose):
 def test_semantic_errors_name_the_setting(compose, override, setting):
     cfg = compose([override])
     with pytest.raises(ConfigError, match=setting.replace(".", r"\.")):
-        validate(cfg)
+        coerce(Config, cfg)
 
 
 def test_secrets_are_not_config_fields(compose):

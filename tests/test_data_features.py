@@ -1,4 +1,4 @@
-"""Cached backbone features (sci_lightning.features) for model.cache_features."""
+"""Cached backbone features (sci_lightning.lightning.features) for model.cache_features."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from sci_lightning.data import DataConfig, build_datamodule
-from sci_lightning.features import compute_features, feature_datamodule, pooled_features
+from sci_lightning.lightning.features import compute_features, feature_datamodule, pooled_features
 
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.25, 0.25, 0.25)

@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch import Trainer
 
 from fake_nvml import TinyModule
-from sci_lightning.distributed import ReleaseProcessGroup, release_process_group
+from sci_lightning.lightning.distributed import ReleaseProcessGroup, release_process_group
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from sci_lightning.carbon.base import IntensitySeries, ProviderError
-from sci_lightning.carbon.config import CarbonConfig
+from sci_lightning.settings import CarbonConfig
 from sci_lightning.carbon.electricity_maps import TOKEN_ENV, ElectricityMapsProvider
 from sci_lightning.carbon.http import HttpStatusError
 from sci_lightning.errors import ConfigError

@@ -18,9 +18,9 @@ import yaml
 
 from sci_lightning.carbon.base import IntensityPoint, IntensitySeries
 from sci_lightning.energy.base import ComponentEnergy, EnergyInterval, EnergyResult
-from sci_lightning.report import write_run_report
-from sci_lightning.sci import compute_sci
-from sci_lightning.sci_config import SciConfig
+from sci_lightning.sci.report import write_run_report
+from sci_lightning.sci.compute import compute_sci
+from sci_lightning.settings import SciConfig
 
 UTC = timezone.utc
 IF_RUN = os.environ.get("IF_RUN") or shutil.which("if-run")

@@ -1,8 +1,11 @@
-"""The carbon-aware planner (sci_lightning.carbon.plan) against an independent brute force.
+"""The carbon-aware planner (sci_lightning.shifting.planner) against an independent brute force.
 
 The brute force integrates minute by minute; the planner weights points by overlap. They
 must pick the same start and mean for durations that are and are not multiples of the
 forecast resolution, on real 2023 hourly traces (skipped when absent) and hand-made data.
+The planner is pure: it plans with file access and the clock forbidden. The duration
+parser (sci_lightning.shifting.durations) is tested here too; the duration history is in
+test_history.py.
 """
 
 from __future__ import annotations
@@ -17,21 +20,17 @@ from pathlib import Path
 import pytest
 
 from sci_lightning.carbon.base import IntensityPoint, IntensitySeries
-from sci_lightning.carbon.plan import (
+from sci_lightning.errors import ConfigError, SciLightningError
+from sci_lightning.shifting.durations import format_duration, parse_duration
+from sci_lightning.shifting.planner import (
     METHOD,
     Plan,
     PlanError,
     carbon_aware_findings,
     cross_check_optimal,
-    duration_from_first_epoch,
-    duration_from_previous_report,
-    format_duration,
-    parse_duration,
     plan_best_start,
-    resolve_duration,
     window_mean,
 )
-from sci_lightning.errors import ConfigError, SciLightningError
 
 UTC = timezone.utc
 DATA = Path(os.environ.get("SCI_CARBON_DATA", "/work/shared/data/carbon-intensity"))
@@ -353,40 +352,6 @@ def test_format_duration():
     assert format_duration(timedelta(seconds=3725)) == "1h2m5s"
 
 
-def _report(path: Path, model: str, duration_s, mtime: float, **extra):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"model": model, "duration_s": duration_s, **extra}))
-    os.utime(path, (mtime, mtime))
-
-
-def test_duration_from_previous_report(tmp_path):
-    out = tmp_path / "outputs"
-    _report(out / "runs/a/sci_report.json", "inception", 1000, 1_000_000, data={"batch_size": 64})
-    _report(out / "runs/b/sci_report.json", "inception", 2000, 2_000_000, data={"batch_size": 32})
-    _report(out / "runs/c/sci_report.json", "densenet", 3000, 3_000_000)
-    (out / "runs/d").mkdir(parents=True)
-    (out / "runs/d/sci_report.json").write_text("{not json")
-    est = duration_from_previous_report(out, "inception")
-    assert est.duration == timedelta(seconds=2000) and est.source == "previous_report" and "runs/b" in est.detail
-    est = duration_from_previous_report(out, "inception", {"data.batch_size": 64})
-    assert est.duration == timedelta(seconds=1000)
-    assert duration_from_previous_report(out, "inception", {"data.batch_size": 128}) is None
-    assert duration_from_previous_report(out, "vit") is None
-    assert duration_from_previous_report(tmp_path / "nothing", "inception") is None
-    assert resolve_duration(None, model="densenet", outputs_dir=out).duration == timedelta(seconds=3000)
-    assert resolve_duration("90m", model="densenet", outputs_dir=out).source == "config"
-    assert resolve_duration(None, model=None, outputs_dir=out) is None
-
-
-def test_duration_from_first_epoch():
-    est = duration_from_first_epoch(120.0, 10, overhead_s=30)
-    assert est.duration == timedelta(seconds=1230) and est.source == "first_epoch"
-    with pytest.raises(ValueError):
-        duration_from_first_epoch(0, 10)
-    with pytest.raises(ValueError):
-        duration_from_first_epoch(10, 0)
-
-
 # --------------------------------------------------------------------------- findings / cross-check
 
 
@@ -424,3 +389,45 @@ def test_cross_check_optimal():
     wrong_value = cross_check_optimal(plan, [(T0 + timedelta(minutes=10), 9.0)])
     assert not wrong_value["agrees"] and "the forecast gives 10" in wrong_value["reason"]
     assert not cross_check_optimal(plan, [])["agrees"]
+
+
+# --------------------------------------------------------------------------- purity
+
+
+def test_planner_does_no_io(monkeypatch):
+    """Planning, projecting and the findings run with files and the clock forbidden."""
+    import builtins
+    import io
+    import os as os_module
+    import pathlib
+
+    import sci_lightning.shifting.planner as planner
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError(f"the planner did I/O: {args!r}")
+
+    class NoClock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            raise AssertionError("the planner read the clock although `now` was given")
+
+    for target, name in ((builtins, "open"), (io, "open"), (os_module, "open"), (os_module, "stat"),
+                         (os_module, "scandir"), (os_module, "listdir"), (pathlib.Path, "open")):
+        monkeypatch.setattr(target, name, forbidden)
+    monkeypatch.setattr(planner, "datetime", NoClock)
+    plan = plan_best_start(series_of(T0, [400, 300, 100, 100, 500, 500]), "2h", now=T0)
+    assert plan.best_start == T0 + timedelta(hours=2)
+    assert plan.project(1.0).saving_g == pytest.approx(250.0)
+    assert carbon_aware_findings(plan, 1.0, T0)["saving_g"] == pytest.approx(250.0)
+    assert plan.to_dict()["best_start"] == "2024-01-01T02:00:00Z"
+
+
+def test_planner_imports_nothing_that_reads_files():
+    import ast
+
+    import sci_lightning.shifting.planner as planner
+
+    tree = ast.parse(Path(planner.__file__).read_text(encoding="utf-8"))
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not imported & {"os", "pathlib", "json", "io", "shutil", "glob", "urllib", "http", "socket"}, imported

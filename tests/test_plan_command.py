@@ -20,8 +20,9 @@ from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
 from sci_lightning.carbon.base import IntensityPoint, IntensityProvider, IntensitySeries
+from sci_lightning.app.plan import run_plan, translate_argv
 from sci_lightning.errors import ConfigError
-from sci_lightning.plan import run_plan, translate_argv
+from sci_lightning.settings import PlanConfig
 
 from test_plan import brute_force, load_hourly  # independent reference and trace parser
 
@@ -116,6 +117,18 @@ def test_bad_settings_are_config_errors(tmp_path):
         with pytest.raises(ConfigError, match=match):
             run_plan(compose_plan(overrides), provider=ListProvider(T0, DIP), now=T0, output_dir=tmp_path,
                      stream=io.StringIO())
+
+
+def test_run_plan_takes_plan_config_dict_or_node_alike(tmp_path):
+    results = []
+    for cfg in (PlanConfig(duration="90m", json=True, plot=False), {"duration": "90m", "json": True, "plot": False},
+                compose_plan(["duration=90m", "json=true", "plot=false"])):
+        out = io.StringIO()
+        run_plan(cfg, provider=ListProvider(T0, DIP), now=T0, output_dir=tmp_path, stream=out)
+        results.append(out.getvalue())
+    assert results[0] == results[1] == results[2]
+    with pytest.raises(ConfigError, match="durration.*Did you mean duration"):
+        run_plan({"durration": "90m"}, provider=ListProvider(T0, DIP), now=T0, stream=io.StringIO())
 
 
 def test_offline_trace_backtest(tmp_path):
@@ -303,7 +316,7 @@ _BOOT = (
     "if importlib.util.find_spec('sci_lightning.conf') is None:\n"
     "    sci_lightning.__path__.append({root!r})  # dev checkout: conf/ is sci_lightning.conf once installed\n"
     "sys.argv = ['plan'] + sys.argv[1:]\n"
-    "from sci_lightning.plan import main\n"
+    "from sci_lightning.app.plan import main\n"
     "main()\n"
 )
 

@@ -9,7 +9,7 @@ from fake_nvml import TinyModule
 
 import sci_lightning
 from sci_lightning import EnergyCarbonCallback
-from sci_lightning.carbon.config import CarbonConfig
+from sci_lightning.settings import CarbonConfig
 
 
 def test_public_names_resolve():
@@ -24,7 +24,7 @@ def test_readme_callback_example_writes_energy_and_sci(tmp_path):
     trainer.fit(TinyModule())
     assert cb.result.energy_kwh > 0
     report = json.loads((tmp_path / "sci_report.json").read_text())
-    assert report == cb.report
+    assert report == cb.report.to_dict()
     assert report["intensity"]["region"].upper() in ("DE", "GERMANY")
     assert report["sci"]["value"] == report["operational_g"]  # M = 0, R = 1 job
     assert (tmp_path / "energy.json").is_file() and (tmp_path / "impact.yml").is_file()

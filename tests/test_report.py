@@ -8,19 +8,20 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yaml
 
-from sci_lightning import report as report_mod
+from sci_lightning import fileio
 from sci_lightning.carbon.base import IntensityPoint, IntensitySeries
 from sci_lightning.energy.base import ComponentEnergy, EnergyInterval, EnergyResult
-from sci_lightning.report import (
-    atomic_write_text,
-    build_impact_manifest,
-    log_to_logger,
-    scrub,
-    secret_values,
-    write_run_report,
-)
-from sci_lightning.sci import compute_sci
-from sci_lightning.sci_config import SciConfig
+from sci_lightning.fileio import atomic_write_text
+from sci_lightning.redaction import scrub, secret_values
+from sci_lightning.sci import loggers as loggers_mod
+from sci_lightning.sci.codec import FormatError
+from sci_lightning.sci.compute import compute_sci
+from sci_lightning.sci.loggers import log_to_logger
+from sci_lightning.sci.manifest import build_impact_manifest
+from sci_lightning.sci.markdown import render_markdown
+from sci_lightning.sci.report import SciReport, load_report, write_run_report
+from sci_lightning.sci.schema import load_schema, report_schema, validate
+from sci_lightning.settings import SciConfig
 
 UTC = timezone.utc
 T0 = datetime(2024, 3, 1, 10, 40, tzinfo=UTC)
@@ -57,7 +58,7 @@ def test_json_has_the_keys_readers_depend_on(tmp_path):
     result, energy = make_run(embodied=True, fu="epoch")
     returned = write_run_report(tmp_path, result, energy, META)
     data = json.loads((tmp_path / "sci_report.json").read_text())
-    assert data == returned
+    assert isinstance(returned, SciReport) and data == returned.to_dict()
     assert data["schema_version"] == 1
     for key in ("model", "run_name", "functional_unit", "sci", "sci_per", "energy_kwh", "duration_s", "intensity",
                 "operational_g", "embodied_g", "embodied", "pue", "cost_usd", "price_per_hour_usd", "val_acc",
@@ -92,8 +93,8 @@ def test_hydra_containers_in_meta_become_plain_json(tmp_path):
 
     result, energy = make_run()
     meta = OmegaConf.create({"model": "inception_v3", "run_name": "r", "hardware": {"gpus": ["T4"], "ram_gb": 15}})
-    data = write_run_report(tmp_path, result, energy, {k: meta[k] for k in meta})
-    assert data["hardware"] == {"gpus": ["T4"], "ram_gb": 15}
+    report = write_run_report(tmp_path, result, energy, {k: meta[k] for k in meta})
+    assert report.hardware == {"gpus": ["T4"], "ram_gb": 15}
     assert json.loads((tmp_path / "sci_report.json").read_text())["hardware"]["gpus"] == ["T4"]
 
 
@@ -114,12 +115,12 @@ def test_markdown_has_the_disclosure_sections(tmp_path):
 
 def test_electricity_maps_credit_only_when_used(tmp_path):
     result, energy = make_run(source="static table (IEA 2022)")
-    data = write_run_report(tmp_path, result, energy, {"model": "m", "run_name": "r"})
-    assert data["credits"] == []
+    report = write_run_report(tmp_path, result, energy, {"model": "m", "run_name": "r"})
+    assert report.credits == []
     assert "Electricity Maps" not in (tmp_path / "sci_report.md").read_text()
     result, energy = make_run(source="trace:Electricity Maps data portal (DE_2023_hourly.csv)")
-    data = write_run_report(tmp_path, result, energy, {"model": "m", "run_name": "r"})
-    assert data["credits"] and "Electricity Maps" in (tmp_path / "sci_report.md").read_text()
+    report = write_run_report(tmp_path, result, energy, {"model": "m", "run_name": "r"})
+    assert report.credits and "Electricity Maps" in (tmp_path / "sci_report.md").read_text()
 
 
 def test_writes_are_atomic_and_replace_whole(tmp_path):
@@ -140,7 +141,7 @@ def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
     def boom(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(report_mod.os, "replace", boom)
+    monkeypatch.setattr(fileio.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         atomic_write_text(target, "new content")
     assert target.read_text() == "previous"
@@ -154,13 +155,13 @@ def test_secret_from_environment_appears_in_no_file(tmp_path, monkeypatch):
     energy.warnings.append(f"auth failed with password {SECRET}")
     result.notes.append("token em-key-0123456789 rejected")
     meta = dict(META, run_name=f"run-{SECRET}", hardware={"note": SECRET, SECRET: 1})
-    data = write_run_report(tmp_path, result, energy, meta)
+    report = write_run_report(tmp_path, result, energy, meta)
     for p in tmp_path.iterdir():
         text = p.read_text()
         assert SECRET not in text, p.name
         assert "em-key-0123456789" not in text, p.name
-    assert data["run_name"] == "run-[redacted]"
-    assert any("redacted" in w for w in data["warnings"])
+    assert report.run_name == "run-[redacted]"
+    assert any("redacted" in w for w in report.warnings)
 
 
 def test_secret_values_selects_by_name_and_skips_trivial_values():
@@ -282,6 +283,94 @@ def test_failing_logger_warns_instead_of_raising():
             raise RuntimeError("logger down")
 
     result, _ = make_run()
-    report_mod._warned_loggers.clear()
+    loggers_mod._warned_loggers.clear()
     with pytest.warns(RuntimeWarning, match="logger down"):
         log_to_logger(Broken(), result)
+
+
+# ------------------------------------------------------------------ the SciReport type
+
+
+def test_report_round_trips_through_its_dict(tmp_path):
+    result, energy = make_run(embodied=True, fu="epoch", interval_s=0.25, n=10)
+    report = write_run_report(tmp_path, result, energy, META)
+    data = report.to_dict()
+    assert SciReport.from_dict(data).to_dict() == data
+    assert load_report(tmp_path) == report == SciReport.read(tmp_path / "sci_report.json")
+    assert report.sci.value == pytest.approx(result.sci) and report.sci.unit == "gCO2e/epoch"
+    assert report.energy_kwh.components[0].method == "nvml_energy_counter"
+    assert report.intensity.intervals[0].start == result.intervals[0].start
+    assert report.embodied.in_scope and report.sci_inputs.r == 3.0
+    assert report.carbon_aware.saving_g == 12.5 and report.training.images == 9600
+
+
+def test_reads_a_hand_written_version_1_dict_with_defaults():
+    v1 = {"schema_version": 1, "model": "densenet121", "run_name": "model=densenet", "val_acc": 0.5,
+          "duration_s": 100, "energy_kwh": {"total": 0.1, "components": []}, "cost_usd": 0.5,
+          "sci": {"value": 1, "unit": "gCO2e/job"}, "quality": {"energy": "estimated"},
+          "started_at": "2026-11-28T20:00:00Z", "carbon_aware": {"saving_g": 6, "note": "kept"},
+          "a_field_from_a_newer_writer": [1, 2]}
+    report = SciReport.from_dict(v1)
+    assert report.sci.value == 1.0 and report.duration_s == 100.0 and report.energy_kwh.it_total is None
+    assert report.quality.energy == "estimated" and report.quality.intensity is None
+    assert report.started_at.utcoffset().total_seconds() == 0
+    assert report.embodied is None and report.intensity.intervals == [] and report.warnings == []
+    assert report.carbon_aware.saving_g == 6 and report.carbon_aware.findings["note"] == "kept"
+    assert SciReport.from_dict(report.to_dict()).to_dict() == report.to_dict()
+
+
+@pytest.mark.parametrize("change, field, problem", [
+    ({"sci": {"value": "high", "unit": "gCO2e/job"}}, "sci.value", "must be a finite number"),
+    ({"sci": {"value": 1.0}}, "sci.unit", "is missing"),
+    ({"energy_kwh": 0.3}, "energy_kwh", "must be an object"),
+    ({"val_acc": True}, "val_acc", "must be a finite number"),
+    ({"intensity": {"intervals": [{"start": "yesterday"}]}}, "intensity.intervals[0].start", "ISO-8601"),
+    ({"carbon_aware": {"saving_g": "lots"}}, "carbon_aware.saving_g", "must be a finite number"),
+])
+def test_malformed_field_names_the_file_and_the_field(change, field, problem):
+    data = {"schema_version": 1, "sci": {"value": 1.0, "unit": "gCO2e/job"}, **change}
+    with pytest.raises(FormatError, match=problem) as err:
+        SciReport.from_dict(data, "runs/7/sci_report.json")
+    assert err.value.path == field and str(err.value).startswith(f"runs/7/sci_report.json: field '{field}'")
+    with pytest.raises(FormatError, match="'sci' is missing"):
+        SciReport.from_dict({"schema_version": 1})
+
+
+def test_read_refuses_a_file_that_is_not_json(tmp_path):
+    (tmp_path / "sci_report.json").write_text("{not json")
+    with pytest.raises(FormatError, match="sci_report.json: the top level is not valid JSON"):
+        load_report(tmp_path)
+
+
+def test_newer_schema_version_is_read_with_a_warning(caplog):
+    report = SciReport.from_dict({"schema_version": 2, "sci": {"value": 2.0, "unit": "gCO2e/job"}}, "x.json")
+    assert report.sci.value == 2.0 and "x.json has schema_version 2" in caplog.text
+
+
+def test_written_report_validates_against_the_shipped_schema(tmp_path):
+    schema = load_schema()
+    assert schema == report_schema(), "regenerate: python -m sci_lightning.sci.schema"
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    for embodied, fu in ((False, "job"), (True, "1000_images")):
+        result, energy = make_run(embodied=embodied, fu=fu, interval_s=0.25 if embodied else 600.0)
+        write_run_report(tmp_path, result, energy, META)
+        data = json.loads((tmp_path / "sci_report.json").read_text())
+        assert validate(data, schema) == []
+    broken = dict(data, sci={"value": "x"}, training={"epochs": 1.5}, started_at="noon")
+    problems = validate(broken, schema)
+    assert any(p.startswith("sci.value:") for p in problems) and "sci.unit: required but missing" in problems
+    assert any(p.startswith("training.epochs:") for p in problems)
+    assert any(p.startswith("started_at:") for p in problems)
+
+
+def test_markdown_is_rendered_from_the_type(tmp_path):
+    result, energy = make_run(embodied=True, fu="epoch")
+    report = write_run_report(tmp_path, result, energy, META)
+    md = render_markdown(report)
+    assert md == (tmp_path / "sci_report.md").read_text()
+    assert render_markdown(load_report(tmp_path)) == md
+    assert f"**SCI = {result.sci:.6g} gCO2e/epoch**" in md and "RR / ToR = 1 / 8" in md
+    assert "Running at the lowest-carbon time would have saved 12.5 gCO2e (8.1 %)." in md
+    report.sci.value, report.model = 123.0, "resnet50"
+    changed = render_markdown(report)
+    assert "**SCI = 123 gCO2e/epoch**" in changed and "resnet50 / run-7" in changed

@@ -1,4 +1,4 @@
-"""Schedule modes (sci_lightning.schedule) with an injected clock: no real sleeping."""
+"""Schedule modes (sci_lightning.shifting.schedule) with an injected clock: no real sleeping."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import pytest
 from omegaconf import OmegaConf
 
 from sci_lightning.carbon.base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderError
-from sci_lightning.carbon.plan import DurationEstimate, plan_best_start
 from sci_lightning.errors import ConfigError
-from sci_lightning.schedule import (
+from sci_lightning.settings import ScheduleConfig
+from sci_lightning.shifting.history import DurationEstimate
+from sci_lightning.shifting.planner import plan_best_start
+from sci_lightning.shifting.schedule import (
     ScheduleOutcome,
     WaitCancelled,
     before_training,
@@ -23,7 +25,6 @@ from sci_lightning.schedule import (
     slurm_begin_time,
     wait_for_best_start,
 )
-from sci_lightning.sci_config import ScheduleConfig
 
 UTC = timezone.utc
 T0 = datetime(2024, 6, 1, 0, 0, tzinfo=UTC)
@@ -110,6 +111,34 @@ def test_unknown_mode_and_bad_durations_are_config_errors():
         before_training(cfg(mode="report"), prov, duration="2 hours", clock=clock.now, sleep=clock.sleep)
     with pytest.raises(ConfigError, match="schedule.max_wait"):
         before_training(cfg(max_wait="soon"), prov, duration="2h", clock=clock.now, sleep=clock.sleep)
+    with pytest.raises(ConfigError, match="schedule.window_h"):
+        before_training(cfg(window_h=0.0), prov, duration="2h", clock=clock.now, sleep=clock.sleep)
+    assert prov.calls == 0
+
+
+@pytest.mark.parametrize("settings", [
+    {"mode": "report", "window_h": 12},
+    ScheduleConfig(mode="report", window_h=12.0),
+    OmegaConf.create({"mode": "report", "window_h": 12}),
+], ids=["dict", "ScheduleConfig", "DictConfig"])
+def test_settings_as_dict_dataclass_or_node_plan_alike(settings):
+    clock = FakeTime(T0)
+    prov = FakeProvider(clock, lambda _: flat_with_dip(5))
+    out = before_training(settings, prov, duration="2h", clock=clock.now, sleep=clock.sleep)
+    assert out.mode == "report" and out.plan.best_start == T0 + timedelta(hours=5)
+    assert out.plan.window_end == T0 + timedelta(hours=12)
+    later = plan_after_first_epoch(settings, prov, actual_start=T0, duration=timedelta(hours=2))
+    assert later.plan.best_start == T0 + timedelta(hours=5) and later.duration_source == "first_epoch"
+
+
+def test_misspelt_setting_is_refused_by_name():
+    clock = FakeTime(T0)
+    prov = FakeProvider(clock, lambda _: flat_with_dip(5))
+    with pytest.raises(ConfigError, match=r"schedule\.windw_h.*Did you mean schedule\.window_h"):
+        before_training({"mode": "report", "windw_h": 12}, prov, duration="2h", clock=clock.now, sleep=clock.sleep)
+    with pytest.raises(ConfigError, match=r"schedule\.mdoe"):
+        plan_after_first_epoch({"mdoe": "report"}, prov, actual_start=T0, duration=timedelta(hours=2))
+    assert prov.calls == 0
 
 
 # --------------------------------------------------------------------------- report
@@ -132,7 +161,7 @@ def test_report_runs_now_and_reports_the_saving():
 def test_provider_fault_starts_now_and_is_recorded(caplog):
     clock = FakeTime(T0)
     prov = FakeProvider(clock, lambda _: flat_with_dip(5), fail=True)
-    with caplog.at_level(logging.WARNING, logger="sci_lightning.schedule"):
+    with caplog.at_level(logging.WARNING, logger="sci_lightning.shifting.schedule"):
         out = before_training(cfg(mode="wait"), prov, duration="2h", clock=clock.now, sleep=clock.sleep)
     assert out.reason == "planning_failed" and out.plan is None and clock.sleeps == []
     assert "service down" in out.notes[0] and "service down" in caplog.text
@@ -178,7 +207,7 @@ def test_wait_starts_at_the_planned_time_with_log_countdown(caplog):
     clock = FakeTime(T0 + timedelta(minutes=10))
     prov = FakeProvider(clock, lambda _: flat_with_dip(5), issue_every=timedelta(days=10))
     stream = io.StringIO()
-    with caplog.at_level(logging.INFO, logger="sci_lightning.schedule"):
+    with caplog.at_level(logging.INFO, logger="sci_lightning.shifting.schedule"):
         out = before_training(cfg(), prov, duration="2h", clock=clock.now, sleep=clock.sleep, stream=stream,
                               isatty=False)
     assert out.reason == "best_start"

@@ -13,15 +13,14 @@ from omegaconf import OmegaConf
 from sci_lightning.carbon.base import IntensityPoint, IntensitySeries
 from sci_lightning.energy.base import ComponentEnergy, EnergyInterval, EnergyResult
 from sci_lightning.errors import ConfigError
-from sci_lightning.sci import (
+from sci_lightning.sci.compute import (
     SECONDS_PER_YEAR,
     SciError,
     compute_sci,
     embodied_g,
     integrate_operational_g,
-    validate_sci_config,
 )
-from sci_lightning.sci_config import SciConfig
+from sci_lightning.settings import SciConfig, coerce
 
 UTC = timezone.utc
 T0 = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
@@ -240,7 +239,7 @@ def test_dictconfig_settings_are_accepted():
 )
 def test_validation_errors_name_the_setting(kwargs, setting):
     with pytest.raises(ConfigError, match=setting.replace(".", r"\.")):
-        validate_sci_config(SciConfig(**kwargs))
+        coerce(SciConfig, kwargs, "sci")
 
 
 def test_shipped_sci_configs_compose_and_validate():
@@ -248,7 +247,7 @@ def test_shipped_sci_configs_compose_and_validate():
     assert {"default", "t4_case_study", "gpu_server_embodied"} <= set(names)
     for name in names:
         cfg = OmegaConf.merge(OmegaConf.structured(SciConfig), OmegaConf.load(CONF_DIR / f"{name}.yaml"))
-        validate_sci_config(cfg)
+        coerce(SciConfig, cfg, "sci")
     t4 = OmegaConf.merge(OmegaConf.structured(SciConfig), OmegaConf.load(CONF_DIR / "t4_case_study.yaml"))
     assert t4.price_per_hour_usd == 1.204 and t4.embodied_total_kg is None and t4.functional_unit == "job"
     emb = OmegaConf.merge(OmegaConf.structured(SciConfig), OmegaConf.load(CONF_DIR / "gpu_server_embodied.yaml"))
@@ -289,3 +288,13 @@ def test_integration_matches_per_second_reference_on_real_trace():
             ref += power_w / KWH * g
     assert grams == pytest.approx(ref, rel=1e-9)
     assert not math.isclose(grams, sum(i.energy_j for i in tl) / KWH * pts[0].g_per_kwh, rel_tol=1e-3)
+
+
+def test_compute_sci_coerces_dict_settings_and_refuses_bad_ones():
+    tl = [EnergyInterval(at(0), at(30), 0.5 * KWH)]
+    from_dict = compute_sci(energy_result(tl), HOURLY, {"price_per_hour_usd": 2.0})
+    assert from_dict.cost_usd == pytest.approx(1.0) and from_dict.functional_unit == "job"
+    with pytest.raises(ConfigError, match=r"sci\.functional_unit"):
+        compute_sci(energy_result(tl), HOURLY, {"functional_unit": "batch"})
+    with pytest.raises(ConfigError, match=r"sci\.lifespan_years"):
+        compute_sci(energy_result(tl), HOURLY, SciConfig(embodied_total_kg=100.0))

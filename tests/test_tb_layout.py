@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from sci_lightning import tb_layout as T
+from sci_lightning.lightning import tb_layout as T
 
 
 def test_run_name_from_overrides_sanitized():

@@ -12,7 +12,7 @@ import pytest
 
 from tiny_run import TINY_FIT
 
-from sci_lightning.train import resolve_precision, run
+from sci_lightning.app.train import resolve_precision, run
 
 TINY = ["experiment=quickstart", *TINY_FIT]
 

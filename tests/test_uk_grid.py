@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from sci_lightning.carbon.base import ProviderError
-from sci_lightning.carbon.config import CarbonConfig
+from sci_lightning.settings import CarbonConfig
 from sci_lightning.carbon.http import HttpStatusError
 from sci_lightning.carbon.uk_grid import UkGridProvider, parse_region
 from sci_lightning.errors import ConfigError

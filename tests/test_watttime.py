@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from sci_lightning.carbon.base import LBS_PER_MWH_TO_G_PER_KWH, ProviderError
-from sci_lightning.carbon.config import CarbonConfig
+from sci_lightning.settings import CarbonConfig
 from sci_lightning.carbon.http import HttpStatusError
 from sci_lightning.carbon.watttime import WattTimeProvider
 from sci_lightning.errors import ConfigError

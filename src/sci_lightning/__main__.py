@@ -1,6 +1,8 @@
 """Hydra entry point: ``python -m sci_lightning model=inception experiment=quickstart``.
 
-A setting that is wrong is reported as one clear line (exit status 2), before training.
+A setting that is wrong is reported as one clear line (exit status 2), before training,
+in the same words whether Hydra refused it while composing the config (a misspelt key,
+a wrong type) or :func:`sci_lightning.settings.coerce` did (a value out of range).
 In a multirun sweep a failing job is recorded in its folder (``job_failed.json``) and the
 sweep goes on, so that the comparison of the other jobs is still produced; the sweep then
 exits with status 1.
@@ -8,16 +10,17 @@ exits with status 1.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 
 import hydra
 from omegaconf import DictConfig
 
-from sci_lightning.config import register_configs
 from sci_lightning.errors import SciLightningError
+from sci_lightning.settings import explain_hydra_error, register_hydra_schemas
 
-register_configs()
+register_hydra_schemas()
 
 _failed_jobs: list[str] = []
 
@@ -53,16 +56,20 @@ def _record_failure(exc: BaseException) -> None:
     _failed_jobs.append(" ".join(hc.overrides.task))
 
 
+def _user_error(exc: BaseException) -> None:
+    from sci_lightning.redaction import redact
+
+    print(f"error: {redact(str(exc))}", file=sys.stderr)
+
+
 @hydra.main(version_base="1.3", config_path="pkg://sci_lightning.conf", config_name="config")
 def _app(cfg: DictConfig) -> float | None:
-    from sci_lightning.train import run
+    from sci_lightning.app.train import run
 
     try:
         return run(cfg)
     except SciLightningError as exc:
-        from sci_lightning.redaction import redact
-
-        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        _user_error(exc)
         if _is_multirun():
             _record_failure(exc)
             return None
@@ -75,8 +82,29 @@ def _app(cfg: DictConfig) -> float | None:
         raise
 
 
+def _is_hydra_refusal(exc: BaseException) -> bool:
+    """A config Hydra could not compose (e.g. ``carbon=no_such``: no such option in a group)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    return isinstance(exc, (HydraException, OmegaConfBaseException))
+
+
 def main() -> None:
-    _app()
+    # Let Hydra's composition errors reach us, so that a refused override is explained in
+    # the settings module's words instead of Hydra's (see settings.explain_hydra_error).
+    full_error = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        _app()
+    except Exception as exc:
+        if full_error == "1":
+            raise
+        explained = explain_hydra_error(exc)
+        if explained is None and not _is_hydra_refusal(exc):
+            raise
+        _user_error(explained or exc)
+        sys.exit(2)
     if _failed_jobs:
         print(f"error: {len(_failed_jobs)} job(s) failed: " + "; ".join(_failed_jobs), file=sys.stderr)
         sys.exit(1)

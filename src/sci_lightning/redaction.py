@@ -1,46 +1,135 @@
 """Keep credentials out of everything the project writes or shows.
 
-Secrets come only from environment variables. Before a report, a failure record or a
-warning leaves the process, :func:`redact` / :func:`scrub` replace the values of
-environment variables whose names look secret (``*TOKEN*``, ``*PASSWORD*``, ``*SECRET*``,
-``*KEY*``, ``*CREDENTIAL*``) and credentials quoted in text (``token=...``,
-``Authorization: ...``, ``Bearer ...``).
+Secrets come only from environment variables (and, inside the HTTP client, from the
+credentials it sends). Before a report, a failure record, a log line or an error message
+leaves the process, :func:`redact` / :func:`scrub` replace:
+
+* the values of environment variables whose names look secret (``*TOKEN*``,
+  ``*PASSWORD*``, ``*PASSWD*``, ``*SECRET*``, ``*KEY*``, ``*CREDENTIAL*``), and what is
+  derived from them (:func:`credential_forms`): their URL-encoded form and the base64
+  ``user:password`` of HTTP Basic auth, paired with every user-name-like variable
+  (``*USER*``, ``*LOGIN*``, ``*ACCOUNT*``, ``*EMAIL*``);
+* credentials quoted in any text, whatever their value: ``Basic xxx`` (when ``xxx`` decodes
+  to ``user:password``) / ``Bearer xxx``,
+  ``Authorization: ...`` / ``auth-token: ...`` / ``"password": "..."`` style pairs,
+  query-string tokens (``token=``, ``api_key=``, ``key=``, ``password=``, ...), and the
+  password of a ``scheme://user:password@host`` URL.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from typing import Any, Iterable, Mapping
+from urllib.parse import quote
 
-__all__ = ["REDACTED", "secret_values", "scrub", "redact"]
+__all__ = [
+    "REDACTED",
+    "SECRET_NAME_MARKERS",
+    "USER_NAME_MARKERS",
+    "credential_forms",
+    "secret_header",
+    "secret_values",
+    "scrub",
+    "redact",
+]
 
 REDACTED = "[redacted]"
 SECRET_NAME_MARKERS = ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "KEY", "CREDENTIAL")
+USER_NAME_MARKERS = ("USER", "LOGIN", "ACCOUNT", "EMAIL")
 _BENIGN_VALUES = {"true", "false", "none", "null", "yes", "no", "on", "off"}
 _MIN_SECRET_LEN = 4
+_NOT_DONE = r"(?!\[redacted\]|\*\*\*)"  # a value already redacted is not counted again
+_SECRET_HEADER = re.compile(r"(?i)auth|token|key|secret|password|passwd|cookie|credential")
 _SECRET_PATTERNS = (
-    re.compile(r"(?i)\b((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{6,}"),
-    re.compile(r"(?i)\b((?:api[_-]?key|access[_-]?token|auth[_-]?token|token|password|secret|signature)=)[^&\s'\"]+"),
-    re.compile(r"(?i)((?:authorization|auth-token|x-api-key)['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+"),
+    # "Authorization: Basic xxx", "auth-token=xxx", '"password": "xxx"', "'X-Api-Key': 'xxx'"
+    re.compile(
+        r"(?i)((?:proxy-)?(?:authorization|auth[_-]?token|x-api-key|api[_-]?key|access[_-]?token|refresh[_-]?token"
+        r"|password|passwd|client[_-]?secret)['\"]?\s*[:=]\s*['\"]?)" + _NOT_DONE
+        + r"(?:(?:basic|bearer|digest|token)\s+)?[^'\"\s,;}&]+"
+    ),
+    # "Bearer xxx" anywhere (not the words that follow "bearer" in prose)
+    re.compile(
+        r"(?i)\b(bearer\s+)" + _NOT_DONE
+        + r"(?!(?:auth\w*|realm|scheme|header|credentials?|token)\b)[A-Za-z0-9._~+/=-]{3,}"
+    ),
+    # query strings: ?token=..., &api_key=..., key=..., password=..., client_secret=...
+    re.compile(
+        r"(?i)(?<![A-Za-z0-9])((?:[A-Za-z0-9]+[_-])*(?:api[_-]?key|apikey|key|token|password|passwd|pwd|secret"
+        r"|signature|auth|credentials?)=)" + _NOT_DONE + r"[^&\s'\"#<>]+"
+    ),
+    # scheme://user:password@host
+    re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)" + _NOT_DONE + r"[^@\s/]+(?=@)"),
 )
+# "Basic xxx" anywhere, when xxx is what Basic auth sends: base64 of "user:password"
+# (so "basic energy model" in prose is left alone)
+_BASIC_AUTH = re.compile(r"(?i)\b(basic\s+)([A-Za-z0-9+/]{4,}={0,2})")
+
+
+def _is_basic_credential(value: str) -> bool:
+    try:
+        return b":" in base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+    except ValueError:
+        return False
+
+
+def _redact_patterns(s: str) -> tuple[str, int]:
+    """``s`` with every credential quoted in it redacted, and how many were."""
+    count = 0
+    for rx in _SECRET_PATTERNS:
+        s, n = rx.subn(lambda m: m.group(1) + REDACTED, s)
+        count += n
+
+    def basic(m: re.Match) -> str:
+        nonlocal count
+        if not _is_basic_credential(m.group(2)):
+            return m.group(0)
+        count += 1
+        return m.group(1) + REDACTED
+
+    return _BASIC_AUTH.sub(basic, s), count
+
+
+def credential_forms(secret: str, users: Iterable[str] = ()) -> list[str]:
+    """``secret`` and the forms of it that leak through HTTP: URL-encoded, and the base64
+    ``user:secret`` Basic-auth value for each of ``users`` (with and without ``=`` padding,
+    so it also matches where the padding was cut off), longest first."""
+    forms = {secret, quote(secret, safe="")}
+    for user in users:
+        if user:
+            basic = base64.b64encode(f"{user}:{secret}".encode()).decode()
+            forms.update((basic, basic.rstrip("=")))
+    return sorted(forms, key=len, reverse=True)
+
+
+def secret_header(name: str) -> bool:
+    """True for HTTP header names that carry credentials (Authorization, auth-token, X-Api-Key, Cookie ...)."""
+    return bool(_SECRET_HEADER.search(name))
+
+
+def _marked(name: str, markers: tuple[str, ...]) -> bool:
+    upper = name.upper()
+    return any(m in upper for m in markers)
 
 
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values of environment variables whose names look secret, longest first.
+    """Values of environment variables whose names look secret, with their
+    :func:`credential_forms` (Basic auth paired with every user-like variable), longest first.
 
     Values shorter than 4 characters or plainly boolean-like ("true", "no", ...) are skipped
     because redacting them would mangle ordinary text.
     """
     env = os.environ if environ is None else environ
-    out = set()
+    users = {v.strip() for n, v in env.items() if v and v.strip() and _marked(n, USER_NAME_MARKERS)}
+    out: set[str] = set()
     for name, value in env.items():
-        if not value or not any(m in name.upper() for m in SECRET_NAME_MARKERS):
+        if not value or not _marked(name, SECRET_NAME_MARKERS):
             continue
         v = value.strip()
         if len(v) < _MIN_SECRET_LEN or v.lower() in _BENIGN_VALUES:
             continue
-        out.add(v)
+        out.update(credential_forms(v, users))
     return sorted(out, key=len, reverse=True)
 
 
@@ -50,18 +139,17 @@ def scrub(obj: Any, secrets: Iterable[str] | None = None) -> tuple[Any, int]:
     ``secrets`` defaults to :func:`secret_values`. Returns ``(copy, number_of_redactions)``;
     keys are scrubbed as well as values.
     """
-    secrets = list(secret_values() if secrets is None else secrets)
+    secrets = sorted(set(secret_values() if secrets is None else secrets), key=len, reverse=True)
     count = 0
 
     def text(s: str) -> str:
         nonlocal count
         for sec in secrets:
-            if sec in s:
+            if sec and sec in s:
                 count += s.count(sec)
                 s = s.replace(sec, REDACTED)
-        for rx in _SECRET_PATTERNS:
-            s, n = rx.subn(lambda m: m.group(1) + REDACTED, s)
-            count += n
+        s, n = _redact_patterns(s)
+        count += n
         return s
 
     def walk(o: Any) -> Any:

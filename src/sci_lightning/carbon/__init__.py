@@ -38,7 +38,7 @@ from .base import (
     ensure_utc,
 )
 from .chain import FallbackProvider, ProviderFallbackWarning
-from .config import CarbonConfig
+from ..settings import CarbonConfig, coerce
 
 if TYPE_CHECKING:  # for type checkers / IDEs; at runtime these load lazily via __getattr__
     from .carbon_aware_sdk import CarbonAwareSdkProvider
@@ -53,7 +53,6 @@ __all__ = [
     "ProviderError",
     "ensure_utc",
     "LBS_PER_MWH_TO_G_PER_KWH",
-    "CarbonConfig",
     "FallbackProvider",
     "ProviderFallbackWarning",
     "StaticProvider",
@@ -101,6 +100,7 @@ def provider_class(name: str) -> type[IntensityProvider]:
 
 def build_single(name: str, cfg: Any) -> IntensityProvider:
     """Build the provider ``name`` from the ``carbon`` config (its ``from_config`` classmethod)."""
+    cfg = coerce(CarbonConfig, cfg, "carbon")
     cls = provider_class(name)
     from_config = getattr(cls, "from_config", None)
     if from_config is None:
@@ -112,7 +112,9 @@ def build_provider(cfg: Any) -> IntensityProvider:
     """Build the configured provider; wrap it in a :class:`FallbackProvider` when
     ``cfg.fallback`` names providers other than the primary.
 
-    ``cfg`` is a :class:`CarbonConfig` or an OmegaConf node of that schema. Config mistakes
+    ``cfg`` is a :class:`CarbonConfig`, a plain dict of its settings or an OmegaConf node,
+    checked by :func:`sci_lightning.settings.coerce` (a misspelt key or an unknown provider is
+    refused, never replaced by a default). Config mistakes
     (unknown name, missing base_url/trace_path, bad signal_type) raise :class:`ConfigError`
     at once. A *fallback* that cannot be built from the same config (e.g. ``trace``
     without ``trace_path``) also raises, because a chain that cannot fall back is a
@@ -120,9 +122,10 @@ def build_provider(cfg: Any) -> IntensityProvider:
     environment variable makes the primary fail over at run time, recorded in
     ``fallbacks_used``, instead of stopping the run.
     """
-    primary_name = (getattr(cfg, "provider", None) or "static").strip().lower()
+    cfg = coerce(CarbonConfig, cfg, "carbon")
+    primary_name = cfg.provider.strip().lower()
     fallback_names: list[str] = []
-    for n in list(getattr(cfg, "fallback", None) or []):
+    for n in cfg.fallback:
         key = str(n).strip().lower()
         if key and key != primary_name and key not in fallback_names:
             fallback_names.append(key)
@@ -137,7 +140,7 @@ def build_provider(cfg: Any) -> IntensityProvider:
         providers.append(build_single(n, cfg))
     if len(providers) == 1:
         return providers[0]
-    return FallbackProvider(providers, cooldown_s=float(getattr(cfg, "fallback_cooldown_s", 300.0) or 0.0))
+    return FallbackProvider(providers, cooldown_s=cfg.fallback_cooldown_s)
 
 
 class _Unavailable(IntensityProvider):

@@ -38,14 +38,14 @@ from .base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderEr
 from .http import HttpClient, HttpStatusError, expect_type, format_time, parse_time, require
 
 if TYPE_CHECKING:
-    from .config import CarbonConfig
+    from ..settings import CarbonConfig
 
-__all__ = ["CarbonAwareSdkProvider", "parse_duration"]
+__all__ = ["CarbonAwareSdkProvider", "parse_timespan"]
 
 _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?$")
 
 
-def parse_duration(value: Any, what: str, provider: str) -> timedelta | None:
+def parse_timespan(value: Any, what: str, provider: str) -> timedelta | None:
     """SDK duration: minutes (number) or TimeSpan ``[d.]hh:mm:ss[.fffffff]``; None if absent/zero."""
     if value is None:
         return None
@@ -91,6 +91,7 @@ class CarbonAwareSdkProvider(IntensityProvider):
         timeout_s: float = 10.0,
         retries: int = 3,
         backoff_s: float = 0.5,
+        max_total_wait_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
     ):
@@ -117,19 +118,21 @@ class CarbonAwareSdkProvider(IntensityProvider):
         self.base_url = base_url.rstrip("/")
         self.default_duration = default_duration
         self._http = HttpClient(
-            self.name, self.base_url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s, sleep=sleep, session=session
+            self.name, self.base_url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s,
+            max_total_s=max_total_wait_s, sleep=sleep, session=session,
         )
 
     @classmethod
     def from_config(cls, cfg: "CarbonConfig", **overrides: Any) -> "CarbonAwareSdkProvider":
         """Build from the ``carbon`` group: region (SDK location), base_url, signal_type, timeouts."""
         kwargs: dict[str, Any] = dict(
-            location=getattr(cfg, "region", None),
-            base_url=getattr(cfg, "base_url", None),
-            signal_type=getattr(cfg, "signal_type", None),
-            timeout_s=getattr(cfg, "timeout_s", 10.0),
-            retries=getattr(cfg, "retries", 3),
-            backoff_s=getattr(cfg, "backoff_s", 0.5),
+            location=cfg.region,
+            base_url=cfg.base_url,
+            signal_type=cfg.signal_type,
+            timeout_s=cfg.timeout_s,
+            retries=cfg.retries,
+            backoff_s=cfg.backoff_s,
+            max_total_wait_s=cfg.max_total_wait_s,
         )
         kwargs.update(overrides)
         return cls(**kwargs)
@@ -170,7 +173,7 @@ class CarbonAwareSdkProvider(IntensityProvider):
             v = require(item, value_key, (int, float), f"{what}[{i}]", self.name)
             if not math.isfinite(v):
                 raise ProviderError(self.name, f"malformed response: {what}[{i}].{value_key} is {v!r}.")
-            d = parse_duration(item.get("duration") if isinstance(item, dict) else None, f"{what}[{i}].duration", self.name)
+            d = parse_timespan(item.get("duration") if isinstance(item, dict) else None, f"{what}[{i}].duration", self.name)
             raw.append((t, float(v), d))
         raw.sort(key=lambda r: r[0])
         points: list[IntensityPoint] = []
@@ -251,7 +254,7 @@ class CarbonAwareSdkProvider(IntensityProvider):
         for i, o in enumerate(opt_raw):
             t = parse_time(require(o, "timestamp", str, f"optimalDataPoints[{i}]", self.name), f"optimalDataPoints[{i}].timestamp", self.name)
             v = require(o, "value", (int, float), f"optimalDataPoints[{i}]", self.name)
-            d = parse_duration(o.get("duration"), f"optimalDataPoints[{i}].duration", self.name)
+            d = parse_timespan(o.get("duration"), f"optimalDataPoints[{i}].duration", self.name)
             optimal.append(
                 {
                     "location": o.get("location", self.region),

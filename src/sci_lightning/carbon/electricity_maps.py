@@ -40,7 +40,7 @@ from .base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderEr
 from .http import HttpClient, HttpStatusError, env_credentials, expect_type, format_time, parse_time, require
 
 if TYPE_CHECKING:
-    from .config import CarbonConfig
+    from ..settings import CarbonConfig
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ class ElectricityMapsProvider(IntensityProvider):
         timeout_s: float = 10.0,
         retries: int = 3,
         backoff_s: float = 0.5,
+        max_total_wait_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
         now: Callable[[], datetime] | None = None,
@@ -141,6 +142,7 @@ class ElectricityMapsProvider(IntensityProvider):
             timeout_s=timeout_s,
             retries=retries,
             backoff_s=backoff_s,
+            max_total_s=max_total_wait_s,
             sleep=sleep,
             secrets=[token],
             session=session,
@@ -158,7 +160,7 @@ class ElectricityMapsProvider(IntensityProvider):
         """Build from the ``carbon`` config group: ``region`` is the zone key, or
         ``latitude``/``longitude``; ``base_url``, ``timeout_s``, ``retries``, ``backoff_s``.
         ``signal_type`` may be ``"lifecycle"``/``"direct"`` (emission-factor type) or left unset."""
-        eft = getattr(cfg, "signal_type", None) or "lifecycle"
+        eft = cfg.signal_type or "lifecycle"
         if eft == "average":  # the only signal this provider has; keep the API default
             eft = "lifecycle"
         if eft not in ("lifecycle", "direct"):
@@ -167,14 +169,15 @@ class ElectricityMapsProvider(IntensityProvider):
                 "only; set carbon.signal_type to lifecycle (default), direct, or null."
             )
         return cls(
-            zone=getattr(cfg, "region", None),
-            latitude=getattr(cfg, "latitude", None),
-            longitude=getattr(cfg, "longitude", None),
-            base_url=getattr(cfg, "base_url", None),
+            zone=cfg.region,
+            latitude=cfg.latitude,
+            longitude=cfg.longitude,
+            base_url=cfg.base_url,
             emission_factor_type=eft,
-            timeout_s=getattr(cfg, "timeout_s", 10.0),
-            retries=getattr(cfg, "retries", 3),
-            backoff_s=getattr(cfg, "backoff_s", 0.5),
+            timeout_s=cfg.timeout_s,
+            retries=cfg.retries,
+            backoff_s=cfg.backoff_s,
+            max_total_wait_s=cfg.max_total_wait_s,
             sleep=sleep,
             session=session,
             now=now,

@@ -3,20 +3,32 @@
 One :class:`HttpClient` per provider instance. It owns one ``requests.Session`` and adds:
 
 * connect/read timeouts on every request;
-* retries with exponential backoff on HTTP 429, HTTP 5xx and connection errors/timeouts,
-  honouring ``Retry-After`` (seconds or an HTTP-date), every wait capped at ``max_wait_s``;
-  the sleep function is injectable so tests never sleep;
+* retries with exponential backoff on HTTP 429, HTTP 5xx and connection errors/timeouts
+  (each backoff capped at ``max_wait_s``), honouring ``Retry-After`` (seconds or an
+  HTTP-date) in full, never shortened;
+* a time budget per call, ``max_total_s`` (setting ``carbon.max_total_wait_s``): every
+  attempt, timeout and wait of one call together stay within it. Each request's
+  connect/read timeouts are cut to what is left of the budget, and a wait (Retry-After or
+  backoff) that would end past it is not started: the call fails at once with the
+  provider error, saying what the server asked for and which setting to raise. A wait
+  longer than ``ANNOUNCE_WAIT_S`` is logged as a warning before sleeping
+  (``"watttime: waiting 5 s before retry 2/3 (server asked: Retry-After 5)"``). The sleep
+  and the clock are injectable, so tests never sleep;
 * mapping of failures to :class:`~sci_lightning.carbon.base.ProviderError` that names the
   provider and the fix: 401/403 (credentials / access), 400/404/422 (usually an unknown
-  region; the API's own message is quoted), other 4xx, exhausted retries, unreachable
-  host, and malformed bodies (bad JSON, missing keys, wrong types);
-* secrets hygiene: headers are never logged, and any value passed in ``secrets`` is
-  replaced by ``***`` in every error message this module builds.
+  region; the API's own message is quoted), other 4xx, exhausted retries or budget,
+  unreachable host, and malformed bodies (bad JSON, missing keys, wrong types);
+* secrets hygiene: headers are never logged; every error message this module builds
+  (including the API's own text, which may echo the request's headers) is redacted:
+  values passed in ``secrets`` or sent as credentials (``auth=(user, password)`` with its
+  base64 Basic form, and the values of Authorization/token/key headers) become ``***``,
+  then :func:`sci_lightning.redaction.redact` removes secret environment values and any
+  quoted ``Basic``/``Bearer``/``token=`` credential.
 
 Public API (stable; part B's providers build on it)::
 
     client = HttpClient("watttime", "https://api.watttime.org", timeout_s=10, retries=3,
-                        backoff_s=0.5, sleep=time.sleep, secrets=[password])
+                        backoff_s=0.5, max_total_s=30, sleep=time.sleep, secrets=[password])
     body = client.get_json("/v3/forecast", params={...}, headers={...}, auth=(user, pw))
     client.close()
 
@@ -41,6 +53,7 @@ from typing import Any, Callable, Iterable, Mapping
 import requests
 
 from sci_lightning.errors import ConfigError
+from sci_lightning.redaction import credential_forms, redact, secret_header
 
 from .base import ProviderError, ensure_utc
 
@@ -55,10 +68,16 @@ __all__ = [
     "format_time",
     "env_credentials",
     "retry_after_s",
+    "ANNOUNCE_WAIT_S",
 ]
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _MAX_API_MESSAGE_CHARS = 300
+#: A wait before a retry longer than this is announced (log warning) before sleeping.
+ANNOUNCE_WAIT_S = 3.0
+#: The shortest timeout a request is given, however little of the budget is left.
+_MIN_TIMEOUT_S = 0.05
+_BUDGET_SETTING = "carbon.max_total_wait_s"
 
 
 class HttpStatusError(ProviderError):
@@ -95,7 +114,8 @@ def retry_after_s(value: str | None, now: Callable[[], float] = time.time) -> fl
 
 
 def _api_message(resp: requests.Response) -> str:
-    """The API's own error text: JSON ``message``/``error``/``detail``/``title`` or the raw body."""
+    """The API's own error text: JSON ``message``/``error``/``detail``/``title`` or the raw body
+    (whitespace collapsed, not yet redacted or trimmed)."""
     text = ""
     try:
         body = resp.json()
@@ -116,10 +136,32 @@ def _api_message(resp: requests.Response) -> str:
         text = json.dumps(body)
     else:
         text = resp.text or ""
-    text = " ".join(text.split())
-    if len(text) > _MAX_API_MESSAGE_CHARS:
-        text = text[:_MAX_API_MESSAGE_CHARS] + "..."
-    return text
+    return " ".join(text.split())
+
+
+def _trim(text: str, max_chars: int = _MAX_API_MESSAGE_CHARS) -> str:
+    """``text`` cut to ``max_chars`` (redact first: a cut secret no longer matches)."""
+    return text if len(text) <= max_chars else text[:max_chars] + "..."
+
+
+def _seconds(value: float) -> str:
+    """A duration for messages: ``5``, ``0.5``, ``3600``."""
+    return f"{round(value, 1):g}"
+
+
+class _Budget:
+    """The time left to one call of :meth:`HttpClient.request`."""
+
+    def __init__(self, total_s: float, clock: Callable[[], float]):
+        self.total_s, self.clock = total_s, clock
+        self.deadline = clock() + total_s
+
+    def left_s(self) -> float:
+        return max(0.0, self.deadline - self.clock())
+
+    def allows(self, wait_s: float) -> bool:
+        """True when waiting ``wait_s`` (and then starting a request) still ends within the budget."""
+        return wait_s + _MIN_TIMEOUT_S <= self.left_s()
 
 
 class HttpClient:
@@ -132,10 +174,15 @@ class HttpClient:
         connect_timeout_s: connect timeout (default ``min(timeout_s, 5)``).
         retries: extra attempts after the first on 429 / 5xx / connection errors.
         backoff_s: first backoff wait; doubles each retry (``backoff_s * 2**attempt``).
-        max_wait_s: cap on any single wait, including a server's ``Retry-After``.
+        max_wait_s: cap on a single backoff wait (a server's ``Retry-After`` is honoured in
+            full or, when it does not fit ``max_total_s``, not at all).
+        max_total_s: time budget of one call, all attempts, timeouts and waits together
+            (setting ``carbon.max_total_wait_s``).
         sleep: the function used to wait (inject a recorder in tests).
+        clock: monotonic seconds, for the budget (inject one that advances with ``sleep``).
         secrets: strings that must never appear in error messages (passwords, tokens);
-            more can be added later with :meth:`add_secret`.
+            more can be added later with :meth:`add_secret`; credentials sent with a
+            request are added automatically.
         session: an existing ``requests.Session`` (default: a new one).
     """
 
@@ -149,7 +196,9 @@ class HttpClient:
         retries: int = 3,
         backoff_s: float = 0.5,
         max_wait_s: float = 60.0,
+        max_total_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         secrets: Iterable[str] = (),
         session: requests.Session | None = None,
     ):
@@ -165,23 +214,37 @@ class HttpClient:
         self.retries = max(0, int(retries))
         self.backoff_s = max(0.0, float(backoff_s))
         self.max_wait_s = max(0.0, float(max_wait_s))
+        self.max_total_s = max(_MIN_TIMEOUT_S, float(max_total_s))
         self.sleep = sleep
+        self.clock = clock
         self.session = session or requests.Session()
-        self._secrets: set[str] = {s for s in secrets if s}
+        self._secrets: set[str] = set()
+        for value in secrets:
+            self.add_secret(value)
 
     def __repr__(self) -> str:  # never shows headers, auth or secrets
         return f"HttpClient(provider={self.provider!r}, base_url={self.base_url!r}, retries={self.retries})"
 
-    def add_secret(self, value: str | None) -> None:
-        """Register another string (e.g. a fresh token) to redact from error messages."""
+    def add_secret(self, value: str | None, *, user: str | None = None) -> None:
+        """Register a string (e.g. a fresh token) to redact from error messages, with its
+        URL-encoded form and, given ``user``, its base64 Basic-auth form."""
         if value:
-            self._secrets.add(value)
+            self._secrets.update(credential_forms(value, [user] if user else []))
+
+    def _add_request_secrets(self, headers: Mapping[str, str] | None, auth: tuple[str, str] | None) -> None:
+        if auth:
+            self.add_secret(auth[1], user=auth[0])
+        for name, value in (headers or {}).items():
+            if value and secret_header(name):
+                self.add_secret(value)
+                self.add_secret(value.split(None, 1)[-1])  # the token of "Bearer <token>"
 
     def redact(self, text: str) -> str:
-        """``text`` with every registered secret replaced by ``***``."""
+        """``text`` with every registered secret replaced by ``***``, then
+        :func:`sci_lightning.redaction.redact` (environment secrets, quoted credentials)."""
         for s in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(s, "***")
-        return text
+        return redact(text)
 
     def close(self) -> None:
         self.session.close()
@@ -189,13 +252,23 @@ class HttpClient:
     def _error(self, message: str, fix: str | None = None) -> ProviderError:
         return ProviderError(self.provider, self.redact(message), self.redact(fix) if fix else None)
 
-    def _wait_s(self, attempt: int, resp: requests.Response | None) -> float:
-        wait = self.backoff_s * (2**attempt)
-        if resp is not None:
-            ra = retry_after_s(resp.headers.get("Retry-After"))
-            if ra is not None:
-                wait = ra
-        return min(wait, self.max_wait_s)
+    def _retry_wait(
+        self, attempt: int, resp: requests.Response | None, exc: Exception | None
+    ) -> tuple[float, str | None, str]:
+        """(seconds to wait before the next attempt, the Retry-After header if it set them, why):
+        a server's Retry-After in full, else the capped exponential backoff."""
+        header = resp.headers.get("Retry-After") if resp is not None else None
+        asked = retry_after_s(header)
+        if asked is not None:
+            header = header.strip()[:40]
+            return asked, header, f"server asked: Retry-After {header}"
+        cause = f"HTTP {resp.status_code}" if resp is not None else type(exc).__name__
+        return min(self.backoff_s * (2**attempt), self.max_wait_s), None, f"backoff after {cause}"
+
+    def _send(self, method: str, url: str, budget: _Budget, **kw: Any) -> requests.Response:
+        left = budget.left_s()
+        timeout = (max(_MIN_TIMEOUT_S, min(self.connect_timeout_s, left)), max(_MIN_TIMEOUT_S, min(self.timeout_s, left)))
+        return self.session.request(method, url, timeout=timeout, **kw)
 
     def request(
         self,
@@ -207,28 +280,22 @@ class HttpClient:
         auth: tuple[str, str] | None = None,
         json_body: Any = None,
     ) -> requests.Response:
-        """Send a request with retries; return a 2xx response or raise ProviderError/HttpStatusError."""
+        """Send a request with retries within the time budget; return a 2xx response or
+        raise ProviderError/HttpStatusError."""
         url = self.base_url + (path if path.startswith("/") else "/" + path)
-        last_resp: requests.Response | None = None
-        last_exc: Exception | None = None
+        self._add_request_secrets(headers, auth)
+        budget = _Budget(self.max_total_s, self.clock)
+        kw = dict(params=params, headers=dict(headers) if headers else None, auth=auth, json=json_body)
         for attempt in range(self.retries + 1):
-            last_resp, last_exc = None, None
+            resp, exc = None, None
             try:
                 log.debug("%s: %s %s (attempt %d)", self.provider, method, url, attempt + 1)
-                resp = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    headers=dict(headers) if headers else None,
-                    auth=auth,
-                    json=json_body,
-                    timeout=(self.connect_timeout_s, self.timeout_s),
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last_exc = exc
-            except requests.RequestException as exc:  # invalid URL, too many redirects, ...
+                resp = self._send(method, url, budget, **kw)
+            except (requests.ConnectionError, requests.Timeout) as e:
+                exc = e
+            except requests.RequestException as e:  # invalid URL, too many redirects, ...
                 raise self._error(
-                    f"request to {self.base_url} failed ({type(exc).__name__}).",
+                    f"request to {self.base_url} failed ({type(e).__name__}).",
                     "check carbon.base_url and the provider settings.",
                 ) from None
             else:
@@ -236,23 +303,53 @@ class HttpClient:
                     return resp
                 if resp.status_code not in _RETRY_STATUSES:
                     raise self._status_error(resp)
-                last_resp = resp
-            if attempt < self.retries:
-                wait = self._wait_s(attempt, last_resp)
-                log.debug("%s: retrying in %.2f s", self.provider, wait)
-                self.sleep(wait)
-        if last_resp is not None:
-            raise self._status_error(last_resp, attempts=self.retries + 1)
-        kind = "timed out" if isinstance(last_exc, requests.Timeout) else "could not connect"
-        raise self._error(
-            f"{kind} to {self.base_url} after {self.retries + 1} attempt(s) ({type(last_exc).__name__}).",
-            "check carbon.base_url, the network/proxy, and that the service is up; "
+            if attempt == self.retries:
+                break
+            wait_s, header, why = self._retry_wait(attempt, resp, exc)
+            if not budget.allows(wait_s):
+                raise self._failure(resp, exc, attempt + 1, self._over_budget(wait_s, header, why, budget))
+            if wait_s > ANNOUNCE_WAIT_S:
+                log.warning(
+                    "%s: waiting %s s before retry %d/%d (%s)", self.provider, _seconds(wait_s), attempt + 1,
+                    self.retries, why,
+                )
+            self.sleep(wait_s)
+        raise self._failure(resp, exc, self.retries + 1)
+
+    def _over_budget(self, wait_s: float, header: str | None, why: str, budget: _Budget) -> str:
+        if header is not None:
+            asked = f"the server asked to wait {_seconds(wait_s)} s (Retry-After: {header})"
+        else:
+            asked = f"the next retry would wait {_seconds(wait_s)} s ({why})"
+        return (
+            f"{asked}, longer than the {_seconds(budget.left_s())} s left of this call's "
+            f"{_seconds(budget.total_s)} s time budget ({_BUDGET_SETTING}); gave up without waiting"
+        )
+
+    def _failure(
+        self, resp: requests.Response | None, exc: Exception | None, attempts: int, budget_note: str = ""
+    ) -> ProviderError:
+        """The error that ends a call: the last HTTP status, or the connection failure."""
+        fix_budget = (
+            f"raise {_BUDGET_SETTING} (now {_seconds(self.max_total_s)} s) if waiting that long is acceptable; "
+            if budget_note
+            else ""
+        )
+        if resp is not None:
+            return self._status_error(resp, attempts=attempts, note=budget_note, fix_prefix=fix_budget)
+        kind = "timed out" if isinstance(exc, requests.Timeout) else "could not connect"
+        note = f"; {budget_note}" if budget_note else ""
+        return self._error(
+            f"{kind} to {self.base_url} after {attempts} attempt(s) ({type(exc).__name__}){note}.",
+            f"{fix_budget}check carbon.base_url, the network/proxy, and that the service is up; "
             "or keep a fallback provider (carbon.fallback) for offline runs.",
         )
 
-    def _status_error(self, resp: requests.Response, attempts: int = 1) -> HttpStatusError:
+    def _status_error(
+        self, resp: requests.Response, attempts: int = 1, note: str = "", fix_prefix: str = ""
+    ) -> HttpStatusError:
         status = resp.status_code
-        api = self.redact(_api_message(resp))
+        api = _trim(self.redact(_api_message(resp)))
         quoted = f": {api!r}" if api else ""
         path = requests.utils.urlparse(resp.url).path if resp.url else ""
         if status == 401:
@@ -269,13 +366,14 @@ class HttpClient:
                 "check carbon.region (region/zone/location names are provider-specific) and the other query settings.",
             )
         elif status in _RETRY_STATUSES:
+            after = f"; {note}" if note else ""
             msg, fix = (
-                f"service unavailable (HTTP {status} on {path}) after {attempts} attempt(s){quoted}.",
+                f"service unavailable (HTTP {status} on {path}) after {attempts} attempt(s){after}{quoted}.",
                 "try again later, raise carbon.retries, or keep a fallback provider (carbon.fallback).",
             )
         else:
             msg, fix = f"unexpected HTTP {status} on {path}{quoted}.", "check carbon.base_url and the provider settings."
-        return HttpStatusError(self.provider, status, self.redact(msg), self.redact(fix), api_message=api)
+        return HttpStatusError(self.provider, status, self.redact(msg), self.redact(fix_prefix + fix), api_message=api)
 
     def get_json(
         self,
@@ -290,7 +388,7 @@ class HttpClient:
         try:
             return resp.json()
         except ValueError:
-            snippet = " ".join((resp.text or "")[:120].split())
+            snippet = _trim(self.redact(" ".join((resp.text or "").split())), 120)
             raise self._error(
                 f"malformed response from {path}: body is not JSON (starts with {snippet!r}).",
                 "check carbon.base_url points at the provider's API (not a web page or proxy).",

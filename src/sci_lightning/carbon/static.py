@@ -30,7 +30,7 @@ from ..errors import ConfigError
 from .base import IntensityPoint, IntensityProvider, IntensitySeries, ensure_utc
 
 if TYPE_CHECKING:
-    from .config import CarbonConfig
+    from ..settings import CarbonConfig
 
 __all__ = ["StaticProvider", "STATIC_TABLE", "STATIC_SOURCE", "STATIC_YEAR", "WORLD_G_PER_KWH", "lookup_static"]
 
@@ -161,7 +161,7 @@ class StaticProvider(IntensityProvider):
     @classmethod
     def from_config(cls, cfg: "CarbonConfig") -> "StaticProvider":
         """Build from the ``carbon`` config group (``region``, ``static_g_per_kwh``)."""
-        return cls(region=getattr(cfg, "region", None), g_per_kwh=getattr(cfg, "static_g_per_kwh", None))
+        return cls(region=cfg.region, g_per_kwh=cfg.static_g_per_kwh)
 
     def __repr__(self) -> str:
         return f"StaticProvider(region={self.region!r}, g_per_kwh={self.g_per_kwh:g})"

@@ -47,7 +47,7 @@ from ..errors import ConfigError, DatasetError
 from .base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderError, ensure_utc
 
 if TYPE_CHECKING:
-    from .config import CarbonConfig
+    from ..settings import CarbonConfig
 
 __all__ = ["TraceProvider", "load_trace", "Trace"]
 
@@ -248,21 +248,21 @@ class TraceProvider(IntensityProvider):
     def from_config(cls, cfg: "CarbonConfig") -> "TraceProvider":
         """Build from ``carbon.trace_path``, ``trace_column``, ``region`` (unless ``world``),
         ``signal_type``, ``trace_time_offset_h`` and ``trace_replay``."""
-        path = getattr(cfg, "trace_path", None)
+        path = cfg.trace_path
         if not path:
             raise ConfigError(
                 "carbon.trace_path is required for the trace provider: point it at a CSV of UTC timestamps and "
                 "gCO2e/kWh values, e.g. carbon.trace_path=/data/DE_2023_hourly.csv."
             )
-        region = getattr(cfg, "region", None)
-        offset_h = getattr(cfg, "trace_time_offset_h", None)
+        region = cfg.region
+        offset_h = cfg.trace_time_offset_h
         return cls(
             path,
-            column=getattr(cfg, "trace_column", None),
+            column=cfg.trace_column,
             region=None if (region or "world").lower() == "world" else region,
-            signal_type=getattr(cfg, "signal_type", None) or "average",
+            signal_type=cfg.signal_type or "average",
             time_offset=timedelta(hours=float(offset_h)) if offset_h else None,
-            replay=bool(getattr(cfg, "trace_replay", False)),
+            replay=bool(cfg.trace_replay),
         )
 
     def __repr__(self) -> str:

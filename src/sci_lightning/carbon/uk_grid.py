@@ -41,7 +41,7 @@ from .base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderEr
 from .http import HttpClient, HttpStatusError, expect_type, parse_time, require
 
 if TYPE_CHECKING:
-    from .config import CarbonConfig
+    from ..settings import CarbonConfig
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +178,7 @@ class UkGridProvider(IntensityProvider):
         timeout_s: float = 10.0,
         retries: int = 3,
         backoff_s: float = 0.5,
+        max_total_wait_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
         now: Callable[[], datetime] | None = None,
@@ -198,6 +199,7 @@ class UkGridProvider(IntensityProvider):
             timeout_s=timeout_s,
             retries=retries,
             backoff_s=backoff_s,
+            max_total_s=max_total_wait_s,
             sleep=sleep,
             session=session,
         )
@@ -214,18 +216,19 @@ class UkGridProvider(IntensityProvider):
         """Build from the ``carbon`` config group (``region``, ``base_url``, ``timeout_s``,
         ``retries``, ``backoff_s``). Coordinates are not used: GB regions are chosen by id,
         name or postcode."""
-        signal = getattr(cfg, "signal_type", None)
+        signal = cfg.signal_type
         if signal not in (None, "average"):
             raise ConfigError(
                 f"carbon.signal_type={signal!r} is not available from the GB Carbon Intensity API, which gives "
                 "average intensity only; set carbon.signal_type to average or null."
             )
         return cls(
-            region=getattr(cfg, "region", "GB"),
-            base_url=getattr(cfg, "base_url", None),
-            timeout_s=getattr(cfg, "timeout_s", 10.0),
-            retries=getattr(cfg, "retries", 3),
-            backoff_s=getattr(cfg, "backoff_s", 0.5),
+            region=cfg.region,
+            base_url=cfg.base_url,
+            timeout_s=cfg.timeout_s,
+            retries=cfg.retries,
+            backoff_s=cfg.backoff_s,
+            max_total_wait_s=cfg.max_total_wait_s,
             sleep=sleep,
             session=session,
             now=now,

@@ -51,7 +51,7 @@ from .base import (
 from .http import HttpClient, HttpStatusError, env_credentials, expect_type, format_time, parse_time, require
 
 if TYPE_CHECKING:
-    from .config import CarbonConfig
+    from ..settings import CarbonConfig
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ class WattTimeProvider(IntensityProvider):
         timeout_s: float = 10.0,
         retries: int = 3,
         backoff_s: float = 0.5,
+        max_total_wait_s: float = 30.0,
         max_wait_s: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
@@ -150,6 +151,7 @@ class WattTimeProvider(IntensityProvider):
             timeout_s=timeout_s,
             retries=retries,
             backoff_s=backoff_s,
+            max_total_s=max_total_wait_s,
             max_wait_s=max_wait_s,
             sleep=sleep,
             session=session,
@@ -160,14 +162,15 @@ class WattTimeProvider(IntensityProvider):
         """Build from the ``carbon`` group: region or latitude/longitude, signal_type, base_url,
         timeout_s, retries, backoff_s. ``overrides`` (sleep, clock, session) are for tests."""
         kwargs: dict[str, Any] = dict(
-            region=getattr(cfg, "region", None),
-            latitude=getattr(cfg, "latitude", None),
-            longitude=getattr(cfg, "longitude", None),
-            signal_type=getattr(cfg, "signal_type", None),
-            base_url=getattr(cfg, "base_url", None),
-            timeout_s=getattr(cfg, "timeout_s", 10.0),
-            retries=getattr(cfg, "retries", 3),
-            backoff_s=getattr(cfg, "backoff_s", 0.5),
+            region=cfg.region,
+            latitude=cfg.latitude,
+            longitude=cfg.longitude,
+            signal_type=cfg.signal_type,
+            base_url=cfg.base_url,
+            timeout_s=cfg.timeout_s,
+            retries=cfg.retries,
+            backoff_s=cfg.backoff_s,
+            max_total_wait_s=cfg.max_total_wait_s,
         )
         kwargs.update(overrides)
         return cls(**kwargs)

@@ -8,7 +8,7 @@ Public API::
     dm.num_classes, dm.class_names
 """
 
-from .config import DataConfig
+from ..settings import DataConfig
 from .download import TINY_IMAGENET_MD5, TINY_IMAGENET_URL, download_tiny_imagenet
 from .fast import BatchTransform, CachedImageDataset, build_uint8_cache
 from .synthetic import SyntheticSpec, generate_synthetic_tiny_imagenet, synthetic_root

@@ -62,9 +62,9 @@ def download_file(
                     f"and unzip it under '{dest.parent}', or use data=synthetic."
                 )
             total = int(resp.headers.get("Content-Length") or 0) or None
-            from .fast import _progress
+            from .images import progress_bar
 
-            bar = _progress(total or 0, f"Downloading {dest.name}", progress)
+            bar = progress_bar(total or 0, f"Downloading {dest.name}", progress)
             try:
                 with open(part, "wb") as f:
                     for block in resp.iter_content(chunk_size=chunk_bytes):

@@ -8,7 +8,8 @@ is what limits a small CPU. Here
    reference path, converted to RGB) into ``N x px x px x 3`` uint8 in a ``.npy`` file
    read through a numpy memmap (Tiny ImageNet: 100 000 x 64 x 64 x 3 = 1.23 GB). A JSON
    fingerprint (file list + sizes + mtimes + px + format version) stored beside it makes
-   any change of the source rebuild the cache.
+   any change of the source rebuild the cache. Concurrent runs on one cache share
+   one build (a lock beside the file; built aside, renamed into place).
 2. :class:`CachedImageDataset` hands out whole uint8 batches with one fancy-index read
    (``__getitems__``), so a worker does no per-image Python work.
 3. :class:`BatchTransform` (called from the datamodule's ``on_after_batch_transfer``,
@@ -35,7 +36,20 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, default_collate
 
 from sci_lightning.errors import DatasetError
-from sci_lightning.fileio import atomic_write_json
+from sci_lightning.fileio import atomic_write_json, build_once, unique_sibling
+
+from .images import load_rgb, progress_bar
+
+__all__ = [
+    "CACHE_FORMAT_VERSION",
+    "fingerprint_files",
+    "decode_uint8",
+    "cache_paths",
+    "build_uint8_cache",
+    "CachedImageDataset",
+    "collate_prebatched",
+    "BatchTransform",
+]
 
 CACHE_FORMAT_VERSION = 1
 _CHUNK = 2048
@@ -65,8 +79,6 @@ def decode_uint8(path: str, image_px: int) -> np.ndarray:
     (PIL bilinear, antialiased) only when it is not already image_px x image_px."""
     from PIL import Image
 
-    from .tiny_imagenet import load_rgb
-
     img = load_rgb(path)
     if img.size != (image_px, image_px):
         img = img.resize((image_px, image_px), Image.BILINEAR)
@@ -83,33 +95,44 @@ def _decode_chunk(npy_path: str, start: int, paths: list[str], image_px: int) ->
     return len(paths)
 
 
-def _progress(total: int, desc: str, enabled: bool):
-    try:
-        from tqdm.auto import tqdm
-
-        return tqdm(total=total, desc=desc, unit="img", disable=not enabled, file=sys.stderr)
-    except ImportError:  # pragma: no cover - tqdm ships with lightning
-
-        class _Print:
-            def __init__(self):
-                self.n = 0
-
-            def update(self, k):
-                self.n += k
-                if enabled and (self.n == total or self.n % 10000 < k):
-                    print(f"{desc}: {self.n}/{total}", file=sys.stderr)
-
-            def close(self):
-                pass
-
-        return _Print()
-
-
 def cache_paths(cache_dir: Path, key: str, source_root: Path, image_px: int) -> tuple[Path, Path]:
     """(array .npy, fingerprint .json) for one split of one source tree at one size."""
     tag = hashlib.sha1(str(Path(source_root).resolve()).encode()).hexdigest()[:12]
     stem = f"{tag}-{key}-{image_px}px"
     return cache_dir / f"{stem}.npy", cache_dir / f"{stem}.json"
+
+
+def _cache_is_valid(npy: Path, meta: Path, fingerprint: str, count: int) -> bool:
+    """True when ``npy`` exists and its fingerprint file names exactly this source."""
+    if not (npy.is_file() and meta.is_file()):
+        return False
+    try:
+        info = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return False
+    return info.get("fingerprint") == fingerprint and info.get("count") == count
+
+
+def _decode_all(tmp: Path, paths: list[str], image_px: int, num_workers: int, chunk_images: int, bar) -> None:
+    """Decode ``paths`` into a new (N, px, px, 3) uint8 ``.npy`` at ``tmp``."""
+    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), image_px, image_px, 3))
+    arr.flush()
+    if num_workers > 1 and len(paths) > chunk_images:
+        del arr
+        with ProcessPoolExecutor(max_workers=num_workers) as pool:
+            futures = [
+                pool.submit(_decode_chunk, str(tmp), s, paths[s : s + chunk_images], image_px)
+                for s in range(0, len(paths), chunk_images)
+            ]
+            for fut in as_completed(futures):
+                bar.update(fut.result())
+        return
+    for i, p in enumerate(paths):
+        arr[i] = decode_uint8(p, image_px)
+        if (i + 1) % 256 == 0 or i + 1 == len(paths):
+            bar.update((i % 256) + 1)
+    arr.flush()
+    del arr
 
 
 def build_uint8_cache(
@@ -122,13 +145,17 @@ def build_uint8_cache(
     num_workers: int = 0,
     progress: bool = True,
     chunk_images: int = _CHUNK,
+    lock_timeout_s: float = 3600.0,
 ) -> Path:
     """Decode ``paths`` (in order) into a uint8 ``.npy`` of shape (N, px, px, 3); return its path.
 
     Reuses the existing file when its fingerprint matches; otherwise (first use, or any
     source file added/removed/changed) rebuilds it, in ``num_workers`` processes when > 1,
-    with a progress bar. The array is written to a temporary file and renamed into place,
-    and the fingerprint is written last, so an interrupted build is never taken as valid.
+    with a progress bar. Safe from several processes at once
+    (:func:`sci_lightning.fileio.build_once`): under a lock beside the cache, one process
+    decodes into a temporary sibling, renames it into place and writes the fingerprint
+    last; the others wait (up to ``lock_timeout_s``) and reuse it. An interrupted build is
+    never taken as valid.
 
     Args:
         image_px: side of the cached images; None: the first image's (larger) side.
@@ -139,58 +166,37 @@ def build_uint8_cache(
         raise DatasetError(f"No images to cache for '{key}'")
     cache_dir = Path(cache_dir)
     if image_px is None:
-        from .tiny_imagenet import load_rgb
-
         image_px = max(load_rgb(paths[0]).size)
     npy, meta = cache_paths(cache_dir, key, Path(source_root), image_px)
     fp = fingerprint_files(paths, extra=f"px={image_px}")
-    if npy.is_file() and meta.is_file():
-        try:
-            info = json.loads(meta.read_text())
-        except (OSError, ValueError):
-            info = {}
-        if info.get("fingerprint") == fp and info.get("count") == len(paths):
-            return npy
 
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    meta.unlink(missing_ok=True)
-    tmp = npy.with_name(f"{npy.stem}.tmp-{os.getpid()}.npy")
-    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), image_px, image_px, 3))
-    arr.flush()
-    bar = _progress(len(paths), f"Caching {key} images ({image_px}px uint8)", progress)
-    try:
-        if num_workers > 1 and len(paths) > chunk_images:
-            del arr
-            with ProcessPoolExecutor(max_workers=num_workers) as pool:
-                futures = [
-                    pool.submit(_decode_chunk, str(tmp), s, paths[s : s + chunk_images], image_px)
-                    for s in range(0, len(paths), chunk_images)
-                ]
-                for fut in as_completed(futures):
-                    bar.update(fut.result())
-        else:
-            for i, p in enumerate(paths):
-                arr[i] = decode_uint8(p, image_px)
-                if (i + 1) % 256 == 0 or i + 1 == len(paths):
-                    bar.update((i % 256) + 1)
-            arr.flush()
-            del arr
-        os.replace(tmp, npy)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        bar.close()
-    atomic_write_json(
-        meta,
-        {
+    def build() -> None:
+        meta.unlink(missing_ok=True)
+        tmp = unique_sibling(npy)
+        bar = progress_bar(len(paths), f"Caching {key} images ({image_px}px uint8)", progress)
+        try:
+            _decode_all(tmp, paths, image_px, num_workers, chunk_images, bar)
+            os.replace(tmp, npy)
+        finally:
+            bar.close()
+            tmp.unlink(missing_ok=True)  # gone already unless the build failed
+        info = {
             "format_version": CACHE_FORMAT_VERSION,
             "fingerprint": fp,
             "count": len(paths),
             "image_px": image_px,
             "source_root": str(Path(source_root).resolve()),
             "split": key,
-        },
+        }
+        atomic_write_json(meta, info)
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    build_once(
+        npy,
+        lambda: _cache_is_valid(npy, meta, fp, len(paths)),
+        build,
+        timeout_s=lock_timeout_s,
+        what=f"the {key} image cache '{npy}'",
     )
     return npy
 

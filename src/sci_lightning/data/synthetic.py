@@ -13,7 +13,9 @@ generator seeded with ``(seed, split, class, image)``, so the same settings alwa
 byte-identical files, whatever the number of worker processes. A manifest
 (``synthetic_manifest.json``) records the settings; the tree is generated once per
 setting and reused, and regenerated when the settings (or the generator version) change
-or a previous generation was interrupted.
+or a previous generation was interrupted. Generation builds aside and renames into place
+under a lock, so concurrent runs on one cache share one tree (see
+:func:`generate_synthetic_tiny_imagenet`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,18 @@ from pathlib import Path
 import numpy as np
 
 from sci_lightning.errors import DatasetError
+from sci_lightning.fileio import build_once, replace_dir, unique_sibling
+
+__all__ = [
+    "GENERATOR_VERSION",
+    "MANIFEST",
+    "SyntheticSpec",
+    "synthetic_root",
+    "class_signature",
+    "render_image",
+    "is_generated",
+    "generate_synthetic_tiny_imagenet",
+]
 
 GENERATOR_VERSION = 1
 MANIFEST = "synthetic_manifest.json"
@@ -185,6 +199,7 @@ def generate_synthetic_tiny_imagenet(
     *,
     workers: int | None = None,
     progress: bool = True,
+    lock_timeout_s: float = 3600.0,
 ) -> Path:
     """Write the synthetic dataset for ``spec`` into ``root`` (unless already there) and return ``root``.
 
@@ -194,23 +209,48 @@ def generate_synthetic_tiny_imagenet(
     it carries this generator's manifest or in-progress marker (a foreign non-empty folder
     raises DatasetError instead of being deleted).
 
+    Safe to call from several processes at once (:func:`sci_lightning.fileio.build_once`):
+    one generates into a temporary sibling folder and renames it to ``root``; the others
+    wait for it (up to ``lock_timeout_s``) and reuse the result.
+
     Args:
         workers: processes to render with (None: up to 4, by CPU count; 1: in-process).
     """
     root = Path(root)
-    if is_generated(root, spec):
-        return root
+
+    def build() -> None:
+        _refuse_foreign(root)
+        tmp = unique_sibling(root)
+        try:
+            _write_tree(tmp, spec, workers, progress)
+            replace_dir(tmp, root)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # gone already unless the build failed
+        if progress:
+            total = spec.classes * (spec.train_per_class + spec.val_per_class)
+            print(f"Synthetic Tiny ImageNet ({total} images) ready in '{root}'", file=sys.stderr)
+
+    build_once(
+        root,
+        lambda: is_generated(root, spec),
+        build,
+        timeout_s=lock_timeout_s,
+        what=f"synthetic dataset '{root}'",
+    )
+    return root
+
+
+def _refuse_foreign(root: Path) -> None:
+    """DatasetError if ``root`` is a non-empty folder this generator did not write."""
     if root.exists() and any(root.iterdir()):
         if not ((root / MANIFEST).exists() or (root / _IN_PROGRESS).exists()):
             raise DatasetError(
                 f"Cannot generate the synthetic dataset into '{root}': the folder holds other files. "
                 "Point data.cache_dir at another folder or empty this one."
             )
-        shutil.rmtree(root)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / _IN_PROGRESS).write_text("generation started; an interrupted run leaves this file\n")
-    (root / "val" / "images").mkdir(parents=True, exist_ok=True)
 
+
+def _write_meta_files(root: Path, spec: SyntheticSpec) -> None:
     wnids = [spec.wnid(c) for c in range(spec.classes)]
     (root / "wnids.txt").write_text("".join(w + "\n" for w in wnids))
     words = []
@@ -223,15 +263,20 @@ def generate_synthetic_tiny_imagenet(
         )
     (root / "words.txt").write_text("".join(words))
 
+
+def _write_tree(root: Path, spec: SyntheticSpec, workers: int | None, progress: bool) -> None:
+    """The whole tree for ``spec`` in the new folder ``root``, the manifest written last."""
+    (root / "val" / "images").mkdir(parents=True)
+    _write_meta_files(root, spec)
     n_val = spec.classes * spec.val_per_class
     total = spec.classes * spec.train_per_class + n_val
     if workers is None:
         workers = max(1, min(4, os.cpu_count() or 1))
     if total < 2000:
         workers = 1
-    from .fast import _progress
+    from .images import progress_bar
 
-    bar = _progress(total, f"Generating synthetic Tiny ImageNet ({spec.classes} classes)", progress)
+    bar = progress_bar(total, f"Generating synthetic Tiny ImageNet ({spec.classes} classes)", progress)
     val_chunks = [(s, min(s + 1000, n_val)) for s in range(0, n_val, 1000)]
     val_lines: list[list[str]] = [[] for _ in val_chunks]
     try:
@@ -254,7 +299,3 @@ def generate_synthetic_tiny_imagenet(
         bar.close()
     (root / "val" / "val_annotations.txt").write_text("".join(line for chunk in val_lines for line in chunk))
     (root / MANIFEST).write_text(json.dumps(spec.manifest(), indent=1, sort_keys=True))
-    (root / _IN_PROGRESS).unlink()
-    if progress:
-        print(f"Synthetic Tiny ImageNet ({total} images) ready in '{root}'", file=sys.stderr)
-    return root

@@ -35,13 +35,12 @@ import lightning.pytorch as pl
 
 from sci_lightning.errors import ConfigError, DatasetError
 
-from .config import DataConfig
+from ..settings import DataConfig, coerce
+from .images import load_rgb
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 ROOT_ENV = "TINY_IMAGENET_ROOT"
 CACHE_ENV = "SCI_LIGHTNING_CACHE"
-PIPELINES = ("fast", "reference")
-DATASET_NAMES = ("tiny_imagenet", "synthetic")
 
 
 # --------------------------------------------------------------------------- paths
@@ -260,25 +259,6 @@ def restrict_index(
 # --------------------------------------------------------------------------- reference path
 
 
-def load_rgb(path: str | os.PathLike):
-    """Open an image with PIL and return it as RGB (grayscale/palette/CMYK converted).
-
-    A file PIL cannot decode (corrupt, truncated, not an image) raises DatasetError naming
-    the file, so a broken image never turns into a silently wrong sample.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return img.convert("RGB")
-    except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as exc:
-        raise DatasetError(
-            f"Cannot decode image '{path}': {exc}. The file is corrupt or truncated; replace it "
-            "(re-extract the dataset, or delete the folder and rerun with data.download=true)."
-        ) from exc
-
-
 def reference_transform(
     image_size: int,
     mean: Sequence[float],
@@ -369,7 +349,8 @@ class TinyImageNetDataModule(pl.LightningDataModule):
         progress: bool = True,
     ):
         super().__init__()
-        _check_config(cfg, image_size, mean, std)
+        _check_arguments(image_size, mean, std)
+        cfg = coerce(DataConfig, cfg, "data")
         self.cfg = cfg
         self.image_size = int(image_size)
         self.mean = tuple(float(m) for m in mean)
@@ -563,33 +544,12 @@ class TinyImageNetDataModule(pl.LightningDataModule):
         return self.transform_batch(batch, train=train)
 
 
-def _check_config(cfg: DataConfig, image_size: int, mean: Sequence[float], std: Sequence[float]) -> None:
-    if cfg.name not in DATASET_NAMES:
-        raise ConfigError(f"data.name='{cfg.name}' is not a dataset; choose one of {', '.join(DATASET_NAMES)}")
-    if cfg.pipeline not in PIPELINES:
-        raise ConfigError(f"data.pipeline='{cfg.pipeline}' is unknown; choose 'fast' or 'reference'")
-    if cfg.batch_size < 1:
-        raise ConfigError(f"data.batch_size={cfg.batch_size} must be >= 1")
-    if cfg.num_workers < 0:
-        raise ConfigError(f"data.num_workers={cfg.num_workers} must be >= 0")
-    if cfg.fast_num_workers is not None and cfg.fast_num_workers < 0:
-        raise ConfigError(f"data.fast_num_workers={cfg.fast_num_workers} must be >= 0 (or null: num_workers)")
-    if not 0.0 < cfg.crop_scale_min <= 1.0:
-        raise ConfigError(f"data.crop_scale_min={cfg.crop_scale_min} must be in (0, 1]")
-    if not 0.0 <= cfg.flip_p <= 1.0:
-        raise ConfigError(f"data.flip_p={cfg.flip_p} must be in [0, 1]")
-    if cfg.cache_image_px is not None and cfg.cache_image_px < 1:
-        raise ConfigError(f"data.cache_image_px={cfg.cache_image_px} must be >= 1 (or null)")
+def _check_arguments(image_size: int, mean: Sequence[float], std: Sequence[float]) -> None:
+    """The arguments that are not settings (the data settings are checked by ``coerce``)."""
     if int(image_size) < 1:
         raise ConfigError(f"image_size={image_size} must be >= 1")
     if len(mean) != 3 or len(std) != 3 or any(float(s) <= 0 for s in std):
         raise ConfigError(f"mean/std must be 3 values with std > 0, got mean={tuple(mean)}, std={tuple(std)}")
-    if cfg.name == "synthetic":
-        for f in ("synthetic_classes", "synthetic_train_per_class", "synthetic_val_per_class"):
-            if getattr(cfg, f) < 1:
-                raise ConfigError(f"data.{f}={getattr(cfg, f)} must be >= 1")
-        if cfg.synthetic_image_px < 8:
-            raise ConfigError(f"data.synthetic_image_px={cfg.synthetic_image_px} must be >= 8")
 
 
 def build_datamodule(
@@ -605,24 +565,7 @@ def build_datamodule(
     Accepts the dataclass or a Hydra/OmegaConf node with the same keys. Cheap: nothing is
     read until ``validate()`` / ``prepare_data()`` / ``setup()``.
     """
-    cfg = _as_data_config(cfg)
+    cfg = coerce(DataConfig, cfg, "data")
     return TinyImageNetDataModule(cfg, image_size=image_size, mean=mean, std=std, progress=progress)
 
 
-def _as_data_config(cfg: Any) -> DataConfig:
-    if isinstance(cfg, DataConfig):
-        return cfg
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig):
-            cfg = OmegaConf.to_container(cfg, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf is a dependency
-        pass
-    if isinstance(cfg, dict):
-        known = DataConfig.__dataclass_fields__.keys()
-        unknown = sorted(set(cfg) - set(known) - {"_target_"})
-        if unknown:
-            raise ConfigError(f"unknown data settings {unknown}; known: {sorted(known)}")
-        return DataConfig(**{k: v for k, v in cfg.items() if k in known})
-    raise ConfigError(f"data config must be a DataConfig or a mapping, got {type(cfg).__name__}")

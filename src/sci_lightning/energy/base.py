@@ -9,9 +9,21 @@ exact technique (see ``METHODS``).
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
+
+__all__ = [
+    "METHODS",
+    "ComponentEnergy",
+    "EnergyInterval",
+    "EnergyMeter",
+    "EnergyResult",
+    "Measurement",
+    "Quality",
+    "utcnow",
+]
 
 Quality = Literal["measured", "estimated"]
 
@@ -56,6 +68,89 @@ class EnergyInterval:
     end: datetime
     energy_j: float
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat(), "energy_j": self.energy_j}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "EnergyInterval":
+        return cls(datetime.fromisoformat(d["start"]), datetime.fromisoformat(d["end"]), float(d["energy_j"]))
+
+
+@dataclass
+class Measurement:
+    """The energy of one named measurement window (see :class:`~sci_lightning.energy.monitor.EnergyMonitor`).
+
+    IT energy only (no PUE). ``components`` has one entry per component, device and
+    method; ``timeline`` sums to :attr:`energy_j`; ``warnings`` lists every fault the
+    monitor and its meters recorded up to the window's end. A window resumed from a
+    checkpoint is the sum of its ``parts``.
+    """
+
+    name: str
+    components: list[ComponentEnergy]
+    duration_s: float
+    started_at: datetime
+    ended_at: datetime
+    timeline: list[EnergyInterval]
+    warnings: list[str] = field(default_factory=list)
+    steps: int = 0
+    images: int = 0
+    parts: int = 1
+    host: str = ""  # the measuring host (process-scoped estimates are summed per host)
+    counter_baselines_mj: dict[str, int] = field(default_factory=dict)  # informational, per GPU UUID
+
+    @property
+    def energy_j(self) -> float:
+        return sum(c.energy_j for c in self.components)
+
+    def energy_by_component_j(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for c in self.components:
+            out[c.component] = out.get(c.component, 0.0) + c.energy_j
+        return out
+
+    def to_result(
+        self, *, pue: float = 1.0, steps: int | None = None, epochs: int = 0, world_size: int = 1
+    ) -> EnergyResult:
+        """This window as the :class:`EnergyResult` the SCI report takes."""
+        return EnergyResult(
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            duration_s=self.duration_s,
+            components=list(self.components),
+            timeline=list(self.timeline),
+            pue=pue,
+            steps=self.steps if steps is None else steps,
+            epochs=epochs,
+            images=self.images,
+            world_size=world_size,
+            warnings=list(self.warnings),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-able data (checkpoints, ``all_gather_object``)."""
+        d = asdict(self)
+        d["started_at"], d["ended_at"] = self.started_at.isoformat(), self.ended_at.isoformat()
+        d["timeline"] = [i.to_dict() for i in self.timeline]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Measurement":
+        return cls(
+            name=str(d["name"]),
+            components=[ComponentEnergy(**c) for c in d["components"]],
+            duration_s=float(d["duration_s"]),
+            started_at=datetime.fromisoformat(d["started_at"]),
+            ended_at=datetime.fromisoformat(d["ended_at"]),
+            timeline=[EnergyInterval.from_dict(i) for i in d["timeline"]],
+            warnings=list(d.get("warnings", [])),
+            steps=int(d.get("steps", 0)),
+            images=int(d.get("images", 0)),
+            parts=int(d.get("parts", 1)),
+            host=str(d.get("host", "")),
+            counter_baselines_mj={str(k): int(v) for k, v in d.get("counter_baselines_mj", {}).items()},
+        )
+
 
 @dataclass
 class EnergyResult:
@@ -91,10 +186,7 @@ class EnergyResult:
         d = asdict(self)
         for k in ("started_at", "ended_at"):
             d[k] = getattr(self, k).isoformat()
-        d["timeline"] = [
-            {"start": i.start.isoformat(), "end": i.end.isoformat(), "energy_j": i.energy_j}
-            for i in self.timeline
-        ]
+        d["timeline"] = [i.to_dict() for i in self.timeline]
         d["it_energy_j"] = self.it_energy_j
         d["energy_j"] = self.energy_j
         d["energy_kwh"] = self.energy_kwh
@@ -108,7 +200,7 @@ class EnergyResult:
             ended_at=parse(d["ended_at"]),
             duration_s=float(d["duration_s"]),
             components=[ComponentEnergy(**c) for c in d["components"]],
-            timeline=[EnergyInterval(parse(i["start"]), parse(i["end"]), float(i["energy_j"])) for i in d["timeline"]],
+            timeline=[EnergyInterval.from_dict(i) for i in d["timeline"]],
             pue=float(d.get("pue", 1.0)),
             steps=int(d.get("steps", 0)),
             epochs=int(d.get("epochs", 0)),
@@ -126,6 +218,11 @@ class EnergyMeter(abc.ABC):
     once. ``read_j`` returns joules accumulated since ``start()``, per device. A meter
     that fails mid-run must not raise from ``read_j``: it falls back, warns once and
     records the reason in ``notes`` / sets ``status = "partial"``.
+
+    Optional features have no-op defaults, so every meter can be driven alike:
+    :meth:`exclude_pids` (DDP ranks that are this process's children),
+    :meth:`counter_baselines_mj` (hardware counter values at ``start()``) and
+    :attr:`notes` (fault reasons for the run's warnings).
     """
 
     component: str = "?"
@@ -139,6 +236,18 @@ class EnergyMeter(abc.ABC):
 
     def stop(self) -> None:  # pragma: no cover - optional
         pass
+
+    def exclude_pids(self, pids: Iterable[int]) -> None:
+        """Leave these processes out of a per-process figure (call before ``start()``)."""
+
+    def counter_baselines_mj(self) -> dict[str, int]:
+        """Hardware energy-counter values at ``start()`` per device, in mJ (informational)."""
+        return {}
+
+    @property
+    def notes(self) -> list[str]:
+        """Reasons of the faults this meter recorded (fallbacks, lost devices)."""
+        return []
 
     @abc.abstractmethod
     def components(self) -> list[ComponentEnergy]:

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from typing_extensions import override
+
 from sci_lightning.energy._common import FaultLog, add_note, hostname
 from sci_lightning.energy.base import METHODS, ComponentEnergy, EnergyMeter
 
@@ -142,6 +144,7 @@ class RaplEnergyMeter(EnergyMeter):
         self._stop_event: threading.Event | None = None
         self._thread: threading.Thread | None = None
 
+    @override
     def exclude_pids(self, pids: Iterable[int]) -> None:
         """RAPL counts the whole package once per host; only the fallback estimate needs this."""
         if self.fallback is not None:
@@ -239,6 +242,7 @@ class RaplEnergyMeter(EnergyMeter):
         return out
 
     @property
+    @override
     def notes(self) -> list[str]:
         return list(self._faults.notes)
 
@@ -323,6 +327,7 @@ class CpuTimeEnergyMeter(EnergyMeter):
         self._notes: list[str] = []
         self._excluded: set[int] = set()
 
+    @override
     def exclude_pids(self, pids: Iterable[int]) -> None:
         """Leave these child processes (and their subtrees) out of the count.
 

@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from typing_extensions import override
+
 from sci_lightning.energy._common import FaultLog, add_note
 from sci_lightning.energy.base import METHODS, ComponentEnergy, EnergyMeter
 
@@ -378,6 +380,7 @@ class NvmlEnergyMeter(EnergyMeter):
                 out[gpu.uuid] = gpu.energy_j
             return out
 
+    @override
     def counter_baselines_mj(self) -> dict[str, int]:
         """Counter value at :meth:`start` per UUID (for the checkpoint; informational)."""
         return {g.uuid: g.counter_base_mj for g in self._gpus if COUNTER in g.energy_by_method}
@@ -404,5 +407,6 @@ class NvmlEnergyMeter(EnergyMeter):
         return out
 
     @property
+    @override
     def notes(self) -> list[str]:
         return list(self._faults.notes)

@@ -11,6 +11,9 @@ Two kinds of figures need different treatment when ranks are combined:
   largest reading is kept, as the ranks' windows nearly coincide.
 * **process-scoped** estimates (CPU time, RSS): each rank measured only its own process,
   so these are summed per host and method, giving one entry per host.
+
+:func:`reduce_measurements` applies this to whole :class:`~sci_lightning.energy.base.Measurement`
+objects (one per rank); :func:`merge_measurements` adds consecutive parts of one window.
 """
 
 from __future__ import annotations
@@ -18,7 +21,18 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from sci_lightning.energy._common import add_note
-from sci_lightning.energy.base import METHODS, ComponentEnergy
+from sci_lightning.energy.base import METHODS, ComponentEnergy, Measurement
+from sci_lightning.energy.timeline import Timeline, fit_rows, rows_to_intervals
+
+__all__ = [
+    "PROCESS_SCOPED_METHODS",
+    "merge_measurements",
+    "merge_parts",
+    "reduce_measurements",
+    "reduce_ranks",
+    "to_component",
+    "to_record",
+]
 
 #: Methods whose figure covers only the measuring process (summed across ranks per host).
 PROCESS_SCOPED_METHODS = frozenset({"cpu_time_tdp_estimate", "ram_per_gb_estimate"})
@@ -103,3 +117,76 @@ def merge_parts(*parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for n in r.get("notes", []):
                 add_note(cur["notes"], n)
     return _sorted(out.values())
+
+
+def _rows(m: Measurement) -> list[list[float]]:
+    return [[i.start.timestamp(), i.end.timestamp(), i.energy_j] for i in m.timeline]
+
+
+def _union(lists: Iterable[list[str]]) -> list[str]:
+    out: list[str] = []
+    for notes in lists:
+        for n in notes:
+            add_note(out, n)
+    return out
+
+
+def _baselines(parts: Iterable[Measurement]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for m in parts:
+        out.update(m.counter_baselines_mj)
+    return out
+
+
+def reduce_measurements(per_rank: list[Measurement]) -> Measurement:
+    """The job's measurement from every rank's measurement of the same window.
+
+    Components are combined by :func:`reduce_ranks` (shared devices once, per-process
+    estimates summed per host), images are summed, steps and duration are the longest
+    rank's, and the timeline is rank 0's shape scaled to the job total.
+    """
+    first = per_rank[0]
+    records = reduce_ranks([[to_record(c, m.host) for c in m.components] for m in per_rank])
+    components = [to_component(r) for r in records]
+    energy_j = sum(c.energy_j for c in components)
+    start_ts, end_ts = first.started_at.timestamp(), first.ended_at.timestamp()
+    warnings = _union(m.warnings for m in per_rank)
+    if len(per_rank) > 1:
+        add_note(warnings, "timeline shape from rank 0's devices, scaled to the job total")
+    return Measurement(
+        name=first.name,
+        components=components,
+        duration_s=max(m.duration_s for m in per_rank),
+        started_at=min(m.started_at for m in per_rank),
+        ended_at=max(m.ended_at for m in per_rank),
+        timeline=rows_to_intervals(fit_rows(_rows(first), energy_j, start_ts, end_ts)),
+        warnings=warnings,
+        steps=max(m.steps for m in per_rank),
+        images=sum(m.images for m in per_rank),
+        parts=max(m.parts for m in per_rank),
+        host=first.host,
+        counter_baselines_mj=_baselines(per_rank),
+    )
+
+
+def merge_measurements(*parts: Measurement, max_intervals: int = 512) -> Measurement:
+    """Consecutive parts of one window (e.g. before and after a resume) as one measurement."""
+    first, last = parts[0], parts[-1]
+    records = merge_parts(*([to_record(c, m.host) for c in m.components] for m in parts))
+    timeline = Timeline(max_intervals)
+    for m in parts:
+        timeline.extend(_rows(m))
+    return Measurement(
+        name=last.name,
+        components=[to_component(r) for r in records],
+        duration_s=sum(m.duration_s for m in parts),
+        started_at=first.started_at,
+        ended_at=last.ended_at,
+        timeline=timeline.intervals(),
+        warnings=_union(m.warnings for m in parts),
+        steps=sum(m.steps for m in parts),
+        images=sum(m.images for m in parts),
+        parts=sum(m.parts for m in parts),
+        host=last.host,
+        counter_baselines_mj=_baselines(parts),
+    )

@@ -18,6 +18,8 @@ from typing import Any, Iterable
 
 from sci_lightning.energy.base import EnergyInterval
 
+__all__ = ["Timeline", "rows_to_intervals", "fit_rows"]
+
 
 class Timeline:
     """Bounded list of ``(start_ts, end_ts, energy_j)`` intervals.
@@ -90,12 +92,7 @@ class Timeline:
 
     def intervals(self, scale: float = 1.0) -> list[EnergyInterval]:
         """The timeline as aware-UTC :class:`EnergyInterval` objects, energy x ``scale``."""
-        return [
-            EnergyInterval(
-                datetime.fromtimestamp(s, timezone.utc), datetime.fromtimestamp(e, timezone.utc), j * scale
-            )
-            for s, e, j in self.rows()
-        ]
+        return rows_to_intervals(self.rows(), scale)
 
     def state_dict(self) -> dict[str, Any]:
         return {"max_intervals": self.max_intervals, "width_s": self.width_s, "rows": self.rows()}
@@ -105,3 +102,23 @@ class Timeline:
         self._pending = None
         self.width_s = float(state.get("width_s", 0.0))
         self.extend(state.get("rows", []))
+
+
+def rows_to_intervals(rows: Iterable[Iterable[float]], scale: float = 1.0) -> list[EnergyInterval]:
+    """``[start_ts, end_ts, energy_j]`` rows as aware-UTC intervals, energy x ``scale``."""
+    utc = timezone.utc
+    stamp = datetime.fromtimestamp
+    return [EnergyInterval(stamp(s, utc), stamp(e, utc), j * scale) for s, e, j in rows]
+
+
+def fit_rows(rows: list[list[float]], energy_j: float, start_ts: float, end_ts: float) -> list[list[float]]:
+    """``rows`` rescaled so they sum to ``energy_j``, keeping their shape.
+
+    Reconciles a timeline built from cheap per-step readings with the exact total (or a
+    job total over several ranks). Rows summing to zero become one flat interval
+    ``[start_ts, end_ts]`` carrying all of ``energy_j``.
+    """
+    total_j = sum(r[2] for r in rows)
+    if total_j > 0:
+        return [[s, e, j * energy_j / total_j] for s, e, j in rows]
+    return [[start_ts, max(start_ts, end_ts), energy_j]]

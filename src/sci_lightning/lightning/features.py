@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import pickle
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -30,6 +31,15 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from sci_lightning.fileio import atomic_write
+
+#: Stated in the report (software boundary) and the run summary of a cache_features run.
+CACHE_FEATURES_NOTE = (
+    "Head-only training with model.cache_features=true: at the start of the job the frozen backbone computed "
+    "the pooled features of every train and val image once (without augmentation), and every epoch then "
+    "trained and validated the classifier head on those cached features instead of re-running the backbone. "
+    "The extraction ran inside the measured window, so its energy is included; compare with runs without "
+    "cache_features knowing that they repeat the backbone's forward pass each epoch."
+)
 
 
 def pooled_features(backbone: nn.Module, images: torch.Tensor) -> torch.Tensor:
@@ -69,11 +79,13 @@ def compute_features(
             skip host-device copies when they fit).
         cache_file / cache_key: optional ``torch.save`` file; reused when its stored key
             equals ``cache_key`` (callers make the key from model name + weights + data).
+            It is written atomically (a uniquely named temporary beside it, then renamed),
+            so processes sharing it only ever see a whole file; an unreadable one is
+            recomputed.
     """
-    if cache_file is not None and cache_key is not None and Path(cache_file).is_file():
-        saved = torch.load(cache_file, map_location=storage_device, weights_only=True)
-        if saved.get("key") == cache_key:
-            return TensorDataset(saved["features"], saved["labels"])
+    saved = _load_feature_cache(cache_file, cache_key, storage_device)
+    if saved is not None:
+        return saved
     if device is None:
         try:
             device = next(backbone.parameters()).device
@@ -109,6 +121,21 @@ def compute_features(
         payload = {"key": cache_key, "features": features.cpu(), "labels": targets.cpu()}
         atomic_write(cache_file, lambda tmp: torch.save(payload, tmp))
     return TensorDataset(features, targets)
+
+
+def _load_feature_cache(
+    cache_file: str | Path | None, cache_key: str | None, storage_device: str | torch.device
+) -> TensorDataset | None:
+    """The cached features when ``cache_file`` holds ``cache_key``'s; None if absent, other or unreadable."""
+    if cache_file is None or cache_key is None or not Path(cache_file).is_file():
+        return None
+    try:
+        saved = torch.load(cache_file, map_location=storage_device, weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):
+        return None  # e.g. written by an old, non-atomic version and truncated
+    if not isinstance(saved, dict) or saved.get("key") != cache_key:
+        return None
+    return TensorDataset(saved["features"], saved["labels"])
 
 
 def feature_cache_key(model_name: str, backbone: nn.Module, data_fingerprint: str) -> str:
@@ -165,7 +192,7 @@ class CachedFeaturesDataModule(pl.LightningDataModule):
     features of every train and val image once: without augmentation, in eval mode, on the
     training device, under the trainer's precision (autocast for the mixed precisions) and
     ``torch.inference_mode``. Every epoch then trains and validates the classifier head on
-    those features; :class:`~sci_lightning.classifier.ImageClassifier` sends a 2-D batch
+    those features; :class:`~sci_lightning.lightning.classifier.ImageClassifier` sends a 2-D batch
     through its classifier head only.
 
     Why this is the same training as the image path (with ``data.augment=false``):
@@ -182,7 +209,7 @@ class CachedFeaturesDataModule(pl.LightningDataModule):
 
     Why the energy is honest: Lightning requests dataloaders only after every callback's
     ``on_fit_start``, so the extraction runs inside
-    :class:`~sci_lightning.callback.EnergyCarbonCallback`'s measured window, wherever it sits
+    :class:`~sci_lightning.lightning.callback.EnergyCarbonCallback`'s measured window, wherever it sits
     in the callback list; its energy is part of the job's E (in the first interval of the
     energy timeline).
 

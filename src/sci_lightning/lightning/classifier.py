@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import timm
@@ -14,7 +14,10 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from sci_lightning.errors import ConfigError
 
-__all__ = ["ImageClassifier", "check_image_size", "smallest_image_size", "create_network"]
+if TYPE_CHECKING:
+    from sci_lightning.settings import ModelConfig
+
+__all__ = ["ImageClassifier", "check_image_size", "check_model_name", "create_network", "smallest_image_size"]
 
 
 def _probe(model_name: str, image_size: int) -> bool:
@@ -137,13 +140,33 @@ class ImageClassifier(L.LightningModule):
     trained and the backbone stays in eval mode (frozen batch-norm statistics too).
 
     Inputs: image batches (N, 3, H, W), or, for head-only training on cached features
-    (``model.cache_features=true``, see :class:`sci_lightning.features.CachedFeaturesDataModule`),
+    (``model.cache_features=true``, see :class:`sci_lightning.lightning.features.CachedFeaturesDataModule`),
     the backbone's pooled pre-logit features (N, D) as :meth:`pooled_features` computes
     them. A 2-D input goes through the classifier head only -- the very module
     (``self.model.get_classifier()``) that the image path ends in -- so a head trained
     on features is the head of an ordinary image classifier: its checkpoint loads and
     predicts on images as usual.
     """
+
+    @classmethod
+    def from_settings(cls, model: "ModelConfig", num_classes: int, *, channels_last: bool = False) -> "ImageClassifier":
+        """The classifier described by the ``model`` settings (a ``ModelConfig``)."""
+        return cls(
+            model_name=model.name,
+            num_classes=num_classes,
+            image_size=model.image_size,
+            weights=model.weights,
+            freeze_backbone=model.frozen,
+            drop_rate=model.drop_rate,
+            optimizer=model.optimizer,
+            lr=model.lr,
+            weight_decay=model.weight_decay,
+            momentum=model.momentum,
+            scheduler=model.scheduler,
+            warmup_epochs=model.warmup_epochs,
+            label_smoothing=model.label_smoothing,
+            channels_last=channels_last,
+        )
 
     def __init__(
         self,
@@ -210,7 +233,7 @@ class ImageClassifier(L.LightningModule):
         timm's ``forward_head(forward_features(x), pre_logits=True)`` (global pooling, then
         the model's head dropout, an identity while the frozen backbone is in eval mode).
         """
-        from sci_lightning.features import pooled_features
+        from sci_lightning.lightning.features import pooled_features
 
         if self.hparams.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)

@@ -18,7 +18,9 @@
   images. All three are computed; ``SciConfig.functional_unit`` picks the headline.
 
 Everything here is plain functions on plain data so that the numbers can be checked by
-hand and against the GSF Impact Framework (see ``report.write_impact_manifest``).
+hand and against the GSF Impact Framework (see ``manifest.build_impact_manifest``).
+Settings arrive as a ``SciConfig`` (a dict or Hydra node is coerced, and so checked, by
+:func:`sci_lightning.settings.coerce`).
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from sci_lightning.carbon.base import IntensityPoint, IntensitySeries, ensure_utc
 from sci_lightning.energy.base import EnergyInterval, EnergyResult
-from sci_lightning.errors import ConfigError, SciLightningError
+from sci_lightning.errors import SciLightningError
+from sci_lightning.settings import SciConfig, coerce
 
 #: Functional units and the unit string of an SCI expressed in them.
 FUNCTIONAL_UNITS: dict[str, str] = {
@@ -174,83 +177,19 @@ class SciResult:
         return d
 
 
-# ----------------------------------------------------------------- validation
+# ------------------------------------------------------------------- settings
 
 
-def _get(settings: Any, name: str, default: Any = None) -> Any:
-    """Read a setting from a dataclass, an OmegaConf DictConfig or a plain dict."""
-    if isinstance(settings, dict):
-        return settings.get(name, default)
-    return getattr(settings, name, default)
-
-
-def _positive(value: Any, setting: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{setting} must be a positive number, got {value!r}.") from None
-    if not math.isfinite(number) or number <= 0:
-        raise ConfigError(f"{setting} must be a positive number, got {value!r}.")
-    return number
-
-
-def validate_sci_config(settings: Any) -> None:
-    """Raise ``ConfigError`` naming the setting if the ``sci`` settings are unusable.
-
-    Cheap; call it once at setup so misconfiguration shows before training starts.
-    """
-    fu = _get(settings, "functional_unit", "job")
-    if fu not in FUNCTIONAL_UNITS:
-        raise ConfigError(
-            f"sci.functional_unit={fu!r} is not supported; use one of {sorted(FUNCTIONAL_UNITS)} "
-            "(e.g. sci.functional_unit=epoch)."
-        )
-    price = _get(settings, "price_per_hour_usd", 0.0)
-    try:
-        price_f = float(price)
-    except (TypeError, ValueError):
-        price_f = float("nan")
-    if not math.isfinite(price_f) or price_f < 0:
-        raise ConfigError(f"sci.price_per_hour_usd must be a number >= 0 (USD per hour), got {price!r}.")
-    default_i = _get(settings, "default_intensity_g_per_kwh")
-    if default_i is not None:
-        try:
-            ok = math.isfinite(float(default_i)) and float(default_i) >= 0
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise ConfigError(
-                f"sci.default_intensity_g_per_kwh must be a number >= 0 (gCO2e/kWh) or null, got {default_i!r}."
-            )
-    _embodied_settings(settings, tir_s=0.0)
-
-
-def _embodied_settings(settings: Any, tir_s: float) -> EmbodiedInputs:
-    te = _get(settings, "embodied_total_kg")
-    el = _get(settings, "lifespan_years")
-    rr = _get(settings, "resources_reserved", 1.0)
-    tor = _get(settings, "resources_total", 1.0)
-    source = _get(settings, "embodied_source")
-    rr_f = _positive(rr, "sci.resources_reserved")
-    tor_f = _positive(tor, "sci.resources_total")
-    if rr_f > tor_f:
-        raise ConfigError(
-            f"sci.resources_reserved ({rr_f:g}) cannot exceed sci.resources_total ({tor_f:g}): "
-            "RR / ToR is the share of the hardware reserved by the job."
-        )
-    if te is None and el is None:
+def _embodied_settings(settings: SciConfig, tir_s: float) -> EmbodiedInputs:
+    """The embodied-emissions settings as used (already checked by ``SciConfig.check``)."""
+    rr_f = float(settings.resources_reserved)
+    tor_f = float(settings.resources_total)
+    source = settings.embodied_source
+    if not settings.embodied_in_scope:
         return EmbodiedInputs(in_scope=False, rr=rr_f, tor=tor_f, tir_s=tir_s, source=source,
                               statement=OUT_OF_SCOPE_STATEMENT)
-    if te is None or el is None:
-        missing = "sci.embodied_total_kg" if te is None else "sci.lifespan_years"
-        given = "sci.lifespan_years" if te is None else "sci.embodied_total_kg"
-        raise ConfigError(
-            f"{given} is set but {missing} is not: embodied emissions need both TE "
-            "(sci.embodied_total_kg, kgCO2e) and EL (sci.lifespan_years). Set both, or neither to "
-            "leave M out of scope."
-        )
-    te_f = _positive(te, "sci.embodied_total_kg")
-    el_f = _positive(el, "sci.lifespan_years")
+    te_f = float(settings.embodied_total_kg)  # type: ignore[arg-type]
+    el_f = float(settings.lifespan_years)  # type: ignore[arg-type]
     statement = (
         f"M = TE x (TiR / EL) x (RR / ToR) with TE = {te_f:g} kgCO2e, EL = {el_f:g} years, "
         f"TiR = the job's duration, RR / ToR = {rr_f:g} / {tor_f:g}"
@@ -418,7 +357,7 @@ def _prepare_timeline(energy: EnergyResult, notes: list[str]) -> list[EnergyInte
 def compute_sci(
     energy: EnergyResult,
     intensity: IntensitySeries,
-    settings: Any,
+    settings: SciConfig | Mapping[str, Any] | None,
     *,
     fallbacks_used: list[dict[str, Any]] | None = None,
 ) -> SciResult:
@@ -427,7 +366,8 @@ def compute_sci(
     Args:
         energy: the job's measured/estimated energy with its timeline (PUE in ``energy.pue``).
         intensity: grid intensity points covering the run (gCO2e/kWh).
-        settings: ``SciConfig`` (or a DictConfig / dict with the same keys).
+        settings: ``SciConfig`` (or a DictConfig / dict with the same keys, checked by
+            ``coerce(SciConfig, settings, "sci")``).
         fallbacks_used: the carbon fallback chain's record (dicts with provider, reason,
             replaced_by); reported as-is.
 
@@ -435,13 +375,13 @@ def compute_sci(
         ConfigError: a setting is invalid (the message names it).
         SciError: no intensity data and no default.
     """
-    validate_sci_config(settings)
+    settings = coerce(SciConfig, settings, "sci")
     notes: list[str] = []
     duration_s = float(energy.duration_s)
     if duration_s <= 0:
         duration_s = max(0.0, (energy.ended_at - energy.started_at).total_seconds())
     pue = float(energy.pue)
-    default_i = _get(settings, "default_intensity_g_per_kwh")
+    default_i = settings.default_intensity_g_per_kwh
 
     timeline = _prepare_timeline(energy, notes)
     operational, records = integrate_operational_g(
@@ -479,12 +419,12 @@ def compute_sci(
             notes.append(f"SCI per {unit.replace('_', ' ')} not available: the job recorded 0 "
                          f"{'completed epochs' if unit == 'epoch' else 'training images'}.")
 
-    fu = _get(settings, "functional_unit", "job")
+    fu = settings.functional_unit
     if sci_per[fu] is None:
         notes.append(f"configured functional unit {fu!r} has R = 0 for this job; the headline SCI is per job instead.")
         fu = "job"
 
-    price = float(_get(settings, "price_per_hour_usd", 0.0))
+    price = float(settings.price_per_hour_usd)
     inputs = SciInputs(energy_kwh=energy_kwh, intensity_g_per_kwh=mean_i, embodied_g=m_g,
                        r=r_counts[fu], functional_unit=fu)
 
@@ -540,5 +480,4 @@ __all__ = [
     "compute_sci",
     "embodied_g",
     "integrate_operational_g",
-    "validate_sci_config",
 ]

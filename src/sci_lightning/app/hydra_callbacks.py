@@ -5,7 +5,7 @@ Registered in the primary config::
     hydra:
       callbacks:
         comparison:
-          _target_: sci_lightning.hydra_callbacks.ComparisonCallback
+          _target_: sci_lightning.app.hydra_callbacks.ComparisonCallback
           baseline: null      # or e.g. densenet; compare.baseline in the job config wins when set
 
 Then ``python -m sci_lightning -m model=inception,densenet compare.baseline=densenet``
@@ -23,16 +23,11 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from sci_lightning.compare import (
-    JOB_STATUS_FILE,
-    _atomic_write_text,
-    _one_line,
-    build_comparison,
-    collect_jobs,
-    redact,
-    text_summary,
-    write_comparison,
-)
+from sci_lightning.compare import build_comparison, collect_jobs, write_comparison
+from sci_lightning.compare.records import JOB_STATUS_FILE, one_line as _one_line
+from sci_lightning.compare.tables import text_summary
+from sci_lightning.fileio import atomic_write_text as _atomic_write_text
+from sci_lightning.redaction import redact
 from sci_lightning.errors import ConfigError
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,10 @@
-"""Carbon-aware time shifting: find the lowest-carbon start for a job of known duration.
+"""The carbon-aware planner: the lowest-carbon start for a job of known duration.
 
-A pure planner on plain data: it depends only on :mod:`sci_lightning.carbon.base` types,
-does no I/O and never reads the clock unless no ``now`` is given.
+Pure, on plain data: forecast points (:mod:`sci_lightning.carbon.base` types) and a
+duration in, a :class:`Plan` out. It reads no files and no network, and reads the clock
+only when no ``now`` is given. Fetching the forecast and acting on the plan is
+:mod:`sci_lightning.shifting.schedule`; the job's expected duration comes from
+:mod:`sci_lightning.shifting.history`.
 
 Method (the same as the GSF Carbon Aware SDK's ``RollingAverage`` / ``AverageOverPeriod``):
 
@@ -31,17 +34,30 @@ filling it would invent forecast values. All timestamps must be timezone-aware.
 from __future__ import annotations
 
 import bisect
-import json
 import math
-import os
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Iterable, Literal, Sequence
 
 from sci_lightning.carbon.base import IntensityPoint, IntensitySeries, ensure_utc
 from sci_lightning.errors import ConfigError, SciLightningError
+from sci_lightning.shifting.durations import format_duration, parse_duration
+
+__all__ = [
+    "Align",
+    "CarbonProjection",
+    "DEFAULT_WINDOW",
+    "METHOD",
+    "Plan",
+    "PlanError",
+    "TIE_REL_TOL",
+    "carbon_aware_findings",
+    "cross_check_optimal",
+    "normalize_points",
+    "pick_best",
+    "plan_best_start",
+    "window_mean",
+]
 
 Align = Literal["points", "window_start"]
 
@@ -52,60 +68,6 @@ TIE_REL_TOL = 1e-9
 
 class PlanError(SciLightningError, ValueError):
     """The forecast or the planning window cannot give a plan; the message says why and the fix."""
-
-
-# --------------------------------------------------------------------------- durations
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(d|h|m|s)", re.IGNORECASE)
-_UNIT_S = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
-
-
-def parse_duration(value: Any, what: str = "schedule.duration") -> timedelta:
-    """Parse ``"2h"``, ``"90m"``, ``"5400s"``, ``"1h30m"``, ``"1.5h"``, ``"1d"`` into a timedelta.
-
-    A ``timedelta`` passes through. Bare numbers are refused because the unit would be a
-    guess (write ``5400s`` or ``90m``). Raises :class:`ConfigError` naming ``what``.
-    """
-    if isinstance(value, timedelta):
-        td = value
-    else:
-        if isinstance(value, bool) or value is None:
-            raise ConfigError(f"{what}={value!r} is not a duration. Fix: give e.g. {what}=2h, 90m, 5400s or 1h30m.")
-        if isinstance(value, (int, float)) or re.fullmatch(r"\s*\d+(\.\d*)?\s*", str(value)):
-            raise ConfigError(
-                f"{what}={value!r} has no unit. Fix: write the unit, e.g. {what}={value}s or {what}={value}m "
-                "(units: d, h, m, s)."
-            )
-        text = str(value).strip().replace(" ", "")
-        pos = 0
-        total_s = 0.0
-        for m in _DURATION_PART.finditer(text):
-            if m.start() != pos:
-                break
-            total_s += float(m.group(1)) * _UNIT_S[m.group(2).lower()]
-            pos = m.end()
-        if pos != len(text) or not text:
-            raise ConfigError(
-                f"{what}={value!r} is not a duration I can read. Fix: use numbers with units d/h/m/s, "
-                f"e.g. {what}=2h, 90m, 5400s or 1h30m."
-            )
-        td = timedelta(seconds=total_s)
-    if td <= timedelta(0):
-        raise ConfigError(f"{what}={value!r} must be longer than zero. Fix: give the job's expected run time, e.g. 2h.")
-    return td
-
-
-def format_duration(td: timedelta) -> str:
-    """``timedelta(hours=1, minutes=30)`` -> ``"1h30m"`` (seconds kept when present)."""
-    total = int(round(td.total_seconds()))
-    if total == 0:
-        return "0s"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if total >= size:
-            n, total = divmod(total, size)
-            parts.append(f"{n}{unit}")
-    return "".join(parts)
 
 
 # --------------------------------------------------------------------------- forecast hygiene
@@ -531,99 +493,3 @@ def carbon_aware_findings(plan: Plan, energy_kwh: float, actual_start: datetime)
         "estimate_basis": "forecast intensity (not measured) x the job's energy",
         "notes": notes,
     }
-
-
-# --------------------------------------------------------------------------- expected duration
-
-
-@dataclass(frozen=True)
-class DurationEstimate:
-    """An expected job duration and where it came from (``config``, ``previous_report``, ``first_epoch``)."""
-
-    duration: timedelta
-    source: str
-    detail: str = ""
-
-
-def duration_from_previous_report(
-    outputs_dir: str | os.PathLike,
-    model: str,
-    settings: dict[str, Any] | None = None,
-) -> DurationEstimate | None:
-    """The ``duration_s`` of the newest ``sci_report.json`` under ``outputs_dir`` for ``model``.
-
-    A report matches when its ``model`` equals ``model`` and, for every ``settings`` key
-    (dotted paths allowed, e.g. ``"data.batch_size"``), the report holds an equal value.
-    Newest = latest file modification time. Unreadable reports are skipped. Returns None
-    when nothing matches.
-    """
-    root = Path(outputs_dir)
-    if not root.is_dir():
-        return None
-    best: tuple[float, Path, float] | None = None
-    for path in root.rglob("sci_report.json"):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            mtime = path.stat().st_mtime
-        except (OSError, ValueError):
-            continue
-        if not isinstance(data, dict) or data.get("model") != model:
-            continue
-        if settings and not all(_lookup(data, k) == v for k, v in settings.items()):
-            continue
-        dur = data.get("duration_s")
-        if not isinstance(dur, (int, float)) or isinstance(dur, bool) or not math.isfinite(dur) or dur <= 0:
-            continue
-        if best is None or mtime > best[0]:
-            best = (mtime, path, float(dur))
-    if best is None:
-        return None
-    return DurationEstimate(timedelta(seconds=best[2]), "previous_report", str(best[1]))
-
-
-_MISSING = object()
-
-
-def _lookup(data: dict, dotted: str) -> Any:
-    cur: Any = data
-    for part in dotted.split("."):
-        if not isinstance(cur, dict) or part not in cur:
-            return _MISSING
-        cur = cur[part]
-    return cur
-
-
-def duration_from_first_epoch(first_epoch_s: float, max_epochs: int, overhead_s: float = 0.0) -> DurationEstimate:
-    """Expected duration = first epoch time x ``max_epochs`` + ``overhead_s``.
-
-    The first epoch includes warm-up, so this errs long. A job that learns its duration
-    this way has already started: it can only *report* what shifting would have saved.
-    """
-    if not (isinstance(first_epoch_s, (int, float)) and math.isfinite(first_epoch_s) and first_epoch_s > 0):
-        raise ValueError(f"first_epoch_s={first_epoch_s!r} must be a positive number of seconds.")
-    if int(max_epochs) < 1:
-        raise ValueError(f"max_epochs={max_epochs!r} must be >= 1.")
-    total = float(first_epoch_s) * int(max_epochs) + max(float(overhead_s), 0.0)
-    return DurationEstimate(
-        timedelta(seconds=total), "first_epoch", f"{first_epoch_s:.1f} s x {int(max_epochs)} epochs (measured first epoch)"
-    )
-
-
-def resolve_duration(
-    configured: Any,
-    *,
-    model: str | None = None,
-    settings: dict[str, Any] | None = None,
-    outputs_dir: str | os.PathLike = "outputs",
-) -> DurationEstimate | None:
-    """The expected duration from config (``schedule.duration``) or else a previous report.
-
-    Returns None when neither is available; the caller then measures the first epoch
-    (:func:`duration_from_first_epoch`) and reports instead of waiting.
-    """
-    if configured not in (None, ""):
-        return DurationEstimate(parse_duration(configured), "config", f"schedule.duration={configured}")
-    if model:
-        return duration_from_previous_report(outputs_dir, model, settings)
-    return None
-

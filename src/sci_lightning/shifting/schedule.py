@@ -1,6 +1,6 @@
 """Acting on a carbon-aware plan before training: ``none``, ``report``, ``wait`` or ``slurm``.
 
-Modes (config group ``schedule/``, schema :class:`sci_lightning.sci_config.ScheduleConfig`):
+Modes (config group ``schedule/``, schema :class:`sci_lightning.settings.ScheduleConfig`):
 
 * ``none`` -- no forecast is fetched; training starts at once.
 * ``report`` -- plan, start now, and report what starting at the best time would have
@@ -13,9 +13,13 @@ Modes (config group ``schedule/``, schema :class:`sci_lightning.sci_config.Sched
   (:func:`slurm_begin_time`); a job already running can no longer be delayed, so it then
   behaves like ``report``. See docs/carbon_aware.md for the submitit launcher recipe.
 
+The entry points (:func:`before_training`, :func:`plan_after_first_epoch`) take the
+``schedule`` settings as a :class:`~sci_lightning.settings.ScheduleConfig`, a dict or an
+OmegaConf node, checked once by :func:`~sci_lightning.settings.coerce`.
+
 Forecast/provider faults never stop training: the job starts now, a warning is logged
 once, and the fault is recorded in the outcome's notes. Only configuration mistakes
-(an unreadable ``schedule.duration``, an unknown mode) raise :class:`ConfigError`.
+(a misspelt or impossible setting, an unreadable duration) raise :class:`ConfigError`.
 
 The clock (a function returning an aware UTC datetime) and ``sleep`` are injected, so
 tests never really sleep.
@@ -29,24 +33,37 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Mapping, TextIO
 
 from sci_lightning.carbon.base import IntensityProvider, IntensitySeries, ensure_utc
-from sci_lightning.carbon.plan import (
-    DurationEstimate,
+from sci_lightning.errors import ConfigError
+from sci_lightning.settings import ScheduleConfig, coerce
+from sci_lightning.shifting.durations import format_duration, parse_duration
+from sci_lightning.shifting.history import DurationEstimate
+from sci_lightning.shifting.planner import (
     Plan,
     PlanError,
     carbon_aware_findings,
     cross_check_optimal,
-    format_duration,
-    parse_duration,
     plan_best_start,
 )
-from sci_lightning.errors import ConfigError
+
+__all__ = [
+    "Clock",
+    "ScheduleOutcome",
+    "WaitCancelled",
+    "before_training",
+    "fetch_plan",
+    "plan_after_first_epoch",
+    "sdk_cross_check",
+    "slurm_begin_relative",
+    "slurm_begin_time",
+    "system_clock",
+    "wait_for_best_start",
+]
 
 log = logging.getLogger(__name__)
 
-MODES = ("none", "report", "wait", "slurm")
 Clock = Callable[[], datetime]
 
 
@@ -338,19 +355,11 @@ def wait_for_best_start(
     )
 
 
-# --------------------------------------------------------------------------- entry point for training
-
-
-def _cfg_get(cfg: Any, key: str, default: Any) -> Any:
-    if cfg is None:
-        return default
-    if isinstance(cfg, dict):
-        return cfg.get(key, default)
-    return getattr(cfg, key, default)
+# --------------------------------------------------------------------------- entry points for training
 
 
 def before_training(
-    cfg: Any,
+    cfg: ScheduleConfig | Mapping[str, Any] | Any,
     provider: IntensityProvider | Callable[[], IntensityProvider] | None,
     *,
     duration: DurationEstimate | timedelta | str | None,
@@ -362,88 +371,47 @@ def before_training(
     """Run the configured schedule mode before ``Trainer.fit``.
 
     Args:
-        cfg: the ``schedule`` config (ScheduleConfig / DictConfig / dict).
+        cfg: the ``schedule`` settings: a :class:`~sci_lightning.settings.ScheduleConfig`,
+            a dict or an OmegaConf node (checked by :func:`~sci_lightning.settings.coerce`).
         provider: the intensity provider, or a zero-argument factory (built only when
             a mode needs it).
-        duration: the expected duration (see :func:`sci_lightning.carbon.plan.resolve_duration`);
+        duration: the expected duration (see :func:`sci_lightning.shifting.history.resolve_duration`);
             None defers planning to :func:`plan_after_first_epoch` (the job then reports).
         clock, sleep, stream, isatty: injected for tests.
 
     Raises:
-        ConfigError: unknown mode or unreadable durations.
+        ConfigError: a misspelt or impossible setting (unknown mode, unreadable duration).
         WaitCancelled: Ctrl-C during ``wait`` (SystemExit 130; do not start training).
     """
-    mode = str(_cfg_get(cfg, "mode", "none"))
-    if mode not in MODES:
-        raise ConfigError(f"schedule.mode={mode!r} is not known. Fix: use one of {', '.join(MODES)} (e.g. schedule=report).")
-    if mode == "none":
+    schedule = coerce(ScheduleConfig, cfg, "schedule")
+    if schedule.mode == "none":
         return ScheduleOutcome("none", "disabled", started_at=clock())
-    window_h = float(_cfg_get(cfg, "window_h", 24.0))
-    if not (math.isfinite(window_h) and window_h > 0):
-        raise ConfigError(f"schedule.window_h={window_h} must be > 0 hours. Fix: e.g. schedule.window_h=24.")
-    max_wait = parse_duration(_cfg_get(cfg, "max_wait", "24h"), "schedule.max_wait")
-    replan_every = parse_duration(_cfg_get(cfg, "replan_every", "30m"), "schedule.replan_every")
-    log_every = parse_duration(_cfg_get(cfg, "log_every", "10m"), "schedule.log_every")
-    align = str(_cfg_get(cfg, "align", "points"))
-    if align not in ("points", "window_start"):
-        raise ConfigError(f"schedule.align={align!r} is not known. Fix: use 'points' or 'window_start'.")
-
     if duration is None:
-        note = ("no expected duration (schedule.duration unset and no previous sci_report.json for this model): "
-                "planning after the first epoch; the job runs now and reports what shifting would have saved.")
-        if mode == "wait":
-            log.warning(note)
-        return ScheduleOutcome(mode, "deferred", started_at=clock(), notes=[note])
-    if isinstance(duration, DurationEstimate):
-        dur, dsource = duration.duration, duration.source
-    else:
-        dur, dsource = parse_duration(duration, "schedule.duration"), "config"
-
+        return _deferred(schedule.mode, clock())
+    dur, dsource = _duration_and_source(duration, "schedule.duration", "config")
+    max_wait = parse_duration(schedule.max_wait, "schedule.max_wait")
     now = clock()
-    window_end = now + timedelta(hours=window_h)
-    if mode == "wait":  # only consider starts we are willing to wait for
+    window_end = now + timedelta(hours=schedule.window_h)
+    if schedule.mode == "wait":  # only consider starts we are willing to wait for
         window_end = min(window_end, now + max_wait + dur)
     try:
-        prov = provider() if callable(provider) and not isinstance(provider, IntensityProvider) else provider
-        if prov is None:
-            raise PlanError("no intensity provider configured.")
-        plan, check = fetch_plan(prov, dur, now=now, window_end=window_end, align=align)
+        prov = _provider_of(provider)
+        plan, check = fetch_plan(prov, dur, now=now, window_end=window_end, align=schedule.align)
     except ConfigError:
         raise
     except Exception as exc:  # provider faults and unusable forecasts: start now, say why
-        msg = f"carbon-aware planning failed, starting now: {exc}"
-        log.warning(msg)
-        return ScheduleOutcome(mode, "planning_failed", started_at=clock(), duration_source=dsource, notes=[msg])
-
-    if mode in ("report", "slurm"):
-        out = ScheduleOutcome(mode, "no_shift", plan, started_at=clock(), duration_source=dsource, sdk_cross_check=check)
-        if mode == "slurm":
-            out.slurm_begin = slurm_begin_time(plan)
-            out.notes.append(
-                f"slurm: a running job cannot be delayed; submit with --begin={out.slurm_begin} "
-                "(hydra.launcher.additional_parameters.begin) to start at the best time."
-            )
-        log.info(
-            "carbon-aware %s: best start %s (%.1f g/kWh) vs now %.1f g/kWh: %.1f%% lower",
-            mode, _utc_text(plan.best_start), plan.best_mean_g_per_kwh, plan.now_mean_g_per_kwh, plan.saving_pct,
-        )
-        return out
-
-    def replan(at: datetime) -> Plan:
-        new, _ = fetch_plan(prov, dur, now=at, window_start=at, window_end=window_end, align=align)
-        return new
-
-    out = wait_for_best_start(
-        plan, replan, max_wait=max_wait, replan_every=replan_every, clock=clock, sleep=sleep,
-        stream=stream, isatty=isatty, log_every=log_every,
-    )
+        return _planning_failed(schedule.mode, f"carbon-aware planning failed, starting now: {exc}", clock(), dsource)
+    if schedule.mode != "wait":
+        out = _start_now(schedule.mode, plan, clock())
+    else:
+        out = _wait_then_start(schedule, prov, plan, dur, window_end, clock, sleep, stream, isatty)
     out.duration_source = dsource
     out.sdk_cross_check = check
     return out
 
 
 def plan_after_first_epoch(
-    cfg: Any,
+    cfg: ScheduleConfig | Mapping[str, Any] | Any,
     provider: IntensityProvider | Callable[[], IntensityProvider] | None,
     *,
     actual_start: datetime,
@@ -451,33 +419,89 @@ def plan_after_first_epoch(
     clock: Clock = system_clock,
 ) -> ScheduleOutcome:
     """Plan once the first epoch has been timed (``duration`` from
-    :func:`~sci_lightning.carbon.plan.duration_from_first_epoch`): report-only.
+    :func:`~sci_lightning.shifting.history.duration_from_first_epoch`): report-only.
 
-    The window starts at ``actual_start`` when the forecast still covers it (else at the
-    forecast's first point, noted). Faults are recorded, never raised (except ConfigError).
+    ``cfg`` is the ``schedule`` settings, as for :func:`before_training`. The window starts
+    at ``actual_start`` when the forecast still covers it (else at the forecast's first
+    point, noted). Faults are recorded, never raised (except ConfigError).
     """
-    mode = str(_cfg_get(cfg, "mode", "none"))
-    window_h = float(_cfg_get(cfg, "window_h", 24.0))
-    align = str(_cfg_get(cfg, "align", "points"))
+    schedule = coerce(ScheduleConfig, cfg, "schedule")
     actual_start = ensure_utc(actual_start, "actual_start")
-    if isinstance(duration, DurationEstimate):
-        dur, dsource = duration.duration, duration.source
-    else:
-        dur, dsource = parse_duration(duration, "duration"), "first_epoch"
+    dur, dsource = _duration_and_source(duration, "duration", "first_epoch")
     try:
-        prov = provider() if callable(provider) and not isinstance(provider, IntensityProvider) else provider
-        if prov is None:
-            raise PlanError("no intensity provider configured.")
         plan, check = fetch_plan(
-            prov, dur, now=actual_start, window_start=actual_start,
-            window_end=actual_start + timedelta(hours=window_h), align=align,
+            _provider_of(provider), dur, now=actual_start, window_start=actual_start,
+            window_end=actual_start + timedelta(hours=schedule.window_h), align=schedule.align,
         )
     except ConfigError:
         raise
     except Exception as exc:
         msg = f"carbon-aware planning after the first epoch failed: {exc}"
-        log.warning(msg)
-        return ScheduleOutcome(mode, "planning_failed", started_at=actual_start, duration_source=dsource, notes=[msg])
+        return _planning_failed(schedule.mode, msg, actual_start, dsource)
     note = "duration measured from the first epoch; the job could only report, not wait."
-    return ScheduleOutcome(mode, "no_shift", plan, started_at=actual_start, duration_source=dsource,
+    return ScheduleOutcome(schedule.mode, "no_shift", plan, started_at=actual_start, duration_source=dsource,
                            sdk_cross_check=check, notes=[note])
+
+
+def _duration_and_source(duration: DurationEstimate | timedelta | str, what: str, source: str) -> tuple[timedelta, str]:
+    """The duration as a timedelta and where it came from (``source`` unless an estimate says)."""
+    if isinstance(duration, DurationEstimate):
+        return duration.duration, duration.source
+    return parse_duration(duration, what), source
+
+
+def _provider_of(provider: IntensityProvider | Callable[[], IntensityProvider] | None) -> IntensityProvider:
+    """The provider itself, or built by its factory; PlanError when there is none."""
+    prov = provider() if callable(provider) and not isinstance(provider, IntensityProvider) else provider
+    if prov is None:
+        raise PlanError("no intensity provider configured.")
+    return prov
+
+
+def _deferred(mode: str, now: datetime) -> ScheduleOutcome:
+    note = ("no expected duration (schedule.duration unset and no previous sci_report.json for this model): "
+            "planning after the first epoch; the job runs now and reports what shifting would have saved.")
+    if mode == "wait":
+        log.warning(note)
+    return ScheduleOutcome(mode, "deferred", started_at=now, notes=[note])
+
+
+def _planning_failed(mode: str, msg: str, started_at: datetime, duration_source: str) -> ScheduleOutcome:
+    log.warning(msg)
+    return ScheduleOutcome(mode, "planning_failed", started_at=started_at, duration_source=duration_source,
+                           notes=[msg])
+
+
+def _start_now(mode: str, plan: Plan, now: datetime) -> ScheduleOutcome:
+    """``report`` / ``slurm``: start at once and keep the plan for the report."""
+    out = ScheduleOutcome(mode, "no_shift", plan, started_at=now)
+    if mode == "slurm":
+        out.slurm_begin = slurm_begin_time(plan)
+        out.notes.append(
+            f"slurm: a running job cannot be delayed; submit with --begin={out.slurm_begin} "
+            "(hydra.launcher.additional_parameters.begin) to start at the best time."
+        )
+    log.info(
+        "carbon-aware %s: best start %s (%.1f g/kWh) vs now %.1f g/kWh: %.1f%% lower",
+        mode, _utc_text(plan.best_start), plan.best_mean_g_per_kwh, plan.now_mean_g_per_kwh, plan.saving_pct,
+    )
+    return out
+
+
+def _wait_then_start(
+    schedule: ScheduleConfig, prov: IntensityProvider, plan: Plan, dur: timedelta, window_end: datetime,
+    clock: Clock, sleep: Callable[[float], Any], stream: TextIO | None, isatty: bool | None,
+) -> ScheduleOutcome:
+    """``wait``: sleep until the best start, re-planning on the same provider and window end."""
+
+    def replan(at: datetime) -> Plan:
+        new, _ = fetch_plan(prov, dur, now=at, window_start=at, window_end=window_end, align=schedule.align)
+        return new
+
+    return wait_for_best_start(
+        plan, replan,
+        max_wait=parse_duration(schedule.max_wait, "schedule.max_wait"),
+        replan_every=parse_duration(schedule.replan_every, "schedule.replan_every"),
+        log_every=parse_duration(schedule.log_every, "schedule.log_every"),
+        clock=clock, sleep=sleep, stream=stream, isatty=isatty,
+    )

@@ -1,0 +1,258 @@
+"""Small builders that turn checked settings (:class:`~sci_lightning.settings.Config`) into
+ready objects for :func:`sci_lightning.app.train.run`: the run folder, the checkpoint to
+resume, the datamodule, the Trainer and its callbacks and loggers.
+
+Each builder reads the typed settings and nothing else; none of them trains.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import timm
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from sci_lightning.energy.base import utcnow
+from sci_lightning.errors import ConfigError
+from sci_lightning.settings import Config
+
+__all__ = [
+    "CarbonAwareFindings",
+    "TrainingParts",
+    "build_datamodule_for",
+    "build_training_parts",
+    "build_trainer",
+    "comparable_settings",
+    "hydra_config",
+    "model_label",
+    "resolve_checkpoint",
+    "resolve_precision",
+    "run_folder",
+]
+
+OUTPUTS_DIR = Path("outputs")
+
+
+def hydra_config() -> Any:
+    """Hydra's runtime config, or ``None`` outside a Hydra app (tests, notebooks)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return HydraConfig.get()
+    except (ImportError, ValueError):
+        return None
+
+
+def model_label(settings: Config) -> str:
+    return settings.model.display_name or settings.model.name
+
+
+def resolve_precision(precision: str, accelerator: str) -> str:
+    """``auto-mixed``: bf16-mixed on GPUs that support bf16, 16-mixed on older GPUs, 32-true on CPU."""
+    if precision != "auto-mixed":
+        return precision
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    if not on_gpu or not torch.cuda.is_available():
+        return "32-true"
+    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+def run_folder(settings: Config) -> Path:
+    """``output_dir``, else Hydra's run folder, else ``outputs/runs/<date>/<time>``."""
+    hc = hydra_config()
+    if settings.output_dir:
+        out = Path(settings.output_dir)
+    elif hc is not None:
+        out = Path(hc.runtime.output_dir)
+    else:
+        out = OUTPUTS_DIR / "runs" / utcnow().strftime("%Y-%m-%d/%H-%M-%S")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def resolve_checkpoint(settings: Config, out_dir: Path) -> str | None:
+    """``ckpt_path``: a checkpoint file, or ``last``: this run folder's ``last.ckpt``, else the
+    newest ``last.ckpt`` of the same model under ``outputs/`` (each Hydra run gets a new folder)."""
+    ckpt = settings.ckpt_path
+    if not ckpt:
+        return None
+    if ckpt != "last":
+        if not Path(ckpt).is_file():
+            raise ConfigError(
+                f"Invalid setting ckpt_path={ckpt!r}: no such checkpoint file. Give the path of a .ckpt file "
+                "(a run folder's checkpoints/last.ckpt), or ckpt_path=last for the newest one of this model."
+            )
+        return str(ckpt)
+    own = out_dir / "checkpoints" / "last.ckpt"
+    if own.is_file():
+        return str(own)
+    found = _last_checkpoints_of(settings.model.name)
+    if not found:
+        raise ConfigError(
+            f"Invalid setting ckpt_path=last: no last.ckpt of {settings.model.name} in {own.parent} or under "
+            f"{OUTPUTS_DIR.resolve()}. Give the checkpoint's path instead, e.g. "
+            "ckpt_path=outputs/runs/<date>/<time>_<model>/checkpoints/last.ckpt."
+        )
+    return str(max(found)[1])
+
+
+def _last_checkpoints_of(model_name: str) -> list[tuple[float, Path]]:
+    """``(mtime, path)`` of every ``last.ckpt`` under ``outputs/`` whose run trained ``model_name``."""
+    from omegaconf import OmegaConf
+
+    found = []
+    paths = OUTPUTS_DIR.glob("**/checkpoints/last.ckpt") if OUTPUTS_DIR.is_dir() else []
+    for path in paths:
+        try:
+            saved = OmegaConf.load(path.parent.parent / ".hydra" / "config.yaml")
+            if OmegaConf.select(saved, "model.name") == model_name:
+                found.append((path.stat().st_mtime, path))
+        except (OSError, ValueError, TypeError):
+            continue
+    return found
+
+
+def build_datamodule_for(settings: Config) -> Any:
+    """The datamodule, normalised with the model's own mean/std, checked before training."""
+    from sci_lightning.data import build_datamodule
+
+    pretrained = timm.get_pretrained_cfg(settings.model.name)
+    mean = tuple(pretrained.mean) if pretrained is not None else (0.485, 0.456, 0.406)
+    std = tuple(pretrained.std) if pretrained is not None else (0.229, 0.224, 0.225)
+    datamodule = build_datamodule(settings.data, image_size=settings.model.image_size, mean=mean, std=std)
+    datamodule.validate()  # a missing or malformed dataset stops here, before any training
+    return datamodule
+
+
+def comparable_settings(settings: Config, precision: str) -> dict[str, Any]:
+    """The settings that make two runs comparable (stored in the report; used to find a
+    previous run's duration for carbon-aware planning)."""
+    return {
+        "model": settings.model.name,
+        "image_size": settings.model.image_size,
+        "freeze_backbone": settings.model.frozen,
+        "cache_features": settings.model.cache_features,
+        "dataset": settings.data.name,
+        "batch_size": settings.data.batch_size,
+        "max_epochs": settings.trainer.max_epochs,
+        "limit_train_batches": settings.trainer.limit_train_batches,
+        "precision": precision,
+        "accelerator": settings.trainer.accelerator,
+    }
+
+
+class CarbonAwareFindings:
+    """What shifting the job would have saved, for the report (``carbon_aware`` callable).
+
+    ``outcome`` is the plan made before training; when that plan was deferred until the
+    first epoch was timed, ``first_epoch`` (a FirstEpochPlanner callback) holds it.
+    """
+
+    def __init__(self, outcome: Any, first_epoch: Any = None) -> None:
+        self.outcome = outcome
+        self.first_epoch = first_epoch
+        self.started_at = utcnow()
+
+    def __call__(self, energy_kwh: float) -> dict[str, Any] | None:
+        found = self.first_epoch.outcome if self.first_epoch is not None else self.outcome
+        if found is None:
+            return None
+        return found.findings(energy_kwh, actual_start=self.started_at)
+
+
+@dataclass
+class TrainingParts:
+    """The callbacks and loggers of one run, and the ones ``run`` reads back afterwards."""
+
+    callbacks: list[Callback] = field(default_factory=list)
+    loggers: list[Any] = field(default_factory=list)
+    run_name: str | None = None
+    stats: Any = None
+    energy: Any = None
+    findings: CarbonAwareFindings | None = None
+
+
+def build_training_parts(
+    settings: Config, out_dir: Path, provider: Any, outcome: Any, report_meta: dict[str, Any]
+) -> TrainingParts:
+    """Checkpointing, TensorBoard, run statistics, the energy/SCI callback, DDP clean-up."""
+    from sci_lightning.lightning.distributed import ReleaseProcessGroup
+    from sci_lightning.lightning.run_stats import RunStats
+
+    parts = TrainingParts(stats=RunStats())
+    parts.callbacks.append(parts.stats)
+    if settings.save_checkpoint:
+        parts.callbacks.append(ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True, save_top_k=0))
+    if settings.tensorboard:
+        _add_tensorboard(parts, out_dir, explicit_dir=bool(settings.output_dir))
+    if outcome is not None:
+        parts.findings = _carbon_aware_findings(settings, provider, outcome, parts)
+    if settings.energy.enabled:
+        parts.energy = _energy_callback(settings, out_dir, provider, parts, report_meta)
+        parts.callbacks.append(parts.energy)
+    # last, so every other callback's on_fit_end (incl. the energy all-gather) has run
+    parts.callbacks.append(ReleaseProcessGroup())
+    return parts
+
+
+def _add_tensorboard(parts: TrainingParts, out_dir: Path, explicit_dir: bool) -> None:
+    """TensorBoard logger; under Hydra the run is named by its overrides (``model=inception``)
+    and a sweep's runs share the sweep folder, so TensorBoard shows them side by side.
+    With an explicit ``output_dir`` everything, TensorBoard included, goes there."""
+    from sci_lightning.lightning.tb_layout import CustomScalarsLayoutCallback, make_logger_from_hydra
+
+    if hydra_config() is not None and not explicit_dir:
+        logger = make_logger_from_hydra()
+        parts.run_name = logger.name
+    else:
+        logger = TensorBoardLogger(save_dir=str(out_dir), name="tensorboard", version="", default_hp_metric=False)
+    parts.loggers.append(logger)
+    parts.callbacks.append(CustomScalarsLayoutCallback())
+
+
+def _carbon_aware_findings(settings: Config, provider: Any, outcome: Any, parts: TrainingParts) -> CarbonAwareFindings:
+    first_epoch = None
+    if outcome.reason == "deferred":
+        from sci_lightning.lightning.first_epoch_planner import FirstEpochPlanner
+
+        first_epoch = FirstEpochPlanner(settings.schedule, provider, outcome.started_at)
+        parts.callbacks.append(first_epoch)
+    return CarbonAwareFindings(outcome, first_epoch)
+
+
+def _energy_callback(
+    settings: Config, out_dir: Path, provider: Any, parts: TrainingParts, report_meta: dict[str, Any]
+) -> Any:
+    from sci_lightning.lightning.callback import EnergyCarbonCallback
+
+    meta = {"run_name": parts.run_name or report_meta.get("model_label"), **report_meta}
+    return EnergyCarbonCallback(
+        energy=settings.energy,
+        carbon=provider,
+        sci=settings.sci,
+        output_dir=str(out_dir),
+        report_meta=meta,
+        carbon_aware=parts.findings,
+    )
+
+
+def build_trainer(settings: Config, precision: str, parts: TrainingParts, out_dir: Path) -> L.Trainer:
+    """``lightning.Trainer`` from ``trainer.*`` (every field passed under its own name)."""
+    kwargs = settings.trainer.trainer_kwargs()
+    progress = kwargs["enable_progress_bar"]
+    if progress is None:
+        progress = sys.stderr.isatty()
+    kwargs.update(precision=precision, enable_progress_bar=progress, enable_model_summary=progress)
+    return L.Trainer(
+        **kwargs,
+        callbacks=parts.callbacks,
+        logger=parts.loggers or False,
+        default_root_dir=str(out_dir),
+        enable_checkpointing=settings.save_checkpoint,
+    )

@@ -1,0 +1,166 @@
+"""``run(cfg)``: train one model as configured and leave its reports in the run folder.
+
+The recipe: check the settings, build the intensity provider (a ``carbon.*`` mistake is
+refused before any data or model is built), the data, the carbon-aware plan, the model
+and the Trainer, fit, then write ``run_summary.json``. The builders live in
+:mod:`sci_lightning.app.builders`. Returns the best ``val/acc`` (what a sweep optimises).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+
+from sci_lightning.app.builders import (
+    OUTPUTS_DIR,
+    TrainingParts,
+    build_datamodule_for,
+    build_trainer,
+    build_training_parts,
+    comparable_settings,
+    model_label,
+    resolve_checkpoint,
+    resolve_precision,
+    run_folder,
+)
+from sci_lightning.app.hardware import hardware_info
+from sci_lightning.energy.base import utcnow
+from sci_lightning.fileio import atomic_write_json
+from sci_lightning.lightning.classifier import ImageClassifier, check_image_size, check_model_name
+from sci_lightning.lightning.features import CACHE_FEATURES_NOTE
+from sci_lightning.settings import Config, coerce
+
+__all__ = ["run", "resolve_precision"]
+
+
+def run(cfg: Any) -> float | None:
+    """Train one model as configured; return its best validation top-1 accuracy.
+
+    ``cfg`` is a :class:`~sci_lightning.settings.Config`, a dict or Hydra's composed config.
+    """
+    settings = coerce(Config, cfg)
+    check_model_name(settings.model.name)
+    check_image_size(settings.model.name, settings.model.image_size)
+    out_dir = run_folder(settings)
+    ckpt_path = resolve_checkpoint(settings, out_dir)
+    provider = _intensity_provider(settings)
+    L.seed_everything(settings.seed, workers=True)
+    datamodule = build_datamodule_for(settings)
+    precision = resolve_precision(settings.trainer.precision, settings.trainer.accelerator)
+    comparable = comparable_settings(settings, precision)
+    outcome = _plan_before_training(settings, provider, comparable)
+    model = ImageClassifier.from_settings(
+        settings.model, datamodule.num_classes, channels_last=settings.trainer.channels_last
+    )
+    if settings.trainer.compile:
+        model.model = torch.compile(model.model)
+    fit_data = _fit_data(settings, datamodule)
+    parts = build_training_parts(settings, out_dir, provider, outcome, _report_meta(settings, comparable))
+    trainer = build_trainer(settings, precision, parts, out_dir)
+    if parts.energy is not None:
+        parts.energy.report_meta["hardware"] = hardware_info(trainer)
+    started_at = utcnow()
+    if parts.findings is not None:
+        parts.findings.started_at = started_at
+    trainer.fit(model, datamodule=fit_data, ckpt_path=ckpt_path)
+    if trainer.is_global_zero:
+        summary = _run_summary(settings, trainer, model, datamodule, fit_data, parts, precision, comparable)
+        summary.update(started_at=started_at.isoformat(), ended_at=utcnow().isoformat())
+        atomic_write_json(out_dir / "run_summary.json", summary)
+    return model.best_val_acc
+
+
+def _intensity_provider(settings: Config) -> Any:
+    """One provider for the schedule and the SCI step (``None`` when neither needs one)."""
+    if not settings.energy.enabled and settings.schedule.mode == "none":
+        return None
+    from sci_lightning.carbon import build_provider
+
+    return build_provider(settings.carbon)
+
+
+def _plan_before_training(settings: Config, provider: Any, comparable: dict[str, Any]) -> Any:
+    """The carbon-aware plan (and, for ``schedule=wait``, the wait) before anything heavy is built."""
+    if settings.schedule.mode == "none":
+        return None
+    from sci_lightning.shifting.history import resolve_duration
+    from sci_lightning.shifting.schedule import before_training
+
+    duration = resolve_duration(
+        settings.schedule.duration,
+        model=settings.model.name,
+        settings={f"settings.{k}": v for k, v in comparable.items()},
+        outputs_dir=OUTPUTS_DIR,
+    )
+    return before_training(settings.schedule, provider, duration=duration)
+
+
+def _fit_data(settings: Config, datamodule: Any) -> Any:
+    """The datamodule, or with ``model.cache_features`` its cached-features twin (the
+    backbone then runs once, inside fit, see :mod:`sci_lightning.lightning.features`)."""
+    if not settings.model.cache_features:
+        return datamodule
+    from sci_lightning.lightning.features import CachedFeaturesDataModule
+
+    return CachedFeaturesDataModule(datamodule)
+
+
+def _report_meta(settings: Config, comparable: dict[str, Any]) -> dict[str, Any]:
+    """What the SCI report says about the run besides its figures."""
+    meta: dict[str, Any] = {
+        "model": settings.model.name,
+        "model_label": model_label(settings),
+        "hardware": hardware_info(),
+        "settings": comparable,
+    }
+    boundary = settings.sci.boundary  # None: the report's default statement
+    if settings.model.cache_features:
+        from sci_lightning.sci.report import DEFAULT_BOUNDARY
+
+        boundary = f"{boundary or DEFAULT_BOUNDARY} {CACHE_FEATURES_NOTE}"
+    if boundary:
+        meta["boundary"] = boundary
+    return meta
+
+
+def _run_summary(
+    settings: Config, trainer: L.Trainer, model: ImageClassifier, datamodule: Any, fit_data: Any,
+    parts: TrainingParts, precision: str, comparable: dict[str, Any],
+) -> dict[str, Any]:
+    """The content of ``run_summary.json``."""
+    total, trainable = model.num_parameters()
+    energy = parts.energy
+    report = energy.report if energy is not None else None
+    summary: dict[str, Any] = {
+        "schema_version": 1,
+        "model": settings.model.name,
+        "model_label": model_label(settings),
+        "experiment": settings.experiment_name,
+        "parameters": total,
+        "trainable_parameters": trainable,
+        "freeze_backbone": settings.model.frozen,
+        "image_size": settings.model.image_size,
+        "num_classes": datamodule.num_classes,
+        "dataset": settings.data.name,
+        "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
+        "images_seen": parts.stats.images,
+        "batch_size": settings.data.batch_size,
+        "fit_wall_s": round(parts.stats.fit_wall_s, 3),
+        "best_val_acc": model.best_val_acc,
+        "final_val_acc": model.last_val_acc,
+        "final_val_acc_top5": model.last_val_acc_top5,
+        "precision": precision,
+        "hardware": hardware_info(trainer),
+        "interrupted": bool(trainer.interrupted),
+        "energy_kwh": energy.result.energy_kwh if energy is not None and energy.result else None,
+        "sci": {"value": report.sci.value, "unit": report.sci.unit} if report is not None else None,
+        "settings": comparable,
+    }
+    if fit_data is not datamodule:
+        summary["notes"] = [CACHE_FEATURES_NOTE]
+        extraction_s = fit_data.extraction_s
+        summary["feature_extraction_s"] = round(extraction_s, 3) if extraction_s is not None else None
+    return summary

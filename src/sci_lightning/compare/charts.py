@@ -1,0 +1,154 @@
+"""Bar charts of a comparison (PNG): one per compared figure, and all of them in one figure.
+
+Bars of estimated figures are hatched, the baseline is grey and each bar is labelled
+with its value and its difference to the baseline. Drawn with matplotlib's object API
+on the Agg canvas (no pyplot, no global backend change).
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sci_lightning.compare.records import quality_class
+from sci_lightning.compare.tables import Comparison, format_number, format_signed_pct, quality_mark
+from sci_lightning.fileio import atomic_write
+
+__all__ = ["CHARTS", "ChartSpec", "write_charts"]
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    """One bar chart: which value, how to scale it and how to title it."""
+
+    name: str  # file: comparison_<name>.png
+    title: str
+    value_key: str
+    diff_key: str | None
+    quality_key: str | None  # values[...] with the quality; None: measured
+    better: str  # "higher" | "lower"
+
+
+CHARTS: tuple[ChartSpec, ...] = (
+    ChartSpec("accuracy", "Top-1 validation accuracy", "val_acc", "val_acc", None, "higher"),
+    ChartSpec("time", "Time to train", "duration_s", "duration_s", None, "lower"),
+    ChartSpec("energy", "Energy", "energy_kwh", "energy_kwh", "energy_quality", "lower"),
+    ChartSpec("cost", "Cost", "cost_usd", "cost_usd", None, "lower"),
+    ChartSpec("sci", "SCI", "sci", "sci", "sci_quality", "lower"),
+    ChartSpec("carbon_aware_saving", "Carbon-aware saving", "carbon_aware_saving_g", None, "_estimated", "higher"),
+)
+
+
+def _scale(spec: ChartSpec, values: list[float | None], sci_unit: str | None) -> tuple[float, str]:
+    """Factor and unit that keep the numbers readable."""
+    vmax = max((abs(v) for v in values if v is not None), default=0.0)
+    if spec.value_key == "val_acc":
+        return 100.0, "%"
+    if spec.value_key == "duration_s":
+        if vmax >= 7200:
+            return 1 / 3600, "h"
+        if vmax >= 120:
+            return 1 / 60, "min"
+        return 1.0, "s"
+    if spec.value_key == "energy_kwh":
+        return (1000.0, "Wh") if vmax < 0.1 else (1.0, "kWh")
+    if spec.value_key == "cost_usd":
+        return 1.0, "$USD"
+    if spec.value_key == "sci":
+        return 1.0, sci_unit or "gCO2e per functional unit"
+    return 1.0, "gCO2e"
+
+
+def _draw_chart(ax: Any, comp: Comparison, spec: ChartSpec) -> None:
+    jobs = comp.jobs
+    raw = [j.values.get(spec.value_key) if j.ok else None for j in jobs]
+    sci_unit = comp.baseline.values.get("sci_unit") if comp.baseline else None
+    factor, unit = _scale(spec, raw, sci_unit)
+    vals = [None if v is None else v * factor for v in raw]
+    xs = list(range(len(jobs)))
+    heights = [v if v is not None else 0.0 for v in vals]
+    colors, hatches, qualities = [], [], []
+    for j in jobs:
+        colors.append("#7f7f7f" if j is comp.baseline else "#1f77b4")
+        q = "estimated" if spec.quality_key == "_estimated" else (j.values.get(spec.quality_key) if spec.quality_key else "measured")
+        qualities.append(q)
+        hatches.append("" if quality_class(q) == "measured" else "//")
+    bars = ax.bar(xs, heights, color=colors, edgecolor="black", linewidth=0.6)
+    for bar, h in zip(bars, hatches):
+        bar.set_hatch(h)
+    vmax = max((abs(v) for v in vals if v is not None), default=1.0) or 1.0
+    for x, j, v, d, q in zip(xs, jobs, vals, comp.diffs, qualities):
+        if not j.ok:
+            text = "failed"
+        elif v is None:
+            text = "n/a"
+        else:
+            text = format_number(v) + quality_mark(q)
+            if spec.diff_key and j is not comp.baseline:
+                text += f"\n({format_signed_pct(d.get(spec.diff_key))})"
+            if spec.value_key == "carbon_aware_saving_g" and j.values.get("carbon_aware_saving_pct") is not None:
+                text += f"\n({format_number(j.values['carbon_aware_saving_pct'])}%)"
+        y = (v if v is not None and v > 0 else 0.0) + vmax * 0.02
+        ax.text(x, y, text, ha="center", va="bottom", fontsize=8, color="#b00020" if not j.ok else "black")
+    labels = []
+    for j in jobs:
+        lab = j.label if len(j.label) <= 40 else j.label[:39] + "…"
+        lab = "\n".join(textwrap.wrap(lab.replace(",", ", "), 14)).replace(", ", ",")
+        labels.append(lab + ("\n(baseline)" if j is comp.baseline else ""))
+    ax.set_xticks(xs)
+    ax.set_xticklabels(labels, fontsize=8, rotation=0 if len(jobs) <= 4 else 25, ha="center" if len(jobs) <= 4 else "right")
+    ax.set_ylabel(unit)
+    ax.set_title(f"{spec.title} ({unit}), {spec.better} is better", fontsize=10)
+    ax.set_ylim(min(0.0, min((v for v in vals if v is not None), default=0.0) * 1.2), vmax * 1.3)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+
+
+_FOOTNOTE = "hatched bars: estimated (not measured); grey: baseline; (+x%/-x%): relative to the baseline"
+
+
+def write_charts(comp: Comparison, out_dir: str | os.PathLike[str], combined: bool = True, per_metric: bool = True) -> list[Path]:
+    """Bar charts (PNG): ``comparison_<metric>.png`` per metric and ``comparison.png`` with all.
+
+    Uses matplotlib's object API with the Agg canvas (no pyplot, no global backend change).
+    Returns the written paths.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    out_dir = Path(out_dir)
+    written: list[Path] = []
+    n = len(comp.jobs)
+    width = max(5.0, 1.3 * n + 2.0)
+    if per_metric:
+        for spec in CHARTS:
+            fig = Figure(figsize=(width, 4.2), dpi=100)
+            FigureCanvasAgg(fig)
+            ax = fig.add_subplot(1, 1, 1)
+            _draw_chart(ax, comp, spec)
+            fig.text(0.5, 0.01, _FOOTNOTE, ha="center", fontsize=7, color="#444444")
+            fig.tight_layout(rect=(0, 0.04, 1, 1))
+            path = out_dir / f"comparison_{spec.name}.png"
+            _atomic_write_fig(fig, path)
+            written.append(path)
+    if combined:
+        fig = Figure(figsize=(3 * max(4.5, 1.2 * n + 1.0), 9.0), dpi=100)
+        FigureCanvasAgg(fig)
+        for i, spec in enumerate(CHARTS):
+            _draw_chart(fig.add_subplot(2, 3, i + 1), comp, spec)
+        base = f" (baseline: {comp.baseline.label})" if comp.baseline else ""
+        fig.suptitle(f"Model comparison{base}", fontsize=12)
+        fig.text(0.5, 0.01, _FOOTNOTE, ha="center", fontsize=8, color="#444444")
+        fig.tight_layout(rect=(0, 0.03, 1, 0.96))
+        path = out_dir / "comparison.png"
+        _atomic_write_fig(fig, path)
+        written.append(path)
+    return written
+
+
+
+def _atomic_write_fig(fig: Any, path: Path) -> None:
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))

@@ -1,0 +1,392 @@
+"""EnergyMonitor: named measurement windows over a set of energy meters (no Lightning here).
+
+The design follows Zeus's ``ZeusMonitor.begin_window`` / ``end_window``: the meters run
+continuously, and a window remembers their cumulative readings at its start, so windows
+can nest and overlap and ending one leaves the others running::
+
+    monitor = EnergyMonitor(config=EnergyConfig(), device_indices=[0])
+    monitor.begin_window("train")
+    for epoch in range(2):
+        with monitor.measure(f"epoch-{epoch}") as epoch_window:
+            for x, y in loader:
+                train_step(x, y)
+                monitor.record_step(images=len(x))
+        print(epoch_window.measurement.energy_j)
+    train = monitor.end_window("train")
+    monitor.close()
+
+The device is synchronized at each window edge (queued GPU work belongs to the window
+that launched it). :meth:`record_step` is the cheap per-step reading (one ``read_j`` per
+meter) that extends every open window's bounded timeline. A meter that raises is never
+allowed to reach the caller: the monitor warns once (:class:`EnergyMeterWarning`), keeps
+the meter's figures up to the fault (flagged ``partial``) and records why.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from typing_extensions import override
+
+from sci_lightning.energy._common import EnergyMeterWarning, add_note, hostname
+from sci_lightning.energy.base import METHODS, ComponentEnergy, EnergyMeter, Measurement
+from sci_lightning.energy.meters import build_meters
+from sci_lightning.energy.reduce import merge_measurements
+from sci_lightning.energy.timeline import Timeline, fit_rows, rows_to_intervals
+from sci_lightning.settings import EnergyConfig, coerce
+
+__all__ = ["EnergyMonitor", "Measuring", "cuda_sync"]
+
+_STATE_VERSION = 1
+_Key = tuple[str, str, str]  # (component, device, method)
+
+
+def cuda_sync(device_indices: Sequence[int] | None) -> Callable[[], None] | None:
+    """A callable that waits for the given CUDA devices (``None`` when there are none)."""
+    if not device_indices:
+        return None
+    indices = list(device_indices)
+
+    def sync() -> None:
+        import torch  # noqa: PLC0415 - only when a GPU is measured
+
+        if torch.cuda.is_available():
+            for i in indices:
+                torch.cuda.synchronize(i)
+
+    return sync
+
+
+class _FrozenMeter(EnergyMeter):
+    """A meter that failed: its last figures, flagged ``partial``, and no energy after the fault."""
+
+    def __init__(self, component: str, last: list[ComponentEnergy], reason: str) -> None:
+        self.component = component
+        self._components = [
+            ComponentEnergy(c.component, c.device, c.energy_j, c.method, c.quality, "partial", [*c.notes, reason])
+            for c in last
+        ]
+        self._reason = reason
+
+    @override
+    def start(self) -> None:
+        pass
+
+    @override
+    def read_j(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for c in self._components:
+            out[c.device] = out.get(c.device, 0.0) + c.energy_j
+        return out
+
+    @override
+    def components(self) -> list[ComponentEnergy]:
+        return list(self._components)
+
+    @property
+    @override
+    def notes(self) -> list[str]:
+        return [self._reason]
+
+
+@dataclass
+class _Slot:
+    """One meter and its latest cumulative reading (joules since it started)."""
+
+    meter: EnergyMeter
+    last_j: float = 0.0
+
+
+@dataclass
+class _Window:
+    """An open window: the readings at its start and what happened since."""
+
+    name: str
+    begin_ts: float
+    begin_total_j: float
+    begin: dict[_Key, ComponentEnergy]
+    timeline: Timeline
+    steps: int = 0
+    images: int = 0
+
+
+@dataclass
+class Measuring:
+    """What :meth:`EnergyMonitor.measure` yields: ``measurement`` is set when the block ends."""
+
+    name: str
+    measurement: Measurement | None = field(default=None)
+
+
+def _by_key(components: Iterable[ComponentEnergy]) -> dict[_Key, ComponentEnergy]:
+    return {(c.component, c.device, c.method): c for c in components}
+
+
+def _delta(end: ComponentEnergy, begin: ComponentEnergy | None) -> ComponentEnergy:
+    start_j = begin.energy_j if begin is not None else 0.0
+    energy_j = max(0.0, end.energy_j - start_j)
+    return ComponentEnergy(end.component, end.device, energy_j, end.method, end.quality, end.status, list(end.notes))
+
+
+class EnergyMonitor:
+    """Measures named, nestable windows of energy over a set of meters.
+
+    Args:
+        meters: the meters to drive; default: built from ``config`` and
+            ``device_indices`` by :func:`~sci_lightning.energy.build_meters`.
+        config: energy settings (an :class:`EnergyConfig`, a dict or an OmegaConf node);
+            also gives the timeline bound (``timeline_max_intervals``).
+        device_indices: CUDA ordinals the work runs on (GPU meter and default ``sync``).
+        sync: called at every window edge to wait for the device; default
+            ``torch.cuda.synchronize`` on ``device_indices`` when CUDA is available.
+        clock: POSIX seconds (``time.time``); injectable for tests.
+
+    The meters start with the first window and stop at :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        meters: Sequence[EnergyMeter] | None = None,
+        *,
+        config: EnergyConfig | Mapping[str, Any] | None = None,
+        device_indices: Sequence[int] | None = None,
+        sync: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+
+        cfg = coerce(EnergyConfig, config, "energy")
+        chosen = build_meters(cfg, list(device_indices or [])) if meters is None else list(meters)
+        self._slots = [_Slot(m) for m in chosen]
+        self._sync = sync if sync is not None else cuda_sync(device_indices)
+        self._clock = clock
+        self._max_intervals = cfg.timeline_max_intervals
+        self._windows: dict[str, _Window] = {}
+        self._priors: dict[str, Measurement] = {}
+        self._warnings: list[str] = []
+        self._started = False
+        self._last_ts = 0.0
+        self._total_j = 0.0
+
+    # ------------------------------------------------------------------ meters
+    @property
+    def meters(self) -> list[EnergyMeter]:
+        """The meters in use (a failed one is replaced by its frozen figures)."""
+        return [s.meter for s in self._slots]
+
+    def exclude_pids(self, pids: Iterable[int]) -> None:
+        """Leave these processes (e.g. other DDP ranks) out of per-process figures; before the first window."""
+        pids = [int(p) for p in pids]
+        for slot in self._slots:
+            self._guard(slot, "exclude_pids", lambda m: m.exclude_pids(pids))
+
+    def _fault(self, slot: _Slot, what: str, err: Exception) -> None:
+        """Warn once, record, and freeze the meter at its last figures."""
+        meter = slot.meter
+        name = type(meter).__name__
+        msg = f"energy meter {name} raised {err!r} in {what}; its energy after this point is not measured"
+        if msg not in self._warnings:
+            warnings.warn(msg, EnergyMeterWarning, stacklevel=4)
+            add_note(self._warnings, msg)
+        try:
+            last = meter.components()
+        except Exception:  # noqa: BLE001 - a meter must never stop the caller
+            last = []
+        if not last:  # nothing measured before the fault: say so with a 0 J entry
+            last = [ComponentEnergy(meter.component, type(meter).__name__, 0.0, "none", METHODS["none"][0])]
+        slot.meter = _FrozenMeter(meter.component, last, msg)
+
+    def _guard(self, slot: _Slot, what: str, call: Callable[[EnergyMeter], Any], default: Any = None) -> Any:
+        try:
+            return call(slot.meter)
+        except Exception as err:  # noqa: BLE001 - a meter must never stop the caller
+            self._fault(slot, what, err)
+            return default
+
+    def _start(self, now: float) -> None:
+        for slot in self._slots:
+            self._guard(slot, "start", lambda m: m.start())
+            slot.last_j = 0.0
+        self._started, self._last_ts, self._total_j = True, now, 0.0
+
+    def _device_sync(self) -> None:
+        if self._sync is None:
+            return
+        try:
+            self._sync()
+        except Exception as err:  # noqa: BLE001 - measure unsynchronized rather than fail
+            msg = f"device synchronization failed ({err!r}); window edges are no longer synchronized"
+            warnings.warn(msg, EnergyMeterWarning, stacklevel=3)
+            add_note(self._warnings, msg)
+            self._sync = None
+
+    def close(self) -> None:
+        """Stop the meters (threads, NVML); open windows are abandoned."""
+        if not self._started:
+            return
+        self._started = False
+        self._windows.clear()
+        for slot in self._slots:
+            self._guard(slot, "stop", lambda m: m.stop())
+
+    # ------------------------------------------------------------------ readings
+    def advance(self) -> None:
+        """Read every meter once and extend the open windows' timelines (no step counted)."""
+        self._read()
+
+    def _read(self) -> float:
+        """:meth:`advance`, returning the reading's timestamp."""
+        now = self._clock()
+        if not self._started:
+            return now
+        total_j = 0.0
+        for slot in self._slots:
+            reading = self._guard(slot, "read_j", lambda m: m.read_j(), default=None)
+            if reading is not None:
+                slot.last_j = max(slot.last_j, float(sum(reading.values())))
+            total_j += slot.last_j
+        delta_j = total_j - self._total_j
+        if delta_j or now > self._last_ts:
+            for w in self._windows.values():
+                w.timeline.add(self._last_ts, now, delta_j)
+        self._last_ts, self._total_j = now, total_j
+        return now
+
+    def record_step(self, images: int = 0) -> None:
+        """One training step done: read the meters, count the step and its images in every open window."""
+        self.advance()
+        for w in self._windows.values():
+            w.steps += 1
+            w.images += int(images)
+
+    def latest_j(self) -> dict[str, float]:
+        """Cumulative joules per component since the meters started, as of the latest reading."""
+        out: dict[str, float] = {}
+        for slot in self._slots:
+            out[slot.meter.component] = out.get(slot.meter.component, 0.0) + slot.last_j
+        return out
+
+    def energy_so_far_j(self, name: str) -> float:
+        """IT joules of the open window ``name`` (previous parts included) as of the latest reading."""
+        w = self._window(name)
+        prior = self._priors.get(name)
+        return (prior.energy_j if prior else 0.0) + self._total_j - w.begin_total_j
+
+    def _components(self) -> dict[_Key, ComponentEnergy]:
+        out: list[ComponentEnergy] = []
+        for slot in self._slots:
+            out.extend(self._guard(slot, "components", lambda m: m.components(), default=[]))
+        return _by_key(out)
+
+    # ------------------------------------------------------------------ windows
+    @property
+    def open_windows(self) -> list[str]:
+        return list(self._windows)
+
+    def _window(self, name: str) -> _Window:
+        if name not in self._windows:
+            raise ValueError(f"no open measurement window {name!r} (open: {', '.join(self._windows) or 'none'})")
+        return self._windows[name]
+
+    def begin_window(self, name: str) -> None:
+        """Synchronize the device and open window ``name`` (starts the meters for the first window)."""
+        if name in self._windows:
+            raise ValueError(f"measurement window {name!r} is already open")
+        self._device_sync()
+        if not self._started:
+            now = self._clock()
+            self._start(now)
+            begin: dict[_Key, ComponentEnergy] = {}
+        else:
+            now = self._read()
+            begin = self._components()
+        self._windows[name] = _Window(name, now, self._total_j, begin, Timeline(self._max_intervals))
+
+    def end_window(self, name: str) -> Measurement:
+        """Synchronize the device, close window ``name`` and return its measurement (previous parts added)."""
+        self._window(name)
+        self._device_sync()
+        measurement = self.peek(name)
+        del self._windows[name]
+        self._priors.pop(name, None)
+        return measurement
+
+    def peek(self, name: str) -> Measurement:
+        """The measurement of the open window ``name`` so far, leaving it open (no device sync)."""
+        w = self._window(name)
+        now = self._read()
+        components = [_delta(c, w.begin.get(key)) for key, c in self._components().items()]
+        energy_j = sum(c.energy_j for c in components)
+        current = Measurement(
+            name=name,
+            components=components,
+            duration_s=max(0.0, now - w.begin_ts),
+            started_at=datetime.fromtimestamp(w.begin_ts, timezone.utc),
+            ended_at=datetime.fromtimestamp(now, timezone.utc),
+            timeline=rows_to_intervals(fit_rows(w.timeline.rows(), energy_j, w.begin_ts, now)),
+            warnings=self._all_warnings(),
+            steps=w.steps,
+            images=w.images,
+            host=hostname(),
+            counter_baselines_mj=self._baselines(),
+        )
+        prior = self._priors.get(name)
+        return merge_measurements(prior, current, max_intervals=self._max_intervals) if prior else current
+
+    @contextmanager
+    def measure(self, name: str) -> Iterator[Measuring]:
+        """``with monitor.measure("eval") as m: ...``; then ``m.measurement`` holds the window's energy."""
+        handle = Measuring(name)
+        self.begin_window(name)
+        try:
+            yield handle
+        finally:
+            handle.measurement = self.end_window(name)
+
+    def _all_warnings(self) -> list[str]:
+        out = list(self._warnings)
+        for slot in self._slots:
+            for note in self._guard(slot, "notes", lambda m: list(m.notes), default=[]):
+                add_note(out, note)
+        return out
+
+    def _baselines(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for slot in self._slots:
+            out.update(self._guard(slot, "counter_baselines_mj", lambda m: m.counter_baselines_mj(), default={}))
+        return out
+
+    # ------------------------------------------------------------------ resume
+    @staticmethod
+    def state_of(measurements: Mapping[str, Measurement]) -> dict[str, Any]:
+        """The resume state for these window measurements (what :meth:`state_dict` returns)."""
+        return {"version": _STATE_VERSION, "windows": {n: m.to_dict() for n, m in measurements.items()}}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every open window's measurement so far (plain data), for a checkpoint."""
+        return self.state_of({name: self.peek(name) for name in self._windows})
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], *more: Mapping[str, Any]) -> None:
+        """Previous parts of named windows: a window of that name reports their sum plus its own.
+
+        Several states (e.g. of DDP ranks this process takes over) are added together.
+        A state of another version is ignored with a warning.
+        """
+        parts: dict[str, list[Measurement]] = {}
+        for state in (state_dict, *more):
+            if state.get("version") != _STATE_VERSION:
+                warnings.warn(
+                    f"energy monitor state has version {state.get('version')!r}, expected {_STATE_VERSION};"
+                    " its previous parts are not included",
+                    EnergyMeterWarning,
+                    stacklevel=2,
+                )
+                continue
+            for name, d in state.get("windows", {}).items():
+                parts.setdefault(name, []).append(Measurement.from_dict(d))
+        self._priors = {n: merge_measurements(*ms, max_intervals=self._max_intervals) for n, ms in parts.items()}

@@ -1,0 +1,6 @@
+"""Lightning adapters: the energy callback, the timm classifier, TensorBoard layout, DDP helpers.
+
+Everything Lightning-specific lives here; the measurement core (:mod:`sci_lightning.energy`),
+the providers (:mod:`sci_lightning.carbon`) and the SCI arithmetic (:mod:`sci_lightning.sci`)
+do not import Lightning.
+"""

@@ -1,0 +1,224 @@
+"""The GSF Impact Framework manifest (``impact.yml``) that recomputes a job's SCI.
+
+:func:`build_impact_manifest` turns a :class:`~sci_lightning.sci.compute.SciResult` into
+an Impact Framework 1.x manifest whose inputs (one observation per energy-timeline
+interval) and builtin-plugin pipeline (Multiply, Divide, Sum, Sci) reproduce the same SCI
+with ``if-run --manifest impact.yml``; :func:`manifest_text` is the file's text.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+import yaml
+
+from sci_lightning.sci.codec import plain
+from sci_lightning.sci.compute import SECONDS_PER_YEAR, SciResult
+
+__all__ = ["MANIFEST_NAME", "build_impact_manifest", "manifest_text"]
+
+MANIFEST_NAME = "impact.yml"
+
+
+def _metadata(unit: str, description: str, time: str = "sum", component: str = "sum") -> dict[str, Any]:
+    return {"unit": unit, "description": description,
+            "aggregation-method": {"time": time, "component": component}}
+
+
+def _iso_z(t: datetime) -> str:
+    t = t.astimezone(timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def _manifest_observations(result: SciResult) -> tuple[list[dict[str, Any]], list[str]]:
+    """Timeline intervals as IF observations; consecutive intervals are merged until each
+    lasts >= 1 s (the Sci builtin rejects shorter observations). Merging keeps the carbon:
+    a merged observation's intensity is its energy-weighted mean."""
+    notes: list[str] = []
+    groups: list[list[Any]] = []
+    current: list[Any] = []
+    for iv in result.intervals:
+        current.append(iv)
+        if (current[-1].end - current[0].start).total_seconds() >= 1.0:
+            groups.append(current)
+            current = []
+    if current:
+        if groups:
+            groups[-1].extend(current)
+        else:
+            groups.append(current)
+    if len(groups) < len(result.intervals):
+        notes.append(f"{len(result.intervals)} energy intervals were merged into {len(groups)} observations "
+                     "of at least 1 s each (energy-weighted intensity; carbon unchanged).")
+    span_s = sum(max(0.0, (g[-1].end - g[0].start).total_seconds()) for g in groups)
+    pue = result.pue if result.pue > 0 else 1.0
+    obs = []
+    for g in groups:
+        e_kwh = sum(i.energy_kwh for i in g)
+        op_g = sum(i.operational_g for i in g)
+        dur = (g[-1].end - g[0].start).total_seconds()
+        if e_kwh > 0:
+            intensity = op_g / e_kwh
+        else:
+            tot = sum(i.duration_s for i in g)
+            intensity = sum(i.g_per_kwh * i.duration_s for i in g) / tot if tot > 0 else g[0].g_per_kwh
+        share = (dur / span_s) if span_s > 0 else 1.0 / len(groups)
+        obs.append({
+            "timestamp": _iso_z(g[0].start),
+            "duration": max(dur, 1.0),
+            "energy-it": e_kwh / pue,
+            "grid/carbon-intensity": intensity,
+            "time-reserved": result.duration_s * share,
+        })
+    if obs and any(o["duration"] != (g[-1].end - g[0].start).total_seconds() for o, g in zip(obs, groups)):
+        notes.append("the job lasted under 1 s; its observation duration is given as 1 s "
+                     "(time-reserved carries the real duration for M).")
+    return obs, notes
+
+
+def build_impact_manifest(result: SciResult, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A GSF Impact Framework 1.x manifest that recomputes ``result.sci`` with builtins only.
+
+    Each observation is one energy interval: ``energy-it`` (kWh, before PUE) x ``pue`` ->
+    ``energy``; x ``grid/carbon-intensity`` -> ``carbon-operational``. With embodied
+    emissions in scope: ``device/emissions-embodied`` (g) x (``time-reserved`` /
+    ``device/expected-lifespan``) x (``resources-reserved`` / ``resources-total``) ->
+    ``carbon-embodied`` (otherwise 0). ``carbon`` = their sum; the Sci builtin divides by
+    the whole job's functional-unit count, so each observation's ``sci`` is its share
+    and time-aggregation by sum (``aggregated.sci``) gives the job's SCI.
+    """
+    meta = dict(meta or {})
+    fu_field = {"job": "jobs", "epoch": "epochs", "1000_images": "thousand-images"}
+    obs, notes = _manifest_observations(result)
+    emb = result.embodied
+    plugins: dict[str, Any] = {
+        "energy-with-pue": {
+            "method": "Multiply", "path": "builtin",
+            "config": {"input-parameters": ["energy-it", "pue"], "output-parameter": "energy"},
+            "parameter-metadata": {
+                "inputs": {
+                    "energy-it": _metadata("kWh", "IT energy of the interval (all metered components), before PUE"),
+                    "pue": _metadata("none", "power usage effectiveness of the facility", "copy", "copy"),
+                },
+                "outputs": {"energy": _metadata("kWh", "E: facility energy of the interval (IT x PUE)")},
+            },
+        },
+        "operational-carbon": {
+            "method": "Multiply", "path": "builtin",
+            "config": {"input-parameters": ["energy", "grid/carbon-intensity"], "output-parameter": "carbon-operational"},
+            "parameter-metadata": {
+                "inputs": {"grid/carbon-intensity": _metadata(
+                    "gCO2e/kWh", "I: time-overlap-weighted grid intensity of the interval", "avg", "avg")},
+                "outputs": {"carbon-operational": _metadata("gCO2e", "E x I of the interval")},
+            },
+        },
+    }
+    pipeline = ["energy-with-pue", "operational-carbon"]
+    defaults: dict[str, Any] = {"pue": result.pue}
+    if emb.in_scope:
+        plugins.update({
+            "time-share": {
+                "method": "Divide", "path": "builtin",
+                "config": {"numerator": "time-reserved", "denominator": "device/expected-lifespan", "output": "time-share"},
+                "parameter-metadata": {
+                    "inputs": {
+                        "time-reserved": _metadata("s", "TiR: the job's time in this observation"),
+                        "device/expected-lifespan": _metadata("s", "EL: expected lifespan of the hardware", "copy", "copy"),
+                    },
+                    "outputs": {"time-share": _metadata("none", "TiR / EL")},
+                },
+            },
+            "resource-share": {
+                "method": "Divide", "path": "builtin",
+                "config": {"numerator": "resources-reserved", "denominator": "resources-total", "output": "resource-share"},
+                "parameter-metadata": {
+                    "inputs": {
+                        "resources-reserved": _metadata("count", "RR: resources reserved by the job", "copy", "copy"),
+                        "resources-total": _metadata("count", "ToR: total resources of the hardware", "copy", "copy"),
+                    },
+                    "outputs": {"resource-share": _metadata("none", "RR / ToR", "copy", "copy")},
+                },
+            },
+            "embodied-carbon": {
+                "method": "Multiply", "path": "builtin",
+                "config": {"input-parameters": ["device/emissions-embodied", "time-share", "resource-share"],
+                           "output-parameter": "carbon-embodied"},
+                "parameter-metadata": {
+                    "inputs": {"device/emissions-embodied": _metadata(
+                        "gCO2e", "TE: total embodied emissions of the hardware", "copy", "copy")},
+                    "outputs": {"carbon-embodied": _metadata("gCO2e", "M = TE x (TiR / EL) x (RR / ToR)")},
+                },
+            },
+        })
+        pipeline += ["time-share", "resource-share", "embodied-carbon"]
+        defaults.update({
+            "device/emissions-embodied": emb.te_kg * 1000.0,  # type: ignore[operator]
+            "device/expected-lifespan": emb.el_years * SECONDS_PER_YEAR,  # type: ignore[operator]
+            "resources-reserved": emb.rr,
+            "resources-total": emb.tor,
+        })
+    else:
+        defaults["carbon-embodied"] = 0.0  # M out of scope
+    plugins["total-carbon"] = {
+        "method": "Sum", "path": "builtin",
+        "config": {"input-parameters": ["carbon-operational", "carbon-embodied"], "output-parameter": "carbon"},
+        "parameter-metadata": {
+            "inputs": {"carbon-embodied": _metadata("gCO2e", "M of the interval")},
+            "outputs": {"carbon": _metadata("gCO2e", "(E x I) + M of the interval")},
+        },
+    }
+    plugins["sci"] = {
+        "method": "Sci", "path": "builtin",
+        "config": {"functional-unit": fu_field[result.functional_unit]},
+        "parameter-metadata": {
+            "outputs": {"sci": _metadata(
+                "gCO2e per functional unit",
+                "this interval's carbon per functional unit of the whole job; summed over time it is the job's SCI")},
+        },
+    }
+    pipeline += ["total-carbon", "sci"]
+    defaults.update({"jobs": 1, "epochs": result.epochs, "thousand-images": result.images / 1000.0})
+    metrics = ["energy", "carbon-operational", "carbon-embodied", "carbon", "sci"]
+    per_unit = {"job": ("jobs", "sci-per-job"), "epoch": ("epochs", "sci-per-epoch"),
+                "1000_images": ("thousand-images", "sci-per-thousand-images")}
+    for unit, (field_name, out_name) in per_unit.items():
+        if result.r_counts.get(unit, 0) > 0:
+            plugins[out_name] = {
+                "method": "Divide", "path": "builtin",
+                "config": {"numerator": "carbon", "denominator": field_name, "output": out_name},
+                "parameter-metadata": {"outputs": {out_name: _metadata(
+                    f"gCO2e/{unit.replace('_', ' ')}", f"SCI per {unit.replace('_', ' ')} (summed over time)")}},
+            }
+            pipeline.append(out_name)
+            metrics.append(out_name)
+    title = " ".join(str(x) for x in (meta.get("model"), meta.get("run_name")) if x) or "training job"
+    description = (
+        f"SCI of one sci-lightning training job ({title}), written by sci-lightning. "
+        f"Expected aggregated sci = {result.sci!r} {result.sci_unit}. "
+        f"Energy: {result.energy_quality}; intensity: {result.intensity_kind} {result.signal_type} "
+        f"from {result.intensity_source} ({result.intensity_region}). "
+        + ("" if emb.in_scope else "Embodied emissions out of scope (carbon-embodied = 0). ")
+        + " ".join(notes)
+    ).strip()
+    return plain({
+        "name": f"sci-lightning {title}",
+        "description": description,
+        "tags": {"kind": "ml-training", "complexity": "simple", "category": "compute"},
+        "aggregation": {"metrics": metrics, "type": "both"},
+        "initialize": {"plugins": plugins},
+        "tree": {"children": {"training-job": {
+            "pipeline": {"compute": pipeline},
+            "defaults": defaults,
+            "inputs": obs,
+        }}},
+    })
+
+
+def manifest_text(manifest: Mapping[str, Any]) -> str:
+    """The ``impact.yml`` text: a comment saying how to recompute, then the manifest as YAML."""
+    return (
+        "# GSF Impact Framework manifest written by sci-lightning. Recompute with:\n"
+        f"#   if-run --manifest {MANIFEST_NAME}\n"
+        + yaml.safe_dump(dict(manifest), sort_keys=False, allow_unicode=True, width=100)
+    )

@@ -1,0 +1,233 @@
+"""The report as Markdown: the SCI disclosure (``sci_report.md``) and a short summary.
+
+:func:`render_markdown` writes the disclosure the SCI specification's Report step asks
+for (software boundary, functional unit, methodology, data sources and quality, result,
+cost) from a :class:`~sci_lightning.sci.report.SciReport`. :func:`summary_markdown` is
+the small table of the SCI terms shown in TensorBoard's text tab.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from sci_lightning.sci.compute import SECONDS_PER_YEAR, SciResult
+from sci_lightning.sci.manifest import MANIFEST_NAME
+
+if TYPE_CHECKING:  # report.py imports this module to write the file
+    from sci_lightning.sci.report import CarbonAware, SciReport
+
+__all__ = ["MD_NAME", "render_markdown", "summary_markdown"]
+
+MD_NAME = "sci_report.md"
+
+_UNIT_WORDS = {"job": "one training job", "epoch": "one training epoch", "1000_images": "1,000 training images"}
+
+
+def _fmt(x: Any, digits: int = 4) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, float):
+        return f"{x:.{digits}g}"
+    return str(x)
+
+
+def _when(t: datetime | None) -> str:
+    if t is None:
+        return "None"
+    return (t.astimezone(timezone.utc) if t.tzinfo is not None else t).isoformat()
+
+
+def render_markdown(report: "SciReport") -> str:
+    """The SCI disclosure (the specification's Report step) for one job, as Markdown."""
+    lines = [*_result_section(report), *_boundary_sections(report), *_energy_section(report),
+             *_intensity_section(report), *_embodied_section(report), *_sources_section(report),
+             *_cost_section(report), *_carbon_aware_section(report.carbon_aware)]
+    lines += ["## Warnings", ""]
+    lines += [f"- {w}" for w in report.warnings] or ["None."]
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        f"`{MANIFEST_NAME}` is a GSF Impact Framework manifest with one observation per energy "
+        f"interval; `if-run --manifest {MANIFEST_NAME}` recomputes this SCI (`aggregated.sci`).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _unit_word(report: "SciReport") -> str:
+    fu = report.functional_unit
+    return _UNIT_WORDS.get(fu or "", str(fu))
+
+
+def _result_section(r: "SciReport") -> list[str]:
+    ints, en, t = r.intensity, r.energy_kwh, r.training
+    title = " / ".join(str(x) for x in (r.model, r.run_name) if x) or "training job"
+    in_scope = r.embodied is not None and r.embodied.in_scope
+    r_count = r.sci_inputs.r if r.sci_inputs is not None else None
+    lines = [
+        f"# Software Carbon Intensity report: {title}",
+        "",
+        "Computed per the Green Software Foundation SCI specification v1.1 (ISO/IEC 21031:2024): "
+        "SCI = ((E x I) + M) per R.",
+        "",
+        "## Result",
+        "",
+        f"**SCI = {_fmt(r.sci.value, 6)} {r.sci.unit}**",
+        "",
+        "| Term | Value | How obtained |",
+        "|---|---|---|",
+        f"| E, energy (IT x PUE) | {_fmt(en.total, 6)} kWh | {r.quality.energy} (IT {_fmt(en.it_total, 6)} kWh x PUE {_fmt(r.pue)}) |",
+        f"| I, grid intensity (energy-weighted mean) | {_fmt(ints.mean_g_per_kwh, 6)} gCO2e/kWh | {ints.kind} {ints.signal_type} from {ints.source} ({ints.region}) |",
+        f"| E x I, operational emissions | {_fmt(r.operational_g, 6)} gCO2e | integrated over {len(ints.intervals)} interval(s) |",
+        f"| M, embodied emissions | {_fmt(r.embodied_g, 6)} gCO2e | {'in scope' if in_scope else 'out of scope'} |",
+        f"| R, functional unit | {_fmt(r_count)} x {str(r.functional_unit).replace('_', ' ')} | {_unit_word(r)} |",
+        "",
+        "SCI for every functional unit:",
+        "",
+        f"- per job: {_fmt(r.sci_per.get('job'), 6)} gCO2e/job",
+        f"- per epoch: {_fmt(r.sci_per.get('epoch'), 6)} gCO2e/epoch ({t.epochs} epochs)",
+        f"- per 1,000 images: {_fmt(r.sci_per.get('1000_images'), 6)} gCO2e/1000 images ({t.images} images)",
+        "",
+    ]
+    if r.val_acc is not None:
+        top5 = f", top-5 {_fmt(r.val_acc_top5)}" if r.val_acc_top5 is not None else ""
+        lines += [f"Validation accuracy: top-1 {_fmt(r.val_acc)}{top5}.", ""]
+    return lines
+
+
+def _boundary_sections(r: "SciReport") -> list[str]:
+    t = r.training
+    return [
+        "## Software boundary",
+        "",
+        str(r.boundary),
+        "",
+        "## Functional unit",
+        "",
+        f"The headline R is **{_unit_word(r)}**. The job ran {t.epochs} epoch(s), "
+        f"{t.steps} optimizer step(s) and {t.images} training image(s) "
+        f"from {_when(r.started_at)} to {_when(r.ended_at)} (UTC, {_fmt(r.duration_s, 6)} s).",
+        "",
+    ]
+
+
+def _energy_section(r: "SciReport") -> list[str]:
+    components = r.energy_kwh.components
+    lines = [
+        "## Methodology",
+        "",
+        "### Energy (E)",
+        "",
+        f"E is the IT energy of the components below multiplied by the power usage effectiveness "
+        f"(PUE = {_fmt(r.pue)}) for facility overhead. Overall quality: **{r.quality.energy}**.",
+        "",
+        "| Component | Device | Energy (kWh, IT) | Quality | Method | Status |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in components:
+        lines.append(
+            f"| {c.component} | {c.device} | {_fmt(c.energy_kwh, 6)} | {c.quality} | "
+            f"{c.method}: {c.method_description} | {c.status} |"
+        )
+    notes = [f"- {c.component} ({c.device}): {n}" for c in components for n in c.notes]
+    if notes:
+        lines += ["", "Component notes:", "", *notes]
+    return lines
+
+
+def _intensity_section(r: "SciReport") -> list[str]:
+    ints = r.intensity
+    lines = [
+        "",
+        "### Carbon intensity (I)",
+        "",
+        f"Source: **{ints.source}**, region {ints.region}, signal type **{ints.signal_type}**, "
+        f"kind **{ints.kind}**. The energy timeline ({len(ints.intervals)} interval(s)) was "
+        "multiplied interval by interval by the time-overlap-weighted intensity of that interval; "
+        "I is the resulting energy-weighted mean (operational emissions / E). Seconds not covered by "
+        "intensity data take the nearest point in time (or the configured default) and are listed "
+        "under Warnings.",
+        "",
+    ]
+    if ints.fallbacks:
+        lines += ["Fallbacks used:", ""]
+        lines += [f"- {f.get('provider', '?')} replaced by {f.get('replaced_by', '?')}: {f.get('reason', '')}"
+                  for f in ints.fallbacks]
+        lines.append("")
+    return lines
+
+
+def _embodied_section(r: "SciReport") -> list[str]:
+    emb = r.embodied
+    lines = ["### Embodied emissions (M)", "", str(emb.statement if emb else None), ""]
+    if emb is not None and emb.in_scope:
+        el_s = emb.el_years * SECONDS_PER_YEAR if emb.el_years is not None else None
+        lines += [
+            f"TE = {_fmt(emb.te_kg)} kgCO2e, EL = {_fmt(emb.el_years)} years "
+            f"({_fmt(el_s, 6)} s), TiR = {_fmt(emb.tir_s, 6)} s, "
+            f"RR / ToR = {_fmt(emb.rr)} / {_fmt(emb.tor)}; M = {_fmt(r.embodied_g, 6)} gCO2e.",
+            "",
+        ]
+    return lines
+
+
+def _sources_section(r: "SciReport") -> list[str]:
+    ints, emb, components = r.intensity, r.embodied, r.energy_kwh.components
+    methods = sorted({f"{c.component}: {c.method} ({c.quality})" for c in components}) or ["no components"]
+    if emb is not None and emb.source:
+        embodied = emb.source
+    else:
+        embodied = "not applicable (out of scope)" if emb is None or not emb.in_scope else "source not given"
+    lines = [
+        "## Data sources and quality",
+        "",
+        f"- Energy: {r.quality.energy} (" + ", ".join(methods) + ").",
+        f"- Carbon intensity: {ints.kind} {ints.signal_type} intensity from {ints.source} ({ints.region}).",
+        f"- Embodied: {embodied}.",
+        f"- Cost: price of {_fmt(r.price_per_hour_usd)} USD per hour (configured, not measured).",
+    ]
+    lines += [f"- Intensity note: {n}" for n in ints.notes]
+    lines += [f"- {credit}. Results using this data credit Electricity Maps." for credit in r.credits]
+    return lines
+
+
+def _cost_section(r: "SciReport") -> list[str]:
+    hours = r.duration_s / 3600.0 if r.duration_s is not None else None
+    return [
+        "",
+        "## Cost",
+        "",
+        f"{_fmt(hours, 4)} h x {_fmt(r.price_per_hour_usd)} USD/h = **{_fmt(r.cost_usd, 4)} USD**.",
+        "",
+    ]
+
+
+def _carbon_aware_section(ca: "CarbonAware | None") -> list[str]:
+    if ca is None or not ca.findings:
+        return []
+    lines = ["## Carbon-aware scheduling", ""]
+    if ca.saving_g is not None:
+        lines.append(f"Running at the lowest-carbon time would have saved {_fmt(ca.saving_g, 4)} gCO2e "
+                     f"({_fmt(ca.saving_pct, 3)} %).")
+    for k, v in ca.findings.items():
+        if k not in ("saving_g", "saving_pct"):
+            lines.append(f"- {k}: {_fmt(v) if not isinstance(v, (dict, list)) else json.dumps(v)}")
+    lines.append("")
+    return lines
+
+
+def summary_markdown(result: SciResult) -> str:
+    """A short Markdown table of the SCI and its parts (for TensorBoard's text tab)."""
+    return "\n".join([
+        "| SCI term | value |",
+        "|---|---|",
+        f"| SCI | {result.sci:.6g} {result.sci_unit} |",
+        f"| E (IT x PUE) | {result.energy_kwh:.6g} kWh ({result.energy_quality}) |",
+        f"| I (energy-weighted) | {result.mean_intensity_g_per_kwh:.6g} gCO2e/kWh ({result.intensity_kind}, {result.intensity_source}) |",
+        f"| operational | {result.operational_g:.6g} gCO2e |",
+        f"| embodied | {result.embodied_g:.6g} gCO2e{'' if result.embodied.in_scope else ' (out of scope)'} |",
+        f"| cost | {result.cost_usd:.4g} USD |",
+    ])

@@ -1,0 +1,433 @@
+"""The run report as a type: :class:`SciReport`, how it is built, written and read.
+
+``write_run_report`` writes three files into the run folder, each atomically (a temporary
+file in the same folder, then ``os.replace``), so a reader never sees a half-written
+report and an existing report is replaced whole:
+
+- ``sci_report.json``: :meth:`SciReport.to_dict`, ``schema_version`` 1. Its JSON Schema
+  ships beside this module (``sci_report.schema.json``, see :mod:`sci_lightning.sci.schema`).
+- ``sci_report.md``: the disclosure the SCI specification asks for
+  (:func:`sci_lightning.sci.markdown.render_markdown`).
+- ``impact.yml``: a GSF Impact Framework manifest that reproduces the same SCI
+  (:mod:`sci_lightning.sci.manifest`).
+
+Readers (the comparison, your own scripts) call :func:`load_report` or
+:meth:`SciReport.from_dict`, which check every field and name the file and field of
+the first malformed one; fields a file lacks take their defaults, only ``sci`` (value and
+unit) is required. Only what is passed in is written, and as a last line of defence
+every value of an environment variable whose name contains TOKEN, PASSWORD, SECRET or
+KEY is redacted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+from sci_lightning.energy.base import METHODS, EnergyResult
+from sci_lightning.fileio import atomic_write_text
+from sci_lightning.redaction import redact, scrub, secret_values
+from sci_lightning.sci.codec import FormatError, decode, encode, plain, report_field
+from sci_lightning.sci.compute import FUNCTIONAL_UNITS, SciResult
+from sci_lightning.sci.manifest import MANIFEST_NAME, build_impact_manifest, manifest_text
+from sci_lightning.sci.markdown import MD_NAME, render_markdown
+
+__all__ = [
+    "DEFAULT_BOUNDARY",
+    "JSON_NAME",
+    "SCHEMA_VERSION",
+    "CarbonAware",
+    "ComponentFigures",
+    "EmbodiedFigures",
+    "EnergyBreakdown",
+    "FormatError",
+    "IntensityInfo",
+    "IntervalFigures",
+    "QualityInfo",
+    "SciFigures",
+    "SciReport",
+    "SciTerms",
+    "TrainingCounts",
+    "build_report",
+    "load_report",
+    "write_run_report",
+]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+JSON_NAME = "sci_report.json"
+SCI_FORMULA = "SCI = ((E x I) + M) / R; E x I integrated over the energy timeline"
+
+DEFAULT_BOUNDARY = (
+    "One training job: the model's training and validation loop (data loading, forward and "
+    "backward passes, optimizer steps, evaluation) on the machine(s) that ran it. Included: "
+    "the energy of the components metered by sci-lightning (GPU, CPU package, RAM) scaled by "
+    "the configured PUE for facility overhead (cooling, power delivery), and, when configured, "
+    "the embodied emissions of the hardware reserved for the job's duration. Excluded: dataset "
+    "download and preparation, idle time before/after the job, networking and storage "
+    "equipment, the developer's workstation, and inference after training."
+)
+
+
+# --------------------------------------------------------------------------- the type
+
+
+@dataclass(kw_only=True)
+class SciFigures:
+    """The headline SCI: ``value`` gCO2e per functional unit, ``unit`` e.g. gCO2e/job."""
+
+    value: float | None = report_field(doc="SCI in gCO2e per functional unit (null: not finite)")
+    unit: str = report_field(doc="e.g. gCO2e/job, gCO2e/epoch, gCO2e/1000 images")
+
+
+@dataclass(kw_only=True)
+class SciTerms:
+    """The four SCI terms for the headline functional unit: SCI = ((E x I) + M) / R."""
+
+    energy_kwh: float | None = report_field(key="E_kwh", doc="E, facility energy (IT x PUE), kWh")
+    intensity_g_per_kwh: float | None = report_field(key="I_g_per_kwh", doc="I, energy-weighted mean, gCO2e/kWh")
+    embodied_g: float | None = report_field(key="M_g", doc="M, embodied emissions, gCO2e")
+    r: float | None = report_field(key="R", doc="R, functional units in the job")
+    formula: str = report_field(SCI_FORMULA)
+
+
+@dataclass(kw_only=True)
+class ComponentFigures:
+    """Energy of one metered component on one device (IT energy, PUE not applied)."""
+
+    component: str = report_field(doc="gpu | cpu | ram")
+    device: str | None = report_field(None)
+    energy_kwh: float | None = report_field(None)
+    method: str | None = report_field(None, doc="how it was metered (a key of energy.base.METHODS)")
+    method_description: str | None = report_field(None)
+    quality: str | None = report_field(None, doc="measured | estimated")
+    status: str | None = report_field(None, doc="ok | partial")
+    notes: list[str] = report_field(factory=list)
+
+
+@dataclass(kw_only=True)
+class EnergyBreakdown:
+    """E: the facility total, the IT total and each component."""
+
+    total: float | None = report_field(None, doc="E, facility energy (IT x PUE), kWh")
+    it_total: float | None = report_field(None, doc="IT energy of all components, kWh")
+    components: list[ComponentFigures] = report_field(factory=list)
+
+
+@dataclass(kw_only=True)
+class IntervalFigures:
+    """Operational carbon of one energy-timeline interval (the fill fields only when a gap was filled)."""
+
+    start: datetime
+    end: datetime
+    energy_kwh: float | None = report_field(doc="facility energy of the interval, kWh")
+    g_per_kwh: float | None = report_field(doc="time-overlap-weighted intensity, gCO2e/kWh")
+    operational_g: float | None = report_field(doc="energy_kwh x g_per_kwh, gCO2e")
+    filled_s: float | None = report_field(None, omit_if_default=True, doc="seconds without intensity data")
+    fill: str | None = report_field(None, omit_if_default=True, doc="nearest | default")
+    fill_g_per_kwh: float | None = report_field(None, omit_if_default=True)
+
+
+@dataclass(kw_only=True)
+class IntensityInfo:
+    """I: the grid intensity over the run, where it came from and how it was integrated."""
+
+    mean_g_per_kwh: float | None = report_field(None, doc="I, energy-weighted mean, gCO2e/kWh")
+    intervals: list[IntervalFigures] = report_field(factory=list)
+    source: str | None = report_field(None)
+    region: str | None = report_field(None)
+    signal_type: str | None = report_field(None, doc="average | marginal")
+    kind: str | None = report_field(None, doc="measured | historical | forecast | static | fallback")
+    fallbacks: list[dict[str, Any]] = report_field(factory=list, doc="provider, reason, replaced_by")
+    notes: list[str] = report_field(factory=list)
+
+
+@dataclass(kw_only=True)
+class EmbodiedFigures:
+    """M = TE x (TiR / EL) x (RR / ToR), with the settings as used."""
+
+    in_scope: bool
+    te_kg: float | None = report_field(None, doc="TE, kgCO2e")
+    el_years: float | None = report_field(None, doc="EL, years")
+    rr: float = report_field(1.0, doc="RR, resources reserved")
+    tor: float = report_field(1.0, doc="ToR, total resources")
+    tir_s: float = report_field(0.0, doc="TiR, time reserved, s")
+    source: str | None = report_field(None)
+    statement: str = report_field("")
+
+
+@dataclass(kw_only=True)
+class TrainingCounts:
+    """What the job did: the counts behind the functional units."""
+
+    epochs: int = 0
+    steps: int = 0
+    images: int = 0
+    world_size: int = 1
+
+
+@dataclass(kw_only=True)
+class QualityInfo:
+    """How the figures were obtained: ``energy`` measured | estimated | mixed; ``intensity`` its kind."""
+
+    energy: str | None = None
+    intensity: str | None = None
+
+
+@dataclass
+class CarbonAware:
+    """The ``carbon_aware`` block as :mod:`sci_lightning.shifting` wrote it (free-form);
+    the figures the comparison reads are checked when read and typed as properties."""
+
+    findings: dict[str, Any]
+
+    _NUMBERS = ("saving_g", "saving_pct")
+    _TEXTS = ("best_start", "actual_start")
+
+    @property
+    def saving_g(self) -> float | None:
+        """gCO2e a start at the best time would have saved (an estimate)."""
+        return self.findings.get("saving_g")
+
+    @property
+    def saving_pct(self) -> float | None:
+        return self.findings.get("saving_pct")
+
+    @property
+    def best_start(self) -> str | None:
+        return self.findings.get("best_start")
+
+    @property
+    def actual_start(self) -> str | None:
+        return self.findings.get("actual_start")
+
+    def encode_json(self) -> dict[str, Any]:
+        return plain(self.findings)
+
+    @classmethod
+    def decode_json(cls, raw: Any, path: str, source: str) -> "CarbonAware":
+        findings = decode(dict[str, Any], raw, path, source)
+        for key, hint in [*((k, float | None) for k in cls._NUMBERS), *((k, str | None) for k in cls._TEXTS)]:
+            if key in findings:
+                findings[key] = decode(hint, findings[key], f"{path}.{key}", source)
+        return cls(findings)
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        props = {k: {"type": ["number", "null"]} for k in cls._NUMBERS}
+        props.update({k: {"type": ["string", "null"]} for k in cls._TEXTS})
+        return {"type": "object", "description": " ".join((cls.__doc__ or "").split()), "properties": props}
+
+
+@dataclass(kw_only=True)
+class SciReport:
+    """Everything ``sci_report.json`` holds, typed; ``to_dict()`` is the file's content."""
+
+    schema_version: int = report_field(SCHEMA_VERSION, schema={"const": SCHEMA_VERSION})
+    model: str | None = report_field(None, doc="timm model name")
+    run_name: str | None = report_field(None)
+    functional_unit: str | None = report_field(None, doc="the headline R",
+                                               schema={"enum": [*FUNCTIONAL_UNITS, None]})
+    sci: SciFigures
+    sci_per: dict[str, float | None] = report_field(factory=dict, doc="SCI per job / epoch / 1000_images")
+    functional_unit_counts: dict[str, float] = report_field(factory=dict, doc="R for each unit")
+    sci_inputs: SciTerms | None = None
+    energy_kwh: EnergyBreakdown = report_field(factory=EnergyBreakdown)
+    duration_s: float | None = None
+    intensity: IntensityInfo = report_field(factory=IntensityInfo)
+    operational_g: float | None = report_field(None, doc="E x I, gCO2e")
+    embodied_g: float | None = report_field(None, doc="M, gCO2e")
+    carbon_g: float | None = report_field(None, doc="E x I + M, gCO2e")
+    embodied: EmbodiedFigures | None = None
+    pue: float | None = None
+    cost_usd: float | None = None
+    price_per_hour_usd: float | None = None
+    val_acc: float | None = report_field(None, doc="top-1 validation accuracy, 0..1")
+    val_acc_top5: float | None = None
+    hardware: dict[str, Any] = report_field(factory=dict)
+    settings: dict[str, Any] = report_field(factory=dict)
+    training: TrainingCounts = report_field(factory=TrainingCounts)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    quality: QualityInfo = report_field(factory=QualityInfo)
+    boundary: str | None = report_field(None, doc="the software boundary")
+    warnings: list[str] = report_field(factory=list)
+    credits: list[str] = report_field(factory=list)
+    generated_at: datetime | None = None
+    carbon_aware: CarbonAware | None = report_field(None, omit_if_default=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``sci_report.json`` content as plain JSON data."""
+        return encode(self)
+
+    def to_json(self) -> str:
+        """The ``sci_report.json`` text."""
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = JSON_NAME) -> "SciReport":
+        """A report from its JSON data (any ``schema_version`` so far; newer ones with a warning).
+
+        Raises:
+            FormatError: a field has the wrong type or ``sci`` is missing; the message
+                names ``source`` and the field.
+        """
+        version = data.get("schema_version") if isinstance(data, Mapping) else None
+        if isinstance(version, (int, float)) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+            log.warning("%s has schema_version %s; this version of sci-lightning knows up to %s "
+                        "and reads the fields it knows.", source, version, SCHEMA_VERSION)
+        return decode(cls, data, "", source)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> "SciReport":
+        """The report in ``path``: a ``sci_report.json`` file or the run folder holding it.
+
+        Raises:
+            OSError: the file cannot be read.
+            FormatError: it is not JSON, or a field is malformed (named in the message).
+        """
+        path = Path(path)
+        if path.is_dir():
+            path = path / JSON_NAME
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise FormatError(str(path), "", f"is not valid JSON ({e})") from None
+        return cls.from_dict(data, str(path))
+
+
+def load_report(path: str | os.PathLike[str]) -> SciReport:
+    """:meth:`SciReport.read`: the report in a ``sci_report.json`` file or a run folder."""
+    return SciReport.read(path)
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _credits_electricity_maps(result: SciResult) -> bool:
+    texts = [result.intensity_source, *result.intensity_notes,
+             *(str(f.get("provider", "")) + " " + str(f.get("replaced_by", "")) for f in result.fallbacks)]
+    return any("electricitymaps" in re.sub(r"[^a-z]", "", t.lower()) for t in texts)
+
+
+def _components(energy: EnergyResult) -> list[ComponentFigures]:
+    return [
+        ComponentFigures(
+            component=c.component, device=c.device, energy_kwh=c.energy_kwh, method=c.method,
+            method_description=METHODS.get(c.method, (c.quality, "unknown method"))[1],
+            quality=c.quality, status=c.status, notes=list(c.notes),
+        )
+        for c in energy.components
+    ]
+
+
+def _intensity(result: SciResult) -> IntensityInfo:
+    intervals = [
+        IntervalFigures(start=i.start, end=i.end, energy_kwh=i.energy_kwh, g_per_kwh=i.g_per_kwh,
+                        operational_g=i.operational_g,
+                        **({"filled_s": i.filled_s, "fill": i.fill, "fill_g_per_kwh": i.fill_g_per_kwh}
+                           if i.fill else {}))
+        for i in result.intervals
+    ]
+    return IntensityInfo(
+        mean_g_per_kwh=result.mean_intensity_g_per_kwh, intervals=intervals,
+        source=result.intensity_source, region=result.intensity_region, signal_type=result.signal_type,
+        kind=result.intensity_kind, fallbacks=plain(list(result.fallbacks)), notes=list(result.intensity_notes),
+    )
+
+
+def _embodied(result: SciResult) -> EmbodiedFigures:
+    e = result.embodied
+    return EmbodiedFigures(in_scope=e.in_scope, te_kg=e.te_kg, el_years=e.el_years, rr=e.rr, tor=e.tor,
+                           tir_s=e.tir_s, source=e.source, statement=e.statement)
+
+
+def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any] | None = None) -> SciReport:
+    """The report of one job (not yet scrubbed of secrets).
+
+    ``meta``: ``model``, ``run_name``, ``val_acc``, ``val_acc_top5``, ``hardware`` and
+    ``settings`` (dicts), optional ``boundary`` (text) and ``carbon_aware`` (the findings
+    dict, with ``saving_g``, ``saving_pct``, ...).
+    """
+    meta = plain(dict(meta or {}))
+    ca = meta.get("carbon_aware")
+    report = SciReport(
+        model=meta.get("model"),
+        run_name=meta.get("run_name"),
+        functional_unit=result.functional_unit,
+        sci=SciFigures(value=result.sci, unit=result.sci_unit),
+        sci_per=dict(result.sci_per),
+        functional_unit_counts=dict(result.r_counts),
+        sci_inputs=SciTerms(energy_kwh=result.inputs.energy_kwh, intensity_g_per_kwh=result.inputs.intensity_g_per_kwh,
+                            embodied_g=result.inputs.embodied_g, r=result.inputs.r),
+        energy_kwh=EnergyBreakdown(total=result.energy_kwh, it_total=result.it_energy_kwh,
+                                   components=_components(energy)),
+        duration_s=result.duration_s,
+        intensity=_intensity(result),
+        operational_g=result.operational_g,
+        embodied_g=result.embodied_g,
+        carbon_g=result.carbon_g,
+        embodied=_embodied(result),
+        pue=result.pue,
+        cost_usd=result.cost_usd,
+        price_per_hour_usd=result.price_per_hour_usd,
+        val_acc=meta.get("val_acc"),
+        val_acc_top5=meta.get("val_acc_top5"),
+        hardware=meta.get("hardware") or {},
+        settings=meta.get("settings") or {},
+        training=TrainingCounts(epochs=result.epochs, steps=result.steps, images=result.images,
+                                world_size=energy.world_size),
+        started_at=result.started_at,
+        ended_at=result.ended_at,
+        quality=QualityInfo(energy=result.energy_quality, intensity=result.intensity_kind),
+        boundary=meta.get("boundary") or DEFAULT_BOUNDARY,
+        warnings=[*energy.warnings, *result.notes],
+        credits=(["Carbon-intensity data: Electricity Maps (https://www.electricitymaps.com)"]
+                 if _credits_electricity_maps(result) else []),
+        generated_at=datetime.now(timezone.utc),
+        carbon_aware=None if ca is None else CarbonAware(dict(ca)),
+    )
+    # Through the JSON form once: every figure is checked and typed as a reader will see it.
+    return SciReport.from_dict(report.to_dict(), "the report being built")
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_run_report(out_dir: str | os.PathLike, result: SciResult, energy: EnergyResult,
+                     meta: Mapping[str, Any] | None = None) -> SciReport:
+    """Write ``sci_report.json``, ``sci_report.md`` and ``impact.yml`` into ``out_dir``.
+
+    Args:
+        out_dir: the run folder (created if missing).
+        result: from ``compute_sci``.
+        energy: the ``EnergyResult`` the SCI was computed from (per-component detail).
+        meta: see :func:`build_report`.
+
+    Returns:
+        The report exactly as written to ``sci_report.json`` (secrets redacted).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    secrets = secret_values()
+    data, n_report = scrub(build_report(result, energy, meta).to_dict(), secrets)
+    manifest, n_manifest = scrub(build_impact_manifest(result, meta), secrets)
+    if n_report or n_manifest:
+        data["warnings"].append(
+            f"{n_report + n_manifest} value(s) equal to secret environment variables were redacted from the report.")
+    report = SciReport.from_dict(data, str(out / JSON_NAME))
+    md, _ = scrub(render_markdown(report), secrets)
+    # Defence in depth: a secret split across serialised text is still caught here.
+    json_text, md, yaml_text = (redact(t, secrets) for t in (report.to_json(), md, manifest_text(manifest)))
+    atomic_write_text(out / JSON_NAME, json_text)
+    atomic_write_text(out / MD_NAME, md)
+    atomic_write_text(out / MANIFEST_NAME, yaml_text)
+    return report

@@ -1,0 +1,679 @@
+"""Every setting of sci-lightning, with its check, and the one way to read settings.
+
+Each settings group (``model``, ``data``, ``trainer``, ``energy``, ``carbon``, ``sci``,
+``schedule``, ``compare``, ``plan``) is one dataclass below. A field declares its type,
+its default and, through :func:`setting`, what values it allows (``choices``, ``ge``,
+``gt``, ``le``, ``lt``); rules that tie two fields together live in the group's
+``check`` method. Nothing else in the package validates settings.
+
+:func:`coerce` is the one path from user input to a checked dataclass. It takes a
+dataclass instance, a plain dict (Python, a LightningCLI YAML file) or an OmegaConf node
+(Hydra), and refuses unknown keys, wrong types and impossible values with one message
+format, :func:`setting_error`: the setting, what is wrong, what is allowed, the fix.
+:func:`register_hydra_schemas` registers the same dataclasses as Hydra's structured
+schema, and :func:`explain_hydra_error` turns Hydra's own refusals into that message,
+so Hydra, LightningCLI and Python can never disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sci_lightning.errors import ConfigError
+
+__all__ = [
+    "CarbonConfig",
+    "CheckpointConfig",
+    "CompareConfig",
+    "Config",
+    "DataConfig",
+    "EnergyConfig",
+    "ModelConfig",
+    "PlanConfig",
+    "ScheduleConfig",
+    "SciConfig",
+    "TrainerConfig",
+    "coerce",
+    "explain_hydra_error",
+    "register_hydra_schemas",
+    "setting",
+    "setting_error",
+]
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- declaring
+
+
+def setting(
+    default: Any = dataclasses.MISSING,
+    *,
+    choices: tuple[Any, ...] | None = None,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    factory: Any = None,
+) -> Any:
+    """A dataclass field with the values it allows (checked by :func:`coerce`).
+
+    Every number is also checked to be finite (no NaN, no infinity).
+    """
+    meta = {"choices": choices, "ge": ge, "gt": gt, "le": le, "lt": lt}
+    meta = {k: v for k, v in meta.items() if v is not None}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def setting_error(path: str, value: Any, problem: str, fix: str) -> ConfigError:
+    """The one message format for a refused setting: the setting, what is wrong, the fix."""
+    shown = "" if value is _NO_VALUE else f"={value!r}"
+    return ConfigError(f"Invalid setting {path}{shown}: {problem}. {fix}")
+
+
+_NO_VALUE = object()
+
+
+# --------------------------------------------------------------------------- the groups
+
+
+@dataclass
+class ModelConfig:
+    """A timm image classifier and how it is trained."""
+
+    name: str = "inception_v3"  # any timm model name (timm.list_models())
+    display_name: str | None = None  # label in reports; default: the config choice, e.g. "inception"
+    image_size: int = setting(299, ge=16)  # square input size in pixels
+    weights: str | None = None  # local pretrained weights (.pth/.bin/.safetensors); hubs may be unreachable
+    # train only the classifier head (the case study's setup); null: frozen exactly when
+    # `weights` is given (pretrained backbone), trained end to end otherwise
+    freeze_backbone: bool | None = False
+    # with a frozen backbone and data.augment=false: compute its features once (inside the
+    # measured window), train the head on them every epoch (sci_lightning.lightning.features)
+    cache_features: bool = False
+    drop_rate: float = setting(0.0, ge=0.0, lt=1.0)
+    optimizer: str = setting("adamw", choices=("adamw", "adam", "sgd"))
+    lr: float = setting(1e-3, gt=0.0)
+    weight_decay: float = setting(0.05, ge=0.0)
+    momentum: float = setting(0.9, ge=0.0, lt=1.0)  # sgd only
+    scheduler: str = setting("cosine", choices=("cosine", "step", "none"))
+    warmup_epochs: int = setting(0, ge=0)
+    label_smoothing: float = setting(0.0, ge=0.0, lt=1.0)
+
+    @property
+    def frozen(self) -> bool:
+        """``freeze_backbone`` with ``null`` meaning "frozen when pretrained weights are given"."""
+        if self.freeze_backbone is None:
+            return bool(self.weights)
+        return bool(self.freeze_backbone)
+
+    def check(self, path: str) -> None:
+        if self.cache_features and not self.frozen:
+            raise setting_error(
+                f"{path}.cache_features", True, "caching features needs a frozen backbone",
+                f"Also set {path}.freeze_backbone=true, or {path}.cache_features=false.",
+            )
+
+
+@dataclass
+class DataConfig:
+    """The dataset and its input path.
+
+    ``name`` picks the dataset: ``tiny_imagenet`` (the official tree under ``root``) or
+    ``synthetic`` (generated into ``cache_dir`` in the same on-disk layout, then read by
+    the same loader). ``pipeline`` picks the input path: ``fast`` (images decoded once
+    into a uint8 cache, resize/augment/normalize done batched on the training device)
+    or ``reference`` (per-image PIL + torchvision transforms in the workers).
+    """
+
+    name: str = setting("tiny_imagenet", choices=("tiny_imagenet", "synthetic"))
+    # Directory holding wnids.txt (e.g. .../tiny-imagenet-200). None: $TINY_IMAGENET_ROOT,
+    # else <cache_dir>/tiny-imagenet-200. Resolved in code, not through ${oc.env:...}.
+    root: str | None = None
+    download: bool = False  # fetch + MD5-check + extract the official zip when root is missing
+    download_url: str | None = None  # None: the official cs231n URL (set for a mirror)
+    download_md5: str | None = None  # None: the official zip's MD5 (90528d7ca1a48142e341f4ef8d21d0de)
+    batch_size: int = setting(64, ge=1)
+    num_workers: int = setting(2, ge=0)
+    pin_memory: bool = False
+    persistent_workers: bool = False
+    pipeline: str = setting("fast", choices=("fast", "reference"))
+    augment: bool = True  # random resized crop + horizontal flip on the train split
+    # None: $SCI_LIGHTNING_CACHE, else ~/.cache/sci_lightning
+    cache_dir: str | None = None
+    # synthetic dataset
+    synthetic_classes: int = setting(10, ge=1)
+    synthetic_train_per_class: int = setting(50, ge=1)
+    synthetic_val_per_class: int = setting(10, ge=1)
+    synthetic_image_px: int = setting(64, ge=8)
+    seed: int = 0
+    # optional subsets (deterministic from `seed`); None: everything
+    max_classes: int | None = setting(None, ge=1)  # the first N classes in wnids.txt order
+    max_train_images: int | None = setting(None, ge=1)
+    max_val_images: int | None = setting(None, ge=1)
+    # augmentation (train split only, when augment=true)
+    crop_scale_min: float = setting(0.35, gt=0.0, le=1.0)  # smallest crop area as a fraction of the image
+    flip_p: float = setting(0.5, ge=0.0, le=1.0)
+    # fast pipeline: DataLoader workers serving the uint8 batches. A batch is one memmap
+    # slice (< 1 ms), so handing it over from worker processes costs the main process more
+    # than reading it itself; 0 (default) reads in-process. None: use num_workers.
+    # num_workers still sets the processes that decode images when the cache is built.
+    fast_num_workers: int | None = setting(0, ge=0)
+    # fast pipeline: side of the cached uint8 images; None: the first train image's size
+    # (64 for Tiny ImageNet, which then caches the decoded pixels unchanged)
+    cache_image_px: int | None = setting(None, ge=1)
+
+
+@dataclass
+class TrainerConfig:
+    """``lightning.Trainer`` arguments, plus the app's GPU speed options.
+
+    Every field except the three marked "app" below is passed to ``lightning.Trainer``
+    under its own name (see :meth:`trainer_kwargs`), so a new Trainer option is one line
+    here and one in ``conf/trainer/default.yaml``.
+    """
+
+    accelerator: str = "auto"  # auto | cpu | gpu | cuda | mps | tpu | ...
+    devices: Any = "auto"  # int, list of ints, or "auto"
+    num_nodes: int = setting(1, ge=1)
+    strategy: str = "auto"  # auto | ddp | ddp_spawn | ...
+    # "32-true", "16-mixed", "bf16-mixed", ... or "auto-mixed": bf16-mixed where the GPU
+    # supports it, 16-mixed on other GPUs (a T4 has no bf16), 32-true on CPU.
+    precision: str = setting(
+        "32-true",
+        choices=("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "auto-mixed"),
+    )
+    max_epochs: int = setting(10, ge=1)
+    limit_train_batches: Any = None  # int (batches) or float (fraction); None: all
+    limit_val_batches: Any = None
+    val_check_interval: Any = None
+    log_every_n_steps: int = setting(50, ge=1)
+    enable_progress_bar: bool | None = None  # None: on when the terminal is interactive
+    deterministic: bool = False
+    benchmark: bool | None = None  # cudnn.benchmark; None: Lightning's default
+    gradient_clip_val: float | None = setting(None, ge=0.0)
+    accumulate_grad_batches: int = setting(1, ge=1)
+    fast_dev_run: bool = False
+    num_sanity_val_steps: int = setting(2, ge=-1)
+    channels_last: bool = False  # app: channels-last memory format for the network
+    compile: bool = False  # app: torch.compile the network
+
+    #: Fields the app consumes itself; every other field is a ``lightning.Trainer`` argument.
+    APP_FIELDS = ("channels_last", "compile")
+
+    def trainer_kwargs(self) -> dict[str, Any]:
+        """The ``lightning.Trainer`` arguments (``precision`` still unresolved: see train.py)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self.APP_FIELDS}
+
+    def check(self, path: str) -> None:
+        for key in ("limit_train_batches", "limit_val_batches"):
+            value = getattr(self, key)
+            if value is not None and not _is_real(value) or (_is_real(value) and value < 0):
+                raise setting_error(
+                    f"{path}.{key}", value, "not a number of batches",
+                    "Give an int (batches), a float in [0, 1] (a fraction) or null (all).",
+                )
+        if not _devices_ok(self.devices):
+            raise setting_error(
+                f"{path}.devices", self.devices, "not a device count or list",
+                f"Give {path}.devices=auto, a positive int (e.g. 1), -1 (all) or a list of indices (e.g. [0,1]).",
+            )
+
+
+@dataclass
+class EnergyConfig:
+    """How energy is measured (see :func:`sci_lightning.energy.build_meters`)."""
+
+    enabled: bool = True
+    # auto: the best available per component (NVML counter > NVML power sampling for GPUs;
+    # RAPL > CPU-time estimate for CPUs). Other values force a method.
+    gpu: str = setting("auto", choices=("auto", "counter", "sampling", "off"))
+    cpu: str = setting("auto", choices=("auto", "rapl", "estimate", "off"))
+    ram: str = setting("estimate", choices=("estimate", "off"))
+    gpu_sampling_interval_s: float = setting(0.1, gt=0.0)
+    cpu_tdp_w: float = setting(65.0, gt=0.0)  # whole package TDP used by the CPU-time estimate
+    cpu_cores: int | None = setting(None, ge=1)  # physical cores behind cpu_tdp_w (None: os.cpu_count())
+    ram_w_per_gb: float = setting(0.375, ge=0.0)
+    pue: float = setting(1.0, ge=1.0)  # data-centre overhead; 1.0: none
+    timeline_max_intervals: int = setting(512, ge=2)
+    rapl_root: str = "/sys/class/powercap"
+
+
+#: The registered intensity providers (sci_lightning.carbon.PROVIDERS maps them to classes).
+PROVIDER_NAMES = ("static", "trace", "watttime", "carbon_aware_sdk", "electricity_maps", "uk_grid")
+
+
+@dataclass
+class CarbonConfig:
+    """Where the grid carbon intensity comes from (see :mod:`sci_lightning.carbon`)."""
+
+    provider: str = setting("static", choices=PROVIDER_NAMES)
+    region: str = "world"  # provider-specific region / zone / location name
+    latitude: float | None = setting(None, ge=-90.0, le=90.0)
+    longitude: float | None = setting(None, ge=-180.0, le=180.0)
+    base_url: str | None = None  # None: the provider's public endpoint (carbon_aware_sdk requires one)
+    signal_type: str | None = None  # None: the provider's default (watttime: co2_moer)
+    timeout_s: float = setting(10.0, gt=0.0)
+    retries: int = setting(3, ge=0)
+    backoff_s: float = setting(0.5, ge=0.0)
+    # time budget of one call to a provider: every attempt, timeout and Retry-After/backoff wait together
+    max_total_wait_s: float = setting(30.0, gt=0.0)
+    fallback: list[str] = setting(factory=lambda: ["static"], choices=PROVIDER_NAMES)
+    # trace provider
+    trace_path: str | None = None
+    trace_column: str | None = None  # exact header, or "direct" / "lca" for Electricity Maps exports
+    trace_time_offset_h: float | None = None  # shift every trace timestamp by this many hours
+    trace_replay: bool = False  # repeat the trace cyclically (whole weeks) so any time, e.g. now, has a value
+    # static provider: override the table's value for the region (gCO2e/kWh)
+    static_g_per_kwh: float | None = setting(None, ge=0.0)
+    # fallback chain: after a provider fails, skip it for this long before trying it again
+    fallback_cooldown_s: float = setting(300.0, ge=0.0)
+
+    def check(self, path: str) -> None:
+        if (self.latitude is None) != (self.longitude is None):
+            given = "latitude" if self.longitude is None else "longitude"
+            raise setting_error(
+                f"{path}.{given}", getattr(self, given), "a location needs both coordinates",
+                f"Set {path}.latitude and {path}.longitude together, or neither.",
+            )
+
+
+#: SCI functional units R (the report always gives all of them).
+FUNCTIONAL_UNITS = ("job", "epoch", "1000_images")
+
+
+@dataclass
+class SciConfig:
+    """Settings of the SCI score (GSF SCI v1.1, ISO/IEC 21031:2024): SCI = ((E x I) + M) per R.
+
+    ``functional_unit`` picks the headline R; the report always gives all three.
+    Embodied emissions M = TE x (TiR / EL) x (RR / ToR) are computed when TE and EL are
+    both set (all-or-none); otherwise M = 0 and the report says M is out of scope.
+    """
+
+    functional_unit: str = setting("job", choices=FUNCTIONAL_UNITS)
+    price_per_hour_usd: float = setting(1.204, ge=0.0)  # the case study's NVIDIA T4 VM
+    embodied_total_kg: float | None = setting(None, gt=0.0)  # TE, kgCO2e of the hardware
+    lifespan_years: float | None = setting(None, gt=0.0)  # EL
+    resources_reserved: float = setting(1.0, gt=0.0)  # RR, e.g. GPUs reserved
+    resources_total: float = setting(1.0, gt=0.0)  # ToR, e.g. GPUs in the machine
+    embodied_source: str | None = None  # where TE / EL come from (cited in the report)
+    # gCO2e/kWh used only when the intensity series has no points at all (recorded as a note)
+    default_intensity_g_per_kwh: float | None = setting(None, ge=0.0)
+    # Free text describing the software boundary (None: the default boundary statement)
+    boundary: str | None = None
+
+    @property
+    def embodied_in_scope(self) -> bool:
+        return self.embodied_total_kg is not None and self.lifespan_years is not None
+
+    def check(self, path: str) -> None:
+        if self.resources_reserved > self.resources_total:
+            raise setting_error(
+                f"{path}.resources_reserved", self.resources_reserved,
+                f"exceeds {path}.resources_total={self.resources_total:g}",
+                "RR / ToR is the share of the hardware reserved by the job; RR cannot be larger than ToR.",
+            )
+        if (self.embodied_total_kg is None) != (self.lifespan_years is None):
+            missing = "embodied_total_kg" if self.embodied_total_kg is None else "lifespan_years"
+            raise setting_error(
+                f"{path}.{missing}", None, "embodied emissions need both TE and EL",
+                f"Set {path}.embodied_total_kg (kgCO2e) and {path}.lifespan_years together, "
+                "or neither to leave M out of scope.",
+            )
+
+
+@dataclass
+class ScheduleConfig:
+    """Carbon-aware time shifting (see sci_lightning.shifting and docs/carbon_aware.md).
+
+    Durations are text such as ``2h``, ``90m``, ``5400s`` or ``1h30m``.
+    """
+
+    mode: str = setting("none", choices=("none", "report", "wait", "slurm"))
+    duration: str | None = None  # None: from a previous report or the first epoch
+    window_h: float = setting(24.0, gt=0.0)  # plan within [now, now + window_h]; the job must finish inside it
+    max_wait: str = "24h"  # wait mode: never wait longer than this
+    replan_every: str = "30m"  # wait mode: fetch the forecast again this often; adopt it when fresher
+    log_every: str = "10m"  # wait mode without a terminal: a countdown log line this often
+    # points: candidate starts on forecast point starts | window_start: the SDK's grid
+    align: str = setting("points", choices=("points", "window_start"))
+
+    def check(self, path: str) -> None:
+        from sci_lightning.shifting.durations import parse_duration
+
+        for key in ("duration", "max_wait", "replan_every", "log_every"):
+            value = getattr(self, key)
+            if value is not None:
+                parse_duration(value, f"{path}.{key}")
+
+
+@dataclass
+class CompareConfig:
+    """Model comparison at the end of a multirun (see docs/comparison.md)."""
+
+    baseline: str | None = None  # model name (e.g. densenet); None: the first job
+    charts: bool = True  # write the comparison*.png bar charts
+    enabled: bool = True  # False: no comparison files at the end of a multirun
+
+
+@dataclass
+class CheckpointConfig:
+    """When ``last.ckpt`` is written while training (``save_checkpoint=true``).
+
+    It is written at the end of every epoch, every ``every_min`` minutes of training and,
+    if set, every ``every_n_steps`` optimizer steps, atomically, with the energy measured
+    so far; ``save_top_k`` > 0 also keeps the best checkpoints by ``monitor``.
+    """
+
+    every_min: float | None = setting(5.0, gt=0.0)  # None: only at epoch ends (and interruptions)
+    every_n_steps: int | None = setting(None, ge=1)
+    save_top_k: int = setting(0, ge=-1)  # best-k by `monitor` besides last.ckpt; -1: keep all
+    monitor: str | None = None  # e.g. val/acc; needed when save_top_k != 0
+    mode: str = setting("max", choices=("max", "min"))
+
+    def check(self, path: str) -> None:
+        if self.save_top_k != 0 and not self.monitor:
+            raise setting_error(
+                f"{path}.save_top_k", self.save_top_k, "keeping the best checkpoints needs a metric",
+                f"Set {path}.monitor (e.g. val/acc with {path}.mode=max), or {path}.save_top_k=0.",
+            )
+
+
+@dataclass
+class Config:
+    """The whole configuration of ``python -m sci_lightning`` (one field per group)."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    energy: EnergyConfig = field(default_factory=EnergyConfig)
+    carbon: CarbonConfig = field(default_factory=CarbonConfig)
+    sci: SciConfig = field(default_factory=SciConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    experiment_name: str = "default"
+    seed: int = 42
+    output_dir: str | None = None  # None: Hydra's run folder
+    ckpt_path: str | None = None  # resume from this checkpoint ("last" for the newest of this model)
+    save_checkpoint: bool = True
+    tensorboard: bool = True
+
+    def check(self, path: str) -> None:
+        if self.model.cache_features and self.data.augment:
+            raise setting_error(
+                "data.augment", True, "model.cache_features=true computes each image's features once, without "
+                "augmentation, so augmented training cannot reuse them",
+                "Set data.augment=false (or model.cache_features=false to keep augmentation).",
+            )
+
+
+@dataclass
+class PlanConfig:
+    """Settings of ``python -m sci_lightning.plan`` (``conf/plan.yaml``)."""
+
+    carbon: CarbonConfig = field(default_factory=CarbonConfig)
+    duration: str = "2h"  # the job's expected run time: "2h", "90m", "5400s", "1h30m"
+    window_h: float = setting(24.0, gt=0.0)  # plan within [start, start + window_h]
+    start: str | None = None  # ISO-8601 UTC "now" for back-testing (e.g. on a trace); None: the clock
+    energy_kwh: float | None = setting(None, ge=0.0)  # the job's energy, to project grams and SCI
+    embodied_g: float = setting(0.0, ge=0.0)  # SCI's M for the job (gCO2e); 0: out of scope
+    functional_units: float = setting(1.0, gt=0.0)  # SCI's R (e.g. 1 job); SCI = (E x I + M) / R
+    align: str = setting("points", choices=("points", "window_start"))
+    json: bool = False  # print JSON instead of a table (also: --json)
+    plot: bool = True
+    plot_path: str | None = None  # None: carbon_plan.png in Hydra's run folder
+    slurm_begin: bool = False  # print only the sbatch --begin time
+    slurm_tz: str | None = None  # the cluster's time zone for --begin (IANA name); None: this machine's
+
+    def check(self, path: str) -> None:
+        from sci_lightning.shifting.durations import parse_duration
+
+        parse_duration(self.duration, f"{path}.duration" if path else "duration")
+
+
+# --------------------------------------------------------------------------- coercion
+
+
+def coerce(cls: type[T], value: Any, path: str = "") -> T:
+    """``value`` as a checked ``cls``: the one way settings enter the library.
+
+    Args:
+        cls: a settings dataclass of this module (e.g. :class:`CarbonConfig`).
+        value: ``None`` (the defaults), an instance of ``cls``, a mapping (plain dict,
+            LightningCLI/YAML), or an OmegaConf node (Hydra).
+        path: where the settings sit (``"carbon"``), used in messages.
+
+    Raises:
+        ConfigError: an unknown key (with the valid keys and the nearest match), a value
+            of the wrong type, or a value outside what the setting allows.
+    """
+    if value is None:
+        value = {}
+    value = _plain(value)
+    if isinstance(value, cls):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(cls)}
+    if not isinstance(value, Mapping):
+        raise setting_error(
+            path or cls.__name__, value, f"expected settings ({cls.__name__}, a dict or a config node)",
+            f"Pass a {cls.__name__}(...) or a dict of its settings.",
+        )
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, raw in value.items():
+        key = str(key)
+        if key not in known:
+            raise unknown_setting_error(cls, path, key)
+        sub = _join(path, key)
+        kwargs[key] = _coerce_value(hints[key], raw, sub, known[key].metadata)
+    obj = cls(**kwargs)
+    check = getattr(obj, "check", None)
+    if check is not None:
+        check(path)
+    return obj
+
+
+def unknown_setting_error(cls: type, path: str, key: str) -> ConfigError:
+    names = [f.name for f in dataclasses.fields(cls)]
+    near = difflib.get_close_matches(key, names, n=1)
+    hint = f"Did you mean {_join(path, near[0])}? " if near else ""
+    return setting_error(
+        _join(path, key), _NO_VALUE, "no such setting",
+        f"{hint}The settings of {path or cls.__name__} are: {', '.join(names)}.",
+    )
+
+
+def _plain(value: Any) -> Any:
+    """An OmegaConf node as plain containers; anything else unchanged."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+    except ImportError:  # pragma: no cover - omegaconf comes with hydra-core
+        return value
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _devices_ok(devices: Any) -> bool:
+    if devices == "auto" or (isinstance(devices, int) and not isinstance(devices, bool) and (devices >= 1 or devices == -1)):
+        return True
+    if isinstance(devices, str):
+        text = devices.strip()
+        return text == "-1" or all(p.strip().isdigit() for p in text.split(",") if p.strip()) and bool(text)
+    if isinstance(devices, (list, tuple)):
+        return bool(devices) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in devices)
+    return False
+
+
+_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
+
+
+def _coerce_value(hint: Any, raw: Any, path: str, meta: Mapping[str, Any]) -> Any:
+    """``raw`` converted to ``hint`` (nested dataclasses included) and range-checked."""
+    raw = _plain(raw)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if raw is None:
+            return None
+        hint, origin = args[0], typing.get_origin(args[0])
+    if hint is Any:
+        return raw
+    if dataclasses.is_dataclass(hint):
+        return coerce(hint, raw, path)
+    if origin is list:
+        if not isinstance(raw, (list, tuple)):
+            raw = [raw] if isinstance(raw, str) else raw
+        if not isinstance(raw, list | tuple):
+            raise setting_error(path, raw, "expected a list", f"Give a list, e.g. {path}=[a,b].")
+        (item,) = typing.get_args(hint) or (Any,)
+        return [_coerce_value(item, v, path, meta) for v in raw]
+    if raw is None:
+        raise setting_error(path, None, "cannot be null", f"Give {_TYPE_WORDS.get(hint, hint)}.")
+    value = _convert_scalar(hint, raw, path)
+    return _check_allowed(value, path, meta)
+
+
+def _convert_scalar(hint: type, raw: Any, path: str) -> Any:
+    wrong = setting_error(path, raw, f"expected {_TYPE_WORDS.get(hint, hint.__name__)}", _type_fix(hint, path))
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
+            return raw.strip().lower() == "true"
+        raise wrong
+    if hint is int:
+        if isinstance(raw, bool):
+            raise wrong
+        if isinstance(raw, int):
+            return raw
+        if isinstance(raw, float) and raw.is_integer():
+            return int(raw)
+        if isinstance(raw, str):
+            try:
+                return int(raw.strip())
+            except ValueError:
+                raise wrong from None
+        raise wrong
+    if hint is float:
+        if isinstance(raw, bool):
+            raise wrong
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise wrong from None
+    if hint is str:
+        if isinstance(raw, (str, int, float)) and not isinstance(raw, bool):
+            return str(raw)
+        raise wrong
+    return raw
+
+
+def _type_fix(hint: type, path: str) -> str:
+    examples = {bool: f"{path}=true", int: f"{path}=2", float: f"{path}=1.5", str: f"{path}=name"}
+    return f"For example {examples.get(hint, path + '=...')}."
+
+
+def _check_allowed(value: Any, path: str, meta: Mapping[str, Any]) -> Any:
+    """``value`` if the setting allows it (a choice in its canonical spelling); else ConfigError."""
+    choices = meta.get("choices")
+    if choices is not None:
+        value = _canonical_choice(value, choices, path)
+    if not _is_real(value):
+        return value
+    if not math.isfinite(value):
+        raise setting_error(path, value, "must be a finite number", "Give a finite number (not nan or inf).")
+    bounds = (("ge", ">=", value >= meta.get("ge", -math.inf)), ("gt", ">", value > meta.get("gt", -math.inf)),
+              ("le", "<=", value <= meta.get("le", math.inf)), ("lt", "<", value < meta.get("lt", math.inf)))
+    for key, op, ok in bounds:
+        if key in meta and not ok:
+            raise setting_error(path, value, f"must be {op} {meta[key]:g}", f"Give a value {op} {meta[key]:g}.")
+    return value
+
+
+def _canonical_choice(value: Any, choices: tuple[Any, ...], path: str) -> Any:
+    """The allowed choice ``value`` names, matched without regard to case or spaces."""
+    key = value.strip().lower() if isinstance(value, str) else value
+    for choice in choices:
+        if key == (choice.lower() if isinstance(choice, str) else choice):
+            return choice
+    raise setting_error(path, value, "not one of the allowed values", f"Choose one of: {', '.join(map(str, choices))}.")
+
+
+# --------------------------------------------------------------------------- Hydra
+
+
+def register_hydra_schemas() -> None:
+    """Register the dataclasses as Hydra's structured schemas ``base_config`` and ``plan_schema``.
+
+    ``conf/config.yaml`` and ``conf/plan.yaml`` list them first in their defaults, so Hydra
+    types every key from the same dataclasses that :func:`coerce` checks.
+    """
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    store.store(name="base_config", node=Config)
+    store.store(name="plan_schema", node=PlanConfig)
+
+
+def explain_hydra_error(exc: BaseException, root: type = Config) -> ConfigError | None:
+    """Hydra's refusal of an override (unknown key, wrong type) in :func:`setting_error`'s words.
+
+    Returns ``None`` when ``exc`` is not such a refusal (it is then shown as Hydra wrote it).
+    """
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, (ConfigKeyError, ConfigAttributeError, ValidationError)):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return None
+    full_key = str(getattr(cause, "full_key", "") or "")
+    parent_path, _, key = full_key.rpartition(".")
+    parent_cls = _dataclass_at(root, parent_path)
+    if parent_cls is None:
+        return None
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)):
+        return unknown_setting_error(parent_cls, parent_path, key)
+    hint = typing.get_type_hints(parent_cls).get(key)
+    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    fake = getattr(cause, "msg", str(cause))
+    value = _offending_value(fake)
+    return setting_error(full_key, value, f"expected {_TYPE_WORDS.get(args[0], getattr(args[0], '__name__', args[0]))}",
+                         _type_fix(args[0], full_key))
+
+
+def _offending_value(message: str) -> Any:
+    """The value quoted in an OmegaConf ValidationError ("Value 'abc' of type ...")."""
+    if "Value '" in message:
+        return message.split("Value '", 1)[1].split("'", 1)[0]
+    return _NO_VALUE
+
+
+def _dataclass_at(root: type, dotted: str) -> type | None:
+    cls: Any = root
+    for part in [p for p in dotted.split(".") if p]:
+        hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
+        cls = hints.get(part)
+        if cls is None or not dataclasses.is_dataclass(cls):
+            return None
+    return cls if dataclasses.is_dataclass(cls) else None

@@ -1,0 +1,41 @@
+"""Carbon-aware time shifting, in one place.
+
+- :mod:`~sci_lightning.shifting.durations`: the ``2h`` / ``90m`` duration parser.
+- :mod:`~sci_lightning.shifting.planner`: the pure planner (forecast in, best start out; no I/O).
+- :mod:`~sci_lightning.shifting.history`: the job's expected duration (config, the previous
+  ``sci_report.json`` of the same job, or its first epoch).
+- :mod:`~sci_lightning.shifting.schedule`: acting on a plan around training (report, wait, slurm).
+- The command line is :mod:`sci_lightning.app.plan` (``python -m sci_lightning.plan``).
+
+The names below load lazily, so importing this package (as ``settings`` does for the
+duration parser) loads none of the planner, the history or the schedule until one is used.
+None of them imports torch or Lightning.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "format_duration": "sci_lightning.shifting.durations",
+    "parse_duration": "sci_lightning.shifting.durations",
+    "Plan": "sci_lightning.shifting.planner",
+    "PlanError": "sci_lightning.shifting.planner",
+    "plan_best_start": "sci_lightning.shifting.planner",
+    "DurationEstimate": "sci_lightning.shifting.history",
+    "resolve_duration": "sci_lightning.shifting.history",
+    "ScheduleOutcome": "sci_lightning.shifting.schedule",
+    "before_training": "sci_lightning.shifting.schedule",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sci_lightning.shifting' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

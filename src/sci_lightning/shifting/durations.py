@@ -1,0 +1,66 @@
+"""Durations as people write them in settings: ``2h``, ``90m``, ``5400s``, ``1h30m``, ``1d``.
+
+The one parser for every duration setting (``schedule.duration``, ``schedule.max_wait``,
+``plan``'s ``duration``, ...) and its inverse for messages.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from sci_lightning.errors import ConfigError
+
+__all__ = ["format_duration", "parse_duration"]
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(d|h|m|s)", re.IGNORECASE)
+_UNIT_S = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def parse_duration(value: Any, what: str = "schedule.duration") -> timedelta:
+    """Parse ``"2h"``, ``"90m"``, ``"5400s"``, ``"1h30m"``, ``"1.5h"``, ``"1d"`` into a timedelta.
+
+    A ``timedelta`` passes through. Bare numbers are refused because the unit would be a
+    guess (write ``5400s`` or ``90m``). Raises :class:`ConfigError` naming ``what``.
+    """
+    if isinstance(value, timedelta):
+        td = value
+    else:
+        if isinstance(value, bool) or value is None:
+            raise ConfigError(f"{what}={value!r} is not a duration. Fix: give e.g. {what}=2h, 90m, 5400s or 1h30m.")
+        if isinstance(value, (int, float)) or re.fullmatch(r"\s*\d+(\.\d*)?\s*", str(value)):
+            raise ConfigError(
+                f"{what}={value!r} has no unit. Fix: write the unit, e.g. {what}={value}s or {what}={value}m "
+                "(units: d, h, m, s)."
+            )
+        text = str(value).strip().replace(" ", "")
+        pos = 0
+        total_s = 0.0
+        for m in _DURATION_PART.finditer(text):
+            if m.start() != pos:
+                break
+            total_s += float(m.group(1)) * _UNIT_S[m.group(2).lower()]
+            pos = m.end()
+        if pos != len(text) or not text:
+            raise ConfigError(
+                f"{what}={value!r} is not a duration I can read. Fix: use numbers with units d/h/m/s, "
+                f"e.g. {what}=2h, 90m, 5400s or 1h30m."
+            )
+        td = timedelta(seconds=total_s)
+    if td <= timedelta(0):
+        raise ConfigError(f"{what}={value!r} must be longer than zero. Fix: give the job's expected run time, e.g. 2h.")
+    return td
+
+
+def format_duration(td: timedelta) -> str:
+    """``timedelta(hours=1, minutes=30)`` -> ``"1h30m"`` (seconds kept when present)."""
+    total = int(round(td.total_seconds()))
+    if total == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if total >= size:
+            n, total = divmod(total, size)
+            parts.append(f"{n}{unit}")
+    return "".join(parts)
