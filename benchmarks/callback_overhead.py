@@ -10,10 +10,24 @@ processes on a shared machine hits both arms alike. Reports, side by side:
 * the callback's own start-up (``setup`` + ``on_fit_start``) and fit-end cost;
 * a micro-benchmark of the per-step hook (``on_train_batch_end``) in microseconds.
 
+With ``--fake-nvml-latency-ms`` it measures instead the per-step hook at GPU step rates
+without a GPU: the scripted fake NVML (``tests/fake_nvml.py``) stands in for the driver,
+every per-read NVML call busy-waits the given latency (holding the GIL: the worst case),
+and a "step" is a busy-wait of ``--step-ms``. For each (latency, step) point, blocks of
+steps with the per-step hook (``EnergyMonitor.record_step``, what the callback's
+``on_train_batch_end`` calls, over the GPU meter on the fake NVML + the default CPU/RAM
+meters) and without it alternate (with/without, without/with), ``--reps`` times. The
+monitor's read interval is timed on a clock that runs only during its own blocks, so the
+with-arm sees the readings a run made only of such steps would. It prints the
+median of the paired block-time ratios, the pooled ratio (sum with / sum without) and
+the share of time spent inside the hook. Goal: overhead at most 0.5 % everywhere.
+
 Usage::
 
     PYTHONPATH=src python benchmarks/callback_overhead.py --pairs 8 --steps 150 \
         --out docs/measurements
+    PYTHONPATH=src:tests python benchmarks/callback_overhead.py --fake-nvml-latency-ms 0.1,1,5 \
+        --step-ms 2,5,10,20,50 --reps 5 --block-s 1 --out docs/measurements
 """
 
 from __future__ import annotations
@@ -139,6 +153,128 @@ def hook_microbench(n: int = 20_000) -> float:
     return us
 
 
+GOAL_RATIO = 1.005
+
+
+def _busy_wait(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+class _Patch:
+    """``monkeypatch.setattr`` for a script: sets attributes, undoes them on :meth:`undo`."""
+
+    def __init__(self) -> None:
+        self._saved: list[tuple[object, str, object]] = []
+
+    def setattr(self, obj: object, name: str, value: object) -> None:
+        self._saved.append((obj, name, getattr(obj, name)))
+        setattr(obj, name, value)
+
+    def undo(self) -> None:
+        for obj, name, value in reversed(self._saved):
+            setattr(obj, name, value)
+        self._saved.clear()
+
+
+class ArmClock:
+    """A monotonic clock (seconds) that runs only between :meth:`resume` and :meth:`pause`."""
+
+    def __init__(self) -> None:
+        self._base_s = 0.0
+        self._since: float | None = None
+
+    def __call__(self) -> float:
+        return self._base_s + (time.perf_counter() - self._since if self._since is not None else 0.0)
+
+    def resume(self) -> None:
+        self._since = time.perf_counter()
+
+    def pause(self) -> None:
+        self._base_s, self._since = self(), None
+
+
+def _block(step_s: float, n: int, hook, clock: ArmClock) -> tuple[float, float]:
+    """(block wall time, time inside the hook) of ``n`` busy-wait steps, each followed by ``hook``."""
+    inside_s = 0.0
+    clock.resume()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        _busy_wait(step_s)
+        if hook is not None:
+            h = time.perf_counter()
+            hook(images=32)
+            inside_s += time.perf_counter() - h
+    wall_s = time.perf_counter() - t0
+    clock.pause()
+    return wall_s, inside_s
+
+
+def fake_latency_point(latency_ms: float, step_ms: float, reps: int, block_s: float) -> dict:
+    """Paired, interleaved blocks with / without the hook at one (NVML latency, step time) point."""
+    from fake_nvml import FakeGpu, FakeNvml  # noqa: PLC0415 - tests/ on the path for this mode only
+
+    from sci_lightning.energy import EnergyMonitor, build_meters  # noqa: PLC0415
+    from sci_lightning.settings import EnergyConfig  # noqa: PLC0415
+
+    patch = _Patch()
+    driver = FakeNvml(gpus=[FakeGpu(uuid="GPU-fake-bench")], latency_s=latency_ms / 1e3).install(patch)
+    clock, cfg = ArmClock(), EnergyConfig()
+    monitor = EnergyMonitor(build_meters(cfg, [0]), config=cfg, sync=lambda: None, monotonic=clock)
+    monitor.begin_window("fit")
+    step_s, n = step_ms / 1e3, max(20, round(block_s / (step_ms / 1e3)))
+    _block(step_s, n // 4, monitor.record_step, clock)  # warm-up: first reading, read-cost estimate
+    calls0, rows = driver.calls, []
+    for r in range(reps):
+        order = (True, False) if r % 2 == 0 else (False, True)
+        got = {w: _block(step_s, n, monitor.record_step if w else None, clock) for w in order}
+        rows.append({"with_s": got[True][0], "without_s": got[False][0], "inside_hook_s": got[True][1]})
+    calls = driver.calls - calls0
+    monitor.end_window("fit")
+    monitor.close()
+    patch.undo()
+    with_s, without_s = sum(x["with_s"] for x in rows), sum(x["without_s"] for x in rows)
+    return {
+        "latency_ms": latency_ms, "step_ms": step_ms, "steps_per_block": n, "reps": reps,
+        "median_ratio": statistics.median(x["with_s"] / x["without_s"] for x in rows),
+        "pooled_ratio": with_s / without_s,
+        "inside_hook_pct": sum(x["inside_hook_s"] for x in rows) / with_s * 100,
+        "nvml_calls_per_s": calls / with_s,
+        "read_interval_s": monitor.read_interval_s,
+        "blocks": rows,
+    }
+
+
+def fake_latency_main(args) -> None:
+    latencies = [float(x) for x in args.fake_nvml_latency_ms.split(",")]
+    steps = [float(x) for x in args.step_ms.split(",")]
+    points = []
+    print(f"{'latency ms':>10s}{'step ms':>9s}{'median':>9s}{'pooled':>9s}{'in hook %':>10s}{'NVML/s':>8s}  goal <= {GOAL_RATIO}")
+    for latency_ms in latencies:
+        for step_ms in steps:
+            pt = fake_latency_point(latency_ms, step_ms, args.reps, args.block_s)
+            points.append(pt)
+            print(f"{latency_ms:10.2f}{step_ms:9.1f}{pt['median_ratio']:9.4f}{pt['pooled_ratio']:9.4f}"
+                  f"{pt['inside_hook_pct']:10.3f}{pt['nvml_calls_per_s']:8.1f}", flush=True)
+    summary = {
+        "mode": "fake_nvml_latency", "goal_ratio": GOAL_RATIO, "reps": args.reps, "block_s": args.block_s,
+        "worst_median_ratio": max(p["median_ratio"] for p in points),
+        "worst_pooled_ratio": max(p["pooled_ratio"] for p in points),
+        "worst_inside_hook_pct": max(p["inside_hook_pct"] for p in points),
+        "python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
+        "command": " ".join(sys.argv), "points": points,
+    }
+    print(f"worst: median ratio {summary['worst_median_ratio']:.4f}, pooled {summary['worst_pooled_ratio']:.4f},"
+          f" inside the hook {summary['worst_inside_hook_pct']:.3f} %")
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        path = os.path.join(args.out, "callback_overhead_fake_latency.json")
+        with open(path, "w") as f:
+            json.dump(summary, f, indent=2)
+        print(f"wrote {path}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--pairs", type=int, default=8)
@@ -148,6 +284,10 @@ def main() -> None:
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 keeps a shared machine quieter)")
     p.add_argument("--out", default=None, help="folder for callback_overhead.json")
+    p.add_argument("--fake-nvml-latency-ms", default=None, help="e.g. 0.1,1,5: the fake-NVML step-rate mode")
+    p.add_argument("--step-ms", default="2,5,10,20,50", help="simulated step times (fake-NVML mode)")
+    p.add_argument("--reps", type=int, default=5, help="paired blocks per point (fake-NVML mode)")
+    p.add_argument("--block-s", type=float, default=1.0, help="length of one block of steps (fake-NVML mode)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     import logging
@@ -155,6 +295,10 @@ def main() -> None:
 
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
+    if args.fake_nvml_latency_ms:
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+        fake_latency_main(args)
+        return
 
     with tempfile.TemporaryDirectory() as root:
         run_once(True, args, root)  # warm-up (imports, allocator), not counted

@@ -5,12 +5,18 @@
 ``nvmlDeviceGetTotalEnergyConsumption``, ``nvmlDeviceGetPowerUsage``,
 ``nvmlDeviceGetFieldValues`` and ``nvmlShutdown``. Errors are real ``pynvml.NVMLError``
 subclasses, so the meter's error handling is exercised as on a real driver.
+``FakeNvml(latency_s=...)`` makes every per-read call (energy counter, power, field
+values) take that long, as a busy-wait holding the GIL (``busy=True``, the default: the
+worst case for the training thread) or a sleep (``busy=False``: like ctypes, which
+releases the GIL), so overhead can be measured at a real driver's call cost without a GPU.
+A ``FakeGpu.energy_mj`` may be a callable (e.g. a counter that advances with a fake clock).
 Also holds small picklable fake meters used by the callback and DDP tests.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -23,13 +29,16 @@ from sci_lightning.energy.base import METHODS, ComponentEnergy, EnergyMeter
 class FakeGpu:
     uuid: str
     name: str = "Fake GPU"
-    energy_mj: int = 1_000_000  # counter value (driver-load relative)
+    energy_mj: int | Callable[[], int] = 1_000_000  # counter value (driver-load relative), or a function of it
     power_mw: Callable[[], float] | float = 100_000.0
     counter_supported: bool = True
     field_supported: bool = True
     fail_counter_after: int | None = None  # raise GpuIsLost after this many counter reads
     counter_reads: int = 0
     power_reads: int = 0
+
+    def counter_mj(self) -> int:
+        return int(self.energy_mj() if callable(self.energy_mj) else self.energy_mj)
 
     def power(self) -> float:
         return float(self.power_mw() if callable(self.power_mw) else self.power_mw)
@@ -51,6 +60,21 @@ class FakeNvml:
     gpus: list[FakeGpu] = field(default_factory=list)
     init_error: type[pynvml.NVMLError] | None = None
     inits: int = 0
+    latency_s: float = 0.0  # time each per-read call takes
+    busy: bool = True  # busy-wait (holds the GIL) rather than sleep
+    calls: int = 0  # per-read calls made
+
+    def _wait(self) -> None:
+        """One per-read driver call: count it and spend ``latency_s``."""
+        self.calls += 1
+        if self.latency_s <= 0:
+            return
+        if not self.busy:
+            time.sleep(self.latency_s)
+            return
+        end = time.perf_counter() + self.latency_s
+        while time.perf_counter() < end:
+            pass
 
     def install(self, monkeypatch: Any) -> "FakeNvml":
         m = monkeypatch
@@ -66,18 +90,21 @@ class FakeNvml:
             return self.gpus[i]
 
         def counter(h: FakeGpu) -> int:
+            self._wait()
             if not h.counter_supported:
                 raise pynvml.NVMLError_NotSupported()
             h.counter_reads += 1
             if h.fail_counter_after is not None and h.counter_reads > h.fail_counter_after:
                 raise pynvml.NVMLError_GpuIsLost()
-            return h.energy_mj
+            return h.counter_mj()
 
         def power_usage(h: FakeGpu) -> int:
+            self._wait()
             h.power_reads += 1
             return int(h.power())
 
         def field_values(h: FakeGpu, ids: list[int]) -> list[_Field]:
+            self._wait()
             if not h.field_supported:
                 return [_Field(pynvml.NVML_ERROR_NOT_SUPPORTED, 0) for _ in ids]
             h.power_reads += 1

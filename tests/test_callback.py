@@ -149,7 +149,8 @@ def test_nvml_failure_mid_run_does_not_stop_training_and_is_flagged(tmp_path, mo
             return {}
 
     nvml = NvmlEnergyMeter([0], visible_devices=None, torch_uuids={}, sampling_interval_s=0.01)
-    cb = EnergyCarbonCallback(meters=[Energise("gpu", "x", 0.0), nvml], output_dir=str(tmp_path))
+    cb = EnergyCarbonCallback(meters=[Energise("gpu", "x", 0.0), nvml], output_dir=str(tmp_path),
+                              energy={"min_read_interval_s": 0})  # one read per step: the counts below
     with pytest.warns(EnergyMeterWarning, match="energy counter failed mid-run"):
         _trainer(tmp_path, [cb], max_steps=8).fit(TinyModule())
     gpu_comps = {c.method: c for c in cb.result.components if c.device == "GPU-1234"}
@@ -167,7 +168,7 @@ def test_kill_and_resume_through_a_real_checkpoint_sums_parts_once(tmp_path):
     # part 1: checkpoint written mid-fit at step 3 (state_dict while running); the run
     # continues to step 5, then "dies": steps 4-5 are after the last checkpoint.
     m1 = StepMeter("gpu", "GPU-a", joules_per_read=1.0)
-    cb1 = EnergyCarbonCallback(meters=[m1], output_dir=str(tmp_path / "p1"))
+    cb1 = EnergyCarbonCallback(meters=[m1], output_dir=str(tmp_path / "p1"), energy={"min_read_interval_s": 0})
     mc = ModelCheckpoint(dirpath=str(ckpt_dir), every_n_train_steps=3, save_top_k=-1)
     _trainer(tmp_path, [cb1, mc], max_steps=5, enable_checkpointing=True).fit(TinyModule(n=64, batch_size=8))
     ckpt = ckpt_dir / "epoch=0-step=3.ckpt"
@@ -182,7 +183,7 @@ def test_kill_and_resume_through_a_real_checkpoint_sums_parts_once(tmp_path):
 
     # part 2: a new process would build a new callback; resume from the step-3 checkpoint
     m2 = StepMeter("gpu", "GPU-a", joules_per_read=1.0)
-    cb2 = EnergyCarbonCallback(meters=[m2], output_dir=str(tmp_path / "p2"))
+    cb2 = EnergyCarbonCallback(meters=[m2], output_dir=str(tmp_path / "p2"), energy={"min_read_interval_s": 0})
     _trainer(tmp_path, [cb2], max_steps=7).fit(TinyModule(n=64, batch_size=8), ckpt_path=str(ckpt))
     res = cb2.result
     (gpu,) = res.components
@@ -274,3 +275,20 @@ def test_meter_that_raises_never_stops_training(tmp_path):
     assert sum("sensor on fire" in str(w.message) for w in rec) == 1
     assert any("sensor on fire" in w for w in cb.result.warnings)
     assert cb.result.steps == 4
+
+
+def test_an_error_inside_training_writes_the_part_marked_failed(tmp_path):
+    class Exploding(TinyModule):
+        def training_step(self, batch, batch_idx):
+            if batch_idx == 2:
+                raise RuntimeError("loss is NaN, token=abc123")
+            return super().training_step(batch, batch_idx)
+
+    cb = EnergyCarbonCallback(meters=[StepMeter("gpu", "GPU-a", 1.0)], output_dir=str(tmp_path))
+    with pytest.raises(RuntimeError, match="NaN"):
+        _trainer(tmp_path, [cb], max_steps=6).fit(Exploding())
+    saved = json.loads((tmp_path / "energy.json").read_text())
+    assert saved["status"] == "failed" and "RuntimeError: loss is NaN" in saved["interruption"]["error"]
+    assert saved["steps"] == 2 and saved["parts"][0]["status"] == "failed"
+    report = json.loads((tmp_path / "sci_report.json").read_text())
+    assert any(w.startswith("Run status: failed (RuntimeError") for w in report["warnings"])

@@ -22,7 +22,7 @@ def test_ddp_two_cpu_ranks_count_shared_gpu_and_host_cpu_once(tmp_path):
         StepMeter("gpu", "GPU-shared", joules_per_read=10.0),  # both ranks see it: counted once
         CpuTimeEnergyMeter(tdp_w=20.0, cores=2, include_children=False),  # per-process estimate, one host
     ]
-    cb = EnergyCarbonCallback(meters=meters, output_dir=str(tmp_path))
+    cb = EnergyCarbonCallback(meters=meters, output_dir=str(tmp_path), energy={"min_read_interval_s": 0})
     trainer = Trainer(
         accelerator="cpu", devices=2, strategy="ddp_spawn", max_steps=3, logger=False,
         # ReleaseProcessGroup: without it gloo can SIGABRT a rank at exit (see sci_lightning.lightning.distributed)

@@ -129,3 +129,24 @@ def test_schedule_report_puts_the_carbon_aware_findings_in_the_report(tmp_path):
     assert found["saving_g"] > 0
     md = (run_dir / "sci_report.md").read_text()
     assert "carbon-aware" in md.lower() or "time shifting" in md.lower()
+
+
+def test_a_server_echoing_the_credentials_leaks_them_into_no_file_of_the_run(tmp_path):
+    """WattTime's login answers 500 quoting the request headers (Authorization: Basic ...)."""
+    import base64
+
+    from stub_server import echo_headers
+
+    basic = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    run_dir = tmp_path / "run"
+    with StubServer({("GET", "/login"): echo_headers(500)}) as srv:
+        out = _cli([*TINY, "carbon=watttime", f"carbon.base_url={srv.url}", "carbon.retries=0",
+                    f"hydra.run.dir={run_dir}"], tmp_path, _env(WATTTIME_USERNAME=USER, WATTTIME_PASSWORD=PASSWORD))
+        assert srv.count("GET", "/login") >= 1
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads((run_dir / "sci_report.json").read_text())
+    assert report["intensity"]["kind"] == "fallback"
+    for p in (p for p in tmp_path.rglob("*") if p.is_file()):
+        data = p.read_bytes()
+        assert PASSWORD.encode() not in data and basic.encode() not in data, p
+    assert PASSWORD not in out.stdout + out.stderr and basic not in out.stdout + out.stderr

@@ -224,3 +224,38 @@ def test_conf_group_files_match_schema(name):
         assert word not in text.lower().replace("electricitymaps_token", "").replace("watttime_password", "")
     merged = OmegaConf.merge(OmegaConf.structured(CarbonConfig), OmegaConf.load(path))
     assert merged.provider == name
+
+
+# ----------------------------------------------------------------------------- packaged sample
+
+
+def test_packaged_sample_loads_offline_and_replays_as_now():
+    from sci_lightning.carbon.trace import SAMPLES, resolve_trace_path
+
+    path = resolve_trace_path("sample:de_2023")
+    assert path.is_file() and path.name == SAMPLES["de_2023"]
+    assert (path.parent / "SOURCE.md").read_text(encoding="utf-8").count("Electricity Maps") >= 1
+    p = TraceProvider("sample:de_2023", replay=True)
+    assert len(p.trace.values) == 48 and p.region == "DE" and p.period_s == 2 * 86400
+    now = p.current()  # any time has a value: the 2-day sample repeats
+    assert now.end - now.start == timedelta(hours=1)
+    far = datetime(2031, 1, 7, 5, 30, tzinfo=timezone.utc)
+    s = p.forecast(far, timedelta(hours=24))
+    assert s.kind == "measured" and "replay" in s.source and "not live data" in s.source
+    assert "Electricity Maps" in s.source
+    assert s.points[0].start <= far < s.points[-1].end and len(s.points) == 25
+    assert s.points[0].g_per_kwh == p.trace.values[5]  # 05:00 UTC on a recorded day
+    with pytest.raises(ConfigError, match="packaged sample"):
+        TraceProvider("sample:nowhere")
+
+
+def test_quickstart_uses_the_packaged_sample(compose):
+    from sci_lightning.settings import Config, coerce
+
+    settings = coerce(Config, compose(["experiment=quickstart"]))
+    assert settings.carbon.provider == "trace" and settings.carbon.trace_path == "sample:de_2023"
+    assert settings.carbon.trace_replay is True
+    assert settings.schedule.mode == "report" and settings.schedule.duration
+    provider = build_provider(settings.carbon)
+    series = provider.forecast(datetime.now(timezone.utc), timedelta(hours=settings.schedule.window_h))
+    assert series.points and series.kind == "measured" and "replay" in series.source

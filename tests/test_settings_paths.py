@@ -142,7 +142,7 @@ def _run_hydra(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_hydra_overrides_report_france(tmp_path):
-    proc = _run_hydra(tmp_path, "carbon.region=FR", "sci.functional_unit=epoch")
+    proc = _run_hydra(tmp_path, "carbon=static", "carbon.region=FR", "sci.functional_unit=epoch", "schedule=none")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "run" / "sci_report.json").read_text())
     region, intensity, unit = _what_the_report_says(report)

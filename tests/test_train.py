@@ -97,6 +97,11 @@ def test_resume_with_ckpt_path_last_finds_the_previous_run_and_sums_energy(tmp_p
     assert total["images"] == 2 * part1["images"]
     assert total["duration_s"] > part1["duration_s"]
     assert total["it_energy_j"] > part1["it_energy_j"]
+    # the checkpoint holds part 1's state at its end: total = part 1's own energy.json + part 2
+    own1, own2 = total["parts"]
+    assert own1["status"] == own2["status"] == "completed" and total["unmeasured_s"] == 0
+    for key in ("it_energy_j", "duration_s", "images", "steps"):
+        assert total[key] == pytest.approx(part1[key] + own2[key], rel=1e-3), key
     # where a run is (ckpt_path) is not part of its TensorBoard run name; what it is, is
     (tb_run,) = [p.name for p in second.iterdir() if p.is_dir() and "=" in p.name]
     assert "ckpt_path" not in tb_run and "experiment=quickstart" in tb_run

@@ -90,7 +90,34 @@ def _is_hydra_refusal(exc: BaseException) -> bool:
     return isinstance(exc, (HydraException, OmegaConfBaseException))
 
 
+#: Words that mark an override's key as a secret (credentials come from the environment only).
+SECRET_KEY_WORDS = ("password", "passwd", "token", "secret", "api_key", "apikey", "credential")
+
+
+def refuse_secret_overrides(argv: list[str]) -> None:
+    """Exit (status 2) on an override whose key names a secret, before Hydra writes it to
+    ``.hydra/``; the value is never repeated."""
+    for arg in argv:
+        key = arg.split("=", 1)[0].lstrip("+~").lower() if "=" in arg else ""
+        if any(word in key.replace("-", "_") for word in SECRET_KEY_WORDS):
+            print(
+                f"error: Invalid setting {key}: secrets are not settings (the value was not saved anywhere). "
+                "Give credentials as environment variables instead, e.g. export WATTTIME_USERNAME and "
+                "WATTTIME_PASSWORD, or ELECTRICITYMAPS_TOKEN, in the shell that runs the job.",
+                file=sys.stderr,
+            )
+            sys.exit(2)
+
+
+def _failed_sweep_jobs() -> list[str]:
+    """Failed jobs of the sweep: from the job folders (every launcher), else this process's list."""
+    from sci_lightning.app.hydra_callbacks import FAILED_JOBS
+
+    return list(FAILED_JOBS) or list(_failed_jobs)
+
+
 def main() -> None:
+    refuse_secret_overrides(sys.argv[1:])
     # Let Hydra's composition errors reach us, so that a refused override is explained in
     # the settings module's words instead of Hydra's (see settings.explain_hydra_error).
     full_error = os.environ.get("HYDRA_FULL_ERROR")
@@ -105,8 +132,9 @@ def main() -> None:
             raise
         _user_error(explained or exc)
         sys.exit(2)
-    if _failed_jobs:
-        print(f"error: {len(_failed_jobs)} job(s) failed: " + "; ".join(_failed_jobs), file=sys.stderr)
+    failed = _failed_sweep_jobs()
+    if failed:
+        print(f"error: {len(failed)} job(s) of the sweep failed: " + "; ".join(failed), file=sys.stderr)
         sys.exit(1)
 
 

@@ -25,6 +25,7 @@ import contextlib
 import errno
 import fcntl
 import json
+import math
 import os
 import re
 import secrets
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 __all__ = [
+    "finite_or_null",
     "atomic_write",
     "atomic_write_text",
     "atomic_write_json",
@@ -88,8 +90,24 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
-    """Write ``data`` as indented JSON to ``path`` atomically (non-JSON values via ``str``)."""
-    return atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+    """Write ``data`` as indented, strict JSON to ``path`` atomically.
+
+    Non-JSON values are written via ``str``; a float that is NaN or infinite becomes
+    ``null`` (strict JSON has no NaN or Infinity, and other tools refuse them).
+    """
+    text = json.dumps(finite_or_null(data), indent=2, default=str, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
+
+
+def finite_or_null(data: Any) -> Any:
+    """``data`` with every NaN or infinite float (in dicts, lists, tuples) replaced by ``None``."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite_or_null(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite_or_null(v) for v in data]
+    return data
 
 
 # --------------------------------------------------------------------------- shared builds

@@ -246,6 +246,12 @@ class EnergyConfig:
     pue: float = setting(1.0, ge=1.0)  # data-centre overhead; 1.0: none
     timeline_max_intervals: int = setting(512, ge=2)
     rapl_root: str = "/sys/class/powercap"
+    # read the meters at most this often (s), and always at window edges; about the NVML
+    # energy counter's refresh period. 0: read at every step
+    min_read_interval_s: float = setting(0.1, ge=0.0)
+    # measure the GPUs' idle power for this long (s) before training, reported beside the
+    # total as a disclosure (never subtracted); 0: off
+    idle_baseline_s: float = setting(0.0, ge=0.0)
 
 
 #: The registered intensity providers (sci_lightning.carbon.PROVIDERS maps them to classes).
@@ -435,11 +441,20 @@ class PlanConfig:
     plot_path: str | None = None  # None: carbon_plan.png in Hydra's run folder
     slurm_begin: bool = False  # print only the sbatch --begin time
     slurm_tz: str | None = None  # the cluster's time zone for --begin (IANA name); None: this machine's
+    # interruptible jobs: run in several slots before a deadline instead of one start
+    interruptible: bool = False
+    deadline: str | None = None  # finish within this long from the start ("36h"); None: window_h
+    min_slot: str = "30m"  # shortest run slot worth a pause
+    pause_cost: str = "5m"  # checkpoint + restart time each pause adds to the job
+    pause_idle_w: float = setting(0.0, ge=0.0)  # power drawn while paused in-process (0: the job exits)
 
     def check(self, path: str) -> None:
         from sci_lightning.shifting.durations import parse_duration
 
-        parse_duration(self.duration, f"{path}.duration" if path else "duration")
+        for key in ("duration", "deadline", "min_slot", "pause_cost"):
+            value = getattr(self, key)
+            if value is not None:
+                parse_duration(value, _join(path, key), allow_zero=(key == "pause_cost"))
 
 
 # --------------------------------------------------------------------------- coercion
@@ -627,12 +642,19 @@ def register_hydra_schemas() -> None:
 
     ``conf/config.yaml`` and ``conf/plan.yaml`` list them first in their defaults, so Hydra
     types every key from the same dataclasses that :func:`coerce` checks.
+    Also registers the resolver ``${pid:}`` (this process's id), which makes the run folder
+    of ``conf/config.yaml`` unique even for runs started in the same second.
     """
+    import os
+
     from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
 
     store = ConfigStore.instance()
     store.store(name="base_config", node=Config)
     store.store(name="plan_schema", node=PlanConfig)
+    if not OmegaConf.has_resolver("pid"):
+        OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True)
 
 
 def explain_hydra_error(exc: BaseException, root: type = Config) -> ConfigError | None:

@@ -7,6 +7,7 @@ Each builder reads the typed settings and nothing else; none of them trains.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import lightning as L
 import timm
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from sci_lightning.energy.base import utcnow
@@ -28,6 +29,7 @@ __all__ = [
     "build_datamodule_for",
     "build_training_parts",
     "build_trainer",
+    "check_checkpoint",
     "comparable_settings",
     "hydra_config",
     "model_label",
@@ -64,21 +66,29 @@ def resolve_precision(precision: str, accelerator: str) -> str:
 
 
 def run_folder(settings: Config) -> Path:
-    """``output_dir``, else Hydra's run folder, else ``outputs/runs/<date>/<time>``."""
+    """``output_dir``, else Hydra's run folder, else ``outputs/runs/<date>/<time>_p<pid>``."""
     hc = hydra_config()
     if settings.output_dir:
         out = Path(settings.output_dir)
     elif hc is not None:
         out = Path(hc.runtime.output_dir)
     else:
-        out = OUTPUTS_DIR / "runs" / utcnow().strftime("%Y-%m-%d/%H-%M-%S")
+        out = OUTPUTS_DIR / "runs" / f"{utcnow():%Y-%m-%d/%H-%M-%S}_p{os.getpid()}"
     out.mkdir(parents=True, exist_ok=True)
     return out
 
 
 def resolve_checkpoint(settings: Config, out_dir: Path) -> str | None:
     """``ckpt_path``: a checkpoint file, or ``last``: this run folder's ``last.ckpt``, else the
-    newest ``last.ckpt`` of the same model under ``outputs/`` (each Hydra run gets a new folder)."""
+    newest ``last.ckpt`` of the same model under ``outputs/`` (each Hydra run gets a new folder).
+    Checked by :func:`check_checkpoint` (a corrupt file or another model's is refused)."""
+    found = _find_checkpoint(settings, out_dir)
+    if found is not None:
+        check_checkpoint(found, settings)
+    return found
+
+
+def _find_checkpoint(settings: Config, out_dir: Path) -> str | None:
     ckpt = settings.ckpt_path
     if not ckpt:
         return None
@@ -97,9 +107,28 @@ def resolve_checkpoint(settings: Config, out_dir: Path) -> str | None:
         raise ConfigError(
             f"Invalid setting ckpt_path=last: no last.ckpt of {settings.model.name} in {own.parent} or under "
             f"{OUTPUTS_DIR.resolve()}. Give the checkpoint's path instead, e.g. "
-            "ckpt_path=outputs/runs/<date>/<time>_<model>/checkpoints/last.ckpt."
+            "ckpt_path=outputs/runs/<date>/<time>_<model>_p<pid>/checkpoints/last.ckpt."
         )
     return str(max(found)[1])
+
+
+def check_checkpoint(path: str, settings: Config) -> None:
+    """Refuse, before training, a file that is not a readable checkpoint of ``model.name``."""
+    fix = "Give a last.ckpt of the same model (a run folder's checkpoints/last.ckpt), or leave ckpt_path unset."
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the same mistake
+        reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:200]
+        raise ConfigError(f"Invalid setting ckpt_path={path!r}: not a readable checkpoint ({reason}). {fix}") from None
+    if not isinstance(saved, dict) or "state_dict" not in saved:
+        raise ConfigError(f"Invalid setting ckpt_path={path!r}: not a Lightning checkpoint (no state_dict). {fix}")
+    hparams = saved.get("hyper_parameters") or {}
+    model_name = hparams.get("model_name")
+    if model_name is not None and model_name != settings.model.name:
+        raise ConfigError(
+            f"Invalid setting ckpt_path={path!r}: it is a checkpoint of {model_name}, this run trains "
+            f"{settings.model.name}. Give a checkpoint of {settings.model.name}, or model.name={model_name}."
+        )
 
 
 def _last_checkpoints_of(model_name: str) -> list[tuple[float, Path]]:
@@ -175,6 +204,7 @@ class TrainingParts:
     run_name: str | None = None
     stats: Any = None
     energy: Any = None
+    guard: Any = None  # the SignalGuard: how the fit ended (``guard.end``)
     findings: CarbonAwareFindings | None = None
 
 
@@ -182,13 +212,15 @@ def build_training_parts(
     settings: Config, out_dir: Path, provider: Any, outcome: Any, report_meta: dict[str, Any]
 ) -> TrainingParts:
     """Checkpointing, TensorBoard, run statistics, the energy/SCI callback, DDP clean-up."""
+    from sci_lightning.lightning.checkpointing import checkpoint_callbacks
     from sci_lightning.lightning.distributed import ReleaseProcessGroup
+    from sci_lightning.lightning.interruption import SignalGuard
     from sci_lightning.lightning.run_stats import RunStats
 
-    parts = TrainingParts(stats=RunStats())
-    parts.callbacks.append(parts.stats)
-    if settings.save_checkpoint:
-        parts.callbacks.append(ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True, save_top_k=0))
+    parts = TrainingParts(stats=RunStats(), guard=SignalGuard())
+    parts.callbacks += [parts.guard, parts.stats]
+    if settings.save_checkpoint:  # Lightning runs checkpoint callbacks after the others
+        parts.callbacks += checkpoint_callbacks(settings.checkpoint, out_dir / "checkpoints")
     if settings.tensorboard:
         _add_tensorboard(parts, out_dir, explicit_dir=bool(settings.output_dir))
     if outcome is not None:
@@ -249,8 +281,11 @@ def build_trainer(settings: Config, precision: str, parts: TrainingParts, out_di
     if progress is None:
         progress = sys.stderr.isatty()
     kwargs.update(precision=precision, enable_progress_bar=progress, enable_model_summary=progress)
+    from sci_lightning.lightning.checkpointing import AtomicCheckpointIO
+
     return L.Trainer(
         **kwargs,
+        plugins=[AtomicCheckpointIO()],
         callbacks=parts.callbacks,
         logger=parts.loggers or False,
         default_root_dir=str(out_dir),

@@ -24,13 +24,28 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from sci_lightning.compare import build_comparison, collect_jobs, write_comparison
-from sci_lightning.compare.records import JOB_STATUS_FILE, one_line as _one_line
+from sci_lightning.compare.records import FAILURE_FILES, JOB_STATUS_FILE, failure_reason, one_line as _one_line
 from sci_lightning.compare.tables import text_summary
 from sci_lightning.fileio import atomic_write_text as _atomic_write_text
 from sci_lightning.redaction import redact
 from sci_lightning.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+
+#: The failed jobs of the last sweep that ended in this process (``python -m sci_lightning``
+#: exits non-zero when it is not empty). Read from the job folders, so it holds under every
+#: launcher (basic, joblib, submitit), whichever process ran the jobs.
+FAILED_JOBS: list[str] = []
+
+
+def failed_jobs(sweep_dir: Path) -> list[str]:
+    """``"<job folder>: <reason>"`` for every job of ``sweep_dir`` that left a failure file."""
+    out = []
+    for job_dir in sorted(p for p in sweep_dir.iterdir() if p.is_dir()):
+        if any((job_dir / name).is_file() for name in FAILURE_FILES):
+            out.append(f"{job_dir.name}: {failure_reason(job_dir) or 'failed'}")
+    return out
 
 
 def _select(config: DictConfig, key: str) -> Any:
@@ -124,8 +139,12 @@ class ComparisonCallback(Callback):
             log.warning("Comparison: could not record the job's status (%s: %s).", type(e).__name__, e)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        """Write the comparison files into the sweep folder and print the table."""
+        """Write the comparison files into the sweep folder and print the table; remember
+        the failed jobs (read from the files they wrote) for the exit status."""
         self._refresh(config, final=True)
+        sweep_dir = self._sweep_dir or self._sweep_dir_of(config)
+        if sweep_dir is not None and sweep_dir.is_dir():
+            FAILED_JOBS[:] = failed_jobs(sweep_dir)
 
     # ---------------------------------------------------------------- work
 

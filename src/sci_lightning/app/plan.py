@@ -7,6 +7,8 @@ Examples::
         carbon.region=westus duration=90m energy_kwh=1.2 --json
     python -m sci_lightning.plan carbon=trace carbon.trace_path=CISO_2023_hourly.csv \\
         start=2023-06-01T00:00:00Z duration=3h   # back-test on a recorded trace
+    python -m sci_lightning.plan carbon=trace carbon.trace_path=DE_2023_hourly.csv \\
+        start=2023-06-01T00:00:00Z duration=6h interruptible=true deadline=36h pause_cost=10m min_slot=1h
 
 Prints the best start in the window, its mean forecast intensity, the intensity now, and
 (with ``energy_kwh``) the projected operational carbon and SCI now vs shifted -- as a
@@ -16,6 +18,12 @@ forecast with the chosen window shaded is written to ``plot_path`` (default:
 ``carbon_plan.png`` in Hydra's run folder ``outputs/plan/<date>/<time>/``, next to the
 config Hydra saves) and its path printed.
 
+``interruptible=true`` plans a job that may pause and resume
+(:func:`~sci_lightning.shifting.interruptible.plan_interruptible`): the run slots before
+``deadline`` (default ``window_h``) with the least emissions, given ``min_slot``,
+``pause_cost`` and ``pause_idle_w``; it prints every slot and the saving versus running now
+and versus the best single start, and the plot shades every slot.
+
 All figures are estimates: forecast intensities (or, for ``carbon=trace``/``static``,
 recorded/table values) times the energy you give. Exit status 2 on a user error.
 """
@@ -24,22 +32,31 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping, TextIO
 
 import hydra
 from omegaconf import DictConfig
 
-from sci_lightning.carbon import build_provider
+from sci_lightning.carbon import build_provider, require_credentials
 from sci_lightning.carbon.base import IntensityProvider, ProviderError
 from sci_lightning.errors import ConfigError, SciLightningError
 from sci_lightning.settings import PlanConfig, coerce, register_hydra_schemas
 from sci_lightning.shifting.durations import format_duration, parse_duration
+from sci_lightning.shifting.interruptible import InterruptiblePlan, plan_interruptible
 from sci_lightning.shifting.planner import Plan
 from sci_lightning.shifting.schedule import fetch_plan, slurm_begin_time
 
-__all__ = ["PLOT_NAME", "format_table", "main", "plot_plan", "run_plan", "translate_argv"]
+__all__ = [
+    "PLOT_NAME",
+    "format_interruptible_table",
+    "format_table",
+    "main",
+    "plot_plan",
+    "run_plan",
+    "translate_argv",
+]
 
 PLOT_NAME = "carbon_plan.png"
 
@@ -84,7 +101,11 @@ def run_plan(
     stream = stream or sys.stdout
     duration = parse_duration(cfg.duration, "duration")
     now = _parse_start(cfg.start) or now or datetime.now(timezone.utc)
-    provider = provider or build_provider(cfg.carbon)
+    if provider is None:
+        require_credentials(cfg.carbon)
+        provider = build_provider(cfg.carbon)
+    if cfg.interruptible:
+        return _run_interruptible(cfg, provider, duration, now, output_dir, stream)
 
     plan, check = fetch_plan(provider, duration, now=now, window_h=cfg.window_h, align=cfg.align)
     result: dict[str, Any] = {"plan": plan.to_dict()}
@@ -102,6 +123,27 @@ def run_plan(
         print(json.dumps(result, indent=2), file=stream)
     else:
         print(format_table(plan, result), file=stream)
+    return result
+
+
+def _run_interruptible(cfg: PlanConfig, provider: IntensityProvider, duration: Any, now: datetime,
+                       output_dir: str | Path | None, stream: TextIO) -> dict[str, Any]:
+    """``interruptible=true``: plan the run slots, then print and plot them like :func:`run_plan`."""
+    deadline = parse_duration(cfg.deadline, "deadline") if cfg.deadline else timedelta(hours=cfg.window_h)
+    now = now.replace(microsecond=0)
+    series = provider.forecast(start=now, horizon=deadline)
+    iplan = plan_interruptible(series, duration, deadline=deadline, min_slot=cfg.min_slot, pause_cost=cfg.pause_cost,
+                               energy_kwh=cfg.energy_kwh, pause_idle_w=cfg.pause_idle_w, now=now)
+    result: dict[str, Any] = {"plan": iplan.best_single.to_dict(), "interruptible": iplan.to_dict()}
+    result["slurm_begin"] = slurm_begin_time(iplan.slots[0].start, cfg.slurm_tz)  # the first slot
+    if cfg.plot and not cfg.slurm_begin:
+        result.update(_plot_result(iplan, Path(cfg.plot_path) if cfg.plot_path else Path(output_dir or ".") / PLOT_NAME))
+    if cfg.slurm_begin:
+        print(result["slurm_begin"], file=stream)
+    elif cfg.json:
+        print(json.dumps(result, indent=2), file=stream)
+    else:
+        print(format_interruptible_table(iplan, result), file=stream)
     return result
 
 
@@ -124,7 +166,7 @@ def _projection(plan: Plan, energy_kwh: float, embodied_g: float, functional_uni
     }
 
 
-def _plot_result(plan: Plan, path: Path) -> dict[str, Any]:
+def _plot_result(plan: Plan | InterruptiblePlan, path: Path) -> dict[str, Any]:
     """``{"plot": path}``, or ``{"plot": None, "plot_error": why}``: a plot never hides the answer."""
     try:
         return {"plot": str(plot_plan(plan, path))}
@@ -184,8 +226,59 @@ def format_table(plan: Plan, result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot_plan(plan: Plan, path: str | Path) -> Path:
-    """Write a PNG of the forecast with the best window (and the run-now window) shaded."""
+def _utc_text(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def format_interruptible_table(iplan: InterruptiblePlan, result: dict[str, Any]) -> str:
+    """The human-readable answer for ``interruptible=true``: every slot and both savings."""
+    t, single = _utc_text, iplan.best_single
+    per = " (per kW of job power; give energy_kwh for grams)" if iplan.power_is_nominal else ""
+    lines = [
+        f"Interruptible plan for a {format_duration(iplan.duration)} job, finishing by {t(iplan.deadline_end)} "
+        f"(min slot {format_duration(iplan.min_slot)}, pause cost {format_duration(iplan.pause_cost)}, "
+        f"idle {iplan.pause_idle_w:g} W while paused)",
+        f"Intensity: {single.source}, region {single.region}, {single.signal_type} signal, {single.kind} data",
+        "",
+        f"{'':<20}{'start':<22}{'end':<22}{'mean gCO2e/kWh':>16}{'gCO2e':>12}",
+    ]
+    for i, slot in enumerate(iplan.slots, 1):
+        lines.append(f"{f'slot {i}':<20}{t(slot.start):<22}{t(slot.end):<22}{slot.mean_g_per_kwh:>16.1f}"
+                     f"{slot.emissions_g:>12.1f}")
+    if iplan.idle_emissions_g:
+        lines.append(f"{'paused (idle)':<20}{'':<44}{'':>16}{iplan.idle_emissions_g:>12.1f}")
+    end_now = single.now_start + iplan.duration
+    lines += [
+        f"{'run now':<20}{t(single.now_start):<22}{t(end_now):<22}{single.now_mean_g_per_kwh:>16.1f}"
+        f"{iplan.now_emissions_g:>12.1f}",
+        f"{'best single start':<20}{t(single.best_start):<22}{t(single.best_end):<22}"
+        f"{single.best_mean_g_per_kwh:>16.1f}{iplan.best_single_emissions_g:>12.1f}",
+        "",
+        f"{len(iplan.slots)} slot(s), {format_duration(iplan.run_time)} of running: {iplan.emissions_g:.1f} gCO2e{per}",
+        f"saving vs running now: {iplan.saving_vs_now_g:.1f} gCO2e ({iplan.saving_vs_now_pct:.1f}%); "
+        f"vs best single start: {iplan.saving_vs_best_start_g:.1f} gCO2e ({iplan.saving_vs_best_start_pct:.1f}%)",
+        f"sbatch --begin={result['slurm_begin']} (the first slot; local time of this machine unless slurm_tz is set)",
+        "Figures are estimates: forecast (or recorded/table) intensities x the job's mean power; "
+        "the slots are exact for the forecast's step grid.",
+    ]
+    if single.kind == "measured":
+        lines.append("note: recorded values replayed as a forecast (perfect foresight), not a real forecast.")
+    lines += [f"note: {note}" for note in iplan.notes]
+    if result.get("plot"):
+        lines.append(f"plot: {result['plot']}")
+    elif result.get("plot_error"):
+        lines.append(f"plot not written: {result['plot_error']}")
+    return "\n".join(lines)
+
+
+def plot_plan(plan: Plan | InterruptiblePlan, path: str | Path) -> Path:
+    """Write a PNG of the forecast with the best window (and the run-now window) shaded.
+
+    For an :class:`InterruptiblePlan` every run slot is shaded, with the best single start
+    outlined for comparison.
+    """
+    if isinstance(plan, InterruptiblePlan):
+        return _plot_slots(plan, Path(path))
     import matplotlib
 
     matplotlib.use("Agg")
@@ -210,6 +303,45 @@ def plot_plan(plan: Plan, path: str | Path) -> Path:
         source = plan.source if len(plan.source) <= 90 else plan.source[:87] + "..."
         ax.set_title(f"Best start for a {plan.duration.total_seconds() / 3600:.2f} h job: {plan.region} "
                      f"({plan.signal_type}, {plan.kind})\n{source}", fontsize=9)
+        ax.legend(loc="best", fontsize=8)
+        fig.autofmt_xdate()
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _plot_slots(iplan: InterruptiblePlan, path: Path) -> Path:
+    """The PNG for an interruptible plan: the forecast, the run-now window, every slot shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    single = iplan.best_single
+    pts = single.points
+    xs = [p.start for p in pts] + [pts[-1].end]
+    ys = [p.g_per_kwh for p in pts] + [pts[-1].g_per_kwh]
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
+    try:
+        ax.step(xs, ys, where="post", color="0.2", lw=1.2, label=f"{single.kind} intensity")
+        ax.axvspan(single.now_start, single.now_start + iplan.duration, color="tab:red", alpha=0.12,
+                   label=f"run now: {single.now_mean_g_per_kwh:.0f} g/kWh")
+        ax.axvspan(single.best_start, single.best_end, fill=False, hatch="//", edgecolor="tab:blue", lw=0.8,
+                   label=f"best single start: {single.best_mean_g_per_kwh:.0f} g/kWh")
+        for i, slot in enumerate(iplan.slots):
+            ax.axvspan(slot.start, slot.end, color="tab:green", alpha=0.35,
+                       label=(f"{len(iplan.slots)} slot(s): -{iplan.saving_vs_now_pct:.0f}% vs now, "
+                              f"-{iplan.saving_vs_best_start_pct:.0f}% vs best start") if i == 0 else None)
+        ax.axvline(iplan.deadline_end, color="0.5", ls=":", lw=1, label="deadline")
+        ax.set_xlim(min(xs[0], iplan.window_start), max(xs[-1], iplan.deadline_end))
+        ax.set_ylabel("gCO2e/kWh")
+        ax.set_xlabel("time (UTC)")
+        source = single.source if len(single.source) <= 90 else single.source[:87] + "..."
+        ax.set_title(f"Interruptible {iplan.duration.total_seconds() / 3600:.2f} h job: {single.region} "
+                     f"({single.signal_type}, {single.kind})\n{source}", fontsize=9)
         ax.legend(loc="best", fontsize=8)
         fig.autofmt_xdate()
         fig.tight_layout()

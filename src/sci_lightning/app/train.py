@@ -8,6 +8,7 @@ and the Trainer, fit, then write ``run_summary.json``. The builders live in
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import lightning as L
@@ -30,6 +31,7 @@ from sci_lightning.energy.base import utcnow
 from sci_lightning.fileio import atomic_write_json
 from sci_lightning.lightning.classifier import ImageClassifier, check_image_size, check_model_name
 from sci_lightning.lightning.features import CACHE_FEATURES_NOTE
+from sci_lightning.lightning.interruption import RunEnd, run_end
 from sci_lightning.settings import Config, coerce
 
 __all__ = ["run", "resolve_precision"]
@@ -64,20 +66,40 @@ def run(cfg: Any) -> float | None:
     started_at = utcnow()
     if parts.findings is not None:
         parts.findings.started_at = started_at
-    trainer.fit(model, datamodule=fit_data, ckpt_path=ckpt_path)
+    try:
+        trainer.fit(model, datamodule=fit_data, ckpt_path=ckpt_path)
+    except BaseException as exc:  # interrupted (Lightning exits or raises SIGTERMException) or failed
+        end = parts.guard.end or run_end(exc)
+        if trainer.is_global_zero:
+            try:
+                summary = _run_summary(settings, trainer, model, datamodule, fit_data, parts, precision, comparable)
+                _write_summary(out_dir, summary, started_at, end)
+            except Exception as err:  # noqa: BLE001 - never hide why the fit stopped
+                print(f"warning: run_summary.json not written ({type(err).__name__}: {err})", file=sys.stderr)
+        if end.status == "interrupted":
+            raise SystemExit(end.exit_code) from None  # 128 + the signal's number
+        raise
     if trainer.is_global_zero:
         summary = _run_summary(settings, trainer, model, datamodule, fit_data, parts, precision, comparable)
-        summary.update(started_at=started_at.isoformat(), ended_at=utcnow().isoformat())
-        atomic_write_json(out_dir / "run_summary.json", summary)
+        _write_summary(out_dir, summary, started_at, parts.guard.end or run_end(None))
     return model.best_val_acc
+
+
+def _write_summary(out_dir: Any, summary: dict[str, Any], started_at: Any, end: RunEnd) -> None:
+    """``run_summary.json``, with how the fit ended (``status``, ``interruption``)."""
+    interruption = None if end.status == "completed" else {"signal": end.signal, "error": end.error}
+    summary.update(started_at=started_at.isoformat(), ended_at=utcnow().isoformat(), status=end.status,
+                   interruption=interruption)
+    atomic_write_json(out_dir / "run_summary.json", summary)
 
 
 def _intensity_provider(settings: Config) -> Any:
     """One provider for the schedule and the SCI step (``None`` when neither needs one)."""
     if not settings.energy.enabled and settings.schedule.mode == "none":
         return None
-    from sci_lightning.carbon import build_provider
+    from sci_lightning.carbon import build_provider, require_credentials
 
+    require_credentials(settings.carbon)
     return build_provider(settings.carbon)
 
 
@@ -155,6 +177,7 @@ def _run_summary(
         "precision": precision,
         "hardware": hardware_info(trainer),
         "interrupted": bool(trainer.interrupted),
+        "parts": len(energy.parts) if energy is not None and energy.parts else 1,
         "energy_kwh": energy.result.energy_kwh if energy is not None and energy.result else None,
         "sci": {"value": report.sci.value, "unit": report.sci.unit} if report is not None else None,
         "settings": comparable,

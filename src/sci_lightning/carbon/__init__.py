@@ -38,7 +38,7 @@ from .base import (
     ensure_utc,
 )
 from .chain import FallbackProvider, ProviderFallbackWarning
-from ..settings import CarbonConfig, coerce
+from ..settings import CarbonConfig, coerce, setting_error
 
 if TYPE_CHECKING:  # for type checkers / IDEs; at runtime these load lazily via __getattr__
     from .carbon_aware_sdk import CarbonAwareSdkProvider
@@ -65,6 +65,8 @@ __all__ = [
     "provider_class",
     "build_single",
     "build_provider",
+    "missing_credentials",
+    "require_credentials",
 ]
 
 #: provider name -> "module:Class" (module relative to this package). Part B's providers
@@ -141,6 +143,33 @@ def build_provider(cfg: Any) -> IntensityProvider:
     if len(providers) == 1:
         return providers[0]
     return FallbackProvider(providers, cooldown_s=cfg.fallback_cooldown_s)
+
+
+def missing_credentials(cfg: Any) -> list[str]:
+    """The credential environment variables the configured primary provider needs and lacks."""
+    import os
+
+    cfg = coerce(CarbonConfig, cfg, "carbon")
+    needed = getattr(provider_class(cfg.provider), "CREDENTIAL_ENV", ())
+    return [name for name in needed if not os.environ.get(name)]
+
+
+def require_credentials(cfg: Any) -> None:
+    """Refuse, before any work, a provider whose credentials are not in the environment.
+
+    Raises:
+        ConfigError: naming the variables and how to choose a provider that needs none.
+    """
+    missing = missing_credentials(cfg)
+    if not missing:
+        return
+    cfg = coerce(CarbonConfig, cfg, "carbon")
+    raise setting_error(
+        "carbon.provider", cfg.provider,
+        f"needs credentials in the environment variable(s) {' and '.join(missing)}, which are not set",
+        f"Export {' and '.join(missing)} in the shell that runs the job (never put them in a config file), "
+        "or choose a provider that needs none: carbon=static, carbon=uk_grid, or carbon=trace carbon.trace_path=FILE.",
+    )
 
 
 class _Unavailable(IntensityProvider):

@@ -83,6 +83,9 @@ class ElectricityMapsProvider(IntensityProvider):
         series = provider.history(start, end)               # hourly, kind="measured"
     """
 
+    #: Environment variables holding the credentials (checked before training by the app).
+    CREDENTIAL_ENV = (TOKEN_ENV,)
+
     name = "electricity_maps"
     signal_type = "average"
 

@@ -29,7 +29,15 @@ Replaying an old trace "as now" (demos, benchmarks)
       period of whole weeks (the longest whole-week span the trace covers), so any time,
       past or future, maps onto a recorded hour with the same weekday and hour of day.
       A year-long 2023 trace thus answers for "now" with data from the same week of 2023.
-      Applied after ``time_offset``. The notes of each series name the replay.
+      Applied after ``time_offset``. A trace shorter than a week repeats with a period of
+      whole days instead (one or two days: the same hour of day), or its own span if
+      shorter than a day. The notes of each series name the replay.
+
+Packaged sample (offline demos)
+    ``trace_path: sample:de_2023`` (see :data:`SAMPLES`, :func:`resolve_trace_path`) names a
+    48-hour excerpt of Electricity Maps' 2023 hourly data for Germany shipped inside the
+    package (``sci_lightning/carbon/data/``, ODbL, credit in ``SOURCE.md`` there).
+    ``experiment=quickstart`` replays it as "now".
 """
 
 from __future__ import annotations
@@ -49,7 +57,7 @@ from .base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderEr
 if TYPE_CHECKING:
     from ..settings import CarbonConfig
 
-__all__ = ["TraceProvider", "load_trace", "Trace"]
+__all__ = ["SAMPLES", "SAMPLE_PREFIX", "Trace", "TraceProvider", "load_trace", "resolve_trace_path"]
 
 _TIME_COLUMNS = ("datetime (utc)", "timestamp", "datetime", "time", "start", "point_time", "from", "date")
 _VALUE_COLUMNS = ("g_per_kwh", "intensity_g_per_kwh", "carbon_intensity", "intensity", "value")
@@ -57,6 +65,24 @@ _EM_DIRECT = "carbon intensity gco₂eq/kwh (direct)"
 _EM_LCA = "carbon intensity gco₂eq/kwh (lca)"
 _COLUMN_ALIASES = {"direct": _EM_DIRECT, "lca": _EM_LCA, "lifecycle": _EM_LCA}
 _WEEK = timedelta(days=7)
+
+#: ``trace_path: sample:<name>`` -> a CSV shipped in ``sci_lightning/carbon/data/``.
+SAMPLE_PREFIX = "sample:"
+SAMPLES = {"de_2023": "DE_2023-05-31_48h.csv"}
+
+
+def resolve_trace_path(path: str | Path) -> Path:
+    """The file for ``path``: ``sample:<name>`` is a packaged sample (:data:`SAMPLES`), anything else a path."""
+    text = str(path)
+    if not text.startswith(SAMPLE_PREFIX):
+        return Path(text).expanduser()
+    name = text[len(SAMPLE_PREFIX):]
+    if name not in SAMPLES:
+        raise ConfigError(
+            f"carbon.trace_path={text!r} names no packaged sample. Fix: use one of "
+            f"{', '.join(SAMPLE_PREFIX + n for n in sorted(SAMPLES))}, or a CSV path."
+        )
+    return Path(__file__).resolve().parent / "data" / SAMPLES[name]
 
 
 @dataclass
@@ -121,7 +147,7 @@ def _pick_column(header: Sequence[str], wanted: str | None, path: Path) -> str:
 
 def load_trace(path: str | Path, column: str | None = None) -> Trace:
     """Read and validate a trace CSV (see module docs). Raises DatasetError/ConfigError with the fix."""
-    path = Path(path).expanduser()
+    path = resolve_trace_path(path)
     if not path.is_file():
         raise DatasetError(
             f"trace file {path} does not exist. Set carbon.trace_path to a CSV of UTC timestamps and gCO2e/kWh "
@@ -226,7 +252,7 @@ class TraceProvider(IntensityProvider):
     ):
         if signal_type not in ("average", "marginal"):
             raise ConfigError(f"trace signal_type={signal_type!r} is invalid; use 'average' or 'marginal'.")
-        self.path = Path(path).expanduser()
+        self.path = resolve_trace_path(path)
         self.trace = load_trace(self.path, column)
         self.signal_type = signal_type  # type: ignore[assignment]
         self.region = region or self.trace.region or self.path.stem
@@ -242,7 +268,9 @@ class TraceProvider(IntensityProvider):
         else:
             self.period_s = 0.0
         credit = " (data: Electricity Maps, ODbL)" if self.trace.is_electricity_maps else ""
-        self.source = f"trace: {self.path.name} [{self.trace.column}]{credit}"
+        replayed = (f" (replay of values recorded {self.trace.first.date()}..{self.trace.last_end.date()}, "
+                    "not live data)") if self.replay else ""
+        self.source = f"trace: {self.path.name} [{self.trace.column}]{credit}{replayed}"
 
     @classmethod
     def from_config(cls, cfg: "CarbonConfig") -> "TraceProvider":

@@ -97,6 +97,9 @@ class WattTimeProvider(IntensityProvider):
         p.forecast(horizon=timedelta(hours=12))   # 5-min points, g/kWh, kind="forecast"
     """
 
+    #: Environment variables holding the credentials (checked before training by the app).
+    CREDENTIAL_ENV = (USERNAME_ENV, PASSWORD_ENV)
+
     name = "watttime"
 
     def __init__(

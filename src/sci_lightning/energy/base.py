@@ -98,6 +98,10 @@ class Measurement:
     parts: int = 1
     host: str = ""  # the measuring host (process-scoped estimates are summed per host)
     counter_baselines_mj: dict[str, int] = field(default_factory=dict)  # informational, per GPU UUID
+    # how finely the figures are resolved (read rate, short windows, power-sample coverage)
+    resolution: list[str] = field(default_factory=list)
+    # GPU idle power measured before the first window, per device (disclosed, never subtracted)
+    idle_power_w: dict[str, float] = field(default_factory=dict)
 
     @property
     def energy_j(self) -> float:
@@ -125,6 +129,8 @@ class Measurement:
             images=self.images,
             world_size=world_size,
             warnings=list(self.warnings),
+            resolution=list(self.resolution),
+            idle_power_w=dict(self.idle_power_w),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -149,6 +155,8 @@ class Measurement:
             parts=int(d.get("parts", 1)),
             host=str(d.get("host", "")),
             counter_baselines_mj={str(k): int(v) for k, v in d.get("counter_baselines_mj", {}).items()},
+            resolution=list(d.get("resolution", [])),
+            idle_power_w={str(k): float(v) for k, v in d.get("idle_power_w", {}).items()},
         )
 
 
@@ -168,6 +176,8 @@ class EnergyResult:
     world_size: int = 1
     warnings: list[str] = field(default_factory=list)
     schema_version: int = 1
+    resolution: list[str] = field(default_factory=list)  # see Measurement.resolution
+    idle_power_w: dict[str, float] = field(default_factory=dict)  # see Measurement.idle_power_w
 
     @property
     def it_energy_j(self) -> float:
@@ -208,6 +218,8 @@ class EnergyResult:
             world_size=int(d.get("world_size", 1)),
             warnings=list(d.get("warnings", [])),
             schema_version=int(d.get("schema_version", 1)),
+            resolution=list(d.get("resolution", [])),
+            idle_power_w={str(k): float(v) for k, v in d.get("idle_power_w", {}).items()},
         )
 
 

@@ -16,8 +16,19 @@ can nest and overlap and ending one leaves the others running::
     monitor.close()
 
 The device is synchronized at each window edge (queued GPU work belongs to the window
-that launched it). :meth:`record_step` is the cheap per-step reading (one ``read_j`` per
-meter) that extends every open window's bounded timeline. A meter that raises is never
+that launched it).
+
+Reads follow the hardware, not the step rate: :meth:`record_step` counts the step and
+reads the meters (one ``read_j`` each, extending every open window's bounded timeline)
+only when ``min_read_interval_s`` (default 0.1 s, about the NVML counter's refresh) has
+passed since the last reading; otherwise it costs one monotonic clock check. Where one
+reading costs more than ``READ_SHARE`` of that interval, the interval widens so that
+reading stays under that share of wall time. Every window edge reads (``begin_window``,
+``end_window``, ``peek``, ``advance``), so window totals are exact whatever the
+interval; steps counted between readings belong to the next reading's interval. Each
+measurement states its resolution (``Measurement.resolution``): the reading rate, a
+window shorter than a counter's refresh, a power-sampled figure's coverage, and the GPU
+idle power when :meth:`measure_idle_baseline` (``idle_baseline_s``) measured it. A meter that raises is never
 allowed to reach the caller: the monitor warns once (:class:`EnergyMeterWarning`), keeps
 the meter's figures up to the fault (flagged ``partial``) and records why.
 """
@@ -41,9 +52,11 @@ from sci_lightning.energy.reduce import merge_measurements
 from sci_lightning.energy.timeline import Timeline, fit_rows, rows_to_intervals
 from sci_lightning.settings import EnergyConfig, coerce
 
-__all__ = ["EnergyMonitor", "Measuring", "cuda_sync"]
+__all__ = ["READ_SHARE", "EnergyMonitor", "Measuring", "cuda_sync"]
 
 _STATE_VERSION = 1
+#: Most of the wall time meter readings may take before the read interval widens.
+READ_SHARE = 0.001
 _Key = tuple[str, str, str]  # (component, device, method)
 
 
@@ -112,8 +125,10 @@ class _Window:
     begin_total_j: float
     begin: dict[_Key, ComponentEnergy]
     timeline: Timeline
+    marks: dict[int, Any] = field(default_factory=dict)  # slot index -> the meter's resolution mark
     steps: int = 0
     images: int = 0
+    readings: int = 0
 
 
 @dataclass
@@ -122,6 +137,26 @@ class Measuring:
 
     name: str
     measurement: Measurement | None = field(default=None)
+
+
+def _seconds(given: float | None, cfg: EnergyConfig, name: str, default: float) -> float:
+    """A duration argument, else the setting ``name`` where ``EnergyConfig`` has it, else ``default``."""
+    value = getattr(cfg, name, default) if given is None else given
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return float(value)
+
+
+def _mark(meter: EnergyMeter) -> Any:
+    """The meter's resolution mark at a window's start (meters without one: ``None``)."""
+    mark = getattr(meter, "resolution_mark", None)
+    return mark() if callable(mark) else None
+
+
+def _notes(meter: EnergyMeter, mark: Any, duration_s: float) -> list[str]:
+    """The meter's own resolution notes for a window (meters without them: none)."""
+    notes = getattr(meter, "resolution_notes", None)
+    return list(notes(mark, duration_s)) if callable(notes) else []
 
 
 def _by_key(components: Iterable[ComponentEnergy]) -> dict[_Key, ComponentEnergy]:
@@ -146,8 +181,15 @@ class EnergyMonitor:
         sync: called at every window edge to wait for the device; default
             ``torch.cuda.synchronize`` on ``device_indices`` when CUDA is available.
         clock: POSIX seconds (``time.time``); injectable for tests.
+        min_read_interval_s: least time between two per-step readings (0: every step);
+            default ``config.min_read_interval_s`` (0.1 s).
+        idle_baseline_s: when > 0, :meth:`measure_idle_baseline` runs for that long before
+            the first window; default ``config.idle_baseline_s`` (0: not measured).
+        monotonic: the clock the read interval is timed with; default ``time.monotonic``,
+            or ``clock`` when a test injects one.
+        sleep: waits during the idle baseline (``time.sleep``; injectable for tests).
 
-    The meters start with the first window and stop at :meth:`close`.
+    The meters start with the first window (or the idle baseline) and stop at :meth:`close`.
     """
 
     def __init__(
@@ -158,8 +200,11 @@ class EnergyMonitor:
         device_indices: Sequence[int] | None = None,
         sync: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
+        min_read_interval_s: float | None = None,
+        idle_baseline_s: float | None = None,
+        monotonic: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-
         cfg = coerce(EnergyConfig, config, "energy")
         chosen = build_meters(cfg, list(device_indices or [])) if meters is None else list(meters)
         self._slots = [_Slot(m) for m in chosen]
@@ -172,6 +217,17 @@ class EnergyMonitor:
         self._started = False
         self._last_ts = 0.0
         self._total_j = 0.0
+        self._min_interval_s = _seconds(min_read_interval_s, cfg, "min_read_interval_s", 0.1)
+        self._idle_baseline_s = _seconds(idle_baseline_s, cfg, "idle_baseline_s", 0.0)
+        self._mono = monotonic if monotonic is not None else (time.monotonic if clock is time.time else clock)
+        self._sleep = sleep
+        self._interval_s = self._min_interval_s
+        self._read_cost_s: float | None = None
+        self._next_read_s = float("-inf")
+        self._steps = 0
+        self._steps_read = 0
+        self._idle_power_w: dict[str, float] = {}
+        self._idle_note = ""
 
     # ------------------------------------------------------------------ meters
     @property
@@ -244,6 +300,7 @@ class EnergyMonitor:
         now = self._clock()
         if not self._started:
             return now
+        began_s = self._mono()
         total_j = 0.0
         for slot in self._slots:
             reading = self._guard(slot, "read_j", lambda m: m.read_j(), default=None)
@@ -251,18 +308,46 @@ class EnergyMonitor:
                 slot.last_j = max(slot.last_j, float(sum(reading.values())))
             total_j += slot.last_j
         delta_j = total_j - self._total_j
-        if delta_j or now > self._last_ts:
-            for w in self._windows.values():
+        for w in self._windows.values():
+            w.readings += 1
+            if delta_j or now > self._last_ts:
                 w.timeline.add(self._last_ts, now, delta_j)
-        self._last_ts, self._total_j = now, total_j
+        self._last_ts, self._total_j, self._steps_read = now, total_j, self._steps
+        self._schedule_next_read(began_s)
         return now
 
+    def _schedule_next_read(self, began_s: float) -> None:
+        """Time the reading just taken and set when the next per-step reading is due."""
+        ended_s = self._mono()
+        cost_s = max(0.0, ended_s - began_s)
+        self._read_cost_s = cost_s if self._read_cost_s is None else 0.8 * self._read_cost_s + 0.2 * cost_s
+        if self._min_interval_s > 0:
+            self._interval_s = max(self._min_interval_s, self._read_cost_s / READ_SHARE)
+        self._next_read_s = ended_s + self._interval_s
+
     def record_step(self, images: int = 0) -> None:
-        """One training step done: read the meters, count the step and its images in every open window."""
-        self.advance()
+        """One training step done: count it and its images in every open window; read if a reading is due."""
         for w in self._windows.values():
             w.steps += 1
             w.images += int(images)
+        self._steps += 1
+        if self._mono() >= self._next_read_s:
+            self._read()
+
+    @property
+    def read_interval_s(self) -> float:
+        """The current least time between per-step readings (``min_read_interval_s``, or wider)."""
+        return self._interval_s
+
+    @property
+    def last_read_ts(self) -> float:
+        """When the latest reading was taken (the monitor's clock, POSIX seconds)."""
+        return self._last_ts
+
+    @property
+    def steps_read(self) -> int:
+        """Steps recorded up to the latest reading (what :meth:`latest_j` covers)."""
+        return self._steps_read
 
     def latest_j(self) -> dict[str, float]:
         """Cumulative joules per component since the meters started, as of the latest reading."""
@@ -298,6 +383,8 @@ class EnergyMonitor:
         if name in self._windows:
             raise ValueError(f"measurement window {name!r} is already open")
         self._device_sync()
+        if not self._started and self._idle_baseline_s > 0:
+            self.measure_idle_baseline(self._idle_baseline_s)
         if not self._started:
             now = self._clock()
             self._start(now)
@@ -305,7 +392,38 @@ class EnergyMonitor:
         else:
             now = self._read()
             begin = self._components()
-        self._windows[name] = _Window(name, now, self._total_j, begin, Timeline(self._max_intervals))
+        marks = {i: self._guard(s, "resolution_mark", _mark) for i, s in enumerate(self._slots)}
+        self._windows[name] = _Window(name, now, self._total_j, begin, Timeline(self._max_intervals), marks)
+
+    def measure_idle_baseline(self, seconds: float) -> dict[str, float]:
+        """Measure each GPU's idle power (W per device) for ``seconds`` before the first window.
+
+        The figure is a disclosure beside the total (``Measurement.idle_power_w`` and a
+        resolution note); it is never subtracted. Starts the meters.
+        """
+        if self._windows:
+            raise ValueError("the idle baseline is measured before the first window")
+        self._device_sync()
+        if not self._started:
+            self._start(self._clock())
+        before_j, t0 = self._gpu_readings(), self._clock()
+        self._sleep(seconds)
+        after_j, t1 = self._gpu_readings(), self._clock()
+        span_s = t1 - t0
+        self._idle_power_w = {d: (after_j[d] - before_j.get(d, 0.0)) / span_s for d in after_j} if span_s > 0 else {}
+        shown = ", ".join(f"{d} {w:.1f} W" for d, w in self._idle_power_w.items()) or "no GPU measured"
+        self._idle_note = (
+            f"GPU idle baseline over {span_s:.3g} s before the first window: {shown}"
+            " (disclosed beside the total, not subtracted)"
+        )
+        return dict(self._idle_power_w)
+
+    def _gpu_readings(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for slot in self._slots:
+            if slot.meter.component == "gpu":
+                out.update(self._guard(slot, "read_j", lambda m: m.read_j(), default={}) or {})
+        return out
 
     def end_window(self, name: str) -> Measurement:
         """Synchronize the device, close window ``name`` and return its measurement (previous parts added)."""
@@ -334,6 +452,8 @@ class EnergyMonitor:
             images=w.images,
             host=hostname(),
             counter_baselines_mj=self._baselines(),
+            resolution=self._resolution(w, max(0.0, now - w.begin_ts)),
+            idle_power_w=dict(self._idle_power_w),
         )
         prior = self._priors.get(name)
         return merge_measurements(prior, current, max_intervals=self._max_intervals) if prior else current
@@ -347,6 +467,23 @@ class EnergyMonitor:
             yield handle
         finally:
             handle.measurement = self.end_window(name)
+
+    def _resolution(self, w: _Window, duration_s: float) -> list[str]:
+        """How finely window ``w`` is resolved: the reading rate, then each meter's own notes."""
+        if self._min_interval_s > 0:
+            rate = f"at most one reading per {self._interval_s:.3g} s between edges"
+            if self._interval_s > self._min_interval_s and self._read_cost_s is not None:
+                rate += f" (widened from {self._min_interval_s:g} s: one reading costs {self._read_cost_s * 1e3:.2f} ms)"
+        else:
+            rate = "a reading every step"
+        out = [f"timeline: {w.readings} meter readings over {duration_s:.3g} s, {rate}"]
+        for i, slot in enumerate(self._slots):
+            notes = self._guard(slot, "resolution_notes", lambda m: _notes(m, w.marks.get(i), duration_s), default=[])
+            for note in notes or []:
+                add_note(out, note)
+        if self._idle_note:
+            add_note(out, self._idle_note)
+        return out
 
     def _all_warnings(self) -> list[str]:
         out = list(self._warnings)

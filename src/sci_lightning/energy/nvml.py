@@ -12,6 +12,12 @@ Per device, the best available method is used and every fallback is recorded:
    (milliwatts; a ~1 s moving average on Ampere and newer) is used and noted.
 3. ``none``: nothing works (no library, no driver, device lost); 0 J, flagged.
 
+Resolution: the energy counter refreshes about every ``COUNTER_REFRESH_S`` (0.1 s), so
+a window shorter than that is resolved only to about one refresh; a power-sampled figure
+covers ``samples x interval / window duration`` of its window. :meth:`NvmlEnergyMeter.resolution_notes`
+states both for a window (the monitor takes a :meth:`~NvmlEnergyMeter.resolution_mark`
+at the window's start).
+
 A failure mid-run (e.g. ``NVMLError_GpuIsLost``) keeps the energy measured so far under
 the old method, continues with the next one and marks the device ``partial``; the
 meter warns once. Only the GPUs this process trains on are metered: CUDA device
@@ -32,9 +38,19 @@ from typing_extensions import override
 from sci_lightning.energy._common import FaultLog, add_note
 from sci_lightning.energy.base import METHODS, ComponentEnergy, EnergyMeter
 
+__all__ = [
+    "COUNTER_REFRESH_S",
+    "NvmlEnergyMeter",
+    "parse_cuda_visible_devices",
+    "resolve_nvml_indices",
+    "torch_device_uuids",
+]
+
 COUNTER = "nvml_energy_counter"
 SAMPLING = "nvml_power_sampling"
 NONE = "none"
+#: About how often the driver refreshes nvmlDeviceGetTotalEnergyConsumption (seconds).
+COUNTER_REFRESH_S = 0.1
 
 _UNSET: Any = object()
 
@@ -152,6 +168,7 @@ class _Gpu:
     power_source: str = ""
     status: str = "ok"
     notes: list[str] = field(default_factory=list)
+    samples: int = 0  # power samples integrated so far
 
     @property
     def energy_j(self) -> float:
@@ -358,6 +375,7 @@ class NvmlEnergyMeter(EnergyMeter):
                     continue
                 if gpu.last_t is not None and t > gpu.last_t:
                     gpu.energy_by_method[SAMPLING] += 0.5 * (p + gpu.last_p_w) * (t - gpu.last_t)
+                    gpu.samples += 1
                 gpu.last_t, gpu.last_p_w = t, p
 
     def read_j(self) -> dict[str, float]:
@@ -379,6 +397,28 @@ class NvmlEnergyMeter(EnergyMeter):
                             self._maybe_start_thread()
                 out[gpu.uuid] = gpu.energy_j
             return out
+
+    def resolution_mark(self) -> dict[str, int]:
+        """Power samples taken so far per UUID (take at a window's start for :meth:`resolution_notes`)."""
+        return {g.uuid: g.samples for g in self._gpus}
+
+    def resolution_notes(self, mark: dict[str, int] | None, duration_s: float) -> list[str]:
+        """How finely a window of ``duration_s`` that began at ``mark`` is resolved, per GPU."""
+        out: list[str] = []
+        for gpu in self._gpus:
+            if gpu.method == COUNTER and duration_s < COUNTER_REFRESH_S:
+                out.append(
+                    f"{gpu.uuid}: the {duration_s * 1e3:.0f} ms window is shorter than the NVML energy counter's"
+                    f" ~{COUNTER_REFRESH_S * 1e3:.0f} ms refresh; its GPU energy is resolved to about one refresh"
+                )
+            elif gpu.method == SAMPLING:
+                samples = gpu.samples - (mark or {}).get(gpu.uuid, 0)
+                coverage = samples * self.sampling_interval_s / duration_s if duration_s > 0 else 0.0
+                out.append(
+                    f"{gpu.uuid}: power sampled, {samples} samples x {self.sampling_interval_s:g} s ="
+                    f" {coverage:.0%} coverage of the {duration_s:.3g} s window"
+                )
+        return out
 
     @override
     def counter_baselines_mj(self) -> dict[str, int]:

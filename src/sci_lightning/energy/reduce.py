@@ -166,6 +166,8 @@ def reduce_measurements(per_rank: list[Measurement]) -> Measurement:
         parts=max(m.parts for m in per_rank),
         host=first.host,
         counter_baselines_mj=_baselines(per_rank),
+        resolution=_union(m.resolution for m in per_rank),
+        idle_power_w={k: v for m in per_rank for k, v in m.idle_power_w.items()},
     )
 
 
@@ -189,4 +191,6 @@ def merge_measurements(*parts: Measurement, max_intervals: int = 512) -> Measure
         parts=sum(m.parts for m in parts),
         host=last.host,
         counter_baselines_mj=_baselines(parts),
+        resolution=_union(m.resolution for m in parts),
+        idle_power_w={k: v for m in parts for k, v in m.idle_power_w.items()},
     )

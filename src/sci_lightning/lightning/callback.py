@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import time
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
 import torch
@@ -16,6 +16,8 @@ from sci_lightning.energy import EnergyMeter, EnergyMonitor, EnergyResult, Measu
 from sci_lightning.energy.reduce import reduce_measurements
 from sci_lightning.errors import ConfigError
 from sci_lightning.fileio import atomic_write_json
+from sci_lightning.lightning.interruption import RunEnd, run_end
+from sci_lightning.lightning.parts import adopt_previous, part_notes, part_record
 from sci_lightning.redaction import redact
 from sci_lightning.settings import CarbonConfig, EnergyConfig, SciConfig, coerce
 
@@ -56,6 +58,20 @@ def _gather(trainer: "Trainer", payload: Any) -> list[Any]:
     return out
 
 
+def _job_of(states: list[dict[str, Any]]) -> Measurement | None:
+    """The job total (all ranks) of per-rank monitor states, ``None`` when they hold no ``fit`` window."""
+    found = [Measurement.from_dict(s["windows"][_FIT]) for s in states if _FIT in s.get("windows", {})]
+    return reduce_measurements(found) if found else None
+
+
+def _last_ckpt(trainer: "Trainer") -> str | None:
+    """Where this fit writes ``last.ckpt`` (the first checkpoint callback that keeps one)."""
+    for cb in getattr(trainer, "checkpoint_callbacks", []):
+        if getattr(cb, "save_last", False) and getattr(cb, "dirpath", None):
+            return os.path.join(str(cb.dirpath), f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}")
+    return None
+
+
 class EnergyCarbonCallback(Callback):
     r"""Measures the energy of ``Trainer.fit``, then scores it: grid intensity, SCI and a report.
 
@@ -90,9 +106,18 @@ class EnergyCarbonCallback(Callback):
     ranks exchange PIDs so that none counts another as its child process.
 
     Resume: each rank's energy, elapsed time, images, timeline and counter baselines are
-    saved in the checkpoint; a run resumed with ``ckpt_path`` reports the sum of its
-    parts. Energy drawn after the last checkpoint of a killed run is not in that
-    checkpoint and so is not counted.
+    saved in the checkpoint, with one record per part of the job (start, end, energy,
+    status, checkpoint; :mod:`.parts`); a run resumed with ``ckpt_path`` reports the sum of
+    its parts and lists them. Energy drawn after the last checkpoint of a killed (SIGKILL)
+    part is not in that checkpoint and so is not counted: the wall time from that
+    checkpoint to the next part's start is stated as ``unmeasured_s``.
+
+    Interruption: when the fit is stopped (SIGINT, SIGTERM, SIGUSR1, see
+    :mod:`.interruption`) or fails, ``on_exception`` closes the window and writes
+    ``energy.json`` and the SCI report for the part that ran, marked ``status``
+    ``interrupted`` (with the signal) or ``failed`` (with the redacted error); a completed
+    fit is ``completed``. These are in ``energy.json`` (``status``, ``interruption``,
+    ``parts``, ``unmeasured_s``) and, as notes, in the report's ``warnings``.
 
     Measurement faults never stop training: the meter warns once, falls back to the next
     method and the result is flagged (``status="partial"``, reasons in notes/warnings).
@@ -172,8 +197,17 @@ class EnergyCarbonCallback(Callback):
         self._states: list[dict[str, Any]] | None = None  # per-rank monitor states: loaded, or final
         self._log_n = 1
         self._trainer: Trainer | None = None
-        self._batches = self._log_batches = 0
-        self._log_t, self._log_j, self._epoch_start_j = 0.0, {}, 0.0
+        self._batches = 0
+        self._log_t, self._log_steps, self._log_j, self._epoch_start_j = 0.0, 0, {}, 0.0
+        self._saved_parts: list[dict[str, Any]] = []  # part records loaded from a checkpoint
+        self._previous: list[dict[str, Any]] = []  # the previous parts, as this part sees them
+        self._prior: Measurement | None = None  # the previous parts' job total
+        self._part_started = datetime.now(timezone.utc)
+        self._resumed_from: str | None = None
+        #: The parts of the job (after ``fit``), seconds not measured between them, how this part ended.
+        self.parts: list[dict[str, Any]] = []
+        self.unmeasured_s = 0.0
+        self.end: RunEnd | None = None
 
     @property
     def monitor(self) -> EnergyMonitor | None:
@@ -224,11 +258,32 @@ class EnergyCarbonCallback(Callback):
         """Add the checkpoint's previous parts for this rank, open the ``fit`` window."""
         self._trainer = trainer
         assert self._monitor is not None, "setup(stage='fit') builds the monitor"
+        self._begin_part(trainer, self._states or [])
         self._load_previous_parts(trainer)
         self._monitor.begin_window(_FIT)
-        self._batches = self._log_batches = 0
-        self._log_t, self._log_j = time.perf_counter(), self._monitor.latest_j()
+        self._batches = 0
+        self._mark_logged()
         self._epoch_start_j = 0.0
+
+    def _begin_part(self, trainer: "Trainer", states: list[dict[str, Any]]) -> None:
+        """The previous parts' records and job total; the killed one's unmeasured time."""
+        self._part_started, self.end = datetime.now(timezone.utc), None
+        self._resumed_from = getattr(trainer, "ckpt_path", None)
+        self._prior = _job_of(states)
+        self._previous, self.unmeasured_s = adopt_previous(
+            self._saved_parts, self._prior, resumed_from=self._resumed_from, started_at=self._part_started,
+            pue=self.energy_config.pue,
+        )
+        self.parts = list(self._previous)
+
+    def _part(self, trainer: "Trainer", job: Measurement, end: RunEnd | None) -> dict[str, Any]:
+        """This part's record: ``running`` (a checkpoint while training) or its end."""
+        return part_record(
+            job, self._prior, number=len(self._previous) + 1, started_at=self._part_started,
+            now=datetime.now(timezone.utc), pue=self.energy_config.pue,
+            status=end.status if end else "running", signal=end.signal if end else None,
+            error=end.error if end else None, resumed_from=self._resumed_from, checkpoint=_last_ckpt(trainer),
+        )
 
     def _load_previous_parts(self, trainer: "Trainer") -> None:
         """Give this rank its share of the checkpoint: old rank r's parts go to rank r mod world size."""
@@ -254,9 +309,20 @@ class EnergyCarbonCallback(Callback):
         if self._batches % self._log_n == 0 and trainer.is_global_zero:
             self._log_step(trainer)
 
+    def _mark_logged(self) -> None:
+        """Remember the reading the last per-step log was computed from."""
+        monitor = self._monitor
+        self._log_t, self._log_steps, self._log_j = monitor.last_read_ts, monitor.steps_read, monitor.latest_j()
+
     def _log_step(self, trainer: "Trainer") -> None:
-        now, latest = time.perf_counter(), self._monitor.latest_j()
-        duration_s, steps = now - self._log_t, self._batches - self._log_batches
+        """Power and energy per step between the last two logged readings (the monitor reads
+        at most every ``energy.min_read_interval_s``, so a reading covers several steps; a log
+        with no reading since the previous one takes one, so no logged point is empty)."""
+        monitor = self._monitor
+        if monitor.steps_read == self._log_steps:
+            monitor.advance()
+        latest = monitor.latest_j()
+        duration_s, steps = monitor.last_read_ts - self._log_t, monitor.steps_read - self._log_steps
         delta_j = {name: j - self._log_j.get(name, 0.0) for name, j in latest.items()}
         window_j = sum(delta_j.values())
         metrics = {f"energy/power_w/{name}": j / duration_s for name, j in delta_j.items()} if duration_s > 0 else {}
@@ -266,7 +332,7 @@ class EnergyCarbonCallback(Callback):
             metrics["energy/step_j"] = window_j / steps
         metrics["energy/total_kwh"] = self._monitor.energy_so_far_j(_FIT) * self.energy_config.pue / 3.6e6
         self._log(trainer, metrics)
-        self._log_t, self._log_batches, self._log_j = now, self._batches, latest
+        self._mark_logged()
 
     def _log(self, trainer: "Trainer", metrics: dict[str, float]) -> None:
         for logger in trainer.loggers:
@@ -292,29 +358,59 @@ class EnergyCarbonCallback(Callback):
     @override
     def on_fit_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
         """Close the window, combine the ranks, write ``energy.json``, log totals, run the SCI step."""
-        if not self._running:
-            return
+        if self._running:
+            self._finish(trainer, pl_module, RunEnd())
+
+    def _finish(self, trainer: "Trainer", pl_module: "LightningModule", end: RunEnd) -> None:
+        """End the part: final per-rank states (for the last checkpoint), the job result and its files."""
         local = self._monitor.end_window(_FIT)
         self._monitor.close()
-        try:
-            per_rank: list[Measurement] = _gather(trainer, local)
-        except Exception as err:  # noqa: BLE001 - report this rank's part rather than nothing
-            msg = f"could not gather energy from the other ranks ({err!r}); this is rank {trainer.global_rank}'s only"
-            rank_zero_warn(msg)
-            local.warnings.append(msg)
-            per_rank = [local]
+        per_rank = self._per_rank(trainer, local, end)
         self._states = [EnergyMonitor.state_of({_FIT: m}) for m in per_rank]
         job = reduce_measurements(per_rank)
+        self.end = end
+        self.parts = [*self._previous, self._part(trainer, job, end)]
         self.result = job.to_result(
             pue=self.energy_config.pue,
             steps=trainer.global_step,
             epochs=trainer.current_epoch,
             world_size=len(per_rank),
         )
+        self.result.warnings.extend(self._end_notes())
         if trainer.is_global_zero:
             self._write(trainer, self.result)
             self._log_fit(trainer, self.result)
             self._after_energy(trainer, pl_module, self.result)
+
+    def _per_rank(self, trainer: "Trainer", local: Measurement, end: RunEnd) -> list[Measurement]:
+        """Every rank's measurement; this rank's only when the ranks are not in step (e.g. after Ctrl-C)."""
+        if not end.ranks_in_step and _dist_ready(trainer):
+            local.warnings.append(f"{end.signal or end.status}: rank {trainer.global_rank}'s energy only")
+            return [local]
+        try:
+            return _gather(trainer, local)
+        except Exception as err:  # noqa: BLE001 - report this rank's part rather than nothing
+            msg = f"could not gather energy from the other ranks ({err!r}); this is rank {trainer.global_rank}'s only"
+            rank_zero_warn(msg)
+            local.warnings.append(msg)
+            return [local]
+
+    def _end_notes(self) -> list[str]:
+        """Report lines: how this part ended, the parts of a resumed job, the time not measured."""
+        notes = part_notes(self.parts, self.unmeasured_s)
+        end = self.end
+        if end is not None and end.status == "interrupted":
+            notes.insert(0, f"Run status: interrupted by {end.signal}; the figures cover the part that ran.")
+        elif end is not None and end.status == "failed":
+            notes.insert(0, f"Run status: failed ({end.error}); the figures cover the part that ran.")
+        return notes
+
+    def run_record(self) -> dict[str, Any]:
+        """``status``, ``interruption``, ``parts`` and ``unmeasured_s`` (in energy.json and the report meta)."""
+        end = self.end or RunEnd("running")
+        interruption = None if end.status in ("completed", "running") else {"signal": end.signal, "error": end.error}
+        return {"status": end.status, "interruption": interruption, "parts": self.parts,
+                "unmeasured_s": round(self.unmeasured_s, 3)}
 
     def _after_energy(self, trainer: "Trainer", pl_module: "LightningModule", result: EnergyResult) -> None:
         """The carbon/SCI step on rank 0 (:func:`.sci_step.run_sci_step`); a fault only warns."""
@@ -325,7 +421,8 @@ class EnergyCarbonCallback(Callback):
         try:
             self.sci_result, self.report = run_sci_step(
                 trainer, pl_module, result, provider=self._provider, carbon=self.carbon, sci=self.sci,
-                out_dir=self._output_dir(trainer), report_meta=self.report_meta, carbon_aware=self.carbon_aware,
+                out_dir=self._output_dir(trainer), report_meta={**self.report_meta, **self.run_record()},
+                carbon_aware=self.carbon_aware,
             )
         except Exception as err:  # noqa: BLE001 - the SCI report must never kill training
             msg = redact(f"EnergyCarbonCallback: the SCI report could not be produced ({type(err).__name__}: {err})")
@@ -334,9 +431,14 @@ class EnergyCarbonCallback(Callback):
 
     @override
     def on_exception(self, trainer: "Trainer", pl_module: "LightningModule", exception: BaseException) -> None:
-        """Stop meter threads on a crash (nothing is written; the checkpoint keeps the totals)."""
-        if self._monitor is not None:
-            self._monitor.close()
+        """Interrupted or failed: the part's files, marked so (the last checkpoint follows, see
+        :mod:`.checkpointing`); then stop the meter threads."""
+        try:
+            if self._running:
+                self._finish(trainer, pl_module, run_end(exception))
+        finally:
+            if self._monitor is not None:
+                self._monitor.close()
 
     @override
     def teardown(self, trainer: "Trainer", pl_module: "LightningModule", stage: str) -> None:
@@ -350,7 +452,7 @@ class EnergyCarbonCallback(Callback):
     def _write(self, trainer: "Trainer", result: EnergyResult) -> None:
         path = os.path.join(self._output_dir(trainer), "energy.json")
         try:
-            atomic_write_json(path, result.to_dict())
+            atomic_write_json(path, {**result.to_dict(), **self.run_record()})
             self.energy_json_path = path
         except OSError as err:
             rank_zero_warn(f"EnergyCarbonCallback: could not write {path} ({err}); the result is in callback.result")
@@ -383,8 +485,15 @@ class EnergyCarbonCallback(Callback):
         ranks together, as ``Trainer.save_checkpoint`` does.
         """
         if self._running and self._trainer is not None:
-            return {"version": _STATE_VERSION, "ranks": _gather(self._trainer, self._monitor.state_dict())}
-        return {"version": _STATE_VERSION, **({"ranks": self._states} if self._states else {})}
+            ranks = _gather(self._trainer, self._monitor.state_dict())
+            parts = [*self._previous, self._part(self._trainer, _job_of(ranks), None)]
+            return {"version": _STATE_VERSION, "ranks": ranks, "parts": parts}
+        state: dict[str, Any] = {"version": _STATE_VERSION}
+        if self._states:
+            state["ranks"] = self._states
+        if self.parts:
+            state["parts"] = self.parts
+        return state
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -397,3 +506,4 @@ class EnergyCarbonCallback(Callback):
             )
             return
         self._states = list(state_dict.get("ranks", [])) or None
+        self._saved_parts = list(state_dict.get("parts", []))

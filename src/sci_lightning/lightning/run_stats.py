@@ -1,4 +1,9 @@
-"""RunStats: counts the training images of a fit (all ranks) and times it; resumable."""
+"""RunStats: counts the training images of a fit (all ranks) and times it; resumable.
+
+The wall time stops when the fit ends or is interrupted, before the last checkpoint of
+the part is written (:mod:`.checkpointing`), so a resumed job's ``fit_wall_s`` is the sum
+of its parts'.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +42,13 @@ class RunStats(Callback):
 
     @override
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._stop_clock()
+
+    @override
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self._stop_clock()
+
+    def _stop_clock(self) -> None:
         if self._t0 is not None:
             self.fit_wall_s += time.perf_counter() - self._t0
             self._t0 = None

@@ -262,6 +262,14 @@ class SciReport:
     credits: list[str] = report_field(factory=list)
     generated_at: datetime | None = None
     carbon_aware: CarbonAware | None = report_field(None, omit_if_default=True)
+    status: str | None = report_field(None, omit_if_default=True, doc="completed | interrupted | failed")
+    interruption: dict[str, Any] | None = report_field(
+        None, omit_if_default=True, doc="what stopped the run: signal (SIGINT|SIGTERM|SIGUSR1) or error (redacted)"
+    )
+    parts: list[dict[str, Any]] = report_field(
+        factory=list, doc="one entry per run part (fit): started_at, ended_at, energy, steps, images, status, checkpoint"
+    )
+    unmeasured_s: float = report_field(0.0, doc="wall time after a killed part's last checkpoint, not measured, s")
 
     def to_dict(self) -> dict[str, Any]:
         """The ``sci_report.json`` content as plain JSON data."""
@@ -355,7 +363,8 @@ def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any
 
     ``meta``: ``model``, ``run_name``, ``val_acc``, ``val_acc_top5``, ``hardware`` and
     ``settings`` (dicts), optional ``boundary`` (text) and ``carbon_aware`` (the findings
-    dict, with ``saving_g``, ``saving_pct``, ...).
+    dict, with ``saving_g``, ``saving_pct``, ...), and for interrupted or resumed jobs
+    ``status``, ``interruption``, ``parts`` and ``unmeasured_s``.
     """
     meta = plain(dict(meta or {}))
     ca = meta.get("carbon_aware")
@@ -394,6 +403,10 @@ def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any
                  if _credits_electricity_maps(result) else []),
         generated_at=datetime.now(timezone.utc),
         carbon_aware=None if ca is None else CarbonAware(dict(ca)),
+        status=meta.get("status"),
+        interruption=meta.get("interruption"),
+        parts=list(meta.get("parts") or []),
+        unmeasured_s=float(meta.get("unmeasured_s") or 0.0),
     )
     # Through the JSON form once: every figure is checked and typed as a reader will see it.
     return SciReport.from_dict(report.to_dict(), "the report being built")

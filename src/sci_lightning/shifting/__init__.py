@@ -2,6 +2,8 @@
 
 - :mod:`~sci_lightning.shifting.durations`: the ``2h`` / ``90m`` duration parser.
 - :mod:`~sci_lightning.shifting.planner`: the pure planner (forecast in, best start out; no I/O).
+- :mod:`~sci_lightning.shifting.interruptible`: the pure planner for jobs that may pause
+  (forecast in, the lowest-emission run slots before a deadline out; exact DP).
 - :mod:`~sci_lightning.shifting.history`: the job's expected duration (config, the previous
   ``sci_report.json`` of the same job, or its first epoch).
 - :mod:`~sci_lightning.shifting.schedule`: acting on a plan around training (report, wait, slurm).
@@ -23,6 +25,9 @@ _EXPORTS = {
     "Plan": "sci_lightning.shifting.planner",
     "PlanError": "sci_lightning.shifting.planner",
     "plan_best_start": "sci_lightning.shifting.planner",
+    "InterruptiblePlan": "sci_lightning.shifting.interruptible",
+    "Slot": "sci_lightning.shifting.interruptible",
+    "plan_interruptible": "sci_lightning.shifting.interruptible",
     "DurationEstimate": "sci_lightning.shifting.history",
     "resolve_duration": "sci_lightning.shifting.history",
     "ScheduleOutcome": "sci_lightning.shifting.schedule",

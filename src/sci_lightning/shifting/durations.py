@@ -18,11 +18,12 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(d|h|m|s)", re.IGNORECASE)
 _UNIT_S = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 
 
-def parse_duration(value: Any, what: str = "schedule.duration") -> timedelta:
+def parse_duration(value: Any, what: str = "schedule.duration", *, allow_zero: bool = False) -> timedelta:
     """Parse ``"2h"``, ``"90m"``, ``"5400s"``, ``"1h30m"``, ``"1.5h"``, ``"1d"`` into a timedelta.
 
     A ``timedelta`` passes through. Bare numbers are refused because the unit would be a
-    guess (write ``5400s`` or ``90m``). Raises :class:`ConfigError` naming ``what``.
+    guess (write ``5400s`` or ``90m``). Zero is refused unless ``allow_zero`` (e.g. a pause
+    cost of ``0s``); negative durations always are. Raises :class:`ConfigError` naming ``what``.
     """
     if isinstance(value, timedelta):
         td = value
@@ -48,6 +49,8 @@ def parse_duration(value: Any, what: str = "schedule.duration") -> timedelta:
                 f"e.g. {what}=2h, 90m, 5400s or 1h30m."
             )
         td = timedelta(seconds=total_s)
+    if allow_zero and td == timedelta(0):
+        return td
     if td <= timedelta(0):
         raise ConfigError(f"{what}={value!r} must be longer than zero. Fix: give the job's expected run time, e.g. 2h.")
     return td

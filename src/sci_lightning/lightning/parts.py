@@ -1,0 +1,103 @@
+"""The parts of a resumed job: one record per ``fit`` (start, end, energy, status, checkpoint).
+
+A part's record is saved in every checkpoint (status ``running`` while it trains, its final
+status when it ends). When a job is resumed, a previous part still marked ``running`` was
+killed (e.g. SIGKILL) after that checkpoint: what it did between that checkpoint's
+``saved_at`` and the start of the next part was not measured, and is stated as
+``unmeasured_s`` (no energy is invented for it). Plain data, no Lightning.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sci_lightning.energy.base import Measurement
+
+__all__ = ["adopt_previous", "part_notes", "part_record"]
+
+
+def part_record(
+    job: Measurement, prior: Measurement | None, *, number: int, started_at: datetime, now: datetime,
+    pue: float, status: str, signal: str | None = None, error: str | None = None,
+    resumed_from: str | None = None, checkpoint: str | None = None,
+) -> dict[str, Any]:
+    """This part's own figures: the job so far (``job``) minus the previous parts (``prior``)."""
+    def own(attr: str) -> float:
+        return getattr(job, attr) - (getattr(prior, attr) if prior is not None else 0)
+
+    it_j = own("energy_j")
+    return {
+        "part": number,
+        "started_at": started_at.isoformat(),
+        "ended_at": now.isoformat(),
+        "saved_at": now.isoformat(),
+        "duration_s": own("duration_s"),
+        "it_energy_j": it_j,
+        "energy_j": it_j * pue,
+        "steps": int(own("steps")),
+        "images": int(own("images")),
+        "status": status,
+        "signal": signal,
+        "error": error,
+        "resumed_from": resumed_from,
+        "checkpoint": checkpoint,
+    }
+
+
+def _unknown_part(prior: Measurement, pue: float) -> dict[str, Any]:
+    """A checkpoint written before parts were recorded: its figures as one part."""
+    return {
+        "part": 1, "started_at": prior.started_at.isoformat(), "ended_at": prior.ended_at.isoformat(),
+        "saved_at": prior.ended_at.isoformat(), "duration_s": prior.duration_s, "it_energy_j": prior.energy_j,
+        "energy_j": prior.energy_j * pue, "steps": prior.steps, "images": prior.images, "status": "unknown",
+        "signal": None, "error": None, "resumed_from": None, "checkpoint": None,
+    }
+
+
+def adopt_previous(
+    saved: list[dict[str, Any]], prior: Measurement | None, *, resumed_from: str | None, started_at: datetime,
+    pue: float,
+) -> tuple[list[dict[str, Any]], float]:
+    """The previous parts as this part sees them, and the wall time not measured between them (s).
+
+    The last saved part gets ``resumed_from`` as its checkpoint; if it was still
+    ``running`` in that checkpoint it was killed: it becomes ``killed``, ending at the
+    checkpoint's ``saved_at``, and the time from then to ``started_at`` is unmeasured.
+    """
+    parts = [dict(p) for p in saved]
+    if not parts and prior is not None:
+        parts = [_unknown_part(prior, pue)]
+    unmeasured_s = sum(float(p.get("unmeasured_after_s") or 0.0) for p in parts)
+    if not parts:
+        return parts, 0.0
+    last = parts[-1]
+    last["checkpoint"] = last.get("checkpoint") or resumed_from
+    if last.get("status") == "running":
+        gap_s = max(0.0, (started_at - datetime.fromisoformat(last["saved_at"])).total_seconds())
+        last.update(status="killed", ended_at=last["saved_at"], unmeasured_after_s=gap_s, checkpoint=resumed_from)
+        unmeasured_s += gap_s
+    return parts, unmeasured_s
+
+
+def part_notes(parts: list[dict[str, Any]], unmeasured_s: float) -> list[str]:
+    """Plain-text lines for the report: the parts of a resumed job and the time not measured."""
+    notes: list[str] = []
+    if len(parts) > 1:
+        listed = "; ".join(
+            f"part {p['part']}: {p['started_at']} to {p['ended_at']}, {p['it_energy_j']:.1f} J IT, {p['status']}"
+            + (f" ({p['signal']})" if p.get("signal") else "")
+            for p in parts
+        )
+        notes.append(f"Resumed job in {len(parts)} parts; the totals are their sum. {listed}.")
+    for p in parts:
+        gap_s = p.get("unmeasured_after_s")
+        if gap_s:
+            notes.append(
+                f"Part {p['part']} was killed after its last checkpoint ({p['saved_at']}): the {gap_s:.1f} s of wall"
+                " time from that checkpoint to the start of the next part were not measured; the energy drawn"
+                " then (if the process kept training) is not counted."
+            )
+    if unmeasured_s and not any(p.get("unmeasured_after_s") for p in parts):
+        notes.append(f"{unmeasured_s:.1f} s of wall time were not measured.")
+    return notes
