@@ -10,7 +10,7 @@ from test_resume import FAST, assert_total_is_sum, cli, read, saved_energy_state
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGUSR1])
 def test_signal_writes_the_part_then_resume_sums_the_parts(tmp_path, sig):
     first_run, second_run = tmp_path / "part1", tmp_path / "part2"
     ckpt = first_run / "checkpoints" / "last.ckpt"
