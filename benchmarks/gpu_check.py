@@ -1,4 +1,4 @@
-"""GPU session: run ONE command from the repository root (run timeout_s=600; ~7 min on an H200)::
+"""GPU session: run ONE command from the repository root (run timeout_s=600; at most 8 min: --max-total-s 480)::
 
     python3 benchmarks/gpu_check.py --out "$OUT/docs/measurements"
 
@@ -7,7 +7,8 @@ callback's own reports) into ``docs/measurements/``.
 
 One prepared GPU check for issue 7 (input path, MFU, trainer=gpu settings) and the energy
 measurement. It starts no run that its estimate says would end after ``--max-total-s``
-(540 s on a GPU, counted from the script's start), exits 30 s after that whatever hangs, and
+(480 s on a GPU, counted from the script's start; each
+section also has its own cap, ``SECTION_CAP_S``, ``--section-cap NAME=S``), exits 30 s after that whatever hangs, and
 rewrites its JSON + Markdown after every run, so even a cut-off run brings back what it
 measured. Needs torch, lightning (with torchmetrics, PyYAML), timm (with torchvision,
 Pillow), numpy and, for energy, nvidia-ml-py; NOT hydra-core / omegaconf (``src/`` is put
@@ -35,6 +36,13 @@ Sections (``--sections``; each run that fails records its error and the script g
 ``energy``    NVML energy counter vs power-integrated energy over the same window
               (agreement %), :class:`EnergyCarbonCallback` overhead (paired runs with /
               without, alternating order), images/s; random-init models at 224 px.
+``throttle``  the callback's overhead at real step rates with the read throttle (default
+              ``min_read_interval_s=0.1``) and without it (``0``: the meters read every
+              step) against no callback, for a large model and a fast-stepping small one
+              (paired rounds, rotated order), plus the cost of one ``record_step`` call.
+``peers``     ``benchmarks/peers.py`` on this device: no tracker, sci-lightning, CodeCarbon,
+              carbontracker, Zeus (arms whose package is not installed are skipped), each
+              arm a fresh process; as many rounds as fit the section's cap.
 
 Not measured here: head-only training with / without ``model.cache_features`` (the
 feature is still being built; see the Markdown's "Not measured" list).
@@ -79,7 +87,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from sci_lightning.lightning.callback import EnergyCarbonCallback  # noqa: E402
 from sci_lightning.energy import EnergyMonitor, NvmlEnergyMeter  # noqa: E402
 
-SECTIONS = ("input", "mfu", "ablation", "energy")
+SECTIONS = ("input", "mfu", "ablation", "energy", "throttle", "peers")
+# most seconds each section may take (--section-cap NAME=S); with the start-up these fit one ~8 min call
+SECTION_CAP_S = {"input": 120.0, "mfu": 15.0, "ablation": 70.0, "energy": 150.0, "throttle": 50.0, "peers": 60.0}
+TINY_SECTION_CAP_S = {"input": 60.0, "mfu": 20.0, "ablation": 30.0, "energy": 40.0, "throttle": 25.0, "peers": 45.0}
+# read-throttle arms: EnergyConfig.min_read_interval_s (None: no callback)
+THROTTLE_ARMS = {"none": None, "throttled": 0.1, "every_step": 0.0}
 # the project's image size per model (conf/model/*.yaml); others: --input-image-size
 MODEL_IMAGE_SIZE = {"inception_v3": 299, "densenet121": 224, "densenet169": 224}
 RATIO_GOAL = 0.95
@@ -692,6 +705,136 @@ def section_energy(args, report: dict, budget: Budget) -> dict:
     return sec
 
 
+
+# --------------------------------------------------------------------------- read-throttle section
+
+
+def throttle_specs(args) -> list[tuple[str, int, int]]:
+    """``--throttle-models`` entries ``model:px:batch``."""
+    out = []
+    for item in args.throttle_models:
+        name, px, batch = (item.split(":") + ["", ""])[:3]
+        out.append((name, int(px or args.image_size), int(batch or args.batch)))
+    return out
+
+
+def read_cost_us(args, interval_s: float, calls: int) -> dict:
+    """Mean cost of one ``EnergyMonitor.record_step`` (µs) with the default meters of this device."""
+    from sci_lightning.settings import EnergyConfig
+
+    indices = [0] if args.accelerator == "gpu" else None
+    monitor = EnergyMonitor(config=EnergyConfig(), device_indices=indices, min_read_interval_s=interval_s)
+    try:
+        monitor.begin_window("w")
+        t = time.perf_counter()
+        for _ in range(calls):
+            monitor.record_step(images=1)
+        dt = time.perf_counter() - t
+        m = monitor.end_window("w")
+    finally:
+        monitor.close()
+    return {"min_read_interval_s": interval_s, "calls": calls, "us_per_call": dt / calls * 1e6,
+            "methods": sorted({f"{c.component}: {c.method}" for c in m.components}), "resolution": list(m.resolution)}
+
+
+def check_throttle(spec: tuple[str, int, int], args, budget: Budget) -> dict:
+    """Steady-state step time with no callback, the callback reading at most every 0.1 s (the
+    default) and reading every step (``min_read_interval_s=0``): paired rounds, rotated order."""
+    name, px, batch = spec
+    print(f"== throttle {name} {px} px batch {batch}: building", flush=True)
+    model = SyntheticClassifier(name, px, batch)
+    _fit(model, 2 * args.warmup + 5, args, [])
+    timer = StepTimer(skip=args.warmup)
+    _fit(model, args.warmup + 10, args, [timer])
+    step_s = max(timer.step_s, 1e-5)
+    steps = max(args.warmup + 10, int(args.throttle_seconds / step_s) + args.warmup)
+    print(f"   {step_s * 1e3:.2f} ms/step -> {steps} steps per run", flush=True)
+    arms = list(THROTTLE_ARMS)
+    times: dict[str, list[float]] = {a: [] for a in arms}
+    ratios: dict[str, list[float]] = {a: [] for a in arms if a != "none"}
+    seen: dict[str, dict] = {}
+    round_s = 0.0
+    for r in range(args.throttle_rounds):
+        if r and budget.left() < round_s + 2:
+            print(f"   stopping after {r} rounds: section cap", flush=True)
+            break
+        t_round = time.perf_counter()
+        got = {}
+        for arm in arms[r % len(arms):] + arms[: r % len(arms)]:
+            tm = StepTimer(skip=args.warmup)
+            cbs: list[Callback] = [tm]
+            cb = None
+            if THROTTLE_ARMS[arm] is not None:
+                cb = EnergyCarbonCallback(energy={"min_read_interval_s": THROTTLE_ARMS[arm]}, compute_sci=False,
+                                          output_dir=os.path.join(args.scratch, f"throttle_{name}_{arm}"))
+                cbs.append(cb)
+            _fit(model, steps, args, cbs)
+            got[arm] = tm.step_s
+            times[arm].append(tm.step_s * 1e3)
+            if cb is not None and cb.result is not None:
+                seen[arm] = {"read_interval_s": cb.monitor.read_interval_s if cb.monitor else None,
+                             "methods": sorted({f"{c.component}: {c.method}" for c in cb.result.components}),
+                             "resolution": list(getattr(cb.result, "resolution", []))}
+        for arm in ratios:
+            ratios[arm].append(got[arm] / got["none"])
+        round_s = time.perf_counter() - t_round
+        print(f"   round {r + 1}: " + ", ".join(f"{a} {got[a] * 1e3:.3f} ms" for a in arms), flush=True)
+    out = {"model": name, "image_size": px, "batch": batch, "precision": args.precision, "steps_per_run": steps,
+           "rounds": len(times["none"]), "ms_per_step": {a: v for a, v in times.items()},
+           "median_ms_per_step": {a: statistics.median(v) for a, v in times.items() if v},
+           "median_ratio_to_none": {a: statistics.median(v) for a, v in ratios.items() if v},
+           "ratios": ratios, "arms": {a: THROTTLE_ARMS[a] for a in arms}, "callback": seen}
+    print("   median ratio to none: " + ", ".join(f"{a} {v:.4f}" for a, v in out["median_ratio_to_none"].items()),
+          flush=True)
+    del model
+    _free()
+    return out
+
+
+def section_throttle(args, report: dict, budget: Budget) -> dict:
+    sec: dict = {"arms": dict(THROTTLE_ARMS), "seconds_per_run": args.throttle_seconds, "models": [], "read_cost": []}
+    report["sections"]["throttle"] = sec
+    for interval in (0.1, 0.0):  # one record_step call, on the meters this device has
+        sec["read_cost"].append(_guarded(report, budget, f"throttle/read_cost/{interval}", 1, read_cost_us, args,
+                                         interval, args.throttle_calls))
+    for spec in throttle_specs(args):
+        need = 4 * args.run_overhead_s / 2 + 3 * args.throttle_seconds
+        got = _guarded(report, budget, f"throttle/{spec[0]}", need, check_throttle, spec, args, budget)
+        if "model" in got:
+            sec["models"].append(got)
+        else:
+            sec["models"].append({"model": spec[0], **got})
+        write_outputs(args, report)
+    return sec
+
+
+# --------------------------------------------------------------------------- peers section
+
+
+def section_peers(args, report: dict, budget: Budget) -> dict:
+    """benchmarks/peers.py: the same small fit under no tracker, sci-lightning and the peers whose
+    package is installed (the others skipped), each arm a fresh process, within this section's cap."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import peers  # noqa: PLC0415 - benchmarks/peers.py
+
+    device = "cuda" if args.accelerator == "gpu" else "cpu"
+    deadline = time.perf_counter() + budget.left() - 3
+    arms = list(args.peers_arms)
+    missing = peers.missing_arms(arms)
+    sec: dict = {"device": device, "steps": args.peers_steps, "rounds_asked": args.peers_rounds, "arms_asked": arms,
+                 "missing": missing}
+    report["sections"]["peers"] = sec
+    rounds = peers.run_rounds(arms, args.peers_rounds, args.peers_steps, arm_timeout_s=args.peers_arm_timeout_s,
+                              device=device, deadline=deadline, log=lambda m: print(f"   {m}", flush=True))
+    summary = peers.summarize(rounds)
+    for s in summary.values():
+        if isinstance(s.get("output_tail"), list):
+            s["output_tail"] = s["output_tail"][-6:]
+    sec.update({"rounds_done": len(rounds), "arms": summary, "raw": rounds, "table": peers.table(summary)})
+    print(sec["table"], flush=True)
+    return sec
+
+
 # --------------------------------------------------------------------------- estimate
 
 
@@ -713,7 +856,13 @@ def estimate(args) -> dict:
         est["ablation"] = n * (args.ablation_seconds + args.run_overhead_s) + (args.compile_s if args.compile else 0)
     if "energy" in args.sections:
         est["energy"] = len(args.models) * energy_estimate_s(args)
-    return {k: round(v, 1) for k, v in est.items()}
+    if "throttle" in args.sections:
+        per = 2 * args.run_overhead_s + args.throttle_rounds * 3 * (args.throttle_seconds + args.run_overhead_s / 2)
+        est["throttle"] = 2.0 + len(args.throttle_models) * per
+    if "peers" in args.sections:
+        est["peers"] = args.peers_rounds * len(args.peers_arms) * args.peers_process_s
+    caps = args.section_caps
+    return {k: round(min(v, caps.get(k, v)), 1) for k, v in est.items()}
 
 
 # --------------------------------------------------------------------------- output
@@ -837,6 +986,43 @@ def write_markdown(path: str, report: dict) -> None:
                       f"{en.get('sampling_interval_s')} s integrated with the trapezoid rule, over the same window. "
                       "Overhead: steady-state time per step with / without `EnergyCarbonCallback`, paired runs in "
                       "alternating order.", ""]
+    thr = secs.get("throttle")
+    if thr:
+        lines += ["## Read throttle: callback overhead at real step rates", "",
+                  "Steady-state ms per step of the same model with no callback (`none`), `EnergyCarbonCallback` "
+                  "with the default read throttle (`min_read_interval_s=0.1`, `throttled`) and reading the meters "
+                  "every step (`min_read_interval_s=0`, `every_step`); paired rounds in rotated order, ratio = "
+                  "median over rounds of (arm / none in the same round).", "",
+                  "| model | px | batch | rounds | ms/step none | ms/step throttled | ms/step every_step "
+                  "| ratio throttled | ratio every_step |", "|---|---|---|---|---|---|---|---|---|"]
+        for m in thr.get("models", []):
+            if "median_ratio_to_none" not in m:
+                lines.append(f"| {m.get('model')} | | | | {_why(m)} | | | | |")
+                continue
+            ms, rt = m["median_ms_per_step"], m["median_ratio_to_none"]
+            lines.append(f"| {m['model']} | {m['image_size']} | {m['batch']} | {m['rounds']} | {_fmt(ms.get('none'), '.3f')} "
+                         f"| {_fmt(ms.get('throttled'), '.3f')} | {_fmt(ms.get('every_step'), '.3f')} "
+                         f"| {_fmt(rt.get('throttled'), '.4f')} | {_fmt(rt.get('every_step'), '.4f')} |")
+        costs = [c for c in thr.get("read_cost", []) if "us_per_call" in c]
+        if costs:
+            lines += ["", "One `EnergyMonitor.record_step` call, default meters of this machine: " + "; ".join(
+                f"`min_read_interval_s={c['min_read_interval_s']:g}` {c['us_per_call']:.2f} µs/call over {c['calls']} calls"
+                for c in costs) + f" (meters: {', '.join(costs[0]['methods'])})."]
+        lines.append("")
+    prs = secs.get("peers")
+    if prs:
+        lines += ["## Peers: the same fit under each tracker (benchmarks/peers.py)", ""]
+        if "arms" in prs:
+            lines += [f"Device {prs['device']}, {prs['steps']} steps of the small conv net, {prs['rounds_done']} of "
+                      f"{prs['rounds_asked']} rounds asked (each arm a fresh process; rounds stop at the section cap). "
+                      "train ratio: on_train_start to on_train_end wall time against no tracker, paired per round "
+                      "(tracker start-up / stop outside it for every arm); fit ratio: the whole `Trainer.fit`.", "",
+                      "```", prs.get("table", ""), "```"]
+            if prs.get("missing"):
+                lines += ["", "Not installed, skipped: " + ", ".join(f"{k} ({v})" for k, v in prs["missing"].items())]
+        else:
+            lines += [f"Not measured: {_why(prs)}"]
+        lines.append("")
     lines += ["## Not measured", ""]
     lines += [f"- {n}" for n in report.get("not_measured", [])]
     for label, key in (("Skipped", "skipped"), ("Errors", "errors")):
@@ -886,7 +1072,7 @@ def parse_args(argv=None):
     p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     p.add_argument("--models", nargs="+", default=None)
     p.add_argument("--max-total-s", type=float, default=None,
-                   help="start no measurement that would end after this many seconds (default 540 on GPU)")
+                   help="start no measurement that would end after this many seconds (default 480 on GPU)")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "measurements"))
     g = p.add_argument_group("input path / MFU")
     g.add_argument("--input-seconds", type=float, default=None, help="timed seconds per input-path run")
@@ -917,6 +1103,17 @@ def parse_args(argv=None):
     g.add_argument("--pairs", type=int, default=None, help="with/without pairs for the overhead")
     g.add_argument("--warmup", type=int, default=None)
     g.add_argument("--sampling-interval", type=float, default=0.1)
+    g = p.add_argument_group("read throttle / peers")
+    g.add_argument("--throttle-models", nargs="+", default=None, help="model:px:batch entries")
+    g.add_argument("--throttle-seconds", type=float, default=None, help="timed seconds per throttle run")
+    g.add_argument("--throttle-rounds", type=int, default=None)
+    g.add_argument("--throttle-calls", type=int, default=2000, help="record_step calls timed for the per-call cost")
+    g.add_argument("--peers-arms", nargs="+", default=None, help="benchmarks/peers.py arms (missing packages skipped)")
+    g.add_argument("--peers-rounds", type=int, default=None)
+    g.add_argument("--peers-steps", type=int, default=None)
+    g.add_argument("--peers-arm-timeout-s", type=float, default=None)
+    g.add_argument("--section-cap", action="append", default=[], metavar="NAME=S",
+                   help="most seconds for one section (defaults: SECTION_CAP_S)")
     args = p.parse_args(argv)
 
     cuda = torch.cuda.is_available() and not args.tiny
@@ -927,21 +1124,38 @@ def parse_args(argv=None):
                     "input_batch": 8, "input_image_size": 32, "input_variants": ["fast_no_pin", "reference"],
                     "run_warmup": 2, "synthetic_classes": 4, "synthetic_per_class": 16, "synthetic_val_per_class": 1,
                     "reference_workers": 1, "peak_n": 256, "peak_reps": 3, "peak_trials": 3, "ablation_seconds": 1.0,
-                    "seconds": 1.5, "image_size": 32, "batch": 8, "pairs": 1, "warmup": 2}
+                    "seconds": 1.5, "image_size": 32, "batch": 8, "pairs": 1, "warmup": 2,
+                    "throttle_models": ["test_resnet:32:8"], "throttle_seconds": 0.4, "throttle_rounds": 2,
+                    "peers_arms": ["none", "sci_lightning", "codecarbon", "carbontracker", "zeus"], "peers_rounds": 1,
+                    "peers_steps": 8, "peers_arm_timeout_s": 40.0}
         args.synthetic_px = min(args.synthetic_px, 32)
         args.run_overhead_s = 1.0
+        args.peers_process_s = 6.0
+        caps = dict(TINY_SECTION_CAP_S)
     else:
         # 200 x 128 = 25 600 train images: epochs of a whole number of 64/128/256 batches
-        defaults = {"models": ["inception_v3", "densenet121"], "max_total_s": 540.0, "input_seconds": 10.0,
+        defaults = {"models": ["inception_v3", "densenet121"], "max_total_s": 480.0, "input_seconds": 8.0,
                     "input_batch": 256, "input_variants": ["fast_no_pin", "reference"], "run_warmup": 15,
                     "synthetic_classes": 200, "synthetic_per_class": 128, "synthetic_val_per_class": 2,
                     "reference_workers": max(1, min(12, cpus - 2)), "peak_n": 8192, "peak_reps": 20,
-                    "peak_trials": 7, "ablation_seconds": 8.0,
-                    "seconds": 35.0, "image_size": 224, "batch": 64, "pairs": 2, "warmup": 10}
+                    "peak_trials": 7, "ablation_seconds": 6.0,
+                    "seconds": 20.0, "image_size": 224, "batch": 64, "pairs": 2, "warmup": 10,
+                    # real step rates: a large model at the energy settings and a small, fast-stepping one
+                    "throttle_models": ["resnet18:64:32", "densenet121:224:64"], "throttle_seconds": 2.0,
+                    "throttle_rounds": 2, "peers_arms": ["none", "sci_lightning", "codecarbon", "carbontracker", "zeus"],
+                    "peers_rounds": 3, "peers_steps": 512, "peers_arm_timeout_s": 30.0}
         args.run_overhead_s = 8.0
+        args.peers_process_s = 10.0
+        caps = dict(SECTION_CAP_S)
     for k, v in defaults.items():
         if getattr(args, k, None) is None:
             setattr(args, k, v)
+    for item in args.section_cap:
+        name, _, secs = item.partition("=")
+        if name not in SECTIONS:
+            p.error(f"--section-cap {item!r}: unknown section {name!r}")
+        caps[name] = float(secs)
+    args.section_caps = caps
     args.cpus = max(1, min(16, cpus))
     args.accelerator = "gpu" if cuda else "cpu"
     args.precision = ("bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed") if cuda else "32-true"
@@ -981,6 +1195,7 @@ def main(argv=None) -> int:
         "device": device_info(cuda),
         "settings": {k: v for k, v in vars(args).items() if k not in ("scratch",)},
         "estimate_s": est, "estimate_total_s": sum(est.values()), "max_total_s": args.max_total_s,
+        "section_caps_s": dict(args.section_caps),
         "sections": {}, "section_s": {},
         "not_measured": [
             "head-only training energy with / without model.cache_features over 10 epochs (issue 7): the feature "
@@ -999,14 +1214,17 @@ def main(argv=None) -> int:
         print("WARNING: the estimate exceeds --max-total-s; the last runs will be skipped", flush=True)
     write_outputs(args, report)
 
-    funcs = {"input": section_input, "mfu": section_mfu, "ablation": section_ablation, "energy": section_energy}
+    funcs = {"input": section_input, "mfu": section_mfu, "ablation": section_ablation, "energy": section_energy,
+             "throttle": section_throttle, "peers": section_peers}
     try:
         for name in SECTIONS:
             if name not in args.sections:
                 continue
             t = time.perf_counter()
             print(f"# section {name} (at {budget.elapsed():.0f} s)", flush=True)
-            got = _guarded(report, budget, name, 1, funcs[name], args, report, budget)
+            cap = args.section_caps.get(name, budget.left())
+            sec_budget = Budget(min(cap, budget.left()))  # this section's share, never past the whole budget
+            got = _guarded(report, sec_budget, name, 1, funcs[name], args, report, sec_budget)
             partial = report["sections"].get(name)
             if isinstance(partial, dict) and partial is not got:
                 partial.update(got)  # failed or skipped after some runs: keep those

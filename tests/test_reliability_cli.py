@@ -41,6 +41,7 @@ def _all_text(root: Path) -> str:
         ("sci.price_per_hour_usd=-2", "sci.price_per_hour_usd=-2.0"),
         ("carbon=watttime", "WATTTIME_USERNAME and WATTTIME_PASSWORD"),
         ("carbon=electricity_maps", "ELECTRICITYMAPS_TOKEN"),
+        ("schedule.mode=interrupt", "not wired into python -m sci_lightning yet"),
     ],
 )
 def test_bad_input_is_refused_before_training(tmp_path, override, named):

@@ -294,14 +294,14 @@ class CarbonConfig:
 
 
 #: SCI functional units R (the report always gives all of them).
-FUNCTIONAL_UNITS = ("job", "epoch", "1000_images")
+FUNCTIONAL_UNITS = ("job", "epoch", "1000_images", "pflop", "billion_parameters")
 
 
 @dataclass
 class SciConfig:
     """Settings of the SCI score (GSF SCI v1.1, ISO/IEC 21031:2024): SCI = ((E x I) + M) per R.
 
-    ``functional_unit`` picks the headline R; the report always gives all three.
+    ``functional_unit`` picks the headline R; the report gives every unit whose R > 0.
     Embodied emissions M = TE x (TiR / EL) x (RR / ToR) are computed when TE and EL are
     both set (all-or-none); otherwise M = 0 and the report says M is out of scope.
     """
@@ -317,10 +317,22 @@ class SciConfig:
     default_intensity_g_per_kwh: float | None = setting(None, ge=0.0)
     # Free text describing the software boundary (None: the default boundary statement)
     boundary: str | None = None
+    # Carbon budget of the job (lightning.carbon_budget.CarbonBudget): gCO2e and/or facility kWh;
+    # when the projected job total exceeds it: warn once, or stop cleanly at an epoch end
+    budget_g: float | None = setting(None, gt=0.0)
+    budget_kwh: float | None = setting(None, gt=0.0)
+    budget_action: str = setting("warn", choices=("warn", "stop"))
+
+    # TE per accelerator from the cited table sci/accelerator_embodied.json (x resources_total);
+    # embodied_total_kg, when set, wins
+    accelerator: str | None = None
+    # SCI for AI disclosures, printed verbatim in the report (e.g. failed runs included)
+    disclosures: list[str] = setting(factory=list)
 
     @property
     def embodied_in_scope(self) -> bool:
-        return self.embodied_total_kg is not None and self.lifespan_years is not None
+        te_given = self.embodied_total_kg is not None or self.accelerator is not None
+        return te_given and self.lifespan_years is not None
 
     def check(self, path: str) -> None:
         if self.resources_reserved > self.resources_total:
@@ -329,8 +341,9 @@ class SciConfig:
                 f"exceeds {path}.resources_total={self.resources_total:g}",
                 "RR / ToR is the share of the hardware reserved by the job; RR cannot be larger than ToR.",
             )
-        if (self.embodied_total_kg is None) != (self.lifespan_years is None):
-            missing = "embodied_total_kg" if self.embodied_total_kg is None else "lifespan_years"
+        te_given = self.embodied_total_kg is not None or self.accelerator is not None
+        if te_given != (self.lifespan_years is not None):
+            missing = "lifespan_years" if te_given else "embodied_total_kg"
             raise setting_error(
                 f"{path}.{missing}", None, "embodied emissions need both TE and EL",
                 f"Set {path}.embodied_total_kg (kgCO2e) and {path}.lifespan_years together, "
@@ -345,7 +358,7 @@ class ScheduleConfig:
     Durations are text such as ``2h``, ``90m``, ``5400s`` or ``1h30m``.
     """
 
-    mode: str = setting("none", choices=("none", "report", "wait", "slurm"))
+    mode: str = setting("none", choices=("none", "report", "wait", "slurm", "interrupt"))
     duration: str | None = None  # None: from a previous report or the first epoch
     window_h: float = setting(24.0, gt=0.0)  # plan within [now, now + window_h]; the job must finish inside it
     max_wait: str = "24h"  # wait mode: never wait longer than this
@@ -353,14 +366,19 @@ class ScheduleConfig:
     log_every: str = "10m"  # wait mode without a terminal: a countdown log line this often
     # points: candidate starts on forecast point starts | window_start: the SDK's grid
     align: str = setting("points", choices=("points", "window_start"))
+    # interrupt mode (lightning.slot_schedule): between slots wait in-process, or exit and resume later
+    pause: str = setting("wait", choices=("wait", "exit"))
+    deadline: str | None = None  # interrupt mode: finish within this long from the start (None: window_h)
+    min_slot: str = "30m"  # interrupt mode: the shortest slot of a multi-slot plan
+    pause_cost: str = "5m"  # interrupt mode: checkpoint and restart time each resume adds
 
     def check(self, path: str) -> None:
         from sci_lightning.shifting.durations import parse_duration
 
-        for key in ("duration", "max_wait", "replan_every", "log_every"):
+        for key in ("duration", "max_wait", "replan_every", "log_every", "deadline", "min_slot", "pause_cost"):
             value = getattr(self, key)
             if value is not None:
-                parse_duration(value, f"{path}.{key}")
+                parse_duration(value, f"{path}.{key}", allow_zero=(key == "pause_cost"))
 
 
 @dataclass

@@ -216,6 +216,7 @@ def build_training_parts(
     from sci_lightning.lightning.distributed import ReleaseProcessGroup
     from sci_lightning.lightning.interruption import SignalGuard
     from sci_lightning.lightning.run_stats import RunStats
+    from sci_lightning.lightning.work_counter import WorkCounter
 
     parts = TrainingParts(stats=RunStats(), guard=SignalGuard())
     parts.callbacks += [parts.guard, parts.stats]
@@ -226,8 +227,13 @@ def build_training_parts(
     if outcome is not None:
         parts.findings = _carbon_aware_findings(settings, provider, outcome, parts)
     if settings.energy.enabled:
+        parts.callbacks.append(WorkCounter())  # FLOPs/parameters; run_sci_step reads it from trainer.callbacks
         parts.energy = _energy_callback(settings, out_dir, provider, parts, report_meta)
         parts.callbacks.append(parts.energy)
+    if settings.sci.budget_g is not None or settings.sci.budget_kwh is not None:
+        from sci_lightning.lightning.carbon_budget import CarbonBudget  # after the energy callback
+
+        parts.callbacks.append(CarbonBudget(settings.sci, provider))
     # last, so every other callback's on_fit_end (incl. the energy all-gather) has run
     parts.callbacks.append(ReleaseProcessGroup())
     return parts

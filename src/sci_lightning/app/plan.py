@@ -298,18 +298,22 @@ def plot_plan(plan: Plan | InterruptiblePlan, path: str | Path) -> Path:
                    label=f"best: {plan.best_mean_g_per_kwh:.0f} g/kWh (-{plan.saving_pct:.0f}%)")
         ax.axvline(plan.window_end, color="0.5", ls=":", lw=1)
         ax.set_xlim(min(xs[0], plan.window_start), max(xs[-1], plan.best_end))
-        ax.set_ylabel("gCO2e/kWh")
-        ax.set_xlabel("time (UTC)")
-        source = plan.source if len(plan.source) <= 90 else plan.source[:87] + "..."
-        ax.set_title(f"Best start for a {plan.duration.total_seconds() / 3600:.2f} h job: {plan.region} "
-                     f"({plan.signal_type}, {plan.kind})\n{source}", fontsize=9)
-        ax.legend(loc="best", fontsize=8)
-        fig.autofmt_xdate()
-        fig.tight_layout()
-        fig.savefig(path)
+        _label_and_save(fig, ax, f"Best start for a {plan.duration.total_seconds() / 3600:.2f} h job", plan, path)
     finally:
         plt.close(fig)
     return path
+
+
+def _label_and_save(fig: Any, ax: Any, headline: str, plan: Any, path: Path) -> None:
+    """Axis labels, a title naming the region, signal, kind and source, the legend; write the PNG."""
+    ax.set_ylabel("gCO2e/kWh")
+    ax.set_xlabel("time (UTC)")
+    source = plan.source if len(plan.source) <= 90 else plan.source[:87] + "..."
+    ax.set_title(f"{headline}: {plan.region} ({plan.signal_type}, {plan.kind})\n{source}", fontsize=9)
+    ax.legend(loc="best", fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path)
 
 
 def _plot_slots(iplan: InterruptiblePlan, path: Path) -> Path:
@@ -337,15 +341,7 @@ def _plot_slots(iplan: InterruptiblePlan, path: Path) -> Path:
                               f"-{iplan.saving_vs_best_start_pct:.0f}% vs best start") if i == 0 else None)
         ax.axvline(iplan.deadline_end, color="0.5", ls=":", lw=1, label="deadline")
         ax.set_xlim(min(xs[0], iplan.window_start), max(xs[-1], iplan.deadline_end))
-        ax.set_ylabel("gCO2e/kWh")
-        ax.set_xlabel("time (UTC)")
-        source = single.source if len(single.source) <= 90 else single.source[:87] + "..."
-        ax.set_title(f"Interruptible {iplan.duration.total_seconds() / 3600:.2f} h job: {single.region} "
-                     f"({single.signal_type}, {single.kind})\n{source}", fontsize=9)
-        ax.legend(loc="best", fontsize=8)
-        fig.autofmt_xdate()
-        fig.tight_layout()
-        fig.savefig(path)
+        _label_and_save(fig, ax, f"Interruptible {iplan.duration.total_seconds() / 3600:.2f} h job", single, path)
     finally:
         plt.close(fig)
     return path

@@ -32,7 +32,7 @@ from sci_lightning.fileio import atomic_write_json
 from sci_lightning.lightning.classifier import ImageClassifier, check_image_size, check_model_name
 from sci_lightning.lightning.features import CACHE_FEATURES_NOTE
 from sci_lightning.lightning.interruption import RunEnd, run_end
-from sci_lightning.settings import Config, coerce
+from sci_lightning.settings import Config, coerce, setting_error
 
 __all__ = ["run", "resolve_precision"]
 
@@ -107,6 +107,13 @@ def _plan_before_training(settings: Config, provider: Any, comparable: dict[str,
     """The carbon-aware plan (and, for ``schedule=wait``, the wait) before anything heavy is built."""
     if settings.schedule.mode == "none":
         return None
+    if settings.schedule.mode == "interrupt":
+        raise setting_error(
+            "schedule.mode", "interrupt", "pausing between slots is not wired into python -m sci_lightning yet",
+            "Use schedule=report (plan and report the saving) or schedule=wait; in your own Trainer, add "
+            "sci_lightning.lightning.slot_schedule.SlotSchedule with the slots of "
+            "sci_lightning.shifting.interruptible.plan_interruptible.",
+        )
     from sci_lightning.shifting.history import resolve_duration
     from sci_lightning.shifting.schedule import before_training
 

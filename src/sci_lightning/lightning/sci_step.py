@@ -124,10 +124,12 @@ def run_sci_step(
 ) -> tuple[Any, Any]:
     """Score ``result``: intensity, SCI, report files and ``sci/*`` scalars; returns ``(sci_result, report)``."""
     from sci_lightning.sci import compute_sci, write_run_report  # noqa: PLC0415 - only at fit end
+    from sci_lightning.lightning.work_counter import WorkCounter  # noqa: PLC0415
     from sci_lightning.sci.loggers import log_to_logger  # noqa: PLC0415
 
     series, fallbacks = intensity_over(provider, carbon, result)
-    sci_result = compute_sci(result, series, sci, fallbacks_used=fallbacks)
+    work = next((c.work_counts() for c in trainer.callbacks if isinstance(c, WorkCounter)), None)
+    sci_result = compute_sci(result, series, sci, fallbacks_used=fallbacks, work=work)
     meta = _report_meta(trainer, pl_module, report_meta)
     findings = _findings(carbon_aware, result.energy_kwh)
     if findings:

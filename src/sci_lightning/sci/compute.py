@@ -14,8 +14,10 @@
   embodied emissions, TiR the time reserved (the job's duration), EL its expected
   lifespan, RR / ToR the share of the hardware reserved. Optional: with no TE / EL
   configured M = 0 and the report states that embodied emissions are out of scope.
-- **R** the functional unit: one training job (default), one epoch, or 1,000 training
-  images. All three are computed; ``SciConfig.functional_unit`` picks the headline.
+- **R** the functional unit: one training job (default), one epoch, 1,000 training
+  images, and (SCI for AI, with the job's :class:`~sci_lightning.sci.work.WorkCounts`)
+  one PFLOP of compute or one billion parameters of the model. All are computed;
+  ``SciConfig.functional_unit`` picks the headline.
 
 Everything here is plain functions on plain data so that the numbers can be checked by
 hand and against the GSF Impact Framework (see ``manifest.build_impact_manifest``).
@@ -33,6 +35,8 @@ from typing import Any, Iterable, Mapping, Sequence
 from sci_lightning.carbon.base import IntensityPoint, IntensitySeries, ensure_utc
 from sci_lightning.energy.base import EnergyInterval, EnergyResult
 from sci_lightning.errors import SciLightningError
+from sci_lightning.sci.embodied import accelerator_embodied
+from sci_lightning.sci.work import WorkCounts
 from sci_lightning.settings import SciConfig, coerce
 
 #: Functional units and the unit string of an SCI expressed in them.
@@ -40,6 +44,16 @@ FUNCTIONAL_UNITS: dict[str, str] = {
     "job": "gCO2e/job",
     "epoch": "gCO2e/epoch",
     "1000_images": "gCO2e/1000 images",
+    "pflop": "gCO2e/PFLOP",
+    "billion_parameters": "gCO2e/billion parameters",
+}
+
+#: What an R of 0 means for each unit (the note when a unit is unavailable).
+_ZERO_R_REASON = {
+    "epoch": "the job recorded 0 completed epochs",
+    "1000_images": "the job recorded 0 training images",
+    "pflop": "no FLOPs were counted (no batch ran)",
+    "billion_parameters": "the model has no parameters counted",
 }
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600  # Julian year, used to turn EL (years) into seconds
@@ -135,7 +149,7 @@ class SciResult:
     functional_unit: str  # the headline R actually used
     sci: float  # headline SCI, gCO2e per functional unit
     sci_unit: str
-    sci_per: dict[str, float | None]  # job / epoch / 1000_images (None when R = 0)
+    sci_per: dict[str, float | None]  # per FUNCTIONAL_UNITS key (None when R = 0)
     r_counts: dict[str, float]  # R for each unit: 1 job, N epochs, images / 1000
     inputs: SciInputs
     energy_kwh: float  # E (IT x PUE)
@@ -162,6 +176,8 @@ class SciResult:
     energy_quality: str = "estimated"  # measured | estimated | mixed
     notes: list[str] = field(default_factory=list)  # data-quality notes (never silent)
     intensity_notes: list[str] = field(default_factory=list)  # the series' own notes
+    work: WorkCounts | None = None  # FLOPs, parameters, images (SCI for AI), when counted
+    disclosures: list[str] = field(default_factory=list)  # sci.disclosures, verbatim
 
     @property
     def carbon_g(self) -> float:
@@ -188,7 +204,7 @@ def _embodied_settings(settings: SciConfig, tir_s: float) -> EmbodiedInputs:
     if not settings.embodied_in_scope:
         return EmbodiedInputs(in_scope=False, rr=rr_f, tor=tor_f, tir_s=tir_s, source=source,
                               statement=OUT_OF_SCOPE_STATEMENT)
-    te_f = float(settings.embodied_total_kg)  # type: ignore[arg-type]
+    te_f, source = _te_kg(settings, tor_f, source)
     el_f = float(settings.lifespan_years)  # type: ignore[arg-type]
     statement = (
         f"M = TE x (TiR / EL) x (RR / ToR) with TE = {te_f:g} kgCO2e, EL = {el_f:g} years, "
@@ -197,6 +213,25 @@ def _embodied_settings(settings: SciConfig, tir_s: float) -> EmbodiedInputs:
     )
     return EmbodiedInputs(in_scope=True, te_kg=te_f, el_years=el_f, rr=rr_f, tor=tor_f,
                           tir_s=tir_s, source=source, statement=statement)
+
+
+def _te_kg(settings: SciConfig, tor: float, source: str | None) -> tuple[float, str | None]:
+    """TE and its source: ``sci.embodied_total_kg`` when given, else the cited accelerator
+    table's figure per unit x ToR (the pool the job reserves RR of)."""
+    if settings.embodied_total_kg is not None:
+        return float(settings.embodied_total_kg), source
+    row = accelerator_embodied(str(settings.accelerator))
+    cited = f"{row.name}: {row.te_kg_per_unit:g} kgCO2e per unit x ToR {tor:g} units; {row.citation}"
+    return row.te_kg_per_unit * tor, (f"{source}; {cited}" if source else cited)
+
+
+def functional_unit_counts(energy: EnergyResult, work: WorkCounts | None) -> dict[str, float]:
+    """R for every functional unit: 1 job, epochs, images / 1000 and, when the work was
+    counted (SCI for AI), PFLOP and billions of parameters."""
+    counts = {"job": 1.0, "epoch": float(energy.epochs), "1000_images": energy.images / 1000.0}
+    if work is not None:
+        counts.update(pflop=work.total_pflop, billion_parameters=work.billion_parameters)
+    return counts
 
 
 # ---------------------------------------------------------------- arithmetic
@@ -360,6 +395,7 @@ def compute_sci(
     settings: SciConfig | Mapping[str, Any] | None,
     *,
     fallbacks_used: list[dict[str, Any]] | None = None,
+    work: WorkCounts | None = None,
 ) -> SciResult:
     """The SCI of one training job.
 
@@ -370,6 +406,8 @@ def compute_sci(
             ``coerce(SciConfig, settings, "sci")``).
         fallbacks_used: the carbon fallback chain's record (dicts with provider, reason,
             replaced_by); reported as-is.
+        work: the job's FLOPs and parameters (``WorkCounter.work_counts()``), for the
+            ``pflop`` and ``billion_parameters`` units; without it those are unavailable.
 
     Raises:
         ConfigError: a setting is invalid (the message names it).
@@ -412,21 +450,21 @@ def compute_sci(
     m_g = embodied_g(emb.te_kg, duration_s, emb.el_years, emb.rr, emb.tor) if emb.in_scope else 0.0
 
     carbon = operational + m_g
-    r_counts = {"job": 1.0, "epoch": float(energy.epochs), "1000_images": energy.images / 1000.0}
-    sci_per = {unit: (carbon / r if r > 0 else None) for unit, r in r_counts.items()}
-    for unit in ("epoch", "1000_images"):
-        if sci_per[unit] is None:
-            notes.append(f"SCI per {unit.replace('_', ' ')} not available: the job recorded 0 "
-                         f"{'completed epochs' if unit == 'epoch' else 'training images'}.")
+    counts = functional_unit_counts(energy, work)
+    sci_per = {unit: (carbon / r if r > 0 else None) for unit, r in counts.items()}
+    for unit, reason in _ZERO_R_REASON.items():
+        if unit in sci_per and sci_per[unit] is None:
+            notes.append(f"SCI per {unit.replace('_', ' ')} not available: {reason}.")
 
     fu = settings.functional_unit
-    if sci_per[fu] is None:
-        notes.append(f"configured functional unit {fu!r} has R = 0 for this job; the headline SCI is per job instead.")
+    if sci_per.get(fu) is None:
+        why = "has R = 0 for this job" if fu in sci_per else "needs the work counts (WorkCounter), not given"
+        notes.append(f"configured functional unit {fu!r} {why}; the headline SCI is per job instead.")
         fu = "job"
 
     price = float(settings.price_per_hour_usd)
     inputs = SciInputs(energy_kwh=energy_kwh, intensity_g_per_kwh=mean_i, embodied_g=m_g,
-                       r=r_counts[fu], functional_unit=fu)
+                       r=counts[fu], functional_unit=fu)
 
     fallbacks = [dict(f) for f in (fallbacks_used or [])]
     if fallbacks:
@@ -441,7 +479,7 @@ def compute_sci(
         sci=sci_per[fu],  # type: ignore[arg-type]
         sci_unit=FUNCTIONAL_UNITS[fu],
         sci_per=sci_per,
-        r_counts=r_counts,
+        r_counts=counts,
         inputs=inputs,
         energy_kwh=energy_kwh,
         it_energy_kwh=energy.it_energy_j / J_PER_KWH,
@@ -467,6 +505,8 @@ def compute_sci(
         energy_quality=_energy_quality(energy),
         notes=notes,
         intensity_notes=list(intensity.notes),
+        work=work,
+        disclosures=list(settings.disclosures),
     )
 
 
@@ -479,5 +519,6 @@ __all__ = [
     "SciResult",
     "compute_sci",
     "embodied_g",
+    "functional_unit_counts",
     "integrate_operational_g",
 ]

@@ -89,7 +89,8 @@ def build_impact_manifest(result: SciResult, meta: Mapping[str, Any] | None = No
     and time-aggregation by sum (``aggregated.sci``) gives the job's SCI.
     """
     meta = dict(meta or {})
-    fu_field = {"job": "jobs", "epoch": "epochs", "1000_images": "thousand-images"}
+    fu_field = {"job": "jobs", "epoch": "epochs", "1000_images": "thousand-images",
+                "pflop": "petaflops", "billion_parameters": "billion-parameters"}
     obs, notes = _manifest_observations(result)
     emb = result.embodied
     plugins: dict[str, Any] = {
@@ -178,10 +179,13 @@ def build_impact_manifest(result: SciResult, meta: Mapping[str, Any] | None = No
         },
     }
     pipeline += ["total-carbon", "sci"]
-    defaults.update({"jobs": 1, "epochs": result.epochs, "thousand-images": result.images / 1000.0})
+    defaults.update({fu_field[unit]: r for unit, r in result.r_counts.items() if unit in fu_field})
+    defaults.update({"jobs": 1, "epochs": result.epochs})
     metrics = ["energy", "carbon-operational", "carbon-embodied", "carbon", "sci"]
     per_unit = {"job": ("jobs", "sci-per-job"), "epoch": ("epochs", "sci-per-epoch"),
-                "1000_images": ("thousand-images", "sci-per-thousand-images")}
+                "1000_images": ("thousand-images", "sci-per-thousand-images"),
+                "pflop": ("petaflops", "sci-per-petaflop"),
+                "billion_parameters": ("billion-parameters", "sci-per-billion-parameters")}
     for unit, (field_name, out_name) in per_unit.items():
         if result.r_counts.get(unit, 0) > 0:
             plugins[out_name] = {

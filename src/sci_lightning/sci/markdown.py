@@ -22,7 +22,8 @@ __all__ = ["MD_NAME", "render_markdown", "summary_markdown"]
 
 MD_NAME = "sci_report.md"
 
-_UNIT_WORDS = {"job": "one training job", "epoch": "one training epoch", "1000_images": "1,000 training images"}
+_UNIT_WORDS = {"job": "one training job", "epoch": "one training epoch", "1000_images": "1,000 training images",
+               "pflop": "one PFLOP (1e15 FLOPs) of compute", "billion_parameters": "one billion model parameters"}
 
 
 def _fmt(x: Any, digits: int = 4) -> str:
@@ -43,7 +44,7 @@ def render_markdown(report: "SciReport") -> str:
     """The SCI disclosure (the specification's Report step) for one job, as Markdown."""
     lines = [*_result_section(report), *_boundary_sections(report), *_energy_section(report),
              *_intensity_section(report), *_embodied_section(report), *_sources_section(report),
-             *_cost_section(report), *_carbon_aware_section(report.carbon_aware)]
+             *_cost_section(report), *_carbon_aware_section(report.carbon_aware), *_work_section(report)]
     lines += ["## Warnings", ""]
     lines += [f"- {w}" for w in report.warnings] or ["None."]
     lines += [
@@ -90,11 +91,40 @@ def _result_section(r: "SciReport") -> list[str]:
         f"- per job: {_fmt(r.sci_per.get('job'), 6)} gCO2e/job",
         f"- per epoch: {_fmt(r.sci_per.get('epoch'), 6)} gCO2e/epoch ({t.epochs} epochs)",
         f"- per 1,000 images: {_fmt(r.sci_per.get('1000_images'), 6)} gCO2e/1000 images ({t.images} images)",
+        *_work_unit_lines(r),
         "",
     ]
     if r.val_acc is not None:
         top5 = f", top-5 {_fmt(r.val_acc_top5)}" if r.val_acc_top5 is not None else ""
         lines += [f"Validation accuracy: top-1 {_fmt(r.val_acc)}{top5}.", ""]
+    return lines
+
+
+def _work_unit_lines(r: "SciReport") -> list[str]:
+    """SCI per PFLOP and per billion parameters (SCI for AI), when the work was counted."""
+    w = r.work
+    if w is None:
+        return []
+    return [
+        f"- per PFLOP: {_fmt(r.sci_per.get('pflop'), 6)} gCO2e/PFLOP ({_fmt(w.total_flops / 1e15, 6)} PFLOP)",
+        f"- per billion parameters: {_fmt(r.sci_per.get('billion_parameters'), 6)} gCO2e/billion parameters "
+        f"({w.parameters_gross} parameters gross, {w.parameters_effective} effective/trainable)",
+    ]
+
+
+def _work_section(r: "SciReport") -> list[str]:
+    """The SCI for AI work counts with their methods, and the disclosures."""
+    lines: list[str] = []
+    w = r.work
+    if w is not None:
+        lines += ["## Work done (SCI for AI)", "", "| Figure | Value | Method |", "|---|---|---|"]
+        figures = {"train_flops": w.train_flops, "val_flops": w.val_flops, "extraction_flops": w.extraction_flops,
+                   "parameters_gross": w.parameters_gross, "parameters_effective": w.parameters_effective,
+                   "images_seen": w.images_seen}
+        lines += [f"| {k} | {_fmt(v, 6)} | {w.methods.get(k, 'n/a')} |" for k, v in figures.items()]
+        lines += [f"- {n}" for n in w.notes] + [""]
+    if r.disclosures:
+        lines += ["## Disclosures", "", *(f"- {d}" for d in r.disclosures), ""]
     return lines
 
 

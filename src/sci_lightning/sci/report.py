@@ -54,6 +54,7 @@ __all__ = [
     "SciReport",
     "SciTerms",
     "TrainingCounts",
+    "WorkFigures",
     "build_report",
     "load_report",
     "write_run_report",
@@ -174,6 +175,25 @@ class TrainingCounts:
 
 
 @dataclass(kw_only=True)
+class WorkFigures:
+    """SCI for AI: the work behind the ``pflop`` and ``billion_parameters`` units, each with its method."""
+
+    total_flops: float = report_field(0.0, doc="train + val + extraction FLOPs (R of pflop x 1e15)")
+    train_flops: float = report_field(0.0, doc="forward + backward FLOPs of the training steps run")
+    val_flops: float = report_field(0.0, doc="forward FLOPs of the validation batches run")
+    extraction_flops: float = report_field(0.0, doc="frozen-backbone feature extraction FLOPs (cached features)")
+    train_flops_per_step: float = 0.0
+    val_flops_per_batch: float = 0.0
+    train_steps: int = 0
+    val_batches: int = 0
+    parameters_gross: int = report_field(0, doc="all parameters of the final model (R of billion_parameters x 1e9)")
+    parameters_effective: int = report_field(0, doc="trainable parameters")
+    images_seen: int = report_field(0, doc="training images in the batches run")
+    methods: dict[str, str] = report_field(factory=dict, doc="figure -> how it was obtained")
+    notes: list[str] = report_field(factory=list)
+
+
+@dataclass(kw_only=True)
 class QualityInfo:
     """How the figures were obtained: ``energy`` measured | estimated | mixed; ``intensity`` its kind."""
 
@@ -236,7 +256,8 @@ class SciReport:
     functional_unit: str | None = report_field(None, doc="the headline R",
                                                schema={"enum": [*FUNCTIONAL_UNITS, None]})
     sci: SciFigures
-    sci_per: dict[str, float | None] = report_field(factory=dict, doc="SCI per job / epoch / 1000_images")
+    sci_per: dict[str, float | None] = report_field(
+        factory=dict, doc="SCI per job / epoch / 1000_images / pflop / billion_parameters")
     functional_unit_counts: dict[str, float] = report_field(factory=dict, doc="R for each unit")
     sci_inputs: SciTerms | None = None
     energy_kwh: EnergyBreakdown = report_field(factory=EnergyBreakdown)
@@ -270,6 +291,18 @@ class SciReport:
         factory=list, doc="one entry per run part (fit): started_at, ended_at, energy, steps, images, status, checkpoint"
     )
     unmeasured_s: float = report_field(0.0, doc="wall time after a killed part's last checkpoint, not measured, s")
+    work: WorkFigures | None = report_field(None, omit_if_default=True, doc="SCI for AI: FLOPs and parameters")
+    disclosures: list[str] = report_field(factory=list, doc="SCI for AI disclosures (sci.disclosures)")
+    budget: dict[str, Any] | None = report_field(
+        None, omit_if_default=True,
+        doc="the carbon budget (sci.budget_g / budget_kwh): limits, the projected job total and its method, "
+            "whether it was exceeded and the run stopped at it, steps done / planned",
+    )
+    slots: dict[str, Any] | None = report_field(
+        None, omit_if_default=True,
+        doc="schedule=interrupt: status (running | completed | paused), the planned slots, the slots actually run "
+            "(start, end, steps), the pauses (start, end, duration_s, it_energy_j), next_start, sbatch_begin, ckpt_path",
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """The ``sci_report.json`` content as plain JSON data."""
@@ -358,6 +391,11 @@ def _embodied(result: SciResult) -> EmbodiedFigures:
                            tir_s=e.tir_s, source=e.source, statement=e.statement)
 
 
+def _work(result: SciResult) -> WorkFigures | None:
+    w = result.work
+    return None if w is None else WorkFigures(**w.to_dict())
+
+
 def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any] | None = None) -> SciReport:
     """The report of one job (not yet scrubbed of secrets).
 
@@ -407,6 +445,10 @@ def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any
         interruption=meta.get("interruption"),
         parts=list(meta.get("parts") or []),
         unmeasured_s=float(meta.get("unmeasured_s") or 0.0),
+        work=_work(result),
+        disclosures=list(result.disclosures),
+        budget=meta.get("budget"),
+        slots=meta.get("slots"),
     )
     # Through the JSON form once: every figure is checked and typed as a reader will see it.
     return SciReport.from_dict(report.to_dict(), "the report being built")

@@ -1,0 +1,108 @@
+"""SCI for AI: PFLOP / billion-parameter functional units, accelerator embodied emissions,
+disclosures, in sci_report.json, sci_report.md and impact.yml."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sci_lightning.energy.base import EnergyInterval
+from sci_lightning.errors import ConfigError
+from sci_lightning.sci.compute import FUNCTIONAL_UNITS, SECONDS_PER_YEAR, compute_sci
+from sci_lightning.sci.embodied import accelerator_embodied, accelerator_names
+from sci_lightning.sci.report import write_run_report
+from sci_lightning.sci.schema import load_schema, validate
+from sci_lightning.sci.work import WorkCounts
+from sci_lightning.settings import FUNCTIONAL_UNITS as SETTING_UNITS
+from sci_lightning.settings import SciConfig, coerce
+from tests.test_report import _evaluate_manifest
+from tests.test_sci import KWH, at, energy_result, series
+
+PRESET = Path(__file__).resolve().parents[1] / "conf" / "sci" / "sci_for_ai.yaml"
+WORK = WorkCounts(train_flops=3e15, val_flops=1e15, extraction_flops=0.0, parameters_gross=2_000_000_000,
+                  parameters_effective=500_000_000, images_seen=2000, methods={"train_flops": "test"})
+
+
+def _run(settings=None, work=WORK):
+    tl = [EnergyInterval(at(0), at(30), 0.5 * KWH), EnergyInterval(at(30), at(60), 1.5 * KWH)]
+    energy = energy_result(tl, epochs=2, images=2000)
+    return compute_sci(energy, series((at(-60), at(120), 400.0)), settings or SciConfig(), work=work), energy
+
+
+def test_units_are_the_same_in_settings_and_compute():
+    assert tuple(FUNCTIONAL_UNITS) == SETTING_UNITS
+
+
+def test_per_pflop_and_per_billion_parameters():
+    res, _ = _run(SciConfig(functional_unit="pflop"))
+    assert res.carbon_g == pytest.approx(800.0)
+    assert res.r_counts["pflop"] == pytest.approx(4.0) and res.r_counts["billion_parameters"] == pytest.approx(2.0)
+    assert res.sci == pytest.approx(200.0) and res.sci_unit == "gCO2e/PFLOP"
+    assert res.sci_per["billion_parameters"] == pytest.approx(400.0)
+    assert res.sci_per["1000_images"] == pytest.approx(400.0) and res.sci_per["epoch"] == pytest.approx(400.0)
+
+
+def test_without_work_the_ai_units_are_absent_and_a_headline_falls_back():
+    res, _ = _run(SciConfig(functional_unit="pflop"), work=None)
+    assert "pflop" not in res.sci_per and res.functional_unit == "job"
+    assert any("WorkCounter" in n for n in res.notes)
+
+
+def test_accelerator_table_rows_all_cite_a_source():
+    for name in accelerator_names():
+        row = accelerator_embodied(name)
+        assert row.te_kg_per_unit > 0 and row.source and row.year >= 2000 and row.kind
+
+
+def test_accelerator_te_times_tor_and_source_in_report(tmp_path):
+    sci = SciConfig(accelerator="nvidia_a100", lifespan_years=4.0, resources_reserved=1.0, resources_total=8.0)
+    res, energy = _run(sci)
+    row = accelerator_embodied("nvidia_a100")
+    expected = row.te_kg_per_unit * 8 * 1000 * (3600 / (4 * SECONDS_PER_YEAR)) / 8
+    assert res.embodied_g == pytest.approx(expected)
+    assert "HotCarbon" in res.embodied.source
+    report = write_run_report(tmp_path, res, energy, {"model": "m"})
+    assert "HotCarbon" in report.embodied.source
+    assert "HotCarbon" in (tmp_path / "sci_report.md").read_text()
+
+
+def test_user_te_wins_over_the_table():
+    sci = SciConfig(accelerator="nvidia_a100", embodied_total_kg=100.0, lifespan_years=4.0, embodied_source="PCF")
+    res, _ = _run(sci)
+    assert res.embodied.te_kg == 100.0 and res.embodied.source == "PCF"
+
+
+def test_unknown_accelerator_and_missing_lifespan_are_refused():
+    with pytest.raises(ConfigError, match="sci.accelerator"):
+        _run(SciConfig(accelerator="no_such_gpu", lifespan_years=4.0))
+    with pytest.raises(ConfigError, match="lifespan_years"):
+        coerce(SciConfig, {"accelerator": "nvidia_a100"}, "sci")
+
+
+def test_preset_loads_with_embodied_and_disclosures():
+    cfg = coerce(SciConfig, yaml.safe_load(PRESET.read_text()), "sci")
+    assert cfg.embodied_in_scope and cfg.accelerator in accelerator_names() and cfg.disclosures
+    assert cfg.functional_unit == "pflop"
+
+
+def test_all_units_in_json_markdown_and_manifest(tmp_path):
+    sci = coerce(SciConfig, yaml.safe_load(PRESET.read_text()), "sci")
+    res, energy = _run(sci)
+    write_run_report(tmp_path, res, energy, {"model": "m"})
+    data = json.loads((tmp_path / "sci_report.json").read_text())
+    assert validate(data, load_schema()) == []
+    assert set(data["sci_per"]) == set(FUNCTIONAL_UNITS)
+    assert data["work"]["total_flops"] == pytest.approx(4e15)
+    assert data["work"]["parameters_effective"] == 500_000_000
+    assert data["disclosures"] == sci.disclosures and data["sci"]["unit"] == "gCO2e/PFLOP"
+    md = (tmp_path / "sci_report.md").read_text()
+    assert "per PFLOP" in md and "per billion parameters" in md and "## Disclosures" in md
+    assert "## Work done (SCI for AI)" in md
+    manifest = yaml.safe_load((tmp_path / "impact.yml").read_text())
+    totals = _evaluate_manifest(manifest)
+    assert totals["sci"] == pytest.approx(res.sci, rel=1e-9)
+    assert totals["sci-per-petaflop"] == pytest.approx(res.sci_per["pflop"], rel=1e-9)
+    assert totals["sci-per-billion-parameters"] == pytest.approx(res.sci_per["billion_parameters"], rel=1e-9)
