@@ -43,6 +43,7 @@ def run(cfg: Any) -> float | None:
     ``cfg`` is a :class:`~sci_lightning.settings.Config`, a dict or Hydra's composed config.
     """
     settings = coerce(Config, cfg)
+    _refuse_unwired_schedule(settings)
     check_model_name(settings.model.name)
     check_image_size(settings.model.name, settings.model.image_size)
     out_dir = run_folder(settings)
@@ -103,10 +104,8 @@ def _intensity_provider(settings: Config) -> Any:
     return build_provider(settings.carbon)
 
 
-def _plan_before_training(settings: Config, provider: Any, comparable: dict[str, Any]) -> Any:
-    """The carbon-aware plan (and, for ``schedule=wait``, the wait) before anything heavy is built."""
-    if settings.schedule.mode == "none":
-        return None
+def _refuse_unwired_schedule(settings: Config) -> None:
+    """``schedule.mode=interrupt`` exists in the library (SlotSchedule) but not in this app yet."""
     if settings.schedule.mode == "interrupt":
         raise setting_error(
             "schedule.mode", "interrupt", "pausing between slots is not wired into python -m sci_lightning yet",
@@ -114,6 +113,12 @@ def _plan_before_training(settings: Config, provider: Any, comparable: dict[str,
             "sci_lightning.lightning.slot_schedule.SlotSchedule with the slots of "
             "sci_lightning.shifting.interruptible.plan_interruptible.",
         )
+
+
+def _plan_before_training(settings: Config, provider: Any, comparable: dict[str, Any]) -> Any:
+    """The carbon-aware plan (and, for ``schedule=wait``, the wait) before anything heavy is built."""
+    if settings.schedule.mode == "none":
+        return None
     from sci_lightning.shifting.history import resolve_duration
     from sci_lightning.shifting.schedule import before_training
 
