@@ -114,15 +114,22 @@ def run_plan(
     if cfg.energy_kwh is not None:
         result["projection"] = _projection(plan, cfg.energy_kwh, cfg.embodied_g, cfg.functional_units)
     result["slurm_begin"] = slurm_begin_time(plan, cfg.slurm_tz)
-    if cfg.plot and not cfg.slurm_begin:
-        result.update(_plot_result(plan, Path(cfg.plot_path) if cfg.plot_path else Path(output_dir or ".") / PLOT_NAME))
+    return _plot_and_print(cfg, result, plan, lambda: format_table(plan, result), output_dir, stream)
 
+
+def _plot_and_print(cfg: PlanConfig, result: dict[str, Any], plotted: Any, table: Any,
+                    output_dir: str | Path | None, stream: TextIO) -> dict[str, Any]:
+    """Write the PNG of ``plotted`` (unless only the begin time is asked), then print the begin
+    time, the JSON or ``table()``. Returns ``result`` (with the plot's path)."""
+    if cfg.plot and not cfg.slurm_begin:
+        path = Path(cfg.plot_path) if cfg.plot_path else Path(output_dir or ".") / PLOT_NAME
+        result.update(_plot_result(plotted, path))
     if cfg.slurm_begin:
         print(result["slurm_begin"], file=stream)
     elif cfg.json:
         print(json.dumps(result, indent=2), file=stream)
     else:
-        print(format_table(plan, result), file=stream)
+        print(table(), file=stream)
     return result
 
 
@@ -136,15 +143,7 @@ def _run_interruptible(cfg: PlanConfig, provider: IntensityProvider, duration: A
                                energy_kwh=cfg.energy_kwh, pause_idle_w=cfg.pause_idle_w, now=now)
     result: dict[str, Any] = {"plan": iplan.best_single.to_dict(), "interruptible": iplan.to_dict()}
     result["slurm_begin"] = slurm_begin_time(iplan.slots[0].start, cfg.slurm_tz)  # the first slot
-    if cfg.plot and not cfg.slurm_begin:
-        result.update(_plot_result(iplan, Path(cfg.plot_path) if cfg.plot_path else Path(output_dir or ".") / PLOT_NAME))
-    if cfg.slurm_begin:
-        print(result["slurm_begin"], file=stream)
-    elif cfg.json:
-        print(json.dumps(result, indent=2), file=stream)
-    else:
-        print(format_interruptible_table(iplan, result), file=stream)
-    return result
+    return _plot_and_print(cfg, result, iplan, lambda: format_interruptible_table(iplan, result), output_dir, stream)
 
 
 def _projection(plan: Plan, energy_kwh: float, embodied_g: float, functional_units: float) -> dict[str, Any]:
