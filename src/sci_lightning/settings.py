@@ -26,7 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sci_lightning.errors import ConfigError
+from sci_lightning.errors import NO_VALUE as _NO_VALUE
+from sci_lightning.errors import ConfigError, setting_error
 
 __all__ = [
     "CarbonConfig",
@@ -74,13 +75,6 @@ def setting(
     return field(default=default, metadata=meta)
 
 
-def setting_error(path: str, value: Any, problem: str, fix: str) -> ConfigError:
-    """The one message format for a refused setting: the setting, what is wrong, the fix."""
-    shown = "" if value is _NO_VALUE else f"={value!r}"
-    return ConfigError(f"Invalid setting {path}{shown}: {problem}. {fix}")
-
-
-_NO_VALUE = object()
 
 
 # --------------------------------------------------------------------------- the groups

@@ -10,7 +10,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from sci_lightning.errors import ConfigError
+from sci_lightning.errors import setting_error
 
 __all__ = ["format_duration", "parse_duration"]
 
@@ -29,11 +29,10 @@ def parse_duration(value: Any, what: str = "schedule.duration", *, allow_zero: b
         td = value
     else:
         if isinstance(value, bool) or value is None:
-            raise ConfigError(f"{what}={value!r} is not a duration. Fix: give e.g. {what}=2h, 90m, 5400s or 1h30m.")
+            raise setting_error(what, value, "is not a duration", f"Give e.g. {what}=2h, 90m, 5400s or 1h30m.")
         if isinstance(value, (int, float)) or re.fullmatch(r"\s*\d+(\.\d*)?\s*", str(value)):
-            raise ConfigError(
-                f"{what}={value!r} has no unit. Fix: write the unit, e.g. {what}={value}s or {what}={value}m "
-                "(units: d, h, m, s)."
+            raise setting_error(
+                what, value, "has no unit", f"Write the unit, e.g. {what}={value}s or {what}={value}m (units: d, h, m, s)."
             )
         text = str(value).strip().replace(" ", "")
         pos = 0
@@ -44,15 +43,15 @@ def parse_duration(value: Any, what: str = "schedule.duration", *, allow_zero: b
             total_s += float(m.group(1)) * _UNIT_S[m.group(2).lower()]
             pos = m.end()
         if pos != len(text) or not text:
-            raise ConfigError(
-                f"{what}={value!r} is not a duration I can read. Fix: use numbers with units d/h/m/s, "
-                f"e.g. {what}=2h, 90m, 5400s or 1h30m."
+            raise setting_error(
+                what, value, "is not a duration I can read",
+                f"Use numbers with units d/h/m/s, e.g. {what}=2h, 90m, 5400s or 1h30m.",
             )
         td = timedelta(seconds=total_s)
     if allow_zero and td == timedelta(0):
         return td
     if td <= timedelta(0):
-        raise ConfigError(f"{what}={value!r} must be longer than zero. Fix: give the job's expected run time, e.g. 2h.")
+        raise setting_error(what, value, "must be longer than zero", f"Give a positive duration, e.g. {what}=2h.")
     return td
 
 
