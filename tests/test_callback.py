@@ -17,6 +17,7 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import OmegaConf
 
 from fake_nvml import FakeGpu, FakeNvml, StepMeter, TinyModule
+from sci_lightning.metric_names import path_prefix_clashes
 from sci_lightning.lightning.callback import EnergyCarbonCallback
 from sci_lightning.energy import CpuTimeEnergyMeter, EnergyMeterWarning, EnergyResult, NvmlEnergyMeter
 from sci_lightning.errors import ConfigError
@@ -66,12 +67,14 @@ def test_plain_lightning_script_writes_energy_json_with_named_methods(tmp_path):
 
     rows = _csv_metrics(logger.log_dir)
     keys = {k for r in rows for k, v in r.items() if v not in ("", None)}
-    for key in ("energy/power_w/cpu", "energy/power_w/ram", "energy/power_w", "energy/step_j", "energy/total_kwh",
-                "energy/epoch_j", "energy/fit/total_kwh", "energy/fit/cpu/cpu_time_tdp_estimate_kwh",
-                "energy/fit/duration_s", "energy/fit/mean_power_w"):
+    for key in ("energy/power_w/cpu", "energy/power_w/ram", "energy/power_w/total", "energy/step_j",
+                "energy/so_far_kwh", "energy/so_far_wh", "energy/epoch_j", "energy/fit/total_kwh",
+                "energy/fit/total_wh", "energy/fit/cpu/cpu_time_tdp_estimate_kwh", "energy/fit/duration_s",
+                "energy/fit/mean_power_w", "sci/score", "sci/score_mg", "results/energy_wh"):
         assert key in keys, key
+    assert not path_prefix_clashes(keys), "a logged name is a folder of another (MLflow cannot store both)"
     per_step = [r for r in rows if r.get("energy/step_j")]
-    assert len(per_step) == 3  # 6 steps, every 2nd logged
+    assert [int(r["step"]) for r in per_step] == [1, 2, 4, 6]  # the first batch, then every 2nd (global_step after it)
     fit_total = [float(r["energy/fit/total_kwh"]) for r in rows if r.get("energy/fit/total_kwh")]
     assert fit_total == [pytest.approx(loaded.energy_kwh)]
 
@@ -238,7 +241,7 @@ def test_flat_memory_over_100k_simulated_steps():
     logger = SimpleNamespace(log_metrics=lambda m, step: logged.append(len(m)), save=lambda: None)
     trainer = SimpleNamespace(
         strategy=SimpleNamespace(root_device=torch.device("cpu")),
-        log_every_n_steps=50, loggers=[logger], is_global_zero=True, global_step=0,
+        log_every_n_steps=50, loggers=[logger], is_global_zero=True, global_step=0, callback_metrics={},
     )
     cb.setup(trainer, None, "fit")
     cb.on_fit_start(trainer, None)
@@ -255,7 +258,7 @@ def test_flat_memory_over_100k_simulated_steps():
     after, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert after - before < 64 * 1024, f"memory grew by {after - before} bytes over 100k steps"
-    assert len(logged) == 110_000 // 50
+    assert len(logged) == 1 + 110_000 // 50  # the first batch, then every 50th
     fit = cb.monitor.peek("fit")
     assert len(fit.timeline) <= 64
     assert fit.images == 110_000 * 4 and fit.steps == 110_000

@@ -20,12 +20,15 @@ pytestmark = pytest.mark.slow
 TINY = TINY_FIT
 
 
-def test_two_model_sweep_writes_comparison_and_named_tensorboard_runs(tmp_path: Path):
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_two_model_sweep_writes_comparison_and_named_tensorboard_runs(tmp_path: Path, launcher: str):
+    if launcher == "joblib":
+        pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     sweep = tmp_path / "sweep"
     env = dict(os.environ, MPLBACKEND="Agg", CUDA_VISIBLE_DEVICES="")
     p = subprocess.run(
         [sys.executable, "-m", "sci_lightning", "-m", "model=inception,densenet", "experiment=quickstart", *TINY,
-         f"hydra.sweep.dir={sweep}", "compare.baseline=densenet"],
+         f"hydra.sweep.dir={sweep}", "compare.baseline=densenet", f"hydra/launcher={launcher}"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
     )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
@@ -47,6 +50,7 @@ def test_two_model_sweep_writes_comparison_and_named_tensorboard_runs(tmp_path: 
     runs = list_tensorboard_runs(sweep)
     assert "model=inception" in runs and "model=densenet" in runs, runs
     assert "Energy" in read_custom_scalars_layout(sweep / "model=inception")
+    _check_hparams_table(sweep)
 
     # each job's own files
     for job, name in (("0", "inception_v3"), ("1", "densenet121")):
@@ -59,3 +63,19 @@ def test_two_model_sweep_writes_comparison_and_named_tensorboard_runs(tmp_path: 
         assert {c["method"] for c in energy["components"]} >= {"cpu_time_tdp_estimate"}
         for f in ("sci_report.md", "impact.yml", ".hydra/config.yaml", "checkpoints/last.ckpt"):
             assert (d / f).is_file(), f
+
+
+def _check_hparams_table(sweep: Path) -> None:
+    """TensorBoard's HParams tab: one row per model, each with its settings and final results."""
+    from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    mux = EventMultiplexer().AddRunsFromDirectory(str(sweep))
+    mux.Reload()
+    rows = {}
+    for run, content in mux.PluginRunToTagToContent("hparams").items():
+        start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+        rows[run] = start.session_start_info.hparams
+        for tag in ("results/val_acc", "results/energy_wh", "results/sci", "results/emissions_mg"):
+            assert mux.GetAccumulator(run).Scalars(tag), (run, tag)
+    assert {rows[r]["model"].string_value for r in rows} == {"inception_v3", "densenet121"}, rows

@@ -42,11 +42,11 @@ def _all_text(root: Path) -> str:
         ("sci.price_per_hour_usd=-2", "sci.price_per_hour_usd=-2.0"),
         ("carbon=watttime", "WATTTIME_USERNAME and WATTTIME_PASSWORD"),
         ("carbon=electricity_maps", "ELECTRICITYMAPS_TOKEN"),
-        ("schedule.mode=interrupt", "not wired into python -m sci_lightning yet"),
+        ("schedule=interrupt schedule.pause=exit", "trainer.max_steps=-1"),
     ],
 )
 def test_bad_input_is_refused_before_training(tmp_path, override, named):
-    proc = _cli(tmp_path, "experiment=quickstart", *TINY_FIT, f"output_dir={tmp_path / 'run'}", override)
+    proc = _cli(tmp_path, "experiment=quickstart", *TINY_FIT, f"output_dir={tmp_path / 'run'}", *override.split())
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: Invalid setting") and named in last

@@ -255,9 +255,11 @@ def test_log_to_logger_logs_scalars_and_text():
     tb_like = _RecordingLogger(_RecordingExperiment())
     csv_like = _RecordingLogger(object())  # experiment without add_text
     logged = log_to_logger([tb_like, csv_like], result, step=5)
-    expected = {"sci/score", "sci/operational_g", "sci/embodied_g", "sci/energy_kwh",
-                "sci/intensity_g_per_kwh", "sci/cost_usd"}
+    expected = {"sci/score", "sci/score_mg", "sci/operational_g", "sci/operational_mg", "sci/embodied_g",
+                "sci/embodied_mg", "sci/energy_kwh", "sci/energy_wh", "sci/intensity_g_per_kwh", "sci/cost_usd"}
     assert set(logged) == expected
+    assert logged["sci/score_mg"] == pytest.approx(1000 * result.sci)
+    assert logged["sci/energy_wh"] == pytest.approx(1000 * result.energy_kwh)
     assert tb_like.metrics == [(logged, 5)] and csv_like.metrics == [(logged, 5)]
     assert logged["sci/score"] == pytest.approx(result.sci)
     assert tb_like.experiment.texts[0][0] == "sci/summary" and "SCI" in tb_like.experiment.texts[0][1]
@@ -283,7 +285,7 @@ def test_failing_logger_warns_instead_of_raising():
             raise RuntimeError("logger down")
 
     result, _ = make_run()
-    loggers_mod._warned_loggers.clear()
+    loggers_mod._warned.clear()
     with pytest.warns(RuntimeWarning, match="logger down"):
         log_to_logger(Broken(), result)
 

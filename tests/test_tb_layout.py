@@ -77,10 +77,11 @@ def test_custom_scalars_layout_read_back(tmp_path: Path):
     _log_two_runs(tmp_path)
     layout = T.read_custom_scalars_layout(tmp_path / "model=densenet")
     assert set(layout) == {"Energy", "Carbon and SCI", "Training"}
-    assert layout["Energy"]["Power (W) per component"] == ["energy/power_w/.*"]
-    assert layout["Carbon and SCI"]["Operational and embodied emissions (gCO2e)"] == ["sci/operational_g$", "sci/embodied_g$"]
+    assert layout["Energy"]["Power (W): total and per component"] == ["energy/power_w/.*"]
+    assert layout["Carbon and SCI"]["Operational and embodied emissions (mgCO2e)"] == [
+        "sci/operational_mg$", "sci/embodied_mg$"]
     all_tags = [t for cat in layout.values() for tags in cat.values() for t in tags]
-    for needed in ("energy/step_j$", "energy/total_kwh$", "sci/score$", "sci/energy_kwh$",
+    for needed in ("energy/step_j$", "energy/so_far_wh$", "energy/epoch_j$", "sci/score_mg$", "sci/energy_wh$",
                    "sci/intensity_g_per_kwh$", "sci/cost_usd$", "train/loss.*", "val/acc(_epoch)?$", "val/acc_top5(_epoch)?$"):
         assert needed in all_tags, needed
 
@@ -89,8 +90,9 @@ def test_layout_regexes_select_the_intended_tags():
     """TensorBoard matches chart tags with re.match: check each regex against the project's tag names."""
     import re
 
-    tags = ["energy/power_w/gpu0", "energy/power_w/cpu", "energy/step_j", "energy/total_kwh", "sci/score",
-            "sci/operational_g", "sci/embodied_g", "sci/energy_kwh", "sci/intensity_g_per_kwh", "sci/cost_usd",
+    tags = ["energy/power_w/gpu0", "energy/power_w/cpu", "energy/power_w/total", "energy/step_j", "energy/epoch_j",
+            "energy/so_far_wh", "energy/fit/total_wh", "energy/fit/it_wh", "energy/fit/gpu_wh", "sci/score_mg",
+            "sci/operational_mg", "sci/embodied_mg", "sci/energy_wh", "sci/intensity_g_per_kwh", "sci/cost_usd",
             "train/loss", "train/loss_step", "val/acc", "val/acc_top5"]
     layout = T.custom_scalars_layout()
 
@@ -99,7 +101,10 @@ def test_layout_regexes_select_the_intended_tags():
 
     assert matched(layout["Training"]["Validation accuracy (top-1, top-5)"][1]) == {"val/acc", "val/acc_top5"}
     assert matched(layout["Energy"]["Energy per step (J)"][1]) == {"energy/step_j"}
-    assert matched(layout["Energy"]["Power (W) per component"][1]) == {"energy/power_w/gpu0", "energy/power_w/cpu"}
+    assert matched(layout["Energy"]["Power (W): total and per component"][1]) == {
+        "energy/power_w/gpu0", "energy/power_w/cpu", "energy/power_w/total"}
+    assert matched(layout["Energy"]["Job energy at fit end (Wh): total, IT and per component"][1]) == {
+        "energy/fit/total_wh", "energy/fit/it_wh", "energy/fit/gpu_wh"}
     covered = set().union(*(matched(ch[1]) for cat in layout.values() for ch in cat.values()))
     assert covered == set(tags)
 

@@ -117,7 +117,12 @@ def _failed_sweep_jobs() -> list[str]:
 
 
 def main() -> None:
+    from sci_lightning.app.help import skip_unused_group_listing
+    from sci_lightning.app.noise import quiet_third_party
+
     refuse_secret_overrides(sys.argv[1:])
+    quiet_third_party()  # Lightning's litlogger tip and similar, not our warnings
+    skip_unused_group_listing(sys.argv[1:])  # --help: conf/hydra/help/sci_lightning.yaml
     # Let Hydra's composition errors reach us, so that a refused override is explained in
     # the settings module's words instead of Hydra's (see settings.explain_hydra_error).
     full_error = os.environ.get("HYDRA_FULL_ERROR")

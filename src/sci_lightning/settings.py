@@ -1,7 +1,7 @@
 """Every setting of sci-lightning, with its check, and the one way to read settings.
 
 Each settings group (``model``, ``data``, ``trainer``, ``energy``, ``carbon``, ``sci``,
-``schedule``, ``compare``, ``plan``) is one dataclass below. A field declares its type,
+``schedule``, ``compare``, ``checkpoint``, ``prometheus``, ``plan``) is one dataclass below. A field declares its type,
 its default and, through :func:`setting`, what values it allows (``choices``, ``ge``,
 ``gt``, ``le``, ``lt``); rules that tie two fields together live in the group's
 ``check`` method. Nothing else in the package validates settings.
@@ -38,6 +38,7 @@ __all__ = [
     "EnergyConfig",
     "ModelConfig",
     "PlanConfig",
+    "PrometheusConfig",
     "ScheduleConfig",
     "SciConfig",
     "TrainerConfig",
@@ -187,6 +188,7 @@ class TrainerConfig:
         choices=("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "auto-mixed"),
     )
     max_epochs: int = setting(10, ge=1)
+    max_steps: int = setting(-1, ge=-1)  # -1: bounded by max_epochs only; schedule.pause=exit needs it
     limit_train_batches: Any = None  # int (batches) or float (fraction); None: all
     limit_val_batches: Any = None
     val_check_interval: Any = None
@@ -408,6 +410,39 @@ class CheckpointConfig:
 
 
 @dataclass
+class PrometheusConfig:
+    """Live gauges for Prometheus/Grafana while training (``prometheus_client``, extra ``[prometheus]``).
+
+    Off by default. With ``enabled``, ``/metrics`` is served on ``addr:port`` (loopback
+    unless you choose otherwise) and, with ``pushgateway_url``, pushed to that Pushgateway
+    every ``push_every_s`` and at fit end. Pushgateway credentials, if it needs any, come
+    only from the environment (``SCI_LIGHTNING_PUSHGATEWAY_USERNAME`` / ``_PASSWORD``).
+    """
+
+    enabled: bool = False
+    port: int | None = setting(9464, ge=0, le=65535)  # 0: any free port; None: no endpoint (push only)
+    addr: str = "127.0.0.1"  # bind address of /metrics; 0.0.0.0 exposes it to the network
+    pushgateway_url: str | None = None  # e.g. http://pushgateway:9091; None: no push
+    job: str = "sci_lightning"  # the Pushgateway job label
+    push_every_s: float = setting(30.0, gt=0.0)
+    update_every_s: float = setting(1.0, ge=0.0)  # least time between gauge updates while training
+    intensity_every_s: float = setting(300.0, gt=0.0)  # how often the current intensity is fetched
+
+    def check(self, path: str) -> None:
+        url = self.pushgateway_url
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise setting_error(
+                f"{path}.pushgateway_url", url, "not an http(s) URL",
+                f"Give the Pushgateway's address, e.g. {path}.pushgateway_url=http://localhost:9091.",
+            )
+        if self.enabled and self.port is None and url is None:
+            raise setting_error(
+                f"{path}.port", None, "with no port and no pushgateway_url the gauges go nowhere",
+                f"Set {path}.port (e.g. 9464, or 0 for any free port) or {path}.pushgateway_url.",
+            )
+
+
+@dataclass
 class Config:
     """The whole configuration of ``python -m sci_lightning`` (one field per group)."""
 
@@ -420,6 +455,7 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     compare: CompareConfig = field(default_factory=CompareConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    prometheus: PrometheusConfig = field(default_factory=PrometheusConfig)
     experiment_name: str = "default"
     seed: int = 42
     output_dir: str | None = None  # None: Hydra's run folder

@@ -209,9 +209,13 @@ class TrainingParts:
 
 
 def build_training_parts(
-    settings: Config, out_dir: Path, provider: Any, outcome: Any, report_meta: dict[str, Any]
+    settings: Config, out_dir: Path, provider: Any, outcome: Any, report_meta: dict[str, Any],
+    slot_schedule: Callback | None = None,
 ) -> TrainingParts:
-    """Checkpointing, TensorBoard, run statistics, the energy/SCI callback, DDP clean-up."""
+    """Checkpointing, TensorBoard, run statistics, the energy/SCI callback, DDP clean-up.
+
+    ``slot_schedule`` (``schedule=interrupt``, a SlotSchedule) goes just before the energy
+    callback, so its ``slots`` block is final when the report is written."""
     from sci_lightning.lightning.checkpointing import checkpoint_callbacks
     from sci_lightning.lightning.distributed import ReleaseProcessGroup
     from sci_lightning.lightning.interruption import SignalGuard
@@ -226,10 +230,16 @@ def build_training_parts(
         _add_tensorboard(parts, out_dir, explicit_dir=bool(settings.output_dir))
     if outcome is not None:
         parts.findings = _carbon_aware_findings(settings, provider, outcome, parts)
+    if slot_schedule is not None:
+        parts.callbacks.append(slot_schedule)
     if settings.energy.enabled:
         parts.callbacks.append(WorkCounter())  # FLOPs/parameters; run_sci_step reads it from trainer.callbacks
         parts.energy = _energy_callback(settings, out_dir, provider, parts, report_meta)
         parts.callbacks.append(parts.energy)
+    if settings.prometheus.enabled:  # live gauges, read from the energy callback's monitor
+        from sci_lightning.lightning.prometheus import PrometheusExporter
+
+        parts.callbacks.append(PrometheusExporter(settings.prometheus, provider, settings.sci))
     if settings.sci.budget_g is not None or settings.sci.budget_kwh is not None:
         from sci_lightning.lightning.carbon_budget import CarbonBudget  # after the energy callback
 
@@ -286,6 +296,10 @@ def build_trainer(settings: Config, precision: str, parts: TrainingParts, out_di
     progress = kwargs["enable_progress_bar"]
     if progress is None:
         progress = sys.stderr.isatty()
+        if not progress:  # nohup, SLURM, CI: one plain line per epoch instead of the bar
+            from sci_lightning.lightning.progress import ProgressLines
+
+            parts.callbacks.append(ProgressLines())
     kwargs.update(precision=precision, enable_progress_bar=progress, enable_model_summary=progress)
     from sci_lightning.lightning.checkpointing import AtomicCheckpointIO
 

@@ -44,9 +44,9 @@ from sci_lightning.carbon.base import IntensityProvider, ProviderError
 from sci_lightning.errors import ConfigError, SciLightningError
 from sci_lightning.settings import PlanConfig, coerce, register_hydra_schemas
 from sci_lightning.shifting.durations import format_duration, parse_duration
-from sci_lightning.shifting.interruptible import InterruptiblePlan, plan_interruptible
+from sci_lightning.shifting.interruptible import InterruptiblePlan
 from sci_lightning.shifting.planner import Plan
-from sci_lightning.shifting.schedule import fetch_plan, slurm_begin_time
+from sci_lightning.shifting.schedule import fetch_interruptible_plan, fetch_plan, slurm_begin_time
 
 __all__ = [
     "PLOT_NAME",
@@ -137,10 +137,9 @@ def _run_interruptible(cfg: PlanConfig, provider: IntensityProvider, duration: A
                        output_dir: str | Path | None, stream: TextIO) -> dict[str, Any]:
     """``interruptible=true``: plan the run slots, then print and plot them like :func:`run_plan`."""
     deadline = parse_duration(cfg.deadline, "deadline") if cfg.deadline else timedelta(hours=cfg.window_h)
-    now = now.replace(microsecond=0)
-    series = provider.forecast(start=now, horizon=deadline)
-    iplan = plan_interruptible(series, duration, deadline=deadline, min_slot=cfg.min_slot, pause_cost=cfg.pause_cost,
-                               energy_kwh=cfg.energy_kwh, pause_idle_w=cfg.pause_idle_w, now=now)
+    iplan = fetch_interruptible_plan(provider, duration, now=now, deadline=deadline, min_slot=cfg.min_slot,
+                                     pause_cost=cfg.pause_cost, energy_kwh=cfg.energy_kwh,
+                                     pause_idle_w=cfg.pause_idle_w)
     result: dict[str, Any] = {"plan": iplan.best_single.to_dict(), "interruptible": iplan.to_dict()}
     result["slurm_begin"] = slurm_begin_time(iplan.slots[0].start, cfg.slurm_tz)  # the first slot
     return _plot_and_print(cfg, result, iplan, lambda: format_interruptible_table(iplan, result), output_dir, stream)
@@ -379,7 +378,12 @@ def _hydra_output_dir() -> str | None:
 
 def main() -> None:
     """Console entry: ``python -m sci_lightning.plan [overrides] [--json]``."""
+    from sci_lightning.app.help import skip_unused_group_listing
+    from sci_lightning.app.noise import quiet_third_party
+
     sys.argv = [sys.argv[0]] + translate_argv(sys.argv[1:])
+    quiet_third_party()
+    skip_unused_group_listing(sys.argv[1:], app_groups=False)  # --help: conf/hydra/help/plan.yaml
     _app()
 
 

@@ -27,23 +27,27 @@ from sci_lightning.app.builders import (
     run_folder,
 )
 from sci_lightning.app.hardware import hardware_info
+from sci_lightning.app.interrupt import PAUSED_EXIT_CODE, SlotsStart, check_interrupt_settings, plan_slots
 from sci_lightning.energy.base import utcnow
 from sci_lightning.fileio import atomic_write_json
 from sci_lightning.lightning.classifier import ImageClassifier, check_image_size, check_model_name
 from sci_lightning.lightning.features import CACHE_FEATURES_NOTE
 from sci_lightning.lightning.interruption import RunEnd, run_end
-from sci_lightning.settings import Config, coerce, setting_error
+from sci_lightning.settings import Config, coerce
 
 __all__ = ["run", "resolve_precision"]
 
 
-def run(cfg: Any) -> float | None:
+def run(cfg: Any, *, clock: Any = None, sleep: Any = None, callbacks: Any = ()) -> float | None:
     """Train one model as configured; return its best validation top-1 accuracy.
 
     ``cfg`` is a :class:`~sci_lightning.settings.Config`, a dict or Hydra's composed config.
+    ``clock`` / ``sleep`` (default the system's) drive ``schedule=interrupt``'s slots and
+    ``callbacks`` go first in the Trainer's (both for tests: a fake clock). A run paused at a
+    slot's end (``schedule.pause=exit``) exits with status 75 (:data:`PAUSED_EXIT_CODE`).
     """
     settings = coerce(Config, cfg)
-    _refuse_unwired_schedule(settings)
+    check_interrupt_settings(settings)
     check_model_name(settings.model.name)
     check_image_size(settings.model.name, settings.model.image_size)
     out_dir = run_folder(settings)
@@ -54,13 +58,16 @@ def run(cfg: Any) -> float | None:
     precision = resolve_precision(settings.trainer.precision, settings.trainer.accelerator)
     comparable = comparable_settings(settings, precision)
     outcome = _plan_before_training(settings, provider, comparable)
+    slots = _plan_slots(settings, provider, comparable, ckpt_path, out_dir, clock, sleep)
     model = ImageClassifier.from_settings(
         settings.model, datamodule.num_classes, channels_last=settings.trainer.channels_last
     )
     if settings.trainer.compile:
         model.model = torch.compile(model.model)
     fit_data = _fit_data(settings, datamodule)
-    parts = build_training_parts(settings, out_dir, provider, outcome, _report_meta(settings, comparable))
+    parts = build_training_parts(settings, out_dir, provider, outcome, _report_meta(settings, comparable, slots),
+                                 slot_schedule=slots.schedule if slots else None)
+    parts.callbacks[:0] = list(callbacks)
     trainer = build_trainer(settings, precision, parts, out_dir)
     if parts.energy is not None:
         parts.energy.report_meta["hardware"] = hardware_info(trainer)
@@ -72,23 +79,46 @@ def run(cfg: Any) -> float | None:
     except BaseException as exc:  # interrupted (Lightning exits or raises SIGTERMException) or failed
         end = parts.guard.end or run_end(exc)
         if trainer.is_global_zero:
+            summary = None
             try:
                 summary = _run_summary(settings, trainer, model, datamodule, fit_data, parts, precision, comparable)
                 _write_summary(out_dir, summary, started_at, end)
             except Exception as err:  # noqa: BLE001 - never hide why the fit stopped
                 print(f"warning: run_summary.json not written ({type(err).__name__}: {err})", file=sys.stderr)
+            _print_summary_line(out_dir, summary, parts, end.status, only_with_report=True)
         if end.status == "interrupted":
             raise SystemExit(end.exit_code) from None  # 128 + the signal's number
         raise
     if trainer.is_global_zero:
         summary = _run_summary(settings, trainer, model, datamodule, fit_data, parts, precision, comparable)
-        _write_summary(out_dir, summary, started_at, parts.guard.end or run_end(None))
+        end = parts.guard.end or run_end(None)
+        if slots and slots.schedule is not None and slots.schedule.paused is not None:
+            end = RunEnd("paused")  # at a slot's end; the printed lines say when and how to resume
+        _write_summary(out_dir, summary, started_at, end)
+        _print_summary_line(out_dir, summary, parts, end.status)
+    if slots and slots.schedule is not None and slots.schedule.paused is not None:
+        raise SystemExit(PAUSED_EXIT_CODE)
     return model.best_val_acc
+
+
+def _print_summary_line(out_dir: Any, summary: dict[str, Any] | None, parts: TrainingParts, status: str,
+                        only_with_report: bool = False) -> None:
+    """The run's one-line result on stdout (:func:`sci_lightning.app.summary.summary_line`)."""
+    from sci_lightning.app.summary import summary_line
+
+    report = parts.energy.report if parts.energy is not None else None
+    if report is None and only_with_report:
+        return
+    path = out_dir / ("sci_report.json" if report is not None else "run_summary.json")
+    try:
+        print(summary_line(summary, report, path, status=status), flush=True)
+    except Exception as err:  # noqa: BLE001 - the line is a courtesy; the files hold the results
+        print(f"warning: no summary line ({type(err).__name__}: {err})", file=sys.stderr)
 
 
 def _write_summary(out_dir: Any, summary: dict[str, Any], started_at: Any, end: RunEnd) -> None:
     """``run_summary.json``, with how the fit ended (``status``, ``interruption``)."""
-    interruption = None if end.status == "completed" else {"signal": end.signal, "error": end.error}
+    interruption = None if end.status in ("completed", "paused") else {"signal": end.signal, "error": end.error}
     summary.update(started_at=started_at.isoformat(), ended_at=utcnow().isoformat(), status=end.status,
                    interruption=interruption)
     atomic_write_json(out_dir / "run_summary.json", summary)
@@ -104,31 +134,46 @@ def _intensity_provider(settings: Config) -> Any:
     return build_provider(settings.carbon)
 
 
-def _refuse_unwired_schedule(settings: Config) -> None:
-    """``schedule.mode=interrupt`` exists in the library (SlotSchedule) but not in this app yet."""
-    if settings.schedule.mode == "interrupt":
-        raise setting_error(
-            "schedule.mode", "interrupt", "pausing between slots is not wired into python -m sci_lightning yet",
-            "Use schedule=report (plan and report the saving) or schedule=wait; in your own Trainer, add "
-            "sci_lightning.lightning.slot_schedule.SlotSchedule with the slots of "
-            "sci_lightning.shifting.interruptible.plan_interruptible.",
-        )
-
-
-def _plan_before_training(settings: Config, provider: Any, comparable: dict[str, Any]) -> Any:
-    """The carbon-aware plan (and, for ``schedule=wait``, the wait) before anything heavy is built."""
-    if settings.schedule.mode == "none":
+def _plan_slots(settings: Config, provider: Any, comparable: dict[str, Any], ckpt_path: str | None, out_dir: Any,
+                clock: Any, sleep: Any) -> SlotsStart | None:
+    """``schedule=interrupt``: plan and print the slots; with ``pause=exit`` and a later first slot, exit (75)."""
+    if settings.schedule.mode != "interrupt":
         return None
-    from sci_lightning.shifting.history import resolve_duration
-    from sci_lightning.shifting.schedule import before_training
+    import time
 
-    duration = resolve_duration(
+    from sci_lightning.shifting.schedule import system_clock
+
+    start = plan_slots(settings, provider, _expected_duration(settings, comparable), ckpt_path, plot_dir=out_dir,
+                       clock=clock or system_clock, sleep=sleep or time.sleep)
+    if start.exit_before is not None:
+        paused = start.exit_before
+        summary = {"schema_version": 1, "model": settings.model.name, "experiment": settings.experiment_name,
+                   "steps": None, "next_start": paused.next_start.isoformat(), "sbatch_begin": paused.sbatch_begin,
+                   "ckpt_path": paused.ckpt_path, "settings": comparable}
+        _write_summary(out_dir, summary, utcnow(), RunEnd("paused"))
+        raise SystemExit(PAUSED_EXIT_CODE)
+    return start
+
+
+def _expected_duration(settings: Config, comparable: dict[str, Any]) -> Any:
+    """``schedule.duration``, else the newest earlier report of the same job (``None``: unknown)."""
+    from sci_lightning.shifting.history import resolve_duration
+
+    return resolve_duration(
         settings.schedule.duration,
         model=settings.model.name,
         settings={f"settings.{k}": v for k, v in comparable.items()},
         outputs_dir=OUTPUTS_DIR,
     )
-    return before_training(settings.schedule, provider, duration=duration)
+
+
+def _plan_before_training(settings: Config, provider: Any, comparable: dict[str, Any]) -> Any:
+    """The carbon-aware plan (and, for ``schedule=wait``, the wait) before anything heavy is built."""
+    if settings.schedule.mode in ("none", "interrupt"):  # interrupt: _plan_slots
+        return None
+    from sci_lightning.shifting.schedule import before_training
+
+    return before_training(settings.schedule, provider, duration=_expected_duration(settings, comparable))
 
 
 def _fit_data(settings: Config, datamodule: Any) -> Any:
@@ -141,7 +186,7 @@ def _fit_data(settings: Config, datamodule: Any) -> Any:
     return CachedFeaturesDataModule(datamodule)
 
 
-def _report_meta(settings: Config, comparable: dict[str, Any]) -> dict[str, Any]:
+def _report_meta(settings: Config, comparable: dict[str, Any], slots: SlotsStart | None = None) -> dict[str, Any]:
     """What the SCI report says about the run besides its figures."""
     meta: dict[str, Any] = {
         "model": settings.model.name,
@@ -149,6 +194,9 @@ def _report_meta(settings: Config, comparable: dict[str, Any]) -> dict[str, Any]
         "hardware": hardware_info(),
         "settings": comparable,
     }
+    if slots is not None and slots.schedule is None:  # planning failed: straight through, said why
+        meta["slots"] = {"status": "not planned", "pause": settings.schedule.pause, "run": [], "pauses": [],
+                         "planned": [], "notes": list(slots.notes)}
     boundary = settings.sci.boundary  # None: the report's default statement
     if settings.model.cache_features:
         from sci_lightning.sci.report import DEFAULT_BOUNDARY

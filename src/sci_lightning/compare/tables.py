@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from sci_lightning.campaign.rollup import build_campaign, campaign_line, campaign_of_runs
 from sci_lightning.compare.records import JobRecord, collect_jobs
 from sci_lightning.errors import ConfigError
 from sci_lightning.redaction import redact
@@ -40,6 +41,7 @@ __all__ = [
     "Comparison",
     "Metric",
     "build_comparison",
+    "campaign_summary",
     "compare_runs",
     "comparison_dict",
     "comparison_sentence",
@@ -263,6 +265,8 @@ class Comparison:
     sentences: list[str]
     notes: list[str]
     generated_at: str
+    #: The campaign line over every job (failed ones included), see :func:`campaign_summary`.
+    campaign: str | None = None
 
     @property
     def failed(self) -> list[JobRecord]:
@@ -301,12 +305,31 @@ def build_comparison(jobs: list[JobRecord], baseline: str | None = None) -> Comp
         sentences=sentences,
         notes=notes,
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        campaign=campaign_summary(jobs),
     )
 
 
+def campaign_summary(jobs: Sequence[JobRecord]) -> str | None:
+    """The campaign line of these jobs (:func:`sci_lightning.campaign.campaign_line`): every job counted,
+    failed and interrupted ones included; ``None`` when no job completed with a report."""
+    try:
+        campaign = campaign_of_runs([j.path for j in jobs])
+    except Exception as e:  # noqa: BLE001 - the comparison must not be lost to the campaign line
+        log.warning("Campaign line not computed (%s: %s).", type(e).__name__, e)
+        return None
+    return None if campaign is None else campaign_line(campaign)
+
+
 def compare_runs(run_dirs: Iterable[str | os.PathLike[str]], baseline: str | None = None) -> Comparison:
-    """:func:`collect_jobs` then :func:`build_comparison`."""
-    return build_comparison(collect_jobs(list(run_dirs)), baseline)
+    """:func:`collect_jobs` then :func:`build_comparison`; the campaign line covers every run folder
+    under ``run_dirs`` (also those measured by ``energy.json`` only, which are not compared)."""
+    run_dirs = list(run_dirs)
+    comp = build_comparison(collect_jobs(run_dirs), baseline)
+    try:
+        comp.campaign = campaign_line(build_campaign(run_dirs))
+    except ConfigError:
+        pass  # no completed run: keep the line of the compared jobs (None)
+    return comp
 
 
 # --------------------------------------------------------------------------- formatting
@@ -407,6 +430,8 @@ def text_summary(comp: Comparison) -> str:
         parts.append("No job left a readable sci_report.json: nothing to compare.")
     parts.append("(est.) = estimated (est.: static/forecast/fallback = kind of intensity value), "
                  "(mixed) = partly estimated, unmarked = measured; cost = time to train x the configured price per hour.")
+    if comp.campaign:
+        parts.append(comp.campaign)
     return "\n\n".join(parts)
 
 
@@ -465,6 +490,9 @@ def markdown_report(comp: Comparison, charts: Sequence[str] = (), title: str = "
     good = [j for j in comp.jobs if j.ok]
     if good:
         lines += ["## How each figure was obtained", ""] + [_how_obtained(j) for j in good] + [""]
+    if comp.campaign:
+        lines += ["## Campaign", "", "Every run of these folders, failed ones included, as one SCI-for-AI "
+                  "Provider campaign (`python -m sci_lightning.campaign` writes its disclosure):", "", comp.campaign, ""]
     return "\n".join(lines)
 
 
@@ -526,6 +554,7 @@ def comparison_dict(comp: Comparison, charts: Sequence[str] = ()) -> dict[str, A
         "sentences": comp.sentences,
         "notes": comp.notes,
         "charts": [Path(c).name for c in charts],
+        "campaign": comp.campaign,
         "quality_legend": {"measured": "read from hardware counters/clocks", "estimated": "derived from a model or a counterfactual", "mixed": "partly measured, partly estimated"},
     }
 

@@ -18,6 +18,10 @@ from sci_lightning.errors import ConfigError
 from sci_lightning.fileio import atomic_write_json
 from sci_lightning.lightning.interruption import RunEnd, run_end
 from sci_lightning.lightning.parts import adopt_previous, part_notes, part_record
+from sci_lightning.lightning.publish import publish, run_results
+from sci_lightning.metric_names import (
+    EPOCH_J, POWER_TOTAL_W, SO_FAR_KWH, SO_FAR_WH, STEP_J, fit_energy_metrics, power_w, sci_metrics,
+)
 from sci_lightning.redaction import redact
 from sci_lightning.settings import CarbonConfig, EnergyConfig, SciConfig, coerce
 
@@ -82,22 +86,29 @@ class EnergyCarbonCallback(Callback):
     The measuring is done by an :class:`~sci_lightning.energy.monitor.EnergyMonitor`
     window ``"fit"`` (:attr:`monitor`); this class only connects it to Lightning.
 
-    Logged through ``trainer.loggers`` (any Lightning logger):
+    Logged through ``trainer.loggers`` (any Lightning logger) and put in
+    ``trainer.callback_metrics`` (so ``ModelCheckpoint(monitor=...)`` and ``EarlyStopping``
+    can use them); the names are in :mod:`sci_lightning.metric_names`:
 
-    - every ``log_every_n_steps`` training batches (default: the Trainer's):
-      ``energy/power_w`` and ``energy/power_w/<component>`` (mean IT power since the last
-      log, W), ``energy/step_j`` (mean IT energy per batch since the last log, J) and
-      ``energy/total_kwh`` (energy so far, PUE applied, kWh). Under DDP these per-step
-      figures are rank 0's own devices.
+    - the first training batch, every ``log_every_n_steps`` batches (default: the
+      Trainer's) and every epoch end: ``energy/power_w/total`` and
+      ``energy/power_w/<component>`` (mean IT power since the last log, W),
+      ``energy/step_j`` (mean IT energy per batch since the last log, J) and
+      ``energy/so_far_kwh`` / ``energy/so_far_wh`` (energy so far, PUE applied). Under DDP
+      each rank's per-step figures are its own devices; the loggers get rank 0's.
     - every training epoch: ``energy/epoch_j`` (IT energy of the epoch, J).
-    - at fit end, the SCI (rank 0): ``sci/score``, ``sci/operational_g``,
-      ``sci/embodied_g``, ``sci/energy_kwh``, ``sci/intensity_g_per_kwh``,
-      ``sci/cost_usd`` and, on TensorBoard, the text ``sci/summary``; the files
-      ``sci_report.json``, ``sci_report.md`` and ``impact.yml`` beside ``energy.json``.
+    - at fit end, the SCI (rank 0): ``sci/score`` (and ``sci/score_mg``),
+      ``sci/operational_g``, ``sci/embodied_g`` (and ``_mg``), ``sci/energy_kwh`` (and
+      ``_wh``), ``sci/intensity_g_per_kwh``, ``sci/cost_usd`` and, on TensorBoard, the text
+      ``sci/summary``; the files ``sci_report.json``, ``sci_report.md`` and ``impact.yml``
+      beside ``energy.json``, also sent to loggers that store files (MLflow, W&B).
     - at fit end (job total over all ranks and resumed parts):
-      ``energy/fit/total_kwh`` (PUE applied), ``energy/fit/it_kwh``,
-      ``energy/fit/<component>_kwh``, ``energy/fit/<component>/<method>_kwh``,
+      ``energy/fit/total_kwh`` / ``_wh`` (PUE applied), ``energy/fit/it_kwh`` / ``_wh``,
+      ``energy/fit/<component>_kwh`` / ``_wh``, ``energy/fit/<component>/<method>_kwh``,
       ``energy/fit/duration_s``, ``energy/fit/mean_power_w``, ``energy/fit/pue``.
+    - at fit end, the run's settings and results (``results/val_acc``, ``results/energy_wh``,
+      ``results/emissions_mg``, ``results/sci``, ``results/cost_usd``,
+      ``results/fit_time_s``) as hyperparameters: one row per run in TensorBoard's HParams tab.
 
     The result is :attr:`result` (an :class:`~sci_lightning.energy.base.EnergyResult`) and
     ``energy.json`` in ``output_dir``, written atomically by rank 0. Under DDP, totals are
@@ -306,7 +317,7 @@ class EnergyCarbonCallback(Callback):
             return
         self._monitor.record_step(images=_batch_size(batch))
         self._batches += 1
-        if self._batches % self._log_n == 0 and trainer.is_global_zero:
+        if self._batches == 1 or self._batches % self._log_n == 0:
             self._log_step(trainer)
 
     def _mark_logged(self) -> None:
@@ -325,21 +336,15 @@ class EnergyCarbonCallback(Callback):
         duration_s, steps = monitor.last_read_ts - self._log_t, monitor.steps_read - self._log_steps
         delta_j = {name: j - self._log_j.get(name, 0.0) for name, j in latest.items()}
         window_j = sum(delta_j.values())
-        metrics = {f"energy/power_w/{name}": j / duration_s for name, j in delta_j.items()} if duration_s > 0 else {}
+        metrics = {power_w(name): j / duration_s for name, j in delta_j.items()} if duration_s > 0 else {}
         if duration_s > 0:
-            metrics["energy/power_w"] = window_j / duration_s
+            metrics[POWER_TOTAL_W] = window_j / duration_s
         if steps > 0:
-            metrics["energy/step_j"] = window_j / steps
-        metrics["energy/total_kwh"] = self._monitor.energy_so_far_j(_FIT) * self.energy_config.pue / 3.6e6
-        self._log(trainer, metrics)
+            metrics[STEP_J] = window_j / steps
+        so_far_j = self._monitor.energy_so_far_j(_FIT) * self.energy_config.pue
+        metrics[SO_FAR_KWH], metrics[SO_FAR_WH] = so_far_j / 3.6e6, so_far_j / 3600.0
+        publish(trainer, metrics)
         self._mark_logged()
-
-    def _log(self, trainer: "Trainer", metrics: dict[str, float]) -> None:
-        for logger in trainer.loggers:
-            try:
-                logger.log_metrics(metrics, step=trainer.global_step)
-            except Exception as err:  # noqa: BLE001 - logging must not stop training
-                rank_zero_warn(f"could not log energy metrics to {type(logger).__name__}: {err!r}")
 
     @override
     def on_train_epoch_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
@@ -348,12 +353,13 @@ class EnergyCarbonCallback(Callback):
 
     @override
     def on_train_epoch_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
-        """Log the epoch's IT energy (``energy/epoch_j``)."""
+        """A per-step point at the epoch's end and the epoch's IT energy (``energy/epoch_j``)."""
         if not self._running:
             return
         self._monitor.advance()
-        if trainer.is_global_zero:
-            self._log(trainer, {"energy/epoch_j": self._monitor.energy_so_far_j(_FIT) - self._epoch_start_j})
+        if self._monitor.steps_read > self._log_steps:  # steps since the last per-step point
+            self._log_step(trainer)
+        publish(trainer, {EPOCH_J: self._monitor.energy_so_far_j(_FIT) - self._epoch_start_j})
 
     @override
     def on_fit_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
@@ -379,8 +385,9 @@ class EnergyCarbonCallback(Callback):
         self.result.warnings.extend(self._end_notes())
         if trainer.is_global_zero:
             self._write(trainer, self.result)
-            self._log_fit(trainer, self.result)
+            publish(trainer, fit_energy_metrics(self.result))
             self._after_energy(trainer, pl_module, self.result)
+            self._send_results(trainer, pl_module, self.result)
 
     def _per_rank(self, trainer: "Trainer", local: Measurement, end: RunEnd) -> list[Measurement]:
         """Every rank's measurement; this rank's only when the ranks are not in step (e.g. after Ctrl-C)."""
@@ -457,19 +464,18 @@ class EnergyCarbonCallback(Callback):
         except OSError as err:
             rank_zero_warn(f"EnergyCarbonCallback: could not write {path} ({err}); the result is in callback.result")
 
-    def _log_fit(self, trainer: "Trainer", result: EnergyResult) -> None:
-        metrics: dict[str, float] = {
-            "energy/fit/total_kwh": result.energy_kwh,
-            "energy/fit/it_kwh": result.it_energy_j / 3.6e6,
-            "energy/fit/duration_s": result.duration_s,
-            "energy/fit/pue": result.pue,
-        }
-        if result.duration_s > 0:
-            metrics["energy/fit/mean_power_w"] = result.it_energy_j / result.duration_s
-        for c in result.components:
-            for key in (f"energy/fit/{c.component}_kwh", f"energy/fit/{c.component}/{c.method}_kwh"):
-                metrics[key] = metrics.get(key, 0.0) + c.energy_kwh
-        self._log(trainer, metrics)
+    def _send_results(self, trainer: "Trainer", pl_module: "LightningModule", result: EnergyResult) -> None:
+        """The run's settings and results (HParams), the report files (MLflow, W&B); flush the loggers."""
+        from sci_lightning.sci.loggers import log_artifacts, log_run_results  # noqa: PLC0415
+
+        if self.sci_result is not None:  # logged by the SCI step; here for Lightning's monitors
+            publish(trainer, sci_metrics(self.sci_result), to_loggers=False)
+        params, results = run_results(trainer, pl_module, result, self.sci_result, self.report_meta)
+        publish(trainer, results, to_loggers=False)
+        log_run_results(list(trainer.loggers), params, results, step=trainer.global_step)
+        out = self._output_dir(trainer)
+        names = ("energy.json", "sci_report.json", "sci_report.md", "impact.yml")
+        log_artifacts(list(trainer.loggers), [os.path.join(out, name) for name in names])
         for logger in trainer.loggers:
             try:
                 logger.save()

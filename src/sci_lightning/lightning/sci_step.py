@@ -95,6 +95,9 @@ def _report_meta(trainer: "Trainer", pl_module: "LightningModule", extra: dict[s
         "val_acc_top5": _metric(trainer, "val/acc_top5"),
     }
     meta.update(extra)
+    slots = meta.get("slots")
+    if isinstance(slots, dict) and slots.get("status") == "paused" and meta.get("status") == "completed":
+        meta["status"] = "paused"  # schedule=interrupt, pause=exit: the fit ended at a slot's end, work remains
     return meta
 
 

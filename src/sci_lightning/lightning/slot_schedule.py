@@ -25,6 +25,15 @@ training runs straight through (noted). The slots actually run (start, end, step
 pauses and the notes are in the report's ``slots`` block, across resumed parts. Place it
 *before* the EnergyCarbonCallback in ``callbacks`` (its final block is published in
 ``on_fit_end``, which the energy callback's report then reads).
+
+**Re-planning.** With ``replan(now, remaining)`` (``remaining``: the work left, seconds per
+step so far x remaining steps, or ``None`` before any step) the callback asks for fresh
+slots each time an in-process pause ends, i.e. at every slot start after the first; a
+new plan replaces the remaining slots (noted), and when its first slot starts later the
+job pauses again. A failing re-plan keeps the current slots (noted once). With
+``intensity(start, end)`` (mean gCO2e/kWh, or ``None``) every slot run records its
+``mean_g_per_kwh``. A paused (``exit``) run's checkpoint holds the deadline and the work
+left (``remaining_s``), so the next part can re-plan the rest (the app does).
 """
 
 from __future__ import annotations
@@ -98,12 +107,16 @@ class SlotSchedule(Callback):
         self, slots: Sequence[Slot | tuple[datetime, datetime]], *, deadline: datetime, pause: str = "wait",
         pause_cost: timedelta = timedelta(minutes=5), clock: Callable[[], datetime] = system_clock,
         sleep: Callable[[float], Any] = time.sleep, tz: Any = None, stream: TextIO | None = None,
+        replan: Callable[[datetime, timedelta | None], Sequence[Slot | tuple[datetime, datetime]]] | None = None,
+        intensity: Callable[[datetime, datetime], float | None] | None = None,
     ) -> None:
         super().__init__()
         self.slots = [_window(s) for s in slots]
         self.deadline = ensure_utc(deadline, "deadline")
         self.pause, self.pause_cost = pause, pause_cost
         self.clock, self.sleep, self.tz, self.stream = clock, sleep, tz, stream
+        self.replan, self.intensity = replan, intensity
+        self._planned_means = [s.mean_g_per_kwh if isinstance(s, Slot) else None for s in slots]
         self._check()
         self.paused: PauseExit | None = None
         self.run: list[dict[str, Any]] = []  # slots actually run: start, end, steps
@@ -113,6 +126,9 @@ class SlotSchedule(Callback):
         self._status = "running"  # then completed | interrupted (paused: ``paused`` is set)
         self._closed_s, self._closed_steps = 0.0, 0  # training in the closed slots, all parts
         self._slot_start, self._slot_step = self.clock(), 0
+        self._in_slot = False  # a slot is open (its time and steps are not yet in _closed_*)
+        self._remaining_s: float | None = None  # work left when the run paused (exit), for the next part
+        self._replan_failed = False
 
     def _check(self) -> None:
         if self.pause not in ("wait", "exit"):
@@ -154,6 +170,7 @@ class SlotSchedule(Callback):
             return
         self._close_slot(trainer, now)
         self._pause(trainer, now, max(following[0], now))
+        self._replan_and_wait(trainer)
         if not trainer.should_stop:
             self._open_slot(trainer)
 
@@ -184,15 +201,60 @@ class SlotSchedule(Callback):
         return next(((s, e) for s, e in self.slots if e > when), None)
 
     def _open_slot(self, trainer: "Trainer") -> None:
-        self._slot_start, self._slot_step = self.clock(), trainer.global_step
+        self._slot_start, self._slot_step, self._in_slot = self.clock(), trainer.global_step, True
         self.run.append({"start": _iso(self._slot_start), "end": None, "steps": 0})
         self._publish(trainer)
 
     def _close_slot(self, trainer: "Trainer", now: datetime) -> None:
         steps = trainer.global_step - self._slot_step
-        self.run[-1].update(end=_iso(now), steps=steps)
+        self.run[-1].update(end=_iso(now), steps=steps, mean_g_per_kwh=self._intensity_over(self._slot_start, now))
         self._closed_s += (now - self._slot_start).total_seconds()
         self._closed_steps += steps
+        self._in_slot = False
+
+    def _intensity_over(self, start: datetime, end: datetime) -> float | None:
+        """The slot's mean intensity from ``intensity`` (``None`` without one, or on a fault)."""
+        if self.intensity is None or end <= start:
+            return None
+        try:
+            value = self.intensity(start, end)
+        except Exception:  # noqa: BLE001 - a provider fault must not stop training
+            return None
+        return None if value is None else float(value)
+
+    def _remaining_work(self, trainer: "Trainer", now: datetime) -> timedelta | None:
+        """Seconds per step run so far (all parts) x the remaining steps; ``None`` before any step."""
+        steps_run = self._closed_steps + (trainer.global_step - self._slot_step if self._in_slot else 0)
+        if steps_run <= 0:
+            return None
+        run_s = self._closed_s + (max((now - self._slot_start).total_seconds(), 0.0) if self._in_slot else 0.0)
+        return timedelta(seconds=run_s / steps_run * self._remaining_steps(trainer))
+
+    def _replan_and_wait(self, trainer: "Trainer") -> None:
+        """After a pause: re-plan on a fresher forecast; pause again while the new first slot is later."""
+        while self.replan is not None and not trainer.should_stop:
+            now = self.clock()
+            work = self._remaining_work(trainer, now)
+            try:
+                fresh = [_window(s) for s in self.replan(now, work)]
+            except Exception as err:  # noqa: BLE001 - keep the current slots
+                if not self._replan_failed:
+                    self._replan_failed = True
+                    self.notes.append(f"Re-planning at {_iso(now)} failed ({type(err).__name__}: {err}); "
+                                      "kept the current slots.")
+                return
+            if not fresh or fresh == [s for s in self.slots if s[1] > now]:
+                return
+            self.slots, self._planned_means = fresh, [None] * len(fresh)
+            self.notes.append(f"Re-planned at {_iso(now)} on a fresher forecast: "
+                              + ", ".join(f"[{_iso(a)}, {_iso(b)})" for a, b in fresh) + ".")
+            first = self._slot_at(now)
+            if first is None or first[0] <= now:
+                return
+            if not self._fits(trainer, now, first[0]):
+                self._run_straight_through(now, first)
+                return
+            self._pause(trainer, now, first[0])
 
     def _remaining_steps(self, trainer: "Trainer") -> int:
         """Planned optimizer steps not yet run (0 for an unbounded run: it never pauses)."""
@@ -236,6 +298,8 @@ class SlotSchedule(Callback):
 
     def _exit(self, trainer: "Trainer", until: datetime) -> None:
         last = next((cb for cb in trainer.callbacks if isinstance(cb, LastCheckpoint)), None)
+        work = self._remaining_work(trainer, self.clock())
+        self._remaining_s = work.total_seconds() if work is not None else None
         self.paused = PauseExit(until, slurm_begin_time(until, self.tz), last.last_path if last else None)
         trainer.should_stop = True
         self._publish(trainer)
@@ -249,7 +313,8 @@ class SlotSchedule(Callback):
             "status": "paused" if self.paused is not None else self._status,
             "pause": self.pause,
             "deadline": _iso(self.deadline),
-            "planned": [{"start": _iso(s), "end": _iso(e)} for s, e in self.slots],
+            "planned": [{"start": _iso(s), "end": _iso(e), "mean_g_per_kwh": m}
+                        for (s, e), m in zip(self.slots, self._planned_means)],
             "run": [dict(r) for r in self.run],
             "pauses": list(self.pauses),
             "next_start": _iso(self.paused.next_start) if self.paused else None,
@@ -269,7 +334,8 @@ class SlotSchedule(Callback):
     def state_dict(self) -> dict[str, Any]:
         """The slots run, the pauses and the notes so far (the report lists every part's)."""
         return {"run": [dict(r) for r in self.run], "pauses": list(self.pauses), "notes": list(self.notes),
-                "closed_s": self._closed_s, "closed_steps": self._closed_steps}
+                "closed_s": self._closed_s, "closed_steps": self._closed_steps, "deadline": _iso(self.deadline),
+                "remaining_s": self._remaining_s, "status": self.record()["status"]}
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:

@@ -36,15 +36,17 @@ from lightning.pytorch.loggers import TensorBoardLogger
 # uses re.match), so "$" pins the end where a prefix would match more than meant.
 DEFAULT_LAYOUT: dict[str, dict[str, list[Any]]] = {
     "Energy": {
-        "Power (W) per component": ["Multiline", [r"energy/power_w/.*"]],
+        "Power (W): total and per component": ["Multiline", [r"energy/power_w/.*"]],
         "Energy per step (J)": ["Multiline", [r"energy/step_j$"]],
-        "Energy so far (kWh)": ["Multiline", [r"energy/total_kwh$"]],
+        "Energy per epoch (J)": ["Multiline", [r"energy/epoch_j$"]],
+        "Energy so far (Wh, PUE applied)": ["Multiline", [r"energy/so_far_wh$"]],
+        "Job energy at fit end (Wh): total, IT and per component": ["Multiline", [r"energy/fit/[a-z]+_wh$"]],
     },
     "Carbon and SCI": {
-        "SCI (gCO2e per functional unit)": ["Multiline", [r"sci/score$"]],
-        "Operational and embodied emissions (gCO2e)": ["Multiline", [r"sci/operational_g$", r"sci/embodied_g$"]],
-        "Energy E (kWh)": ["Multiline", [r"sci/energy_kwh$"]],
-        "Grid intensity I (gCO2e/kWh)": ["Multiline", [r"sci/intensity_g_per_kwh$", r"carbon/.*"]],
+        "SCI (mgCO2e per functional unit)": ["Multiline", [r"sci/score_mg$"]],
+        "Operational and embodied emissions (mgCO2e)": ["Multiline", [r"sci/operational_mg$", r"sci/embodied_mg$"]],
+        "Energy E (Wh)": ["Multiline", [r"sci/energy_wh$"]],
+        "Grid intensity I (gCO2e/kWh)": ["Multiline", [r"sci/intensity_g_per_kwh$"]],
         "Cost ($USD)": ["Multiline", [r"sci/cost_usd$"]],
     },
     "Training": {

@@ -1,49 +1,130 @@
-"""The SCI headline sent to Lightning loggers (TensorBoard, CSV, any ``log_metrics`` logger).
+"""What the SCI step sends to Lightning loggers (TensorBoard, CSV, MLflow, W&B, any ``log_metrics`` logger).
 
-:func:`log_to_logger` logs the ``sci/*`` scalars and, for loggers that can show text
-(TensorBoard), the :func:`~sci_lightning.sci.markdown.summary_markdown` table.
+- :func:`log_to_logger`: the ``sci/*`` scalars (names in :mod:`sci_lightning.metric_names`)
+  and, for loggers that show text (TensorBoard), the summary table.
+- :func:`log_run_results`: the run's settings and final results as hyperparameters, so
+  TensorBoard's HParams tab (or MLflow's run table) shows a sweep as one sortable table.
+- :func:`log_artifacts`: the report files, to loggers that store files (MLflow, W&B).
+
+A failing logger only warns, once per logger type and kind of record; nothing here raises.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
-from typing import Any
+from typing import Any, Iterable
 
+from sci_lightning.metric_names import sci_metrics
 from sci_lightning.sci.compute import SciResult
 from sci_lightning.sci.markdown import summary_markdown
 
-__all__ = ["log_to_logger"]
+__all__ = ["log_artifacts", "log_run_results", "log_to_logger"]
 
-_warned_loggers: set[str] = set()
+_warned: set[tuple[str, str]] = set()
+
+
+def _as_list(logger: Any) -> list[Any]:
+    if isinstance(logger, (list, tuple)):
+        return list(logger)
+    return [] if logger is None else [logger]
+
+
+def _warn_once(logger: Any, what: str, exc: BaseException) -> None:
+    key = (type(logger).__name__, what)
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(f"could not log {what} to {key[0]}: {exc!r}", RuntimeWarning, stacklevel=3)
+
+
+def _tensorboard_writer(logger: Any) -> Any:
+    """The SummaryWriter of a TensorBoard logger, else ``None`` (CSV, MLflow, a rank>0 dummy)."""
+    experiment = getattr(logger, "experiment", None)
+    if experiment is None or not callable(getattr(experiment, "add_text", None)):
+        return None
+    return experiment if callable(getattr(experiment, "_get_file_writer", None)) else None
 
 
 def log_to_logger(logger: Any, result: SciResult, step: int | None = None) -> dict[str, float]:
     """Log the SCI scalars to a Lightning logger (or a list of loggers) and return them.
 
-    Scalars: ``sci/score``, ``sci/operational_g``, ``sci/embodied_g``, ``sci/energy_kwh``,
-    ``sci/intensity_g_per_kwh``, ``sci/cost_usd`` via ``logger.log_metrics(metrics, step)``.
+    Scalars: :func:`sci_lightning.metric_names.sci_metrics` via ``logger.log_metrics(metrics, step)``.
     Loggers whose ``experiment`` has ``add_text`` (TensorBoard) also get a Markdown summary
-    under ``sci/summary``; others (CSVLogger) skip it. A failing logger only warns (once).
+    under ``sci/summary``; others (CSVLogger) skip it.
     """
-    metrics = {
-        "sci/score": float(result.sci),
-        "sci/operational_g": float(result.operational_g),
-        "sci/embodied_g": float(result.embodied_g),
-        "sci/energy_kwh": float(result.energy_kwh),
-        "sci/intensity_g_per_kwh": float(result.mean_intensity_g_per_kwh),
-        "sci/cost_usd": float(result.cost_usd),
-    }
+    metrics = sci_metrics(result)
     step = result.steps if step is None else step
-    loggers = logger if isinstance(logger, (list, tuple)) else ([] if logger is None else [logger])
-    for lg in loggers:
-        name = type(lg).__name__
+    for lg in _as_list(logger):
         try:
             lg.log_metrics(metrics, step)
             experiment = getattr(lg, "experiment", None)
             if experiment is not None and callable(getattr(experiment, "add_text", None)):
                 experiment.add_text("sci/summary", summary_markdown(result), step)
         except Exception as exc:  # never let reporting kill training
-            if name not in _warned_loggers:
-                _warned_loggers.add(name)
-                warnings.warn(f"could not log SCI metrics to {name}: {exc!r}", RuntimeWarning, stacklevel=2)
+            _warn_once(lg, "SCI metrics", exc)
     return metrics
+
+
+def _hparam_value(value: Any) -> int | float | str | bool:
+    """A value every tracker stores as a hyperparameter (None and lists become text)."""
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return "None" if value is None else str(value)
+
+
+def log_run_results(logger: Any, params: dict[str, Any], results: dict[str, float | None], step: int) -> None:
+    """The run's settings (``params``) and final results (``results``, metric name -> value).
+
+    The results are logged as metrics at ``step``; TensorBoard also gets the HParams
+    plugin's records (written with ``torch.utils.tensorboard.summary.hparams``) naming them,
+    so its HParams tab has one row per run. Other loggers get ``log_hyperparams(params)``.
+    Results that are ``None`` (no validation ran, no SCI) are left out.
+    """
+    clean_params = {key: _hparam_value(value) for key, value in params.items()}
+    clean_results = {key: float(value) for key, value in results.items() if value is not None}
+    for lg in _as_list(logger):
+        try:
+            lg.log_metrics(clean_results, step)
+            writer = _tensorboard_writer(lg)
+            if writer is not None:
+                _write_tensorboard_hparams(writer, clean_params, clean_results)
+            else:
+                lg.log_hyperparams(clean_params)
+        except Exception as exc:  # noqa: BLE001 - reporting must not kill training
+            _warn_once(lg, "run results", exc)
+
+
+def _write_tensorboard_hparams(writer: Any, params: dict[str, Any], results: dict[str, float]) -> None:
+    """The three HParams plugin summaries (experiment, session start, session end) in this run.
+
+    Written directly rather than through ``TensorBoardLogger.log_hyperparams``, which would
+    also log every result a second time at step 0.
+    """
+    from torch.utils.tensorboard.summary import hparams  # noqa: PLC0415 - TensorBoard loggers only
+
+    file_writer = writer._get_file_writer()
+    for summary in hparams(params, results):
+        file_writer.add_summary(summary)
+    writer.flush()
+
+
+def log_artifacts(logger: Any, paths: Iterable[str]) -> list[str]:
+    """Send the files in ``paths`` that exist to every logger that stores files; return them.
+
+    MLflow (``MLFlowLogger``): ``MlflowClient.log_artifact(run_id, path)``. W&B
+    (``WandbLogger``): ``run.save(path, policy="now")``. Other loggers are skipped.
+    """
+    files = [p for p in paths if p and os.path.isfile(p)]
+    for lg in _as_list(logger):
+        kind = type(lg).__name__
+        if kind not in ("MLFlowLogger", "WandbLogger"):
+            continue
+        try:
+            for path in files:
+                if kind == "MLFlowLogger":
+                    lg.experiment.log_artifact(lg.run_id, path)
+                else:
+                    lg.experiment.save(path, base_path=os.path.dirname(path), policy="now")
+        except Exception as exc:  # noqa: BLE001 - reporting must not kill training
+            _warn_once(lg, "report files", exc)
+    return files

@@ -44,7 +44,8 @@ def render_markdown(report: "SciReport") -> str:
     """The SCI disclosure (the specification's Report step) for one job, as Markdown."""
     lines = [*_result_section(report), *_boundary_sections(report), *_energy_section(report),
              *_intensity_section(report), *_embodied_section(report), *_sources_section(report),
-             *_cost_section(report), *_carbon_aware_section(report.carbon_aware), *_work_section(report)]
+             *_cost_section(report), *_carbon_aware_section(report.carbon_aware), *_slots_section(report.slots),
+             *_budget_section(report.budget), *_work_section(report)]
     lines += ["## Warnings", ""]
     lines += [f"- {w}" for w in report.warnings] or ["None."]
     lines += [
@@ -247,6 +248,55 @@ def _carbon_aware_section(ca: "CarbonAware | None") -> list[str]:
             lines.append(f"- {k}: {_fmt(v) if not isinstance(v, (dict, list)) else json.dumps(v)}")
     lines.append("")
     return lines
+
+
+def _slots_section(block: dict[str, Any] | None) -> list[str]:
+    """``schedule=interrupt``: the slots actually run (with their intensity), the pauses, the notes."""
+    if not block:
+        return []
+    lines = ["## Run slots (schedule=interrupt)", "",
+             f"Status: **{block.get('status')}**; between slots the job {'waited in-process' if block.get('pause') == 'wait' else 'exited and was resumed'}"
+             f"; deadline {block.get('deadline') or 'n/a'}.", ""]
+    run = block.get("run") or []
+    if run:
+        lines += ["| Slot | Start (UTC) | End (UTC) | Steps | Mean intensity (gCO2e/kWh) |", "|---|---|---|---|---|"]
+        lines += [f"| {i} | {r.get('start')} | {r.get('end') or 'running'} | {r.get('steps')} | "
+                  f"{_fmt(r.get('mean_g_per_kwh'), 4)} |" for i, r in enumerate(run, 1)]
+        lines.append("")
+    for i, p in enumerate(block.get("pauses") or [], 1):
+        joules = p.get("it_energy_j")
+        energy = f"{_fmt(joules / 3.6e6, 4)} kWh IT ({_fmt(joules, 4)} J)" if joules is not None else "n/a (not measured)"
+        lines.append(f"- pause {i}: {p.get('start')} to {p.get('end')} ({_fmt(p.get('duration_s'), 6)} s), "
+                     f"idle energy {energy}; included in E above.")
+    if block.get("next_start"):
+        lines.append(f"- paused: next slot starts {block['next_start']} (sbatch --begin={block.get('sbatch_begin')}); "
+                     f"resume with ckpt_path={block.get('ckpt_path')}.")
+    lines += [f"- note: {n}" for n in block.get("notes") or []]
+    return lines + [""]
+
+
+def _budget_section(b: dict[str, Any] | None) -> list[str]:
+    """The carbon budget: limits, the projected job total, the action and how much work was done."""
+    if not b:
+        return []
+    limits = " / ".join(x for x in (f"{_fmt(b.get('budget_g'))} gCO2e" if b.get("budget_g") is not None else "",
+                                    f"{_fmt(b.get('budget_kwh'))} kWh" if b.get("budget_kwh") is not None else "") if x)
+    fraction = b.get("fraction_done")
+    lines = [
+        "## Carbon budget", "",
+        "| Budget | Projected job total | Action | Exceeded | Stopped at budget | Planned work done |",
+        "|---|---|---|---|---|---|",
+        f"| {limits or 'n/a'} | {_fmt(b.get('projected_kwh'), 4)} kWh, {_fmt(b.get('projected_g'), 4)} gCO2e | "
+        f"{b.get('action')} | {'yes' if b.get('exceeded') else 'no'} | {'yes' if b.get('stopped') else 'no'} | "
+        f"{b.get('steps_done')}/{b.get('steps_planned')} steps"
+        f"{f' ({100 * fraction:.1f}%)' if isinstance(fraction, (int, float)) else ''} |",
+        "",
+    ]
+    if b.get("statement"):
+        lines.append(str(b["statement"]))
+    if b.get("method"):
+        lines.append(f"Method: {b['method']}.")
+    return lines + [""]
 
 
 def summary_markdown(result: SciResult) -> str:

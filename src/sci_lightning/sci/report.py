@@ -283,7 +283,7 @@ class SciReport:
     credits: list[str] = report_field(factory=list)
     generated_at: datetime | None = None
     carbon_aware: CarbonAware | None = report_field(None, omit_if_default=True)
-    status: str | None = report_field(None, omit_if_default=True, doc="completed | interrupted | failed")
+    status: str | None = report_field(None, omit_if_default=True, doc="completed | interrupted | failed | paused")
     interruption: dict[str, Any] | None = report_field(
         None, omit_if_default=True, doc="what stopped the run: signal (SIGINT|SIGTERM|SIGUSR1) or error (redacted)"
     )

@@ -53,6 +53,7 @@ __all__ = [
     "ScheduleOutcome",
     "WaitCancelled",
     "before_training",
+    "fetch_interruptible_plan",
     "fetch_plan",
     "plan_after_first_epoch",
     "sdk_cross_check",
@@ -168,6 +169,36 @@ def fetch_plan(
             log.warning(msg)
             plan = _with_note(plan, msg)
     return plan, check
+
+
+def fetch_interruptible_plan(
+    provider: IntensityProvider,
+    duration: timedelta,
+    *,
+    now: datetime,
+    deadline: timedelta | datetime,
+    min_slot: timedelta | str = "30m",
+    pause_cost: timedelta | str = "5m",
+    energy_kwh: float | None = None,
+    pause_idle_w: float = 0.0,
+) -> Any:
+    """Fetch the forecast from ``now`` to the deadline and plan the run slots on it.
+
+    ``deadline`` is a length from ``now`` or an absolute time (a resumed job keeps its own).
+    Returns an :class:`~sci_lightning.shifting.interruptible.InterruptiblePlan`; the plan CLI
+    (``interruptible=true``) and ``schedule=interrupt`` both plan through here.
+    """
+    from sci_lightning.shifting.interruptible import plan_interruptible
+
+    now = ensure_utc(now, "now").replace(microsecond=0)
+    horizon = deadline - now if isinstance(deadline, datetime) else deadline
+    if horizon <= timedelta(0):
+        raise PlanError(f"the deadline is {format_duration(-horizon) if horizon else '0s'} in the past.")
+    series = provider.forecast(start=now, horizon=horizon)
+    if not isinstance(series, IntensitySeries):
+        raise PlanError(f"provider {getattr(provider, 'name', provider)!r} returned {type(series).__name__}, not a forecast.")
+    return plan_interruptible(series, duration, deadline=horizon, min_slot=min_slot, pause_cost=pause_cost,
+                              energy_kwh=energy_kwh, pause_idle_w=pause_idle_w, now=now)
 
 
 def sdk_cross_check(

@@ -1,0 +1,296 @@
+"""PrometheusExporter: live energy, intensity and projected SCI gauges for Prometheus/Grafana.
+
+Optional (``pip install sci-lightning[prometheus]``; ``prometheus.enabled=true`` in the app,
+see :class:`~sci_lightning.settings.PrometheusConfig`). Place it after the
+:class:`~sci_lightning.lightning.callback.EnergyCarbonCallback`; it reads that callback's
+monitor and never measures anything itself. On rank 0, while fitting:
+
+- ``sci_lightning_power_watts{component}``: mean IT power since the previous update, W
+  (``component`` = gpu | cpu | ram | total);
+- ``sci_lightning_energy_joules``: facility energy so far (IT x PUE, resumed parts included), J;
+- ``sci_lightning_intensity_g_per_kwh``: the provider's current grid intensity, gCO2e/kWh
+  (fetched on a background thread every ``intensity_every_s``);
+- ``sci_lightning_projected_energy_kwh`` and ``sci_lightning_projected_carbon_grams``: the
+  whole job projected from the energy per optimizer step so far
+  (:func:`~sci_lightning.lightning.carbon_budget.project_job`, current intensity for the rest);
+- ``sci_lightning_projected_sci{unit}``: projected operational SCI, (E x I) / R, for the
+  functional units whose R is known before the end (``job``: 1, ``epoch``: max_epochs);
+  embodied emissions are added only in the final report;
+- ``sci_lightning_steps``, ``sci_lightning_steps_planned``, ``sci_lightning_up``.
+
+``/metrics`` is served on ``addr:port`` (``port=0``: any free port, see :attr:`port`); with
+``pushgateway_url`` the same registry is pushed (``PUT /metrics/job/<job>``) every
+``push_every_s`` from a background thread and once more at fit end. Pushgateway basic-auth
+credentials come only from ``SCI_LIGHTNING_PUSHGATEWAY_USERNAME`` /
+``SCI_LIGHTNING_PUSHGATEWAY_PASSWORD``. A fault (port taken, gateway down, missing package)
+never stops training: it warns once (:class:`PrometheusExporterWarning`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from lightning.pytorch.callbacks import Callback
+from typing_extensions import override
+
+from sci_lightning.redaction import redact
+from sci_lightning.settings import PrometheusConfig, SciConfig, coerce
+
+if TYPE_CHECKING:
+    from lightning.pytorch import LightningModule, Trainer
+
+__all__ = ["PUSH_PASSWORD_ENV", "PUSH_USERNAME_ENV", "PrometheusExporter", "PrometheusExporterWarning"]
+
+PUSH_USERNAME_ENV = "SCI_LIGHTNING_PUSHGATEWAY_USERNAME"
+PUSH_PASSWORD_ENV = "SCI_LIGHTNING_PUSHGATEWAY_PASSWORD"
+_FIT = "fit"
+_J_PER_KWH = 3.6e6
+
+
+class PrometheusExporterWarning(UserWarning):
+    """The Prometheus exporter could not serve, update or push (training goes on)."""
+
+
+class PrometheusExporter(Callback):
+    """Serve (and optionally push) live gauges of the running fit.
+
+    Args:
+        config: :class:`~sci_lightning.settings.PrometheusConfig` (a dict or an OmegaConf
+            node); ``enabled`` is not consulted here: adding the callback enables it.
+        provider: the intensity provider for the current-intensity gauge (``None``: no
+            intensity, so no projected carbon or SCI).
+        sci: SCI settings (the functional unit of the projected SCI).
+    """
+
+    def __init__(self, config: Any = None, provider: Any = None, sci: Any = None) -> None:
+        super().__init__()
+        self.config = coerce(PrometheusConfig, config, "prometheus")
+        self.sci = coerce(SciConfig, sci, "sci")
+        self.provider = provider
+        self.registry: Any = None
+        self.port: int | None = None  #: the port /metrics is served on (after fit start)
+        self.pushes = 0  #: successful pushes to the Pushgateway
+        self._server: Any = None
+        self._g: dict[str, Any] = {}
+        self._warned: set[str] = set()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._intensity: float | None = None
+        self._last_update = 0.0
+        self._last_j: dict[str, float] = {}
+        self._last_ts: float | None = None
+        self._max_epochs: int | None = None
+
+    # ------------------------------------------------------------------ faults
+    def _warn(self, what: str, err: BaseException) -> None:
+        if what in self._warned:
+            return
+        self._warned.add(what)
+        warnings.warn(
+            redact(f"PrometheusExporter: {what} failed ({type(err).__name__}: {err}); training goes on"),
+            PrometheusExporterWarning, stacklevel=2,
+        )
+
+    # ------------------------------------------------------------------ hooks
+    @override
+    def on_fit_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+        if not trainer.is_global_zero:
+            return
+        try:
+            self._build_registry()
+        except Exception as err:  # noqa: BLE001 - e.g. prometheus_client not installed
+            self._warn("setting up the gauges (pip install sci-lightning[prometheus])", err)
+            return
+        self._max_epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+        if self.config.port is not None:
+            try:
+                from prometheus_client import start_http_server
+
+                self._server, _ = start_http_server(self.config.port, addr=self.config.addr, registry=self.registry)
+                self.port = int(self._server.server_port)
+            except Exception as err:  # noqa: BLE001 - port taken, address not local, ...
+                self._warn(f"serving /metrics on {self.config.addr}:{self.config.port}", err)
+        self._g["up"].set(1)
+        self._stop.clear()
+        if self.provider is not None:
+            self._start_thread(self._intensity_loop, "sci-prometheus-intensity")
+        if self.config.pushgateway_url:
+            self._start_thread(self._push_loop, "sci-prometheus-push")
+
+    @override
+    def on_train_batch_end(self, trainer: "Trainer", pl_module: "LightningModule", outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if self.registry is None or time.monotonic() - self._last_update < self.config.update_every_s:
+            return
+        self._safe_update(trainer)
+
+    @override
+    def on_train_epoch_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+        if self.registry is not None:
+            self._safe_update(trainer)
+
+    @override
+    def on_fit_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+        self._finish(trainer)
+
+    @override
+    def on_exception(self, trainer: "Trainer", pl_module: "LightningModule", exception: BaseException) -> None:
+        self._finish(trainer)
+
+    @override
+    def teardown(self, trainer: "Trainer", pl_module: "LightningModule", stage: str) -> None:
+        if stage == "fit":
+            self.close()
+
+    # ------------------------------------------------------------------ gauges
+    def _build_registry(self) -> None:
+        from prometheus_client import CollectorRegistry, Gauge
+
+        reg = CollectorRegistry(auto_describe=True)
+        g = {
+            "power": Gauge("sci_lightning_power_watts", "Mean IT power since the previous update, W",
+                           ["component"], registry=reg),
+            "energy": Gauge("sci_lightning_energy_joules", "Facility energy so far (IT x PUE), J", registry=reg),
+            "intensity": Gauge("sci_lightning_intensity_g_per_kwh", "Current grid carbon intensity, gCO2e/kWh",
+                               registry=reg),
+            "proj_kwh": Gauge("sci_lightning_projected_energy_kwh", "Projected facility energy of the job, kWh",
+                              registry=reg),
+            "proj_g": Gauge("sci_lightning_projected_carbon_grams",
+                            "Projected operational emissions of the job (E x I), gCO2e", registry=reg),
+            "proj_sci": Gauge("sci_lightning_projected_sci",
+                              "Projected operational SCI, (E x I) / R (embodied added in the final report)",
+                              ["unit"], registry=reg),
+            "steps": Gauge("sci_lightning_steps", "Optimizer steps done", registry=reg),
+            "planned": Gauge("sci_lightning_steps_planned", "Optimizer steps planned", registry=reg),
+            "up": Gauge("sci_lightning_up", "1 while the fit runs, 0 after", registry=reg),
+        }
+        self.registry, self._g = reg, g
+
+    def _safe_update(self, trainer: "Trainer") -> None:
+        try:
+            self.update(trainer)
+        except Exception as err:  # noqa: BLE001 - the gauges never stop training
+            self._warn("updating the gauges", err)
+
+    def update(self, trainer: "Trainer") -> None:
+        """Set every gauge from the energy callback's monitor (rank 0, training thread)."""
+        from sci_lightning.lightning.carbon_budget import project_job, running_energy_callback
+
+        self._last_update = time.monotonic()
+        g = self._g
+        step = int(trainer.global_step)
+        g["steps"].set(step)
+        planned = _planned(trainer)
+        if planned is not None:
+            g["planned"].set(planned)
+        cb = running_energy_callback(trainer)
+        if cb is None:
+            return
+        monitor = cb.monitor
+        latest, ts = monitor.latest_j(), monitor.last_read_ts
+        if self._last_ts is not None and ts > self._last_ts:
+            span = ts - self._last_ts
+            deltas = {name: j - self._last_j.get(name, 0.0) for name, j in latest.items()}
+            for name, dj in deltas.items():
+                g["power"].labels(component=name).set(dj / span)
+            g["power"].labels(component="total").set(sum(deltas.values()) / span)
+        if self._last_ts is None or ts > self._last_ts:
+            self._last_j, self._last_ts = dict(latest), ts
+        so_far_j = monitor.energy_so_far_j(_FIT) * cb.energy_config.pue
+        g["energy"].set(so_far_j)
+        with self._lock:
+            intensity = self._intensity
+        if planned is None or step <= 0:
+            return
+        kwh, grams = project_job(so_far_j / _J_PER_KWH, step, planned, intensity, intensity)
+        g["proj_kwh"].set(kwh)
+        if grams is None:
+            return
+        g["proj_g"].set(grams)
+        r = {"job": 1.0, "epoch": float(self._max_epochs) if self._max_epochs else None}.get(self.sci.functional_unit)
+        if r:
+            g["proj_sci"].labels(unit=f"gCO2e/{self.sci.functional_unit}").set(grams / r)
+
+    # ------------------------------------------------------------------ background
+    def _start_thread(self, target: Any, name: str) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _intensity_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                value = float(self.provider.current().g_per_kwh)
+                with self._lock:
+                    self._intensity = value
+                self._g["intensity"].set(value)
+            except Exception as err:  # noqa: BLE001 - a provider fault only leaves the gauge unset
+                self._warn("fetching the current intensity", err)
+            self._stop.wait(self.config.intensity_every_s)
+
+    def _push_loop(self) -> None:
+        while not self._stop.wait(self.config.push_every_s):
+            self.push()
+
+    def push(self) -> bool:
+        """Push the registry to ``pushgateway_url`` now; ``False`` (and one warning) on a fault."""
+        if self.registry is None or not self.config.pushgateway_url:
+            return False
+        try:
+            from prometheus_client import push_to_gateway
+
+            kwargs: dict[str, Any] = {}
+            user, password = os.environ.get(PUSH_USERNAME_ENV), os.environ.get(PUSH_PASSWORD_ENV)
+            if user or password:
+                from prometheus_client.exposition import basic_auth_handler
+
+                def handler(url, method, timeout, headers, data):  # type: ignore[no-untyped-def]
+                    return basic_auth_handler(url, method, timeout, headers, data, user, password)
+
+                kwargs["handler"] = handler
+            push_to_gateway(self.config.pushgateway_url, job=self.config.job, registry=self.registry, timeout=5,
+                            **kwargs)
+            self.pushes += 1
+            return True
+        except Exception as err:  # noqa: BLE001 - the gateway being down never stops training
+            self._warn(f"pushing to {self.config.pushgateway_url}", err)
+            return False
+
+    def _finish(self, trainer: "Trainer") -> None:
+        if self.registry is None:
+            return
+        self._safe_update(trainer)
+        try:
+            self._g["up"].set(0)
+        except Exception:  # noqa: BLE001
+            pass
+        self._stop.set()
+        if self.config.pushgateway_url:
+            self.push()
+
+    def close(self) -> None:
+        """Stop the background threads and the ``/metrics`` server."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=1.0)
+        self._threads = []
+        if self._server is not None:
+            try:
+                self._server.shutdown()
+                self._server.server_close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._server = None
+
+
+def _planned(trainer: "Trainer") -> int | None:
+    try:
+        n = trainer.estimated_stepping_batches
+    except Exception:  # noqa: BLE001
+        return None
+    return int(n) if isinstance(n, (int, float)) and n != float("inf") and n > 0 else None

@@ -1,0 +1,114 @@
+"""The names (and units) of every metric sci-lightning logs: one place for all of them.
+
+Each name ends in its unit (``_w``, ``_j``, ``_wh``, ``_kwh``, ``_g``, ``_mg``, ``_s``,
+``_usd``). No name is a path prefix of another (``energy/power_w/total`` beside
+``energy/power_w/cpu``, never ``energy/power_w`` beside it): trackers that store a metric
+as a file at its path (MLflow's file store) cannot hold both a file and a folder of the
+same name. :func:`path_prefix_clashes` checks a set of names for that.
+
+Small fit-end figures are also logged in a unit that renders (Wh, mg): a TensorBoard chart
+of 1e-4 kWh shows 0.0001 in its data table.
+
+Where they come from:
+
+- per step (every ``log_every_n_steps`` batches, the first batch, every epoch end):
+  :func:`power_w` per component and :data:`POWER_TOTAL_W`, :data:`STEP_J`,
+  :data:`SO_FAR_KWH` / :data:`SO_FAR_WH` (energy so far, PUE applied);
+- every training epoch: :data:`EPOCH_J`;
+- at fit end: the job totals ``energy/fit/*`` (:func:`fit_energy_metrics`) and the SCI
+  ``sci/*`` (:func:`sci_metrics`);
+- at fit end, one row per run for HParams tables: ``results/*`` (:data:`RESULT_NAMES`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+__all__ = [
+    "EPOCH_J",
+    "POWER_TOTAL_W",
+    "RESULT_NAMES",
+    "SO_FAR_KWH",
+    "SO_FAR_WH",
+    "STEP_J",
+    "fit_energy_metrics",
+    "path_prefix_clashes",
+    "power_w",
+    "sci_metrics",
+]
+
+J_PER_KWH = 3.6e6
+J_PER_WH = 3600.0
+
+POWER_TOTAL_W = "energy/power_w/total"
+STEP_J = "energy/step_j"
+SO_FAR_KWH = "energy/so_far_kwh"
+SO_FAR_WH = "energy/so_far_wh"
+EPOCH_J = "energy/epoch_j"
+
+#: The HParams metrics: the run's final results, one sortable column each.
+RESULT_NAMES = {
+    "val_acc": "results/val_acc",
+    "energy_wh": "results/energy_wh",
+    "emissions_mg": "results/emissions_mg",
+    "sci": "results/sci",
+    "cost_usd": "results/cost_usd",
+    "fit_time_s": "results/fit_time_s",
+}
+
+
+def power_w(component: str) -> str:
+    """``energy/power_w/<component>`` (mean IT power of one component since the last log, W)."""
+    if component == "total":
+        raise ValueError("'total' is the sum of the components, not a component name")
+    return f"energy/power_w/{component}"
+
+
+def fit_energy_metrics(result: Any) -> dict[str, float]:
+    """The job totals of an :class:`~sci_lightning.energy.base.EnergyResult` (all ranks and parts)."""
+    metrics: dict[str, float] = {
+        "energy/fit/total_kwh": result.energy_kwh,
+        "energy/fit/total_wh": result.energy_kwh * 1000.0,
+        "energy/fit/it_kwh": result.it_energy_j / J_PER_KWH,
+        "energy/fit/it_wh": result.it_energy_j / J_PER_WH,
+        "energy/fit/duration_s": result.duration_s,
+        "energy/fit/pue": result.pue,
+    }
+    if result.duration_s > 0:
+        metrics["energy/fit/mean_power_w"] = result.it_energy_j / result.duration_s
+    for c in result.components:
+        for key, value in ((f"energy/fit/{c.component}_kwh", c.energy_kwh),
+                           (f"energy/fit/{c.component}_wh", c.energy_kwh * 1000.0),
+                           (f"energy/fit/{c.component}/{c.method}_kwh", c.energy_kwh)):
+            metrics[key] = metrics.get(key, 0.0) + value
+    return metrics
+
+
+def sci_metrics(result: Any) -> dict[str, float]:
+    """The SCI scalars of a :class:`~sci_lightning.sci.compute.SciResult` (g and mg, kWh and Wh)."""
+    return {
+        "sci/score": float(result.sci),
+        "sci/score_mg": float(result.sci) * 1000.0,
+        "sci/operational_g": float(result.operational_g),
+        "sci/operational_mg": float(result.operational_g) * 1000.0,
+        "sci/embodied_g": float(result.embodied_g),
+        "sci/embodied_mg": float(result.embodied_g) * 1000.0,
+        "sci/energy_kwh": float(result.energy_kwh),
+        "sci/energy_wh": float(result.energy_kwh) * 1000.0,
+        "sci/intensity_g_per_kwh": float(result.mean_intensity_g_per_kwh),
+        "sci/cost_usd": float(result.cost_usd),
+    }
+
+
+def path_prefix_clashes(names: Iterable[str]) -> list[tuple[str, str]]:
+    """Pairs ``(a, b)`` where ``a`` is a path prefix of ``b`` (``b`` starts with ``a + "/"``)."""
+    unique = sorted(set(names))
+    as_set = set(unique)
+    clashes = []
+    for name in unique:
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            prefix = "/".join(parts[:i])
+            if prefix in as_set:
+                clashes.append((prefix, name))
+    return clashes

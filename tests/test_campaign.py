@@ -1,0 +1,221 @@
+"""The campaign roll-up over real (tiny, CPU) runs written by EnergyCarbonCallback: a failed run,
+an interrupted run resumed in another folder, a failed run without a report and an empty job
+folder; the CLI; the Impact Framework manifest; the comparison's campaign line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from lightning.pytorch import Trainer
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from fake_nvml import StepMeter, TinyModule
+from sci_lightning.campaign import build_campaign, campaign_line, write_campaign
+from sci_lightning.compare import compare_runs
+from sci_lightning.compare.tables import markdown_report, text_summary
+from sci_lightning.lightning.callback import EnergyCarbonCallback
+from sci_lightning.lightning.checkpointing import LastCheckpoint
+from sci_lightning.sci.report import load_report
+
+IF_RUN = os.environ.get("IF_RUN") or shutil.which("if-run")
+CARBON = {"provider": "static", "region": "FR"}
+
+
+class Exploding(TinyModule):
+    def training_step(self, batch, batch_idx):
+        if batch_idx == 2:
+            raise RuntimeError("loss is NaN")
+        return super().training_step(batch, batch_idx)
+
+
+class Stopped(TinyModule):
+    """Stops like SIGTERM does (Lightning's SIGTERMException at a step boundary)."""
+
+    def training_step(self, batch, batch_idx):
+        if batch_idx == 3:
+            raise SIGTERMException()
+        return super().training_step(batch, batch_idx)
+
+
+def _fit(run_dir: Path, module, *, max_steps: int = 6, ckpt_path: str | None = None, compute_sci: bool = True,
+         checkpoints: bool = False, joules: float = 2.0) -> None:
+    cb = EnergyCarbonCallback(meters=[StepMeter("gpu", "GPU-a", joules)], output_dir=str(run_dir), carbon=CARBON,
+                              sci={"embodied_total_kg": 100.0, "lifespan_years": 4.0}, compute_sci=compute_sci,
+                              energy={"min_read_interval_s": 0}, report_meta={"model": "tiny_mlp"})
+    callbacks = [cb, LastCheckpoint(run_dir / "checkpoints", every_min=None)] if checkpoints else [cb]
+    trainer = Trainer(accelerator="cpu", devices=1, default_root_dir=str(run_dir), callbacks=callbacks,
+                      max_steps=max_steps, enable_progress_bar=False, enable_model_summary=False,
+                      enable_checkpointing=checkpoints, logger=False)
+    trainer.fit(module, ckpt_path=ckpt_path)
+
+
+@pytest.fixture(scope="module")
+def campaign_dir(tmp_path_factory) -> Path:
+    """A sweep-like folder: failed, interrupted + resumed elsewhere, failed without a report, empty."""
+    root = tmp_path_factory.mktemp("campaign")
+    with pytest.raises(RuntimeError, match="NaN"):
+        _fit(root / "a_failed", Exploding())
+    with pytest.raises((SIGTERMException, SystemExit)):
+        _fit(root / "b_part1", Stopped(), max_steps=8, checkpoints=True)
+    _fit(root / "c_resumed", TinyModule(), max_steps=8, ckpt_path=str(root / "b_part1" / "checkpoints" / "last.ckpt"))
+    with pytest.raises(RuntimeError, match="NaN"):
+        _fit(root / "d_failed_no_report", Exploding(), compute_sci=False)
+    (root / "e_empty").mkdir()
+    (root / "e_empty" / "job_failed.json").write_text(json.dumps({"error_type": "OSError", "error": "disk full"}))
+    return root
+
+
+def test_campaign_total_is_the_sum_of_the_runs_own_reports(campaign_dir):
+    failed, part1, resumed = (load_report(campaign_dir / n) for n in ("a_failed", "b_part1", "c_resumed"))
+    assert failed.status == "failed" and part1.status == "interrupted" and resumed.status == "completed"
+    assert len(resumed.parts) == 2 and resumed.parts[0]["started_at"] == part1.parts[0]["started_at"]
+    energy_only = json.loads((campaign_dir / "d_failed_no_report" / "energy.json").read_text())
+    assert not (campaign_dir / "d_failed_no_report" / "sci_report.json").exists()
+
+    c = build_campaign([campaign_dir])
+    runs = {r.name: r for r in c.runs}
+    assert c.final is runs["c_resumed"] and len(c.runs) == 5
+    # b_part1 is inside c_resumed's total (its checkpoint lineage): counted once, in c_resumed
+    assert runs["b_part1"].counted_fraction == 0 and runs["b_part1"].included_in == ["c_resumed"]
+    assert runs["b_part1"].share == 0 and runs["c_resumed"].counted_fraction == 1
+    assert runs["e_empty"].status == "no measurement" and runs["e_empty"].share == 0
+    assert "disk full" in runs["e_empty"].reason
+    assert runs["d_failed_no_report"].status == "failed" and runs["d_failed_no_report"].estimated
+
+    reported = [failed, resumed]
+    assert c.energy_kwh == pytest.approx(sum(r.energy_kwh.total for r in reported) + energy_only["energy_kwh"])
+    d = runs["d_failed_no_report"]
+    assert c.operational_g == pytest.approx(sum(r.operational_g for r in reported) + d.operational_g)
+    assert c.embodied_g == pytest.approx(sum(r.embodied_g for r in reported) + d.embodied_g)
+    assert c.cost_usd == pytest.approx(sum(r.cost_usd for r in reported) + d.cost_usd)
+    assert c.duration_s == pytest.approx(sum(r.duration_s for r in reported) + energy_only["duration_s"])
+    # the estimate for the run without a report: its energy at the reported runs' mean intensity
+    mean_i = sum(r.operational_g for r in reported) / sum(r.energy_kwh.total for r in reported)
+    assert d.operational_g == pytest.approx(energy_only["energy_kwh"] * mean_i)
+    assert sum(r.share for r in c.runs) == pytest.approx(1.0)
+    # per functional unit of the final model
+    for unit, n in resumed.functional_unit_counts.items():
+        if n > 0:
+            assert c.sci_per[unit] == pytest.approx(c.carbon_g / n)
+    assert c.functional_unit == "job" and c.sci == pytest.approx(c.carbon_g)
+
+
+def test_campaign_files_and_disclosure(campaign_dir, tmp_path):
+    c = build_campaign([campaign_dir])
+    written = write_campaign(c, tmp_path)
+    assert sorted(written) == ["campaign.json", "campaign.md", "campaign_impact.yml"]
+    data = json.loads((tmp_path / "campaign.json").read_text())
+    assert data["carbon_g"] == pytest.approx(c.carbon_g) and data["runs_total"] == 5
+    assert data["runs_by_status"] == {"completed": 1, "failed": 2, "interrupted": 1, "no measurement": 1}
+    md = (tmp_path / "campaign.md").read_text()
+    for words in ("Provider boundary", "## Functional unit", "gross", "effective", "## Strategies used",
+                  "Inside:", "Outside:", "counted in c_resumed", "no measurement", "emissions estimated"):
+        assert words in md, words
+    manifest = yaml.safe_load((tmp_path / "campaign_impact.yml").read_text())
+    children = manifest["tree"]["children"]
+    assert sorted(children) == ["a_failed", "c_resumed", "d_failed_no_report"]  # b_part1 counts 0
+    total = sum(o["energy"] * o["grid/carbon-intensity"] + o["carbon-embodied"]
+                for ch in children.values() for o in ch["inputs"])
+    assert total == pytest.approx(c.carbon_g)
+
+
+def test_final_run_can_be_chosen_and_a_wrong_one_is_refused(campaign_dir):
+    c = build_campaign([campaign_dir], final=campaign_dir / "a_failed")
+    assert c.final.name == "a_failed"
+    with pytest.raises(Exception, match="has no readable sci_report.json"):
+        build_campaign([campaign_dir], final=campaign_dir / "e_empty")
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sci_lightning.campaign", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_writes_the_files_and_refuses_bad_input_in_one_line(campaign_dir, tmp_path):
+    out = _cli(str(campaign_dir), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Campaign (all 5 runs: 1 completed, 1 interrupted, 2 failed, 1 no measurement): ")
+    assert (tmp_path / "out" / "campaign.md").is_file()
+    (tmp_path / "nothing").mkdir()
+    cases = {
+        str(tmp_path / "missing"): "does not exist",
+        str(tmp_path / "nothing"): "No run folder found",
+    }
+    for arg, words in cases.items():
+        proc = _cli(arg, cwd=tmp_path)
+        assert proc.returncode == 2 and words in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("error: ")
+    proc = _cli(str(campaign_dir / "e_empty"), cwd=tmp_path)
+    assert proc.returncode == 2 and "--final RUN_DIR" in proc.stderr
+    proc = _cli(str(campaign_dir), "--final", str(tmp_path), "--out", str(tmp_path / "o2"), cwd=tmp_path)
+    assert proc.returncode == 2 and "is not one of the campaign's run folders" in proc.stderr
+
+
+def test_comparison_ends_with_the_campaign_line(campaign_dir):
+    comp = compare_runs([campaign_dir])
+    line = campaign_line(build_campaign([campaign_dir]))
+    assert markdown_report(comp).rstrip().splitlines()[-1] == line
+    assert text_summary(comp).rstrip().splitlines()[-1] == line
+
+
+@pytest.mark.skipif(not IF_RUN or not os.path.exists(IF_RUN),
+                    reason="if-run not found (set IF_RUN or put @grnsft/if's if-run on PATH)")
+def test_if_run_reproduces_the_campaign_sci(campaign_dir, tmp_path):
+    c = build_campaign([campaign_dir])
+    write_campaign(c, tmp_path)
+    proc = subprocess.run([IF_RUN, "--manifest", str(tmp_path / "campaign_impact.yml"), "--output",
+                           str(tmp_path / "if-out")], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    computed = yaml.safe_load(next(tmp_path.glob("if-out*")).read_text())
+    assert computed["execution"]["status"] == "success"
+    agg = computed["tree"]["aggregated"]
+    assert agg["sci"] == pytest.approx(c.sci, rel=1e-6)
+    assert agg["carbon"] == pytest.approx(c.carbon_g, rel=1e-6)
+    assert agg["carbon-embodied"] == pytest.approx(c.embodied_g, rel=1e-6)
+    assert agg["energy"] == pytest.approx(c.energy_kwh, rel=1e-6)
+    for unit, value in c.sci_per.items():
+        key = {"job": "sci-per-job", "epoch": "sci-per-epoch", "1000_images": "sci-per-thousand-images",
+               "pflop": "sci-per-petaflop", "billion_parameters": "sci-per-billion-parameters"}[unit]
+        assert agg[key] == pytest.approx(value, rel=1e-6)
+
+
+def _run(name: str, parts: list[tuple[str, float]], energy_kwh: float) -> "CampaignRun":
+    from sci_lightning.campaign import CampaignRun
+
+    return CampaignRun(path=Path("/nowhere") / name, name=name, status="completed", source="sci_report.json",
+                       energy_kwh=energy_kwh, operational_g=100 * energy_kwh,
+                       parts=[{"started_at": s, "energy_j": j} for s, j in parts])
+
+
+def test_shared_parts_count_once_branches_and_partial_resumes():
+    from sci_lightning.campaign.rollup import attribute_parts
+
+    # a (interrupted, 10 J) resumed twice from its last checkpoint: b and c each hold a's part
+    a, b, c = _run("a", [("t0", 10.0)], 1.0), _run("b", [("t0", 10.0), ("t1", 30.0)], 4.0), \
+        _run("c", [("t0", 10.0), ("t2", 10.0)], 2.0)
+    attribute_parts([a, b, c])
+    assert a.counted_fraction == 0 and a.included_in == ["b"]
+    assert b.counted_fraction == 1 and c.counted_fraction == pytest.approx(0.5) and c.included_in == ["b"]
+    # d resumed from an earlier checkpoint of e: e's part counts the energy after that checkpoint
+    d, e = _run("d", [("t0", 4.0), ("t1", 6.0)], 1.0), _run("e", [("t0", 10.0)], 1.0)
+    attribute_parts([e, d])
+    assert d.counted_fraction == 1 and e.counted_fraction == pytest.approx(0.6) and e.included_in == ["d"]
+
+
+def test_a_killed_folder_without_files_is_listed_as_counted_in_the_run_that_resumed_it(tmp_path):
+    from sci_lightning.campaign.rollup import attribute_parts, read_run
+
+    (tmp_path / "killed" / ".hydra").mkdir(parents=True)
+    killed = read_run(tmp_path / "killed")
+    resumed = _run("resumed", [("t0", 5.0), ("t1", 5.0)], 1.0)
+    resumed.parts[0]["checkpoint"] = str(tmp_path / "killed" / "checkpoints" / "last.ckpt")
+    attribute_parts([killed, resumed])
+    assert killed.status == "no measurement" and killed.counted("energy_kwh") == 0
+    assert killed.included_in == ["resumed"] and resumed.counted_fraction == 1

@@ -1,0 +1,99 @@
+"""The command line explains itself: --help, plan --help, the summary line, progress lines
+without a terminal, and no third-party noise -- through the real CLI (stderr piped, so not a TTY)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tiny_run import TINY_FIT
+
+from sci_lightning.app.summary import format_energy, summary_line
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def _run(cwd: Path, module: str, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WATTTIME_", "ELECTRICITYMAPS_"))}
+    env["SCI_LIGHTNING_CACHE"] = str(cwd / "cache")
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_help_describes_the_app_its_groups_and_examples(tmp_path):
+    proc = _run(tmp_path, "sci_lightning", "--help")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "powered by Hydra" not in text and "Software Carbon Intensity" in text
+    for group in ("model", "data", "trainer", "energy", "carbon", "sci", "schedule", "experiment"):
+        options = sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+        assert f"{group}: {', '.join(options)}" in text
+    assert "experiment=quickstart model=inception" in text
+    assert "-m experiment=quickstart model=inception,densenet" in text
+    assert "carbon=watttime" in text and "schedule=wait" in text
+    assert "prometheus:" in text and "max_epochs:" in text  # the settings with their defaults
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_plan_help_shows_only_what_plan_takes(tmp_path):
+    proc = _run(tmp_path, "sci_lightning.plan", "--help")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "least carbon" in text and "duration=2h" in text and "--slurm-begin" in text
+    for absent in ("model:", "data:", "trainer:", "experiment:", "densenet", "powered by Hydra"):
+        assert absent not in text, absent
+    listed = re.search(r"^carbon=(.+)$", text, re.M).group(1).split(" | ")
+    assert sorted(listed) == sorted(p.stem for p in (CONF / "carbon").glob("*.yaml"))
+
+
+@pytest.mark.slow
+def test_a_run_prints_progress_lines_and_ends_with_one_summary_line(tmp_path):
+    out = tmp_path / "run"
+    fit = [a for a in TINY_FIT if not a.startswith("trainer.max_epochs")]
+    proc = _run(tmp_path, "sci_lightning", "experiment=quickstart", *fit, "trainer.max_epochs=2", "model=densenet",
+                "model.image_size=32", f"output_dir={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    progress = [line for line in proc.stderr.splitlines() if line.startswith("epoch ")]
+    assert [p.split(" | ")[0] for p in progress] == ["epoch 1/2", "epoch 2/2"], proc.stderr
+    for line in progress:
+        assert "train/loss " in line and "val/acc " in line and " elapsed" in line
+        assert re.search(r"energy [0-9.]+ (J|Wh|kWh)", line), line
+    assert "left" in progress[0]
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("sci-lightning: completed densenet | val acc ")
+    assert "estimated (cpu: CPU-time estimate, ram: RAM estimate)" in last
+    assert "intensity " in last and "gCO2e/kWh, trace: DE_2023-05-31_48h.csv (DE, measured)" in last
+    assert re.search(r"SCI [0-9.e-]+ gCO2e/job", last)
+    assert last.endswith(f"report {out / 'sci_report.json'}") and (out / "sci_report.json").is_file()
+    # third-party noise is filtered; nothing of it on either stream
+    assert "litlogger" not in proc.stderr + proc.stdout
+    assert "LeafSpec" not in proc.stderr
+
+
+def test_summary_line_without_a_report_and_for_an_interrupted_run():
+    line = summary_line({"model_label": "inception", "best_val_acc": 0.5, "energy_kwh": None}, None,
+                        "outputs/x/run_summary.json", status="interrupted")
+    assert line == ("sci-lightning: interrupted inception | val acc 50.0% (best) | energy not measured | "
+                    "no SCI report | summary outputs/x/run_summary.json")
+    assert format_energy(2.5) == "2.5 kWh" and format_energy(0.000842) == "0.842 Wh" and format_energy(None) == "n/a"
+
+
+def test_noise_filters_keep_our_warnings():
+    import warnings
+
+    from sci_lightning.app.noise import quiet_third_party
+    from sci_lightning.energy import EnergyMeterWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_third_party()
+        warnings.warn_explicit("`isinstance(treespec, LeafSpec)` is deprecated, use x", FutureWarning,
+                               "_pytree.py", 21, module="lightning.pytorch.utilities._pytree")
+        warnings.warn("meter fell back", EnergyMeterWarning)
+        warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, in user code", FutureWarning)
+    messages = [str(w.message) for w in caught]
+    assert messages == ["meter fell back", "`isinstance(treespec, LeafSpec)` is deprecated, in user code"]
