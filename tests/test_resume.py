@@ -88,6 +88,8 @@ def test_sigkill_after_a_mid_run_checkpoint_then_resume_with_ckpt_path_last(tmp_
     assert total["steps"] == 8 and total["images"] == 16  # 2 epochs x 4 steps x 2 images, nothing twice
     assert 0 < total["unmeasured_s"] == pytest.approx(first["unmeasured_after_s"], abs=1e-3)
     report = read(run / "sci_report.json")
+    # the work (per-PFLOP, per-image units) also covers both parts, as the energy does
+    assert report["work"]["train_steps"] == 8 and report["work"]["images_seen"] == 16
     assert any("2 parts" in w for w in report["warnings"])
     assert any("were not measured" in w and f"{first['unmeasured_after_s']:.1f} s" in w for w in report["warnings"])
     summary = read(run / "run_summary.json")

@@ -93,6 +93,31 @@ def test_callback_counts_a_fit():
     assert {"train_flops", "val_flops", "parameters_gross", "parameters_effective"} <= set(work.methods)
 
 
+def _trainer(max_epochs: int, counter: WorkCounter, root) -> pl.Trainer:
+    return pl.Trainer(max_epochs=max_epochs, accelerator="cpu", logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, callbacks=[counter], num_sanity_val_steps=0,
+                      default_root_dir=str(root))
+
+
+def test_a_resumed_fit_counts_the_work_of_every_part(tmp_path):
+    """The counts travel in the checkpoint: a fit resumed in a new process (new counter) counts both parts."""
+    x, y = _batch(8)
+    loader = DataLoader(TensorDataset(x, y), batch_size=N)
+    first = _trainer(1, WorkCounter(), tmp_path)
+    first.fit(_Module(), loader, loader)
+    ckpt = tmp_path / "first.ckpt"
+    first.save_checkpoint(ckpt)
+
+    resumed_counter = WorkCounter()
+    _trainer(3, resumed_counter, tmp_path).fit(_Module(), loader, loader, ckpt_path=str(ckpt))
+    work = resumed_counter.work_counts()
+    per_image_train = (2 * _conv_forward(N) + 3 * _linear_forward(N)) / N
+    assert work.train_steps == 6 and work.images_seen == 24  # 3 epochs x 2 batches of 4
+    assert work.train_flops == per_image_train * 24
+    assert work.val_flops == (_conv_forward(1) + _linear_forward(1)) * 24
+    assert work.train_flops_per_step == per_image_train * N
+
+
 def test_sci_report_of_a_fit_carries_the_work_counts(tmp_path):
     """The SCI step reads the WorkCounter from the trainer's callbacks (as the app wires it)."""
     import json

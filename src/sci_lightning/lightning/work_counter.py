@@ -94,7 +94,9 @@ class WorkCounter(pl.Callback):
     """Lightning callback: FLOPs, parameters and images of the fit, as :class:`WorkCounts`.
 
     Read :meth:`work_counts` at any time (also after an interruption): it covers the
-    batches run so far in this process, times the world size under DDP (equal shares).
+    batches run so far, times the world size under DDP (equal shares). The counts travel
+    in checkpoints (:meth:`state_dict`), so a resumed job counts every part's batches up to
+    the checkpoint it resumed from plus its own, as its energy does.
     With cached features (:class:`~sci_lightning.lightning.features.CachedFeaturesDataModule`)
     the head trains on features, so the backbone's one-off extraction is added as its
     forward FLOPs per image x ``images_extracted``.
@@ -136,6 +138,20 @@ class WorkCounter(pl.Callback):
         if not trainer.sanity_checking:
             self.val_images += _batch_images(batch)
             self.val_batches += 1
+
+    # -- checkpoint ----------------------------------------------------------------------
+    _STATE_KEYS = ("train_flops_per_image", "val_flops_per_image", "train_images", "train_batches",
+                   "val_images", "val_batches")
+
+    def state_dict(self) -> dict[str, Any]:
+        """The counts so far (rank 0's), saved in each checkpoint."""
+        return {key: getattr(self, key) for key in self._STATE_KEYS}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Continue from a checkpoint's counts (a resumed job adds its batches to them)."""
+        for key in self._STATE_KEYS:
+            if key in state_dict:
+                setattr(self, key, state_dict[key])
 
     # -- counts ------------------------------------------------------------------------
     def _extraction(self) -> tuple[float, int]:
