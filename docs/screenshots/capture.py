@@ -1,0 +1,230 @@
+"""Screenshots of TensorBoard's Scalars, Custom Scalars, Text and HParams tabs for a sweep.
+
+Starts ``tensorboard --logdir SWEEP`` on 127.0.0.1, opens each tab in headless Chromium
+(Playwright driving a system Chromium), expands every chart group, waits for the charts to
+draw and saves one PNG per tab. Before that it asks TensorBoard's own HTTP API whether every
+Custom Scalars chart has data for every run and whether any scalar series is empty, prints
+the answer and exits 1 if something is missing.
+
+"Ignore outliers in chart scaling" is unticked (``--keep-outlier-clipping`` keeps it): with
+it, TensorBoard scales a chart to the values between the 5 % and 95 % quantiles, so a
+figure logged once per run at fit end (``sci/*``, ``energy/fit/*``, ``results/*``) lies
+outside the axis whenever the runs differ. This is TensorBoard's rule, not missing data;
+its default data loader keeps one value per step, so no way of logging avoids it.
+
+Usage (the sweep from the README's quickstart; Chromium from ``apt-get install chromium``)::
+
+    python -m sci_lightning -m model=inception,densenet experiment=quickstart hydra.sweep.dir=/tmp/sweep
+    python docs/screenshots/capture.py /tmp/sweep --out docs/screenshots
+
+Needs ``pip install playwright`` (no browser download: ``--chromium`` names the binary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1600, "height": 1200}
+MAX_HEIGHT_PX = 9000
+HPARAMS_WIDTH_PX = 3400
+#: tab name in TensorBoard's URL -> file name of its screenshot
+TABS = {"scalars": "scalars.png", "custom_scalars": "custom_scalars.png", "text": "text.png",
+        "hparams": "hparams.png"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_tensorboard(logdir: Path, port: int) -> subprocess.Popen:
+    """TensorBoard on loopback; returns once it answers HTTP."""
+    proc = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host",
+                             "127.0.0.1", "--port", str(port), "--load_fast", "false"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"tensorboard exited: {proc.stderr.read()[-2000:]}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/data/runs", timeout=2).read()
+            return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("tensorboard did not answer within 60 s")
+
+
+# Runs in the page: open every collapsed group (Polymer's tf-category-pane), so each chart exists.
+_EXPAND = """() => {
+  const all = [];
+  const walk = (root) => { for (const el of root.querySelectorAll('*')) { all.push(el);
+      if (el.shadowRoot) walk(el.shadowRoot); } };
+  walk(document);
+  let opened = 0;
+  for (const el of all) {
+    if (el.tagName === 'TF-CATEGORY-PAGINATED-VIEW') {
+      if (!el.opened) { el.opened = true; opened++; }
+      el.disablePagination = true;
+    }
+  }
+  return opened;
+}"""
+
+# Runs in the page: the lowest bottom edge of a visible chart group (0 in tabs without groups),
+# so the viewport can be made tall enough to show every chart at once.
+_CONTENT_HEIGHT = """() => {
+  let h = 0;
+  const walk = (root) => { for (const el of root.querySelectorAll('*')) {
+      const r = el.getBoundingClientRect();
+      if (el.tagName === 'TF-CATEGORY-PAGINATED-VIEW' && r.height > 0) h = Math.max(h, r.bottom);
+      if (el.shadowRoot) walk(el.shadowRoot); } };
+  walk(document);
+  return h;
+}"""
+
+
+# Runs in the page: untick "Ignore outliers in chart scaling" in this tab's sidebar; returns how many.
+_SHOW_OUTLIERS = """() => {
+  const all = [];
+  const walk = (root) => { for (const el of root.querySelectorAll('*')) { all.push(el);
+      if (el.shadowRoot) walk(el.shadowRoot); } };
+  walk(document);
+  let unticked = 0;
+  for (const el of all) {
+    if (el.tagName === 'PAPER-CHECKBOX' && el.checked && el.getBoundingClientRect().height > 0
+        && (el.textContent || '').includes('Ignore outliers')) { el.click(); unticked++; }
+  }
+  return unticked;
+}"""
+
+
+# Runs in the page: tick every results/* metric in the HParams sidebar (TensorBoard ticks only the first few).
+_SHOW_RESULT_COLUMNS = """() => {
+  const all = [];
+  const walk = (root) => { for (const el of root.querySelectorAll('*')) { all.push(el);
+      if (el.shadowRoot) walk(el.shadowRoot); } };
+  walk(document);
+  let ticked = 0;
+  for (const el of all) {
+    if (el.tagName === 'PAPER-CHECKBOX' && !el.checked && (el.textContent || '').trim().startsWith('results/')) {
+      el.click(); ticked++;
+    }
+  }
+  return ticked;
+}"""
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def layout_coverage(base_url: str) -> list[tuple[str, list[str]]]:
+    """For each Custom Scalars chart: the runs that have no tag matching it (empty: filled for all runs)."""
+    tags = _get_json(f"{base_url}/data/plugin/scalars/tags")  # {run: {tag: ...}}
+    layout = _get_json(f"{base_url}/data/plugin/custom_scalars/layout")
+    out = []
+    for category in layout.get("category", []):
+        for chart in category.get("chart", []):
+            patterns = [re.compile(t) for t in chart.get("multiline", {}).get("tag", [])]
+            missing = [run for run, run_tags in tags.items()
+                       if not any(p.match(tag) for p in patterns for tag in run_tags)]
+            out.append((f"{category['title']} / {chart['title']}", missing))
+    return out
+
+
+def scalar_tags_without_data(base_url: str) -> list[str]:
+    """``run: tag`` for every scalar tag whose series is empty."""
+    tags = _get_json(f"{base_url}/data/plugin/scalars/tags")
+    empty = []
+    for run, run_tags in tags.items():
+        for tag in run_tags:
+            query = urllib.parse.urlencode({"run": run, "tag": tag})
+            if not _get_json(f"{base_url}/data/plugin/scalars/scalars?{query}"):
+                empty.append(f"{run}: {tag}")
+    return empty
+
+
+def _viewport(tab: str) -> dict[str, int]:
+    """HParams gets a wide window: its table has a column per setting and per ``results/*`` metric."""
+    return {**VIEWPORT, "width": HPARAMS_WIDTH_PX} if tab == "hparams" else dict(VIEWPORT)
+
+
+def capture_tab(page, base_url: str, tab: str, out: Path, show_outliers: bool) -> None:
+    """Open ``tab``, expand every group, show every chart in one viewport, save a PNG to ``out``."""
+    page.goto(f"{base_url}/#{tab}", wait_until="networkidle")
+    page.wait_for_timeout(3000)
+    for _ in range(3):  # groups render lazily: open, let them load, open what appeared
+        page.evaluate(_EXPAND)
+        page.wait_for_timeout(2500)
+    if tab == "hparams":
+        page.evaluate(_SHOW_RESULT_COLUMNS)
+        page.wait_for_timeout(1500)
+    if tab in ("scalars", "custom_scalars") and show_outliers:
+        page.evaluate(_SHOW_OUTLIERS)
+        page.wait_for_timeout(1000)
+    height = min(int(page.evaluate(_CONTENT_HEIGHT)) + 80, MAX_HEIGHT_PX)
+    width = _viewport(tab)["width"]
+    page.set_viewport_size({"width": width, "height": max(height, VIEWPORT["height"])})
+    page.wait_for_timeout(4000)  # charts in the newly visible area draw now
+    page.screenshot(path=str(out))  # the viewport, sized to the content above
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("logdir", type=Path, help="a sweep folder (or any TensorBoard log dir)")
+    parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    parser.add_argument("--chromium", default="/usr/bin/chromium", help="path of a Chromium binary")
+    parser.add_argument("--keep-outlier-clipping", action="store_true",
+                        help="leave 'Ignore outliers in chart scaling' ticked (TensorBoard's default)")
+    args = parser.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    tensorboard = start_tensorboard(args.logdir, port)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        problems = check_data(base_url)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+            for tab, name in TABS.items():  # a fresh page each: an earlier tab's hidden charts stay out
+                page = browser.new_page(viewport=_viewport(tab))
+                capture_tab(page, base_url, tab, args.out / name, show_outliers=not args.keep_outlier_clipping)
+                page.close()
+                print(f"{tab}: {args.out / name}")
+            browser.close()
+    finally:
+        tensorboard.terminate()
+        tensorboard.wait(timeout=30)
+    return 1 if problems else 0
+
+
+def check_data(base_url: str) -> int:
+    """Print each Custom Scalars chart's coverage and any empty scalar series; returns the problems found."""
+    problems = 0
+    for chart, missing in layout_coverage(base_url):
+        problems += bool(missing)
+        print(f"  {'EMPTY for ' + ', '.join(missing) if missing else 'filled':<24} {chart}")
+    for series in scalar_tags_without_data(base_url):
+        problems += 1
+        print(f"  EMPTY series             {series}")
+    return problems
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
