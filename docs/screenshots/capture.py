@@ -53,7 +53,7 @@ def free_port() -> int:
 def start_tensorboard(logdir: Path, port: int) -> subprocess.Popen:
     """TensorBoard on loopback; returns once it answers HTTP."""
     proc = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host",
-                             "127.0.0.1", "--port", str(port), "--load_fast", "false"],
+                             "127.0.0.1", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -68,64 +68,38 @@ def start_tensorboard(logdir: Path, port: int) -> subprocess.Popen:
     raise SystemExit("tensorboard did not answer within 60 s")
 
 
-# Runs in the page: open every collapsed group (Polymer's tf-category-pane), so each chart exists.
-_EXPAND = """() => {
-  const all = [];
-  const walk = (root) => { for (const el of root.querySelectorAll('*')) { all.push(el);
-      if (el.shadowRoot) walk(el.shadowRoot); } };
-  walk(document);
-  let opened = 0;
-  for (const el of all) {
-    if (el.tagName === 'TF-CATEGORY-PAGINATED-VIEW') {
-      if (!el.opened) { el.opened = true; opened++; }
-      el.disablePagination = true;
-    }
-  }
-  return opened;
-}"""
-
-# Runs in the page: the lowest bottom edge of a visible chart group (0 in tabs without groups),
-# so the viewport can be made tall enough to show every chart at once.
-_CONTENT_HEIGHT = """() => {
-  let h = 0;
-  const walk = (root) => { for (const el of root.querySelectorAll('*')) {
-      const r = el.getBoundingClientRect();
-      if (el.tagName === 'TF-CATEGORY-PAGINATED-VIEW' && r.height > 0) h = Math.max(h, r.bottom);
-      if (el.shadowRoot) walk(el.shadowRoot); } };
-  walk(document);
-  return h;
-}"""
+def _in_page(body: str) -> str:
+    """A page function whose ``body`` sees ``all``: every element, inside shadow roots too (Polymer)."""
+    return ("() => { const all = []; const walk = (root) => { for (const el of root.querySelectorAll('*')) {"
+            " all.push(el); if (el.shadowRoot) walk(el.shadowRoot); } }; walk(document);\n" + body + "\n}")
 
 
-# Runs in the page: untick "Ignore outliers in chart scaling" in this tab's sidebar; returns how many.
-_SHOW_OUTLIERS = """() => {
-  const all = [];
-  const walk = (root) => { for (const el of root.querySelectorAll('*')) { all.push(el);
-      if (el.shadowRoot) walk(el.shadowRoot); } };
-  walk(document);
-  let unticked = 0;
-  for (const el of all) {
-    if (el.tagName === 'PAPER-CHECKBOX' && el.checked && el.getBoundingClientRect().height > 0
-        && (el.textContent || '').includes('Ignore outliers')) { el.click(); unticked++; }
-  }
-  return unticked;
-}"""
+# Open every collapsed chart group, one page per group (groups render only once opened).
+_EXPAND = _in_page("""
+  const views = all.filter(el => el.tagName === 'TF-CATEGORY-PAGINATED-VIEW');
+  for (const el of views) { el.opened = true; el.disablePagination = true; }
+  return views.length;""")
 
+# The lowest bottom edge of a visible chart group (0 in tabs without groups), so the
+# viewport can be made tall enough to show every chart at once.
+_CONTENT_HEIGHT = _in_page("""
+  const bottoms = all.filter(el => el.tagName === 'TF-CATEGORY-PAGINATED-VIEW')
+      .map(el => el.getBoundingClientRect()).filter(r => r.height > 0).map(r => r.bottom);
+  return Math.max(0, ...bottoms);""")
 
-# Runs in the page: tick every results/* metric in the HParams sidebar (TensorBoard ticks only the first few).
-_SHOW_RESULT_COLUMNS = """() => {
-  const all = [];
-  const walk = (root) => { for (const el of root.querySelectorAll('*')) { all.push(el);
-      if (el.shadowRoot) walk(el.shadowRoot); } };
-  walk(document);
-  let ticked = 0;
-  for (const el of all) {
-    if (el.tagName === 'PAPER-CHECKBOX' && !el.checked && (el.textContent || '').trim().startsWith('results/')) {
-      el.click(); ticked++;
-    }
-  }
-  return ticked;
-}"""
+# Untick "Ignore outliers in chart scaling" in this tab's sidebar.
+_SHOW_OUTLIERS = _in_page("""
+  const boxes = all.filter(el => el.tagName === 'PAPER-CHECKBOX' && el.checked
+      && el.getBoundingClientRect().height > 0 && (el.textContent || '').includes('Ignore outliers'));
+  boxes.forEach(el => el.click());
+  return boxes.length;""")
+
+# Tick every results/* metric in the HParams sidebar (TensorBoard ticks only the first few).
+_SHOW_RESULT_COLUMNS = _in_page("""
+  const boxes = all.filter(el => el.tagName === 'PAPER-CHECKBOX' && !el.checked
+      && (el.textContent || '').trim().startsWith('results/'));
+  boxes.forEach(el => el.click());
+  return boxes.length;""")
 
 
 def _get_json(url: str) -> Any:
