@@ -100,7 +100,7 @@ def _trainer(max_epochs: int, counter: WorkCounter, root) -> pl.Trainer:
 
 
 def test_a_resumed_fit_counts_the_work_of_every_part(tmp_path):
-    """The counts travel in the checkpoint: a fit resumed in a new process (new counter) counts both parts."""
+    """The counts travel in the checkpoint: a fit resumed with a fresh counter (as a new process has) counts both parts."""
     x, y = _batch(8)
     loader = DataLoader(TensorDataset(x, y), batch_size=N)
     first = _trainer(1, WorkCounter(), tmp_path)
