@@ -74,7 +74,7 @@ def _in_page(body: str) -> str:
             " all.push(el); if (el.shadowRoot) walk(el.shadowRoot); } }; walk(document);\n" + body + "\n}")
 
 
-# Open every collapsed chart group, one page per group (groups render only once opened).
+# Open every collapsed chart group and turn its pagination off, so all its charts render on one page.
 _EXPAND = _in_page("""
   const views = all.filter(el => el.tagName === 'TF-CATEGORY-PAGINATED-VIEW');
   for (const el of views) { el.opened = true; el.disablePagination = true; }
@@ -107,9 +107,8 @@ def _get_json(url: str) -> Any:
         return json.loads(response.read())
 
 
-def layout_coverage(base_url: str) -> list[tuple[str, list[str]]]:
-    """For each Custom Scalars chart: the runs that have no tag matching it (empty: filled for all runs)."""
-    tags = _get_json(f"{base_url}/data/plugin/scalars/tags")  # {run: {tag: ...}}
+def layout_coverage(base_url: str, tags: dict[str, dict]) -> list[tuple[str, list[str]]]:
+    """For each Custom Scalars chart: the runs of ``tags`` with no tag matching it (empty: filled for all)."""
     layout = _get_json(f"{base_url}/data/plugin/custom_scalars/layout")
     out = []
     for category in layout.get("category", []):
@@ -121,9 +120,8 @@ def layout_coverage(base_url: str) -> list[tuple[str, list[str]]]:
     return out
 
 
-def scalar_tags_without_data(base_url: str) -> list[str]:
-    """``run: tag`` for every scalar tag whose series is empty."""
-    tags = _get_json(f"{base_url}/data/plugin/scalars/tags")
+def scalar_tags_without_data(base_url: str, tags: dict[str, dict]) -> list[str]:
+    """``run: tag`` for every scalar tag of ``tags`` whose series is empty."""
     empty = []
     for run, run_tags in tags.items():
         for tag in run_tags:
@@ -190,11 +188,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def check_data(base_url: str) -> int:
     """Print each Custom Scalars chart's coverage and any empty scalar series; returns the problems found."""
-    problems = 0
-    for chart, missing in layout_coverage(base_url):
+    tags = _get_json(f"{base_url}/data/plugin/scalars/tags")  # {run: {tag: metadata}}
+    charts = layout_coverage(base_url, tags)
+    problems = 0 if charts else 1
+    if not charts:
+        print("  MISSING                  no Custom Scalars layout in this log dir")
+    for chart, missing in charts:
         problems += bool(missing)
         print(f"  {'EMPTY for ' + ', '.join(missing) if missing else 'filled':<24} {chart}")
-    for series in scalar_tags_without_data(base_url):
+    for series in scalar_tags_without_data(base_url, tags):
         problems += 1
         print(f"  EMPTY series             {series}")
     return problems
