@@ -10,6 +10,7 @@ or ``"fallback"`` when a provider in a fallback chain was replaced by the next o
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Literal
@@ -20,6 +21,13 @@ SignalType = Literal["marginal", "average"]
 Kind = Literal["measured", "forecast", "static", "fallback"]
 
 LBS_PER_MWH_TO_G_PER_KWH = 0.45359237  # 1 lb = 453.59237 g; per MWh -> per kWh: / 1000
+
+#: The highest grid intensity accepted as physical, gCO2e/kWh. The dirtiest generation has
+#: life-cycle factors of about 1,000-1,200 g/kWh (IPCC AR5 WG III Annex III, table A.III.2:
+#: coal PC 740-910 g/kWh, max ~1,000; lignite and oil-fired peakers up to ~1,200); marginal
+#: signals (WattTime MOER) can exceed an average, but not by 2.5x. Above this a value is a
+#: unit error or a hostile server. See docs/methodology.md "Plausibility".
+MAX_PLAUSIBLE_G_PER_KWH = 3000.0
 
 
 class ProviderError(SciLightningError, RuntimeError):
@@ -32,6 +40,23 @@ class ProviderError(SciLightningError, RuntimeError):
         if fix:
             text += f" Fix: {fix}"
         super().__init__(text)
+
+
+def check_plausible(points: "list[IntensityPoint]", provider: str, region: str = "") -> None:
+    """Refuse intensities outside the physical range [0, MAX_PLAUSIBLE_G_PER_KWH] g/kWh
+    (or not finite) with a ProviderError naming the first such value, so a fallback
+    chain replaces them like a failed call."""
+    for p in points:
+        v = p.g_per_kwh
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and 0.0 <= v <= MAX_PLAUSIBLE_G_PER_KWH):
+            where = f" for {region}" if region else ""
+            raise ProviderError(
+                provider,
+                f"implausible carbon intensity{where}: {v!r} gCO2e/kWh at {p.start.isoformat()} is outside the "
+                f"physical range 0-{MAX_PLAUSIBLE_G_PER_KWH:,.0f} g/kWh; the data was refused.",
+                "the provider sent wrong values or units; check carbon.base_url and the unit settings, "
+                "or rely on carbon.fallback.",
+            )
 
 
 def ensure_utc(ts: datetime, what: str = "timestamp") -> datetime:
