@@ -107,7 +107,7 @@ def test_trace_forecast_is_labelled_replay(tmp_path):
 
 
 def test_trace_gap_is_kept(tmp_path):
-    text = "timestamp,value\n2023-03-01T00:00:00Z,1\n2023-03-01T01:00:00Z,2\n2023-03-01T05:00:00Z,3\n"
+    text = "timestamp,value\n2023-03-01T00:00:00Z,100\n2023-03-01T01:00:00Z,200\n2023-03-01T05:00:00Z,300\n"
     s = TraceProvider(write(tmp_path, text)).history(t(0), t(6))
     assert [(pt.start, pt.end) for pt in s.points] == [(t(0), t(1)), (t(1), t(2)), (t(5), t(6))]
 
