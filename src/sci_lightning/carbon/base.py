@@ -42,6 +42,11 @@ class ProviderError(SciLightningError, RuntimeError):
         super().__init__(text)
 
 
+def _shown(value: object) -> str:
+    """A value for a message: ``-226.8``, ``453,592,370.0``, or its repr when not a number."""
+    return f"{value:,.1f}" if isinstance(value, (int, float)) and math.isfinite(value) else repr(value)
+
+
 def check_plausible(points: "list[IntensityPoint]", provider: str, region: str = "") -> None:
     """Refuse intensities outside the physical range [0, MAX_PLAUSIBLE_G_PER_KWH] g/kWh
     (or not finite) with a ProviderError naming the first such value, so a fallback
@@ -52,7 +57,7 @@ def check_plausible(points: "list[IntensityPoint]", provider: str, region: str =
             where = f" for {region}" if region else ""
             raise ProviderError(
                 provider,
-                f"implausible carbon intensity{where}: {v!r} gCO2e/kWh at {p.start.isoformat()} is outside the "
+                f"implausible carbon intensity{where}: {_shown(v)} gCO2e/kWh at {p.start.isoformat()} is outside the "
                 f"physical range 0-{MAX_PLAUSIBLE_G_PER_KWH:,.0f} g/kWh; the data was refused.",
                 "the provider sent wrong values or units; check carbon.base_url and the unit settings, "
                 "or rely on carbon.fallback.",

@@ -334,7 +334,12 @@ class HttpClient:
             if left <= 0:
                 raise _BodyTimeout(size)
             _set_read_timeout(resp, min(self.timeout_s, left))
-            chunk = read(_CHUNK_BYTES, decode_content=True)
+            try:
+                chunk = read(_CHUNK_BYTES, decode_content=True)
+            except urllib3_errors.ReadTimeoutError:
+                if budget.left_s() <= _MIN_TIMEOUT_S:
+                    raise _BodyTimeout(size) from None
+                raise requests.Timeout("read timed out") from None
             if not chunk:
                 return b"".join(chunks)
             size += len(chunk)
