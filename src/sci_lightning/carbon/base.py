@@ -24,7 +24,7 @@ LBS_PER_MWH_TO_G_PER_KWH = 0.45359237  # 1 lb = 453.59237 g; per MWh -> per kWh:
 
 #: The highest grid intensity accepted as physical, gCO2e/kWh. The dirtiest generation has
 #: life-cycle factors of about 1,000-1,200 g/kWh (IPCC AR5 WG III Annex III, table A.III.2:
-#: coal PC 740-910 g/kWh, max ~1,000; lignite and oil-fired peakers up to ~1,200); marginal
+#: pulverised coal 740-910 g/kWh; lignite units and old oil peakers ~1,100-1,200); marginal
 #: signals (WattTime MOER) can exceed an average, but not by 2.5x. Above this a value is a
 #: unit error or a hostile server. See docs/methodology.md "Plausibility".
 MAX_PLAUSIBLE_G_PER_KWH = 3000.0
