@@ -144,3 +144,38 @@ def test_a_user_name_http_cannot_carry_is_a_clear_error(monkeypatch):
             wt.history(T0, T0 + timedelta(minutes=5))
         assert srv.requests == []  # refused before anything was sent
     assert "check the credential environment variables" in str(err.value)
+
+
+def test_a_new_http_provider_is_one_class_and_gets_the_checks():
+    from sci_lightning.carbon.base import IntensityPoint, IntensitySeries
+    from sci_lightning.carbon.http import HttpProvider
+    from sci_lightning.settings import CarbonConfig
+
+    class Toy(HttpProvider):
+        name = "toy"
+
+        def __init__(self, region: str, **http):
+            self.region = region
+            super().__init__(secrets=["toy-secret-999"], **http)
+
+        @classmethod
+        def config_kwargs(cls, cfg):
+            return {"region": cfg.region}
+
+        def history(self, start, end):
+            value = self._http.get_json("/v")["value"]
+            return self._checked(IntensitySeries([IntensityPoint(start, end, value)], "toy", self.region, "average",
+                                                 "measured", notes=["server said toy-secret-999"]))
+
+        def forecast(self, start=None, horizon=timedelta(hours=1)):
+            raise ProviderError(self.name, "no forecast")
+
+    with StubServer({("GET", "/v"): lambda req: {"value": 250.0}}) as srv:
+        cfg = CarbonConfig(provider="static", region="XX", base_url=srv.url, max_total_wait_s=5.0, retries=0)
+        toy = Toy.from_config(cfg, sleep=lambda s: None)
+        series = toy.history(T0, T0 + timedelta(hours=1))
+        srv.routes[("GET", "/v")] = lambda req: {"value": -1.0}
+        with pytest.raises(ProviderError, match=r"\[toy\] implausible"):
+            toy.history(T0, T0 + timedelta(hours=1))
+    assert toy.region == "XX" and toy._http.max_total_s == 5.0 and toy._http.retries == 0
+    assert series.points[0].g_per_kwh == 250.0 and "toy-secret-999" not in series.notes[0]

@@ -281,3 +281,13 @@ def test_gb_400_example_is_quoted_as_text():
     text = str(err.value)
     assert '"400 Bad Request: Please enter a valid region ID i.e. 1-17."' in text
     assert "{'code'" not in text and '{"code"' not in text
+
+
+def test_em_rows_that_are_not_hourly_are_refused(em_env):
+    body = example("electricity_maps", "history.json")
+    for row in body["history"]:
+        row["temporalGranularity"] = "5_minutes"
+    with StubServer({("GET", "/v3/carbon-intensity/history"): lambda req: body}) as srv:
+        with pytest.raises(ProviderError, match="temporalGranularity '5_minutes', not the hourly"):
+            em(srv, utc(2021, 8, 19, 13)).history(utc(2021, 8, 18, 13), utc(2021, 8, 19, 13))
+        assert srv.requests[-1].arg("temporalGranularity") == "hourly"

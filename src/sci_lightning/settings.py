@@ -291,7 +291,8 @@ class CarbonConfig:
     trace_time_offset_h: float | None = None  # shift every trace timestamp by this many hours
     trace_replay: bool = False  # repeat the trace cyclically (whole weeks) so any time, e.g. now, has a value
     # static provider: override the table's value for the region (gCO2e/kWh)
-    static_g_per_kwh: float | None = setting(None, ge=0.0)
+    # (at most 3,000: sci_lightning.carbon.base.MAX_PLAUSIBLE_G_PER_KWH, the physical bound)
+    static_g_per_kwh: float | None = setting(None, ge=0.0, le=3000.0)
     # fallback chain: after a provider fails, skip it for this long before trying it again
     fallback_cooldown_s: float = setting(300.0, ge=0.0)
 

@@ -158,6 +158,7 @@ class ElectricityMapsProvider(HttpProvider):
         params = dict(self._location)
         params["shouldUseFallbackCallerLookup"] = "false"
         params["emissionFactorType"] = self.emission_factor_type
+        params["temporalGranularity"] = "hourly"
         if self.disable_estimations:
             params["disableEstimations"] = "true"
         params.update(extra)
@@ -204,6 +205,7 @@ class ElectricityMapsProvider(HttpProvider):
 
     def _parse_rows(self, rows: list[Any], what: str) -> tuple[list[tuple[datetime, float]], list[str]]:
         """``(start, g_per_kwh)`` pairs sorted and de-duplicated, plus notes on estimated values."""
+        self._check_granularity(rows, what)
         by_start: dict[datetime, float] = {}
         estimated: Counter[str] = Counter()
         missing = 0
@@ -236,6 +238,19 @@ class ElectricityMapsProvider(HttpProvider):
         if missing:
             notes.append(f"{missing} hour(s) without a value (null carbonIntensity) were left out.")
         return pairs, notes
+
+    def _check_granularity(self, rows: list[Any], what: str) -> None:
+        """Refuse rows that say they are not hourly (``temporalGranularity``), since this
+        provider asks for, and builds, hourly points."""
+        for i, row in enumerate(rows):
+            served = row.get("temporalGranularity") if isinstance(row, dict) else None
+            if served is not None and served != "hourly":
+                raise ProviderError(
+                    self.name,
+                    f"{what}[{i}] has temporalGranularity {str(served)[:40]!r}, not the hourly data asked for; "
+                    "the data was refused.",
+                    "check that carbon.base_url is the Electricity Maps API (v3).",
+                )
 
     def _check_factor_type(self, row: dict[str, Any], item: str) -> None:
         """Refuse values computed with other emission factors than asked (lifecycle vs direct
