@@ -179,3 +179,12 @@ def test_a_new_http_provider_is_one_class_and_gets_the_checks():
             toy.history(T0, T0 + timedelta(hours=1))
     assert toy.region == "XX" and toy._http.max_total_s == 5.0 and toy._http.retries == 0
     assert series.points[0].g_per_kwh == 250.0 and "toy-secret-999" not in series.notes[0]
+
+
+def test_server_text_quoted_in_a_provider_error_is_redacted():
+    # the token echoed in meta.signal_type: refused (other signal than asked), and the
+    # error that quotes the served value does not carry the token
+    def odd_signal(req):
+        return body([800], signal_type=(req.header("authorization") or "")[7:])
+    record, _, _ = served_with_fallback(odd_signal)
+    assert "not the 'co2_moer' asked for" in record["reason"] and TOKEN not in record["reason"]

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 from sci_lightning.errors import SciLightningError
+from sci_lightning.redaction import redact
 
 SignalType = Literal["marginal", "average"]
 Kind = Literal["measured", "forecast", "static", "fallback"]
@@ -31,9 +32,15 @@ MAX_PLAUSIBLE_G_PER_KWH = 3000.0
 
 
 class ProviderError(SciLightningError, RuntimeError):
-    """A provider could not deliver. The message names the provider and the fix."""
+    """A provider could not deliver. The message names the provider and the fix.
+
+    The message and fix are redacted (:func:`sci_lightning.redaction.redact`: secret
+    environment values, every credential the process registered, quoted credentials), so
+    text a server sent back can be quoted in them safely."""
 
     def __init__(self, provider: str, message: str, fix: str | None = None):
+        message = redact(message)
+        fix = redact(fix) if fix else fix
         self.provider = provider
         self.fix = fix
         text = f"[{provider}] {message}"
