@@ -258,6 +258,21 @@ class CarbonAwareSdkProvider(HttpProvider):
         pts = [p for p in pts if p.end > lo and p.start < hi]
         gen = fc.get("generatedAt")
         generated_at = parse_time(gen, "forecast.generatedAt", self.name) if gen else None
+        optimal = self._optimal(fc)
+        extra = duration_notes + ([] if pts else ["the forecast had no points in the requested window."])
+        if window_size_min is not None:
+            extra.append(
+                f"windowSize={int(window_size_min)} min: the SDK may return forecastData as rolling "
+                "window averages rather than point values."
+            )
+        notes = self._notes(extra)
+        series = self._checked(IntensitySeries(pts, "Carbon Aware SDK /emissions/forecasts/current", self.region,
+                                               self.signal_type, "forecast", generated_at=generated_at, notes=notes))
+        return series, optimal
+
+    def _optimal(self, fc: dict[str, Any]) -> list[dict[str, Any]]:
+        """The SDK's optimal window(s): ``optimalDataPoints`` (or an older SDK's single
+        ``optimalDataPoint``) as dicts of location, start, duration_min and g_per_kwh."""
         if "optimalDataPoints" in fc and fc["optimalDataPoints"] is not None:
             opt_raw = expect_type(fc["optimalDataPoints"], list, "forecast.optimalDataPoints", self.name)
         elif isinstance(fc.get("optimalDataPoint"), dict):
@@ -277,16 +292,7 @@ class CarbonAwareSdkProvider(HttpProvider):
                     "g_per_kwh": float(v),
                 }
             )
-        extra = duration_notes + ([] if pts else ["the forecast had no points in the requested window."])
-        if window_size_min is not None:
-            extra.append(
-                f"windowSize={int(window_size_min)} min: the SDK may return forecastData as rolling "
-                "window averages rather than point values."
-            )
-        notes = self._notes(extra)
-        series = self._checked(IntensitySeries(pts, "Carbon Aware SDK /emissions/forecasts/current", self.region,
-                                               self.signal_type, "forecast", generated_at=generated_at, notes=notes))
-        return series, optimal
+        return optimal
 
     def forecast(self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)) -> IntensitySeries:
         """The SDK's current forecast over [start, start + horizon) (see :meth:`forecast_with_optimal`)."""
