@@ -34,7 +34,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from .base import IntensityPoint, IntensitySeries, ProviderError, ensure_utc
+from .base import IntensityPoint, IntensitySeries, ProviderError, check_plausible, ensure_utc
 from .http import HttpProvider, HttpStatusError, NoContent, expect_type, format_time, parse_time, require
 
 if TYPE_CHECKING:
@@ -310,4 +310,5 @@ class CarbonAwareSdkProvider(HttpProvider):
         value = require(body, "carbonIntensity", (int, float), "average-carbon-intensity response", self.name)
         if not math.isfinite(value):
             raise ProviderError(self.name, f"malformed response: carbonIntensity is {value!r}.")
+        check_plausible([IntensityPoint(start, end, float(value))], self.name, self.region)
         return float(value)
