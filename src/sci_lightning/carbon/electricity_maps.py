@@ -380,7 +380,7 @@ class ElectricityMapsProvider(HttpProvider):
                 "try again later or keep a fallback provider (carbon.fallback).",
             )
         for note in notes:
-            log.info("%s: %s", self.name, note)
+            log.info("%s: %s", self.name, self._http.redact(note))
         ts, value = pairs[-1]
         point = IntensityPoint(ts, ts + HOURLY, value)
         check_plausible([point], self.name, self.region)
