@@ -291,3 +291,25 @@ def test_em_rows_that_are_not_hourly_are_refused(em_env):
         with pytest.raises(ProviderError, match="temporalGranularity '5_minutes', not the hourly"):
             em(srv, utc(2021, 8, 19, 13)).history(utc(2021, 8, 18, 13), utc(2021, 8, 19, 13))
         assert srv.requests[-1].arg("temporalGranularity") == "hourly"
+
+
+def test_em_gap_note_reaches_the_report(em_env, tmp_path):
+    from sci_lightning.energy.base import ComponentEnergy, EnergyResult
+    from sci_lightning.sci.compute import compute_sci
+    from sci_lightning.sci.report import write_run_report
+    from sci_lightning.settings import SciConfig
+
+    body = example("electricity_maps", "history.json")
+    with StubServer({("GET", "/v3/carbon-intensity/history"): lambda req: body}) as srv:
+        series = em(srv, utc(2021, 8, 19, 13)).history(utc(2021, 8, 18, 13), utc(2021, 8, 19, 13))
+    start, end = utc(2021, 8, 19, 6), utc(2021, 8, 19, 7)
+    energy = EnergyResult(started_at=start, ended_at=end, duration_s=3600.0,
+                          components=[ComponentEnergy("gpu", "GPU-0", 3.6e6, "nvml_energy_counter", "measured")],
+                          timeline=[EnergyInterval(start, end, 3.6e6)], pue=1.0, steps=1, epochs=1, images=10)
+    result = compute_sci(energy, series, SciConfig())
+    # 1 kWh in the gap, charged at the nearest hour: 338 g (see test_em_history_example_is_hourly_with_a_gap)
+    assert result.operational_g == pytest.approx(338.0)
+    write_run_report(tmp_path, result, energy, {"model": "m", "run_name": "r"})
+    report = json.loads((tmp_path / "sci_report.json").read_text())
+    assert any("data-quality: 1 gap(s)" in n for n in report["intensity"]["notes"])
+    assert "data-quality: 1 gap(s)" in (tmp_path / "sci_report.md").read_text()
