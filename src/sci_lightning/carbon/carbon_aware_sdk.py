@@ -177,9 +177,10 @@ class CarbonAwareSdkProvider(HttpProvider):
 
     def _spacing(self, raw: list[tuple[datetime, float, timedelta | None]], j: int) -> tuple[timedelta, bool]:
         """A point's length when the SDK gives none: the data source's own spacing, i.e. the
-        time to the next point, else from the previous one (the SDK reports each source's
-        native resolution: WattTime 5 min, Electricity Maps 1 h); ``(default_duration, True)``
-        for a lone point."""
+        time to the next point, else from the previous one. The SDK derives durations the same
+        way (its Electricity Maps data source sets every point's duration to the spacing of the
+        first two points, and 0 when there is only one); ``(default_duration, True)`` for a
+        lone point."""
         if j + 1 < len(raw):
             return raw[j + 1][0] - raw[j][0], False
         if j > 0:
