@@ -21,6 +21,8 @@ Ready-made handlers: :func:`echo_headers` (an error reply that quotes the reques
 headers back, like a misbehaving API or proxy) and :func:`slow` (replies after a delay,
 to exercise client timeouts).
 
+A :class:`StubResponse` can also drip its body (``drip_s``: one byte per ``drip_s`` seconds)
+or leave out ``Content-Length`` (``declare_length=False``), for hostile-server tests.
 A handler returns a :class:`StubResponse`, a JSON-able dict/list (200), or a
 ``(status, json_or_text)`` tuple. Unknown routes get 404 ``{"error": "no route"}``.
 A handler that raises yields HTTP 500 with the exception text, and the exception is
@@ -74,6 +76,8 @@ class StubResponse:
     body: str | bytes | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     content_type: str | None = None
+    drip_s: float = 0.0  # > 0: send the body one byte at a time, this many seconds apart
+    declare_length: bool = True  # False: no Content-Length; the body ends when the connection closes
 
 
 Handler = Callable[[StubRequest], Any]
@@ -202,11 +206,27 @@ class StubServer:
                     ctype = resp.content_type or "text/plain; charset=utf-8"
                 self.send_response(resp.status)
                 self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(payload)))
+                if resp.declare_length:
+                    self.send_header("Content-Length", str(len(payload)))
+                else:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
                 for k, v in resp.headers.items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self._write(payload, resp.drip_s)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up: expected in those tests
+                    self.close_connection = True
+
+            def _write(self, payload: bytes, drip_s: float) -> None:
+                if drip_s <= 0:
+                    self.wfile.write(payload)
+                    return
+                for i in range(len(payload)):
+                    self.wfile.write(payload[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(drip_s)
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 

@@ -107,7 +107,7 @@ def test_trace_forecast_is_labelled_replay(tmp_path):
 
 
 def test_trace_gap_is_kept(tmp_path):
-    text = "timestamp,value\n2023-03-01T00:00:00Z,1\n2023-03-01T01:00:00Z,2\n2023-03-01T05:00:00Z,3\n"
+    text = "timestamp,value\n2023-03-01T00:00:00Z,100\n2023-03-01T01:00:00Z,200\n2023-03-01T05:00:00Z,300\n"
     s = TraceProvider(write(tmp_path, text)).history(t(0), t(6))
     assert [(pt.start, pt.end) for pt in s.points] == [(t(0), t(1)), (t(1), t(2)), (t(5), t(6))]
 
@@ -259,3 +259,58 @@ def test_quickstart_uses_the_packaged_sample(compose):
     provider = build_provider(settings.carbon)
     series = provider.forecast(datetime.now(timezone.utc), timedelta(hours=settings.schedule.window_h))
     assert series.points and series.kind == "measured" and "replay" in series.source
+
+
+# ---------------------------------------------------------------- trace units (issue 21)
+
+
+def _trace(tmp_path, header: str, values) -> str:
+    rows = [f"2023-03-01T{h:02d}:00:00Z,{v}" for h, v in enumerate(values)]
+    return write(tmp_path, f"timestamp,{header}\n" + "\n".join(rows) + "\n")
+
+
+@pytest.mark.parametrize("unit, values, expected", [
+    ("g_per_kwh", [350, 420], [350.0, 420.0]),
+    ("kg_per_kwh", [0.35, 0.42], [350.0, 420.0]),  # x 1000
+    ("lbs_per_mwh", [1000, 800], [453.59237, 362.873896]),  # x 0.45359237
+])
+def test_trace_units_are_converted(tmp_path, unit, values, expected):
+    p = TraceProvider(_trace(tmp_path, "value", values), unit=unit)
+    s = p.history(t(0), t(2))
+    assert [pt.g_per_kwh for pt in s.points] == pytest.approx(expected)
+    assert (unit == "g_per_kwh") != any("converted from" in n for n in s.notes)
+
+
+def test_trace_unit_comes_from_the_config(tmp_path):
+    path = _trace(tmp_path, "intensity_kg_per_kwh", [0.35, 0.42])
+    cfg = CarbonConfig(provider="trace", trace_path=str(path), trace_column="intensity_kg_per_kwh",
+                       trace_unit="kg_per_kwh")
+    assert [pt.g_per_kwh for pt in build_provider(cfg).history(t(0), t(2)).points] == pytest.approx([350.0, 420.0])
+
+
+def test_a_column_named_in_kg_without_a_unit_is_refused_with_the_fix(tmp_path):
+    path = _trace(tmp_path, "intensity_kg_per_kwh", [0.35, 0.42])
+    with pytest.raises(DatasetError, match="named in kg/kwh.*Fix: set carbon.trace_unit=kg_per_kwh"):
+        TraceProvider(path, column="intensity_kg_per_kwh")
+
+
+def test_values_that_look_like_kg_are_refused_unless_the_unit_is_confirmed(tmp_path):
+    path = _trace(tmp_path, "value", [0.35, 0.42])
+    with pytest.raises(DatasetError, match="below 5 .*carbon.trace_unit=kg_per_kwh"):
+        TraceProvider(path)
+    # a user who states g/kWh (a truly clean grid) is believed
+    assert TraceProvider(path, unit="g_per_kwh").history(t(0), t(1)).points[0].g_per_kwh == 0.35
+
+
+def test_values_above_the_physical_bound_are_refused(tmp_path):
+    # 6000 lbs/MWh read as g/kWh would be 6000 g/kWh: above the 3,000 g/kWh bound;
+    # as lbs/MWh it is 6000 x 0.45359237 = 2721.55422 g/kWh
+    with pytest.raises(DatasetError, match="above the physical bound.*carbon.trace_unit"):
+        TraceProvider(_trace(tmp_path, "value", [6000, 5900]))
+    assert TraceProvider(_trace(tmp_path, "value", [6000, 5900]), unit="lbs_per_mwh").history(
+        t(0), t(1)).points[0].g_per_kwh == pytest.approx(2721.55422)
+
+
+def test_unknown_trace_unit_is_a_config_error():
+    with pytest.raises(ConfigError, match="trace_unit"):
+        build_provider({"provider": "trace", "trace_path": "x.csv", "trace_unit": "tons"})

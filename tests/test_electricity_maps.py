@@ -241,7 +241,9 @@ def test_from_config_uses_carbon_config_fields(srv):
 def test_from_config_direct_emission_factors(srv):
     cfg = CarbonConfig(provider="electricity_maps", region="DE", base_url=srv.url, signal_type="direct")
     provider = ElectricityMapsProvider.from_config(cfg, sleep=Sleeps(), now=lambda: NOW)
-    provider.current()
+    # the stub serves lifecycle values whatever is asked: refused, not reported as direct
+    with pytest.raises(ProviderError, match="emissionFactorType 'lifecycle', not the 'direct' asked for"):
+        provider.current()
     assert srv.requests[-1].arg("emissionFactorType") == "direct"
 
 

@@ -81,3 +81,58 @@ def test_if_run_reproduces_sci(tmp_path, embodied, fu, interval_s, n, pue):
     unit_out = {"job": "sci-per-job", "epoch": "sci-per-epoch", "1000_images": "sci-per-thousand-images"}
     for unit, key in unit_out.items():
         assert agg[key] == pytest.approx(result.sci_per[unit], rel=1e-3)
+
+
+def _if_run(tmp_path, manifest_path):
+    out = tmp_path / "if-out"
+    proc = subprocess.run([IF_RUN, "--manifest", str(manifest_path), "--output", str(out)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    produced = sorted(tmp_path.glob("if-out*"))
+    assert produced, f"if-run wrote no output file; stdout: {proc.stdout[-2000:]}"
+    return yaml.safe_load(produced[0].read_text())
+
+
+def test_if_sci_embodied_reproduces_our_m_to_1e_9(tmp_path):
+    """IF's own ``sci-embodied`` plugin, with its DEFAULT lifespan (126,144,000 s = 4 years of
+    365 days), over the observations of our impact.yml gives our M to 1e-9.
+
+    sci-embodied computes (baseline-emissions + vCPU/memory/... deltas) x usage-ratio x
+    time / lifespan; with vCPUs = 1 and memory = 16 (its baselines) the deltas are 0, so it is
+    TE (g) x (RR / ToR) x TiR / 126,144,000 s per observation: our M = TE x (TiR / EL) x (RR / ToR)
+    with EL = 4 years.
+    """
+    result, energy = _run(True, "job", 420.0, 11, 1.2)
+    write_run_report(tmp_path, result, energy, {"model": "inception_v3", "run_name": "if-embodied"})
+    ours = yaml.safe_load((tmp_path / "impact.yml").read_text())
+    node = ours["tree"]["children"]["training-job"]
+    defaults = node["defaults"]
+    assert defaults["device/expected-lifespan"] == 126_144_000  # EL 4 years x 365 d x 86,400 s
+    inputs = [{"timestamp": o["timestamp"], "duration": o["duration"], "vCPUs": 1, "memory": 16,
+               "usage-ratio": defaults["resources-reserved"] / defaults["resources-total"],
+               "time": o["time-reserved"]} for o in node["inputs"]]
+    manifest = {
+        "name": "sci-embodied cross-check", "description": "IF sci-embodied over sci-lightning's observations",
+        "initialize": {"plugins": {"embodied": {
+            "method": "SciEmbodied", "path": "builtin",
+            "config": {"baseline-emissions": defaults["device/emissions-embodied"]}}}},
+        "tree": {"children": {"job": {"pipeline": {"compute": ["embodied"]}, "inputs": inputs}}},
+    }
+    path = tmp_path / "embodied.yml"
+    path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+    computed = _if_run(tmp_path, path)
+    outputs = computed["tree"]["children"]["job"]["outputs"]
+    if_m = sum(o["embodied-carbon"] for o in outputs)
+    # by hand: TE 2,500 kg = 2.5e6 g, RR/ToR = 1/8, TiR = 11 x 420 s = 4620 s:
+    # 2.5e6 / 8 x 4620 / 126,144,000 = 11.44517... g
+    assert result.embodied_g == pytest.approx(2.5e6 / 8 * 4620 / 126_144_000, rel=1e-12)
+    assert if_m == pytest.approx(result.embodied_g, rel=1e-9, abs=1e-12)
+
+
+def test_if_run_our_manifest_embodied_to_1e_9(tmp_path):
+    """Our impact.yml's own embodied pipeline, run by if-run, gives our M to 1e-9."""
+    result, energy = _run(True, "epoch", 420.0, 11, 1.2)
+    write_run_report(tmp_path, result, energy, {"model": "inception_v3", "run_name": "if-m"})
+    computed = _if_run(tmp_path, tmp_path / "impact.yml")
+    agg = computed["tree"]["children"]["training-job"]["aggregated"]
+    assert agg["carbon-embodied"] == pytest.approx(result.embodied_g, rel=1e-9)

@@ -264,10 +264,21 @@ def test_window_start_in_the_past_is_moved_to_now():
 def test_forecast_starting_after_now_and_ending_before_window_end():
     now = T0 - timedelta(minutes=20)
     plan = plan_best_start(series_of(T0, [3.0, 2, 1, 4]), "1h", now=now)
-    assert plan.now_start == T0
-    assert any("after the window start" in n for n in plan.notes)
+    assert plan.now_start == T0 and plan.data_gap_at_start == timedelta(minutes=20)
+    assert any("no intensity data covers the window start" in n for n in plan.notes)
     assert any("past the forecast's end" in n for n in plan.notes)
     assert plan.best_start == T0 + timedelta(hours=2)
+
+
+def test_a_gap_covering_now_is_no_fake_now_start_with_zero_delay():
+    # the data starts 12 h after now and is cleanest at once: the best start is 12 h away, so
+    # the plan must say "wait 12 h" (delay 43,200 s), not "now_start 12 h away, delay 0"
+    now = T0 - timedelta(hours=12)
+    plan = plan_best_start(series_of(T0, [1.0, 5, 5, 5]), "1h", now=now)
+    d = plan.to_dict()
+    assert plan.best_start == T0 and d["delay_s"] == 12 * 3600.0
+    assert d["data_gap_at_start_s"] == 12 * 3600.0 and d["window_start"].startswith(now.strftime("%Y-%m-%dT%H:%M"))
+    assert any("no intensity data covers the window start" in n for n in d["notes"])
 
 
 def test_forecast_ending_before_window():

@@ -340,3 +340,23 @@ def test_cli_json_flag_and_errors(tmp_path):
     assert png.is_file() and png.name == "carbon_plan.png" and (tmp_path / "outputs" / "plan") in png.parents
     bad = _cli(["duration=2 hours"], tmp_path)
     assert bad.returncode == 2 and "error:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_trace_gap_covering_now_gives_the_real_wait(tmp_path):
+    # hourly trace: 2023-07-01 00:00-06:00 and 18:00 onwards (a 12 h gap, left as a gap); plan at
+    # 07:00 for a 1 h job: the first data is at 18:00, 11 h later, and it is the cleanest hour,
+    # so delay_s = 11 h = 39,600 s and data_gap_at_start_s = 39,600 s (not a now_start 11 h away
+    # with delay 0)
+    rows = [f"2023-07-01T{h:02d}:00:00Z,{400}" for h in range(0, 7)]
+    rows += [f"2023-07-01T{h:02d}:00:00Z,{100 if h == 18 else 400}" for h in range(18, 24)]
+    rows += [f"2023-07-02T{h:02d}:00:00Z,400" for h in range(0, 12)]
+    path = tmp_path / "gap.csv"
+    path.write_text("timestamp,g_per_kwh\n" + "\n".join(rows) + "\n")
+    cfg = compose_plan(["carbon=trace", f"carbon.trace_path={path}", "carbon.fallback=[]",
+                        "start=2023-07-01T07:00:00Z", "duration=1h", "json=true", "plot=false"])
+    out = io.StringIO()
+    run_plan(cfg, output_dir=tmp_path, stream=out)
+    doc = json.loads(out.getvalue())
+    plan = doc.get("plan", doc)
+    assert plan["best_start"].startswith("2023-07-01T18:00")
+    assert plan["delay_s"] == 11 * 3600.0 and plan["data_gap_at_start_s"] == 11 * 3600.0

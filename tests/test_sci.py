@@ -159,12 +159,21 @@ def test_embodied_on_matches_formula():
     tl = [EnergyInterval(at(0), at(60), 1.0 * KWH)]
     cfg = SciConfig(embodied_total_kg=1000.0, lifespan_years=4.0, resources_reserved=1, resources_total=4)
     res = compute_sci(energy_result(tl), HOURLY, cfg)
-    hand = 1000 * 1000 * (3600 / (4 * 365.25 * 86400)) * (1 / 4)
+    hand = 1000 * 1000 * (3600 / (4 * 365 * 86400)) * (1 / 4)
     assert res.embodied_g == pytest.approx(hand)
     assert embodied_g(1000.0, 3600.0, 4.0, 1, 4) == pytest.approx(hand)
     assert res.embodied.in_scope and res.embodied.tir_s == 3600.0
     assert res.sci == pytest.approx(100.0 + hand)
     assert res.carbon_g == pytest.approx(100.0 + hand)
+
+
+def test_embodied_matches_the_sci_specification_worked_example():
+    # SCI specification, "Embodied emissions" worked example: TE = 1000 kg (1,000,000 g),
+    # TiR = 1 h = 3600 s, EL = 4 years = 4 x 365 x 86,400 s = 126,144,000 s, RR / ToR = 1:
+    # M = 1,000,000 x 3600 / 126,144,000 = 28.538812785... g (the spec prints 28.5388 g).
+    assert SECONDS_PER_YEAR * 4 == 126_144_000
+    assert embodied_g(1000.0, 3600.0, 4.0) == pytest.approx(28.538812785388128, rel=1e-12, abs=1e-9)
+    assert round(embodied_g(1000.0, 3600.0, 4.0), 4) == 28.5388
 
 
 def test_embodied_off_by_default_says_out_of_scope():
@@ -252,9 +261,9 @@ def test_shipped_sci_configs_compose_and_validate():
     assert t4.price_per_hour_usd == 1.204 and t4.embodied_total_kg is None and t4.functional_unit == "job"
     emb = OmegaConf.merge(OmegaConf.structured(SciConfig), OmegaConf.load(CONF_DIR / "gpu_server_embodied.yaml"))
     assert emb.embodied_total_kg > 0 and emb.lifespan_years > 0 and "illustrative" in emb.embodied_source
-    # The example's comment promises 8.91 g for a 1-hour job:
+    # The example's comment promises 8.92 g for a 1-hour job (2.5e6 x 3600 / 126,144,000 / 8 = 8.9184):
     assert embodied_g(emb.embodied_total_kg, 3600, emb.lifespan_years, emb.resources_reserved,
-                      emb.resources_total) == pytest.approx(8.91, abs=0.005)
+                      emb.resources_total) == pytest.approx(8.92, abs=0.005)
 
 
 # ------------------------------------------------------------------ real trace

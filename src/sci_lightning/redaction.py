@@ -1,7 +1,8 @@
 """Keep credentials out of everything the project writes or shows.
 
 Secrets come only from environment variables (and, inside the HTTP client, from the
-credentials it sends). Before a report, a failure record, a log line or an error message
+credentials it sends and the tokens it receives, which it registers here with
+:func:`register_secret` so every sink redacts them). Before a report, a failure record, a log line or an error message
 leaves the process, :func:`redact` / :func:`scrub` replace:
 
 * the values of environment variables whose names look secret (``*TOKEN*``,
@@ -26,6 +27,7 @@ from urllib.parse import quote
 
 __all__ = [
     "REDACTED",
+    "register_secret",
     "SECRET_NAME_MARKERS",
     "USER_NAME_MARKERS",
     "credential_forms",
@@ -103,6 +105,20 @@ def credential_forms(secret: str, users: Iterable[str] = ()) -> list[str]:
     return sorted(forms, key=len, reverse=True)
 
 
+#: Credentials this process holds that are not environment values (e.g. a bearer token
+#: fetched at login), with their leak forms; added by :func:`register_secret`.
+_HELD: set[str] = set()
+
+
+def register_secret(value: str | None, users: Iterable[str] = ()) -> None:
+    """Remember a credential this process holds (a login token, a password given in code)
+    so every later :func:`redact` / :func:`scrub` removes it and its URL-encoded and Basic
+    forms, whatever sink the text goes to (report, log, TensorBoard, error message)."""
+    if value and len(value.strip()) >= _MIN_SECRET_LEN and value.strip().lower() not in _BENIGN_VALUES:
+        _HELD.update(credential_forms(value, users))
+        _HELD.update(credential_forms(value.strip(), users))
+
+
 def secret_header(name: str) -> bool:
     """True for HTTP header names that carry credentials (Authorization, auth-token, X-Api-Key, Cookie ...)."""
     return bool(_SECRET_HEADER.search(name))
@@ -115,7 +131,9 @@ def _marked(name: str, markers: tuple[str, ...]) -> bool:
 
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     """Values of environment variables whose names look secret, with their
-    :func:`credential_forms` (Basic auth paired with every user-like variable), longest first.
+    :func:`credential_forms` (Basic auth paired with every user-like variable), longest
+    first; for this process's environment (``environ`` None) also every credential
+    registered with :func:`register_secret`.
 
     Values shorter than 4 characters or plainly boolean-like ("true", "no", ...) are skipped
     because redacting them would mangle ordinary text.
@@ -130,6 +148,8 @@ def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
         if len(v) < _MIN_SECRET_LEN or v.lower() in _BENIGN_VALUES:
             continue
         out.update(credential_forms(v, users))
+    if environ is None:  # this process: also what it holds outside the environment
+        out.update(_HELD)
     return sorted(out, key=len, reverse=True)
 
 

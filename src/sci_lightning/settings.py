@@ -250,8 +250,20 @@ class EnergyConfig:
     idle_baseline_s: float = setting(0.0, ge=0.0)
 
 
-#: The registered intensity providers (sci_lightning.carbon.PROVIDERS maps them to classes).
-PROVIDER_NAMES = ("static", "trace", "watttime", "carbon_aware_sdk", "electricity_maps", "uk_grid")
+#: THE registry of intensity providers: ``carbon.provider`` name -> ``"module:Class"``
+#: (module relative to :mod:`sci_lightning.carbon`, imported only when selected). Settings
+#: validate against it and :func:`sci_lightning.carbon.provider_class` builds from it; a new
+#: provider is one class (an :class:`~sci_lightning.carbon.http.HttpProvider` for an HTTP
+#: API) plus its line here.
+PROVIDERS: dict[str, str] = {
+    "static": ".static:StaticProvider",
+    "trace": ".trace:TraceProvider",
+    "watttime": ".watttime:WattTimeProvider",
+    "carbon_aware_sdk": ".carbon_aware_sdk:CarbonAwareSdkProvider",
+    "electricity_maps": ".electricity_maps:ElectricityMapsProvider",
+    "uk_grid": ".uk_grid:UkGridProvider",
+}
+PROVIDER_NAMES = tuple(PROVIDERS)
 
 
 @dataclass
@@ -273,10 +285,14 @@ class CarbonConfig:
     # trace provider
     trace_path: str | None = None
     trace_column: str | None = None  # exact header, or "direct" / "lca" for Electricity Maps exports
+    # unit of the trace's values, converted to gCO2e/kWh; None: g/kWh, and values that look
+    # like another unit (all < 5, or a column named in kg/lbs) are refused with the fix
+    trace_unit: str | None = setting(None, choices=(None, "g_per_kwh", "kg_per_kwh", "lbs_per_mwh"))
     trace_time_offset_h: float | None = None  # shift every trace timestamp by this many hours
     trace_replay: bool = False  # repeat the trace cyclically (whole weeks) so any time, e.g. now, has a value
     # static provider: override the table's value for the region (gCO2e/kWh)
-    static_g_per_kwh: float | None = setting(None, ge=0.0)
+    # (at most 3,000: sci_lightning.carbon.base.MAX_PLAUSIBLE_G_PER_KWH, the physical bound)
+    static_g_per_kwh: float | None = setting(None, ge=0.0, le=3000.0)
     # fallback chain: after a provider fails, skip it for this long before trying it again
     fallback_cooldown_s: float = setting(300.0, ge=0.0)
 

@@ -18,7 +18,8 @@ electricity_maps   Electricity Maps API v3 (ELECTRICITYMAPS_TOKEN)              
 uk_grid            GB Carbon Intensity API (National Energy System Operator)      average
 =================  ===========================================================  ==========
 
-Provider classes are imported lazily from :data:`PROVIDERS` ("module:Class"), so a missing
+Provider classes are imported lazily from :data:`PROVIDERS` ("module:Class", defined once in
+:mod:`sci_lightning.settings`, which validates ``carbon.provider`` against it), so a missing
 optional module only matters when it is selected. Each class has
 ``from_config(cfg) -> provider``.
 """
@@ -38,7 +39,7 @@ from .base import (
     ensure_utc,
 )
 from .chain import FallbackProvider, ProviderFallbackWarning
-from ..settings import CarbonConfig, coerce, setting_error
+from ..settings import PROVIDERS, CarbonConfig, coerce, setting_error
 
 if TYPE_CHECKING:  # for type checkers / IDEs; at runtime these load lazily via __getattr__
     from .carbon_aware_sdk import CarbonAwareSdkProvider
@@ -69,16 +70,8 @@ __all__ = [
     "require_credentials",
 ]
 
-#: provider name -> "module:Class" (module relative to this package). Part B's providers
-#: (electricity_maps, uk_grid) are registered here and load only when used.
-PROVIDERS: dict[str, str] = {
-    "static": ".static:StaticProvider",
-    "trace": ".trace:TraceProvider",
-    "watttime": ".watttime:WattTimeProvider",
-    "carbon_aware_sdk": ".carbon_aware_sdk:CarbonAwareSdkProvider",
-    "electricity_maps": ".electricity_maps:ElectricityMapsProvider",
-    "uk_grid": ".uk_grid:UkGridProvider",
-}
+# PROVIDERS (name -> "module:Class") lives in settings.py, the one registry that both the
+# settings' validation and provider_class() read.
 
 _CLASS_TO_NAME = {target.split(":")[1]: name for name, target in PROVIDERS.items()}
 

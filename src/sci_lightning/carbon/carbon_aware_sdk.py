@@ -18,7 +18,10 @@ Endpoints used::
 
 ``duration`` is minutes (a number) in forecasts; in ``bylocation`` results it may be a
 .NET TimeSpan string (``"00:05:00"``, ``"1.00:00:00"``) or minutes; both are read.
-Older SDK versions return a single ``optimalDataPoint`` object; that is read too. Errors
+A point without ``duration`` lasts until the next point (the data source's own spacing),
+the last one as long as the spacing before it. ``204 No Content`` (the SDK's answer when
+its data source has nothing for the window) is "no data": an empty series whose note says
+so, which a fallback chain replaces, quoting that note. Older SDK versions return a single ``optimalDataPoint`` object; that is read too. Errors
 come back as ASP.NET ValidationProblemDetails (``title``, ``detail``, ``errors``), whose
 text is quoted in the ProviderError.
 """
@@ -27,15 +30,12 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from .base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderError, ensure_utc
-from .http import HttpClient, HttpStatusError, expect_type, format_time, parse_time, require
+from .base import IntensityPoint, IntensitySeries, ProviderError, check_plausible, ensure_utc
+from .http import HttpProvider, HttpStatusError, NoContent, expect_type, format_time, parse_time, require
 
 if TYPE_CHECKING:
     from ..settings import CarbonConfig
@@ -62,7 +62,7 @@ def parse_timespan(value: Any, what: str, provider: str) -> timedelta | None:
     raise ProviderError(provider, f"malformed response: {what} {value!r} is not minutes or a hh:mm:ss duration.")
 
 
-class CarbonAwareSdkProvider(IntensityProvider):
+class CarbonAwareSdkProvider(HttpProvider):
     """Intensities from a Carbon Aware SDK WebAPI you host.
 
     Args:
@@ -70,8 +70,11 @@ class CarbonAwareSdkProvider(IntensityProvider):
         base_url: the WebAPI root, e.g. ``http://localhost:8080`` (required).
         signal_type: ``"marginal"`` (default; WattTime-backed SDK) or ``"average"``
             (Electricity Maps-backed SDK). Declared, not detected.
-        default_duration: point length when the SDK gives none (default 5 min).
-        timeout_s, retries, backoff_s, sleep, session: passed to :class:`HttpClient`.
+        default_duration: length of a lone point with no duration and no neighbour to take
+            the spacing from (default 1 h; noted as an assumption). Points with neighbours
+            take the spacing between them.
+        timeout_s, retries, backoff_s, max_total_wait_s, sleep, session: passed to the shared
+            :class:`~sci_lightning.carbon.http.HttpProvider`.
 
     Example::
 
@@ -87,13 +90,8 @@ class CarbonAwareSdkProvider(IntensityProvider):
         *,
         base_url: str | None,
         signal_type: str | None = "marginal",
-        default_duration: timedelta = timedelta(minutes=5),
-        timeout_s: float = 10.0,
-        retries: int = 3,
-        backoff_s: float = 0.5,
-        max_total_wait_s: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
-        session: requests.Session | None = None,
+        default_duration: timedelta = timedelta(hours=1),
+        **http: Any,
     ):
         if not base_url:
             raise ConfigError(
@@ -115,37 +113,23 @@ class CarbonAwareSdkProvider(IntensityProvider):
             )
         self.region = location
         self.signal_type = signal_type  # type: ignore[assignment]
-        self.base_url = base_url.rstrip("/")
         self.default_duration = default_duration
-        self._http = HttpClient(
-            self.name, self.base_url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s,
-            max_total_s=max_total_wait_s, sleep=sleep, session=session,
-        )
+        super().__init__(base_url=base_url, **http)
 
     @classmethod
-    def from_config(cls, cfg: "CarbonConfig", **overrides: Any) -> "CarbonAwareSdkProvider":
-        """Build from the ``carbon`` group: region (SDK location), base_url, signal_type, timeouts."""
-        kwargs: dict[str, Any] = dict(
-            location=cfg.region,
-            base_url=cfg.base_url,
-            signal_type=cfg.signal_type,
-            timeout_s=cfg.timeout_s,
-            retries=cfg.retries,
-            backoff_s=cfg.backoff_s,
-            max_total_wait_s=cfg.max_total_wait_s,
-        )
-        kwargs.update(overrides)
-        return cls(**kwargs)
+    def config_kwargs(cls, cfg: "CarbonConfig") -> dict[str, Any]:
+        """region (SDK location) and signal_type."""
+        return dict(location=cfg.region, signal_type=cfg.signal_type)
 
     def __repr__(self) -> str:
         return f"CarbonAwareSdkProvider(location={self.region!r}, base_url={self.base_url!r}, signal_type={self.signal_type!r})"
 
-    def close(self) -> None:
-        self._http.close()
-
     def _get(self, path: str, params: dict[str, Any]) -> Any:
+        """The decoded body; None when the SDK answers ``204 No Content`` (no data)."""
         try:
             return self._http.get_json(path, params=params)
+        except NoContent:
+            return None
         except HttpStatusError as exc:
             if exc.status in (400, 404, 422):
                 api = f" The SDK says: {exc.api_message!r}." if exc.api_message else ""
@@ -166,7 +150,8 @@ class CarbonAwareSdkProvider(IntensityProvider):
             *(extra or []),
         ]
 
-    def _points(self, items: list[Any], what: str, time_key: str, value_key: str) -> list[IntensityPoint]:
+    def _points(self, items: list[Any], what: str, time_key: str, value_key: str) -> tuple[list[IntensityPoint], list[str]]:
+        """Points sorted by time (duplicates dropped), and notes on durations that were inferred."""
         raw: list[tuple[datetime, float, timedelta | None]] = []
         for i, item in enumerate(items):
             t = parse_time(require(item, time_key, str, f"{what}[{i}]", self.name), f"{what}[{i}].{time_key}", self.name)
@@ -174,16 +159,33 @@ class CarbonAwareSdkProvider(IntensityProvider):
             if not math.isfinite(v):
                 raise ProviderError(self.name, f"malformed response: {what}[{i}].{value_key} is {v!r}.")
             d = parse_timespan(item.get("duration") if isinstance(item, dict) else None, f"{what}[{i}].duration", self.name)
-            raw.append((t, float(v), d))
+            if not any(r[0] == t for r in raw):  # duplicate timestamp: keep the first
+                raw.append((t, float(v), d))
         raw.sort(key=lambda r: r[0])
         points: list[IntensityPoint] = []
+        assumed = 0
         for j, (t, v, d) in enumerate(raw):
-            if d is None:  # infer from spacing, else the default
-                d = (raw[j + 1][0] - t) if j + 1 < len(raw) and raw[j + 1][0] > t else self.default_duration
-            if points and points[-1].start == t:
-                continue  # duplicate timestamp: keep the first
+            if d is None:
+                d, guessed = self._spacing(raw, j)
+                assumed += guessed
             points.append(IntensityPoint(t, t + d, v))
-        return points
+        notes = []
+        if assumed:
+            notes.append(f"data-quality: {assumed} {what} point(s) had no duration and no neighbour to take the "
+                         f"spacing from; each was taken to last {self.default_duration} (an assumption).")
+        return points, notes
+
+    def _spacing(self, raw: list[tuple[datetime, float, timedelta | None]], j: int) -> tuple[timedelta, bool]:
+        """A point's length when the SDK gives none: the data source's own spacing, i.e. the
+        time to the next point, else from the previous one. The SDK derives durations the same
+        way (its Electricity Maps data source sets every point's duration to the spacing of the
+        first two points, and 0 when there is only one); ``(default_duration, True)`` for a
+        lone point."""
+        if j + 1 < len(raw):
+            return raw[j + 1][0] - raw[j][0], False
+        if j > 0:
+            return raw[j][0] - raw[j - 1][0], False
+        return self.default_duration, True
 
     # ------------------------------------------------------------------ API
 
@@ -193,11 +195,19 @@ class CarbonAwareSdkProvider(IntensityProvider):
         body = self._get(
             "/emissions/bylocation", {"location": self.region, "time": format_time(start), "toTime": format_time(end)}
         )
+        if body is None:
+            return self._checked(IntensitySeries([], "Carbon Aware SDK /emissions/bylocation", self.region,
+                                                 self.signal_type, "measured", notes=self._notes([self._no_content(start, end)])))
         expect_type(body, list, "bylocation response", self.name)
-        pts = [p for p in self._points(body, "bylocation", "time", "rating") if p.end > start and p.start < end]
-        notes = self._notes(None if pts else ["the SDK returned no data for the requested window."])
-        return IntensitySeries(pts, f"Carbon Aware SDK /emissions/bylocation", self.region, self.signal_type,
-                               "measured", notes=notes)
+        pts, extra = self._points(body, "bylocation", "time", "rating")
+        pts = [p for p in pts if p.end > start and p.start < end]
+        notes = self._notes(extra + ([] if pts else ["the SDK returned no data for the requested window."]))
+        return self._checked(IntensitySeries(pts, "Carbon Aware SDK /emissions/bylocation", self.region,
+                                             self.signal_type, "measured", notes=notes))
+
+    def _no_content(self, start: datetime, end: datetime) -> str:
+        return (f"the SDK answered 204 No Content: no data for location {self.region!r} between "
+                f"{format_time(start)} and {format_time(end)}.")
 
     def forecast_with_optimal(
         self,
@@ -232,6 +242,10 @@ class CarbonAwareSdkProvider(IntensityProvider):
             params["windowSize"] = int(window_size_min)
         hi = lo + horizon
         body = self._get("/emissions/forecasts/current", params)
+        if body is None:
+            empty = IntensitySeries([], "Carbon Aware SDK /emissions/forecasts/current", self.region, self.signal_type,
+                                    "forecast", notes=self._notes([self._no_content(lo, hi)]))
+            return self._checked(empty), []
         expect_type(body, list, "forecasts/current response", self.name)
         if not body:
             raise ProviderError(
@@ -241,9 +255,25 @@ class CarbonAwareSdkProvider(IntensityProvider):
             )
         fc = next((f for f in body if isinstance(f, dict) and f.get("location") == self.region), body[0])
         data = require(fc, "forecastData", list, "forecast", self.name)
-        pts = [p for p in self._points(data, "forecastData", "timestamp", "value") if p.end > lo and p.start < hi]
+        pts, duration_notes = self._points(data, "forecastData", "timestamp", "value")
+        pts = [p for p in pts if p.end > lo and p.start < hi]
         gen = fc.get("generatedAt")
         generated_at = parse_time(gen, "forecast.generatedAt", self.name) if gen else None
+        optimal = self._optimal(fc)
+        extra = duration_notes + ([] if pts else ["the forecast had no points in the requested window."])
+        if window_size_min is not None:
+            extra.append(
+                f"windowSize={int(window_size_min)} min: the SDK may return forecastData as rolling "
+                "window averages rather than point values."
+            )
+        notes = self._notes(extra)
+        series = self._checked(IntensitySeries(pts, "Carbon Aware SDK /emissions/forecasts/current", self.region,
+                                               self.signal_type, "forecast", generated_at=generated_at, notes=notes))
+        return series, optimal
+
+    def _optimal(self, fc: dict[str, Any]) -> list[dict[str, Any]]:
+        """The SDK's optimal window(s): ``optimalDataPoints`` (or an older SDK's single
+        ``optimalDataPoint``) as dicts of location, start, duration_min and g_per_kwh."""
         if "optimalDataPoints" in fc and fc["optimalDataPoints"] is not None:
             opt_raw = expect_type(fc["optimalDataPoints"], list, "forecast.optimalDataPoints", self.name)
         elif isinstance(fc.get("optimalDataPoint"), dict):
@@ -263,16 +293,7 @@ class CarbonAwareSdkProvider(IntensityProvider):
                     "g_per_kwh": float(v),
                 }
             )
-        extra = [] if pts else ["the forecast had no points in the requested window."]
-        if window_size_min is not None:
-            extra.append(
-                f"windowSize={int(window_size_min)} min: the SDK may return forecastData as rolling "
-                "window averages rather than point values."
-            )
-        notes = self._notes(extra)
-        series = IntensitySeries(pts, "Carbon Aware SDK /emissions/forecasts/current", self.region, self.signal_type,
-                                 "forecast", generated_at=generated_at, notes=notes)
-        return series, optimal
+        return optimal
 
     def forecast(self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)) -> IntensitySeries:
         """The SDK's current forecast over [start, start + horizon) (see :meth:`forecast_with_optimal`)."""
@@ -285,7 +306,10 @@ class CarbonAwareSdkProvider(IntensityProvider):
             "/emissions/average-carbon-intensity",
             {"location": self.region, "startTime": format_time(start), "endTime": format_time(end)},
         )
+        if body is None:
+            raise ProviderError(self.name, self._no_content(start, end), "choose a window the SDK's data source covers.")
         value = require(body, "carbonIntensity", (int, float), "average-carbon-intensity response", self.name)
         if not math.isfinite(value):
             raise ProviderError(self.name, f"malformed response: carbonIntensity is {value!r}.")
+        check_plausible([IntensityPoint(start, end, float(value))], self.name, self.region)
         return float(value)

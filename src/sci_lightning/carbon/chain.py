@@ -10,7 +10,10 @@ the chain
   ``{"provider", "method", "reason", "replaced_by", "count", "first_at", "last_at"}``,
   one per distinct (provider, method, reason, replaced_by), with a count, so a
   long run does not grow it without bound;
-* treats an empty series as a failure too (unless it comes from the last provider);
+* treats an empty series as a failure too (unless it comes from the last provider),
+  quoting the provider's note on why it was empty (e.g. the SDK's ``204 No Content``);
+* treats implausible values (below 0 or above ``MAX_PLAUSIBLE_G_PER_KWH``) from any
+  provider as a failure (:func:`~sci_lightning.carbon.base.check_plausible`);
 * skips the failed provider for ``cooldown_s`` seconds (so a down API does not add its
   retry waits to every training step), then tries it again.
 
@@ -32,7 +35,7 @@ from typing import Any, Callable, Sequence
 
 
 from ..errors import DatasetError
-from .base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderError
+from .base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderError, check_plausible
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,17 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, (ProviderError, DatasetError)):
         return str(exc)
     return f"{type(exc).__name__} (network error talking to the provider)"
+
+
+def _check_result(result: Any, provider: IntensityProvider, method: str, last: bool) -> None:
+    """Refuse what no provider should serve: implausible values (any provider), or an empty
+    series (unless it comes from the last provider), saying why it was empty."""
+    points = result.points if isinstance(result, IntensitySeries) else [result] if isinstance(result, IntensityPoint) else []
+    check_plausible(points, provider.name, provider.region)
+    if isinstance(result, IntensitySeries) and not result.points and not last:
+        why = next((n for n in reversed(result.notes) if "no data" in n or "204" in n), "")
+        raise ProviderError(provider.name, f"returned no {method} points for the requested window"
+                            + (f" ({why.rstrip('.')})." if why else "."))
 
 
 class FallbackProvider(IntensityProvider):
@@ -136,8 +150,7 @@ class FallbackProvider(IntensityProvider):
             p = self.providers[i]
             try:
                 result = fn(p)
-                if isinstance(result, IntensitySeries) and not result.points and i != candidates[-1]:
-                    raise ProviderError(p.name, f"returned no {method} points for the requested window.")
+                _check_result(result, p, method, last=i == candidates[-1])
             except _CAUGHT as exc:
                 reason = _reason(exc)
                 failures.append((i, reason))

@@ -28,16 +28,13 @@ credit in ``source`` and ``notes``.
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
-import requests
-
 from ..errors import ConfigError
-from .base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderError, ensure_utc
-from .http import HttpClient, HttpStatusError, env_credentials, expect_type, format_time, parse_time, require
+from .base import IntensityPoint, IntensitySeries, ProviderError, check_plausible, ensure_utc
+from .http import HttpProvider, HttpStatusError, env_credentials, expect_type, format_time, parse_time, require
 
 if TYPE_CHECKING:
     from ..settings import CarbonConfig
@@ -57,7 +54,7 @@ PAST_RANGE_MAX = timedelta(days=10)
 _PORTAL = "https://portal.electricitymaps.com"
 
 
-class ElectricityMapsProvider(IntensityProvider):
+class ElectricityMapsProvider(HttpProvider):
     """Grid carbon intensity from the Electricity Maps API v3.
 
     Args:
@@ -69,8 +66,8 @@ class ElectricityMapsProvider(IntensityProvider):
             Never stored in ``repr()``, logs or error messages.
         emission_factor_type: ``"lifecycle"`` (API default) or ``"direct"``.
         disable_estimations: ask the API to leave out estimated values.
-        timeout_s, retries, backoff_s, sleep, session: passed to the shared
-            :class:`~sci_lightning.carbon.http.HttpClient`.
+        timeout_s, retries, backoff_s, max_total_wait_s, sleep, session: passed to the shared
+            :class:`~sci_lightning.carbon.http.HttpProvider`.
         now: clock used to decide between ``/history`` and ``/past-range`` (tests inject one).
 
     Raises:
@@ -83,7 +80,7 @@ class ElectricityMapsProvider(IntensityProvider):
         series = provider.history(start, end)               # hourly, kind="measured"
     """
 
-    #: Environment variables holding the credentials (checked before training by the app).
+    DEFAULT_BASE_URL = DEFAULT_BASE_URL
     CREDENTIAL_ENV = (TOKEN_ENV,)
 
     name = "electricity_maps"
@@ -99,13 +96,8 @@ class ElectricityMapsProvider(IntensityProvider):
         token: str | None = None,
         emission_factor_type: str = "lifecycle",
         disable_estimations: bool = False,
-        timeout_s: float = 10.0,
-        retries: int = 3,
-        backoff_s: float = 0.5,
-        max_total_wait_s: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
-        session: requests.Session | None = None,
         now: Callable[[], datetime] | None = None,
+        **http: Any,
     ):
         if (latitude is None) != (longitude is None):
             raise ConfigError(
@@ -138,31 +130,12 @@ class ElectricityMapsProvider(IntensityProvider):
             (token,) = env_credentials(self.name, TOKEN_ENV)
         self.__token = token
         self._now = now or (lambda: datetime.now(timezone.utc))
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        self._http = HttpClient(
-            self.name,
-            self.base_url,
-            timeout_s=timeout_s,
-            retries=retries,
-            backoff_s=backoff_s,
-            max_total_s=max_total_wait_s,
-            sleep=sleep,
-            secrets=[token],
-            session=session,
-        )
+        super().__init__(base_url=base_url, secrets=[token], **http)
 
     @classmethod
-    def from_config(
-        cls,
-        cfg: "CarbonConfig",
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        session: requests.Session | None = None,
-        now: Callable[[], datetime] | None = None,
-    ) -> "ElectricityMapsProvider":
-        """Build from the ``carbon`` config group: ``region`` is the zone key, or
-        ``latitude``/``longitude``; ``base_url``, ``timeout_s``, ``retries``, ``backoff_s``.
-        ``signal_type`` may be ``"lifecycle"``/``"direct"`` (emission-factor type) or left unset."""
+    def config_kwargs(cls, cfg: "CarbonConfig") -> dict[str, Any]:
+        """``region`` is the zone key, or ``latitude``/``longitude``; ``signal_type`` may be
+        ``"lifecycle"``/``"direct"`` (emission-factor type) or left unset."""
         eft = cfg.signal_type or "lifecycle"
         if eft == "average":  # the only signal this provider has; keep the API default
             eft = "lifecycle"
@@ -171,20 +144,7 @@ class ElectricityMapsProvider(IntensityProvider):
                 f"carbon.signal_type={eft!r} is not available from Electricity Maps, which gives average intensity "
                 "only; set carbon.signal_type to lifecycle (default), direct, or null."
             )
-        return cls(
-            zone=cfg.region,
-            latitude=cfg.latitude,
-            longitude=cfg.longitude,
-            base_url=cfg.base_url,
-            emission_factor_type=eft,
-            timeout_s=cfg.timeout_s,
-            retries=cfg.retries,
-            backoff_s=cfg.backoff_s,
-            max_total_wait_s=cfg.max_total_wait_s,
-            sleep=sleep,
-            session=session,
-            now=now,
-        )
+        return dict(zone=cfg.region, latitude=cfg.latitude, longitude=cfg.longitude, emission_factor_type=eft)
 
     def __repr__(self) -> str:  # the token is never shown
         return (
@@ -192,16 +152,13 @@ class ElectricityMapsProvider(IntensityProvider):
             f"emission_factor_type={self.emission_factor_type!r})"
         )
 
-    def close(self) -> None:
-        """Close the HTTP session."""
-        self._http.close()
-
     # ------------------------------------------------------------------ requests
 
     def _params(self, **extra: str) -> dict[str, str]:
         params = dict(self._location)
         params["shouldUseFallbackCallerLookup"] = "false"
         params["emissionFactorType"] = self.emission_factor_type
+        params["temporalGranularity"] = "hourly"
         if self.disable_estimations:
             params["disableEstimations"] = "true"
         params.update(extra)
@@ -248,6 +205,7 @@ class ElectricityMapsProvider(IntensityProvider):
 
     def _parse_rows(self, rows: list[Any], what: str) -> tuple[list[tuple[datetime, float]], list[str]]:
         """``(start, g_per_kwh)`` pairs sorted and de-duplicated, plus notes on estimated values."""
+        self._check_granularity(rows, what)
         by_start: dict[datetime, float] = {}
         estimated: Counter[str] = Counter()
         missing = 0
@@ -265,6 +223,7 @@ class ElectricityMapsProvider(IntensityProvider):
                     f"malformed response: {item}.carbonIntensity is negative ({value}).",
                     "the API's response format may have changed.",
                 )
+            self._check_factor_type(row, item)
             if row.get("isEstimated"):
                 estimated[str(row.get("estimationMethod") or "unspecified method")] += 1
             by_start[ts] = float(value)
@@ -280,21 +239,52 @@ class ElectricityMapsProvider(IntensityProvider):
             notes.append(f"{missing} hour(s) without a value (null carbonIntensity) were left out.")
         return pairs, notes
 
+    def _check_granularity(self, rows: list[Any], what: str) -> None:
+        """Refuse rows that say they are not hourly (``temporalGranularity``), since this
+        provider asks for, and builds, hourly points."""
+        for i, row in enumerate(rows):
+            served = row.get("temporalGranularity") if isinstance(row, dict) else None
+            if served is not None and served != "hourly":
+                raise ProviderError(
+                    self.name,
+                    f"{what}[{i}] has temporalGranularity {str(served)[:40]!r}, not the hourly data asked for; "
+                    "the data was refused.",
+                    "check that carbon.base_url is the Electricity Maps API (v3).",
+                )
+
+    def _check_factor_type(self, row: dict[str, Any], item: str) -> None:
+        """Refuse values computed with other emission factors than asked (lifecycle vs direct
+        differ by 10-30 %; a report must not call one the other)."""
+        served = row.get("emissionFactorType")
+        if served is not None and served != self.emission_factor_type:
+            raise ProviderError(
+                self.name,
+                f"{item} has emissionFactorType {str(served)[:40]!r}, not the {self.emission_factor_type!r} "
+                "asked for; the data was refused.",
+                "check carbon.signal_type (lifecycle or direct) and that carbon.base_url is the Electricity Maps API.",
+            )
+
     @staticmethod
-    def _to_points(pairs: list[tuple[datetime, float]]) -> list[IntensityPoint]:
-        """Hour-start stamps to [start, end) points; the step is the smallest spacing (1 h default)."""
-        if not pairs:
-            return []
-        steps = [b[0] - a[0] for a, b in zip(pairs, pairs[1:]) if b[0] > a[0]]
-        step = min(steps) if steps else HOURLY
-        return [IntensityPoint(ts, ts + step, v) for ts, v in pairs]
+    def _to_points(pairs: list[tuple[datetime, float]]) -> tuple[list[IntensityPoint], list[str]]:
+        """Hour-start stamps to one-hour [start, end) points (the API's documented hourly
+        granularity, whatever the spacing of the rows), and a note for every gap between rows."""
+        points = [IntensityPoint(ts, ts + HOURLY, v) for ts, v in pairs]
+        gaps = [(a.end, b.start) for a, b in zip(points, points[1:]) if b.start > a.end]
+        if not gaps:
+            return points, []
+        hours = sum((b - a).total_seconds() for a, b in gaps) / 3600
+        shown = "; ".join(f"{a.isoformat()} to {b.isoformat()}" for a, b in gaps[:3]) + ("; ..." if len(gaps) > 3 else "")
+        return points, [
+            f"data-quality: {len(gaps)} gap(s) without hourly data ({hours:g} h in all: {shown}); energy in a gap "
+            "is charged at the nearest hour's value."
+        ]
 
     def _series(self, points: list[IntensityPoint], kind: str, notes: list[str], generated_at=None) -> IntensitySeries:
         base_notes = [
             f"Data: {CREDIT} (https://www.electricitymaps.com), credit required.",
             f"Signal: average consumption-based carbon intensity, {self.emission_factor_type} emission factors.",
         ]
-        return IntensitySeries(
+        return self._checked(IntensitySeries(
             points=points,
             source=CREDIT,
             region=self.region,
@@ -302,7 +292,7 @@ class ElectricityMapsProvider(IntensityProvider):
             kind=kind,  # type: ignore[arg-type]
             generated_at=generated_at,
             notes=base_notes + notes,
-        )
+        ))
 
     @staticmethod
     def _clip(points: list[IntensityPoint], start: datetime, end: datetime) -> list[IntensityPoint]:
@@ -342,8 +332,8 @@ class ElectricityMapsProvider(IntensityProvider):
             pairs = sorted(pairs_all.items())
             if n_requests > 1:
                 notes.append(f"fetched in {n_requests} /past-range requests of at most {PAST_RANGE_MAX.days} days.")
-        points = self._clip(self._to_points(pairs), start, end)
-        return self._series(points, "measured", notes)
+        points, gap_notes = self._to_points(pairs)
+        return self._series(self._clip(points, start, end), "measured", notes + gap_notes)
 
     def forecast(self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)) -> IntensitySeries:
         """Hourly forecast overlapping [start, start + horizon) (start defaults to now).
@@ -360,13 +350,24 @@ class ElectricityMapsProvider(IntensityProvider):
         generated_at = None
         if isinstance(body.get("updatedAt"), str):
             generated_at = parse_time(body["updatedAt"], "forecast updatedAt", self.name)
-        points = self._to_points(pairs)
+        points, gap_notes = self._to_points(pairs)
         clipped = self._clip(points, start, end)
-        if points and (not clipped or clipped[-1].end < end):
-            notes.append(
-                f"the forecast ends at {points[-1].end.isoformat()}, before the requested horizon end {end.isoformat()}."
-            )
+        notes += gap_notes + self._coverage_notes(points, clipped, start, end)
         return self._series(clipped, "forecast", notes, generated_at)
+
+    @staticmethod
+    def _coverage_notes(points: list[IntensityPoint], clipped: list[IntensityPoint], start: datetime,
+                        end: datetime) -> list[str]:
+        """What part of [start, end) the forecast does not cover, said once and correctly."""
+        if not points:
+            return []
+        if not clipped:
+            return [f"the forecast covers {points[0].start.isoformat()} to {points[-1].end.isoformat()}, which does "
+                    f"not overlap the requested window {start.isoformat()} to {end.isoformat()}."]
+        if clipped[-1].end < end:
+            return [f"the forecast ends at {clipped[-1].end.isoformat()}, before the requested horizon end "
+                    f"{end.isoformat()}."]
+        return []
 
     def current(self) -> IntensityPoint:
         """The latest hourly value from ``/latest`` (may be an Electricity Maps estimate)."""
@@ -379,6 +380,8 @@ class ElectricityMapsProvider(IntensityProvider):
                 "try again later or keep a fallback provider (carbon.fallback).",
             )
         for note in notes:
-            log.info("%s: %s", self.name, note)
+            log.info("%s: %s", self.name, self._http.redact(note))
         ts, value = pairs[-1]
-        return IntensityPoint(ts, ts + HOURLY, value)
+        point = IntensityPoint(ts, ts + HOURLY, value)
+        check_plausible([point], self.name, self.region)
+        return point

@@ -14,6 +14,14 @@ One :class:`HttpClient` per provider instance. It owns one ``requests.Session`` 
   longer than ``ANNOUNCE_WAIT_S`` is logged as a warning before sleeping
   (``"watttime: waiting 5 s before retry 2/3 (server asked: Retry-After 5)"``). The sleep
   and the clock are injectable, so tests never sleep;
+* a total deadline that covers the body too: responses are streamed and read in chunks
+  against the same monotonic budget, so a server that drips its body one byte a second
+  cannot hold a call past ``max_total_s``; a body larger than ``max_body_bytes``
+  (default 16 MiB; the providers' real answers are kilobytes) is refused, by its
+  ``Content-Length`` before reading or while reading when it has none;
+* credentials that HTTP cannot carry (a user name or password outside Latin-1 for Basic
+  auth, a token with non-Latin-1 characters in a header) are refused with a clear
+  ProviderError instead of a ``UnicodeEncodeError`` from deep inside ``requests``;
 * mapping of failures to :class:`~sci_lightning.carbon.base.ProviderError` that names the
   provider and the fix: 401/403 (credentials / access), 400/404/422 (usually an unknown
   region; the API's own message is quoted), other 4xx, exhausted retries or budget,
@@ -23,7 +31,13 @@ One :class:`HttpClient` per provider instance. It owns one ``requests.Session`` 
   values passed in ``secrets`` or sent as credentials (``auth=(user, password)`` with its
   base64 Basic form, and the values of Authorization/token/key headers) become ``***``,
   then :func:`sci_lightning.redaction.redact` removes secret environment values and any
-  quoted ``Basic``/``Bearer``/``token=`` credential.
+  quoted ``Basic``/``Bearer``/``token=`` credential. Every secret the client learns is also
+  registered process-wide (:func:`sci_lightning.redaction.register_secret`), so reports,
+  logs and TensorBoard text written later redact it too.
+
+:class:`HttpProvider` is the base of every HTTP intensity provider: it builds the client
+from the ``carbon`` settings (one ``from_config``), and every series it returns passes
+:func:`~sci_lightning.carbon.base.check_plausible` and has its notes redacted.
 
 Public API (stable; part B's providers build on it)::
 
@@ -51,16 +65,20 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 
 import requests
+from urllib3 import exceptions as urllib3_errors
 
 from sci_lightning.errors import ConfigError
-from sci_lightning.redaction import credential_forms, redact, secret_header
+from sci_lightning.redaction import credential_forms, redact, register_secret, secret_header
 
-from .base import ProviderError, ensure_utc
+from .base import IntensityProvider, IntensitySeries, ProviderError, check_plausible, ensure_utc
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "HttpClient",
+    "HttpProvider",
+    "NoContent",
+    "MAX_BODY_BYTES",
     "HttpStatusError",
     "require",
     "expect_type",
@@ -78,6 +96,18 @@ ANNOUNCE_WAIT_S = 3.0
 #: The shortest timeout a request is given, however little of the budget is left.
 _MIN_TIMEOUT_S = 0.05
 _BUDGET_SETTING = "carbon.max_total_wait_s"
+#: The largest response body read (the providers' real answers are a few hundred kB at most).
+MAX_BODY_BYTES = 16 * 1024 * 1024
+_CHUNK_BYTES = 64 * 1024
+
+
+class NoContent(ProviderError):
+    """The API answered ``204 No Content``: it has no data for what was asked (not a fault
+    of the call). Providers turn it into an empty series that says why."""
+
+
+class _BodyTimeout(Exception):
+    """The response body did not arrive within the call's time budget."""
 
 
 class HttpStatusError(ProviderError):
@@ -124,8 +154,7 @@ def _api_message(resp: requests.Response) -> str:
     if isinstance(body, dict):
         for key in ("message", "error", "detail", "title", "errors"):
             if key in body and body[key]:
-                val = body[key]
-                text = val if isinstance(val, str) else json.dumps(val)
+                text = _as_text(body[key])
                 break
         else:
             text = json.dumps(body)
@@ -137,6 +166,18 @@ def _api_message(resp: requests.Response) -> str:
     else:
         text = resp.text or ""
     return " ".join(text.split())
+
+
+def _as_text(value: Any) -> str:
+    """An API's error field as readable text: a string as is; ``{"code", "message"}``
+    (the GB Carbon Intensity API's shape) as ``"code: message"``; anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        parts = [str(value[k]) for k in ("code", "title", "message", "detail") if isinstance(value.get(k), (str, int))]
+        if parts:
+            return ": ".join(parts)
+    return json.dumps(value)
 
 
 def _trim(text: str, max_chars: int = _MAX_API_MESSAGE_CHARS) -> str:
@@ -184,6 +225,7 @@ class HttpClient:
             more can be added later with :meth:`add_secret`; credentials sent with a
             request are added automatically.
         session: an existing ``requests.Session`` (default: a new one).
+        max_body_bytes: the largest response body read; a larger one fails the call.
     """
 
     def __init__(
@@ -201,6 +243,7 @@ class HttpClient:
         clock: Callable[[], float] = time.monotonic,
         secrets: Iterable[str] = (),
         session: requests.Session | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ):
         if not base_url or not str(base_url).startswith(("http://", "https://")):
             raise ConfigError(
@@ -218,6 +261,7 @@ class HttpClient:
         self.sleep = sleep
         self.clock = clock
         self.session = session or requests.Session()
+        self.max_body_bytes = int(max_body_bytes)
         self._secrets: set[str] = set()
         for value in secrets:
             self.add_secret(value)
@@ -230,6 +274,7 @@ class HttpClient:
         URL-encoded form and, given ``user``, its base64 Basic-auth form."""
         if value:
             self._secrets.update(credential_forms(value, [user] if user else []))
+            register_secret(value, [user] if user else [])
 
     def _add_request_secrets(self, headers: Mapping[str, str] | None, auth: tuple[str, str] | None) -> None:
         if auth:
@@ -266,9 +311,62 @@ class HttpClient:
         return min(self.backoff_s * (2**attempt), self.max_wait_s), None, f"backoff after {cause}"
 
     def _send(self, method: str, url: str, budget: _Budget, **kw: Any) -> requests.Response:
+        """One attempt: the response with its body read in full within ``budget``."""
         left = budget.left_s()
         timeout = (max(_MIN_TIMEOUT_S, min(self.connect_timeout_s, left)), max(_MIN_TIMEOUT_S, min(self.timeout_s, left)))
-        return self.session.request(method, url, timeout=timeout, **kw)
+        resp = self.session.request(method, url, timeout=timeout, stream=True, **kw)
+        try:
+            resp._content = self._read_body(resp, budget)  # what resp.json()/.text read
+        finally:
+            resp.close()
+        return resp
+
+    def _read_body(self, resp: requests.Response, budget: _Budget) -> bytes:
+        """The body, read in chunks against the call's deadline and size cap."""
+        declared = resp.headers.get("Content-Length", "")
+        if declared.strip().isdigit() and int(declared) > self.max_body_bytes:
+            raise self._too_large(f"{int(declared):,} bytes declared")
+        read = getattr(resp.raw, "read1", None) or resp.raw.read
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            left = budget.left_s()
+            if left <= 0:
+                raise _BodyTimeout(size)
+            _set_read_timeout(resp, min(self.timeout_s, left))
+            try:
+                chunk = read(_CHUNK_BYTES, decode_content=True)
+            except urllib3_errors.ReadTimeoutError:
+                if budget.left_s() <= _MIN_TIMEOUT_S:
+                    raise _BodyTimeout(size) from None
+                raise requests.Timeout("read timed out") from None
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise self._too_large(f"more than {self.max_body_bytes:,} bytes sent")
+            chunks.append(chunk)
+
+    def _too_large(self, how: str) -> ProviderError:
+        return self._error(
+            f"response body too large ({how}; the limit is {self.max_body_bytes:,} bytes).",
+            "check carbon.base_url points at the provider's API, not a file server or proxy error page.",
+        )
+
+    def _check_encodable(self, headers: Mapping[str, str] | None, auth: tuple[str, str] | None) -> None:
+        """Refuse credentials HTTP/1.1 cannot carry (Latin-1 only) before anything is sent."""
+        for what, value in [("user name", (auth or ("", ""))[0]), ("password", (auth or ("", ""))[1])] + [
+            (f"header {name}", v) for name, v in (headers or {}).items()
+        ]:
+            try:
+                str(value).encode("latin-1")
+            except UnicodeEncodeError:
+                raise self._error(
+                    f"the {what} contains characters outside Latin-1, which HTTP headers "
+                    "(Basic auth, tokens) cannot carry.",
+                    "check the credential environment variables for this provider: use the account's ASCII "
+                    "user name / e-mail and token exactly as the provider issued them.",
+                ) from None
 
     def request(
         self,
@@ -284,6 +382,7 @@ class HttpClient:
         raise ProviderError/HttpStatusError."""
         url = self.base_url + (path if path.startswith("/") else "/" + path)
         self._add_request_secrets(headers, auth)
+        self._check_encodable(headers, auth)
         budget = _Budget(self.max_total_s, self.clock)
         kw = dict(params=params, headers=dict(headers) if headers else None, auth=auth, json=json_body)
         for attempt in range(self.retries + 1):
@@ -291,8 +390,17 @@ class HttpClient:
             try:
                 log.debug("%s: %s %s (attempt %d)", self.provider, method, url, attempt + 1)
                 resp = self._send(method, url, budget, **kw)
-            except (requests.ConnectionError, requests.Timeout) as e:
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
                 exc = e
+            except _BodyTimeout as e:
+                raise self._error(
+                    f"the response from {path} did not arrive within this call's {_seconds(self.max_total_s)} s "
+                    f"time budget ({_BUDGET_SETTING}); {e.args[0]} byte(s) of the body had arrived.",
+                    "the server is sending very slowly; try again later, raise "
+                    f"{_BUDGET_SETTING}, or keep a fallback provider (carbon.fallback).",
+                ) from None
+            except (urllib3_errors.ProtocolError, urllib3_errors.ReadTimeoutError) as e:
+                exc = requests.ConnectionError(type(e).__name__)
             except requests.RequestException as e:  # invalid URL, too many redirects, ...
                 raise self._error(
                     f"request to {self.base_url} failed ({type(e).__name__}).",
@@ -383,8 +491,12 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
     ) -> Any:
-        """GET ``path`` and return the decoded JSON body (ProviderError if it is not JSON)."""
+        """GET ``path`` and return the decoded JSON body (ProviderError if it is not JSON;
+        :class:`NoContent` on ``204 No Content``)."""
         resp = self.request("GET", path, params=params, headers=headers, auth=auth)
+        if resp.status_code == 204:
+            raise NoContent(self.provider, f"the API answered 204 No Content on {path}: it has no data for this request.",
+                            "the window or location may lie outside the data source's coverage; the fallback is used.")
         try:
             return resp.json()
         except ValueError:
@@ -393,6 +505,73 @@ class HttpClient:
                 f"malformed response from {path}: body is not JSON (starts with {snippet!r}).",
                 "check carbon.base_url points at the provider's API (not a web page or proxy).",
             ) from None
+
+
+class HttpProvider(IntensityProvider):
+    """Base of the HTTP intensity providers: one :class:`HttpClient` built from the shared
+    settings, one ``from_config``, plausibility checks and redaction on every series.
+
+    A subclass sets ``name`` (and ``DEFAULT_BASE_URL`` and ``CREDENTIAL_ENV`` when it has
+    them), calls ``super().__init__(base_url=..., secrets=..., **http)`` with the HTTP keyword
+    arguments it was given, implements ``history``/``forecast``, and maps its own settings in
+    :meth:`config_kwargs`. It builds series with :meth:`_checked`.
+    """
+
+    #: the provider's public endpoint (None: the user must set carbon.base_url)
+    DEFAULT_BASE_URL: str | None = None
+    #: environment variables holding the credentials (checked before training by the app)
+    CREDENTIAL_ENV: tuple[str, ...] = ()
+    #: the HttpClient keyword arguments a provider accepts and passes on
+    HTTP_KWARGS = ("timeout_s", "retries", "backoff_s", "max_total_wait_s", "max_wait_s", "sleep", "session")
+
+    def __init__(self, *, base_url: str | None, secrets: Iterable[str] = (), timeout_s: float = 10.0,
+                 retries: int = 3, backoff_s: float = 0.5, max_total_wait_s: float = 30.0, max_wait_s: float = 60.0,
+                 sleep: Callable[[float], None] = time.sleep, session: requests.Session | None = None):
+        self.base_url = str(base_url or self.DEFAULT_BASE_URL or "").rstrip("/")
+        self._http = HttpClient(
+            self.name, self.base_url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s,
+            max_total_s=max_total_wait_s, max_wait_s=max_wait_s, sleep=sleep, secrets=secrets, session=session,
+        )
+
+    @classmethod
+    def config_kwargs(cls, cfg: Any) -> dict[str, Any]:
+        """The provider's own constructor arguments from the ``carbon`` settings (override)."""
+        return {}
+
+    @classmethod
+    def from_config(cls, cfg: Any, **overrides: Any) -> "HttpProvider":
+        """Build from the ``carbon`` group: the provider's :meth:`config_kwargs` plus
+        ``base_url``, ``timeout_s``, ``retries``, ``backoff_s``, ``max_total_wait_s``.
+        ``overrides`` (sleep, clock, session, now ...) are for tests."""
+        kwargs: dict[str, Any] = dict(
+            base_url=cfg.base_url, timeout_s=cfg.timeout_s, retries=cfg.retries,
+            backoff_s=cfg.backoff_s, max_total_wait_s=cfg.max_total_wait_s,
+        )
+        kwargs.update(cls.config_kwargs(cfg))
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self._http.close()
+
+    def _checked(self, series: IntensitySeries) -> IntensitySeries:
+        """``series`` with its notes redacted, after :func:`check_plausible` (ProviderError
+        for a value outside the physical range, so the chain falls back)."""
+        check_plausible(series.points, self.name, self.region)
+        series.notes = [self._http.redact(n) for n in series.notes]
+        return series
+
+
+def _set_read_timeout(resp: requests.Response, timeout_s: float) -> None:
+    """Best effort: cut the socket's read timeout to what is left of the budget, so one
+    stalled read cannot outlast the deadline (the body loop checks it between reads)."""
+    sock = getattr(getattr(resp.raw, "_connection", None) or getattr(resp.raw, "connection", None), "sock", None)
+    if sock is not None:
+        try:
+            sock.settimeout(max(_MIN_TIMEOUT_S, timeout_s))
+        except OSError:
+            pass
 
 
 def expect_type(obj: Any, type_: type | tuple[type, ...], what: str, provider: str) -> Any:

@@ -13,6 +13,14 @@ Accepted files
       data is ODbL: credit "Electricity Maps" wherever results from it are shown (the series
       ``source`` and ``notes`` carry that credit).
 
+Units
+    Values are gCO2e/kWh unless ``unit`` (config ``carbon.trace_unit``) says ``kg_per_kwh``
+    (x 1000) or ``lbs_per_mwh`` (x 0.45359237); they are converted on load. With no unit
+    given, a column whose name says kg or lbs, or values that all lie below
+    ``MIN_PLAUSIBLE_MAX_G_PER_KWH`` (5 g/kWh: no real grid's hourly trace stays that low
+    in g/kWh, while kg/kWh values do), are refused with the fix; so are values above
+    :data:`~sci_lightning.carbon.base.MAX_PLAUSIBLE_G_PER_KWH` after conversion.
+
 Each row is valid from its timestamp until the next row's (the last row lasts as long as
 the typical step). A gap longer than twice the typical step is left as a gap.
 
@@ -52,12 +60,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from ..errors import ConfigError, DatasetError
-from .base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderError, ensure_utc
+from .base import (
+    LBS_PER_MWH_TO_G_PER_KWH,
+    MAX_PLAUSIBLE_G_PER_KWH,
+    IntensityPoint,
+    IntensityProvider,
+    IntensitySeries,
+    ProviderError,
+    ensure_utc,
+)
 
 if TYPE_CHECKING:
     from ..settings import CarbonConfig
 
-__all__ = ["SAMPLES", "SAMPLE_PREFIX", "Trace", "TraceProvider", "load_trace", "resolve_trace_path"]
+__all__ = ["SAMPLES", "SAMPLE_PREFIX", "TRACE_UNITS", "Trace", "TraceProvider", "load_trace", "resolve_trace_path"]
 
 _TIME_COLUMNS = ("datetime (utc)", "timestamp", "datetime", "time", "start", "point_time", "from", "date")
 _VALUE_COLUMNS = ("g_per_kwh", "intensity_g_per_kwh", "carbon_intensity", "intensity", "value")
@@ -65,6 +81,11 @@ _EM_DIRECT = "carbon intensity gco₂eq/kwh (direct)"
 _EM_LCA = "carbon intensity gco₂eq/kwh (lca)"
 _COLUMN_ALIASES = {"direct": _EM_DIRECT, "lca": _EM_LCA, "lifecycle": _EM_LCA}
 _WEEK = timedelta(days=7)
+#: trace unit -> factor to gCO2e/kWh
+TRACE_UNITS = {"g_per_kwh": 1.0, "kg_per_kwh": 1000.0, "lbs_per_mwh": LBS_PER_MWH_TO_G_PER_KWH}
+#: with no unit given, a trace whose every value is below this (g/kWh) is refused as
+#: probably kg/kWh: hourly g/kWh traces of real grids peak well above it.
+MIN_PLAUSIBLE_MAX_G_PER_KWH = 5.0
 
 #: ``trace_path: sample:<name>`` -> a CSV shipped in ``sci_lightning/carbon/data/``.
 SAMPLE_PREFIX = "sample:"
@@ -97,6 +118,7 @@ class Trace:
     is_electricity_maps: bool
     estimated_rows: int
     step_s: float
+    unit: str = "g_per_kwh"
 
     @property
     def first(self) -> datetime:
@@ -145,8 +167,47 @@ def _pick_column(header: Sequence[str], wanted: str | None, path: Path) -> str:
     )
 
 
-def load_trace(path: str | Path, column: str | None = None) -> Trace:
-    """Read and validate a trace CSV (see module docs). Raises DatasetError/ConfigError with the fix."""
+def _unit_hint(column: str) -> str | None:
+    """The unit a column's name states, if it states one other than g/kWh."""
+    name = column.strip().lower().replace(" ", "_")
+    if "kg" in name and "kwh" in name:
+        return "kg_per_kwh"
+    if "lb" in name and "mwh" in name:
+        return "lbs_per_mwh"
+    return None
+
+
+def _convert(values: list[float], unit: str | None, column: str, path: Path) -> tuple[list[float], str]:
+    """Values in g/kWh and the unit used; DatasetError when the unit looks wrong."""
+    if unit is not None and unit not in TRACE_UNITS:
+        raise ConfigError(f"carbon.trace_unit={unit!r} is not known. Fix: use one of {', '.join(TRACE_UNITS)}.")
+    hint = _unit_hint(column)
+    if unit is None and hint is not None:
+        raise DatasetError(
+            f"{path}: column {column!r} is named in {hint.replace('_per_', '/')}, but carbon.trace_unit is not set "
+            f"(values would be read as g/kWh). Fix: set carbon.trace_unit={hint}."
+        )
+    factor = TRACE_UNITS[unit or "g_per_kwh"]
+    out = [v * factor for v in values]
+    top = max(out)
+    if unit is None and top < MIN_PLAUSIBLE_MAX_G_PER_KWH:
+        raise DatasetError(
+            f"{path}: every value in column {column!r} is below {MIN_PLAUSIBLE_MAX_G_PER_KWH:g} (max {max(values):g}); "
+            "read as gCO2e/kWh that is no real grid. Fix: if the values are kg/kWh set carbon.trace_unit=kg_per_kwh; "
+            "if the grid really is this clean, set carbon.trace_unit=g_per_kwh to confirm the unit."
+        )
+    if top > MAX_PLAUSIBLE_G_PER_KWH:
+        raise DatasetError(
+            f"{path}: column {column!r} has {max(values):g} {unit or 'g_per_kwh'} = {top:,.0f} gCO2e/kWh, above the "
+            f"physical bound of {MAX_PLAUSIBLE_G_PER_KWH:,.0f} g/kWh. Fix: set carbon.trace_unit to the file's unit "
+            f"({', '.join(TRACE_UNITS)}), or correct the file."
+        )
+    return out, unit or "g_per_kwh"
+
+
+def load_trace(path: str | Path, column: str | None = None, unit: str | None = None) -> Trace:
+    """Read and validate a trace CSV (see module docs); values converted from ``unit`` to
+    g/kWh. Raises DatasetError/ConfigError with the fix."""
     path = resolve_trace_path(path)
     if not path.is_file():
         raise DatasetError(
@@ -202,6 +263,7 @@ def load_trace(path: str | Path, column: str | None = None) -> Trace:
             f"{path}: timestamp {datetime.fromtimestamp(dup, timezone.utc).isoformat()} appears twice; "
             "a trace must have one value per time."
         )
+    values, unit = _convert([v for _, v in rows], unit, col_name, path)
     steps = sorted(b - a for a, b in zip(starts, starts[1:]))
     step = steps[(len(steps) - 1) // 2] if steps else 3600.0  # lower median: the typical step
     ends = []
@@ -211,12 +273,13 @@ def load_trace(path: str | Path, column: str | None = None) -> Trace:
     return Trace(
         starts_s=starts,
         ends_s=ends,
-        values=[v for _, v in rows],
+        values=values,
         column=col_name,
         region=zones.most_common(1)[0][0] if zones else None,
         is_electricity_maps=col_name.strip().lower() in (_EM_DIRECT, _EM_LCA),
         estimated_rows=estimated,
         step_s=step,
+        unit=unit,
     )
 
 
@@ -231,6 +294,7 @@ class TraceProvider(IntensityProvider):
         signal_type: ``"average"`` (default; Electricity Maps data is average) or ``"marginal"``.
         time_offset: shift added to every trace timestamp.
         replay: repeat the (shifted) trace cyclically with a whole-week period.
+        unit: unit of the values (``g_per_kwh``, ``kg_per_kwh``, ``lbs_per_mwh``); see "Units".
 
     Example::
 
@@ -249,11 +313,12 @@ class TraceProvider(IntensityProvider):
         signal_type: str = "average",
         time_offset: timedelta | None = None,
         replay: bool = False,
+        unit: str | None = None,
     ):
         if signal_type not in ("average", "marginal"):
             raise ConfigError(f"trace signal_type={signal_type!r} is invalid; use 'average' or 'marginal'.")
         self.path = resolve_trace_path(path)
-        self.trace = load_trace(self.path, column)
+        self.trace = load_trace(self.path, column, unit)
         self.signal_type = signal_type  # type: ignore[assignment]
         self.region = region or self.trace.region or self.path.stem
         self.offset_s = time_offset.total_seconds() if time_offset else 0.0
@@ -274,8 +339,8 @@ class TraceProvider(IntensityProvider):
 
     @classmethod
     def from_config(cls, cfg: "CarbonConfig") -> "TraceProvider":
-        """Build from ``carbon.trace_path``, ``trace_column``, ``region`` (unless ``world``),
-        ``signal_type``, ``trace_time_offset_h`` and ``trace_replay``."""
+        """Build from ``carbon.trace_path``, ``trace_column``, ``trace_unit``, ``region`` (unless
+        ``world``), ``signal_type``, ``trace_time_offset_h`` and ``trace_replay``."""
         path = cfg.trace_path
         if not path:
             raise ConfigError(
@@ -291,6 +356,7 @@ class TraceProvider(IntensityProvider):
             signal_type=cfg.signal_type or "average",
             time_offset=timedelta(hours=float(offset_h)) if offset_h else None,
             replay=bool(cfg.trace_replay),
+            unit=cfg.trace_unit,
         )
 
     def __repr__(self) -> str:
@@ -338,6 +404,9 @@ class TraceProvider(IntensityProvider):
 
     def _notes(self, pts: list[IntensityPoint], forecast: bool) -> list[str]:
         notes = [f"recorded values from {self.path.name}, column {self.trace.column!r}."]
+        if self.trace.unit != "g_per_kwh":
+            notes.append(f"values converted from {self.trace.unit.replace('_per_', '/')} to gCO2e/kWh "
+                         f"(x {TRACE_UNITS[self.trace.unit]:g}).")
         if self.trace.is_electricity_maps:
             notes.append("data: Electricity Maps (ODbL); credit 'Electricity Maps' wherever shown.")
             if self.trace.estimated_rows:

@@ -30,15 +30,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
-import requests
-
 from ..errors import ConfigError
-from .base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderError, ensure_utc
-from .http import HttpClient, HttpStatusError, expect_type, parse_time, require
+from .base import IntensityPoint, IntensitySeries, ProviderError, check_plausible, ensure_utc
+from .http import HttpProvider, HttpStatusError, expect_type, parse_time, require
 
 if TYPE_CHECKING:
     from ..settings import CarbonConfig
@@ -150,15 +147,15 @@ def _chunks(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     return out
 
 
-class UkGridProvider(IntensityProvider):
+class UkGridProvider(HttpProvider):
     """Carbon intensity for Great Britain (national, a DNO region, or a postcode area).
 
     Args:
         region: ``"GB"``/``"national"``, a region id 1-17 (int or str), a region name
             (``"London"``), or an outward postcode (``"RG10"``); see :func:`parse_region`.
         base_url: API host (default ``https://api.carbonintensity.org.uk``).
-        timeout_s, retries, backoff_s, sleep, session: passed to the shared
-            :class:`~sci_lightning.carbon.http.HttpClient`.
+        timeout_s, retries, backoff_s, max_total_wait_s, sleep, session: passed to the shared
+            :class:`~sci_lightning.carbon.http.HttpProvider`.
         now: clock for the default forecast start (tests inject one).
 
     Example::
@@ -169,19 +166,15 @@ class UkGridProvider(IntensityProvider):
 
     name = "uk_grid"
     signal_type = "average"
+    DEFAULT_BASE_URL = DEFAULT_BASE_URL
 
     def __init__(
         self,
         region: Any = "GB",
         *,
         base_url: str | None = None,
-        timeout_s: float = 10.0,
-        retries: int = 3,
-        backoff_s: float = 0.5,
-        max_total_wait_s: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
-        session: requests.Session | None = None,
         now: Callable[[], datetime] | None = None,
+        **http: Any,
     ):
         self.scope, self.key = parse_region(region)
         if self.scope == "national":
@@ -191,55 +184,22 @@ class UkGridProvider(IntensityProvider):
         else:
             self.region = f"GB-postcode-{self.key}"
         self.region_name: str | None = "Great Britain" if self.scope == "national" else None
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self._now = now or (lambda: datetime.now(timezone.utc))
-        self._http = HttpClient(
-            self.name,
-            self.base_url,
-            timeout_s=timeout_s,
-            retries=retries,
-            backoff_s=backoff_s,
-            max_total_s=max_total_wait_s,
-            sleep=sleep,
-            session=session,
-        )
+        super().__init__(base_url=base_url, **http)
 
     @classmethod
-    def from_config(
-        cls,
-        cfg: "CarbonConfig",
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        session: requests.Session | None = None,
-        now: Callable[[], datetime] | None = None,
-    ) -> "UkGridProvider":
-        """Build from the ``carbon`` config group (``region``, ``base_url``, ``timeout_s``,
-        ``retries``, ``backoff_s``). Coordinates are not used: GB regions are chosen by id,
-        name or postcode."""
+    def config_kwargs(cls, cfg: "CarbonConfig") -> dict[str, Any]:
+        """``region``; coordinates are not used: GB regions are chosen by id, name or postcode."""
         signal = cfg.signal_type
         if signal not in (None, "average"):
             raise ConfigError(
                 f"carbon.signal_type={signal!r} is not available from the GB Carbon Intensity API, which gives "
                 "average intensity only; set carbon.signal_type to average or null."
             )
-        return cls(
-            region=cfg.region,
-            base_url=cfg.base_url,
-            timeout_s=cfg.timeout_s,
-            retries=cfg.retries,
-            backoff_s=cfg.backoff_s,
-            max_total_wait_s=cfg.max_total_wait_s,
-            sleep=sleep,
-            session=session,
-            now=now,
-        )
+        return dict(region=cfg.region)
 
     def __repr__(self) -> str:
         return f"UkGridProvider(region={self.region!r}, base_url={self.base_url!r})"
-
-    def close(self) -> None:
-        """Close the HTTP session."""
-        self._http.close()
 
     # ------------------------------------------------------------------ requests
 
@@ -255,7 +215,7 @@ class UkGridProvider(IntensityProvider):
         if "data" not in body and "error" in body:  # an error reported with a 2xx status
             raise ProviderError(
                 self.name,
-                f"the API reported an error on {path}: {self._error_text(body)!r}.",
+                f'the API reported an error on {path}: "{self._http.redact(self._error_text(body))}".',
                 "check carbon.region and try again later; keep a fallback provider (carbon.fallback).",
             )
         return body
@@ -264,18 +224,18 @@ class UkGridProvider(IntensityProvider):
     def _error_text(body: Any) -> str:
         err = body.get("error") if isinstance(body, dict) else None
         if isinstance(err, dict):
-            return " ".join(str(err.get(k, "")) for k in ("code", "message")).strip()
+            return ": ".join(str(err[k]) for k in ("code", "message") if err.get(k) not in (None, ""))
         return str(err if err is not None else body)[:300]
 
     def _explain(self, exc: HttpStatusError, path: str) -> HttpStatusError:
-        """Re-word 400/404 with the GB-specific fix; quote the API's nested error message."""
+        """Re-word 400/404 with the GB-specific fix; quote the API's nested error message as text."""
         api = exc.api_message
         try:
             api = self._error_text(json.loads(api)) or api
         except ValueError:
             pass
         if exc.status in (400, 404, 422):
-            msg = f"request rejected for {self.region} (HTTP {exc.status} on {path})" + (f": {api!r}." if api else ".")
+            msg = f"request rejected for {self.region} (HTTP {exc.status} on {path})" + (f': "{api}".' if api else ".")
             return HttpStatusError(self.name, exc.status, msg, _REGION_HELP, api_message=api)
         return exc
 
@@ -363,7 +323,7 @@ class UkGridProvider(IntensityProvider):
             notes.append(f"{empty} half-hour(s) without any value were left out.")
         if not n:
             notes.append("The API returned no data for this window.")
-        return IntensitySeries(
+        return self._checked(IntensitySeries(
             points=points,
             source=SOURCE,
             region=self.region,
@@ -371,7 +331,7 @@ class UkGridProvider(IntensityProvider):
             kind=kind,  # type: ignore[arg-type]
             generated_at=None,
             notes=notes + extra,
-        )
+        ))
 
     @staticmethod
     def _clip(labelled: list[tuple[IntensityPoint, bool]], start: datetime, end: datetime) -> list[tuple[IntensityPoint, bool]]:
@@ -429,5 +389,6 @@ class UkGridProvider(IntensityProvider):
                 "try again later or keep a fallback provider (carbon.fallback).",
             )
         point, is_actual = labelled[-1]
+        check_plausible([point], self.name, self.region)
         log.debug("%s: current %s g/kWh (%s)", self.name, point.g_per_kwh, "actual" if is_actual else "forecast")
         return point

@@ -11,7 +11,8 @@ Endpoints (all with ``Authorization: Bearer <token>``)
     * ``/v3/forecast?region=&signal_type=&horizon_hours=`` (0..72 h) ->
       ``{"data": [{"point_time", "value"}], "meta": {"data_point_period_seconds",
       "generated_at", "units", "region", "signal_type", ...}}``
-    * ``/v3/historical?region=&start=&end=&signal_type=``: same shape; start and end are
+    * ``/v3/historical?region=&start=&end=&signal_type=&include_imputed_marker=true``: same
+      shape, each point with ``imputed_data_used`` (counted in the notes); start and end are
       inclusive and one request covers at most ~32 days, so longer windows are split into
       30-day chunks (as WattTime's own client does) and duplicates at the seams dropped.
     * ``/v3/signal-index?region=&signal_type=``: the current value as a 0-100 percentile
@@ -23,6 +24,12 @@ Units
     ``co2_moer`` and ``co2_aoer`` come in lbs CO2 per MWh; they are converted to g/kWh
     with ``LBS_PER_MWH_TO_G_PER_KWH`` (1 lb/MWh = 0.45359237 g/kWh).
     ``co2_moer`` is a **marginal** signal, ``co2_aoer`` an **average** one.
+
+Checks
+    ``meta.signal_type`` other than the one asked for is refused (ProviderError, so the
+    chain falls back); ``meta.region`` other than the one asked for and points computed from
+    imputed data are labelled in the series notes (``data-quality: ...``), which the
+    report carries. Values outside the physical range are refused (``check_plausible``).
 
 Access
     Without a subscription, /v3/forecast and /v3/historical only answer for ``CAISO_NORTH``;
@@ -37,18 +44,15 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
-import requests
-
 from ..errors import ConfigError
 from .base import (
     LBS_PER_MWH_TO_G_PER_KWH,
     IntensityPoint,
-    IntensityProvider,
     IntensitySeries,
     ProviderError,
     ensure_utc,
 )
-from .http import HttpClient, HttpStatusError, env_credentials, expect_type, format_time, parse_time, require
+from .http import HttpProvider, HttpStatusError, env_credentials, expect_type, format_time, parse_time, require
 
 if TYPE_CHECKING:
     from ..settings import CarbonConfig
@@ -77,14 +81,15 @@ def _floor5(dt: datetime) -> datetime:
     return dt.replace(minute=dt.minute - dt.minute % 5, second=0, microsecond=0)
 
 
-class WattTimeProvider(IntensityProvider):
+class WattTimeProvider(HttpProvider):
     """Grid carbon intensity from WattTime API v3.
 
     Args:
         region: WattTime region code (e.g. ``"CAISO_NORTH"``); or give ``latitude``/``longitude``.
         signal_type: ``"co2_moer"`` (marginal, default) or ``"co2_aoer"`` (average).
         base_url: API root (default ``https://api.watttime.org``).
-        timeout_s, retries, backoff_s, max_wait_s, sleep: passed to :class:`HttpClient`.
+        timeout_s, retries, backoff_s, max_total_wait_s, max_wait_s, sleep, session: passed to the
+            shared :class:`~sci_lightning.carbon.http.HttpProvider`.
         clock: returns epoch seconds; drives token expiry (tests inject a fake).
         token_ttl_s: token lifetime (WattTime: 30 min); relogin_margin_s: re-login this early.
 
@@ -97,7 +102,7 @@ class WattTimeProvider(IntensityProvider):
         p.forecast(horizon=timedelta(hours=12))   # 5-min points, g/kWh, kind="forecast"
     """
 
-    #: Environment variables holding the credentials (checked before training by the app).
+    DEFAULT_BASE_URL = DEFAULT_BASE_URL
     CREDENTIAL_ENV = (USERNAME_ENV, PASSWORD_ENV)
 
     name = "watttime"
@@ -110,16 +115,10 @@ class WattTimeProvider(IntensityProvider):
         longitude: float | None = None,
         signal_type: str | None = "co2_moer",
         base_url: str | None = None,
-        timeout_s: float = 10.0,
-        retries: int = 3,
-        backoff_s: float = 0.5,
-        max_total_wait_s: float = 30.0,
-        max_wait_s: float = 60.0,
-        sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         token_ttl_s: float = TOKEN_TTL_S,
         relogin_margin_s: float = 300.0,
-        session: requests.Session | None = None,
+        **http: Any,
     ):
         signal_type = signal_type or "co2_moer"
         if signal_type in ("marginal", "average"):
@@ -141,48 +140,21 @@ class WattTimeProvider(IntensityProvider):
         self.signal_type = _SIGNALS[signal_type]  # type: ignore[assignment]
         self.region = region
         self.latitude, self.longitude = latitude, longitude
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        super().__init__(base_url=base_url, **http)
         self.clock = clock
         self.token_ttl_s = float(token_ttl_s)
         self.relogin_margin_s = float(relogin_margin_s)
         self._token: str | None = None
         self._token_expires_at = 0.0
         self.logins = 0  # how many times we logged in (diagnostics/tests)
-        self._http = HttpClient(
-            self.name,
-            self.base_url,
-            timeout_s=timeout_s,
-            retries=retries,
-            backoff_s=backoff_s,
-            max_total_s=max_total_wait_s,
-            max_wait_s=max_wait_s,
-            sleep=sleep,
-            session=session,
-        )
 
     @classmethod
-    def from_config(cls, cfg: "CarbonConfig", **overrides: Any) -> "WattTimeProvider":
-        """Build from the ``carbon`` group: region or latitude/longitude, signal_type, base_url,
-        timeout_s, retries, backoff_s. ``overrides`` (sleep, clock, session) are for tests."""
-        kwargs: dict[str, Any] = dict(
-            region=cfg.region,
-            latitude=cfg.latitude,
-            longitude=cfg.longitude,
-            signal_type=cfg.signal_type,
-            base_url=cfg.base_url,
-            timeout_s=cfg.timeout_s,
-            retries=cfg.retries,
-            backoff_s=cfg.backoff_s,
-            max_total_wait_s=cfg.max_total_wait_s,
-        )
-        kwargs.update(overrides)
-        return cls(**kwargs)
+    def config_kwargs(cls, cfg: "CarbonConfig") -> dict[str, Any]:
+        """region or latitude/longitude, and signal_type."""
+        return dict(region=cfg.region, latitude=cfg.latitude, longitude=cfg.longitude, signal_type=cfg.signal_type)
 
     def __repr__(self) -> str:  # no credentials, no token
         return f"WattTimeProvider(region={self.region!r}, signal_type={self.wt_signal!r}, base_url={self.base_url!r})"
-
-    def close(self) -> None:
-        self._http.close()
 
     # ------------------------------------------------------------------ auth
 
@@ -271,6 +243,7 @@ class WattTimeProvider(IntensityProvider):
     def _parse(self, body: Any, what: str) -> tuple[list[IntensityPoint], dict[str, Any]]:
         data = require(body, "data", list, f"{what} response", self.name)
         meta = require(body, "meta", dict, f"{what} response", self.name)
+        self._check_signal(meta, what)
         units = meta.get("units", "lbs_co2_per_mwh")
         if units not in _UNIT_FACTORS:
             raise ProviderError(
@@ -285,19 +258,40 @@ class WattTimeProvider(IntensityProvider):
             raise ProviderError(self.name, f"malformed response: {what} data_point_period_seconds={period_s}.")
         period = timedelta(seconds=float(period_s))
         seen: dict[datetime, IntensityPoint] = {}
+        imputed = 0
         for i, item in enumerate(data):
             t = parse_time(require(item, "point_time", str, f"{what} data[{i}]", self.name), f"{what} data[{i}].point_time", self.name)
             v = require(item, "value", (int, float), f"{what} data[{i}]", self.name)
             if not math.isfinite(v):
                 raise ProviderError(self.name, f"malformed response: {what} data[{i}].value is {v!r}.")
+            imputed += item.get("imputed_data_used") is True
             seen[t] = IntensityPoint(t, t + period, float(v) * factor)
+        meta["_imputed_points"] = imputed
         return sorted(seen.values(), key=lambda p: p.start), meta
+
+    def _check_signal(self, meta: dict[str, Any], what: str) -> None:
+        """Refuse data for another signal than asked (marginal vs average changes its meaning)."""
+        served = meta.get("signal_type")
+        if served is not None and served != self.wt_signal:
+            raise ProviderError(
+                self.name,
+                f"the {what} response is for signal_type {str(served)[:40]!r}, not the {self.wt_signal!r} asked for; "
+                "the data was refused.",
+                "check carbon.signal_type and that carbon.base_url is WattTime's API.",
+            )
 
     def _notes(self, meta: dict[str, Any]) -> list[str]:
         units = meta.get("units", "lbs_co2_per_mwh")
         factor = _UNIT_FACTORS.get(units, LBS_PER_MWH_TO_G_PER_KWH)
         how = "already in gCO2/kWh" if factor == 1 else f"converted from {units} to gCO2/kWh (x {factor})"
         notes = [f"WattTime {self.wt_signal} ({self.signal_type}); {how}."]
+        served_region = meta.get("region")
+        if isinstance(served_region, str) and self.region and served_region != self.region:
+            notes.append(f"data-quality: WattTime served region {served_region[:60]!r} for the requested "
+                         f"{self.region!r}; the values are that region's.")
+        if meta.get("_imputed_points"):
+            notes.append(f"data-quality: {meta['_imputed_points']} point(s) were computed by WattTime's backup model "
+                         "from imputed data (imputed_data_used=true), lower quality than the default model.")
         model = meta.get("model")
         if isinstance(model, dict) and model.get("date"):
             notes.append(f"model {model.get('date')}.")
@@ -327,8 +321,8 @@ class WattTimeProvider(IntensityProvider):
         notes = self._notes(meta)
         if not points:
             notes.append("the forecast had no points in the requested window.")
-        return IntensitySeries(points, f"WattTime API v3 /v3/forecast ({self.base_url})", region, self.signal_type,
-                               "forecast", generated_at=generated_at, notes=notes)
+        return self._checked(IntensitySeries(points, f"WattTime API v3 /v3/forecast ({self.base_url})", region,
+                                             self.signal_type, "forecast", generated_at=generated_at, notes=notes))
 
     def history(self, start: datetime, end: datetime) -> IntensitySeries:
         """Measured (historical) points overlapping [start, end), fetched in <= 30-day chunks."""
@@ -341,7 +335,8 @@ class WattTimeProvider(IntensityProvider):
             chunk_end = min(end, t + HISTORICAL_CHUNK)
             body = self._get(
                 "/v3/historical",
-                {"region": region, "start": format_time(t), "end": format_time(chunk_end), "signal_type": self.wt_signal},
+                {"region": region, "start": format_time(t), "end": format_time(chunk_end), "signal_type": self.wt_signal,
+                 "include_imputed_marker": "true"},
             )
             pts, meta = self._parse(body, "historical")
             for p in pts:
@@ -351,8 +346,8 @@ class WattTimeProvider(IntensityProvider):
         notes = self._notes(meta) if meta else []
         if not result:
             notes.append("WattTime returned no data for the requested window.")
-        return IntensitySeries(result, f"WattTime API v3 /v3/historical ({self.base_url})", region, self.signal_type,
-                               "measured", notes=notes)
+        return self._checked(IntensitySeries(result, f"WattTime API v3 /v3/historical ({self.base_url})", region,
+                                             self.signal_type, "measured", notes=notes))
 
     def current(self) -> IntensityPoint:
         """The latest measured 5-min value (last 30 min of history), else the forecast's first point."""

@@ -202,8 +202,15 @@ class Plan:
 
     @property
     def delay(self) -> timedelta:
-        """How long after the earliest possible start the best window begins."""
-        return self.best_start - self.now_start
+        """How long after the window start (now, unless a later start was asked for) the
+        best window begins; a leading stretch without intensity data counts as waiting."""
+        return self.best_start - self.window_start
+
+    @property
+    def data_gap_at_start(self) -> timedelta:
+        """How long after the window start the first intensity data begins (0: data covers it);
+        ``now_start`` and the "run now" figures are for that earliest start with data."""
+        return self.now_start - self.window_start
 
     def project(self, energy_kwh: float) -> CarbonProjection:
         """Operational carbon E x I (grams) for ``energy_kwh`` run now vs at the best start."""
@@ -232,6 +239,7 @@ class Plan:
             "saving_g_per_kwh": self.saving_g_per_kwh,
             "saving_pct": self.saving_pct,
             "delay_s": self.delay.total_seconds(),
+            "data_gap_at_start_s": self.data_gap_at_start.total_seconds(),
             "duration_s": self.duration.total_seconds(),
             "candidates": self.candidates,
             "window_start": _iso(self.window_start),
@@ -305,7 +313,11 @@ def plan_best_start(
         )
     eff_start = max(ws, f0)
     if eff_start > ws:
-        notes.append(f"the forecast starts at {_iso(f0)}, after the window start {_iso(ws)}; earliest start is {_iso(f0)}.")
+        notes.append(
+            f"no intensity data covers the window start {_iso(ws)}: the forecast starts at {_iso(f0)}, "
+            f"{format_duration(f0 - ws)} later; the 'run now' figures are for that earliest start with data, "
+            "and delay_s counts the wait from the window start."
+        )
     eff_end = min(we, f1)
     if eff_end - eff_start < dur:
         horizon = f1 - eff_start

@@ -1,0 +1,190 @@
+"""Hostile or broken carbon APIs on a loopback stub: implausible values, strings, empty bodies,
+204, a body that drips one byte at a time, a 50 MB body, credentials echoed back in JSON
+fields and headers, and a user name HTTP cannot carry. Each ends in a recorded fallback (or a
+clear error) within the call's time budget, and no secret reaches what the provider returns."""
+
+from __future__ import annotations
+
+import base64
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from sci_lightning.carbon.base import MAX_PLAUSIBLE_G_PER_KWH, ProviderError
+from sci_lightning.carbon.chain import FallbackProvider
+from sci_lightning.carbon.static import StaticProvider
+from sci_lightning.carbon.watttime import PASSWORD_ENV, USERNAME_ENV, WattTimeProvider
+from stub_server import StubResponse, StubServer
+
+UTC = timezone.utc
+USER, PASSWORD = "hostile-user", "pw-Hostile-Secret-5150"
+TOKEN = "tok-HOSTILE-SECRET-7731"
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+BUDGET_S = 2.0
+BASIC = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+
+@pytest.fixture(autouse=True)
+def creds(monkeypatch):
+    monkeypatch.setenv(USERNAME_ENV, USER)
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+
+
+def body(values, **meta):
+    data = [{"point_time": (T0 + timedelta(minutes=5 * i)).isoformat(), "value": v} for i, v in enumerate(values)]
+    return {"data": data, "meta": {"data_point_period_seconds": 300, "region": "CAISO_NORTH",
+                                   "signal_type": "co2_moer", "units": "lbs_co2_per_mwh", **meta}}
+
+
+def chain_over(historical) -> tuple[FallbackProvider, StubServer]:
+    srv = StubServer({("GET", "/login"): lambda req: {"token": TOKEN}, ("GET", "/v3/historical"): historical}).start()
+    wt = WattTimeProvider("CAISO_NORTH", base_url=srv.url, retries=0, timeout_s=5.0, max_total_wait_s=BUDGET_S,
+                          clock=T0.timestamp, sleep=lambda s: None)
+    return FallbackProvider([wt, StaticProvider("US")], cooldown_s=0), srv
+
+
+def served_with_fallback(historical) -> tuple[dict, float, list[str]]:
+    chain, srv = chain_over(historical)
+    t = time.monotonic()
+    try:
+        with pytest.warns(UserWarning):
+            series = chain.history(T0, T0 + timedelta(minutes=10))
+    finally:
+        srv.stop()
+    elapsed = time.monotonic() - t
+    assert series.kind == "fallback" and series.points and all(p.g_per_kwh > 0 for p in series.points)
+    return chain.fallbacks_used[0], elapsed, series.notes
+
+
+@pytest.mark.parametrize("lbs, shown", [(-500, "-226.8"), (1e9, "453,592,370.0"), (7000, "3,175.1")])
+def test_implausible_values_fall_back(lbs, shown):
+    # -500 lbs/MWh x 0.45359237 = -226.80 g/kWh (below 0); 1e9 x 0.45359237 = 453,592,370 g/kWh and
+    # 7000 x 0.45359237 = 3,175.1 g/kWh (above the 3,000 g/kWh bound)
+    record, _, notes = served_with_fallback(lambda req: body([lbs, 800]))
+    assert record["provider"] == "watttime" and record["replaced_by"] == "static"
+    assert "implausible carbon intensity" in record["reason"] and f"{shown} gCO2e/kWh" in record["reason"]
+    assert any("implausible" in n for n in notes)
+
+
+def test_the_bound_itself_is_accepted():
+    # 6613.8 lbs/MWh x 0.45359237 = 2999.99 g/kWh: just inside the bound, served as is
+    chain, srv = chain_over(lambda req: body([MAX_PLAUSIBLE_G_PER_KWH / 0.45359237 - 0.01]))
+    try:
+        series = chain.history(T0, T0 + timedelta(minutes=5))
+    finally:
+        srv.stop()
+    assert series.kind == "measured" and series.points[0].g_per_kwh == pytest.approx(2999.995, abs=0.01)
+
+
+@pytest.mark.parametrize("reply, words", [
+    (lambda req: body(["abc", 800]), "should be int/float"),
+    (lambda req: StubResponse(200, body=""), "not JSON"),
+    (lambda req: StubResponse(200, body="   "), "not JSON"),
+    (lambda req: {"data": []}, "no 'meta' key"),
+    (lambda req: StubResponse(204), "204 No Content"),
+])
+def test_strings_empty_and_no_content_fall_back(reply, words):
+    record, _, _ = served_with_fallback(reply)
+    assert words in record["reason"]
+
+
+def test_a_dripping_body_cannot_outlast_the_budget():
+    # 400 bytes at one byte per 0.25 s would take 100 s; the call's budget is 2 s
+    payload = b'{"data": [], "meta": {"pad": "' + b"x" * 360 + b'"}}'
+    record, elapsed, _ = served_with_fallback(lambda req: StubResponse(200, body=payload, drip_s=0.25,
+                                                                       content_type="application/json"))
+    assert "did not arrive within this call's 2 s time budget" in record["reason"]
+    assert elapsed < 20  # generous: about 2 s expected, 100 s without the deadline
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_50_mb_body_is_refused(declared):
+    payload = b" " * (50 * 1024 * 1024)
+    record, _, _ = served_with_fallback(lambda req: StubResponse(200, body=payload, declare_length=declared))
+    assert "response body too large" in record["reason"]
+    assert ("52,428,800 bytes declared" in record["reason"]) == declared
+
+
+def echoing(req):
+    """Valid data, but the request's credentials echoed in meta fields and a header."""
+    auth = req.header("authorization") or ""
+    meta = {"region": f"CAISO_NORTH {auth}", "model": {"date": auth, "type": f"token={TOKEN}"},
+            "warnings": [{"type": "DEBUG", "message": f"you sent {auth} (Basic {BASIC}) pw {PASSWORD}"}]}
+    return StubResponse(200, json=body([800, 900], **meta), headers={"X-Debug-Auth": auth})
+
+
+def test_credentials_echoed_in_json_fields_are_redacted_from_the_series():
+    chain, srv = chain_over(echoing)
+    try:
+        series = chain.history(T0, T0 + timedelta(minutes=10))
+    finally:
+        srv.stop()
+    text = " ".join(series.notes) + series.source + series.region
+    assert "served region" in text and "you sent" in text  # the notes are kept, redacted
+    for secret in (TOKEN, PASSWORD, BASIC):
+        assert secret not in text
+
+
+def test_an_echoed_error_is_redacted_too():
+    def reject(req):
+        return StubResponse(400, json={"message": f"bad request with {req.header('authorization')} {PASSWORD}"},
+                            headers={"X-Echo": req.header("authorization") or ""})
+    record, _, _ = served_with_fallback(reject)
+    assert "bad request with" in record["reason"]
+    for secret in (TOKEN, PASSWORD, BASIC):
+        assert secret not in record["reason"]
+
+
+def test_a_user_name_http_cannot_carry_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv(USERNAME_ENV, "ユーザー")
+    with StubServer({("GET", "/login"): lambda req: {"token": TOKEN}}) as srv:
+        wt = WattTimeProvider("CAISO_NORTH", base_url=srv.url, retries=0, sleep=lambda s: None)
+        with pytest.raises(ProviderError, match="user name contains characters outside Latin-1") as err:
+            wt.history(T0, T0 + timedelta(minutes=5))
+        assert srv.requests == []  # refused before anything was sent
+    assert "check the credential environment variables" in str(err.value)
+
+
+def test_a_new_http_provider_is_one_class_and_gets_the_checks():
+    from sci_lightning.carbon.base import IntensityPoint, IntensitySeries
+    from sci_lightning.carbon.http import HttpProvider
+    from sci_lightning.settings import CarbonConfig
+
+    class Toy(HttpProvider):
+        name = "toy"
+
+        def __init__(self, region: str, **http):
+            self.region = region
+            super().__init__(secrets=["toy-secret-999"], **http)
+
+        @classmethod
+        def config_kwargs(cls, cfg):
+            return {"region": cfg.region}
+
+        def history(self, start, end):
+            value = self._http.get_json("/v")["value"]
+            return self._checked(IntensitySeries([IntensityPoint(start, end, value)], "toy", self.region, "average",
+                                                 "measured", notes=["server said toy-secret-999"]))
+
+        def forecast(self, start=None, horizon=timedelta(hours=1)):
+            raise ProviderError(self.name, "no forecast")
+
+    with StubServer({("GET", "/v"): lambda req: {"value": 250.0}}) as srv:
+        cfg = CarbonConfig(provider="static", region="XX", base_url=srv.url, max_total_wait_s=5.0, retries=0)
+        toy = Toy.from_config(cfg, sleep=lambda s: None)
+        series = toy.history(T0, T0 + timedelta(hours=1))
+        srv.routes[("GET", "/v")] = lambda req: {"value": -1.0}
+        with pytest.raises(ProviderError, match=r"\[toy\] implausible"):
+            toy.history(T0, T0 + timedelta(hours=1))
+    assert toy.region == "XX" and toy._http.max_total_s == 5.0 and toy._http.retries == 0
+    assert series.points[0].g_per_kwh == 250.0 and "toy-secret-999" not in series.notes[0]
+
+
+def test_server_text_quoted_in_a_provider_error_is_redacted():
+    # the token echoed in meta.signal_type: refused (other signal than asked), and the
+    # error that quotes the served value does not carry the token
+    def odd_signal(req):
+        return body([800], signal_type=(req.header("authorization") or "")[7:])
+    record, _, _ = served_with_fallback(odd_signal)
+    assert "not the 'co2_moer' asked for" in record["reason"] and TOKEN not in record["reason"]
