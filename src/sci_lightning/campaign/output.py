@@ -86,7 +86,8 @@ def campaign_dict(c: Campaign) -> dict[str, Any]:
         "functional_unit_counts": dict(c.r_counts),
         "final": {"name": final.name, "path": str(final.path), "model": final.model,
                   "parameters_gross": work.parameters_gross if work else None,
-                  "parameters_effective": work.parameters_effective if work else None},
+                  "parameters_effective": work.parameters_effective if work else None,
+                  "parameters_trainable": work.parameters_trainable if work else None},
         "energy_kwh": c.energy_kwh, "operational_g": c.operational_g, "embodied_g": c.embodied_g,
         "carbon_g": c.carbon_g, "intensity_g_per_kwh": c.intensity_g_per_kwh, "cost_usd": c.cost_usd,
         "duration_s": c.duration_s, "wall_s": c.wall_s, "unmeasured_s": c.unmeasured_s,
@@ -182,7 +183,8 @@ def _unit_section(c: Campaign) -> list[str]:
     ]
     if work is not None:
         lines += [f"Counts of the final model: {work.parameters_gross} parameters gross (all; the R of "
-                  f"billion_parameters), {work.parameters_effective} effective (trainable); "
+                  f"billion_parameters), {work.parameters_effective} effective (active per inference; SCI for AI "
+                  f"8.2.2), {work.parameters_trainable} trained; "
                   f"{_g(work.total_flops / 1e15, 6)} PFLOP of its run's compute (measured with "
                   "torch.utils.flop_counter.FlopCounterMode); "
                   f"{work.images_seen} training images.", ""]

@@ -184,7 +184,7 @@ class WorkCounter(pl.Callback):
         world = int(getattr(self._trainer, "world_size", 1) or 1)
         train_pi, val_pi = self.train_flops_per_image or 0.0, self.val_flops_per_image or 0.0
         ext_pi, extracted = self._extraction()
-        gross, effective = self._parameters()
+        gross, trainable = self._parameters()
         counts = WorkCounts(
             train_flops=train_pi * self.train_images * world,
             val_flops=val_pi * self.val_images * world,
@@ -194,7 +194,8 @@ class WorkCounter(pl.Callback):
             train_steps=self.train_batches * world,
             val_batches=self.val_batches * world,
             parameters_gross=gross,
-            parameters_effective=effective,
+            parameters_effective=gross,  # dense timm models: every parameter is active per inference
+            parameters_trainable=trainable,
             images_seen=self.train_images * world,
             methods=self._methods(world, extracted),
         )
@@ -212,7 +213,9 @@ class WorkCounter(pl.Callback):
             "val_flops": f"{_COUNTER_METHOD}: forward of the first validation batch, per image, "
                          "x validation images run (sanity check excluded)",
             "parameters_gross": "sum of numel() over all parameters of the final model",
-            "parameters_effective": "sum of numel() over parameters with requires_grad (trained)",
+            "parameters_effective": "active parameters per inference: the model is dense, so every parameter "
+                                    "(= gross; SCI for AI 8.2.2)",
+            "parameters_trainable": "sum of numel() over parameters with requires_grad (trained)",
             "images_seen": "training samples in the batches run",
         }
         if extracted:

@@ -109,7 +109,8 @@ def _work_unit_lines(r: "SciReport") -> list[str]:
     return [
         f"- per PFLOP: {_fmt(r.sci_per.get('pflop'), 6)} gCO2e/PFLOP ({_fmt(w.total_flops / 1e15, 6)} PFLOP)",
         f"- per billion parameters: {_fmt(r.sci_per.get('billion_parameters'), 6)} gCO2e/billion parameters "
-        f"({w.parameters_gross} parameters gross, {w.parameters_effective} effective/trainable)",
+        f"({w.parameters_gross} parameters gross, {w.parameters_effective} effective i.e. active per inference, "
+        f"{w.parameters_trainable} trained)",
     ]
 
 
@@ -121,6 +122,7 @@ def _work_section(r: "SciReport") -> list[str]:
         lines += ["## Work done (SCI for AI)", "", "| Figure | Value | Method |", "|---|---|---|"]
         figures = {"train_flops": w.train_flops, "val_flops": w.val_flops, "extraction_flops": w.extraction_flops,
                    "parameters_gross": w.parameters_gross, "parameters_effective": w.parameters_effective,
+                   "parameters_trainable": w.parameters_trainable,
                    "images_seen": w.images_seen}
         lines += [f"| {k} | {_fmt(v, 6)} | {w.methods.get(k, 'n/a')} |" for k, v in figures.items()]
         lines += [f"- {n}" for n in w.notes] + [""]

@@ -35,6 +35,7 @@ from sci_lightning.fileio import atomic_write_text
 from sci_lightning.redaction import redact, scrub, secret_values
 from sci_lightning.sci.codec import FormatError, decode, encode, plain, report_field
 from sci_lightning.sci.compute import FUNCTIONAL_UNITS, SciResult
+from sci_lightning.sci.inference import InferenceFigures
 from sci_lightning.sci.manifest import MANIFEST_NAME, build_impact_manifest, manifest_text
 from sci_lightning.sci.markdown import MD_NAME, render_markdown
 
@@ -47,6 +48,7 @@ __all__ = [
     "EmbodiedFigures",
     "EnergyBreakdown",
     "FormatError",
+    "InferenceFigures",
     "IntensityInfo",
     "IntervalFigures",
     "QualityInfo",
@@ -187,7 +189,9 @@ class WorkFigures:
     train_steps: int = 0
     val_batches: int = 0
     parameters_gross: int = report_field(0, doc="all parameters of the final model (R of billion_parameters x 1e9)")
-    parameters_effective: int = report_field(0, doc="trainable parameters")
+    parameters_effective: int = report_field(
+        0, doc="SCI for AI effective parameters: active per inference (all of them for a dense model)")
+    parameters_trainable: int = report_field(0, doc="parameters the job trained (requires_grad)")
     images_seen: int = report_field(0, doc="training images in the batches run")
     methods: dict[str, str] = report_field(factory=dict, doc="figure -> how it was obtained")
     notes: list[str] = report_field(factory=list)
@@ -303,6 +307,10 @@ class SciReport:
         doc="schedule=interrupt: status (running | completed | paused), the planned slots, the slots actually run "
             "(start, end, steps), the pauses (start, end, duration_s, it_energy_j), next_start, sbatch_begin, ckpt_path",
     )
+    inference: list[InferenceFigures] = report_field(
+        factory=list, omit_if_default=True,
+        doc="Consumer SCI (SCI for AI): one entry per measured inference stage (test, predict, your own loop)",
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """The ``sci_report.json`` content as plain JSON data."""
@@ -402,7 +410,8 @@ def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any
     ``meta``: ``model``, ``run_name``, ``val_acc``, ``val_acc_top5``, ``hardware`` and
     ``settings`` (dicts), optional ``boundary`` (text) and ``carbon_aware`` (the findings
     dict, with ``saving_g``, ``saving_pct``, ...), and for interrupted or resumed jobs
-    ``status``, ``interruption``, ``parts`` and ``unmeasured_s``.
+    ``status``, ``interruption``, ``parts`` and ``unmeasured_s``; ``inference``: the
+    Consumer SCI records (:func:`sci_lightning.sci.inference.inference_sci`) of inference stages.
     """
     meta = plain(dict(meta or {}))
     ca = meta.get("carbon_aware")
@@ -449,6 +458,7 @@ def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any
         disclosures=list(result.disclosures),
         budget=meta.get("budget"),
         slots=meta.get("slots"),
+        inference=decode(list[InferenceFigures], meta.get("inference") or [], "inference", "the report being built"),
     )
     # Through the JSON form once: every figure is checked and typed as a reader will see it.
     return SciReport.from_dict(report.to_dict(), "the report being built")
