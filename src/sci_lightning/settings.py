@@ -324,6 +324,8 @@ class SciConfig:
     accelerator: str | None = None
     # SCI for AI disclosures, printed verbatim in the report (e.g. failed runs included)
     disclosures: list[str] = setting(factory=list)
+    # SCI for AI 8.2.2: why this functional unit was chosen (stated in the report; None: "not given")
+    functional_unit_rationale: str | None = None
 
     @property
     def embodied_in_scope(self) -> bool:

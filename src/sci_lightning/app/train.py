@@ -65,6 +65,8 @@ def run(cfg: Any, *, clock: Any = None, sleep: Any = None, callbacks: Any = ()) 
     if settings.trainer.compile:
         model.model = torch.compile(model.model)
     fit_data = _fit_data(settings, datamodule)
+    for data in {id(datamodule): datamodule, id(fit_data): fit_data}.values():  # cache builds: measured windows
+        data.preparation_energy, data.preparation_pue = settings.energy, settings.energy.pue
     parts = build_training_parts(settings, out_dir, provider, outcome, _report_meta(settings, comparable, slots),
                                  slot_schedule=slots.schedule if slots else None)
     parts.callbacks[:0] = list(callbacks)
@@ -79,6 +81,7 @@ def run(cfg: Any, *, clock: Any = None, sleep: Any = None, callbacks: Any = ()) 
     except BaseException as exc:  # interrupted (Lightning exits or raises SIGTERMException) or failed
         end = parts.guard.end or run_end(exc)
         if trainer.is_global_zero:
+            _write_preparation(out_dir, fit_data)
             summary = None
             try:
                 summary = _run_summary(settings, trainer, model, datamodule, fit_data, parts, precision, comparable)
@@ -90,6 +93,7 @@ def run(cfg: Any, *, clock: Any = None, sleep: Any = None, callbacks: Any = ()) 
             raise SystemExit(end.exit_code) from None  # 128 + the signal's number
         raise
     if trainer.is_global_zero:
+        _write_preparation(out_dir, fit_data)
         summary = _run_summary(settings, trainer, model, datamodule, fit_data, parts, precision, comparable)
         end = parts.guard.end or run_end(None)
         if slots and slots.schedule is not None and slots.schedule.paused is not None:
@@ -99,6 +103,16 @@ def run(cfg: Any, *, clock: Any = None, sleep: Any = None, callbacks: Any = ()) 
     if slots and slots.schedule is not None and slots.schedule.paused is not None:
         raise SystemExit(PAUSED_EXIT_CODE)
     return model.best_val_acc
+
+
+def _write_preparation(out_dir: Any, fit_data: Any) -> None:
+    """The run's data-preparation records (``preparation.json``: cache builds, SCI for AI 7.2); never fatal."""
+    from sci_lightning.sci.preparation import write_preparation
+
+    try:
+        write_preparation(out_dir, fit_data.preparation)
+    except OSError as err:
+        print(f"warning: preparation.json not written ({err})", file=sys.stderr)
 
 
 def _print_summary_line(out_dir: Any, summary: dict[str, Any] | None, parts: TrainingParts, status: str,

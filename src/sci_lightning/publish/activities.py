@@ -99,8 +99,11 @@ def _preparation(report: SciReport, records: list[PreparationFigures]) -> list[A
         method = (f"{r.activity} build of {r.items} items in {r.duration_s:.3g} s measured as an EnergyMonitor "
                   f"window: {r.quality or 'unknown quality'} ({r.method or 'method not recorded'}) x PUE {r.pue:g}; "
                   f"operational emissions estimated with the training run's mean intensity"
-                  + (f" {mean:.4g} gCO2e/kWh" if mean is not None else " (unknown)") + "." + reuse)
-        out.append(Activity("data-preparation", r.activity, r.energy_kwh, operational, 0.0, method, amortised=r.reused))
+                  + (f" {mean:.4g} gCO2e/kWh" if mean is not None else " (unknown)") + "." + reuse
+                  + (" It ran inside the training window, so its energy is part of the training figure (shown "
+                     "on its own, not added again)." if r.within_training else ""))
+        name = r.activity + (f" {Path(r.cache).stem}" if r.cache else "")
+        out.append(Activity("data-preparation", name, r.energy_kwh, operational, 0.0, method, amortised=r.reused))
     return out
 
 

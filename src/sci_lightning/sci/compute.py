@@ -178,6 +178,7 @@ class SciResult:
     intensity_notes: list[str] = field(default_factory=list)  # the series' own notes
     work: WorkCounts | None = None  # FLOPs, parameters, images (SCI for AI), when counted
     disclosures: list[str] = field(default_factory=list)  # sci.disclosures, verbatim
+    functional_unit_rationale: str | None = None  # sci.functional_unit_rationale, verbatim
 
     @property
     def carbon_g(self) -> float:
@@ -507,6 +508,7 @@ def compute_sci(
         intensity_notes=list(intensity.notes),
         work=work,
         disclosures=list(settings.disclosures),
+        functional_unit_rationale=settings.functional_unit_rationale,
     )
 
 

@@ -18,30 +18,35 @@ as amortised (:func:`attribute_once`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from sci_lightning.fileio import atomic_write_text
 from sci_lightning.sci.codec import FormatError, decode, encode, report_field
 
 if TYPE_CHECKING:
     from sci_lightning.energy.base import Measurement
+    from sci_lightning.energy.monitor import EnergyMonitor
 
 __all__ = [
     "PREPARATION_FILE",
     "PreparationFigures",
     "attribute_once",
     "build_record",
+    "measure_build",
     "read_build_record",
     "read_preparation",
     "record_path",
     "write_build_record",
     "write_preparation",
 ]
+
+log = logging.getLogger(__name__)
 
 PREPARATION_FILE = "preparation.json"
 _J_PER_KWH = 3.6e6
@@ -68,6 +73,9 @@ class PreparationFigures:
     method: str | None = report_field(None, doc="how each component was metered")
     cache: str | None = report_field(None, doc="the cache file the build wrote")
     reused: bool = report_field(False, doc="the run reused a cache built before (amortised)")
+    within_training: bool = report_field(
+        False, doc="the build ran inside the training window: its energy is already part of the training E "
+                   "(shown as its own activity, not added again)")
     notes: list[str] = report_field(factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,6 +98,55 @@ def build_record(activity: str, measurement: "Measurement", *, items: int, cache
         ended_at=measurement.ended_at, quality=_quality(measurement), method="; ".join(methods) or None,
         cache=None if cache is None else str(cache), notes=list(measurement.warnings),
     )
+
+
+def _default_monitor(energy: Any) -> "EnergyMonitor":
+    from sci_lightning.energy.monitor import EnergyMonitor
+
+    return EnergyMonitor(config=energy, sync=lambda: None)  # host work: CPU and RAM meters, no GPU sync
+
+
+def measure_build(activity: str, build: Callable[[], None], *, items: int | Callable[[], int],
+                  cache: str | os.PathLike[str] | None, energy: Any = None, pue: float = 1.0,
+                  monitor_factory: Callable[[Any], "EnergyMonitor"] | None = None,
+                  within_training: bool = False) -> PreparationFigures | None:
+    """Run ``build`` inside an EnergyMonitor window and write its record beside ``cache``
+    (when a cache file is given). ``items`` may be a callable, read after the build.
+
+    ``energy``: the energy settings (an ``EnergyConfig`` or mapping; default settings when
+    ``None``), given to ``monitor_factory`` (default: an :class:`EnergyMonitor` of this
+    process's meters, no GPU: a cache build is host work). A fault in measuring never
+    stops the build: it is logged once and the build runs unmeasured (``None`` returned).
+    """
+    try:
+        monitor = (monitor_factory or _default_monitor)(energy)
+        monitor.begin_window(activity)
+    except Exception as e:  # measurement must not cost the build
+        log.warning("The %s build runs unmeasured: its energy monitor failed to start (%s).", activity, e)
+        build()
+        return None
+    try:
+        build()
+    finally:
+        try:
+            measurement = monitor.end_window(activity)
+        except Exception as e:
+            log.warning("The %s build's energy could not be read (%s); it is not recorded.", activity, e)
+            measurement = None
+        try:
+            monitor.close()
+        except Exception:  # pragma: no cover - closing is best effort
+            pass
+    if measurement is None:
+        return None
+    record = build_record(activity, measurement, items=items() if callable(items) else items, cache=cache, pue=pue)
+    record.within_training = within_training
+    try:
+        if cache is not None:
+            write_build_record(cache, record)
+    except OSError as e:
+        log.warning("The %s build record could not be written beside %s (%s).", activity, cache, e)
+    return record
 
 
 def record_path(cache: str | os.PathLike[str]) -> Path:

@@ -73,9 +73,11 @@ DEFAULT_BOUNDARY = (
     "backward passes, optimizer steps, evaluation) on the machine(s) that ran it. Included: "
     "the energy of the components metered by sci-lightning (GPU, CPU package, RAM) scaled by "
     "the configured PUE for facility overhead (cooling, power delivery), and, when configured, "
-    "the embodied emissions of the hardware reserved for the job's duration. Excluded: dataset "
-    "download and preparation, idle time before/after the job, networking and storage "
-    "equipment, the developer's workstation, and inference after training."
+    "the embodied emissions of the hardware reserved for the job's duration. Reported as their "
+    "own activities, not in this E: data preparation (cache builds, measured in preparation.json "
+    "beside this report; the campaign adds them) and inference stages (the inference records, "
+    "Consumer SCI). Excluded: dataset download, idle time before/after the job, networking and "
+    "storage equipment, and the developer's workstation."
 )
 
 
@@ -297,6 +299,8 @@ class SciReport:
     unmeasured_s: float = report_field(0.0, doc="wall time after a killed part's last checkpoint, not measured, s")
     work: WorkFigures | None = report_field(None, omit_if_default=True, doc="SCI for AI: FLOPs and parameters")
     disclosures: list[str] = report_field(factory=list, doc="SCI for AI disclosures (sci.disclosures)")
+    functional_unit_rationale: str | None = report_field(
+        None, omit_if_default=True, doc="why the headline functional unit was chosen (sci.functional_unit_rationale)")
     budget: dict[str, Any] | None = report_field(
         None, omit_if_default=True,
         doc="the carbon budget (sci.budget_g / budget_kwh): limits, the projected job total and its method, "
@@ -456,6 +460,7 @@ def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any
         unmeasured_s=float(meta.get("unmeasured_s") or 0.0),
         work=_work(result),
         disclosures=list(result.disclosures),
+        functional_unit_rationale=result.functional_unit_rationale,
         budget=meta.get("budget"),
         slots=meta.get("slots"),
         inference=decode(list[InferenceFigures], meta.get("inference") or [], "inference", "the report being built"),
