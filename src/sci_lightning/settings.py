@@ -290,7 +290,7 @@ class CarbonConfig:
 
 
 #: SCI functional units R (the report always gives all of them).
-FUNCTIONAL_UNITS = ("job", "epoch", "1000_images", "pflop", "billion_parameters")
+FUNCTIONAL_UNITS = ("job", "epoch", "1000_images", "pflop", "billion_parameters", "1000_tokens")
 
 
 @dataclass

@@ -47,11 +47,13 @@ MANIFEST_NAME = "campaign_impact.yml"
 _FU_FIELDS = {"job": ("jobs", "sci-per-job"), "epoch": ("epochs", "sci-per-epoch"),
               "1000_images": ("thousand-images", "sci-per-thousand-images"),
               "pflop": ("petaflops", "sci-per-petaflop"),
-              "billion_parameters": ("billion-parameters", "sci-per-billion-parameters")}
+              "billion_parameters": ("billion-parameters", "sci-per-billion-parameters"),
+              "1000_tokens": ("thousand-tokens", "sci-per-thousand-tokens")}
 _UNIT_WORDS = {"job": "one training job of the final model", "epoch": "one training epoch of the final model",
                "1000_images": "1,000 training images of the final model's run",
                "pflop": "one PFLOP of the final model's training + validation compute",
-               "billion_parameters": "one billion parameters of the final model (gross)"}
+               "billion_parameters": "one billion parameters of the final model (gross)",
+               "1000_tokens": "1,000 training tokens of the final model's run"}
 
 
 def _g(x: float | None, digits: int = 4) -> str:

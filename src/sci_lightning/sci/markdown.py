@@ -23,7 +23,8 @@ __all__ = ["MD_NAME", "render_markdown", "summary_markdown"]
 MD_NAME = "sci_report.md"
 
 _UNIT_WORDS = {"job": "one training job", "epoch": "one training epoch", "1000_images": "1,000 training images",
-               "pflop": "one PFLOP (1e15 FLOPs) of compute", "billion_parameters": "one billion model parameters"}
+               "pflop": "one PFLOP (1e15 FLOPs) of compute", "billion_parameters": "one billion model parameters",
+               "1000_tokens": "1,000 training tokens"}
 
 
 def _fmt(x: Any, digits: int = 4) -> str:
@@ -111,6 +112,8 @@ def _work_unit_lines(r: "SciReport") -> list[str]:
         f"- per billion parameters: {_fmt(r.sci_per.get('billion_parameters'), 6)} gCO2e/billion parameters "
         f"({w.parameters_gross} parameters gross, {w.parameters_effective} effective i.e. active per inference, "
         f"{w.parameters_trainable} trained)",
+        *([f"- per 1,000 tokens: {_fmt(r.sci_per.get('1000_tokens'), 6)} gCO2e/1000 tokens ({w.tokens_seen} tokens)"]
+          if w.tokens_seen else []),
     ]
 
 

@@ -195,6 +195,7 @@ class WorkFigures:
         0, doc="SCI for AI effective parameters: active per inference (all of them for a dense model)")
     parameters_trainable: int = report_field(0, doc="parameters the job trained (requires_grad)")
     images_seen: int = report_field(0, doc="training images in the batches run")
+    tokens_seen: int = report_field(0, doc="sequence data: training tokens in the batches run (R of 1000_tokens x 1000)")
     methods: dict[str, str] = report_field(factory=dict, doc="figure -> how it was obtained")
     notes: list[str] = report_field(factory=list)
 
@@ -263,7 +264,7 @@ class SciReport:
                                                schema={"enum": [*FUNCTIONAL_UNITS, None]})
     sci: SciFigures
     sci_per: dict[str, float | None] = report_field(
-        factory=dict, doc="SCI per job / epoch / 1000_images / pflop / billion_parameters")
+        factory=dict, doc="SCI per job / epoch / 1000_images / pflop / billion_parameters / 1000_tokens")
     functional_unit_counts: dict[str, float] = report_field(factory=dict, doc="R for each unit")
     sci_inputs: SciTerms | None = None
     energy_kwh: EnergyBreakdown = report_field(factory=EnergyBreakdown)

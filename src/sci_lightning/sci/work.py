@@ -42,6 +42,7 @@ class WorkCounts:
     parameters_effective: int = 0
     parameters_trainable: int = 0
     images_seen: int = 0
+    tokens_seen: int = 0  # sequence data: training tokens in the batches run (0 for images)
     methods: dict[str, str] = field(default_factory=dict)  # figure name -> how it was obtained
     notes: list[str] = field(default_factory=list)
 
