@@ -127,3 +127,23 @@ def test_work_counter_counts_tokens_of_integer_sequence_inputs():
 
     assert _batch_tokens((torch.randint(0, 100, (4, 16)), torch.zeros(4))) == 64
     assert _batch_tokens((torch.randn(4, 3, 8, 8), torch.zeros(4))) == 0
+
+
+def test_markdown_has_the_disclosure_table_and_rationale(tmp_path):
+    from sci_lightning.sci.inference import inference_sci
+
+    sci = SciConfig(functional_unit="pflop", functional_unit_rationale="compute efficiency of the architectures")
+    res, energy = _run(sci)
+    fig = inference_sci(energy_kwh=0.001, duration_s=10.0, samples=2000, intensity_g_per_kwh=400.0, stage="test")
+    write_run_report(tmp_path, res, energy, {"model": "m", "inference": [fig]})
+    md = (tmp_path / "sci_report.md").read_text()
+    assert "## SCI for AI disclosure" in md and "Rationale for the unit: compute efficiency" in md
+    table = md.split("## SCI for AI disclosure")[1]
+    for section in ("7.1", "7.2", "7.3", "7.5", "8.2", "8.2.2", "6.1, 7.4, 8.1"):
+        assert f"| {section} |" in table, section
+    assert "out of scope" in table and "preparation.json" in table and "gross" in table
+    assert "## Inference (Consumer SCI)" in md and "| test | 2000 |" in md
+    assert "test: 0.2 gCO2e/1000 inferences" in table  # 0.001 kWh x 400 g/kWh / 2000 x 1000
+    data = json.loads((tmp_path / "sci_report.json").read_text())
+    assert data["functional_unit_rationale"] == "compute efficiency of the architectures"
+    assert validate(data, load_schema()) == []

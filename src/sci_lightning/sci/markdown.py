@@ -2,7 +2,8 @@
 
 :func:`render_markdown` writes the disclosure the SCI specification's Report step asks
 for (software boundary, functional unit, methodology, data sources and quality, result,
-cost) from a :class:`~sci_lightning.sci.report.SciReport`. :func:`summary_markdown` is
+cost), the inference (Consumer SCI) records and the SCI for AI disclosure table
+(:mod:`sci_lightning.sci.sci_for_ai`) from a :class:`~sci_lightning.sci.report.SciReport`. :func:`summary_markdown` is
 the small table of the SCI terms shown in TensorBoard's text tab.
 """
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sci_lightning.sci.compute import SECONDS_PER_YEAR, SciResult
 from sci_lightning.sci.manifest import MANIFEST_NAME
+from sci_lightning.sci.sci_for_ai import disclosure_section, inference_section
 
 if TYPE_CHECKING:  # report.py imports this module to write the file
     from sci_lightning.sci.report import CarbonAware, SciReport
@@ -46,7 +48,8 @@ def render_markdown(report: "SciReport") -> str:
     lines = [*_result_section(report), *_boundary_sections(report), *_energy_section(report),
              *_intensity_section(report), *_embodied_section(report), *_sources_section(report),
              *_cost_section(report), *_carbon_aware_section(report.carbon_aware), *_slots_section(report.slots),
-             *_budget_section(report.budget), *_work_section(report)]
+             *_budget_section(report.budget), *_work_section(report), *inference_section(report),
+             *disclosure_section(report)]
     lines += ["## Warnings", ""]
     lines += [f"- {w}" for w in report.warnings] or ["None."]
     lines += [
@@ -146,6 +149,8 @@ def _boundary_sections(r: "SciReport") -> list[str]:
         f"The headline R is **{_unit_word(r)}**. The job ran {t.epochs} epoch(s), "
         f"{t.steps} optimizer step(s) and {t.images} training image(s) "
         f"from {_when(r.started_at)} to {_when(r.ended_at)} (UTC, {_fmt(r.duration_s, 6)} s).",
+        "",
+        f"Rationale for the unit: {r.functional_unit_rationale or 'not given (sci.functional_unit_rationale)'}.",
         "",
     ]
 
