@@ -83,3 +83,20 @@ def test_comparison_shows_inference_per_1000_images_or_not_measured(tmp_path):
     assert absent["Inference energy (kWh/1000 images)"] == NOT_MEASURED
     assert absent["Inference SCI (gCO2e/1000 images)"] == NOT_MEASURED
     assert "inference_sci_per_1000_g" in csv_text(comp).splitlines()[0]
+
+
+def test_inference_for_report_uses_the_jobs_intensity_and_embodied_settings(tmp_path):
+    from sci_lightning.sci.inference import inference_for_report
+    from sci_lightning.sci.report import write_run_report
+    from tests.test_report import META, make_run
+
+    result, energy = make_run(embodied=True)
+    report = write_run_report(tmp_path, result, energy, META)
+    fig = inference_for_report(report, stage="predict", energy_kwh=0.004, duration_s=60.0, samples=8000,
+                               quality="measured", method="gpu: nvml_energy_counter")
+    e = report.embodied
+    expected = inference_sci(energy_kwh=0.004, duration_s=60.0, samples=8000,
+                             intensity_g_per_kwh=report.intensity.mean_g_per_kwh,
+                             te_kg=e.te_kg, el_years=e.el_years, rr=e.rr, tor=e.tor)
+    assert fig.sci_per_1000_g == pytest.approx(expected.sci_per_1000_g) and fig.embodied_g > 0
+    assert fig.intensity_g_per_kwh == report.intensity.mean_g_per_kwh

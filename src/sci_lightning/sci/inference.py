@@ -25,8 +25,9 @@ from sci_lightning.sci.compute import embodied_g
 
 if TYPE_CHECKING:
     from sci_lightning.energy.monitor import EnergyMonitor
+    from sci_lightning.sci.report import SciReport
 
-__all__ = ["PER_INFERENCES", "InferenceFigures", "inference_sci", "measure_inference"]
+__all__ = ["PER_INFERENCES", "InferenceFigures", "inference_for_report", "inference_sci", "measure_inference"]
 
 #: Consumer SCI is stated per this many inferences (one image classified = one inference).
 PER_INFERENCES = 1000
@@ -93,6 +94,20 @@ def inference_sci(*, energy_kwh: float, duration_s: float, samples: int,
         operational_per_1000_g=_per_1000(operational, samples), embodied_per_1000_g=_per_1000(embodied, samples),
         sci_per_1000_g=_per_1000(total, samples), quality=quality, method=method, notes=notes,
     )
+
+
+def inference_for_report(report: "SciReport", *, stage: str, energy_kwh: float, duration_s: float, samples: int,
+                         quality: str | None = None, method: str | None = None) -> InferenceFigures:
+    """:func:`inference_sci` of one stage of a job, with the job's intensity (its energy-weighted
+    mean I) and its embodied settings (TE, EL, RR, ToR when M is in scope): the call a
+    test/predict stage record's ``energy_kwh``, ``duration_s`` and ``samples`` go into."""
+    e = report.embodied
+    embodied: dict[str, Any] = {}
+    if e is not None and e.in_scope:
+        embodied = {"te_kg": e.te_kg, "el_years": e.el_years, "rr": e.rr, "tor": e.tor}
+    return inference_sci(energy_kwh=energy_kwh, duration_s=duration_s, samples=samples,
+                         intensity_g_per_kwh=report.intensity.mean_g_per_kwh, stage=stage,
+                         quality=quality, method=method, **embodied)
 
 
 def measure_inference(monitor: "EnergyMonitor", batches: Iterable[Any], infer: Callable[[Any], Any],

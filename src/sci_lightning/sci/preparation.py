@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from sci_lightning.fileio import atomic_write_text
 from sci_lightning.sci.codec import FormatError, decode, encode, report_field
+from sci_lightning.settings import EnergyConfig, coerce
 
 if TYPE_CHECKING:
     from sci_lightning.energy.base import Measurement
@@ -117,7 +118,11 @@ def measure_build(activity: str, build: Callable[[], None], *, items: int | Call
     ``None``), given to ``monitor_factory`` (default: an :class:`EnergyMonitor` of this
     process's meters, no GPU: a cache build is host work). A fault in measuring never
     stops the build: it is logged once and the build runs unmeasured (``None`` returned).
+    With ``energy.enabled`` false nothing is measured.
     """
+    if not coerce(EnergyConfig, energy, "energy").enabled:
+        build()
+        return None
     try:
         monitor = (monitor_factory or _default_monitor)(energy)
         monitor.begin_window(activity)
