@@ -154,3 +154,17 @@ def test_cli_on_a_sweep_writes_one_folder_per_run(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "sci_lightning.publish", str(tmp_path / "empty")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+
+
+def test_no_intensity_means_no_emissions_figure_not_zero(tmp_path):
+    from sci_lightning.publish import model_card_text
+
+    run, _ = _write_run(tmp_path, inference=False, preparation=False)
+    data = json.loads((run / "sci_report.json").read_text())
+    data["operational_g"] = None  # a report whose intensity was unavailable
+    (run / "sci_report.json").write_text(json.dumps(data))
+    docs = run_activities(run)
+    assert co2_eq_emissions(docs) is None
+    text = model_card_text(docs)
+    assert "co2_eq_emissions:" not in text and "| training | training job |" in text
+    assert "valid" in check_bom(json.dumps(bom_document(docs)))

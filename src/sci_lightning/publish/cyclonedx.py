@@ -48,7 +48,7 @@ def _prop(name: str, value: Any) -> dict[str, str]:
 
 def _consumption(a: Activity, docs: RunDocuments) -> dict[str, Any]:
     i = docs.report.intensity
-    energy = {"value": float(a.energy_kwh or 0.0), "unit": "kWh"}
+    energy = {"value": float(a.energy_kwh or 0.0), "unit": "kWh"}  # called for measured activities only
     entry: dict[str, Any] = {
         "activity": a.activity,
         "energyProviders": [{
@@ -62,8 +62,6 @@ def _consumption(a: Activity, docs: RunDocuments) -> dict[str, Any]:
         "activityEnergyCost": energy,
         "properties": [_prop("part", a.name), _prop("method", a.method), _prop("embodied_g", a.embodied_g)],
     }
-    if a.energy_kwh is None:
-        entry["properties"].append(_prop("note", "energy not measured: 0 kWh stands for no figure"))
     if a.operational_g is not None:
         entry["co2CostEquivalent"] = {"value": a.operational_g / _G_PER_TONNE, "unit": "tCO2eq"}
     if a.amortised:
@@ -86,8 +84,11 @@ def bom_document(docs: RunDocuments) -> dict[str, Any]:
             "modelParameters": {"approach": {"type": "supervised"}, "task": "image-classification"},
             "considerations": {
                 "environmentalConsiderations": {
-                    "energyConsumptions": [_consumption(a, docs) for a in docs.activities],
+                    "energyConsumptions": [_consumption(a, docs) for a in docs.activities
+                                           if a.energy_kwh is not None],
                     "properties": [
+                        *(_prop("not_measured", f"{a.activity} ({a.name})") for a in docs.activities
+                          if a.energy_kwh is None),
                         _prop("sci", f"{r.sci.value} {r.sci.unit}"),
                         _prop("functional_unit", r.functional_unit),
                         _prop("boundary", r.boundary or "not stated"),

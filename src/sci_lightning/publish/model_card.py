@@ -32,12 +32,15 @@ def _quality(quality: str | None) -> str:
     return {"mixed": "mixed: partly measured, partly estimated", None: "quality unknown"}.get(quality, str(quality))
 
 
-def co2_eq_emissions(docs: RunDocuments) -> dict[str, Any]:
-    """The ``co2_eq_emissions`` metadata of the run (emissions in grams CO2e)."""
+def co2_eq_emissions(docs: RunDocuments) -> dict[str, Any] | None:
+    """The ``co2_eq_emissions`` metadata of the run (emissions in grams CO2e); ``None`` when
+    the report has no emissions figure (no intensity): no number is made up."""
     report, training = docs.report, docs.training
+    if training.carbon_g is None:
+        return None
     embodied = "" if not training.embodied_g else f" + embodied {training.embodied_g:.4g} g"
     return {
-        "emissions": round(float(training.carbon_g or 0.0), 6),
+        "emissions": round(float(training.carbon_g), 6),
         "source": (f"sci-lightning: training energy metered by sci-lightning ({_quality(report.quality.energy)}) "
                    f"x grid intensity from {report.intensity.source or 'an unnamed source'} "
                    f"({report.intensity.kind or 'unknown kind'}){embodied}; GSF SCI, see the card's Environmental impact"),
@@ -76,16 +79,16 @@ def _body(docs: RunDocuments) -> list[str]:
 
 def model_card_text(docs: RunDocuments) -> str:
     """The ``README.md`` text: YAML front matter (``co2_eq_emissions``, tags) and the body."""
-    metadata = {
-        "library_name": "timm",
-        "tags": ["image-classification", "sci-lightning", "co2_eq_emissions"],
-        "co2_eq_emissions": co2_eq_emissions(docs),
-    }
+    metadata: dict[str, Any] = {"library_name": "timm", "tags": ["image-classification", "sci-lightning"]}
+    co2 = co2_eq_emissions(docs)
+    if co2 is not None:
+        metadata["tags"].append("co2_eq_emissions")
+        metadata["co2_eq_emissions"] = co2
     front = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True)
     return "---\n" + front + "---\n\n" + "\n".join(_body(docs))
 
 
-def check_model_card(text: str, expected: dict[str, Any]) -> str:
+def check_model_card(text: str, expected: dict[str, Any] | None) -> str:
     """Parse ``text`` with ``huggingface_hub.ModelCard`` and compare its ``co2_eq_emissions``.
 
     Returns what was checked; raises ``ValueError`` on a mismatch and ``ImportError`` when
