@@ -461,7 +461,8 @@ def _preparation(runs: Sequence[CampaignRun]) -> list[CampaignPreparation]:
     """Every run's preparation records, each build counted once (see the module docstring)."""
     first: dict[str, str] = {}
     out = []
-    pairs = [(r, p) for r in runs for p in r.preparation]
+    # the run that built a cache counts it, before the runs that reused it
+    pairs = sorted(((r, p) for r in runs for p in r.preparation), key=lambda rp: rp[1].reused)
     for (run, record), (_, new) in zip(pairs, attribute_once(p for _, p in pairs)):
         intensity = run.operational_g / run.energy_kwh if run.energy_kwh > 0 else 0.0
         if not new:
