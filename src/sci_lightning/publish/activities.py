@@ -29,6 +29,7 @@ class Activity:
     embodied_g: float
     method: str  # free text: measured/estimated and how, for energy, intensity and M
     amortised: bool = False  # a reused cache: the build's energy, attributed once (not again here)
+    within_training: bool = False  # ran inside the training window: part of the training figure, not additional
 
     @property
     def carbon_g(self) -> float | None:
@@ -103,7 +104,8 @@ def _preparation(report: SciReport, records: list[PreparationFigures]) -> list[A
                   + (" It ran inside the training window, so its energy is part of the training figure (shown "
                      "on its own, not added again)." if r.within_training else ""))
         name = r.activity + (f" {Path(r.cache).stem}" if r.cache else "")
-        out.append(Activity("data-preparation", name, r.energy_kwh, operational, 0.0, method, amortised=r.reused))
+        out.append(Activity("data-preparation", name, r.energy_kwh, operational, 0.0, method, amortised=r.reused,
+                            within_training=r.within_training))
     return out
 
 

@@ -66,6 +66,9 @@ def _consumption(a: Activity, docs: RunDocuments) -> dict[str, Any]:
         entry["co2CostEquivalent"] = {"value": a.operational_g / _G_PER_TONNE, "unit": "tCO2eq"}
     if a.amortised:
         entry["properties"].append(_prop("amortised", "reused cache: the energy of its one build, counted once"))
+    if a.within_training:
+        entry["properties"].append(_prop("included_in", "training: this energy is part of the training entry; "
+                                                        "do not add it again"))
     return entry
 
 

@@ -51,7 +51,7 @@ def co2_eq_emissions(docs: RunDocuments) -> dict[str, Any] | None:
 
 
 def _row(a: Activity) -> str:
-    shared = " (reused cache, amortised)" if a.amortised else ""
+    shared = " (reused cache, amortised)" if a.amortised else (" (inside training)" if a.within_training else "")
     return (f"| {a.activity}{shared} | {a.name} | {_g(a.energy_kwh, 6)} | {_g(a.operational_g)} | "
             f"{_g(a.embodied_g)} | {_g(a.carbon_g)} |")
 
