@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from sci_lightning.fileio import atomic_write_text
 from sci_lightning.sci.codec import FormatError, decode, encode, report_field
