@@ -65,8 +65,6 @@ def run(cfg: Any, *, clock: Any = None, sleep: Any = None, callbacks: Any = ()) 
     if settings.trainer.compile:
         model.model = torch.compile(model.model)
     fit_data = _fit_data(settings, datamodule)
-    for data in {id(datamodule): datamodule, id(fit_data): fit_data}.values():  # cache builds: measured windows
-        data.preparation_energy, data.preparation_pue = settings.energy, settings.energy.pue
     parts = build_training_parts(settings, out_dir, provider, outcome, _report_meta(settings, comparable, slots),
                                  slot_schedule=slots.schedule if slots else None)
     parts.callbacks[:0] = list(callbacks)
@@ -192,12 +190,16 @@ def _plan_before_training(settings: Config, provider: Any, comparable: dict[str,
 
 def _fit_data(settings: Config, datamodule: Any) -> Any:
     """The datamodule, or with ``model.cache_features`` its cached-features twin (the
-    backbone then runs once, inside fit, see :mod:`sci_lightning.lightning.features`)."""
+    backbone then runs once, inside fit, see :mod:`sci_lightning.lightning.features`).
+    Both measure their cache builds (data preparation) with the configured meters and PUE."""
+    datamodule.preparation_energy, datamodule.preparation_pue = settings.energy, settings.energy.pue
     if not settings.model.cache_features:
         return datamodule
     from sci_lightning.lightning.features import CachedFeaturesDataModule
 
-    return CachedFeaturesDataModule(datamodule)
+    features = CachedFeaturesDataModule(datamodule)
+    features.preparation_energy, features.preparation_pue = settings.energy, settings.energy.pue
+    return features
 
 
 def _report_meta(settings: Config, comparable: dict[str, Any], slots: SlotsStart | None = None) -> dict[str, Any]:

@@ -202,23 +202,22 @@ def build_uint8_cache(
         atomic_write_json(meta, info)
 
     cache_dir.mkdir(parents=True, exist_ok=True)
-    built: list[PreparationFigures | None] = []
-    measured = build if records is None else lambda: built.append(measure_build(
-        "decode_cache", build, items=len(paths), cache=npy, energy=energy, pue=pue, monitor_factory=monitor_factory))
-    build_once(
-        npy,
-        lambda: _cache_is_valid(npy, meta, fp, len(paths)),
-        measured,
-        timeout_s=lock_timeout_s,
-        what=f"the {key} image cache '{npy}'",
-    )
-    if records is not None:
-        _add_record(records, built[0] if built else read_build_record(npy))
+    _build_recorded(npy, lambda: _cache_is_valid(npy, meta, fp, len(paths)), build, len(paths), records,
+                    timeout_s=lock_timeout_s, what=f"the {key} image cache '{npy}'",
+                    energy=energy, pue=pue, monitor_factory=monitor_factory)
     return npy
 
 
-def _add_record(records: list[PreparationFigures], record: PreparationFigures | None) -> None:
-    """Append ``record`` unless it is missing (unmeasured, or built before builds were measured) or known."""
+def _build_recorded(npy: Path, is_valid: Callable[[], bool], build: Callable[[], None], items: int,
+                    records: list[PreparationFigures] | None, *, timeout_s: float, what: str, **measure: Any) -> None:
+    """:func:`build_once`; with ``records``, the build measured (or, reused, its record read) and appended once."""
+    built: list[PreparationFigures | None] = []
+    run = build if records is None else lambda: built.append(
+        measure_build("decode_cache", build, items=items, cache=npy, **measure))
+    build_once(npy, is_valid, run, timeout_s=timeout_s, what=what)
+    if records is None:
+        return
+    record = built[0] if built else read_build_record(npy)  # None: unmeasured, or built before builds were
     if record is not None and all(r.build_id != record.build_id for r in records):
         records.append(record)
 
