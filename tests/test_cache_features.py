@@ -185,6 +185,16 @@ def test_run_with_cache_features_reports_it(compose, tmp_path):
     assert "model.cache_features=true" in (tmp_path / "sci_report.md").read_text()
     assert summary["steps"] == 4 and summary["images_seen"] == 16
     assert summary["trainable_parameters"] < summary["parameters"] / 100  # head only
+    # data preparation (SCI for AI 7.2): the decode cache (built or reused) and the feature extraction, measured
+    from sci_lightning.sci.preparation import read_preparation
+
+    records = read_preparation(tmp_path)
+    [features] = [r for r in records if r.activity == "feature_cache"]
+    assert features.within_training and features.items == 12 + 6 and features.energy_kwh > 0
+    assert features.quality in ("measured", "estimated", "mixed") and features.method
+    decode = sorted((r for r in records if r.activity == "decode_cache"), key=lambda r: r.items)
+    assert [r.items for r in decode] == [6, 12]  # val and train caches, each built (or reused) once
+    assert all(not r.within_training and r.cache and r.energy_kwh >= 0 for r in decode)
     assert 0.0 <= best <= 1.0
 
     # the checkpoint is an ordinary image classifier

@@ -77,14 +77,14 @@ def _third_party(name: str) -> set[str]:
     return {m.split(".")[0] for m in _top_level_imports(name, MODULES[name])}
 
 
-@pytest.mark.parametrize("layer", ["energy", "carbon", "sci", "shifting", "settings", "compare", "campaign"])
+@pytest.mark.parametrize("layer", ["energy", "carbon", "sci", "shifting", "settings", "compare", "campaign", "publish"])
 def test_library_layers_do_not_import_hydra(layer):
     for name in MODULES:
         if name == f"sci_lightning.{layer}" or name.startswith(f"sci_lightning.{layer}."):
             assert not _third_party(name) & {"hydra", "omegaconf"}, name
 
 
-@pytest.mark.parametrize("layer", ["energy", "carbon", "sci", "shifting", "settings", "campaign"])
+@pytest.mark.parametrize("layer", ["energy", "carbon", "sci", "shifting", "settings", "campaign", "publish"])
 def test_measurement_and_carbon_layers_do_not_import_lightning(layer):
     for name in MODULES:
         if name == f"sci_lightning.{layer}" or name.startswith(f"sci_lightning.{layer}."):

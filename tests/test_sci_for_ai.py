@@ -94,7 +94,7 @@ def test_all_units_in_json_markdown_and_manifest(tmp_path):
     write_run_report(tmp_path, res, energy, {"model": "m"})
     data = json.loads((tmp_path / "sci_report.json").read_text())
     assert validate(data, load_schema()) == []
-    assert set(data["sci_per"]) == set(FUNCTIONAL_UNITS)
+    assert set(data["sci_per"]) == set(FUNCTIONAL_UNITS) - {"1000_tokens"}  # image inputs: no tokens
     assert data["work"]["total_flops"] == pytest.approx(4e15)
     assert data["work"]["parameters_effective"] == 500_000_000
     assert data["disclosures"] == sci.disclosures and data["sci"]["unit"] == "gCO2e/PFLOP"
@@ -106,3 +106,44 @@ def test_all_units_in_json_markdown_and_manifest(tmp_path):
     assert totals["sci"] == pytest.approx(res.sci, rel=1e-9)
     assert totals["sci-per-petaflop"] == pytest.approx(res.sci_per["pflop"], rel=1e-9)
     assert totals["sci-per-billion-parameters"] == pytest.approx(res.sci_per["billion_parameters"], rel=1e-9)
+
+
+def test_per_token_unit_for_sequence_data():
+    from dataclasses import replace
+
+    tokens = replace(WORK, tokens_seen=500_000)
+    res, _ = _run(SciConfig(functional_unit="1000_tokens"), work=tokens)
+    assert res.r_counts["1000_tokens"] == pytest.approx(500.0)
+    assert res.sci == pytest.approx(800.0 / 500.0) and res.sci_unit == "gCO2e/1000 tokens"
+    images_only, _ = _run(SciConfig(functional_unit="1000_tokens"))  # image inputs: no tokens counted
+    assert images_only.functional_unit == "job" and "1000_tokens" not in images_only.r_counts
+    assert any("no tokens were counted" in n for n in images_only.notes)
+
+
+def test_work_counter_counts_tokens_of_integer_sequence_inputs():
+    import torch
+
+    from sci_lightning.lightning.work_counter import _batch_tokens
+
+    assert _batch_tokens((torch.randint(0, 100, (4, 16)), torch.zeros(4))) == 64
+    assert _batch_tokens((torch.randn(4, 3, 8, 8), torch.zeros(4))) == 0
+
+
+def test_markdown_has_the_disclosure_table_and_rationale(tmp_path):
+    from sci_lightning.sci.inference import inference_sci
+
+    sci = SciConfig(functional_unit="pflop", functional_unit_rationale="compute efficiency of the architectures")
+    res, energy = _run(sci)
+    fig = inference_sci(energy_kwh=0.001, duration_s=10.0, samples=2000, intensity_g_per_kwh=400.0, stage="test")
+    write_run_report(tmp_path, res, energy, {"model": "m", "inference": [fig]})
+    md = (tmp_path / "sci_report.md").read_text()
+    assert "## SCI for AI disclosure" in md and "Rationale for the unit: compute efficiency" in md
+    table = md.split("## SCI for AI disclosure")[1]
+    for section in ("7.1", "7.2", "7.3", "7.5", "8.2", "8.2.2", "6.1, 7.4, 8.1"):
+        assert f"| {section} |" in table, section
+    assert "out of scope" in table and "preparation.json" in table and "gross" in table
+    assert "## Inference (Consumer SCI)" in md and "| test | 2000 |" in md
+    assert "test: 0.2 gCO2e/1000 inferences" in table  # 0.001 kWh x 400 g/kWh / 2000 x 1000
+    data = json.loads((tmp_path / "sci_report.json").read_text())
+    assert data["functional_unit_rationale"] == "compute efficiency of the architectures"
+    assert validate(data, load_schema()) == []

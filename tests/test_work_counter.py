@@ -87,10 +87,13 @@ def test_callback_counts_a_fit():
     assert work.val_flops == (_conv_forward(1) + _linear_forward(1)) * 20  # sanity check excluded
     gross = sum(p.numel() for p in module.parameters())
     assert work.parameters_gross == gross
-    assert work.parameters_effective == gross - module.net[0].weight.numel()
+    # SCI for AI effective = active per inference: a dense model uses every parameter
+    assert work.parameters_effective == gross
+    assert work.parameters_trainable == gross - module.net[0].weight.numel()
     assert work.extraction_flops == 0 and "extraction_flops" not in work.methods
     assert work.total_flops == work.train_flops + work.val_flops
-    assert {"train_flops", "val_flops", "parameters_gross", "parameters_effective"} <= set(work.methods)
+    assert {"train_flops", "val_flops", "parameters_gross", "parameters_effective",
+            "parameters_trainable"} <= set(work.methods)
 
 
 def _trainer(max_epochs: int, counter: WorkCounter, root) -> pl.Trainer:

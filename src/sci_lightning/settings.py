@@ -306,7 +306,7 @@ class CarbonConfig:
 
 
 #: SCI functional units R (the report always gives all of them).
-FUNCTIONAL_UNITS = ("job", "epoch", "1000_images", "pflop", "billion_parameters")
+FUNCTIONAL_UNITS = ("job", "epoch", "1000_images", "pflop", "billion_parameters", "1000_tokens")
 
 
 @dataclass
@@ -340,6 +340,8 @@ class SciConfig:
     accelerator: str | None = None
     # SCI for AI disclosures, printed verbatim in the report (e.g. failed runs included)
     disclosures: list[str] = setting(factory=list)
+    # SCI for AI 8.2.2: why this functional unit was chosen (stated in the report; None: "not given")
+    functional_unit_rationale: str | None = None
 
     @property
     def embodied_in_scope(self) -> bool:

@@ -79,6 +79,7 @@ def run(cfg: Any, *, clock: Any = None, sleep: Any = None, callbacks: Any = ()) 
     except BaseException as exc:  # interrupted (Lightning exits or raises SIGTERMException) or failed
         end = parts.guard.end or run_end(exc)
         if trainer.is_global_zero:
+            _write_preparation(out_dir, fit_data)
             summary = None
             try:
                 summary = _run_summary(settings, trainer, model, datamodule, fit_data, parts, precision, comparable)
@@ -90,6 +91,7 @@ def run(cfg: Any, *, clock: Any = None, sleep: Any = None, callbacks: Any = ()) 
             raise SystemExit(end.exit_code) from None  # 128 + the signal's number
         raise
     if trainer.is_global_zero:
+        _write_preparation(out_dir, fit_data)
         summary = _run_summary(settings, trainer, model, datamodule, fit_data, parts, precision, comparable)
         end = parts.guard.end or run_end(None)
         if slots and slots.schedule is not None and slots.schedule.paused is not None:
@@ -99,6 +101,16 @@ def run(cfg: Any, *, clock: Any = None, sleep: Any = None, callbacks: Any = ()) 
     if slots and slots.schedule is not None and slots.schedule.paused is not None:
         raise SystemExit(PAUSED_EXIT_CODE)
     return model.best_val_acc
+
+
+def _write_preparation(out_dir: Any, fit_data: Any) -> None:
+    """The run's data-preparation records (``preparation.json``: cache builds, SCI for AI 7.2); never fatal."""
+    from sci_lightning.sci.preparation import write_preparation
+
+    try:
+        write_preparation(out_dir, fit_data.preparation)
+    except OSError as err:
+        print(f"warning: preparation.json not written ({err})", file=sys.stderr)
 
 
 def _print_summary_line(out_dir: Any, summary: dict[str, Any] | None, parts: TrainingParts, status: str,
@@ -178,12 +190,16 @@ def _plan_before_training(settings: Config, provider: Any, comparable: dict[str,
 
 def _fit_data(settings: Config, datamodule: Any) -> Any:
     """The datamodule, or with ``model.cache_features`` its cached-features twin (the
-    backbone then runs once, inside fit, see :mod:`sci_lightning.lightning.features`)."""
+    backbone then runs once, inside fit, see :mod:`sci_lightning.lightning.features`).
+    Both measure their cache builds (data preparation) with the configured meters and PUE."""
+    datamodule.preparation_energy, datamodule.preparation_pue = settings.energy, settings.energy.pue
     if not settings.model.cache_features:
         return datamodule
     from sci_lightning.lightning.features import CachedFeaturesDataModule
 
-    return CachedFeaturesDataModule(datamodule)
+    features = CachedFeaturesDataModule(datamodule)
+    features.preparation_energy, features.preparation_pue = settings.energy, settings.energy.pue
+    return features
 
 
 def _report_meta(settings: Config, comparable: dict[str, Any], slots: SlotsStart | None = None) -> dict[str, Any]:

@@ -7,6 +7,8 @@ kWh counted for that run) x ``grid/carbon-intensity`` (its operational emissions
 energy) -> ``carbon-operational``; + ``carbon-embodied`` (its M, from its report) ->
 ``carbon``; the Sci builtin divides by the final model's functional-unit count, so each
 child's ``sci`` is its share and the tree's ``aggregated.sci`` is the campaign's SCI.
+Each counted data-preparation build (a cache built once, SCI for AI §7.2) is a child of
+its own (``prep-...``), with its energy, the intensity used for it and no embodied term.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from typing import Any
 
 import yaml
 
-from sci_lightning.campaign.rollup import CAMPAIGN_SCHEMA_VERSION, NO_MEASUREMENT, Campaign, CampaignRun
+from sci_lightning.campaign.rollup import (
+    CAMPAIGN_SCHEMA_VERSION, NO_MEASUREMENT, Campaign, CampaignPreparation, CampaignRun,
+)
 from sci_lightning.fileio import atomic_write_text
 from sci_lightning.sci.codec import plain
 from sci_lightning.redaction import redact, scrub, secret_values
@@ -43,11 +47,13 @@ MANIFEST_NAME = "campaign_impact.yml"
 _FU_FIELDS = {"job": ("jobs", "sci-per-job"), "epoch": ("epochs", "sci-per-epoch"),
               "1000_images": ("thousand-images", "sci-per-thousand-images"),
               "pflop": ("petaflops", "sci-per-petaflop"),
-              "billion_parameters": ("billion-parameters", "sci-per-billion-parameters")}
+              "billion_parameters": ("billion-parameters", "sci-per-billion-parameters"),
+              "1000_tokens": ("thousand-tokens", "sci-per-thousand-tokens")}
 _UNIT_WORDS = {"job": "one training job of the final model", "epoch": "one training epoch of the final model",
                "1000_images": "1,000 training images of the final model's run",
                "pflop": "one PFLOP of the final model's training + validation compute",
-               "billion_parameters": "one billion parameters of the final model (gross)"}
+               "billion_parameters": "one billion parameters of the final model (gross)",
+               "1000_tokens": "1,000 training tokens of the final model's run"}
 
 
 def _g(x: float | None, digits: int = 4) -> str:
@@ -72,6 +78,12 @@ def _run_dict(r: CampaignRun) -> dict[str, Any]:
     }
 
 
+def _prep_dict(p: CampaignPreparation) -> dict[str, Any]:
+    return {"run": p.run, "counted": p.counted, "why": p.why, "energy_kwh_counted": p.energy_kwh,
+            "operational_g_counted": p.counted_g, "operational_g_estimated": p.operational_g,
+            "record": p.record.to_dict()}
+
+
 def campaign_dict(c: Campaign) -> dict[str, Any]:
     """The ``campaign.json`` content."""
     final = c.final
@@ -79,20 +91,24 @@ def campaign_dict(c: Campaign) -> dict[str, Any]:
     return {
         "schema_version": CAMPAIGN_SCHEMA_VERSION,
         "generated_at": c.generated_at.isoformat(),
-        "boundary": "SCI for AI, Provider boundary, Model Training stage: every run of the campaign",
+        "boundary": "SCI for AI, Provider boundary, Design and Development: every run of the campaign and the "
+                    "data preparation (cache builds) they used",
         "sci": {"value": c.sci, "unit": c.sci_unit},
         "sci_per": dict(c.sci_per),
         "functional_unit": c.functional_unit,
         "functional_unit_counts": dict(c.r_counts),
         "final": {"name": final.name, "path": str(final.path), "model": final.model,
                   "parameters_gross": work.parameters_gross if work else None,
-                  "parameters_effective": work.parameters_effective if work else None},
+                  "parameters_effective": work.parameters_effective if work else None,
+                  "parameters_trainable": work.parameters_trainable if work else None},
         "energy_kwh": c.energy_kwh, "operational_g": c.operational_g, "embodied_g": c.embodied_g,
         "carbon_g": c.carbon_g, "intensity_g_per_kwh": c.intensity_g_per_kwh, "cost_usd": c.cost_usd,
         "duration_s": c.duration_s, "wall_s": c.wall_s, "unmeasured_s": c.unmeasured_s,
         "runs_total": len(c.runs),
         "runs_by_status": {s: c.count(s) for s in sorted({r.status for r in c.runs})},
         "runs": [_run_dict(r) for r in c.runs],
+        "preparation": {"energy_kwh": c.preparation_kwh, "operational_g": c.preparation_g,
+                        "activities": [_prep_dict(p) for p in c.preparation]},
         "notes": list(c.notes),
         "disclosures": _unique(d for r in c.runs if r.report for d in r.report.disclosures),
     }
@@ -147,7 +163,8 @@ def _result_section(c: Campaign) -> list[str]:
         "",
         "| Figure | Value |",
         "|---|---|",
-        f"| E, energy (IT x PUE) | {_g(c.energy_kwh, 6)} kWh |",
+        f"| E, energy (IT x PUE) | {_g(c.energy_kwh, 6)} kWh, of which data preparation "
+        f"{_g(c.preparation_kwh, 6)} kWh |",
         f"| E x I, operational emissions | {_g(c.operational_g, 6)} gCO2e (mean I {_g(c.intensity_g_per_kwh)} gCO2e/kWh) |",
         f"| M, embodied emissions | {_g(c.embodied_g, 6)} gCO2e |",
         f"| (E x I) + M | {_g(c.carbon_g, 6)} gCO2e |",
@@ -179,10 +196,17 @@ def _unit_section(c: Campaign) -> list[str]:
         "epochs), not of every run: the emissions of the runs that did not produce the model are carried by "
         "the model that the campaign delivered.",
         "",
+        f"Rationale given for the unit: {c.final.report.functional_unit_rationale if c.final.report and c.final.report.functional_unit_rationale else 'not given (set sci.functional_unit_rationale)'}.",
+        "",
+        "Gross or effective (SCI for AI 8.2.2): per billion parameters uses the **gross** count (every "
+        "parameter of the final model); per PFLOP uses **effective** (utilised) FLOPs, counted on the batches "
+        "actually run; per 1,000 images counts the training images actually run.",
+        "",
     ]
     if work is not None:
         lines += [f"Counts of the final model: {work.parameters_gross} parameters gross (all; the R of "
-                  f"billion_parameters), {work.parameters_effective} effective (trainable); "
+                  f"billion_parameters), {work.parameters_effective} effective (active per inference; SCI for AI "
+                  f"8.2.2), {work.parameters_trainable} trained; "
                   f"{_g(work.total_flops / 1e15, 6)} PFLOP of its run's compute (measured with "
                   "torch.utils.flop_counter.FlopCounterMode); "
                   f"{work.images_seen} training images.", ""]
@@ -210,9 +234,9 @@ def _disclosure_section(c: Campaign) -> list[str]:
     reports = [r.report for r in c.runs if r.report is not None]
     boundaries = _unique(rep.boundary for rep in reports)
     lines = [
-        "## Counting: gross and effective",
+        "## Counting runs",
         "",
-        "Gross: every run found is in the Runs table, whatever its status. Effective: each measured part of a "
+        "Every run found is in the Runs table, whatever its status; each measured part of a "
         "job counts once. A resumed run's report already sums its parts (it lists them with the checkpoint "
         "each part resumed from); an interrupted folder whose part a later run resumed is listed with share 0 "
         "and `counted in <run>`. Failed and interrupted runs count what they measured; a folder with nothing "
@@ -225,10 +249,12 @@ def _disclosure_section(c: Campaign) -> list[str]:
         "## Boundary",
         "",
         "Inside: the training and validation of every run listed (metered GPU, CPU and RAM energy x PUE, the "
-        "grid intensity while each ran, and the embodied emissions each report has in scope). Outside: data "
-        "collection and preparation (Data Engineering), System Integration, idle hardware between runs, "
-        f"{_g(c.unmeasured_s)} s of wall time after killed parts' last checkpoints (not measured), and "
-        "inference (the Consumer boundary).",
+        "grid intensity while each ran, and the embodied emissions each report has in scope), and data "
+        "preparation (SCI for AI 7.2): the cache builds the runs used, each measured as its own window and "
+        "counted once (see Data preparation). Outside: data collection (the dataset download), System "
+        f"Integration, idle hardware between runs, {_g(c.unmeasured_s)} s of wall time after killed parts' "
+        "last checkpoints (not measured), and inference (the Consumer boundary; see each run's inference "
+        "records).",
         "",
         "The run reports' own boundary statements:",
         "",
@@ -239,6 +265,23 @@ def _disclosure_section(c: Campaign) -> list[str]:
     if disclosures:
         lines += ["Disclosures carried by the run reports:", "", *(f"- {d}" for d in disclosures), ""]
     return lines
+
+
+def _preparation_section(c: Campaign) -> list[str]:
+    lines = ["## Data preparation", ""]
+    if not c.preparation:
+        return lines + ["No run recorded a data-preparation activity (no preparation.json: the reference "
+                        "input path builds no cache, or the runs predate measured builds).", ""]
+    lines += ["Each cache build measured as an EnergyMonitor window; a reused cache is amortised (its one build "
+              "counts once); a build inside a training window is already in that run's energy. Operational "
+              "emissions: the build's energy x the intensity of the run that used it (an estimate).", "",
+              "| Run | Activity | Items | Energy (kWh) | Quality | Counted | gCO2e counted |",
+              "|---|---|---|---|---|---|---|"]
+    for p in c.preparation:
+        r = p.record
+        lines.append(f"| {p.run} | {r.activity} | {r.items} | {_g(r.energy_kwh, 6)} | {r.quality or 'n/a'} | "
+                     f"{p.why} | {_g(p.counted_g)} |")
+    return lines + [""]
 
 
 def _quality_section(c: Campaign) -> list[str]:
@@ -261,7 +304,7 @@ def _quality_section(c: Campaign) -> list[str]:
 def campaign_markdown(c: Campaign) -> str:
     """The ``campaign.md`` text: the SCI-for-AI disclosure of the campaign."""
     lines = [*_result_section(c), *_unit_section(c), "## Runs", "", *_runs_table(c), "",
-             *_disclosure_section(c), *_quality_section(c),
+             *_preparation_section(c), *_disclosure_section(c), *_quality_section(c),
              "## Reproduce", "",
              f"`{MANIFEST_NAME}` is a GSF Impact Framework manifest with one child per counted run; "
              f"`if-run --manifest {MANIFEST_NAME}` recomputes the campaign's carbon and SCI (`aggregated.sci`).", ""]
@@ -338,6 +381,17 @@ def _observation(r: CampaignRun, fallback: datetime) -> dict[str, Any]:
     }
 
 
+def _prep_observation(p: CampaignPreparation, fallback: datetime) -> dict[str, Any]:
+    r = p.record
+    return {
+        "timestamp": _iso_z(r.started_at or fallback),
+        "duration": max(1.0, r.duration_s),
+        "energy": p.energy_kwh,
+        "grid/carbon-intensity": p.counted_g / p.energy_kwh if p.energy_kwh > 0 else 0.0,
+        "carbon-embodied": 0.0,
+    }
+
+
 def campaign_manifest(c: Campaign) -> dict[str, Any]:
     """A GSF Impact Framework 1.x manifest (builtins only) that recomputes the campaign's carbon and SCI."""
     plugins, pipeline = _plugins(c)
@@ -348,6 +402,10 @@ def campaign_manifest(c: Campaign) -> dict[str, Any]:
         if r.measured and r.counted_fraction > 0:
             children[_child_name(r, taken)] = {"pipeline": {"compute": pipeline}, "defaults": dict(defaults),
                                                "inputs": [_observation(r, c.generated_at)]}
+    for i, p in enumerate(q for q in c.preparation if q.counted):
+        children[f"prep-{i + 1}-{p.record.activity}"] = {"pipeline": {"compute": pipeline},
+                                                         "defaults": dict(defaults),
+                                                         "inputs": [_prep_observation(p, c.generated_at)]}
     metrics = ["energy", "carbon-operational", "carbon-embodied", "carbon", "sci",
                *(p for p in pipeline if p.startswith("sci-per-"))]
     return plain({

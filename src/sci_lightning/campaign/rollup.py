@@ -22,6 +22,13 @@ operational emissions use the energy-weighted mean intensity of the runs with a 
 its embodied emissions their embodied grams per second, its cost the final model's price
 per hour (each stated as an estimate). A folder with nothing measured is listed as
 ``no measurement`` with a share of 0.
+
+Data preparation (SCI for AI §7.2) is inside the boundary: each run's ``preparation.json``
+lists the cache builds it used (:mod:`sci_lightning.sci.preparation`). A build counts once,
+the first time its ``build_id`` is seen (a reused cache is amortised: the runs that reuse
+it add nothing again); a build that ran inside a training window (the feature cache) is
+already in that run's energy and is listed, not added. Its operational emissions use the
+intensity of the run that used it (an estimate, stated).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from typing import Any, Iterable, Sequence
 from sci_lightning.energy.base import EnergyResult
 from sci_lightning.errors import ConfigError
 from sci_lightning.sci.codec import FormatError
+from sci_lightning.sci.preparation import PREPARATION_FILE, PreparationFigures, attribute_once, read_preparation
 from sci_lightning.sci.report import JSON_NAME, SciReport, load_report
 
 __all__ = [
@@ -45,6 +53,7 @@ __all__ = [
     "NO_MEASUREMENT",
     "SUMMARY_FILE",
     "Campaign",
+    "CampaignPreparation",
     "CampaignRun",
     "attribute_parts",
     "build_campaign",
@@ -97,6 +106,7 @@ class CampaignRun:
     counted_fraction: float = 1.0  # share of the run's own totals counted in the campaign
     included_in: list[str] = field(default_factory=list)  # runs whose totals hold this one's parts
     share: float = 0.0  # share of the campaign's emissions
+    preparation: list[PreparationFigures] = field(default_factory=list)  # the cache builds it used
 
     @property
     def measured(self) -> bool:
@@ -113,6 +123,25 @@ class CampaignRun:
     def counted(self, figure: str) -> float:
         """``figure`` (``energy_kwh``, ``operational_g``, ...) as counted in the campaign."""
         return getattr(self, figure) * self.counted_fraction if self.measured else 0.0
+
+
+@dataclass
+class CampaignPreparation:
+    """One data-preparation record of a run, as the campaign counts it."""
+
+    run: str
+    record: PreparationFigures
+    counted: bool  # its energy is added to the campaign here (first sight of its build, not inside training)
+    why: str  # counted | amortised: counted in <run> | inside <run>'s training energy
+    operational_g: float  # estimated: the build's energy x the intensity of the run that used it
+
+    @property
+    def energy_kwh(self) -> float:
+        return self.record.energy_kwh if self.counted else 0.0
+
+    @property
+    def counted_g(self) -> float:
+        return self.operational_g if self.counted else 0.0
 
 
 @dataclass
@@ -133,6 +162,16 @@ class Campaign:
     sci_per: dict[str, float | None]
     notes: list[str] = field(default_factory=list)
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    preparation: list[CampaignPreparation] = field(default_factory=list)
+
+    @property
+    def preparation_kwh(self) -> float:
+        """Data-preparation energy added to the campaign (builds counted once), kWh."""
+        return sum(p.energy_kwh for p in self.preparation)
+
+    @property
+    def preparation_g(self) -> float:
+        return sum(p.counted_g for p in self.preparation)
 
     @property
     def carbon_g(self) -> float:
@@ -252,6 +291,10 @@ def read_run(path: str | os.PathLike[str]) -> CampaignRun:
     run = CampaignRun(path=path, name=path.name, status="failed" if reason else str(summary.get("status") or ""),
                       source="none", model=summary.get("model"), reason=reason)
     problems: list[str] = []
+    try:
+        run.preparation = read_preparation(path)
+    except (OSError, FormatError) as e:
+        problems.append(f"{PREPARATION_FILE} unreadable ({' '.join(str(e).split())[:120]})")
     if (path / JSON_NAME).is_file():
         try:
             _from_report(run, load_report(path / JSON_NAME))
@@ -414,11 +457,37 @@ def _span_s(runs: Sequence[CampaignRun]) -> float:
     return max(0.0, (max(ends) - min(starts)).total_seconds()) if starts and ends else 0.0
 
 
+def _preparation(runs: Sequence[CampaignRun]) -> list[CampaignPreparation]:
+    """Every run's preparation records, each build counted once (see the module docstring)."""
+    first: dict[str, str] = {}
+    out = []
+    # the run that built a cache counts it, before the runs that reused it
+    pairs = sorted(((r, p) for r in runs for p in r.preparation), key=lambda rp: rp[1].reused)
+    for (run, record), (_, new) in zip(pairs, attribute_once(p for _, p in pairs)):
+        intensity = run.operational_g / run.energy_kwh if run.energy_kwh > 0 else 0.0
+        if not new:
+            why = f"amortised: counted in {first[record.build_id]}"
+        elif record.within_training:
+            why = f"inside {run.name}'s training energy"
+        else:
+            why = "counted"
+        first.setdefault(record.build_id, run.name)
+        out.append(CampaignPreparation(run.name, record, new and not record.within_training, why,
+                                       record.energy_kwh * intensity))
+    return out
+
+
 def rollup(runs: list[CampaignRun], final: CampaignRun) -> Campaign:
-    """The campaign totals and the SCI per every functional unit of ``final`` (R > 0)."""
+    """The campaign totals (training and data preparation) and the SCI per every functional unit of ``final`` (R > 0)."""
     notes = _fill_estimates(runs, final)
     totals = {f: sum(r.counted(f) for r in runs)
               for f in ("energy_kwh", "operational_g", "embodied_g", "cost_usd", "duration_s")}
+    preparation = _preparation(runs)
+    totals["energy_kwh"] += sum(p.energy_kwh for p in preparation)
+    totals["operational_g"] += sum(p.counted_g for p in preparation)
+    if any(p.counted for p in preparation):
+        notes.append("Data preparation (cache builds) is included, each build once; its operational emissions are "
+                     "estimated with the intensity of the run that used the cache.")
     carbon_g = totals["operational_g"] + totals["embodied_g"]
     for r in runs:
         r.share = r.counted("carbon_g") / carbon_g if carbon_g > 0 else 0.0
@@ -435,7 +504,7 @@ def rollup(runs: list[CampaignRun], final: CampaignRun) -> Campaign:
         runs=runs, final=final, functional_unit=report.functional_unit or "job", r_counts=r_counts,
         **totals, wall_s=_span_s(runs),
         unmeasured_s=sum(r.unmeasured_s for r in runs if r.counted_fraction > 0),
-        sci_per={u: carbon_g / n for u, n in r_counts.items()}, notes=notes,
+        sci_per={u: carbon_g / n for u, n in r_counts.items()}, notes=notes, preparation=preparation,
     )
 
 

@@ -100,10 +100,25 @@ def quality_class(quality: str | None) -> str | None:
     return _QUALITY_CLASS.get(quality) if isinstance(quality, str) else None
 
 
+def _inference_values(report: SciReport) -> dict[str, Any]:
+    """Consumer SCI of the report's inference stage (``predict`` preferred, else the last one measured)."""
+    stages = report.inference
+    chosen = next((s for s in stages if s.stage == "predict"), stages[-1] if stages else None)
+    per_sample = chosen.energy_per_sample_kwh if chosen else None
+    return {
+        "inference_stage": chosen.stage if chosen else None,
+        "inference_samples": chosen.samples if chosen else None,
+        "inference_energy_per_1000_kwh": per_sample * 1000 if per_sample is not None else None,
+        "inference_sci_per_1000_g": chosen.sci_per_1000_g if chosen else None,
+        "inference_quality": chosen.quality if chosen else None,
+    }
+
+
 def values_from_report(report: SciReport) -> dict[str, Any]:
     """The compared figures of one report, flat (the keys of :attr:`JobRecord.values`)."""
     energy, intensity, quality, ca = report.energy_kwh, report.intensity, report.quality, report.carbon_aware
     return {
+        **_inference_values(report),
         "val_acc": report.val_acc,
         "val_acc_top5": report.val_acc_top5,
         "duration_s": report.duration_s,

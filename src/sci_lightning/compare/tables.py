@@ -37,6 +37,7 @@ __all__ = [
     "METRICS",
     "METRICS_BY_KEY",
     "MODEL_DISPLAY_NAMES",
+    "NOT_MEASURED",
     "TABLE_COLUMNS",
     "Comparison",
     "Metric",
@@ -360,7 +361,18 @@ def quality_mark(quality: str | None) -> str:
 TABLE_COLUMNS = (
     "Job", "Run", "Model", "Status", "Top-1 acc (%)", "Top-5 acc (%)", "Time to train (s)",
     "Energy (kWh)", "Cost ($USD)", "SCI", "Intensity (gCO2e/kWh)", "Carbon-aware saving (gCO2e)",
+    "Inference energy (kWh/1000 images)", "Inference SCI (gCO2e/1000 images)",
 )
+#: What the inference columns show for a job whose report has no measured inference stage.
+NOT_MEASURED = "not measured"
+
+
+def _inference_cells(v: dict[str, Any]) -> list[str]:
+    """The Consumer SCI cells: energy and SCI per 1,000 images, or "not measured"."""
+    mark = quality_mark(v.get("inference_quality"))
+    energy, sci = v.get("inference_energy_per_1000_kwh"), v.get("inference_sci_per_1000_g")
+    return [NOT_MEASURED if energy is None else format_number(energy) + mark,
+            NOT_MEASURED if sci is None else format_number(sci) + mark]
 
 
 def table_rows(comp: Comparison) -> list[list[str]]:
@@ -372,7 +384,8 @@ def table_rows(comp: Comparison) -> list[list[str]]:
         if j is comp.baseline:
             job += " (baseline)"
         if not j.ok:
-            rows.append([job, j.run_name or "-", j.model or j.model_choice or "-", j.status] + ["-"] * 8)
+            rows.append([job, j.run_name or "-", j.model or j.model_choice or "-", j.status]
+                        + ["-"] * (len(TABLE_COLUMNS) - 4))
             continue
         pct = lambda x: format_number(x * 100) if x is not None else "n/a"  # noqa: E731
         sci = "n/a" if v["sci"] is None else f"{format_number(v['sci'])} {v['sci_unit'] or ''}".strip() + quality_mark(v["sci_quality"])
@@ -390,7 +403,7 @@ def table_rows(comp: Comparison) -> list[list[str]]:
             pct(v["val_acc"]), pct(v["val_acc_top5"]),
             format_number(v["duration_s"]),
             "n/a" if v["energy_kwh"] is None else format_number(v["energy_kwh"]) + quality_mark(v["energy_quality"]),
-            format_number(v["cost_usd"]), sci, intensity, saving,
+            format_number(v["cost_usd"]), sci, intensity, saving, *_inference_cells(v),
         ])
     return rows
 
@@ -502,6 +515,8 @@ CSV_COLUMNS = (
     "cost_usd", "price_per_hour_usd", "sci", "sci_unit", "sci_quality", "operational_g", "embodied_g",
     "intensity_g_per_kwh", "intensity_source", "intensity_region", "intensity_quality",
     "carbon_aware_saving_g", "carbon_aware_saving_pct",
+    "inference_stage", "inference_samples", "inference_energy_per_1000_kwh", "inference_sci_per_1000_g",
+    "inference_quality",
     "val_acc_diff_pct", "cost_usd_diff_pct", "energy_kwh_diff_pct", "duration_s_diff_pct", "sci_diff_pct",
     "sentence", "path",
 )

@@ -28,7 +28,7 @@ import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -37,6 +37,7 @@ from torch.utils.data import Dataset, default_collate
 
 from sci_lightning.errors import DatasetError
 from sci_lightning.fileio import atomic_write_json, build_once, unique_sibling
+from sci_lightning.sci.preparation import PreparationFigures, measure_build, read_build_record
 
 from .images import load_rgb, progress_bar
 
@@ -146,6 +147,10 @@ def build_uint8_cache(
     progress: bool = True,
     chunk_images: int = _CHUNK,
     lock_timeout_s: float = 3600.0,
+    records: list[PreparationFigures] | None = None,
+    energy: Any = None,
+    pue: float = 1.0,
+    monitor_factory: Callable[[Any], Any] | None = None,
 ) -> Path:
     """Decode ``paths`` (in order) into a uint8 ``.npy`` of shape (N, px, px, 3); return its path.
 
@@ -156,6 +161,12 @@ def build_uint8_cache(
     decodes into a temporary sibling, renames it into place and writes the fingerprint
     last; the others wait (up to ``lock_timeout_s``) and reuse it. An interrupted build is
     never taken as valid.
+
+    Data preparation (SCI for AI): with ``records`` given, a build is measured as an
+    EnergyMonitor window (:func:`sci_lightning.sci.preparation.measure_build`, settings
+    ``energy``, facility factor ``pue``), its record written beside the cache
+    (``<cache>.npy.energy.json``) and appended to ``records``; a reused cache appends its
+    build's record marked ``reused`` (amortised: the same ``build_id`` counts once).
 
     Args:
         image_px: side of the cached images; None: the first image's (larger) side.
@@ -191,14 +202,24 @@ def build_uint8_cache(
         atomic_write_json(meta, info)
 
     cache_dir.mkdir(parents=True, exist_ok=True)
-    build_once(
-        npy,
-        lambda: _cache_is_valid(npy, meta, fp, len(paths)),
-        build,
-        timeout_s=lock_timeout_s,
-        what=f"the {key} image cache '{npy}'",
-    )
+    _build_recorded(npy, lambda: _cache_is_valid(npy, meta, fp, len(paths)), build, len(paths), records,
+                    timeout_s=lock_timeout_s, what=f"the {key} image cache '{npy}'",
+                    energy=energy, pue=pue, monitor_factory=monitor_factory)
     return npy
+
+
+def _build_recorded(npy: Path, is_valid: Callable[[], bool], build: Callable[[], None], items: int,
+                    records: list[PreparationFigures] | None, *, timeout_s: float, what: str, **measure: Any) -> None:
+    """:func:`build_once`; with ``records``, the build measured (or, reused, its record read) and appended once."""
+    built: list[PreparationFigures | None] = []
+    run = build if records is None else lambda: built.append(
+        measure_build("decode_cache", build, items=items, cache=npy, **measure))
+    build_once(npy, is_valid, run, timeout_s=timeout_s, what=what)
+    if records is None:
+        return
+    record = built[0] if built else read_build_record(npy)  # None: unmeasured, or built before builds were
+    if record is not None and all(r.build_id != record.build_id for r in records):
+        records.append(record)
 
 
 class CachedImageDataset(Dataset):

@@ -35,7 +35,9 @@ import lightning.pytorch as pl
 
 from sci_lightning.errors import ConfigError, DatasetError
 
-from ..settings import DataConfig, coerce
+from sci_lightning.sci.preparation import PreparationFigures
+
+from ..settings import DataConfig, EnergyConfig, coerce
 from .images import load_rgb
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
@@ -371,6 +373,11 @@ class TinyImageNetDataModule(pl.LightningDataModule):
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None
         self._batch_transform = None
+        #: Data preparation (SCI for AI): the decode-cache builds this module used, measured
+        #: (see :func:`sci_lightning.data.fast.build_uint8_cache`); written to the run's preparation.json.
+        self.preparation: list[PreparationFigures] = []
+        self.preparation_energy: EnergyConfig | None = None  # the meters' settings (default: EnergyConfig())
+        self.preparation_pue: float = 1.0  # facility factor applied to a build's IT energy
 
     # -- public facts ---------------------------------------------------------------
 
@@ -453,6 +460,9 @@ class TinyImageNetDataModule(pl.LightningDataModule):
             image_px=self.cfg.cache_image_px,
             num_workers=self.cfg.num_workers,
             progress=self.progress,
+            records=self.preparation,
+            energy=self.preparation_energy,
+            pue=self.preparation_pue,
         )
 
     def setup(self, stage: str | None = None) -> None:

@@ -31,6 +31,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from sci_lightning.fileio import atomic_write
+from sci_lightning.sci.preparation import PreparationFigures, measure_build
 
 #: Stated in the report (software boundary) and the run summary of a cache_features run.
 CACHE_FEATURES_NOTE = (
@@ -182,6 +183,13 @@ def feature_datamodule(
     return fdm
 
 
+def _extraction_monitor(energy: Any, device: torch.device) -> Any:
+    """An EnergyMonitor of the configured meters on the training device (GPU-synced at its edges)."""
+    from sci_lightning.energy.monitor import EnergyMonitor
+
+    return EnergyMonitor(config=energy, device_indices=[device.index or 0] if device.type == "cuda" else [])
+
+
 class CachedFeaturesDataModule(pl.LightningDataModule):
     """Head-only training on cached features: the image datamodule's data, run through the
     frozen backbone once, inside ``trainer.fit``.
@@ -263,6 +271,18 @@ class CachedFeaturesDataModule(pl.LightningDataModule):
         self.feature_dim: int | None = None
         self.extraction_s: float | None = None
         self.images_extracted = 0
+        self.preparation_energy: Any = None  # EnergyConfig of the extraction's own window (default settings)
+        self.preparation_pue: float = 1.0
+        self.feature_record: PreparationFigures | None = None
+
+    @property
+    def preparation(self) -> list[PreparationFigures]:
+        """Data preparation (SCI for AI): the image module's cache builds, then the feature extraction.
+
+        The extraction is measured as its own EnergyMonitor window; it runs inside the fit,
+        so its record is marked ``within_training`` (its energy is part of the training E)."""
+        own = [self.feature_record] if self.feature_record is not None else []
+        return [*getattr(self.images, "preparation", []), *own]
 
     @property
     def num_classes(self) -> int:
@@ -305,6 +325,15 @@ class CachedFeaturesDataModule(pl.LightningDataModule):
         device = trainer.strategy.root_device
         was_training = module.training
         t0 = time.perf_counter()
+        self.feature_record = measure_build(
+            "feature_cache", lambda: self._extract(backbone, dm, device, transform, trainer), cache=None,
+            items=lambda: self.images_extracted, energy=self.preparation_energy, pue=self.preparation_pue,
+            monitor_factory=lambda energy: _extraction_monitor(energy, device), within_training=True)
+        module.train(was_training)  # compute_features restores the network's mode, not the head's
+        self.extraction_s = time.perf_counter() - t0
+
+    def _extract(self, backbone: nn.Module, dm: Any, device: torch.device, transform: Any, trainer: Any) -> None:
+        """Run the frozen backbone over the train and val images once (see :meth:`extract`)."""
         # fork_rng: the extraction loaders must not consume global RNG draws, or the train
         # loader's shuffles would differ from the image path's
         with torch.random.fork_rng(devices=[]), trainer.precision_plugin.forward_context():
@@ -319,8 +348,6 @@ class CachedFeaturesDataModule(pl.LightningDataModule):
                 )
                 for ds in (dm.train_dataset, dm.val_dataset)
             ]
-        module.train(was_training)  # compute_features restores the network's mode, not the head's
-        self.extraction_s = time.perf_counter() - t0
         self.train_features, self.val_features = sets
         self.feature_dim = int(sets[0].tensors[0].shape[1])
         self.images_extracted = sum(len(s) for s in sets)

@@ -85,6 +85,14 @@ def forward_flops(module: Callable[[torch.Tensor], Any], x: torch.Tensor) -> flo
         return count_flops(lambda: module(x))
 
 
+def _batch_tokens(batch: Any) -> int:
+    """Tokens in a batch of sequence data: an integer (token-id) input of shape (N, T, ...); 0 otherwise."""
+    x, _ = _inputs(batch)
+    if not isinstance(x, torch.Tensor) or x.ndim < 2 or x.is_floating_point() or x.is_complex():
+        return 0
+    return int(x.numel())
+
+
 def _batch_images(batch: Any) -> int:
     x, _ = _inputs(batch)
     return int(x.shape[0]) if hasattr(x, "shape") and x.ndim > 0 else 0
@@ -107,6 +115,7 @@ class WorkCounter(pl.Callback):
         self.val_flops_per_image: float | None = None
         self.extraction_flops_per_image: float | None = None
         self.train_images = 0
+        self.train_tokens = 0
         self.train_batches = 0
         self.val_images = 0
         self.val_batches = 0
@@ -125,6 +134,7 @@ class WorkCounter(pl.Callback):
     def on_train_batch_end(self, trainer: "Trainer", pl_module: "LightningModule", outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         self.train_images += _batch_images(batch)
+        self.train_tokens += _batch_tokens(batch)
         self.train_batches += 1
 
     def on_validation_batch_start(self, trainer: "Trainer", pl_module: "LightningModule", batch: Any,
@@ -141,7 +151,7 @@ class WorkCounter(pl.Callback):
 
     # -- checkpoint ----------------------------------------------------------------------
     _STATE_KEYS = ("train_flops_per_image", "val_flops_per_image", "train_images", "train_batches",
-                   "val_images", "val_batches")
+                   "val_images", "val_batches", "train_tokens")
 
     def state_dict(self) -> dict[str, Any]:
         """The counts so far (rank 0's), saved in each checkpoint."""
@@ -184,7 +194,7 @@ class WorkCounter(pl.Callback):
         world = int(getattr(self._trainer, "world_size", 1) or 1)
         train_pi, val_pi = self.train_flops_per_image or 0.0, self.val_flops_per_image or 0.0
         ext_pi, extracted = self._extraction()
-        gross, effective = self._parameters()
+        gross, trainable = self._parameters()
         counts = WorkCounts(
             train_flops=train_pi * self.train_images * world,
             val_flops=val_pi * self.val_images * world,
@@ -194,8 +204,10 @@ class WorkCounter(pl.Callback):
             train_steps=self.train_batches * world,
             val_batches=self.val_batches * world,
             parameters_gross=gross,
-            parameters_effective=effective,
+            parameters_effective=gross,  # dense timm models: every parameter is active per inference
+            parameters_trainable=trainable,
             images_seen=self.train_images * world,
+            tokens_seen=self.train_tokens * world,
             methods=self._methods(world, extracted),
         )
         counts.notes.append("measuring ran one extra training forward + backward and one validation forward "
@@ -212,8 +224,11 @@ class WorkCounter(pl.Callback):
             "val_flops": f"{_COUNTER_METHOD}: forward of the first validation batch, per image, "
                          "x validation images run (sanity check excluded)",
             "parameters_gross": "sum of numel() over all parameters of the final model",
-            "parameters_effective": "sum of numel() over parameters with requires_grad (trained)",
+            "parameters_effective": "active parameters per inference: the model is dense, so every parameter "
+                                    "(= gross; SCI for AI 8.2.2)",
+            "parameters_trainable": "sum of numel() over parameters with requires_grad (trained)",
             "images_seen": "training samples in the batches run",
+            "tokens_seen": "numel of integer (token-id) inputs of the training batches run; 0 for image inputs",
         }
         if extracted:
             methods["extraction_flops"] = (f"{_COUNTER_METHOD}: frozen-backbone forward of one image, "

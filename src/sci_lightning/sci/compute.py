@@ -16,7 +16,8 @@
   configured M = 0 and the report states that embodied emissions are out of scope.
 - **R** the functional unit: one training job (default), one epoch, 1,000 training
   images, and (SCI for AI, with the job's :class:`~sci_lightning.sci.work.WorkCounts`)
-  one PFLOP of compute or one billion parameters of the model. All are computed;
+  one PFLOP of compute, one billion parameters of the model or, for sequence data, 1,000
+  training tokens (SCI for AI's per-token unit). All are computed;
   ``SciConfig.functional_unit`` picks the headline.
 
 Everything here is plain functions on plain data so that the numbers can be checked by
@@ -46,6 +47,7 @@ FUNCTIONAL_UNITS: dict[str, str] = {
     "1000_images": "gCO2e/1000 images",
     "pflop": "gCO2e/PFLOP",
     "billion_parameters": "gCO2e/billion parameters",
+    "1000_tokens": "gCO2e/1000 tokens",
 }
 
 #: What an R of 0 means for each unit (the note when a unit is unavailable).
@@ -54,6 +56,7 @@ _ZERO_R_REASON = {
     "1000_images": "the job recorded 0 training images",
     "pflop": "no FLOPs were counted (no batch ran)",
     "billion_parameters": "the model has no parameters counted",
+    "1000_tokens": "no tokens were counted (the inputs are not token sequences)",
 }
 
 #: EL (years) -> seconds with a 365-day year, as the SCI specification's worked example
@@ -181,6 +184,7 @@ class SciResult:
     intensity_notes: list[str] = field(default_factory=list)  # the series' own notes
     work: WorkCounts | None = None  # FLOPs, parameters, images (SCI for AI), when counted
     disclosures: list[str] = field(default_factory=list)  # sci.disclosures, verbatim
+    functional_unit_rationale: str | None = None  # sci.functional_unit_rationale, verbatim
 
     @property
     def carbon_g(self) -> float:
@@ -234,6 +238,8 @@ def functional_unit_counts(energy: EnergyResult, work: WorkCounts | None) -> dic
     counts = {"job": 1.0, "epoch": float(energy.epochs), "1000_images": energy.images / 1000.0}
     if work is not None:
         counts.update(pflop=work.total_pflop, billion_parameters=work.billion_parameters)
+        if work.tokens_seen > 0:  # sequence data (SCI for AI 8.2: per training token)
+            counts["1000_tokens"] = work.tokens_seen / 1000.0
     return counts
 
 
@@ -461,7 +467,12 @@ def compute_sci(
 
     fu = settings.functional_unit
     if sci_per.get(fu) is None:
-        why = "has R = 0 for this job" if fu in sci_per else "needs the work counts (WorkCounter), not given"
+        if fu in sci_per:
+            why = "has R = 0 for this job"
+        elif work is not None:
+            why = f"is not available: {_ZERO_R_REASON.get(fu, 'no count')}"
+        else:
+            why = "needs the work counts (WorkCounter), not given"
         notes.append(f"configured functional unit {fu!r} {why}; the headline SCI is per job instead.")
         fu = "job"
 
@@ -510,6 +521,7 @@ def compute_sci(
         intensity_notes=list(intensity.notes),
         work=work,
         disclosures=list(settings.disclosures),
+        functional_unit_rationale=settings.functional_unit_rationale,
     )
 
 

@@ -90,7 +90,7 @@ def build_impact_manifest(result: SciResult, meta: Mapping[str, Any] | None = No
     """
     meta = dict(meta or {})
     fu_field = {"job": "jobs", "epoch": "epochs", "1000_images": "thousand-images",
-                "pflop": "petaflops", "billion_parameters": "billion-parameters"}
+                "pflop": "petaflops", "billion_parameters": "billion-parameters", "1000_tokens": "thousand-tokens"}
     obs, notes = _manifest_observations(result)
     emb = result.embodied
     plugins: dict[str, Any] = {
@@ -185,7 +185,8 @@ def build_impact_manifest(result: SciResult, meta: Mapping[str, Any] | None = No
     per_unit = {"job": ("jobs", "sci-per-job"), "epoch": ("epochs", "sci-per-epoch"),
                 "1000_images": ("thousand-images", "sci-per-thousand-images"),
                 "pflop": ("petaflops", "sci-per-petaflop"),
-                "billion_parameters": ("billion-parameters", "sci-per-billion-parameters")}
+                "billion_parameters": ("billion-parameters", "sci-per-billion-parameters"),
+                "1000_tokens": ("thousand-tokens", "sci-per-thousand-tokens")}
     for unit, (field_name, out_name) in per_unit.items():
         if result.r_counts.get(unit, 0) > 0:
             plugins[out_name] = {

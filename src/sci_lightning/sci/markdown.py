@@ -2,7 +2,8 @@
 
 :func:`render_markdown` writes the disclosure the SCI specification's Report step asks
 for (software boundary, functional unit, methodology, data sources and quality, result,
-cost) from a :class:`~sci_lightning.sci.report.SciReport`. :func:`summary_markdown` is
+cost), the inference (Consumer SCI) records and the SCI for AI disclosure table
+(:mod:`sci_lightning.sci.sci_for_ai`) from a :class:`~sci_lightning.sci.report.SciReport`. :func:`summary_markdown` is
 the small table of the SCI terms shown in TensorBoard's text tab.
 """
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sci_lightning.sci.compute import SECONDS_PER_YEAR, SciResult
 from sci_lightning.sci.manifest import MANIFEST_NAME
+from sci_lightning.sci.sci_for_ai import disclosure_section, inference_section
 
 if TYPE_CHECKING:  # report.py imports this module to write the file
     from sci_lightning.sci.report import CarbonAware, SciReport
@@ -23,7 +25,8 @@ __all__ = ["MD_NAME", "render_markdown", "summary_markdown"]
 MD_NAME = "sci_report.md"
 
 _UNIT_WORDS = {"job": "one training job", "epoch": "one training epoch", "1000_images": "1,000 training images",
-               "pflop": "one PFLOP (1e15 FLOPs) of compute", "billion_parameters": "one billion model parameters"}
+               "pflop": "one PFLOP (1e15 FLOPs) of compute", "billion_parameters": "one billion model parameters",
+               "1000_tokens": "1,000 training tokens"}
 
 
 def _fmt(x: Any, digits: int = 4) -> str:
@@ -45,7 +48,8 @@ def render_markdown(report: "SciReport") -> str:
     lines = [*_result_section(report), *_boundary_sections(report), *_energy_section(report),
              *_intensity_section(report), *_embodied_section(report), *_sources_section(report),
              *_cost_section(report), *_carbon_aware_section(report.carbon_aware), *_slots_section(report.slots),
-             *_budget_section(report.budget), *_work_section(report)]
+             *_budget_section(report.budget), *_work_section(report), *inference_section(report),
+             *disclosure_section(report)]
     lines += ["## Warnings", ""]
     lines += [f"- {w}" for w in report.warnings] or ["None."]
     lines += [
@@ -109,7 +113,10 @@ def _work_unit_lines(r: "SciReport") -> list[str]:
     return [
         f"- per PFLOP: {_fmt(r.sci_per.get('pflop'), 6)} gCO2e/PFLOP ({_fmt(w.total_flops / 1e15, 6)} PFLOP)",
         f"- per billion parameters: {_fmt(r.sci_per.get('billion_parameters'), 6)} gCO2e/billion parameters "
-        f"({w.parameters_gross} parameters gross, {w.parameters_effective} effective/trainable)",
+        f"({w.parameters_gross} parameters gross, {w.parameters_effective} effective i.e. active per inference, "
+        f"{w.parameters_trainable} trained)",
+        *([f"- per 1,000 tokens: {_fmt(r.sci_per.get('1000_tokens'), 6)} gCO2e/1000 tokens ({w.tokens_seen} tokens)"]
+          if w.tokens_seen else []),
     ]
 
 
@@ -121,6 +128,7 @@ def _work_section(r: "SciReport") -> list[str]:
         lines += ["## Work done (SCI for AI)", "", "| Figure | Value | Method |", "|---|---|---|"]
         figures = {"train_flops": w.train_flops, "val_flops": w.val_flops, "extraction_flops": w.extraction_flops,
                    "parameters_gross": w.parameters_gross, "parameters_effective": w.parameters_effective,
+                   "parameters_trainable": w.parameters_trainable,
                    "images_seen": w.images_seen}
         lines += [f"| {k} | {_fmt(v, 6)} | {w.methods.get(k, 'n/a')} |" for k, v in figures.items()]
         lines += [f"- {n}" for n in w.notes] + [""]
@@ -141,6 +149,8 @@ def _boundary_sections(r: "SciReport") -> list[str]:
         f"The headline R is **{_unit_word(r)}**. The job ran {t.epochs} epoch(s), "
         f"{t.steps} optimizer step(s) and {t.images} training image(s) "
         f"from {_when(r.started_at)} to {_when(r.ended_at)} (UTC, {_fmt(r.duration_s, 6)} s).",
+        "",
+        f"Rationale for the unit: {r.functional_unit_rationale or 'not given (sci.functional_unit_rationale)'}.",
         "",
     ]
 

@@ -35,6 +35,7 @@ from sci_lightning.fileio import atomic_write_text
 from sci_lightning.redaction import redact, scrub, secret_values
 from sci_lightning.sci.codec import FormatError, decode, encode, plain, report_field
 from sci_lightning.sci.compute import FUNCTIONAL_UNITS, SciResult
+from sci_lightning.sci.inference import InferenceFigures
 from sci_lightning.sci.manifest import MANIFEST_NAME, build_impact_manifest, manifest_text
 from sci_lightning.sci.markdown import MD_NAME, render_markdown
 
@@ -47,6 +48,7 @@ __all__ = [
     "EmbodiedFigures",
     "EnergyBreakdown",
     "FormatError",
+    "InferenceFigures",
     "IntensityInfo",
     "IntervalFigures",
     "QualityInfo",
@@ -71,9 +73,11 @@ DEFAULT_BOUNDARY = (
     "backward passes, optimizer steps, evaluation) on the machine(s) that ran it. Included: "
     "the energy of the components metered by sci-lightning (GPU, CPU package, RAM) scaled by "
     "the configured PUE for facility overhead (cooling, power delivery), and, when configured, "
-    "the embodied emissions of the hardware reserved for the job's duration. Excluded: dataset "
-    "download and preparation, idle time before/after the job, networking and storage "
-    "equipment, the developer's workstation, and inference after training."
+    "the embodied emissions of the hardware reserved for the job's duration. Reported as their "
+    "own activities, not in this E: data preparation (cache builds, measured in preparation.json "
+    "beside this report; the campaign adds them) and inference stages (the inference records, "
+    "Consumer SCI). Excluded: dataset download, idle time before/after the job, networking and "
+    "storage equipment, and the developer's workstation."
 )
 
 
@@ -187,8 +191,11 @@ class WorkFigures:
     train_steps: int = 0
     val_batches: int = 0
     parameters_gross: int = report_field(0, doc="all parameters of the final model (R of billion_parameters x 1e9)")
-    parameters_effective: int = report_field(0, doc="trainable parameters")
+    parameters_effective: int = report_field(
+        0, doc="SCI for AI effective parameters: active per inference (all of them for a dense model)")
+    parameters_trainable: int = report_field(0, doc="parameters the job trained (requires_grad)")
     images_seen: int = report_field(0, doc="training images in the batches run")
+    tokens_seen: int = report_field(0, doc="sequence data: training tokens in the batches run (R of 1000_tokens x 1000)")
     methods: dict[str, str] = report_field(factory=dict, doc="figure -> how it was obtained")
     notes: list[str] = report_field(factory=list)
 
@@ -257,7 +264,7 @@ class SciReport:
                                                schema={"enum": [*FUNCTIONAL_UNITS, None]})
     sci: SciFigures
     sci_per: dict[str, float | None] = report_field(
-        factory=dict, doc="SCI per job / epoch / 1000_images / pflop / billion_parameters")
+        factory=dict, doc="SCI per job / epoch / 1000_images / pflop / billion_parameters / 1000_tokens")
     functional_unit_counts: dict[str, float] = report_field(factory=dict, doc="R for each unit")
     sci_inputs: SciTerms | None = None
     energy_kwh: EnergyBreakdown = report_field(factory=EnergyBreakdown)
@@ -293,6 +300,8 @@ class SciReport:
     unmeasured_s: float = report_field(0.0, doc="wall time after a killed part's last checkpoint, not measured, s")
     work: WorkFigures | None = report_field(None, omit_if_default=True, doc="SCI for AI: FLOPs and parameters")
     disclosures: list[str] = report_field(factory=list, doc="SCI for AI disclosures (sci.disclosures)")
+    functional_unit_rationale: str | None = report_field(
+        None, omit_if_default=True, doc="why the headline functional unit was chosen (sci.functional_unit_rationale)")
     budget: dict[str, Any] | None = report_field(
         None, omit_if_default=True,
         doc="the carbon budget (sci.budget_g / budget_kwh): limits, the projected job total and its method, "
@@ -302,6 +311,10 @@ class SciReport:
         None, omit_if_default=True,
         doc="schedule=interrupt: status (running | completed | paused), the planned slots, the slots actually run "
             "(start, end, steps), the pauses (start, end, duration_s, it_energy_j), next_start, sbatch_begin, ckpt_path",
+    )
+    inference: list[InferenceFigures] = report_field(
+        factory=list, omit_if_default=True,
+        doc="Consumer SCI (SCI for AI): one entry per measured inference stage (test, predict, your own loop)",
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -402,7 +415,8 @@ def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any
     ``meta``: ``model``, ``run_name``, ``val_acc``, ``val_acc_top5``, ``hardware`` and
     ``settings`` (dicts), optional ``boundary`` (text) and ``carbon_aware`` (the findings
     dict, with ``saving_g``, ``saving_pct``, ...), and for interrupted or resumed jobs
-    ``status``, ``interruption``, ``parts`` and ``unmeasured_s``.
+    ``status``, ``interruption``, ``parts`` and ``unmeasured_s``; ``inference``: the
+    Consumer SCI records (:func:`sci_lightning.sci.inference.inference_sci`) of inference stages.
     """
     meta = plain(dict(meta or {}))
     ca = meta.get("carbon_aware")
@@ -447,8 +461,10 @@ def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any
         unmeasured_s=float(meta.get("unmeasured_s") or 0.0),
         work=_work(result),
         disclosures=list(result.disclosures),
+        functional_unit_rationale=result.functional_unit_rationale,
         budget=meta.get("budget"),
         slots=meta.get("slots"),
+        inference=decode(list[InferenceFigures], meta.get("inference") or [], "inference", "the report being built"),
     )
     # Through the JSON form once: every figure is checked and typed as a reader will see it.
     return SciReport.from_dict(report.to_dict(), "the report being built")

@@ -23,8 +23,12 @@ class WorkCounts:
     ``train_flops`` = measured FLOPs of one optimizer step x steps run; ``val_flops`` the
     same for validation batches (forward only); ``extraction_flops`` the frozen backbone's
     one-off feature extraction (cached-features training), 0 otherwise.
-    ``parameters_gross`` counts every parameter of the final model, ``parameters_effective``
-    the trainable ones.
+    Gross and effective as SCI for AI §8.2.2 defines them: ``parameters_gross`` counts
+    every parameter of the final model; ``parameters_effective`` the parameters *active per
+    inference* (every parameter for a dense model such as the timm classifiers, fewer for a
+    sparse or mixture-of-experts model); ``parameters_trainable`` those the job trained
+    (``requires_grad``), a different figure (a frozen backbone trains only its head).
+    The FLOPs are effective ("utilised") FLOPs: counted on the batches actually run.
     """
 
     train_flops: float = 0.0
@@ -36,7 +40,9 @@ class WorkCounts:
     val_batches: int = 0
     parameters_gross: int = 0
     parameters_effective: int = 0
+    parameters_trainable: int = 0
     images_seen: int = 0
+    tokens_seen: int = 0  # sequence data: training tokens in the batches run (0 for images)
     methods: dict[str, str] = field(default_factory=dict)  # figure name -> how it was obtained
     notes: list[str] = field(default_factory=list)
 
