@@ -14,7 +14,9 @@ from .common import Budget, guarded, image_size_of, record_skip, save_progress
 from .fits import timed_fit
 from .markdown import cell, fmt, why
 
+
 def ablation_settings(args) -> list[tuple[str, dict]]:
+    """The default, then one setting changed at a time; ``skip`` says why one cannot run here."""
     cuda = args.accelerator == "gpu"
     default = {"precision": args.precision, "channels_last": True, "benchmark": True}
     settings = [("default", default)]

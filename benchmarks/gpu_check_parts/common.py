@@ -49,25 +49,30 @@ class Skipped(Exception):
 
 
 def device_of(args) -> torch.device:
+    """The device the runs train on: GPU 0 or the CPU."""
     return torch.device("cuda", 0) if args.accelerator == "gpu" else torch.device("cpu")
 
 
 def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (timing edges)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def free_memory() -> None:
+    """Collect garbage and return cached GPU memory between runs."""
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 
 
 def image_size_of(args, model_name: str) -> int:
+    """``--input-image-size``, else the project's size for the model (224 if unknown)."""
     return args.input_image_size or MODEL_IMAGE_SIZE.get(model_name, 224)
 
 
 def record_error(report: dict, where: str, err: BaseException) -> dict:
+    """Print and record a failed run (with a short traceback); the row says ``error``."""
     print(f"   {where} failed: {err!r}", flush=True)
     entry = {"where": where, "error": repr(err), "traceback": traceback.format_exc(limit=6)[-2000:]}
     report.setdefault("errors", []).append(entry)
@@ -75,6 +80,7 @@ def record_error(report: dict, where: str, err: BaseException) -> dict:
 
 
 def record_skip(report: dict, where: str, why: str) -> dict:
+    """Print and record a run not done and why; the row says ``skipped``."""
     print(f"   {where} skipped: {why}", flush=True)
     report.setdefault("skipped", []).append({"where": where, "why": why})
     return {"skipped": why}
@@ -91,7 +97,6 @@ def guarded(report: dict, budget: Budget, where: str, need_s: float, fn, *a, **k
     except Exception as err:  # noqa: BLE001 - record, go on with the next measurement
         free_memory()
         return record_error(report, where, err)
-
 
 
 _progress_writer: Callable[[object, dict], None] | None = None

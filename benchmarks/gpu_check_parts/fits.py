@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from .common import INPUT_PATHS, device_of, free_memory
 
+
 class SyntheticClassifier(LightningModule):
     """A timm model trained on one fixed random batch kept on the device (no input pipeline cost)."""
 
@@ -42,6 +43,7 @@ class SyntheticClassifier(LightningModule):
 
 
 def fixed_loader(steps: int, batch: int) -> DataLoader:
+    """``steps`` batches of indices (the model trains on its own fixed batch)."""
     # indices only: batch[0] has `batch` rows so the callback counts images correctly
     return DataLoader(TensorDataset(torch.arange(steps * batch)), batch_size=batch)
 
@@ -81,6 +83,7 @@ def calibrate_steps(model: SyntheticClassifier, args, seconds: float, min_step_s
 
 
 def fit_fixed(model: SyntheticClassifier, steps: int, args, callbacks: list[Callback]) -> None:
+    """One ``Trainer.fit`` of ``steps`` steps on the model's fixed batch, no logger or checkpoints."""
     trainer = Trainer(
         accelerator=args.accelerator, devices=1, precision=args.precision, max_epochs=1,
         callbacks=callbacks, logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -153,6 +156,7 @@ class SameBatch(Dataset):
 
 
 def mean_std(net) -> tuple[tuple, tuple]:
+    """The network's normalization (timm data config; ImageNet's if unknown)."""
     try:
         import timm.data
 
@@ -218,4 +222,3 @@ def timed_fit(args, *, model_name: str, image_size: int, batch: int, precision: 
     del model, trainer, timer
     free_memory()
     return out
-

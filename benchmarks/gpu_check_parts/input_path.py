@@ -53,6 +53,7 @@ def prepare_data(args) -> dict:
 
 
 def input_runs(args) -> list[tuple[str, str]]:
+    """(model, path): tensors and fast for every model, the ``--input-variants`` for the first."""
     runs = []
     for i, m in enumerate(args.models):
         runs += [(m, "tensors"), (m, "fast")]

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from .common import Budget, device_of, free_memory, guarded, image_size_of, sync
 from .markdown import fmt, why
 
+
 def measure_peak(args) -> dict:
     """Best FLOP/s of an n x n x n matmul in the training dtype (CUDA events on the GPU)."""
     device = device_of(args)

@@ -155,4 +155,3 @@ def estimate(args) -> dict:
         est["peers"] = args.peers_rounds * len(args.peers_arms) * args.peers_process_s
     caps = args.section_caps
     return {k: round(min(v, caps.get(k, v)), 1) for k, v in est.items()}
-

@@ -14,6 +14,7 @@ import time
 from .common import Budget
 from .markdown import why
 
+
 def run(args, report: dict, budget: Budget) -> dict:
     """benchmarks/peers.py: the same small fit under no tracker, sci-lightning and the peers whose
     package is installed (the others skipped), each arm a fresh process, within this section's cap."""

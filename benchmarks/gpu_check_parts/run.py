@@ -50,7 +50,6 @@ def gpu_info() -> dict:
         return {"gpu": None, "driver": None, "nvml_error": repr(err)}
 
 
-
 def device_info(cuda: bool) -> dict:
     """Versions of the stack, CPU count and, on a GPU, the card, driver, CUDA and cuDNN."""
     import lightning
