@@ -13,7 +13,10 @@ intervals, what a long run keeps) and a few notes; the pickled size is printed. 
 are one host here (so the host-level figures reduce to one entry each, as on one node).
 
 Prints, per N: the payload size, the median and slowest gather and reduce times, and the
-ratios to the smallest N; writes ``gather_cost.json`` to ``--out``. With more ranks than
+ratios to the smallest N. Then, for ``--local`` rank counts (default 8, 100, 1000), the part
+of the cost that does not need the network, measured in one process: unpickling N
+measurements (what ``all_gather_object`` hands every rank) and reducing them, with the
+bytes received and the memory the unpickled list takes. Writes ``gather_cost.json`` to ``--out``. With more ranks than
 cores the processes share cores and the times include waiting for a core: the 8-rank
 figure on a 2-core machine is an upper bound, not a network figure (see
 docs/measurements/gather_cost.md for the extrapolation to 1,000 ranks).
@@ -127,12 +130,38 @@ def measure(world: int, reps: int, warmup: int) -> dict[str, object]:
     }
 
 
+def local_cost(world: int) -> dict[str, object]:
+    """The CPU and memory part of the gather at ``world`` ranks, measured in this one process:
+    unpickling ``world`` measurements (what ``all_gather_object`` hands every rank) and
+    reducing them. The network part is not in it (see the module docstring)."""
+    import tracemalloc
+
+    from sci_lightning.energy.reduce import reduce_measurements
+
+    blobs = [pickle.dumps(_measurement(r)) for r in range(world)]
+    t0 = time.perf_counter()
+    per_rank = [pickle.loads(b) for b in blobs]
+    t1 = time.perf_counter()
+    reduce_measurements(per_rank)
+    t2 = time.perf_counter()
+    del per_rank
+    tracemalloc.start()
+    kept = [pickle.loads(b) for b in blobs]
+    unpickled_b, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del kept
+    return {"ranks": world, "unpickle_s": t1 - t0, "reduce_s": t2 - t1, "received_bytes": sum(map(len, blobs)),
+            "unpickled_bytes": unpickled_b}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ranks", type=int, nargs="+", default=[2, 4, 8])
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--local", type=int, nargs="*", default=[8, 100, 1000],
+                        help="rank counts for the in-process unpickle + reduce cost (no network)")
     args = parser.parse_args(argv)
 
     payload_b = len(pickle.dumps(_measurement(0)))
@@ -146,6 +175,13 @@ def main(argv: list[str] | None = None) -> int:
         ratio = r["total_median_s"] / base["total_median_s"]
         print(f"{r['ranks']:>5} {r['gather_median_s'] * 1e3:>11.2f} ms {r['gather_max_s'] * 1e3:>8.2f} ms "
               f"{r['reduce_median_s'] * 1e3:>11.2f} ms {r['total_median_s'] * 1e3:>10.2f} ms {ratio:>13.2f}x")
+    local = [local_cost(n) for n in args.local]
+    if local:
+        print("in one process, what every rank does with the gathered list (no network):")
+        print(f"{'ranks':>5} {'received':>10} {'unpickled':>10} {'unpickle':>10} {'reduce':>10}")
+    for r in local:
+        print(f"{r['ranks']:>5} {r['received_bytes'] / 1e6:>7.2f} MB {r['unpickled_bytes'] / 1e6:>7.1f} MB "
+              f"{r['unpickle_s'] * 1e3:>7.1f} ms {r['reduce_s'] * 1e3:>7.1f} ms")
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         record = {
@@ -156,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             "payload_bytes_per_rank": payload_b,
             "timeline_intervals": TIMELINE_INTERVALS,
             "rows": rows,
+            "in_process": local,
         }
         (args.out / "gather_cost.json").write_text(json.dumps(record, indent=2) + "\n")
     return 0
