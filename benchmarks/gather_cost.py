@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": "python benchmarks/gather_cost.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                        "load_avg_at_start": os.getloadavg()},
+                        "load_avg_when_written": os.getloadavg()},
             "payload_bytes_per_rank": payload_b,
             "timeline_intervals": TIMELINE_INTERVALS,
             "rows": rows,
