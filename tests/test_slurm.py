@@ -26,6 +26,7 @@ def _cli_env(cluster, cwd: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.timeout(600)
 def test_submitit_sweep_runs_as_slurm_jobs_and_names_the_failed_one(slurm_cluster, tmp_path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     sweep = tmp_path / "sweep"
@@ -77,6 +78,7 @@ def _release_requeued(cluster, job_id: str, restarts: int) -> None:
         assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.timeout(900)
 def test_time_limit_preemption_then_manual_requeue_resume_into_one_report(slurm_cluster, tmp_path):
     """Run 1 is preempted by SLURM's time limit (SIGUSR1: Lightning checkpoints and requeues),
     run 2 by ``scontrol requeue``; run 3 finishes. One report, the sum of the three runs."""
