@@ -86,3 +86,4 @@ def test_ddp_over_two_hosts_counts_each_host_once(tmp_path):
     assert data["images"] == 4 * STEPS * 8  # every rank's batches
     report = json.loads((out / "sci_report.json").read_text())
     assert report["training"]["hosts"] == list(HOSTS) and report["training"]["world_size"] == 4
+    assert "4 processes on 2 host(s) (nodeA, nodeB)" in (out / "sci_report.md").read_text()

@@ -142,7 +142,17 @@ def _boundary_sections(r: "SciReport") -> list[str]:
         f"{t.steps} optimizer step(s) and {t.images} training image(s) "
         f"from {_when(r.started_at)} to {_when(r.ended_at)} (UTC, {_fmt(r.duration_s, 6)} s).",
         "",
+        *_hosts_line(t),
     ]
+
+
+def _hosts_line(t: Any) -> list[str]:
+    """Where a job of several processes ran (nothing for a one-process run)."""
+    if t.world_size <= 1:
+        return []
+    hosts = ", ".join(t.hosts) or "hosts not recorded"
+    return [f"It ran as {t.world_size} processes on {len(t.hosts) or '?'} host(s) ({hosts}); host-level energy "
+            "(RAPL, CPU-time and RAM estimates) is counted once per host, each GPU once.", ""]
 
 
 def _energy_section(r: "SciReport") -> list[str]:
