@@ -110,7 +110,7 @@ def slurm_conf(folder: Path, node: str, cpus: int, memory_mb: int, ports: list[i
         "AccountingStorageType=accounting_storage/none",
         "JobRequeue=1",
         "ReturnToService=2",
-        "KillWait=30",
+        "KillWait=60",
         "MinJobAge=600",
         "SlurmctldTimeout=30",
         "SlurmdTimeout=30",

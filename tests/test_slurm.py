@@ -69,7 +69,7 @@ def _wait_for(path: Path, cluster, job_id: str, out: Path, timeout_s: float = 30
 
 def _release_requeued(cluster, job_id: str, restarts: int) -> None:
     """SLURM holds a requeued job ~2 minutes (BeginTime); start it now, with a long time limit again."""
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # the stopped run has KillWait (60 s) to write its part
     while not (cluster.job_field(job_id, "JobState") == "PENDING" and cluster.job_field(job_id, "Restarts") == str(restarts)):
         assert time.monotonic() < deadline, f"job {job_id} was not requeued ({cluster.job_field(job_id, 'JobState')})"
         time.sleep(0.5)
