@@ -7,7 +7,7 @@ killed (e.g. SIGKILL) after that checkpoint: what it did between that checkpoint
 ``unmeasured_s`` (no energy is invented for it). Under SLURM each part records its job
 (``slurm``: job id, restart count, node; :func:`~.distributed.slurm_job`), and the wait
 between a part's end and its requeued successor's start is stated as not measured.
-Plain data, no Lightning.
+Plain data; no Trainer is needed.
 """
 
 from __future__ import annotations
