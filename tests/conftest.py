@@ -33,3 +33,19 @@ def compose():
             return hydra_compose("config", overrides=list(overrides or []), return_hydra_config=return_hydra_config)
 
     return _compose
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A real one-node SLURM cluster for the session (tests/slurm_cluster.py); skips with the reason
+    when it cannot start here (not root, no slurm-wlm/munge and no way to install them)."""
+    from tests.slurm_cluster import ClusterUnavailable, start_cluster
+
+    try:
+        cluster = start_cluster()
+    except (ClusterUnavailable, OSError, TimeoutError) as err:
+        pytest.skip(f"no local SLURM cluster: {err}")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

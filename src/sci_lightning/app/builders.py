@@ -91,7 +91,7 @@ def resolve_checkpoint(settings: Config, out_dir: Path) -> str | None:
 def _find_checkpoint(settings: Config, out_dir: Path) -> str | None:
     ckpt = settings.ckpt_path
     if not ckpt:
-        return None
+        return _requeued_checkpoint(out_dir)
     if ckpt != "last":
         if not Path(ckpt).is_file():
             raise ConfigError(
@@ -110,6 +110,24 @@ def _find_checkpoint(settings: Config, out_dir: Path) -> str | None:
             "ckpt_path=outputs/runs/<date>/<time>_<model>_p<pid>/checkpoints/last.ckpt."
         )
     return str(max(found)[1])
+
+
+def _requeued_checkpoint(out_dir: Path) -> str | None:
+    """A requeued SLURM job (``SLURM_RESTART_COUNT`` >= 1) resumes from its run folder's newest
+    checkpoint: ``last.ckpt`` (written after the part's files, so it holds the whole part) or,
+    if a later one exists, Lightning's ``hpc_ckpt_N.ckpt`` (saved when SIGUSR1 came). Passed to
+    ``fit`` explicitly, so Lightning does not pick the older ``hpc_ckpt`` by itself."""
+    from sci_lightning.lightning.distributed import slurm_job
+
+    job = slurm_job()
+    if job is None or job["restart_count"] < 1:
+        return None
+    found = [p for p in [out_dir / "checkpoints" / "last.ckpt", *out_dir.glob("hpc_ckpt_*.ckpt")] if p.is_file()]
+    if not found:
+        return None
+    newest = max(found, key=lambda p: p.stat().st_mtime)
+    print(f"SLURM job {job['job_id']} run {job['restart_count'] + 1} (requeued): resuming from {newest}", flush=True)
+    return str(newest)
 
 
 def check_checkpoint(path: str, settings: Config) -> None:

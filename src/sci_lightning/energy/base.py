@@ -97,6 +97,7 @@ class Measurement:
     images: int = 0
     parts: int = 1
     host: str = ""  # the measuring host (process-scoped estimates are summed per host)
+    hosts: list[str] = field(default_factory=list)  # every host the window was measured on (job totals)
     counter_baselines_mj: dict[str, int] = field(default_factory=dict)  # informational, per GPU UUID
     # how finely the figures are resolved (read rate, short windows, power-sample coverage)
     resolution: list[str] = field(default_factory=list)
@@ -131,7 +132,12 @@ class Measurement:
             warnings=list(self.warnings),
             resolution=list(self.resolution),
             idle_power_w=dict(self.idle_power_w),
+            hosts=self.all_hosts(),
         )
+
+    def all_hosts(self) -> list[str]:
+        """The hosts measured: :attr:`hosts` when reduced over ranks, else this window's own host."""
+        return list(self.hosts) or ([self.host] if self.host else [])
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-able data (checkpoints, ``all_gather_object``)."""
@@ -154,6 +160,7 @@ class Measurement:
             images=int(d.get("images", 0)),
             parts=int(d.get("parts", 1)),
             host=str(d.get("host", "")),
+            hosts=[str(h) for h in d.get("hosts", [])],
             counter_baselines_mj={str(k): int(v) for k, v in d.get("counter_baselines_mj", {}).items()},
             resolution=list(d.get("resolution", [])),
             idle_power_w={str(k): float(v) for k, v in d.get("idle_power_w", {}).items()},
@@ -178,6 +185,7 @@ class EnergyResult:
     schema_version: int = 1
     resolution: list[str] = field(default_factory=list)  # see Measurement.resolution
     idle_power_w: dict[str, float] = field(default_factory=dict)  # see Measurement.idle_power_w
+    hosts: list[str] = field(default_factory=list)  # the hosts the job ran on (each counted once)
 
     @property
     def it_energy_j(self) -> float:
@@ -220,6 +228,7 @@ class EnergyResult:
             schema_version=int(d.get("schema_version", 1)),
             resolution=list(d.get("resolution", [])),
             idle_power_w={str(k): float(v) for k, v in d.get("idle_power_w", {}).items()},
+            hosts=[str(h) for h in d.get("hosts", [])],
         )
 
 

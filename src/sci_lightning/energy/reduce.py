@@ -12,6 +12,10 @@ Two kinds of figures need different treatment when ranks are combined:
 * **process-scoped** estimates (CPU time, RSS): each rank measured only its own process,
   so these are summed per host and method, giving one entry per host.
 
+So host-level figures come out once per host and GPUs once per UUID however many ranks
+each host runs (verified with two hosts in separate UTS namespaces, tests/test_multihost.py).
+The job's :attr:`~sci_lightning.energy.base.Measurement.hosts` lists every host.
+
 :func:`reduce_measurements` applies this to whole :class:`~sci_lightning.energy.base.Measurement`
 objects (one per rank); :func:`merge_measurements` adds consecutive parts of one window.
 """
@@ -131,6 +135,11 @@ def _union(lists: Iterable[list[str]]) -> list[str]:
     return out
 
 
+def _hosts(measurements: Iterable[Measurement]) -> list[str]:
+    """Every host of the measurements, once each, sorted."""
+    return sorted({h for m in measurements for h in m.all_hosts()})
+
+
 def _baselines(parts: Iterable[Measurement]) -> dict[str, int]:
     out: dict[str, int] = {}
     for m in parts:
@@ -165,6 +174,7 @@ def reduce_measurements(per_rank: list[Measurement]) -> Measurement:
         images=sum(m.images for m in per_rank),
         parts=max(m.parts for m in per_rank),
         host=first.host,
+        hosts=_hosts(per_rank),
         counter_baselines_mj=_baselines(per_rank),
         resolution=_union(m.resolution for m in per_rank),
         idle_power_w={k: v for m in per_rank for k, v in m.idle_power_w.items()},
@@ -190,6 +200,7 @@ def merge_measurements(*parts: Measurement, max_intervals: int = 512) -> Measure
         images=sum(m.images for m in parts),
         parts=sum(m.parts for m in parts),
         host=last.host,
+        hosts=_hosts(parts),
         counter_baselines_mj=_baselines(parts),
         resolution=_union(m.resolution for m in parts),
         idle_power_w={k: v for m in parts for k, v in m.idle_power_w.items()},

@@ -1,4 +1,8 @@
-"""Clean shutdown of the torch.distributed process group at the end of a fit.
+"""Where a fit runs (the SLURM job and host) and the clean shutdown of its process group.
+
+:func:`slurm_job` reads the SLURM job this process belongs to from the environment
+slurmd gives every job (``SLURM_JOB_ID``, ``SLURM_ARRAY_*``, ``SLURM_RESTART_COUNT``,
+``SLURMD_NODENAME``), so each part of a requeued job is recorded as the SLURM run it was.
 
 Lightning destroys the process group at interpreter exit only for NCCL. With gloo (DDP on
 CPU, or ``strategy=ddp_spawn``) the group is left alive when a rank's process ends, and
@@ -16,10 +20,35 @@ reported once and the finished run is kept.
 
 from __future__ import annotations
 
+import os
 import warnings
+from typing import Any, Mapping
 
 import torch
 from lightning.pytorch.callbacks import Callback
+
+__all__ = ["ReleaseProcessGroup", "release_process_group", "slurm_job"]
+
+
+def slurm_job(environ: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """This process's SLURM job: ``job_id`` (``<array id>_<task>`` for an array task, the form
+    ``scontrol`` takes), ``restart_count`` (0 for the first run, +1 per requeue), ``node`` and
+    ``node_list``; ``None`` outside a SLURM job."""
+    env = os.environ if environ is None else environ
+    job_id = env.get("SLURM_JOB_ID")
+    if not job_id:
+        return None
+    array_id, task = env.get("SLURM_ARRAY_JOB_ID"), env.get("SLURM_ARRAY_TASK_ID")
+    try:
+        restarts = int(env.get("SLURM_RESTART_COUNT") or 0)
+    except ValueError:
+        restarts = 0
+    return {
+        "job_id": f"{array_id}_{task}" if array_id and task else job_id,
+        "restart_count": restarts,
+        "node": env.get("SLURMD_NODENAME"),
+        "node_list": env.get("SLURM_JOB_NODELIST"),
+    }
 
 
 def release_process_group() -> bool:

@@ -5,9 +5,11 @@ SIGINT to ``SIG_IGN`` and ``sys.exit(1)``), and SIGTERM into ``trainer.received_
 and a ``SIGTERMException`` at the next step boundary. :class:`SignalGuard` adds:
 
 - the name of the signal that stopped the fit (:func:`run_end` reads it);
-- SIGUSR1 (what SLURM sends before preemption) behaving like SIGTERM, unless Lightning's
-  SLURM auto-requeue handler is installed (then it is left alone: it saves its own
-  checkpoint and requeues, and the SIGTERM that follows stops the fit as usual);
+- SIGUSR1 (what SLURM sends before preemption) behaving like SIGTERM, unless a handler is
+  already installed: Lightning's SLURM auto-requeue handler (it saves ``hpc_ckpt_N.ckpt``
+  and runs ``scontrol requeue``; the SIGTERM of the requeue then stops the fit as usual)
+  or submitit's. Under SLURM with auto-requeue, Lightning owns SIGUSR1 (docs/scaling.md;
+  tests/test_slurm.py runs it against a real SLURM);
 - once the fit is being stopped, a second SIGINT or SIGTERM ends the process at once
   (``os._exit(128 + signal)``) instead of being ignored.
 

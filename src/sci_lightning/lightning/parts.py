@@ -4,7 +4,10 @@ A part's record is saved in every checkpoint (status ``running`` while it trains
 status when it ends). When a job is resumed, a previous part still marked ``running`` was
 killed (e.g. SIGKILL) after that checkpoint: what it did between that checkpoint's
 ``saved_at`` and the start of the next part was not measured, and is stated as
-``unmeasured_s`` (no energy is invented for it). Plain data, no Lightning.
+``unmeasured_s`` (no energy is invented for it). Under SLURM each part records its job
+(``slurm``: job id, restart count, node; :func:`~.distributed.slurm_job`), and the wait
+between a part's end and its requeued successor's start is stated as not measured.
+Plain data; no Trainer is needed.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sci_lightning.energy.base import Measurement
+from sci_lightning.lightning.distributed import slurm_job
 
 __all__ = ["adopt_previous", "part_notes", "part_record"]
 
@@ -42,6 +46,7 @@ def part_record(
         "error": error,
         "resumed_from": resumed_from,
         "checkpoint": checkpoint,
+        "slurm": slurm_job(),
     }
 
 
@@ -98,6 +103,22 @@ def part_notes(parts: list[dict[str, Any]], unmeasured_s: float) -> list[str]:
                 " time from that checkpoint to the start of the next part were not measured; the energy drawn"
                 " then (if the process kept training) is not counted."
             )
+    notes.extend(_requeue_gaps(parts))
     if unmeasured_s and not any(p.get("unmeasured_after_s") for p in parts):
         notes.append(f"{unmeasured_s:.1f} s of wall time were not measured.")
+    return notes
+
+
+def _requeue_gaps(parts: list[dict[str, Any]]) -> list[str]:
+    """One line per SLURM requeue: the wait from a part's end to the next part's start, not measured."""
+    notes = []
+    for before, after in zip(parts, parts[1:]):
+        slurm = after.get("slurm")
+        if not slurm or before.get("unmeasured_after_s"):
+            continue  # not a SLURM part, or a killed part (its gap is stated above)
+        gap_s = (datetime.fromisoformat(after["started_at"]) - datetime.fromisoformat(before["ended_at"])).total_seconds()
+        notes.append(
+            f"Part {after['part']} is SLURM job {slurm['job_id']}'s run {slurm['restart_count'] + 1}: the {gap_s:.1f} s"
+            f" from part {before['part']}'s end to its start (requeue, queue wait, start-up) were not measured."
+        )
     return notes

@@ -152,7 +152,17 @@ def _boundary_sections(r: "SciReport") -> list[str]:
         "",
         f"Rationale for the unit: {r.functional_unit_rationale or 'not given (sci.functional_unit_rationale)'}.",
         "",
+        *_hosts_line(t),
     ]
+
+
+def _hosts_line(t: Any) -> list[str]:
+    """Where a job of several processes ran (nothing for a one-process run)."""
+    if t.world_size <= 1:
+        return []
+    hosts = ", ".join(t.hosts) or "hosts not recorded"
+    return [f"It ran as {t.world_size} processes on {len(t.hosts) or '?'} host(s) ({hosts}); host-level energy "
+            "(RAPL, CPU-time and RAM estimates) is counted once per host, each GPU once.", ""]
 
 
 def _energy_section(r: "SciReport") -> list[str]:

@@ -176,6 +176,8 @@ class TrainingCounts:
     steps: int = 0
     images: int = 0
     world_size: int = 1
+    hosts: list[str] = report_field(factory=list, omit_if_default=True,
+                                    doc="the hosts the job ran on (host-level energy counted once per host)")
 
 
 @dataclass(kw_only=True)
@@ -445,7 +447,7 @@ def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any
         hardware=meta.get("hardware") or {},
         settings=meta.get("settings") or {},
         training=TrainingCounts(epochs=result.epochs, steps=result.steps, images=result.images,
-                                world_size=energy.world_size),
+                                world_size=energy.world_size, hosts=list(energy.hosts)),
         started_at=result.started_at,
         ended_at=result.ended_at,
         quality=QualityInfo(energy=result.energy_quality, intensity=result.intensity_kind),
