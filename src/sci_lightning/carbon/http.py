@@ -14,9 +14,11 @@ One :class:`HttpClient` per provider instance. It owns one ``requests.Session`` 
   longer than ``ANNOUNCE_WAIT_S`` is logged as a warning before sleeping
   (``"watttime: waiting 5 s before retry 2/3 (server asked: Retry-After 5)"``). The sleep
   and the clock are injectable, so tests never sleep;
-* a total deadline that covers the body too: responses are streamed and read in chunks
-  against the same monotonic budget, so a server that drips its body one byte a second
-  cannot hold a call past ``max_total_s``; a body larger than ``max_body_bytes``
+* a total deadline that covers the headers and the body too: the status line and headers
+  are awaited against the budget (the request runs in a daemon thread that is abandoned
+  when it is spent), and responses are streamed and read in chunks against the same
+  monotonic budget, so a server that drips its headers or body one byte a second cannot
+  hold a call past ``max_total_s``; a body larger than ``max_body_bytes``
   (default 16 MiB; the providers' real answers are kilobytes) is refused, by its
   ``Content-Length`` before reading or while reading when it has none;
 * credentials that HTTP cannot carry (a user name or password outside Latin-1 for Basic
@@ -60,6 +62,7 @@ import email.utils
 import json
 import logging
 import os
+import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
@@ -99,6 +102,9 @@ _BUDGET_SETTING = "carbon.max_total_wait_s"
 #: The largest response body read (the providers' real answers are a few hundred kB at most).
 MAX_BODY_BYTES = 16 * 1024 * 1024
 _CHUNK_BYTES = 64 * 1024
+#: How long past the budget the status line and headers are awaited before the request is
+#: abandoned (a silent server is ended by the socket timeout, cut to the budget, before that).
+_HEADER_GRACE_S = 0.25
 
 
 class NoContent(ProviderError):
@@ -107,7 +113,8 @@ class NoContent(ProviderError):
 
 
 class _BodyTimeout(Exception):
-    """The response body did not arrive within the call's time budget."""
+    """The response (its status line and headers, or its body) did not arrive within the
+    call's time budget; ``args[0]`` says how much had arrived."""
 
 
 class HttpStatusError(ProviderError):
@@ -314,12 +321,41 @@ class HttpClient:
         """One attempt: the response with its body read in full within ``budget``."""
         left = budget.left_s()
         timeout = (max(_MIN_TIMEOUT_S, min(self.connect_timeout_s, left)), max(_MIN_TIMEOUT_S, min(self.timeout_s, left)))
-        resp = self.session.request(method, url, timeout=timeout, stream=True, **kw)
+        resp = self._open(method, url, budget, timeout, **kw)
         try:
             resp._content = self._read_body(resp, budget)  # what resp.json()/.text read
         finally:
             resp.close()
         return resp
+
+    def _open(self, method: str, url: str, budget: _Budget, timeout: tuple[float, float], **kw: Any) -> requests.Response:
+        """Send the request and wait for the status line and headers within ``budget``.
+
+        ``http.client`` reads the headers with a timeout per socket read only, so a server
+        that drips them a byte at a time would hold the call for as long as it likes: the
+        request runs in a daemon thread and is abandoned (its response closed when it ends)
+        once the budget is spent."""
+        box: dict[str, Any] = {}
+        done, abandoned = threading.Event(), threading.Event()
+
+        def run() -> None:
+            try:
+                box["resp"] = self.session.request(method, url, timeout=timeout, stream=True, **kw)
+            except BaseException as e:  # re-raised in the caller's thread
+                box["exc"] = e
+            done.set()
+            if abandoned.is_set() and "resp" in box:
+                box["resp"].close()
+
+        threading.Thread(target=run, name=f"{self.provider}-http", daemon=True).start()
+        # the socket timeouts (cut to the budget's remainder) end a silent server first
+        if not done.wait(budget.left_s() + _HEADER_GRACE_S):
+            abandoned.set()
+            if not done.is_set():
+                raise _BodyTimeout("the status line and headers had not all arrived")
+        if "exc" in box:
+            raise box["exc"]
+        return box["resp"]
 
     def _read_body(self, resp: requests.Response, budget: _Budget) -> bytes:
         """The body, read in chunks against the call's deadline and size cap."""
@@ -332,13 +368,13 @@ class HttpClient:
         while True:
             left = budget.left_s()
             if left <= 0:
-                raise _BodyTimeout(size)
+                raise _BodyTimeout(f"{size} byte(s) of the body had arrived")
             _set_read_timeout(resp, min(self.timeout_s, left))
             try:
                 chunk = read(_CHUNK_BYTES, decode_content=True)
             except urllib3_errors.ReadTimeoutError:
                 if budget.left_s() <= _MIN_TIMEOUT_S:
-                    raise _BodyTimeout(size) from None
+                    raise _BodyTimeout(f"{size} byte(s) of the body had arrived") from None
                 raise requests.Timeout("read timed out") from None
             if not chunk:
                 return b"".join(chunks)
@@ -395,7 +431,7 @@ class HttpClient:
             except _BodyTimeout as e:
                 raise self._error(
                     f"the response from {path} did not arrive within this call's {_seconds(self.max_total_s)} s "
-                    f"time budget ({_BUDGET_SETTING}); {e.args[0]} byte(s) of the body had arrived.",
+                    f"time budget ({_BUDGET_SETTING}); {e.args[0]}.",
                     "the server is sending very slowly; try again later, raise "
                     f"{_BUDGET_SETTING}, or keep a fallback provider (carbon.fallback).",
                 ) from None
