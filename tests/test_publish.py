@@ -168,3 +168,37 @@ def test_no_intensity_means_no_emissions_figure_not_zero(tmp_path):
     text = model_card_text(docs)
     assert "co2_eq_emissions:" not in text and "| training | training job |" in text
     assert "valid" in check_bom(json.dumps(bom_document(docs)))
+
+
+def _graph_package(path):
+    doc = json.loads(path.read_text())
+    return next(e for e in doc["@graph"] if e["type"] == "ai_AIPackage")
+
+
+def test_estimated_energy_is_not_called_measured_in_spdx(tmp_path):
+    run, _ = _write_run(tmp_path, inference=False, preparation=False)
+    data = json.loads((run / "sci_report.json").read_text())
+    data["quality"]["energy"] = "estimated"  # e.g. a CPU-only run: CPU-time x TDP estimate
+    (run / "sci_report.json").write_text(json.dumps(data))
+    publish(run, tmp_path / "out", check=False)
+    comment = _graph_package(tmp_path / "out" / "model.spdx3.json")["comment"]
+    assert "measured by" not in comment and "training energy is estimated" in comment
+
+
+def test_secrets_in_the_report_never_reach_a_published_file(tmp_path, monkeypatch):
+    # a report written before the secret was known to the process (or edited by hand) that
+    # quotes a credential: every published document is redacted as data, before it is
+    # serialised (the model card's YAML folds long strings, which would split the secret)
+    secret = "em-Publish-Secret-4242"
+    monkeypatch.setenv("ELECTRICITYMAPS_API_TOKEN", secret)
+    run, _ = _write_run(tmp_path)
+    data = json.loads((run / "sci_report.json").read_text())
+    data["intensity"]["source"] = f"electricity_maps (a proxy quoting auth-token {secret} back) " + "x" * 60 + secret
+    data["run_name"] = f"run-{secret}"
+    (run / "sci_report.json").write_text(json.dumps(data))
+    [done] = publish(run, tmp_path / "out", check=True)
+    assert len(done.files) == 3
+    for path in done.files:
+        text = path.read_text()
+        assert secret not in text and "".join(text.split()).find(secret) == -1, path.name
+        assert "[redacted]" in text, path.name
