@@ -313,3 +313,21 @@ def test_em_gap_note_reaches_the_report(em_env, tmp_path):
     report = json.loads((tmp_path / "sci_report.json").read_text())
     assert any("data-quality: 1 gap(s)" in n for n in report["intensity"]["notes"])
     assert "data-quality: 1 gap(s)" in (tmp_path / "sci_report.md").read_text()
+
+
+def test_sdk_points_without_duration_keep_a_gap_a_gap():
+    # hourly rows at 10:00, 11:00 and then 20:00 (the source had nothing in between): each
+    # lasts the source's 1 h resolution; 11:00 must not stretch over the 8-hour gap, which is noted
+    body = [{"location": "westus", "time": f"2022-05-17T{h:02d}:00:00+00:00", "rating": r}
+            for h, r in ((10, 100.0), (11, 200.0), (20, 300.0))]
+    with StubServer({("GET", "/emissions/bylocation"): lambda req: body}) as srv:
+        series = CarbonAwareSdkProvider("westus", base_url=srv.url, sleep=no_sleep).history(
+            utc(2022, 5, 17, 10), utc(2022, 5, 17, 21))
+    assert [(p.start.hour, p.end.hour) for p in series.points] == [(10, 11), (11, 12), (20, 21)]
+    assert any("1 gap(s) in bylocation (first 2022-05-17T12:00:00Z to 2022-05-17T20:00:00Z)" in n
+               for n in series.notes)
+    # energy drawn 11:00-13:00: the second hour lies in the gap, so it is recorded as filled
+    # (3600 s), not silently charged as if the 11:00 value had been measured for it
+    timeline = [EnergyInterval(utc(2022, 5, 17, 11), utc(2022, 5, 17, 13), 3.6e6)]
+    [record] = integrate_operational_g(timeline, series.points)[1]
+    assert record.filled_s == pytest.approx(3600.0)
