@@ -331,3 +331,19 @@ def test_sdk_points_without_duration_keep_a_gap_a_gap():
     timeline = [EnergyInterval(utc(2022, 5, 17, 11), utc(2022, 5, 17, 13), 3.6e6)]
     [record] = integrate_operational_g(timeline, series.points)[1]
     assert record.filled_s == pytest.approx(3600.0)
+
+
+def test_sdk_answer_for_another_location_is_labelled():
+    # the published forecast example is for "northeurope"; asked for "westeurope", the SDK's
+    # only forecast is used as served, and the report's notes say whose it is
+    body = example("carbon_aware_sdk", "forecasts_current.json")
+    with StubServer({("GET", "/emissions/forecasts/current"): lambda req: body,
+                     ("GET", "/emissions/bylocation"): lambda req: example("carbon_aware_sdk", "bylocation.json")}) as srv:
+        forecast, _ = CarbonAwareSdkProvider("westeurope", base_url=srv.url, sleep=no_sleep).forecast_with_optimal(
+            utc(2022, 7, 19, 14), timedelta(hours=15))
+        history = CarbonAwareSdkProvider("westus", base_url=srv.url, sleep=no_sleep).history(
+            utc(2022, 5, 17, 20), utc(2022, 5, 17, 22))
+    assert any("forecast is for location 'northeurope', not the requested 'westeurope'" in n for n in forecast.notes)
+    assert any("bylocation data is for location 'eastus', not the requested 'westus'" in n for n in history.notes)
+    assert not any("not the requested" in n for n in CarbonAwareSdkProvider("northeurope", base_url="http://127.0.0.1:9")
+                   ._location_notes(body, "forecast"))
