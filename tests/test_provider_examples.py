@@ -347,3 +347,19 @@ def test_sdk_answer_for_another_location_is_labelled():
     assert any("bylocation data is for location 'eastus', not the requested 'westus'" in n for n in history.notes)
     assert not any("not the requested" in n for n in CarbonAwareSdkProvider("northeurope", base_url="http://127.0.0.1:9")
                    ._location_notes(body, "forecast"))
+
+
+def test_em_answer_for_another_zone_is_labelled(em_env):
+    # the published forecast example is for zone DK-DK2; asked for DE it is used as served and
+    # the notes say whose it is; the history example (zone DE) gets no such note
+    fc, hist = example("electricity_maps", "forecast.json"), example("electricity_maps", "history.json")
+    with StubServer({("GET", "/v3/carbon-intensity/forecast"): lambda req: fc,
+                     ("GET", "/v3/carbon-intensity/history"): lambda req: hist}) as srv:
+        forecast = em(srv, utc(2018, 11, 26, 17)).forecast(utc(2018, 11, 26, 17), timedelta(hours=2))
+        history = em(srv, utc(2021, 8, 19, 13)).history(utc(2021, 8, 18, 13), utc(2021, 8, 19, 13))
+        by_coords = ElectricityMapsProvider(latitude=55.6, longitude=12.6, base_url=srv.url, sleep=no_sleep,
+                                            now=lambda: utc(2018, 11, 26, 17)).forecast(utc(2018, 11, 26, 17),
+                                                                                      timedelta(hours=2))
+    assert any("forecast response is for zone 'DK-DK2', not the requested 'DE'" in n for n in forecast.notes)
+    assert not any("not the requested" in n for n in history.notes)
+    assert any("lat=55.6,lon=12.6 resolved to zone 'DK-DK2'" in n for n in by_coords.notes)
