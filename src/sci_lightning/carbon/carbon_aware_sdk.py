@@ -151,15 +151,12 @@ class CarbonAwareSdkProvider(HttpProvider):
             *(extra or []),
         ]
 
-    def _location_notes(self, items: list[Any], what: str) -> list[str]:
+    def _location_notes(self, items: list[Any]) -> list[str]:
         """A data-quality note when the SDK answered for another location than asked (its
         ``location`` field, the name it was given, should echo ``carbon.region``)."""
-        served = sorted({str(i["location"])[:60] for i in items if isinstance(i, dict) and isinstance(i.get("location"), str)
-                         and i["location"].strip().casefold() != self.region.casefold()})
-        if not served:
-            return []
-        return [f"data-quality: the SDK's {what} is for location {', '.join(map(repr, served))}, not the requested "
-                f"{self.region!r}; the values are used as served (check carbon.region)."]
+        named = {i["location"].strip() for i in items if isinstance(i, dict) and isinstance(i.get("location"), str)}
+        served = sorted(n for n in named if n and n.casefold() != self.region.casefold())
+        return self._served_note("the Carbon Aware SDK", "location", ", ".join(served)) if served else []
 
     def _points(self, items: list[Any], what: str, time_key: str, value_key: str) -> tuple[list[IntensityPoint], list[str]]:
         """Points sorted by time (duplicates dropped), and notes on durations that were inferred."""
@@ -208,7 +205,7 @@ class CarbonAwareSdkProvider(HttpProvider):
                                                  self.signal_type, "measured", notes=self._notes([self._no_content(start, end)])))
         expect_type(body, list, "bylocation response", self.name)
         pts, extra = self._points(body, "bylocation", "time", "rating")
-        extra = self._location_notes(body, "bylocation data") + extra
+        extra = self._location_notes(body) + extra
         pts = [p for p in pts if p.end > start and p.start < end]
         notes = self._notes(extra + ([] if pts else ["the SDK returned no data for the requested window."]))
         return self._checked(IntensitySeries(pts, "Carbon Aware SDK /emissions/bylocation", self.region,
@@ -269,7 +266,7 @@ class CarbonAwareSdkProvider(HttpProvider):
         gen = fc.get("generatedAt")
         generated_at = parse_time(gen, "forecast.generatedAt", self.name) if gen else None
         optimal = self._optimal(fc)
-        extra = self._location_notes([fc], "forecast") + duration_notes + (
+        extra = self._location_notes([fc]) + duration_notes + (
             [] if pts else ["the forecast had no points in the requested window."])
         if window_size_min is not None:
             extra.append(

@@ -273,10 +273,7 @@ class ElectricityMapsProvider(HttpProvider):
         asked = self._location.get("zone")
         if asked is None:
             return [f"{self.region} resolved to zone {served.strip()[:40]!r} (the {what} response's zone)."]
-        if served.strip().upper() != asked.upper():
-            return [f"data-quality: the {what} response is for zone {served.strip()[:40]!r}, not the requested "
-                    f"{asked!r}; the values are used as served (check carbon.region)."]
-        return []
+        return self._served_note("Electricity Maps", "zone", served, asked)
 
     @staticmethod
     def _to_points(pairs: list[tuple[datetime, float]]) -> tuple[list[IntensityPoint], list[str]]:

@@ -591,6 +591,17 @@ class HttpProvider(IntensityProvider):
         """Close the HTTP session."""
         self._http.close()
 
+    def _served_note(self, who: str, kind: str, served: Any, asked: str | None = None) -> list[str]:
+        """``[note]`` when a response says it is for another region than asked (``served``,
+        e.g. its ``region``/``location``/``zone`` field, compared case-insensitively with
+        ``asked``, default ``self.region``); ``[]`` when it matches or says nothing. The one
+        wording every provider uses to label data served for elsewhere."""
+        asked = self.region if asked is None else asked
+        if not isinstance(served, str) or not served.strip() or not asked or served.strip().casefold() == asked.casefold():
+            return []
+        return [f"data-quality: {who} served {kind} {served.strip()[:60]!r} for the requested {asked!r}; the values "
+                "are used as served (check carbon.region)."]
+
     def _checked(self, series: IntensitySeries) -> IntensitySeries:
         """``series`` with its notes redacted, after :func:`check_plausible` (ProviderError
         for a value outside the physical range, so the chain falls back)."""

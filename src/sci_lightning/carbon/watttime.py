@@ -285,10 +285,7 @@ class WattTimeProvider(HttpProvider):
         factor = _UNIT_FACTORS.get(units, LBS_PER_MWH_TO_G_PER_KWH)
         how = "already in gCO2/kWh" if factor == 1 else f"converted from {units} to gCO2/kWh (x {factor})"
         notes = [f"WattTime {self.wt_signal} ({self.signal_type}); {how}."]
-        served_region = meta.get("region")
-        if isinstance(served_region, str) and self.region and served_region != self.region:
-            notes.append(f"data-quality: WattTime served region {served_region[:60]!r} for the requested "
-                         f"{self.region!r}; the values are that region's.")
+        notes += self._served_note("WattTime", "region", meta.get("region"))
         if meta.get("_imputed_points"):
             notes.append(f"data-quality: {meta['_imputed_points']} point(s) were computed by WattTime's backup model "
                          "from imputed data (imputed_data_used=true), lower quality than the default model.")
