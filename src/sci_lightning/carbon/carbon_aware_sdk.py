@@ -215,6 +215,20 @@ class CarbonAwareSdkProvider(HttpProvider):
         return (f"the SDK answered 204 No Content: no data for location {self.region!r} between "
                 f"{format_time(start)} and {format_time(end)}.")
 
+    def _forecast_params(self, start: datetime | None, horizon: timedelta,
+                         window_size_min: int | None) -> tuple[dict[str, Any], datetime]:
+        """The ``/emissions/forecasts/current`` query and the window's start (now when not given)."""
+        params: dict[str, Any] = {"location": self.region}
+        if start is not None:
+            start = ensure_utc(start, "start")
+            params["dataStartAt"] = format_time(start)
+            params["dataEndAt"] = format_time(start + horizon)
+        if window_size_min is not None:
+            if int(window_size_min) <= 0:
+                raise ValueError(f"window_size_min must be > 0, got {window_size_min!r}.")
+            params["windowSize"] = int(window_size_min)
+        return params, start if start is not None else datetime.now(timezone.utc)
+
     def forecast_with_optimal(
         self,
         start: datetime | None = None,
@@ -234,18 +248,7 @@ class CarbonAwareSdkProvider(HttpProvider):
         ``{"location": str, "start": datetime, "duration_min": float, "g_per_kwh": float}``
         (for a window size > 1 point, ``g_per_kwh`` is the SDK's window average).
         """
-        params: dict[str, Any] = {"location": self.region}
-        if start is not None:
-            start = ensure_utc(start, "start")
-            params["dataStartAt"] = format_time(start)
-            params["dataEndAt"] = format_time(start + horizon)
-            lo = start
-        else:
-            lo = datetime.now(timezone.utc)
-        if window_size_min is not None:
-            if int(window_size_min) <= 0:
-                raise ValueError(f"window_size_min must be > 0, got {window_size_min!r}.")
-            params["windowSize"] = int(window_size_min)
+        params, lo = self._forecast_params(start, horizon, window_size_min)
         hi = lo + horizon
         body = self._get("/emissions/forecasts/current", params)
         if body is None:
