@@ -243,3 +243,17 @@ def test_dripping_headers_cannot_outlast_the_budget():
     assert time.monotonic() - t < 20  # about 2 s expected; 60 s without the deadline on the headers
     assert "did not arrive within this call's 2 s time budget" in str(err.value)
     assert "status line and headers had not all arrived" in str(err.value)
+
+
+def test_login_and_data_request_share_one_budget():
+    # login answers after 1.5 s, the data request after 1.5 s: each alone fits the 2 s budget,
+    # together they do not, and one provider call gets one budget (not one per request)
+    from stub_server import slow
+
+    routes = {("GET", "/login"): slow(1.5, {"token": TOKEN}), ("GET", "/v3/historical"): slow(1.5, body([800]))}
+    with StubServer(routes) as srv:
+        wt = WattTimeProvider("CAISO_NORTH", base_url=srv.url, retries=0, timeout_s=5.0, max_total_wait_s=BUDGET_S,
+                              clock=T0.timestamp, sleep=lambda s: None)
+        with pytest.raises(ProviderError, match="time budget|timed out"):
+            wt.history(T0, T0 + timedelta(minutes=5))
+        assert srv.count("GET", "/login") == 1 and wt._http._scope.budget is None

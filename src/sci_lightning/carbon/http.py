@@ -7,7 +7,8 @@ One :class:`HttpClient` per provider instance. It owns one ``requests.Session`` 
   (each backoff capped at ``max_wait_s``), honouring ``Retry-After`` (seconds or an
   HTTP-date) in full, never shortened;
 * a time budget per call, ``max_total_s`` (setting ``carbon.max_total_wait_s``): every
-  attempt, timeout and wait of one call together stay within it. Each request's
+  attempt, timeout and wait of one call together stay within it; inside
+  :meth:`HttpClient.one_budget` several requests (a login and the data request) share one. Each request's
   connect/read timeouts are cut to what is left of the budget, and a wait (Retry-After or
   backoff) that would end past it is not started: the call fails at once with the
   provider error, saying what the server asked for and which setting to raise. A wait
@@ -61,11 +62,12 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import contextlib
 import os
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import requests
 from urllib3 import exceptions as urllib3_errors
@@ -270,11 +272,26 @@ class HttpClient:
         self.session = session or requests.Session()
         self.max_body_bytes = int(max_body_bytes)
         self._secrets: set[str] = set()
+        self._scope = threading.local()  # .budget: the shared budget inside one_budget()
         for value in secrets:
             self.add_secret(value)
 
     def __repr__(self) -> str:  # never shows headers, auth or secrets
         return f"HttpClient(provider={self.provider!r}, base_url={self.base_url!r}, retries={self.retries})"
+
+    @contextlib.contextmanager
+    def one_budget(self) -> Iterator[None]:
+        """Every request inside the block shares one ``max_total_s`` budget (e.g. a login, the
+        data request and a re-login after a 401 are one provider call, not three budgets).
+        Nested blocks join the outer one; per thread."""
+        if getattr(self._scope, "budget", None) is not None:
+            yield
+            return
+        self._scope.budget = _Budget(self.max_total_s, self.clock)
+        try:
+            yield
+        finally:
+            self._scope.budget = None
 
     def add_secret(self, value: str | None, *, user: str | None = None) -> None:
         """Register a string (e.g. a fresh token) to redact from error messages, with its
@@ -419,7 +436,7 @@ class HttpClient:
         url = self.base_url + (path if path.startswith("/") else "/" + path)
         self._add_request_secrets(headers, auth)
         self._check_encodable(headers, auth)
-        budget = _Budget(self.max_total_s, self.clock)
+        budget = getattr(self._scope, "budget", None) or _Budget(self.max_total_s, self.clock)
         kw = dict(params=params, headers=dict(headers) if headers else None, auth=auth, json=json_body)
         for attempt in range(self.retries + 1):
             resp, exc = None, None

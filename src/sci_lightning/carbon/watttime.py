@@ -187,17 +187,19 @@ class WattTimeProvider(HttpProvider):
         return self._token
 
     def _get(self, path: str, params: dict[str, Any]) -> Any:
-        """Authenticated GET with one re-login on 401, and WattTime-specific error messages."""
-        for attempt in (0, 1):
-            token = self._ensure_token()
-            try:
-                return self._http.get_json(path, params=params, headers={"Authorization": f"Bearer {token}"})
-            except HttpStatusError as exc:
-                if exc.status == 401 and attempt == 0:
-                    log.debug("watttime: 401 on %s; logging in again", path)
-                    self._token = None
-                    continue
-                raise self._explain(exc, params) from None
+        """Authenticated GET with one re-login on 401, and WattTime-specific error messages;
+        the logins and the data request share one ``carbon.max_total_wait_s`` budget."""
+        with self._http.one_budget():
+            for attempt in (0, 1):
+                token = self._ensure_token()
+                try:
+                    return self._http.get_json(path, params=params, headers={"Authorization": f"Bearer {token}"})
+                except HttpStatusError as exc:
+                    if exc.status == 401 and attempt == 0:
+                        log.debug("watttime: 401 on %s; logging in again", path)
+                        self._token = None
+                        continue
+                    raise self._explain(exc, params) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _explain(self, exc: HttpStatusError, params: dict[str, Any]) -> ProviderError:
