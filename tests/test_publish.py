@@ -56,6 +56,10 @@ def test_model_card_round_trips_through_huggingface_hub(tmp_path):
     card = huggingface_hub.ModelCard.load(str(tmp_path / "out" / "README.md"))
     co2 = card.data.to_dict()["co2_eq_emissions"]
     assert co2 == co2_eq_emissions(run_activities(run))
+    # by hand, grams: IT energy 0.020 + 0.021 kWh in the 10:00 hour (300 g/kWh) and 0.022 + 0.023
+    # + 0.024 + 0.025 kWh in the 11:00 hour (400 g/kWh), x PUE 1.2: (12.3 + 37.6) x 1.2 = 59.88 g;
+    # M = 2,500 kg x 1/8 of the server x 3600 s / (4 x 365 x 86,400 s) = 8.918379 g
+    assert co2["emissions"] == pytest.approx(59.88 + 2.5e6 / 8 * 3600 / 126_144_000, rel=1e-6)
     assert co2["emissions"] == pytest.approx(report.carbon_g, rel=1e-6)  # grams, E x I + M
     assert co2["geographical_location"] == "DE" and co2["training_type"] == "pre-training"
     assert set(co2) == {"emissions", "source", "training_type", "geographical_location", "hardware_used"}
@@ -86,6 +90,8 @@ def test_cyclonedx_bom_passes_strict_1_6_validation(tmp_path):
     assert training["activityEnergyCost"] == {"value": pytest.approx(report.energy_kwh.total), "unit": "kWh"}
     assert training["co2CostEquivalent"]["unit"] == "tCO2eq"
     assert training["co2CostEquivalent"]["value"] == pytest.approx(report.operational_g / 1e6)
+    assert training["co2CostEquivalent"]["value"] == pytest.approx(59.88e-6, rel=1e-9)  # 59.88 g in tonnes
+    assert training["activityEnergyCost"]["value"] == pytest.approx(0.135 * 1.2, rel=1e-9)  # facility kWh
     assert training["energyProviders"][0]["energyProvided"]["value"] == pytest.approx(report.energy_kwh.total)
     props = {p["name"]: p["value"] for p in uses[2]["properties"]}
     assert "estimated" in props["sci-lightning:method"] and "sci-lightning:amortised" in props
