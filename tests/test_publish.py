@@ -208,3 +208,15 @@ def test_secrets_in_the_report_never_reach_a_published_file(tmp_path, monkeypatc
         text = path.read_text()
         assert secret not in text and "".join(text.split()).find(secret) == -1, path.name
         assert "[redacted]" in text, path.name
+
+
+def test_an_error_quoting_the_report_is_redacted(tmp_path, monkeypatch, capsys):
+    from sci_lightning.publish.__main__ import main
+
+    secret = "em-Cli-Secret-9191"
+    monkeypatch.setenv("ELECTRICITYMAPS_API_TOKEN", secret)
+    run = tmp_path / f"run-{secret}"  # an error message names the folder
+    run.mkdir()
+    assert main([str(run), "--no-check"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and secret not in err and "[redacted]" in err
