@@ -257,3 +257,16 @@ def test_login_and_data_request_share_one_budget():
         with pytest.raises(ProviderError, match="time budget|timed out"):
             wt.history(T0, T0 + timedelta(minutes=5))
         assert srv.count("GET", "/login") == 1 and wt._http._scope.budget is None
+
+
+def test_a_region_from_loc_echoing_the_token_is_refused():
+    # by coordinates, the region code comes from the server and becomes carbon.region, a query
+    # value and report text: one that is not a region code (here the bearer header) is refused
+    routes = {("GET", "/login"): lambda req: {"token": TOKEN},
+              ("GET", "/v3/region-from-loc"): lambda req: {"region": req.header("authorization") or ""}}
+    with StubServer(routes) as srv:
+        wt = WattTimeProvider(None, latitude=37.77, longitude=-122.4, base_url=srv.url, retries=0,
+                              sleep=lambda s: None)
+        with pytest.raises(ProviderError, match="not a WattTime region code") as err:
+            wt.history(T0, T0 + timedelta(minutes=5))
+    assert TOKEN not in str(err.value) and not wt.region

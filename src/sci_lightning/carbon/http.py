@@ -620,10 +620,11 @@ class HttpProvider(IntensityProvider):
                 "are used as served (check carbon.region)."]
 
     def _checked(self, series: IntensitySeries) -> IntensitySeries:
-        """``series`` with its notes redacted, after :func:`check_plausible` (ProviderError
+        """``series`` with its notes, source and region redacted, after :func:`check_plausible` (ProviderError
         for a value outside the physical range, so the chain falls back)."""
         check_plausible(series.points, self.name, self.region)
         series.notes = [self._http.redact(n) for n in series.notes]
+        series.source, series.region = self._http.redact(series.source), self._http.redact(series.region)
         return series
 
 

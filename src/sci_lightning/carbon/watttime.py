@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable
@@ -58,6 +59,8 @@ if TYPE_CHECKING:
     from ..settings import CarbonConfig
 
 log = logging.getLogger(__name__)
+#: What a WattTime region code looks like (``CAISO_NORTH``, ``PJM_DC``, ``IE``).
+_REGION_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 __all__ = ["WattTimeProvider", "DEFAULT_BASE_URL", "USERNAME_ENV", "PASSWORD_ENV"]
 
@@ -233,7 +236,15 @@ class WattTimeProvider(HttpProvider):
             "/v3/region-from-loc",
             {"latitude": str(latitude), "longitude": str(longitude), "signal_type": self.wt_signal},
         )
-        return require(body, "region", str, "region-from-loc response", self.name)
+        region = require(body, "region", str, "region-from-loc response", self.name).strip()
+        if not _REGION_CODE.fullmatch(region):  # it becomes carbon.region, a query value and report text
+            raise ProviderError(
+                self.name,
+                f"malformed response: region-from-loc gave {self._http.redact(region)[:60]!r}, not a WattTime "
+                "region code (letters, digits, '_' and '-').",
+                "set carbon.region to the region code instead of coordinates, or check carbon.base_url.",
+            )
+        return region
 
     def _region(self) -> str:
         if not self.region:
