@@ -73,6 +73,12 @@ def test_model_card_round_trips_through_huggingface_hub(tmp_path):
 def test_fine_tuning_when_only_part_of_the_model_was_trained(tmp_path):
     run, _ = _write_run(tmp_path, work=WORK)
     assert co2_eq_emissions(run_activities(run))["training_type"] == "fine-tuning"
+    publish(run, tmp_path / "out", check=True)  # the BOM still passes strict 1.6 validation
+    bom = json.loads((tmp_path / "out" / "bom.cdx.json").read_text())
+    uses = bom["components"][0]["modelCard"]["considerations"]["environmentalConsiderations"]["energyConsumptions"]
+    assert [u["activity"] for u in uses] == ["fine-tuning", "inference", "data-preparation"]
+    pkg = _graph_package(tmp_path / "out" / "model.spdx3.json")
+    assert "ai_finetuningEnergyConsumption" in pkg["ai_energyConsumption"]
 
 
 def test_cyclonedx_bom_passes_strict_1_6_validation(tmp_path):
