@@ -188,3 +188,85 @@ def test_server_text_quoted_in_a_provider_error_is_redacted():
         return body([800], signal_type=(req.header("authorization") or "")[7:])
     record, _, _ = served_with_fallback(odd_signal)
     assert "not the 'co2_moer' asked for" in record["reason"] and TOKEN not in record["reason"]
+
+
+class HeaderDripServer:
+    """A raw loopback server that answers ``200 OK`` and then drips one header a byte per
+    ``drip_s`` seconds (``bytes_`` of them): http.client's per-read timeout never fires."""
+
+    def __init__(self, drip_s: float = 0.1, bytes_: int = 600):
+        import socket
+        import threading
+
+        self.drip_s, self.bytes_ = drip_s, bytes_
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.stop = threading.Event()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)
+            try:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Pad: ")
+                for _ in range(self.bytes_):
+                    if self.stop.is_set():
+                        return
+                    conn.sendall(b"a")
+                    time.sleep(self.drip_s)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+def test_dripping_headers_cannot_outlast_the_budget():
+    # 600 header bytes at one per 0.1 s would take 60 s, each read well inside the 5 s read
+    # timeout; the call's budget is 2 s and covers the status line and headers too
+    srv = HeaderDripServer()
+    wt = WattTimeProvider("CAISO_NORTH", base_url=srv.url, retries=0, timeout_s=5.0, max_total_wait_s=BUDGET_S,
+                          clock=T0.timestamp, sleep=lambda s: None)
+    t = time.monotonic()
+    try:
+        with pytest.raises(ProviderError) as err:
+            wt._http.get_json("/v3/historical")
+    finally:
+        srv.close()
+    assert time.monotonic() - t < 20  # about 2 s expected; 60 s without the deadline on the headers
+    assert "did not arrive within this call's 2 s time budget" in str(err.value)
+    assert "status line and headers had not all arrived" in str(err.value)
+
+
+def test_login_and_data_request_share_one_budget():
+    # login answers after 1.5 s, the data request after 1.5 s: each alone fits the 2 s budget,
+    # together they do not, and one provider call gets one budget (not one per request)
+    from stub_server import slow
+
+    routes = {("GET", "/login"): slow(1.5, {"token": TOKEN}), ("GET", "/v3/historical"): slow(1.5, body([800]))}
+    with StubServer(routes) as srv:
+        wt = WattTimeProvider("CAISO_NORTH", base_url=srv.url, retries=0, timeout_s=5.0, max_total_wait_s=BUDGET_S,
+                              clock=T0.timestamp, sleep=lambda s: None)
+        with pytest.raises(ProviderError, match="time budget|timed out"):
+            wt.history(T0, T0 + timedelta(minutes=5))
+        assert srv.count("GET", "/login") == 1 and wt._http._scope.budget is None
+
+
+def test_a_region_from_loc_echoing_the_token_is_refused():
+    # by coordinates, the region code comes from the server and becomes carbon.region, a query
+    # value and report text: one that is not a region code (here the bearer header) is refused
+    routes = {("GET", "/login"): lambda req: {"token": TOKEN},
+              ("GET", "/v3/region-from-loc"): lambda req: {"region": req.header("authorization") or ""}}
+    with StubServer(routes) as srv:
+        wt = WattTimeProvider(None, latitude=37.77, longitude=-122.4, base_url=srv.url, retries=0,
+                              sleep=lambda s: None)
+        with pytest.raises(ProviderError, match="not a WattTime region code") as err:
+            wt.history(T0, T0 + timedelta(minutes=5))
+    assert TOKEN not in str(err.value) and not wt.region

@@ -143,3 +143,19 @@ def test_if_run_reproduces_the_campaign_with_its_preparation(campaign_dir, tmp_p
     assert agg["energy"] == pytest.approx(c.energy_kwh, rel=1e-6)
     assert agg["carbon"] == pytest.approx(c.carbon_g, rel=1e-6)
     assert agg["sci"] == pytest.approx(c.sci, rel=1e-6)
+
+
+def test_a_build_whose_run_died_before_training_is_not_counted_as_zero_grams(tmp_path):
+    # job 1 of the sweep built the cache and died before its first step (no report, no
+    # intensity): the build's emissions use the campaign's mean intensity, not 0 g
+    root = tmp_path / "sweep"
+    (root).mkdir()
+    (root / "multirun.yaml").write_text("hydra: {}\n")
+    done = _report(root / "0", "0")
+    (root / "1").mkdir()
+    write_preparation(root / "1", [BUILD])
+    c = build_campaign([root])
+    [prep] = c.preparation
+    mean = done.operational_g / done.energy_kwh.total  # the only run with an intensity
+    assert prep.run.endswith("1") and prep.counted and prep.operational_g == pytest.approx(0.05 * mean) and mean > 0
+    assert "campaign's mean intensity" in prep.why

@@ -313,3 +313,52 @@ def test_em_gap_note_reaches_the_report(em_env, tmp_path):
     report = json.loads((tmp_path / "sci_report.json").read_text())
     assert any("data-quality: 1 gap(s)" in n for n in report["intensity"]["notes"])
     assert "data-quality: 1 gap(s)" in (tmp_path / "sci_report.md").read_text()
+
+
+def test_sdk_points_without_duration_keep_a_gap_a_gap():
+    # hourly rows at 10:00, 11:00 and then 20:00 (the source had nothing in between): each
+    # lasts the source's 1 h resolution; 11:00 must not stretch over the 8-hour gap, which is noted
+    body = [{"location": "westus", "time": f"2022-05-17T{h:02d}:00:00+00:00", "rating": r}
+            for h, r in ((10, 100.0), (11, 200.0), (20, 300.0))]
+    with StubServer({("GET", "/emissions/bylocation"): lambda req: body}) as srv:
+        series = CarbonAwareSdkProvider("westus", base_url=srv.url, sleep=no_sleep).history(
+            utc(2022, 5, 17, 10), utc(2022, 5, 17, 21))
+    assert [(p.start.hour, p.end.hour) for p in series.points] == [(10, 11), (11, 12), (20, 21)]
+    assert any("1 gap(s) in bylocation (first 2022-05-17T12:00:00Z to 2022-05-17T20:00:00Z)" in n
+               for n in series.notes)
+    # energy drawn 11:00-13:00: the second hour lies in the gap, so it is recorded as filled
+    # (3600 s), not silently charged as if the 11:00 value had been measured for it
+    timeline = [EnergyInterval(utc(2022, 5, 17, 11), utc(2022, 5, 17, 13), 3.6e6)]
+    [record] = integrate_operational_g(timeline, series.points)[1]
+    assert record.filled_s == pytest.approx(3600.0)
+
+
+def test_sdk_answer_for_another_location_is_labelled():
+    # the published forecast example is for "northeurope"; asked for "westeurope", the SDK's
+    # only forecast is used as served, and the report's notes say whose it is
+    body = example("carbon_aware_sdk", "forecasts_current.json")
+    with StubServer({("GET", "/emissions/forecasts/current"): lambda req: body,
+                     ("GET", "/emissions/bylocation"): lambda req: example("carbon_aware_sdk", "bylocation.json")}) as srv:
+        forecast, _ = CarbonAwareSdkProvider("westeurope", base_url=srv.url, sleep=no_sleep).forecast_with_optimal(
+            utc(2022, 7, 19, 14), timedelta(hours=15))
+        history = CarbonAwareSdkProvider("westus", base_url=srv.url, sleep=no_sleep).history(
+            utc(2022, 5, 17, 20), utc(2022, 5, 17, 22))
+    assert any("the Carbon Aware SDK served location 'northeurope' for the requested 'westeurope'" in n for n in forecast.notes)
+    assert any("served location 'eastus' for the requested 'westus'" in n for n in history.notes)
+    assert CarbonAwareSdkProvider("NorthEurope", base_url="http://127.0.0.1:9")._location_notes(body) == []
+
+
+def test_em_answer_for_another_zone_is_labelled(em_env):
+    # the published forecast example is for zone DK-DK2; asked for DE it is used as served and
+    # the notes say whose it is; the history example (zone DE) gets no such note
+    fc, hist = example("electricity_maps", "forecast.json"), example("electricity_maps", "history.json")
+    with StubServer({("GET", "/v3/carbon-intensity/forecast"): lambda req: fc,
+                     ("GET", "/v3/carbon-intensity/history"): lambda req: hist}) as srv:
+        forecast = em(srv, utc(2018, 11, 26, 17)).forecast(utc(2018, 11, 26, 17), timedelta(hours=2))
+        history = em(srv, utc(2021, 8, 19, 13)).history(utc(2021, 8, 18, 13), utc(2021, 8, 19, 13))
+        by_coords = ElectricityMapsProvider(latitude=55.6, longitude=12.6, base_url=srv.url, sleep=no_sleep,
+                                            now=lambda: utc(2018, 11, 26, 17)).forecast(utc(2018, 11, 26, 17),
+                                                                                      timedelta(hours=2))
+    assert any("Electricity Maps served zone 'DK-DK2' for the requested 'DE'" in n for n in forecast.notes)
+    assert not any("for the requested" in n for n in history.notes)
+    assert any("lat=55.6,lon=12.6 resolved to zone 'DK-DK2'" in n for n in by_coords.notes)

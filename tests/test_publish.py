@@ -56,6 +56,10 @@ def test_model_card_round_trips_through_huggingface_hub(tmp_path):
     card = huggingface_hub.ModelCard.load(str(tmp_path / "out" / "README.md"))
     co2 = card.data.to_dict()["co2_eq_emissions"]
     assert co2 == co2_eq_emissions(run_activities(run))
+    # by hand, grams: IT energy 0.020 + 0.021 kWh in the 10:00 hour (300 g/kWh) and 0.022 + 0.023
+    # + 0.024 + 0.025 kWh in the 11:00 hour (400 g/kWh), x PUE 1.2: (12.3 + 37.6) x 1.2 = 59.88 g;
+    # M = 2,500 kg x 1/8 of the server x 3600 s / (4 x 365 x 86,400 s) = 8.918379 g
+    assert co2["emissions"] == pytest.approx(59.88 + 2.5e6 / 8 * 3600 / 126_144_000, rel=1e-6)
     assert co2["emissions"] == pytest.approx(report.carbon_g, rel=1e-6)  # grams, E x I + M
     assert co2["geographical_location"] == "DE" and co2["training_type"] == "pre-training"
     assert set(co2) == {"emissions", "source", "training_type", "geographical_location", "hardware_used"}
@@ -69,6 +73,12 @@ def test_model_card_round_trips_through_huggingface_hub(tmp_path):
 def test_fine_tuning_when_only_part_of_the_model_was_trained(tmp_path):
     run, _ = _write_run(tmp_path, work=WORK)
     assert co2_eq_emissions(run_activities(run))["training_type"] == "fine-tuning"
+    publish(run, tmp_path / "out", check=True)  # the BOM still passes strict 1.6 validation
+    bom = json.loads((tmp_path / "out" / "bom.cdx.json").read_text())
+    uses = bom["components"][0]["modelCard"]["considerations"]["environmentalConsiderations"]["energyConsumptions"]
+    assert [u["activity"] for u in uses] == ["fine-tuning", "inference", "data-preparation"]
+    pkg = _graph_package(tmp_path / "out" / "model.spdx3.json")
+    assert "ai_finetuningEnergyConsumption" in pkg["ai_energyConsumption"]
 
 
 def test_cyclonedx_bom_passes_strict_1_6_validation(tmp_path):
@@ -86,6 +96,8 @@ def test_cyclonedx_bom_passes_strict_1_6_validation(tmp_path):
     assert training["activityEnergyCost"] == {"value": pytest.approx(report.energy_kwh.total), "unit": "kWh"}
     assert training["co2CostEquivalent"]["unit"] == "tCO2eq"
     assert training["co2CostEquivalent"]["value"] == pytest.approx(report.operational_g / 1e6)
+    assert training["co2CostEquivalent"]["value"] == pytest.approx(59.88e-6, rel=1e-9)  # 59.88 g in tonnes
+    assert training["activityEnergyCost"]["value"] == pytest.approx(0.135 * 1.2, rel=1e-9)  # facility kWh
     assert training["energyProviders"][0]["energyProvided"]["value"] == pytest.approx(report.energy_kwh.total)
     props = {p["name"]: p["value"] for p in uses[2]["properties"]}
     assert "estimated" in props["sci-lightning:method"] and "sci-lightning:amortised" in props
@@ -168,3 +180,49 @@ def test_no_intensity_means_no_emissions_figure_not_zero(tmp_path):
     text = model_card_text(docs)
     assert "co2_eq_emissions:" not in text and "| training | training job |" in text
     assert "valid" in check_bom(json.dumps(bom_document(docs)))
+
+
+def _graph_package(path):
+    doc = json.loads(path.read_text())
+    return next(e for e in doc["@graph"] if e["type"] == "ai_AIPackage")
+
+
+def test_estimated_energy_is_not_called_measured_in_spdx(tmp_path):
+    run, _ = _write_run(tmp_path, inference=False, preparation=False)
+    data = json.loads((run / "sci_report.json").read_text())
+    data["quality"]["energy"] = "estimated"  # e.g. a CPU-only run: CPU-time x TDP estimate
+    (run / "sci_report.json").write_text(json.dumps(data))
+    publish(run, tmp_path / "out", check=False)
+    comment = _graph_package(tmp_path / "out" / "model.spdx3.json")["comment"]
+    assert "measured by" not in comment and "training energy is estimated" in comment
+
+
+def test_secrets_in_the_report_never_reach_a_published_file(tmp_path, monkeypatch):
+    # a report written before the secret was known to the process (or edited by hand) that
+    # quotes a credential: every published document is redacted as data, before it is
+    # serialised (the model card's YAML folds long strings, which would split the secret)
+    secret = "em-Publish-Secret-4242"
+    monkeypatch.setenv("ELECTRICITYMAPS_API_TOKEN", secret)
+    run, _ = _write_run(tmp_path)
+    data = json.loads((run / "sci_report.json").read_text())
+    data["intensity"]["source"] = f"electricity_maps (a proxy quoting auth-token {secret} back) " + "x" * 60 + secret
+    data["run_name"] = f"run-{secret}"
+    (run / "sci_report.json").write_text(json.dumps(data))
+    [done] = publish(run, tmp_path / "out", check=True)
+    assert len(done.files) == 3
+    for path in done.files:
+        text = path.read_text()
+        assert secret not in text and "".join(text.split()).find(secret) == -1, path.name
+        assert "[redacted]" in text, path.name
+
+
+def test_an_error_quoting_the_report_is_redacted(tmp_path, monkeypatch, capsys):
+    from sci_lightning.publish.__main__ import main
+
+    secret = "em-Cli-Secret-9191"
+    monkeypatch.setenv("ELECTRICITYMAPS_API_TOKEN", secret)
+    run = tmp_path / f"run-{secret}"  # an error message names the folder
+    run.mkdir()
+    assert main([str(run), "--no-check"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and secret not in err and "[redacted]" in err

@@ -28,7 +28,8 @@ lists the cache builds it used (:mod:`sci_lightning.sci.preparation`). A build c
 the first time its ``build_id`` is seen (a reused cache is amortised: the runs that reuse
 it add nothing again); a build that ran inside a training window (the feature cache) is
 already in that run's energy and is listed, not added. Its operational emissions use the
-intensity of the run that used it (an estimate, stated).
+intensity of the run that used it, or the campaign's energy-weighted mean when that run
+measured none (it died after the build); an estimate, stated.
 """
 
 from __future__ import annotations
@@ -461,16 +462,21 @@ def _preparation(runs: Sequence[CampaignRun]) -> list[CampaignPreparation]:
     """Every run's preparation records, each build counted once (see the module docstring)."""
     first: dict[str, str] = {}
     out = []
+    with_intensity = [r for r in runs if r.energy_kwh > 0]
+    mean = (sum(r.operational_g for r in with_intensity) / sum(r.energy_kwh for r in with_intensity)
+            if with_intensity else 0.0)
     # the run that built a cache counts it, before the runs that reused it
     pairs = sorted(((r, p) for r in runs for p in r.preparation), key=lambda rp: rp[1].reused)
     for (run, record), (_, new) in zip(pairs, attribute_once(p for _, p in pairs)):
-        intensity = run.operational_g / run.energy_kwh if run.energy_kwh > 0 else 0.0
+        # a run that died after its cache build has no intensity: the campaign's mean stands in
+        intensity = run.operational_g / run.energy_kwh if run.energy_kwh > 0 else mean
         if not new:
             why = f"amortised: counted in {first[record.build_id]}"
         elif record.within_training:
             why = f"inside {run.name}'s training energy"
         else:
-            why = "counted"
+            why = "counted" + ("" if run.energy_kwh > 0 else " (its run measured no intensity: the campaign's "
+                                                              "mean intensity is used)")
         first.setdefault(record.build_id, run.name)
         out.append(CampaignPreparation(run.name, record, new and not record.within_training, why,
                                        record.energy_kwh * intensity))

@@ -18,8 +18,9 @@ Endpoints used::
 
 ``duration`` is minutes (a number) in forecasts; in ``bylocation`` results it may be a
 .NET TimeSpan string (``"00:05:00"``, ``"1.00:00:00"``) or minutes; both are read.
-A point without ``duration`` lasts until the next point (the data source's own spacing),
-the last one as long as the spacing before it. ``204 No Content`` (the SDK's answer when
+A point without ``duration`` lasts the data source's resolution: the smallest spacing
+between the response's points (so a gap in the data stays a gap, noted, instead of
+stretching the point before it). ``204 No Content`` (the SDK's answer when
 its data source has nothing for the window) is "no data": an empty series whose note says
 so, which a fallback chain replaces, quoting that note. Older SDK versions return a single ``optimalDataPoint`` object; that is read too. Errors
 come back as ASP.NET ValidationProblemDetails (``title``, ``detail``, ``errors``), whose
@@ -150,6 +151,13 @@ class CarbonAwareSdkProvider(HttpProvider):
             *(extra or []),
         ]
 
+    def _location_notes(self, items: list[Any]) -> list[str]:
+        """A data-quality note when the SDK answered for another location than asked (its
+        ``location`` field, the name it was given, should echo ``carbon.region``)."""
+        named = {i["location"].strip() for i in items if isinstance(i, dict) and isinstance(i.get("location"), str)}
+        served = sorted(n for n in named if n and n.casefold() != self.region.casefold())
+        return self._served_note("the Carbon Aware SDK", "location", ", ".join(served)) if served else []
+
     def _points(self, items: list[Any], what: str, time_key: str, value_key: str) -> tuple[list[IntensityPoint], list[str]]:
         """Points sorted by time (duplicates dropped), and notes on durations that were inferred."""
         raw: list[tuple[datetime, float, timedelta | None]] = []
@@ -162,30 +170,27 @@ class CarbonAwareSdkProvider(HttpProvider):
             if not any(r[0] == t for r in raw):  # duplicate timestamp: keep the first
                 raw.append((t, float(v), d))
         raw.sort(key=lambda r: r[0])
-        points: list[IntensityPoint] = []
-        assumed = 0
-        for j, (t, v, d) in enumerate(raw):
-            if d is None:
-                d, guessed = self._spacing(raw, j)
-                assumed += guessed
-            points.append(IntensityPoint(t, t + d, v))
+        step = self._spacing(raw)
+        points = [IntensityPoint(t, t + (d if d is not None else step or self.default_duration), v) for t, v, d in raw]
         notes = []
-        if assumed:
-            notes.append(f"data-quality: {assumed} {what} point(s) had no duration and no neighbour to take the "
-                         f"spacing from; each was taken to last {self.default_duration} (an assumption).")
+        if step is None and any(d is None for _, _, d in raw):
+            notes.append(f"data-quality: {sum(d is None for _, _, d in raw)} {what} point(s) had no duration and no "
+                         f"neighbour to take the spacing from; each was taken to last {self.default_duration} "
+                         "(an assumption).")
+        gaps = [(a.end, b.start) for a, b in zip(points, points[1:]) if b.start > a.end]
+        if gaps:
+            notes.append(f"data-quality: {len(gaps)} gap(s) in {what} (first {format_time(gaps[0][0])} to "
+                         f"{format_time(gaps[0][1])}); no intensity is assumed there.")
         return points, notes
 
-    def _spacing(self, raw: list[tuple[datetime, float, timedelta | None]], j: int) -> tuple[timedelta, bool]:
-        """A point's length when the SDK gives none: the data source's own spacing, i.e. the
-        time to the next point, else from the previous one. The SDK derives durations the same
-        way (its Electricity Maps data source sets every point's duration to the spacing of the
-        first two points, and 0 when there is only one); ``(default_duration, True)`` for a
-        lone point."""
-        if j + 1 < len(raw):
-            return raw[j + 1][0] - raw[j][0], False
-        if j > 0:
-            return raw[j][0] - raw[j - 1][0], False
-        return self.default_duration, True
+    @staticmethod
+    def _spacing(raw: list[tuple[datetime, float, timedelta | None]]) -> timedelta | None:
+        """The data source's resolution, for points the SDK gives no duration: the smallest
+        spacing between consecutive points (so a gap stays a gap instead of stretching the
+        point before it, as the SDK's own Electricity Maps source does when it takes every
+        point's duration from the first two points); None for a lone point."""
+        steps = [b[0] - a[0] for a, b in zip(raw, raw[1:]) if b[0] > a[0]]
+        return min(steps) if steps else None
 
     # ------------------------------------------------------------------ API
 
@@ -200,6 +205,7 @@ class CarbonAwareSdkProvider(HttpProvider):
                                                  self.signal_type, "measured", notes=self._notes([self._no_content(start, end)])))
         expect_type(body, list, "bylocation response", self.name)
         pts, extra = self._points(body, "bylocation", "time", "rating")
+        extra = self._location_notes(body) + extra
         pts = [p for p in pts if p.end > start and p.start < end]
         notes = self._notes(extra + ([] if pts else ["the SDK returned no data for the requested window."]))
         return self._checked(IntensitySeries(pts, "Carbon Aware SDK /emissions/bylocation", self.region,
@@ -208,6 +214,20 @@ class CarbonAwareSdkProvider(HttpProvider):
     def _no_content(self, start: datetime, end: datetime) -> str:
         return (f"the SDK answered 204 No Content: no data for location {self.region!r} between "
                 f"{format_time(start)} and {format_time(end)}.")
+
+    def _forecast_params(self, start: datetime | None, horizon: timedelta,
+                         window_size_min: int | None) -> tuple[dict[str, Any], datetime]:
+        """The ``/emissions/forecasts/current`` query and the window's start (now when not given)."""
+        params: dict[str, Any] = {"location": self.region}
+        if start is not None:
+            start = ensure_utc(start, "start")
+            params["dataStartAt"] = format_time(start)
+            params["dataEndAt"] = format_time(start + horizon)
+        if window_size_min is not None:
+            if int(window_size_min) <= 0:
+                raise ValueError(f"window_size_min must be > 0, got {window_size_min!r}.")
+            params["windowSize"] = int(window_size_min)
+        return params, start if start is not None else datetime.now(timezone.utc)
 
     def forecast_with_optimal(
         self,
@@ -228,18 +248,7 @@ class CarbonAwareSdkProvider(HttpProvider):
         ``{"location": str, "start": datetime, "duration_min": float, "g_per_kwh": float}``
         (for a window size > 1 point, ``g_per_kwh`` is the SDK's window average).
         """
-        params: dict[str, Any] = {"location": self.region}
-        if start is not None:
-            start = ensure_utc(start, "start")
-            params["dataStartAt"] = format_time(start)
-            params["dataEndAt"] = format_time(start + horizon)
-            lo = start
-        else:
-            lo = datetime.now(timezone.utc)
-        if window_size_min is not None:
-            if int(window_size_min) <= 0:
-                raise ValueError(f"window_size_min must be > 0, got {window_size_min!r}.")
-            params["windowSize"] = int(window_size_min)
+        params, lo = self._forecast_params(start, horizon, window_size_min)
         hi = lo + horizon
         body = self._get("/emissions/forecasts/current", params)
         if body is None:
@@ -260,7 +269,8 @@ class CarbonAwareSdkProvider(HttpProvider):
         gen = fc.get("generatedAt")
         generated_at = parse_time(gen, "forecast.generatedAt", self.name) if gen else None
         optimal = self._optimal(fc)
-        extra = duration_notes + ([] if pts else ["the forecast had no points in the requested window."])
+        extra = self._location_notes([fc]) + duration_notes + (
+            [] if pts else ["the forecast had no points in the requested window."])
         if window_size_min is not None:
             extra.append(
                 f"windowSize={int(window_size_min)} min: the SDK may return forecastData as rolling "

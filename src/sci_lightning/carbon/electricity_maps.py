@@ -264,6 +264,17 @@ class ElectricityMapsProvider(HttpProvider):
                 "check carbon.signal_type (lifecycle or direct) and that carbon.base_url is the Electricity Maps API.",
             )
 
+    def _zone_notes(self, body: dict[str, Any], what: str) -> list[str]:
+        """What the response's ``zone`` says about where the data is for: the zone that
+        coordinates resolved to, or a data-quality note when it is not the zone asked for."""
+        served = body.get("zone")
+        if not isinstance(served, str) or not served.strip():
+            return []
+        asked = self._location.get("zone")
+        if asked is None:
+            return [f"{self.region} resolved to zone {served.strip()[:40]!r} (the {what} response's zone)."]
+        return self._served_note("Electricity Maps", "zone", served, asked)
+
     @staticmethod
     def _to_points(pairs: list[tuple[datetime, float]]) -> tuple[list[IntensityPoint], list[str]]:
         """Hour-start stamps to one-hour [start, end) points (the API's documented hourly
@@ -316,6 +327,7 @@ class ElectricityMapsProvider(HttpProvider):
             body = self._get("history")
             rows = require(body, "history", list, "history response", self.name)
             pairs, notes = self._parse_rows(rows, "history")
+            notes = self._zone_notes(body, "history") + notes
         else:
             pairs_all: dict[datetime, float] = {}
             chunk_start = start.replace(minute=0, second=0, microsecond=0)
@@ -325,6 +337,7 @@ class ElectricityMapsProvider(HttpProvider):
                 body = self._get("past-range", start=format_time(chunk_start), end=format_time(chunk_end))
                 rows = require(body, "data", list, "past-range response", self.name)
                 chunk_pairs, chunk_notes = self._parse_rows(rows, "past-range data")
+                chunk_notes = [n for n in self._zone_notes(body, "past-range") if n not in notes] + chunk_notes
                 pairs_all.update(chunk_pairs)
                 notes.extend(chunk_notes)
                 n_requests += 1
@@ -347,6 +360,7 @@ class ElectricityMapsProvider(HttpProvider):
         body = self._get("forecast")
         rows = require(body, "forecast", list, "forecast response", self.name)
         pairs, notes = self._parse_rows(rows, "forecast")
+        notes = self._zone_notes(body, "forecast") + notes
         generated_at = None
         if isinstance(body.get("updatedAt"), str):
             generated_at = parse_time(body["updatedAt"], "forecast updatedAt", self.name)

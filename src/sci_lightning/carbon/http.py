@@ -7,16 +7,19 @@ One :class:`HttpClient` per provider instance. It owns one ``requests.Session`` 
   (each backoff capped at ``max_wait_s``), honouring ``Retry-After`` (seconds or an
   HTTP-date) in full, never shortened;
 * a time budget per call, ``max_total_s`` (setting ``carbon.max_total_wait_s``): every
-  attempt, timeout and wait of one call together stay within it. Each request's
+  attempt, timeout and wait of one call together stay within it; inside
+  :meth:`HttpClient.one_budget` several requests (a login and the data request) share one. Each request's
   connect/read timeouts are cut to what is left of the budget, and a wait (Retry-After or
   backoff) that would end past it is not started: the call fails at once with the
   provider error, saying what the server asked for and which setting to raise. A wait
   longer than ``ANNOUNCE_WAIT_S`` is logged as a warning before sleeping
   (``"watttime: waiting 5 s before retry 2/3 (server asked: Retry-After 5)"``). The sleep
   and the clock are injectable, so tests never sleep;
-* a total deadline that covers the body too: responses are streamed and read in chunks
-  against the same monotonic budget, so a server that drips its body one byte a second
-  cannot hold a call past ``max_total_s``; a body larger than ``max_body_bytes``
+* a total deadline that covers the headers and the body too: the status line and headers
+  are awaited against the budget (the request runs in a daemon thread that is abandoned
+  when it is spent), and responses are streamed and read in chunks against the same
+  monotonic budget, so a server that drips its headers or body one byte a second cannot
+  hold a call past ``max_total_s``; a body larger than ``max_body_bytes``
   (default 16 MiB; the providers' real answers are kilobytes) is refused, by its
   ``Content-Length`` before reading or while reading when it has none;
 * credentials that HTTP cannot carry (a user name or password outside Latin-1 for Basic
@@ -59,10 +62,12 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import contextlib
 import os
+import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import requests
 from urllib3 import exceptions as urllib3_errors
@@ -99,6 +104,9 @@ _BUDGET_SETTING = "carbon.max_total_wait_s"
 #: The largest response body read (the providers' real answers are a few hundred kB at most).
 MAX_BODY_BYTES = 16 * 1024 * 1024
 _CHUNK_BYTES = 64 * 1024
+#: How long past the budget the status line and headers are awaited before the request is
+#: abandoned (a silent server is ended by the socket timeout, cut to the budget, before that).
+_HEADER_GRACE_S = 0.25
 
 
 class NoContent(ProviderError):
@@ -107,7 +115,8 @@ class NoContent(ProviderError):
 
 
 class _BodyTimeout(Exception):
-    """The response body did not arrive within the call's time budget."""
+    """The response (its status line and headers, or its body) did not arrive within the
+    call's time budget; ``args[0]`` says how much had arrived."""
 
 
 class HttpStatusError(ProviderError):
@@ -263,11 +272,26 @@ class HttpClient:
         self.session = session or requests.Session()
         self.max_body_bytes = int(max_body_bytes)
         self._secrets: set[str] = set()
+        self._scope = threading.local()  # .budget: the shared budget inside one_budget()
         for value in secrets:
             self.add_secret(value)
 
     def __repr__(self) -> str:  # never shows headers, auth or secrets
         return f"HttpClient(provider={self.provider!r}, base_url={self.base_url!r}, retries={self.retries})"
+
+    @contextlib.contextmanager
+    def one_budget(self) -> Iterator[None]:
+        """Every request inside the block shares one ``max_total_s`` budget (e.g. a login, the
+        data request and a re-login after a 401 are one provider call, not three budgets).
+        Nested blocks join the outer one; per thread."""
+        if getattr(self._scope, "budget", None) is not None:
+            yield
+            return
+        self._scope.budget = _Budget(self.max_total_s, self.clock)
+        try:
+            yield
+        finally:
+            self._scope.budget = None
 
     def add_secret(self, value: str | None, *, user: str | None = None) -> None:
         """Register a string (e.g. a fresh token) to redact from error messages, with its
@@ -314,12 +338,41 @@ class HttpClient:
         """One attempt: the response with its body read in full within ``budget``."""
         left = budget.left_s()
         timeout = (max(_MIN_TIMEOUT_S, min(self.connect_timeout_s, left)), max(_MIN_TIMEOUT_S, min(self.timeout_s, left)))
-        resp = self.session.request(method, url, timeout=timeout, stream=True, **kw)
+        resp = self._open(method, url, budget, timeout, **kw)
         try:
             resp._content = self._read_body(resp, budget)  # what resp.json()/.text read
         finally:
             resp.close()
         return resp
+
+    def _open(self, method: str, url: str, budget: _Budget, timeout: tuple[float, float], **kw: Any) -> requests.Response:
+        """Send the request and wait for the status line and headers within ``budget``.
+
+        ``http.client`` reads the headers with a timeout per socket read only, so a server
+        that drips them a byte at a time would hold the call for as long as it likes: the
+        request runs in a daemon thread and is abandoned (its response closed when it ends)
+        once the budget is spent."""
+        box: dict[str, Any] = {}
+        done, abandoned = threading.Event(), threading.Event()
+
+        def run() -> None:
+            try:
+                box["resp"] = self.session.request(method, url, timeout=timeout, stream=True, **kw)
+            except BaseException as e:  # re-raised in the caller's thread
+                box["exc"] = e
+            done.set()
+            if abandoned.is_set() and "resp" in box:
+                box["resp"].close()
+
+        threading.Thread(target=run, name=f"{self.provider}-http", daemon=True).start()
+        # the socket timeouts (cut to the budget's remainder) end a silent server first
+        if not done.wait(budget.left_s() + _HEADER_GRACE_S):
+            abandoned.set()
+            if not done.is_set():
+                raise _BodyTimeout("the status line and headers had not all arrived")
+        if "exc" in box:
+            raise box["exc"]
+        return box["resp"]
 
     def _read_body(self, resp: requests.Response, budget: _Budget) -> bytes:
         """The body, read in chunks against the call's deadline and size cap."""
@@ -332,13 +385,13 @@ class HttpClient:
         while True:
             left = budget.left_s()
             if left <= 0:
-                raise _BodyTimeout(size)
+                raise _BodyTimeout(f"{size} byte(s) of the body had arrived")
             _set_read_timeout(resp, min(self.timeout_s, left))
             try:
                 chunk = read(_CHUNK_BYTES, decode_content=True)
             except urllib3_errors.ReadTimeoutError:
                 if budget.left_s() <= _MIN_TIMEOUT_S:
-                    raise _BodyTimeout(size) from None
+                    raise _BodyTimeout(f"{size} byte(s) of the body had arrived") from None
                 raise requests.Timeout("read timed out") from None
             if not chunk:
                 return b"".join(chunks)
@@ -383,7 +436,7 @@ class HttpClient:
         url = self.base_url + (path if path.startswith("/") else "/" + path)
         self._add_request_secrets(headers, auth)
         self._check_encodable(headers, auth)
-        budget = _Budget(self.max_total_s, self.clock)
+        budget = getattr(self._scope, "budget", None) or _Budget(self.max_total_s, self.clock)
         kw = dict(params=params, headers=dict(headers) if headers else None, auth=auth, json=json_body)
         for attempt in range(self.retries + 1):
             resp, exc = None, None
@@ -395,7 +448,7 @@ class HttpClient:
             except _BodyTimeout as e:
                 raise self._error(
                     f"the response from {path} did not arrive within this call's {_seconds(self.max_total_s)} s "
-                    f"time budget ({_BUDGET_SETTING}); {e.args[0]} byte(s) of the body had arrived.",
+                    f"time budget ({_BUDGET_SETTING}); {e.args[0]}.",
                     "the server is sending very slowly; try again later, raise "
                     f"{_BUDGET_SETTING}, or keep a fallback provider (carbon.fallback).",
                 ) from None
@@ -555,11 +608,23 @@ class HttpProvider(IntensityProvider):
         """Close the HTTP session."""
         self._http.close()
 
+    def _served_note(self, who: str, kind: str, served: Any, asked: str | None = None) -> list[str]:
+        """``[note]`` when a response says it is for another region than asked (``served``,
+        e.g. its ``region``/``location``/``zone`` field, compared case-insensitively with
+        ``asked``, default ``self.region``); ``[]`` when it matches or says nothing. The one
+        wording every provider uses to label data served for elsewhere."""
+        asked = self.region if asked is None else asked
+        if not isinstance(served, str) or not served.strip() or not asked or served.strip().casefold() == asked.casefold():
+            return []
+        return [f"data-quality: {who} served {kind} {served.strip()[:60]!r} for the requested {asked!r}; the values "
+                "are used as served (check carbon.region)."]
+
     def _checked(self, series: IntensitySeries) -> IntensitySeries:
-        """``series`` with its notes redacted, after :func:`check_plausible` (ProviderError
+        """``series`` with its notes, source and region redacted, after :func:`check_plausible` (ProviderError
         for a value outside the physical range, so the chain falls back)."""
         check_plausible(series.points, self.name, self.region)
         series.notes = [self._http.redact(n) for n in series.notes]
+        series.source, series.region = self._http.redact(series.source), self._http.redact(series.region)
         return series
 
 

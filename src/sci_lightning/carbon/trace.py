@@ -205,15 +205,9 @@ def _convert(values: list[float], unit: str | None, column: str, path: Path) -> 
     return out, unit or "g_per_kwh"
 
 
-def load_trace(path: str | Path, column: str | None = None, unit: str | None = None) -> Trace:
-    """Read and validate a trace CSV (see module docs); values converted from ``unit`` to
-    g/kWh. Raises DatasetError/ConfigError with the fix."""
-    path = resolve_trace_path(path)
-    if not path.is_file():
-        raise DatasetError(
-            f"trace file {path} does not exist. Set carbon.trace_path to a CSV of UTC timestamps and gCO2e/kWh "
-            "values (an Electricity Maps data-portal export works as is)."
-        )
+def _read_rows(path: Path, column: str | None) -> tuple[list[tuple[float, float]], str, Counter[str], int]:
+    """The CSV's ``(epoch seconds, value)`` rows, the value column's name, the zones named
+    (Electricity Maps exports) and how many rows are flagged estimated."""
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
         try:
@@ -253,23 +247,43 @@ def load_trace(path: str | Path, column: str | None = None, unit: str | None = N
                 zones[row[zone_idx].strip()] += 1
             if est_idx is not None and len(row) > est_idx and row[est_idx].strip().lower() == "true":
                 estimated += 1
+    return rows, col_name, zones, estimated
+
+
+def _point_ends(starts: list[float]) -> tuple[list[float], float]:
+    """Each row's end (the next row, or one typical step when the next is more than two
+    steps away: a gap) and the typical step (the lower median spacing; 1 h for one row)."""
+    steps = sorted(b - a for a, b in zip(starts, starts[1:]))
+    step = steps[(len(steps) - 1) // 2] if steps else 3600.0
+    ends = []
+    for i, t in enumerate(starts):
+        nxt = starts[i + 1] if i + 1 < len(starts) else None
+        ends.append(nxt if nxt is not None and nxt - t <= 2 * step else t + step)
+    return ends, step
+
+
+def load_trace(path: str | Path, column: str | None = None, unit: str | None = None) -> Trace:
+    """Read and validate a trace CSV (see module docs); values converted from ``unit`` to
+    g/kWh. Raises DatasetError/ConfigError with the fix."""
+    path = resolve_trace_path(path)
+    if not path.is_file():
+        raise DatasetError(
+            f"trace file {path} does not exist. Set carbon.trace_path to a CSV of UTC timestamps and gCO2e/kWh "
+            "values (an Electricity Maps data-portal export works as is)."
+        )
+    rows, col_name, zones, estimated = _read_rows(path, column)
     if not rows:
         raise DatasetError(f"trace file {path} has no data rows with a value in column {col_name!r}.")
     rows.sort()
     starts = [t for t, _ in rows]
-    if any(b == a for a, b in zip(starts, starts[1:])):
-        dup = next(a for a, b in zip(starts, starts[1:]) if a == b)
+    dup = next((a for a, b in zip(starts, starts[1:]) if a == b), None)
+    if dup is not None:
         raise DatasetError(
             f"{path}: timestamp {datetime.fromtimestamp(dup, timezone.utc).isoformat()} appears twice; "
             "a trace must have one value per time."
         )
     values, unit = _convert([v for _, v in rows], unit, col_name, path)
-    steps = sorted(b - a for a, b in zip(starts, starts[1:]))
-    step = steps[(len(steps) - 1) // 2] if steps else 3600.0  # lower median: the typical step
-    ends = []
-    for i, t in enumerate(starts):
-        nxt = starts[i + 1] if i + 1 < len(starts) else None
-        ends.append(nxt if nxt is not None and nxt - t <= 2 * step else t + step)
+    ends, step = _point_ends(starts)
     return Trace(
         starts_s=starts,
         ends_s=ends,

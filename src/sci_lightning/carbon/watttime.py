@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable
@@ -58,6 +59,8 @@ if TYPE_CHECKING:
     from ..settings import CarbonConfig
 
 log = logging.getLogger(__name__)
+#: What a WattTime region code looks like (``CAISO_NORTH``, ``PJM_DC``, ``IE``).
+_REGION_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 __all__ = ["WattTimeProvider", "DEFAULT_BASE_URL", "USERNAME_ENV", "PASSWORD_ENV"]
 
@@ -187,17 +190,19 @@ class WattTimeProvider(HttpProvider):
         return self._token
 
     def _get(self, path: str, params: dict[str, Any]) -> Any:
-        """Authenticated GET with one re-login on 401, and WattTime-specific error messages."""
-        for attempt in (0, 1):
-            token = self._ensure_token()
-            try:
-                return self._http.get_json(path, params=params, headers={"Authorization": f"Bearer {token}"})
-            except HttpStatusError as exc:
-                if exc.status == 401 and attempt == 0:
-                    log.debug("watttime: 401 on %s; logging in again", path)
-                    self._token = None
-                    continue
-                raise self._explain(exc, params) from None
+        """Authenticated GET with one re-login on 401, and WattTime-specific error messages;
+        the logins and the data request share one ``carbon.max_total_wait_s`` budget."""
+        with self._http.one_budget():
+            for attempt in (0, 1):
+                token = self._ensure_token()
+                try:
+                    return self._http.get_json(path, params=params, headers={"Authorization": f"Bearer {token}"})
+                except HttpStatusError as exc:
+                    if exc.status == 401 and attempt == 0:
+                        log.debug("watttime: 401 on %s; logging in again", path)
+                        self._token = None
+                        continue
+                    raise self._explain(exc, params) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _explain(self, exc: HttpStatusError, params: dict[str, Any]) -> ProviderError:
@@ -231,7 +236,15 @@ class WattTimeProvider(HttpProvider):
             "/v3/region-from-loc",
             {"latitude": str(latitude), "longitude": str(longitude), "signal_type": self.wt_signal},
         )
-        return require(body, "region", str, "region-from-loc response", self.name)
+        region = require(body, "region", str, "region-from-loc response", self.name).strip()
+        if not _REGION_CODE.fullmatch(region):  # it becomes carbon.region, a query value and report text
+            raise ProviderError(
+                self.name,
+                f"malformed response: region-from-loc gave {self._http.redact(region)[:60]!r}, not a WattTime "
+                "region code (letters, digits, '_' and '-').",
+                "set carbon.region to the region code instead of coordinates, or check carbon.base_url.",
+            )
+        return region
 
     def _region(self) -> str:
         if not self.region:
@@ -285,10 +298,7 @@ class WattTimeProvider(HttpProvider):
         factor = _UNIT_FACTORS.get(units, LBS_PER_MWH_TO_G_PER_KWH)
         how = "already in gCO2/kWh" if factor == 1 else f"converted from {units} to gCO2/kWh (x {factor})"
         notes = [f"WattTime {self.wt_signal} ({self.signal_type}); {how}."]
-        served_region = meta.get("region")
-        if isinstance(served_region, str) and self.region and served_region != self.region:
-            notes.append(f"data-quality: WattTime served region {served_region[:60]!r} for the requested "
-                         f"{self.region!r}; the values are that region's.")
+        notes += self._served_note("WattTime", "region", meta.get("region"))
         if meta.get("_imputed_points"):
             notes.append(f"data-quality: {meta['_imputed_points']} point(s) were computed by WattTime's backup model "
                          "from imputed data (imputed_data_used=true), lower quality than the default model.")

@@ -8,6 +8,7 @@ from typing import Sequence
 
 from sci_lightning.errors import SciLightningError
 from sci_lightning.publish.writer import publish
+from sci_lightning.redaction import redact
 from sci_lightning.sci.codec import FormatError
 
 __all__ = ["main"]
@@ -32,10 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         results = publish(args.path, args.out, check=args.check, download_location=args.download_location)
     except (SciLightningError, FormatError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {redact(str(e))}", file=sys.stderr)  # may quote the report's text
         return 2
     except OSError as e:
-        print(f"error: {e}. Give a readable run folder and a writable --out.", file=sys.stderr)
+        print(f"error: {redact(str(e))}. Give a readable run folder and a writable --out.", file=sys.stderr)
         return 2
     for r in results:
         print(f"{r.run_dir}: wrote {', '.join(p.name for p in r.files)} to {r.out_dir}")

@@ -2,8 +2,8 @@
 
 The model is one ``machine-learning-model`` component; its
 ``modelCard.considerations.environmentalConsiderations.energyConsumptions`` holds one
-entry per activity (``training``, ``inference``, ``data-preparation``: CycloneDX's own
-activity names) with ``activityEnergyCost`` in kWh, ``co2CostEquivalent`` in tCO2eq (the
+entry per activity (``training`` or ``fine-tuning`` when only part of the model was
+trained, ``inference``, ``data-preparation``: CycloneDX's own activity names) with ``activityEnergyCost`` in kWh, ``co2CostEquivalent`` in tCO2eq (the
 operational emissions, E x I) and the grid as the ``energyProviders`` entry. The grid's
 fuel mix is not known to us, so ``energySource`` is ``unknown``; the intensity used and
 every figure's method are stated in the entry's ``properties`` (names prefixed
@@ -49,8 +49,10 @@ def _prop(name: str, value: Any) -> dict[str, str]:
 def _consumption(a: Activity, docs: RunDocuments) -> dict[str, Any]:
     i = docs.report.intensity
     energy = {"value": float(a.energy_kwh or 0.0), "unit": "kWh"}  # called for measured activities only
+    # CycloneDX names fine-tuning as its own activity (as SPDX and the model card do)
+    fine_tuned = a.activity == "training" and training_type(docs.report) == "fine-tuning"
     entry: dict[str, Any] = {
-        "activity": a.activity,
+        "activity": "fine-tuning" if fine_tuned else a.activity,
         "energyProviders": [{
             "description": (f"electricity grid of {location(docs.report)}; intensity "
                             f"{i.mean_g_per_kwh if i.mean_g_per_kwh is not None else 'unknown'} gCO2e/kWh "

@@ -11,13 +11,14 @@ when the ``publish`` extra is installed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import yaml
 
 from sci_lightning.publish.activities import (
     Activity, RunDocuments, hardware_used, location, training_type,
 )
+from sci_lightning.redaction import scrub
 
 __all__ = ["MODEL_CARD_NAME", "check_model_card", "co2_eq_emissions", "model_card_text"]
 
@@ -32,14 +33,15 @@ def _quality(quality: str | None) -> str:
     return {"mixed": "mixed: partly measured, partly estimated", None: "quality unknown"}.get(quality, str(quality))
 
 
-def co2_eq_emissions(docs: RunDocuments) -> dict[str, Any] | None:
-    """The ``co2_eq_emissions`` metadata of the run (emissions in grams CO2e); ``None`` when
+def co2_eq_emissions(docs: RunDocuments, secrets: Iterable[str] | None = None) -> dict[str, Any] | None:
+    """The ``co2_eq_emissions`` metadata of the run (emissions in grams CO2e), redacted of
+    ``secrets`` (default: :func:`~sci_lightning.redaction.secret_values`); ``None`` when
     the report has no emissions figure (no intensity): no number is made up."""
     report, training = docs.report, docs.training
     if training.carbon_g is None:
         return None
     embodied = "" if not training.embodied_g else f" + embodied {training.embodied_g:.4g} g"
-    return {
+    return scrub({
         "emissions": round(float(training.carbon_g), 6),
         "source": (f"sci-lightning: training energy metered by sci-lightning ({_quality(report.quality.energy)}) "
                    f"x grid intensity from {report.intensity.source or 'an unnamed source'} "
@@ -47,7 +49,7 @@ def co2_eq_emissions(docs: RunDocuments) -> dict[str, Any] | None:
         "training_type": training_type(report),
         "geographical_location": location(report),
         "hardware_used": hardware_used(report),
-    }
+    }, secrets)[0]
 
 
 def _row(a: Activity) -> str:
@@ -77,15 +79,18 @@ def _body(docs: RunDocuments) -> list[str]:
     return lines
 
 
-def model_card_text(docs: RunDocuments) -> str:
-    """The ``README.md`` text: YAML front matter (``co2_eq_emissions``, tags) and the body."""
+def model_card_text(docs: RunDocuments, secrets: Iterable[str] | None = None) -> str:
+    """The ``README.md`` text: YAML front matter (``co2_eq_emissions``, tags) and the body,
+    redacted of ``secrets`` before serialising (YAML folds long lines, which would split a
+    secret so that a text search no longer finds it)."""
     metadata: dict[str, Any] = {"library_name": "timm", "tags": ["image-classification", "sci-lightning"]}
-    co2 = co2_eq_emissions(docs)
+    co2 = co2_eq_emissions(docs, secrets)
     if co2 is not None:
         metadata["tags"].append("co2_eq_emissions")
         metadata["co2_eq_emissions"] = co2
     front = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True)
-    return "---\n" + front + "---\n\n" + "\n".join(_body(docs))
+    body, _ = scrub(_body(docs), secrets)
+    return "---\n" + front + "---\n\n" + "\n".join(body)
 
 
 def check_model_card(text: str, expected: dict[str, Any] | None) -> str:

@@ -87,9 +87,10 @@ def spdx_document(docs: RunDocuments, download_location: str | None = None) -> d
         "ai_domain": ["computer vision"],
         "ai_energyConsumption": _energy(docs),
         "ai_informationAboutTraining": " ".join(statements),
-        "comment": (f"Energy figures are facility energy (IT x PUE) measured by sci-lightning; SCI "
-                    f"{r.sci.value} {r.sci.unit}. Data preparation has no SPDX energy slot and is stated "
-                    "in ai_informationAboutTraining."),
+        "comment": (f"Energy figures are facility energy (IT x PUE) obtained by sci-lightning; the training "
+                    f"energy is {r.quality.energy or 'of unknown quality'} (measured, estimated or mixed: each "
+                    f"figure's method is in ai_informationAboutTraining); SCI {r.sci.value} {r.sci.unit}. Data "
+                    "preparation has no SPDX energy slot and is stated in ai_informationAboutTraining."),
     }
     document = {"type": "SpdxDocument", "spdxId": ns, "creationInfo": _CREATION, "name": f"{package['name']} AI BOM",
                 "rootElement": [package["spdxId"]], "element": [agent["spdxId"], package["spdxId"]],

@@ -5,7 +5,8 @@ and ``model.spdx3.json`` (SPDX 3.0.1) for one run folder; :func:`publish` does s
 run folder or, for a sweep folder, for each run under it (one sub-folder per run).
 With ``check`` the model card is read back with ``huggingface_hub`` and the BOM validated
 with cyclonedx-python-lib (``pip install sci-lightning[publish]``); ``check=None`` checks
-when those libraries are installed and says so when they are not.
+when those libraries are installed and says so when they are not. Every document is
+redacted (:mod:`sci_lightning.redaction`) as data, before it is serialised, like the report.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sci_lightning.publish.activities import run_activities
 from sci_lightning.publish.cyclonedx import BOM_NAME, bom_document, check_bom
 from sci_lightning.publish.model_card import MODEL_CARD_NAME, check_model_card, co2_eq_emissions, model_card_text
 from sci_lightning.publish.spdx import SPDX_NAME, spdx_document
+from sci_lightning.redaction import scrub, secret_values
 from sci_lightning.sci.report import JSON_NAME
 
 __all__ = ["Published", "publish", "publish_run"]
@@ -58,12 +60,13 @@ def publish_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]
     docs = run_activities(run_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    card = model_card_text(docs)
-    bom = json.dumps(bom_document(docs), indent=2) + "\n"
-    spdx = json.dumps(spdx_document(docs, download_location), indent=2) + "\n"
+    secrets = secret_values()  # the report on disk may predate a secret or be hand-edited
+    card = model_card_text(docs, secrets)
+    bom = json.dumps(scrub(bom_document(docs), secrets)[0], indent=2) + "\n"
+    spdx = json.dumps(scrub(spdx_document(docs, download_location), secrets)[0], indent=2) + "\n"
     checks = []
     if check is not False:
-        checks.append(_check("model card", lambda: check_model_card(card, co2_eq_emissions(docs)), check))
+        checks.append(_check("model card", lambda: check_model_card(card, co2_eq_emissions(docs, secrets)), check))
         checks.append(_check("CycloneDX BOM", lambda: check_bom(bom), check))
     files = []
     for name, text in ((MODEL_CARD_NAME, card), (BOM_NAME, bom), (SPDX_NAME, spdx)):
