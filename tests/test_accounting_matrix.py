@@ -155,6 +155,7 @@ def test_epoch_energy_monitor_refused_with_mid_epoch_validation(tmp_path):
     assert float(mc.best_model_score) == 8 * 2.0 * P_W + 2 * 0.5 * P_W
 
 
+@pytest.mark.slow
 def test_epoch_energy_monitor_scores_the_current_epoch_every_second_epoch(tmp_path):
     clock = ScriptClock()
     cb = _cb(clock, tmp_path)
@@ -166,6 +167,7 @@ def test_epoch_energy_monitor_scores_the_current_epoch_every_second_epoch(tmp_pa
     assert scores == {"epoch=1.ckpt": 160.0, "epoch=3.ckpt": 320.0}  # the epoch validated, not the one before
 
 
+@pytest.mark.slow
 def test_resume_from_lightnings_last_ckpt_keeps_the_completed_part_completed(tmp_path):
     clock = ScriptClock()
     ck = tmp_path / "ck"
@@ -182,6 +184,7 @@ def test_resume_from_lightnings_last_ckpt_keeps_the_completed_part_completed(tmp
     assert [(p["it_energy_j"], p["batches"], p["epochs"]) for p in cb2.parts] == [(160.0, 16, 2.0), (160.0, 16, 2.0)]
 
 
+@pytest.mark.slow
 def test_resume_from_a_checkpoint_without_energy_state_says_what_is_unknown(tmp_path):
     clock = ScriptClock()
     ck = tmp_path / "ck"

@@ -80,6 +80,7 @@ def test_a_failing_test_stage_is_recorded_failed(tmp_path, fail):
     assert (st.status, st.batches, st.it_energy_kwh * 3.6e6) == (("failed", 2, 10.0) if fail else ("completed", 4, 20.0))
 
 
+@pytest.mark.slow
 def test_scale_batch_size_before_fit_is_its_own_tune_stage(tmp_path):
     clock = ScriptClock()
     cb = _cb(clock, tmp_path)
