@@ -67,14 +67,14 @@ def test_plain_lightning_script_writes_energy_json_with_named_methods(tmp_path):
 
     rows = _csv_metrics(logger.log_dir)
     keys = {k for r in rows for k, v in r.items() if v not in ("", None)}
-    for key in ("energy/power_w/cpu", "energy/power_w/ram", "energy/power_w/total", "energy/step_j",
+    for key in ("energy/power_w/cpu", "energy/power_w/ram", "energy/power_w/total", "energy/batch_j",
                 "energy/so_far_kwh", "energy/so_far_wh", "energy/epoch_j", "energy/fit/total_kwh",
                 "energy/fit/total_wh", "energy/fit/cpu/cpu_time_tdp_estimate_kwh", "energy/fit/duration_s",
                 "energy/fit/mean_power_w", "sci/score", "sci/score_mg", "results/energy_wh"):
         assert key in keys, key
     assert not path_prefix_clashes(keys), "a logged name is a folder of another (MLflow cannot store both)"
-    per_step = [r for r in rows if r.get("energy/step_j")]
-    assert [int(r["step"]) for r in per_step] == [1, 2, 4, 6]  # the first batch, then every 2nd (global_step after it)
+    per_step = [r for r in rows if r.get("energy/batch_j")]
+    assert [int(r["step"]) for r in per_step] == [0, 1, 3, 5]  # the first batch, then every 2nd, at Lightning's own logging step
     fit_total = [float(r["energy/fit/total_kwh"]) for r in rows if r.get("energy/fit/total_kwh")]
     assert fit_total == [pytest.approx(loaded.energy_kwh)]
 
@@ -88,7 +88,7 @@ def test_hydra_style_config_node_and_misconfiguration_refused_at_construction(tm
     with pytest.raises(ConfigError, match="energy.cpu='turbo'"):
         EnergyCarbonCallback(energy={"cpu": "turbo"})
     with pytest.raises(ConfigError, match="log_every_n_steps"):
-        EnergyCarbonCallback(log_every_n_steps=0)
+        EnergyCarbonCallback(log_every_n_steps=-1)
     with pytest.raises(ConfigError, match="carbon.provider='no_such'"):
         EnergyCarbonCallback(carbon={"provider": "no_such"})
     with pytest.raises(ConfigError, match=r"sci.functional_unt.*Did you mean sci.functional_unit"):
@@ -225,7 +225,7 @@ def test_checkpoint_saved_after_fit_resumes_without_double_counting(tmp_path):
 def test_state_dict_before_fit_is_empty_and_loads(tmp_path):
     cb = EnergyCarbonCallback()
     state = cb.state_dict()
-    assert state == {"version": 2}
+    assert state == {"version": 3}
     cb.load_state_dict(state)
     assert cb.state_dict() == state
     with pytest.warns(UserWarning, match="version"):

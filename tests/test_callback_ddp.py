@@ -49,3 +49,25 @@ def test_ddp_two_cpu_ranks_count_shared_gpu_and_host_cpu_once(tmp_path):
     assert data["it_energy_j"] == pytest.approx(12 * per_rank + cpu[0]["energy_j"])
     tl = sum(i["energy_j"] for i in data["timeline"])
     assert tl == pytest.approx(data["it_energy_j"], rel=1e-6)  # rank 0's shape scaled to the job total
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_ddp_spawn_results_reach_the_launching_process_exactly(tmp_path):
+    """Two CPU ranks, one scripted 10 W device each, 1 s per training step: 4 batches per rank."""
+    from scripted import ConstantPowerMeter, ScriptClock, ScriptedModule
+
+    clock = ScriptClock()
+    meter = ConstantPowerMeter(clock, 10.0, device={0: "GPU-0", 1: "GPU-1"})
+    cb = EnergyCarbonCallback(meters=[meter], output_dir=str(tmp_path), clock=clock,
+                              carbon={"provider": "static", "region": "FR"})
+    trainer = Trainer(
+        accelerator="cpu", devices=2, strategy="ddp_spawn", max_epochs=1, logger=False, num_sanity_val_steps=0,
+        limit_val_batches=0, callbacks=[cb, ReleaseProcessGroup()], enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path),
+    )
+    trainer.fit(ScriptedModule(clock))
+    r = cb.result  # in this (launching) process
+    assert (r.it_energy_j, r.batches, r.optimizer_steps, r.epochs, r.samples, r.world_size) == (80.0, 4, 4, 1.0, 64, 2)
+    assert cb.energy_json_path == str(tmp_path / "energy.json") and cb.report_path == str(tmp_path / "sci_report.json")
+    assert cb.report.training.samples == 64 and [p["status"] for p in cb.parts] == ["completed"]

@@ -158,7 +158,9 @@ def test_ram_estimate_integrates_rss_over_time():
     m = RamEstimateMeter(w_per_gb=0.5, sample_interval_s=1.0, rss=lambda: rss["b"], clock=lambda: clock["t"])
     m.start()
     clock["t"] = 0.5
-    assert list(m.read_j().values()) == [0.0]  # within the sampling interval: cached
+    rss["b"] = 8e9  # not sampled within the interval: the last sample's 2 GB holds until t = 1
+    assert list(m.read_j().values()) == [pytest.approx(2 * 0.5 * 0.5)]  # a short window is not 0 J
+    rss["b"] = 2e9
     clock["t"] = 10.0
     rss["b"] = 4e9
     assert list(m.read_j().values()) == [pytest.approx(2 * 0.5 * 10)]

@@ -98,7 +98,7 @@ def test_mlflow_csv_and_tensorboard_at_once_hold_every_metric(tmp_path, monkeypa
         _, energy = _fit(tmp_path, [mlflow_logger, csv_logger, tb_logger, recorder])
     assert not [w for w in seen if "could not log" in str(w.message)], [str(w.message) for w in seen]
     sent = _ours(recorder.last)
-    for needed in ("energy/power_w/total", "energy/power_w/gpu", "energy/power_w/cpu", "energy/step_j",
+    for needed in ("energy/power_w/total", "energy/power_w/gpu", "energy/power_w/cpu", "energy/batch_j",
                    "energy/so_far_wh", "energy/epoch_j", "energy/fit/total_wh", "energy/fit/gpu_wh",
                    "sci/score", "sci/score_mg", "sci/energy_wh", *RESULT_NAMES.values()):
         assert needed in sent, needed

@@ -59,7 +59,7 @@ def test_json_has_the_keys_readers_depend_on(tmp_path):
     returned = write_run_report(tmp_path, result, energy, META)
     data = json.loads((tmp_path / "sci_report.json").read_text())
     assert isinstance(returned, SciReport) and data == returned.to_dict()
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     for key in ("model", "run_name", "functional_unit", "sci", "sci_per", "energy_kwh", "duration_s", "intensity",
                 "operational_g", "embodied_g", "embodied", "pue", "cost_usd", "price_per_hour_usd", "val_acc",
                 "val_acc_top5", "hardware", "training", "started_at", "ended_at", "quality", "warnings",
@@ -79,7 +79,8 @@ def test_json_has_the_keys_readers_depend_on(tmp_path):
     assert data["intensity"]["source"] == "electricity_maps" and data["intensity"]["kind"] == "measured"
     assert data["embodied"]["in_scope"] is True and data["embodied"]["te_kg"] == 2500.0
     assert data["quality"] == {"energy": "mixed", "intensity": "measured"}
-    assert data["training"] == {"epochs": 3, "steps": 300, "images": 9600, "world_size": 1}
+    assert data["training"] == {"epochs": 3.0, "steps": 300, "images": 9600, "world_size": 1, "batches": 0,
+                                "optimizer_steps": 300, "samples": 9600}
     assert data["started_at"].endswith("+00:00") and data["ended_at"].endswith("+00:00")
     assert data["carbon_aware"]["saving_g"] == 12.5 and data["carbon_aware"]["saving_pct"] == 8.1
     assert data["hardware"] == {"gpu": "NVIDIA T4", "cpu_cores": 4}
@@ -319,6 +320,14 @@ def test_reads_a_hand_written_version_1_dict_with_defaults():
     assert report.embodied is None and report.intensity.intervals == [] and report.warnings == []
     assert report.carbon_aware.saving_g == 6 and report.carbon_aware.findings["note"] == "kept"
     assert SciReport.from_dict(report.to_dict()).to_dict() == report.to_dict()
+    assert report.stages == []
+
+
+def test_version_1_training_counts_read_under_their_new_names():
+    v1 = {"schema_version": 1, "sci": {"value": 1, "unit": "gCO2e/job"},
+          "training": {"epochs": 3, "steps": 300, "images": 9600, "world_size": 1}}
+    t = SciReport.from_dict(v1).training
+    assert (t.epochs, t.optimizer_steps, t.samples, t.steps, t.images, t.batches) == (3.0, 300, 9600, 300, 9600, 0)
 
 
 @pytest.mark.parametrize("change, field, problem", [
@@ -345,8 +354,8 @@ def test_read_refuses_a_file_that_is_not_json(tmp_path):
 
 
 def test_newer_schema_version_is_read_with_a_warning(caplog):
-    report = SciReport.from_dict({"schema_version": 2, "sci": {"value": 2.0, "unit": "gCO2e/job"}}, "x.json")
-    assert report.sci.value == 2.0 and "x.json has schema_version 2" in caplog.text
+    report = SciReport.from_dict({"schema_version": 3, "sci": {"value": 2.0, "unit": "gCO2e/job"}}, "x.json")
+    assert report.sci.value == 2.0 and "x.json has schema_version 3" in caplog.text
 
 
 def test_written_report_validates_against_the_shipped_schema(tmp_path):
@@ -358,7 +367,7 @@ def test_written_report_validates_against_the_shipped_schema(tmp_path):
         write_run_report(tmp_path, result, energy, META)
         data = json.loads((tmp_path / "sci_report.json").read_text())
         assert validate(data, schema) == []
-    broken = dict(data, sci={"value": "x"}, training={"epochs": 1.5}, started_at="noon")
+    broken = dict(data, sci={"value": "x"}, training={"epochs": "1.5"}, started_at="noon")
     problems = validate(broken, schema)
     assert any(p.startswith("sci.value:") for p in problems) and "sci.unit: required but missing" in problems
     assert any(p.startswith("training.epochs:") for p in problems)

@@ -81,7 +81,7 @@ def test_custom_scalars_layout_read_back(tmp_path: Path):
     assert layout["Carbon and SCI"]["Operational and embodied emissions (mgCO2e)"] == [
         "sci/operational_mg$", "sci/embodied_mg$"]
     all_tags = [t for cat in layout.values() for tags in cat.values() for t in tags]
-    for needed in ("energy/step_j$", "energy/so_far_wh$", "energy/epoch_j$", "sci/score_mg$", "sci/energy_wh$",
+    for needed in ("energy/batch_j$", "energy/so_far_wh$", "energy/epoch_j$", "sci/score_mg$", "sci/energy_wh$",
                    "sci/intensity_g_per_kwh$", "sci/cost_usd$", "train/loss.*", "val/acc(_epoch)?$", "val/acc_top5(_epoch)?$"):
         assert needed in all_tags, needed
 
@@ -90,7 +90,7 @@ def test_layout_regexes_select_the_intended_tags():
     """TensorBoard matches chart tags with re.match: check each regex against the project's tag names."""
     import re
 
-    tags = ["energy/power_w/gpu0", "energy/power_w/cpu", "energy/power_w/total", "energy/step_j", "energy/epoch_j",
+    tags = ["energy/power_w/gpu0", "energy/power_w/cpu", "energy/power_w/total", "energy/batch_j", "energy/epoch_j",
             "energy/so_far_wh", "energy/fit/total_wh", "energy/fit/it_wh", "energy/fit/gpu_wh", "sci/score_mg",
             "sci/operational_mg", "sci/embodied_mg", "sci/energy_wh", "sci/intensity_g_per_kwh", "sci/cost_usd",
             "train/loss", "train/loss_step", "val/acc", "val/acc_top5"]
@@ -100,7 +100,7 @@ def test_layout_regexes_select_the_intended_tags():
         return {t for t in tags if any(re.match(rx, t) for rx in chart_tags)}
 
     assert matched(layout["Training"]["Validation accuracy (top-1, top-5)"][1]) == {"val/acc", "val/acc_top5"}
-    assert matched(layout["Energy"]["Energy per step (J)"][1]) == {"energy/step_j"}
+    assert matched(layout["Energy"]["Energy per batch (J)"][1]) == {"energy/batch_j"}
     assert matched(layout["Energy"]["Power (W): total and per component"][1]) == {
         "energy/power_w/gpu0", "energy/power_w/cpu", "energy/power_w/total"}
     assert matched(layout["Energy"]["Job energy at fit end (Wh): total, IT and per component"][1]) == {

@@ -12,11 +12,13 @@ of 1e-4 kWh shows 0.0001 in its data table.
 Where they come from:
 
 - per step (every ``log_every_n_steps`` batches, the first batch, every epoch end):
-  :func:`power_w` per component and :data:`POWER_TOTAL_W`, :data:`STEP_J`,
+  :func:`power_w` per component and :data:`POWER_TOTAL_W`, :data:`BATCH_J` (J per training batch),
   :data:`SO_FAR_KWH` / :data:`SO_FAR_WH` (energy so far, PUE applied);
 - every training epoch: :data:`EPOCH_J`;
 - at fit end: the job totals ``energy/fit/*`` (:func:`fit_energy_metrics`) and the SCI
   ``sci/*`` (:func:`sci_metrics`);
+- at the end of a stage outside ``fit`` (validate, test, predict, tune): ``energy/<stage>/*``
+  (:func:`stage_energy_metrics`);
 - at fit end, one row per run for HParams tables: ``results/*`` (:data:`RESULT_NAMES`).
 """
 
@@ -30,18 +32,19 @@ __all__ = [
     "RESULT_NAMES",
     "SO_FAR_KWH",
     "SO_FAR_WH",
-    "STEP_J",
+    "BATCH_J",
     "fit_energy_metrics",
     "path_prefix_clashes",
     "power_w",
     "sci_metrics",
+    "stage_energy_metrics",
 ]
 
 J_PER_KWH = 3.6e6
 J_PER_WH = 3600.0
 
 POWER_TOTAL_W = "energy/power_w/total"
-STEP_J = "energy/step_j"
+BATCH_J = "energy/batch_j"  # IT joules per training batch (was energy/step_j before issue 20)
 SO_FAR_KWH = "energy/so_far_kwh"
 SO_FAR_WH = "energy/so_far_wh"
 EPOCH_J = "energy/epoch_j"
@@ -82,6 +85,17 @@ def fit_energy_metrics(result: Any) -> dict[str, float]:
                            (f"energy/fit/{c.component}/{c.method}_kwh", c.energy_kwh)):
             metrics[key] = metrics.get(key, 0.0) + value
     return metrics
+
+
+def stage_energy_metrics(record: Any) -> dict[str, float]:
+    """The figures of a stage measured outside ``fit`` (a :class:`~sci_lightning.accounting.StageRecord`)."""
+    prefix = f"energy/{record.stage}"
+    return {
+        f"{prefix}/total_kwh": record.energy_kwh,
+        f"{prefix}/total_wh": record.energy_kwh * 1000.0,
+        f"{prefix}/it_wh": record.it_energy_kwh * 1000.0,
+        f"{prefix}/duration_s": record.duration_s,
+    }
 
 
 def sci_metrics(result: Any) -> dict[str, float]:

@@ -251,17 +251,18 @@ def build_training_parts(
     if slot_schedule is not None:
         parts.callbacks.append(slot_schedule)
     if settings.energy.enabled:
-        parts.callbacks.append(WorkCounter())  # FLOPs/parameters; run_sci_step reads it from trainer.callbacks
-        parts.energy = _energy_callback(settings, out_dir, provider, parts, report_meta)
+        work = WorkCounter()  # FLOPs/parameters, handed to the energy callback's SCI step
+        parts.callbacks.append(work)
+        parts.energy = _energy_callback(settings, out_dir, provider, parts, report_meta, work)
         parts.callbacks.append(parts.energy)
     if settings.prometheus.enabled:  # live gauges, read from the energy callback's monitor
         from sci_lightning.lightning.prometheus import PrometheusExporter
 
-        parts.callbacks.append(PrometheusExporter(settings.prometheus, provider, settings.sci))
+        parts.callbacks.append(PrometheusExporter(settings.prometheus, provider, settings.sci, energy=parts.energy))
     if settings.sci.budget_g is not None or settings.sci.budget_kwh is not None:
         from sci_lightning.lightning.carbon_budget import CarbonBudget  # after the energy callback
 
-        parts.callbacks.append(CarbonBudget(settings.sci, provider))
+        parts.callbacks.append(CarbonBudget(settings.sci, provider, energy=parts.energy))
     # last, so every other callback's on_fit_end (incl. the energy all-gather) has run
     parts.callbacks.append(ReleaseProcessGroup())
     return parts
@@ -293,7 +294,8 @@ def _carbon_aware_findings(settings: Config, provider: Any, outcome: Any, parts:
 
 
 def _energy_callback(
-    settings: Config, out_dir: Path, provider: Any, parts: TrainingParts, report_meta: dict[str, Any]
+    settings: Config, out_dir: Path, provider: Any, parts: TrainingParts, report_meta: dict[str, Any],
+    work: Any = None,
 ) -> Any:
     from sci_lightning.lightning.callback import EnergyCarbonCallback
 
@@ -305,6 +307,7 @@ def _energy_callback(
         output_dir=str(out_dir),
         report_meta=meta,
         carbon_aware=parts.findings,
+        work_counter=work,
     )
 
 
@@ -317,7 +320,7 @@ def build_trainer(settings: Config, precision: str, parts: TrainingParts, out_di
         if not progress:  # nohup, SLURM, CI: one plain line per epoch instead of the bar
             from sci_lightning.lightning.progress import ProgressLines
 
-            parts.callbacks.append(ProgressLines())
+            parts.callbacks.append(ProgressLines(energy=parts.energy))
     kwargs.update(precision=precision, enable_progress_bar=progress, enable_model_summary=progress)
     from sci_lightning.lightning.checkpointing import AtomicCheckpointIO
 

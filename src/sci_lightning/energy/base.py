@@ -93,8 +93,8 @@ class Measurement:
     ended_at: datetime
     timeline: list[EnergyInterval]
     warnings: list[str] = field(default_factory=list)
-    steps: int = 0
-    images: int = 0
+    steps: int = 0  # batches recorded in the window (EnergyMonitor.record_step calls)
+    images: int = 0  # samples recorded in the window
     parts: int = 1
     host: str = ""  # the measuring host (process-scoped estimates are summed per host)
     hosts: list[str] = field(default_factory=list)  # every host the window was measured on (job totals)
@@ -115,9 +115,11 @@ class Measurement:
         return out
 
     def to_result(
-        self, *, pue: float = 1.0, steps: int | None = None, epochs: int = 0, world_size: int = 1
+        self, *, pue: float = 1.0, steps: int | None = None, epochs: float | None = 0.0, world_size: int = 1,
+        batches: int | None = None, images: int | None = None,
     ) -> EnergyResult:
-        """This window as the :class:`EnergyResult` the SCI report takes."""
+        """This window as the :class:`EnergyResult` the SCI report takes (``steps``: optimizer
+        steps; ``batches`` and ``images`` default to the window's recorded batches and samples)."""
         return EnergyResult(
             started_at=self.started_at,
             ended_at=self.ended_at,
@@ -127,7 +129,8 @@ class Measurement:
             pue=pue,
             steps=self.steps if steps is None else steps,
             epochs=epochs,
-            images=self.images,
+            images=self.images if images is None else images,
+            batches=self.steps if batches is None else batches,
             world_size=world_size,
             warnings=list(self.warnings),
             resolution=list(self.resolution),
@@ -169,7 +172,12 @@ class Measurement:
 
 @dataclass
 class EnergyResult:
-    """What the energy side of EnergyCarbonCallback hands to the SCI report (energy.json)."""
+    """What the energy side of EnergyCarbonCallback hands to the SCI report (energy.json).
+
+    The counts follow :mod:`sci_lightning.accounting`: ``steps`` are optimizer steps (also
+    written as ``optimizer_steps``), ``batches`` training batches, ``images`` samples (also
+    written as ``samples``), ``epochs`` fractional epochs (``None``: unknown, iterable data).
+    """
 
     started_at: datetime
     ended_at: datetime
@@ -177,15 +185,26 @@ class EnergyResult:
     components: list[ComponentEnergy]
     timeline: list[EnergyInterval]  # bounded: adjacent intervals are merged as the run grows
     pue: float = 1.0
-    steps: int = 0
-    epochs: int = 0
-    images: int = 0
+    steps: int = 0  # optimizer steps
+    epochs: float | None = 0.0  # fractional; None: unknown
+    images: int = 0  # samples
     world_size: int = 1
     warnings: list[str] = field(default_factory=list)
     schema_version: int = 1
     resolution: list[str] = field(default_factory=list)  # see Measurement.resolution
     idle_power_w: dict[str, float] = field(default_factory=dict)  # see Measurement.idle_power_w
     hosts: list[str] = field(default_factory=list)  # the hosts the job ran on (each counted once)
+    batches: int = 0  # training batches
+
+    @property
+    def optimizer_steps(self) -> int:
+        """Optimizer steps (the same figure as ``steps``, named for what it counts)."""
+        return self.steps
+
+    @property
+    def samples(self) -> int:
+        """Training samples (the same figure as ``images``, named for what it counts)."""
+        return self.images
 
     @property
     def it_energy_j(self) -> float:
@@ -208,6 +227,7 @@ class EnergyResult:
         d["it_energy_j"] = self.it_energy_j
         d["energy_j"] = self.energy_j
         d["energy_kwh"] = self.energy_kwh
+        d["optimizer_steps"], d["samples"] = self.steps, self.images
         return d
 
     @classmethod
@@ -220,15 +240,16 @@ class EnergyResult:
             components=[ComponentEnergy(**c) for c in d["components"]],
             timeline=[EnergyInterval.from_dict(i) for i in d["timeline"]],
             pue=float(d.get("pue", 1.0)),
-            steps=int(d.get("steps", 0)),
-            epochs=int(d.get("epochs", 0)),
-            images=int(d.get("images", 0)),
+            steps=int(d.get("optimizer_steps", d.get("steps", 0))),
+            epochs=None if d.get("epochs", 0) is None else float(d.get("epochs", 0)),
+            images=int(d.get("samples", d.get("images", 0))),
             world_size=int(d.get("world_size", 1)),
             warnings=list(d.get("warnings", [])),
             schema_version=int(d.get("schema_version", 1)),
             resolution=list(d.get("resolution", [])),
             idle_power_w={str(k): float(v) for k, v in d.get("idle_power_w", {}).items()},
             hosts=[str(h) for h in d.get("hosts", [])],
+            batches=int(d.get("batches", 0)),
         )
 
 

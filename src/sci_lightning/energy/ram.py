@@ -2,7 +2,8 @@
 
 The resident set size of this process is sampled at most every ``sample_interval_s``
 (one read of ``/proc/self/statm``) and integrated over wall time (rectangle rule with
-the last sample). Children are left out: forked dataloader workers share most of their
+the last sample), up to the moment of every reading: a window shorter than the sample
+interval gets its share of the last sample's power, not 0 J. Children are left out: forked dataloader workers share most of their
 pages with the parent, so adding their RSS would count the same memory twice.
 """
 
@@ -77,17 +78,20 @@ class RamEstimateMeter(EnergyMeter):
         self._peak_gb = max(self._peak_gb, self._last_gb)
 
     def read_j(self) -> dict[str, float]:
+        """Energy up to now: sampled RSS integrated to the last sample, the last sample since."""
         now = self._clock()
         if now - self._last_t >= self.sample_interval_s:
             self._advance(now)
-        return {self._host: self._energy_j}
+        tail_gb_s = self._last_gb * max(0.0, now - self._last_t)
+        return {self._host: (self._gb_s + tail_gb_s) * self.w_per_gb}
 
     def stop(self) -> None:
         self._advance(self._clock())
 
     def components(self) -> list[ComponentEnergy]:
+        energy_j = self.read_j()[self._host]
         note = (
             f"{self._gb_s / 3600:.3f} GB-h resident (peak {self._peak_gb:.2f} GB) x {self.w_per_gb:g} W/GB; "
             "this process only"
         )
-        return [ComponentEnergy("ram", self._host, self._energy_j, RAM_ESTIMATE, METHODS[RAM_ESTIMATE][0], "ok", [note])]
+        return [ComponentEnergy("ram", self._host, energy_j, RAM_ESTIMATE, METHODS[RAM_ESTIMATE][0], "ok", [note])]

@@ -1,26 +1,38 @@
-"""EnergyCarbonCallback: the Lightning adapter over :class:`~sci_lightning.energy.monitor.EnergyMonitor`."""
+"""EnergyCarbonCallback: the Lightning adapter over :class:`~sci_lightning.energy.monitor.EnergyMonitor`.
+
+What it counts follows :mod:`sci_lightning.accounting` (docs/accounting.md): parts of a
+job, stages, batches, optimizer steps, fractional epochs and samples.
+"""
 
 from __future__ import annotations
 
 import os
+import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from typing_extensions import override
 
+from sci_lightning.accounting import FIT, EpochTally, StageRecord, WorkDone, part_work, sum_work
 from sci_lightning.carbon.base import IntensityProvider
 from sci_lightning.energy import EnergyMeter, EnergyMonitor, EnergyResult, Measurement, NullMeter, build_meters
 from sci_lightning.energy.reduce import reduce_measurements
 from sci_lightning.errors import ConfigError
 from sci_lightning.fileio import atomic_write_json
 from sci_lightning.lightning.interruption import RunEnd, run_end
-from sci_lightning.lightning.parts import adopt_previous, part_notes, part_record
+from sci_lightning.lightning.parts import adopt_previous, part_notes, part_record, unknown_part
 from sci_lightning.lightning.publish import publish, run_results
+from sci_lightning.lightning.spawn_results import register, send_home
+from sci_lightning.lightning.trainer_counts import (
+    batch_size, batches_per_epoch, is_last_batch, log_step, training_done, tuner_method,
+)
 from sci_lightning.metric_names import (
-    EPOCH_J, POWER_TOTAL_W, SO_FAR_KWH, SO_FAR_WH, STEP_J, fit_energy_metrics, power_w, sci_metrics,
+    BATCH_J, EPOCH_J, POWER_TOTAL_W, SO_FAR_KWH, SO_FAR_WH, fit_energy_metrics, power_w, sci_metrics,
+    stage_energy_metrics,
 )
 from sci_lightning.redaction import redact
 from sci_lightning.settings import CarbonConfig, EnergyConfig, SciConfig, coerce
@@ -30,22 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = ["EnergyCarbonCallback"]
 
-_STATE_VERSION = 2
-_FIT = "fit"
-
-
-def _batch_size(batch: Any) -> int:
-    """Samples in a batch: first dimension of the first tensor found (0 if none)."""
-    for _ in range(4):
-        if isinstance(batch, torch.Tensor):
-            return int(batch.shape[0]) if batch.dim() else 1
-        if isinstance(batch, (list, tuple)) and batch:
-            batch = batch[0]
-        elif isinstance(batch, dict) and batch:
-            batch = next(iter(batch.values()))
-        else:
-            return 0
-    return 0
+_STATE_VERSION = 3
+_READABLE_STATES = (2, 3)  # 2: parts counted batches as "steps" and samples as "images"
 
 
 def _dist_ready(trainer: "Trainer") -> bool:
@@ -64,7 +62,7 @@ def _gather(trainer: "Trainer", payload: Any) -> list[Any]:
 
 def _job_of(states: list[dict[str, Any]]) -> Measurement | None:
     """The job total (all ranks) of per-rank monitor states, ``None`` when they hold no ``fit`` window."""
-    found = [Measurement.from_dict(s["windows"][_FIT]) for s in states if _FIT in s.get("windows", {})]
+    found = [Measurement.from_dict(s["windows"][FIT]) for s in states if FIT in s.get("windows", {})]
     return reduce_measurements(found) if found else None
 
 
@@ -76,8 +74,55 @@ def _last_ckpt(trainer: "Trainer") -> str | None:
     return None
 
 
+def _stage_of(trainer: "Trainer") -> str:
+    fn = getattr(getattr(trainer, "state", None), "fn", None)
+    return str(getattr(fn, "value", fn))
+
+
+def _scores_mid_epoch(cb: Callback, trainer: "Trainer") -> bool:
+    """Whether a ModelCheckpoint / EarlyStopping reads its monitor at validations inside an epoch."""
+    if isinstance(cb, ModelCheckpoint):
+        at_epoch_end = cb._save_on_train_epoch_end  # noqa: SLF001 - Lightning's own setting, None: decided later
+    else:
+        at_epoch_end = cb._check_on_train_epoch_end  # noqa: SLF001
+    if at_epoch_end:
+        return False
+    interval = trainer.val_check_interval
+    return not (isinstance(interval, float) and interval == 1.0)
+
+
+def _check_epoch_monitors(trainer: "Trainer") -> None:
+    """Refuse a monitor of ``energy/epoch_j`` that would be read before an epoch's energy exists."""
+    for cb in getattr(trainer, "callbacks", []):
+        if isinstance(cb, (ModelCheckpoint, EarlyStopping)) and cb.monitor == EPOCH_J and _scores_mid_epoch(cb, trainer):
+            fix = "save_on_train_epoch_end=True" if isinstance(cb, ModelCheckpoint) else "check_on_train_epoch_end=True"
+            raise ConfigError(
+                f"{type(cb).__name__}(monitor={EPOCH_J!r}) would be checked at validations inside an epoch"
+                f" (val_check_interval={trainer.val_check_interval!r}), before the epoch's energy is known;"
+                f" pass {type(cb).__name__}(..., {fix}) to score it at epoch ends"
+            )
+
+
+def _work_counter_in(trainer: "Trainer") -> Any:
+    """The trainer's WorkCounter, when the user did not pass one (``None``: no SCI-for-AI units)."""
+    from sci_lightning.lightning.work_counter import WorkCounter  # noqa: PLC0415 - loads FLOP counting
+
+    return next((c for c in getattr(trainer, "callbacks", []) if isinstance(c, WorkCounter)), None)
+
+
+@dataclass
+class _OpenStage:
+    """A stage window (validate, test, predict, tune) being measured."""
+
+    name: str
+    method: str | None = None
+    batches: int = 0
+    samples: int = 0
+
+
 class EnergyCarbonCallback(Callback):
-    r"""Measures the energy of ``Trainer.fit``, then scores it: grid intensity, SCI and a report.
+    r"""Measures the energy of ``Trainer.fit`` (and of validate, test, predict and tuning, each in
+    its own window), then scores the fit: grid intensity, SCI and a report.
 
     Each component is metered by the best available method (see
     :func:`sci_lightning.energy.build_meters`): NVML energy counter or power sampling for
@@ -86,17 +131,28 @@ class EnergyCarbonCallback(Callback):
     The measuring is done by an :class:`~sci_lightning.energy.monitor.EnergyMonitor`
     window ``"fit"`` (:attr:`monitor`); this class only connects it to Lightning.
 
-    Logged through ``trainer.loggers`` (any Lightning logger) and put in
-    ``trainer.callback_metrics`` (so ``ModelCheckpoint(monitor=...)`` and ``EarlyStopping``
-    can use them); the names are in :mod:`sci_lightning.metric_names`:
+    What is counted (docs/accounting.md, :mod:`sci_lightning.accounting`): ``batches``
+    (training_step calls), ``optimizer_steps`` (``trainer.global_step``: one per 4 batches with
+    ``accumulate_grad_batches=4``, one per optimizer stepped under manual optimization),
+    fractional ``epochs`` (batches / batches per epoch; ``None`` for iterable data) and
+    ``samples`` (batch sizes as Lightning's ``extract_batch_size`` finds them, or
+    ``batch_size_fn``). A callback instance starts clean on every ``fit`` unless Lightning
+    restores its state from a checkpoint.
+
+    Logged through ``trainer.loggers`` at the step Lightning logs its own training metrics,
+    and put in ``trainer.callback_metrics`` (so ``ModelCheckpoint(monitor=...)`` and
+    ``EarlyStopping`` can use them); the names are in :mod:`sci_lightning.metric_names`:
 
     - the first training batch, every ``log_every_n_steps`` batches (default: the
-      Trainer's) and every epoch end: ``energy/power_w/total`` and
+      Trainer's; 0 or ``barebones``: none) and every epoch end: ``energy/power_w/total`` and
       ``energy/power_w/<component>`` (mean IT power since the last log, W),
-      ``energy/step_j`` (mean IT energy per batch since the last log, J) and
+      ``energy/batch_j`` (mean IT energy per training batch since the last log, J) and
       ``energy/so_far_kwh`` / ``energy/so_far_wh`` (energy so far, PUE applied). Under DDP
       each rank's per-step figures are its own devices; the loggers get rank 0's.
-    - every training epoch: ``energy/epoch_j`` (IT energy of the epoch, J).
+    - every training epoch, at its last training batch (so a validation at the epoch's end
+      can score it): ``energy/epoch_j`` (IT energy of the epoch's training, J). A
+      ``ModelCheckpoint``/``EarlyStopping`` monitoring it at mid-epoch validations
+      (``val_check_interval`` other than 1.0) is refused in ``setup`` with the fix.
     - at fit end, the SCI (rank 0): ``sci/score`` (and ``sci/score_mg``),
       ``sci/operational_g``, ``sci/embodied_g`` (and ``_mg``), ``sci/energy_kwh`` (and
       ``_wh``), ``sci/intensity_g_per_kwh``, ``sci/cost_usd`` and, on TensorBoard, the text
@@ -106,6 +162,11 @@ class EnergyCarbonCallback(Callback):
       ``energy/fit/total_kwh`` / ``_wh`` (PUE applied), ``energy/fit/it_kwh`` / ``_wh``,
       ``energy/fit/<component>_kwh`` / ``_wh``, ``energy/fit/<component>/<method>_kwh``,
       ``energy/fit/duration_s``, ``energy/fit/mean_power_w``, ``energy/fit/pue``.
+    - at the end of ``validate``, ``test``, ``predict`` and tuning (``Tuner.lr_find`` /
+      ``scale_batch_size``): ``energy/<stage>/total_kwh`` / ``_wh``, ``energy/<stage>/it_wh``,
+      ``energy/<stage>/duration_s``; the record (:class:`~sci_lightning.accounting.StageRecord`)
+      goes to :attr:`stages`, ``stages.json``, and the ``stages`` of ``energy.json`` and the
+      report. They are not in the fit's SCI.
     - at fit end, the run's settings and results (``results/val_acc``, ``results/energy_wh``,
       ``results/emissions_mg``, ``results/sci``, ``results/cost_usd``,
       ``results/fit_time_s``) as hyperparameters: one row per run in TensorBoard's HParams tab.
@@ -114,14 +175,20 @@ class EnergyCarbonCallback(Callback):
     ``energy.json`` in ``output_dir``, written atomically by rank 0. Under DDP, totals are
     gathered from all ranks: a GPU shared by several ranks is counted once (by UUID),
     host-level counters (RAPL) once per host, per-process estimates summed per host; the
-    ranks exchange PIDs so that none counts another as its child process.
+    ranks exchange PIDs so that none counts another as its child process. Under
+    ``ddp_spawn`` the results come back to the launching process's callback
+    (:mod:`.spawn_results`).
 
-    Resume: each rank's energy, elapsed time, images, timeline and counter baselines are
+    Resume: each rank's energy, elapsed time, samples, timeline and counter baselines are
     saved in the checkpoint, with one record per part of the job (start, end, energy,
-    status, checkpoint; :mod:`.parts`); a run resumed with ``ckpt_path`` reports the sum of
-    its parts and lists them. Energy drawn after the last checkpoint of a killed (SIGKILL)
-    part is not in that checkpoint and so is not counted: the wall time from that
-    checkpoint to the next part's start is stated as ``unmeasured_s``.
+    batches, optimizer steps, epochs, samples, status, checkpoint; :mod:`.parts`); a run
+    resumed with ``ckpt_path`` reports the sum of its parts and lists them. A checkpoint
+    written after the fit's last training batch (e.g. Lightning's ``last.ckpt``) marks its
+    part as having finished training: resumed, that part is ``completed``. Energy drawn
+    after the last checkpoint of a killed (SIGKILL) part is not in that checkpoint and so is
+    not counted: the wall time from that checkpoint to the next part's start is stated as
+    ``unmeasured_s``. A checkpoint without this callback's state gives an ``unknown`` part:
+    its energy is unknown, its optimizer steps and epochs are stated.
 
     Interruption: when the fit is stopped (SIGINT, SIGTERM, SIGUSR1, see
     :mod:`.interruption`) or fails, ``on_exception`` closes the window and writes
@@ -149,16 +216,24 @@ class EnergyCarbonCallback(Callback):
         sci: SCI settings (:class:`~sci_lightning.settings.SciConfig`, a dict or an
             OmegaConf node: functional unit, embodied emissions, price per hour).
         log_every_n_steps: per-step logging period in training batches; default the
-            Trainer's ``log_every_n_steps``.
+            Trainer's ``log_every_n_steps`` (0: no per-step logs).
         compute_sci: ``False`` measures energy only (no intensity, no SCI report).
         report_meta: extra fields for ``sci_report.json`` (``model``, ``run_name``,
             ``hardware``, ``boundary``, ...).
         carbon_aware: optional ``callable(energy_kwh) -> dict`` returning the
             time-shifting findings stored as ``carbon_aware`` in the report.
+        batch_size_fn: ``callable(batch) -> int``, the samples in a batch, for batches
+            whose size Lightning's ``extract_batch_size`` cannot find or finds wrongly.
+        clock: the clock of the energy windows (POSIX seconds, default ``time.time``); tests
+            pass a scripted one.
+        work_counter: the :class:`~sci_lightning.lightning.work_counter.WorkCounter` whose
+            FLOP and parameter counts give the SCI-for-AI units (default: the one in
+            ``trainer.callbacks``, found in ``setup``; none: those units are left out).
 
     Raises:
         ConfigError: at construction, for a misspelt or invalid ``energy`` / ``sci`` /
-            ``carbon`` setting or ``log_every_n_steps < 1``.
+            ``carbon`` setting or ``log_every_n_steps < 0``; in ``setup``, for a monitor of
+            ``energy/epoch_j`` checked at mid-epoch validations.
 
     Example::
 
@@ -168,7 +243,7 @@ class EnergyCarbonCallback(Callback):
         energy = EnergyCarbonCallback(output_dir="outputs/run1", carbon={"provider": "static", "region": "FR"})
         trainer = Trainer(max_epochs=2, callbacks=[energy])
         trainer.fit(model, datamodule=dm)
-        print(energy.result.energy_kwh, [(c.component, c.method) for c in energy.result.components])
+        print(energy.result.energy_kwh, energy.result.optimizer_steps, energy.result.epochs)
     """
 
     def __init__(
@@ -182,10 +257,13 @@ class EnergyCarbonCallback(Callback):
         compute_sci: bool = True,
         report_meta: dict[str, Any] | None = None,
         carbon_aware: Callable[[float], Any] | None = None,
+        batch_size_fn: Callable[[Any], int] | None = None,
+        clock: Callable[[], float] | None = None,
+        work_counter: Any = None,
     ) -> None:
         super().__init__()
-        if log_every_n_steps is not None and (not isinstance(log_every_n_steps, int) or log_every_n_steps < 1):
-            raise ConfigError(f"EnergyCarbonCallback(log_every_n_steps={log_every_n_steps!r}) must be an integer >= 1")
+        if log_every_n_steps is not None and (not isinstance(log_every_n_steps, int) or log_every_n_steps < 0):
+            raise ConfigError(f"EnergyCarbonCallback(log_every_n_steps={log_every_n_steps!r}) must be an integer >= 0")
         self.energy_config = coerce(EnergyConfig, energy, "energy")
         self.sci = coerce(SciConfig, sci, "sci")
         keep = carbon is None or isinstance(carbon, IntensityProvider)
@@ -196,20 +274,33 @@ class EnergyCarbonCallback(Callback):
         self.compute_sci = compute_sci
         self.report_meta = dict(report_meta or {})
         self.carbon_aware = carbon_aware
+        self.batch_size_fn = batch_size_fn
+        self._clock = clock
+        self.work_counter = work_counter
+        self._work_counter = work_counter
+        self._monitor: EnergyMonitor | None = None
+        self._provider: IntensityProvider | None = None
+        self._trainer: Trainer | None = None
+        self._log_n = 1
+        #: Stages measured outside ``fit`` with the current Trainer (tune, validate, test, predict).
+        self.stages: list[StageRecord] = []
+        self._stage: _OpenStage | None = None
+        self._stages_trainer: Any = None
+        self._token = uuid.uuid4().hex
+        register(self._token, self)
+        self._reset_fit()
+
+    def _reset_fit(self) -> None:
+        """Forget every earlier fit: a new ``fit`` starts clean (a checkpoint may then load state)."""
         #: The SCI result and the report (as written to sci_report.json), after ``fit``.
         self.sci_result: Any = None
         self.report: Any = None
         #: The job's :class:`EnergyResult` after ``fit`` (``None`` before).
         self.result: EnergyResult | None = None
-        #: Path of the written ``energy.json`` (rank 0), after ``fit``.
+        #: Paths of the written ``energy.json`` and ``sci_report.json`` (rank 0), after ``fit``.
         self.energy_json_path: str | None = None
-        self._monitor: EnergyMonitor | None = None
-        self._provider: IntensityProvider | None = None
+        self.report_path: str | None = None
         self._states: list[dict[str, Any]] | None = None  # per-rank monitor states: loaded, or final
-        self._log_n = 1
-        self._trainer: Trainer | None = None
-        self._batches = 0
-        self._log_t, self._log_steps, self._log_j, self._epoch_start_j = 0.0, 0, {}, 0.0
         self._saved_parts: list[dict[str, Any]] = []  # part records loaded from a checkpoint
         self._previous: list[dict[str, Any]] = []  # the previous parts, as this part sees them
         self._prior: Measurement | None = None  # the previous parts' job total
@@ -219,10 +310,15 @@ class EnergyCarbonCallback(Callback):
         self.parts: list[dict[str, Any]] = []
         self.unmeasured_s = 0.0
         self.end: RunEnd | None = None
+        self._batches, self._unsized, self._opt_start = 0, 0, 0
+        self._epochs = EpochTally()
+        self._part_begun = False
+        self._log_t, self._log_steps, self._log_j = 0.0, 0, {}
+        self._epoch_start_j, self._epoch_published = 0.0, False
 
     @property
     def monitor(self) -> EnergyMonitor | None:
-        """The energy monitor of the current fit (built in ``setup``)."""
+        """The energy monitor of the current fit or stage (built in ``setup``)."""
         return self._monitor
 
     @property
@@ -232,18 +328,32 @@ class EnergyCarbonCallback(Callback):
 
     @property
     def _running(self) -> bool:
-        return self._monitor is not None and _FIT in self._monitor.open_windows
+        return self._monitor is not None and FIT in self._monitor.open_windows
 
-    # ------------------------------------------------------------------ hooks
+    # ------------------------------------------------------------------ setup
     @override
     def setup(self, trainer: "Trainer", pl_module: "LightningModule", stage: str) -> None:
-        """Build the provider and this rank's meters; exchange PIDs between DDP ranks."""
-        if stage != "fit":
-            return
+        """Start clean (a new fit), build the provider and this rank's meters; exchange PIDs between
+        DDP ranks; open the ``tune`` window when a tuner drives this fit."""
+        if trainer is not self._stages_trainer:
+            self.stages, self._stages_trainer = [], trainer
         self._trainer = trainer
-        self._log_n = self.log_every_n_steps or trainer.log_every_n_steps
-        if self.compute_sci:
-            self._provider = self._build_provider()  # config mistakes surface here, before training
+        n = self.log_every_n_steps
+        self._log_n = trainer.log_every_n_steps if n is None else n
+        if stage == FIT:
+            self._reset_fit()
+            _check_epoch_monitors(trainer)
+            self._work_counter = self.work_counter or _work_counter_in(trainer)
+            if self.compute_sci:
+                self._provider = self._build_provider()  # config mistakes surface here, before training
+        self._build_monitor(trainer)
+        method = tuner_method(trainer) if stage == FIT else None
+        if method is not None:
+            self._open_stage("tune", method)
+
+    def _build_monitor(self, trainer: "Trainer") -> None:
+        if self._monitor is not None:
+            self._monitor.close()
         device = trainer.strategy.root_device
         indices = None
         if device.type == "cuda":
@@ -253,7 +363,8 @@ class EnergyCarbonCallback(Callback):
         if cfg.enabled and cfg.gpu != "off" and device.type not in ("cuda", "cpu"):
             rank_zero_warn(f"EnergyCarbonCallback: no energy meter for accelerator {device.type!r}; not measured")
             meters = [*meters, NullMeter("accelerator", str(device), "no meter for this accelerator")]
-        self._monitor = EnergyMonitor(meters, config=self.energy_config, device_indices=indices)
+        clock = {"clock": self._clock} if self._clock is not None else {}
+        self._monitor = EnergyMonitor(meters, config=self.energy_config, device_indices=indices, **clock)
         if _dist_ready(trainer):
             self._monitor.exclude_pids(_gather(trainer, os.getpid()))
 
@@ -264,37 +375,49 @@ class EnergyCarbonCallback(Callback):
 
         return build_provider(self.carbon)
 
+    # ------------------------------------------------------------------ fit
     @override
     def on_fit_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
-        """Add the checkpoint's previous parts for this rank, open the ``fit`` window."""
+        """Close a tuner's window, open the ``fit`` window (the sanity check is part of the fit)."""
         self._trainer = trainer
         assert self._monitor is not None, "setup(stage='fit') builds the monitor"
-        self._begin_part(trainer, self._states or [])
-        self._load_previous_parts(trainer)
-        self._monitor.begin_window(_FIT)
-        self._batches = 0
+        if self._stage is not None and self._stage.name == "tune":  # a tuner callback searched, the fit goes on
+            self._close_stage(trainer, "completed")
+        self._part_begun = False
+        self._monitor.begin_window(FIT)
         self._mark_logged()
-        self._epoch_start_j = 0.0
+
+    @override
+    def on_train_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+        """Begin the part: Lightning has restored the checkpoint's loops and callback state by now."""
+        if self._running and not self._part_begun:
+            self._begin_part(trainer, self._states or [])
 
     def _begin_part(self, trainer: "Trainer", states: list[dict[str, Any]]) -> None:
-        """The previous parts' records and job total; the killed one's unmeasured time."""
-        self._part_started, self.end = datetime.now(timezone.utc), None
+        """The previous parts' records and job total (this rank's share added to the window); the
+        killed one's unmeasured time; the training before a checkpoint without energy state."""
+        self._part_begun, self._part_started, self.end = True, datetime.now(timezone.utc), None
         self._resumed_from = getattr(trainer, "ckpt_path", None)
+        self._opt_start = trainer.global_step
         self._prior = _job_of(states)
         self._previous, self.unmeasured_s = adopt_previous(
             self._saved_parts, self._prior, resumed_from=self._resumed_from, started_at=self._part_started,
             pue=self.energy_config.pue,
         )
+        self._load_previous_parts(trainer)
+        if self._resumed_from and not self._previous and (trainer.global_step > 0 or trainer.current_epoch > 0):
+            self._previous = [self._unknown_part(trainer)]
         self.parts = list(self._previous)
 
-    def _part(self, trainer: "Trainer", job: Measurement, end: RunEnd | None) -> dict[str, Any]:
-        """This part's record: ``running`` (a checkpoint while training) or its end."""
-        return part_record(
-            job, self._prior, number=len(self._previous) + 1, started_at=self._part_started,
-            now=datetime.now(timezone.utc), pue=self.energy_config.pue,
-            status=end.status if end else "running", signal=end.signal if end else None,
-            error=end.error if end else None, resumed_from=self._resumed_from, checkpoint=_last_ckpt(trainer),
-        )
+    def _unknown_part(self, trainer: "Trainer") -> dict[str, Any]:
+        """The training before a checkpoint without energy state: its steps and epochs, energy unknown."""
+        progress = trainer.fit_loop.epoch_loop.batch_progress
+        per_epoch = batches_per_epoch(trainer)
+        # after an epoch-end checkpoint current_epoch already counts that epoch and the batch count is stale
+        within = (progress.current.completed % per_epoch) / per_epoch if per_epoch else 0.0
+        epochs = trainer.current_epoch + within if per_epoch else None
+        work = WorkDone(batches=None, optimizer_steps=trainer.global_step, samples=None, epochs=epochs)
+        return unknown_part(work, ended_at=None, checkpoint=self._resumed_from)
 
     def _load_previous_parts(self, trainer: "Trainer") -> None:
         """Give this rank its share of the checkpoint: old rank r's parts go to rank r mod world size."""
@@ -308,17 +431,41 @@ class EnergyCarbonCallback(Callback):
         if states[rank::world]:
             self._monitor.load_state_dict(*states[rank::world])
 
+    def _work(self, trainer: "Trainer", job: Measurement | None) -> WorkDone:
+        """This part's work: batches and samples from the (all-rank) window, steps and epochs counted here."""
+        prior = self._prior
+        batches = (job.steps if job else 0) - (prior.steps if prior else 0)
+        samples = (job.images if job else 0) - (prior.images if prior else 0)
+        return WorkDone(batches=int(batches), optimizer_steps=int(trainer.global_step - self._opt_start),
+                        samples=int(samples), epochs=self._epochs.epochs)
+
+    def _part(self, trainer: "Trainer", job: Measurement, end: RunEnd | None) -> dict[str, Any]:
+        """This part's record: ``running`` (a checkpoint while training) or its end."""
+        return part_record(
+            job, self._prior, self._work(trainer, job), number=len(self._previous) + 1,
+            started_at=self._part_started, now=datetime.now(timezone.utc), pue=self.energy_config.pue,
+            status=end.status if end else "running", signal=end.signal if end else None,
+            error=end.error if end else None, resumed_from=self._resumed_from, checkpoint=_last_ckpt(trainer),
+            training_done=training_done(trainer) if end is None else end.status == "completed",
+        )
+
     @override
     def on_train_batch_end(
         self, trainer: "Trainer", pl_module: "LightningModule", outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        """One reading per meter; log every ``log_every_n_steps`` batches."""
+        """Count the batch, its samples and its share of an epoch; one reading per meter when due;
+        log every ``log_every_n_steps`` batches; the epoch's energy after its last batch."""
         if not self._running:
             return
-        self._monitor.record_step(images=_batch_size(batch))
+        size = batch_size(batch, self.batch_size_fn)
+        self._unsized += size is None
+        self._monitor.record_step(images=size or 0)
         self._batches += 1
-        if self._batches == 1 or self._batches % self._log_n == 0:
+        self._epochs.add_batch(batches_per_epoch(trainer))
+        if self._log_n > 0 and (self._batches == 1 or self._batches % self._log_n == 0):
             self._log_step(trainer)
+        if is_last_batch(trainer):
+            self._publish_epoch(trainer)
 
     def _mark_logged(self) -> None:
         """Remember the reading the last per-step log was computed from."""
@@ -326,40 +473,49 @@ class EnergyCarbonCallback(Callback):
         self._log_t, self._log_steps, self._log_j = monitor.last_read_ts, monitor.steps_read, monitor.latest_j()
 
     def _log_step(self, trainer: "Trainer") -> None:
-        """Power and energy per step between the last two logged readings (the monitor reads
-        at most every ``energy.min_read_interval_s``, so a reading covers several steps; a log
+        """Power and energy per batch between the last two logged readings (the monitor reads
+        at most every ``energy.min_read_interval_s``, so a reading covers several batches; a log
         with no reading since the previous one takes one, so no logged point is empty)."""
         monitor = self._monitor
         if monitor.steps_read == self._log_steps:
             monitor.advance()
         latest = monitor.latest_j()
-        duration_s, steps = monitor.last_read_ts - self._log_t, monitor.steps_read - self._log_steps
+        duration_s, batches = monitor.last_read_ts - self._log_t, monitor.steps_read - self._log_steps
         delta_j = {name: j - self._log_j.get(name, 0.0) for name, j in latest.items()}
         window_j = sum(delta_j.values())
         metrics = {power_w(name): j / duration_s for name, j in delta_j.items()} if duration_s > 0 else {}
         if duration_s > 0:
             metrics[POWER_TOTAL_W] = window_j / duration_s
-        if steps > 0:
-            metrics[STEP_J] = window_j / steps
-        so_far_j = self._monitor.energy_so_far_j(_FIT) * self.energy_config.pue
+        if batches > 0:
+            metrics[BATCH_J] = window_j / batches
+        so_far_j = self._monitor.energy_so_far_j(FIT) * self.energy_config.pue
         metrics[SO_FAR_KWH], metrics[SO_FAR_WH] = so_far_j / 3.6e6, so_far_j / 3600.0
-        publish(trainer, metrics)
+        publish(trainer, metrics, step=log_step(trainer))
         self._mark_logged()
+
+    def _publish_epoch(self, trainer: "Trainer") -> None:
+        """``energy/epoch_j``: IT energy from the epoch's start to its last training batch."""
+        if self._epoch_published:
+            return
+        self._monitor.advance()
+        publish(trainer, {EPOCH_J: self._monitor.energy_so_far_j(FIT) - self._epoch_start_j}, step=log_step(trainer))
+        self._epoch_published = True
 
     @override
     def on_train_epoch_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
         if self._running:
-            self._epoch_start_j = self._monitor.energy_so_far_j(_FIT)
+            self._epoch_start_j, self._epoch_published = self._monitor.energy_so_far_j(FIT), False
 
     @override
     def on_train_epoch_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
-        """A per-step point at the epoch's end and the epoch's IT energy (``energy/epoch_j``)."""
+        """A per-step point at the epoch's end; the epoch's energy if an early stop cut it short."""
         if not self._running:
             return
-        self._monitor.advance()
-        if self._monitor.steps_read > self._log_steps:  # steps since the last per-step point
+        if self._epoch_published:
+            self._monitor.advance()
+        self._publish_epoch(trainer)
+        if self._log_n > 0 and self._monitor.steps_read > self._log_steps:  # batches since the last point
             self._log_step(trainer)
-        publish(trainer, {EPOCH_J: self._monitor.energy_so_far_j(_FIT) - self._epoch_start_j})
 
     @override
     def on_fit_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
@@ -369,23 +525,24 @@ class EnergyCarbonCallback(Callback):
 
     def _finish(self, trainer: "Trainer", pl_module: "LightningModule", end: RunEnd) -> None:
         """End the part: final per-rank states (for the last checkpoint), the job result and its files."""
-        local = self._monitor.end_window(_FIT)
+        if not self._part_begun:  # no training loop ran (e.g. the checkpoint had reached max_steps)
+            self._begin_part(trainer, self._states or [])
+        local = self._monitor.end_window(FIT)
         self._monitor.close()
         per_rank = self._per_rank(trainer, local, end)
-        self._states = [EnergyMonitor.state_of({_FIT: m}) for m in per_rank]
+        self._states = [EnergyMonitor.state_of({FIT: m}) for m in per_rank]
         job = reduce_measurements(per_rank)
         self.end = end
         self.parts = [*self._previous, self._part(trainer, job, end)]
+        work = sum_work([part_work(p) for p in self.parts if p.get("it_energy_j") is not None])
         self.result = job.to_result(
-            pue=self.energy_config.pue,
-            steps=trainer.global_step,
-            epochs=trainer.current_epoch,
-            world_size=len(per_rank),
+            pue=self.energy_config.pue, steps=work.optimizer_steps or 0, epochs=work.epochs,
+            batches=work.batches or 0, images=work.samples or 0, world_size=len(per_rank),
         )
         self.result.warnings.extend(self._end_notes())
         if trainer.is_global_zero:
             self._write(trainer, self.result)
-            publish(trainer, fit_energy_metrics(self.result))
+            publish(trainer, fit_energy_metrics(self.result), step=log_step(trainer))
             self._after_energy(trainer, pl_module, self.result)
             self._send_results(trainer, pl_module, self.result)
 
@@ -403,21 +560,26 @@ class EnergyCarbonCallback(Callback):
             return [local]
 
     def _end_notes(self) -> list[str]:
-        """Report lines: how this part ended, the parts of a resumed job, the time not measured."""
+        """Report lines: how this part ended, the parts of a resumed job, what was not counted."""
         notes = part_notes(self.parts, self.unmeasured_s)
         end = self.end
         if end is not None and end.status == "interrupted":
             notes.insert(0, f"Run status: interrupted by {end.signal}; the figures cover the part that ran.")
         elif end is not None and end.status == "failed":
             notes.insert(0, f"Run status: failed ({end.error}); the figures cover the part that ran.")
+        if self._unsized:
+            notes.append(f"{self._unsized} training batch(es) had no batch size Lightning's extract_batch_size could"
+                         " find; their samples are not counted (pass EnergyCarbonCallback(batch_size_fn=...)).")
+        if self.result is not None and self.result.epochs is None:
+            notes.append("The training data has no length (an iterable dataset): the job's epochs are unknown.")
         return notes
 
     def run_record(self) -> dict[str, Any]:
-        """``status``, ``interruption``, ``parts`` and ``unmeasured_s`` (in energy.json and the report meta)."""
+        """``status``, ``interruption``, ``parts``, ``unmeasured_s`` and ``stages`` (energy.json, report meta)."""
         end = self.end or RunEnd("running")
         interruption = None if end.status in ("completed", "running") else {"signal": end.signal, "error": end.error}
         return {"status": end.status, "interruption": interruption, "parts": self.parts,
-                "unmeasured_s": round(self.unmeasured_s, 3)}
+                "unmeasured_s": round(self.unmeasured_s, 3), "stages": [s.to_dict() for s in self.stages]}
 
     def _after_energy(self, trainer: "Trainer", pl_module: "LightningModule", result: EnergyResult) -> None:
         """The carbon/SCI step on rank 0 (:func:`.sci_step.run_sci_step`); a fault only warns."""
@@ -426,11 +588,14 @@ class EnergyCarbonCallback(Callback):
         from sci_lightning.lightning.sci_step import run_sci_step  # noqa: PLC0415 - loads the SCI modules
 
         try:
+            out_dir = self._output_dir(trainer)
             self.sci_result, self.report = run_sci_step(
                 trainer, pl_module, result, provider=self._provider, carbon=self.carbon, sci=self.sci,
-                out_dir=self._output_dir(trainer), report_meta={**self.report_meta, **self.run_record()},
+                out_dir=out_dir, report_meta={**self.report_meta, **self.run_record()},
                 carbon_aware=self.carbon_aware,
+                work=self._work_counter.work_counts() if self._work_counter is not None else None,
             )
+            self.report_path = os.path.join(out_dir, "sci_report.json")
         except Exception as err:  # noqa: BLE001 - the SCI report must never kill training
             msg = redact(f"EnergyCarbonCallback: the SCI report could not be produced ({type(err).__name__}: {err})")
             rank_zero_warn(msg)
@@ -438,9 +603,11 @@ class EnergyCarbonCallback(Callback):
 
     @override
     def on_exception(self, trainer: "Trainer", pl_module: "LightningModule", exception: BaseException) -> None:
-        """Interrupted or failed: the part's files, marked so (the last checkpoint follows, see
-        :mod:`.checkpointing`); then stop the meter threads."""
+        """Interrupted or failed: the part's (or stage's) files, marked so (the last checkpoint
+        follows, see :mod:`.checkpointing`); then stop the meter threads."""
         try:
+            if self._stage is not None and self._monitor is not None:
+                self._close_stage(trainer, run_end(exception).status)
             if self._running:
                 self._finish(trainer, pl_module, run_end(exception))
         finally:
@@ -449,8 +616,101 @@ class EnergyCarbonCallback(Callback):
 
     @override
     def teardown(self, trainer: "Trainer", pl_module: "LightningModule", stage: str) -> None:
-        if stage == "fit" and self._monitor is not None:
+        """Close a tuner's window (``Tuner`` ends its fit here), stop the meters; under ``ddp_spawn``
+        queue the results for the launching process (after the last checkpoint, which must not carry them)."""
+        if self._stage is not None and self._stage.name == "tune" and self._monitor is not None:
+            self._close_stage(trainer, "completed")
+        if self._monitor is not None:
             self._monitor.close()
+        send_home(trainer, self._token, self._results_payload())
+
+    # ------------------------------------------------------------------ stages
+    def _open_stage(self, name: str, method: str | None = None) -> None:
+        self._stage = _OpenStage(name, method)
+        self._monitor.begin_window(name)
+
+    def _count_stage_batch(self, batch: Any) -> None:
+        size = batch_size(batch, self.batch_size_fn)
+        self._stage.batches += 1
+        self._stage.samples += size or 0
+
+    def _close_stage(self, trainer: "Trainer", status: str) -> None:
+        """End the stage window: one :class:`StageRecord` (all ranks), logged and written."""
+        open_, self._stage = self._stage, None
+        local = self._monitor.end_window(open_.name)
+        mine = (local, open_.batches, open_.samples)
+        ranks = _gather(trainer, mine) if status == "completed" else [mine]
+        job = reduce_measurements([r[0] for r in ranks])
+        pue = self.energy_config.pue
+        qualities = {c.quality for c in job.components}
+        counted = open_.name != "tune"  # a tuner switches the Trainer's callbacks off during its trials
+        notes = list(job.warnings) + ([] if counted else [
+            f"{open_.method}: its trial batches run with the Trainer's callbacks switched off, so they are not"
+            " counted; the energy of the whole search is measured"])
+        record = StageRecord(
+            stage=open_.name, started_at=job.started_at.isoformat(), ended_at=job.ended_at.isoformat(),
+            duration_s=job.duration_s, energy_kwh=job.energy_j * pue / 3.6e6, it_energy_kwh=job.energy_j / 3.6e6,
+            pue=pue, samples=sum(r[2] for r in ranks) if counted else None,
+            batches=max(r[1] for r in ranks) if counted else None,
+            quality=qualities.pop() if len(qualities) == 1 else ("mixed" if qualities else "estimated"),
+            methods=sorted({f"{c.component}:{c.method}" for c in job.components}), method=open_.method,
+            status=status, world_size=len(ranks), notes=notes,
+        )
+        self.stages.append(record)
+        if trainer.is_global_zero:
+            publish(trainer, stage_energy_metrics(record), step=trainer.global_step)
+            self._write_stages(trainer)
+
+    def _stage_hook(self, trainer: "Trainer", name: str, begin: bool) -> None:
+        if _stage_of(trainer) != name or self._monitor is None:
+            return  # validation inside fit belongs to the fit
+        if begin:
+            self._open_stage(name)
+        elif self._stage is not None and self._stage.name == name:
+            self._close_stage(trainer, "completed")
+
+    def _stage_batch(self, name: str, batch: Any) -> None:
+        if self._stage is not None and self._stage.name == name:
+            self._count_stage_batch(batch)
+
+    @override
+    def on_validation_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+        self._stage_hook(trainer, "validate", begin=True)
+
+    @override
+    def on_validation_batch_end(self, trainer: "Trainer", pl_module: "LightningModule", outputs: Any, batch: Any,
+                                batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._stage_batch("validate", batch)
+
+    @override
+    def on_validation_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+        self._stage_hook(trainer, "validate", begin=False)
+
+    @override
+    def on_test_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+        self._stage_hook(trainer, "test", begin=True)
+
+    @override
+    def on_test_batch_end(self, trainer: "Trainer", pl_module: "LightningModule", outputs: Any, batch: Any,
+                          batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._stage_batch("test", batch)
+
+    @override
+    def on_test_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+        self._stage_hook(trainer, "test", begin=False)
+
+    @override
+    def on_predict_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+        self._stage_hook(trainer, "predict", begin=True)
+
+    @override
+    def on_predict_batch_end(self, trainer: "Trainer", pl_module: "LightningModule", outputs: Any, batch: Any,
+                             batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._stage_batch("predict", batch)
+
+    @override
+    def on_predict_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+        self._stage_hook(trainer, "predict", begin=False)
 
     # ------------------------------------------------------------------ results
     def _output_dir(self, trainer: "Trainer") -> str:
@@ -464,6 +724,42 @@ class EnergyCarbonCallback(Callback):
         except OSError as err:
             rank_zero_warn(f"EnergyCarbonCallback: could not write {path} ({err}); the result is in callback.result")
 
+    def _write_stages(self, trainer: "Trainer") -> None:
+        """``stages.json``, and the ``stages`` of this Trainer's fit's ``energy.json`` and report, if written."""
+        from sci_lightning.sci.report import add_stages  # noqa: PLC0415 - loads the report modules
+
+        out = self._output_dir(trainer)
+        records = [s.to_dict() for s in self.stages]
+        try:
+            atomic_write_json(os.path.join(out, "stages.json"), {"stages": records})
+            if self.result is not None and self.energy_json_path:
+                atomic_write_json(self.energy_json_path, {**self.result.to_dict(), **self.run_record()})
+            if self.report_path and os.path.exists(self.report_path):
+                self.report = add_stages(self.report_path, records)
+        except Exception as err:  # noqa: BLE001 - a stage's files must not fail the user's call
+            rank_zero_warn(f"EnergyCarbonCallback: could not write the {self.stages[-1].stage} stage's files ({err})")
+
+    def _results_payload(self) -> dict[str, Any]:
+        """What the launching process of a ``ddp_spawn`` fit receives (plain data, :mod:`.spawn_results`)."""
+        return {"result": self.result.to_dict() if self.result else None,
+                "report": self.report.to_dict() if self.report is not None else None,
+                "energy_json_path": self.energy_json_path, "report_path": self.report_path, "parts": self.parts,
+                "unmeasured_s": self.unmeasured_s, "end": self.end.to_dict() if self.end else None,
+                "stages": [s.to_dict() for s in self.stages]}
+
+    def receive_results(self, payload: dict[str, Any]) -> None:
+        """Take the results of a fit that ran in spawned processes (see :mod:`.spawn_results`);
+        :attr:`sci_result` stays ``None`` there (its figures are in :attr:`report`)."""
+        from sci_lightning.sci.report import SciReport  # noqa: PLC0415 - loads the report modules
+
+        result, report, end = payload.get("result"), payload.get("report"), payload.get("end")
+        self.result = EnergyResult.from_dict(result) if result else None
+        self.report = SciReport.from_dict(report) if report else None
+        self.end = RunEnd(**end) if end else None
+        self.stages = [StageRecord(**s) for s in payload.get("stages", [])]
+        self.energy_json_path, self.report_path = payload.get("energy_json_path"), payload.get("report_path")
+        self.parts, self.unmeasured_s = list(payload.get("parts", [])), float(payload.get("unmeasured_s", 0.0))
+
     def _send_results(self, trainer: "Trainer", pl_module: "LightningModule", result: EnergyResult) -> None:
         """The run's settings and results (HParams), the report files (MLflow, W&B); flush the loggers."""
         from sci_lightning.sci.loggers import log_artifacts, log_run_results  # noqa: PLC0415
@@ -472,7 +768,7 @@ class EnergyCarbonCallback(Callback):
             publish(trainer, sci_metrics(self.sci_result), to_loggers=False)
         params, results = run_results(trainer, pl_module, result, self.sci_result, self.report_meta)
         publish(trainer, results, to_loggers=False)
-        log_run_results(list(trainer.loggers), params, results, step=trainer.global_step)
+        log_run_results(list(trainer.loggers), params, results, step=log_step(trainer))
         out = self._output_dir(trainer)
         names = ("energy.json", "sci_report.json", "sci_report.md", "impact.yml")
         log_artifacts(list(trainer.loggers), [os.path.join(out, name) for name in names])
@@ -485,27 +781,30 @@ class EnergyCarbonCallback(Callback):
     # ------------------------------------------------------------------ checkpoint
     @override
     def state_dict(self) -> dict[str, Any]:
-        """Every rank's monitor state (previous parts + this part), for resuming.
+        """Every rank's monitor state (previous parts + this part) and the part records, for resuming.
 
         While fitting under DDP this gathers from every rank, so it must be called on all
         ranks together, as ``Trainer.save_checkpoint`` does.
         """
         if self._running and self._trainer is not None:
+            if not self._part_begun:
+                self._begin_part(self._trainer, self._states or [])
             ranks = _gather(self._trainer, self._monitor.state_dict())
             parts = [*self._previous, self._part(self._trainer, _job_of(ranks), None)]
             return {"version": _STATE_VERSION, "ranks": ranks, "parts": parts}
         state: dict[str, Any] = {"version": _STATE_VERSION}
         if self._states:
             state["ranks"] = self._states
-        if self.parts:
-            state["parts"] = self.parts
+        parts = self.parts or self._saved_parts
+        if parts:
+            state["parts"] = parts
         return state
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Keep the previous parts; each rank adds its share when the fit starts."""
         version = state_dict.get("version")
-        if version != _STATE_VERSION:
+        if version not in _READABLE_STATES:
             rank_zero_warn(
                 f"EnergyCarbonCallback: checkpoint energy state has version {version!r}, expected"
                 f" {_STATE_VERSION}; previous parts' energy is not included"

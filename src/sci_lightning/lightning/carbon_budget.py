@@ -40,11 +40,13 @@ from typing_extensions import override
 
 from sci_lightning.carbon.base import IntensityProvider, IntensitySeries
 from sci_lightning.energy.base import utcnow
+from sci_lightning.accounting import FIT
 from sci_lightning.errors import ConfigError
 from sci_lightning.lightning.callback import EnergyCarbonCallback
 from sci_lightning.lightning.checkpointing import LAST_NAME, LastCheckpoint
 from sci_lightning.redaction import redact
 from sci_lightning.settings import SciConfig, coerce
+from sci_lightning.lightning.wiring import EnergyLink
 from sci_lightning.shifting.planner import PlanError, window_mean
 
 if TYPE_CHECKING:
@@ -59,7 +61,6 @@ METHOD = (
     "+ remaining energy x the provider's forecast mean over the remaining time (seconds per step so far x "
     "remaining steps), or x the mean so far when there is no usable forecast"
 )
-_FIT = "fit"
 _J_PER_KWH = 3.6e6
 
 
@@ -121,7 +122,7 @@ def covered_mean(series: IntensitySeries, start: datetime, end: datetime) -> flo
 def running_energy_callback(trainer: "Trainer") -> EnergyCarbonCallback | None:
     """The trainer's EnergyCarbonCallback, if its ``fit`` window is open."""
     for cb in trainer.callbacks:
-        if isinstance(cb, EnergyCarbonCallback) and cb.monitor is not None and _FIT in cb.monitor.open_windows:
+        if isinstance(cb, EnergyCarbonCallback) and cb.monitor is not None and FIT in cb.monitor.open_windows:
             return cb
     return None
 
@@ -141,6 +142,8 @@ class CarbonBudget(Callback):
             and ``budget_action`` (``warn`` | ``stop``); a SciConfig, dict or OmegaConf node.
         provider: the intensity provider; default the EnergyCarbonCallback's.
         clock: the current UTC time (injectable for tests).
+        energy: the EnergyCarbonCallback it reads (default: the one in ``trainer.callbacks``,
+            found in ``setup``); it must come after it in ``callbacks`` (checked in ``setup``).
 
     ``record`` is the latest projection as stored in the report's ``budget`` block.
 
@@ -150,10 +153,11 @@ class CarbonBudget(Callback):
 
     def __init__(
         self, sci: SciConfig | dict[str, Any] | None = None, provider: IntensityProvider | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] = utcnow, energy: EnergyCarbonCallback | None = None,
     ) -> None:
         super().__init__()
         self.sci = coerce(SciConfig, sci, "sci")
+        self._energy = EnergyLink(self, energy, "after", "its budget block goes into the energy callback's report")
         if self.sci.budget_g is None and self.sci.budget_kwh is None:
             raise ConfigError(
                 "Invalid setting sci.budget_g=None: CarbonBudget needs a budget. "
@@ -170,6 +174,12 @@ class CarbonBudget(Callback):
 
     # ------------------------------------------------------------------ hooks
     @override
+    def setup(self, trainer: "Trainer", pl_module: "LightningModule", stage: str) -> None:
+        """Link the energy callback and check the order (before training)."""
+        if stage == FIT:
+            self._energy.resolve(trainer)
+
+    @override
     def on_train_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
         """Start this part's clock and step count (a resumed job continues its global step)."""
         self._part_start, self._part_start_step = self.clock(), trainer.global_step
@@ -178,7 +188,7 @@ class CarbonBudget(Callback):
     @override
     def on_train_epoch_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
         """Project the job total; warn once if it exceeds the budget; with ``stop``, stop the fit."""
-        energy = running_energy_callback(trainer)
+        energy = self._energy.running()
         if energy is None:
             self._warn_once("no-energy", "CarbonBudget: no running EnergyCarbonCallback in trainer.callbacks; "
                                          "the carbon budget is not checked")
@@ -217,7 +227,7 @@ class CarbonBudget(Callback):
         steps_done = int(trainer.global_step)
         planned = trainer.estimated_stepping_batches
         steps_planned = int(planned) if math.isfinite(planned) else steps_done
-        so_far_kwh = energy.monitor.energy_so_far_j(_FIT) * energy.energy_config.pue / _J_PER_KWH
+        so_far_kwh = energy.monitor.energy_so_far_j(FIT) * energy.energy_config.pue / _J_PER_KWH
         so_far_i, rest_i, source = self._intensities(energy, now, self._remaining_s(now, steps_done, steps_planned))
         kwh, g = project_job(so_far_kwh, steps_done, steps_planned, so_far_i, rest_i)
         return Projection(steps_done, steps_planned, so_far_kwh, kwh, g, so_far_i,

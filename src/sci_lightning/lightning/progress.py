@@ -23,12 +23,14 @@ from typing import TYPE_CHECKING, Any, TextIO
 from lightning.pytorch.callbacks import Callback
 from typing_extensions import override
 
+from sci_lightning.accounting import FIT
+from sci_lightning.lightning.wiring import EnergyLink
+
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
 __all__ = ["ProgressLines", "format_seconds"]
 
-_FIT = "fit"
 
 
 def format_seconds(s: float) -> str:
@@ -49,13 +51,23 @@ def _value(v: Any) -> float | None:
 
 
 class ProgressLines(Callback):
-    """Print one progress line per training epoch (rank 0) to ``stream`` (default stderr)."""
+    """Print one progress line per training epoch (rank 0) to ``stream`` (default stderr).
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    ``energy``: the EnergyCarbonCallback whose energy so far the line shows (default: the one
+    in ``trainer.callbacks``, found in ``setup``).
+    """
+
+    def __init__(self, stream: TextIO | None = None, energy: Any = None) -> None:
         super().__init__()
+        self._energy = EnergyLink(self, energy)
         self.stream = stream
         self._t0: float | None = None
         self._step0 = 0
+
+    @override
+    def setup(self, trainer: "Trainer", pl_module: "LightningModule", stage: str) -> None:
+        if stage == FIT:
+            self._energy.resolve(trainer)
 
     @override
     def on_train_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
@@ -79,7 +91,7 @@ class ProgressLines(Callback):
         step, planned = trainer.global_step, _planned_steps(trainer)
         parts.append(f"step {step}/{planned}" if planned else f"step {step}")
         parts += [f"{name} {value:.4g}" for name, value in _bar_metrics(trainer).items()]
-        energy_j = _energy_so_far_j(trainer)
+        energy_j = _energy_so_far_j(self._energy)
         if energy_j is not None:
             parts.append(f"energy {_energy_text(energy_j)}")
         if self._t0 is not None:
@@ -112,12 +124,10 @@ def _bar_metrics(trainer: "Trainer") -> dict[str, float]:
     return dict(sorted(out.items()))  # train/* before val/*
 
 
-def _energy_so_far_j(trainer: "Trainer") -> float | None:
+def _energy_so_far_j(link: EnergyLink) -> float | None:
     """Facility joules so far (PUE applied) of the running EnergyCarbonCallback, if any."""
-    from sci_lightning.lightning.carbon_budget import running_energy_callback  # noqa: PLC0415
-
-    cb = running_energy_callback(trainer)
-    return cb.monitor.energy_so_far_j(_FIT) * cb.energy_config.pue if cb is not None else None
+    cb = link.running()
+    return cb.monitor.energy_so_far_j(FIT) * cb.energy_config.pue if cb is not None else None
 
 
 def _energy_text(j: float) -> str:

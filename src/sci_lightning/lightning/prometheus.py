@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 from lightning.pytorch.callbacks import Callback
 from typing_extensions import override
 
+from sci_lightning.accounting import FIT
+from sci_lightning.lightning.wiring import EnergyLink
 from sci_lightning.redaction import redact
 from sci_lightning.settings import PrometheusConfig, SciConfig, coerce
 
@@ -47,7 +49,6 @@ __all__ = ["PUSH_PASSWORD_ENV", "PUSH_USERNAME_ENV", "PrometheusExporter", "Prom
 
 PUSH_USERNAME_ENV = "SCI_LIGHTNING_PUSHGATEWAY_USERNAME"
 PUSH_PASSWORD_ENV = "SCI_LIGHTNING_PUSHGATEWAY_PASSWORD"
-_FIT = "fit"
 _J_PER_KWH = 3.6e6
 
 
@@ -64,10 +65,13 @@ class PrometheusExporter(Callback):
         provider: the intensity provider for the current-intensity gauge (``None``: no
             intensity, so no projected carbon or SCI).
         sci: SCI settings (the functional unit of the projected SCI).
+        energy: the EnergyCarbonCallback whose monitor it reads (default: the one in
+            ``trainer.callbacks``, found in ``setup``).
     """
 
-    def __init__(self, config: Any = None, provider: Any = None, sci: Any = None) -> None:
+    def __init__(self, config: Any = None, provider: Any = None, sci: Any = None, energy: Any = None) -> None:
         super().__init__()
+        self._energy = EnergyLink(self, energy)
         self.config = coerce(PrometheusConfig, config, "prometheus")
         self.sci = coerce(SciConfig, sci, "sci")
         self.provider = provider
@@ -97,6 +101,11 @@ class PrometheusExporter(Callback):
         )
 
     # ------------------------------------------------------------------ hooks
+    @override
+    def setup(self, trainer: "Trainer", pl_module: "LightningModule", stage: str) -> None:
+        if stage == FIT:
+            self._energy.resolve(trainer)
+
     @override
     def on_fit_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
         if not trainer.is_global_zero:
@@ -179,7 +188,7 @@ class PrometheusExporter(Callback):
 
     def update(self, trainer: "Trainer") -> None:
         """Set every gauge from the energy callback's monitor (rank 0, training thread)."""
-        from sci_lightning.lightning.carbon_budget import project_job, running_energy_callback
+        from sci_lightning.lightning.carbon_budget import project_job
 
         self._last_update = time.monotonic()
         g = self._g
@@ -188,7 +197,7 @@ class PrometheusExporter(Callback):
         planned = _planned(trainer)
         if planned is not None:
             g["planned"].set(planned)
-        cb = running_energy_callback(trainer)
+        cb = self._energy.running()
         if cb is None:
             return
         monitor = cb.monitor
@@ -201,7 +210,7 @@ class PrometheusExporter(Callback):
             g["power"].labels(component="total").set(sum(deltas.values()) / span)
         if self._last_ts is None or ts > self._last_ts:
             self._last_j, self._last_ts = dict(latest), ts
-        so_far_j = monitor.energy_so_far_j(_FIT) * cb.energy_config.pue
+        so_far_j = monitor.energy_so_far_j(FIT) * cb.energy_config.pue
         g["energy"].set(so_far_j)
         with self._lock:
             intensity = self._intensity

@@ -24,9 +24,10 @@ __all__ = ["publish", "run_results"]
 _warned: set[str] = set()
 
 
-def publish(trainer: "Trainer", metrics: dict[str, float | None], to_loggers: bool = True) -> None:
-    """Make ``metrics`` ``trainer.callback_metrics`` and (``to_loggers``) log them at
-    ``trainer.global_step``. ``None`` values are left out."""
+def publish(trainer: "Trainer", metrics: dict[str, float | None], to_loggers: bool = True,
+            step: int | None = None) -> None:
+    """Make ``metrics`` ``trainer.callback_metrics`` and (``to_loggers``) log them at ``step``
+    (default ``trainer.global_step``). ``None`` values are left out."""
     metrics = {key: float(value) for key, value in metrics.items() if value is not None}
     for key, value in metrics.items():
         trainer.callback_metrics[key] = torch.tensor(value)
@@ -34,7 +35,7 @@ def publish(trainer: "Trainer", metrics: dict[str, float | None], to_loggers: bo
         return
     for logger in trainer.loggers:
         try:
-            logger.log_metrics(metrics, step=trainer.global_step)
+            logger.log_metrics(metrics, step=trainer.global_step if step is None else step)
         except Exception as err:  # noqa: BLE001 - logging must not stop training
             name = type(logger).__name__
             if name not in _warned:

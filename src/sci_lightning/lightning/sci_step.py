@@ -124,14 +124,15 @@ def run_sci_step(
     out_dir: str,
     report_meta: dict[str, Any],
     carbon_aware: Callable[[float], Any] | None,
+    work: Any = None,
 ) -> tuple[Any, Any]:
-    """Score ``result``: intensity, SCI, report files and ``sci/*`` scalars; returns ``(sci_result, report)``."""
+    """Score ``result``: intensity, SCI, report files and ``sci/*`` scalars; returns ``(sci_result, report)``.
+
+    ``work``: the job's :class:`~sci_lightning.sci.work.WorkCounts` (from a WorkCounter), or ``None``."""
     from sci_lightning.sci import compute_sci, write_run_report  # noqa: PLC0415 - only at fit end
-    from sci_lightning.lightning.work_counter import WorkCounter  # noqa: PLC0415
     from sci_lightning.sci.loggers import log_to_logger  # noqa: PLC0415
 
     series, fallbacks = intensity_over(provider, carbon, result)
-    work = next((c.work_counts() for c in trainer.callbacks if isinstance(c, WorkCounter)), None)
     sci_result = compute_sci(result, series, sci, fallbacks_used=fallbacks, work=work)
     meta = _report_meta(trainer, pl_module, report_meta)
     findings = _findings(carbon_aware, result.energy_kwh)

@@ -50,7 +50,8 @@ from typing_extensions import override
 
 from sci_lightning.carbon.base import ensure_utc
 from sci_lightning.errors import ConfigError
-from sci_lightning.lightning.carbon_budget import running_energy_callback
+from sci_lightning.accounting import FIT
+from sci_lightning.lightning.wiring import EnergyLink
 from sci_lightning.lightning.checkpointing import LastCheckpoint
 from sci_lightning.shifting.interruptible import Slot
 from sci_lightning.shifting.schedule import slurm_begin_time, system_clock
@@ -94,6 +95,9 @@ class SlotSchedule(Callback):
         clock: the current UTC time; sleep: ``sleep(seconds)`` (both injectable for tests).
         tz: the zone of the printed ``sbatch --begin`` time (default this machine's).
         stream: where the pause lines are printed (default stderr).
+        energy: the EnergyCarbonCallback that measures the pauses and reports the ``slots`` block
+            (default: the one in ``trainer.callbacks``, found in ``setup``); it must come before
+            it in ``callbacks`` (checked in ``setup``).
 
     ``paused`` is the :class:`PauseExit` of a run that exited at a slot's end (else ``None``);
     ``record()`` is the report's ``slots`` block.
@@ -108,9 +112,10 @@ class SlotSchedule(Callback):
         pause_cost: timedelta = timedelta(minutes=5), clock: Callable[[], datetime] = system_clock,
         sleep: Callable[[float], Any] = time.sleep, tz: Any = None, stream: TextIO | None = None,
         replan: Callable[[datetime, timedelta | None], Sequence[Slot | tuple[datetime, datetime]]] | None = None,
-        intensity: Callable[[datetime, datetime], float | None] | None = None,
+        intensity: Callable[[datetime, datetime], float | None] | None = None, energy: Any = None,
     ) -> None:
         super().__init__()
+        self._energy = EnergyLink(self, energy, "before", "its final slots block must reach the report at fit end")
         self.slots = [_window(s) for s in slots]
         self.deadline = ensure_utc(deadline, "deadline")
         self.pause, self.pause_cost = pause, pause_cost
@@ -142,6 +147,12 @@ class SlotSchedule(Callback):
                                   "Give sorted, disjoint slots.")
 
     # ------------------------------------------------------------------ hooks
+    @override
+    def setup(self, trainer: "Trainer", pl_module: "LightningModule", stage: str) -> None:
+        """Link the energy callback and check the order (before training)."""
+        if stage == FIT:
+            self._energy.resolve(trainer)
+
     @override
     def on_train_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
         """Before the first step of this part: wait for (or, ``exit``, stop until) a slot."""
@@ -282,7 +293,7 @@ class SlotSchedule(Callback):
         if self.pause == "exit":
             self._exit(trainer, until)
             return
-        energy = running_energy_callback(trainer)
+        energy = self._energy.running()
         name = f"pause{len(self.pauses) + 1}"
         if energy is not None:
             energy.monitor.begin_window(name)
@@ -325,7 +336,7 @@ class SlotSchedule(Callback):
 
     def _publish(self, trainer: "Trainer") -> None:
         """Keep the report's ``slots`` block current (it is read when the energy callback reports)."""
-        energy = running_energy_callback(trainer)
+        energy = self._energy.running()
         if energy is not None:
             energy.report_meta["slots"] = self.record()
 

@@ -37,7 +37,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 DEFAULT_LAYOUT: dict[str, dict[str, list[Any]]] = {
     "Energy": {
         "Power (W): total and per component": ["Multiline", [r"energy/power_w/.*"]],
-        "Energy per step (J)": ["Multiline", [r"energy/step_j$"]],
+        "Energy per batch (J)": ["Multiline", [r"energy/batch_j$"]],
         "Energy per epoch (J)": ["Multiline", [r"energy/epoch_j$"]],
         "Energy so far (Wh, PUE applied)": ["Multiline", [r"energy/so_far_wh$"]],
         "Job energy at fit end (Wh): total, IT and per component": ["Multiline", [r"energy/fit/[a-z]+_wh$"]],

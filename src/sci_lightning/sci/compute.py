@@ -52,7 +52,7 @@ FUNCTIONAL_UNITS: dict[str, str] = {
 
 #: What an R of 0 means for each unit (the note when a unit is unavailable).
 _ZERO_R_REASON = {
-    "epoch": "the job recorded 0 completed epochs",
+    "epoch": "the job recorded 0 epochs",
     "1000_images": "the job recorded 0 training images",
     "pflop": "no FLOPs were counted (no batch ran)",
     "billion_parameters": "the model has no parameters counted",
@@ -176,9 +176,10 @@ class SciResult:
     price_per_hour_usd: float
     started_at: datetime
     ended_at: datetime
-    epochs: int = 0
-    steps: int = 0
-    images: int = 0
+    epochs: float | None = 0.0  # fractional epochs (None: unknown, iterable data)
+    steps: int = 0  # optimizer steps
+    images: int = 0  # training samples
+    batches: int = 0  # training batches
     energy_quality: str = "estimated"  # measured | estimated | mixed
     notes: list[str] = field(default_factory=list)  # data-quality notes (never silent)
     intensity_notes: list[str] = field(default_factory=list)  # the series' own notes
@@ -235,7 +236,8 @@ def _te_kg(settings: SciConfig, tor: float, source: str | None) -> tuple[float, 
 def functional_unit_counts(energy: EnergyResult, work: WorkCounts | None) -> dict[str, float]:
     """R for every functional unit: 1 job, epochs, images / 1000 and, when the work was
     counted (SCI for AI), PFLOP and billions of parameters."""
-    counts = {"job": 1.0, "epoch": float(energy.epochs), "1000_images": energy.images / 1000.0}
+    epochs = float(energy.epochs) if energy.epochs is not None else 0.0  # unknown: R not available
+    counts = {"job": 1.0, "epoch": epochs, "1000_images": energy.images / 1000.0}
     if work is not None:
         counts.update(pflop=work.total_pflop, billion_parameters=work.billion_parameters)
         if work.tokens_seen > 0:  # sequence data (SCI for AI 8.2: per training token)
@@ -463,6 +465,8 @@ def compute_sci(
     sci_per = {unit: (carbon / r if r > 0 else None) for unit, r in counts.items()}
     for unit, reason in _ZERO_R_REASON.items():
         if unit in sci_per and sci_per[unit] is None:
+            if unit == "epoch" and energy.epochs is None:
+                reason = "the training data has no length (iterable), so the job's epochs are unknown"
             notes.append(f"SCI per {unit.replace('_', ' ')} not available: {reason}.")
 
     fu = settings.functional_unit
@@ -513,9 +517,10 @@ def compute_sci(
         price_per_hour_usd=price,
         started_at=energy.started_at,
         ended_at=energy.ended_at,
-        epochs=int(energy.epochs),
+        epochs=None if energy.epochs is None else float(energy.epochs),
         steps=int(energy.steps),
         images=int(energy.images),
+        batches=int(energy.batches),
         energy_quality=_energy_quality(energy),
         notes=notes,
         intensity_notes=list(intensity.notes),

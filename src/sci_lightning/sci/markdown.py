@@ -48,8 +48,8 @@ def render_markdown(report: "SciReport") -> str:
     lines = [*_result_section(report), *_boundary_sections(report), *_energy_section(report),
              *_intensity_section(report), *_embodied_section(report), *_sources_section(report),
              *_cost_section(report), *_carbon_aware_section(report.carbon_aware), *_slots_section(report.slots),
-             *_budget_section(report.budget), *_work_section(report), *inference_section(report),
-             *disclosure_section(report)]
+             *_budget_section(report.budget), *_work_section(report), *_stages_section(report),
+             *inference_section(report), *disclosure_section(report)]
     lines += ["## Warnings", ""]
     lines += [f"- {w}" for w in report.warnings] or ["None."]
     lines += [
@@ -94,8 +94,8 @@ def _result_section(r: "SciReport") -> list[str]:
         "SCI for every functional unit:",
         "",
         f"- per job: {_fmt(r.sci_per.get('job'), 6)} gCO2e/job",
-        f"- per epoch: {_fmt(r.sci_per.get('epoch'), 6)} gCO2e/epoch ({t.epochs} epochs)",
-        f"- per 1,000 images: {_fmt(r.sci_per.get('1000_images'), 6)} gCO2e/1000 images ({t.images} images)",
+        f"- per epoch: {_fmt(r.sci_per.get('epoch'), 6)} gCO2e/epoch ({_epochs(t.epochs)} epochs)",
+        f"- per 1,000 images: {_fmt(r.sci_per.get('1000_images'), 6)} gCO2e/1000 images ({t.samples} images)",
         *_work_unit_lines(r),
         "",
     ]
@@ -146,8 +146,9 @@ def _boundary_sections(r: "SciReport") -> list[str]:
         "",
         "## Functional unit",
         "",
-        f"The headline R is **{_unit_word(r)}**. The job ran {t.epochs} epoch(s), "
-        f"{t.steps} optimizer step(s) and {t.images} training image(s) "
+        f"The headline R is **{_unit_word(r)}**. The job ran {_epochs(t.epochs)} epoch(s) "
+        f"(batches / batches per epoch), {t.batches} training batch(es), {t.optimizer_steps} optimizer step(s) "
+        f"and {t.samples} training image(s) (samples) "
         f"from {_when(r.started_at)} to {_when(r.ended_at)} (UTC, {_fmt(r.duration_s, 6)} s).",
         "",
         f"Rationale for the unit: {r.functional_unit_rationale or 'not given (sci.functional_unit_rationale)'}.",
@@ -268,6 +269,24 @@ def _carbon_aware_section(ca: "CarbonAware | None") -> list[str]:
             lines.append(f"- {k}: {_fmt(v) if not isinstance(v, (dict, list)) else json.dumps(v)}")
     lines.append("")
     return lines
+
+
+def _epochs(epochs: float | None) -> str:
+    return "an unknown number of (iterable data)" if epochs is None else f"{epochs:.6g}"
+
+
+def _stages_section(r: "SciReport") -> list[str]:
+    """Stages measured outside ``fit`` (validate, test, predict, tune): not in the SCI above."""
+    if not r.stages:
+        return []
+    lines = ["## Other stages (not in the SCI above)", "",
+             "| Stage | Start (UTC) | Duration (s) | Energy (kWh, PUE applied) | Samples | Batches | Quality |",
+             "|---|---|---|---|---|---|---|"]
+    for st in r.stages:
+        name = f"{st.stage} ({st.method})" if st.method else st.stage
+        lines.append(f"| {name} | {_when(st.started_at)} | {_fmt(st.duration_s, 6)} | {_fmt(st.energy_kwh, 6)} | "
+                     f"{st.samples} | {st.batches} | {st.quality} |")
+    return lines + [""]
 
 
 def _slots_section(block: dict[str, Any] | None) -> list[str]:

@@ -4,7 +4,9 @@
 file in the same folder, then ``os.replace``), so a reader never sees a half-written
 report and an existing report is replaced whole:
 
-- ``sci_report.json``: :meth:`SciReport.to_dict`, ``schema_version`` 1. Its JSON Schema
+- ``sci_report.json``: :meth:`SciReport.to_dict`, ``schema_version`` 2 (2 added the
+  ``training`` counts ``batches``, ``optimizer_steps``, ``samples``, fractional ``epochs``
+  and the ``stages`` list; version-1 files read with the new fields at their defaults). Its JSON Schema
   ships beside this module (``sci_report.schema.json``, see :mod:`sci_lightning.sci.schema`).
 - ``sci_report.md``: the disclosure the SCI specification asks for
   (:func:`sci_lightning.sci.markdown.render_markdown`).
@@ -55,8 +57,10 @@ __all__ = [
     "SciFigures",
     "SciReport",
     "SciTerms",
+    "StageFigures",
     "TrainingCounts",
     "WorkFigures",
+    "add_stages",
     "build_report",
     "load_report",
     "write_run_report",
@@ -64,7 +68,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 JSON_NAME = "sci_report.json"
 SCI_FORMULA = "SCI = ((E x I) + M) / R; E x I integrated over the energy timeline"
 
@@ -170,14 +174,40 @@ class EmbodiedFigures:
 
 @dataclass(kw_only=True)
 class TrainingCounts:
-    """What the job did: the counts behind the functional units."""
+    """What the job's measured parts did: the counts behind the functional units
+    (defined in :mod:`sci_lightning.accounting` and docs/accounting.md)."""
 
-    epochs: int = 0
-    steps: int = 0
-    images: int = 0
+    epochs: float | None = report_field(
+        0.0, doc="fractional epochs (batches / batches per epoch); null: unknown (iterable data)")
+    steps: int = report_field(0, doc="optimizer steps (the same figure as optimizer_steps; kept for v1 readers)")
+    images: int = report_field(0, doc="training samples (the same figure as samples; kept for v1 readers)")
     world_size: int = 1
     hosts: list[str] = report_field(factory=list, omit_if_default=True,
                                     doc="the hosts the job ran on (host-level energy counted once per host)")
+    batches: int = report_field(0, doc="training batches (training_step calls)")
+    optimizer_steps: int = report_field(0, doc="optimizer steps Lightning counted (trainer.global_step)")
+    samples: int = report_field(0, doc="training samples, batch sizes as Lightning infers them, all ranks")
+
+
+@dataclass(kw_only=True)
+class StageFigures:
+    """One stage run outside ``fit`` and measured in its own window (not in the job's SCI)."""
+
+    stage: str = report_field(doc="validate | test | predict | tune")
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_s: float | None = None
+    energy_kwh: float | None = report_field(None, doc="facility energy of the stage (IT x PUE), kWh")
+    it_energy_kwh: float | None = report_field(None, doc="IT energy of the stage, kWh")
+    pue: float | None = None
+    samples: int | None = report_field(0, doc="samples the stage's loop ran (all ranks); null: not counted (tune)")
+    batches: int | None = report_field(0, doc="batches the stage's loop ran; null: not counted (tune)")
+    quality: str | None = report_field(None, doc="measured | estimated | mixed")
+    methods: list[str] = report_field(factory=list, doc="how each component was metered")
+    method: str | None = report_field(None, doc="tune: lr_find | scale_batch_size")
+    status: str | None = report_field(None, doc="completed | interrupted | failed")
+    world_size: int = 1
+    notes: list[str] = report_field(factory=list)
 
 
 @dataclass(kw_only=True)
@@ -309,6 +339,10 @@ class SciReport:
         doc="the carbon budget (sci.budget_g / budget_kwh): limits, the projected job total and its method, "
             "whether it was exceeded and the run stopped at it, steps done / planned",
     )
+    stages: list[StageFigures] = report_field(
+        factory=list,
+        doc="stages outside fit (validate, test, predict, tune), each measured in its own window; not in the SCI",
+    )
     slots: dict[str, Any] | None = report_field(
         None, omit_if_default=True,
         doc="schedule=interrupt: status (running | completed | paused), the planned slots, the slots actually run "
@@ -339,7 +373,11 @@ class SciReport:
         if isinstance(version, (int, float)) and not isinstance(version, bool) and version > SCHEMA_VERSION:
             log.warning("%s has schema_version %s; this version of sci-lightning knows up to %s "
                         "and reads the fields it knows.", source, version, SCHEMA_VERSION)
-        return decode(cls, data, "", source)
+        report = decode(cls, data, "", source)
+        t = report.training
+        if not (t.batches or t.optimizer_steps or t.samples):  # a version-1 file: steps, images only
+            t.optimizer_steps, t.samples = t.steps, t.images
+        return report
 
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> "SciReport":
@@ -419,6 +457,7 @@ def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any
     dict, with ``saving_g``, ``saving_pct``, ...), and for interrupted or resumed jobs
     ``status``, ``interruption``, ``parts`` and ``unmeasured_s``; ``inference``: the
     Consumer SCI records (:func:`sci_lightning.sci.inference.inference_sci`) of inference stages.
+    ``stages`` (dicts of :class:`StageFigures` fields): stages measured outside ``fit``.
     """
     meta = plain(dict(meta or {}))
     ca = meta.get("carbon_aware")
@@ -447,7 +486,8 @@ def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any
         hardware=meta.get("hardware") or {},
         settings=meta.get("settings") or {},
         training=TrainingCounts(epochs=result.epochs, steps=result.steps, images=result.images,
-                                world_size=energy.world_size, hosts=list(energy.hosts)),
+                                world_size=energy.world_size, batches=result.batches,
+                                optimizer_steps=result.steps, samples=result.images, hosts=list(energy.hosts)),
         started_at=result.started_at,
         ended_at=result.ended_at,
         quality=QualityInfo(energy=result.energy_quality, intensity=result.intensity_kind),
@@ -467,6 +507,8 @@ def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any
         budget=meta.get("budget"),
         slots=meta.get("slots"),
         inference=decode(list[InferenceFigures], meta.get("inference") or [], "inference", "the report being built"),
+        stages=[decode(StageFigures, st, f"stages[{i}]", "the report being built")
+                for i, st in enumerate(meta.get("stages") or [])],
     )
     # Through the JSON form once: every figure is checked and typed as a reader will see it.
     return SciReport.from_dict(report.to_dict(), "the report being built")
@@ -503,4 +545,16 @@ def write_run_report(out_dir: str | os.PathLike, result: SciResult, energy: Ener
     atomic_write_text(out / JSON_NAME, json_text)
     atomic_write_text(out / MD_NAME, md)
     atomic_write_text(out / MANIFEST_NAME, yaml_text)
+    return report
+
+
+def add_stages(report_path: str | os.PathLike[str], stages: list[dict[str, Any]]) -> SciReport:
+    """Rewrite the report at ``report_path`` (and its ``.md`` beside it) with ``stages``
+    (dicts of :class:`StageFigures` fields): stages run after the fit that wrote it."""
+    path = Path(report_path)
+    data = SciReport.read(path).to_dict()
+    data["stages"] = plain(stages)
+    report = SciReport.from_dict(data, str(path))
+    atomic_write_text(path, report.to_json())
+    atomic_write_text(path.with_name(MD_NAME), render_markdown(report))
     return report

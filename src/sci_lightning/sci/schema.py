@@ -25,7 +25,7 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def report_schema() -> dict[str, Any]:
-    """The JSON Schema of ``sci_report.json`` (schema_version 1), from the dataclasses."""
+    """The JSON Schema of ``sci_report.json`` (the current schema_version), from the dataclasses."""
     body = json_schema(SciReport)
     return {
         "$schema": DRAFT,
