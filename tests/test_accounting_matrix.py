@@ -9,6 +9,7 @@ fit of ``b`` training batches and ``v`` validation batches drew exactly ``10 x (
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,7 @@ def test_gradient_accumulation_counts_batches_and_optimizer_steps_apart(tmp_path
     assert _counts(cb) == (640.0, 64, 16, 2.0, 128)
     report = json.loads((tmp_path / "sci_report.json").read_text())
     assert report["training"] == {"epochs": 2.0, "steps": 16, "images": 128, "world_size": 1, "batches": 64,
-                                  "optimizer_steps": 16, "samples": 128}
+                                  "optimizer_steps": 16, "samples": 128, "hosts": [socket.gethostname()]}
     assert cb.parts[0]["batches"] == 64 and cb.parts[0]["optimizer_steps"] == 16
 
 
