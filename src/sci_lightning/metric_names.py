@@ -18,7 +18,8 @@ Where they come from:
 - at fit end: the job totals ``energy/fit/*`` (:func:`fit_energy_metrics`) and the SCI
   ``sci/*`` (:func:`sci_metrics`);
 - at the end of a stage outside ``fit`` (validate, test, predict, tune): ``energy/<stage>/*``
-  (:func:`stage_energy_metrics`);
+  (:func:`stage_energy_metrics`); after ``test`` and ``predict`` also the Consumer SCI
+  ``inference/<stage>/*`` (:func:`inference_metrics`);
 - at fit end, one row per run for HParams tables: ``results/*`` (:data:`RESULT_NAMES`).
 """
 
@@ -34,6 +35,7 @@ __all__ = [
     "SO_FAR_WH",
     "BATCH_J",
     "fit_energy_metrics",
+    "inference_metrics",
     "path_prefix_clashes",
     "power_w",
     "sci_metrics",
@@ -96,6 +98,24 @@ def stage_energy_metrics(record: Any) -> dict[str, float]:
         f"{prefix}/it_wh": record.it_energy_kwh * 1000.0,
         f"{prefix}/duration_s": record.duration_s,
     }
+
+
+def inference_metrics(fig: Any) -> dict[str, float]:
+    """The Consumer SCI of a test/predict stage (an :class:`~sci_lightning.sci.inference.InferenceFigures`):
+    ``inference/<stage>/energy_j_per_sample`` (facility energy per inference, J),
+    ``sci_g_per_1000`` (and ``sci_mg_per_1000``), ``operational_g_per_1000``, ``embodied_g_per_1000``
+    and ``intensity_g_per_kwh``; a figure that could not be computed is left out."""
+    prefix = f"inference/{fig.stage}"
+    per_sample = fig.energy_per_sample_kwh
+    values = {
+        f"{prefix}/energy_j_per_sample": None if per_sample is None else per_sample * J_PER_KWH,
+        f"{prefix}/sci_g_per_1000": fig.sci_per_1000_g,
+        f"{prefix}/sci_mg_per_1000": None if fig.sci_per_1000_g is None else fig.sci_per_1000_g * 1000.0,
+        f"{prefix}/operational_g_per_1000": fig.operational_per_1000_g,
+        f"{prefix}/embodied_g_per_1000": fig.embodied_per_1000_g,
+        f"{prefix}/intensity_g_per_kwh": fig.intensity_g_per_kwh,
+    }
+    return {k: float(v) for k, v in values.items() if v is not None}
 
 
 def sci_metrics(result: Any) -> dict[str, float]:
