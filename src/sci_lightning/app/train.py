@@ -2,7 +2,8 @@
 
 The recipe: check the settings, build the intensity provider (a ``carbon.*`` mistake is
 refused before any data or model is built), the data, the carbon-aware plan, the model
-and the Trainer, fit, then write ``run_summary.json``. The builders live in
+and the Trainer, fit, measure inference on the validation images (``inference.*``: the
+report's Consumer SCI), then write ``run_summary.json``. The builders live in
 :mod:`sci_lightning.app.builders`. Returns the best ``val/acc`` (what a sweep optimises).
 """
 
@@ -90,17 +91,38 @@ def run(cfg: Any, *, clock: Any = None, sleep: Any = None, callbacks: Any = ()) 
         if end.status == "interrupted":
             raise SystemExit(end.exit_code) from None  # 128 + the signal's number
         raise
+    paused = bool(slots and slots.schedule is not None and slots.schedule.paused is not None)
     if trainer.is_global_zero:
         _write_preparation(out_dir, fit_data)
+    if not paused and not trainer.interrupted:
+        _measure_inference(settings, trainer, model, datamodule)
+    if trainer.is_global_zero:
         summary = _run_summary(settings, trainer, model, datamodule, fit_data, parts, precision, comparable)
         end = parts.guard.end or run_end(None)
-        if slots and slots.schedule is not None and slots.schedule.paused is not None:
+        if paused:
             end = RunEnd("paused")  # at a slot's end; the printed lines say when and how to resume
         _write_summary(out_dir, summary, started_at, end)
         _print_summary_line(out_dir, summary, parts, end.status)
     if slots and slots.schedule is not None and slots.schedule.paused is not None:
         raise SystemExit(PAUSED_EXIT_CODE)
     return model.best_val_acc
+
+
+def _measure_inference(settings: Config, trainer: L.Trainer, model: ImageClassifier, datamodule: Any) -> None:
+    """``inference.stage`` on the validation images with the final weights, measured by the
+    EnergyCarbonCallback in its own window (the report's Consumer SCI); a fault only warns:
+    the trained model and its reports are already written."""
+    cfg = settings.inference
+    if not cfg.enabled:
+        return
+    try:
+        if cfg.stage == "test":
+            trainer.test(model, datamodule=datamodule, verbose=False)
+        else:
+            trainer.predict(model, datamodule=datamodule, return_predictions=False)
+    except Exception as err:  # noqa: BLE001 - the training run is done; its inference figure is extra
+        print(f"warning: inference not measured ({type(err).__name__}: {err}); set inference.enabled=false "
+              "to skip it", file=sys.stderr)
 
 
 def _write_preparation(out_dir: Any, fit_data: Any) -> None:
