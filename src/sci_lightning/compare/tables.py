@@ -358,7 +358,7 @@ def quality_mark(quality: str | None) -> str:
 
 
 TABLE_COLUMNS = (
-    "Job", "Run", "Model", "Status", "Top-1 acc (%)", "Top-5 acc (%)", "Time to train (s)",
+    "Job", "Run", "Model", "Status", "Final top-1 acc (%)", "Final top-5 acc (%)", "Time to train (s)",
     "Energy (kWh)", "Cost ($USD)", "SCI", "Intensity (gCO2e/kWh)", "Carbon-aware saving (gCO2e)",
 )
 
