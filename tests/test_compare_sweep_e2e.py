@@ -43,7 +43,9 @@ def test_two_model_sweep_writes_comparison_and_named_tensorboard_runs(tmp_path: 
     data = json.loads((sweep / "comparison.json").read_text())
     assert data["baseline"]["model"] == "densenet121"
     inception = next(j for j in data["jobs"] if j["model"] == "inception_v3")
-    assert inception["sentence"].startswith("InceptionV3 had ") and inception["sentence"].endswith(" than DenseNet121")
+    assert inception["sentence"].startswith("On synthetic data, InceptionV3 had ")  # the quickstart data
+    assert "(SCI at the common intensity)" in inception["sentence"] and data["common_intensity_g_per_kwh"] > 0
+    assert inception["sentence"] and inception["sentence"].endswith(" than DenseNet121")
 
     from sci_lightning.lightning.tb_layout import list_tensorboard_runs, read_custom_scalars_layout
 
