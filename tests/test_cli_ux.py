@@ -33,6 +33,7 @@ def test_help_describes_the_app_its_groups_and_examples(tmp_path):
     for group in ("model", "data", "trainer", "energy", "carbon", "sci", "schedule", "experiment"):
         options = sorted(p.stem for p in (CONF / group).glob("*.yaml"))
         assert f"{group}: {', '.join(options)}" in text
+        assert re.search(rf"^  {group} +\S.{{20,}}$", text, re.M), group  # a short description of the group
     assert "experiment=quickstart model=inception" in text
     assert "-m experiment=quickstart model=inception,densenet" in text
     assert "carbon=watttime" in text and "schedule=wait" in text
@@ -76,6 +77,10 @@ def test_a_run_prints_progress_lines_and_ends_with_one_summary_line(tmp_path):
     # third-party noise is filtered; nothing of it on either stream
     assert "litlogger" not in proc.stderr + proc.stdout
     assert "LeafSpec" not in proc.stderr
+    assert "is available but is not used" not in proc.stderr  # Lightning's srun hint
+    both = proc.stdout + proc.stderr
+    assert both.count("GPU available:") == 1, both  # each Lightning INFO line once
+    assert all(re.search(r"energy [0-9.]+ Wh \|", line) for line in progress)  # one unit on every line
 
 
 def test_summary_line_without_a_report_and_for_an_interrupted_run():
@@ -119,5 +124,58 @@ def test_noise_filters_keep_our_warnings():
                                "_pytree.py", 21, module="lightning.pytorch.utilities._pytree")
         warnings.warn("meter fell back", EnergyMeterWarning)
         warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, in user code", FutureWarning)
+        warnings.warn_explicit("The `srun` command is available on your system but is not used. HINT: ...",
+                               UserWarning, "slurm.py", 204, module="lightning.fabric.plugins.environments.slurm")
     messages = [str(w.message) for w in caught]
     assert messages == ["meter fell back", "`isinstance(treespec, LeafSpec)` is deprecated, in user code"]
+
+
+def test_lightning_info_lines_go_through_one_handler():
+    import logging
+
+    import lightning  # noqa: F401 - its import adds a console handler to the "lightning" logger
+
+    from sci_lightning.app.noise import one_handler_per_message
+
+    lightning_logger, root = logging.getLogger("lightning"), logging.getLogger()
+    saved_lightning, saved_root = list(lightning_logger.handlers), list(root.handlers)
+    try:
+        if not any(type(h) is logging.StreamHandler for h in lightning_logger.handlers):
+            lightning_logger.addHandler(logging.StreamHandler())
+        root.handlers = []
+        assert one_handler_per_message() == 0  # no root handler (a user's script): Lightning keeps its own
+        root.addHandler(logging.NullHandler())  # Hydra's, in the CLI
+        assert one_handler_per_message() >= 1
+        assert not any(type(h) is logging.StreamHandler for h in lightning_logger.handlers)
+    finally:
+        lightning_logger.handlers, root.handlers = saved_lightning, saved_root
+
+
+_CLI_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from lightning.pytorch.cli import LightningCLI
+from fake_nvml import TinyModule
+LightningCLI(TinyModule, run=False, save_config_callback=None)
+"""
+
+
+@pytest.mark.parametrize("sci, ok", [("{functional_unt: epoch}", False), ("{functional_unit: epoch}", True)])
+def test_lightning_cli_refuses_a_nested_misspelling_at_parse_time_in_one_line(tmp_path, sci, ok):
+    pytest.importorskip("jsonargparse")
+    config = tmp_path / "cli.yaml"
+    config.write_text("trainer:\n  callbacks:\n    - class_path: sci_lightning.EnergyCarbonCallback\n"
+                      f"      init_args:\n        sci: {sci}\n        carbon: {{provider: static, region: FR}}\n")
+    script = tmp_path / "cli.py"
+    script.write_text(_CLI_SCRIPT.format(tests=str(Path(__file__).parent)))
+    proc = subprocess.run([sys.executable, str(script), "--config", str(config), "--print_config"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=180)
+    if ok:
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "functional_unit: epoch" in proc.stdout
+        return
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert errors == [errors[0]] and errors[0].startswith("error: Invalid setting sci.functional_unt")
+    assert "Did you mean sci.functional_unit?" in errors[0] and "Traceback" not in proc.stderr
+    assert "usage:" not in proc.stderr

@@ -151,3 +151,31 @@ def test_energy_metrics_are_callback_metrics_a_checkpoint_can_monitor(tmp_path):
     assert float(best.best_model_score) <= float(metrics["energy/epoch_j"]) + 1e-9
     assert float(metrics["energy/fit/total_kwh"]) == pytest.approx(energy.result.energy_kwh)
     assert isinstance(metrics["sci/score"], torch.Tensor)
+
+
+def test_report_files_are_copied_into_the_wandb_run_not_symlinked(tmp_path):
+    """W&B's own ``run.save`` symlinks a file from outside its files folder; the report files are copied
+    into ``run.dir`` first, so the run holds the files (W&B is not installed here: its run's two
+    members the code uses, ``dir`` and ``save``, stand in)."""
+    from sci_lightning.sci.loggers import log_artifacts
+
+    files_dir = tmp_path / "wandb" / "files"
+    files_dir.mkdir(parents=True)
+    saved = []
+
+    class Run:
+        dir = str(files_dir)
+
+        def save(self, path, base_path=None, policy="live"):
+            saved.append((path, base_path, policy))
+
+    class WandbLogger:  # the type name is what log_artifacts dispatches on
+        experiment = Run()
+
+    report = tmp_path / "run" / "sci_report.json"
+    report.parent.mkdir()
+    report.write_text('{"sci": 1}')
+    assert log_artifacts(WandbLogger(), [str(report)]) == [str(report)]
+    copy = files_dir / "sci_report.json"
+    assert copy.is_file() and not copy.is_symlink() and copy.read_text() == '{"sci": 1}'
+    assert saved == [(str(copy), str(files_dir), "now")]

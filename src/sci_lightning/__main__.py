@@ -64,7 +64,10 @@ def _user_error(exc: BaseException) -> None:
 
 @hydra.main(version_base="1.3", config_path="pkg://sci_lightning.conf", config_name="config")
 def _app(cfg: DictConfig) -> float | None:
+    from sci_lightning.app.noise import one_handler_per_message
     from sci_lightning.app.train import run
+
+    one_handler_per_message()  # Hydra's root handler prints Lightning's INFO lines; Lightning's own would again
 
     try:
         return run(cfg)
