@@ -236,6 +236,9 @@ def build_training_parts(
         parts.callbacks.append(WorkCounter())  # FLOPs/parameters; run_sci_step reads it from trainer.callbacks
         parts.energy = _energy_callback(settings, out_dir, provider, parts, report_meta)
         parts.callbacks.append(parts.energy)
+        from sci_lightning.lightning.running_series import RunningSciSeries  # the carbon so far, as lines
+
+        parts.callbacks.append(RunningSciSeries(settings.sci, provider))
     if settings.prometheus.enabled:  # live gauges, read from the energy callback's monitor
         from sci_lightning.lightning.prometheus import PrometheusExporter
 

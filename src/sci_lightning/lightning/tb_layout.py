@@ -19,7 +19,9 @@ Custom scalars
 --------------
 :func:`write_custom_scalars_layout` adds one layout to a run (the "Custom Scalars" tab)
 grouping the energy, carbon/SCI and training charts; TensorBoard merges identical
-layouts of several runs into one, each chart showing every run.
+layouts of several runs into one, each chart showing every run. Every chart is a running
+series (one point per logged step or epoch), so each has a line at TensorBoard's default
+settings; the fit-end totals are in the Text summary (``sci/summary``) and the HParams tab.
 """
 
 from __future__ import annotations
@@ -48,14 +50,13 @@ DEFAULT_LAYOUT: dict[str, dict[str, list[Any]]] = {
         "Energy per step (J)": ["Multiline", [r"energy/step_j$"]],
         "Energy per epoch (J)": ["Multiline", [r"energy/epoch_j$"]],
         "Energy so far (Wh, PUE applied)": ["Multiline", [r"energy/so_far_wh$"]],
-        "Job energy at fit end (Wh): total, IT and per component": ["Multiline", [r"energy/fit/[a-z]+_wh$"]],
     },
     "Carbon and SCI": {
-        "SCI (mgCO2e per functional unit)": ["Multiline", [r"sci/score_mg$"]],
-        "Operational and embodied emissions (mgCO2e)": ["Multiline", [r"sci/operational_mg$", r"sci/embodied_mg$"]],
-        "Energy E (Wh)": ["Multiline", [r"sci/energy_wh$"]],
-        "Grid intensity I (gCO2e/kWh)": ["Multiline", [r"sci/intensity_g_per_kwh$"]],
-        "Cost ($USD)": ["Multiline", [r"sci/cost_usd$"]],
+        "SCI so far and projected at fit end (mgCO2e per functional unit)":
+            ["Multiline", [r"sci/so_far/sci_mg$", r"sci/projected/sci_mg$"]],
+        "Operational emissions so far (mgCO2e)": ["Multiline", [r"sci/so_far/operational_mg$"]],
+        "Grid intensity I, mean so far (gCO2e/kWh)": ["Multiline", [r"sci/so_far/intensity_g_per_kwh$"]],
+        "Cost so far ($USD)": ["Multiline", [r"results/cost_usd$"]],
     },
     "Training": {
         "Training loss": ["Multiline", [r"train/loss.*"]],

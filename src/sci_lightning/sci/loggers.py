@@ -48,15 +48,17 @@ def _tensorboard_writer(logger: Any) -> Any:
 def log_to_logger(logger: Any, result: SciResult, step: int | None = None) -> dict[str, float]:
     """Log the SCI scalars to a Lightning logger (or a list of loggers) and return them.
 
-    Scalars: :func:`sci_lightning.metric_names.sci_metrics` via ``logger.log_metrics(metrics, step)``.
-    Loggers whose ``experiment`` has ``add_text`` (TensorBoard) also get a Markdown summary
-    under ``sci/summary``; others (CSVLogger) skip it.
+    Scalars: :func:`sci_lightning.metric_names.sci_metrics` via ``logger.log_metrics(metrics, step)``,
+    to every logger but TensorBoard (a single fit-end point is no chart there: its HParams
+    table and the text hold them). Loggers whose ``experiment`` has ``add_text`` (TensorBoard)
+    get a Markdown summary under ``sci/summary``; others (CSVLogger) skip it.
     """
     metrics = sci_metrics(result)
     step = result.steps if step is None else step
     for lg in _as_list(logger):
         try:
-            lg.log_metrics(metrics, step)
+            if _tensorboard_writer(lg) is None:  # TensorBoard: one point is no chart; the text and HParams hold them
+                lg.log_metrics(metrics, step)
             experiment = getattr(lg, "experiment", None)
             if experiment is not None and callable(getattr(experiment, "add_text", None)):
                 experiment.add_text("sci/summary", summary_markdown(result), step)
