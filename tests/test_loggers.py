@@ -183,3 +183,36 @@ def test_report_files_are_copied_into_the_wandb_run_not_symlinked(tmp_path):
     copy = files_dir / "sci_report.json"
     assert copy.is_file() and not copy.is_symlink() and copy.read_text() == '{"sci": 1}'
     assert saved == [(str(copy), str(files_dir), "now")]
+
+
+def test_running_series_carry_the_carbon_story_as_lines(tmp_path):
+    """RunningSciSeries: one point per epoch of emissions, SCI so far and projected SCI, read back with
+    TensorBoard's own reader; the HParams metrics' last point is the report's figure."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from sci_lightning.lightning.running_series import RunningSciSeries
+
+    energy = _callback(tmp_path / "out")
+    tb = TensorBoardLogger(str(tmp_path), name="tb", version="", default_hp_metric=False)
+    trainer = Trainer(accelerator="cpu", devices=1, default_root_dir=str(tmp_path), max_epochs=3,
+                      callbacks=[energy, RunningSciSeries({"functional_unit": "epoch"})], logger=[tb],
+                      enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                      log_every_n_steps=1)
+    trainer.fit(ValidatedModule(n=32, batch_size=8))
+    acc = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0})
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    short = {t: len(acc.Scalars(t)) for t in tags if len(acc.Scalars(t)) < 2}
+    assert not short, short
+    so_far = [e.value for e in acc.Scalars("sci/so_far/operational_mg")]
+    assert len(so_far) == 3 and so_far == sorted(so_far) and so_far[0] > 0  # emissions only grow
+    intensity = acc.Scalars("sci/so_far/intensity_g_per_kwh")[-1].value
+    assert intensity == pytest.approx(56.0)  # the static table's FR value
+    energy_wh = [e.value for e in acc.Scalars("results/energy_wh")]
+    assert len(energy_wh) == 4 and energy_wh[-1] == pytest.approx(energy.result.energy_kwh * 1000.0)
+    per_epoch = [e.value for e in acc.Scalars("sci/so_far/sci_mg")]
+    assert per_epoch[0] == pytest.approx(so_far[0])  # R = 1 epoch after the first
+    assert per_epoch[2] == pytest.approx(so_far[2] / 3)
+    projected = acc.Scalars("sci/projected/sci_mg")[-1].value
+    assert projected == pytest.approx(so_far[2] / 3, rel=1e-6)  # after the last epoch nothing is left to project
+    assert acc.Scalars("results/sci")[-1].value == pytest.approx(energy.sci_result.sci, rel=1e-6)
