@@ -15,6 +15,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from fake_nvml import StepMeter, TinyModule
+from sci_lightning.carbon.static import lookup_static
 from sci_lightning.lightning.callback import EnergyCarbonCallback
 from sci_lightning.metric_names import RESULT_NAMES, path_prefix_clashes
 
@@ -207,7 +208,7 @@ def test_running_series_carry_the_carbon_story_as_lines(tmp_path):
     so_far = [e.value for e in acc.Scalars("sci/so_far/operational_mg")]
     assert len(so_far) == 3 and so_far == sorted(so_far) and so_far[0] > 0  # emissions only grow
     intensity = acc.Scalars("sci/so_far/intensity_g_per_kwh")[-1].value
-    assert intensity == pytest.approx(56.0)  # the static table's FR value
+    assert intensity == pytest.approx(lookup_static("FR").g_per_kwh)  # the static table's FR value
     energy_wh = [e.value for e in acc.Scalars("results/energy_wh")]
     assert len(energy_wh) == 4 and energy_wh[-1] == pytest.approx(energy.result.energy_kwh * 1000.0)
     per_epoch = [e.value for e in acc.Scalars("sci/so_far/sci_mg")]
