@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 # two epochs, a point per step: every TensorBoard chart then has a line (>= 2 points) per run
 TINY = [a for a in TINY_FIT if not a.startswith("trainer.max_epochs")] + [
-    "trainer.max_epochs=2", "trainer.log_every_n_steps=1", "model.image_size=32"]
+    "trainer.max_epochs=2", "trainer.log_every_n_steps=1"]
 
 
 @pytest.mark.parametrize("launcher", ["basic", "joblib"])
