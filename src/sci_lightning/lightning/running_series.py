@@ -30,6 +30,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from typing_extensions import override
 
 from sci_lightning.lightning.carbon_budget import CarbonBudget, running_energy_callback
@@ -64,6 +65,7 @@ class RunningSciSeries(Callback):
         settings = {k: getattr(self.sci, k) for k in ("functional_unit", "price_per_hour_usd")}
         self._projector = CarbonBudget({**settings, "budget_kwh": 1e300}, provider)
         self._t0: float | None = None
+        self._warned = False
 
     @override
     def on_train_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
@@ -75,7 +77,14 @@ class RunningSciSeries(Callback):
         energy = running_energy_callback(trainer)
         if energy is None or not trainer.is_global_zero or trainer.sanity_checking:
             return
-        publish(trainer, self.so_far(trainer, energy))
+        try:
+            metrics = self.so_far(trainer, energy)
+        except Exception as err:  # noqa: BLE001 - a chart never stops training
+            if not self._warned:
+                self._warned = True
+                rank_zero_warn(f"RunningSciSeries: no running series this epoch ({type(err).__name__}: {err})")
+            return
+        publish(trainer, metrics)
 
     def so_far(self, trainer: "Trainer", energy: Any) -> dict[str, float | None]:
         """The series' values now (``None``: not known, left out)."""
