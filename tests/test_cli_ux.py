@@ -160,6 +160,7 @@ LightningCLI(TinyModule, run=False, save_config_callback=None)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sci, ok", [("{functional_unt: epoch}", False), ("{functional_unit: epoch}", True)])
 def test_lightning_cli_refuses_a_nested_misspelling_at_parse_time_in_one_line(tmp_path, sci, ok):
     pytest.importorskip("jsonargparse")
