@@ -56,6 +56,34 @@ def _record_failure(exc: BaseException) -> None:
     _failed_jobs.append(" ".join(hc.overrides.task))
 
 
+def _remove_refused_run_folder() -> None:
+    """A run refused before training leaves no folder: remove Hydra's run folder when it holds
+    nothing but ``.hydra/`` and empty logs (a folder with anything else is kept)."""
+    import shutil
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        out = Path(HydraConfig.get().runtime.output_dir)
+        entries = list(out.iterdir())
+    except (ValueError, OSError):
+        return
+    if all(e.name == ".hydra" or (e.suffix == ".log" and e.is_file() and e.stat().st_size == 0) for e in entries):
+        import logging
+
+        logging.shutdown()  # Hydra's file handler holds the (empty) log open
+        shutil.rmtree(out, ignore_errors=True)
+        stop = Path.cwd().resolve()
+        for parent in out.resolve().parents:  # the date folders this run made, up to the working folder
+            if parent == stop or stop not in parent.parents:
+                break
+            try:
+                parent.rmdir()  # only when empty
+            except OSError:
+                break
+
+
 def _user_error(exc: BaseException) -> None:
     from sci_lightning.redaction import redact
 
@@ -64,7 +92,10 @@ def _user_error(exc: BaseException) -> None:
 
 @hydra.main(version_base="1.3", config_path="pkg://sci_lightning.conf", config_name="config")
 def _app(cfg: DictConfig) -> float | None:
+    from sci_lightning.app.noise import one_handler_per_message
     from sci_lightning.app.train import run
+
+    one_handler_per_message()  # Hydra's root handler prints Lightning's INFO lines; Lightning's own would again
 
     try:
         return run(cfg)
@@ -73,6 +104,7 @@ def _app(cfg: DictConfig) -> float | None:
         if _is_multirun():
             _record_failure(exc)
             return None
+        _remove_refused_run_folder()
         sys.exit(2)
     except Exception as exc:
         if _is_multirun():

@@ -433,7 +433,9 @@ class PrometheusConfig:
 
     Off by default. With ``enabled``, ``/metrics`` is served on ``addr:port`` (loopback
     unless you choose otherwise) and, with ``pushgateway_url``, pushed to that Pushgateway
-    every ``push_every_s`` and at fit end. Pushgateway credentials, if it needs any, come
+    every ``push_every_s`` and at fit end, grouped by run, model, job number and host so that
+    parallel jobs keep their own series (``sci_lightning_up`` is pushed as 0 at the end;
+    ``delete_on_exit`` removes the group instead). Pushgateway credentials, if it needs any, come
     only from the environment (``SCI_LIGHTNING_PUSHGATEWAY_USERNAME`` / ``_PASSWORD``).
     """
 
@@ -442,6 +444,8 @@ class PrometheusConfig:
     addr: str = "127.0.0.1"  # bind address of /metrics; 0.0.0.0 exposes it to the network
     pushgateway_url: str | None = None  # e.g. http://pushgateway:9091; None: no push
     job: str = "sci_lightning"  # the Pushgateway job label
+    # true: the job's group is deleted from the Pushgateway when the fit ends (after up=0 is pushed)
+    delete_on_exit: bool = False
     push_every_s: float = setting(30.0, gt=0.0)
     update_every_s: float = setting(1.0, ge=0.0)  # least time between gauge updates while training
     intensity_every_s: float = setting(300.0, gt=0.0)  # how often the current intensity is fetched

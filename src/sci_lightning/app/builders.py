@@ -255,10 +255,14 @@ def build_training_parts(
         parts.callbacks.append(work)
         parts.energy = _energy_callback(settings, out_dir, provider, parts, report_meta, work)
         parts.callbacks.append(parts.energy)
+        from sci_lightning.lightning.running_series import RunningSciSeries  # the carbon so far, as lines
+
+        parts.callbacks.append(RunningSciSeries(settings.sci, provider))
     if settings.prometheus.enabled:  # live gauges, read from the energy callback's monitor
         from sci_lightning.lightning.prometheus import PrometheusExporter
 
-        parts.callbacks.append(PrometheusExporter(settings.prometheus, provider, settings.sci, energy=parts.energy))
+        parts.callbacks.append(PrometheusExporter(settings.prometheus, provider, settings.sci,
+                                                  labels=_prometheus_labels(settings, out_dir), energy=parts.energy))
     if settings.sci.budget_g is not None or settings.sci.budget_kwh is not None:
         from sci_lightning.lightning.carbon_budget import CarbonBudget  # after the energy callback
 
@@ -266,6 +270,13 @@ def build_training_parts(
     # last, so every other callback's on_fit_end (incl. the energy all-gather) has run
     parts.callbacks.append(ReleaseProcessGroup())
     return parts
+
+
+def _prometheus_labels(settings: Config, out_dir: Path) -> dict[str, str]:
+    """The job's Pushgateway grouping key: its run folder, model and Hydra job number (host: the exporter's)."""
+    hc = hydra_config()
+    job_num = getattr(getattr(hc, "job", None), "num", None) if hc is not None else None
+    return {"run": Path(out_dir).name, "model": model_label(settings), "job_num": str(job_num or 0)}
 
 
 def _add_tensorboard(parts: TrainingParts, out_dir: Path, explicit_dir: bool) -> None:

@@ -250,6 +250,8 @@ def _run_summary(
         "best_val_acc": model.best_val_acc,
         "final_val_acc": model.last_val_acc,
         "final_val_acc_top5": model.last_val_acc_top5,
+        "checkpoints": {"last": settings.save_checkpoint,
+                        "best_by": settings.checkpoint.monitor if settings.checkpoint.save_top_k else None},
         "precision": precision,
         "hardware": hardware_info(trainer),
         "interrupted": bool(trainer.interrupted),

@@ -309,7 +309,7 @@ class SciReport:
     pue: float | None = None
     cost_usd: float | None = None
     price_per_hour_usd: float | None = None
-    val_acc: float | None = report_field(None, doc="top-1 validation accuracy, 0..1")
+    val_acc: float | None = report_field(None, doc="top-1 validation accuracy of the final epoch (last.ckpt), 0..1")
     val_acc_top5: float | None = None
     hardware: dict[str, Any] = report_field(factory=dict)
     settings: dict[str, Any] = report_field(factory=dict)
