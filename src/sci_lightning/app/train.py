@@ -90,13 +90,27 @@ def _in_user_words(exc: OSError, out_dir: Any) -> BaseException:
     return storage_error(exc, where, fix=fix)
 
 
+def _cache_error(exc: OSError, settings: Config) -> BaseException:
+    """A storage fault while the dataset or its cache was built, naming the cache folder."""
+    if isinstance(exc, StorageError) or exc.errno not in STORAGE_ERRNOS:
+        return exc
+    from sci_lightning.data.tiny_imagenet import resolve_cache_dir
+
+    where = exc.filename or resolve_cache_dir(settings.data.cache_dir)
+    return storage_error(exc, where, kept="nothing half-built is kept: the next run builds the cache again",
+                         fix="set data.cache_dir (or SCI_LIGHTNING_CACHE) to another folder")
+
+
 def _run_in(settings: Config, out_dir: Any, clock: Any, sleep: Any, callbacks: Any) -> float | None:
     """:func:`run` once the run folder is this process's."""
     ckpt_path, ckpt_info = resolve_checkpoint_info(settings, out_dir)
     provider = _intensity_provider(settings)
     L.seed_everything(settings.seed, workers=True)
     enter_phase("data")
-    datamodule = build_datamodule_for(settings)
+    try:
+        datamodule = build_datamodule_for(settings)
+    except OSError as exc:  # the dataset or its cache could not be written (full, read-only, ...)
+        raise _cache_error(exc, settings) from None
     resume_changes = check_resume(ckpt_info, ckpt_path, settings, datamodule.num_classes)
     precision = resolve_precision(settings.trainer.precision, settings.trainer.accelerator)
     comparable = comparable_settings(settings, precision)
