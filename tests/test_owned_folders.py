@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def test_settings_that_cannot_work_are_refused_in_one_line(tmp_path, cache, over
 def test_a_second_run_into_an_owned_folder_is_refused_and_stale_temporaries_are_swept(tmp_path, cache):
     folder = tmp_path / "shared"
     (folder / "checkpoints").mkdir(parents=True)
-    stale = folder / "checkpoints" / ".last.ckpt.0123456789abcdef.tmp"  # a write killed by SIGKILL
+    stale = folder / "checkpoints" / f".last.ckpt.{uuid.uuid4().hex}.tmp"  # a write killed by SIGKILL
     stale.write_bytes(b"")
     first, _ = _start_paused(tmp_path, cache, "setup", *TINY, f"hydra.run.dir={folder}")
     try:

@@ -120,7 +120,8 @@ def sweep_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     temporary would otherwise be removed under it.
     """
     folder = Path(folder)
-    pattern = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")
+    # atomic_write's mkstemp names (8 random characters) and the checkpoint writer's (a uuid4 hex)
+    pattern = re.compile(r"^\..+\.([a-z0-9_]{8}|[0-9a-f]{32})\.tmp$")
     removed = []
     for entry in folder.iterdir() if folder.is_dir() else ():
         if pattern.match(entry.name) and entry.is_file():
@@ -138,8 +139,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], mode: in
     On any error the temporary file is removed and the previous ``path`` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        if exc.errno in STORAGE_ERRNOS:
+            raise storage_error(exc, path) from None
+        raise
     os.close(fd)
     try:
         write(tmp)
