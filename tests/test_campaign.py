@@ -252,3 +252,22 @@ def test_one_campaign_line_per_model_and_only_runs_counted(campaign_dir, tmp_pat
     assert proc.returncode == 2 and "runs of 2 models" in proc.stderr and "--final" in proc.stderr
     proc = _cli(str(root), "--final", str(other), "--out", str(tmp_path / "o"), cwd=tmp_path)
     assert proc.returncode == 0 and "Campaign of other_net (all 1 runs" in proc.stdout
+def test_binary_report_is_listed_not_fatal(tmp_path):
+    from sci_lightning.campaign.rollup import read_run
+
+    with_energy, alone = tmp_path / "with_energy", tmp_path / "alone"
+    for folder in (with_energy, alone):
+        folder.mkdir()
+        (folder / "sci_report.json").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(512))
+    (with_energy / "energy.json").write_text(json.dumps({
+        "schema_version": 1, "started_at": "2026-11-28T20:00:00+00:00", "ended_at": "2026-11-28T20:00:10+00:00",
+        "duration_s": 10.0, "energy_j": 360.0, "it_energy_j": 360.0, "energy_kwh": 1e-4, "pue": 1.0, "steps": 2,
+        "epochs": 1, "images": 4, "world_size": 1, "warnings": [], "timeline": [], "status": "completed",
+        "components": [{"component": "cpu", "device": "vm", "energy_j": 360.0, "method": "cpu_time_tdp_estimate",
+                        "quality": "estimated", "status": "ok", "notes": []}]}))
+    run = read_run(alone)
+    assert run.status == "no measurement" and "sci_report.json unreadable (UnicodeDecodeError" in run.reason
+    run = read_run(with_energy)  # counted from energy.json; the unreadable report named with its path
+    assert run.source == "energy.json" and run.energy_kwh == pytest.approx(1e-4)
+    assert "sci_report.json unreadable (UnicodeDecodeError" in run.reason
+    assert f"at {with_energy / 'sci_report.json'}" in run.reason

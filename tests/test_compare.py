@@ -506,3 +506,22 @@ def test_real_hydra_multirun_with_a_failed_job(tmp_path: Path):
         rows = list(csv.DictReader(f))
     assert [r["status"] for r in rows] == ["ok", "failed: RuntimeError: boom: bad model", "ok"]
     assert "inception_net had 10.0% higher accuracy" in (sweep2 / "comparison.md").read_text()
+
+
+def test_binary_truncated_and_wrong_schema_reports_are_listed_not_fatal(tmp_path: Path):
+    from sci_lightning.compare.tables import compare_runs, markdown_report
+
+    good = make_report("densenet121", "model=densenet", val_acc=0.5, cost_usd=1.0, energy_kwh=1.0, duration_s=10.0)
+    write_job(tmp_path, 0, "densenet", good)
+    bad = {1: os.urandom(2048) + b"\xff\xfe", 2: json.dumps(good)[:120].encode(), 3: b'{"sci": "no"}',
+           4: b"[" * 100_000}  # binary, truncated, wrong schema, nested past the recursion limit
+    for num, data in bad.items():
+        (write_job(tmp_path, num, "densenet", None) / "sci_report.json").write_bytes(data)
+    comp = compare_runs([tmp_path])
+    status = {j.job_num: j.status for j in comp.jobs}
+    assert status[0] == "ok"
+    assert status[1].startswith("failed: unreadable sci_report.json (UnicodeDecodeError")
+    assert status[2].startswith("failed: unreadable sci_report.json") and "not valid JSON" in status[2]
+    assert status[3].startswith("failed: invalid sci_report.json (field 'sci' must be an object")
+    assert status[4].startswith("failed: unreadable sci_report.json")
+    assert "unreadable" in markdown_report(comp)

@@ -335,11 +335,13 @@ def read_run(path: str | os.PathLike[str]) -> CampaignRun:
         try:
             _from_report(run, load_report(path / JSON_NAME))
             return run
-        except (OSError, FormatError) as e:
-            problems.append(f"{JSON_NAME} unreadable ({' '.join(str(e).split())[:120]})")
+        except (OSError, ValueError, TypeError, RecursionError) as e:  # FormatError, binary, truncated, nested
+            problems.append(f"{JSON_NAME} unreadable ({type(e).__name__}: {' '.join(str(e).split())[:120]})")
     energy = _read_json(path / ENERGY_FILE)
     if energy is not None and _from_energy(run, energy):
         run.estimated = ["operational_g", "embodied_g", "cost_usd"]
+        if problems:  # the report is unreadable: say so, with its path, beside the energy.json figures
+            run.reason = "; ".join([*([run.reason] if run.reason else []), f"{problems[0]} at {path / JSON_NAME}"])
         return run
     if (path / ENERGY_FILE).is_file():
         problems.append(f"{ENERGY_FILE} unreadable")

@@ -252,8 +252,8 @@ def read_job(job_dir: str | os.PathLike[str]) -> JobRecord:
         word = "invalid" if e.path else "unreadable"  # a bad field / not a JSON object at all
         rec.status = f"failed: {word} {REPORT_FILE} ({one_line(e.detail, 120)})"
         return rec
-    except OSError as e:
-        rec.status = f"failed: unreadable {REPORT_FILE} ({one_line(str(e), 120)})"
+    except (OSError, ValueError, TypeError, RecursionError) as e:  # binary (UnicodeDecodeError), nested, ...
+        rec.status = f"failed: unreadable {REPORT_FILE} ({type(e).__name__}: {one_line(str(e), 120)})"
         return rec
     rec.report = report
     rec.values = values_from_report(report)
