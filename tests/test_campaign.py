@@ -141,7 +141,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_cli_writes_the_files_and_refuses_bad_input_in_one_line(campaign_dir, tmp_path):
     out = _cli(str(campaign_dir), "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("Campaign (all 5 runs: 1 completed, 1 interrupted, 2 failed, 1 no measurement): ")
+    assert out.stdout.startswith("Campaign of tiny_mlp (all 5 runs: 1 completed, 1 interrupted, 2 failed, 1 no measurement): ")
     assert (tmp_path / "out" / "campaign.md").is_file()
     (tmp_path / "nothing").mkdir()
     cases = {
@@ -219,3 +219,55 @@ def test_a_killed_folder_without_files_is_listed_as_counted_in_the_run_that_resu
     attribute_parts([killed, resumed])
     assert killed.status == "no measurement" and killed.counted("energy_kwh") == 0
     assert killed.included_in == ["resumed"] and resumed.counted_fraction == 1
+
+
+def test_one_campaign_line_per_model_and_only_runs_counted(campaign_dir, tmp_path):
+    """Two models' runs: one line each (never merged); a plan folder and a run refused before training
+    (only ``.hydra/``) are not runs; the CLI asks which model."""
+    root = tmp_path / "outputs"
+    shutil.copytree(campaign_dir, root / "tiny")
+    other = root / "other" / "run1"
+    other.mkdir(parents=True)
+    report = json.loads((campaign_dir / "c_resumed" / "sci_report.json").read_text())
+    report["model"], report["parts"] = "other_net", report["parts"][-1:]
+    report["parts"][0]["started_at"] = "2031-01-01T00:00:00+00:00"  # a part of its own
+    (other / "sci_report.json").write_text(json.dumps(report))
+    plan = root / "plan" / "2026-12-03" / "10-00-00" / ".hydra"
+    plan.mkdir(parents=True)
+    (plan / "config.yaml").write_text("duration: 2h\ncarbon:\n  provider: static\n")
+    refused = root / "runs" / "2026-12-03" / "10-01-00_inception_p1" / ".hydra"
+    refused.mkdir(parents=True)
+    (refused / "config.yaml").write_text("model:\n  name: inception_v3\n")
+    (refused.parent / "__main__.log").write_text("")
+
+    from sci_lightning.campaign.rollup import collect_runs
+
+    names = {r.path.name for r in collect_runs([root])}
+    assert "10-00-00" not in names and "10-01-00_inception_p1" not in names
+    lines = sorted(compare_runs([root]).campaign.splitlines(), key=lambda x: "other_net" in x)
+    # the two runs of unknown model (no report, no .hydra) belong to neither model when there are two
+    assert len(lines) == 2 and lines[0].startswith("Campaign of tiny_mlp (all 3 runs: ")
+    assert lines[1].startswith("Campaign of other_net (all 1 runs: 1 completed)")
+    proc = _cli(str(root), "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert proc.returncode == 2 and "runs of 2 models" in proc.stderr and "--final" in proc.stderr
+    proc = _cli(str(root), "--final", str(other), "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert proc.returncode == 0 and "Campaign of other_net (all 1 runs" in proc.stdout
+def test_binary_report_is_listed_not_fatal(tmp_path):
+    from sci_lightning.campaign.rollup import read_run
+
+    with_energy, alone = tmp_path / "with_energy", tmp_path / "alone"
+    for folder in (with_energy, alone):
+        folder.mkdir()
+        (folder / "sci_report.json").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(512))
+    (with_energy / "energy.json").write_text(json.dumps({
+        "schema_version": 1, "started_at": "2026-11-28T20:00:00+00:00", "ended_at": "2026-11-28T20:00:10+00:00",
+        "duration_s": 10.0, "energy_j": 360.0, "it_energy_j": 360.0, "energy_kwh": 1e-4, "pue": 1.0, "steps": 2,
+        "epochs": 1, "images": 4, "world_size": 1, "warnings": [], "timeline": [], "status": "completed",
+        "components": [{"component": "cpu", "device": "vm", "energy_j": 360.0, "method": "cpu_time_tdp_estimate",
+                        "quality": "estimated", "status": "ok", "notes": []}]}))
+    run = read_run(alone)
+    assert run.status == "no measurement" and "sci_report.json unreadable (UnicodeDecodeError" in run.reason
+    run = read_run(with_energy)  # counted from energy.json; the unreadable report named with its path
+    assert run.source == "energy.json" and run.energy_kwh == pytest.approx(1e-4)
+    assert "sci_report.json unreadable (UnicodeDecodeError" in run.reason
+    assert f"at {with_energy / 'sci_report.json'}" in run.reason

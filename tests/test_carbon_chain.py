@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from sci_lightning.carbon.static import WORLD_G_PER_KWH, lookup_static
 from sci_lightning.carbon import (
     FallbackProvider,
     ProviderFallbackWarning,
@@ -75,7 +76,7 @@ def test_primary_down_falls_back_and_records(wt_down):
     with pytest.warns(ProviderFallbackWarning, match="watttime"):
         s = chain.history(T0, T1)
     assert s.kind == "fallback"
-    assert [p.g_per_kwh for p in s.points] == [381.0, 381.0]
+    assert [p.g_per_kwh for p in s.points] == [lookup_static("DE").g_per_kwh] * 2
     assert "static" in s.source
     assert "watttime" in s.notes[0] and "its kind: static" in s.notes[0]
     assert len(chain.fallbacks_used) == 1
@@ -124,7 +125,7 @@ def test_empty_series_falls_back_but_last_empty_is_returned():
     chain = FallbackProvider([Flaky(fails=0, empty=True), StaticProvider("PL")], clock=Clock())
     with pytest.warns(ProviderFallbackWarning, match="no history points"):
         s = chain.history(T0, T1)
-    assert s.kind == "fallback" and s.points[0].g_per_kwh == 662.0
+    assert s.kind == "fallback" and s.points[0].g_per_kwh == lookup_static("PL").g_per_kwh
     only = FallbackProvider([StaticProvider("PL"), Flaky(fails=0, empty=True)])
     assert only.history(T0, T1).kind == "static"
 
@@ -141,7 +142,7 @@ def test_current_falls_back(wt_down):
     wt, _ = wt_down
     chain = FallbackProvider([wt, StaticProvider("NO")], clock=Clock())
     with pytest.warns(ProviderFallbackWarning):
-        assert chain.current().g_per_kwh == 30.0
+        assert chain.current().g_per_kwh == lookup_static("NO").g_per_kwh
     assert chain.fallbacks_used[0]["method"] == "current"
 
 
@@ -150,7 +151,7 @@ def test_current_falls_back(wt_down):
 
 def test_build_static_default_is_single():
     p = build_provider(CarbonConfig())
-    assert isinstance(p, StaticProvider) and p.g_per_kwh == 481.0
+    assert isinstance(p, StaticProvider) and p.g_per_kwh == WORLD_G_PER_KWH
     p = build_provider(CarbonConfig(provider="static", fallback=["static"]))
     assert isinstance(p, StaticProvider)  # fallback equal to the primary: no chain
 
@@ -172,7 +173,7 @@ def test_build_with_omegaconf_node():
     from omegaconf import OmegaConf
 
     node = OmegaConf.structured(CarbonConfig(provider="static", region="IN"))
-    assert build_provider(node).g_per_kwh == 713.0
+    assert build_provider(node).g_per_kwh == lookup_static("IN").g_per_kwh
 
 
 def test_build_errors():

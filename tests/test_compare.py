@@ -83,7 +83,7 @@ def sweep(tmp_path: Path) -> Path:
     """Inception (job 0) vs DenseNet (job 1), numbers picked for easy hand arithmetic."""
     s = tmp_path / "multirun" / "2026-11-28" / "20-00-00"
     s.mkdir(parents=True)
-    (s / "multirun.yaml").write_text("hydra:\n  overrides:\n    task: [model=inception,densenet]\n")
+    (s / "multirun.yaml").write_text("hydra:\n  overrides:\n    task: ['model=inception,densenet']\n")
     write_job(s, 0, "inception", make_report("inception_v3", "model=inception", val_acc=0.55, cost_usd=0.87,
                                             energy_kwh=0.8, duration_s=902.0, sci=40.0, saving_g=5.0))
     write_job(s, 1, "densenet", make_report("densenet121", "model=densenet", val_acc=0.50, cost_usd=1.00,
@@ -146,11 +146,57 @@ def test_compare_sweep_differences_and_sentence(sweep: Path):
     assert d["energy_kwh"] == pytest.approx(-20.0)
     assert d["duration_s"] == pytest.approx((902 - 1000) / 1000 * 100)  # -9.8
     assert d["sci"] == pytest.approx(-20.0)
-    assert comp.diffs[1] == {"val_acc": 0.0, "cost_usd": 0.0, "energy_kwh": 0.0, "duration_s": 0.0, "sci": 0.0}
+    assert d["sci_common"] == pytest.approx(-20.0)  # both ran at 250 gCO2e/kWh: the common intensity
+    assert comp.diffs[1] == {"val_acc": 0.0, "cost_usd": 0.0, "energy_kwh": 0.0, "duration_s": 0.0, "sci": 0.0,
+                             "sci_common": 0.0}
+    assert comp.common_intensity_g_per_kwh == 250.0
     assert comp.sentences == [
         "InceptionV3 had 10.0% higher accuracy, 13.0% less $USD, 20.0% less energy, 9.80% less time to train "
-        "and 20.0% less carbon (SCI) than DenseNet121"
+        "and 20.0% less carbon (SCI at the common intensity) than DenseNet121"
     ]
+
+
+def test_jobs_run_at_different_hours_compare_at_a_common_intensity(tmp_path: Path):
+    """The quickstart case: DenseNet used more energy but ran at a cleaner hour. As run its SCI is lower;
+    at the common (mean) intensity the model's own difference shows: more energy, more carbon."""
+    s = tmp_path / "sw"
+    s.mkdir()
+    (s / "multirun.yaml").write_text("hydra:\n  overrides:\n    task: ['model=inception,densenet']\n")
+    jobs = {}
+    for num, (choice, model, kwh, g_per_kwh) in enumerate((("inception", "inception_v3", 1.0, 141.0),
+                                                           ("densenet", "densenet121", 1.0556, 129.0))):
+        r = make_report(model, f"model={choice}", val_acc=0.5, cost_usd=1.0, energy_kwh=kwh, duration_s=100.0)
+        embodied = 2.0
+        r["operational_g"] = kwh * g_per_kwh
+        r["embodied_g"] = embodied
+        r["sci"]["value"] = r["operational_g"] + embodied  # R = 1 job
+        r["intensity"]["mean_g_per_kwh"] = g_per_kwh
+        r["settings"] = {"dataset": "synthetic"}
+        jobs[choice] = r
+        write_job(s, num, choice, r)
+    comp = compare_pkg.compare_runs([s])
+    assert comp.common_intensity_g_per_kwh == pytest.approx(135.0)
+    inc, den = (j.values for j in comp.jobs)
+    assert inc["sci_common"] == pytest.approx(1.0 * 135.0 + 2.0)
+    assert den["sci_common"] == pytest.approx(1.0556 * 135.0 + 2.0)
+    d = comp.diffs[1]
+    assert d["sci"] < 0 < d["sci_common"]  # as run: less carbon; at the common intensity: more
+    assert d["sci_common"] == pytest.approx(((1.0556 * 135 + 2) - (135 + 2)) / (135 + 2) * 100)
+    sentence = comp.sentences[0]
+    assert sentence.startswith("On synthetic data, DenseNet121 had ")
+    assert f"{T.format_pct(d['sci_common'])}% more carbon (SCI at the common intensity)" in sentence
+    assert "carbon (SCI) " not in sentence  # the hour's effect is its own line
+    assert comp.time_of_day == [
+        f"Time of day: DenseNet121 ran at 129 gCO2e/kWh, InceptionV3 at 141 (8.51% lower grid intensity); "
+        f"at the hours each ran DenseNet121 had {T.describe_difference('sci', d['sci'])}, at the common 135 "
+        f"gCO2e/kWh {T.describe_difference('sci_common', d['sci_common'])}"]
+    text = T.text_summary(comp)
+    assert "Common intensity: 135 gCO2e/kWh, the mean" in text and "Data: synthetic" in text
+    rows = T.table_rows(comp)
+    assert T.TABLE_COLUMNS[3] == "Data" and [r[3] for r in rows] == ["synthetic", "synthetic"]
+    md = T.markdown_report(comp)
+    assert "Time of day: DenseNet121 ran at 129" in md and "SCI at common intensity" in md
+    assert T.comparison_dict(comp)["common_intensity_g_per_kwh"] == pytest.approx(135.0)
 
 
 def test_default_baseline_is_first_job_and_matching_rules(sweep: Path):
@@ -204,7 +250,9 @@ def test_failed_jobs_listed_with_reason(sweep: Path):
         4: "failed: no sci_report.json",
     }
     rows = T.table_rows(comp)
-    assert len(rows) == 5 and rows[3][3] == "failed: no sci_report.json"
+    assert len(rows) == 5 and rows[3][4] == "failed: no sci_report.json"
+    # a failed job's Run reads like the others' (the swept override), not the whole override string
+    assert [r[1] for r in rows[:4]] == ["model=inception", "model=densenet", "model=resnet", "model=vit"]
     assert len(comp.sentences) == 1  # failed jobs are not compared
 
 
@@ -258,7 +306,7 @@ def test_write_comparison_files(sweep: Path):
 
     with open(sweep / "comparison.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [r["run_name"] for r in rows] == ["model=inception", "model=densenet", "model=resnet,experiment=quickstart"]
+    assert [r["run_name"] for r in rows] == ["model=inception", "model=densenet", "model=resnet"]
     assert float(rows[0]["cost_usd_diff_pct"]) == pytest.approx(-13.0)
     assert rows[1]["is_baseline"] == "True" and rows[1]["energy_quality"] == "estimated"
     assert rows[2]["status"] == "failed: no sci_report.json" and rows[2]["val_acc"] == ""
@@ -458,3 +506,22 @@ def test_real_hydra_multirun_with_a_failed_job(tmp_path: Path):
         rows = list(csv.DictReader(f))
     assert [r["status"] for r in rows] == ["ok", "failed: RuntimeError: boom: bad model", "ok"]
     assert "inception_net had 10.0% higher accuracy" in (sweep2 / "comparison.md").read_text()
+
+
+def test_binary_truncated_and_wrong_schema_reports_are_listed_not_fatal(tmp_path: Path):
+    from sci_lightning.compare.tables import compare_runs, markdown_report
+
+    good = make_report("densenet121", "model=densenet", val_acc=0.5, cost_usd=1.0, energy_kwh=1.0, duration_s=10.0)
+    write_job(tmp_path, 0, "densenet", good)
+    bad = {1: os.urandom(2048) + b"\xff\xfe", 2: json.dumps(good)[:120].encode(), 3: b'{"sci": "no"}',
+           4: b"[" * 100_000}  # binary, truncated, wrong schema, nested past the recursion limit
+    for num, data in bad.items():
+        (write_job(tmp_path, num, "densenet", None) / "sci_report.json").write_bytes(data)
+    comp = compare_runs([tmp_path])
+    status = {j.job_num: j.status for j in comp.jobs}
+    assert status[0] == "ok"
+    assert status[1].startswith("failed: unreadable sci_report.json (UnicodeDecodeError")
+    assert status[2].startswith("failed: unreadable sci_report.json") and "not valid JSON" in status[2]
+    assert status[3].startswith("failed: invalid sci_report.json (field 'sci' must be an object")
+    assert status[4].startswith("failed: unreadable sci_report.json")
+    assert "unreadable" in markdown_report(comp)

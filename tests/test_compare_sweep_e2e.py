@@ -17,7 +17,9 @@ from tiny_run import TINY_FIT
 
 pytestmark = pytest.mark.slow
 
-TINY = TINY_FIT
+# two epochs, a point per step: every TensorBoard chart then has a line (>= 2 points) per run
+TINY = [a for a in TINY_FIT if not a.startswith("trainer.max_epochs")] + [
+    "trainer.max_epochs=2", "trainer.log_every_n_steps=1"]
 
 
 @pytest.mark.parametrize("launcher", ["basic", "joblib"])
@@ -44,7 +46,9 @@ def test_two_model_sweep_writes_comparison_and_named_tensorboard_runs(tmp_path: 
     assert data["baseline"]["model"] == "densenet121"
     inception = next(j for j in data["jobs"] if j["model"] == "inception_v3")
     _check_inference_columns(sweep, rows)
-    assert inception["sentence"].startswith("InceptionV3 had ") and inception["sentence"].endswith(" than DenseNet121")
+    assert inception["sentence"].startswith("On synthetic data, InceptionV3 had ")  # the quickstart data
+    assert "(SCI at the common intensity)" in inception["sentence"] and data["common_intensity_g_per_kwh"] > 0
+    assert inception["sentence"] and inception["sentence"].endswith(" than DenseNet121")
 
     from sci_lightning.lightning.tb_layout import list_tensorboard_runs, read_custom_scalars_layout
 
@@ -52,12 +56,14 @@ def test_two_model_sweep_writes_comparison_and_named_tensorboard_runs(tmp_path: 
     assert "model=inception" in runs and "model=densenet" in runs, runs
     assert "Energy" in read_custom_scalars_layout(sweep / "model=inception")
     _check_hparams_table(sweep)
+    if launcher == "basic":
+        _check_every_chart_has_a_line(sweep)
 
     # each job's own files
     for job, name in (("0", "inception_v3"), ("1", "densenet121")):
         d = sweep / job
         summary = json.loads((d / "run_summary.json").read_text())
-        assert summary["model"] == name and summary["steps"] == 2
+        assert summary["model"] == name and summary["steps"] == 4
         report = json.loads((d / "sci_report.json").read_text())
         assert report["model"] == name and report["sci"]["value"] > 0
         energy = json.loads((d / "energy.json").read_text())
@@ -95,3 +101,28 @@ def _check_hparams_table(sweep: Path) -> None:
         for tag in ("results/val_acc", "results/energy_wh", "results/sci", "results/emissions_mg"):
             assert mux.Tensors(run, tag), (run, tag)  # scalars, as the plugin multiplexer stores them
     assert {rows[r]["model"].string_value for r in rows} == {"inception_v3", "densenet121"}, rows
+
+
+def _check_every_chart_has_a_line(sweep: Path) -> None:
+    """TensorBoard at its default settings: no scalar tag with fewer than two points in any run, and
+    every Custom Scalars chart matches a tag (so it has a line) in every run."""
+    import re
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from sci_lightning.lightning.tb_layout import list_tensorboard_runs, read_custom_scalars_layout
+
+    runs = list_tensorboard_runs(sweep)
+    assert len(runs) == 2, runs
+    for run in runs:
+        acc = EventAccumulator(str(sweep / run), size_guidance={"scalars": 0})
+        acc.Reload()
+        tags = acc.Tags()["scalars"]
+        short = {t: len(acc.Scalars(t)) for t in tags if len(acc.Scalars(t)) < 2}
+        assert not short, (run, short)
+        for tag in ("sci/so_far/sci_mg", "sci/projected/sci_mg", "sci/so_far/operational_mg", "results/sci"):
+            assert tag in tags, (run, tag)
+        layout = read_custom_scalars_layout(sweep / run)
+        for category, charts in layout.items():
+            for title, regexes in charts.items():
+                assert any(re.match(rx, t) for rx in regexes for t in tags), (run, category, title)

@@ -234,3 +234,33 @@ def test_excluded_child_processes_are_not_counted():
         p.communicate(b"")
     m.stop()
     assert any("excluded" in n for n in m.components()[0].notes)
+
+
+@pytest.mark.parametrize("loads, loaded", [([14.0, 16.0, 15.0], True), ([0.5, 1.0, 1.5], False)])
+def test_cpu_time_estimate_records_the_load_and_states_its_sensitivity(loads, loaded):
+    t = SimpleNamespace(user=1.0, system=0.0, children_user=0.0, children_system=0.0)
+    now = [0.0]
+    samples = iter(loads)
+    m = CpuTimeEnergyMeter(tdp_w=20.0, cores=2, include_children=False, times=lambda: t, clock=lambda: now[0],
+                           loadavg=lambda: (next(samples), 0.0, 0.0), load_every_s=5.0)
+    m.start()  # sample 1
+    now[0] = 1.0
+    m.read_j()  # too soon: no sample
+    now[0] = 6.0
+    m.read_j()  # sample 2
+    m.stop()  # sample 3 (the last one always)
+    load = m.load
+    assert load["samples"] == 3 and load["mean"] == pytest.approx(sum(loads) / 3) and load["max"] == max(loads)
+    note = m.components()[0].notes[-1]
+    assert note.startswith(f"machine load average (1 min, this job included) during the run: mean {sum(loads) / 3:.1f}")
+    assert ("loaded beyond its CPUs" in note) is loaded and "estimate" in note
+
+
+def test_cpu_time_estimate_without_a_load_average():
+    def broken():
+        raise OSError("no /proc/loadavg")
+
+    m = CpuTimeEnergyMeter(include_children=False, loadavg=broken)
+    m.start()
+    m.stop()
+    assert m.load is None and not any("load average" in n for n in m.components()[0].notes)

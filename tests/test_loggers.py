@@ -15,6 +15,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from fake_nvml import StepMeter, TinyModule
+from sci_lightning.carbon.static import lookup_static
 from sci_lightning.lightning.callback import EnergyCarbonCallback
 from sci_lightning.metric_names import RESULT_NAMES, path_prefix_clashes
 
@@ -127,8 +128,12 @@ def test_mlflow_csv_and_tensorboard_at_once_hold_every_metric(tmp_path, monkeypa
 
     acc = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0, "tensors": 0})
     acc.Reload()
-    assert sent <= set(acc.Tags()["scalars"])
-    assert acc.Scalars("sci/score_mg")[-1].value == pytest.approx(1000 * energy.sci_result.sci, rel=1e-6)
+    from sci_lightning.metric_names import is_fit_end_total
+
+    tb_tags = set(acc.Tags()["scalars"])
+    assert {n for n in sent if not is_fit_end_total(n)} <= tb_tags
+    assert not {n for n in tb_tags if is_fit_end_total(n)}  # single points: in the text and HParams instead
+    assert acc.Scalars("results/sci")[-1].value == pytest.approx(energy.sci_result.sci, rel=1e-6)
     content = acc.PluginTagToContent("hparams")
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
     assert {m.name.tag for m in experiment.metric_infos} == set(RESULT_NAMES.values())
@@ -151,3 +156,80 @@ def test_energy_metrics_are_callback_metrics_a_checkpoint_can_monitor(tmp_path):
     assert float(best.best_model_score) <= float(metrics["energy/epoch_j"]) + 1e-9
     assert float(metrics["energy/fit/total_kwh"]) == pytest.approx(energy.result.energy_kwh)
     assert isinstance(metrics["sci/score"], torch.Tensor)
+
+
+def test_report_files_are_copied_into_the_wandb_run_not_symlinked(tmp_path):
+    """W&B's own ``run.save`` symlinks a file from outside its files folder; the report files are copied
+    into ``run.dir`` first, so the run holds the files (W&B is not installed here: its run's two
+    members the code uses, ``dir`` and ``save``, stand in)."""
+    from sci_lightning.sci.loggers import log_artifacts
+
+    files_dir = tmp_path / "wandb" / "files"
+    files_dir.mkdir(parents=True)
+    saved = []
+
+    class Run:
+        dir = str(files_dir)
+
+        def save(self, path, base_path=None, policy="live"):
+            saved.append((path, base_path, policy))
+
+    class WandbLogger:  # the type name is what log_artifacts dispatches on
+        experiment = Run()
+
+    report = tmp_path / "run" / "sci_report.json"
+    report.parent.mkdir()
+    report.write_text('{"sci": 1}')
+    assert log_artifacts(WandbLogger(), [str(report)]) == [str(report)]
+    copy = files_dir / "sci_report.json"
+    assert copy.is_file() and not copy.is_symlink() and copy.read_text() == '{"sci": 1}'
+    assert saved == [(str(copy), str(files_dir), "now")]
+
+
+def test_running_series_carry_the_carbon_story_as_lines(tmp_path):
+    """RunningSciSeries: one point per epoch of emissions, SCI so far and projected SCI, read back with
+    TensorBoard's own reader; the HParams metrics' last point is the report's figure."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from sci_lightning.lightning.running_series import RunningSciSeries
+
+    energy = _callback(tmp_path / "out")
+    tb = TensorBoardLogger(str(tmp_path), name="tb", version="", default_hp_metric=False)
+    trainer = Trainer(accelerator="cpu", devices=1, default_root_dir=str(tmp_path), max_epochs=3,
+                      callbacks=[energy, RunningSciSeries({"functional_unit": "epoch"})], logger=[tb],
+                      enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                      log_every_n_steps=1)
+    trainer.fit(ValidatedModule(n=32, batch_size=8))
+    acc = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0})
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    short = {t: len(acc.Scalars(t)) for t in tags if len(acc.Scalars(t)) < 2}
+    assert not short, short
+    so_far = [e.value for e in acc.Scalars("sci/so_far/operational_mg")]
+    assert len(so_far) == 3 and so_far == sorted(so_far) and so_far[0] > 0  # emissions only grow
+    intensity = acc.Scalars("sci/so_far/intensity_g_per_kwh")[-1].value
+    assert intensity == pytest.approx(lookup_static("FR").g_per_kwh)  # the static table's FR value
+    energy_wh = [e.value for e in acc.Scalars("results/energy_wh")]
+    assert len(energy_wh) == 4 and energy_wh[-1] == pytest.approx(energy.result.energy_kwh * 1000.0)
+    per_epoch = [e.value for e in acc.Scalars("sci/so_far/sci_mg")]
+    assert per_epoch[0] == pytest.approx(so_far[0])  # R = 1 epoch after the first
+    assert per_epoch[2] == pytest.approx(so_far[2] / 3)
+    projected = acc.Scalars("sci/projected/sci_mg")[-1].value
+    assert projected == pytest.approx(so_far[2] / 3, rel=1e-6)  # after the last epoch nothing is left to project
+    assert acc.Scalars("results/sci")[-1].value == pytest.approx(energy.sci_result.sci, rel=1e-6)
+
+
+def test_running_series_fault_warns_once_and_training_goes_on(tmp_path):
+    from sci_lightning.lightning.running_series import RunningSciSeries
+
+    class Broken(RunningSciSeries):
+        def so_far(self, trainer, energy):
+            raise RuntimeError("no projection")
+
+    energy = _callback(tmp_path / "out")
+    trainer = Trainer(accelerator="cpu", devices=1, default_root_dir=str(tmp_path), max_epochs=2,
+                      callbacks=[energy, Broken()], logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, enable_checkpointing=False)
+    with pytest.warns(UserWarning, match="RunningSciSeries: no running series") as seen:
+        trainer.fit(TinyModule(n=16, batch_size=8))
+    assert sum("RunningSciSeries" in str(w.message) for w in seen) == 1 and energy.result is not None

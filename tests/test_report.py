@@ -234,6 +234,13 @@ def test_short_intervals_are_merged_to_one_second_observations_keeping_carbon():
     assert totals["sci"] == pytest.approx(result.sci, rel=1e-9)
 
 
+def test_impact_manifest_states_the_run_status():
+    result, _ = make_run()
+    assert "Run status: completed." in build_impact_manifest(result, {})["description"]
+    stopped = build_impact_manifest(result, {"status": "interrupted", "interruption": {"signal": "SIGTERM"}})
+    assert "Run status: interrupted (SIGTERM); the figures cover the part that ran." in stopped["description"]
+
+
 class _RecordingExperiment:
     def __init__(self):
         self.texts = []

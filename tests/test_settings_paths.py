@@ -19,12 +19,13 @@ from fake_nvml import TinyModule
 from omegaconf import OmegaConf
 from tiny_run import TINY_FIT
 
+from sci_lightning.carbon.static import lookup_static
 from sci_lightning import EnergyCarbonCallback
 from sci_lightning.errors import ConfigError
 from sci_lightning.settings import CarbonConfig, SciConfig, coerce
 
 TESTS = Path(__file__).resolve().parent
-FRANCE_G_PER_KWH = 56.0  # the static table's France row (Ember 2023)
+FRANCE_G_PER_KWH = lookup_static("FR").g_per_kwh  # the static table's France row (Ember)
 CARBON = {"provider": "static", "region": "FR"}
 SCI = {"functional_unit": "epoch"}
 MISSPELT_SCI = {"functional_unt": "epoch"}

@@ -78,12 +78,14 @@ def test_custom_scalars_layout_read_back(tmp_path: Path):
     layout = T.read_custom_scalars_layout(tmp_path / "model=densenet")
     assert set(layout) == {"Energy", "Carbon and SCI", "Training"}
     assert layout["Energy"]["Power (W): total and per component"] == ["energy/power_w/.*"]
-    assert layout["Carbon and SCI"]["Operational and embodied emissions (mgCO2e)"] == [
-        "sci/operational_mg$", "sci/embodied_mg$"]
+    assert layout["Carbon and SCI"]["SCI so far and projected at fit end (mgCO2e per functional unit)"] == [
+        "sci/so_far/sci_mg$", "sci/projected/sci_mg$"]
     all_tags = [t for cat in layout.values() for tags in cat.values() for t in tags]
-    for needed in ("energy/batch_j$", "energy/so_far_wh$", "energy/epoch_j$", "sci/score_mg$", "sci/energy_wh$",
-                   "sci/intensity_g_per_kwh$", "sci/cost_usd$", "train/loss.*", "val/acc(_epoch)?$", "val/acc_top5(_epoch)?$"):
+    for needed in ("energy/batch_j$", "energy/so_far_wh$", "energy/epoch_j$", "sci/so_far/operational_mg$",
+                   "sci/so_far/intensity_g_per_kwh$", "results/cost_usd$", "train/loss.*", "val/acc(_epoch)?$",
+                   "val/acc_top5(_epoch)?$"):
         assert needed in all_tags, needed
+    assert not any(t.startswith(("energy/fit/", "sci/score", "sci/energy")) for t in all_tags)  # single points
 
 
 def test_layout_regexes_select_the_intended_tags():
@@ -91,9 +93,9 @@ def test_layout_regexes_select_the_intended_tags():
     import re
 
     tags = ["energy/power_w/gpu0", "energy/power_w/cpu", "energy/power_w/total", "energy/batch_j", "energy/epoch_j",
-            "energy/so_far_wh", "energy/fit/total_wh", "energy/fit/it_wh", "energy/fit/gpu_wh", "sci/score_mg",
-            "sci/operational_mg", "sci/embodied_mg", "sci/energy_wh", "sci/intensity_g_per_kwh", "sci/cost_usd",
-            "train/loss", "train/loss_step", "val/acc", "val/acc_top5"]
+            "energy/so_far_wh", "sci/so_far/sci_mg", "sci/projected/sci_mg", "sci/so_far/operational_mg",
+            "sci/so_far/intensity_g_per_kwh", "results/cost_usd", "train/loss", "train/loss_step", "val/acc",
+            "val/acc_top5"]
     layout = T.custom_scalars_layout()
 
     def matched(chart_tags):
@@ -103,8 +105,8 @@ def test_layout_regexes_select_the_intended_tags():
     assert matched(layout["Energy"]["Energy per batch (J)"][1]) == {"energy/batch_j"}
     assert matched(layout["Energy"]["Power (W): total and per component"][1]) == {
         "energy/power_w/gpu0", "energy/power_w/cpu", "energy/power_w/total"}
-    assert matched(layout["Energy"]["Job energy at fit end (Wh): total, IT and per component"][1]) == {
-        "energy/fit/total_wh", "energy/fit/it_wh", "energy/fit/gpu_wh"}
+    assert matched(layout["Carbon and SCI"]["SCI so far and projected at fit end (mgCO2e per functional unit)"][1]) \
+        == {"sci/so_far/sci_mg", "sci/projected/sci_mg"}
     covered = set().union(*(matched(ch[1]) for cat in layout.values() for ch in cat.values()))
     assert covered == set(tags)
 

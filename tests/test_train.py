@@ -82,6 +82,7 @@ def test_cli_refuses_a_too_small_image_with_the_setting_named(tmp_path):
     assert out.returncode == 2
     assert "model.image_size=64" in out.stderr and "75" in out.stderr
     assert "Traceback" not in out.stderr
+    assert not (tmp_path / "outputs").exists()  # a refused run leaves no folder (not even .hydra/)
 
 
 def test_cli_missing_dataset_says_how_to_get_it(tmp_path):

@@ -3,14 +3,12 @@
 Starts ``tensorboard --logdir SWEEP`` on 127.0.0.1, opens each tab in headless Chromium
 (Playwright driving a system Chromium), expands every chart group, waits for the charts to
 draw and saves one PNG per tab. Before that it asks TensorBoard's own HTTP API whether every
-Custom Scalars chart has data for every run and whether any scalar series is empty, prints
-the answer and exits 1 if something is missing.
+Custom Scalars chart has data for every run and whether any scalar series has fewer than two
+points (a single point draws no line, and TensorBoard's default "Ignore outliers in chart
+scaling" hides it when the runs differ), prints the answer and exits 1 if something is short.
 
-"Ignore outliers in chart scaling" is unticked (``--keep-outlier-clipping`` keeps it): with
-it, TensorBoard scales a chart to the values between the 5 % and 95 % quantiles, so a
-figure logged once per run at fit end (``sci/*``, ``energy/fit/*``, ``results/*``) lies
-outside the axis whenever the runs differ. This is TensorBoard's rule, not missing data;
-its default data loader keeps one value per step, so no way of logging avoids it.
+The screenshots are taken with TensorBoard's **default** settings; ``--show-outliers`` unticks
+"Ignore outliers in chart scaling" (for comparison only: what users see is the default).
 
 Usage (the sweep from the README's quickstart; Chromium from ``apt-get install chromium``)::
 
@@ -120,15 +118,16 @@ def layout_coverage(base_url: str, tags: dict[str, dict]) -> list[tuple[str, lis
     return out
 
 
-def scalar_tags_without_data(base_url: str, tags: dict[str, dict]) -> list[str]:
-    """``run: tag`` for every scalar tag of ``tags`` whose series is empty."""
-    empty = []
+def scalar_tags_without_a_line(base_url: str, tags: dict[str, dict]) -> list[str]:
+    """``run: tag (n points)`` for every scalar tag of ``tags`` with fewer than two points."""
+    short = []
     for run, run_tags in tags.items():
         for tag in run_tags:
             query = urllib.parse.urlencode({"run": run, "tag": tag})
-            if not _get_json(f"{base_url}/data/plugin/scalars/scalars?{query}"):
-                empty.append(f"{run}: {tag}")
-    return empty
+            points = len(_get_json(f"{base_url}/data/plugin/scalars/scalars?{query}") or [])
+            if points < 2:
+                short.append(f"{run}: {tag} ({points} point{'s' if points != 1 else ''})")
+    return short
 
 
 def _viewport(tab: str) -> dict[str, int]:
@@ -161,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("logdir", type=Path, help="a sweep folder (or any TensorBoard log dir)")
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--chromium", default="/usr/bin/chromium", help="path of a Chromium binary")
-    parser.add_argument("--keep-outlier-clipping", action="store_true",
-                        help="leave 'Ignore outliers in chart scaling' ticked (TensorBoard's default)")
+    parser.add_argument("--show-outliers", action="store_true",
+                        help="untick 'Ignore outliers in chart scaling' (default: TensorBoard's default, ticked)")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -176,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
             for tab, name in TABS.items():  # a fresh page each: an earlier tab's hidden charts stay out
                 page = browser.new_page(viewport=_viewport(tab))
-                capture_tab(page, base_url, tab, args.out / name, show_outliers=not args.keep_outlier_clipping)
+                capture_tab(page, base_url, tab, args.out / name, show_outliers=args.show_outliers)
                 page.close()
                 print(f"{tab}: {args.out / name}")
             browser.close()
@@ -196,9 +195,9 @@ def check_data(base_url: str) -> int:
     for chart, missing in charts:
         problems += bool(missing)
         print(f"  {'EMPTY for ' + ', '.join(missing) if missing else 'filled':<24} {chart}")
-    for series in scalar_tags_without_data(base_url, tags):
+    for series in scalar_tags_without_a_line(base_url, tags):
         problems += 1
-        print(f"  EMPTY series             {series}")
+        print(f"  NO LINE                  {series}")
     return problems
 
 

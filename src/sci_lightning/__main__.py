@@ -14,11 +14,18 @@ import os
 import sys
 import traceback
 
-import hydra
-from omegaconf import DictConfig
+from sci_lightning.lightning.phases import install_process_signals
 
-from sci_lightning.errors import SciLightningError
-from sci_lightning.settings import explain_hydra_error, register_hydra_schemas
+# From here to the exit, SIGINT/SIGTERM/SIGUSR1 end the run with 128 + signal (never ignored),
+# before Hydra, torch and Lightning are even imported.
+if __name__ == "__main__":
+    install_process_signals()
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from sci_lightning.errors import SciLightningError  # noqa: E402
+from sci_lightning.settings import explain_hydra_error, register_hydra_schemas  # noqa: E402
 
 register_hydra_schemas()
 
@@ -56,15 +63,83 @@ def _record_failure(exc: BaseException) -> None:
     _failed_jobs.append(" ".join(hc.overrides.task))
 
 
+def _remove_refused_run_folder() -> None:
+    """A run refused before training leaves no folder: remove Hydra's run folder when it holds
+    nothing but ``.hydra/``, empty logs and this process's own run lock (a folder with anything
+    else, or another process's lock, is kept)."""
+    import shutil
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+
+    from sci_lightning.app.builders import RUN_LOCK_TARGET
+    from sci_lightning.fileio import holds_lock, lock_path
+
+    try:
+        out = Path(HydraConfig.get().runtime.output_dir)
+        entries = list(out.iterdir())
+    except (ValueError, OSError):
+        return
+    own_lock = lock_path(out / RUN_LOCK_TARGET) if holds_lock(out / RUN_LOCK_TARGET) else None
+
+    def removable(entry: Path) -> bool:
+        return (entry.name == ".hydra" or entry == own_lock
+                or (entry.suffix == ".log" and entry.is_file() and entry.stat().st_size == 0))
+
+    if all(removable(e) for e in entries):
+        import logging
+
+        logging.shutdown()  # Hydra's file handler holds the (empty) log open
+        shutil.rmtree(out, ignore_errors=True)
+        stop = Path.cwd().resolve()
+        for parent in out.resolve().parents:  # the date folders this run made, up to the working folder
+            if parent == stop or stop not in parent.parents:
+                break
+            try:
+                parent.rmdir()  # only when empty
+            except OSError:
+                break
+
+
 def _user_error(exc: BaseException) -> None:
+    """``error: <message>`` on one line of stderr (a message of several lines is joined)."""
     from sci_lightning.redaction import redact
 
-    print(f"error: {redact(str(exc))}", file=sys.stderr)
+    print(f"error: {' '.join(redact(str(exc)).split())}", file=sys.stderr)
+
+
+def _override_error(exc: BaseException) -> str | None:
+    """Hydra's override lexer/parser refusal (``model.optimizer=日本``) as one line, else ``None``."""
+    from hydra.errors import OverrideParseException
+
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, OverrideParseException):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return None
+    override = str(getattr(cause, "override", "") or "").strip() or str(cause).splitlines()[0].split(": ", 1)[-1]
+    return (f"Invalid override {override}: Hydra's override grammar cannot read it (characters other than letters, "
+            "digits and _-./ need quotes). Quote the value, e.g. 'key=\"value\"', or give a plain ASCII value.")
+
+
+def _interrupted(exc: BaseException) -> int:
+    """One line for a signal that ended the process outside a run's fit; the exit status 128 + signal."""
+    import signal
+
+    from sci_lightning.lightning.phases import phase_reached
+
+    name = getattr(exc, "signal_name", "SIGINT")
+    print(f"Interrupted by {name} during {phase_reached()}; no training had started, nothing was measured.",
+          file=sys.stderr, flush=True)
+    return 128 + int(getattr(signal, name))
 
 
 @hydra.main(version_base="1.3", config_path="pkg://sci_lightning.conf", config_name="config")
 def _app(cfg: DictConfig) -> float | None:
+    from sci_lightning.app.noise import one_handler_per_message
     from sci_lightning.app.train import run
+
+    one_handler_per_message()  # Hydra's root handler prints Lightning's INFO lines; Lightning's own would again
 
     try:
         return run(cfg)
@@ -73,13 +148,32 @@ def _app(cfg: DictConfig) -> float | None:
         if _is_multirun():
             _record_failure(exc)
             return None
-        sys.exit(2)
+        _remove_refused_run_folder()
+        sys.exit(getattr(exc, "exit_code", 2))
     except Exception as exc:
         if _is_multirun():
             _record_failure(exc)
             traceback.print_exc()
             return None
         raise
+
+
+def _refusal_status(exc: Exception) -> int:
+    """Print why the app stopped before or outside a run, in one line; the exit status (2, 1 for storage)."""
+    from sci_lightning.fileio import STORAGE_ERRNOS, storage_error
+
+    override = _override_error(exc)
+    if override is not None:
+        print(f"error: {override}", file=sys.stderr)
+        return 2
+    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:  # e.g. Hydra writing .hydra/ to a bad folder
+        _user_error(storage_error(exc, fix="set hydra.run.dir (or output_dir) to another folder"))
+        return 2
+    explained = explain_hydra_error(exc)
+    if explained is None and not _is_hydra_refusal(exc):
+        raise exc
+    _user_error(explained or exc)
+    return 2
 
 
 def _is_hydra_refusal(exc: BaseException) -> bool:
@@ -117,12 +211,46 @@ def _failed_sweep_jobs() -> list[str]:
 
 
 def main() -> None:
+    install_process_signals()
+    try:
+        _main(sys.argv[1:])
+    except KeyboardInterrupt as exc:  # a signal before (or between) the runs' own handling
+        from sci_lightning.lightning.phases import hold_after_signal
+
+        hold_after_signal()
+        sys.exit(_interrupted(exc))
+
+
+def claim_explicit_run_dir(argv: list[str]) -> None:
+    """``hydra.run.dir=<folder>`` given literally: own it before Hydra writes ``.hydra/`` there.
+
+    A folder another live run holds is refused in one line (exit 2); see
+    :func:`sci_lightning.app.builders.claim_run_folder`.
+    """
+    if any(a in ("-m", "--multirun") for a in argv):
+        return
+    given = [a.split("=", 1)[1] for a in argv if a.startswith("hydra.run.dir=")]
+    if not given or "${" in given[-1]:
+        return
+    from pathlib import Path
+
+    from sci_lightning.app.builders import claim_run_folder
+
+    try:
+        claim_run_folder(Path(given[-1].strip("'\"")), "hydra.run.dir")
+    except SciLightningError as exc:
+        _user_error(exc)
+        sys.exit(2)
+
+
+def _main(argv: list[str]) -> None:
     from sci_lightning.app.help import skip_unused_group_listing
     from sci_lightning.app.noise import quiet_third_party
 
-    refuse_secret_overrides(sys.argv[1:])
+    refuse_secret_overrides(argv)
     quiet_third_party()  # Lightning's litlogger tip and similar, not our warnings
-    skip_unused_group_listing(sys.argv[1:])  # --help: conf/hydra/help/sci_lightning.yaml
+    skip_unused_group_listing(argv)  # --help: conf/hydra/help/sci_lightning.yaml
+    claim_explicit_run_dir(argv)
     # Let Hydra's composition errors reach us, so that a refused override is explained in
     # the settings module's words instead of Hydra's (see settings.explain_hydra_error).
     full_error = os.environ.get("HYDRA_FULL_ERROR")
@@ -132,11 +260,7 @@ def main() -> None:
     except Exception as exc:
         if full_error == "1":
             raise
-        explained = explain_hydra_error(exc)
-        if explained is None and not _is_hydra_refusal(exc):
-            raise
-        _user_error(explained or exc)
-        sys.exit(2)
+        sys.exit(_refusal_status(exc))
     failed = _failed_sweep_jobs()
     if failed:
         print(f"error: {len(failed)} job(s) of the sweep failed: " + "; ".join(failed), file=sys.stderr)

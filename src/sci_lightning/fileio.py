@@ -36,17 +36,25 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from sci_lightning.errors import SciLightningError
+
 __all__ = [
+    "STORAGE_ERRNOS",
+    "StorageError",
     "finite_or_null",
     "atomic_write",
     "atomic_write_text",
     "atomic_write_json",
     "build_once",
     "file_lock",
+    "hold_lock",
+    "holds_lock",
     "lock_path",
     "pid_alive",
     "remove_orphans",
     "replace_dir",
+    "storage_error",
+    "sweep_stale_temporaries",
     "unique_sibling",
 ]
 
@@ -55,14 +63,90 @@ _NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 _STILL_WAITING_EVERY_S = 60.0
 
 
+# --------------------------------------------------------------------------- storage faults
+
+#: errno values that are the storage's fault, said in the user's words by :func:`storage_error`.
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG}
+
+
+class StorageError(SciLightningError, OSError):
+    """A write refused by the storage (full, read-only, no permission, name too long), in one line.
+
+    Still an ``OSError`` (with its ``errno`` and ``filename``), so code that handles OSError
+    goes on working; the CLI prints ``str(error)`` as one ``error:`` line.
+    """
+
+    def __init__(self, message: str, errno_: int | None = None, path: str | os.PathLike | None = None) -> None:
+        OSError.__init__(self, errno_, message, None if path is None else str(path))
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    exit_code = 1
+
+
+_STORAGE_WORDS = {
+    errno.ENOSPC: ("no space is left on the device", "Free space on that disk, or write to a disk with room"),
+    errno.EDQUOT: ("the disk quota is exceeded", "Free space in your quota, or write to a disk with room"),
+    errno.EROFS: ("the file system is read-only", "Write to a writable folder"),
+    errno.EACCES: ("permission denied", "Write to a folder you may write to, or fix its permissions"),
+    errno.EPERM: ("operation not permitted", "Write to a folder you may write to, or fix its permissions"),
+    errno.ENAMETOOLONG: ("the path is too long for the file system", "Give a shorter folder name"),
+}
+
+
+def storage_error(exc: OSError, path: str | os.PathLike | None = None, *, kept: str | None = None,
+                  fix: str | None = None) -> StorageError:
+    """``exc`` (ENOSPC, EROFS, EACCES, ENAMETOOLONG, ...) as one line: the path, what was kept, the fix.
+
+    ``kept`` says what is still intact (e.g. "the previous checkpoint ... is kept");
+    ``fix`` names the setting that moves the write (e.g. "set output_dir=...").
+    """
+    where = path if path is not None else (exc.filename or "?")
+    problem, generic_fix = _STORAGE_WORDS.get(exc.errno, (exc.strerror or str(exc), "Check the disk"))
+    if exc.errno == errno.ENAMETOOLONG:
+        problem = f"{problem} ({len(str(where))} characters)"
+    parts = [f"Cannot write {where}: {problem}."]
+    if kept:
+        parts.append(f"{kept[0].upper()}{kept[1:]}.")
+    parts.append(f"{generic_fix}{f' ({fix})' if fix else ''}.")
+    return StorageError(" ".join(parts), exc.errno, where)
+
+
+def sweep_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries of killed atomic writes in ``folder`` (``.<name>.<random>.tmp``).
+
+    Call it only on a folder this process owns (:func:`hold_lock`): a live writer's
+    temporary would otherwise be removed under it.
+    """
+    folder = Path(folder)
+    # atomic_write's mkstemp names (8 random characters) and the checkpoint writer's (a uuid4 hex)
+    pattern = re.compile(r"^\..+\.([a-z0-9_]{8}|[0-9a-f]{32})\.tmp$")
+    removed = []
+    for entry in folder.iterdir() if folder.is_dir() else ():
+        if pattern.match(entry.name) and entry.is_file():
+            try:
+                entry.unlink()
+            except OSError:
+                continue
+            removed.append(entry)
+    return removed
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None], mode: int = 0o644) -> Path:
     """Call ``write(tmp_path)`` to produce the file, then move it over ``path`` atomically.
 
     On any error the temporary file is removed and the previous ``path`` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        if exc.errno in STORAGE_ERRNOS:
+            raise storage_error(exc, path) from None
+        raise
     os.close(fd)
     try:
         write(tmp)
@@ -70,11 +154,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], mode: in
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and not isinstance(exc, StorageError) and exc.errno in STORAGE_ERRNOS:
+            raise storage_error(exc, path) from None
         raise
     return path
 
@@ -209,6 +295,33 @@ def _try_lock(path: Path) -> int | None:
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd
+
+
+#: Locks this process holds until it exits (:func:`hold_lock`); the kernel drops them then.
+_HELD: dict[Path, int] = {}
+
+
+def hold_lock(target: str | os.PathLike) -> int | None:
+    """Take the lock guarding ``target`` for the rest of this process, without waiting.
+
+    Returns ``None`` when this process holds it (now or already), else the pid of the
+    process that holds it (0 when unknown). Where the file system has no locks it returns
+    ``None`` (nothing to hold). OSError (e.g. a read-only folder) propagates.
+    """
+    path = lock_path(target).absolute()
+    if path in _HELD:
+        return None
+    fd = _try_lock(path)
+    if fd is None:
+        return _holder_pid(path) or 0
+    if fd >= 0:
+        _HELD[path] = fd
+    return None
+
+
+def holds_lock(target: str | os.PathLike) -> bool:
+    """Whether this process holds the lock guarding ``target`` (taken with :func:`hold_lock`)."""
+    return lock_path(target).absolute() in _HELD
 
 
 def _announce_stderr(message: str) -> None:

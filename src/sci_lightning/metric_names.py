@@ -15,20 +15,32 @@ Where they come from:
   :func:`power_w` per component and :data:`POWER_TOTAL_W`, :data:`BATCH_J` (J per training batch),
   :data:`SO_FAR_KWH` / :data:`SO_FAR_WH` (energy so far, PUE applied);
 - every training epoch: :data:`EPOCH_J`;
+- every training epoch, with :class:`~sci_lightning.lightning.running_series.RunningSciSeries`
+  (the app adds it): the carbon so far, :data:`SO_FAR_INTENSITY_G_PER_KWH`,
+  :data:`SO_FAR_OPERATIONAL_MG`, :data:`SO_FAR_SCI_MG`, :data:`PROJECTED_SCI_MG`, and the
+  ``results/*`` so far;
 - at fit end: the job totals ``energy/fit/*`` (:func:`fit_energy_metrics`) and the SCI
-  ``sci/*`` (:func:`sci_metrics`);
+  ``sci/*`` (:func:`sci_metrics`), to every logger but TensorBoard (:func:`is_fit_end_total`:
+  one point is no chart; TensorBoard shows them in the Text summary and the HParams table);
 - at the end of a stage outside ``fit`` (validate, test, predict, tune): ``energy/<stage>/*``
   (:func:`stage_energy_metrics`); after ``test`` and ``predict`` also the Consumer SCI
-  ``inference/<stage>/*`` (:func:`inference_metrics`);
-- at fit end, one row per run for HParams tables: ``results/*`` (:data:`RESULT_NAMES`).
+  ``inference/<stage>/*`` (:func:`inference_metrics`), also to every logger but TensorBoard;
+- at fit end, one row per run for HParams tables: ``results/*`` (:data:`RESULT_NAMES`), the
+  last point of the series above.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable
 
+from sci_lightning.accounting import STAGES
+
 __all__ = [
     "EPOCH_J",
+    "PROJECTED_SCI_MG",
+    "SO_FAR_INTENSITY_G_PER_KWH",
+    "SO_FAR_OPERATIONAL_MG",
+    "SO_FAR_SCI_MG",
     "POWER_TOTAL_W",
     "RESULT_NAMES",
     "SO_FAR_KWH",
@@ -36,6 +48,7 @@ __all__ = [
     "BATCH_J",
     "fit_energy_metrics",
     "inference_metrics",
+    "is_fit_end_total",
     "path_prefix_clashes",
     "power_w",
     "sci_metrics",
@@ -50,6 +63,10 @@ BATCH_J = "energy/batch_j"  # IT joules per training batch (was energy/step_j be
 SO_FAR_KWH = "energy/so_far_kwh"
 SO_FAR_WH = "energy/so_far_wh"
 EPOCH_J = "energy/epoch_j"
+SO_FAR_INTENSITY_G_PER_KWH = "sci/so_far/intensity_g_per_kwh"
+SO_FAR_OPERATIONAL_MG = "sci/so_far/operational_mg"
+SO_FAR_SCI_MG = "sci/so_far/sci_mg"
+PROJECTED_SCI_MG = "sci/projected/sci_mg"
 
 #: The HParams metrics: the run's final results, one sortable column each.
 RESULT_NAMES = {
@@ -132,6 +149,15 @@ def sci_metrics(result: Any) -> dict[str, float]:
         "sci/intensity_g_per_kwh": float(result.mean_intensity_g_per_kwh),
         "sci/cost_usd": float(result.cost_usd),
     }
+
+
+def is_fit_end_total(name: str) -> bool:
+    """A figure logged once, at the end of the fit or of a stage (``energy/fit/*``,
+    ``energy/<stage>/*``, ``inference/<stage>/*``, the SCI ``sci/*`` but the running ``sci/so_far/*`` and
+    ``sci/projected/*``): a single point, which TensorBoard does not chart."""
+    if name.startswith(tuple(f"energy/{stage}/" for stage in STAGES)) or name.startswith("inference/"):
+        return True
+    return name.startswith("sci/") and not name.startswith(("sci/so_far/", "sci/projected/"))
 
 
 def path_prefix_clashes(names: Iterable[str]) -> list[tuple[str, str]]:

@@ -151,7 +151,7 @@ class DataConfig:
     synthetic_train_per_class: int = setting(50, ge=1)
     synthetic_val_per_class: int = setting(10, ge=1)
     synthetic_image_px: int = setting(64, ge=8)
-    seed: int = 0
+    seed: int = setting(0, ge=0, lt=2**32)  # numpy/torch seeds are 32-bit unsigned
     # optional subsets (deterministic from `seed`); None: everything
     max_classes: int | None = setting(None, ge=1)  # the first N classes in wnids.txt order
     max_train_images: int | None = setting(None, ge=1)
@@ -169,6 +169,10 @@ class DataConfig:
     cache_image_px: int | None = setting(None, ge=1)
 
 
+#: ``trainer.accelerator`` values Lightning knows (its registry plus the ``gpu``/``tpu`` aliases).
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu", "xla")
+
+
 @dataclass
 class TrainerConfig:
     """``lightning.Trainer`` arguments, plus the app's GPU speed options.
@@ -178,7 +182,7 @@ class TrainerConfig:
     here and one in ``conf/trainer/default.yaml``.
     """
 
-    accelerator: str = "auto"  # auto | cpu | gpu | cuda | mps | tpu | ...
+    accelerator: str = setting("auto", choices=ACCELERATORS)
     devices: Any = "auto"  # int, list of ints, or "auto"
     num_nodes: int = setting(1, ge=1)
     strategy: str = "auto"  # auto | ddp | ddp_spawn | ...
@@ -214,7 +218,7 @@ class TrainerConfig:
     def check(self, path: str) -> None:
         for key in ("limit_train_batches", "limit_val_batches"):
             value = getattr(self, key)
-            if value is not None and not _is_real(value) or (_is_real(value) and value < 0):
+            if value is not None and not _is_batch_limit(value):
                 raise setting_error(
                     f"{path}.{key}", value, "not a number of batches",
                     "Give an int (batches), a float in [0, 1] (a fraction) or null (all).",
@@ -457,7 +461,9 @@ class PrometheusConfig:
 
     Off by default. With ``enabled``, ``/metrics`` is served on ``addr:port`` (loopback
     unless you choose otherwise) and, with ``pushgateway_url``, pushed to that Pushgateway
-    every ``push_every_s`` and at fit end. Pushgateway credentials, if it needs any, come
+    every ``push_every_s`` and at fit end, grouped by run, model, job number and host so that
+    parallel jobs keep their own series (``sci_lightning_up`` is pushed as 0 at the end;
+    ``delete_on_exit`` removes the group instead). Pushgateway credentials, if it needs any, come
     only from the environment (``SCI_LIGHTNING_PUSHGATEWAY_USERNAME`` / ``_PASSWORD``).
     """
 
@@ -466,6 +472,8 @@ class PrometheusConfig:
     addr: str = "127.0.0.1"  # bind address of /metrics; 0.0.0.0 exposes it to the network
     pushgateway_url: str | None = None  # e.g. http://pushgateway:9091; None: no push
     job: str = "sci_lightning"  # the Pushgateway job label
+    # true: the job's group is deleted from the Pushgateway when the fit ends (after up=0 is pushed)
+    delete_on_exit: bool = False
     push_every_s: float = setting(30.0, gt=0.0)
     update_every_s: float = setting(1.0, ge=0.0)  # least time between gauge updates while training
     intensity_every_s: float = setting(300.0, gt=0.0)  # how often the current intensity is fetched
@@ -500,7 +508,7 @@ class Config:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     prometheus: PrometheusConfig = field(default_factory=PrometheusConfig)
     experiment_name: str = "default"
-    seed: int = 42
+    seed: int = setting(42, ge=0, lt=2**32)  # numpy/torch seeds are 32-bit unsigned
     output_dir: str | None = None  # None: Hydra's run folder
     ckpt_path: str | None = None  # resume from this checkpoint ("last" for the newest of this model)
     save_checkpoint: bool = True
@@ -615,6 +623,15 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+def _is_batch_limit(value: Any) -> bool:
+    """An int >= 0 (batches) or a finite float in [0, 1] (a fraction), as Lightning accepts."""
+    if not _is_real(value):
+        return False
+    if isinstance(value, int):
+        return value >= 0
+    return math.isfinite(value) and 0.0 <= value <= 1.0
+
+
 def _is_real(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -712,7 +729,8 @@ def _check_allowed(value: Any, path: str, meta: Mapping[str, Any]) -> Any:
               ("le", "<=", value <= meta.get("le", math.inf)), ("lt", "<", value < meta.get("lt", math.inf)))
     for key, op, ok in bounds:
         if key in meta and not ok:
-            raise setting_error(path, value, f"must be {op} {meta[key]:g}", f"Give a value {op} {meta[key]:g}.")
+            bound = meta[key] if isinstance(meta[key], int) else f"{meta[key]:g}"
+            raise setting_error(path, value, f"must be {op} {bound}", f"Give a value {op} {bound}.")
     return value
 
 

@@ -30,10 +30,14 @@ __all__ = [
     "build_training_parts",
     "build_trainer",
     "check_checkpoint",
+    "check_resume",
+    "claim_run_folder",
     "comparable_settings",
     "hydra_config",
     "model_label",
     "resolve_checkpoint",
+    "resolve_checkpoint_info",
+    "resume_settings",
     "resolve_precision",
     "run_folder",
 ]
@@ -65,27 +69,90 @@ def resolve_precision(precision: str, accelerator: str) -> str:
     return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
 
 
+#: The lock that makes one process the owner of a run folder (``<run folder>/.run.lock``).
+RUN_LOCK_TARGET = "run"
+
+
 def run_folder(settings: Config) -> Path:
-    """``output_dir``, else Hydra's run folder, else ``outputs/runs/<date>/<time>_p<pid>``."""
+    """``output_dir``, else Hydra's run folder, else ``outputs/runs/<date>/<time>_p<pid>``.
+
+    The folder is made, then owned by this process for the rest of its life (:func:`claim_run_folder`);
+    the temporaries of writes killed in it earlier are removed.
+    """
     hc = hydra_config()
     if settings.output_dir:
-        out = Path(settings.output_dir)
+        out, key = Path(settings.output_dir), "output_dir"
     elif hc is not None:
-        out = Path(hc.runtime.output_dir)
+        out, key = Path(hc.runtime.output_dir), "hydra.run.dir"
     else:
-        out = OUTPUTS_DIR / "runs" / f"{utcnow():%Y-%m-%d/%H-%M-%S}_p{os.getpid()}"
-    out.mkdir(parents=True, exist_ok=True)
+        out, key = OUTPUTS_DIR / "runs" / f"{utcnow():%Y-%m-%d/%H-%M-%S}_p{os.getpid()}", "output_dir"
+    claim_run_folder(out, key)
     return out
+
+
+def claim_run_folder(out: Path, key: str = "output_dir") -> None:
+    """Make ``out`` and take its lock (flock) before anything is written there.
+
+    Raises:
+        ConfigError: another live run holds the folder, or the folder cannot be written
+            (read-only, no permission, name too long), each in one line with the fix.
+    """
+    from sci_lightning.fileio import STORAGE_ERRNOS, hold_lock, storage_error, sweep_stale_temporaries
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        holder = hold_lock(out / RUN_LOCK_TARGET)
+    except OSError as exc:
+        reason = (str(storage_error(exc, out, fix=f"set {key} to another folder")) if exc.errno in STORAGE_ERRNOS
+                  else f"cannot make the folder ({exc.strerror or exc}). Set {key} to a folder you can write.")
+        raise ConfigError(f"Invalid setting {key}={str(out)!r}: {reason}") from None
+    if holder is not None:
+        who = f"process {holder}" if holder else "another process"
+        raise ConfigError(
+            f"Invalid setting {key}={str(out)!r}: {who} is running in this folder, and two runs in one folder "
+            f"overwrite each other's reports. Give this run its own folder ({key}=<another folder>), or leave "
+            f"{key} unset: the default folder is unique to each process."
+        )
+    for folder in (out, out / "checkpoints"):
+        sweep_stale_temporaries(folder)  # this process owns the folder: any temporary is a dead write's
 
 
 def resolve_checkpoint(settings: Config, out_dir: Path) -> str | None:
     """``ckpt_path``: a checkpoint file, or ``last``: this run folder's ``last.ckpt``, else the
     newest ``last.ckpt`` of the same model under ``outputs/`` (each Hydra run gets a new folder).
     Checked by :func:`check_checkpoint` (a corrupt file or another model's is refused)."""
+    return resolve_checkpoint_info(settings, out_dir)[0]
+
+
+def resolve_checkpoint_info(settings: Config, out_dir: Path) -> tuple[str | None, dict[str, Any]]:
+    """:func:`resolve_checkpoint`, with what the checkpoint says about its run (:func:`check_checkpoint`).
+
+    The checkpoint is then held (a lock beside it) until this process exits: a second
+    resume of the same checkpoint at the same time is refused.
+    """
     found = _find_checkpoint(settings, out_dir)
-    if found is not None:
-        check_checkpoint(found, settings)
-    return found
+    if found is None:
+        return None, {}
+    info = check_checkpoint(found, settings)
+    _hold_checkpoint(found)
+    return found, info
+
+
+def _hold_checkpoint(path: str) -> None:
+    """Refuse a checkpoint another live process is resuming; a folder we cannot lock in is let be."""
+    from sci_lightning.fileio import hold_lock
+
+    try:
+        holder = hold_lock(Path(path).with_name(f"{Path(path).name}.resume"))
+    except OSError:  # a read-only checkpoint folder: nobody can lock it, nobody can write it either
+        return
+    if holder is not None:
+        who = f"process {holder}" if holder else "another process"
+        raise ConfigError(
+            f"Invalid setting ckpt_path={path!r}: {who} is resuming this checkpoint now, and two resumes of one "
+            "checkpoint would each claim the same job. Wait for that run to end, then resume from its last.ckpt "
+            "(ckpt_path=last)."
+        )
 
 
 def _find_checkpoint(settings: Config, out_dir: Path) -> str | None:
@@ -130,8 +197,12 @@ def _requeued_checkpoint(out_dir: Path) -> str | None:
     return str(newest)
 
 
-def check_checkpoint(path: str, settings: Config) -> None:
-    """Refuse, before training, a file that is not a readable checkpoint of ``model.name``."""
+def check_checkpoint(path: str, settings: Config) -> dict[str, Any]:
+    """Refuse, before training, a file that is not a readable checkpoint of ``model.name``.
+
+    Returns what the checkpoint says about its run: ``hyper_parameters`` (the classifier's)
+    and ``settings`` (:func:`resume_settings` of the run that wrote it, when it recorded them).
+    """
     fix = "Give a last.ckpt of the same model (a run folder's checkpoints/last.ckpt), or leave ckpt_path unset."
     try:
         saved = torch.load(path, map_location="cpu", weights_only=False)
@@ -147,6 +218,48 @@ def check_checkpoint(path: str, settings: Config) -> None:
             f"Invalid setting ckpt_path={path!r}: it is a checkpoint of {model_name}, this run trains "
             f"{settings.model.name}. Give a checkpoint of {settings.model.name}, or model.name={model_name}."
         )
+    callbacks = saved.get("callbacks") or {}
+    record = next((v for k, v in callbacks.items() if str(k).startswith("SettingsRecord")), None)
+    return {"hyper_parameters": dict(hparams), "settings": dict((record or {}).get("settings") or {})}
+
+
+#: Settings a resumed job may change; each change is recorded in the report (``changed_on_resume``).
+RESUME_SETTINGS = (
+    "data.name", "data.batch_size", "model.image_size", "model.lr", "model.optimizer", "trainer.precision",
+    "trainer.accelerator", "energy.pue", "carbon.provider", "carbon.region", "sci.functional_unit",
+)
+
+
+def resume_settings(settings: Config) -> dict[str, Any]:
+    """The settings a checkpoint records about its run (:data:`RESUME_SETTINGS`, flat dotted keys)."""
+    out = {}
+    for key in RESUME_SETTINGS:
+        value: Any = settings
+        for part in key.split("."):
+            value = getattr(value, part, None)
+        out[key] = value
+    return out
+
+
+def check_resume(info: dict[str, Any], path: str | None, settings: Config, num_classes: int) -> list[str]:
+    """Refuse a resume that cannot work; return the settings it changes (``"data.batch_size: 2 -> 4"``).
+
+    Raises:
+        ConfigError: the checkpoint's classifier has another number of classes.
+    """
+    if not path:
+        return []
+    saved_classes = (info.get("hyper_parameters") or {}).get("num_classes")
+    if saved_classes is not None and int(saved_classes) != int(num_classes):
+        key = "data.synthetic_classes" if settings.data.name == "synthetic" else "data.max_classes"
+        raise ConfigError(
+            f"Invalid setting {key}: the checkpoint {path!r} classifies {saved_classes} classes and this run's data "
+            f"has {num_classes}, so its weights cannot be loaded. Resume with the data it was trained on "
+            f"({key} giving {saved_classes} classes), or train from scratch without ckpt_path."
+        )
+    before, now = info.get("settings") or {}, resume_settings(settings)
+    return [f"{key}: {before[key]!r} -> {now[key]!r}" for key in RESUME_SETTINGS
+            if key in before and before[key] != now[key]]
 
 
 def _last_checkpoints_of(model_name: str) -> list[tuple[float, Path]]:
@@ -234,7 +347,7 @@ def build_training_parts(
 
     ``slot_schedule`` (``schedule=interrupt``, a SlotSchedule) goes just before the energy
     callback, so its ``slots`` block is final when the report is written."""
-    from sci_lightning.lightning.checkpointing import checkpoint_callbacks
+    from sci_lightning.lightning.checkpointing import SettingsRecord, checkpoint_callbacks
     from sci_lightning.lightning.distributed import ReleaseProcessGroup
     from sci_lightning.lightning.interruption import SignalGuard
     from sci_lightning.lightning.run_stats import RunStats
@@ -243,6 +356,7 @@ def build_training_parts(
     parts = TrainingParts(stats=RunStats(), guard=SignalGuard())
     parts.callbacks += [parts.guard, parts.stats]
     if settings.save_checkpoint:  # Lightning runs checkpoint callbacks after the others
+        parts.callbacks.append(SettingsRecord(resume_settings(settings)))  # a resume compares them
         parts.callbacks += checkpoint_callbacks(settings.checkpoint, out_dir / "checkpoints")
     if settings.tensorboard:
         _add_tensorboard(parts, out_dir, explicit_dir=bool(settings.output_dir))
@@ -255,10 +369,14 @@ def build_training_parts(
         parts.callbacks.append(work)
         parts.energy = _energy_callback(settings, out_dir, provider, parts, report_meta, work)
         parts.callbacks.append(parts.energy)
+        from sci_lightning.lightning.running_series import RunningSciSeries  # the carbon so far, as lines
+
+        parts.callbacks.append(RunningSciSeries(settings.sci, provider))
     if settings.prometheus.enabled:  # live gauges, read from the energy callback's monitor
         from sci_lightning.lightning.prometheus import PrometheusExporter
 
-        parts.callbacks.append(PrometheusExporter(settings.prometheus, provider, settings.sci, energy=parts.energy))
+        parts.callbacks.append(PrometheusExporter(settings.prometheus, provider, settings.sci,
+                                                  labels=_prometheus_labels(settings, out_dir), energy=parts.energy))
     if settings.sci.budget_g is not None or settings.sci.budget_kwh is not None:
         from sci_lightning.lightning.carbon_budget import CarbonBudget  # after the energy callback
 
@@ -266,6 +384,13 @@ def build_training_parts(
     # last, so every other callback's on_fit_end (incl. the energy all-gather) has run
     parts.callbacks.append(ReleaseProcessGroup())
     return parts
+
+
+def _prometheus_labels(settings: Config, out_dir: Path) -> dict[str, str]:
+    """The job's Pushgateway grouping key: its run folder, model and Hydra job number (host: the exporter's)."""
+    hc = hydra_config()
+    job_num = getattr(getattr(hc, "job", None), "num", None) if hc is not None else None
+    return {"run": Path(out_dir).name, "model": model_label(settings), "job_num": str(job_num or 0)}
 
 
 def _add_tensorboard(parts: TrainingParts, out_dir: Path, explicit_dir: bool) -> None:

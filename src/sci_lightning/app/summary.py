@@ -4,11 +4,14 @@
 :class:`~sci_lightning.sci.report.SciReport`; ``run`` prints it on stdout, also for an
 interrupted or failed run (with its status), e.g.::
 
-    sci-lightning: completed inception | val acc 31.2% (best) | energy 0.842 Wh, estimated (cpu: CPU-time estimate,
-    ram: RAM estimate) | intensity 156.7 gCO2e/kWh, trace: DE_2023-05-31_48h.csv (DE, measured) |
-    SCI 0.0719 gCO2e/job | report outputs/runs/2026-12-02/09-42-39_inception_p8507/sci_report.json
+    sci-lightning: completed inception | val acc 31.2% final, in last.ckpt (best 33.0%, not kept) |
+    time 1 min 52 s | energy 0.842 Wh, estimated (cpu: CPU-time estimate, ram: RAM estimate) |
+    intensity 156.7 gCO2e/kWh, trace: DE_2023-05-31_48h.csv (DE, measured) | SCI 0.0719 gCO2e/job |
+    cost $0.0375 | report outputs/runs/2026-12-02/09-42-39_inception_p8507/sci_report.json
 
-(one line; wrapped here).
+(one line; wrapped here). The accuracy is the *final* validation accuracy, the one the report,
+the HParams metrics and the comparison quote; the best epoch's accuracy is added when it differs,
+with the checkpoint that holds it (``checkpoint.save_top_k`` with ``checkpoint.monitor=val/acc``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["METHOD_LABELS", "format_energy", "summary_line"]
+__all__ = ["METHOD_LABELS", "accuracy_part", "format_duration", "format_energy", "summary_line"]
 
 #: Short names of the metering methods (keys of ``energy.base.METHODS``).
 METHOD_LABELS = {
@@ -41,6 +44,50 @@ def format_energy(kwh: float | None) -> str:
     if abs(kwh) >= 1.0:
         return f"{kwh:.3g} kWh"
     return f"{kwh * 1000.0:.3g} Wh"
+
+
+def format_duration(seconds: float | None) -> str:
+    """``42 s``, ``3 min 05 s``, ``2 h 07 min``."""
+    if not _finite(seconds):
+        return "n/a"
+    total = int(round(seconds))
+    if total < 60:
+        return f"{seconds:.3g} s" if seconds < 10 else f"{total} s"
+    if total < 3600:
+        return f"{total // 60} min {total % 60:02d} s"
+    return f"{total // 3600} h {total % 3600 // 60:02d} min"
+
+
+def accuracy_part(summary: Mapping[str, Any], report: Any = None) -> str:
+    """``val acc 82.0% final, in last.ckpt (best 92.0%, not kept)``: the final accuracy (the
+    report's, HParams', the comparison's), and the best epoch's when it differs, with where each is."""
+    final = summary.get("final_val_acc")
+    if not _finite(final) and report is not None:
+        final = report.val_acc
+    best = summary.get("best_val_acc")
+    if not _finite(final):
+        return f"val acc {best * 100:.1f}% (best epoch)" if _finite(best) else "val acc n/a"
+    ckpt = summary.get("checkpoints") or {}
+    text = f"val acc {final * 100:.1f}% final" + (", in last.ckpt" if ckpt.get("last") else "")
+    if _finite(best) and round(best * 1000) != round(final * 1000):
+        kept = "in the best-k checkpoints" if ckpt.get("best_by") == "val/acc" else "not kept"
+        text += f" (best {best * 100:.1f}%, {kept})"
+    return text
+
+
+def _time_part(report: Any, summary: Mapping[str, Any]) -> str:
+    seconds = getattr(report, "duration_s", None) if report is not None else None
+    if not _finite(seconds):
+        seconds = summary.get("fit_wall_s")
+    return f"time {format_duration(seconds)}"
+
+
+def _cost_part(report: Any) -> str | None:
+    cost = getattr(report, "cost_usd", None)
+    if not _finite(cost):
+        return None
+    price = getattr(report, "price_per_hour_usd", None)
+    return f"cost ${cost:.3g}" + (f" at ${price:g}/h" if _finite(price) else "")
 
 
 def _short_source(source: str | None) -> str:
@@ -85,12 +132,12 @@ def summary_line(
     report_path: str | Path | None = None,
     status: str | None = None,
 ) -> str:
-    """One line: status, model, val accuracy, energy and its method, intensity and its source,
-    SCI with its unit, the report's path.
+    """One line: status, model, final val accuracy, time to train, energy and its method,
+    intensity and its source, SCI with its unit, cost, the report's path.
 
     Args:
-        summary: the run summary (``run_summary.json``: ``model_label``, ``best_val_acc``,
-            ``energy_kwh``, ``status``); ``None`` when it could not be made.
+        summary: the run summary (``run_summary.json``: ``model_label``, ``final_val_acc``,
+            ``best_val_acc``, ``checkpoints``, ``fit_wall_s``, ``energy_kwh``, ``status``); ``None`` when it could not be made.
         report: the run's :class:`~sci_lightning.sci.report.SciReport`, or ``None`` (energy
             off, or no report written).
         report_path: where the report (or, without one, the run summary) is.
@@ -100,15 +147,16 @@ def summary_line(
     status = status or summary.get("status") or (getattr(report, "status", None) if report else None) or "completed"
     model = summary.get("model_label") or summary.get("model") or (getattr(report, "model", None) if report else None)
     parts = [f"sci-lightning: {status} {model or 'run'}"]
-    acc, which = summary.get("best_val_acc"), " (best)"
-    if not _finite(acc) and report is not None:
-        acc, which = report.val_acc, ""
-    parts.append(f"val acc {acc * 100:.1f}%{which}" if _finite(acc) else "val acc n/a")
+    parts.append(accuracy_part(summary, report))
+    parts.append(_time_part(report, summary))
     parts.append(_energy_part(report, summary))
     if report is not None:
         parts.append(_intensity_part(report))
         value = report.sci.value
         parts.append(f"SCI {value:.3g} {report.sci.unit}" if _finite(value) else f"SCI n/a ({report.sci.unit})")
+        cost = _cost_part(report)
+        if cost:
+            parts.append(cost)
     else:
         parts.append("no SCI report")
     if report_path is not None:

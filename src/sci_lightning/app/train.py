@@ -10,6 +10,7 @@ report's Consumer SCI), then write ``run_summary.json``. The builders live in
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
@@ -21,19 +22,30 @@ from sci_lightning.app.builders import (
     build_datamodule_for,
     build_trainer,
     build_training_parts,
+    check_resume,
     comparable_settings,
     model_label,
-    resolve_checkpoint,
+    resolve_checkpoint_info,
     resolve_precision,
     run_folder,
 )
 from sci_lightning.app.hardware import hardware_info
 from sci_lightning.app.interrupt import PAUSED_EXIT_CODE, SlotsStart, check_interrupt_settings, plan_slots
 from sci_lightning.energy.base import utcnow
-from sci_lightning.fileio import atomic_write_json
+from sci_lightning.fileio import STORAGE_ERRNOS, StorageError, atomic_write_json, storage_error
 from sci_lightning.lightning.classifier import ImageClassifier, check_image_size, check_model_name
 from sci_lightning.lightning.features import CACHE_FEATURES_NOTE
-from sci_lightning.lightning.interruption import RunEnd, run_end
+from sci_lightning.lightning.interruption import (
+    RunEnd,
+    SignalInterrupt,
+    begin_run,
+    deferred_signal,
+    enter_phase,
+    hold_after_signal,
+    install_process_signals,
+    phase_reached,
+    run_end,
+)
 from sci_lightning.settings import Config, coerce
 
 __all__ = ["run", "resolve_precision"]
@@ -46,16 +58,61 @@ def run(cfg: Any, *, clock: Any = None, sleep: Any = None, callbacks: Any = ()) 
     ``clock`` / ``sleep`` (default the system's) drive ``schedule=interrupt``'s slots and
     ``callbacks`` go first in the Trainer's (both for tests: a fake clock). A run paused at a
     slot's end (``schedule.pause=exit``) exits with status 75 (:data:`PAUSED_EXIT_CODE`).
+    A SIGINT, SIGTERM or SIGUSR1 in any phase ends it with status 128 + signal and a
+    ``run_summary.json`` naming the phase (:mod:`sci_lightning.lightning.interruption`).
     """
+    install_process_signals()
+    begin_run()
     settings = coerce(Config, cfg)
     check_interrupt_settings(settings)
     check_model_name(settings.model.name)
     check_image_size(settings.model.name, settings.model.image_size)
     out_dir = run_folder(settings)
-    ckpt_path = resolve_checkpoint(settings, out_dir)
+    started_at = utcnow()
+    try:
+        enter_phase("setup")  # the run folder is ours from here on: a signal leaves its summary there
+        return _run_in(settings, out_dir, clock, sleep, callbacks)
+    except SignalInterrupt as exc:  # before the fit: nothing trained, nothing measured yet
+        hold_after_signal()
+        _write_stopped_before_fit(out_dir, settings, exc, started_at)
+        raise SystemExit(RunEnd("interrupted", exc.signal_name).exit_code) from None
+    except OSError as exc:
+        raise _in_user_words(exc, out_dir) from None
+
+
+def _in_user_words(exc: OSError, out_dir: Any) -> BaseException:
+    """A storage fault (full, read-only, ...) as one line; other OSErrors as they are."""
+    if isinstance(exc, StorageError) or exc.errno not in STORAGE_ERRNOS:
+        return exc
+    where = exc.filename or out_dir
+    in_cache = "cache" in str(where) or "synthetic" in str(where)
+    fix = ("set data.cache_dir (or SCI_LIGHTNING_CACHE) to another folder" if in_cache
+           else "set output_dir to another folder")
+    return storage_error(exc, where, fix=fix)
+
+
+def _cache_error(exc: OSError, settings: Config) -> BaseException:
+    """A storage fault while the dataset or its cache was built, naming the cache folder."""
+    if isinstance(exc, StorageError) or exc.errno not in STORAGE_ERRNOS:
+        return exc
+    from sci_lightning.data.tiny_imagenet import resolve_cache_dir
+
+    where = exc.filename or resolve_cache_dir(settings.data.cache_dir)
+    return storage_error(exc, where, kept="nothing half-built is kept: the next run builds the cache again",
+                         fix="set data.cache_dir (or SCI_LIGHTNING_CACHE) to another folder")
+
+
+def _run_in(settings: Config, out_dir: Any, clock: Any, sleep: Any, callbacks: Any) -> float | None:
+    """:func:`run` once the run folder is this process's."""
+    ckpt_path, ckpt_info = resolve_checkpoint_info(settings, out_dir)
     provider = _intensity_provider(settings)
     L.seed_everything(settings.seed, workers=True)
-    datamodule = build_datamodule_for(settings)
+    enter_phase("data")
+    try:
+        datamodule = build_datamodule_for(settings)
+    except OSError as exc:  # the dataset or its cache could not be written (full, read-only, ...)
+        raise _cache_error(exc, settings) from None
+    resume_changes = check_resume(ckpt_info, ckpt_path, settings, datamodule.num_classes)
     precision = resolve_precision(settings.trainer.precision, settings.trainer.accelerator)
     comparable = comparable_settings(settings, precision)
     outcome = _plan_before_training(settings, provider, comparable)
@@ -66,46 +123,106 @@ def run(cfg: Any, *, clock: Any = None, sleep: Any = None, callbacks: Any = ()) 
     if settings.trainer.compile:
         model.model = torch.compile(model.model)
     fit_data = _fit_data(settings, datamodule)
-    parts = build_training_parts(settings, out_dir, provider, outcome, _report_meta(settings, comparable, slots),
+    meta = _report_meta(settings, comparable, slots)
+    if resume_changes:
+        print(f"warning: resuming {ckpt_path} with changed settings ({'; '.join(resume_changes)}); "
+              "recorded in the report", file=sys.stderr)
+        meta["settings"] = {**comparable, "changed_on_resume": resume_changes}
+    parts = build_training_parts(settings, out_dir, provider, outcome, meta,
                                  slot_schedule=slots.schedule if slots else None)
     parts.callbacks[:0] = list(callbacks)
     trainer = build_trainer(settings, precision, parts, out_dir)
     if parts.energy is not None:
         parts.energy.report_meta["hardware"] = hardware_info(trainer)
+    context = _FitContext(settings, trainer, model, datamodule, fit_data, parts, precision, comparable,
+                          out_dir, resume_changes)
+    return _fit(context, ckpt_path, slots)
+
+
+@dataclass
+class _FitContext:
+    """What the fit and its summary need (one argument instead of ten)."""
+
+    settings: Config
+    trainer: L.Trainer
+    model: ImageClassifier
+    datamodule: Any
+    fit_data: Any
+    parts: TrainingParts
+    precision: str
+    comparable: dict[str, Any]
+    out_dir: Any
+    resume_changes: list[str]
+
+    def summary(self) -> dict[str, Any]:
+        summary = _run_summary(self.settings, self.trainer, self.model, self.datamodule, self.fit_data, self.parts,
+                               self.precision, self.comparable)
+        if self.resume_changes:
+            summary["changed_on_resume"] = list(self.resume_changes)
+        return summary
+
+
+def _fit(ctx: _FitContext, ckpt_path: str | None, slots: SlotsStart | None) -> float | None:
+    """``trainer.fit``, then ``run_summary.json`` and the result line, however the fit ended."""
+    trainer, parts, out_dir = ctx.trainer, ctx.parts, ctx.out_dir
     started_at = utcnow()
     if parts.findings is not None:
         parts.findings.started_at = started_at
     try:
-        trainer.fit(model, datamodule=fit_data, ckpt_path=ckpt_path)
+        trainer.fit(ctx.model, datamodule=ctx.fit_data, ckpt_path=ckpt_path)
     except BaseException as exc:  # interrupted (Lightning exits or raises SIGTERMException) or failed
         end = parts.guard.end or run_end(exc)
         if trainer.is_global_zero:
-            _write_preparation(out_dir, fit_data)
+            _write_preparation(out_dir, ctx.fit_data)
             summary = None
             try:
-                summary = _run_summary(settings, trainer, model, datamodule, fit_data, parts, precision, comparable)
+                summary = ctx.summary()
                 _write_summary(out_dir, summary, started_at, end)
             except Exception as err:  # noqa: BLE001 - never hide why the fit stopped
                 print(f"warning: run_summary.json not written ({type(err).__name__}: {err})", file=sys.stderr)
             _print_summary_line(out_dir, summary, parts, end.status, only_with_report=True)
         if end.status == "interrupted":
             raise SystemExit(end.exit_code) from None  # 128 + the signal's number
+        if isinstance(exc, OSError):
+            raise _in_user_words(exc, out_dir) from None
         raise
-    paused = bool(slots and slots.schedule is not None and slots.schedule.paused is not None)
+    paused = slots is not None and slots.schedule is not None and slots.schedule.paused is not None
+    end = parts.guard.end or run_end(None)
+    if paused:
+        end = RunEnd("paused")  # at a slot's end; the printed lines say when and how to resume
     if trainer.is_global_zero:
-        _write_preparation(out_dir, fit_data)
-    if not paused and not trainer.interrupted:
-        _measure_inference(settings, trainer, model, datamodule)
+        _write_preparation(out_dir, ctx.fit_data)
+    if not paused and not trainer.interrupted and not deferred_signal():
+        # a signal during it is deferred (phase reporting) and handled just below
+        _measure_inference(ctx.settings, trainer, ctx.model, ctx.datamodule)
+    if deferred_signal():  # arrived while the reports were written (or after the last batch)
+        end = RunEnd("interrupted", deferred_signal())
+        hold_after_signal()
     if trainer.is_global_zero:
-        summary = _run_summary(settings, trainer, model, datamodule, fit_data, parts, precision, comparable)
-        end = parts.guard.end or run_end(None)
-        if paused:
-            end = RunEnd("paused")  # at a slot's end; the printed lines say when and how to resume
+        summary = ctx.summary()
         _write_summary(out_dir, summary, started_at, end)
         _print_summary_line(out_dir, summary, parts, end.status)
-    if slots and slots.schedule is not None and slots.schedule.paused is not None:
+    if end.status == "interrupted":
+        raise SystemExit(end.exit_code)
+    if paused:
         raise SystemExit(PAUSED_EXIT_CODE)
-    return model.best_val_acc
+    return ctx.model.best_val_acc
+
+
+def _write_stopped_before_fit(out_dir: Any, settings: Config, exc: SignalInterrupt, started_at: Any) -> None:
+    """``run_summary.json`` of a run stopped by a signal before its fit began (phase ``data``)."""
+    summary = {"schema_version": 1, "model": settings.model.name, "model_label": model_label(settings),
+               "experiment": settings.experiment_name, "steps": 0, "epochs": 0, "energy_kwh": None, "sci": None,
+               "measured": "nothing: the energy meters start with the fit, which had not begun",
+               "wall_s": round((utcnow() - started_at).total_seconds(), 3)}
+    end = RunEnd("interrupted", exc.signal_name)
+    try:
+        _write_summary(out_dir, summary, started_at, end)
+    except OSError as err:
+        print(f"warning: run_summary.json not written ({err})", file=sys.stderr)
+        return
+    print(f"Interrupted by {exc.signal_name} during {phase_reached()}; nothing was measured yet. "
+          f"Summary: {out_dir / 'run_summary.json'}", file=sys.stderr, flush=True)
 
 
 def _measure_inference(settings: Config, trainer: L.Trainer, model: ImageClassifier, datamodule: Any) -> None:
@@ -153,9 +270,23 @@ def _print_summary_line(out_dir: Any, summary: dict[str, Any] | None, parts: Tra
 def _write_summary(out_dir: Any, summary: dict[str, Any], started_at: Any, end: RunEnd) -> None:
     """``run_summary.json``, with how the fit ended (``status``, ``interruption``)."""
     interruption = None if end.status in ("completed", "paused") else {"signal": end.signal, "error": end.error}
+    if interruption is not None and end.signal:
+        interruption["phase"] = phase_reached()  # setup, data, sanity check, training, validation, reporting
+        interruption["checkpoint"] = _last_checkpoint(out_dir) if phase_reached() not in _BEFORE_TRAINING else None
     summary.update(started_at=started_at.isoformat(), ended_at=utcnow().isoformat(), status=end.status,
                    interruption=interruption)
     atomic_write_json(out_dir / "run_summary.json", summary)
+
+
+#: Phases in which nothing has trained yet (no checkpoint is written).
+_BEFORE_TRAINING = ("setup", "data", "sanity check")
+
+
+def _last_checkpoint(out_dir: Any) -> str | None:
+    from sci_lightning.lightning.checkpointing import LAST_NAME
+
+    path = out_dir / "checkpoints" / LAST_NAME
+    return str(path) if path.is_file() else None
 
 
 def _intensity_provider(settings: Config) -> Any:
@@ -272,6 +403,8 @@ def _run_summary(
         "best_val_acc": model.best_val_acc,
         "final_val_acc": model.last_val_acc,
         "final_val_acc_top5": model.last_val_acc_top5,
+        "checkpoints": {"last": settings.save_checkpoint,
+                        "best_by": settings.checkpoint.monitor if settings.checkpoint.save_top_k else None},
         "precision": precision,
         "hardware": hardware_info(trainer),
         "interrupted": bool(trainer.interrupted),

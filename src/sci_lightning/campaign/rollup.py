@@ -17,6 +17,11 @@ resumed (from its final checkpoint) counts 0, and the resumed run counts the who
 A run whose figures are counted only in part has its emissions, cost and time scaled by
 its counted energy share (stated as an estimate in the notes).
 
+A campaign is one model's development: runs of several models are split by model
+(:func:`campaigns_by_model`, one line each); a run whose model is unknown joins the only
+model there is. Only training runs count: a folder holding only Hydra's ``.hydra/`` (a
+``plan`` folder, a run refused before training) is not a run.
+
 A failed run with an ``energy.json`` but no ``sci_report.json`` counts its energy; its
 operational emissions use the energy-weighted mean intensity of the runs with a report,
 its embodied emissions their embodied grams per second, its cost the final model's price
@@ -59,13 +64,16 @@ __all__ = [
     "attribute_parts",
     "build_campaign",
     "campaign_line",
+    "campaign_lines",
     "campaign_of_runs",
+    "campaigns_by_model",
     "choose_final",
     "collect_runs",
     "find_run_dirs",
     "is_run_dir",
     "read_run",
     "rollup",
+    "split_by_model",
 ]
 
 CAMPAIGN_SCHEMA_VERSION = 1
@@ -202,8 +210,35 @@ class Campaign:
 
 
 def is_run_dir(path: Path) -> bool:
-    """True for a folder holding a report, ``energy.json``, ``run_summary.json``, a failure file or ``.hydra/``."""
-    return any((path / name).is_file() for name in _MARKERS) or (path / ".hydra").is_dir()
+    """True for a folder holding a report, ``energy.json``, ``run_summary.json`` or a failure file, or a
+    training run's ``.hydra/`` that got as far as logging (:func:`_started_training_run`)."""
+    return any((path / name).is_file() for name in _MARKERS) or _started_training_run(path)
+
+
+def _started_training_run(path: Path) -> bool:
+    """``.hydra/`` of the training app (its config has a ``model``) and something besides it: a
+    non-empty log or a checkpoint. A ``plan`` folder and a run refused before training are not runs."""
+    config = path / ".hydra" / "config.yaml"
+    try:
+        if not any(line.startswith("model:") for line in config.read_text(encoding="utf-8").splitlines()):
+            return False
+        logs = [p for p in path.glob("*.log") if p.stat().st_size > 0]
+    except OSError:
+        return False
+    return bool(logs) or (path / "checkpoints").is_dir()
+
+
+def _hydra_model(path: Path) -> str | None:
+    """``model.name`` of a run's ``.hydra/config.yaml`` (for runs that left no report)."""
+    try:
+        import yaml
+
+        data = yaml.safe_load((path / ".hydra" / "config.yaml").read_text(encoding="utf-8"))
+    except Exception:  # noqa: BLE001 - absent or foreign: unknown model
+        return None
+    model = data.get("model") if isinstance(data, dict) else None
+    name = model.get("name") if isinstance(model, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def find_run_dirs(root: str | os.PathLike[str], max_depth: int = 4) -> list[Path]:
@@ -290,7 +325,7 @@ def read_run(path: str | os.PathLike[str]) -> CampaignRun:
     summary = _read_json(path / SUMMARY_FILE) or {}
     reason = _failure(path)
     run = CampaignRun(path=path, name=path.name, status="failed" if reason else str(summary.get("status") or ""),
-                      source="none", model=summary.get("model"), reason=reason)
+                      source="none", model=summary.get("model") or _hydra_model(path), reason=reason)
     problems: list[str] = []
     try:
         run.preparation = read_preparation(path)
@@ -300,11 +335,13 @@ def read_run(path: str | os.PathLike[str]) -> CampaignRun:
         try:
             _from_report(run, load_report(path / JSON_NAME))
             return run
-        except (OSError, FormatError) as e:
-            problems.append(f"{JSON_NAME} unreadable ({' '.join(str(e).split())[:120]})")
+        except (OSError, ValueError, TypeError, RecursionError) as e:  # FormatError, binary, truncated, nested
+            problems.append(f"{JSON_NAME} unreadable ({type(e).__name__}: {' '.join(str(e).split())[:120]})")
     energy = _read_json(path / ENERGY_FILE)
     if energy is not None and _from_energy(run, energy):
         run.estimated = ["operational_g", "embodied_g", "cost_usd"]
+        if problems:  # the report is unreadable: say so, with its path, beside the energy.json figures
+            run.reason = "; ".join([*([run.reason] if run.reason else []), f"{problems[0]} at {path / JSON_NAME}"])
         return run
     if (path / ENERGY_FILE).is_file():
         problems.append(f"{ENERGY_FILE} unreadable")
@@ -514,26 +551,62 @@ def rollup(runs: list[CampaignRun], final: CampaignRun) -> Campaign:
     )
 
 
+def split_by_model(runs: Sequence[CampaignRun]) -> dict[str | None, list[CampaignRun]]:
+    """The runs of each model (in order); runs of unknown model join the only model there is,
+    else they stay under ``None``."""
+    groups: dict[str | None, list[CampaignRun]] = {}
+    for r in runs:
+        groups.setdefault(r.model, []).append(r)
+    known = [m for m in groups if m is not None]
+    if None in groups and len(known) == 1:
+        unknown = set(map(id, groups.pop(None)))
+        groups[known[0]] = [r for r in runs if r.model == known[0] or id(r) in unknown]
+    return groups
+
+
 def build_campaign(dirs: Iterable[str | os.PathLike[str]], final: str | os.PathLike[str] | None = None) -> Campaign:
     """Read every run under ``dirs`` and roll them up (see :mod:`sci_lightning.campaign.rollup`).
+    With runs of several models, ``final`` names the model (its runs form the campaign).
 
     Raises:
-        ConfigError: no run folder, ``final`` not a run, or no completed run to take the functional unit from.
+        ConfigError: no run folder, ``final`` not a run, no completed run to take the functional unit
+            from, or runs of several models and no ``final``.
     """
     runs = collect_runs(list(dirs))
+    groups = split_by_model(runs)
+    models = sorted(m for m in groups if m is not None)
+    if len(models) > 1:
+        if final is None:
+            raise ConfigError(
+                f"The folders hold runs of {len(models)} models ({', '.join(models)}): "
+                "a campaign is one model's development. Pass one model's run folders, or --final RUN_DIR to "
+                "take that run's model.")
+        runs = groups.get(choose_final(runs, final).model, runs)
     attribute_parts(runs)
     return rollup(runs, choose_final(runs, final))
 
 
-def campaign_of_runs(run_dirs: Iterable[str | os.PathLike[str]]) -> Campaign | None:
-    """The campaign of exactly these run folders (each read as one run, e.g. a comparison's jobs);
-    ``None`` when none of them completed with a report (no final model to take R from)."""
-    runs = _named([read_run(d) for d in run_dirs])
-    attribute_parts(runs)
-    try:
-        return rollup(runs, choose_final(runs))
-    except ConfigError:
-        return None
+def campaigns_by_model(runs: Sequence[CampaignRun]) -> list[Campaign]:
+    """One campaign per model (see :func:`split_by_model`); models without a completed run are left out."""
+    out = []
+    for group in split_by_model(runs).values():
+        attribute_parts(group)
+        try:
+            out.append(rollup(group, choose_final(group)))
+        except ConfigError:
+            continue
+    return out
+
+
+def campaign_lines(campaigns: Sequence[Campaign]) -> str | None:
+    """:func:`campaign_line` of each campaign, one per line; ``None`` for none."""
+    return "\n".join(campaign_line(c) for c in campaigns) or None
+
+
+def campaign_of_runs(run_dirs: Iterable[str | os.PathLike[str]]) -> list[Campaign]:
+    """The campaigns of exactly these run folders (each read as one run, e.g. a comparison's jobs),
+    one per model; empty when none of them completed with a report (no final model to take R from)."""
+    return campaigns_by_model(_named([read_run(d) for d in run_dirs]))
 
 
 _STATUS_ORDER = {"completed": 0, "interrupted": 1, "failed": 2, NO_MEASUREMENT: 3}
@@ -547,7 +620,8 @@ def campaign_line(campaign: Campaign) -> str:
     """One line for the end of a comparison: the campaign's energy, emissions and SCI."""
     statuses = sorted({r.status for r in campaign.runs}, key=lambda s: (_STATUS_ORDER.get(s, 9), s))
     counts = ", ".join(f"{campaign.count(s)} {s}" for s in statuses)
-    return (f"Campaign (all {len(campaign.runs)} runs: {counts}): {_g(campaign.energy_kwh)} kWh, "
+    model = f" of {campaign.final.model}" if campaign.final.model else ""
+    return (f"Campaign{model} (all {len(campaign.runs)} runs: {counts}): {_g(campaign.energy_kwh)} kWh, "
             f"{_g(campaign.carbon_g)} gCO2e, "
             f"SCI {_g(campaign.sci)} {campaign.sci_unit} of the final model ({_label(campaign.final)}).")
 

@@ -10,7 +10,7 @@ Providers (``carbon.provider``):
 =================  ===========================================================  ==========
 name               what                                                           signal
 =================  ===========================================================  ==========
-static             Ember 2023 national annual averages (offline default)          average
+static             Ember annual averages, 209 countries (offline default)         average
 trace              a CSV trace (e.g. Electricity Maps data-portal export)         as given
 watttime           WattTime API v3 (WATTTIME_USERNAME / WATTTIME_PASSWORD)        marginal
 carbon_aware_sdk   GSF Carbon Aware SDK WebAPI you host (carbon.base_url)         configured

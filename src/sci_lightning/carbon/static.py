@@ -1,29 +1,30 @@
 """Static (table) carbon intensity: one annual-average value per country. The offline default.
 
 What the numbers are
-    Lifecycle carbon intensity of electricity *generation* in **2023**, in gCO2e/kWh, from
-    **Ember, "Yearly Electricity Data"** (Global Electricity Review 2024 release; Ember and
-    Energy Institute), as republished by Our World in Data in the chart
-    "Carbon intensity of electricity generation" (grapher slug ``carbon-intensity-electricity``).
-    Lifecycle means upstream methane, supply chain and plant manufacturing are included,
-    all gases as CO2e over 100 years. The world value (481 g/kWh) is Ember's 2023 global figure.
+    Lifecycle carbon intensity of electricity *generation*, gCO2e/kWh, of the latest year
+    **Ember** publishes for each country (2022, 2023 or 2024; every entry carries its year),
+    from Ember's "Yearly electricity data" (country overview), as republished by CO2.js; the
+    same series Our World in Data charts as "Carbon intensity of electricity generation".
+    209 countries and territories and a world value, shipped as
+    ``carbon/data/ember_yearly_intensity.csv`` (source, commit and licence in
+    ``carbon/data/SOURCE.md``: CC BY-SA 4.0, credit Ember). Lifecycle means upstream methane,
+    supply chain and plant manufacturing are included, all gases as CO2e over 100 years.
 
 What they are not
     Not real-time, not marginal, not consumption-based (imports are ignored), and one
     number for a whole year. Every series from this provider is therefore labelled
-    ``kind="static"`` and ``signal_type="average"``, and its ``notes`` name the table entry.
-    Regions not in the table get the world value, and the notes say so. Use
+    ``kind="static"`` and ``signal_type="average"``, and its ``notes`` name the table entry
+    and its year. Regions not in the table get the world value, and the notes say so. Use
     ``static_g_per_kwh`` (config: ``carbon.static_g_per_kwh``) to supply your own figure,
     e.g. your utility's or your cloud region's published factor.
-
-Only countries whose 2023 value we could check against the published table are listed;
-add more (with the same source and year) rather than mixing sources.
 """
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
@@ -32,49 +33,35 @@ from .base import IntensityPoint, IntensityProvider, IntensitySeries, ensure_utc
 if TYPE_CHECKING:
     from ..settings import CarbonConfig
 
-__all__ = ["StaticProvider", "STATIC_TABLE", "STATIC_SOURCE", "STATIC_YEAR", "WORLD_G_PER_KWH", "lookup_static"]
+__all__ = ["STATIC_FILE", "STATIC_SOURCE", "STATIC_TABLE", "STATIC_YEAR", "STATIC_YEARS", "StaticProvider",
+           "WORLD_G_PER_KWH", "lookup_static"]
 
-STATIC_YEAR = 2023
+STATIC_FILE = Path(__file__).with_name("data") / "ember_yearly_intensity.csv"
 STATIC_SOURCE = (
-    "Ember, Yearly Electricity Data (Global Electricity Review 2024), lifecycle carbon intensity of "
-    "electricity generation, 2023, via Our World in Data 'carbon-intensity-electricity'"
+    "Ember, Yearly electricity data (country overview), lifecycle carbon intensity of electricity "
+    "generation, latest year per country, via CO2.js (CC BY-SA 4.0)"
 )
-WORLD_G_PER_KWH = 481.0
 
-#: ISO 3166-1 alpha-2 code -> (country name, gCO2e/kWh, 2023, Ember lifecycle, generation-based).
-STATIC_TABLE: dict[str, tuple[str, float]] = {
-    "AR": ("Argentina", 354.0),
-    "AT": ("Austria", 111.0),
-    "AU": ("Australia", 549.0),
-    "BD": ("Bangladesh", 691.0),
-    "BE": ("Belgium", 138.0),
-    "BG": ("Bulgaria", 335.0),
-    "BR": ("Brazil", 98.0),
-    "CA": ("Canada", 170.0),
-    "CL": ("Chile", 291.0),
-    "CN": ("China", 582.0),
-    "CO": ("Colombia", 260.0),
-    "CR": ("Costa Rica", 53.0),
-    "CY": ("Cyprus", 534.0),
-    "CZ": ("Czechia", 450.0),
-    "DE": ("Germany", 381.0),
-    "DK": ("Denmark", 152.0),
-    "EE": ("Estonia", 417.0),
-    "EG": ("Egypt", 570.0),
-    "FI": ("Finland", 79.0),
-    "FR": ("France", 56.0),
-    "GR": ("Greece", 337.0),
-    "HR": ("Croatia", 205.0),
-    "HU": ("Hungary", 204.0),
-    "IE": ("Ireland", 291.0),
-    "IN": ("India", 713.0),
-    "IR": ("Iran", 655.0),
-    "NO": ("Norway", 30.0),
-    "PL": ("Poland", 662.0),
-    "SE": ("Sweden", 41.0),
-}
+
+def _read_table(path: Path) -> tuple[dict[str, tuple[str, float]], dict[str, int]]:
+    """``({code: (country, g/kWh)}, {code: year})`` from the shipped CSV (``WORLD`` included)."""
+    table: dict[str, tuple[str, float]] = {}
+    years: dict[str, int] = {}
+    with open(path, encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            table[row["code"]] = (row["country"], float(row["g_per_kwh"]))
+            years[row["code"]] = int(row["year"])
+    return table, years
+
+
+#: ISO 3166-1 alpha-2 code -> (country name, gCO2e/kWh): Ember, lifecycle, generation-based.
+STATIC_TABLE, STATIC_YEARS = _read_table(STATIC_FILE)
+_WORLD_NAME, WORLD_G_PER_KWH = STATIC_TABLE.pop("WORLD")
+#: The world value's year (each country's is in :data:`STATIC_YEARS`).
+STATIC_YEAR = STATIC_YEARS.pop("WORLD")
 
 _WORLD_ALIASES = {"", "world", "global", "wld", "owid_wrl"}
+_CODE_ALIASES = {"UK": "GB"}  # the common name of Great Britain's code
 _NAME_TO_CODE = {name.lower(): code for code, (name, _) in STATIC_TABLE.items()}
 
 
@@ -86,6 +73,7 @@ class StaticEntry:
     name: str
     g_per_kwh: float
     matched: bool  # False when the region was not in the table and the world value was used
+    year: int = STATIC_YEAR
 
 
 def lookup_static(region: str | None) -> StaticEntry:
@@ -93,12 +81,13 @@ def lookup_static(region: str | None) -> StaticEntry:
     before ``-`` is a code (``"DE-50HZ"`` -> ``DE``). Unknown regions get the world value."""
     key = (region or "").strip()
     if key.lower() in _WORLD_ALIASES:
-        return StaticEntry("WORLD", "World", WORLD_G_PER_KWH, True)
+        return StaticEntry("WORLD", "World", WORLD_G_PER_KWH, True, STATIC_YEAR)
     candidates = [key.upper(), key.split("-")[0].upper(), _NAME_TO_CODE.get(key.lower(), "")]
+    candidates += [_CODE_ALIASES[c] for c in candidates if c in _CODE_ALIASES]
     for code in candidates:
         if code in STATIC_TABLE:
             name, value = STATIC_TABLE[code]
-            return StaticEntry(code, name, value, True)
+            return StaticEntry(code, name, value, True, STATIC_YEARS[code])
     return StaticEntry("WORLD", "World", WORLD_G_PER_KWH, False)
 
 
@@ -125,7 +114,7 @@ class StaticProvider(IntensityProvider):
 
     Example::
 
-        StaticProvider("DE").history(t0, t1).points[0].g_per_kwh   # 381.0 (Ember 2023)
+        StaticProvider("DE").history(t0, t1).points[0].g_per_kwh   # Germany's row (Ember, 2024: 342.1)
     """
 
     name = "static"
@@ -148,7 +137,7 @@ class StaticProvider(IntensityProvider):
             self.source = f"static: {STATIC_SOURCE}"
             if self.entry.matched:
                 self._notes = [
-                    f"annual average {self.entry.name} {STATIC_YEAR}: {self.g_per_kwh:g} gCO2e/kWh "
+                    f"annual average {self.entry.name} {self.entry.year}: {self.g_per_kwh:g} gCO2e/kWh "
                     f"({STATIC_SOURCE}); not time-resolved."
                 ]
             else:

@@ -1,7 +1,9 @@
 """Bar charts of a comparison (PNG): one per compared figure, and all of them in one figure.
 
 Bars of estimated figures are hatched, the baseline is grey and each bar is labelled
-with its value and its difference to the baseline. Drawn with matplotlib's object API
+with its value and its difference to the baseline. Past :data:`MAX_LABELLED_BARS` jobs
+only the combined figure is drawn, with numbered, unlabelled bars (estimated ones
+lighter) at a bounded size: the table holds every value. Drawn with matplotlib's object API
 on the Agg canvas (no pyplot, no global backend change).
 """
 
@@ -17,7 +19,7 @@ from sci_lightning.compare.records import quality_class
 from sci_lightning.compare.tables import Comparison, format_number, format_signed_pct, quality_mark
 from sci_lightning.fileio import atomic_write
 
-__all__ = ["CHARTS", "ChartSpec", "write_charts"]
+__all__ = ["CHARTS", "MAX_LABELLED_BARS", "ChartSpec", "write_charts"]
 
 
 @dataclass(frozen=True)
@@ -76,10 +78,19 @@ def _draw_chart(ax: Any, comp: Comparison, spec: ChartSpec) -> None:
         q = "estimated" if spec.quality_key == "_estimated" else (j.values.get(spec.quality_key) if spec.quality_key else "measured")
         qualities.append(q)
         hatches.append("" if quality_class(q) == "measured" else "//")
+    vmax = max((abs(v) for v in vals if v is not None), default=1.0) or 1.0
+    if len(jobs) > MAX_LABELLED_BARS:  # plain bars: estimated ones lighter instead of hatched
+        from matplotlib.colors import to_rgba
+
+        # one LineCollection instead of a Rectangle per bar: drawing 200 bars stays cheap
+        width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
+        ax.vlines(xs, 0.0, heights, colors=[to_rgba(c, 0.45 if h else 1.0) for c, h in zip(colors, hatches)],
+                  linewidth=max(0.5, 0.8 * width_pt / len(jobs)))
+        _dense_axes(ax, jobs, comp, spec, unit, vals, vmax)
+        return
     bars = ax.bar(xs, heights, color=colors, edgecolor="black", linewidth=0.6)
     for bar, h in zip(bars, hatches):
         bar.set_hatch(h)
-    vmax = max((abs(v) for v in vals if v is not None), default=1.0) or 1.0
     for x, j, v, d, q in zip(xs, jobs, vals, comp.diffs, qualities):
         if not j.ok:
             text = "failed"
@@ -107,6 +118,27 @@ def _draw_chart(ax: Any, comp: Comparison, spec: ChartSpec) -> None:
     ax.set_axisbelow(True)
 
 
+def _dense_axes(ax: Any, jobs: list[Any], comp: Comparison, spec: ChartSpec, unit: str, vals: list[float | None],
+                vmax: float) -> None:
+    """Axes of a chart with many bars: numbered ticks, no text per bar (the table holds the values)."""
+    step = max(1, len(jobs) // 25)
+    ticks = list(range(0, len(jobs), step))
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([str(i + 1) for i in ticks], fontsize=7)
+    ax.set_xlabel(f"job (1-{len(jobs)}, in comparison.md order; failed jobs have no bar)", fontsize=8)
+    ax.set_ylabel(unit)
+    ax.set_title(f"{spec.title} ({unit}), {spec.better} is better", fontsize=10)
+    ax.set_ylim(min(0.0, min((v for v in vals if v is not None), default=0.0) * 1.2), vmax * 1.15)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+
+
+#: Above this many jobs the bars carry no labels and the figure stops growing (drawing 200
+#: labelled bars on a 260-inch figure took minutes; the table holds every value).
+MAX_LABELLED_BARS = 24
+_MAX_WIDTH_IN = 24.0
+
+_DENSE_FOOTNOTE = "lighter bars: estimated (not measured); grey: baseline; the values are in comparison.md"
 _FOOTNOTE = "hatched bars: estimated (not measured); grey: baseline; (+x%/-x%): relative to the baseline"
 
 
@@ -122,8 +154,8 @@ def write_charts(comp: Comparison, out_dir: str | os.PathLike[str], combined: bo
     out_dir = Path(out_dir)
     written: list[Path] = []
     n = len(comp.jobs)
-    width = max(5.0, 1.3 * n + 2.0)
-    if per_metric:
+    width = min(max(5.0, 1.3 * n + 2.0), _MAX_WIDTH_IN)
+    if per_metric and n <= MAX_LABELLED_BARS:  # past it, the combined figure alone (one draw, not seven)
         for spec in CHARTS:
             fig = Figure(figsize=(width, 4.2), dpi=100)
             FigureCanvasAgg(fig)
@@ -135,14 +167,18 @@ def write_charts(comp: Comparison, out_dir: str | os.PathLike[str], combined: bo
             _atomic_write_fig(fig, path)
             written.append(path)
     if combined:
-        fig = Figure(figsize=(3 * max(4.5, 1.2 * n + 1.0), 9.0), dpi=100)
+        fig = Figure(figsize=(min(3 * max(4.5, 1.2 * n + 1.0), 1.5 * _MAX_WIDTH_IN), 9.0), dpi=100)
         FigureCanvasAgg(fig)
         for i, spec in enumerate(CHARTS):
             _draw_chart(fig.add_subplot(2, 3, i + 1), comp, spec)
         base = f" (baseline: {comp.baseline.label})" if comp.baseline else ""
         fig.suptitle(f"Model comparison{base}", fontsize=12)
-        fig.text(0.5, 0.01, _FOOTNOTE, ha="center", fontsize=8, color="#444444")
-        fig.tight_layout(rect=(0, 0.03, 1, 0.96))
+        note = _FOOTNOTE if n <= MAX_LABELLED_BARS else _DENSE_FOOTNOTE
+        fig.text(0.5, 0.01, note, ha="center", fontsize=8, color="#444444")
+        if n <= MAX_LABELLED_BARS:
+            fig.tight_layout(rect=(0, 0.03, 1, 0.96))
+        else:  # fixed margins: tight_layout measures every tick label again
+            fig.subplots_adjust(left=0.05, right=0.98, bottom=0.09, top=0.9, wspace=0.25, hspace=0.35)
         path = out_dir / "comparison.png"
         _atomic_write_fig(fig, path)
         written.append(path)

@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 from sci_lightning.errors import ConfigError
 from sci_lightning.redaction import redact
+from sci_lightning.run_names import job_run_name
 from sci_lightning.sci.codec import FormatError
 from sci_lightning.sci.report import JSON_NAME, SciReport, load_report
 
@@ -53,6 +54,7 @@ class JobRecord:
     run_name: str = ""
     model: str | None = None  # timm name, e.g. "densenet121"
     model_choice: str | None = None  # Hydra config-group choice, e.g. "densenet"
+    dataset: str | None = None  # data.name, e.g. "synthetic" or "tiny_imagenet"
     status: str = "ok"  # "ok" | "failed: <reason>"
     report: SciReport | None = None
     values: dict[str, Any] = field(default_factory=dict)
@@ -228,13 +230,16 @@ def read_job(job_dir: str | os.PathLike[str]) -> JobRecord:
     rec = JobRecord(
         path=job_dir,
         job_num=_job_num_from(job_dir, hydra_yaml),
-        run_name=",".join(overrides),
+        run_name=job_run_name(job_dir) or ",".join(overrides),  # as the job's TensorBoard run is named
         model_choice=choice,
     )
     config_yaml = _read_yaml(job_dir / ".hydra" / "config.yaml")
     model_name = _dig(config_yaml, "model", "name")
     if isinstance(model_name, str):
         rec.model = model_name
+    dataset = _dig(config_yaml, "data", "name")
+    if isinstance(dataset, str):
+        rec.dataset = dataset
 
     report_file = job_dir / REPORT_FILE
     if not report_file.is_file():
@@ -247,8 +252,8 @@ def read_job(job_dir: str | os.PathLike[str]) -> JobRecord:
         word = "invalid" if e.path else "unreadable"  # a bad field / not a JSON object at all
         rec.status = f"failed: {word} {REPORT_FILE} ({one_line(e.detail, 120)})"
         return rec
-    except OSError as e:
-        rec.status = f"failed: unreadable {REPORT_FILE} ({one_line(str(e), 120)})"
+    except (OSError, ValueError, TypeError, RecursionError) as e:  # binary (UnicodeDecodeError), nested, ...
+        rec.status = f"failed: unreadable {REPORT_FILE} ({type(e).__name__}: {one_line(str(e), 120)})"
         return rec
     rec.report = report
     rec.values = values_from_report(report)
@@ -256,6 +261,8 @@ def read_job(job_dir: str | os.PathLike[str]) -> JobRecord:
         rec.model = report.model
     if report.run_name:
         rec.run_name = report.run_name
+    if isinstance(report.settings.get("dataset"), str):
+        rec.dataset = report.settings["dataset"]
     return rec
 
 

@@ -10,6 +10,17 @@ when the baseline value is 0 and the value is not (0 vs 0 is "the same"), or for
 when the two jobs use different functional units. Sentences follow the case study's
 phrasing ("InceptionV3 had 10.3% higher accuracy, 13.0% less $USD, 20.0% less energy
 and 9.83% less time to train than DenseNet").
+
+The hour a job ran is not the model: a sweep's jobs run one after another, against a grid
+whose intensity changes. So each job's SCI is also computed at one common intensity, the
+mean of the compared jobs' intensities (stated), by scaling its operational part::
+
+    SCI_common = SCI x (O x I_common / I_job + M) / (O + M)
+
+(O operational, M embodied emissions of the job, I_job its mean intensity). The conclusion
+sentence compares the models at the common intensity; the difference the hours made is a
+line of its own (:attr:`Comparison.time_of_day`). Jobs on synthetic data say so, in the table
+and in the sentence.
 """
 
 from __future__ import annotations
@@ -19,12 +30,12 @@ import io
 import logging
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from sci_lightning.campaign.rollup import build_campaign, campaign_line, campaign_of_runs
+from sci_lightning.campaign.rollup import campaign_lines, campaign_of_runs, campaigns_by_model, collect_runs
 from sci_lightning.compare.records import JobRecord, collect_jobs
 from sci_lightning.errors import ConfigError
 from sci_lightning.redaction import redact
@@ -47,6 +58,7 @@ __all__ = [
     "comparison_dict",
     "comparison_sentence",
     "csv_text",
+    "data_prefix",
     "describe_difference",
     "diff_rows",
     "display_model_name",
@@ -58,6 +70,7 @@ __all__ = [
     "markdown_table",
     "quality_mark",
     "relative_difference_pct",
+    "sci_at_intensity",
     "select_baseline",
     "table_rows",
     "text_summary",
@@ -111,6 +124,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("energy_kwh", "Energy", "energy", "more", "less", False),
     Metric("duration_s", "Time to train", "time to train", "more", "less", False),
     Metric("sci", "SCI", "carbon (SCI)", "more", "less", False),
+    Metric("sci_common", "SCI at common intensity", "carbon (SCI at the common intensity)", "more", "less", False),
 )
 METRICS_BY_KEY = {m.key: m for m in METRICS}
 
@@ -182,9 +196,12 @@ def join_phrases(phrases: Sequence[str]) -> str:
     return ", ".join(phrases[:-1]) + " and " + phrases[-1]
 
 
-def comparison_sentence(label: str, baseline_label: str, diffs: dict[str, float | None]) -> str:
-    """``"<label> had <phrases> than <baseline_label>"`` in the order of :data:`METRICS`."""
-    phrases = [p for m in METRICS if (p := describe_difference(m, diffs.get(m.key))) is not None]
+def comparison_sentence(label: str, baseline_label: str, diffs: dict[str, float | None], prefix: str = "") -> str:
+    """``"<prefix><label> had <phrases> than <baseline_label>"`` in the order of :data:`METRICS`;
+    with an SCI at the common intensity, that one stands for the model's carbon, not the SCI as run."""
+    skip = {"sci"} if diffs.get("sci_common") is not None else {"sci_common"}
+    phrases = [p for m in METRICS if m.key not in skip and (p := describe_difference(m, diffs.get(m.key))) is not None]
+    label = prefix + label
     if not phrases:
         return f"{label}: no figure could be compared with {baseline_label}"
     return f"{label} had {join_phrases(phrases)} than {baseline_label}"
@@ -268,19 +285,66 @@ class Comparison:
     generated_at: str
     #: The campaign line over every job (failed ones included), see :func:`campaign_summary`.
     campaign: str | None = None
+    #: The intensity every job's SCI is also computed at (the compared jobs' mean), gCO2e/kWh.
+    common_intensity_g_per_kwh: float | None = None
+    #: One line per compared job: its intensity vs the baseline's and what the hour did to its SCI.
+    time_of_day: list[str] = field(default_factory=list)
+    #: The compared jobs' datasets (``synthetic`` is named in the table and the sentences).
+    datasets: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[JobRecord]:
         return [j for j in self.jobs if not j.ok]
 
 
+def sci_at_intensity(values: dict[str, Any], intensity_g_per_kwh: float) -> float | None:
+    """The job's SCI had its operational emissions been at ``intensity_g_per_kwh`` (same energy,
+    embodied and functional units); ``None`` when a figure is missing."""
+    sci, op, emb, own = (values.get(k) for k in ("sci", "operational_g", "embodied_g", "intensity_g_per_kwh"))
+    emb = emb or 0.0
+    if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in (sci, op, emb, own)) or own <= 0:
+        return None
+    if op + emb == 0:
+        return 0.0 if sci == 0 else None
+    return sci * (op * intensity_g_per_kwh / own + emb) / (op + emb)
+
+
+def _common_intensity(jobs: Sequence[JobRecord]) -> float | None:
+    """The mean intensity of the good jobs, when at least two have one (and an SCI to scale)."""
+    values = [j.values.get("intensity_g_per_kwh") for j in jobs if j.ok and j.values.get("sci") is not None]
+    values = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v) and v > 0]
+    return sum(values) / len(values) if len(values) >= 2 else None
+
+
+def _time_of_day_line(j: JobRecord, base: JobRecord, d: dict[str, float | None], common: float) -> str:
+    ij, ib = j.values.get("intensity_g_per_kwh"), base.values.get("intensity_g_per_kwh")
+    grid = describe_difference(Metric("i", "", "grid intensity", "higher", "lower", False),
+                               relative_difference_pct(ij, ib)) or "an unknown grid intensity"
+    as_run = describe_difference("sci", d.get("sci")) or "an SCI that could not be compared"
+    at_common = describe_difference("sci_common", d.get("sci_common")) or "n/a"
+    return (f"Time of day: {j.label} ran at {format_number(ij)} gCO2e/kWh, {base.label} at {format_number(ib)} "
+            f"({grid}); at the hours each ran {j.label} had {as_run}, at the common {format_number(common)} "
+            f"gCO2e/kWh {at_common}")
+
+
+def data_prefix(datasets: Sequence[str]) -> str:
+    """``"On synthetic data, "`` when a compared job trained on the synthetic stand-in, else ``""``."""
+    return "On synthetic data, " if "synthetic" in datasets else ""
+
+
 def build_comparison(jobs: list[JobRecord], baseline: str | None = None) -> Comparison:
     """Label the jobs, choose the baseline and compute every difference and sentence."""
     _assign_labels(jobs)
     base = select_baseline(jobs, baseline)
+    common = _common_intensity(jobs)
+    datasets = sorted({j.dataset for j in jobs if j.ok and j.dataset})
+    for j in jobs:
+        if j.ok:
+            j.values["sci_common"] = sci_at_intensity(j.values, common) if common is not None else None
     diffs: list[dict[str, float | None]] = []
     sentences: list[str] = []
     notes: list[str] = []
+    time_of_day: list[str] = []
     for j in jobs:
         d: dict[str, float | None] = {m.key: None for m in METRICS}
         if j.ok and base is not None:
@@ -290,8 +354,12 @@ def build_comparison(jobs: list[JobRecord], baseline: str | None = None) -> Comp
             if d["sci"] is not None and bu and ju and bu != ju:
                 d["sci"] = None
                 notes.append(f"{j.label}: SCI not compared, its functional unit ({ju}) differs from the baseline's ({bu}).")
+            if d["sci_common"] is not None and d["sci"] is None:
+                d["sci_common"] = None  # not comparable either (e.g. different functional units)
             if j is not base:
-                sentences.append(comparison_sentence(j.label, base.label, d))
+                sentences.append(comparison_sentence(j.label, base.label, d, data_prefix(datasets)))
+                if common is not None:
+                    time_of_day.append(_time_of_day_line(j, base, d, common))
         diffs.append(d)
     if base is not None:
         for m in METRICS:
@@ -307,29 +375,31 @@ def build_comparison(jobs: list[JobRecord], baseline: str | None = None) -> Comp
         notes=notes,
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
         campaign=campaign_summary(jobs),
+        common_intensity_g_per_kwh=common,
+        time_of_day=time_of_day,
+        datasets=datasets,
     )
 
 
 def campaign_summary(jobs: Sequence[JobRecord]) -> str | None:
-    """The campaign line of these jobs (:func:`sci_lightning.campaign.campaign_line`): every job counted,
-    failed and interrupted ones included; ``None`` when no job completed with a report."""
+    """The campaign lines of these jobs (:func:`sci_lightning.campaign.campaign_line`), one per model:
+    every job counted, failed and interrupted ones included; ``None`` when no job completed with a report."""
     try:
-        campaign = campaign_of_runs([j.path for j in jobs])
+        return campaign_lines(campaign_of_runs([j.path for j in jobs]))
     except Exception as e:  # noqa: BLE001 - the comparison must not be lost to the campaign line
         log.warning("Campaign line not computed (%s: %s).", type(e).__name__, e)
         return None
-    return None if campaign is None else campaign_line(campaign)
 
 
 def compare_runs(run_dirs: Iterable[str | os.PathLike[str]], baseline: str | None = None) -> Comparison:
-    """:func:`collect_jobs` then :func:`build_comparison`; the campaign line covers every run folder
-    under ``run_dirs`` (also those measured by ``energy.json`` only, which are not compared)."""
+    """:func:`collect_jobs` then :func:`build_comparison`; the campaign lines (one per model) cover every
+    run folder under ``run_dirs`` (also those measured by ``energy.json`` only, which are not compared)."""
     run_dirs = list(run_dirs)
     comp = build_comparison(collect_jobs(run_dirs), baseline)
     try:
-        comp.campaign = campaign_line(build_campaign(run_dirs))
+        comp.campaign = campaign_lines(campaigns_by_model(collect_runs(run_dirs))) or comp.campaign
     except ConfigError:
-        pass  # no completed run: keep the line of the compared jobs (None)
+        pass  # no run folder: keep the lines of the compared jobs
     return comp
 
 
@@ -359,9 +429,9 @@ def quality_mark(quality: str | None) -> str:
 
 
 TABLE_COLUMNS = (
-    "Job", "Run", "Model", "Status", "Top-1 acc (%)", "Top-5 acc (%)", "Time to train (s)",
-    "Energy (kWh)", "Cost ($USD)", "SCI", "Intensity (gCO2e/kWh)", "Carbon-aware saving (gCO2e)",
-    "Inference energy (kWh/1000 images)", "Inference SCI (gCO2e/1000 images)",
+    "Job", "Run", "Model", "Data", "Status", "Final top-1 acc (%)", "Final top-5 acc (%)", "Time to train (s)",
+    "Energy (kWh)", "Cost ($USD)", "SCI", "SCI at common intensity", "Intensity (gCO2e/kWh)",
+    "Carbon-aware saving (gCO2e)", "Inference energy (kWh/1000 images)", "Inference SCI (gCO2e/1000 images)",
 )
 #: What the inference columns show for a job whose report has no measured inference stage.
 NOT_MEASURED = "not measured"
@@ -384,8 +454,8 @@ def table_rows(comp: Comparison) -> list[list[str]]:
         if j is comp.baseline:
             job += " (baseline)"
         if not j.ok:
-            rows.append([job, j.run_name or "-", j.model or j.model_choice or "-", j.status]
-                        + ["-"] * (len(TABLE_COLUMNS) - 4))
+            rows.append([job, j.run_name or "-", j.model or j.model_choice or "-", j.dataset or "-", j.status]
+                        + ["-"] * (len(TABLE_COLUMNS) - 5))
             continue
         pct = lambda x: format_number(x * 100) if x is not None else "n/a"  # noqa: E731
         sci = "n/a" if v["sci"] is None else f"{format_number(v['sci'])} {v['sci_unit'] or ''}".strip() + quality_mark(v["sci_quality"])
@@ -398,17 +468,20 @@ def table_rows(comp: Comparison) -> list[list[str]]:
         intensity = "n/a"
         if v["intensity_g_per_kwh"] is not None:
             intensity = format_number(v["intensity_g_per_kwh"]) + quality_mark(v["intensity_quality"])
+        common = v.get("sci_common")
+        sci_common = "n/a" if common is None else format_number(common) + quality_mark(v["sci_quality"])
         rows.append([
-            job, j.run_name or "-", j.model or "-", j.status,
+            job, j.run_name or "-", j.model or "-", j.dataset or "-", j.status,
             pct(v["val_acc"]), pct(v["val_acc_top5"]),
             format_number(v["duration_s"]),
             "n/a" if v["energy_kwh"] is None else format_number(v["energy_kwh"]) + quality_mark(v["energy_quality"]),
-            format_number(v["cost_usd"]), sci, intensity, saving, *_inference_cells(v),
+            format_number(v["cost_usd"]), sci, sci_common, intensity, saving, *_inference_cells(v),
         ])
     return rows
 
 
-DIFF_COLUMNS = ("Run", "vs", "Accuracy", "$USD", "Energy", "Time to train", "SCI")
+DIFF_COLUMNS = ("Run", "vs", "Accuracy", "$USD", "Energy", "Time to train", "SCI as run",
+                "SCI at common intensity")
 
 
 def diff_rows(comp: Comparison) -> list[list[str]]:
@@ -439,6 +512,7 @@ def text_summary(comp: Comparison) -> str:
     if comp.baseline is not None and len([j for j in comp.jobs if j.ok]) > 1:
         parts.append(markdown_table(DIFF_COLUMNS, diff_rows(comp)))
     parts += [s + "." for s in comp.sentences]
+    parts += _fairness_lines(comp)
     if comp.baseline is None:
         parts.append("No job left a readable sci_report.json: nothing to compare.")
     parts.append("(est.) = estimated (est.: static/forecast/fallback = kind of intensity value), "
@@ -446,6 +520,20 @@ def text_summary(comp: Comparison) -> str:
     if comp.campaign:
         parts.append(comp.campaign)
     return "\n\n".join(parts)
+
+
+def _fairness_lines(comp: Comparison) -> list[str]:
+    """What the common intensity is, the time-of-day lines, and a word on synthetic data."""
+    lines = []
+    if comp.common_intensity_g_per_kwh is not None:
+        lines.append(f"Common intensity: {format_number(comp.common_intensity_g_per_kwh)} gCO2e/kWh, the mean of "
+                     "the compared jobs' intensities; \"SCI at common intensity\" is each job's SCI had it run at "
+                     "that intensity, so model differences are not the hour's.")
+        lines += [t + "." for t in comp.time_of_day]
+    if "synthetic" in comp.datasets:
+        lines.append("Data: synthetic (generated coloured shapes, not Tiny ImageNet): accuracy, time and energy "
+                     "here say how the models run, not how well they classify real images.")
+    return lines
 
 
 def _how_obtained(j: JobRecord) -> str:
@@ -488,6 +576,7 @@ def markdown_report(comp: Comparison, charts: Sequence[str] = (), title: str = "
     if base is not None and len([j for j in comp.jobs if j.ok]) > 1:
         lines += ["## Relative to the baseline", "", markdown_table(DIFF_COLUMNS, diff_rows(comp)), ""]
         lines += [f"- {s}." for s in comp.sentences] + [""]
+        lines += [x for t in _fairness_lines(comp) for x in (t, "")]
         lines += [f"Relative difference: `{FORMULA}`. Accuracy above the baseline reads \"higher\", below "
                   "\"lower\"; cost, energy, time to train and SCI above the baseline read \"more\", below \"less\". "
                   "Percentages have 3 significant figures. n/a: a value is missing or the baseline value is 0.", ""]
@@ -505,7 +594,8 @@ def markdown_report(comp: Comparison, charts: Sequence[str] = (), title: str = "
         lines += ["## How each figure was obtained", ""] + [_how_obtained(j) for j in good] + [""]
     if comp.campaign:
         lines += ["## Campaign", "", "Every run of these folders, failed ones included, as one SCI-for-AI "
-                  "Provider campaign (`python -m sci_lightning.campaign` writes its disclosure):", "", comp.campaign, ""]
+                  "Provider campaign per model (`python -m sci_lightning.campaign` writes its disclosure):", ""]
+        lines += [x for line in comp.campaign.splitlines() for x in (line, "")]
     return "\n".join(lines)
 
 
@@ -518,7 +608,7 @@ CSV_COLUMNS = (
     "inference_stage", "inference_samples", "inference_energy_per_1000_kwh", "inference_sci_per_1000_g",
     "inference_quality",
     "val_acc_diff_pct", "cost_usd_diff_pct", "energy_kwh_diff_pct", "duration_s_diff_pct", "sci_diff_pct",
-    "sentence", "path",
+    "sci_common", "common_intensity_g_per_kwh", "sci_common_diff_pct", "dataset", "sentence", "path",
 )
 
 
@@ -527,13 +617,15 @@ def _job_dicts(comp: Comparison) -> list[dict[str, Any]]:
     if comp.baseline is not None:
         for j, d in zip(comp.jobs, comp.diffs):
             if j.ok and j is not comp.baseline:
-                sentence_by_label[id(j)] = comparison_sentence(j.label, comp.baseline.label, d)
+                sentence_by_label[id(j)] = comparison_sentence(j.label, comp.baseline.label, d,
+                                                                data_prefix(comp.datasets))
     out = []
     for j, d in zip(comp.jobs, comp.diffs):
         v = j.values
         row: dict[str, Any] = {
             "job_num": j.job_num, "label": j.label, "run_name": j.run_name, "model": j.model,
             "model_choice": j.model_choice, "status": j.status, "is_baseline": j is comp.baseline,
+            "dataset": j.dataset, "common_intensity_g_per_kwh": comp.common_intensity_g_per_kwh,
         }
         for k in CSV_COLUMNS:
             if k in v:
@@ -570,6 +662,9 @@ def comparison_dict(comp: Comparison, charts: Sequence[str] = ()) -> dict[str, A
         "notes": comp.notes,
         "charts": [Path(c).name for c in charts],
         "campaign": comp.campaign,
+        "common_intensity_g_per_kwh": comp.common_intensity_g_per_kwh,
+        "time_of_day": comp.time_of_day,
+        "datasets": comp.datasets,
         "quality_legend": {"measured": "read from hardware counters/clocks", "estimated": "derived from a model or a counterfactual", "mixed": "partly measured, partly estimated"},
     }
 

@@ -21,6 +21,7 @@ is what limits a small CPU. Here
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -114,9 +115,24 @@ def _cache_is_valid(npy: Path, meta: Path, fingerprint: str, count: int) -> bool
     return info.get("fingerprint") == fingerprint and info.get("count") == count
 
 
+def _reserve(path: Path) -> None:
+    """Allocate the file's blocks now, so a full disk is ENOSPC here rather than SIGBUS in the memory map."""
+    fallocate = getattr(os, "posix_fallocate", None)
+    if fallocate is None:
+        return
+    with open(path, "r+b") as f:
+        try:
+            fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+        except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                return  # a file system without it: written as before
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
 def _decode_all(tmp: Path, paths: list[str], image_px: int, num_workers: int, chunk_images: int, bar) -> None:
     """Decode ``paths`` into a new (N, px, px, 3) uint8 ``.npy`` at ``tmp``."""
     arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), image_px, image_px, 3))
+    _reserve(tmp)
     arr.flush()
     if num_workers > 1 and len(paths) > chunk_images:
         del arr

@@ -4,3 +4,7 @@ Everything Lightning-specific lives here; the measurement core (:mod:`sci_lightn
 the providers (:mod:`sci_lightning.carbon`) and the SCI arithmetic (:mod:`sci_lightning.sci`)
 do not import Lightning.
 """
+
+from sci_lightning.lightning.cli_types import register_if_available as _register_cli_types
+
+_register_cli_types()  # LightningCLI reads the settings dataclasses through settings.coerce

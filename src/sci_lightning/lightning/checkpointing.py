@@ -18,7 +18,9 @@ state); the previous checkpoint stays the resume point.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -36,7 +38,7 @@ from sci_lightning.settings import CheckpointConfig
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
-__all__ = ["LAST_NAME", "AtomicCheckpointIO", "LastCheckpoint", "checkpoint_callbacks"]
+__all__ = ["LAST_NAME", "AtomicCheckpointIO", "LastCheckpoint", "SettingsRecord", "checkpoint_callbacks"]
 
 LAST_NAME = "last.ckpt"
 
@@ -47,19 +49,52 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     @override
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for torch.save
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for torch.save
+        except OSError as exc:
+            raise _storage_error(exc, target) from None
         try:
             with os.fdopen(fd, "wb") as f:
                 torch.save(checkpoint, f)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, target)
-        except BaseException:
+        except BaseException as exc:
+            full = _disk_full(target.parent)  # measured before the temporary's space is given back
             tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError) or (isinstance(exc, RuntimeError) and full):
+                raise _storage_error(exc, target, full) from None
             raise
         _fsync_dir(target.parent)
+
+
+#: Below this many free bytes a failed ``torch.save`` is taken as a full disk (torch's zip
+#: writer reports ENOSPC as "RuntimeError: [enforce fail at inline_container.cc] unexpected pos").
+_FULL_BELOW_BYTES = 1 << 20
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < _FULL_BELOW_BYTES
+    except OSError:
+        return False
+
+
+def _storage_error(exc: BaseException, target: Path, full: bool = False) -> BaseException:
+    """A checkpoint write refused by the storage, in one line naming the path and what was kept."""
+    from sci_lightning.fileio import STORAGE_ERRNOS, storage_error
+
+    if not isinstance(exc, OSError) or exc.errno is None:
+        if not full:
+            return exc
+        exc = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+    if exc.errno not in STORAGE_ERRNOS:
+        return exc
+    kept = (f"the previous checkpoint {target} is kept unchanged (resume with ckpt_path={target})"
+            if target.is_file() else "no earlier checkpoint of this run exists")
+    return storage_error(exc, target, kept=kept, fix="set output_dir to another folder")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -138,6 +173,21 @@ class LastCheckpoint(ModelCheckpoint):
             self.save_last_now(trainer)
         except Exception as err:  # noqa: BLE001 - an interruption must still exit cleanly
             rank_zero_warn(f"could not save {self.last_path} on {end.signal} ({type(err).__name__}: {err})")
+
+
+class SettingsRecord(Callback):
+    """Saves the run's settings (a flat dict) in every checkpoint, so a resume can compare them."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = dict(settings)
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"settings": dict(self.settings)}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Nothing: this run's own settings stay (the resume compared them already)."""
 
 
 def checkpoint_callbacks(config: CheckpointConfig, dirpath: str | os.PathLike[str]) -> list[Callback]:

@@ -14,28 +14,57 @@ and a ``SIGTERMException`` at the next step boundary. :class:`SignalGuard` adds:
   (``os._exit(128 + signal)``) instead of being ignored.
 
 Lightning restores every handler it found when the fit ends (``teardown``).
+
+Outside the fit, too, a signal ends the run: see :mod:`sci_lightning.lightning.phases`
+(the process-wide handlers and the run's phases; they import no Lightning, so the CLI
+installs them first thing).
 """
 
 from __future__ import annotations
 
-import os
 import signal
 from dataclasses import dataclass
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from typing_extensions import override
 
+from sci_lightning.lightning.phases import (
+    PAUSE_AT_ENV,
+    PAUSE_FILE_ENV,
+    PHASES,
+    SignalInterrupt,
+    _exit_now,
+    _received,
+    _set,
+    _state,
+    begin_run,
+    deferred_signal,
+    enter_phase,
+    hold_after_signal,
+    install_process_signals,
+    phase_reached,
+)
 from sci_lightning.redaction import redact
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
-__all__ = ["RunEnd", "SignalGuard", "run_end"]
-
-_received: list[str] = []  # signal names received by this process while fitting (signals are per process)
+__all__ = [
+    "PAUSE_AT_ENV",
+    "PAUSE_FILE_ENV",
+    "PHASES",
+    "RunEnd",
+    "SignalGuard",
+    "SignalInterrupt",
+    "begin_run",
+    "deferred_signal",
+    "enter_phase",
+    "install_process_signals",
+    "phase_reached",
+    "run_end",
+]
 
 
 @dataclass(frozen=True)
@@ -68,53 +97,52 @@ def run_end(exception: BaseException | None) -> RunEnd:
     if exception is None:
         return RunEnd()
     if isinstance(exception, KeyboardInterrupt):
-        return RunEnd("interrupted", "SIGINT")
+        return RunEnd("interrupted", getattr(exception, "signal_name", "SIGINT"))
     if isinstance(exception, SIGTERMException):
         return RunEnd("interrupted", _received[-1] if _received else "SIGTERM")
     return RunEnd("failed", error=redact(f"{type(exception).__name__}: {exception}")[:2000])
 
 
-def _exit_now(signum: int, frame: FrameType | None) -> None:
-    os._exit(128 + signum)
-
-
-def _set(signum: int, handler: Any) -> bool:
-    try:
-        signal.signal(signum, handler)
-    except (ValueError, OSError):  # not the main thread, or not allowed here
-        return False
-    return True
-
-
 class SignalGuard(Callback):
-    """Records the stopping signal, maps SIGUSR1 to SIGTERM, makes a second Ctrl-C exit at once.
+    """Moves the run's phase through the fit (:func:`enter_phase`) and records how it ended.
 
-    ``end`` is the :class:`RunEnd` of the last fit (``None`` while it runs).
+    The signals themselves are handled process-wide (:func:`install_process_signals`, which
+    ``sci_lightning.app.train.run`` calls): SIGUSR1 stops like SIGTERM, a second signal
+    exits at once. ``end`` is the :class:`RunEnd` of the last fit (``None`` while it runs).
     """
 
     def __init__(self) -> None:
         self.end: RunEnd | None = None
 
     @override
-    def on_train_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
-        """After Lightning registered its handlers: wrap SIGTERM, add SIGUSR1 if nobody handles it."""
+    def setup(self, trainer: "Trainer", pl_module: "LightningModule", stage: str) -> None:
         _received.clear()
         self.end = None
-        lightning_sigterm = signal.getsignal(signal.SIGTERM)
+        _state.trainer = trainer
 
-        def on_sigterm(signum: int, frame: FrameType | None) -> None:
-            _received.append(signal.Signals(signum).name)
-            if callable(lightning_sigterm):
-                lightning_sigterm(signum, frame)
+    @override
+    def on_sanity_check_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+        enter_phase("sanity check", trainer)
 
-        if callable(lightning_sigterm):
-            _set(signal.SIGTERM, on_sigterm)
-        sigusr1 = getattr(signal, "SIGUSR1", None)
-        if sigusr1 is not None and signal.getsignal(sigusr1) in (signal.SIG_DFL, None):
-            _set(sigusr1, on_sigterm)  # no SLURM requeue handler: stop like SIGTERM
+    @override
+    def on_train_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+        """Training begins (Lightning has registered its SIGTERM handler, which calls ours too)."""
+        enter_phase("training", trainer)
+
+    @override
+    def on_validation_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+        if not trainer.sanity_checking:
+            enter_phase("validation", trainer)
+
+    @override
+    def on_validation_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+        if not trainer.sanity_checking and _state.phase == "validation":
+            enter_phase("training", trainer)
 
     @override
     def on_fit_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+        """First of the callbacks: the reports are written from here on (a signal now waits for them)."""
+        enter_phase("reporting", trainer)
         self.end = RunEnd()
 
     @override
@@ -124,3 +152,4 @@ class SignalGuard(Callback):
         if self.end.status == "interrupted":
             _set(signal.SIGINT, _exit_now)
             _set(signal.SIGTERM, _exit_now)
+            hold_after_signal()

@@ -11,7 +11,8 @@ rank 0, after every training epoch (validation included)::
 (one line). The metrics are the progress-bar metrics (``prog_bar=True``, epoch means where
 logged both per step and per epoch); the energy so far (PUE applied) is read from the
 :class:`~sci_lightning.lightning.callback.EnergyCarbonCallback`'s monitor when one is
-running; the time left is the time per optimizer step so far times the steps left.
+running; the time left is the time per optimizer step so far times the steps left. Energy is always
+in Wh, on every line.
 """
 
 from __future__ import annotations
@@ -131,8 +132,5 @@ def _energy_so_far_j(link: EnergyLink) -> float | None:
 
 
 def _energy_text(j: float) -> str:
-    if j >= 3.6e6:
-        return f"{j / 3.6e6:.3g} kWh"
-    if j >= 360.0:
-        return f"{j / 3600.0:.3g} Wh"
-    return f"{j:.0f} J"
+    """Always Wh (one unit from the first line to the last, as in the summary line)."""
+    return f"{j / 3600.0:.3g} Wh"

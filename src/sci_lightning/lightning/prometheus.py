@@ -16,11 +16,16 @@ monitor and never measures anything itself. On rank 0, while fitting:
 - ``sci_lightning_projected_sci{unit}``: projected operational SCI, (E x I) / R, for the
   functional units whose R is known before the end (``job``: 1, ``epoch``: max_epochs);
   embodied emissions are added only in the final report;
-- ``sci_lightning_steps``, ``sci_lightning_steps_planned``, ``sci_lightning_up``.
+- ``sci_lightning_steps``, ``sci_lightning_steps_planned``, ``sci_lightning_up`` (1 while the
+  fit runs, 0 once it ended, however it ended);
+- ``sci_lightning_run_info{run, model, job_num, host}``: 1, the labels of this job.
 
-``/metrics`` is served on ``addr:port`` (``port=0``: any free port, see :attr:`port`); with
-``pushgateway_url`` the same registry is pushed (``PUT /metrics/job/<job>``) every
-``push_every_s`` from a background thread and once more at fit end. Pushgateway basic-auth
+``/metrics`` is served on ``addr:port`` (``port=0``: any free port, printed on stderr and kept
+in :attr:`port`); with ``pushgateway_url`` the same registry is pushed
+(``PUT /metrics/job/<job>/host/<host>/job_num/<n>/model/<model>/run/<run>``: the grouping key,
+so parallel jobs of a sweep keep separate series) every ``push_every_s`` from a background
+thread and once more when the fit ends, with ``up`` 0; with ``delete_on_exit`` the group is
+then deleted from the gateway. Pushgateway basic-auth
 credentials come only from ``SCI_LIGHTNING_PUSHGATEWAY_USERNAME`` /
 ``SCI_LIGHTNING_PUSHGATEWAY_PASSWORD``. A fault (port taken, gateway down, missing package)
 never stops training: it warns once (:class:`PrometheusExporterWarning`).
@@ -29,10 +34,12 @@ never stops training: it warns once (:class:`PrometheusExporterWarning`).
 from __future__ import annotations
 
 import os
+import socket
+import sys
 import threading
 import time
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from lightning.pytorch.callbacks import Callback
 from typing_extensions import override
@@ -45,11 +52,13 @@ from sci_lightning.settings import PrometheusConfig, SciConfig, coerce
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
-__all__ = ["PUSH_PASSWORD_ENV", "PUSH_USERNAME_ENV", "PrometheusExporter", "PrometheusExporterWarning"]
+__all__ = ["LABEL_NAMES", "PUSH_PASSWORD_ENV", "PUSH_USERNAME_ENV", "PrometheusExporter", "PrometheusExporterWarning"]
 
 PUSH_USERNAME_ENV = "SCI_LIGHTNING_PUSHGATEWAY_USERNAME"
 PUSH_PASSWORD_ENV = "SCI_LIGHTNING_PUSHGATEWAY_PASSWORD"
 _J_PER_KWH = 3.6e6
+#: The labels that tell one job from another: the Pushgateway grouping key and ``sci_lightning_run_info``'s.
+LABEL_NAMES = ("run", "model", "job_num", "host")
 
 
 class PrometheusExporterWarning(UserWarning):
@@ -65,13 +74,23 @@ class PrometheusExporter(Callback):
         provider: the intensity provider for the current-intensity gauge (``None``: no
             intensity, so no projected carbon or SCI).
         sci: SCI settings (the functional unit of the projected SCI).
+        labels: ``run``, ``model``, ``job_num``, ``host`` of this job (any left out: ``host`` the
+            machine's name, ``run`` ``<host>-<pid>``, ``model`` the LightningModule's class name,
+            ``job_num`` 0).
         energy: the EnergyCarbonCallback whose monitor it reads (default: the one in
             ``trainer.callbacks``, found in ``setup``).
     """
 
-    def __init__(self, config: Any = None, provider: Any = None, sci: Any = None, energy: Any = None) -> None:
+    def __init__(self, config: Any = None, provider: Any = None, sci: Any = None,
+                 labels: Mapping[str, Any] | None = None, energy: Any = None) -> None:
         super().__init__()
         self._energy = EnergyLink(self, energy)
+        unknown = set(labels or {}) - set(LABEL_NAMES)
+        if unknown:
+            raise ValueError(f"PrometheusExporter labels: unknown {sorted(unknown)}; use {', '.join(LABEL_NAMES)}")
+        self._given_labels = {k: str(v) for k, v in (labels or {}).items() if v is not None and str(v)}
+        self.labels: dict[str, str] = {}  #: the job's labels (grouping key), set at fit start
+        self._finished = False
         self.config = coerce(PrometheusConfig, config, "prometheus")
         self.sci = coerce(SciConfig, sci, "sci")
         self.provider = provider
@@ -84,6 +103,7 @@ class PrometheusExporter(Callback):
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._push_lock = threading.Lock()
         self._intensity: float | None = None
         self._last_update = 0.0
         self._last_j: dict[str, float] = {}
@@ -116,14 +136,11 @@ class PrometheusExporter(Callback):
             self._warn("setting up the gauges (pip install sci-lightning[prometheus])", err)
             return
         self._max_epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+        self.labels = self._job_labels(pl_module)
+        self._g["info"].labels(**self.labels).set(1)
         if self.config.port is not None:
-            try:
-                from prometheus_client import start_http_server
-
-                self._server, _ = start_http_server(self.config.port, addr=self.config.addr, registry=self.registry)
-                self.port = int(self._server.server_port)
-            except Exception as err:  # noqa: BLE001 - port taken, address not local, ...
-                self._warn(f"serving /metrics on {self.config.addr}:{self.config.port}", err)
+            self._serve()
+        self._finished = False
         self._g["up"].set(1)
         self._stop.clear()
         if self.provider is not None:
@@ -156,6 +173,24 @@ class PrometheusExporter(Callback):
         if stage == "fit":
             self.close()
 
+    def _job_labels(self, pl_module: "LightningModule") -> dict[str, str]:
+        host = socket.gethostname() or "localhost"
+        labels = {"run": f"{host}-{os.getpid()}", "model": type(pl_module).__name__, "job_num": "0", "host": host}
+        labels.update(self._given_labels)
+        return labels
+
+    def _serve(self) -> None:
+        try:
+            from prometheus_client import start_http_server
+
+            self._server, _ = start_http_server(self.config.port, addr=self.config.addr, registry=self.registry)
+            self.port = int(self._server.server_port)
+        except Exception as err:  # noqa: BLE001 - port taken, address not local, ...
+            self._warn(f"serving /metrics on {self.config.addr}:{self.config.port}", err)
+            return
+        print(f"sci-lightning: Prometheus metrics at http://{self.config.addr}:{self.port}/metrics", file=sys.stderr,
+              flush=True)
+
     # ------------------------------------------------------------------ gauges
     def _build_registry(self) -> None:
         from prometheus_client import CollectorRegistry, Gauge
@@ -177,6 +212,8 @@ class PrometheusExporter(Callback):
             "steps": Gauge("sci_lightning_steps", "Optimizer steps done", registry=reg),
             "planned": Gauge("sci_lightning_steps_planned", "Optimizer steps planned", registry=reg),
             "up": Gauge("sci_lightning_up", "1 while the fit runs, 0 after", registry=reg),
+            "info": Gauge("sci_lightning_run_info", "1; the labels say which job this is", list(LABEL_NAMES),
+                          registry=reg),
         }
         self.registry, self._g = reg, g
 
@@ -253,41 +290,68 @@ class PrometheusExporter(Callback):
         try:
             from prometheus_client import push_to_gateway
 
-            kwargs: dict[str, Any] = {}
-            user, password = os.environ.get(PUSH_USERNAME_ENV), os.environ.get(PUSH_PASSWORD_ENV)
-            if user or password:
-                from prometheus_client.exposition import basic_auth_handler
-
-                def handler(url, method, timeout, headers, data):  # type: ignore[no-untyped-def]
-                    return basic_auth_handler(url, method, timeout, headers, data, user, password)
-
-                kwargs["handler"] = handler
-            push_to_gateway(self.config.pushgateway_url, job=self.config.job, registry=self.registry, timeout=5,
-                            **kwargs)
+            with self._push_lock:  # one push at a time, so the last one sent is the last one kept
+                push_to_gateway(self.config.pushgateway_url, job=self.config.job, registry=self.registry,
+                                grouping_key=self.labels, timeout=5, **self._auth())
             self.pushes += 1
             return True
         except Exception as err:  # noqa: BLE001 - the gateway being down never stops training
             self._warn(f"pushing to {self.config.pushgateway_url}", err)
             return False
 
-    def _finish(self, trainer: "Trainer") -> None:
-        if self.registry is None:
-            return
-        self._safe_update(trainer)
+    def delete(self) -> bool:
+        """Delete this job's group from the Pushgateway; ``False`` (and one warning) on a fault."""
+        if not self.config.pushgateway_url or not self.labels:
+            return False
         try:
-            self._g["up"].set(0)
-        except Exception:  # noqa: BLE001
-            pass
+            from prometheus_client import delete_from_gateway
+
+            with self._push_lock:
+                delete_from_gateway(self.config.pushgateway_url, job=self.config.job, grouping_key=self.labels,
+                                    timeout=5, **self._auth())
+            return True
+        except Exception as err:  # noqa: BLE001
+            self._warn(f"deleting from {self.config.pushgateway_url}", err)
+            return False
+
+    @staticmethod
+    def _auth() -> dict[str, Any]:
+        """``handler=`` with basic auth from the environment, or nothing."""
+        user, password = os.environ.get(PUSH_USERNAME_ENV), os.environ.get(PUSH_PASSWORD_ENV)
+        if not (user or password):
+            return {}
+        from prometheus_client.exposition import basic_auth_handler
+
+        def handler(url, method, timeout, headers, data):  # type: ignore[no-untyped-def]
+            return basic_auth_handler(url, method, timeout, headers, data, user, password)
+
+        return {"handler": handler}
+
+    def _finish(self, trainer: "Trainer | None") -> None:
+        """Last update, ``up`` 0, the push loop stopped, then the final push (and the delete, if asked)."""
+        if self.registry is None or self._finished:
+            return
+        self._finished = True
+        if trainer is not None:
+            self._safe_update(trainer)
+        self._g["up"].set(0)
         self._stop.set()
+        self._join_threads()
         if self.config.pushgateway_url:
             self.push()
+            if self.config.delete_on_exit:
+                self.delete()
+
+    def _join_threads(self) -> None:
+        for t in self._threads:
+            t.join(timeout=6.0)
+        self._threads = []
 
     def close(self) -> None:
-        """Stop the background threads and the ``/metrics`` server."""
+        """Push ``up`` 0 if the fit's end was not seen; stop the background threads and ``/metrics``."""
+        self._finish(None)
         self._stop.set()
-        for t in self._threads:
-            t.join(timeout=1.0)
-        self._threads = []
+        self._join_threads()
         if self._server is not None:
             try:
                 self._server.shutdown()

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
-from sci_lightning.metric_names import RESULT_NAMES
+from sci_lightning.metric_names import RESULT_NAMES, is_fit_end_total
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
-__all__ = ["publish", "run_results"]
+__all__ = ["is_tensorboard", "publish", "run_results"]
 
 _warned: set[str] = set()
 
@@ -27,20 +27,30 @@ _warned: set[str] = set()
 def publish(trainer: "Trainer", metrics: dict[str, float | None], to_loggers: bool = True,
             step: int | None = None) -> None:
     """Make ``metrics`` ``trainer.callback_metrics`` and (``to_loggers``) log them at ``step``
-    (default ``trainer.global_step``). ``None`` values are left out."""
+    (default ``trainer.global_step``). ``None`` values are left out. TensorBoard loggers do not get the
+    fit-end totals (:func:`~sci_lightning.metric_names.is_fit_end_total`): one point is no
+    chart; they are in its Text summary and HParams table."""
     metrics = {key: float(value) for key, value in metrics.items() if value is not None}
     for key, value in metrics.items():
         trainer.callback_metrics[key] = torch.tensor(value)
     if not to_loggers or not trainer.is_global_zero:
         return
     for logger in trainer.loggers:
+        sent = {k: v for k, v in metrics.items() if not is_fit_end_total(k)} if is_tensorboard(logger) else metrics
+        if not sent:
+            continue
         try:
-            logger.log_metrics(metrics, step=trainer.global_step if step is None else step)
+            logger.log_metrics(sent, step=trainer.global_step if step is None else step)
         except Exception as err:  # noqa: BLE001 - logging must not stop training
             name = type(logger).__name__
             if name not in _warned:
                 _warned.add(name)
                 rank_zero_warn(f"could not log energy metrics to {name}: {err!r}")
+
+
+def is_tensorboard(logger: Any) -> bool:
+    """A TensorBoard logger (Lightning's, or one of that name)."""
+    return any(cls.__name__ == "TensorBoardLogger" for cls in type(logger).__mro__)
 
 
 def _float_metric(trainer: "Trainer", key: str) -> float | None:

@@ -19,7 +19,9 @@ Custom scalars
 --------------
 :func:`write_custom_scalars_layout` adds one layout to a run (the "Custom Scalars" tab)
 grouping the energy, carbon/SCI and training charts; TensorBoard merges identical
-layouts of several runs into one, each chart showing every run.
+layouts of several runs into one, each chart showing every run. Every chart is a running
+series (one point per logged step or epoch), so each has a line at TensorBoard's default
+settings; the fit-end totals are in the Text summary (``sci/summary``) and the HParams tab.
 """
 
 from __future__ import annotations
@@ -32,6 +34,14 @@ from typing import Any, Iterable, Sequence
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from sci_lightning.run_names import (  # noqa: F401 - re-exported: the logger's run names live there
+    RUN_NAME_EXCLUDED_KEYS,
+    _sweep_overrides_from_disk,
+    override_key,
+    run_name_from_overrides,
+    swept_keys,
+)
+
 # The chart tags are regular expressions matched from the start of the tag (TensorBoard
 # uses re.match), so "$" pins the end where a prefix would match more than meant.
 DEFAULT_LAYOUT: dict[str, dict[str, list[Any]]] = {
@@ -40,86 +50,19 @@ DEFAULT_LAYOUT: dict[str, dict[str, list[Any]]] = {
         "Energy per batch (J)": ["Multiline", [r"energy/batch_j$"]],
         "Energy per epoch (J)": ["Multiline", [r"energy/epoch_j$"]],
         "Energy so far (Wh, PUE applied)": ["Multiline", [r"energy/so_far_wh$"]],
-        "Job energy at fit end (Wh): total, IT and per component": ["Multiline", [r"energy/fit/[a-z]+_wh$"]],
     },
     "Carbon and SCI": {
-        "SCI (mgCO2e per functional unit)": ["Multiline", [r"sci/score_mg$"]],
-        "Operational and embodied emissions (mgCO2e)": ["Multiline", [r"sci/operational_mg$", r"sci/embodied_mg$"]],
-        "Energy E (Wh)": ["Multiline", [r"sci/energy_wh$"]],
-        "Grid intensity I (gCO2e/kWh)": ["Multiline", [r"sci/intensity_g_per_kwh$"]],
-        "Cost ($USD)": ["Multiline", [r"sci/cost_usd$"]],
+        "SCI so far and projected at fit end (mgCO2e per functional unit)":
+            ["Multiline", [r"sci/so_far/sci_mg$", r"sci/projected/sci_mg$"]],
+        "Operational emissions so far (mgCO2e)": ["Multiline", [r"sci/so_far/operational_mg$"]],
+        "Grid intensity I, mean so far (gCO2e/kWh)": ["Multiline", [r"sci/so_far/intensity_g_per_kwh$"]],
+        "Cost so far ($USD)": ["Multiline", [r"results/cost_usd$"]],
     },
     "Training": {
         "Training loss": ["Multiline", [r"train/loss.*"]],
         "Validation accuracy (top-1, top-5)": ["Multiline", [r"val/acc(_epoch)?$", r"val/acc_top5(_epoch)?$"]],
     },
 }
-
-#: Characters kept in a run name; anything else (``/``, spaces, ``$``, ``:`` ...) becomes ``_``.
-_UNSAFE = re.compile(r"[^A-Za-z0-9=,.+_@%-]")
-_MAX_NAME = 120
-_SWEEP_VALUE = re.compile(r"^(range|choice|interval|glob|sort|shuffle|tag)\(")
-
-
-def override_key(override: str) -> str:
-    """``"+trainer.max_epochs=2"`` -> ``"trainer.max_epochs"``."""
-    return override.split("=", 1)[0].lstrip("+~").strip()
-
-
-def swept_keys(sweep_overrides: Iterable[str]) -> set[str]:
-    """Keys that a multirun's command-line overrides sweep (``model=a,b``, ``lr=range(...)``).
-
-    A value with an unquoted comma or a sweep function (range/choice/interval/glob) sweeps.
-    """
-    keys = set()
-    for o in sweep_overrides:
-        if "=" not in o:
-            continue
-        value = o.split("=", 1)[1].strip()
-        unquoted = re.sub(r"'[^']*'|\"[^\"]*\"|\[[^\]]*\]|\{[^}]*\}", "", value)
-        if "," in unquoted or _SWEEP_VALUE.match(value):
-            keys.add(override_key(o))
-    return keys
-
-
-def run_name_from_overrides(
-    overrides: Sequence[str],
-    *,
-    keep_keys: Iterable[str] | None = None,
-    exclude_keys: Iterable[str] = (),
-    default: str = "default",
-) -> str:
-    """A run name from Hydra task overrides, safe as one path component.
-
-    ``["model=inception", "trainer.max_epochs=2"]`` -> ``"model=inception,trainer.max_epochs=2"``.
-
-    Args:
-        overrides: the job's task overrides (``HydraConfig.get().overrides.task``).
-        keep_keys: if given, only overrides of these keys (e.g. the swept ones).
-        exclude_keys: overrides of these keys are left out.
-        default: the name when nothing is left.
-
-    Characters other than letters, digits and ``= , . + _ @ % -`` become ``_``; a name
-    longer than 120 characters is cut and ends with a short hash of the full name.
-    """
-    keep = set(keep_keys) if keep_keys is not None else None
-    exclude = set(exclude_keys)
-    parts = []
-    for o in overrides:
-        o = str(o).strip()
-        k = override_key(o)
-        if not o or k in exclude or (keep is not None and k not in keep):
-            continue
-        parts.append(o)
-    name = _UNSAFE.sub("_", ",".join(parts)) or default
-    if name in (".", ".."):
-        name = name.replace(".", "_")
-    if len(name) > _MAX_NAME:
-        import hashlib
-
-        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-        name = name[: _MAX_NAME - 9] + "~" + digest
-    return name
 
 
 def make_logger(save_dir: str | os.PathLike[str], overrides: Sequence[str], *, name: str | None = None,
@@ -134,24 +77,6 @@ def make_logger(save_dir: str | os.PathLike[str], overrides: Sequence[str], *, n
     return TensorBoardLogger(save_dir=os.fspath(save_dir), name=run_name, version="", default_hp_metric=default_hp_metric, **kwargs)
 
 
-def _sweep_overrides_from_disk(sweep_dir: Path) -> list[str] | None:
-    """The multirun's command-line overrides, from ``<sweep_dir>/multirun.yaml`` (written by Hydra's sweeper)."""
-    f = sweep_dir / "multirun.yaml"
-    if not f.is_file():
-        return None
-    try:
-        import yaml
-
-        data = yaml.safe_load(f.read_text(encoding="utf-8"))
-        task = data["hydra"]["overrides"]["task"]
-        return [str(t) for t in task] if isinstance(task, list) else None
-    except Exception:
-        return None
-
-
-#: Overrides that say where a run is, not what it is: left out of run names, so that a
-#: resumed run (``ckpt_path=...``) logs into the same TensorBoard run as its first part.
-RUN_NAME_EXCLUDED_KEYS = ("ckpt_path", "output_dir")
 
 
 def hydra_run_name_and_dir(hydra_cfg: Any = None) -> tuple[str, Path]:

@@ -22,6 +22,7 @@ scalars, paths, datetimes) into the same plain data.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -178,10 +179,16 @@ def decode(hint: Any, raw: Any, path: str = "", source: str = "data") -> Any:
     return _decode_scalar(inner, raw, path, source)
 
 
+@functools.lru_cache(maxsize=None)
+def _type_hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints`` once per class (resolving them was most of reading a report)."""
+    return typing.get_type_hints(cls)
+
+
 def _decode_dataclass(cls: type, raw: Any, path: str, source: str) -> Any:
     if not isinstance(raw, Mapping):
         raise FormatError(source, path, f"must be an object, got {_shown(raw)}")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         key = _key(f)

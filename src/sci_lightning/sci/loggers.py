@@ -48,15 +48,17 @@ def _tensorboard_writer(logger: Any) -> Any:
 def log_to_logger(logger: Any, result: SciResult, step: int | None = None) -> dict[str, float]:
     """Log the SCI scalars to a Lightning logger (or a list of loggers) and return them.
 
-    Scalars: :func:`sci_lightning.metric_names.sci_metrics` via ``logger.log_metrics(metrics, step)``.
-    Loggers whose ``experiment`` has ``add_text`` (TensorBoard) also get a Markdown summary
-    under ``sci/summary``; others (CSVLogger) skip it.
+    Scalars: :func:`sci_lightning.metric_names.sci_metrics` via ``logger.log_metrics(metrics, step)``,
+    to every logger but TensorBoard (a single fit-end point is no chart there: its HParams
+    table and the text hold them). Loggers whose ``experiment`` has ``add_text`` (TensorBoard)
+    get a Markdown summary under ``sci/summary``; others (CSVLogger) skip it.
     """
     metrics = sci_metrics(result)
     step = result.steps if step is None else step
     for lg in _as_list(logger):
         try:
-            lg.log_metrics(metrics, step)
+            if _tensorboard_writer(lg) is None:  # TensorBoard: one point is no chart; the text and HParams hold them
+                lg.log_metrics(metrics, step)
             experiment = getattr(lg, "experiment", None)
             if experiment is not None and callable(getattr(experiment, "add_text", None)):
                 experiment.add_text("sci/summary", summary_markdown(result), step)
@@ -112,7 +114,10 @@ def log_artifacts(logger: Any, paths: Iterable[str]) -> list[str]:
     """Send the files in ``paths`` that exist to every logger that stores files; return them.
 
     MLflow (``MLFlowLogger``): ``MlflowClient.log_artifact(run_id, path)``. W&B
-    (``WandbLogger``): ``run.save(path, policy="now")``. Other loggers are skipped.
+    (``WandbLogger``): the file is *copied* into the run's files folder (``run.dir``) and saved
+    from there (``run.save(copy, base_path=run.dir, policy="now")``), so the W&B run holds the
+    file itself, not a symlink to a folder that may be gone when it syncs (and W&B prints no
+    "Symlinked" note). Other loggers are skipped.
     """
     files = [p for p in paths if p and os.path.isfile(p)]
     for lg in _as_list(logger):
@@ -124,7 +129,21 @@ def log_artifacts(logger: Any, paths: Iterable[str]) -> list[str]:
                 if kind == "MLFlowLogger":
                     lg.experiment.log_artifact(lg.run_id, path)
                 else:
-                    lg.experiment.save(path, base_path=os.path.dirname(path), policy="now")
+                    _save_copy_to_wandb(lg.experiment, path)
         except Exception as exc:  # noqa: BLE001 - reporting must not kill training
             _warn_once(lg, "report files", exc)
     return files
+
+
+def _save_copy_to_wandb(run: Any, path: str) -> None:
+    """Copy ``path`` into the W&B run's files folder and save the copy (no symlink)."""
+    import shutil
+
+    files_dir = getattr(run, "dir", None)
+    if not files_dir:
+        run.save(path, base_path=os.path.dirname(path), policy="now")
+        return
+    target = os.path.join(files_dir, os.path.basename(path))
+    if os.path.abspath(target) != os.path.abspath(path):
+        shutil.copyfile(path, target)
+    run.save(target, base_path=files_dir, policy="now")

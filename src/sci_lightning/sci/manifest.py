@@ -198,9 +198,14 @@ def build_impact_manifest(result: SciResult, meta: Mapping[str, Any] | None = No
             pipeline.append(out_name)
             metrics.append(out_name)
     title = " ".join(str(x) for x in (meta.get("model"), meta.get("run_name")) if x) or "training job"
+    status = str(meta.get("status") or "completed")
+    interruption = meta.get("interruption") or {}
+    why = (interruption.get("signal") or interruption.get("error")) if isinstance(interruption, Mapping) else None
     description = (
         f"SCI of one sci-lightning training job ({title}), written by sci-lightning. "
-        f"Expected aggregated sci = {result.sci!r} {result.sci_unit}. "
+        f"Run status: {status}" + (f" ({why})" if why and status != "completed" else "")
+        + ("; the figures cover the part that ran. " if status != "completed" else ". ")
+        + f"Expected aggregated sci = {result.sci!r} {result.sci_unit}. "
         f"Energy: {result.energy_quality}; intensity: {result.intensity_kind} {result.signal_type} "
         f"from {result.intensity_source} ({result.intensity_region}). "
         + ("" if emb.in_scope else "Embodied emissions out of scope (carbon-embodied = 0). ")

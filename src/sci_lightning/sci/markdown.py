@@ -101,7 +101,7 @@ def _result_section(r: "SciReport") -> list[str]:
     ]
     if r.val_acc is not None:
         top5 = f", top-5 {_fmt(r.val_acc_top5)}" if r.val_acc_top5 is not None else ""
-        lines += [f"Validation accuracy: top-1 {_fmt(r.val_acc)}{top5}.", ""]
+        lines += [f"Validation accuracy (final epoch, the one in last.ckpt): top-1 {_fmt(r.val_acc)}{top5}.", ""]
     return lines
 
 

@@ -309,7 +309,7 @@ class SciReport:
     pue: float | None = None
     cost_usd: float | None = None
     price_per_hour_usd: float | None = None
-    val_acc: float | None = report_field(None, doc="top-1 validation accuracy, 0..1")
+    val_acc: float | None = report_field(None, doc="top-1 validation accuracy of the final epoch (last.ckpt), 0..1")
     val_acc_top5: float | None = None
     hardware: dict[str, Any] = report_field(factory=dict)
     settings: dict[str, Any] = report_field(factory=dict)
@@ -399,8 +399,30 @@ class SciReport:
 
 
 def load_report(path: str | os.PathLike[str]) -> SciReport:
-    """:meth:`SciReport.read`: the report in a ``sci_report.json`` file or a run folder."""
-    return SciReport.read(path)
+    """:meth:`SciReport.read`: the report in a ``sci_report.json`` file or a run folder.
+
+    A file read before and unchanged since (same size, mtime and inode) is not decoded again:
+    ``compare`` reads each report for its table and for its campaign line. Treat the
+    returned report as read-only (it may be shared).
+    """
+    file = Path(path) / JSON_NAME if Path(path).is_dir() else Path(path)
+    try:
+        st = file.stat()
+    except OSError:
+        return SciReport.read(file)
+    key = (str(file.absolute()), st.st_size, st.st_mtime_ns, st.st_ino)
+    found = _READ.get(key)
+    if found is None:
+        found = SciReport.read(file)
+        if len(_READ) >= _READ_MAX:
+            _READ.clear()
+        _READ[key] = found
+    return found
+
+
+#: Reports already decoded in this process, by (path, size, mtime, inode); bounded.
+_READ: dict[tuple[str, int, int, int], SciReport] = {}
+_READ_MAX = 4096
 
 
 # --------------------------------------------------------------------------- building
