@@ -45,6 +45,7 @@ def test_two_model_sweep_writes_comparison_and_named_tensorboard_runs(tmp_path: 
     data = json.loads((sweep / "comparison.json").read_text())
     assert data["baseline"]["model"] == "densenet121"
     inception = next(j for j in data["jobs"] if j["model"] == "inception_v3")
+    _check_inference_columns(sweep, rows)
     assert inception["sentence"].startswith("On synthetic data, InceptionV3 had ")  # the quickstart data
     assert "(SCI at the common intensity)" in inception["sentence"] and data["common_intensity_g_per_kwh"] > 0
     assert inception["sentence"] and inception["sentence"].endswith(" than DenseNet121")
@@ -69,6 +70,21 @@ def test_two_model_sweep_writes_comparison_and_named_tensorboard_runs(tmp_path: 
         assert {c["method"] for c in energy["components"]} >= {"cpu_time_tdp_estimate"}
         for f in ("sci_report.md", "impact.yml", ".hydra/config.yaml", "checkpoints/last.ckpt"):
             assert (d / f).is_file(), f
+
+
+def _check_inference_columns(sweep: Path, rows: list[dict[str, str]]) -> None:
+    """Each model's training SCI and its measured inference figures per 1,000 images, numbers."""
+    from sci_lightning.compare.tables import NOT_MEASURED, TABLE_COLUMNS, compare_runs, table_rows
+
+    for r in rows:
+        assert r["inference_stage"] == "predict" and int(r["inference_samples"]) == 4, r
+        assert float(r["inference_energy_per_1000_kwh"]) > 0 and float(r["inference_sci_per_1000_g"]) > 0, r
+    table = [dict(zip(TABLE_COLUMNS, row)) for row in table_rows(compare_runs([str(sweep / "0"), str(sweep / "1")]))]
+    for row in table:
+        for column in ("SCI", "Inference energy (kWh/1000 images)", "Inference SCI (gCO2e/1000 images)"):
+            assert row[column] != NOT_MEASURED and float(row[column].split()[0]) > 0, (column, row)
+    md = (sweep / "comparison.md").read_text()
+    assert "Inference SCI (gCO2e/1000 images)" in md
 
 
 def _check_hparams_table(sweep: Path) -> None:

@@ -226,3 +226,31 @@ def test_an_error_quoting_the_report_is_redacted(tmp_path, monkeypatch, capsys):
     assert main([str(run), "--no-check"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and secret not in err and "[redacted]" in err
+
+
+def test_a_real_fit_and_predict_reaches_the_bom_spdx_and_model_card(tmp_path):
+    """A real Trainer fit + predict (scripted 10 W meter): the callback's inference record is published."""
+    from scripted import ScriptClock, ScriptedModule
+    from test_accounting_matrix import _cb, _trainer
+
+    clock = ScriptClock()
+    run = tmp_path / "run"
+    cb = _cb(clock, run, carbon={"provider": "static", "region": "FR", "static_g_per_kwh": 80.0},
+             sci={"embodied_total_kg": 1000.0, "lifespan_years": 4.0})
+    trainer = _trainer(tmp_path, [cb])
+    model = ScriptedModule(clock, n=32)
+    trainer.fit(model)
+    trainer.predict(model)
+    (fig,) = cb.inference
+    publish(run, tmp_path / "out", check=True)
+    bom = json.loads((tmp_path / "out" / "bom.cdx.json").read_text())
+    uses = bom["components"][0]["modelCard"]["considerations"]["environmentalConsiderations"]["energyConsumptions"]
+    assert [u["activity"] for u in uses] == ["training", "inference"]
+    assert uses[1]["activityEnergyCost"]["value"] == pytest.approx(20.0 / 3.6e6)  # 4 batches x 0.5 s x 10 W
+    assert uses[1]["co2CostEquivalent"]["value"] == pytest.approx(20.0 / 3.6e6 * 80.0 / 1e6)
+    pkg = _graph_package(tmp_path / "out" / "model.spdx3.json")
+    [infer] = pkg["ai_energyConsumption"]["ai_inferenceEnergyConsumption"]
+    assert float(infer["ai_energyQuantity"]) == pytest.approx(fig.energy_kwh)
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "| inference | predict |" in card and "Inference energy: not measured" not in card
+    assert "predict stage, 32 inferences" in card and "stage's window" in card

@@ -121,3 +121,13 @@ def test_every_field_of_every_group_has_a_default():
         cfg = cls()
         for f in dataclasses.fields(cfg):
             assert f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+
+
+@pytest.mark.parametrize("bad", [-1, "all", True])
+def test_inference_limit_batches_must_be_a_number_of_batches(bad):
+    with pytest.raises(ConfigError, match="inference.limit_batches"):
+        coerce(Config, {"inference": {"limit_batches": bad}})
+    assert coerce(Config, {"inference": {"limit_batches": 2}}).inference.limit_batches == 2
+    assert coerce(Config, {}).inference.enabled and coerce(Config, {}).inference.stage == "predict"
+    with pytest.raises(ConfigError, match="inference.stage"):
+        coerce(Config, {"inference": {"stage": "validate"}})

@@ -98,3 +98,57 @@ def test_scale_batch_size_before_fit_is_its_own_tune_stage(tmp_path):
     assert cb.result.it_energy_j == 10.0 * fit_batches and cb.result.batches == fit_batches
     report = SciReport.read(tmp_path)
     assert [s.stage for s in report.stages] == ["tune"] and report.stages[0].batches is None
+
+
+def test_test_and_predict_get_a_consumer_sci_from_the_stage_window(tmp_path):
+    """Inference energy per sample is the predict window's energy over its samples, exactly; the
+    SCI per 1,000 inferences at a static 120 g/kWh and TE 2,000 kg over 4 years is by hand."""
+    from sci_lightning.sci.compute import SECONDS_PER_YEAR
+
+    clock = ScriptClock()
+    sci = {"embodied_total_kg": 2000.0, "lifespan_years": 4.0}
+    cb = _cb(clock, tmp_path, carbon={"provider": "static", "region": "FR", "static_g_per_kwh": 120.0}, sci=sci)
+    trainer = _trainer(tmp_path, [cb], max_epochs=1)
+    model = ScriptedModule(clock, n=48)  # 6 batches of 8
+    trainer.fit(model)
+    trainer.test(model)
+    trainer.predict(model)
+    predict, fig = _stage(cb, "predict"), cb.inference[-1]
+    assert [f.stage for f in cb.inference] == ["test", "predict"] and fig.samples == predict.samples == 48
+    assert fig.energy_per_sample_kwh == predict.energy_kwh / predict.samples  # exactly
+    assert fig.energy_per_sample_kwh * 3.6e6 == pytest.approx(30.0 / 48)  # 6 x 0.5 s x 10 W over 48 images
+    embodied_g = 2000.0 * 1000.0 * 3.0 / (4.0 * SECONDS_PER_YEAR)  # TE x TiR / EL, TiR = the stage's 3 s
+    by_hand = (30.0 / 3.6e6 * 120.0 + embodied_g) / 48 * 1000
+    assert fig.intensity_g_per_kwh == 120.0 and fig.sci_per_1000_g == pytest.approx(by_hand, rel=1e-12)
+    assert "static" in fig.intensity_source and "stage's window" in fig.intensity_source
+    assert float(trainer.callback_metrics["inference/predict/sci_g_per_1000"]) == pytest.approx(by_hand)
+    assert float(trainer.callback_metrics["inference/predict/energy_j_per_sample"]) == pytest.approx(30.0 / 48)
+    report = SciReport.read(tmp_path)  # the fit's report, rewritten with the inference records
+    assert [f.stage for f in report.inference] == ["test", "predict"]
+    assert report.inference[1].sci_per_1000_g == pytest.approx(by_hand)
+    assert report.sci_inputs.energy_kwh == pytest.approx(60.0 / 3.6e6)  # the fit's SCI is the fit's only
+    md = (tmp_path / "sci_report.md").read_text()
+    assert "## Inference (Consumer SCI)" in md and "predict: I = 120 gCO2e/kWh from" in md
+    assert json.loads((tmp_path / "stages.json").read_text())["inference"][1]["samples"] == 48
+
+
+def test_predict_alone_gets_a_consumer_sci_without_a_fit(tmp_path):
+    clock = ScriptClock()
+    cb = _cb(clock, tmp_path, carbon={"provider": "static", "region": "FR", "static_g_per_kwh": 50.0})
+    _trainer(tmp_path, [cb]).predict(ScriptedModule(clock, n=16))
+    (fig,) = cb.inference
+    assert fig.energy_per_sample_kwh * 3.6e6 == pytest.approx(10.0 / 16) and fig.embodied_g == 0.0
+    assert fig.sci_per_1000_g == pytest.approx(10.0 / 3.6e6 * 50.0 / 16 * 1000)
+    assert not (tmp_path / "sci_report.json").exists()
+    assert json.loads((tmp_path / "stages.json").read_text())["inference"][0]["stage"] == "predict"
+
+
+def test_validate_gets_no_consumer_sci_and_compute_sci_false_gives_energy_only(tmp_path):
+    clock = ScriptClock()
+    cb = _cb(clock, tmp_path, compute_sci=False)
+    trainer = _trainer(tmp_path, [cb], limit_val_batches=1.0)
+    trainer.validate(ScriptedModule(clock, n=16))
+    trainer.test(ScriptedModule(clock, n=16))
+    (fig,) = cb.inference
+    assert fig.stage == "test" and fig.sci_per_1000_g is None and fig.energy_per_sample_kwh is not None
+    assert "compute_sci=False" in fig.intensity_source

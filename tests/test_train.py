@@ -25,7 +25,8 @@ def test_auto_precision_on_cpu():
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["inception", "densenet"])
 def test_two_step_fit_leaves_the_run_files(compose, tmp_path, model):
-    cfg = compose([f"model={model}", f"output_dir={tmp_path}", *TINY])
+    stage = {"inception": "predict", "densenet": "test"}[model]
+    cfg = compose([f"model={model}", f"output_dir={tmp_path}", *TINY, f"inference.stage={stage}"])
     best = run(cfg)
     summary = json.loads((tmp_path / "run_summary.json").read_text())
     assert summary["model"] == {"inception": "inception_v3", "densenet": "densenet121"}[model]
@@ -45,6 +46,12 @@ def test_two_step_fit_leaves_the_run_files(compose, tmp_path, model):
     assert report["model"] == summary["model"]
     assert report["sci"]["value"] > 0 and report["val_acc"] == pytest.approx(summary["final_val_acc"])
     assert summary["sci"] == report["sci"]
+    # the final model classified one batch of validation images in its own measured window (Consumer SCI)
+    (inference,) = report["inference"]
+    (window,) = [s for s in report["stages"] if s["stage"] == stage]
+    assert inference["stage"] == stage and inference["samples"] == window["samples"] == 4
+    assert inference["energy_per_sample_kwh"] == window["energy_kwh"] / 4
+    assert inference["sci_per_1000_g"] > 0 and "stage's window" in inference["intensity_source"]
 
 
 def _cli(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:

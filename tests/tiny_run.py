@@ -7,4 +7,5 @@ TINY_FIT = [
     "trainer.num_sanity_val_steps=0",
     "data.batch_size=4",
     "data.num_workers=0",
+    "inference.limit_batches=1",
 ]

@@ -23,7 +23,8 @@ Where they come from:
   ``sci/*`` (:func:`sci_metrics`), to every logger but TensorBoard (:func:`is_fit_end_total`:
   one point is no chart; TensorBoard shows them in the Text summary and the HParams table);
 - at the end of a stage outside ``fit`` (validate, test, predict, tune): ``energy/<stage>/*``
-  (:func:`stage_energy_metrics`);
+  (:func:`stage_energy_metrics`); after ``test`` and ``predict`` also the Consumer SCI
+  ``inference/<stage>/*`` (:func:`inference_metrics`), also to every logger but TensorBoard;
 - at fit end, one row per run for HParams tables: ``results/*`` (:data:`RESULT_NAMES`), the
   last point of the series above.
 """
@@ -46,6 +47,7 @@ __all__ = [
     "SO_FAR_WH",
     "BATCH_J",
     "fit_energy_metrics",
+    "inference_metrics",
     "is_fit_end_total",
     "path_prefix_clashes",
     "power_w",
@@ -115,6 +117,24 @@ def stage_energy_metrics(record: Any) -> dict[str, float]:
     }
 
 
+def inference_metrics(fig: Any) -> dict[str, float]:
+    """The Consumer SCI of a test/predict stage (an :class:`~sci_lightning.sci.inference.InferenceFigures`):
+    ``inference/<stage>/energy_j_per_sample`` (facility energy per inference, J),
+    ``sci_g_per_1000`` (and ``sci_mg_per_1000``), ``operational_g_per_1000``, ``embodied_g_per_1000``
+    and ``intensity_g_per_kwh``; a figure that could not be computed is left out."""
+    prefix = f"inference/{fig.stage}"
+    per_sample = fig.energy_per_sample_kwh
+    values = {
+        f"{prefix}/energy_j_per_sample": None if per_sample is None else per_sample * J_PER_KWH,
+        f"{prefix}/sci_g_per_1000": fig.sci_per_1000_g,
+        f"{prefix}/sci_mg_per_1000": None if fig.sci_per_1000_g is None else fig.sci_per_1000_g * 1000.0,
+        f"{prefix}/operational_g_per_1000": fig.operational_per_1000_g,
+        f"{prefix}/embodied_g_per_1000": fig.embodied_per_1000_g,
+        f"{prefix}/intensity_g_per_kwh": fig.intensity_g_per_kwh,
+    }
+    return {k: float(v) for k, v in values.items() if v is not None}
+
+
 def sci_metrics(result: Any) -> dict[str, float]:
     """The SCI scalars of a :class:`~sci_lightning.sci.compute.SciResult` (g and mg, kWh and Wh)."""
     return {
@@ -133,9 +153,9 @@ def sci_metrics(result: Any) -> dict[str, float]:
 
 def is_fit_end_total(name: str) -> bool:
     """A figure logged once, at the end of the fit or of a stage (``energy/fit/*``,
-    ``energy/<stage>/*``, the SCI ``sci/*`` but the running ``sci/so_far/*`` and
+    ``energy/<stage>/*``, ``inference/<stage>/*``, the SCI ``sci/*`` but the running ``sci/so_far/*`` and
     ``sci/projected/*``): a single point, which TensorBoard does not chart."""
-    if name.startswith(tuple(f"energy/{stage}/" for stage in STAGES)):
+    if name.startswith(tuple(f"energy/{stage}/" for stage in STAGES)) or name.startswith("inference/"):
         return True
     return name.startswith("sci/") and not name.startswith(("sci/so_far/", "sci/projected/"))
 

@@ -1,7 +1,7 @@
 """Every setting of sci-lightning, with its check, and the one way to read settings.
 
 Each settings group (``model``, ``data``, ``trainer``, ``energy``, ``carbon``, ``sci``,
-``schedule``, ``compare``, ``checkpoint``, ``prometheus``, ``plan``) is one dataclass below. A field declares its type,
+``schedule``, ``inference``, ``compare``, ``checkpoint``, ``prometheus``, ``plan``) is one dataclass below. A field declares its type,
 its default and, through :func:`setting`, what values it allows (``choices``, ``ge``,
 ``gt``, ``le``, ``lt``); rules that tie two fields together live in the group's
 ``check`` method. Nothing else in the package validates settings.
@@ -36,6 +36,7 @@ __all__ = [
     "Config",
     "DataConfig",
     "EnergyConfig",
+    "InferenceConfig",
     "ModelConfig",
     "PlanConfig",
     "PrometheusConfig",
@@ -400,6 +401,29 @@ class ScheduleConfig:
 
 
 @dataclass
+class InferenceConfig:
+    """The inference measured after training, for the Consumer SCI (SCI for AI; docs/methodology.md).
+
+    With ``enabled``, ``python -m sci_lightning`` runs ``trainer.<stage>`` (``predict``: forward
+    passes only; ``test``: also the test loss and accuracy) on the validation images with the
+    final weights once the fit has completed. The EnergyCarbonCallback measures it in its own
+    window and reports energy per image and SCI per 1,000 images (``SciReport.inference``).
+    """
+
+    enabled: bool = True
+    stage: str = setting("predict", choices=("predict", "test"))
+    limit_batches: Any = None  # int (batches) or float (a fraction of the validation images); None: all
+
+    def check(self, path: str) -> None:
+        value = self.limit_batches
+        if value is not None and (not _is_real(value) or value < 0 or isinstance(value, bool)):
+            raise setting_error(
+                f"{path}.limit_batches", value, "not a number of batches",
+                "Give an int (batches), a float in [0, 1] (a fraction) or null (all the validation images).",
+            )
+
+
+@dataclass
 class CompareConfig:
     """Model comparison at the end of a multirun (see docs/comparison.md)."""
 
@@ -479,6 +503,7 @@ class Config:
     carbon: CarbonConfig = field(default_factory=CarbonConfig)
     sci: SciConfig = field(default_factory=SciConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
     compare: CompareConfig = field(default_factory=CompareConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     prometheus: PrometheusConfig = field(default_factory=PrometheusConfig)

@@ -447,6 +447,8 @@ def build_trainer(settings: Config, precision: str, parts: TrainingParts, out_di
 
             parts.callbacks.append(ProgressLines(energy=parts.energy))
     kwargs.update(precision=precision, enable_progress_bar=progress, enable_model_summary=progress)
+    kwargs.update(limit_predict_batches=settings.inference.limit_batches,  # inference.*: see train.py
+                  limit_test_batches=settings.inference.limit_batches)
     from sci_lightning.lightning.checkpointing import AtomicCheckpointIO
 
     return L.Trainer(

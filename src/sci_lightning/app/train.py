@@ -2,7 +2,8 @@
 
 The recipe: check the settings, build the intensity provider (a ``carbon.*`` mistake is
 refused before any data or model is built), the data, the carbon-aware plan, the model
-and the Trainer, fit, then write ``run_summary.json``. The builders live in
+and the Trainer, fit, measure inference on the validation images (``inference.*``: the
+report's Consumer SCI), then write ``run_summary.json``. The builders live in
 :mod:`sci_lightning.app.builders`. Returns the best ``val/acc`` (what a sweep optimises).
 """
 
@@ -189,11 +190,15 @@ def _fit(ctx: _FitContext, ckpt_path: str | None, slots: SlotsStart | None) -> f
     end = parts.guard.end or run_end(None)
     if paused:
         end = RunEnd("paused")  # at a slot's end; the printed lines say when and how to resume
+    if trainer.is_global_zero:
+        _write_preparation(out_dir, ctx.fit_data)
+    if not paused and not trainer.interrupted and not deferred_signal():
+        # a signal during it is deferred (phase reporting) and handled just below
+        _measure_inference(ctx.settings, trainer, ctx.model, ctx.datamodule)
     if deferred_signal():  # arrived while the reports were written (or after the last batch)
         end = RunEnd("interrupted", deferred_signal())
         hold_after_signal()
     if trainer.is_global_zero:
-        _write_preparation(out_dir, ctx.fit_data)
         summary = ctx.summary()
         _write_summary(out_dir, summary, started_at, end)
         _print_summary_line(out_dir, summary, parts, end.status)
@@ -218,6 +223,23 @@ def _write_stopped_before_fit(out_dir: Any, settings: Config, exc: SignalInterru
         return
     print(f"Interrupted by {exc.signal_name} during {phase_reached()}; nothing was measured yet. "
           f"Summary: {out_dir / 'run_summary.json'}", file=sys.stderr, flush=True)
+
+
+def _measure_inference(settings: Config, trainer: L.Trainer, model: ImageClassifier, datamodule: Any) -> None:
+    """``inference.stage`` on the validation images with the final weights, measured by the
+    EnergyCarbonCallback in its own window (the report's Consumer SCI); a fault only warns:
+    the trained model and its reports are already written."""
+    cfg = settings.inference
+    if not cfg.enabled:
+        return
+    try:
+        if cfg.stage == "test":
+            trainer.test(model, datamodule=datamodule, verbose=False)
+        else:
+            trainer.predict(model, datamodule=datamodule, return_predictions=False)
+    except Exception as err:  # noqa: BLE001 - the training run is done; its inference figure is extra
+        print(f"warning: inference not measured ({type(err).__name__}: {err}); set inference.enabled=false "
+              "to skip it", file=sys.stderr)
 
 
 def _write_preparation(out_dir: Any, fit_data: Any) -> None:

@@ -535,6 +535,14 @@ class TinyImageNetDataModule(pl.LightningDataModule):
             self.setup("validate")
         return self._loader(self.val_dataset, shuffle=False)
 
+    def predict_dataloader(self) -> DataLoader:
+        """The validation images: what the app's inference measurement classifies (``inference.*``)."""
+        return self.val_dataloader()
+
+    def test_dataloader(self) -> DataLoader:
+        """The validation images (Tiny ImageNet's test split has no labels)."""
+        return self.val_dataloader()
+
     # -- device-side transform ------------------------------------------------------
 
     def transform_batch(self, batch: Any, *, train: bool) -> Any:

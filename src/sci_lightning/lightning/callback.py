@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from typing_extensions import override
 
 from sci_lightning.accounting import FIT, EpochTally, StageRecord, WorkDone, part_work, sum_work
@@ -31,8 +31,8 @@ from sci_lightning.lightning.trainer_counts import (
     batch_size, batches_per_epoch, is_last_batch, log_step, training_done, tuner_method,
 )
 from sci_lightning.metric_names import (
-    BATCH_J, EPOCH_J, POWER_TOTAL_W, SO_FAR_KWH, SO_FAR_WH, fit_energy_metrics, power_w, sci_metrics,
-    stage_energy_metrics,
+    BATCH_J, EPOCH_J, POWER_TOTAL_W, SO_FAR_KWH, SO_FAR_WH, fit_energy_metrics, inference_metrics, power_w,
+    sci_metrics, stage_energy_metrics,
 )
 from sci_lightning.redaction import redact
 from sci_lightning.settings import CarbonConfig, EnergyConfig, SciConfig, coerce
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["EnergyCarbonCallback"]
 
 _STATE_VERSION = 3
+_INFERENCE_STAGES = ("test", "predict")  # stages that get a Consumer SCI (sci.inference)
 _READABLE_STATES = (2, 3)  # 2: parts counted batches as "steps" and samples as "images"
 
 
@@ -167,6 +168,13 @@ class EnergyCarbonCallback(Callback):
       ``energy/<stage>/duration_s``; the record (:class:`~sci_lightning.accounting.StageRecord`)
       goes to :attr:`stages`, ``stages.json``, and the ``stages`` of ``energy.json`` and the
       report. They are not in the fit's SCI.
+    - at the end of ``test`` and ``predict`` (rank 0), the stage's Consumer SCI
+      (:func:`sci_lightning.sci.inference.inference_for_stage`: energy per sample and SCI per 1,000
+      inferences, I the provider's intensity over the stage's own window, M from ``sci``):
+      ``inference/<stage>/energy_j_per_sample``, ``inference/<stage>/sci_g_per_1000`` (and
+      ``_mg``), ``inference/<stage>/operational_g_per_1000``, ``embodied_g_per_1000``,
+      ``intensity_g_per_kwh``; the record goes to :attr:`inference`, ``stages.json`` and the
+      ``inference`` list of the fit's report (``sci_report.json`` / ``.md`` rewritten in place).
     - at fit end, the run's settings and results (``results/val_acc``, ``results/energy_wh``,
       ``results/emissions_mg``, ``results/sci``, ``results/cost_usd``,
       ``results/fit_time_s``) as hyperparameters: one row per run in TensorBoard's HParams tab.
@@ -284,6 +292,8 @@ class EnergyCarbonCallback(Callback):
         self._log_n = 1
         #: Stages measured outside ``fit`` with the current Trainer (tune, validate, test, predict).
         self.stages: list[StageRecord] = []
+        #: Consumer SCI of the test / predict stages measured with the current Trainer (InferenceFigures).
+        self.inference: list[Any] = []
         self._stage: _OpenStage | None = None
         self._stages_trainer: Any = None
         self._token = uuid.uuid4().hex
@@ -336,7 +346,7 @@ class EnergyCarbonCallback(Callback):
         """Start clean (a new fit), build the provider and this rank's meters; exchange PIDs between
         DDP ranks; open the ``tune`` window when a tuner drives this fit."""
         if trainer is not self._stages_trainer:
-            self.stages, self._stages_trainer = [], trainer
+            self.stages, self.inference, self._stages_trainer = [], [], trainer
         self._trainer = trainer
         n = self.log_every_n_steps
         self._log_n = trainer.log_every_n_steps if n is None else n
@@ -346,6 +356,8 @@ class EnergyCarbonCallback(Callback):
             self._work_counter = self.work_counter or _work_counter_in(trainer)
             if self.compute_sci:
                 self._provider = self._build_provider()  # config mistakes surface here, before training
+        elif stage in _INFERENCE_STAGES and self.compute_sci and self._provider is None:
+            self._provider = self._build_provider()  # a test / predict without a fit before it
         self._build_monitor(trainer)
         method = tuner_method(trainer) if stage == FIT else None
         if method is not None:
@@ -591,7 +603,7 @@ class EnergyCarbonCallback(Callback):
             out_dir = self._output_dir(trainer)
             self.sci_result, self.report = run_sci_step(
                 trainer, pl_module, result, provider=self._provider, carbon=self.carbon, sci=self.sci,
-                out_dir=out_dir, report_meta={**self.report_meta, **self.run_record()},
+                out_dir=out_dir, report_meta={**self.report_meta, **self.run_record(), "inference": self.inference},
                 carbon_aware=self.carbon_aware,
                 work=self._work_counter.work_counts() if self._work_counter is not None else None,
             )
@@ -659,7 +671,40 @@ class EnergyCarbonCallback(Callback):
         self.stages.append(record)
         if trainer.is_global_zero:
             publish(trainer, stage_energy_metrics(record), step=trainer.global_step)
+            if record.stage in _INFERENCE_STAGES and status == "completed":
+                self._score_inference(trainer, record)
             self._write_stages(trainer)
+
+    def _stage_intensity(self, record: StageRecord) -> tuple[float | None, str]:
+        """I over the stage's window from the fit's provider (static table last), and its source in words."""
+        if not self.compute_sci or self._provider is None:
+            return None, "not computed (EnergyCarbonCallback(compute_sci=False))"
+        from sci_lightning.lightning.sci_step import stage_intensity  # noqa: PLC0415 - loads the SCI modules
+
+        return stage_intensity(self._provider, self.carbon, self.sci, datetime.fromisoformat(record.started_at),
+                               datetime.fromisoformat(record.ended_at))
+
+    def _score_inference(self, trainer: "Trainer", record: StageRecord) -> None:
+        """The stage's Consumer SCI (:func:`~sci_lightning.sci.inference.inference_for_stage`), logged
+        and kept in :attr:`inference`; a fault only warns."""
+        from sci_lightning.sci.inference import inference_for_stage  # noqa: PLC0415 - loads the SCI modules
+
+        try:
+            intensity, source = self._stage_intensity(record)
+            fig = inference_for_stage(
+                stage=record.stage, energy_kwh=record.energy_kwh, duration_s=record.duration_s,
+                samples=record.samples or 0, intensity_g_per_kwh=intensity, sci=self.sci, intensity_source=source,
+                quality=record.quality, method=", ".join(record.methods) or None,
+            )
+        except Exception as err:  # noqa: BLE001 - an inference figure must not fail the user's call
+            rank_zero_warn(redact(f"EnergyCarbonCallback: no Consumer SCI for the {record.stage} stage"
+                                  f" ({type(err).__name__}: {err})"))
+            return
+        self.inference.append(fig)
+        publish(trainer, inference_metrics(fig), step=trainer.global_step)
+        per_1000 = "n/a" if fig.sci_per_1000_g is None else f"{fig.sci_per_1000_g:.4g}"
+        rank_zero_info(f"EnergyCarbonCallback: {record.stage} Consumer SCI {per_1000} gCO2e/1000 inferences"
+                       f" over {fig.samples} samples; intensity: {source}")
 
     def _stage_hook(self, trainer: "Trainer", name: str, begin: bool) -> None:
         if _stage_of(trainer) != name or self._monitor is None:
@@ -725,17 +770,20 @@ class EnergyCarbonCallback(Callback):
             rank_zero_warn(f"EnergyCarbonCallback: could not write {path} ({err}); the result is in callback.result")
 
     def _write_stages(self, trainer: "Trainer") -> None:
-        """``stages.json``, and the ``stages`` of this Trainer's fit's ``energy.json`` and report, if written."""
-        from sci_lightning.sci.report import add_stages  # noqa: PLC0415 - loads the report modules
+        """``stages.json``, and the ``stages`` (and ``inference``) of this Trainer's fit's ``energy.json``
+        and report, if written."""
+        from sci_lightning.sci.codec import encode  # noqa: PLC0415 - loads the report modules
+        from sci_lightning.sci.report import add_stages  # noqa: PLC0415
 
         out = self._output_dir(trainer)
         records = [s.to_dict() for s in self.stages]
         try:
-            atomic_write_json(os.path.join(out, "stages.json"), {"stages": records})
+            atomic_write_json(os.path.join(out, "stages.json"),
+                              {"stages": records, "inference": [encode(f) for f in self.inference]})
             if self.result is not None and self.energy_json_path:
                 atomic_write_json(self.energy_json_path, {**self.result.to_dict(), **self.run_record()})
             if self.report_path and os.path.exists(self.report_path):
-                self.report = add_stages(self.report_path, records)
+                self.report = add_stages(self.report_path, records, inference=self.inference)
         except Exception as err:  # noqa: BLE001 - a stage's files must not fail the user's call
             rank_zero_warn(f"EnergyCarbonCallback: could not write the {self.stages[-1].stage} stage's files ({err})")
 
@@ -745,7 +793,7 @@ class EnergyCarbonCallback(Callback):
                 "report": self.report.to_dict() if self.report is not None else None,
                 "energy_json_path": self.energy_json_path, "report_path": self.report_path, "parts": self.parts,
                 "unmeasured_s": self.unmeasured_s, "end": self.end.to_dict() if self.end else None,
-                "stages": [s.to_dict() for s in self.stages]}
+                "stages": [s.to_dict() for s in self.stages], "inference": list(self.inference)}
 
     def receive_results(self, payload: dict[str, Any]) -> None:
         """Take the results of a fit that ran in spawned processes (see :mod:`.spawn_results`);
@@ -757,6 +805,7 @@ class EnergyCarbonCallback(Callback):
         self.report = SciReport.from_dict(report) if report else None
         self.end = RunEnd(**end) if end else None
         self.stages = [StageRecord(**s) for s in payload.get("stages", [])]
+        self.inference = list(payload.get("inference", []))
         self.energy_json_path, self.report_path = payload.get("energy_json_path"), payload.get("report_path")
         self.parts, self.unmeasured_s = list(payload.get("parts", [])), float(payload.get("unmeasured_s", 0.0))
 

@@ -136,7 +136,8 @@ class ImageClassifier(L.LightningModule):
     """A timm classifier with top-1/top-5 accuracy.
 
     Logs ``train/loss``, ``train/acc`` (per step and epoch), ``val/loss``, ``val/acc`` and
-    ``val/acc_top5`` (per epoch). With ``freeze_backbone`` only the classifier head is
+    ``val/acc_top5`` (per epoch); ``test/loss`` and ``test/acc`` in ``trainer.test``; ``predict_step``
+    gives each image's predicted class. With ``freeze_backbone`` only the classifier head is
     trained and the backbone stays in eval mode (frozen batch-norm statistics too).
 
     Inputs: image batches (N, 3, H, W), or, for head-only training on cached features
@@ -201,6 +202,7 @@ class ImageClassifier(L.LightningModule):
         self.train_acc = MulticlassAccuracy(num_classes=num_classes, top_k=1, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes=num_classes, top_k=1, average="micro")
         self.val_acc_top5 = MulticlassAccuracy(num_classes=num_classes, top_k=top5, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes=num_classes, top_k=1, average="micro")
         self.best_val_acc: float | None = None
         self.last_val_acc: float | None = None
         self.last_val_acc_top5: float | None = None
@@ -274,6 +276,19 @@ class ImageClassifier(L.LightningModule):
         self.log("val/loss", loss, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
         self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True, batch_size=n)
         self.log("val/acc_top5", self.val_acc_top5, on_epoch=True, batch_size=n)
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        logits = self(x)
+        self.test_acc(logits, y)
+        n = y.shape[0]
+        self.log("test/loss", F.cross_entropy(logits, y), on_epoch=True, batch_size=n, sync_dist=True)
+        self.log("test/acc", self.test_acc, on_epoch=True, batch_size=n)
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        """The predicted class of each image of an ``(images, labels)`` batch (or of an image batch)."""
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self(x).argmax(dim=1)
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:

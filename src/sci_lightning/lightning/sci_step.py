@@ -23,7 +23,7 @@ from sci_lightning.settings import CarbonConfig, SciConfig
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
-__all__ = ["intensity_over", "run_sci_step"]
+__all__ = ["intensity_over", "run_sci_step", "stage_intensity"]
 
 
 class _Guarded(IntensityProvider):
@@ -76,6 +76,25 @@ def intensity_over(
     series = chain.history(result.started_at, result.ended_at)
     earlier = list(getattr(provider, "fallbacks_used", None) or [])
     return series, earlier + chain.fallbacks_used
+
+
+def stage_intensity(provider: IntensityProvider, carbon: Any, sci: SciConfig, started_at: datetime,
+                    ended_at: datetime) -> tuple[float, str]:
+    """The grid intensity over one stage's window (the fit's provider and static fallback) and
+    where it came from, in words: ``(g_per_kwh, source)``."""
+    from sci_lightning.sci.inference import window_intensity_g_per_kwh  # noqa: PLC0415 - only at stage ends
+
+    chain = _static_last(provider, carbon)
+    series = chain.history(started_at, ended_at)
+    g_per_kwh, fill = window_intensity_g_per_kwh(series.points, started_at, ended_at,
+                                                 sci.default_intensity_g_per_kwh)
+    source = (f"{series.source} ({series.kind}, {series.signal_type} signal) for {series.region or 'its region'}, "
+              f"time-weighted over the stage's window {started_at.isoformat()} to {ended_at.isoformat()}")
+    if fill:
+        source += f"; seconds no point covered took the {fill} value"
+    for f in chain.fallbacks_used:
+        source += f"; {f.get('provider')} failed ({f.get('reason')}), replaced by {f.get('replaced_by')}"
+    return g_per_kwh, redact(source)
 
 
 def _metric(trainer: "Trainer", key: str) -> float | None:

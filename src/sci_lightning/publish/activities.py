@@ -84,8 +84,9 @@ def _inference(report: SciReport) -> list[Activity]:
     for stage in report.inference:
         method = (f"{stage.stage} stage, {stage.samples} inferences in {stage.duration_s:.3g} s: energy "
                   f"{stage.quality or 'of unknown quality'} ({stage.method or 'method not recorded'}); "
-                  f"operational = E x {_num(stage.intensity_g_per_kwh)} gCO2e/kWh; "
-                  f"embodied share {stage.embodied_g:.4g} g")
+                  f"operational = E x {_num(stage.intensity_g_per_kwh)} gCO2e/kWh"
+                  + (f" ({stage.intensity_source})" if stage.intensity_source else "")
+                  + f"; embodied share {stage.embodied_g:.4g} g")
         out.append(Activity("inference", stage.stage, stage.energy_kwh, stage.operational_g, stage.embodied_g, method))
     return out
 

@@ -204,8 +204,9 @@ class SciResult:
 # ------------------------------------------------------------------- settings
 
 
-def _embodied_settings(settings: SciConfig, tir_s: float) -> EmbodiedInputs:
-    """The embodied-emissions settings as used (already checked by ``SciConfig.check``)."""
+def embodied_inputs(settings: SciConfig, tir_s: float) -> EmbodiedInputs:
+    """The embodied-emissions settings as used for a window of ``tir_s`` seconds (TE from
+    ``sci.embodied_total_kg`` or the cited accelerator table; checked by ``SciConfig.check``)."""
     rr_f = float(settings.resources_reserved)
     tor_f = float(settings.resources_total)
     source = settings.embodied_source
@@ -457,7 +458,7 @@ def compute_sci(
             records[0].g_per_kwh if records else 0.0)
         notes.append("job energy is 0 kWh; the reported intensity is the time-weighted mean.")
 
-    emb = _embodied_settings(settings, tir_s=duration_s)
+    emb = embodied_inputs(settings, tir_s=duration_s)
     m_g = embodied_g(emb.te_kg, duration_s, emb.el_years, emb.rr, emb.tor) if emb.in_scope else 0.0
 
     carbon = operational + m_g
@@ -539,6 +540,7 @@ __all__ = [
     "SciResult",
     "compute_sci",
     "embodied_g",
+    "embodied_inputs",
     "functional_unit_counts",
     "integrate_operational_g",
 ]

@@ -13,21 +13,37 @@ an :class:`~sci_lightning.energy.monitor.EnergyMonitor` window around your own l
   ``TE x (TiR / EL) x (RR / ToR)`` with TiR = the stage's duration (0 when no TE/EL is set).
 
 The result is an :class:`InferenceFigures` record, the ``inference`` block of the report.
+:class:`~sci_lightning.lightning.callback.EnergyCarbonCallback` makes one at the end of every
+``test`` and ``predict`` stage with :func:`inference_for_stage`: I is the time-weighted grid
+intensity over the stage's own window (:func:`window_intensity_g_per_kwh`), M comes from the
+``sci`` settings for the stage's duration.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
+from sci_lightning.energy.base import EnergyInterval
 from sci_lightning.sci.codec import report_field
-from sci_lightning.sci.compute import embodied_g
+from sci_lightning.sci.compute import embodied_g, embodied_inputs, integrate_operational_g
 
 if TYPE_CHECKING:
+    from sci_lightning.carbon.base import IntensityPoint
     from sci_lightning.energy.monitor import EnergyMonitor
     from sci_lightning.sci.report import SciReport
+    from sci_lightning.settings import SciConfig
 
-__all__ = ["PER_INFERENCES", "InferenceFigures", "inference_for_report", "inference_sci", "measure_inference"]
+__all__ = [
+    "PER_INFERENCES",
+    "InferenceFigures",
+    "inference_for_report",
+    "inference_for_stage",
+    "inference_sci",
+    "measure_inference",
+    "window_intensity_g_per_kwh",
+]
 
 #: Consumer SCI is stated per this many inferences (one image classified = one inference).
 PER_INFERENCES = 1000
@@ -52,6 +68,8 @@ class InferenceFigures:
     sci_per_1000_g: float | None = report_field(None, doc="((E x I) + M) / samples x 1000, gCO2e/1000 inferences")
     quality: str | None = report_field(None, doc="measured | estimated | mixed (the energy's)")
     method: str | None = report_field(None, doc="how E was obtained")
+    intensity_source: str | None = report_field(
+        None, omit_if_default=True, doc="where I came from (provider, region, the window it covers, fallbacks)")
     notes: list[str] = report_field(factory=list)
 
 
@@ -133,3 +151,32 @@ def measure_inference(monitor: "EnergyMonitor", batches: Iterable[Any], infer: C
     return inference_sci(energy_kwh=result.energy_j / J_PER_KWH * pue, duration_s=result.duration_s,
                          samples=samples, intensity_g_per_kwh=intensity_g_per_kwh, stage=stage,
                          quality=quality, method=methods, **embodied)
+
+
+def window_intensity_g_per_kwh(points: Sequence["IntensityPoint"], started_at: datetime, ended_at: datetime,
+                               default_g_per_kwh: float | None = None) -> tuple[float, str | None]:
+    """The time-weighted grid intensity over ``[started_at, ended_at]`` and how gaps were filled.
+
+    The same integration as the job's SCI (:func:`~sci_lightning.sci.compute.integrate_operational_g`)
+    on one interval: seconds no point covers take the nearest point (or ``default_g_per_kwh``
+    when there are none). Returns ``(g_per_kwh, fill)``, ``fill`` ``None`` | ``nearest`` | ``default``.
+    """
+    _, (record,) = integrate_operational_g([EnergyInterval(started_at, ended_at, 0.0)], points,
+                                           default_g_per_kwh=default_g_per_kwh)
+    return record.g_per_kwh, record.fill
+
+
+def inference_for_stage(*, stage: str, energy_kwh: float, duration_s: float, samples: int,
+                        intensity_g_per_kwh: float | None, sci: "SciConfig", intensity_source: str | None = None,
+                        quality: str | None = None, method: str | None = None) -> InferenceFigures:
+    """:func:`inference_sci` of one measured stage (a test/predict stage record's ``energy_kwh``,
+    ``duration_s`` and ``samples``), M from the ``sci`` settings for the stage's duration."""
+    e = embodied_inputs(sci, tir_s=duration_s)
+    embodied: dict[str, Any] = {}
+    if e.in_scope:
+        embodied = {"te_kg": e.te_kg, "el_years": e.el_years, "rr": e.rr, "tor": e.tor}
+    fig = inference_sci(energy_kwh=energy_kwh, duration_s=duration_s, samples=samples,
+                        intensity_g_per_kwh=intensity_g_per_kwh, stage=stage, quality=quality, method=method,
+                        **embodied)
+    fig.intensity_source = intensity_source
+    return fig

@@ -570,12 +570,16 @@ def write_run_report(out_dir: str | os.PathLike, result: SciResult, energy: Ener
     return report
 
 
-def add_stages(report_path: str | os.PathLike[str], stages: list[dict[str, Any]]) -> SciReport:
+def add_stages(report_path: str | os.PathLike[str], stages: list[dict[str, Any]],
+               inference: list[InferenceFigures] | None = None) -> SciReport:
     """Rewrite the report at ``report_path`` (and its ``.md`` beside it) with ``stages``
-    (dicts of :class:`StageFigures` fields): stages run after the fit that wrote it."""
+    (dicts of :class:`StageFigures` fields): stages run after the fit that wrote it; and,
+    when given, ``inference``: the Consumer SCI of those of them that were test / predict."""
     path = Path(report_path)
     data = SciReport.read(path).to_dict()
     data["stages"] = plain(stages)
+    if inference is not None:
+        data["inference"] = [encode(f) for f in inference]
     report = SciReport.from_dict(data, str(path))
     atomic_write_text(path, report.to_json())
     atomic_write_text(path.with_name(MD_NAME), render_markdown(report))

@@ -42,8 +42,8 @@ def _rationale(r: "SciReport") -> str:
 
 def _inference(r: "SciReport") -> str:
     if not r.inference:
-        return ("not measured for this run (measure an inference loop with "
-                "sci_lightning.sci.inference.measure_inference)")
+        return ("not measured for this run (run trainer.test / trainer.predict with the EnergyCarbonCallback, "
+                "or measure your own loop with sci_lightning.sci.inference.measure_inference)")
     stages = ", ".join(f"{s.stage}: {_g(s.sci_per_1000_g)} gCO2e/1000 inferences" for s in r.inference)
     return f"Inference (Consumer SCI) section: {stages}; the serving system itself is outside this report"
 
@@ -105,5 +105,7 @@ def inference_section(r: "SciReport") -> list[str]:
         lines.append(f"| {s.stage} | {s.samples} | {_g(s.energy_kwh, 6)} | {_g(s.energy_per_sample_kwh, 6)} | "
                      f"{_g(s.operational_per_1000_g)} | {_g(s.embodied_per_1000_g)} | {_g(s.sci_per_1000_g)} | "
                      f"{s.quality or 'n/a'} | {s.method or 'n/a'} |")
-    notes = [f"- {s.stage}: {n}" for s in r.inference for n in s.notes]
+    notes = [f"- {s.stage}: I = {_g(s.intensity_g_per_kwh)} gCO2e/kWh from {s.intensity_source}"
+             for s in r.inference if s.intensity_source]
+    notes += [f"- {s.stage}: {n}" for s in r.inference for n in s.notes]
     return lines + ([""] + notes if notes else []) + [""]
