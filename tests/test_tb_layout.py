@@ -130,3 +130,29 @@ def test_callback_writes_layout_on_fit_start(tmp_path: Path):
     T.CustomScalarsLayoutCallback().on_fit_start(trainer, None)
     logger.finalize("success")
     assert "Training" in T.read_custom_scalars_layout(tmp_path / "model=densenet")
+
+
+def _capture_script():
+    """docs/screenshots/capture.py, loaded as a module (it is a script, not part of the package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "screenshots" / "capture.py"
+    spec = importlib.util.spec_from_file_location("capture_screenshots", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_capture_check_knows_tensorboards_default_outlier_scaling():
+    """TensorBoard's default "Ignore outliers" keeps values between the 5th and 95th percentile:
+    two points keep none (the chart falls back to 0..1), so a two-epoch series of Wh draws nothing."""
+    capture = _capture_script()
+    assert capture.y_range_at_defaults([1.68, 2.88]) is None
+    assert capture.y_range_at_defaults([1.0, 2.0, 3.0]) == (2.0, 2.0)
+    assert capture.y_range_at_defaults([114.9, 114.9]) == (114.9, 114.9)
+    assert capture.runs_off_scale({"a": [1.68, 2.88]}) == ["a"]  # one run, two points: off its chart
+    assert capture.runs_off_scale({"a": [0.2, 0.3]}) == []  # inside the 0..1 fallback
+    assert capture.runs_off_scale({"a": [1.7, 2.9], "b": [1.5, 2.5]}) == []  # lines cross 1.7..2.5
+    assert capture.runs_off_scale({"a": [1.0, 2.0], "b": [5.0, 6.0]}) == []  # range 2..5: each ends at an edge
+    assert capture.runs_off_scale({"a": [1.0] * 30, "b": [5.0, 6.0]}) == ["b"]  # range 1..1: b above it
+    assert capture.runs_off_scale({"a": [float(i) for i in range(32)]}) == []

@@ -4,8 +4,10 @@ Starts ``tensorboard --logdir SWEEP`` on 127.0.0.1, opens each tab in headless C
 (Playwright driving a system Chromium), expands every chart group, waits for the charts to
 draw and saves one PNG per tab. Before that it asks TensorBoard's own HTTP API whether every
 Custom Scalars chart has data for every run and whether any scalar series has fewer than two
-points (a single point draws no line, and TensorBoard's default "Ignore outliers in chart
-scaling" hides it when the runs differ), prints the answer and exits 1 if something is short.
+points (a single point draws no line) or a line that TensorBoard's default "Ignore outliers in
+chart scaling" scales off its chart (it keeps the values between the 5th and 95th percentile,
+so a chart of two points is scaled to 0..1 whatever its values), prints the answer and exits 1
+if something is short.
 
 The screenshots are taken with TensorBoard's **default** settings; ``--show-outliers`` unticks
 "Ignore outliers in chart scaling" (for comparison only: what users see is the default).
@@ -118,16 +120,58 @@ def layout_coverage(base_url: str, tags: dict[str, dict]) -> list[tuple[str, lis
     return out
 
 
-def scalar_tags_without_a_line(base_url: str, tags: dict[str, dict]) -> list[str]:
-    """``run: tag (n points)`` for every scalar tag of ``tags`` with fewer than two points."""
-    short = []
+def scalar_values(base_url: str, tags: dict[str, dict]) -> dict[str, dict[str, list[float]]]:
+    """``{tag: {run: values}}`` of every scalar series, read from TensorBoard's HTTP API."""
+    out: dict[str, dict[str, list[float]]] = {}
     for run, run_tags in tags.items():
         for tag in run_tags:
             query = urllib.parse.urlencode({"run": run, "tag": tag})
-            points = len(_get_json(f"{base_url}/data/plugin/scalars/scalars?{query}") or [])
-            if points < 2:
-                short.append(f"{run}: {tag} ({points} point{'s' if points != 1 else ''})")
-    return short
+            points = _get_json(f"{base_url}/data/plugin/scalars/scalars?{query}") or []
+            out.setdefault(tag, {})[run] = [float(p[2]) for p in points]  # [wall_time, step, value]
+    return out
+
+
+def scalar_tags_without_a_line(values: dict[str, dict[str, list[float]]]) -> list[str]:
+    """``run: tag (n points)`` for every scalar series with fewer than two points."""
+    return [f"{run}: {tag} ({len(v)} point{'s' if len(v) != 1 else ''})"
+            for tag, by_run in values.items() for run, v in by_run.items() if len(v) < 2]
+
+
+def y_range_at_defaults(values: list[float]) -> tuple[float, float] | None:
+    """The y-range TensorBoard's "Ignore outliers in chart scaling" (ticked by default) gives a chart.
+
+    Like its line chart: keep the values between the 5th and 95th percentile (linear
+    interpolation, as d3.quantile) and span them; ``None`` when none is left, where TensorBoard
+    falls back to the range 0..1. With two distinct values neither is kept: a chart of two
+    points is scaled to 0..1, whatever its values.
+    """
+    ordered = sorted(v for v in values if v == v and abs(v) != float("inf"))
+    if not ordered:
+        return None
+
+    def quantile(p: float) -> float:
+        pos = (len(ordered) - 1) * p
+        low = int(pos)
+        high = min(low + 1, len(ordered) - 1)
+        return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+    lo, hi = quantile(0.05), quantile(0.95)
+    kept = [v for v in ordered if lo <= v <= hi]
+    return (kept[0], kept[-1]) if kept else None
+
+
+def runs_off_scale(values_by_run: dict[str, list[float]]) -> list[str]:
+    """The runs whose line TensorBoard's default scaling leaves outside the chart (one chart's values)."""
+    y_range = y_range_at_defaults([v for values in values_by_run.values() for v in values]) or (0.0, 1.0)
+    lo, hi = y_range
+    hidden = []
+    for run, values in values_by_run.items():
+        if len(values) < 2:
+            continue  # reported as "no line" already
+        inside = any(lo <= v <= hi for v in values) or (min(values) < lo and max(values) > hi)
+        if not inside:
+            hidden.append(run)
+    return hidden
 
 
 def _viewport(tab: str) -> dict[str, int]:
@@ -195,9 +239,14 @@ def check_data(base_url: str) -> int:
     for chart, missing in charts:
         problems += bool(missing)
         print(f"  {'EMPTY for ' + ', '.join(missing) if missing else 'filled':<24} {chart}")
-    for series in scalar_tags_without_a_line(base_url, tags):
+    values = scalar_values(base_url, tags)
+    for series in scalar_tags_without_a_line(values):
         problems += 1
         print(f"  NO LINE                  {series}")
+    for tag, by_run in sorted(values.items()):  # the Scalars tab's chart of each tag
+        for run in runs_off_scale(by_run):
+            problems += 1
+            print(f"  OFF SCALE at defaults    {run}: {tag} {by_run[run]}")
     return problems
 
 
