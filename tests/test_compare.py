@@ -104,6 +104,10 @@ def test_relative_difference_by_hand():
     assert T.relative_difference_pct(1.0, 0.0) is None  # undefined
     assert T.relative_difference_pct(0.0, 0.0) == 0.0
     assert T.relative_difference_pct(float("nan"), 1.0) is None
+    # a quickstart sweep's two jobs on one trace: 114.94 vs 114.93999999999996 read
+    # "0.0000000000000371% lower grid intensity" in the Time-of-day line
+    assert T.relative_difference_pct(114.93999999999996, 114.94) == 0.0
+    assert T.describe_difference("sci", T.relative_difference_pct(114.93999999999996, 114.94)) == "the same carbon (SCI)"
 
 
 @pytest.mark.parametrize(

@@ -133,7 +133,9 @@ def relative_difference_pct(value: float | None, baseline: float | None) -> floa
     """Relative difference of ``value`` to ``baseline`` in percent of the baseline.
 
     ``(value - baseline) / |baseline| * 100``. Returns ``None`` when either is ``None``
-    (or not finite) or when ``baseline`` is 0 and ``value`` is not; 0 vs 0 gives ``0.0``.
+    (or not finite) or when ``baseline`` is 0 and ``value`` is not; 0 vs 0 gives ``0.0``,
+    and so do two values equal to float rounding (1e-9 relative: the same intensities
+    averaged in another order), which would otherwise read "0.0000000000000371% lower".
 
     >>> relative_difference_pct(0.55, 0.50)
     10.000000000000009
@@ -146,6 +148,8 @@ def relative_difference_pct(value: float | None, baseline: float | None) -> floa
         return None
     if baseline == 0:
         return 0.0 if value == 0 else None
+    if math.isclose(value, baseline, rel_tol=1e-9):
+        return 0.0
     return (value - baseline) / abs(baseline) * 100.0
 
 
