@@ -369,9 +369,12 @@ def build_training_parts(
         parts.callbacks.append(work)
         parts.energy = _energy_callback(settings, out_dir, provider, parts, report_meta, work)
         parts.callbacks.append(parts.energy)
-        from sci_lightning.lightning.running_series import RunningSciSeries  # the carbon so far, as lines
+        if slot_schedule is None:  # the carbon so far, as lines
+            # Not beside a slot schedule: its queries over the wall-clock window put a replayed
+            # trace into the chain's cooldown, and the slots would then be priced by the fallback.
+            from sci_lightning.lightning.running_series import RunningSciSeries
 
-        parts.callbacks.append(RunningSciSeries(settings.sci, provider))
+            parts.callbacks.append(RunningSciSeries(settings.sci, provider))
     if settings.prometheus.enabled:  # live gauges, read from the energy callback's monitor
         from sci_lightning.lightning.prometheus import PrometheusExporter
 
