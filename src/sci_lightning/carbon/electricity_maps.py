@@ -255,14 +255,10 @@ class ElectricityMapsProvider(HttpProvider):
     def _check_factor_type(self, row: dict[str, Any], item: str) -> None:
         """Refuse values computed with other emission factors than asked (lifecycle vs direct
         differ by 10-30 %; a report must not call one the other)."""
-        served = row.get("emissionFactorType")
-        if served is not None and served != self.emission_factor_type:
-            raise ProviderError(
-                self.name,
-                f"{item} has emissionFactorType {str(served)[:40]!r}, not the {self.emission_factor_type!r} "
-                "asked for; the data was refused.",
-                "check carbon.signal_type (lifecycle or direct) and that carbon.base_url is the Electricity Maps API.",
-            )
+        self._refuse_other_kind(
+            "emissionFactorType", row.get("emissionFactorType"), self.emission_factor_type, item,
+            "check carbon.signal_type (lifecycle or direct) and that carbon.base_url is the Electricity Maps API.",
+        )
 
     def _zone_notes(self, body: dict[str, Any], what: str) -> list[str]:
         """What the response's ``zone`` says about where the data is for: the zone that

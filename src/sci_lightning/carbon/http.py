@@ -619,6 +619,17 @@ class HttpProvider(IntensityProvider):
         return [f"data-quality: {who} served {kind} {served.strip()[:60]!r} for the requested {asked!r}; the values "
                 "are used as served (check carbon.region)."]
 
+    def _refuse_other_kind(self, field: str, served: Any, asked: str, item: str, fix: str) -> None:
+        """Raise :class:`ProviderError` when a response's ``field`` (a signal or emission-factor
+        type, which changes what the numbers mean) is ``served`` as other than ``asked``; ``None``
+        (the field absent) passes. The one wording every provider uses to refuse such data."""
+        if served is not None and served != asked:
+            raise ProviderError(
+                self.name,
+                f"{item} has {field} {str(served)[:40]!r}, not the {asked!r} asked for; the data was refused.",
+                fix,
+            )
+
     def _checked(self, series: IntensitySeries) -> IntensitySeries:
         """``series`` with its notes, source and region redacted, after :func:`check_plausible` (ProviderError
         for a value outside the physical range, so the chain falls back)."""

@@ -284,14 +284,8 @@ class WattTimeProvider(HttpProvider):
 
     def _check_signal(self, meta: dict[str, Any], what: str) -> None:
         """Refuse data for another signal than asked (marginal vs average changes its meaning)."""
-        served = meta.get("signal_type")
-        if served is not None and served != self.wt_signal:
-            raise ProviderError(
-                self.name,
-                f"the {what} response is for signal_type {str(served)[:40]!r}, not the {self.wt_signal!r} asked for; "
-                "the data was refused.",
-                "check carbon.signal_type and that carbon.base_url is WattTime's API.",
-            )
+        self._refuse_other_kind("signal_type", meta.get("signal_type"), self.wt_signal, f"the {what} response",
+                                "check carbon.signal_type and that carbon.base_url is WattTime's API.")
 
     def _notes(self, meta: dict[str, Any]) -> list[str]:
         units = meta.get("units", "lbs_co2_per_mwh")
