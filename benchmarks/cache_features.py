@@ -98,8 +98,12 @@ def main() -> None:
     p.add_argument("--val-per-class", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--pairs", type=int, default=3, help="pairs of runs, order alternating")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (1: a busy shared machine inflates the CPU time of spinning threads less)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (1: a busy shared machine inflates the CPU time of spinning threads less)",
+    )
     p.add_argument("--out", default=None, help="folder for cache_features.json")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -115,8 +119,10 @@ def main() -> None:
             for cache in order:
                 res[cache] = one_run(args, cache, work)
                 r = res[cache]
-                print(f"pair {i + 1} cache_features={cache}: {r['energy_j']:.1f} J, {r['fit_wall_s']:.1f} s",
-                      file=sys.stderr)
+                print(
+                    f"pair {i + 1} cache_features={cache}: {r['energy_j']:.1f} J, {r['fit_wall_s']:.1f} s",
+                    file=sys.stderr,
+                )
             pairs.append({"images": res[False], "cached": res[True]})
 
     def med(arm: str, key: str) -> float:
@@ -151,15 +157,23 @@ def main() -> None:
         "pairs_raw": pairs,
     }
     kind = result["energy_is"]
-    print(f"\nhead-only {args.model} @ {args.image_size} px, {args.epochs} epochs, {n_train} train + {n_val} val "
-          f"images, batch {args.batch_size}, {args.pairs} pair(s); energy {kind}, wall time measured")
+    print(
+        f"\nhead-only {args.model} @ {args.image_size} px, {args.epochs} epochs, {n_train} train + {n_val} val "
+        f"images, batch {args.batch_size}, {args.pairs} pair(s); energy {kind}, wall time measured"
+    )
     print(f"{'':28}{'images':>12}{'cache_features':>16}{'ratio':>10}")
-    print(f"{'energy (J, ' + ('est.' if estimated else 'meas.') + ')':28}{result['median_energy_j_images']:>12.1f}"
-          f"{result['median_energy_j_cached']:>16.1f}{energy_ratio:>10.3f}")
-    print(f"{'fit wall time (s)':28}{result['median_fit_wall_s_images']:>12.1f}"
-          f"{result['median_fit_wall_s_cached']:>16.1f}{wall_ratio:>10.3f}")
+    print(
+        f"{'energy (J, ' + ('est.' if estimated else 'meas.') + ')':28}{result['median_energy_j_images']:>12.1f}"
+        f"{result['median_energy_j_cached']:>16.1f}{energy_ratio:>10.3f}"
+    )
+    print(
+        f"{'fit wall time (s)':28}{result['median_fit_wall_s_images']:>12.1f}"
+        f"{result['median_fit_wall_s_cached']:>16.1f}{wall_ratio:>10.3f}"
+    )
     print(f"{'of which extraction (s)':28}{'-':>12}{result['median_feature_extraction_s']:>16.1f}")
-    print(f"{'final val acc':28}{pairs[0]['images']['final_val_acc']:>12.4f}{pairs[0]['cached']['final_val_acc']:>16.4f}")
+    print(
+        f"{'final val acc':28}{pairs[0]['images']['final_val_acc']:>12.4f}{pairs[0]['cached']['final_val_acc']:>16.4f}"
+    )
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         path = Path(args.out) / "cache_features.json"

@@ -49,7 +49,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
-from sci_lightning.lightning.callback import EnergyCarbonCallback  # noqa: E402
+from sci_lightning.lightning.callback import EnergyCarbonCallback
 
 
 class SmallNet(LightningModule):
@@ -57,9 +57,14 @@ class SmallNet(LightningModule):
         super().__init__()
         self.steps, self.batch, self.size = steps, batch, size
         self.net = torch.nn.Sequential(
-            torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-            torch.nn.Flatten(), torch.nn.Linear(32, 10),
+            torch.nn.Conv2d(3, 16, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(16, 32, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(1),
+            torch.nn.Flatten(),
+            torch.nn.Linear(32, 10),
         )
 
     def training_step(self, batch, batch_idx):
@@ -121,9 +126,15 @@ def run_once(with_cb: bool, args, root: str) -> dict:
         cb = TimedEnergy(output_dir=os.path.join(root, "energy"))
         callbacks.append(cb)
     trainer = Trainer(
-        accelerator="cpu", devices=1, max_epochs=1, callbacks=callbacks,
-        logger=CSVLogger(root, name="bench"), log_every_n_steps=args.log_every,
-        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+        accelerator="cpu",
+        devices=1,
+        max_epochs=1,
+        callbacks=callbacks,
+        logger=CSVLogger(root, name="bench"),
+        log_every_n_steps=args.log_every,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
     )
     model = SmallNet(args.steps, args.batch, args.size)
     t = time.perf_counter()
@@ -131,8 +142,12 @@ def run_once(with_cb: bool, args, root: str) -> dict:
     fit_s = time.perf_counter() - t
     out = {"fit_s": fit_s, "step_s": (timer.t1 - timer.t0) / max(1, timer.n)}
     if cb is not None:
-        out.update(startup_s=cb.startup_s, end_s=cb.end_s, energy_j=cb.result.it_energy_j,
-                   methods=sorted({c.method for c in cb.result.components}))
+        out.update(
+            startup_s=cb.startup_s,
+            end_s=cb.end_s,
+            energy_j=cb.result.it_energy_j,
+            methods=sorted({c.method for c in cb.result.components}),
+        )
     return out
 
 
@@ -140,8 +155,13 @@ def hook_microbench(n: int = 20_000) -> float:
     """Mean cost of one on_train_batch_end call with the default meters (microseconds)."""
     cb = EnergyCarbonCallback(log_every_n_steps=50)
     logger = SimpleNamespace(log_metrics=lambda m, step: None, save=lambda: None)
-    trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")), log_every_n_steps=50,
-                              loggers=[logger], is_global_zero=True, global_step=0)
+    trainer = SimpleNamespace(
+        strategy=SimpleNamespace(root_device=torch.device("cpu")),
+        log_every_n_steps=50,
+        loggers=[logger],
+        is_global_zero=True,
+        global_step=0,
+    )
     cb.setup(trainer, None, "fit")
     cb.on_fit_start(trainer, None)
     batch = (torch.zeros(32, 1), torch.zeros(32))
@@ -213,10 +233,10 @@ def _block(step_s: float, n: int, hook, clock: ArmClock) -> tuple[float, float]:
 
 def fake_latency_point(latency_ms: float, step_ms: float, reps: int, block_s: float) -> dict:
     """Paired, interleaved blocks with / without the hook at one (NVML latency, step time) point."""
-    from fake_nvml import FakeGpu, FakeNvml  # noqa: PLC0415 - tests/ on the path for this mode only
+    from fake_nvml import FakeGpu, FakeNvml
 
-    from sci_lightning.energy import EnergyMonitor, build_meters  # noqa: PLC0415
-    from sci_lightning.settings import EnergyConfig  # noqa: PLC0415
+    from sci_lightning.energy import EnergyMonitor, build_meters
+    from sci_lightning.settings import EnergyConfig
 
     patch = _Patch()
     driver = FakeNvml(gpus=[FakeGpu(uuid="GPU-fake-bench")], latency_s=latency_ms / 1e3).install(patch)
@@ -236,7 +256,10 @@ def fake_latency_point(latency_ms: float, step_ms: float, reps: int, block_s: fl
     patch.undo()
     with_s, without_s = sum(x["with_s"] for x in rows), sum(x["without_s"] for x in rows)
     return {
-        "latency_ms": latency_ms, "step_ms": step_ms, "steps_per_block": n, "reps": reps,
+        "latency_ms": latency_ms,
+        "step_ms": step_ms,
+        "steps_per_block": n,
+        "reps": reps,
         "median_ratio": statistics.median(x["with_s"] / x["without_s"] for x in rows),
         "pooled_ratio": with_s / without_s,
         "inside_hook_pct": sum(x["inside_hook_s"] for x in rows) / with_s * 100,
@@ -250,23 +273,36 @@ def fake_latency_main(args) -> None:
     latencies = [float(x) for x in args.fake_nvml_latency_ms.split(",")]
     steps = [float(x) for x in args.step_ms.split(",")]
     points = []
-    print(f"{'latency ms':>10s}{'step ms':>9s}{'median':>9s}{'pooled':>9s}{'in hook %':>10s}{'NVML/s':>8s}  goal <= {GOAL_RATIO}")
+    print(
+        f"{'latency ms':>10s}{'step ms':>9s}{'median':>9s}{'pooled':>9s}{'in hook %':>10s}{'NVML/s':>8s}  goal <= {GOAL_RATIO}"
+    )
     for latency_ms in latencies:
         for step_ms in steps:
             pt = fake_latency_point(latency_ms, step_ms, args.reps, args.block_s)
             points.append(pt)
-            print(f"{latency_ms:10.2f}{step_ms:9.1f}{pt['median_ratio']:9.4f}{pt['pooled_ratio']:9.4f}"
-                  f"{pt['inside_hook_pct']:10.3f}{pt['nvml_calls_per_s']:8.1f}", flush=True)
+            print(
+                f"{latency_ms:10.2f}{step_ms:9.1f}{pt['median_ratio']:9.4f}{pt['pooled_ratio']:9.4f}"
+                f"{pt['inside_hook_pct']:10.3f}{pt['nvml_calls_per_s']:8.1f}",
+                flush=True,
+            )
     summary = {
-        "mode": "fake_nvml_latency", "goal_ratio": GOAL_RATIO, "reps": args.reps, "block_s": args.block_s,
+        "mode": "fake_nvml_latency",
+        "goal_ratio": GOAL_RATIO,
+        "reps": args.reps,
+        "block_s": args.block_s,
         "worst_median_ratio": max(p["median_ratio"] for p in points),
         "worst_pooled_ratio": max(p["pooled_ratio"] for p in points),
         "worst_inside_hook_pct": max(p["inside_hook_pct"] for p in points),
-        "python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
-        "command": " ".join(sys.argv), "points": points,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpus": os.cpu_count(),
+        "command": " ".join(sys.argv),
+        "points": points,
     }
-    print(f"worst: median ratio {summary['worst_median_ratio']:.4f}, pooled {summary['worst_pooled_ratio']:.4f},"
-          f" inside the hook {summary['worst_inside_hook_pct']:.3f} %")
+    print(
+        f"worst: median ratio {summary['worst_median_ratio']:.4f}, pooled {summary['worst_pooled_ratio']:.4f},"
+        f" inside the hook {summary['worst_inside_hook_pct']:.3f} %"
+    )
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         path = os.path.join(args.out, "callback_overhead_fake_latency.json")
@@ -308,8 +344,11 @@ def main() -> None:
             order = (True, False) if i % 2 == 0 else (False, True)
             res = {w: run_once(w, args, root) for w in order}
             pairs.append({"with": res[True], "without": res[False]})
-            print(f"pair {i + 1}/{args.pairs}: step {res[True]['step_s'] * 1e3:.2f} vs {res[False]['step_s'] * 1e3:.2f} ms"
-                  f"  fit {res[True]['fit_s']:.2f} vs {res[False]['fit_s']:.2f} s", flush=True)
+            print(
+                f"pair {i + 1}/{args.pairs}: step {res[True]['step_s'] * 1e3:.2f} vs {res[False]['step_s'] * 1e3:.2f} ms"
+                f"  fit {res[True]['fit_s']:.2f} vs {res[False]['fit_s']:.2f} s",
+                flush=True,
+            )
     hook_us = hook_microbench()
 
     step_ratio = statistics.median(p["with"]["step_s"] / p["without"]["step_s"] for p in pairs)
@@ -318,8 +357,12 @@ def main() -> None:
     startup_ms = statistics.median(p["with"]["startup_s"] for p in pairs) * 1e3
     end_ms = statistics.median(p["with"]["end_s"] for p in pairs) * 1e3
     summary = {
-        "pairs": args.pairs, "steps": args.steps, "batch": args.batch, "image_size": args.size,
-        "threads": args.threads, "log_every_n_steps": args.log_every,
+        "pairs": args.pairs,
+        "steps": args.steps,
+        "batch": args.batch,
+        "image_size": args.size,
+        "threads": args.threads,
+        "log_every_n_steps": args.log_every,
         "median_step_ms_without": step_ms,
         "median_step_ratio_with_over_without": step_ratio,
         "median_fit_ratio_with_over_without": fit_ratio,
@@ -328,7 +371,9 @@ def main() -> None:
         "hook_us_per_step": hook_us,
         "hook_share_of_step_pct": hook_us / 1e3 / step_ms * 100,
         "methods": pairs[0]["with"]["methods"],
-        "python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpus": os.cpu_count(),
         "pairs_raw": pairs,
     }
     print()
@@ -336,10 +381,16 @@ def main() -> None:
     ws = statistics.median(p["with"]["step_s"] for p in pairs) * 1e3
     wf = statistics.median(p["with"]["fit_s"] for p in pairs)
     nf = statistics.median(p["without"]["fit_s"] for p in pairs)
-    print(f"{'median step time (ms)':34s}{ws:12.3f}{step_ms:12.3f}{step_ratio:10.4f}  (median of paired ratios)")
+    print(
+        f"{'median step time (ms)':34s}{ws:12.3f}{step_ms:12.3f}{step_ratio:10.4f}  (median of paired ratios)"
+    )
     print(f"{'median fit time (s)':34s}{wf:12.3f}{nf:12.3f}{fit_ratio:10.4f}  (median of paired ratios)")
-    print(f"callback start-up (setup + on_fit_start): {startup_ms:.2f} ms; fit end (stop, reduce, write): {end_ms:.2f} ms")
-    print(f"per-step hook (micro-benchmark): {hook_us:.1f} us = {summary['hook_share_of_step_pct']:.3f}% of a {step_ms:.2f} ms step")
+    print(
+        f"callback start-up (setup + on_fit_start): {startup_ms:.2f} ms; fit end (stop, reduce, write): {end_ms:.2f} ms"
+    )
+    print(
+        f"per-step hook (micro-benchmark): {hook_us:.1f} us = {summary['hook_share_of_step_pct']:.3f}% of a {step_ms:.2f} ms step"
+    )
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         path = os.path.join(args.out, "callback_overhead.json")

@@ -50,7 +50,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def reference_loader(train_dir: Path, image_size: int, batch_size: int, workers: int) -> DataLoader:
-    from torchvision import datasets, transforms as T
+    from torchvision import datasets
+    from torchvision import transforms as T
 
     tf = T.Compose([T.Resize(image_size), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
     ds = datasets.ImageFolder(str(train_dir), transform=tf)
@@ -73,12 +74,20 @@ def time_batches(make_iter, transform, warmup: int, batches: int) -> dict:
     dt = time.perf_counter() - t0
     cpu_main = time.process_time() - cpu0
     del it
-    return {"images": n, "seconds": dt, "images_per_s": n / dt, "main_cpu_s": cpu_main, "load1_before": load_before}
+    return {
+        "images": n,
+        "seconds": dt,
+        "images_per_s": n / dt,
+        "main_cpu_s": cpu_main,
+        "load1_before": load_before,
+    }
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--images", type=int, default=100_000, help="train images in the synthetic tree (default 100000)")
+    ap.add_argument(
+        "--images", type=int, default=100_000, help="train images in the synthetic tree (default 100000)"
+    )
     ap.add_argument("--classes", type=int, default=200)
     ap.add_argument("--val-per-class", type=int, default=10, help="val images per class (not timed)")
     ap.add_argument("--image-size", type=int, default=224, help="side of the model-ready tensors")
@@ -87,10 +96,17 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5, help="interleaved timings per path")
     ap.add_argument("--batches", type=int, default=40, help="timed batches per repeat")
     ap.add_argument("--warmup", type=int, default=4, help="untimed batches per repeat")
-    ap.add_argument("--augment", action="store_true", help="also time train augmentation (crop + flip) on both paths")
-    ap.add_argument("--time-cache-build", action="store_true",
-                    help="also time a from-scratch build of the uint8 train cache (into a temporary folder)")
-    ap.add_argument("--cache-dir", default=None, help="default: $SCI_LIGHTNING_CACHE or ~/.cache/sci_lightning")
+    ap.add_argument(
+        "--augment", action="store_true", help="also time train augmentation (crop + flip) on both paths"
+    )
+    ap.add_argument(
+        "--time-cache-build",
+        action="store_true",
+        help="also time a from-scratch build of the uint8 train cache (into a temporary folder)",
+    )
+    ap.add_argument(
+        "--cache-dir", default=None, help="default: $SCI_LIGHTNING_CACHE or ~/.cache/sci_lightning"
+    )
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args(argv)
 
@@ -98,7 +114,9 @@ def main(argv=None) -> int:
     load_start = os.getloadavg()
     cache_dir = resolve_cache_dir(args.cache_dir)
     per_class = max(1, args.images // args.classes)
-    spec = SyntheticSpec(classes=args.classes, train_per_class=per_class, val_per_class=args.val_per_class, image_px=64)
+    spec = SyntheticSpec(
+        classes=args.classes, train_per_class=per_class, val_per_class=args.val_per_class, image_px=64
+    )
     root = synthetic_root(cache_dir, spec)
     t0 = time.perf_counter()
     generate_synthetic_tiny_imagenet(root, spec, workers=args.workers)
@@ -131,14 +149,24 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             build_uint8_cache(paths, tmp, key="train", source_root=root, num_workers=args.workers)
             dt = time.perf_counter() - t0
-        cache_build = {"images": len(paths), "processes": args.workers, "seconds": dt, "images_per_s": len(paths) / dt}
-        print(f"uint8 cache build from scratch: {len(paths)} images in {dt:.1f} s ({len(paths) / dt:.0f} img/s)")
+        cache_build = {
+            "images": len(paths),
+            "processes": args.workers,
+            "seconds": dt,
+            "images_per_s": len(paths) / dt,
+        }
+        print(
+            f"uint8 cache build from scratch: {len(paths)} images in {dt:.1f} s ({len(paths) / dt:.0f} img/s)"
+        )
 
     fast_loader = dm.train_dataloader()  # default fast_num_workers=0: batches read in-process
     from sci_lightning.data.fast import collate_prebatched
 
     fast_workers_loader = DataLoader(  # the same DataLoader worker count as the reference
-        dm.train_dataset, batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
+        dm.train_dataset,
+        batch_size=args.batch_size,
+        shuffle=True,
+        num_workers=args.workers,
         collate_fn=collate_prebatched,
     )
     ref_loader = reference_loader(root / "train", args.image_size, args.batch_size, args.workers)
@@ -156,14 +184,23 @@ def main(argv=None) -> int:
         ("fast_same_workers", lambda: iter(fast_workers_loader), fast_eval),
     ]
     if args.augment:
-        from torchvision import datasets, transforms as T
+        from torchvision import datasets
+        from torchvision import transforms as T
 
         aug_tf = T.Compose(
-            [T.RandomResizedCrop(args.image_size, scale=(0.35, 1.0)), T.RandomHorizontalFlip(), T.ToTensor(),
-             T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+            [
+                T.RandomResizedCrop(args.image_size, scale=(0.35, 1.0)),
+                T.RandomHorizontalFlip(),
+                T.ToTensor(),
+                T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+            ]
         )
-        ref_aug = DataLoader(datasets.ImageFolder(str(root / "train"), transform=aug_tf), batch_size=args.batch_size,
-                             shuffle=True, num_workers=args.workers)
+        ref_aug = DataLoader(
+            datasets.ImageFolder(str(root / "train"), transform=aug_tf),
+            batch_size=args.batch_size,
+            shuffle=True,
+            num_workers=args.workers,
+        )
         cases += [
             ("reference_augment", lambda: iter(ref_aug), identity),
             ("fast_augment", lambda: iter(fast_loader), lambda b: dm.transform_batch(b, train=True)),
@@ -174,14 +211,18 @@ def main(argv=None) -> int:
         for name, make_iter, tf in cases:
             res = time_batches(make_iter, tf, args.warmup, args.batches)
             runs[name].append(res)
-            print(f"repeat {r + 1}/{args.repeats} {name:>18}: {res['images_per_s']:8.0f} img/s "
-                  f"(load1 {res['load1_before']:.2f})", flush=True)
+            print(
+                f"repeat {r + 1}/{args.repeats} {name:>18}: {res['images_per_s']:8.0f} img/s "
+                f"(load1 {res['load1_before']:.2f})",
+                flush=True,
+            )
 
     med = {name: statistics.median(x["images_per_s"] for x in rs) for name, rs in runs.items()}
     result = {
         "benchmark": "data_pipeline",
         "measured": "wall-clock throughput (time.perf_counter) of model-ready float32 batches in the main process",
-        "command": "PYTHONPATH=src .venv/bin/python benchmarks/data_pipeline.py " + " ".join(argv or sys.argv[1:]),
+        "command": "PYTHONPATH=src .venv/bin/python benchmarks/data_pipeline.py "
+        + " ".join(argv or sys.argv[1:]),
         "machine": {
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
@@ -208,7 +249,9 @@ def main(argv=None) -> int:
     print(f"ratio fast / reference: {result['speedup_fast_over_reference']:.1f}x")
     print(f"ratio fast_same_workers / reference: {result['speedup_fast_same_workers_over_reference']:.1f}x")
     if args.augment:
-        print(f"ratio fast_augment / reference_augment: {result['speedup_fast_augment_over_reference_augment']:.1f}x")
+        print(
+            f"ratio fast_augment / reference_augment: {result['speedup_fast_augment_over_reference_augment']:.1f}x"
+        )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

@@ -52,20 +52,36 @@ def _measurement(rank: int) -> object:
 
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     step = timedelta(seconds=30)
-    timeline = [EnergyInterval(start + i * step, start + (i + 1) * step, 9000.0 + i) for i in range(TIMELINE_INTERVALS)]
+    timeline = [
+        EnergyInterval(start + i * step, start + (i + 1) * step, 9000.0 + i)
+        for i in range(TIMELINE_INTERVALS)
+    ]
     host = "node0"
     components = [
-        ComponentEnergy("gpu", f"GPU-{rank:08d}-0000-0000-0000-000000000000", 4.1e6, "nvml_energy_counter", "measured"),
+        ComponentEnergy(
+            "gpu", f"GPU-{rank:08d}-0000-0000-0000-000000000000", 4.1e6, "nvml_energy_counter", "measured"
+        ),
         ComponentEnergy("cpu", f"{host}/package-0", 1.2e6, "rapl", "measured"),
         ComponentEnergy("ram", f"{host}/package-0/dram", 2.0e5, "rapl", "measured"),
-        ComponentEnergy("cpu", host, 3.0e5, "cpu_time_tdp_estimate", "estimated", notes=["excludes 7 other ranks"]),
+        ComponentEnergy(
+            "cpu", host, 3.0e5, "cpu_time_tdp_estimate", "estimated", notes=["excludes 7 other ranks"]
+        ),
         ComponentEnergy("ram", host, 4.0e4, "ram_per_gb_estimate", "estimated", notes=["peak RSS 6.2 GB"]),
     ]
     return Measurement(
-        name="fit", components=components, duration_s=TIMELINE_INTERVALS * 30.0, started_at=start,
-        ended_at=start + TIMELINE_INTERVALS * step, timeline=timeline, warnings=["GPU 0: power limit reached"],
-        steps=100_000, images=3_200_000, host=host, counter_baselines_mj={components[0].device: 123456789},
-        resolution=["NVML energy counter read every 0.1 s at window edges"], idle_power_w={components[0].device: 61.0},
+        name="fit",
+        components=components,
+        duration_s=TIMELINE_INTERVALS * 30.0,
+        started_at=start,
+        ended_at=start + TIMELINE_INTERVALS * step,
+        timeline=timeline,
+        warnings=["GPU 0: power limit reached"],
+        steps=100_000,
+        images=3_200_000,
+        host=host,
+        counter_baselines_mj={components[0].device: 123456789},
+        resolution=["NVML energy counter read every 0.1 s at window edges"],
+        idle_power_w={components[0].device: 61.0},
     )
 
 
@@ -150,8 +166,13 @@ def local_cost(world: int) -> dict[str, object]:
     unpickled_b, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     del kept
-    return {"ranks": world, "unpickle_s": t1 - t0, "reduce_s": t2 - t1, "received_bytes": sum(map(len, blobs)),
-            "unpickled_bytes": unpickled_b}
+    return {
+        "ranks": world,
+        "unpickle_s": t1 - t0,
+        "reduce_s": t2 - t1,
+        "received_bytes": sum(map(len, blobs)),
+        "unpickled_bytes": unpickled_b,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,35 +181,53 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--local", type=int, nargs="*", default=[8, 100, 1000],
-                        help="rank counts for the in-process unpickle + reduce cost (no network)")
+    parser.add_argument(
+        "--local",
+        type=int,
+        nargs="*",
+        default=[8, 100, 1000],
+        help="rank counts for the in-process unpickle + reduce cost (no network)",
+    )
     args = parser.parse_args(argv)
 
     payload_b = len(pickle.dumps(_measurement(0)))
     rows = [measure(n, args.reps, args.warmup) for n in args.ranks]
     base = rows[0]
-    print(f"one rank's Measurement, pickled: {payload_b} bytes ({TIMELINE_INTERVALS}-interval timeline); "
-          f"{os.cpu_count()} CPU cores; the slowest rank of each repetition, {args.reps} repetitions")
-    print(f"{'ranks':>5} {'gather median':>14} {'gather max':>11} {'reduce median':>14} {'total median':>13} "
-          f"{'x total vs ' + str(base['ranks']):>14}")
+    print(
+        f"one rank's Measurement, pickled: {payload_b} bytes ({TIMELINE_INTERVALS}-interval timeline); "
+        f"{os.cpu_count()} CPU cores; the slowest rank of each repetition, {args.reps} repetitions"
+    )
+    print(
+        f"{'ranks':>5} {'gather median':>14} {'gather max':>11} {'reduce median':>14} {'total median':>13} "
+        f"{'x total vs ' + str(base['ranks']):>14}"
+    )
     for r in rows:
         ratio = r["total_median_s"] / base["total_median_s"]
-        print(f"{r['ranks']:>5} {r['gather_median_s'] * 1e3:>11.2f} ms {r['gather_max_s'] * 1e3:>8.2f} ms "
-              f"{r['reduce_median_s'] * 1e3:>11.2f} ms {r['total_median_s'] * 1e3:>10.2f} ms {ratio:>13.2f}x")
+        print(
+            f"{r['ranks']:>5} {r['gather_median_s'] * 1e3:>11.2f} ms {r['gather_max_s'] * 1e3:>8.2f} ms "
+            f"{r['reduce_median_s'] * 1e3:>11.2f} ms {r['total_median_s'] * 1e3:>10.2f} ms {ratio:>13.2f}x"
+        )
     local = [local_cost(n) for n in args.local]
     if local:
         print("in one process, what every rank does with the gathered list (no network):")
         print(f"{'ranks':>5} {'received':>10} {'unpickled':>10} {'unpickle':>10} {'reduce':>10}")
     for r in local:
-        print(f"{r['ranks']:>5} {r['received_bytes'] / 1e6:>7.2f} MB {r['unpickled_bytes'] / 1e6:>7.1f} MB "
-              f"{r['unpickle_s'] * 1e3:>7.1f} ms {r['reduce_s'] * 1e3:>7.1f} ms")
+        print(
+            f"{r['ranks']:>5} {r['received_bytes'] / 1e6:>7.2f} MB {r['unpickled_bytes'] / 1e6:>7.1f} MB "
+            f"{r['unpickle_s'] * 1e3:>7.1f} ms {r['reduce_s'] * 1e3:>7.1f} ms"
+        )
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         record = {
-            "command": "python benchmarks/gather_cost.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": "python benchmarks/gather_cost.py "
+            + " ".join(argv if argv is not None else sys.argv[1:]),
             "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                        "load_avg_when_written": os.getloadavg()},
+            "machine": {
+                "cpus": os.cpu_count(),
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+                "load_avg_when_written": os.getloadavg(),
+            },
             "payload_bytes_per_rank": payload_b,
             "timeline_intervals": TIMELINE_INTERVALS,
             "rows": rows,

@@ -39,9 +39,15 @@ from typing import Any
 
 ARMS = ("none", "sci_lightning", "codecarbon", "carbontracker", "zeus")
 OFFLINE_ENV = {
-    "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
-    "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": "",
-    "CODECARBON_LOG_LEVEL": "error", "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1",
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "http_proxy": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "NO_PROXY": "",
+    "no_proxy": "",
+    "CODECARBON_LOG_LEVEL": "error",
+    "WANDB_MODE": "offline",
+    "HF_HUB_OFFLINE": "1",
 }
 _RESULT = "PEERS_RESULT "
 _DEVICE = "cpu"  # the child's --device: "cpu", or "cuda" (GPU 0)
@@ -88,21 +94,33 @@ def _fit(steps: int, callbacks: list, root: str) -> dict[str, float]:
     from lightning.pytorch import Trainer
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from callback_overhead import SmallNet  # noqa: PLC0415 - the same net as the overhead benchmark
+    from callback_overhead import SmallNet
 
     torch.set_num_threads(1)
     span = _span_callback()
-    trainer = Trainer(accelerator="gpu" if _DEVICE == "cuda" else "cpu", devices=1, max_epochs=1, callbacks=[span, *callbacks], logger=False,
-                      enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
-                      default_root_dir=root)
+    trainer = Trainer(
+        accelerator="gpu" if _DEVICE == "cuda" else "cpu",
+        devices=1,
+        max_epochs=1,
+        callbacks=[span, *callbacks],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        default_root_dir=root,
+    )
     model = SmallNet(steps, 32, 32)
     t = time.perf_counter()
     trainer.fit(model)
     end = time.perf_counter()
-    return {"fit_s": end - t, "train_s": span.t["end"] - span.t["start"],
-            "train_cpu_s": span.t["end_cpu"] - span.t["start_cpu"],
-            "train_preemptions": span.t["end_preempt"] - span.t["start_preempt"],
-            "pre_s": span.t["start"] - t, "post_s": end - span.t["end"]}
+    return {
+        "fit_s": end - t,
+        "train_s": span.t["end"] - span.t["start"],
+        "train_cpu_s": span.t["end_cpu"] - span.t["start_cpu"],
+        "train_preemptions": span.t["end_preempt"] - span.t["start_preempt"],
+        "pre_s": span.t["start"] - t,
+        "post_s": end - span.t["end"],
+    }
 
 
 def _timed(call) -> tuple[Any, float]:
@@ -124,46 +142,76 @@ def arm_sci_lightning(steps: int, root: str) -> dict:
     class Timed(EnergyCarbonCallback):
         """The callback, each hook it implements timed (start-up, per step, per epoch, stop)."""
 
-    for hook in ("setup", "on_fit_start", "on_train_batch_end", "on_train_epoch_start", "on_train_epoch_end",
-                 "on_fit_end", "teardown"):
+    for hook in (
+        "setup",
+        "on_fit_start",
+        "on_train_batch_end",
+        "on_train_epoch_start",
+        "on_train_epoch_end",
+        "on_fit_end",
+        "teardown",
+    ):
+
         def timed(self, *a, _orig=getattr(EnergyCarbonCallback, hook), _hook=hook, **k):
             t = time.perf_counter()
             try:
                 return _orig(self, *a, **k)
             finally:
                 hook_s[_hook] = hook_s.get(_hook, 0.0) + time.perf_counter() - t
+
         setattr(Timed, hook, timed)
 
     cb, make_s = _timed(lambda: Timed(output_dir=root, compute_sci=False))
     out = _fit(steps, [cb], root)  # setup/on_fit_start and on_fit_end/teardown fall outside train_s
     res = cb.result
-    return {**out, "start_s": make_s + hook_s.get("setup", 0.0) + hook_s.get("on_fit_start", 0.0),
-            "stop_s": hook_s.get("on_fit_end", 0.0) + hook_s.get("teardown", 0.0),
-            "hook_s": {"constructor": make_s, **hook_s}, "steps_s": hook_s.get("on_train_batch_end", 0.0), "energy_kwh": res.it_energy_j / 3.6e6,
-            "methods": sorted({f"{c.component}: {c.method} ({c.quality})" for c in res.components}),
-            "said": list(res.warnings) + list(getattr(res, "resolution", []))}
+    return {
+        **out,
+        "start_s": make_s + hook_s.get("setup", 0.0) + hook_s.get("on_fit_start", 0.0),
+        "stop_s": hook_s.get("on_fit_end", 0.0) + hook_s.get("teardown", 0.0),
+        "hook_s": {"constructor": make_s, **hook_s},
+        "steps_s": hook_s.get("on_train_batch_end", 0.0),
+        "energy_kwh": res.it_energy_j / 3.6e6,
+        "methods": sorted({f"{c.component}: {c.method} ({c.quality})" for c in res.components}),
+        "said": list(res.warnings) + list(getattr(res, "resolution", [])),
+    }
 
 
 def arm_codecarbon(steps: int, root: str) -> dict:
     from codecarbon import OfflineEmissionsTracker
 
-    tracker, make_s = _timed(lambda: OfflineEmissionsTracker(country_iso_code="USA", output_dir=root,
-                                                             save_to_file=False, log_level="error"))
+    tracker, make_s = _timed(
+        lambda: OfflineEmissionsTracker(
+            country_iso_code="USA", output_dir=root, save_to_file=False, log_level="error"
+        )
+    )
     _, start_s = _timed(tracker.start)
     fit = _fit(steps, [], root)
     _, stop_s = _timed(tracker.stop)
     d = tracker.final_emissions_data
-    return {**fit, "start_s": make_s + start_s, "stop_s": stop_s, "energy_kwh": float(d.energy_consumed),
-            "methods": [f"tracking_mode={d.tracking_mode}", f"cpu_power_w={d.cpu_power}", f"ram_power_w={d.ram_power}",
-                        f"gpu_power_w={d.gpu_power}", f"cpu_model={d.cpu_model}"],
-            "parts_kwh": {"cpu": d.cpu_energy, "gpu": d.gpu_energy, "ram": d.ram_energy}}
+    return {
+        **fit,
+        "start_s": make_s + start_s,
+        "stop_s": stop_s,
+        "energy_kwh": float(d.energy_consumed),
+        "methods": [
+            f"tracking_mode={d.tracking_mode}",
+            f"cpu_power_w={d.cpu_power}",
+            f"ram_power_w={d.ram_power}",
+            f"gpu_power_w={d.gpu_power}",
+            f"cpu_model={d.cpu_model}",
+        ],
+        "parts_kwh": {"cpu": d.cpu_energy, "gpu": d.gpu_energy, "ram": d.ram_energy},
+    }
 
 
 def arm_carbontracker(steps: int, root: str) -> dict:
     from carbontracker.tracker import CarbonTracker
 
-    tracker, start_s = _timed(lambda: CarbonTracker(epochs=1, monitor_epochs=1, epochs_before_pred=0, log_dir=root,
-                                                    verbose=0, update_interval=1))
+    tracker, start_s = _timed(
+        lambda: CarbonTracker(
+            epochs=1, monitor_epochs=1, epochs_before_pred=0, log_dir=root, verbose=0, update_interval=1
+        )
+    )
     tracker.epoch_start()
     fit = _fit(steps, [], root)
     _, stop_s = _timed(lambda: (tracker.epoch_end(), tracker.stop()))
@@ -192,8 +240,17 @@ def arm_zeus(steps: int, root: str) -> dict:
     fit = _fit(steps, [], root)
     m, stop_s = _timed(lambda: monitor.end_window("fit"))
     total_j = m.total_energy
-    return {**fit, "start_s": start_s, "stop_s": stop_s, "energy_kwh": float(total_j) / 3.6e6,
-            "methods": [f"gpu_energy={m.gpu_energy}", f"cpu_energy={m.cpu_energy}", f"dram_energy={m.dram_energy}"]}
+    return {
+        **fit,
+        "start_s": start_s,
+        "stop_s": stop_s,
+        "energy_kwh": float(total_j) / 3.6e6,
+        "methods": [
+            f"gpu_energy={m.gpu_energy}",
+            f"cpu_energy={m.cpu_energy}",
+            f"dram_energy={m.dram_energy}",
+        ],
+    }
 
 
 PACKAGES = {"codecarbon": "codecarbon", "carbontracker": "carbontracker", "zeus": "zeus"}
@@ -213,7 +270,7 @@ def run_arm(name: str, steps: int, device: str = "cpu") -> None:
             out = globals()[f"arm_{name}"](steps, root)
         except ImportError as err:
             out = {"skipped": f"cannot import: {err!r}"}
-        except Exception as err:  # noqa: BLE001 - report what the tracker did
+        except Exception as err:
             out = {"error": repr(err)}
     print(_RESULT + json.dumps(out, default=str), flush=True)
 
@@ -225,13 +282,25 @@ def missing_arms(arms: list[str]) -> dict[str, str]:
     """Arms whose tracker package is not installed (checked without importing it), with why."""
     import importlib.util
 
-    return {a: f"package {PACKAGES[a]!r} not installed" for a in arms
-            if a in PACKAGES and importlib.util.find_spec(PACKAGES[a]) is None}
+    return {
+        a: f"package {PACKAGES[a]!r} not installed"
+        for a in arms
+        if a in PACKAGES and importlib.util.find_spec(PACKAGES[a]) is None
+    }
 
 
 def spawn(name: str, steps: int, timeout_s: float, device: str = "cpu") -> dict:
     env = {**os.environ, **OFFLINE_ENV}
-    cmd = [sys.executable, os.path.abspath(__file__), "--arm", name, "--steps", str(steps), "--device", device]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--arm",
+        name,
+        "--steps",
+        str(steps),
+        "--device",
+        device,
+    ]
     t = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
@@ -239,16 +308,26 @@ def spawn(name: str, steps: int, timeout_s: float, device: str = "cpu") -> dict:
         return {"error": f"timed out after {timeout_s:.0f} s"}
     wall_s = time.perf_counter() - t
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(_RESULT)]
-    out = json.loads(lines[-1][len(_RESULT):]) if lines else {"error": f"exit {proc.returncode}, no result"}
-    told = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines()
-            if ln.strip() and not ln.startswith(_RESULT) and "PossibleUserWarning" not in ln]
+    out = json.loads(lines[-1][len(_RESULT) :]) if lines else {"error": f"exit {proc.returncode}, no result"}
+    told = [
+        ln.strip()
+        for ln in (proc.stderr + proc.stdout).splitlines()
+        if ln.strip() and not ln.startswith(_RESULT) and "PossibleUserWarning" not in ln
+    ]
     out["process_wall_s"] = wall_s
     out["output_tail"] = told[-15:]
     return out
 
 
-def run_rounds(arms: list[str], rounds: int, steps: int, arm_timeout_s: float = 120.0, device: str = "cpu",
-               deadline: float | None = None, log=print) -> list[dict[str, dict]]:
+def run_rounds(
+    arms: list[str],
+    rounds: int,
+    steps: int,
+    arm_timeout_s: float = 120.0,
+    device: str = "cpu",
+    deadline: float | None = None,
+    log=print,
+) -> list[dict[str, dict]]:
     """``rounds`` rounds of every arm (``none`` first in the list, the order rotated each round),
     each arm a fresh process; an arm whose package is missing is recorded as skipped without a
     process. With ``deadline`` (a ``time.perf_counter()`` value) no round starts whose estimate
@@ -265,16 +344,23 @@ def run_rounds(arms: list[str], rounds: int, steps: int, arm_timeout_s: float = 
             log(f"stopping before round {r + 1}: the deadline would pass (round ~{slowest:.0f} s)")
             break
         t_round = time.perf_counter()
-        order = live[r % len(live):] + live[: r % len(live)]
+        order = live[r % len(live) :] + live[: r % len(live)]
         got: dict[str, dict] = {a: {"skipped": why} for a, why in missing.items()}
         for name in order:
             if deadline is not None and time.perf_counter() > deadline:
                 got[name] = {"error": "not run: deadline passed"}
                 continue
-            left = arm_timeout_s if deadline is None else max(1.0, min(arm_timeout_s, deadline - time.perf_counter() + 5))
+            left = (
+                arm_timeout_s
+                if deadline is None
+                else max(1.0, min(arm_timeout_s, deadline - time.perf_counter() + 5))
+            )
             got[name] = res = spawn(name, steps, left, device)
-            state = (f"fit {res['fit_s']:.2f} s, train {res['train_s']:.2f} s" if "fit_s" in res
-                     else (res.get("skipped") or res.get("error")))
+            state = (
+                f"fit {res['fit_s']:.2f} s, train {res['train_s']:.2f} s"
+                if "fit_s" in res
+                else (res.get("skipped") or res.get("error"))
+            )
             log(f"round {r + 1}/{rounds} {name:14s} {state}")
         out.append(got)
         slowest = max(slowest, time.perf_counter() - t_round)
@@ -293,29 +379,48 @@ def summarize(rounds: list[dict[str, dict]]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for name in ARMS:
         runs = [r[name] for r in rounds if name in r]
-        ok = [(r[name], r["none"]) for r in rounds if "fit_s" in r.get(name, {}) and "fit_s" in r.get("none", {})]
+        ok = [
+            (r[name], r["none"])
+            for r in rounds
+            if "fit_s" in r.get(name, {}) and "fit_s" in r.get("none", {})
+        ]
         if not ok:
             first = runs[0] if runs else {}
-            out[name] = {"skipped": first.get("skipped") or first.get("error") or "no run", "output_tail": first.get("output_tail")}
+            out[name] = {
+                "skipped": first.get("skipped") or first.get("error") or "no run",
+                "output_tail": first.get("output_tail"),
+            }
             continue
         med = lambda key: statistics.median(a.get(key) or 0.0 for a, _ in ok)  # noqa: E731
         last = ok[-1][0]
         out[name] = {
-            "runs": len(ok), "median_train_ratio": _ratio(ok, "train_s"), "median_train_cpu_ratio": _ratio(ok, "train_cpu_s"),
-            "median_fit_ratio": _ratio(ok, "fit_s"), "median_train_s": med("train_s"), "median_fit_s": med("fit_s"),
-            "median_pre_s": med("pre_s"), "median_post_s": med("post_s"),
-            "median_start_s": med("start_s"), "median_stop_s": med("stop_s"),
-            "median_train_preemptions": med("train_preemptions"), "median_callback_steps_s": med("steps_s"),
+            "runs": len(ok),
+            "median_train_ratio": _ratio(ok, "train_s"),
+            "median_train_cpu_ratio": _ratio(ok, "train_cpu_s"),
+            "median_fit_ratio": _ratio(ok, "fit_s"),
+            "median_train_s": med("train_s"),
+            "median_fit_s": med("fit_s"),
+            "median_pre_s": med("pre_s"),
+            "median_post_s": med("post_s"),
+            "median_start_s": med("start_s"),
+            "median_stop_s": med("stop_s"),
+            "median_train_preemptions": med("train_preemptions"),
+            "median_callback_steps_s": med("steps_s"),
             "hook_s": last.get("hook_s"),
-            "energy_kwh": [a.get("energy_kwh") for a, _ in ok], "methods": last.get("methods"),
-            "said": last.get("said"), "output_tail": last.get("output_tail"), "parts_kwh": last.get("parts_kwh"),
+            "energy_kwh": [a.get("energy_kwh") for a, _ in ok],
+            "methods": last.get("methods"),
+            "said": last.get("said"),
+            "output_tail": last.get("output_tail"),
+            "parts_kwh": last.get("parts_kwh"),
         }
     return out
 
 
 def table(summary: dict[str, dict]) -> str:
-    lines = [f"{'arm':14s}{'train ratio':>12s}{'cpu ratio':>10s}{'fit ratio':>10s}{'train s':>8s}{'fit s':>7s}"
-             f"{'start s':>9s}{'stop s':>8s}  energy (kWh) / method"]
+    lines = [
+        f"{'arm':14s}{'train ratio':>12s}{'cpu ratio':>10s}{'fit ratio':>10s}{'train s':>8s}{'fit s':>7s}"
+        f"{'start s':>9s}{'stop s':>8s}  energy (kWh) / method"
+    ]
     for name, s in summary.items():
         if "skipped" in s:
             lines.append(f"{name:14s} skipped: {s['skipped']}")
@@ -323,9 +428,11 @@ def table(summary: dict[str, dict]) -> str:
         es = [x for x in s["energy_kwh"] if x is not None]
         e = statistics.median(es) if es else None
         f = lambda v, w, d=3: f"{v:{w}.{d}f}" if v is not None else f"{'-':>{w}s}"  # noqa: E731
-        lines.append(f"{name:14s}{f(s['median_train_ratio'], 12)}{f(s['median_train_cpu_ratio'], 10)}"
-                     f"{f(s['median_fit_ratio'], 10)}{f(s['median_train_s'], 8, 2)}{f(s['median_fit_s'], 7, 2)}"
-                     f"{f(s['median_start_s'], 9)}{f(s['median_stop_s'], 8)}  {e!r} / {s.get('methods') or 'stated no method'}")
+        lines.append(
+            f"{name:14s}{f(s['median_train_ratio'], 12)}{f(s['median_train_cpu_ratio'], 10)}"
+            f"{f(s['median_fit_ratio'], 10)}{f(s['median_train_s'], 8, 2)}{f(s['median_fit_s'], 7, 2)}"
+            f"{f(s['median_start_s'], 9)}{f(s['median_stop_s'], 8)}  {e!r} / {s.get('methods') or 'stated no method'}"
+        )
     return "\n".join(lines)
 
 
@@ -348,9 +455,17 @@ def main() -> None:
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         path = os.path.join(args.out, "peers.json")
-        data = {"command": " ".join(sys.argv), "rounds": args.rounds, "steps": args.steps, "device": args.device,
-                "arms": summary, "raw": rounds, "python": platform.python_version(), "cpus": os.cpu_count(),
-                "offline_env": OFFLINE_ENV}
+        data = {
+            "command": " ".join(sys.argv),
+            "rounds": args.rounds,
+            "steps": args.steps,
+            "device": args.device,
+            "arms": summary,
+            "raw": rounds,
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "offline_env": OFFLINE_ENV,
+        }
         with open(path, "w") as f:
             json.dump(data, f, indent=2, default=str)
         print(f"wrote {path}")

@@ -29,8 +29,14 @@ import time
 from pathlib import Path
 
 TINY = [
-    "experiment=quickstart", "model=densenet", "model.image_size=32", "data.batch_size=2", "data.num_workers=0",
-    "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+    "experiment=quickstart",
+    "model=densenet",
+    "model.image_size=32",
+    "data.batch_size=2",
+    "data.num_workers=0",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
     "trainer.num_sanity_val_steps=0",
 ]
 REPORT_FILES = ("sci_report.json", "energy.json", "run_summary.json")
@@ -40,8 +46,20 @@ def make_template(work: Path) -> Path:
     """One real run folder from a two-step CPU training."""
     run = work / "template"
     env = dict(os.environ, SCI_LIGHTNING_CACHE=str(work / "cache"))
-    subprocess.run([sys.executable, "-m", "sci_lightning", *TINY, f"output_dir={run}",
-                    f"hydra.run.dir={work / 'hydra'}"], cwd=work, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sci_lightning",
+            *TINY,
+            f"output_dir={run}",
+            f"hydra.run.dir={work / 'hydra'}",
+        ],
+        cwd=work,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return run
 
 
@@ -69,7 +87,9 @@ def make_runs(template: Path, root: Path, count: int, broken: bool = True) -> No
         (folder / "sci_report.json").write_text(json.dumps(copy))
 
 
-def time_command(args: list[str], cwd: Path, repeat: int, python: str = sys.executable) -> tuple[float, float]:
+def time_command(
+    args: list[str], cwd: Path, repeat: int, python: str = sys.executable
+) -> tuple[float, float]:
     """Median wall and CPU seconds (user + system, of the child) of ``python -m <args>`` over
     ``repeat`` fresh processes. CPU seconds vary less than wall seconds on a shared machine."""
     walls, cpus = [], []
@@ -89,11 +109,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--template", type=Path, default=None, help="a run folder to copy (default: train one)")
-    parser.add_argument("--before", default=None, metavar="PYTHON",
-                        help="also time another install's interpreter (e.g. an older checkout's venv) on the same "
-                        "folders, side by side, and print the ratios (the unreadable folders are then left out, "
-                        "older versions crash on them)")
+    parser.add_argument(
+        "--template", type=Path, default=None, help="a run folder to copy (default: train one)"
+    )
+    parser.add_argument(
+        "--before",
+        default=None,
+        metavar="PYTHON",
+        help="also time another install's interpreter (e.g. an older checkout's venv) on the same "
+        "folders, side by side, and print the ratios (the unreadable folders are then left out, "
+        "older versions crash on them)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="readers-bench-") as tmp:
         work = Path(tmp)
@@ -102,13 +128,21 @@ def main() -> None:
         make_runs(template, runs, args.runs, broken=args.before is None)
         commands = {
             "compare": ["sci_lightning.compare", str(runs), "--out", str(work / "comparison"), "-q"],
-            "compare --no-charts": ["sci_lightning.compare", str(runs), "--out", str(work / "cmp2"), "-q",
-                                    "--no-charts"],
+            "compare --no-charts": [
+                "sci_lightning.compare",
+                str(runs),
+                "--out",
+                str(work / "cmp2"),
+                "-q",
+                "--no-charts",
+            ],
             "campaign": ["sci_lightning.campaign", str(runs), "--out", str(work / "campaign")],
         }
         broken = "" if args.before else " (3 of them unreadable on purpose)"
-        print(f"{args.runs} run folders{broken}, median of {args.repeat} fresh processes, load average "
-              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs:")
+        print(
+            f"{args.runs} run folders{broken}, median of {args.repeat} fresh processes, load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs:"
+        )
         for label, command in commands.items():
             wall, cpu = time_command(command, work, args.repeat)
             line = f"  {label:<20} {wall:7.2f} s wall {cpu:7.2f} s CPU ({1000 * wall / args.runs:.1f} ms per folder)"

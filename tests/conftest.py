@@ -30,7 +30,9 @@ def compose():
 
     def _compose(overrides: list[str] | None = None, return_hydra_config: bool = False):
         with initialize_config_module(config_module="sci_lightning.conf", version_base="1.3"):
-            return hydra_compose("config", overrides=list(overrides or []), return_hydra_config=return_hydra_config)
+            return hydra_compose(
+                "config", overrides=list(overrides or []), return_hydra_config=return_hydra_config
+            )
 
     return _compose
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pynvml
 
@@ -29,7 +30,9 @@ from sci_lightning.energy.base import METHODS, ComponentEnergy, EnergyMeter
 class FakeGpu:
     uuid: str
     name: str = "Fake GPU"
-    energy_mj: int | Callable[[], int] = 1_000_000  # counter value (driver-load relative), or a function of it
+    energy_mj: int | Callable[[], int] = (
+        1_000_000  # counter value (driver-load relative), or a function of it
+    )
     power_mw: Callable[[], float] | float = 100_000.0
     counter_supported: bool = True
     field_supported: bool = True
@@ -76,7 +79,7 @@ class FakeNvml:
         while time.perf_counter() < end:
             pass
 
-    def install(self, monkeypatch: Any) -> "FakeNvml":
+    def install(self, monkeypatch: Any) -> FakeNvml:
         m = monkeypatch
 
         def nvmlInit() -> None:
@@ -149,7 +152,11 @@ class StepMeter(EnergyMeter):
         if isinstance(self._device_arg, dict):
             import torch.distributed as dist
 
-            rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else int(os.environ.get("LOCAL_RANK", 0))
+            rank = (
+                dist.get_rank()
+                if dist.is_available() and dist.is_initialized()
+                else int(os.environ.get("LOCAL_RANK", 0))
+            )
             self.device = self._device_arg[rank]
         self.energy_j = 0.0
         self.reads = 0
@@ -160,7 +167,9 @@ class StepMeter(EnergyMeter):
         return {self.device: self.energy_j}
 
     def components(self) -> list[ComponentEnergy]:
-        return [ComponentEnergy(self.component, self.device, self.energy_j, self.method, METHODS[self.method][0])]
+        return [
+            ComponentEnergy(self.component, self.device, self.energy_j, self.method, METHODS[self.method][0])
+        ]
 
 
 # --------------------------------------------------------------------------- tiny model

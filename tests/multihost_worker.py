@@ -21,13 +21,13 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.strategies import DDPStrategy
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fake_nvml import StepMeter, TinyModule  # noqa: E402
+from fake_nvml import StepMeter, TinyModule
 
-from sci_lightning.energy import CpuTimeEnergyMeter  # noqa: E402
-from sci_lightning.energy.cpu import RaplEnergyMeter  # noqa: E402
-from sci_lightning.energy.ram import RamEstimateMeter  # noqa: E402
-from sci_lightning.lightning.callback import EnergyCarbonCallback  # noqa: E402
-from sci_lightning.lightning.distributed import ReleaseProcessGroup  # noqa: E402
+from sci_lightning.energy import CpuTimeEnergyMeter
+from sci_lightning.energy.cpu import RaplEnergyMeter
+from sci_lightning.energy.ram import RamEstimateMeter
+from sci_lightning.lightning.callback import EnergyCarbonCallback
+from sci_lightning.lightning.distributed import ReleaseProcessGroup
 
 JOULES_PER_STEP = 1.0
 
@@ -38,7 +38,7 @@ class AdvanceRapl(Callback):
     def __init__(self, counter: Path) -> None:
         self.counter = counter
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.local_rank != 0:
             return
         now_uj = int(self.counter.read_text()) + int(JOULES_PER_STEP * 1e6)
@@ -58,10 +58,17 @@ def main(out_dir: str, rapl_base: str, steps: int) -> None:
     ]
     energy = EnergyCarbonCallback(meters=meters, output_dir=out_dir, energy={"min_read_interval_s": 0})
     trainer = Trainer(
-        accelerator="cpu", devices=2, num_nodes=2, strategy=DDPStrategy(process_group_backend="gloo"),
-        max_steps=steps, logger=False, callbacks=[energy, AdvanceRapl(root / "intel-rapl:0" / "energy_uj"),
-                                                  ReleaseProcessGroup()],
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=out_dir,
+        accelerator="cpu",
+        devices=2,
+        num_nodes=2,
+        strategy=DDPStrategy(process_group_backend="gloo"),
+        max_steps=steps,
+        logger=False,
+        callbacks=[energy, AdvanceRapl(root / "intel-rapl:0" / "energy_uj"), ReleaseProcessGroup()],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=out_dir,
     )
     trainer.fit(TinyModule(n=64, batch_size=8))
 

@@ -41,8 +41,14 @@ class ConstantPowerMeter(EnergyMeter):
     ``device`` may be a ``{rank: device}`` map resolved at ``start`` (DDP: one device per rank).
     """
 
-    def __init__(self, clock: ScriptClock, power_w: float = 10.0, component: str = "gpu",
-                 device: str | dict[int, str] = "GPU-0", method: str = "nvml_energy_counter") -> None:
+    def __init__(
+        self,
+        clock: ScriptClock,
+        power_w: float = 10.0,
+        component: str = "gpu",
+        device: str | dict[int, str] = "GPU-0",
+        method: str = "nvml_energy_counter",
+    ) -> None:
         self.clock, self.power_w, self.component, self.method = clock, power_w, component, method
         self._device_arg = device
         self.device = device if isinstance(device, str) else "?"
@@ -57,8 +63,11 @@ class ConstantPowerMeter(EnergyMeter):
         return {self.device: self.power_w * (self.clock() - self._t0)}
 
     def components(self) -> list[ComponentEnergy]:
-        return [ComponentEnergy(self.component, self.device, self.read_j()[self.device], self.method,
-                                METHODS[self.method][0])]
+        return [
+            ComponentEnergy(
+                self.component, self.device, self.read_j()[self.device], self.method, METHODS[self.method][0]
+            )
+        ]
 
 
 @dataclass
@@ -117,9 +126,19 @@ class ScriptedModule(LightningModule):
     """A 2-layer MLP whose training step takes ``train_s`` scripted seconds (``train_s_by_epoch``
     overrides it per epoch) and every evaluation step ``eval_s``; counts its step calls."""
 
-    def __init__(self, clock: ScriptClock, n: int = 64, batch_size: int = 8, train_s: float = 1.0,
-                 eval_s: float = 0.5, batch_kind: str = "tuple", iterable: bool = False, manual: bool = False,
-                 train_s_by_epoch: list[float] | None = None, fail_at_batch: int | None = None) -> None:
+    def __init__(
+        self,
+        clock: ScriptClock,
+        n: int = 64,
+        batch_size: int = 8,
+        train_s: float = 1.0,
+        eval_s: float = 0.5,
+        batch_kind: str = "tuple",
+        iterable: bool = False,
+        manual: bool = False,
+        train_s_by_epoch: list[float] | None = None,
+        fail_at_batch: int | None = None,
+    ) -> None:
         super().__init__()
         self.clock, self.n, self.batch_size = clock, n, batch_size
         self.train_s, self.eval_s, self.train_s_by_epoch = train_s, eval_s, train_s_by_epoch

@@ -56,7 +56,10 @@ def install_packages(timeout_s: float = 600) -> None:
     if not _which("apt-get"):
         raise ClusterUnavailable("SLURM is not installed and there is no apt-get to install it")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "slurm-wlm", "munge"]):
+    for cmd in (
+        ["apt-get", "update"],
+        ["apt-get", "install", "-y", "--no-install-recommends", "slurm-wlm", "munge"],
+    ):
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False)
         if done.returncode != 0:
             raise ClusterUnavailable(f"{' '.join(cmd)} failed: {done.stderr.strip()[-300:]}")
@@ -83,42 +86,44 @@ def _memory_mb() -> int:
 
 def slurm_conf(folder: Path, node: str, cpus: int, memory_mb: int, ports: list[int]) -> str:
     """The text of a one-node ``slurm.conf`` whose state, spool, logs and sockets live in ``folder``."""
-    return "\n".join([
-        "ClusterName=scilocal",
-        "SlurmctldHost=localhost(127.0.0.1)",
-        "SlurmUser=root",
-        "SlurmdUser=root",
-        f"SlurmctldPort={ports[0]}",
-        f"SlurmdPort={ports[1]}",
-        f"AuthInfo=socket={folder / 'munge.socket'}",
-        "AuthType=auth/munge",
-        "CredType=cred/munge",
-        f"StateSaveLocation={folder / 'state'}",
-        f"SlurmdSpoolDir={folder / 'spool'}",
-        f"SlurmctldPidFile={folder / 'slurmctld.pid'}",
-        f"SlurmdPidFile={folder / 'slurmd.pid'}",
-        f"SlurmctldLogFile={folder / 'slurmctld.log'}",
-        f"SlurmdLogFile={folder / 'slurmd.log'}",
-        "ProctrackType=proctrack/linuxproc",
-        "TaskPlugin=task/none",
-        "SelectType=select/cons_tres",
-        "SelectTypeParameters=CR_Core",
-        "SchedulerType=sched/backfill",
-        "MpiDefault=none",
-        "SwitchType=switch/none",
-        "JobAcctGatherType=jobacct_gather/none",
-        "AccountingStorageType=accounting_storage/none",
-        "JobRequeue=1",
-        "ReturnToService=2",
-        "KillWait=60",
-        "MinJobAge=600",
-        "SlurmctldTimeout=30",
-        "SlurmdTimeout=30",
-        "InactiveLimit=0",
-        f"NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory_mb} State=UNKNOWN",
-        f"PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO",
-        "",
-    ])
+    return "\n".join(
+        [
+            "ClusterName=scilocal",
+            "SlurmctldHost=localhost(127.0.0.1)",
+            "SlurmUser=root",
+            "SlurmdUser=root",
+            f"SlurmctldPort={ports[0]}",
+            f"SlurmdPort={ports[1]}",
+            f"AuthInfo=socket={folder / 'munge.socket'}",
+            "AuthType=auth/munge",
+            "CredType=cred/munge",
+            f"StateSaveLocation={folder / 'state'}",
+            f"SlurmdSpoolDir={folder / 'spool'}",
+            f"SlurmctldPidFile={folder / 'slurmctld.pid'}",
+            f"SlurmdPidFile={folder / 'slurmd.pid'}",
+            f"SlurmctldLogFile={folder / 'slurmctld.log'}",
+            f"SlurmdLogFile={folder / 'slurmd.log'}",
+            "ProctrackType=proctrack/linuxproc",
+            "TaskPlugin=task/none",
+            "SelectType=select/cons_tres",
+            "SelectTypeParameters=CR_Core",
+            "SchedulerType=sched/backfill",
+            "MpiDefault=none",
+            "SwitchType=switch/none",
+            "JobAcctGatherType=jobacct_gather/none",
+            "AccountingStorageType=accounting_storage/none",
+            "JobRequeue=1",
+            "ReturnToService=2",
+            "KillWait=60",
+            "MinJobAge=600",
+            "SlurmctldTimeout=30",
+            "SlurmdTimeout=30",
+            "InactiveLimit=0",
+            f"NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory_mb} State=UNKNOWN",
+            f"PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO",
+            "",
+        ]
+    )
 
 
 @dataclass
@@ -140,7 +145,9 @@ class LocalSlurm:
 
     def run(self, *cmd: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
         """A SLURM client command against this cluster (output as text, never raises on failure)."""
-        return subprocess.run(list(cmd), env=self.env, capture_output=True, text=True, timeout=timeout_s, check=False)
+        return subprocess.run(
+            list(cmd), env=self.env, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
 
     def node_state(self) -> str:
         return self.run("sinfo", "-h", "-N", "-o", "%t", timeout_s=20).stdout.strip()
@@ -163,7 +170,9 @@ class LocalSlurm:
             if state in states:
                 return state
             time.sleep(poll_s)
-        raise TimeoutError(f"SLURM job {job_id} still {state} after {timeout_s:.0f} s (wanted {sorted(states)})")
+        raise TimeoutError(
+            f"SLURM job {job_id} still {state} after {timeout_s:.0f} s (wanted {sorted(states)})"
+        )
 
     def stop(self) -> None:
         """SIGTERM each daemon this object started (slurmd first), then SIGKILL any left."""
@@ -215,9 +224,15 @@ def _start_munge(cluster: LocalSlurm) -> None:
     key = folder / "munge.key"
     key.write_bytes(os.urandom(128))
     key.chmod(0o400)
-    cmd = [_which("munged"), "--force", f"--key-file={key}", f"--socket={folder / 'munge.socket'}",
-           f"--pid-file={folder / 'munged.pid'}", f"--log-file={folder / 'munged.log'}",
-           f"--seed-file={folder / 'munged.seed'}"]
+    cmd = [
+        _which("munged"),
+        "--force",
+        f"--key-file={key}",
+        f"--socket={folder / 'munge.socket'}",
+        f"--pid-file={folder / 'munged.pid'}",
+        f"--log-file={folder / 'munged.log'}",
+        f"--seed-file={folder / 'munged.seed'}",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
     if done.returncode != 0:
         raise ClusterUnavailable(f"munged did not start: {done.stderr.strip()[-300:]}")
@@ -230,7 +245,9 @@ def _start_daemons(cluster: LocalSlurm) -> None:
         cmd = [_which(name), "-f", str(cluster.conf), *args]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, check=False)
         if done.returncode != 0:
-            raise ClusterUnavailable(f"{name} did not start: {done.stderr.strip()[-300:]}\n{cluster.log_tail()}")
+            raise ClusterUnavailable(
+                f"{name} did not start: {done.stderr.strip()[-300:]}\n{cluster.log_tail()}"
+            )
         cluster.pids[name] = _wait_pidfile(cluster.folder / f"{name}.pid", 20)
 
 
@@ -242,11 +259,14 @@ def _wait_idle(cluster: LocalSlurm, timeout_s: float) -> None:
         if state == "idle":
             return
         time.sleep(0.5)
-    raise ClusterUnavailable(f"the node is {state or 'not listed'} after {timeout_s:.0f} s\n{cluster.log_tail()}")
+    raise ClusterUnavailable(
+        f"the node is {state or 'not listed'} after {timeout_s:.0f} s\n{cluster.log_tail()}"
+    )
 
 
-def start_cluster(folder: str | os.PathLike[str] | None = None, *, install: bool = True,
-                  timeout_s: float = 60) -> LocalSlurm:
+def start_cluster(
+    folder: str | os.PathLike[str] | None = None, *, install: bool = True, timeout_s: float = 60
+) -> LocalSlurm:
     """Start a one-node cluster (root only); raises :class:`ClusterUnavailable` with the reason."""
     if os.geteuid() != 0:
         raise ClusterUnavailable("starting slurmctld/slurmd/munged needs root")
@@ -260,7 +280,9 @@ def start_cluster(folder: str | os.PathLike[str] | None = None, *, install: bool
         (base / sub).mkdir(parents=True, exist_ok=True)
     node = socket.gethostname().split(".")[0] or "localnode"
     cluster = LocalSlurm(base, node)
-    cluster.conf.write_text(slurm_conf(base, node, os.cpu_count() or 1, max(256, _memory_mb() - 512), _free_ports(2)))
+    cluster.conf.write_text(
+        slurm_conf(base, node, os.cpu_count() or 1, max(256, _memory_mb() - 512), _free_ports(2))
+    )
     try:
         _start_munge(cluster)
         _start_daemons(cluster)

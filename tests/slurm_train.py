@@ -27,7 +27,7 @@ class HoldUntilStopped(Callback):
     def __init__(self, step: int, marker: Path, limit_s: float) -> None:
         self.step, self.marker, self.limit_s = step, marker, limit_s
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step != self.step:
             return
         self.marker.write_text(os.environ.get("SLURM_JOB_ID", ""))

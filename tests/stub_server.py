@@ -37,12 +37,21 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["StubServer", "StubRequest", "StubResponse", "closed_port_url", "basic_auth", "echo_headers", "slow"]
+__all__ = [
+    "StubRequest",
+    "StubResponse",
+    "StubServer",
+    "basic_auth",
+    "closed_port_url",
+    "echo_headers",
+    "slow",
+]
 
 
 @dataclass
@@ -103,10 +112,15 @@ def echo_headers(status: int, *, as_json: bool = True, retry_after: str | None =
 
     def handler(req: StubRequest) -> StubResponse:
         if as_json:
-            body = {"error": f"HTTP {status}", "message": f"request rejected; received headers: {json.dumps(req.headers)}"}
+            body = {
+                "error": f"HTTP {status}",
+                "message": f"request rejected; received headers: {json.dumps(req.headers)}",
+            }
             return StubResponse(status, json=body, headers=extra)
         lines = "".join(f"{k}: {v}\n" for k, v in req.headers.items())
-        return StubResponse(status, body=f"Error {status}. Request was:\n{req.method} {req.path}\n{lines}", headers=extra)
+        return StubResponse(
+            status, body=f"Error {status}. Request was:\n{req.method} {req.path}\n{lines}", headers=extra
+        )
 
     return handler
 
@@ -165,7 +179,7 @@ class StubServer:
         with self._lock:
             return sum(1 for r in self.requests if r.method == method and r.path == path)
 
-    def start(self) -> "StubServer":
+    def start(self) -> StubServer:
         stub = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -224,7 +238,7 @@ class StubServer:
                     self.wfile.write(payload)
                     return
                 for i in range(len(payload)):
-                    self.wfile.write(payload[i:i + 1])
+                    self.wfile.write(payload[i : i + 1])
                     self.wfile.flush()
                     time.sleep(drip_s)
 
@@ -244,7 +258,7 @@ class StubServer:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "StubServer":
+    def __enter__(self) -> StubServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -13,12 +13,11 @@ import socket
 from pathlib import Path
 
 import pytest
-import torch
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from scripted import ConstantPowerMeter, ScriptClock, ScriptedModule
 
-from scripted import ConstantPowerMeter, CustomBatch, ScriptClock, ScriptedModule
 from sci_lightning.errors import ConfigError
 from sci_lightning.lightning.callback import EnergyCarbonCallback
 
@@ -27,7 +26,9 @@ P_W = 10.0
 
 def _cb(clock: ScriptClock, out: Path, **kw) -> EnergyCarbonCallback:
     kw.setdefault("carbon", {"provider": "static", "region": "FR"})
-    return EnergyCarbonCallback(meters=[ConstantPowerMeter(clock, P_W)], output_dir=str(out), clock=clock, **kw)
+    return EnergyCarbonCallback(
+        meters=[ConstantPowerMeter(clock, P_W)], output_dir=str(out), clock=clock, **kw
+    )
 
 
 def _trainer(tmp_path: Path, callbacks: list, **kw) -> Trainer:
@@ -35,9 +36,15 @@ def _trainer(tmp_path: Path, callbacks: list, **kw) -> Trainer:
     kw.setdefault("num_sanity_val_steps", 0)
     kw.setdefault("limit_val_batches", 0)
     return Trainer(
-        accelerator="cpu", devices=1, default_root_dir=str(tmp_path), callbacks=callbacks,
-        enable_progress_bar=False, enable_model_summary=False,
-        enable_checkpointing=kw.pop("enable_checkpointing", False), logger=kw.pop("logger", False), **kw,
+        accelerator="cpu",
+        devices=1,
+        default_root_dir=str(tmp_path),
+        callbacks=callbacks,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=kw.pop("enable_checkpointing", False),
+        logger=kw.pop("logger", False),
+        **kw,
     )
 
 
@@ -85,8 +92,16 @@ def test_gradient_accumulation_counts_batches_and_optimizer_steps_apart(tmp_path
     _trainer(tmp_path, [cb], max_epochs=2, accumulate_grad_batches=4).fit(ScriptedModule(clock, batch_size=2))
     assert _counts(cb) == (640.0, 64, 16, 2.0, 128)
     report = json.loads((tmp_path / "sci_report.json").read_text())
-    assert report["training"] == {"epochs": 2.0, "steps": 16, "images": 128, "world_size": 1, "batches": 64,
-                                  "optimizer_steps": 16, "samples": 128, "hosts": [socket.gethostname()]}
+    assert report["training"] == {
+        "epochs": 2.0,
+        "steps": 16,
+        "images": 128,
+        "world_size": 1,
+        "batches": 64,
+        "optimizer_steps": 16,
+        "samples": 128,
+        "hosts": [socket.gethostname()],
+    }
     assert cb.parts[0]["batches"] == 64 and cb.parts[0]["optimizer_steps"] == 16
 
 
@@ -116,9 +131,15 @@ def test_max_time_gives_a_fractional_epoch(tmp_path, monkeypatch):
     assert _counts(cb) == (100.0, 10, 10, 0.3125, 20)
 
 
-@pytest.mark.parametrize("kind, fn, samples", [
-    ("dict", None, 64), ("dataclass", None, 64), ("custom", len, 64), ("custom", None, 0),
-])
+@pytest.mark.parametrize(
+    "kind, fn, samples",
+    [
+        ("dict", None, 64),
+        ("dataclass", None, 64),
+        ("custom", len, 64),
+        ("custom", None, 0),
+    ],
+)
 def test_samples_are_counted_as_lightning_sizes_batches(tmp_path, kind, fn, samples):
     clock = ScriptClock()
     cb = _cb(clock, tmp_path, batch_size_fn=fn)
@@ -142,15 +163,28 @@ def test_epoch_energy_monitor_refused_with_mid_epoch_validation(tmp_path):
     clock = ScriptClock()
     cb = _cb(clock, tmp_path)
     mc = ModelCheckpoint(dirpath=str(tmp_path / "ck"), monitor="energy/epoch_j")
-    trainer = _trainer(tmp_path, [cb, mc], enable_checkpointing=True, limit_val_batches=2, val_check_interval=0.5)
+    trainer = _trainer(
+        tmp_path, [cb, mc], enable_checkpointing=True, limit_val_batches=2, val_check_interval=0.5
+    )
     with pytest.raises(ConfigError, match="save_on_train_epoch_end=True"):
         trainer.fit(ScriptedModule(clock))
     # with the fix the same schedule runs, and the checkpoint scores each epoch's own energy
-    mc = ModelCheckpoint(dirpath=str(tmp_path / "ck2"), monitor="energy/epoch_j", mode="max", save_top_k=1,
-                         save_on_train_epoch_end=True)
+    mc = ModelCheckpoint(
+        dirpath=str(tmp_path / "ck2"),
+        monitor="energy/epoch_j",
+        mode="max",
+        save_top_k=1,
+        save_on_train_epoch_end=True,
+    )
     cb = _cb(clock, tmp_path)
-    _trainer(tmp_path, [cb, mc], enable_checkpointing=True, limit_val_batches=2, val_check_interval=0.5,
-             max_epochs=2).fit(ScriptedModule(clock, train_s_by_epoch=[1.0, 2.0]))
+    _trainer(
+        tmp_path,
+        [cb, mc],
+        enable_checkpointing=True,
+        limit_val_batches=2,
+        val_check_interval=0.5,
+        max_epochs=2,
+    ).fit(ScriptedModule(clock, train_s_by_epoch=[1.0, 2.0]))
     # epoch 2: 8 batches x 2 s x 10 W, and its mid-epoch validation (2 batches x 0.5 s); the one after
     # its last batch belongs to no epoch's training
     assert float(mc.best_model_score) == 8 * 2.0 * P_W + 2 * 0.5 * P_W
@@ -160,10 +194,17 @@ def test_epoch_energy_monitor_refused_with_mid_epoch_validation(tmp_path):
 def test_epoch_energy_monitor_scores_the_current_epoch_every_second_epoch(tmp_path):
     clock = ScriptClock()
     cb = _cb(clock, tmp_path)
-    mc = ModelCheckpoint(dirpath=str(tmp_path / "ck"), monitor="energy/epoch_j", mode="max", save_top_k=-1,
-                         filename="{epoch}")
-    _trainer(tmp_path, [cb, mc], enable_checkpointing=True, limit_val_batches=2, check_val_every_n_epoch=2,
-             max_epochs=4).fit(ScriptedModule(clock, train_s_by_epoch=[1.0, 2.0, 3.0, 4.0]))
+    mc = ModelCheckpoint(
+        dirpath=str(tmp_path / "ck"), monitor="energy/epoch_j", mode="max", save_top_k=-1, filename="{epoch}"
+    )
+    _trainer(
+        tmp_path,
+        [cb, mc],
+        enable_checkpointing=True,
+        limit_val_batches=2,
+        check_val_every_n_epoch=2,
+        max_epochs=4,
+    ).fit(ScriptedModule(clock, train_s_by_epoch=[1.0, 2.0, 3.0, 4.0]))
     scores = {Path(p).name: float(s) for p, s in mc.best_k_models.items()}
     assert scores == {"epoch=1.ckpt": 160.0, "epoch=3.ckpt": 320.0}  # the epoch validated, not the one before
 
@@ -179,10 +220,14 @@ def test_resume_from_lightnings_last_ckpt_keeps_the_completed_part_completed(tmp
     cb2 = _cb(clock, tmp_path / "p2")
     mc2 = ModelCheckpoint(dirpath=str(ck), save_last=True, save_top_k=0)
     _trainer(tmp_path, [cb2, mc2], enable_checkpointing=True, max_epochs=4).fit(
-        ScriptedModule(clock), ckpt_path=str(ck / "last.ckpt"))
+        ScriptedModule(clock), ckpt_path=str(ck / "last.ckpt")
+    )
     assert _statuses(cb2) == ["completed", "completed"] and cb2.unmeasured_s == 0
     assert _counts(cb2) == (320.0, 32, 32, 4.0, 256)
-    assert [(p["it_energy_j"], p["batches"], p["epochs"]) for p in cb2.parts] == [(160.0, 16, 2.0), (160.0, 16, 2.0)]
+    assert [(p["it_energy_j"], p["batches"], p["epochs"]) for p in cb2.parts] == [
+        (160.0, 16, 2.0),
+        (160.0, 16, 2.0),
+    ]
 
 
 @pytest.mark.slow
@@ -198,8 +243,10 @@ def test_resume_from_a_checkpoint_without_energy_state_says_what_is_unknown(tmp_
     assert (first["optimizer_steps"], first["epochs"]) == (16, 2.0)
     assert second["status"] == "completed"
     assert _counts(cb) == (160.0, 16, 16, 2.0, 128)  # the measured part only, counts and energy alike
-    assert any("energy of the training before it (16 optimizer steps, 2 epochs) is unknown" in w
-               for w in cb.result.warnings)
+    assert any(
+        "energy of the training before it (16 optimizer steps, 2 epochs) is unknown" in w
+        for w in cb.result.warnings
+    )
 
 
 def test_state_round_trip_keeps_parts(tmp_path):

@@ -8,15 +8,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lightning.pytorch.callbacks import ModelCheckpoint
-
 from scripted import ScriptClock, ScriptedModule
 from test_accounting_matrix import P_W, _cb, _trainer
 
 pytestmark = pytest.mark.slow
 
 BATCH = 2
-_SETTINGS = settings(max_examples=6, deadline=None, derandomize=True,
-                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+_SETTINGS = settings(
+    max_examples=6,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def _check_job(cb, trainer, per_epoch: int) -> None:
@@ -32,8 +35,9 @@ def _check_job(cb, trainer, per_epoch: int) -> None:
 
 @_SETTINGS
 @given(per_epoch=st.integers(2, 5), accumulate=st.integers(1, 3), first_steps=st.integers(1, 6))
-def test_a_job_resumed_after_a_completed_part_is_the_sum_of_its_parts(tmp_path_factory, per_epoch, accumulate,
-                                                                      first_steps):
+def test_a_job_resumed_after_a_completed_part_is_the_sum_of_its_parts(
+    tmp_path_factory, per_epoch, accumulate, first_steps
+):
     tmp = tmp_path_factory.mktemp("resume")
     clock = ScriptClock()
     n = BATCH * per_epoch
@@ -51,8 +55,9 @@ def test_a_job_resumed_after_a_completed_part_is_the_sum_of_its_parts(tmp_path_f
 
 @_SETTINGS
 @given(per_epoch=st.integers(2, 5), accumulate=st.integers(1, 2), fail_at=st.integers(2, 7))
-def test_a_job_resumed_after_a_part_died_is_the_sum_of_what_its_checkpoints_hold(tmp_path_factory, per_epoch,
-                                                                                 accumulate, fail_at):
+def test_a_job_resumed_after_a_part_died_is_the_sum_of_what_its_checkpoints_hold(
+    tmp_path_factory, per_epoch, accumulate, fail_at
+):
     tmp = tmp_path_factory.mktemp("killed")
     clock = ScriptClock()
     n, ck = BATCH * per_epoch, tmp / "ck"

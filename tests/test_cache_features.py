@@ -16,9 +16,9 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from sci_lightning.lightning.classifier import ImageClassifier
 from sci_lightning.data import DataConfig, build_datamodule
 from sci_lightning.errors import ConfigError
+from sci_lightning.lightning.classifier import ImageClassifier
 from sci_lightning.lightning.features import CachedFeaturesDataModule
 
 MEAN = (0.5, 0.5, 0.5)
@@ -28,8 +28,15 @@ EPOCHS = 4
 
 def _dm(tmp_path, augment: bool = False):
     cfg = DataConfig(
-        name="synthetic", cache_dir=str(tmp_path / "cache"), num_workers=0, batch_size=5, synthetic_classes=3,
-        synthetic_train_per_class=7, synthetic_val_per_class=3, synthetic_image_px=32, augment=augment,
+        name="synthetic",
+        cache_dir=str(tmp_path / "cache"),
+        num_workers=0,
+        batch_size=5,
+        synthetic_classes=3,
+        synthetic_train_per_class=7,
+        synthetic_val_per_class=3,
+        synthetic_image_px=32,
+        augment=augment,
     )
     dm = build_datamodule(cfg, image_size=32, mean=MEAN, std=STD, progress=False)
     dm.validate()
@@ -61,7 +68,13 @@ def _fit(tmp_path, cache: bool, events: list[str] | None = None, sanity_steps: i
     dm = _dm(tmp_path)
     L.seed_everything(7, workers=True)
     model = ImageClassifier(
-        "resnet10t", num_classes=3, image_size=32, freeze_backbone=True, lr=0.05, weight_decay=0.0, scheduler="cosine"
+        "resnet10t",
+        num_classes=3,
+        image_size=32,
+        freeze_backbone=True,
+        lr=0.05,
+        weight_decay=0.0,
+        scheduler="cosine",
     )
     seen = {"images": 0}
 
@@ -72,9 +85,16 @@ def _fit(tmp_path, cache: bool, events: list[str] | None = None, sanity_steps: i
     bn_before = model.model.bn1.running_mean.clone()
     rec = _Record(events)
     trainer = L.Trainer(
-        accelerator="cpu", devices=1, max_epochs=EPOCHS, deterministic=True, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=sanity_steps, callbacks=[rec],
+        accelerator="cpu",
+        devices=1,
+        max_epochs=EPOCHS,
+        deterministic=True,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=sanity_steps,
+        callbacks=[rec],
     )
     trainer.fit(model, datamodule=CachedFeaturesDataModule(dm) if cache else dm)
     # a frozen backbone stays frozen through a real fit: batch-norm statistics included
@@ -85,7 +105,9 @@ def _fit(tmp_path, cache: bool, events: list[str] | None = None, sanity_steps: i
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sanity_steps", [0, 1])  # extraction in train_dataloader() / in the sanity check
-def test_cached_features_give_the_same_head_training_with_one_backbone_pass(tmp_path, monkeypatch, sanity_steps):
+def test_cached_features_give_the_same_head_training_with_one_backbone_pass(
+    tmp_path, monkeypatch, sanity_steps
+):
     import sci_lightning.lightning.features as features
 
     events: list[str] = []
@@ -106,9 +128,15 @@ def test_cached_features_give_the_same_head_training_with_one_backbone_pass(tmp_
     # on other batch compositions): measured max relative difference of these losses 1e-7
     # (float32 epsilon), so rtol 1e-4 leaves a 1000x margin. A different shuffle order
     # (e.g. the extraction consuming a global RNG draw) changes them by up to 150 %.
-    torch.testing.assert_close(torch.tensor(rec.step_losses), torch.tensor(ref.step_losses), rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(torch.tensor(rec.val_losses), torch.tensor(ref.val_losses), rtol=1e-4, atol=1e-6)
-    assert max(abs(a - b) for a, b in zip(ref.step_losses[:5], ref.step_losses[5:10])) > 1e-3  # losses do move
+    torch.testing.assert_close(
+        torch.tensor(rec.step_losses), torch.tensor(ref.step_losses), rtol=1e-4, atol=1e-6
+    )
+    torch.testing.assert_close(
+        torch.tensor(rec.val_losses), torch.tensor(ref.val_losses), rtol=1e-4, atol=1e-6
+    )
+    assert (
+        max(abs(a - b) for a, b in zip(ref.step_losses[:5], ref.step_losses[5:10])) > 1e-3
+    )  # losses do move
     head, ref_head = model.model.get_classifier(), ref_model.model.get_classifier()
     torch.testing.assert_close(head.weight, ref_head.weight, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(head.bias, ref_head.bias, rtol=1e-4, atol=1e-6)
@@ -159,8 +187,19 @@ def test_config_refuses_cache_features_without_freeze_or_with_augment(compose):
     with pytest.raises(ConfigError, match=r"model\.cache_features.*freeze_backbone=true"):
         validate(compose(["experiment=quickstart", "model.cache_features=true", "data.augment=false"]))
     with pytest.raises(ConfigError, match=r"(?i)data\.augment.*set data\.augment=false"):
-        validate(compose(["experiment=quickstart", "model.cache_features=true", "model.freeze_backbone=true"]))
-    validate(compose(["experiment=quickstart", "model.cache_features=true", "model.freeze_backbone=true", "data.augment=false"]))
+        validate(
+            compose(["experiment=quickstart", "model.cache_features=true", "model.freeze_backbone=true"])
+        )
+    validate(
+        compose(
+            [
+                "experiment=quickstart",
+                "model.cache_features=true",
+                "model.freeze_backbone=true",
+                "data.augment=false",
+            ]
+        )
+    )
 
 
 @pytest.mark.slow
@@ -168,20 +207,34 @@ def test_run_with_cache_features_reports_it(compose, tmp_path):
     from sci_lightning.app.train import run
     from sci_lightning.lightning.features import CACHE_FEATURES_NOTE
 
-    cfg = compose([
-        "experiment=quickstart", "model=densenet", f"output_dir={tmp_path}",
-        "model.freeze_backbone=true", "model.cache_features=true", "data.augment=false",
-        "trainer.max_epochs=2", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
-        "trainer.num_sanity_val_steps=0", "data.batch_size=4", "data.num_workers=0",
-        "data.synthetic_classes=3", "data.synthetic_train_per_class=4", "data.synthetic_val_per_class=2",
-        "sci.boundary='One job on the lab box.'",
-    ])
+    cfg = compose(
+        [
+            "experiment=quickstart",
+            "model=densenet",
+            f"output_dir={tmp_path}",
+            "model.freeze_backbone=true",
+            "model.cache_features=true",
+            "data.augment=false",
+            "trainer.max_epochs=2",
+            "trainer.limit_train_batches=2",
+            "trainer.limit_val_batches=1",
+            "trainer.num_sanity_val_steps=0",
+            "data.batch_size=4",
+            "data.num_workers=0",
+            "data.synthetic_classes=3",
+            "data.synthetic_train_per_class=4",
+            "data.synthetic_val_per_class=2",
+            "sci.boundary='One job on the lab box.'",
+        ]
+    )
     best = run(cfg)
     summary = json.loads((tmp_path / "run_summary.json").read_text())
     report = json.loads((tmp_path / "sci_report.json").read_text())
     assert summary["settings"]["cache_features"] is True and report["settings"]["cache_features"] is True
     assert summary["notes"] == [CACHE_FEATURES_NOTE] and summary["feature_extraction_s"] > 0
-    assert report["boundary"] == f"One job on the lab box. {CACHE_FEATURES_NOTE}"  # the project's own text kept
+    assert (
+        report["boundary"] == f"One job on the lab box. {CACHE_FEATURES_NOTE}"
+    )  # the project's own text kept
     assert "model.cache_features=true" in (tmp_path / "sci_report.md").read_text()
     assert summary["steps"] == 4 and summary["images_seen"] == 16
     assert summary["trainable_parameters"] < summary["parameters"] / 100  # head only
@@ -198,7 +251,9 @@ def test_run_with_cache_features_reports_it(compose, tmp_path):
     assert 0.0 <= best <= 1.0
 
     # the checkpoint is an ordinary image classifier
-    ckpt = ImageClassifier.load_from_checkpoint(str(tmp_path / "checkpoints" / "last.ckpt"), map_location="cpu")
+    ckpt = ImageClassifier.load_from_checkpoint(
+        str(tmp_path / "checkpoints" / "last.ckpt"), map_location="cpu"
+    )
     ckpt.eval()
     with torch.no_grad():
         assert ckpt(torch.zeros(2, 3, 75, 75)).shape == (2, 3)

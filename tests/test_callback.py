@@ -11,17 +11,17 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from fake_nvml import FakeGpu, FakeNvml, StepMeter, TinyModule
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import OmegaConf
 
-from fake_nvml import FakeGpu, FakeNvml, StepMeter, TinyModule
 from sci_lightning.carbon.static import lookup_static
-from sci_lightning.metric_names import path_prefix_clashes
-from sci_lightning.lightning.callback import EnergyCarbonCallback
 from sci_lightning.energy import CpuTimeEnergyMeter, EnergyMeterWarning, EnergyResult, NvmlEnergyMeter
 from sci_lightning.errors import ConfigError
+from sci_lightning.lightning.callback import EnergyCarbonCallback
+from sci_lightning.metric_names import path_prefix_clashes
 from sci_lightning.settings import CarbonConfig, SciConfig
 
 
@@ -47,7 +47,9 @@ def _csv_metrics(log_dir: str) -> list[dict[str, str]]:
 
 def test_plain_lightning_script_writes_energy_json_with_named_methods(tmp_path):
     """No Hydra anywhere: defaults give CPU-time and RAM estimates on this GPU-less machine."""
-    cb = EnergyCarbonCallback(energy={"rapl_root": str(tmp_path / "no-rapl"), "pue": 1.5}, log_every_n_steps=2)
+    cb = EnergyCarbonCallback(
+        energy={"rapl_root": str(tmp_path / "no-rapl"), "pue": 1.5}, log_every_n_steps=2
+    )
     logger = CSVLogger(str(tmp_path), name="run")
     trainer = _trainer(tmp_path, [cb], logger=logger, max_steps=6)
     trainer.fit(TinyModule(n=64, batch_size=8))
@@ -58,7 +60,10 @@ def test_plain_lightning_script_writes_energy_json_with_named_methods(tmp_path):
     assert cb.energy_json_path == str(path) and path.exists()
     loaded = EnergyResult.from_dict(json.loads(path.read_text()))
     methods = {(c.component, c.method, c.quality) for c in loaded.components}
-    assert methods == {("cpu", "cpu_time_tdp_estimate", "estimated"), ("ram", "ram_per_gb_estimate", "estimated")}
+    assert methods == {
+        ("cpu", "cpu_time_tdp_estimate", "estimated"),
+        ("ram", "ram_per_gb_estimate", "estimated"),
+    }
     assert loaded.steps == 6 and loaded.images == 48 and loaded.world_size == 1 and loaded.pue == 1.5
     assert loaded.it_energy_j > 0 and loaded.energy_j == pytest.approx(1.5 * loaded.it_energy_j)
     assert sum(i.energy_j for i in loaded.timeline) == pytest.approx(loaded.it_energy_j, rel=1e-9)
@@ -68,20 +73,40 @@ def test_plain_lightning_script_writes_energy_json_with_named_methods(tmp_path):
 
     rows = _csv_metrics(logger.log_dir)
     keys = {k for r in rows for k, v in r.items() if v not in ("", None)}
-    for key in ("energy/power_w/cpu", "energy/power_w/ram", "energy/power_w/total", "energy/batch_j",
-                "energy/so_far_kwh", "energy/so_far_wh", "energy/epoch_j", "energy/fit/total_kwh",
-                "energy/fit/total_wh", "energy/fit/cpu/cpu_time_tdp_estimate_kwh", "energy/fit/duration_s",
-                "energy/fit/mean_power_w", "sci/score", "sci/score_mg", "results/energy_wh"):
+    for key in (
+        "energy/power_w/cpu",
+        "energy/power_w/ram",
+        "energy/power_w/total",
+        "energy/batch_j",
+        "energy/so_far_kwh",
+        "energy/so_far_wh",
+        "energy/epoch_j",
+        "energy/fit/total_kwh",
+        "energy/fit/total_wh",
+        "energy/fit/cpu/cpu_time_tdp_estimate_kwh",
+        "energy/fit/duration_s",
+        "energy/fit/mean_power_w",
+        "sci/score",
+        "sci/score_mg",
+        "results/energy_wh",
+    ):
         assert key in keys, key
     assert not path_prefix_clashes(keys), "a logged name is a folder of another (MLflow cannot store both)"
     per_step = [r for r in rows if r.get("energy/batch_j")]
-    assert [int(r["step"]) for r in per_step] == [0, 1, 3, 5]  # the first batch, then every 2nd, at Lightning's own logging step
+    assert [int(r["step"]) for r in per_step] == [
+        0,
+        1,
+        3,
+        5,
+    ]  # the first batch, then every 2nd, at Lightning's own logging step
     fit_total = [float(r["energy/fit/total_kwh"]) for r in rows if r.get("energy/fit/total_kwh")]
     assert fit_total == [pytest.approx(loaded.energy_kwh)]
 
 
 def test_hydra_style_config_node_and_misconfiguration_refused_at_construction(tmp_path):
-    cb = EnergyCarbonCallback(energy=OmegaConf.create({"gpu": "auto", "cpu": "estimate", "ram": "off"}), output_dir=str(tmp_path))
+    cb = EnergyCarbonCallback(
+        energy=OmegaConf.create({"gpu": "auto", "cpu": "estimate", "ram": "off"}), output_dir=str(tmp_path)
+    )
     _trainer(tmp_path, [cb], max_steps=2).fit(TinyModule())
     assert [c.method for c in cb.result.components] == ["cpu_time_tdp_estimate"]
     assert (tmp_path / "energy.json").exists()
@@ -98,8 +123,11 @@ def test_hydra_style_config_node_and_misconfiguration_refused_at_construction(tm
 
 def test_dict_carbon_settings_reach_the_report(tmp_path):
     """A plain dict (a LightningCLI YAML mapping) is the CarbonConfig it spells: France, not the world."""
-    cb = EnergyCarbonCallback(meters=[StepMeter("gpu", "GPU-a", 100.0)], output_dir=str(tmp_path),
-                              carbon={"provider": "static", "region": "FR"})
+    cb = EnergyCarbonCallback(
+        meters=[StepMeter("gpu", "GPU-a", 100.0)],
+        output_dir=str(tmp_path),
+        carbon={"provider": "static", "region": "FR"},
+    )
     assert cb.carbon == CarbonConfig(provider="static", region="FR")
     _trainer(tmp_path, [cb], max_steps=3).fit(TinyModule())
     report = json.loads((tmp_path / "sci_report.json").read_text())
@@ -135,12 +163,21 @@ def test_after_energy_hook_receives_the_result_on_rank_zero(tmp_path):
         def _after_energy(self, trainer, pl_module, result):
             seen.append((Path(self.energy_json_path).exists(), result, self.carbon, self.sci))
 
-    cb = WithCarbon(meters=[StepMeter()], output_dir=str(tmp_path), carbon={"provider": "static"},
-                    sci={"functional_unit": "epoch"})
+    cb = WithCarbon(
+        meters=[StepMeter()],
+        output_dir=str(tmp_path),
+        carbon={"provider": "static"},
+        sci={"functional_unit": "epoch"},
+    )
     _trainer(tmp_path, [cb], max_steps=3).fit(TinyModule())
     assert len(seen) == 1
     written, result, carbon, sci = seen[0]
-    assert written and result is cb.result and carbon == CarbonConfig() and sci == SciConfig(functional_unit="epoch")
+    assert (
+        written
+        and result is cb.result
+        and carbon == CarbonConfig()
+        and sci == SciConfig(functional_unit="epoch")
+    )
 
 
 def test_nvml_failure_mid_run_does_not_stop_training_and_is_flagged(tmp_path, monkeypatch):
@@ -153,8 +190,9 @@ def test_nvml_failure_mid_run_does_not_stop_training_and_is_flagged(tmp_path, mo
             return {}
 
     nvml = NvmlEnergyMeter([0], visible_devices=None, torch_uuids={}, sampling_interval_s=0.01)
-    cb = EnergyCarbonCallback(meters=[Energise("gpu", "x", 0.0), nvml], output_dir=str(tmp_path),
-                              energy={"min_read_interval_s": 0})  # one read per step: the counts below
+    cb = EnergyCarbonCallback(
+        meters=[Energise("gpu", "x", 0.0), nvml], output_dir=str(tmp_path), energy={"min_read_interval_s": 0}
+    )  # one read per step: the counts below
     with pytest.warns(EnergyMeterWarning, match="energy counter failed mid-run"):
         _trainer(tmp_path, [cb], max_steps=8).fit(TinyModule())
     gpu_comps = {c.method: c for c in cb.result.components if c.device == "GPU-1234"}
@@ -172,7 +210,9 @@ def test_kill_and_resume_through_a_real_checkpoint_sums_parts_once(tmp_path):
     # part 1: checkpoint written mid-fit at step 3 (state_dict while running); the run
     # continues to step 5, then "dies": steps 4-5 are after the last checkpoint.
     m1 = StepMeter("gpu", "GPU-a", joules_per_read=1.0)
-    cb1 = EnergyCarbonCallback(meters=[m1], output_dir=str(tmp_path / "p1"), energy={"min_read_interval_s": 0})
+    cb1 = EnergyCarbonCallback(
+        meters=[m1], output_dir=str(tmp_path / "p1"), energy={"min_read_interval_s": 0}
+    )
     mc = ModelCheckpoint(dirpath=str(ckpt_dir), every_n_train_steps=3, save_top_k=-1)
     _trainer(tmp_path, [cb1, mc], max_steps=5, enable_checkpointing=True).fit(TinyModule(n=64, batch_size=8))
     ckpt = ckpt_dir / "epoch=0-step=3.ckpt"
@@ -187,7 +227,9 @@ def test_kill_and_resume_through_a_real_checkpoint_sums_parts_once(tmp_path):
 
     # part 2: a new process would build a new callback; resume from the step-3 checkpoint
     m2 = StepMeter("gpu", "GPU-a", joules_per_read=1.0)
-    cb2 = EnergyCarbonCallback(meters=[m2], output_dir=str(tmp_path / "p2"), energy={"min_read_interval_s": 0})
+    cb2 = EnergyCarbonCallback(
+        meters=[m2], output_dir=str(tmp_path / "p2"), energy={"min_read_interval_s": 0}
+    )
     _trainer(tmp_path, [cb2], max_steps=7).fit(TinyModule(n=64, batch_size=8), ckpt_path=str(ckpt))
     res = cb2.result
     (gpu,) = res.components
@@ -237,12 +279,18 @@ def test_state_dict_before_fit_is_empty_and_loads(tmp_path):
 def test_flat_memory_over_100k_simulated_steps():
     """Per-step work is O(1): bounded timeline, no growth in traced memory."""
     meters = [StepMeter("gpu", "GPU-a", 0.5), CpuTimeEnergyMeter(include_children=False)]
-    cb = EnergyCarbonCallback(energy={"timeline_max_intervals": 64, "ram": "off"}, meters=meters, log_every_n_steps=50)
+    cb = EnergyCarbonCallback(
+        energy={"timeline_max_intervals": 64, "ram": "off"}, meters=meters, log_every_n_steps=50
+    )
     logged = []
     logger = SimpleNamespace(log_metrics=lambda m, step: logged.append(len(m)), save=lambda: None)
     trainer = SimpleNamespace(
         strategy=SimpleNamespace(root_device=torch.device("cpu")),
-        log_every_n_steps=50, loggers=[logger], is_global_zero=True, global_step=0, callback_metrics={},
+        log_every_n_steps=50,
+        loggers=[logger],
+        is_global_zero=True,
+        global_step=0,
+        callback_metrics={},
     )
     cb.setup(trainer, None, "fit")
     cb.on_fit_start(trainer, None)
@@ -272,7 +320,9 @@ def test_meter_that_raises_never_stops_training(tmp_path):
         def read_j(self):
             raise RuntimeError("sensor on fire")
 
-    cb = EnergyCarbonCallback(meters=[Broken(), StepMeter("cpu", "host", 1.0, "cpu_time_tdp_estimate")], output_dir=str(tmp_path))
+    cb = EnergyCarbonCallback(
+        meters=[Broken(), StepMeter("cpu", "host", 1.0, "cpu_time_tdp_estimate")], output_dir=str(tmp_path)
+    )
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
         _trainer(tmp_path, [cb], max_steps=4).fit(TinyModule())

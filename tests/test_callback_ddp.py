@@ -6,12 +6,12 @@ import json
 import socket
 
 import pytest
+from fake_nvml import StepMeter, TinyModule
 from lightning.pytorch import Trainer
 
-from fake_nvml import StepMeter, TinyModule
+from sci_lightning.energy import CpuTimeEnergyMeter
 from sci_lightning.lightning.callback import EnergyCarbonCallback
 from sci_lightning.lightning.distributed import ReleaseProcessGroup
-from sci_lightning.energy import CpuTimeEnergyMeter
 
 
 @pytest.mark.slow
@@ -24,10 +24,16 @@ def test_ddp_two_cpu_ranks_count_shared_gpu_and_host_cpu_once(tmp_path):
     ]
     cb = EnergyCarbonCallback(meters=meters, output_dir=str(tmp_path), energy={"min_read_interval_s": 0})
     trainer = Trainer(
-        accelerator="cpu", devices=2, strategy="ddp_spawn", max_steps=3, logger=False,
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp_spawn",
+        max_steps=3,
+        logger=False,
         # ReleaseProcessGroup: without it gloo can SIGABRT a rank at exit (see sci_lightning.lightning.distributed)
         callbacks=[cb, ReleaseProcessGroup()],
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
         default_root_dir=str(tmp_path),
     )
     trainer.fit(TinyModule(n=64, batch_size=8))
@@ -59,15 +65,34 @@ def test_ddp_spawn_results_reach_the_launching_process_exactly(tmp_path):
 
     clock = ScriptClock()
     meter = ConstantPowerMeter(clock, 10.0, device={0: "GPU-0", 1: "GPU-1"})
-    cb = EnergyCarbonCallback(meters=[meter], output_dir=str(tmp_path), clock=clock,
-                              carbon={"provider": "static", "region": "FR"})
+    cb = EnergyCarbonCallback(
+        meters=[meter], output_dir=str(tmp_path), clock=clock, carbon={"provider": "static", "region": "FR"}
+    )
     trainer = Trainer(
-        accelerator="cpu", devices=2, strategy="ddp_spawn", max_epochs=1, logger=False, num_sanity_val_steps=0,
-        limit_val_batches=0, callbacks=[cb, ReleaseProcessGroup()], enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path),
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp_spawn",
+        max_epochs=1,
+        logger=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        callbacks=[cb, ReleaseProcessGroup()],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
     )
     trainer.fit(ScriptedModule(clock))
     r = cb.result  # in this (launching) process
-    assert (r.it_energy_j, r.batches, r.optimizer_steps, r.epochs, r.samples, r.world_size) == (80.0, 4, 4, 1.0, 64, 2)
-    assert cb.energy_json_path == str(tmp_path / "energy.json") and cb.report_path == str(tmp_path / "sci_report.json")
+    assert (r.it_energy_j, r.batches, r.optimizer_steps, r.epochs, r.samples, r.world_size) == (
+        80.0,
+        4,
+        4,
+        1.0,
+        64,
+        2,
+    )
+    assert cb.energy_json_path == str(tmp_path / "energy.json") and cb.report_path == str(
+        tmp_path / "sci_report.json"
+    )
     assert cb.report.training.samples == 64 and [p["status"] for p in cb.parts] == ["completed"]

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fake_nvml import StepMeter, TinyModule
 from lightning.pytorch import Trainer
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from fake_nvml import StepMeter, TinyModule
 from sci_lightning.campaign import build_campaign, campaign_line, write_campaign
 from sci_lightning.compare import compare_runs
 from sci_lightning.compare.tables import markdown_report, text_summary
@@ -44,15 +44,37 @@ class Stopped(TinyModule):
         return super().training_step(batch, batch_idx)
 
 
-def _fit(run_dir: Path, module, *, max_steps: int = 6, ckpt_path: str | None = None, compute_sci: bool = True,
-         checkpoints: bool = False, joules: float = 2.0) -> None:
-    cb = EnergyCarbonCallback(meters=[StepMeter("gpu", "GPU-a", joules)], output_dir=str(run_dir), carbon=CARBON,
-                              sci={"embodied_total_kg": 100.0, "lifespan_years": 4.0}, compute_sci=compute_sci,
-                              energy={"min_read_interval_s": 0}, report_meta={"model": "tiny_mlp"})
+def _fit(
+    run_dir: Path,
+    module,
+    *,
+    max_steps: int = 6,
+    ckpt_path: str | None = None,
+    compute_sci: bool = True,
+    checkpoints: bool = False,
+    joules: float = 2.0,
+) -> None:
+    cb = EnergyCarbonCallback(
+        meters=[StepMeter("gpu", "GPU-a", joules)],
+        output_dir=str(run_dir),
+        carbon=CARBON,
+        sci={"embodied_total_kg": 100.0, "lifespan_years": 4.0},
+        compute_sci=compute_sci,
+        energy={"min_read_interval_s": 0},
+        report_meta={"model": "tiny_mlp"},
+    )
     callbacks = [cb, LastCheckpoint(run_dir / "checkpoints", every_min=None)] if checkpoints else [cb]
-    trainer = Trainer(accelerator="cpu", devices=1, default_root_dir=str(run_dir), callbacks=callbacks,
-                      max_steps=max_steps, enable_progress_bar=False, enable_model_summary=False,
-                      enable_checkpointing=checkpoints, logger=False)
+    trainer = Trainer(
+        accelerator="cpu",
+        devices=1,
+        default_root_dir=str(run_dir),
+        callbacks=callbacks,
+        max_steps=max_steps,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=checkpoints,
+        logger=False,
+    )
     trainer.fit(module, ckpt_path=ckpt_path)
 
 
@@ -64,11 +86,18 @@ def campaign_dir(tmp_path_factory) -> Path:
         _fit(root / "a_failed", Exploding())
     with pytest.raises((SIGTERMException, SystemExit)):
         _fit(root / "b_part1", Stopped(), max_steps=8, checkpoints=True)
-    _fit(root / "c_resumed", TinyModule(), max_steps=8, ckpt_path=str(root / "b_part1" / "checkpoints" / "last.ckpt"))
+    _fit(
+        root / "c_resumed",
+        TinyModule(),
+        max_steps=8,
+        ckpt_path=str(root / "b_part1" / "checkpoints" / "last.ckpt"),
+    )
     with pytest.raises(RuntimeError, match="NaN"):
         _fit(root / "d_failed_no_report", Exploding(), compute_sci=False)
     (root / "e_empty").mkdir()
-    (root / "e_empty" / "job_failed.json").write_text(json.dumps({"error_type": "OSError", "error": "disk full"}))
+    (root / "e_empty" / "job_failed.json").write_text(
+        json.dumps({"error_type": "OSError", "error": "disk full"})
+    )
     return root
 
 
@@ -90,7 +119,9 @@ def test_campaign_total_is_the_sum_of_the_runs_own_reports(campaign_dir):
     assert runs["d_failed_no_report"].status == "failed" and runs["d_failed_no_report"].estimated
 
     reported = [failed, resumed]
-    assert c.energy_kwh == pytest.approx(sum(r.energy_kwh.total for r in reported) + energy_only["energy_kwh"])
+    assert c.energy_kwh == pytest.approx(
+        sum(r.energy_kwh.total for r in reported) + energy_only["energy_kwh"]
+    )
     d = runs["d_failed_no_report"]
     assert c.operational_g == pytest.approx(sum(r.operational_g for r in reported) + d.operational_g)
     assert c.embodied_g == pytest.approx(sum(r.embodied_g for r in reported) + d.embodied_g)
@@ -115,14 +146,27 @@ def test_campaign_files_and_disclosure(campaign_dir, tmp_path):
     assert data["carbon_g"] == pytest.approx(c.carbon_g) and data["runs_total"] == 5
     assert data["runs_by_status"] == {"completed": 1, "failed": 2, "interrupted": 1, "no measurement": 1}
     md = (tmp_path / "campaign.md").read_text()
-    for words in ("Provider boundary", "## Functional unit", "gross", "effective", "## Strategies used",
-                  "Inside:", "Outside:", "counted in c_resumed", "no measurement", "emissions estimated"):
+    for words in (
+        "Provider boundary",
+        "## Functional unit",
+        "gross",
+        "effective",
+        "## Strategies used",
+        "Inside:",
+        "Outside:",
+        "counted in c_resumed",
+        "no measurement",
+        "emissions estimated",
+    ):
         assert words in md, words
     manifest = yaml.safe_load((tmp_path / "campaign_impact.yml").read_text())
     children = manifest["tree"]["children"]
     assert sorted(children) == ["a_failed", "c_resumed", "d_failed_no_report"]  # b_part1 counts 0
-    total = sum(o["energy"] * o["grid/carbon-intensity"] + o["carbon-embodied"]
-                for ch in children.values() for o in ch["inputs"])
+    total = sum(
+        o["energy"] * o["grid/carbon-intensity"] + o["carbon-embodied"]
+        for ch in children.values()
+        for o in ch["inputs"]
+    )
     assert total == pytest.approx(c.carbon_g)
 
 
@@ -134,14 +178,21 @@ def test_final_run_can_be_chosen_and_a_wrong_one_is_refused(campaign_dir):
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sci_lightning.campaign", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "sci_lightning.campaign", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli_writes_the_files_and_refuses_bad_input_in_one_line(campaign_dir, tmp_path):
     out = _cli(str(campaign_dir), "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("Campaign of tiny_mlp (all 5 runs: 1 completed, 1 interrupted, 2 failed, 1 no measurement): ")
+    assert out.stdout.startswith(
+        "Campaign of tiny_mlp (all 5 runs: 1 completed, 1 interrupted, 2 failed, 1 no measurement): "
+    )
     assert (tmp_path / "out" / "campaign.md").is_file()
     (tmp_path / "nothing").mkdir()
     cases = {
@@ -165,13 +216,20 @@ def test_comparison_ends_with_the_campaign_line(campaign_dir):
     assert text_summary(comp).rstrip().splitlines()[-1] == line
 
 
-@pytest.mark.skipif(not IF_RUN or not os.path.exists(IF_RUN),
-                    reason="if-run not found (set IF_RUN or put @grnsft/if's if-run on PATH)")
+@pytest.mark.skipif(
+    not IF_RUN or not os.path.exists(IF_RUN),
+    reason="if-run not found (set IF_RUN or put @grnsft/if's if-run on PATH)",
+)
 def test_if_run_reproduces_the_campaign_sci(campaign_dir, tmp_path):
     c = build_campaign([campaign_dir])
     write_campaign(c, tmp_path)
-    proc = subprocess.run([IF_RUN, "--manifest", str(tmp_path / "campaign_impact.yml"), "--output",
-                           str(tmp_path / "if-out")], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [IF_RUN, "--manifest", str(tmp_path / "campaign_impact.yml"), "--output", str(tmp_path / "if-out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     computed = yaml.safe_load(next(tmp_path.glob("if-out*")).read_text())
     assert computed["execution"]["status"] == "success"
@@ -181,25 +239,39 @@ def test_if_run_reproduces_the_campaign_sci(campaign_dir, tmp_path):
     assert agg["carbon-embodied"] == pytest.approx(c.embodied_g, rel=1e-6)
     assert agg["energy"] == pytest.approx(c.energy_kwh, rel=1e-6)
     for unit, value in c.sci_per.items():
-        key = {"job": "sci-per-job", "epoch": "sci-per-epoch", "1000_images": "sci-per-thousand-images",
-               "pflop": "sci-per-petaflop", "billion_parameters": "sci-per-billion-parameters"}[unit]
+        key = {
+            "job": "sci-per-job",
+            "epoch": "sci-per-epoch",
+            "1000_images": "sci-per-thousand-images",
+            "pflop": "sci-per-petaflop",
+            "billion_parameters": "sci-per-billion-parameters",
+        }[unit]
         assert agg[key] == pytest.approx(value, rel=1e-6)
 
 
-def _run(name: str, parts: list[tuple[str, float]], energy_kwh: float) -> "CampaignRun":
+def _run(name: str, parts: list[tuple[str, float]], energy_kwh: float) -> CampaignRun:
     from sci_lightning.campaign import CampaignRun
 
-    return CampaignRun(path=Path("/nowhere") / name, name=name, status="completed", source="sci_report.json",
-                       energy_kwh=energy_kwh, operational_g=100 * energy_kwh,
-                       parts=[{"started_at": s, "energy_j": j} for s, j in parts])
+    return CampaignRun(
+        path=Path("/nowhere") / name,
+        name=name,
+        status="completed",
+        source="sci_report.json",
+        energy_kwh=energy_kwh,
+        operational_g=100 * energy_kwh,
+        parts=[{"started_at": s, "energy_j": j} for s, j in parts],
+    )
 
 
 def test_shared_parts_count_once_branches_and_partial_resumes():
     from sci_lightning.campaign.rollup import attribute_parts
 
     # a (interrupted, 10 J) resumed twice from its last checkpoint: b and c each hold a's part
-    a, b, c = _run("a", [("t0", 10.0)], 1.0), _run("b", [("t0", 10.0), ("t1", 30.0)], 4.0), \
-        _run("c", [("t0", 10.0), ("t2", 10.0)], 2.0)
+    a, b, c = (
+        _run("a", [("t0", 10.0)], 1.0),
+        _run("b", [("t0", 10.0), ("t1", 30.0)], 4.0),
+        _run("c", [("t0", 10.0), ("t2", 10.0)], 2.0),
+    )
     attribute_parts([a, b, c])
     assert a.counted_fraction == 0 and a.included_in == ["b"]
     assert b.counted_fraction == 1 and c.counted_fraction == pytest.approx(0.5) and c.included_in == ["b"]
@@ -252,6 +324,8 @@ def test_one_campaign_line_per_model_and_only_runs_counted(campaign_dir, tmp_pat
     assert proc.returncode == 2 and "runs of 2 models" in proc.stderr and "--final" in proc.stderr
     proc = _cli(str(root), "--final", str(other), "--out", str(tmp_path / "o"), cwd=tmp_path)
     assert proc.returncode == 0 and "Campaign of other_net (all 1 runs" in proc.stdout
+
+
 def test_binary_report_is_listed_not_fatal(tmp_path):
     from sci_lightning.campaign.rollup import read_run
 
@@ -259,12 +333,38 @@ def test_binary_report_is_listed_not_fatal(tmp_path):
     for folder in (with_energy, alone):
         folder.mkdir()
         (folder / "sci_report.json").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(512))
-    (with_energy / "energy.json").write_text(json.dumps({
-        "schema_version": 1, "started_at": "2026-11-28T20:00:00+00:00", "ended_at": "2026-11-28T20:00:10+00:00",
-        "duration_s": 10.0, "energy_j": 360.0, "it_energy_j": 360.0, "energy_kwh": 1e-4, "pue": 1.0, "steps": 2,
-        "epochs": 1, "images": 4, "world_size": 1, "warnings": [], "timeline": [], "status": "completed",
-        "components": [{"component": "cpu", "device": "vm", "energy_j": 360.0, "method": "cpu_time_tdp_estimate",
-                        "quality": "estimated", "status": "ok", "notes": []}]}))
+    (with_energy / "energy.json").write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "started_at": "2026-11-28T20:00:00+00:00",
+                "ended_at": "2026-11-28T20:00:10+00:00",
+                "duration_s": 10.0,
+                "energy_j": 360.0,
+                "it_energy_j": 360.0,
+                "energy_kwh": 1e-4,
+                "pue": 1.0,
+                "steps": 2,
+                "epochs": 1,
+                "images": 4,
+                "world_size": 1,
+                "warnings": [],
+                "timeline": [],
+                "status": "completed",
+                "components": [
+                    {
+                        "component": "cpu",
+                        "device": "vm",
+                        "energy_j": 360.0,
+                        "method": "cpu_time_tdp_estimate",
+                        "quality": "estimated",
+                        "status": "ok",
+                        "notes": [],
+                    }
+                ],
+            }
+        )
+    )
     run = read_run(alone)
     assert run.status == "no measurement" and "sci_report.json unreadable (UnicodeDecodeError" in run.reason
     run = read_run(with_energy)  # counted from energy.json; the unreadable report named with its path

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from stub_server import StubResponse, StubServer
 
 from sci_lightning.carbon.base import ProviderError
 from sci_lightning.carbon.carbon_aware_sdk import CarbonAwareSdkProvider, parse_timespan
-from sci_lightning.settings import CarbonConfig
 from sci_lightning.carbon.http import HttpStatusError
 from sci_lightning.errors import ConfigError
-from stub_server import StubResponse, StubServer
+from sci_lightning.settings import CarbonConfig
 
 T0 = datetime(2024, 7, 19, 14, 0, tzinfo=timezone.utc)
 LOCATIONS = {"westus", "eastus"}
@@ -44,7 +44,11 @@ class SdkStub:
     def _loc(self, req):
         loc = req.arg("location")
         if not loc:
-            return problem(400, "One or more validation errors occurred.", {"location": ["The location field is required."]})
+            return problem(
+                400,
+                "One or more validation errors occurred.",
+                {"location": ["The location field is required."]},
+            )
         if loc not in LOCATIONS:
             return problem(400, f"Location '{loc}' not found")
         return None
@@ -59,7 +63,14 @@ class SdkStub:
         end = datetime.fromisoformat(req.arg("toTime").replace("Z", "+00:00"))
         out, t, i = [], start, 0
         while t < end:
-            out.append({"location": "CAISO_NORTH", "time": iso(t), "rating": self.values[i % 6], "duration": "00:05:00"})
+            out.append(
+                {
+                    "location": "CAISO_NORTH",
+                    "time": iso(t),
+                    "rating": self.values[i % 6],
+                    "duration": "00:05:00",
+                }
+            )
             t += timedelta(minutes=5)
             i += 1
         return out
@@ -70,8 +81,15 @@ class SdkStub:
         bad = self._loc(req)
         if bad:
             return bad
-        data = [{"location": "CAISO_NORTH", "timestamp": iso(T0 + timedelta(minutes=5 * i)), "duration": 5,
-                 "value": self.values[i % 6]} for i in range(24 * 12)]
+        data = [
+            {
+                "location": "CAISO_NORTH",
+                "timestamp": iso(T0 + timedelta(minutes=5 * i)),
+                "duration": 5,
+                "value": self.values[i % 6],
+            }
+            for i in range(24 * 12)
+        ]
         lo = req.arg("dataStartAt")
         hi = req.arg("dataEndAt")
         if lo:
@@ -82,13 +100,25 @@ class SdkStub:
             data = [d for d in data if lo_t <= datetime.fromisoformat(d["timestamp"]) < hi_t]
         ws = int(req.arg("windowSize", "5"))
         best = min(data, key=lambda d: d["value"])
-        return [{
-            "requestedAt": iso(T0), "generatedAt": iso(T0 - timedelta(minutes=2)), "location": req.arg("location"),
-            "dataStartAt": lo, "dataEndAt": hi, "windowSize": ws,
-            "optimalDataPoints": [{"location": "CAISO_NORTH", "timestamp": best["timestamp"], "duration": ws,
-                                   "value": best["value"]}],
-            "forecastData": data,
-        }]
+        return [
+            {
+                "requestedAt": iso(T0),
+                "generatedAt": iso(T0 - timedelta(minutes=2)),
+                "location": req.arg("location"),
+                "dataStartAt": lo,
+                "dataEndAt": hi,
+                "windowSize": ws,
+                "optimalDataPoints": [
+                    {
+                        "location": "CAISO_NORTH",
+                        "timestamp": best["timestamp"],
+                        "duration": ws,
+                        "value": best["value"],
+                    }
+                ],
+                "forecastData": data,
+            }
+        ]
 
     def average(self, req):
         bad = self._loc(req)
@@ -96,8 +126,12 @@ class SdkStub:
             return bad
         if not req.arg("startTime") or not req.arg("endTime"):
             return problem(400, "startTime and endTime are required")
-        return {"location": req.arg("location"), "startTime": req.arg("startTime"), "endTime": req.arg("endTime"),
-                "carbonIntensity": 345.434}
+        return {
+            "location": req.arg("location"),
+            "startTime": req.arg("startTime"),
+            "endTime": req.arg("endTime"),
+            "carbonIntensity": 345.434,
+        }
 
 
 @pytest.fixture
@@ -141,8 +175,14 @@ def test_forecast_with_optimal(sdk):
     assert series.kind == "forecast" and len(series.points) == 24
     assert series.generated_at == T0 - timedelta(minutes=2)
     assert all(b.start == a.end for a, b in zip(series.points, series.points[1:]))
-    assert optimal == [{"location": "CAISO_NORTH", "start": T0 + timedelta(minutes=25), "duration_min": 30.0,
-                        "g_per_kwh": 180.0}]
+    assert optimal == [
+        {
+            "location": "CAISO_NORTH",
+            "start": T0 + timedelta(minutes=25),
+            "duration_min": 30.0,
+            "g_per_kwh": 180.0,
+        }
+    ]
     req = srv.requests[-1]
     assert req.arg("dataStartAt") == "2024-07-19T14:00:00Z" and req.arg("dataEndAt") == "2024-07-19T16:00:00Z"
     assert req.arg("windowSize") == "30"
@@ -159,11 +199,14 @@ def test_forecast_without_start_requests_whole_forecast(sdk):
 
 def test_legacy_single_optimal_data_point(sdk):
     stub, srv = sdk
-    stub.override["forecast"] = [{
-        "generatedAt": iso(T0), "location": "westus",
-        "optimalDataPoint": {"location": "IE", "timestamp": iso(T0), "duration": 10, "value": 448.4},
-        "forecastData": [{"location": "IE", "timestamp": iso(T0), "duration": 10, "value": 448.4}],
-    }]
+    stub.override["forecast"] = [
+        {
+            "generatedAt": iso(T0),
+            "location": "westus",
+            "optimalDataPoint": {"location": "IE", "timestamp": iso(T0), "duration": 10, "value": 448.4},
+            "forecastData": [{"location": "IE", "timestamp": iso(T0), "duration": 10, "value": 448.4}],
+        }
+    ]
     series, optimal = make(srv).forecast_with_optimal(T0, timedelta(hours=1))
     assert optimal[0]["g_per_kwh"] == 448.4 and series.points[0].end == T0 + timedelta(minutes=10)
 
@@ -187,7 +230,9 @@ def test_unknown_location(sdk):
 
 def test_validation_problem_details_quoted(sdk):
     stub, srv = sdk
-    stub.override["bylocation"] = problem(400, "One or more validation errors occurred.", {"time": ["bad date"]})
+    stub.override["bylocation"] = problem(
+        400, "One or more validation errors occurred.", {"time": ["bad date"]}
+    )
     with pytest.raises(HttpStatusError, match="bad date"):
         make(srv).history(T0, T0 + timedelta(hours=1))
 
@@ -198,7 +243,10 @@ def test_validation_problem_details_quoted(sdk):
         ({"not": "a list"}, "should be list"),
         ([{"location": "x", "rating": 1}], "no 'time' key"),
         ([{"location": "x", "time": "2024-07-19T14:00:00Z", "rating": "low"}], "should be int/float"),
-        ([{"location": "x", "time": "2024-07-19T14:00:00Z", "rating": 1, "duration": "five minutes"}], "duration"),
+        (
+            [{"location": "x", "time": "2024-07-19T14:00:00Z", "rating": 1, "duration": "five minutes"}],
+            "duration",
+        ),
     ],
 )
 def test_malformed_history(sdk, body, needle):

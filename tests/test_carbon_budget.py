@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from fake_nvml import StepMeter, TinyModule
 from lightning.pytorch import Trainer
 
-from fake_nvml import StepMeter, TinyModule
-from sci_lightning.carbon.static import lookup_static
 from sci_lightning.carbon.base import IntensityPoint, IntensityProvider, IntensitySeries
+from sci_lightning.carbon.static import lookup_static
 from sci_lightning.errors import ConfigError
 from sci_lightning.lightning.callback import EnergyCarbonCallback
 from sci_lightning.lightning.carbon_budget import CarbonBudget, CarbonBudgetWarning, project_job
@@ -24,16 +24,27 @@ STEPS_PER_EPOCH, EPOCHS = 8, 4  # TinyModule(n=64, batch_size=8)
 
 
 def _energy(out: Path) -> EnergyCarbonCallback:
-    return EnergyCarbonCallback(meters=[StepMeter("gpu", "GPU-a", J_PER_READ)], output_dir=str(out),
-                                energy={"min_read_interval_s": 0, "pue": 1.0},
-                                carbon={"provider": "static", "region": "FR"})
+    return EnergyCarbonCallback(
+        meters=[StepMeter("gpu", "GPU-a", J_PER_READ)],
+        output_dir=str(out),
+        energy={"min_read_interval_s": 0, "pue": 1.0},
+        carbon={"provider": "static", "region": "FR"},
+    )
 
 
 def _fit(out: Path, callbacks: list, ckpt_path: str | None = None) -> Trainer:
-    trainer = Trainer(accelerator="cpu", devices=1, max_epochs=EPOCHS, default_root_dir=str(out),
-                      callbacks=callbacks, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                      plugins=[AtomicCheckpointIO()],
-                      enable_checkpointing=any(isinstance(cb, LastCheckpoint) for cb in callbacks))
+    trainer = Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=EPOCHS,
+        default_root_dir=str(out),
+        callbacks=callbacks,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        plugins=[AtomicCheckpointIO()],
+        enable_checkpointing=any(isinstance(cb, LastCheckpoint) for cb in callbacks),
+    )
     trainer.fit(TinyModule(n=64, batch_size=8), ckpt_path=ckpt_path)
     return trainer
 
@@ -73,7 +84,9 @@ def test_stop_ends_the_fit_at_the_budget_with_a_resumable_checkpoint_and_says_so
 
     # resume without a budget: the job finishes, and its totals are the sum of both parts
     energy2 = _energy(second)
-    trainer2 = _fit(second, [energy2, LastCheckpoint(second / "checkpoints", every_min=None)], ckpt_path=str(ckpt))
+    trainer2 = _fit(
+        second, [energy2, LastCheckpoint(second / "checkpoints", every_min=None)], ckpt_path=str(ckpt)
+    )
     assert trainer2.global_step == STEPS_PER_EPOCH * EPOCHS
     part1, part2 = energy2.parts
     assert part1["steps"] == 8 and part2["steps"] == 24 and energy2.unmeasured_s == 0
@@ -123,11 +136,18 @@ class _Cleaner(IntensityProvider):
     name, region = "fake", "XX"
 
     def history(self, start: datetime, end: datetime) -> IntensitySeries:
-        return IntensitySeries([IntensityPoint(start - timedelta(hours=1), end + timedelta(hours=1), 100.0)],
-                               "fake", "XX", "average", "measured")
+        return IntensitySeries(
+            [IntensityPoint(start - timedelta(hours=1), end + timedelta(hours=1), 100.0)],
+            "fake",
+            "XX",
+            "average",
+            "measured",
+        )
 
     def forecast(self, start=None, horizon=timedelta(hours=24)) -> IntensitySeries:
-        return IntensitySeries([IntensityPoint(start, start + horizon, 10.0)], "fake", "XX", "average", "forecast")
+        return IntensitySeries(
+            [IntensityPoint(start, start + horizon, 10.0)], "fake", "XX", "average", "forecast"
+        )
 
     def current(self) -> IntensityPoint:
         now = datetime.now(timezone.utc)
@@ -139,7 +159,9 @@ def test_the_forecast_prices_the_remaining_steps(tmp_path):
     budget = CarbonBudget({"budget_g": 1e6}, provider=_Cleaner())
     _fit(tmp_path, [energy, budget])
     b = budget.record  # after the last epoch nothing remains: the mean so far
-    assert b["intensity_source"] == "mean so far" and b["projected_g"] == pytest.approx(100 * b["projected_kwh"])
+    assert b["intensity_source"] == "mean so far" and b["projected_g"] == pytest.approx(
+        100 * b["projected_kwh"]
+    )
 
     fresh = CarbonBudget({"budget_g": 1e6}, provider=_Cleaner())
     so_far, rest, source = fresh._intensities(energy, datetime.now(timezone.utc), remaining_s=60.0)
@@ -161,10 +183,22 @@ def test_the_app_wires_the_budget_from_the_sci_settings(compose, tmp_path):
 
     from sci_lightning.app.train import run
 
-    overrides = ["experiment=quickstart", "model=densenet", "model.image_size=32", *TINY_FIT, "trainer.max_epochs=2",
-                 f"output_dir={tmp_path}", "sci.budget_kwh=1e-12", "sci.budget_action=stop"]
+    overrides = [
+        "experiment=quickstart",
+        "model=densenet",
+        "model.image_size=32",
+        *TINY_FIT,
+        "trainer.max_epochs=2",
+        f"output_dir={tmp_path}",
+        "sci.budget_kwh=1e-12",
+        "sci.budget_action=stop",
+    ]
     with pytest.warns(CarbonBudgetWarning, match="Stopped at the carbon budget after 2/4 steps"):
         run(compose(overrides))
     b = _report(tmp_path)["budget"]
-    assert b["stopped"] and b["fraction_done"] == 0.5 and b["checkpoint"] == str(tmp_path / "checkpoints" / "last.ckpt")
+    assert (
+        b["stopped"]
+        and b["fraction_done"] == 0.5
+        and b["checkpoint"] == str(tmp_path / "checkpoints" / "last.ckpt")
+    )
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()

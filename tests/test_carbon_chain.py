@@ -6,8 +6,8 @@ import warnings
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from stub_server import closed_port_url
 
-from sci_lightning.carbon.static import WORLD_G_PER_KWH, lookup_static
 from sci_lightning.carbon import (
     FallbackProvider,
     ProviderFallbackWarning,
@@ -15,11 +15,10 @@ from sci_lightning.carbon import (
     provider_class,
 )
 from sci_lightning.carbon.base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderError
-from sci_lightning.settings import CarbonConfig
-from sci_lightning.carbon.static import StaticProvider
+from sci_lightning.carbon.static import WORLD_G_PER_KWH, StaticProvider, lookup_static
 from sci_lightning.carbon.watttime import WattTimeProvider
 from sci_lightning.errors import ConfigError
-from stub_server import closed_port_url
+from sci_lightning.settings import CarbonConfig
 
 T0 = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
 T1 = T0 + timedelta(hours=2)
@@ -67,7 +66,9 @@ def wt_down(monkeypatch):
     monkeypatch.setenv("WATTTIME_USERNAME", "bob")
     monkeypatch.setenv("WATTTIME_PASSWORD", SECRET)
     sleeps = Sleeps()
-    return WattTimeProvider("CAISO_NORTH", base_url=closed_port_url(), retries=1, backoff_s=0.1, sleep=sleeps), sleeps
+    return WattTimeProvider(
+        "CAISO_NORTH", base_url=closed_port_url(), retries=1, backoff_s=0.1, sleep=sleeps
+    ), sleeps
 
 
 def test_primary_down_falls_back_and_records(wt_down):
@@ -85,7 +86,11 @@ def test_primary_down_falls_back_and_records(wt_down):
     assert "could not connect" in rec["reason"] and rec["count"] == 1
     assert sleeps == [0.1]  # one retry, injected sleep
     # the secret never leaks into what the chain records or raises
-    assert SECRET not in repr(chain) and SECRET not in str(chain.fallbacks_used) and SECRET not in " ".join(s.notes)
+    assert (
+        SECRET not in repr(chain)
+        and SECRET not in str(chain.fallbacks_used)
+        and SECRET not in " ".join(s.notes)
+    )
 
 
 def test_warns_only_once_and_counts(wt_down):
@@ -132,9 +137,8 @@ def test_empty_series_falls_back_but_last_empty_is_returned():
 
 def test_all_fail_raises_with_every_reason():
     chain = FallbackProvider([Flaky(), Flaky()], cooldown_s=0)
-    with pytest.warns(ProviderFallbackWarning):
-        with pytest.raises(ProviderError) as ei:
-            chain.history(T0, T1)
+    with pytest.warns(ProviderFallbackWarning), pytest.raises(ProviderError) as ei:
+        chain.history(T0, T1)
     assert str(ei.value).count("service down") == 2 and "carbon.fallback" in str(ei.value)
 
 
@@ -159,7 +163,9 @@ def test_build_static_default_is_single():
 def test_build_watttime_with_fallback_chain(monkeypatch):
     monkeypatch.delenv("WATTTIME_USERNAME", raising=False)
     monkeypatch.delenv("WATTTIME_PASSWORD", raising=False)
-    cfg = CarbonConfig(provider="watttime", region="CAISO_NORTH", base_url=closed_port_url(), fallback=["static"])
+    cfg = CarbonConfig(
+        provider="watttime", region="CAISO_NORTH", base_url=closed_port_url(), fallback=["static"]
+    )
     p = build_provider(cfg)
     assert isinstance(p, FallbackProvider)
     assert [type(x).__name__ for x in p.providers] == ["WattTimeProvider", "StaticProvider"]
@@ -195,8 +201,13 @@ def test_registry_lazy_import():
 
 
 def test_build_carbon_aware_sdk_down_falls_back():
-    cfg = CarbonConfig(provider="carbon_aware_sdk", region="westus", base_url=closed_port_url(), retries=0,
-                       fallback=["static"])
+    cfg = CarbonConfig(
+        provider="carbon_aware_sdk",
+        region="westus",
+        base_url=closed_port_url(),
+        retries=0,
+        fallback=["static"],
+    )
     p = build_provider(cfg)
     with pytest.warns(ProviderFallbackWarning, match="carbon_aware_sdk"):
         s = p.forecast(T0, timedelta(hours=3))

@@ -10,12 +10,12 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from stub_server import StubResponse, StubServer
 
 from sci_lightning.carbon.base import MAX_PLAUSIBLE_G_PER_KWH, ProviderError
 from sci_lightning.carbon.chain import FallbackProvider
 from sci_lightning.carbon.static import StaticProvider
 from sci_lightning.carbon.watttime import PASSWORD_ENV, USERNAME_ENV, WattTimeProvider
-from stub_server import StubResponse, StubServer
 
 UTC = timezone.utc
 USER, PASSWORD = "hostile-user", "pw-Hostile-Secret-5150"
@@ -32,15 +32,34 @@ def creds(monkeypatch):
 
 
 def body(values, **meta):
-    data = [{"point_time": (T0 + timedelta(minutes=5 * i)).isoformat(), "value": v} for i, v in enumerate(values)]
-    return {"data": data, "meta": {"data_point_period_seconds": 300, "region": "CAISO_NORTH",
-                                   "signal_type": "co2_moer", "units": "lbs_co2_per_mwh", **meta}}
+    data = [
+        {"point_time": (T0 + timedelta(minutes=5 * i)).isoformat(), "value": v} for i, v in enumerate(values)
+    ]
+    return {
+        "data": data,
+        "meta": {
+            "data_point_period_seconds": 300,
+            "region": "CAISO_NORTH",
+            "signal_type": "co2_moer",
+            "units": "lbs_co2_per_mwh",
+            **meta,
+        },
+    }
 
 
 def chain_over(historical) -> tuple[FallbackProvider, StubServer]:
-    srv = StubServer({("GET", "/login"): lambda req: {"token": TOKEN}, ("GET", "/v3/historical"): historical}).start()
-    wt = WattTimeProvider("CAISO_NORTH", base_url=srv.url, retries=0, timeout_s=5.0, max_total_wait_s=BUDGET_S,
-                          clock=T0.timestamp, sleep=lambda s: None)
+    srv = StubServer(
+        {("GET", "/login"): lambda req: {"token": TOKEN}, ("GET", "/v3/historical"): historical}
+    ).start()
+    wt = WattTimeProvider(
+        "CAISO_NORTH",
+        base_url=srv.url,
+        retries=0,
+        timeout_s=5.0,
+        max_total_wait_s=BUDGET_S,
+        clock=T0.timestamp,
+        sleep=lambda s: None,
+    )
     return FallbackProvider([wt, StaticProvider("US")], cooldown_s=0), srv
 
 
@@ -77,13 +96,16 @@ def test_the_bound_itself_is_accepted():
     assert series.kind == "measured" and series.points[0].g_per_kwh == pytest.approx(2999.995, abs=0.01)
 
 
-@pytest.mark.parametrize("reply, words", [
-    (lambda req: body(["abc", 800]), "should be int/float"),
-    (lambda req: StubResponse(200, body=""), "not JSON"),
-    (lambda req: StubResponse(200, body="   "), "not JSON"),
-    (lambda req: {"data": []}, "no 'meta' key"),
-    (lambda req: StubResponse(204), "204 No Content"),
-])
+@pytest.mark.parametrize(
+    "reply, words",
+    [
+        (lambda req: body(["abc", 800]), "should be int/float"),
+        (lambda req: StubResponse(200, body=""), "not JSON"),
+        (lambda req: StubResponse(200, body="   "), "not JSON"),
+        (lambda req: {"data": []}, "no 'meta' key"),
+        (lambda req: StubResponse(204), "204 No Content"),
+    ],
+)
 def test_strings_empty_and_no_content_fall_back(reply, words):
     record, _, _ = served_with_fallback(reply)
     assert words in record["reason"]
@@ -92,8 +114,9 @@ def test_strings_empty_and_no_content_fall_back(reply, words):
 def test_a_dripping_body_cannot_outlast_the_budget():
     # 400 bytes at one byte per 0.25 s would take 100 s; the call's budget is 2 s
     payload = b'{"data": [], "meta": {"pad": "' + b"x" * 360 + b'"}}'
-    record, elapsed, _ = served_with_fallback(lambda req: StubResponse(200, body=payload, drip_s=0.25,
-                                                                       content_type="application/json"))
+    record, elapsed, _ = served_with_fallback(
+        lambda req: StubResponse(200, body=payload, drip_s=0.25, content_type="application/json")
+    )
     assert "did not arrive within this call's 2 s time budget" in record["reason"]
     assert elapsed < 20  # generous: about 2 s expected, 100 s without the deadline
 
@@ -109,8 +132,11 @@ def test_a_50_mb_body_is_refused(declared):
 def echoing(req):
     """Valid data, but the request's credentials echoed in meta fields and a header."""
     auth = req.header("authorization") or ""
-    meta = {"region": f"CAISO_NORTH {auth}", "model": {"date": auth, "type": f"token={TOKEN}"},
-            "warnings": [{"type": "DEBUG", "message": f"you sent {auth} (Basic {BASIC}) pw {PASSWORD}"}]}
+    meta = {
+        "region": f"CAISO_NORTH {auth}",
+        "model": {"date": auth, "type": f"token={TOKEN}"},
+        "warnings": [{"type": "DEBUG", "message": f"you sent {auth} (Basic {BASIC}) pw {PASSWORD}"}],
+    }
     return StubResponse(200, json=body([800, 900], **meta), headers={"X-Debug-Auth": auth})
 
 
@@ -128,8 +154,12 @@ def test_credentials_echoed_in_json_fields_are_redacted_from_the_series():
 
 def test_an_echoed_error_is_redacted_too():
     def reject(req):
-        return StubResponse(400, json={"message": f"bad request with {req.header('authorization')} {PASSWORD}"},
-                            headers={"X-Echo": req.header("authorization") or ""})
+        return StubResponse(
+            400,
+            json={"message": f"bad request with {req.header('authorization')} {PASSWORD}"},
+            headers={"X-Echo": req.header("authorization") or ""},
+        )
+
     record, _, _ = served_with_fallback(reject)
     assert "bad request with" in record["reason"]
     for secret in (TOKEN, PASSWORD, BASIC):
@@ -164,8 +194,16 @@ def test_a_new_http_provider_is_one_class_and_gets_the_checks():
 
         def history(self, start, end):
             value = self._http.get_json("/v")["value"]
-            return self._checked(IntensitySeries([IntensityPoint(start, end, value)], "toy", self.region, "average",
-                                                 "measured", notes=["server said toy-secret-999"]))
+            return self._checked(
+                IntensitySeries(
+                    [IntensityPoint(start, end, value)],
+                    "toy",
+                    self.region,
+                    "average",
+                    "measured",
+                    notes=["server said toy-secret-999"],
+                )
+            )
 
         def forecast(self, start=None, horizon=timedelta(hours=1)):
             raise ProviderError(self.name, "no forecast")
@@ -186,6 +224,7 @@ def test_server_text_quoted_in_a_provider_error_is_redacted():
     # error that quotes the served value does not carry the token
     def odd_signal(req):
         return body([800], signal_type=(req.header("authorization") or "")[7:])
+
     record, _, _ = served_with_fallback(odd_signal)
     assert "not the 'co2_moer' asked for" in record["reason"] and TOKEN not in record["reason"]
 
@@ -232,8 +271,15 @@ def test_dripping_headers_cannot_outlast_the_budget():
     # 600 header bytes at one per 0.1 s would take 60 s, each read well inside the 5 s read
     # timeout; the call's budget is 2 s and covers the status line and headers too
     srv = HeaderDripServer()
-    wt = WattTimeProvider("CAISO_NORTH", base_url=srv.url, retries=0, timeout_s=5.0, max_total_wait_s=BUDGET_S,
-                          clock=T0.timestamp, sleep=lambda s: None)
+    wt = WattTimeProvider(
+        "CAISO_NORTH",
+        base_url=srv.url,
+        retries=0,
+        timeout_s=5.0,
+        max_total_wait_s=BUDGET_S,
+        clock=T0.timestamp,
+        sleep=lambda s: None,
+    )
     t = time.monotonic()
     try:
         with pytest.raises(ProviderError) as err:
@@ -250,10 +296,20 @@ def test_login_and_data_request_share_one_budget():
     # together they do not, and one provider call gets one budget (not one per request)
     from stub_server import slow
 
-    routes = {("GET", "/login"): slow(1.5, {"token": TOKEN}), ("GET", "/v3/historical"): slow(1.5, body([800]))}
+    routes = {
+        ("GET", "/login"): slow(1.5, {"token": TOKEN}),
+        ("GET", "/v3/historical"): slow(1.5, body([800])),
+    }
     with StubServer(routes) as srv:
-        wt = WattTimeProvider("CAISO_NORTH", base_url=srv.url, retries=0, timeout_s=5.0, max_total_wait_s=BUDGET_S,
-                              clock=T0.timestamp, sleep=lambda s: None)
+        wt = WattTimeProvider(
+            "CAISO_NORTH",
+            base_url=srv.url,
+            retries=0,
+            timeout_s=5.0,
+            max_total_wait_s=BUDGET_S,
+            clock=T0.timestamp,
+            sleep=lambda s: None,
+        )
         with pytest.raises(ProviderError, match="time budget|timed out"):
             wt.history(T0, T0 + timedelta(minutes=5))
         assert srv.count("GET", "/login") == 1 and wt._http._scope.budget is None
@@ -262,11 +318,14 @@ def test_login_and_data_request_share_one_budget():
 def test_a_region_from_loc_echoing_the_token_is_refused():
     # by coordinates, the region code comes from the server and becomes carbon.region, a query
     # value and report text: one that is not a region code (here the bearer header) is refused
-    routes = {("GET", "/login"): lambda req: {"token": TOKEN},
-              ("GET", "/v3/region-from-loc"): lambda req: {"region": req.header("authorization") or ""}}
+    routes = {
+        ("GET", "/login"): lambda req: {"token": TOKEN},
+        ("GET", "/v3/region-from-loc"): lambda req: {"region": req.header("authorization") or ""},
+    }
     with StubServer(routes) as srv:
-        wt = WattTimeProvider(None, latitude=37.77, longitude=-122.4, base_url=srv.url, retries=0,
-                              sleep=lambda s: None)
+        wt = WattTimeProvider(
+            None, latitude=37.77, longitude=-122.4, base_url=srv.url, retries=0, sleep=lambda s: None
+        )
         with pytest.raises(ProviderError, match="not a WattTime region code") as err:
             wt.history(T0, T0 + timedelta(minutes=5))
     assert TOKEN not in str(err.value) and not wt.region

@@ -34,7 +34,11 @@ class HostileWattTime:
         self.mode = mode
 
     def routes(self):
-        return {("GET", "/login"): self.login, ("GET", "/v3/historical"): self.data, ("GET", "/v3/forecast"): self.data}
+        return {
+            ("GET", "/login"): self.login,
+            ("GET", "/v3/historical"): self.data,
+            ("GET", "/v3/forecast"): self.data,
+        }
 
     def login(self, req):
         if basic_auth(req) != (USER, PASSWORD):
@@ -46,12 +50,24 @@ class HostileWattTime:
         now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
         start = now - timedelta(minutes=now.minute % 5 + 60)
         value = -500.0 if self.mode == "negative" else 800.0
-        meta = {"data_point_period_seconds": 300, "region": "CAISO_NORTH", "signal_type": "co2_moer",
-                "units": "lbs_co2_per_mwh", "generated_at": start.isoformat(), "warnings": []}
+        meta = {
+            "data_point_period_seconds": 300,
+            "region": "CAISO_NORTH",
+            "signal_type": "co2_moer",
+            "units": "lbs_co2_per_mwh",
+            "generated_at": start.isoformat(),
+            "warnings": [],
+        }
         if self.mode == "echo":
-            meta.update(region=f"CAISO_NORTH ({auth})", model={"date": auth, "type": f"password={PASSWORD}"},
-                        warnings=[{"type": "DEBUG", "message": f"echo {auth} Basic {BASIC} {PASSWORD}"}])
-        data = [{"point_time": (start + timedelta(minutes=5 * i)).isoformat(), "value": value} for i in range(24 * 12)]
+            meta.update(
+                region=f"CAISO_NORTH ({auth})",
+                model={"date": auth, "type": f"password={PASSWORD}"},
+                warnings=[{"type": "DEBUG", "message": f"echo {auth} Basic {BASIC} {PASSWORD}"}],
+            )
+        data = [
+            {"point_time": (start + timedelta(minutes=5 * i)).isoformat(), "value": value}
+            for i in range(24 * 12)
+        ]
         return StubResponse(200, json={"data": data, "meta": meta}, headers={"X-Debug-Auth": auth})
 
 
@@ -61,9 +77,22 @@ def _run(tmp_path: Path, mode: str) -> tuple[subprocess.CompletedProcess, Path]:
     env.update(WATTTIME_USERNAME=USER, WATTTIME_PASSWORD=PASSWORD)
     with StubServer(HostileWattTime(mode).routes()) as srv:
         out = subprocess.run(
-            [sys.executable, "-m", "sci_lightning", *TINY, "carbon=watttime", f"carbon.base_url={srv.url}",
-             "carbon.max_total_wait_s=10", f"hydra.run.dir={run_dir}"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+            [
+                sys.executable,
+                "-m",
+                "sci_lightning",
+                *TINY,
+                "carbon=watttime",
+                f"carbon.base_url={srv.url}",
+                "carbon.max_total_wait_s=10",
+                f"hydra.run.dir={run_dir}",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     assert out.returncode == 0, out.stderr[-3000:]
     return out, run_dir
 

@@ -9,6 +9,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from stub_server import StubResponse, StubServer, basic_auth, closed_port_url, echo_headers, slow
 
 from sci_lightning.carbon.base import ProviderError
 from sci_lightning.carbon.http import (
@@ -21,7 +22,6 @@ from sci_lightning.carbon.http import (
     require,
     retry_after_s,
 )
-from stub_server import StubResponse, StubServer, basic_auth, closed_port_url, echo_headers, slow
 
 
 class Sleeps(list):
@@ -95,7 +95,9 @@ def make_timed(srv_url: str, **kw) -> tuple[HttpClient, FakeTime]:
 
 
 def test_retry_after_beyond_the_budget_ends_the_call_at_once_with_a_clear_error(caplog):
-    with StubServer({("GET", "/r"): lambda r: StubResponse(429, {"error": "quota"}, headers={"Retry-After": "3600"})}) as srv:
+    with StubServer(
+        {("GET", "/r"): lambda r: StubResponse(429, {"error": "quota"}, headers={"Retry-After": "3600"})}
+    ) as srv:
         client, fake = make_timed(srv.url, max_total_s=30)
         t0 = time.monotonic()
         with pytest.raises(HttpStatusError) as ei:
@@ -109,8 +111,12 @@ def test_retry_after_beyond_the_budget_ends_the_call_at_once_with_a_clear_error(
 
 
 def test_retry_after_beyond_the_budget_with_real_sleep_returns_within_the_budget():
-    with StubServer({("GET", "/r"): lambda r: StubResponse(503, body="busy", headers={"Retry-After": "3600"})}) as srv:
-        client = HttpClient("testprov", srv.url, timeout_s=5, retries=3, max_total_s=2)  # real sleep and clock
+    with StubServer(
+        {("GET", "/r"): lambda r: StubResponse(503, body="busy", headers={"Retry-After": "3600"})}
+    ) as srv:
+        client = HttpClient(
+            "testprov", srv.url, timeout_s=5, retries=3, max_total_s=2
+        )  # real sleep and clock
         t0 = time.monotonic()
         with pytest.raises(HttpStatusError, match=r"Retry-After: 3600.*max_total_wait_s"):
             client.get_json("/r")
@@ -234,7 +240,9 @@ def test_client_errors_are_mapped_without_retry(status, needle):
 
 
 def test_bad_json_body():
-    with StubServer({("GET", "/r"): lambda r: StubResponse(200, body="<html>login</html>", content_type="text/html")}) as srv:
+    with StubServer(
+        {("GET", "/r"): lambda r: StubResponse(200, body="<html>login</html>", content_type="text/html")}
+    ) as srv:
         client, _ = make(srv.url)
         with pytest.raises(ProviderError, match="not JSON"):
             client.get_json("/r")
@@ -261,8 +269,8 @@ def test_secrets_are_redacted_from_errors():
 
 def test_bad_base_url_is_a_config_error_not_a_silent_fallback():
     from sci_lightning.carbon import build_provider
-    from sci_lightning.settings import CarbonConfig
     from sci_lightning.errors import ConfigError
+    from sci_lightning.settings import CarbonConfig
 
     with pytest.raises(ConfigError, match=r"carbon\.base_url"):
         HttpClient("p", "api.example.org")
@@ -284,7 +292,9 @@ def test_require_and_expect_type():
 
 def test_parse_and_format_time():
     assert parse_time("2024-03-01T10:05:00Z", "t", "p") == datetime(2024, 3, 1, 10, 5, tzinfo=timezone.utc)
-    assert parse_time("2024-03-01T12:05:00+02:00", "t", "p") == datetime(2024, 3, 1, 10, 5, tzinfo=timezone.utc)
+    assert parse_time("2024-03-01T12:05:00+02:00", "t", "p") == datetime(
+        2024, 3, 1, 10, 5, tzinfo=timezone.utc
+    )
     assert parse_time("2024-03-01T10:05:00.1234567Z", "t", "p").microsecond == 123456
     assert parse_time("2024-03-01T10:05:00", "t", "p").tzinfo is not None  # naive taken as UTC
     with pytest.raises(ProviderError, match="ISO-8601"):
@@ -356,7 +366,9 @@ def test_env_secrets_and_unknown_bearer_tokens_in_bodies_are_redacted(monkeypatc
     """Credentials the client never sent (another tool's token in the environment, a token
     in a URL the server quotes) are redacted too."""
     monkeypatch.setenv("SOME_SERVICE_API_KEY", "envkey-5566778899")
-    body = {"message": "see https://x.example/cb?token=qs-tok-123&region=DE; Bearer other-tok-777; envkey-5566778899"}
+    body = {
+        "message": "see https://x.example/cb?token=qs-tok-123&region=DE; Bearer other-tok-777; envkey-5566778899"
+    }
     with StubServer({("GET", "/r"): lambda r: (403, body)}) as srv:
         client, _ = make(srv.url)
         with pytest.raises(HttpStatusError) as ei:

@@ -32,8 +32,11 @@ class LiveWattTime:
         self.token = "tok-live-1"
 
     def routes(self):
-        return {("GET", "/login"): self.login, ("GET", "/v3/historical"): self.historical,
-                ("GET", "/v3/forecast"): self.forecast}
+        return {
+            ("GET", "/login"): self.login,
+            ("GET", "/v3/historical"): self.historical,
+            ("GET", "/v3/forecast"): self.forecast,
+        }
 
     def login(self, req):
         if basic_auth(req) != (USER, PASSWORD):
@@ -43,9 +46,17 @@ class LiveWattTime:
     def _body(self, start: datetime, n: int):
         start = start.replace(second=0, microsecond=0) - timedelta(minutes=start.minute % 5)
         return {
-            "data": [{"point_time": _iso(start + timedelta(minutes=5 * i)), "value": LBS[i % 4]} for i in range(n)],
-            "meta": {"data_point_period_seconds": 300, "region": "CAISO_NORTH", "signal_type": "co2_moer",
-                     "units": "lbs_co2_per_mwh", "generated_at": _iso(start), "warnings": []},
+            "data": [
+                {"point_time": _iso(start + timedelta(minutes=5 * i)), "value": LBS[i % 4]} for i in range(n)
+            ],
+            "meta": {
+                "data_point_period_seconds": 300,
+                "region": "CAISO_NORTH",
+                "signal_type": "co2_moer",
+                "units": "lbs_co2_per_mwh",
+                "generated_at": _iso(start),
+                "warnings": [],
+            },
         }
 
     def historical(self, req):
@@ -62,8 +73,14 @@ class LiveWattTime:
 
 
 def _cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sci_lightning", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "sci_lightning", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -75,8 +92,11 @@ def _env(**extra: str) -> dict[str, str]:
 def test_watttime_stub_intensities_are_used_and_the_password_reaches_no_file(tmp_path):
     run_dir = tmp_path / "run"
     with StubServer(LiveWattTime().routes()) as srv:
-        out = _cli([*TINY, "carbon=watttime", f"carbon.base_url={srv.url}", f"hydra.run.dir={run_dir}"],
-                   tmp_path, _env(WATTTIME_USERNAME=USER, WATTTIME_PASSWORD=PASSWORD))
+        out = _cli(
+            [*TINY, "carbon=watttime", f"carbon.base_url={srv.url}", f"hydra.run.dir={run_dir}"],
+            tmp_path,
+            _env(WATTTIME_USERNAME=USER, WATTTIME_PASSWORD=PASSWORD),
+        )
         assert out.returncode == 0, out.stderr[-3000:]
         assert srv.count("GET", "/v3/historical") >= 1
     report = json.loads((run_dir / "sci_report.json").read_text())
@@ -96,8 +116,17 @@ def test_watttime_stub_intensities_are_used_and_the_password_reaches_no_file(tmp
 
 def test_provider_down_still_finishes_and_says_what_it_fell_back_to(tmp_path):
     run_dir = tmp_path / "run"
-    out = _cli([*TINY, "carbon=watttime", f"carbon.base_url={closed_port_url()}", "carbon.retries=0",
-                f"hydra.run.dir={run_dir}"], tmp_path, _env(WATTTIME_USERNAME=USER, WATTTIME_PASSWORD=PASSWORD))
+    out = _cli(
+        [
+            *TINY,
+            "carbon=watttime",
+            f"carbon.base_url={closed_port_url()}",
+            "carbon.retries=0",
+            f"hydra.run.dir={run_dir}",
+        ],
+        tmp_path,
+        _env(WATTTIME_USERNAME=USER, WATTTIME_PASSWORD=PASSWORD),
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads((run_dir / "sci_report.json").read_text())
     assert report["intensity"]["kind"] == "fallback"
@@ -118,8 +147,18 @@ def test_schedule_report_puts_the_carbon_aware_findings_in_the_report(tmp_path):
     trace = tmp_path / "trace.csv"
     trace.write_text("\n".join(rows) + "\n")
     run_dir = tmp_path / "run"
-    out = _cli([*TINY, "carbon=trace", f"carbon.trace_path={trace}", "schedule=report", "schedule.duration=1h",
-                f"hydra.run.dir={run_dir}"], tmp_path, _env())
+    out = _cli(
+        [
+            *TINY,
+            "carbon=trace",
+            f"carbon.trace_path={trace}",
+            "schedule=report",
+            "schedule.duration=1h",
+            f"hydra.run.dir={run_dir}",
+        ],
+        tmp_path,
+        _env(),
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads((run_dir / "sci_report.json").read_text())
     found = report["carbon_aware"]
@@ -140,8 +179,17 @@ def test_a_server_echoing_the_credentials_leaks_them_into_no_file_of_the_run(tmp
     basic = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
     run_dir = tmp_path / "run"
     with StubServer({("GET", "/login"): echo_headers(500)}) as srv:
-        out = _cli([*TINY, "carbon=watttime", f"carbon.base_url={srv.url}", "carbon.retries=0",
-                    f"hydra.run.dir={run_dir}"], tmp_path, _env(WATTTIME_USERNAME=USER, WATTTIME_PASSWORD=PASSWORD))
+        out = _cli(
+            [
+                *TINY,
+                "carbon=watttime",
+                f"carbon.base_url={srv.url}",
+                "carbon.retries=0",
+                f"hydra.run.dir={run_dir}",
+            ],
+            tmp_path,
+            _env(WATTTIME_USERNAME=USER, WATTTIME_PASSWORD=PASSWORD),
+        )
         assert srv.count("GET", "/login") >= 1
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads((run_dir / "sci_report.json").read_text())

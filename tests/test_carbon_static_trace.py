@@ -10,10 +10,16 @@ from omegaconf import OmegaConf
 
 from sci_lightning.carbon import PROVIDERS, build_provider
 from sci_lightning.carbon.base import ProviderError
-from sci_lightning.settings import CarbonConfig
-from sci_lightning.carbon.static import STATIC_TABLE, STATIC_YEARS, WORLD_G_PER_KWH, StaticProvider, lookup_static
+from sci_lightning.carbon.static import (
+    STATIC_TABLE,
+    STATIC_YEARS,
+    WORLD_G_PER_KWH,
+    StaticProvider,
+    lookup_static,
+)
 from sci_lightning.carbon.trace import TraceProvider, load_trace
 from sci_lightning.errors import ConfigError, DatasetError
+from sci_lightning.settings import CarbonConfig
 
 UTC = timezone.utc
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "carbon-intensity"
@@ -34,7 +40,11 @@ def test_static_table_values_and_labels():
     s = p.history(t(0.5), t(3))
     assert s.kind == "static" and s.signal_type == "average"
     assert [pt.g_per_kwh for pt in s.points] == [STATIC_TABLE["DE"][1]] * 3
-    assert (s.points[0].start, s.points[0].end, s.points[-1].end) == (t(0.5), t(1), t(3))  # contiguous, clipped
+    assert (s.points[0].start, s.points[0].end, s.points[-1].end) == (
+        t(0.5),
+        t(1),
+        t(3),
+    )  # contiguous, clipped
     assert "Ember" in s.source and f"Germany {STATIC_YEARS['DE']}:" in s.notes[0]
     assert any("Germany" in n for n in s.notes)
 
@@ -48,7 +58,18 @@ def test_static_lookup_variants():
     unknown = lookup_static("CAISO_NORTH")
     assert not unknown.matched and unknown.g_per_kwh == WORLD_G_PER_KWH
     assert all(0 <= v < 1500 for _, v in STATIC_TABLE.values()) and len(STATIC_TABLE) > 200
-    for code in ("GB", "US", "JP", "ES", "IT", "NL", "DE", "FR", "IN", "CN"):  # every large grid is in the table
+    for code in (
+        "GB",
+        "US",
+        "JP",
+        "ES",
+        "IT",
+        "NL",
+        "DE",
+        "FR",
+        "IN",
+        "CN",
+    ):  # every large grid is in the table
         assert lookup_static(code).matched and 2022 <= STATIC_YEARS[code] <= 2024, code
     assert lookup_static("UK").code == "GB" and lookup_static("United Kingdom").code == "GB"
 
@@ -148,7 +169,12 @@ def test_time_offset_and_replay(tmp_path):
     ]
     path = write(tmp_path, "\n".join(rows) + "\n")
     shifted = TraceProvider(path, time_offset=timedelta(hours=24))
-    assert shifted.history(datetime(2023, 1, 3, tzinfo=UTC), datetime(2023, 1, 3, 1, tzinfo=UTC)).points[0].g_per_kwh == 0
+    assert (
+        shifted.history(datetime(2023, 1, 3, tzinfo=UTC), datetime(2023, 1, 3, 1, tzinfo=UTC))
+        .points[0]
+        .g_per_kwh
+        == 0
+    )
     rep = TraceProvider(path, replay=True)
     assert rep.period_s == 14 * 86400
     # exactly two periods (4 weeks) later we get the same hour back
@@ -201,8 +227,15 @@ def test_real_ciso_trace():
     year = p.history(datetime(2023, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC)).points
     assert len(year) == 8760
     assert all(b.start == a.end for a, b in zip(year, year[1:]))  # hourly, gap-free
-    lca_mean = sum(pt.g_per_kwh for pt in TraceProvider(CISO, column="lca").history(
-        datetime(2023, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC)).points) / 8760
+    lca_mean = (
+        sum(
+            pt.g_per_kwh
+            for pt in TraceProvider(CISO, column="lca")
+            .history(datetime(2023, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC))
+            .points
+        )
+        / 8760
+    )
     assert 255 < lca_mean < 267  # README of the shared data: LCA mean 261
 
 
@@ -272,11 +305,14 @@ def _trace(tmp_path, header: str, values) -> str:
     return write(tmp_path, f"timestamp,{header}\n" + "\n".join(rows) + "\n")
 
 
-@pytest.mark.parametrize("unit, values, expected", [
-    ("g_per_kwh", [350, 420], [350.0, 420.0]),
-    ("kg_per_kwh", [0.35, 0.42], [350.0, 420.0]),  # x 1000
-    ("lbs_per_mwh", [1000, 800], [453.59237, 362.873896]),  # x 0.45359237
-])
+@pytest.mark.parametrize(
+    "unit, values, expected",
+    [
+        ("g_per_kwh", [350, 420], [350.0, 420.0]),
+        ("kg_per_kwh", [0.35, 0.42], [350.0, 420.0]),  # x 1000
+        ("lbs_per_mwh", [1000, 800], [453.59237, 362.873896]),  # x 0.45359237
+    ],
+)
 def test_trace_units_are_converted(tmp_path, unit, values, expected):
     p = TraceProvider(_trace(tmp_path, "value", values), unit=unit)
     s = p.history(t(0), t(2))
@@ -286,9 +322,12 @@ def test_trace_units_are_converted(tmp_path, unit, values, expected):
 
 def test_trace_unit_comes_from_the_config(tmp_path):
     path = _trace(tmp_path, "intensity_kg_per_kwh", [0.35, 0.42])
-    cfg = CarbonConfig(provider="trace", trace_path=str(path), trace_column="intensity_kg_per_kwh",
-                       trace_unit="kg_per_kwh")
-    assert [pt.g_per_kwh for pt in build_provider(cfg).history(t(0), t(2)).points] == pytest.approx([350.0, 420.0])
+    cfg = CarbonConfig(
+        provider="trace", trace_path=str(path), trace_column="intensity_kg_per_kwh", trace_unit="kg_per_kwh"
+    )
+    assert [pt.g_per_kwh for pt in build_provider(cfg).history(t(0), t(2)).points] == pytest.approx(
+        [350.0, 420.0]
+    )
 
 
 def test_a_column_named_in_kg_without_a_unit_is_refused_with_the_fix(tmp_path):
@@ -311,7 +350,8 @@ def test_values_above_the_physical_bound_are_refused(tmp_path):
     with pytest.raises(DatasetError, match="above the physical bound.*carbon.trace_unit"):
         TraceProvider(_trace(tmp_path, "value", [6000, 5900]))
     assert TraceProvider(_trace(tmp_path, "value", [6000, 5900]), unit="lbs_per_mwh").history(
-        t(0), t(1)).points[0].g_per_kwh == pytest.approx(2721.55422)
+        t(0), t(1)
+    ).points[0].g_per_kwh == pytest.approx(2721.55422)
 
 
 def test_unknown_trace_unit_is_a_config_error():

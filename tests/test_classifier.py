@@ -6,8 +6,13 @@ import pytest
 import timm
 import torch
 
-from sci_lightning.lightning.classifier import ImageClassifier, check_image_size, check_model_name, smallest_image_size
 from sci_lightning.errors import ConfigError
+from sci_lightning.lightning.classifier import (
+    ImageClassifier,
+    check_image_size,
+    check_model_name,
+    smallest_image_size,
+)
 
 
 def test_inception_minimum_size_is_named():

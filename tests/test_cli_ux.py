@@ -21,8 +21,9 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 def _run(cwd: Path, module: str, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WATTTIME_", "ELECTRICITYMAPS_"))}
     env["SCI_LIGHTNING_CACHE"] = str(cwd / "cache")
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_help_describes_the_app_its_groups_and_examples(tmp_path):
@@ -56,8 +57,16 @@ def test_plan_help_shows_only_what_plan_takes(tmp_path):
 def test_a_run_prints_progress_lines_and_ends_with_one_summary_line(tmp_path):
     out = tmp_path / "run"
     fit = [a for a in TINY_FIT if not a.startswith("trainer.max_epochs")]
-    proc = _run(tmp_path, "sci_lightning", "experiment=quickstart", *fit, "trainer.max_epochs=2", "model=densenet",
-                "model.image_size=32", f"output_dir={out}")
+    proc = _run(
+        tmp_path,
+        "sci_lightning",
+        "experiment=quickstart",
+        *fit,
+        "trainer.max_epochs=2",
+        "model=densenet",
+        "model.image_size=32",
+        f"output_dir={out}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     progress = [line for line in proc.stderr.splitlines() if line.startswith("epoch ")]
     assert [p.split(" | ")[0] for p in progress] == ["epoch 1/2", "epoch 2/2"], proc.stderr
@@ -84,24 +93,46 @@ def test_a_run_prints_progress_lines_and_ends_with_one_summary_line(tmp_path):
 
 
 def test_summary_line_without_a_report_and_for_an_interrupted_run():
-    line = summary_line({"model_label": "inception", "best_val_acc": 0.5, "energy_kwh": None}, None,
-                        "outputs/x/run_summary.json", status="interrupted")
-    assert line == ("sci-lightning: interrupted inception | val acc 50.0% (best epoch) | time n/a | "
-                    "energy not measured | no SCI report | summary outputs/x/run_summary.json")
-    assert format_energy(2.5) == "2.5 kWh" and format_energy(0.000842) == "0.842 Wh" and format_energy(None) == "n/a"
+    line = summary_line(
+        {"model_label": "inception", "best_val_acc": 0.5, "energy_kwh": None},
+        None,
+        "outputs/x/run_summary.json",
+        status="interrupted",
+    )
+    assert line == (
+        "sci-lightning: interrupted inception | val acc 50.0% (best epoch) | time n/a | "
+        "energy not measured | no SCI report | summary outputs/x/run_summary.json"
+    )
+    assert (
+        format_energy(2.5) == "2.5 kWh"
+        and format_energy(0.000842) == "0.842 Wh"
+        and format_energy(None) == "n/a"
+    )
 
 
 def test_summary_line_quotes_the_final_accuracy_the_report_holds_with_time_and_cost():
     from types import SimpleNamespace
 
     report = SimpleNamespace(
-        val_acc=0.82, duration_s=125.4, cost_usd=0.0419, price_per_hour_usd=1.204, status="completed",
-        model="densenet", energy_kwh=SimpleNamespace(total=0.00075, components=[]), quality=None,
-        intensity=SimpleNamespace(mean_g_per_kwh=141.0, source="trace: x.csv", region="DE", kind="measured",
-                                  fallbacks=[]),
-        sci=SimpleNamespace(value=0.106, unit="gCO2e/job"))
-    summary = {"model_label": "densenet", "best_val_acc": 0.92, "final_val_acc": 0.82,
-               "checkpoints": {"last": True, "best_by": None}}
+        val_acc=0.82,
+        duration_s=125.4,
+        cost_usd=0.0419,
+        price_per_hour_usd=1.204,
+        status="completed",
+        model="densenet",
+        energy_kwh=SimpleNamespace(total=0.00075, components=[]),
+        quality=None,
+        intensity=SimpleNamespace(
+            mean_g_per_kwh=141.0, source="trace: x.csv", region="DE", kind="measured", fallbacks=[]
+        ),
+        sci=SimpleNamespace(value=0.106, unit="gCO2e/job"),
+    )
+    summary = {
+        "model_label": "densenet",
+        "best_val_acc": 0.92,
+        "final_val_acc": 0.82,
+        "checkpoints": {"last": True, "best_by": None},
+    }
     line = summary_line(summary, report, "r.json")
     assert " | val acc 82.0% final, in last.ckpt (best 92.0%, not kept) | time 2 min 05 s | " in line
     assert f"{report.val_acc * 100:.1f}%" in line and "cost $0.0419 at $1.204/h" in line
@@ -120,12 +151,22 @@ def test_noise_filters_keep_our_warnings():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         quiet_third_party()
-        warnings.warn_explicit("`isinstance(treespec, LeafSpec)` is deprecated, use x", FutureWarning,
-                               "_pytree.py", 21, module="lightning.pytorch.utilities._pytree")
+        warnings.warn_explicit(
+            "`isinstance(treespec, LeafSpec)` is deprecated, use x",
+            FutureWarning,
+            "_pytree.py",
+            21,
+            module="lightning.pytorch.utilities._pytree",
+        )
         warnings.warn("meter fell back", EnergyMeterWarning)
         warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, in user code", FutureWarning)
-        warnings.warn_explicit("The `srun` command is available on your system but is not used. HINT: ...",
-                               UserWarning, "slurm.py", 204, module="lightning.fabric.plugins.environments.slurm")
+        warnings.warn_explicit(
+            "The `srun` command is available on your system but is not used. HINT: ...",
+            UserWarning,
+            "slurm.py",
+            204,
+            module="lightning.fabric.plugins.environments.slurm",
+        )
     messages = [str(w.message) for w in caught]
     assert messages == ["meter fell back", "`isinstance(treespec, LeafSpec)` is deprecated, in user code"]
 
@@ -165,12 +206,19 @@ LightningCLI(TinyModule, run=False, save_config_callback=None)
 def test_lightning_cli_refuses_a_nested_misspelling_at_parse_time_in_one_line(tmp_path, sci, ok):
     pytest.importorskip("jsonargparse")
     config = tmp_path / "cli.yaml"
-    config.write_text("trainer:\n  callbacks:\n    - class_path: sci_lightning.EnergyCarbonCallback\n"
-                      f"      init_args:\n        sci: {sci}\n        carbon: {{provider: static, region: FR}}\n")
+    config.write_text(
+        "trainer:\n  callbacks:\n    - class_path: sci_lightning.EnergyCarbonCallback\n"
+        f"      init_args:\n        sci: {sci}\n        carbon: {{provider: static, region: FR}}\n"
+    )
     script = tmp_path / "cli.py"
     script.write_text(_CLI_SCRIPT.format(tests=str(Path(__file__).parent)))
-    proc = subprocess.run([sys.executable, str(script), "--config", str(config), "--print_config"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, str(script), "--config", str(config), "--print_config"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     if ok:
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert "functional_unit: epoch" in proc.stdout

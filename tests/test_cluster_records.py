@@ -18,8 +18,14 @@ T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 def test_slurm_job_names_the_job_the_way_scontrol_takes_it():
     assert slurm_job({}) is None
-    plain = slurm_job({"SLURM_JOB_ID": "7", "SLURM_RESTART_COUNT": "2", "SLURMD_NODENAME": "n1",
-                       "SLURM_JOB_NODELIST": "n[1-2]"})
+    plain = slurm_job(
+        {
+            "SLURM_JOB_ID": "7",
+            "SLURM_RESTART_COUNT": "2",
+            "SLURMD_NODENAME": "n1",
+            "SLURM_JOB_NODELIST": "n[1-2]",
+        }
+    )
     assert plain == {"job_id": "7", "restart_count": 2, "node": "n1", "node_list": "n[1-2]"}
     array = slurm_job({"SLURM_JOB_ID": "12", "SLURM_ARRAY_JOB_ID": "5", "SLURM_ARRAY_TASK_ID": "3"})
     assert array["job_id"] == "5_3" and array["restart_count"] == 0
@@ -44,10 +50,21 @@ def test_a_requeued_run_resumes_from_the_newest_checkpoint_of_its_folder(tmp_pat
 
 
 def _part(n: int, start_s: float, end_s: float, restarts: int | None) -> dict:
-    slurm = None if restarts is None else {"job_id": "9", "restart_count": restarts, "node": "n1", "node_list": "n1"}
-    return {"part": n, "started_at": (T0 + timedelta(seconds=start_s)).isoformat(),
-            "ended_at": (T0 + timedelta(seconds=end_s)).isoformat(), "saved_at": (T0 + timedelta(seconds=end_s)).isoformat(),
-            "it_energy_j": 1.0, "status": "interrupted", "signal": "SIGTERM", "slurm": slurm}
+    slurm = (
+        None
+        if restarts is None
+        else {"job_id": "9", "restart_count": restarts, "node": "n1", "node_list": "n1"}
+    )
+    return {
+        "part": n,
+        "started_at": (T0 + timedelta(seconds=start_s)).isoformat(),
+        "ended_at": (T0 + timedelta(seconds=end_s)).isoformat(),
+        "saved_at": (T0 + timedelta(seconds=end_s)).isoformat(),
+        "it_energy_j": 1.0,
+        "status": "interrupted",
+        "signal": "SIGTERM",
+        "slurm": slurm,
+    }
 
 
 def test_requeue_gaps_are_stated_as_not_measured():
@@ -60,13 +77,21 @@ def test_requeue_gaps_are_stated_as_not_measured():
 
 
 def _measurement(host: str, energy_j: float) -> Measurement:
-    return Measurement(name="fit", components=[ComponentEnergy("cpu", host, energy_j, "cpu_time_tdp_estimate",
-                                                               "estimated")],
-                       duration_s=10.0, started_at=T0, ended_at=T0 + timedelta(seconds=10), timeline=[], host=host)
+    return Measurement(
+        name="fit",
+        components=[ComponentEnergy("cpu", host, energy_j, "cpu_time_tdp_estimate", "estimated")],
+        duration_s=10.0,
+        started_at=T0,
+        ended_at=T0 + timedelta(seconds=10),
+        timeline=[],
+        host=host,
+    )
 
 
 def test_hosts_are_listed_once_over_ranks_and_parts():
-    first = reduce_measurements([_measurement("nodeB", 1.0), _measurement("nodeA", 2.0), _measurement("nodeB", 3.0)])
+    first = reduce_measurements(
+        [_measurement("nodeB", 1.0), _measurement("nodeA", 2.0), _measurement("nodeB", 3.0)]
+    )
     assert first.hosts == ["nodeA", "nodeB"]
     assert {c.device: c.energy_j for c in first.components} == {"nodeA": 2.0, "nodeB": 4.0}
     second = reduce_measurements([_measurement("nodeC", 1.0)])

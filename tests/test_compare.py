@@ -17,19 +17,31 @@ import pytest
 from omegaconf import OmegaConf
 
 import sci_lightning.compare as compare_pkg
+from sci_lightning.app.hydra_callbacks import ComparisonCallback
 from sci_lightning.compare import charts as Ch
 from sci_lightning.compare import records as R
 from sci_lightning.compare import tables as T
 from sci_lightning.compare.__main__ import main as compare_main
 from sci_lightning.errors import ConfigError
-from sci_lightning.app.hydra_callbacks import ComparisonCallback
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def make_report(model, run_name, *, val_acc, cost_usd, energy_kwh, duration_s, sci=1.0,
-                energy_quality="measured", intensity_quality="measured", saving_g=None, sci_unit="gCO2e/job"):
+def make_report(
+    model,
+    run_name,
+    *,
+    val_acc,
+    cost_usd,
+    energy_kwh,
+    duration_s,
+    sci=1.0,
+    energy_quality="measured",
+    intensity_quality="measured",
+    saving_g=None,
+    sci_unit="gCO2e/job",
+):
     """A sci_report.json dict with the stable key names."""
     r = {
         "schema_version": 1,
@@ -42,8 +54,15 @@ def make_report(model, run_name, *, val_acc, cost_usd, energy_kwh, duration_s, s
             "total": energy_kwh,
             "it_total": None if energy_kwh is None else energy_kwh / 1.1,
             "components": [
-                {"component": "gpu", "device": "GPU-abc", "energy_kwh": energy_kwh, "method": "nvml_energy_counter",
-                 "quality": energy_quality, "status": "ok", "notes": []},
+                {
+                    "component": "gpu",
+                    "device": "GPU-abc",
+                    "energy_kwh": energy_kwh,
+                    "method": "nvml_energy_counter",
+                    "quality": energy_quality,
+                    "status": "ok",
+                    "notes": [],
+                },
             ],
         },
         "cost_usd": cost_usd,
@@ -51,19 +70,31 @@ def make_report(model, run_name, *, val_acc, cost_usd, energy_kwh, duration_s, s
         "sci": {"value": sci, "unit": sci_unit},
         "operational_g": sci,
         "embodied_g": 0.0,
-        "intensity": {"mean_g_per_kwh": 250.0, "source": "trace", "region": "CISO", "signal_type": "average",
-                      "kind": "historical", "fallbacks": []},
+        "intensity": {
+            "mean_g_per_kwh": 250.0,
+            "source": "trace",
+            "region": "CISO",
+            "signal_type": "average",
+            "kind": "historical",
+            "fallbacks": [],
+        },
         "quality": {"energy": energy_quality, "intensity": intensity_quality},
         "started_at": "2026-11-28T20:00:00Z",
         "ended_at": "2026-11-28T21:00:00Z",
     }
     if saving_g is not None:
-        r["carbon_aware"] = {"saving_g": saving_g, "saving_pct": 12.5, "best_start": "2026-11-29T03:00:00Z",
-                             "actual_start": "2026-11-28T20:00:00Z"}
+        r["carbon_aware"] = {
+            "saving_g": saving_g,
+            "saving_pct": 12.5,
+            "best_start": "2026-11-29T03:00:00Z",
+            "actual_start": "2026-11-28T20:00:00Z",
+        }
     return r
 
 
-def write_job(sweep: Path, num: int, choice: str, report: dict | None, *, log_line: str | None = None) -> Path:
+def write_job(
+    sweep: Path, num: int, choice: str, report: dict | None, *, log_line: str | None = None
+) -> Path:
     """A Hydra-like job folder: .hydra/{overrides,hydra,config}.yaml and optionally the report."""
     d = sweep / str(num)
     (d / ".hydra").mkdir(parents=True)
@@ -84,11 +115,37 @@ def sweep(tmp_path: Path) -> Path:
     s = tmp_path / "multirun" / "2026-11-28" / "20-00-00"
     s.mkdir(parents=True)
     (s / "multirun.yaml").write_text("hydra:\n  overrides:\n    task: ['model=inception,densenet']\n")
-    write_job(s, 0, "inception", make_report("inception_v3", "model=inception", val_acc=0.55, cost_usd=0.87,
-                                            energy_kwh=0.8, duration_s=902.0, sci=40.0, saving_g=5.0))
-    write_job(s, 1, "densenet", make_report("densenet121", "model=densenet", val_acc=0.50, cost_usd=1.00,
-                                           energy_kwh=1.0, duration_s=1000.0, sci=50.0, energy_quality="estimated",
-                                           saving_g=6.0))
+    write_job(
+        s,
+        0,
+        "inception",
+        make_report(
+            "inception_v3",
+            "model=inception",
+            val_acc=0.55,
+            cost_usd=0.87,
+            energy_kwh=0.8,
+            duration_s=902.0,
+            sci=40.0,
+            saving_g=5.0,
+        ),
+    )
+    write_job(
+        s,
+        1,
+        "densenet",
+        make_report(
+            "densenet121",
+            "model=densenet",
+            val_acc=0.50,
+            cost_usd=1.00,
+            energy_kwh=1.0,
+            duration_s=1000.0,
+            sci=50.0,
+            energy_quality="estimated",
+            saving_g=6.0,
+        ),
+    )
     return s
 
 
@@ -107,13 +164,25 @@ def test_relative_difference_by_hand():
     # a quickstart sweep's two jobs on one trace: 114.94 vs 114.93999999999996 read
     # "0.0000000000000371% lower grid intensity" in the Time-of-day line
     assert T.relative_difference_pct(114.93999999999996, 114.94) == 0.0
-    assert T.describe_difference("sci", T.relative_difference_pct(114.93999999999996, 114.94)) == "the same carbon (SCI)"
+    assert (
+        T.describe_difference("sci", T.relative_difference_pct(114.93999999999996, 114.94))
+        == "the same carbon (SCI)"
+    )
 
 
 @pytest.mark.parametrize(
     "pct, text",
-    [(10.3, "10.3"), (-13.0, "13.0"), (20.0, "20.0"), (9.83, "9.83"), (0.5, "0.500"), (123.4, "123"),
-     (1234.0, "1230"), (9.996, "10.0"), (-0.01234, "0.0123")],
+    [
+        (10.3, "10.3"),
+        (-13.0, "13.0"),
+        (20.0, "20.0"),
+        (9.83, "9.83"),
+        (0.5, "0.500"),
+        (123.4, "123"),
+        (1234.0, "1230"),
+        (9.996, "10.0"),
+        (-0.01234, "0.0123"),
+    ],
 )
 def test_format_pct_three_significant_figures(pct, text):
     assert T.format_pct(pct) == text
@@ -129,10 +198,15 @@ def test_phrases_match_case_study_wording():
     assert T.describe_difference("sci", 5.0) == "5.00% more carbon (SCI)"
     assert T.describe_difference("energy_kwh", 0.0) == "the same energy"
     assert T.describe_difference("energy_kwh", None) is None
-    s = T.comparison_sentence("InceptionV3", "DenseNet",
-                              {"val_acc": 10.3, "cost_usd": -13.0, "energy_kwh": -20.0, "duration_s": -9.83, "sci": None})
-    assert s == ("InceptionV3 had 10.3% higher accuracy, 13.0% less $USD, 20.0% less energy "
-                 "and 9.83% less time to train than DenseNet")
+    s = T.comparison_sentence(
+        "InceptionV3",
+        "DenseNet",
+        {"val_acc": 10.3, "cost_usd": -13.0, "energy_kwh": -20.0, "duration_s": -9.83, "sci": None},
+    )
+    assert s == (
+        "InceptionV3 had 10.3% higher accuracy, 13.0% less $USD, 20.0% less energy "
+        "and 9.83% less time to train than DenseNet"
+    )
     assert "no figure" in T.comparison_sentence("A", "B", {})
 
 
@@ -151,8 +225,14 @@ def test_compare_sweep_differences_and_sentence(sweep: Path):
     assert d["duration_s"] == pytest.approx((902 - 1000) / 1000 * 100)  # -9.8
     assert d["sci"] == pytest.approx(-20.0)
     assert d["sci_common"] == pytest.approx(-20.0)  # both ran at 250 gCO2e/kWh: the common intensity
-    assert comp.diffs[1] == {"val_acc": 0.0, "cost_usd": 0.0, "energy_kwh": 0.0, "duration_s": 0.0, "sci": 0.0,
-                             "sci_common": 0.0}
+    assert comp.diffs[1] == {
+        "val_acc": 0.0,
+        "cost_usd": 0.0,
+        "energy_kwh": 0.0,
+        "duration_s": 0.0,
+        "sci": 0.0,
+        "sci_common": 0.0,
+    }
     assert comp.common_intensity_g_per_kwh == 250.0
     assert comp.sentences == [
         "InceptionV3 had 10.0% higher accuracy, 13.0% less $USD, 20.0% less energy, 9.80% less time to train "
@@ -167,8 +247,9 @@ def test_jobs_run_at_different_hours_compare_at_a_common_intensity(tmp_path: Pat
     s.mkdir()
     (s / "multirun.yaml").write_text("hydra:\n  overrides:\n    task: ['model=inception,densenet']\n")
     jobs = {}
-    for num, (choice, model, kwh, g_per_kwh) in enumerate((("inception", "inception_v3", 1.0, 141.0),
-                                                           ("densenet", "densenet121", 1.0556, 129.0))):
+    for num, (choice, model, kwh, g_per_kwh) in enumerate(
+        (("inception", "inception_v3", 1.0, 141.0), ("densenet", "densenet121", 1.0556, 129.0))
+    ):
         r = make_report(model, f"model={choice}", val_acc=0.5, cost_usd=1.0, energy_kwh=kwh, duration_s=100.0)
         embodied = 2.0
         r["operational_g"] = kwh * g_per_kwh
@@ -193,7 +274,8 @@ def test_jobs_run_at_different_hours_compare_at_a_common_intensity(tmp_path: Pat
     assert comp.time_of_day == [
         f"Time of day: DenseNet121 ran at 129 gCO2e/kWh, InceptionV3 at 141 (8.51% lower grid intensity); "
         f"at the hours each ran DenseNet121 had {T.describe_difference('sci', d['sci'])}, at the common 135 "
-        f"gCO2e/kWh {T.describe_difference('sci_common', d['sci_common'])}"]
+        f"gCO2e/kWh {T.describe_difference('sci_common', d['sci_common'])}"
+    ]
     text = T.text_summary(comp)
     assert "Common intensity: 135 gCO2e/kWh, the mean" in text and "Data: synthetic" in text
     rows = T.table_rows(comp)
@@ -217,16 +299,36 @@ def test_job_number_order_not_name_order(tmp_path: Path):
     s = tmp_path / "sw"
     s.mkdir()
     for num in (10, 2):
-        write_job(s, num, f"m{num}", make_report(f"m{num}", f"model=m{num}", val_acc=0.5, cost_usd=1, energy_kwh=1, duration_s=1))
+        write_job(
+            s,
+            num,
+            f"m{num}",
+            make_report(f"m{num}", f"model=m{num}", val_acc=0.5, cost_usd=1, energy_kwh=1, duration_s=1),
+        )
     assert [j.job_num for j in compare_pkg.collect_jobs([s])] == [2, 10]
 
 
 def test_zero_and_missing_baseline_values(tmp_path: Path):
     s = tmp_path / "sw"
     s.mkdir()
-    write_job(s, 0, "a", make_report("a_net", "model=a", val_acc=None, cost_usd=0.0, energy_kwh=0.0, duration_s=10))
-    write_job(s, 1, "b", make_report("b_net", "model=b", val_acc=0.4, cost_usd=0.5, energy_kwh=0.0, duration_s=20,
-                                     sci=2.0, sci_unit="gCO2e/epoch"))
+    write_job(
+        s, 0, "a", make_report("a_net", "model=a", val_acc=None, cost_usd=0.0, energy_kwh=0.0, duration_s=10)
+    )
+    write_job(
+        s,
+        1,
+        "b",
+        make_report(
+            "b_net",
+            "model=b",
+            val_acc=0.4,
+            cost_usd=0.5,
+            energy_kwh=0.0,
+            duration_s=20,
+            sci=2.0,
+            sci_unit="gCO2e/epoch",
+        ),
+    )
     comp = compare_pkg.compare_runs([s])
     d = comp.diffs[1]
     assert d["val_acc"] is None  # baseline accuracy missing
@@ -240,7 +342,9 @@ def test_zero_and_missing_baseline_values(tmp_path: Path):
 
 
 def test_failed_jobs_listed_with_reason(sweep: Path):
-    write_job(sweep, 2, "resnet", None, log_line="[2026-11-28 20:01:00,000][__main__][ERROR] - CUDA out of memory")
+    write_job(
+        sweep, 2, "resnet", None, log_line="[2026-11-28 20:01:00,000][__main__][ERROR] - CUDA out of memory"
+    )
     write_job(sweep, 3, "vit", None)
     (sweep / "4").mkdir()  # died before Hydra wrote anything
     (sweep / "model=inception").mkdir()  # a TensorBoard run folder, not a job
@@ -248,7 +352,8 @@ def test_failed_jobs_listed_with_reason(sweep: Path):
     comp = compare_pkg.compare_runs([sweep], baseline="densenet")
     status = {j.job_num: j.status for j in comp.jobs}
     assert status == {
-        0: "ok", 1: "ok",
+        0: "ok",
+        1: "ok",
         2: "failed: [2026-11-28 20:01:00,000][__main__][ERROR] - CUDA out of memory",
         3: "failed: no sci_report.json",
         4: "failed: no sci_report.json",
@@ -268,16 +373,32 @@ def test_unreadable_report_and_job_status_file(tmp_path: Path, monkeypatch):
     bad = write_job(s, 1, "b", None)
     (bad / "sci_report.json").write_text("{not json")
     failed = write_job(s, 2, "c", None)
-    (failed / R.JOB_STATUS_FILE).write_text(json.dumps(
-        {"status": "failed", "error_type": "HTTPError", "error": "401 for https://x/?token=abc123 pw hunter2-secret"}))
+    (failed / R.JOB_STATUS_FILE).write_text(
+        json.dumps(
+            {
+                "status": "failed",
+                "error_type": "HTTPError",
+                "error": "401 for https://x/?token=abc123 pw hunter2-secret",
+            }
+        )
+    )
     cli_failed = write_job(s, 3, "d", None)  # as python -m sci_lightning leaves a failed sweep job
-    (cli_failed / "job_failed.json").write_text(json.dumps(
-        {"overrides": ["model=d"], "error_type": "DatasetError", "error": "Tiny ImageNet not found", "traceback": "..."}))
+    (cli_failed / "job_failed.json").write_text(
+        json.dumps(
+            {
+                "overrides": ["model=d"],
+                "error_type": "DatasetError",
+                "error": "Tiny ImageNet not found",
+                "traceback": "...",
+            }
+        )
+    )
     good = make_report("e_net", "model=e", val_acc=0.5, cost_usd=1, energy_kwh=1, duration_s=1)
     malformed = write_job(s, 4, "e", {**good, "val_acc": "high"})
     comp = compare_pkg.compare_runs([s])
-    assert comp.jobs[4].status == ("failed: invalid sci_report.json (field 'val_acc' must be a finite number, "
-                                   "got 'high')")
+    assert comp.jobs[4].status == (
+        "failed: invalid sci_report.json (field 'val_acc' must be a finite number, got 'high')"
+    )
     assert malformed.name == "4" and comp.jobs[3].status == "failed: DatasetError: Tiny ImageNet not found"
     assert comp.jobs[1].status.startswith("failed: unreadable sci_report.json")
     reason = comp.jobs[2].status
@@ -301,8 +422,13 @@ def test_write_comparison_files(sweep: Path):
     write_job(sweep, 2, "resnet", None)
     comp = compare_pkg.compare_runs([sweep], baseline="densenet")
     written = compare_pkg.write_comparison(comp, sweep)
-    for name in ("comparison.md", "comparison.json", "comparison.csv", "comparison.png",
-                 *(f"comparison_{c.name}.png" for c in Ch.CHARTS)):
+    for name in (
+        "comparison.md",
+        "comparison.json",
+        "comparison.csv",
+        "comparison.png",
+        *(f"comparison_{c.name}.png" for c in Ch.CHARTS),
+    ):
         assert name in written, name
         assert (sweep / name).stat().st_size > 0
     for png in sweep.glob("comparison*.png"):
@@ -345,15 +471,30 @@ def test_csv_and_json_without_charts(tmp_path: Path, sweep: Path):
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), MPLBACKEND="Agg")
-    return subprocess.run([sys.executable, "-m", "sci_lightning.compare", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "sci_lightning.compare", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.slow
 def test_cli_on_job_folders(tmp_path: Path, sweep: Path):
     out = tmp_path / "cmp"
     # two job folders given one by one, densenet first: argument order, baseline by name
-    p = _cli(str(sweep / "1"), str(sweep / "0"), "--baseline", "model=densenet", "--out", str(out), "--no-charts", cwd=tmp_path)
+    p = _cli(
+        str(sweep / "1"),
+        str(sweep / "0"),
+        "--baseline",
+        "model=densenet",
+        "--out",
+        str(out),
+        "--no-charts",
+        cwd=tmp_path,
+    )
     assert p.returncode == 0, p.stderr
     assert "InceptionV3 had 10.0% higher accuracy, 13.0% less $USD, 20.0% less energy" in p.stdout
     with open(out / "comparison.csv", newline="") as f:
@@ -388,9 +529,16 @@ def test_cli_all_failed_exit_1(tmp_path: Path, capsys):
 
 
 def _hydra_cfg(sweep_dir: Path, **compare):
-    return OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)}, "mode": "MULTIRUN",
-                                       "runtime": {"output_dir": str(sweep_dir / "2")}},
-                             "compare": {"baseline": None, **compare}})
+    return OmegaConf.create(
+        {
+            "hydra": {
+                "sweep": {"dir": str(sweep_dir)},
+                "mode": "MULTIRUN",
+                "runtime": {"output_dir": str(sweep_dir / "2")},
+            },
+            "compare": {"baseline": None, **compare},
+        }
+    )
 
 
 @pytest.mark.slow
@@ -448,7 +596,7 @@ def test_callback_never_raises_on_missing_sweep_dir(tmp_path: Path):
 
 # ------------------------------------------------------------------ a real Hydra multirun (tiny app, no training)
 
-_APP = '''
+_APP = """
 import json, os
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -469,9 +617,9 @@ def main(cfg):
 
 if __name__ == "__main__":
     main()
-'''
+"""
 
-_APP_CONF = '''
+_APP_CONF = """
 model: inception
 compare:
   baseline: null
@@ -483,7 +631,7 @@ hydra:
     comparison:
       _target_: sci_lightning.app.hydra_callbacks.ComparisonCallback
       baseline: densenet
-'''
+"""
 
 
 @pytest.mark.slow
@@ -495,16 +643,28 @@ def test_real_hydra_multirun_with_a_failed_job(tmp_path: Path):
     (tmp_path / "app.py").write_text(_APP)
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), MPLBACKEND="Agg")
 
-    p = subprocess.run([sys.executable, "app.py", "-m", "model=inception,densenet"], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=180)
+    p = subprocess.run(
+        [sys.executable, "app.py", "-m", "model=inception,densenet"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert p.returncode == 0, p.stderr
     assert "Model comparison" in p.stdout and "inception_net had 10.0% higher accuracy" in p.stdout
     assert json.loads((sweep / "comparison.json").read_text())["baseline"]["model"] == "densenet_net"
 
     sweep2 = tmp_path / "multirun" / "sweep2"
     (tmp_path / "conf" / "config.yaml").write_text(_APP_CONF.replace("SWEEP_DIR", str(sweep2)))
-    p = subprocess.run([sys.executable, "app.py", "-m", "model=inception,broken,densenet"], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=180)
+    p = subprocess.run(
+        [sys.executable, "app.py", "-m", "model=inception,broken,densenet"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert p.returncode != 0  # Hydra reports the failed job
     with open(sweep2 / "comparison.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -515,10 +675,16 @@ def test_real_hydra_multirun_with_a_failed_job(tmp_path: Path):
 def test_binary_truncated_and_wrong_schema_reports_are_listed_not_fatal(tmp_path: Path):
     from sci_lightning.compare.tables import compare_runs, markdown_report
 
-    good = make_report("densenet121", "model=densenet", val_acc=0.5, cost_usd=1.0, energy_kwh=1.0, duration_s=10.0)
+    good = make_report(
+        "densenet121", "model=densenet", val_acc=0.5, cost_usd=1.0, energy_kwh=1.0, duration_s=10.0
+    )
     write_job(tmp_path, 0, "densenet", good)
-    bad = {1: os.urandom(2048) + b"\xff\xfe", 2: json.dumps(good)[:120].encode(), 3: b'{"sci": "no"}',
-           4: b"[" * 100_000}  # binary, truncated, wrong schema, nested past the recursion limit
+    bad = {
+        1: os.urandom(2048) + b"\xff\xfe",
+        2: json.dumps(good)[:120].encode(),
+        3: b'{"sci": "no"}',
+        4: b"[" * 100_000,
+    }  # binary, truncated, wrong schema, nested past the recursion limit
     for num, data in bad.items():
         (write_job(tmp_path, num, "densenet", None) / "sci_report.json").write_bytes(data)
     comp = compare_runs([tmp_path])

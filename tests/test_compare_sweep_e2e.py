@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from tiny_run import TINY_FIT
 
-
-
 pytestmark = pytest.mark.slow
 
 # two epochs, a point per step: every TensorBoard chart then has a line (>= 2 points) per run
 TINY = [a for a in TINY_FIT if not a.startswith("trainer.max_epochs")] + [
-    "trainer.max_epochs=2", "trainer.log_every_n_steps=1"]
+    "trainer.max_epochs=2",
+    "trainer.log_every_n_steps=1",
+]
 
 
 @pytest.mark.parametrize("launcher", ["basic", "joblib"])
@@ -29,9 +29,23 @@ def test_two_model_sweep_writes_comparison_and_named_tensorboard_runs(tmp_path: 
     sweep = tmp_path / "sweep"
     env = dict(os.environ, MPLBACKEND="Agg", CUDA_VISIBLE_DEVICES="")
     p = subprocess.run(
-        [sys.executable, "-m", "sci_lightning", "-m", "model=inception,densenet", "experiment=quickstart", *TINY,
-         f"hydra.sweep.dir={sweep}", "compare.baseline=densenet", f"hydra/launcher={launcher}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "sci_lightning",
+            "-m",
+            "model=inception,densenet",
+            "experiment=quickstart",
+            *TINY,
+            f"hydra.sweep.dir={sweep}",
+            "compare.baseline=densenet",
+            f"hydra/launcher={launcher}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert "Model comparison" in p.stdout
@@ -79,7 +93,10 @@ def _check_inference_columns(sweep: Path, rows: list[dict[str, str]]) -> None:
     for r in rows:
         assert r["inference_stage"] == "predict" and int(r["inference_samples"]) == 4, r
         assert float(r["inference_energy_per_1000_kwh"]) > 0 and float(r["inference_sci_per_1000_g"]) > 0, r
-    table = [dict(zip(TABLE_COLUMNS, row)) for row in table_rows(compare_runs([str(sweep / "0"), str(sweep / "1")]))]
+    table = [
+        dict(zip(TABLE_COLUMNS, row))
+        for row in table_rows(compare_runs([str(sweep / "0"), str(sweep / "1")]))
+    ]
     for row in table:
         for column in ("SCI", "Inference energy (kWh/1000 images)", "Inference SCI (gCO2e/1000 images)"):
             assert row[column] != NOT_MEASURED and float(row[column].split()[0]) > 0, (column, row)

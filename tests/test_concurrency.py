@@ -18,7 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sci_lightning.data.synthetic import SyntheticSpec, generate_synthetic_tiny_imagenet, is_generated, synthetic_root
+from sci_lightning.data.synthetic import (
+    SyntheticSpec,
+    generate_synthetic_tiny_imagenet,
+    is_generated,
+    synthetic_root,
+)
 from sci_lightning.fileio import build_once, file_lock, lock_path, pid_alive, remove_orphans, unique_sibling
 
 # ~700 JPEGs at 48 px: a second or two per process on a small CPU
@@ -77,7 +82,15 @@ def test_two_processes_started_together_share_one_build(tmp_path):
     go = tmp_path / "go"
     ready = [tmp_path / f"ready{i}" for i in range(2)]
     procs = [
-        _python(WORKER, str(cache), str(r), str(go), json.dumps(SPEC), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _python(
+            WORKER,
+            str(cache),
+            str(r),
+            str(go),
+            json.dumps(SPEC),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         for r in ready
     ]
     try:
@@ -129,7 +142,9 @@ def test_a_live_holder_is_waited_for_and_announced(tmp_path):
     notes: list[str] = []
     t0 = time.monotonic()
     try:
-        built = build_once(target, target.exists, target.touch, timeout_s=30, what="artefact", announce=notes.append)
+        built = build_once(
+            target, target.exists, target.touch, timeout_s=30, what="artefact", announce=notes.append
+        )
     finally:
         holder.kill()
         holder.wait()
@@ -154,7 +169,9 @@ def test_temporaries_of_live_processes_are_kept(tmp_path):
     target = tmp_path / "x.npy"
     mine = unique_sibling(target)
     mine.write_bytes(b"being written")
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     theirs = tmp_path / f".x.npy.tmp-{int(dead.stdout)}-12345678"
     theirs.write_bytes(b"abandoned")
     assert remove_orphans(target) == [theirs]

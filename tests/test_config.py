@@ -5,11 +5,11 @@ from __future__ import annotations
 import importlib.resources as resources
 
 import pytest
-from omegaconf import OmegaConf
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 
-from sci_lightning.settings import Config, coerce
 from sci_lightning.errors import ConfigError
+from sci_lightning.settings import Config, coerce
 
 
 def _group_options(group: str) -> list[str]:
@@ -22,7 +22,9 @@ def test_every_group_has_options():
         assert _group_options(group), f"conf/{group}/ has no options"
 
 
-@pytest.mark.parametrize("group", ["model", "data", "trainer", "experiment", "energy", "carbon", "sci", "schedule"])
+@pytest.mark.parametrize(
+    "group", ["model", "data", "trainer", "experiment", "energy", "carbon", "sci", "schedule"]
+)
 def test_each_option_composes_and_validates(compose, group):
     for option in _group_options(group):
         cfg = compose([f"{group}={option}"])

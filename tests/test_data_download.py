@@ -36,7 +36,9 @@ def _no_proxy(monkeypatch):
 @pytest.fixture(scope="module")
 def tiny_zip(tmp_path_factory) -> bytes:
     src = tmp_path_factory.mktemp("src") / "t"
-    generate_synthetic_tiny_imagenet(src, SyntheticSpec(classes=2, train_per_class=2, val_per_class=1, image_px=16), progress=False)
+    generate_synthetic_tiny_imagenet(
+        src, SyntheticSpec(classes=2, train_per_class=2, val_per_class=1, image_px=16), progress=False
+    )
     return zip_tree(src)
 
 
@@ -46,7 +48,7 @@ def server(tiny_zip):
     hits: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             hits.append(self.path)
             if self.path == "/tiny.zip":
                 self.send_response(200)

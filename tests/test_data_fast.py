@@ -11,7 +11,13 @@ import torch
 from PIL import Image
 
 from sci_lightning.data import DataConfig, build_datamodule
-from sci_lightning.data.fast import BatchTransform, CachedImageDataset, _CpuBufferPool, build_uint8_cache, cache_paths
+from sci_lightning.data.fast import (
+    BatchTransform,
+    CachedImageDataset,
+    _CpuBufferPool,
+    build_uint8_cache,
+    cache_paths,
+)
 from sci_lightning.data.synthetic import SyntheticSpec, generate_synthetic_tiny_imagenet
 from sci_lightning.data.tiny_imagenet import scan_tiny_imagenet
 
@@ -45,7 +51,9 @@ def dm_for(root_cfg: dict, tmp_path, pipeline: str, image_size: int, **kw):
     return dm
 
 
-@pytest.mark.parametrize("image_size", [299, 224, 96, 64, 40])  # upsample (Inception, DenseNet), same, downsample
+@pytest.mark.parametrize(
+    "image_size", [299, 224, 96, 64, 40]
+)  # upsample (Inception, DenseNet), same, downsample
 def test_fast_matches_reference_without_augmentation(synth_root, tmp_path, image_size):
     """Same labels in the same order, same geometry, values within PIL's rounding.
 
@@ -102,7 +110,11 @@ def test_pure_flip_augmentation_is_an_exact_mirror(synth_root, tmp_path):
 
 def test_random_crops_differ_per_image_and_follow_the_generator(synth_root, tmp_path):
     bt = BatchTransform(48, MEAN, STD, crop_scale_min=0.3)
-    images = torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("RGB")) for p, _ in scan_tiny_imagenet(synth_root).val[:1]] * 8))
+    images = torch.from_numpy(
+        np.stack(
+            [np.asarray(Image.open(p).convert("RGB")) for p, _ in scan_tiny_imagenet(synth_root).val[:1]] * 8
+        )
+    )
     a = bt(images, augment=True, generator=torch.Generator().manual_seed(1))
     b = bt(images, augment=True, generator=torch.Generator().manual_seed(1)).clone()
     c = bt(images, augment=True, generator=torch.Generator().manual_seed(2))
@@ -149,7 +161,9 @@ def test_multiprocess_cache_build_equals_single_process(tmp_path):
     paths = [p for p, _ in scan_tiny_imagenet(root).train]
     one = np.load(build_uint8_cache(paths, tmp_path / "a", key="t", source_root=root, progress=False))
     two = np.load(
-        build_uint8_cache(paths, tmp_path / "b", key="t", source_root=root, num_workers=2, chunk_images=4, progress=False)
+        build_uint8_cache(
+            paths, tmp_path / "b", key="t", source_root=root, num_workers=2, chunk_images=4, progress=False
+        )
     )
     assert np.array_equal(one, two)
 
@@ -157,7 +171,9 @@ def test_multiprocess_cache_build_equals_single_process(tmp_path):
 def test_cache_resizes_other_sizes_to_cache_px(tmp_path):
     root = generate_synthetic_tiny_imagenet(tmp_path / "tree", SPEC, progress=False)
     paths = [p for p, _ in scan_tiny_imagenet(root).val]
-    arr = np.load(build_uint8_cache(paths, tmp_path / "c", key="v", source_root=root, image_px=32, progress=False))
+    arr = np.load(
+        build_uint8_cache(paths, tmp_path / "c", key="v", source_root=root, image_px=32, progress=False)
+    )
     assert arr.shape == (12, 32, 32, 3)
 
 
@@ -165,7 +181,9 @@ def test_getitems_matches_getitem_in_any_order(tmp_path):
     arr = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.uint8, shape=(10, 4, 4, 3))
     arr[:] = np.arange(10, dtype=np.uint8)[:, None, None, None]
     arr.flush()
-    ds = CachedImageDataset(tmp_path / "x.npy", labels=np.arange(6) * 10, positions=np.array([9, 2, 5, 0, 7, 3]))
+    ds = CachedImageDataset(
+        tmp_path / "x.npy", labels=np.arange(6) * 10, positions=np.array([9, 2, 5, 0, 7, 3])
+    )
     imgs, labels = ds.__getitems__([4, 0, 5, 1])
     assert imgs.dtype == torch.uint8 and imgs.shape == (4, 4, 4, 3)
     assert imgs[:, 0, 0, 0].tolist() == [7, 9, 3, 2]
@@ -259,8 +277,13 @@ def test_lightning_hook_transforms_on_the_batch_device(synth_root, tmp_path):
     fast.transform_batch = recording
     probe = Probe()
     trainer = pl.Trainer(
-        max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, default_root_dir=str(tmp_path),
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
     )
     trainer.fit(probe, datamodule=fast)
     # augmentation only for training batches: sanity-check + val batches run with train=False
@@ -272,7 +295,9 @@ def test_lightning_hook_transforms_on_the_batch_device(synth_root, tmp_path):
 
 def test_loader_workers_setting(synth_root, tmp_path):
     base = {"root": str(synth_root), "cache_dir": str(tmp_path / "c"), "num_workers": 2}
-    mk = lambda **kw: build_datamodule(DataConfig(**base, **kw), image_size=32, mean=MEAN, std=STD, progress=False)  # noqa: E731
+    mk = lambda **kw: build_datamodule(
+        DataConfig(**base, **kw), image_size=32, mean=MEAN, std=STD, progress=False
+    )
     assert mk(pipeline="fast").loader_workers == 0  # in-process slices by default
     assert mk(pipeline="fast", fast_num_workers=None).loader_workers == 2
     assert mk(pipeline="reference").loader_workers == 2
@@ -281,7 +306,11 @@ def test_loader_workers_setting(synth_root, tmp_path):
 def test_fast_batches_from_worker_processes(synth_root, tmp_path):
     """The memmap dataset survives being sent to worker processes (opened lazily there)."""
     cfg = DataConfig(
-        root=str(synth_root), cache_dir=str(tmp_path / "c"), num_workers=2, fast_num_workers=None, batch_size=4,
+        root=str(synth_root),
+        cache_dir=str(tmp_path / "c"),
+        num_workers=2,
+        fast_num_workers=None,
+        batch_size=4,
         augment=False,
     )
     dm = build_datamodule(cfg, image_size=32, mean=MEAN, std=STD, progress=False)

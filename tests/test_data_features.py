@@ -23,8 +23,14 @@ def backbone():
 @pytest.fixture
 def dm(tmp_path):
     cfg = DataConfig(
-        name="synthetic", cache_dir=str(tmp_path), num_workers=0, batch_size=8, synthetic_classes=3,
-        synthetic_train_per_class=6, synthetic_val_per_class=2, synthetic_image_px=32,
+        name="synthetic",
+        cache_dir=str(tmp_path),
+        num_workers=0,
+        batch_size=8,
+        synthetic_classes=3,
+        synthetic_train_per_class=6,
+        synthetic_val_per_class=2,
+        synthetic_image_px=32,
     )
     d = build_datamodule(cfg, image_size=32, mean=MEAN, std=STD, progress=False)
     d.validate()
@@ -36,7 +42,9 @@ def dm(tmp_path):
 def test_features_equal_direct_forward_and_mode_is_restored(backbone, dm):
     backbone.train()
     transform = lambda b: dm.transform_batch(b, train=False)  # noqa: E731
-    ds = compute_features(backbone, dm.val_dataloader(), device="cpu", batch_transform=transform, progress=False)
+    ds = compute_features(
+        backbone, dm.val_dataloader(), device="cpu", batch_transform=transform, progress=False
+    )
     feats, labels = ds.tensors
     assert feats.shape == (6, backbone.num_features) and labels.dtype == torch.int64
     assert labels.tolist() == [lab for _, lab in dm.index.val]
@@ -55,7 +63,9 @@ def test_features_equal_direct_forward_and_mode_is_restored(backbone, dm):
 def test_cache_file_is_reused_only_for_the_same_key(backbone, dm, tmp_path):
     transform = lambda b: dm.transform_batch(b, train=False)  # noqa: E731
     f = tmp_path / "feats.pt"
-    a = compute_features(backbone, dm.val_dataloader(), batch_transform=transform, cache_file=f, cache_key="k1", progress=False)
+    a = compute_features(
+        backbone, dm.val_dataloader(), batch_transform=transform, cache_file=f, cache_key="k1", progress=False
+    )
     assert f.is_file()
 
     class Boom:

@@ -132,8 +132,15 @@ def test_small_cnn_learns_synthetic_classes_within_two_epochs(tmp_path):
 
     torch.manual_seed(0)
     cfg = DataConfig(
-        name="synthetic", cache_dir=str(tmp_path), num_workers=0, batch_size=32, synthetic_classes=10,
-        synthetic_train_per_class=50, synthetic_val_per_class=10, synthetic_image_px=64, seed=0,
+        name="synthetic",
+        cache_dir=str(tmp_path),
+        num_workers=0,
+        batch_size=32,
+        synthetic_classes=10,
+        synthetic_train_per_class=50,
+        synthetic_val_per_class=10,
+        synthetic_image_px=64,
+        seed=0,
     )
     dm = build_datamodule(cfg, image_size=32, mean=(0.5,) * 3, std=(0.25,) * 3, progress=False)
     dm.validate()
@@ -142,9 +149,19 @@ def test_small_cnn_learns_synthetic_classes_within_two_epochs(tmp_path):
         def __init__(self):
             super().__init__()
             self.net = nn.Sequential(
-                nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
+                nn.Conv2d(3, 16, 3, padding=1),
+                nn.BatchNorm2d(16),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Conv2d(16, 32, 3, padding=1),
+                nn.BatchNorm2d(32),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Conv2d(32, 32, 3, padding=1),
+                nn.ReLU(),
+                nn.AdaptiveAvgPool2d(1),
+                nn.Flatten(),
+                nn.Linear(32, 10),
             )
             self.seen: list[tuple] = []
             self.correct = self.total = 0
@@ -167,8 +184,13 @@ def test_small_cnn_learns_synthetic_classes_within_two_epochs(tmp_path):
 
     model = Net()
     trainer = pl.Trainer(
-        max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+        max_epochs=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
         default_root_dir=str(tmp_path),
     )
     trainer.fit(model, datamodule=dm)

@@ -20,13 +20,17 @@ STD = (0.229, 0.224, 0.225)
 WNIDS = ["n03000003", "n01000001", "n02000002"]
 
 
-def write_mini_tree(root: Path, wnids=WNIDS, per_class: int = 3, val_per_class: int = 2, px: int = 32, seed: int = 0):
+def write_mini_tree(
+    root: Path, wnids=WNIDS, per_class: int = 3, val_per_class: int = 2, px: int = 32, seed: int = 0
+):
     """A miniature Tiny ImageNet: colour-coded JPEGs, boxes files, one grayscale image per
     split, and val annotations in shuffled class order. Returns the val annotation rows."""
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
     (root / "wnids.txt").write_text("".join(w + "\n" for w in wnids))
-    (root / "words.txt").write_text("".join(f"{w}\tclass {w[-1]}, thing\n" for w in wnids) + "n09999999\tunused\n")
+    (root / "words.txt").write_text(
+        "".join(f"{w}\tclass {w[-1]}, thing\n" for w in wnids) + "n09999999\tunused\n"
+    )
     for ci, w in enumerate(wnids):
         d = root / "train" / w / "images"
         d.mkdir(parents=True)
@@ -128,7 +132,10 @@ def test_train_augmentation_reference_shapes(tree, tmp_path):
         (lambda r: __import__("shutil").rmtree(r / "train" / WNIDS[1] / "images"), WNIDS[1]),
         (lambda r: (r / "val" / "images" / "val_3.JPEG").unlink(), "val_3.JPEG"),
         (lambda r: (r / "val" / "val_annotations.txt").unlink(), "val_annotations.txt"),
-        (lambda r: (r / "val" / "val_annotations.txt").write_text("val_0.JPEG\tn07777777\t0\t0\t1\t1\n"), "n07777777"),
+        (
+            lambda r: (r / "val" / "val_annotations.txt").write_text("val_0.JPEG\tn07777777\t0\t0\t1\t1\n"),
+            "n07777777",
+        ),
         (lambda r: (r / "val" / "val_annotations.txt").write_text("just-one-field\n"), "malformed"),
         (lambda r: (r / "wnids.txt").write_text("n01\nn01\n"), "twice"),
     ],

@@ -6,9 +6,9 @@ import warnings
 
 import pytest
 import torch
+from fake_nvml import TinyModule
 from lightning.pytorch import Trainer
 
-from fake_nvml import TinyModule
 from sci_lightning.lightning.distributed import ReleaseProcessGroup, release_process_group
 
 
@@ -51,8 +51,15 @@ def test_callback_releases_only_after_fit(one_rank_group, tmp_path):
             seen.append(torch.distributed.is_initialized())  # still up while on_fit_end hooks run
 
     trainer = Trainer(
-        accelerator="cpu", devices=1, max_steps=2, logger=False, callbacks=[Probe()], enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path),
+        accelerator="cpu",
+        devices=1,
+        max_steps=2,
+        logger=False,
+        callbacks=[Probe()],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
     )
     trainer.fit(TinyModule(n=16, batch_size=8))
     assert seen == [True]

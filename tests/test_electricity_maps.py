@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from stub_server import StubResponse, StubServer
 
 from sci_lightning.carbon.base import IntensitySeries, ProviderError
-from sci_lightning.settings import CarbonConfig
 from sci_lightning.carbon.electricity_maps import TOKEN_ENV, ElectricityMapsProvider
 from sci_lightning.carbon.http import HttpStatusError
 from sci_lightning.errors import ConfigError
-from stub_server import StubResponse, StubServer
+from sci_lightning.settings import CarbonConfig
 
 TOKEN = "em-test-token-5f2c9a7e41"
 NOW = datetime(2024, 3, 6, 12, 20, tzinfo=timezone.utc)
@@ -114,7 +114,10 @@ def forecast(req):
     if err:
         return err
     top = NOW.replace(minute=0, second=0)
-    rows = [{"carbonIntensity": _value(top + timedelta(hours=h)), "datetime": _iso(top + timedelta(hours=h))} for h in range(0, 72)]
+    rows = [
+        {"carbonIntensity": _value(top + timedelta(hours=h)), "datetime": _iso(top + timedelta(hours=h))}
+        for h in range(0, 72)
+    ]
     return {"zone": zone, "forecast": rows, "updatedAt": "2024-03-06T11:46:10.233Z"}
 
 
@@ -141,7 +144,9 @@ def token_env(monkeypatch):
 def make(srv, zone="DE", **kw) -> tuple[ElectricityMapsProvider, Sleeps]:
     sleeps = Sleeps()
     kw.setdefault("retries", 2)
-    return ElectricityMapsProvider(zone, base_url=srv.url, sleep=sleeps, now=lambda: NOW, timeout_s=5, **kw), sleeps
+    return ElectricityMapsProvider(
+        zone, base_url=srv.url, sleep=sleeps, now=lambda: NOW, timeout_s=5, **kw
+    ), sleeps
 
 
 def assert_no_token(*objs) -> None:
@@ -219,7 +224,9 @@ def test_forecast_is_clipped_to_horizon_and_labelled(srv):
 
 def test_lat_lon_replace_zone(srv):
     sleeps = Sleeps()
-    provider = ElectricityMapsProvider(latitude=52.52, longitude=13.405, base_url=srv.url, sleep=sleeps, now=lambda: NOW)
+    provider = ElectricityMapsProvider(
+        latitude=52.52, longitude=13.405, base_url=srv.url, sleep=sleeps, now=lambda: NOW
+    )
     point = provider.current()
     req = srv.requests[-1]
     assert req.arg("zone") is None
@@ -229,11 +236,15 @@ def test_lat_lon_replace_zone(srv):
 
 
 def test_from_config_uses_carbon_config_fields(srv):
-    cfg = CarbonConfig(provider="electricity_maps", region="FR", base_url=srv.url, timeout_s=3.0, retries=1, backoff_s=0.25)
+    cfg = CarbonConfig(
+        provider="electricity_maps", region="FR", base_url=srv.url, timeout_s=3.0, retries=1, backoff_s=0.25
+    )
     sleeps = Sleeps()
     provider = ElectricityMapsProvider.from_config(cfg, sleep=sleeps, now=lambda: NOW)
     assert provider.region == "FR"
-    assert provider._http.retries == 1 and provider._http.timeout_s == 3.0 and provider._http.backoff_s == 0.25
+    assert (
+        provider._http.retries == 1 and provider._http.timeout_s == 3.0 and provider._http.backoff_s == 0.25
+    )
     provider.current()
     assert srv.requests[-1].arg("zone") == "FR"
 
@@ -269,7 +280,9 @@ def test_half_given_coordinates_is_a_config_error():
 
 def test_marginal_signal_is_refused():
     with pytest.raises(ConfigError, match="average"):
-        ElectricityMapsProvider.from_config(CarbonConfig(provider="electricity_maps", region="DE", signal_type="marginal"))
+        ElectricityMapsProvider.from_config(
+            CarbonConfig(provider="electricity_maps", region="DE", signal_type="marginal")
+        )
 
 
 # ---------------------------------------------------------------- API errors
@@ -326,7 +339,9 @@ def test_429_with_retry_after_then_success(srv):
 
 
 def test_5xx_is_retried_then_reported(srv):
-    srv.routes[("GET", "/v3/carbon-intensity/latest")] = lambda req: StubResponse(503, {"error": "upstream down"})
+    srv.routes[("GET", "/v3/carbon-intensity/latest")] = lambda req: StubResponse(
+        503, {"error": "upstream down"}
+    )
     provider, sleeps = make(srv, retries=2, backoff_s=0.5)
     with pytest.raises(HttpStatusError) as info:
         provider.current()
@@ -341,7 +356,10 @@ def test_5xx_is_retried_then_reported(srv):
     [
         StubResponse(200, body="<html>maintenance</html>", content_type="text/html"),
         StubResponse(200, {"zone": "DE", "data": []}),  # no "history" key
-        StubResponse(200, {"zone": "DE", "history": [{"carbonIntensity": "high", "datetime": "2024-03-06T10:00:00.000Z"}]}),
+        StubResponse(
+            200,
+            {"zone": "DE", "history": [{"carbonIntensity": "high", "datetime": "2024-03-06T10:00:00.000Z"}]},
+        ),
         StubResponse(200, {"zone": "DE", "history": [{"carbonIntensity": 300, "datetime": "yesterday"}]}),
         StubResponse(200, {"zone": "DE", "history": "none"}),
     ],

@@ -179,8 +179,13 @@ def test_build_meters_auto_without_rapl_or_gpu_is_estimates(tmp_path):
 
 def test_build_meters_picks_rapl_and_its_dram_and_nvml(rapl_tree):
     meters = build_meters(EnergyConfig(rapl_root=str(rapl_tree)), [0])
-    assert [type(m) for m in meters] == [NvmlEnergyMeter, RaplEnergyMeter]  # RAPL DRAM replaces the RAM estimate
-    meters = build_meters({"gpu": "sampling", "rapl_root": str(rapl_tree), "cpu": "estimate", "ram": "off"}, [1])
+    assert [type(m) for m in meters] == [
+        NvmlEnergyMeter,
+        RaplEnergyMeter,
+    ]  # RAPL DRAM replaces the RAM estimate
+    meters = build_meters(
+        {"gpu": "sampling", "rapl_root": str(rapl_tree), "cpu": "estimate", "ram": "off"}, [1]
+    )
     assert [type(m) for m in meters] == [NvmlEnergyMeter, CpuTimeEnergyMeter]
     assert meters[0].mode == "sampling" and meters[0].device_indices == [1]
 
@@ -196,7 +201,10 @@ def test_build_meters_off_and_forced_rapl_missing(tmp_path):
 @pytest.mark.parametrize(
     ("override", "match"),
     [
-        ({"gpu": "nvidia"}, "energy.gpu='nvidia': not one of the allowed values. Choose one of: auto, counter, sampling, off"),
+        (
+            {"gpu": "nvidia"},
+            "energy.gpu='nvidia': not one of the allowed values. Choose one of: auto, counter, sampling, off",
+        ),
         ({"pue": 0.9}, r"energy.pue=0.9: must be >= 1"),
         ({"cpu_tdp_w": 0}, "energy.cpu_tdp_w"),
         ({"gpu_sampling_interval_s": -1}, "energy.gpu_sampling_interval_s"),
@@ -241,8 +249,15 @@ def test_cpu_time_estimate_records_the_load_and_states_its_sensitivity(loads, lo
     t = SimpleNamespace(user=1.0, system=0.0, children_user=0.0, children_system=0.0)
     now = [0.0]
     samples = iter(loads)
-    m = CpuTimeEnergyMeter(tdp_w=20.0, cores=2, include_children=False, times=lambda: t, clock=lambda: now[0],
-                           loadavg=lambda: (next(samples), 0.0, 0.0), load_every_s=5.0)
+    m = CpuTimeEnergyMeter(
+        tdp_w=20.0,
+        cores=2,
+        include_children=False,
+        times=lambda: t,
+        clock=lambda: now[0],
+        loadavg=lambda: (next(samples), 0.0, 0.0),
+        load_every_s=5.0,
+    )
     m.start()  # sample 1
     now[0] = 1.0
     m.read_j()  # too soon: no sample
@@ -250,9 +265,13 @@ def test_cpu_time_estimate_records_the_load_and_states_its_sensitivity(loads, lo
     m.read_j()  # sample 2
     m.stop()  # sample 3 (the last one always)
     load = m.load
-    assert load["samples"] == 3 and load["mean"] == pytest.approx(sum(loads) / 3) and load["max"] == max(loads)
+    assert (
+        load["samples"] == 3 and load["mean"] == pytest.approx(sum(loads) / 3) and load["max"] == max(loads)
+    )
     note = m.components()[0].notes[-1]
-    assert note.startswith(f"machine load average (1 min, this job included) during the run: mean {sum(loads) / 3:.1f}")
+    assert note.startswith(
+        f"machine load average (1 min, this job included) during the run: mean {sum(loads) / 3:.1f}"
+    )
     assert ("loaded beyond its CPUs" in note) is loaded and "estimate" in note
 
 

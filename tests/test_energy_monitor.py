@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 
 import pytest
 import torch
-
 from fake_nvml import FakeGpu, FakeNvml, StepMeter
+
 from sci_lightning.energy import EnergyMeterWarning, EnergyMonitor, Measurement, NvmlEnergyMeter
 
 T0 = 1_700_000_000.0
@@ -79,7 +79,10 @@ def test_nested_and_overlapping_windows_have_exact_joules(monkeypatch):
     monitor.close()
 
     assert (_gpu_j(epoch0), _gpu_j(epoch1.measurement), _gpu_j(overlap), _gpu_j(train)) == (
-        pytest.approx(1 + 2 + 3 + 4), pytest.approx(5 + 6 + 7 + 8), pytest.approx(3 + 4 + 5 + 6), pytest.approx(36.0)
+        pytest.approx(1 + 2 + 3 + 4),
+        pytest.approx(5 + 6 + 7 + 8),
+        pytest.approx(3 + 4 + 5 + 6),
+        pytest.approx(36.0),
     )
     (c,) = train.components
     assert (c.component, c.method, c.quality, c.status) == ("gpu", "nvml_energy_counter", "measured", "ok")
@@ -135,7 +138,9 @@ def test_meter_fault_mid_window_warns_once_keeps_energy_so_far_and_is_recorded(m
     cpu = next(c for c in train.components if c.component == "cpu")
     assert cpu.energy_j == pytest.approx(2 * 3) and cpu.status == "partial"  # reads 1-3, then frozen
     assert any("sensor on fire" in n for n in cpu.notes)
-    assert any("sensor on fire" in w for w in train.warnings) and any("sensor on fire" in w for w in late.warnings)
+    assert any("sensor on fire" in w for w in train.warnings) and any(
+        "sensor on fire" in w for w in late.warnings
+    )
     assert _gpu_j(train) == pytest.approx(sum(range(1, 7)))  # the healthy meter carried on
     assert _gpu_j(late) == pytest.approx(4 + 5 + 6) and train.energy_j == pytest.approx(21 + 6)
     assert after_fault.energy_j <= train.energy_j

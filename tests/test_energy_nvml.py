@@ -8,9 +8,14 @@ import warnings
 
 import pynvml
 import pytest
-
 from fake_nvml import FakeGpu, FakeNvml
-from sci_lightning.energy import EnergyMeterWarning, NvmlEnergyMeter, parse_cuda_visible_devices, resolve_nvml_indices
+
+from sci_lightning.energy import (
+    EnergyMeterWarning,
+    NvmlEnergyMeter,
+    parse_cuda_visible_devices,
+    resolve_nvml_indices,
+)
 
 UUIDS = ["GPU-aaaa1111-0000", "GPU-bbbb2222-0000", "GPU-cccc3333-0000", "GPU-dddd4444-0000"]
 
@@ -38,7 +43,13 @@ def test_counter_path_reads_millijoule_deltas_for_selected_gpu_only(monkeypatch)
     fake.gpus[1].energy_mj += 500
     m.stop()
     (c,) = m.components()
-    assert (c.component, c.device, c.method, c.quality, c.status) == ("gpu", UUIDS[1], "nvml_energy_counter", "measured", "ok")
+    assert (c.component, c.device, c.method, c.quality, c.status) == (
+        "gpu",
+        UUIDS[1],
+        "nvml_energy_counter",
+        "measured",
+        "ok",
+    )
     assert c.energy_j == pytest.approx(3.0)
     assert m.counter_baselines_mj() == {UUIDS[1]: 1_000_000}
     assert fake.gpus[1].power_reads == 0  # the counter path takes no power samples
@@ -54,7 +65,11 @@ def _analytic_energy(t1: float) -> float:
 def test_power_sampling_trapezoid_matches_analytic_curve(monkeypatch, field_supported):
     clock = {"t": 0.0}
     power = lambda: 1000.0 * (150 + 100 * math.sin(2 * math.pi * clock["t"] / 7) + 0.5 * clock["t"])  # noqa: E731
-    fake = FakeNvml(gpus=[FakeGpu(uuid=UUIDS[0], power_mw=power, counter_supported=False, field_supported=field_supported)])
+    fake = FakeNvml(
+        gpus=[
+            FakeGpu(uuid=UUIDS[0], power_mw=power, counter_supported=False, field_supported=field_supported)
+        ]
+    )
     fake.install(monkeypatch)
     m = _meter([0], clock=lambda: clock["t"])
     m.start()  # counter unsupported -> sampling, first sample at t=0
@@ -148,7 +163,9 @@ def test_meter_honours_cuda_visible_devices_from_environment(monkeypatch):
 # ------------------------------------------------------------------ faults
 def test_counter_failure_mid_run_falls_back_to_sampling_warns_once_and_flags_partial(monkeypatch):
     clock = {"t": 0.0}
-    fake = FakeNvml(gpus=[FakeGpu(uuid=UUIDS[0], power_mw=100_000.0, fail_counter_after=3)]).install(monkeypatch)
+    fake = FakeNvml(gpus=[FakeGpu(uuid=UUIDS[0], power_mw=100_000.0, fail_counter_after=3)]).install(
+        monkeypatch
+    )
     m = _meter([0], clock=lambda: clock["t"])
     m.start()  # counter read 1 (baseline)
     fake.gpus[0].energy_mj += 4_000
@@ -182,7 +199,9 @@ def test_power_failure_after_counter_failure_stops_but_keeps_energy(monkeypatch)
         m.read_j()
     clock["t"] = 1.0
     m.sample()
-    monkeypatch.setattr(pynvml, "nvmlDeviceGetFieldValues", lambda h, ids: (_ for _ in ()).throw(pynvml.NVMLError_GpuIsLost()))
+    monkeypatch.setattr(
+        pynvml, "nvmlDeviceGetFieldValues", lambda h, ids: (_ for _ in ()).throw(pynvml.NVMLError_GpuIsLost())
+    )
     clock["t"] = 2.0
     m.sample()
     m.sample()

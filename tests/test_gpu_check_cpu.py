@@ -28,9 +28,18 @@ _RUN = (
 def test_gpu_check_tiny_runs_every_section_without_hydra(tmp_path):
     out = tmp_path / "out"
     cmd = [
-        sys.executable, "-c", _RUN.format(script=str(SCRIPT)),
-        "--tiny", "--out", str(out), "--models", "test_resnet", "--input-variants", "reference",
-        "--data-dir", str(tmp_path / "data"),
+        sys.executable,
+        "-c",
+        _RUN.format(script=str(SCRIPT)),
+        "--tiny",
+        "--out",
+        str(out),
+        "--models",
+        "test_resnet",
+        "--input-variants",
+        "reference",
+        "--data-dir",
+        str(tmp_path / "data"),
     ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -47,7 +56,9 @@ def test_gpu_check_tiny_runs_every_section_without_hydra(tmp_path):
     assert report["estimate_total_s"] > 0 and report["total_s"] > 0
 
     inp = report["sections"]["input"]
-    assert inp["data"]["images"] == inp["data"]["classes"] * (inp["data"]["train_per_class"] + inp["data"]["val_per_class"])
+    assert inp["data"]["images"] == inp["data"]["classes"] * (
+        inp["data"]["train_per_class"] + inp["data"]["val_per_class"]
+    )
     paths = {r["path"]: r for r in inp["runs"]}
     assert set(paths) == {"tensors", "fast", "reference"}
     assert all(r["images_per_s"] > 0 and r["timed_steps"] >= 3 for r in paths.values())
@@ -86,7 +97,14 @@ def test_gpu_check_tiny_runs_every_section_without_hydra(tmp_path):
     assert set(sci["hook_s"]) >= {"constructor", "setup", "on_fit_start", "on_fit_end"}
 
     md = (out / "gpu_check_tiny.md").read_text()
-    for heading in ("## Input path", "## Model FLOPs utilization", "## trainer=gpu settings", "## Energy",
-                    "## Read throttle", "## Peers", "## Not measured"):
+    for heading in (
+        "## Input path",
+        "## Model FLOPs utilization",
+        "## trainer=gpu settings",
+        "## Energy",
+        "## Read throttle",
+        "## Peers",
+        "## Not measured",
+    ):
         assert heading in md
     assert "CPU only" in md and "--tiny" in md

@@ -37,7 +37,9 @@ def outputs(tmp_path):
 
 def test_duration_from_previous_report(outputs, tmp_path):
     est = duration_from_previous_report(outputs, "inception")
-    assert est.duration == timedelta(seconds=2000) and est.source == "previous_report" and "runs/b" in est.detail
+    assert (
+        est.duration == timedelta(seconds=2000) and est.source == "previous_report" and "runs/b" in est.detail
+    )
     est = duration_from_previous_report(outputs, "inception", {"data.batch_size": 64})
     assert est.duration == timedelta(seconds=1000)
     assert duration_from_previous_report(outputs, "inception", {"data.batch_size": 128}) is None

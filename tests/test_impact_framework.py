@@ -18,39 +18,65 @@ import yaml
 
 from sci_lightning.carbon.base import IntensityPoint, IntensitySeries
 from sci_lightning.energy.base import ComponentEnergy, EnergyInterval, EnergyResult
-from sci_lightning.sci.report import write_run_report
 from sci_lightning.sci.compute import compute_sci
+from sci_lightning.sci.report import write_run_report
 from sci_lightning.settings import SciConfig
 
 UTC = timezone.utc
 IF_RUN = os.environ.get("IF_RUN") or shutil.which("if-run")
 
 pytestmark = [
-    pytest.mark.skipif(not IF_RUN or not os.path.exists(IF_RUN),
-                       reason="if-run not found (set IF_RUN or put @grnsft/if's if-run on PATH)"),
+    pytest.mark.skipif(
+        not IF_RUN or not os.path.exists(IF_RUN),
+        reason="if-run not found (set IF_RUN or put @grnsft/if's if-run on PATH)",
+    ),
     pytest.mark.slow,
 ]
 
 
 def _run(embodied: bool, fu: str, interval_s: float, n: int, pue: float):
     t0 = datetime(2023, 7, 4, 16, 47, 13, 250000, tzinfo=UTC)
-    tl = [EnergyInterval(t0 + timedelta(seconds=interval_s * i), t0 + timedelta(seconds=interval_s * (i + 1)),
-                         (55_000.0 + 3_000 * (i % 5)) * interval_s / 600) for i in range(n)]
+    tl = [
+        EnergyInterval(
+            t0 + timedelta(seconds=interval_s * i),
+            t0 + timedelta(seconds=interval_s * (i + 1)),
+            (55_000.0 + 3_000 * (i % 5)) * interval_s / 600,
+        )
+        for i in range(n)
+    ]
     it = sum(i.energy_j for i in tl)
     energy = EnergyResult(
-        started_at=tl[0].start, ended_at=tl[-1].end, duration_s=interval_s * n,
-        components=[ComponentEnergy("gpu", "GPU-0", it * 0.7, "nvml_energy_counter", "measured"),
-                    ComponentEnergy("cpu", "host", it * 0.3, "cpu_time_tdp_estimate", "estimated")],
-        timeline=tl, pue=pue, steps=1000, epochs=5, images=64_000,
+        started_at=tl[0].start,
+        ended_at=tl[-1].end,
+        duration_s=interval_s * n,
+        components=[
+            ComponentEnergy("gpu", "GPU-0", it * 0.7, "nvml_energy_counter", "measured"),
+            ComponentEnergy("cpu", "host", it * 0.3, "cpu_time_tdp_estimate", "estimated"),
+        ],
+        timeline=tl,
+        pue=pue,
+        steps=1000,
+        epochs=5,
+        images=64_000,
     )
     base = t0.replace(minute=0, second=0, microsecond=0)
     # 30-minute points that change every time; the run straddles several boundaries
-    pts = [IntensityPoint(base + timedelta(minutes=30 * k), base + timedelta(minutes=30 * (k + 1)),
-                          180.0 + 37.5 * ((k * 7) % 5)) for k in range(12)]
+    pts = [
+        IntensityPoint(
+            base + timedelta(minutes=30 * k),
+            base + timedelta(minutes=30 * (k + 1)),
+            180.0 + 37.5 * ((k * 7) % 5),
+        )
+        for k in range(12)
+    ]
     ser = IntensitySeries(pts, source="test", region="X", signal_type="average", kind="measured")
-    cfg = SciConfig(functional_unit=fu, embodied_total_kg=2500.0 if embodied else None,
-                    lifespan_years=4.0 if embodied else None, resources_reserved=1.0,
-                    resources_total=8.0 if embodied else 1.0)
+    cfg = SciConfig(
+        functional_unit=fu,
+        embodied_total_kg=2500.0 if embodied else None,
+        lifespan_years=4.0 if embodied else None,
+        resources_reserved=1.0,
+        resources_total=8.0 if embodied else 1.0,
+    )
     return compute_sci(energy, ser, cfg), energy
 
 
@@ -66,8 +92,13 @@ def test_if_run_reproduces_sci(tmp_path, embodied, fu, interval_s, n, pue):
     result, energy = _run(embodied, fu, interval_s, n, pue)
     write_run_report(tmp_path, result, energy, {"model": "inception_v3", "run_name": f"if-{fu}"})
     out = tmp_path / "if-out"
-    proc = subprocess.run([IF_RUN, "--manifest", str(tmp_path / "impact.yml"), "--output", str(out)],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [IF_RUN, "--manifest", str(tmp_path / "impact.yml"), "--output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     produced = sorted(tmp_path.glob("if-out*"))
     assert produced, f"if-run wrote no output file; stdout: {proc.stdout[-2000:]}"
@@ -85,8 +116,13 @@ def test_if_run_reproduces_sci(tmp_path, embodied, fu, interval_s, n, pue):
 
 def _if_run(tmp_path, manifest_path):
     out = tmp_path / "if-out"
-    proc = subprocess.run([IF_RUN, "--manifest", str(manifest_path), "--output", str(out)],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [IF_RUN, "--manifest", str(manifest_path), "--output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     produced = sorted(tmp_path.glob("if-out*"))
     assert produced, f"if-run wrote no output file; stdout: {proc.stdout[-2000:]}"
@@ -108,14 +144,29 @@ def test_if_sci_embodied_reproduces_our_m_to_1e_9(tmp_path):
     node = ours["tree"]["children"]["training-job"]
     defaults = node["defaults"]
     assert defaults["device/expected-lifespan"] == 126_144_000  # EL 4 years x 365 d x 86,400 s
-    inputs = [{"timestamp": o["timestamp"], "duration": o["duration"], "vCPUs": 1, "memory": 16,
-               "usage-ratio": defaults["resources-reserved"] / defaults["resources-total"],
-               "time": o["time-reserved"]} for o in node["inputs"]]
+    inputs = [
+        {
+            "timestamp": o["timestamp"],
+            "duration": o["duration"],
+            "vCPUs": 1,
+            "memory": 16,
+            "usage-ratio": defaults["resources-reserved"] / defaults["resources-total"],
+            "time": o["time-reserved"],
+        }
+        for o in node["inputs"]
+    ]
     manifest = {
-        "name": "sci-embodied cross-check", "description": "IF sci-embodied over sci-lightning's observations",
-        "initialize": {"plugins": {"embodied": {
-            "method": "SciEmbodied", "path": "builtin",
-            "config": {"baseline-emissions": defaults["device/emissions-embodied"]}}}},
+        "name": "sci-embodied cross-check",
+        "description": "IF sci-embodied over sci-lightning's observations",
+        "initialize": {
+            "plugins": {
+                "embodied": {
+                    "method": "SciEmbodied",
+                    "path": "builtin",
+                    "config": {"baseline-emissions": defaults["device/emissions-embodied"]},
+                }
+            }
+        },
         "tree": {"children": {"job": {"pipeline": {"compute": ["embodied"]}, "inputs": inputs}}},
     }
     path = tmp_path / "embodied.yml"

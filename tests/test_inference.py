@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from fake_nvml import FakeGpu, FakeNvml
+
 from sci_lightning.energy import EnergyMonitor, NvmlEnergyMeter
 from sci_lightning.sci.compute import SECONDS_PER_YEAR
 from sci_lightning.sci.inference import inference_sci, measure_inference
@@ -22,8 +22,16 @@ BATCH_S = 0.5
 
 def test_per_sample_and_per_1000_by_hand():
     # 0.01 kWh over 10,000 images at 400 g/kWh; TE 1000 kg over 4 years, 1 of 2 GPUs, 3600 s
-    fig = inference_sci(energy_kwh=0.01, duration_s=3600.0, samples=10_000, intensity_g_per_kwh=400.0,
-                        te_kg=1000.0, el_years=4.0, rr=1.0, tor=2.0)
+    fig = inference_sci(
+        energy_kwh=0.01,
+        duration_s=3600.0,
+        samples=10_000,
+        intensity_g_per_kwh=400.0,
+        te_kg=1000.0,
+        el_years=4.0,
+        rr=1.0,
+        tor=2.0,
+    )
     m = 1000.0 * 1000.0 * 3600.0 / (4.0 * SECONDS_PER_YEAR) / 2.0
     assert fig.energy_per_sample_kwh == pytest.approx(1e-6)
     assert fig.operational_g == pytest.approx(4.0) and fig.embodied_g == pytest.approx(m)
@@ -70,15 +78,23 @@ def test_comparison_shows_inference_per_1000_images_or_not_measured(tmp_path):
     from sci_lightning.sci.report import write_run_report
     from tests.test_report import META, make_run
 
-    fig = inference_sci(energy_kwh=0.003, duration_s=30.0, samples=6000, intensity_g_per_kwh=250.0,
-                        stage="predict", quality="measured")
+    fig = inference_sci(
+        energy_kwh=0.003,
+        duration_s=30.0,
+        samples=6000,
+        intensity_g_per_kwh=250.0,
+        stage="predict",
+        quality="measured",
+    )
     for name, meta in (("0", {**META, "inference": [fig]}), ("1", {**META, "model": "inception_v3"})):
         result, energy = make_run()
         write_run_report(tmp_path / name, result, energy, {**meta, "run_name": f"job-{name}"})
     comp = compare_runs([str(tmp_path / "0"), str(tmp_path / "1")])
     rows = {r[1]: dict(zip(TABLE_COLUMNS, r)) for r in table_rows(comp)}
     measured, absent = rows["job-0"], rows["job-1"]
-    assert float(measured["Inference energy (kWh/1000 images)"]) == pytest.approx(0.0005)  # 0.003 / 6000 x 1000
+    assert float(measured["Inference energy (kWh/1000 images)"]) == pytest.approx(
+        0.0005
+    )  # 0.003 / 6000 x 1000
     assert float(measured["Inference SCI (gCO2e/1000 images)"]) == pytest.approx(0.003 * 250.0 / 6)
     assert absent["Inference energy (kWh/1000 images)"] == NOT_MEASURED
     assert absent["Inference SCI (gCO2e/1000 images)"] == NOT_MEASURED
@@ -92,11 +108,25 @@ def test_inference_for_report_uses_the_jobs_intensity_and_embodied_settings(tmp_
 
     result, energy = make_run(embodied=True)
     report = write_run_report(tmp_path, result, energy, META)
-    fig = inference_for_report(report, stage="predict", energy_kwh=0.004, duration_s=60.0, samples=8000,
-                               quality="measured", method="gpu: nvml_energy_counter")
+    fig = inference_for_report(
+        report,
+        stage="predict",
+        energy_kwh=0.004,
+        duration_s=60.0,
+        samples=8000,
+        quality="measured",
+        method="gpu: nvml_energy_counter",
+    )
     e = report.embodied
-    expected = inference_sci(energy_kwh=0.004, duration_s=60.0, samples=8000,
-                             intensity_g_per_kwh=report.intensity.mean_g_per_kwh,
-                             te_kg=e.te_kg, el_years=e.el_years, rr=e.rr, tor=e.tor)
+    expected = inference_sci(
+        energy_kwh=0.004,
+        duration_s=60.0,
+        samples=8000,
+        intensity_g_per_kwh=report.intensity.mean_g_per_kwh,
+        te_kg=e.te_kg,
+        el_years=e.el_years,
+        rr=e.rr,
+        tor=e.tor,
+    )
     assert fig.sci_per_1000_g == pytest.approx(expected.sci_per_1000_g) and fig.embodied_g > 0
     assert fig.intensity_g_per_kwh == report.intensity.mean_g_per_kwh

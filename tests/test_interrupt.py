@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 
 import pytest
-
 from test_resume import FAST, assert_total_is_sum, cli, read, saved_energy_state, start, wait_for
 
 
@@ -36,9 +35,13 @@ def test_signal_writes_the_part_then_resume_sums_the_parts(tmp_path, sig):
     assert out.returncode == 0, out.stderr[-3000:]
     total = read(second_run / "energy.json")
     first, second = total["parts"]
-    assert first["status"] == "interrupted" and first["signal"] == sig.name and first["checkpoint"] == str(ckpt)
+    assert (
+        first["status"] == "interrupted" and first["signal"] == sig.name and first["checkpoint"] == str(ckpt)
+    )
     assert_total_is_sum(total, part1, second)  # part 1's own report + part 2
     assert total["steps"] == 8 and total["unmeasured_s"] == 0
     diff = abs(total["it_energy_j"] - part1["it_energy_j"] - second["it_energy_j"]) / total["it_energy_j"]
-    print(f"\n{sig.name}: part1 {part1['it_energy_j']:.2f} J + part2 {second['it_energy_j']:.2f} J vs total "
-          f"{total['it_energy_j']:.2f} J (rel diff {diff:.2e})")
+    print(
+        f"\n{sig.name}: part1 {part1['it_energy_j']:.2f} J + part2 {second['it_energy_j']:.2f} J vs total "
+        f"{total['it_energy_j']:.2f} J (rel diff {diff:.2e})"
+    )

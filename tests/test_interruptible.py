@@ -69,18 +69,37 @@ def brute_force(points, t0, step_s, n_cells, horizon_s, dur_s, min_slot_s, pause
 
 
 def check_against_brute(series, now, dur_s, deadline_s, min_slot_s, pause_s, power_w=500.0, idle_w=0.0):
-    plan = plan_interruptible(series, timedelta(seconds=dur_s), deadline=timedelta(seconds=deadline_s),
-                              min_slot=timedelta(seconds=min_slot_s), pause_cost=timedelta(seconds=pause_s),
-                              power_w=power_w, pause_idle_w=idle_w, now=now)
+    plan = plan_interruptible(
+        series,
+        timedelta(seconds=dur_s),
+        deadline=timedelta(seconds=deadline_s),
+        min_slot=timedelta(seconds=min_slot_s),
+        pause_cost=timedelta(seconds=pause_s),
+        power_w=power_w,
+        pause_idle_w=idle_w,
+        now=now,
+    )
     step_s = plan.step.total_seconds()
     horizon_s = (plan.deadline_end - plan.window_start).total_seconds()
     n_cells = int(math.floor(horizon_s / step_s + 1e-9))
-    g, slots = brute_force(plan.best_single.points, plan.window_start, step_s, n_cells, horizon_s, dur_s,
-                           min_slot_s, pause_s, power_w, idle_w)
+    g, slots = brute_force(
+        plan.best_single.points,
+        plan.window_start,
+        step_s,
+        n_cells,
+        horizon_s,
+        dur_s,
+        min_slot_s,
+        pause_s,
+        power_w,
+        idle_w,
+    )
     assert plan.emissions_g == pytest.approx(g, rel=1e-9, abs=1e-9), (plan.slots, slots)
     # the plan's own figures are those of its slots, recomputed independently
     ts = [(s.start, s.end) for s in plan.slots]
-    assert slots_emissions_g(plan.best_single.points, ts, power_w, idle_w) == pytest.approx(plan.emissions_g, rel=1e-9)
+    assert slots_emissions_g(plan.best_single.points, ts, power_w, idle_w) == pytest.approx(
+        plan.emissions_g, rel=1e-9
+    )
     assert_feasible(plan, dur_s, min_slot_s, pause_s)
     return plan
 
@@ -121,8 +140,10 @@ def load_points(name):
     if not path.is_file():
         pytest.skip(f"{path} not present (shared development data)")
     tr = load_trace(path)
-    return [IntensityPoint(datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC), v)
-            for a, b, v in zip(tr.starts_s, tr.ends_s, tr.values)]
+    return [
+        IntensityPoint(datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC), v)
+        for a, b, v in zip(tr.starts_s, tr.ends_s, tr.values)
+    ]
 
 
 @pytest.mark.parametrize("name", ["CISO_2023_hourly.csv", "DE_2023_hourly.csv"])
@@ -131,17 +152,25 @@ def test_dp_matches_brute_force_on_real_traces(name):
     rng = random.Random(name)
     for _ in range(8):
         i = rng.randrange(0, len(pts) - 24)
-        window = pts[i:i + 12]
+        window = pts[i : i + 12]
         series = IntensitySeries(window, name, "XX", "average", "measured")
         dur_s = rng.choice([1.5, 2.25, 3.4, 4.75]) * 3600
-        check_against_brute(series, window[0].start, dur_s, rng.choice([7, 8, 9.5]) * 3600,
-                            rng.choice([1800, 3600, 7200]), rng.choice([0, 600, 1800, 3600]))
+        check_against_brute(
+            series,
+            window[0].start,
+            dur_s,
+            rng.choice([7, 8, 9.5]) * 3600,
+            rng.choice([1800, 3600, 7200]),
+            rng.choice([0, 600, 1800, 3600]),
+        )
 
 
 def test_huge_pause_cost_is_the_best_single_start():
     values = [300, 100, 500, 90, 80, 400, 120, 70, 600, 200, 300, 250]
     series = series_of(values)
-    plan = plan_interruptible(series, "3h", deadline="12h", min_slot="1h", pause_cost="100h", power_w=1000, now=T0)
+    plan = plan_interruptible(
+        series, "3h", deadline="12h", min_slot="1h", pause_cost="100h", power_w=1000, now=T0
+    )
     single = plan_best_start(series, "3h", now=T0, window_end=T0 + timedelta(hours=12))
     assert len(plan.slots) == 1
     assert plan.slots[0].start == single.best_start
@@ -153,10 +182,15 @@ def test_zero_pause_cost_and_step_slots_pick_the_cleanest_hours():
     rng = random.Random(7)
     values = [rng.uniform(100, 500) for _ in range(24)]
     series = series_of(values)
-    plan = plan_interruptible(series, "5h", deadline="24h", min_slot="1h", pause_cost="0s", power_w=1000, now=T0)
+    plan = plan_interruptible(
+        series, "5h", deadline="24h", min_slot="1h", pause_cost="0s", power_w=1000, now=T0
+    )
     cleanest = sorted(range(24), key=lambda i: values[i])[:5]
-    chosen = sorted(int((h - T0).total_seconds() // 3600) for s in plan.slots
-                    for h in (s.start + timedelta(hours=x) for x in range(int(s.length.total_seconds() // 3600))))
+    chosen = sorted(
+        int((h - T0).total_seconds() // 3600)
+        for s in plan.slots
+        for h in (s.start + timedelta(hours=x) for x in range(int(s.length.total_seconds() // 3600)))
+    )
     assert chosen == sorted(cleanest)
     assert plan.emissions_g == pytest.approx(sum(values[i] for i in cleanest))
 
@@ -170,7 +204,9 @@ def test_unaligned_now_and_fractional_deadline_are_met():
 
 def test_plan_figures_and_dict():
     series = series_of([500, 100, 500, 100, 500, 500])
-    plan = plan_interruptible(series, "2h", deadline="6h", min_slot="1h", pause_cost="0s", energy_kwh=2.0, now=T0)
+    plan = plan_interruptible(
+        series, "2h", deadline="6h", min_slot="1h", pause_cost="0s", energy_kwh=2.0, now=T0
+    )
     assert [(s.start.hour, s.end.hour) for s in plan.slots] == [(1, 2), (3, 4)]
     assert plan.power_w == pytest.approx(1000) and not plan.power_is_nominal
     assert plan.now_emissions_g == pytest.approx(2 * 300) and plan.emissions_g == pytest.approx(200)
@@ -183,9 +219,12 @@ def test_plan_figures_and_dict():
 
 def test_idle_power_counts():
     series = series_of([500, 100, 900, 100, 500, 500])
-    free = plan_interruptible(series, "2h", deadline="6h", min_slot="1h", pause_cost="0s", power_w=1000, now=T0)
-    costly = plan_interruptible(series, "2h", deadline="6h", min_slot="1h", pause_cost="0s", power_w=1000,
-                                pause_idle_w=1000, now=T0)
+    free = plan_interruptible(
+        series, "2h", deadline="6h", min_slot="1h", pause_cost="0s", power_w=1000, now=T0
+    )
+    costly = plan_interruptible(
+        series, "2h", deadline="6h", min_slot="1h", pause_cost="0s", power_w=1000, pause_idle_w=1000, now=T0
+    )
     assert len(free.slots) == 2 and len(costly.slots) == 1
     assert costly.idle_emissions_g == 0.0
 
@@ -198,14 +237,24 @@ def test_plan_command_interruptible_on_a_trace_file(tmp_path):
 
     from sci_lightning.app.plan import run_plan
 
-    rows = ["timestamp,g_per_kwh"] + [f"2024-03-01T{h:02d}:00:00Z,{v}" for h, v in
-                                      enumerate([500, 100, 500, 100, 500, 90] + [500] * 18)]
+    rows = ["timestamp,g_per_kwh"] + [
+        f"2024-03-01T{h:02d}:00:00Z,{v}" for h, v in enumerate([500, 100, 500, 100, 500, 90] + [500] * 18)
+    ]
     trace = tmp_path / "t.csv"
     trace.write_text("\n".join(rows) + "\n")
     conf = Path(__file__).resolve().parents[1] / "conf"
-    overrides = ["carbon=trace", f"carbon.trace_path={trace}", "start=2024-03-01T00:00:00Z", "duration=3h",
-                 "interruptible=true", "deadline=20h", "min_slot=1h", "pause_cost=1s", "energy_kwh=3",
-                 f"plot_path={tmp_path / 'p.png'}"]
+    overrides = [
+        "carbon=trace",
+        f"carbon.trace_path={trace}",
+        "start=2024-03-01T00:00:00Z",
+        "duration=3h",
+        "interruptible=true",
+        "deadline=20h",
+        "min_slot=1h",
+        "pause_cost=1s",
+        "energy_kwh=3",
+        f"plot_path={tmp_path / 'p.png'}",
+    ]
     with initialize_config_dir(str(conf), version_base="1.3"):
         cfg = compose("plan", overrides=overrides)
         cfg_json = compose("plan", overrides=overrides + ["json=true", "plot=false"])
@@ -219,5 +268,9 @@ def test_plan_command_interruptible_on_a_trace_file(tmp_path):
     run_plan(cfg_json, output_dir=tmp_path, stream=out)
     data = json.loads(out.getvalue())
     slots = data["interruptible"]["slots"]
-    assert [s["start"] for s in slots] == ["2024-03-01T01:00:00Z", "2024-03-01T03:00:00Z", "2024-03-01T05:00:00Z"]
+    assert [s["start"] for s in slots] == [
+        "2024-03-01T01:00:00Z",
+        "2024-03-01T03:00:00Z",
+        "2024-03-01T05:00:00Z",
+    ]
     assert data["interruptible"]["saving_vs_best_start_pct"] > 0

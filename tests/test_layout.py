@@ -17,7 +17,9 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py")) if "conf" not in p.relative_to(PACKAGE).parts}
+MODULES = {
+    _module_name(p): p for p in sorted(PACKAGE.rglob("*.py")) if "conf" not in p.relative_to(PACKAGE).parts
+}
 
 
 def _resolve(module: str, node: ast.ImportFrom, is_package: bool) -> str:
@@ -52,8 +54,10 @@ def _top_level_imports(name: str, path: Path) -> set[str]:
 
 
 # every import counts for cycles, also the ones deferred into functions
-GRAPH = {name: {m for m in _imports(name, path, lazy=True) if m in MODULES and m != name}
-         for name, path in MODULES.items()}
+GRAPH = {
+    name: {m for m in _imports(name, path, lazy=True) if m in MODULES and m != name}
+    for name, path in MODULES.items()
+}
 
 
 def _cycle_from(start: str) -> list[str] | None:
@@ -77,7 +81,9 @@ def _third_party(name: str) -> set[str]:
     return {m.split(".")[0] for m in _top_level_imports(name, MODULES[name])}
 
 
-@pytest.mark.parametrize("layer", ["energy", "carbon", "sci", "shifting", "settings", "compare", "campaign", "publish"])
+@pytest.mark.parametrize(
+    "layer", ["energy", "carbon", "sci", "shifting", "settings", "compare", "campaign", "publish"]
+)
 def test_library_layers_do_not_import_hydra(layer):
     for name in MODULES:
         if name == f"sci_lightning.{layer}" or name.startswith(f"sci_lightning.{layer}."):
@@ -97,4 +103,6 @@ def test_every_all_is_true(name):
         return
     module = importlib.import_module(name)
     for exported in getattr(module, "__all__", []):
-        assert getattr(module, exported, None) is not None, f"{name}.__all__ names {exported!r}, which it lacks"
+        assert getattr(module, exported, None) is not None, (
+            f"{name}.__all__ names {exported!r}, which it lacks"
+        )

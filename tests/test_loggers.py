@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 import torch
+from fake_nvml import StepMeter, TinyModule
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
-from fake_nvml import StepMeter, TinyModule
 from sci_lightning.carbon.static import lookup_static
 from sci_lightning.lightning.callback import EnergyCarbonCallback
 from sci_lightning.metric_names import RESULT_NAMES, path_prefix_clashes
@@ -57,15 +57,28 @@ class RecordingLogger(Logger):
 
 def _callback(out: Path) -> EnergyCarbonCallback:
     meters = [StepMeter("gpu", "GPU-a", 40.0), StepMeter("cpu", "host", 4.0, "cpu_time_tdp_estimate")]
-    return EnergyCarbonCallback(meters=meters, output_dir=str(out), log_every_n_steps=3,
-                                carbon={"provider": "static", "region": "FR"})
+    return EnergyCarbonCallback(
+        meters=meters, output_dir=str(out), log_every_n_steps=3, carbon={"provider": "static", "region": "FR"}
+    )
 
 
-def _fit(tmp_path: Path, loggers: list[Any], callbacks: tuple = (), **kw: Any) -> tuple[Trainer, EnergyCarbonCallback]:
+def _fit(
+    tmp_path: Path, loggers: list[Any], callbacks: tuple = (), **kw: Any
+) -> tuple[Trainer, EnergyCarbonCallback]:
     energy = _callback(tmp_path / "run")
-    trainer = Trainer(accelerator="cpu", devices=1, max_epochs=2, default_root_dir=str(tmp_path),
-                      callbacks=[energy, *callbacks], logger=loggers, enable_progress_bar=False,
-                      enable_model_summary=False, enable_checkpointing=bool(callbacks), log_every_n_steps=3, **kw)
+    trainer = Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=2,
+        default_root_dir=str(tmp_path),
+        callbacks=[energy, *callbacks],
+        logger=loggers,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=bool(callbacks),
+        log_every_n_steps=3,
+        **kw,
+    )
     trainer.fit(ValidatedModule(n=64, batch_size=8))
     return trainer, energy
 
@@ -76,9 +89,19 @@ def _ours(names: Any) -> set[str]:
 
 def test_names_are_never_a_folder_of_another():
     assert path_prefix_clashes(["energy/power_w", "energy/power_w/cpu", "sci/score"]) == [
-        ("energy/power_w", "energy/power_w/cpu")]
-    assert path_prefix_clashes(["energy/power_w/total", "energy/power_w/cpu", "energy/fit/gpu_kwh",
-                                "energy/fit/gpu/nvml_counter_kwh"]) == []
+        ("energy/power_w", "energy/power_w/cpu")
+    ]
+    assert (
+        path_prefix_clashes(
+            [
+                "energy/power_w/total",
+                "energy/power_w/cpu",
+                "energy/fit/gpu_kwh",
+                "energy/fit/gpu/nvml_counter_kwh",
+            ]
+        )
+        == []
+    )
 
 
 @pytest.mark.slow
@@ -99,9 +122,20 @@ def test_mlflow_csv_and_tensorboard_at_once_hold_every_metric(tmp_path, monkeypa
         _, energy = _fit(tmp_path, [mlflow_logger, csv_logger, tb_logger, recorder])
     assert not [w for w in seen if "could not log" in str(w.message)], [str(w.message) for w in seen]
     sent = _ours(recorder.last)
-    for needed in ("energy/power_w/total", "energy/power_w/gpu", "energy/power_w/cpu", "energy/batch_j",
-                   "energy/so_far_wh", "energy/epoch_j", "energy/fit/total_wh", "energy/fit/gpu_wh",
-                   "sci/score", "sci/score_mg", "sci/energy_wh", *RESULT_NAMES.values()):
+    for needed in (
+        "energy/power_w/total",
+        "energy/power_w/gpu",
+        "energy/power_w/cpu",
+        "energy/batch_j",
+        "energy/so_far_wh",
+        "energy/epoch_j",
+        "energy/fit/total_wh",
+        "energy/fit/gpu_wh",
+        "sci/score",
+        "sci/score_mg",
+        "sci/energy_wh",
+        *RESULT_NAMES.values(),
+    ):
         assert needed in sent, needed
     assert not path_prefix_clashes(sent)
 
@@ -137,19 +171,33 @@ def test_mlflow_csv_and_tensorboard_at_once_hold_every_metric(tmp_path, monkeypa
     content = acc.PluginTagToContent("hparams")
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
     assert {m.name.tag for m in experiment.metric_infos} == set(RESULT_NAMES.values())
-    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
+    start = plugin_data_pb2.HParamsPluginData.FromString(
+        content["_hparams_/session_start_info"]
+    ).session_start_info
     assert start.hparams["functional_unit"].string_value == "job"
     assert start.hparams["intensity_source"].string_value == energy.sci_result.intensity_source
 
 
 def test_energy_metrics_are_callback_metrics_a_checkpoint_can_monitor(tmp_path):
     """``ModelCheckpoint(monitor="energy/epoch_j")`` keeps the epoch that drew the least energy."""
-    best = ModelCheckpoint(dirpath=str(tmp_path / "ckpt"), monitor="energy/epoch_j", mode="min", save_top_k=1,
-                           save_on_train_epoch_end=True, filename="least-energy-{epoch}")
+    best = ModelCheckpoint(
+        dirpath=str(tmp_path / "ckpt"),
+        monitor="energy/epoch_j",
+        mode="min",
+        save_top_k=1,
+        save_on_train_epoch_end=True,
+        filename="least-energy-{epoch}",
+    )
     trainer, energy = _fit(tmp_path, [RecordingLogger()], callbacks=(best,))
     metrics = trainer.callback_metrics
-    for name in ("energy/epoch_j", "energy/power_w/total", "energy/so_far_kwh", "energy/fit/total_kwh",
-                 "sci/score", "results/sci"):
+    for name in (
+        "energy/epoch_j",
+        "energy/power_w/total",
+        "energy/so_far_kwh",
+        "energy/fit/total_kwh",
+        "sci/score",
+        "results/sci",
+    ):
         assert name in metrics, name
     assert best.best_model_score is not None and Path(best.best_model_path).is_file()
     # the StepMeters draw the same joules per read, so both epochs tie within a read; the best is the minimum seen
@@ -195,10 +243,18 @@ def test_running_series_carry_the_carbon_story_as_lines(tmp_path):
 
     energy = _callback(tmp_path / "out")
     tb = TensorBoardLogger(str(tmp_path), name="tb", version="", default_hp_metric=False)
-    trainer = Trainer(accelerator="cpu", devices=1, default_root_dir=str(tmp_path), max_epochs=3,
-                      callbacks=[energy, RunningSciSeries({"functional_unit": "epoch"})], logger=[tb],
-                      enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
-                      log_every_n_steps=1)
+    trainer = Trainer(
+        accelerator="cpu",
+        devices=1,
+        default_root_dir=str(tmp_path),
+        max_epochs=3,
+        callbacks=[energy, RunningSciSeries({"functional_unit": "epoch"})],
+        logger=[tb],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        log_every_n_steps=1,
+    )
     trainer.fit(ValidatedModule(n=32, batch_size=8))
     acc = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0})
     acc.Reload()
@@ -215,7 +271,9 @@ def test_running_series_carry_the_carbon_story_as_lines(tmp_path):
     assert per_epoch[0] == pytest.approx(so_far[0])  # R = 1 epoch after the first
     assert per_epoch[2] == pytest.approx(so_far[2] / 3)
     projected = acc.Scalars("sci/projected/sci_mg")[-1].value
-    assert projected == pytest.approx(so_far[2] / 3, rel=1e-6)  # after the last epoch nothing is left to project
+    assert projected == pytest.approx(
+        so_far[2] / 3, rel=1e-6
+    )  # after the last epoch nothing is left to project
     assert acc.Scalars("results/sci")[-1].value == pytest.approx(energy.sci_result.sci, rel=1e-6)
 
 
@@ -227,9 +285,17 @@ def test_running_series_fault_warns_once_and_training_goes_on(tmp_path):
             raise RuntimeError("no projection")
 
     energy = _callback(tmp_path / "out")
-    trainer = Trainer(accelerator="cpu", devices=1, default_root_dir=str(tmp_path), max_epochs=2,
-                      callbacks=[energy, Broken()], logger=False, enable_progress_bar=False,
-                      enable_model_summary=False, enable_checkpointing=False)
+    trainer = Trainer(
+        accelerator="cpu",
+        devices=1,
+        default_root_dir=str(tmp_path),
+        max_epochs=2,
+        callbacks=[energy, Broken()],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
     with pytest.warns(UserWarning, match="RunningSciSeries: no running series") as seen:
         trainer.fit(TinyModule(n=16, batch_size=8))
     assert sum("RunningSciSeries" in str(w.message) for w in seen) == 1 and energy.result is not None

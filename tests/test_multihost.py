@@ -28,7 +28,9 @@ def _can_unshare() -> str | None:
     if os.geteuid() != 0:
         return "unshare --uts needs root"
     try:
-        done = subprocess.run(["unshare", "--uts", "hostname", "probe"], capture_output=True, text=True, timeout=20)
+        done = subprocess.run(
+            ["unshare", "--uts", "hostname", "probe"], capture_output=True, text=True, timeout=20
+        )
     except (OSError, subprocess.TimeoutExpired) as err:
         return f"unshare not usable: {err}"
     return None if done.returncode == 0 else f"unshare --uts failed: {done.stderr.strip()}"
@@ -57,16 +59,31 @@ def test_ddp_over_two_hosts_counts_each_host_once(tmp_path):
     for host in HOSTS:
         _fake_rapl(rapl, host)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "TORCHELASTIC_", "PL_"))}
-    env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), WORLD_SIZE="4", GLOO_SOCKET_IFNAME="lo")
+    env.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), WORLD_SIZE="4", GLOO_SOCKET_IFNAME="lo"
+    )
     worker = Path(__file__).parent / "multihost_worker.py"
     procs = []
     for node_rank, host in enumerate(HOSTS):
         for local_rank in range(2):
-            cmd = ["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$0" "$@"',
-                   sys.executable, str(worker), str(out), str(rapl), str(STEPS)]
+            cmd = [
+                "unshare",
+                "--uts",
+                "sh",
+                "-c",
+                f'hostname {host} && exec "$0" "$@"',
+                sys.executable,
+                str(worker),
+                str(out),
+                str(rapl),
+                str(STEPS),
+            ]
             rank_env = {**env, "NODE_RANK": str(node_rank), "LOCAL_RANK": str(local_rank)}
-            procs.append(subprocess.Popen(cmd, env=rank_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                          text=True))
+            procs.append(
+                subprocess.Popen(
+                    cmd, env=rank_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+                )
+            )
     logs = [p.communicate(timeout=280)[0] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, "\n".join(log[-2000:] for log in logs)
 
@@ -82,7 +99,9 @@ def test_ddp_over_two_hosts_counts_each_host_once(tmp_path):
             assert entry["energy_j"] > 0 and "summed over 2 processes" in entry["notes"]
         gpu = comps[("gpu", f"GPU-{host}", "nvml_energy_counter")]
         assert "seen by 2 processes, counted once" in gpu["notes"]
-    assert {d for (_, d, _) in comps} == {f"{h}/package-0" for h in HOSTS} | set(HOSTS) | {f"GPU-{h}" for h in HOSTS}
+    assert {d for (_, d, _) in comps} == {f"{h}/package-0" for h in HOSTS} | set(HOSTS) | {
+        f"GPU-{h}" for h in HOSTS
+    }
     assert data["images"] == 4 * STEPS * 8  # every rank's batches
     report = json.loads((out / "sci_report.json").read_text())
     assert report["training"]["hosts"] == list(HOSTS) and report["training"]["world_size"] == 4

@@ -20,9 +20,16 @@ import torch
 pytestmark = pytest.mark.slow
 
 TINY = [
-    "experiment=quickstart", "model=densenet", "model.image_size=32", "data.batch_size=2", "data.num_workers=0",
-    "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
-    "trainer.num_sanity_val_steps=0", "checkpoint.every_n_steps=1",
+    "experiment=quickstart",
+    "model=densenet",
+    "model.image_size=32",
+    "data.batch_size=2",
+    "data.num_workers=0",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.num_sanity_val_steps=0",
+    "checkpoint.every_n_steps=1",
 ]
 
 
@@ -38,15 +45,26 @@ def _env(cache: Path, **extra: str) -> dict[str, str]:
 
 
 def _cli(cwd: Path, cache: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sci_lightning", *args], cwd=cwd, env=_env(cache, **env),
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "sci_lightning", *args],
+        cwd=cwd,
+        env=_env(cache, **env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _start_paused(cwd: Path, cache: Path, phase: str, *args: str) -> tuple[subprocess.Popen, Path]:
     marker = cwd / f"paused-{phase}-{time.monotonic_ns()}"
-    proc = subprocess.Popen([sys.executable, "-m", "sci_lightning", *args], cwd=cwd,
-                            env=_env(cache, SCI_LIGHTNING_TEST_PAUSE_AT=phase, SCI_LIGHTNING_TEST_PAUSE_FILE=str(marker)),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sci_lightning", *args],
+        cwd=cwd,
+        env=_env(cache, SCI_LIGHTNING_TEST_PAUSE_AT=phase, SCI_LIGHTNING_TEST_PAUSE_FILE=str(marker)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 600
     while not marker.is_file():
         if proc.poll() is not None:
@@ -67,15 +85,18 @@ def _one_line_refusal(proc: subprocess.CompletedProcess, *named: str, status: in
     return errors[0]
 
 
-@pytest.mark.parametrize("override, named", [
-    ("data.seed=-1", "data.seed=-1"),
-    ("seed=-1", "seed=-1"),
-    ("seed=4294967296", "< 4294967296"),
-    ("trainer.limit_val_batches=nan", "trainer.limit_val_batches=nan"),
-    ("trainer.accelerator=banana", "trainer.accelerator='banana'"),
-    ("model.optimizer=日本", "model.optimizer=日本"),
-    ("output_dir=" + "x" * 300, "too long"),
-])
+@pytest.mark.parametrize(
+    "override, named",
+    [
+        ("data.seed=-1", "data.seed=-1"),
+        ("seed=-1", "seed=-1"),
+        ("seed=4294967296", "< 4294967296"),
+        ("trainer.limit_val_batches=nan", "trainer.limit_val_batches=nan"),
+        ("trainer.accelerator=banana", "trainer.accelerator='banana'"),
+        ("model.optimizer=日本", "model.optimizer=日本"),
+        ("output_dir=" + "x" * 300, "too long"),
+    ],
+)
 def test_settings_that_cannot_work_are_refused_in_one_line(tmp_path, cache, override, named):
     proc = _cli(tmp_path, cache, *TINY, override, f"hydra.run.dir={tmp_path / 'hydra'}")
     _one_line_refusal(proc, named)
@@ -93,7 +114,9 @@ def test_a_second_run_into_an_owned_folder_is_refused_and_stale_temporaries_are_
         config_before = (folder / ".hydra" / "config.yaml").read_text()
         second = _cli(tmp_path, cache, *TINY, f"hydra.run.dir={folder}", "seed=7")
         line = _one_line_refusal(second, "hydra.run.dir", f"process {first.pid}", "its own folder")
-        assert (folder / ".hydra" / "config.yaml").read_text() == config_before, "the second run wrote .hydra/"
+        assert (folder / ".hydra" / "config.yaml").read_text() == config_before, (
+            "the second run wrote .hydra/"
+        )
         third = _cli(tmp_path, cache, *TINY, f"output_dir={folder}")  # the same folder named as output_dir
         _one_line_refusal(third, "output_dir", f"process {first.pid}")
     finally:
@@ -104,16 +127,27 @@ def test_a_second_run_into_an_owned_folder_is_refused_and_stale_temporaries_are_
 
 
 def test_resume_refuses_other_classes_and_a_second_resume_and_records_what_changed(tmp_path, cache):
-    first = _cli(tmp_path, cache, *TINY, f"output_dir={tmp_path / 'part1'}", f"hydra.run.dir={tmp_path / 'h1'}")
+    first = _cli(
+        tmp_path, cache, *TINY, f"output_dir={tmp_path / 'part1'}", f"hydra.run.dir={tmp_path / 'h1'}"
+    )
     assert first.returncode == 0, first.stderr[-3000:]
     ckpt = tmp_path / "part1" / "checkpoints" / "last.ckpt"
     resume = [*TINY, f"ckpt_path={ckpt}", "trainer.max_epochs=2"]
     changed = ["data.batch_size=4", "energy.pue=1.5", "carbon=static"]
     # a resume with changed batch size, PUE and provider, paused in training: it holds the checkpoint
-    holder, _ = _start_paused(tmp_path, cache, "training", *resume, *changed, f"output_dir={tmp_path / 'part2'}",
-                              f"hydra.run.dir={tmp_path / 'h2'}")
+    holder, _ = _start_paused(
+        tmp_path,
+        cache,
+        "training",
+        *resume,
+        *changed,
+        f"output_dir={tmp_path / 'part2'}",
+        f"hydra.run.dir={tmp_path / 'h2'}",
+    )
     try:
-        again = _cli(tmp_path, cache, *resume, f"output_dir={tmp_path / 'part3'}", f"hydra.run.dir={tmp_path / 'h3'}")
+        again = _cli(
+            tmp_path, cache, *resume, f"output_dir={tmp_path / 'part3'}", f"hydra.run.dir={tmp_path / 'h3'}"
+        )
         _one_line_refusal(again, "ckpt_path", f"process {holder.pid}", "is resuming this checkpoint")
     finally:
         holder.send_signal(signal.SIGTERM)
@@ -126,8 +160,14 @@ def test_resume_refuses_other_classes_and_a_second_resume_and_records_what_chang
     summary = json.loads((tmp_path / "part2" / "run_summary.json").read_text())
     assert summary["changed_on_resume"] == recorded
 
-    classes = _cli(tmp_path, cache, *resume, "data.synthetic_classes=5", f"output_dir={tmp_path / 'part4'}",
-                   f"hydra.run.dir={tmp_path / 'h4'}")
+    classes = _cli(
+        tmp_path,
+        cache,
+        *resume,
+        "data.synthetic_classes=5",
+        f"output_dir={tmp_path / 'part4'}",
+        f"hydra.run.dir={tmp_path / 'h4'}",
+    )
     _one_line_refusal(classes, "data.synthetic_classes", "classifies 10 classes")
 
 
@@ -141,7 +181,9 @@ def _tmpfs(path: Path, size: str, *options: str):
         pytest.skip("mounting a tmpfs needs root")
     path.mkdir(parents=True, exist_ok=True)
     opts = ",".join([f"size={size}", *options])
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
@@ -150,7 +192,9 @@ def _tmpfs(path: Path, size: str, *options: str):
         subprocess.run(["umount", "-l", str(path)], check=False)
 
 
-def test_a_full_disk_at_checkpoint_time_keeps_the_previous_checkpoint_and_says_so_in_one_line(tmp_path, cache):
+def test_a_full_disk_at_checkpoint_time_keeps_the_previous_checkpoint_and_says_so_in_one_line(
+    tmp_path, cache
+):
     # Room for one checkpoint (~84 MB) and the reports, not for the second one written beside it.
     with _tmpfs(tmp_path / "small", "130m") as disk:
         run = disk / "run"
@@ -165,7 +209,9 @@ def test_a_full_disk_at_checkpoint_time_keeps_the_previous_checkpoint_and_says_s
 
 def test_a_full_cache_disk_is_one_line_naming_the_cache(tmp_path):
     with _tmpfs(tmp_path / "cache", "256k") as disk:
-        proc = _cli(tmp_path, disk, *TINY, f"output_dir={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'hydra'}")
+        proc = _cli(
+            tmp_path, disk, *TINY, f"output_dir={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'hydra'}"
+        )
         line = _one_line_refusal(proc, str(disk), "no space is left", "data.cache_dir", status=1)
     print(line)
 
@@ -178,7 +224,9 @@ def test_a_read_only_run_folder_is_refused_in_one_line(tmp_path, cache):
         (tmp_path / "ro").chmod(0o555)
         context = _no_context(tmp_path / "ro")
     with context as folder:
-        proc = _cli(tmp_path, cache, *TINY, f"output_dir={folder / 'run'}", f"hydra.run.dir={tmp_path / 'hydra'}")
+        proc = _cli(
+            tmp_path, cache, *TINY, f"output_dir={folder / 'run'}", f"hydra.run.dir={tmp_path / 'hydra'}"
+        )
         _one_line_refusal(proc, "output_dir", str(folder / "run"))
         proc = _cli(tmp_path, cache, *TINY, f"hydra.run.dir={folder / 'run'}")
         _one_line_refusal(proc, "hydra.run.dir", str(folder / "run"))

@@ -24,7 +24,6 @@ from sci_lightning.errors import ConfigError, SciLightningError
 from sci_lightning.shifting.durations import format_duration, parse_duration
 from sci_lightning.shifting.planner import (
     METHOD,
-    Plan,
     PlanError,
     carbon_aware_findings,
     cross_check_optimal,
@@ -58,8 +57,14 @@ def load_hourly(name: str) -> tuple[datetime, list[float]]:
 def series_of(t0: datetime, values: list[float], step_min: int = 60, **kw) -> IntensitySeries:
     step = timedelta(minutes=step_min)
     pts = [IntensityPoint(t0 + i * step, t0 + (i + 1) * step, v) for i, v in enumerate(values)]
-    return IntensitySeries(pts, kw.get("source", "test"), kw.get("region", "XX"), kw.get("signal_type", "average"),
-                           kw.get("kind", "forecast"), kw.get("generated_at"))
+    return IntensitySeries(
+        pts,
+        kw.get("source", "test"),
+        kw.get("region", "XX"),
+        kw.get("signal_type", "average"),
+        kw.get("kind", "forecast"),
+        kw.get("generated_at"),
+    )
 
 
 def brute_force(t0, values, step_min, now, duration_min, window_end):
@@ -89,7 +94,7 @@ def brute_force(t0, values, step_min, now, duration_min, window_end):
     means = []
     for s in starts:
         a = idx(s)
-        chunk = minute_vals[a:a + duration_min]
+        chunk = minute_vals[a : a + duration_min]
         assert len(chunk) == duration_min
         means.append((s, sum(chunk) / duration_min))
     lowest = min(m for _, m in means)
@@ -111,7 +116,7 @@ def test_planner_matches_brute_force_on_real_traces(trace):
         offset_min = rng.choice([0, 0, 17, 59])  # aligned "now" and mid-hour "now"
         now = t0 + timedelta(days=day, minutes=offset_min)
         fc_start_h = day * 24
-        fc = values[fc_start_h:fc_start_h + 30]  # a 30 h forecast starting at the hour of "now"
+        fc = values[fc_start_h : fc_start_h + 30]  # a 30 h forecast starting at the hour of "now"
         fc_t0 = t0 + timedelta(hours=fc_start_h)
         series = series_of(fc_t0, fc)
         window_end = now + timedelta(hours=24)
@@ -217,10 +222,21 @@ def test_ties_go_to_the_earliest_start_and_flat_forecast_saves_nothing():
 def test_project_and_metadata():
     t0 = datetime(2024, 1, 1, tzinfo=UTC)
     gen = t0 - timedelta(minutes=5)
-    s = series_of(t0, [400, 400, 100, 100], source="WattTime", region="CAISO_NORTH", signal_type="marginal",
-                  generated_at=gen)
+    s = series_of(
+        t0,
+        [400, 400, 100, 100],
+        source="WattTime",
+        region="CAISO_NORTH",
+        signal_type="marginal",
+        generated_at=gen,
+    )
     plan = plan_best_start(s, "2h", now=t0)
-    assert (plan.source, plan.region, plan.signal_type, plan.generated_at) == ("WattTime", "CAISO_NORTH", "marginal", gen)
+    assert (plan.source, plan.region, plan.signal_type, plan.generated_at) == (
+        "WattTime",
+        "CAISO_NORTH",
+        "marginal",
+        gen,
+    )
     assert plan.duration == timedelta(hours=2) and plan.delay == timedelta(hours=2)
     proj = plan.project(2.5)
     assert proj.now_g == pytest.approx(1000) and proj.shifted_g == pytest.approx(250)
@@ -250,8 +266,13 @@ def test_window_shorter_than_duration():
 
 def test_window_in_the_past():
     with pytest.raises(PlanError, match="in the past"):
-        plan_best_start(series_of(T0, [1.0] * 24), "1h", now=T0 + timedelta(days=2),
-                        window_start=T0, window_end=T0 + timedelta(hours=20))
+        plan_best_start(
+            series_of(T0, [1.0] * 24),
+            "1h",
+            now=T0 + timedelta(days=2),
+            window_start=T0,
+            window_end=T0 + timedelta(hours=20),
+        )
 
 
 def test_window_start_in_the_past_is_moved_to_now():
@@ -277,7 +298,9 @@ def test_a_gap_covering_now_is_no_fake_now_start_with_zero_delay():
     plan = plan_best_start(series_of(T0, [1.0, 5, 5, 5]), "1h", now=now)
     d = plan.to_dict()
     assert plan.best_start == T0 and d["delay_s"] == 12 * 3600.0
-    assert d["data_gap_at_start_s"] == 12 * 3600.0 and d["window_start"].startswith(now.strftime("%Y-%m-%dT%H:%M"))
+    assert d["data_gap_at_start_s"] == 12 * 3600.0 and d["window_start"].startswith(
+        now.strftime("%Y-%m-%dT%H:%M")
+    )
     assert any("no intensity data covers the window start" in n for n in d["notes"])
 
 
@@ -301,15 +324,18 @@ def test_identical_duplicates_dropped_conflicting_refused():
     plan = plan_best_start(dup, "1h", now=T0)
     assert plan.best_start == T0 + timedelta(hours=3)
     assert any("duplicate" in n for n in plan.notes)
-    bad = IntensitySeries(s.points + [IntensityPoint(s.points[1].start, s.points[1].end, 99.0)], "t", "r", "average",
-                          "forecast")
+    bad = IntensitySeries(
+        s.points + [IntensityPoint(s.points[1].start, s.points[1].end, 99.0)], "t", "r", "average", "forecast"
+    )
     with pytest.raises(PlanError, match="conflicting"):
         plan_best_start(bad, "1h", now=T0)
 
 
 def test_overlapping_points_refused():
-    pts = [IntensityPoint(T0, T0 + timedelta(hours=1), 1.0),
-           IntensityPoint(T0 + timedelta(minutes=30), T0 + timedelta(hours=2), 2.0)]
+    pts = [
+        IntensityPoint(T0, T0 + timedelta(hours=1), 1.0),
+        IntensityPoint(T0 + timedelta(minutes=30), T0 + timedelta(hours=2), 2.0),
+    ]
     with pytest.raises(PlanError, match="overlap"):
         plan_best_start(IntensitySeries(pts, "t", "r", "average", "forecast"), "1h", now=T0)
 
@@ -344,10 +370,19 @@ def test_errors_are_user_errors():
 # --------------------------------------------------------------------------- durations
 
 
-@pytest.mark.parametrize("text,seconds", [
-    ("2h", 7200), ("90m", 5400), ("5400s", 5400), ("1h30m", 5400), ("1.5h", 5400), ("1d", 86400),
-    (" 2h 15m ", 8100), (timedelta(minutes=3), 180),
-])
+@pytest.mark.parametrize(
+    "text,seconds",
+    [
+        ("2h", 7200),
+        ("90m", 5400),
+        ("5400s", 5400),
+        ("1h30m", 5400),
+        ("1.5h", 5400),
+        ("1d", 86400),
+        (" 2h 15m ", 8100),
+        (timedelta(minutes=3), 180),
+    ],
+)
 def test_parse_duration(text, seconds):
     assert parse_duration(text).total_seconds() == seconds
 
@@ -367,13 +402,24 @@ def test_format_duration():
 
 
 def test_carbon_aware_findings():
-    s = series_of(T0, [400, 300, 100, 100, 500, 500], source="WattTime", region="CAISO_NORTH",
-                  signal_type="marginal")
+    s = series_of(
+        T0, [400, 300, 100, 100, 500, 500], source="WattTime", region="CAISO_NORTH", signal_type="marginal"
+    )
     plan = plan_best_start(s, "2h", now=T0)
     f = carbon_aware_findings(plan, 2.0, T0 + timedelta(minutes=30))
-    for key in ("actual_start", "best_start", "intensity_at_actual_start_g_per_kwh", "best_window_mean_g_per_kwh",
-                "actual_window_mean_g_per_kwh", "saving_g", "saving_pct", "source", "region", "signal_type",
-                "method"):
+    for key in (
+        "actual_start",
+        "best_start",
+        "intensity_at_actual_start_g_per_kwh",
+        "best_window_mean_g_per_kwh",
+        "actual_window_mean_g_per_kwh",
+        "saving_g",
+        "saving_pct",
+        "source",
+        "region",
+        "signal_type",
+        "method",
+    ):
         assert key in f
     assert f["method"] == "forecast-based projection, rolling window average weighted by overlap"
     assert f["intensity_at_actual_start_g_per_kwh"] == 400
@@ -422,8 +468,15 @@ def test_planner_does_no_io(monkeypatch):
         def now(cls, tz=None):
             raise AssertionError("the planner read the clock although `now` was given")
 
-    for target, name in ((builtins, "open"), (io, "open"), (os_module, "open"), (os_module, "stat"),
-                         (os_module, "scandir"), (os_module, "listdir"), (pathlib.Path, "open")):
+    for target, name in (
+        (builtins, "open"),
+        (io, "open"),
+        (os_module, "open"),
+        (os_module, "stat"),
+        (os_module, "scandir"),
+        (os_module, "listdir"),
+        (pathlib.Path, "open"),
+    ):
         monkeypatch.setattr(target, name, forbidden)
     monkeypatch.setattr(planner, "datetime", NoClock)
     plan = plan_best_start(series_of(T0, [400, 300, 100, 100, 500, 500]), "2h", now=T0)
@@ -441,4 +494,6 @@ def test_planner_imports_nothing_that_reads_files():
     tree = ast.parse(Path(planner.__file__).read_text(encoding="utf-8"))
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert not imported & {"os", "pathlib", "json", "io", "shutil", "glob", "urllib", "http", "socket"}, imported
+    assert not imported & {"os", "pathlib", "json", "io", "shutil", "glob", "urllib", "http", "socket"}, (
+        imported
+    )

@@ -18,13 +18,12 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
+from test_plan import brute_force, load_hourly  # independent reference and trace parser
 
-from sci_lightning.carbon.base import IntensityPoint, IntensityProvider, IntensitySeries
 from sci_lightning.app.plan import run_plan, translate_argv
+from sci_lightning.carbon.base import IntensityPoint, IntensityProvider, IntensitySeries
 from sci_lightning.errors import ConfigError
 from sci_lightning.settings import PlanConfig
-
-from test_plan import brute_force, load_hourly  # independent reference and trace parser
 
 UTC = timezone.utc
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,8 +42,18 @@ class ListProvider(IntensityProvider):
 
     def __init__(self, t0, values, step_min=60, kind="forecast"):
         self.series = IntensitySeries(
-            [IntensityPoint(t0 + timedelta(minutes=i * step_min), t0 + timedelta(minutes=(i + 1) * step_min), v)
-             for i, v in enumerate(values)], "list", "XX", "average", kind, generated_at=t0)
+            [
+                IntensityPoint(
+                    t0 + timedelta(minutes=i * step_min), t0 + timedelta(minutes=(i + 1) * step_min), v
+                )
+                for i, v in enumerate(values)
+            ],
+            "list",
+            "XX",
+            "average",
+            kind,
+            generated_at=t0,
+        )
 
     def history(self, start, end):  # pragma: no cover
         raise NotImplementedError
@@ -112,17 +121,29 @@ def test_slurm_begin_only(tmp_path):
 
 
 def test_bad_settings_are_config_errors(tmp_path):
-    for overrides, match in ((["duration=2"], "no unit"), (["energy_kwh=-1"], "energy_kwh"),
-                             (["start=2024-06-01T00:00:00"], "no time zone"), (["align=sdk"], "align")):
+    for overrides, match in (
+        (["duration=2"], "no unit"),
+        (["energy_kwh=-1"], "energy_kwh"),
+        (["start=2024-06-01T00:00:00"], "no time zone"),
+        (["align=sdk"], "align"),
+    ):
         with pytest.raises(ConfigError, match=match):
-            run_plan(compose_plan(overrides), provider=ListProvider(T0, DIP), now=T0, output_dir=tmp_path,
-                     stream=io.StringIO())
+            run_plan(
+                compose_plan(overrides),
+                provider=ListProvider(T0, DIP),
+                now=T0,
+                output_dir=tmp_path,
+                stream=io.StringIO(),
+            )
 
 
 def test_run_plan_takes_plan_config_dict_or_node_alike(tmp_path):
     results = []
-    for cfg in (PlanConfig(duration="90m", json=True, plot=False), {"duration": "90m", "json": True, "plot": False},
-                compose_plan(["duration=90m", "json=true", "plot=false"])):
+    for cfg in (
+        PlanConfig(duration="90m", json=True, plot=False),
+        {"duration": "90m", "json": True, "plot": False},
+        compose_plan(["duration=90m", "json=true", "plot=false"]),
+    ):
         out = io.StringIO()
         run_plan(cfg, provider=ListProvider(T0, DIP), now=T0, output_dir=tmp_path, stream=out)
         results.append(out.getvalue())
@@ -132,16 +153,27 @@ def test_run_plan_takes_plan_config_dict_or_node_alike(tmp_path):
 
 
 def test_offline_trace_backtest(tmp_path):
-    path = Path(os.environ.get("SCI_CARBON_DATA", "/work/shared/data/carbon-intensity")) / "DE_2023_hourly.csv"
+    path = (
+        Path(os.environ.get("SCI_CARBON_DATA", "/work/shared/data/carbon-intensity")) / "DE_2023_hourly.csv"
+    )
     t0, values = load_hourly("DE_2023_hourly.csv")  # skips when absent
-    cfg = compose_plan(["carbon=trace", f"carbon.trace_path={path}", "carbon.fallback=[]",
-                        "start=2023-03-10T06:00:00Z", "duration=150m", "json=true", "plot=false"])
+    cfg = compose_plan(
+        [
+            "carbon=trace",
+            f"carbon.trace_path={path}",
+            "carbon.fallback=[]",
+            "start=2023-03-10T06:00:00Z",
+            "duration=150m",
+            "json=true",
+            "plot=false",
+        ]
+    )
     out = io.StringIO()
     run_plan(cfg, output_dir=tmp_path, stream=out)
     got = json.loads(out.getvalue())["plan"]
     now = datetime(2023, 3, 10, 6, tzinfo=UTC)
     day = int((now - t0).total_seconds() // 3600)
-    bs, bm, _, _ = brute_force(now, values[day:day + 26], 60, now, 150, now + timedelta(hours=24))
+    bs, bm, _, _ = brute_force(now, values[day : day + 26], 60, now, 150, now + timedelta(hours=24))
     assert got["best_start"] == bs.isoformat().replace("+00:00", "Z")
     assert got["best_mean_g_per_kwh"] == pytest.approx(bm, rel=1e-9)
 
@@ -152,7 +184,7 @@ def test_offline_trace_backtest(tmp_path):
 def _stub_values(day_index: int) -> list[float]:
     """30 h of 5-min values (lbs/MWh, 3 decimals) interpolated from a real hourly trace."""
     _, hourly = load_hourly("CISO_2023_hourly.csv")
-    h = hourly[day_index * 24: day_index * 24 + 32]
+    h = hourly[day_index * 24 : day_index * 24 + 32]
     out = []
     for k in range(30 * 12):
         a, b = h[k // 12], h[k // 12 + 1]
@@ -164,7 +196,9 @@ def _stub_values(day_index: int) -> list[float]:
 def _now_aligned() -> tuple[datetime, datetime]:
     real = datetime.now(UTC)
     gen = real.replace(second=0, microsecond=0) - timedelta(minutes=real.minute % 5)
-    return gen, gen + timedelta(minutes=2)  # forecast issue time, and a mid-point "now" (whole minute: brute force)
+    return gen, gen + timedelta(
+        minutes=2
+    )  # forecast issue time, and a mid-point "now" (whole minute: brute force)
 
 
 def _iso(ts: datetime) -> str:
@@ -198,17 +232,33 @@ def test_end_to_end_watttime_stub(stub_server_cls, tmp_path, monkeypatch, durati
         assert req.header("Authorization") == "Bearer tok-e2e"
         assert req.arg("region") == "CAISO_NORTH"
         return {
-            "data": [{"point_time": _iso(gen + timedelta(minutes=5 * i)), "value": v} for i, v in enumerate(lbs)],
-            "meta": {"region": "CAISO_NORTH", "signal_type": "co2_moer", "units": "lbs_co2_per_mwh",
-                     "data_point_period_seconds": 300, "generated_at": _iso(gen)},
+            "data": [
+                {"point_time": _iso(gen + timedelta(minutes=5 * i)), "value": v} for i, v in enumerate(lbs)
+            ],
+            "meta": {
+                "region": "CAISO_NORTH",
+                "signal_type": "co2_moer",
+                "units": "lbs_co2_per_mwh",
+                "data_point_period_seconds": 300,
+                "generated_at": _iso(gen),
+            },
         }
 
     monkeypatch.setenv("WATTTIME_USERNAME", "e2e-user")
     monkeypatch.setenv("WATTTIME_PASSWORD", "e2e-pass")
     with stub_server_cls({("GET", "/login"): login, ("GET", "/v3/forecast"): forecast}) as srv:
-        cfg = compose_plan(["carbon=watttime", f"carbon.base_url={srv.url}", "carbon.region=CAISO_NORTH",
-                            "carbon.fallback=[]", f"duration={duration_min}m", "energy_kwh=1.5", "json=true",
-                            f"plot_path={tmp_path / 'p.png'}"])
+        cfg = compose_plan(
+            [
+                "carbon=watttime",
+                f"carbon.base_url={srv.url}",
+                "carbon.region=CAISO_NORTH",
+                "carbon.fallback=[]",
+                f"duration={duration_min}m",
+                "energy_kwh=1.5",
+                "json=true",
+                f"plot_path={tmp_path / 'p.png'}",
+            ]
+        )
         out = io.StringIO()
         run_plan(cfg, now=now, stream=out)
         assert srv.count("GET", "/v3/forecast") == 1 and not srv.errors
@@ -261,18 +311,40 @@ def test_end_to_end_carbon_aware_sdk_stub(stub_server_cls, tmp_path, duration_mi
         if ws:  # like the SDK: forecastData become window averages, optimal = the lowest
             rolled = _sdk_rolling(kept, start, end, timedelta(minutes=int(ws)))
             lowest = min(v for _, v in rolled)
-            data = [{"location": "westus", "timestamp": _iso(s), "duration": int(ws), "value": v} for s, v in rolled]
+            data = [
+                {"location": "westus", "timestamp": _iso(s), "duration": int(ws), "value": v}
+                for s, v in rolled
+            ]
             optimal = [d for d in data if d["value"] == lowest]
         else:
-            data = [{"location": "westus", "timestamp": _iso(a), "duration": 5, "value": v} for a, _, v in kept]
+            data = [
+                {"location": "westus", "timestamp": _iso(a), "duration": 5, "value": v} for a, _, v in kept
+            ]
             optimal = [min(data, key=lambda d: d["value"])]
-        return [{"generatedAt": _iso(gen), "requestedAt": _iso(now), "location": "westus",
-                 "dataStartAt": req.arg("dataStartAt"), "dataEndAt": req.arg("dataEndAt"),
-                 "windowSize": int(ws or 5), "optimalDataPoints": optimal, "forecastData": data}]
+        return [
+            {
+                "generatedAt": _iso(gen),
+                "requestedAt": _iso(now),
+                "location": "westus",
+                "dataStartAt": req.arg("dataStartAt"),
+                "dataEndAt": req.arg("dataEndAt"),
+                "windowSize": int(ws or 5),
+                "optimalDataPoints": optimal,
+                "forecastData": data,
+            }
+        ]
 
     with stub_server_cls({("GET", "/emissions/forecasts/current"): forecast}) as srv:
-        cfg = compose_plan(["carbon=carbon_aware_sdk", f"carbon.base_url={srv.url}", "carbon.region=westus",
-                            f"duration={duration_min}m", "json=true", "plot=false"])
+        cfg = compose_plan(
+            [
+                "carbon=carbon_aware_sdk",
+                f"carbon.base_url={srv.url}",
+                "carbon.region=westus",
+                f"duration={duration_min}m",
+                "json=true",
+                "plot=false",
+            ]
+        )
         out = io.StringIO()
         run_plan(cfg, now=now, stream=out)
         assert not srv.errors
@@ -290,17 +362,39 @@ def test_sdk_cross_check_reports_disagreement(stub_server_cls):
     if importlib.util.find_spec("sci_lightning.carbon.carbon_aware_sdk") is None:
         pytest.skip("Carbon Aware SDK provider module missing")
     gen, now = _now_aligned()
-    data = [{"location": "westus", "timestamp": _iso(gen + timedelta(hours=i)), "duration": 60,
-             "value": 100.0 if i == 5 else 300.0} for i in range(30)]
+    data = [
+        {
+            "location": "westus",
+            "timestamp": _iso(gen + timedelta(hours=i)),
+            "duration": 60,
+            "value": 100.0 if i == 5 else 300.0,
+        }
+        for i in range(30)
+    ]
 
     def forecast(req):
-        wrong = [{"location": "westus", "timestamp": _iso(gen + timedelta(hours=9)), "duration": 60, "value": 50.0}]
-        return [{"generatedAt": _iso(gen), "location": "westus", "optimalDataPoints": wrong,
-                 "forecastData": [d for d in data if _parse(d["timestamp"]) + timedelta(hours=1) > now]}]
+        wrong = [
+            {"location": "westus", "timestamp": _iso(gen + timedelta(hours=9)), "duration": 60, "value": 50.0}
+        ]
+        return [
+            {
+                "generatedAt": _iso(gen),
+                "location": "westus",
+                "optimalDataPoints": wrong,
+                "forecastData": [d for d in data if _parse(d["timestamp"]) + timedelta(hours=1) > now],
+            }
+        ]
 
     with stub_server_cls({("GET", "/emissions/forecasts/current"): forecast}) as srv:
-        cfg = compose_plan(["carbon=carbon_aware_sdk", f"carbon.base_url={srv.url}", "carbon.region=westus",
-                            "duration=1h", "plot=false"])
+        cfg = compose_plan(
+            [
+                "carbon=carbon_aware_sdk",
+                f"carbon.base_url={srv.url}",
+                "carbon.region=westus",
+                "duration=1h",
+                "plot=false",
+            ]
+        )
         out = io.StringIO()
         res = run_plan(cfg, now=now, stream=out)
     assert res["sdk_cross_check"]["agrees"] is False
@@ -323,16 +417,33 @@ _BOOT = (
 
 def _cli(args, cwd):
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), MPLBACKEND="Agg")
-    return subprocess.run([sys.executable, "-c", _BOOT.format(root=str(ROOT)), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", _BOOT.format(root=str(ROOT)), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.slow
 def test_cli_json_flag_and_errors(tmp_path):
-    path = Path(os.environ.get("SCI_CARBON_DATA", "/work/shared/data/carbon-intensity")) / "CISO_2023_hourly.csv"
+    path = (
+        Path(os.environ.get("SCI_CARBON_DATA", "/work/shared/data/carbon-intensity")) / "CISO_2023_hourly.csv"
+    )
     load_hourly("CISO_2023_hourly.csv")  # skips when absent
-    r = _cli(["carbon=trace", f"carbon.trace_path={path}", "carbon.fallback=[]", "start=2023-07-01T00:00:00Z",
-              "duration=1h30m", "--json"], tmp_path)
+    r = _cli(
+        [
+            "carbon=trace",
+            f"carbon.trace_path={path}",
+            "carbon.fallback=[]",
+            "start=2023-07-01T00:00:00Z",
+            "duration=1h30m",
+            "--json",
+        ],
+        tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["plan"]["duration_s"] == 5400
@@ -352,8 +463,17 @@ def test_trace_gap_covering_now_gives_the_real_wait(tmp_path):
     rows += [f"2023-07-02T{h:02d}:00:00Z,400" for h in range(0, 12)]
     path = tmp_path / "gap.csv"
     path.write_text("timestamp,g_per_kwh\n" + "\n".join(rows) + "\n")
-    cfg = compose_plan(["carbon=trace", f"carbon.trace_path={path}", "carbon.fallback=[]",
-                        "start=2023-07-01T07:00:00Z", "duration=1h", "json=true", "plot=false"])
+    cfg = compose_plan(
+        [
+            "carbon=trace",
+            f"carbon.trace_path={path}",
+            "carbon.fallback=[]",
+            "start=2023-07-01T07:00:00Z",
+            "duration=1h",
+            "json=true",
+            "plot=false",
+        ]
+    )
     out = io.StringIO()
     run_plan(cfg, output_dir=tmp_path, stream=out)
     doc = json.loads(out.getvalue())

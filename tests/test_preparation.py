@@ -12,14 +12,18 @@ import subprocess
 import numpy as np
 import pytest
 import yaml
+from fake_nvml import StepMeter
 from PIL import Image
 
-from fake_nvml import StepMeter
 from sci_lightning.campaign import build_campaign, write_campaign
 from sci_lightning.data.fast import build_uint8_cache
 from sci_lightning.energy import EnergyMonitor
 from sci_lightning.sci.preparation import (
-    PreparationFigures, read_build_record, read_preparation, record_path, write_preparation,
+    PreparationFigures,
+    read_build_record,
+    read_preparation,
+    record_path,
+    write_preparation,
 )
 from sci_lightning.sci.report import write_run_report
 from tests.test_report import META, make_run
@@ -54,19 +58,38 @@ class Factory:
 def test_decode_cache_build_is_measured_then_amortised_on_reuse(tmp_path):
     paths = _images(tmp_path / "src")
     factory, records = Factory(), []
-    npy = build_uint8_cache(paths, tmp_path / "cache", key="train", source_root=tmp_path / "src", image_px=8,
-                            progress=False, records=records, pue=1.5, monitor_factory=factory)
+    npy = build_uint8_cache(
+        paths,
+        tmp_path / "cache",
+        key="train",
+        source_root=tmp_path / "src",
+        image_px=8,
+        progress=False,
+        records=records,
+        pue=1.5,
+        monitor_factory=factory,
+    )
     [built] = records
     meter = factory.made[0]
     assert built.activity == "decode_cache" and built.items == 5 and not built.reused
-    assert built.it_energy_kwh * KWH == pytest.approx(meter.energy_j) and meter.energy_j > 0  # the window's joules
+    assert (
+        built.it_energy_kwh * KWH == pytest.approx(meter.energy_j) and meter.energy_j > 0
+    )  # the window's joules
     assert built.energy_kwh == pytest.approx(built.it_energy_kwh * 1.5) and built.pue == 1.5
     assert built.quality == "measured" and "rapl" in built.method and built.cache == str(npy)
     assert record_path(npy).is_file()
 
     again: list[PreparationFigures] = []
-    build_uint8_cache(paths, tmp_path / "cache", key="train", source_root=tmp_path / "src", image_px=8,
-                      progress=False, records=again, monitor_factory=factory)
+    build_uint8_cache(
+        paths,
+        tmp_path / "cache",
+        key="train",
+        source_root=tmp_path / "src",
+        image_px=8,
+        progress=False,
+        records=again,
+        monitor_factory=factory,
+    )
     [reused] = again
     assert len(factory.made) == 1  # nothing decoded, nothing measured again
     assert reused.reused and reused.build_id == built.build_id and reused.energy_kwh == built.energy_kwh
@@ -79,8 +102,16 @@ def test_a_meter_that_fails_to_start_leaves_the_build_unmeasured(tmp_path, caplo
         raise OSError("no meters")
 
     records: list[PreparationFigures] = []
-    npy = build_uint8_cache(paths, tmp_path / "cache", key="val", source_root=tmp_path / "src", image_px=8,
-                            progress=False, records=records, monitor_factory=broken)
+    npy = build_uint8_cache(
+        paths,
+        tmp_path / "cache",
+        key="val",
+        source_root=tmp_path / "src",
+        image_px=8,
+        progress=False,
+        records=records,
+        monitor_factory=broken,
+    )
     assert npy.is_file() and records == [] and "runs unmeasured" in caplog.text
     assert read_build_record(npy) is None
 
@@ -90,10 +121,27 @@ def _report(run_dir, name):
     return write_run_report(run_dir, result, energy, {**META, "run_name": name, "status": "completed"})
 
 
-BUILD = PreparationFigures(activity="decode_cache", build_id="build-1", energy_kwh=0.05, it_energy_kwh=0.05,
-                           duration_s=30.0, items=100_000, quality="estimated", method="cpu: cpu_time_tdp_estimate")
-FEATURES = PreparationFigures(activity="feature_cache", build_id="feat-1", energy_kwh=0.01, it_energy_kwh=0.01,
-                              duration_s=5.0, items=1000, quality="measured", method="gpu", within_training=True)
+BUILD = PreparationFigures(
+    activity="decode_cache",
+    build_id="build-1",
+    energy_kwh=0.05,
+    it_energy_kwh=0.05,
+    duration_s=30.0,
+    items=100_000,
+    quality="estimated",
+    method="cpu: cpu_time_tdp_estimate",
+)
+FEATURES = PreparationFigures(
+    activity="feature_cache",
+    build_id="feat-1",
+    energy_kwh=0.01,
+    it_energy_kwh=0.01,
+    duration_s=5.0,
+    items=1000,
+    quality="measured",
+    method="gpu",
+    within_training=True,
+)
 
 
 @pytest.fixture
@@ -115,8 +163,11 @@ def test_campaign_counts_each_build_once(campaign_dir, tmp_path):
     assert c.operational_g == pytest.approx(a.operational_g + b.operational_g + 0.05 * intensity_a)
     assert c.sci == pytest.approx(c.carbon_g)  # per job of the final model
     why = {(p.run, p.record.activity): p.why for p in c.preparation}
-    assert why == {("a", "decode_cache"): "counted", ("a", "feature_cache"): "inside a's training energy",
-                   ("b", "decode_cache"): "amortised: counted in a"}
+    assert why == {
+        ("a", "decode_cache"): "counted",
+        ("a", "feature_cache"): "inside a's training energy",
+        ("b", "decode_cache"): "amortised: counted in a",
+    }
     write_campaign(c, tmp_path / "out")
     md = (tmp_path / "out" / "campaign.md").read_text()
     assert "## Data preparation" in md and "amortised: counted in a" in md
@@ -130,14 +181,21 @@ def test_campaign_counts_each_build_once(campaign_dir, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not IF_RUN or not os.path.exists(IF_RUN),
-                    reason="if-run not found (set IF_RUN or put @grnsft/if's if-run on PATH)")
+@pytest.mark.skipif(
+    not IF_RUN or not os.path.exists(IF_RUN),
+    reason="if-run not found (set IF_RUN or put @grnsft/if's if-run on PATH)",
+)
 def test_if_run_reproduces_the_campaign_with_its_preparation(campaign_dir, tmp_path):
     root, _, _ = campaign_dir
     c = build_campaign([root])
     write_campaign(c, tmp_path)
-    proc = subprocess.run([IF_RUN, "--manifest", str(tmp_path / "campaign_impact.yml"), "--output",
-                           str(tmp_path / "if-out")], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [IF_RUN, "--manifest", str(tmp_path / "campaign_impact.yml"), "--output", str(tmp_path / "if-out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     agg = yaml.safe_load(next(tmp_path.glob("if-out*")).read_text())["tree"]["aggregated"]
     assert agg["energy"] == pytest.approx(c.energy_kwh, rel=1e-6)
@@ -157,5 +215,10 @@ def test_a_build_whose_run_died_before_training_is_not_counted_as_zero_grams(tmp
     c = build_campaign([root])
     [prep] = c.preparation
     mean = done.operational_g / done.energy_kwh.total  # the only run with an intensity
-    assert prep.run.endswith("1") and prep.counted and prep.operational_g == pytest.approx(0.05 * mean) and mean > 0
+    assert (
+        prep.run.endswith("1")
+        and prep.counted
+        and prep.operational_g == pytest.approx(0.05 * mean)
+        and mean > 0
+    )
     assert "campaign's mean intensity" in prep.why

@@ -13,12 +13,17 @@ import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from fake_nvml import StepMeter, TinyModule
 from lightning.pytorch import Callback, Trainer
 
-from fake_nvml import StepMeter, TinyModule
 from sci_lightning.carbon import build_provider
 from sci_lightning.lightning.callback import EnergyCarbonCallback
-from sci_lightning.lightning.prometheus import PUSH_PASSWORD_ENV, PUSH_USERNAME_ENV, PrometheusExporter, PrometheusExporterWarning
+from sci_lightning.lightning.prometheus import (
+    PUSH_PASSWORD_ENV,
+    PUSH_USERNAME_ENV,
+    PrometheusExporter,
+    PrometheusExporterWarning,
+)
 from sci_lightning.settings import CarbonConfig, Config, coerce
 
 pytest.importorskip("prometheus_client")
@@ -29,7 +34,7 @@ CARBON = {"provider": "static", "region": "FR"}
 class _Gateway(BaseHTTPRequestHandler):
     received: list[tuple[str, str, str, str | None]] = []
 
-    def do_PUT(self) -> None:  # noqa: N802 - http.server's name
+    def do_PUT(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
         self.received.append(("PUT", self.path, body, self.headers.get("Authorization")))
         self.send_response(202)
@@ -57,9 +62,17 @@ def _value(page: str, name: str) -> float:
 
 
 def _fit(tmp_path, callbacks) -> None:
-    Trainer(accelerator="cpu", devices=1, default_root_dir=str(tmp_path), callbacks=callbacks, max_steps=8,
-            enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
-            logger=False).fit(TinyModule(n=64, batch_size=8))
+    Trainer(
+        accelerator="cpu",
+        devices=1,
+        default_root_dir=str(tmp_path),
+        callbacks=callbacks,
+        max_steps=8,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        logger=False,
+    ).fit(TinyModule(n=64, batch_size=8))
 
 
 def test_metrics_are_scraped_during_a_fit_and_pushed_to_a_gateway(tmp_path, monkeypatch):
@@ -69,11 +82,18 @@ def test_metrics_are_scraped_during_a_fit_and_pushed_to_a_gateway(tmp_path, monk
     monkeypatch.setenv(PUSH_USERNAME_ENV, "grafana")
     monkeypatch.setenv(PUSH_PASSWORD_ENV, "s3cret")
     try:
-        energy = EnergyCarbonCallback(meters=[StepMeter("gpu", joules_per_read=5.0)], carbon=CARBON,
-                                      energy={"min_read_interval_s": 0.0})
+        energy = EnergyCarbonCallback(
+            meters=[StepMeter("gpu", joules_per_read=5.0)], carbon=CARBON, energy={"min_read_interval_s": 0.0}
+        )
         exporter = PrometheusExporter(
-            {"enabled": True, "port": 0, "pushgateway_url": f"http://127.0.0.1:{gateway.server_port}",
-             "job": "tiny", "push_every_s": 60, "update_every_s": 0.0},
+            {
+                "enabled": True,
+                "port": 0,
+                "pushgateway_url": f"http://127.0.0.1:{gateway.server_port}",
+                "job": "tiny",
+                "push_every_s": 60,
+                "update_every_s": 0.0,
+            },
             provider=build_provider(coerce(CarbonConfig, CARBON)),
         )
         scrape = _Scrape(exporter)
@@ -92,7 +112,10 @@ def test_metrics_are_scraped_during_a_fit_and_pushed_to_a_gateway(tmp_path, monk
     labels = exporter.labels
     path = "/metrics/job/tiny" + "".join(f"/{k}/{labels[k]}" for k in sorted(labels))  # the grouping key
     puts = [r for r in _Gateway.received if r[1] == path]
-    assert set(exporter.labels) == {"run", "model", "job_num", "host"} and exporter.labels["model"] == "TinyModule"
+    assert (
+        set(exporter.labels) == {"run", "model", "job_num", "host"}
+        and exporter.labels["model"] == "TinyModule"
+    )
     assert puts and "sci_lightning_energy_joules" in puts[-1][2] and "sci_lightning_up 0.0" in puts[-1][2]
     assert puts[-1][3] is not None and puts[-1][3].startswith("Basic ")
     assert exporter.pushes >= 1
@@ -116,8 +139,11 @@ def pushgateway(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -148,22 +174,36 @@ def _gateway_series(url: str, name: str) -> dict[tuple[str, str], float]:
 
 def test_a_real_pushgateway_keeps_two_jobs_apart_with_up_0_at_the_end(tmp_path, pushgateway):
     for num, joules in ((0, 5.0), (1, 50.0)):
-        energy = EnergyCarbonCallback(meters=[StepMeter("gpu", joules_per_read=joules)], carbon=CARBON,
-                                      energy={"min_read_interval_s": 0.0})
-        exporter = PrometheusExporter({"enabled": True, "port": None, "pushgateway_url": pushgateway,
-                                       "push_every_s": 60, "update_every_s": 0.0},
-                                      labels={"run": f"sweep_{num}", "model": f"m{num}", "job_num": num})
+        energy = EnergyCarbonCallback(
+            meters=[StepMeter("gpu", joules_per_read=joules)],
+            carbon=CARBON,
+            energy={"min_read_interval_s": 0.0},
+        )
+        exporter = PrometheusExporter(
+            {
+                "enabled": True,
+                "port": None,
+                "pushgateway_url": pushgateway,
+                "push_every_s": 60,
+                "update_every_s": 0.0,
+            },
+            labels={"run": f"sweep_{num}", "model": f"m{num}", "job_num": num},
+        )
         _fit(tmp_path / str(num), [energy, exporter])
         assert exporter.labels["host"] == socket.gethostname()
     energy_j = _gateway_series(pushgateway, "sci_lightning_energy_joules")
     assert set(energy_j) == {("sweep_0", "0"), ("sweep_1", "1")}
-    assert energy_j[("sweep_1", "1")] > energy_j[("sweep_0", "0")] > 0  # each job's own value, not the last one's
+    assert (
+        energy_j[("sweep_1", "1")] > energy_j[("sweep_0", "0")] > 0
+    )  # each job's own value, not the last one's
     assert _gateway_series(pushgateway, "sci_lightning_up") == {("sweep_0", "0"): 0.0, ("sweep_1", "1"): 0.0}
     assert set(_gateway_series(pushgateway, "sci_lightning_run_info")) == set(energy_j)
 
     # delete_on_exit: the job's group is gone at the end, the others stay
-    exporter = PrometheusExporter({"enabled": True, "port": None, "pushgateway_url": pushgateway,
-                                   "delete_on_exit": True}, labels={"run": "sweep_2", "job_num": 2})
+    exporter = PrometheusExporter(
+        {"enabled": True, "port": None, "pushgateway_url": pushgateway, "delete_on_exit": True},
+        labels={"run": "sweep_2", "job_num": 2},
+    )
     _fit(tmp_path / "2", [EnergyCarbonCallback(meters=[StepMeter("gpu")], carbon=CARBON), exporter])
     assert exporter.pushes >= 1 and set(_gateway_series(pushgateway, "sci_lightning_up")) == set(energy_j)
 
@@ -178,8 +218,14 @@ def test_a_taken_port_and_a_dead_gateway_warn_once_and_training_goes_on(tmp_path
     dead.close()
     try:
         energy = EnergyCarbonCallback(meters=[StepMeter("gpu")], carbon=CARBON)
-        exporter = PrometheusExporter({"enabled": True, "port": busy.getsockname()[1],
-                                       "pushgateway_url": f"http://127.0.0.1:{dead_port}", "push_every_s": 0.05})
+        exporter = PrometheusExporter(
+            {
+                "enabled": True,
+                "port": busy.getsockname()[1],
+                "pushgateway_url": f"http://127.0.0.1:{dead_port}",
+                "push_every_s": 0.05,
+            }
+        )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             _fit(tmp_path, [energy, exporter])

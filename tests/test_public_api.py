@@ -19,8 +19,15 @@ def test_public_names_resolve():
 
 def test_readme_callback_example_writes_energy_and_sci(tmp_path):
     cb = EnergyCarbonCallback(output_dir=str(tmp_path), carbon=CarbonConfig(provider="static", region="DE"))
-    trainer = L.Trainer(max_epochs=1, callbacks=[cb], logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    trainer = L.Trainer(
+        max_epochs=1,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
     trainer.fit(TinyModule())
     assert cb.result.energy_kwh > 0
     report = json.loads((tmp_path / "sci_report.json").read_text())
@@ -45,8 +52,15 @@ def test_provider_failing_at_fit_end_is_recorded_as_a_fallback_and_redacted(tmp_
             raise ProviderError(self.name, "no forecast")
 
     cb = EnergyCarbonCallback(output_dir=str(tmp_path), carbon=Broken())
-    trainer = L.Trainer(max_epochs=1, callbacks=[cb], logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    trainer = L.Trainer(
+        max_epochs=1,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
     trainer.fit(TinyModule())
     report = json.loads((tmp_path / "sci_report.json").read_text())
     assert report["intensity"]["kind"] == "fallback"

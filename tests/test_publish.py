@@ -25,8 +25,13 @@ from tests.test_report import META, make_run
 huggingface_hub = pytest.importorskip("huggingface_hub")
 pytest.importorskip("cyclonedx.validation.json")
 
-WORK = WorkCounts(train_flops=3e15, parameters_gross=8_000_000, parameters_effective=8_000_000,
-                  parameters_trainable=200_000, images_seen=9600)
+WORK = WorkCounts(
+    train_flops=3e15,
+    parameters_gross=8_000_000,
+    parameters_effective=8_000_000,
+    parameters_trainable=200_000,
+    images_seen=9600,
+)
 
 
 def _write_run(tmp_path, *, inference=True, preparation=True, work=None):
@@ -36,17 +41,40 @@ def _write_run(tmp_path, *, inference=True, preparation=True, work=None):
     meta = dict(META)
     if inference:
         e = result.embodied
-        meta["inference"] = [inference_sci(energy_kwh=0.002, duration_s=40.0, samples=10_000,
-                                           intensity_g_per_kwh=result.mean_intensity_g_per_kwh, stage="predict",
-                                           te_kg=e.te_kg, el_years=e.el_years, rr=e.rr, tor=e.tor,
-                                           quality="measured", method="gpu: nvml_energy_counter")]
+        meta["inference"] = [
+            inference_sci(
+                energy_kwh=0.002,
+                duration_s=40.0,
+                samples=10_000,
+                intensity_g_per_kwh=result.mean_intensity_g_per_kwh,
+                stage="predict",
+                te_kg=e.te_kg,
+                el_years=e.el_years,
+                rr=e.rr,
+                tor=e.tor,
+                quality="measured",
+                method="gpu: nvml_energy_counter",
+            )
+        ]
     run = tmp_path / "run"
     report = write_run_report(run, result, energy, meta)
     if preparation:
-        write_preparation(run, [PreparationFigures(activity="decode_cache", build_id="b1", energy_kwh=0.004,
-                                                   it_energy_kwh=0.004, duration_s=12.0, items=1000,
-                                                   quality="estimated", method="cpu: cpu_time_tdp_estimate",
-                                                   reused=True)])
+        write_preparation(
+            run,
+            [
+                PreparationFigures(
+                    activity="decode_cache",
+                    build_id="b1",
+                    energy_kwh=0.004,
+                    it_energy_kwh=0.004,
+                    duration_s=12.0,
+                    items=1000,
+                    quality="estimated",
+                    method="cpu: cpu_time_tdp_estimate",
+                    reused=True,
+                )
+            ],
+        )
     return run, report
 
 
@@ -75,7 +103,9 @@ def test_fine_tuning_when_only_part_of_the_model_was_trained(tmp_path):
     assert co2_eq_emissions(run_activities(run))["training_type"] == "fine-tuning"
     publish(run, tmp_path / "out", check=True)  # the BOM still passes strict 1.6 validation
     bom = json.loads((tmp_path / "out" / "bom.cdx.json").read_text())
-    uses = bom["components"][0]["modelCard"]["considerations"]["environmentalConsiderations"]["energyConsumptions"]
+    uses = bom["components"][0]["modelCard"]["considerations"]["environmentalConsiderations"][
+        "energyConsumptions"
+    ]
     assert [u["activity"] for u in uses] == ["fine-tuning", "inference", "data-preparation"]
     pkg = _graph_package(tmp_path / "out" / "model.spdx3.json")
     assert "ai_finetuningEnergyConsumption" in pkg["ai_energyConsumption"]
@@ -106,7 +136,9 @@ def test_cyclonedx_bom_passes_strict_1_6_validation(tmp_path):
 def test_invalid_bom_is_rejected_by_the_validator(tmp_path):
     run, _ = _write_run(tmp_path)
     bom = bom_document(run_activities(run))
-    uses = bom["components"][0]["modelCard"]["considerations"]["environmentalConsiderations"]["energyConsumptions"]
+    uses = bom["components"][0]["modelCard"]["considerations"]["environmentalConsiderations"][
+        "energyConsumptions"
+    ]
     uses[0]["activity"] = "data-cleaning"  # not one of CycloneDX's activities
     with pytest.raises(ValueError, match="validation failed"):
         check_bom(json.dumps(bom))
@@ -122,8 +154,15 @@ def test_spdx_ai_package_has_the_required_fields_and_energy(tmp_path):
     assert creation["specVersion"] == "3.0.1" and creation["created"].endswith("Z") and creation["createdBy"]
     pkg = by_type["ai_AIPackage"]
     ids = {e.get("spdxId") for e in doc["@graph"]}
-    for required in ("spdxId", "creationInfo", "suppliedBy", "releaseTime", "software_packageVersion",
-                     "software_downloadLocation", "software_primaryPurpose"):
+    for required in (
+        "spdxId",
+        "creationInfo",
+        "suppliedBy",
+        "releaseTime",
+        "software_packageVersion",
+        "software_downloadLocation",
+        "software_primaryPurpose",
+    ):
         assert pkg.get(required), required
     assert pkg["suppliedBy"] in ids and pkg["software_primaryPurpose"] == "model"
     energy = pkg["ai_energyConsumption"]
@@ -133,13 +172,20 @@ def test_spdx_ai_package_has_the_required_fields_and_energy(tmp_path):
     assert float(train["ai_energyQuantity"]) == pytest.approx(report.energy_kwh.total, rel=1e-9)
     [infer] = energy["ai_inferenceEnergyConsumption"]
     assert float(infer["ai_energyQuantity"]) == pytest.approx(0.002)
-    assert "data-preparation" in pkg["ai_informationAboutTraining"] and "Method:" in pkg["ai_informationAboutTraining"]
+    assert (
+        "data-preparation" in pkg["ai_informationAboutTraining"]
+        and "Method:" in pkg["ai_informationAboutTraining"]
+    )
     spdx_doc = by_type["SpdxDocument"]
     assert spdx_doc["rootElement"] == [pkg["spdxId"]] and "ai" in spdx_doc["profileConformance"]
 
 
 def test_decimal_text_has_no_exponent():
-    assert decimal_text(1.5e-7) == "0.00000015" and decimal_text(2500000.0) == "2500000" and decimal_text(0.0) == "0"
+    assert (
+        decimal_text(1.5e-7) == "0.00000015"
+        and decimal_text(2500000.0) == "2500000"
+        and decimal_text(0.0) == "0"
+    )
 
 
 def test_without_inference_the_documents_say_not_measured(tmp_path):
@@ -158,13 +204,21 @@ def test_cli_on_a_sweep_writes_one_folder_per_run(tmp_path):
         write_run_report(sweep / name, result, energy, {**META, "run_name": f"model-{name}"})
     (sweep / "multirun.yaml").write_text("hydra: {}\n")
     out = tmp_path / "pub"
-    proc = subprocess.run([sys.executable, "-m", "sci_lightning.publish", str(sweep), "--out", str(out), "--check"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sci_lightning.publish", str(sweep), "--out", str(out), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     for name in ("0", "1"):
         assert {p.name for p in (out / name).iterdir()} == {"README.md", "bom.cdx.json", "model.spdx3.json"}
-    bad = subprocess.run([sys.executable, "-m", "sci_lightning.publish", str(tmp_path / "empty")],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "sci_lightning.publish", str(tmp_path / "empty")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
 
 
@@ -205,7 +259,9 @@ def test_secrets_in_the_report_never_reach_a_published_file(tmp_path, monkeypatc
     monkeypatch.setenv("ELECTRICITYMAPS_API_TOKEN", secret)
     run, _ = _write_run(tmp_path)
     data = json.loads((run / "sci_report.json").read_text())
-    data["intensity"]["source"] = f"electricity_maps (a proxy quoting auth-token {secret} back) " + "x" * 60 + secret
+    data["intensity"]["source"] = (
+        f"electricity_maps (a proxy quoting auth-token {secret} back) " + "x" * 60 + secret
+    )
     data["run_name"] = f"run-{secret}"
     (run / "sci_report.json").write_text(json.dumps(data))
     [done] = publish(run, tmp_path / "out", check=True)
@@ -235,8 +291,12 @@ def test_a_real_fit_and_predict_reaches_the_bom_spdx_and_model_card(tmp_path):
 
     clock = ScriptClock()
     run = tmp_path / "run"
-    cb = _cb(clock, run, carbon={"provider": "static", "region": "FR", "static_g_per_kwh": 80.0},
-             sci={"embodied_total_kg": 1000.0, "lifespan_years": 4.0})
+    cb = _cb(
+        clock,
+        run,
+        carbon={"provider": "static", "region": "FR", "static_g_per_kwh": 80.0},
+        sci={"embodied_total_kg": 1000.0, "lifespan_years": 4.0},
+    )
     trainer = _trainer(tmp_path, [cb])
     model = ScriptedModule(clock, n=32)
     trainer.fit(model)
@@ -244,7 +304,9 @@ def test_a_real_fit_and_predict_reaches_the_bom_spdx_and_model_card(tmp_path):
     (fig,) = cb.inference
     publish(run, tmp_path / "out", check=True)
     bom = json.loads((tmp_path / "out" / "bom.cdx.json").read_text())
-    uses = bom["components"][0]["modelCard"]["considerations"]["environmentalConsiderations"]["energyConsumptions"]
+    uses = bom["components"][0]["modelCard"]["considerations"]["environmentalConsiderations"][
+        "energyConsumptions"
+    ]
     assert [u["activity"] for u in uses] == ["training", "inference"]
     assert uses[1]["activityEnergyCost"]["value"] == pytest.approx(20.0 / 3.6e6)  # 4 batches x 0.5 s x 10 W
     assert uses[1]["co2CostEquivalent"]["value"] == pytest.approx(20.0 / 3.6e6 * 80.0 / 1e6)

@@ -8,8 +8,8 @@ monitor that reads every step and one that reads at most every 0.1 s.
 from __future__ import annotations
 
 import pytest
-
 from fake_nvml import FakeGpu, FakeNvml, StepMeter
+
 from sci_lightning.energy import EnergyMonitor, NvmlEnergyMeter
 from sci_lightning.energy.monitor import READ_SHARE
 
@@ -21,17 +21,28 @@ STEP_S = 1 / 64  # exact in binary, so the fake clock adds up exactly: 8 steps p
 class Rig:
     """A fake clock, a fake GPU whose counter follows it, and a monitor over its NVML meter."""
 
-    def __init__(self, monkeypatch, interval_s: float, *, mode: str = "auto", idle_baseline_s: float = 0.0) -> None:
+    def __init__(
+        self, monkeypatch, interval_s: float, *, mode: str = "auto", idle_baseline_s: float = 0.0
+    ) -> None:
         self.now = [T0]
         self.gpu = FakeGpu(uuid="GPU-clock", energy_mj=self._counter_mj, power_mw=POWER_W * 1000)
         self.driver = FakeNvml(gpus=[self.gpu]).install(monkeypatch)
         self.nvml = NvmlEnergyMeter(
-            [0], mode=mode, sampling_interval_s=0.1, clock=self.clock, visible_devices=None, torch_uuids={},
+            [0],
+            mode=mode,
+            sampling_interval_s=0.1,
+            clock=self.clock,
+            visible_devices=None,
+            torch_uuids={},
             start_sampler_thread=False,
         )
         self.monitor = EnergyMonitor(
-            [self.nvml], sync=lambda: None, clock=self.clock, min_read_interval_s=interval_s,
-            idle_baseline_s=idle_baseline_s, sleep=self.wait,
+            [self.nvml],
+            sync=lambda: None,
+            clock=self.clock,
+            min_read_interval_s=interval_s,
+            idle_baseline_s=idle_baseline_s,
+            sleep=self.wait,
         )
 
     def clock(self) -> float:
@@ -102,7 +113,9 @@ def test_totals_and_timeline_match_reading_every_step(monkeypatch):
     every, every_parts, every_calls = _run(monkeypatch, 0.0)
     throttled, parts, calls = _run(monkeypatch, 0.1)
     assert calls < every_calls / 3
-    assert throttled.energy_j == pytest.approx(every.energy_j) == pytest.approx(POWER_W * throttled.duration_s)
+    assert (
+        throttled.energy_j == pytest.approx(every.energy_j) == pytest.approx(POWER_W * throttled.duration_s)
+    )
     assert [p.energy_j for p in parts] == pytest.approx([p.energy_j for p in every_parts])
     assert (throttled.steps, throttled.images) == (every.steps, every.images) == (72, 288)
     assert sum(i.energy_j for i in throttled.timeline) == pytest.approx(throttled.energy_j)
@@ -140,7 +153,10 @@ def test_short_window_note_for_the_counter(monkeypatch):
     rig.steps(10)
     fit = m.end_window("fit")
     m.close()
-    assert any("47 ms window is shorter than the NVML energy counter's ~100 ms refresh" in n for n in short.resolution)
+    assert any(
+        "47 ms window is shorter than the NVML energy counter's ~100 ms refresh" in n
+        for n in short.resolution
+    )
     assert not any("shorter than" in n for n in fit.resolution)
 
 
@@ -170,7 +186,9 @@ def test_idle_baseline_is_disclosed_not_subtracted(monkeypatch):
     assert fit.energy_j == pytest.approx(POWER_W * 1.0)  # the window only: nothing subtracted, idle not added
     assert any("idle baseline over 2 s" in n and "not subtracted" in n for n in fit.resolution)
     result = fit.to_result()
-    assert result.idle_power_w == fit.idle_power_w and result.to_dict()["idle_power_w"] == {"GPU-clock": pytest.approx(POWER_W)}
+    assert result.idle_power_w == fit.idle_power_w and result.to_dict()["idle_power_w"] == {
+        "GPU-clock": pytest.approx(POWER_W)
+    }
 
 
 def test_idle_baseline_only_before_the_first_window(monkeypatch):

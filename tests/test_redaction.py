@@ -9,6 +9,7 @@ import warnings
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from stub_server import StubServer, basic_auth, echo_headers
 
 from sci_lightning.carbon import FallbackProvider
 from sci_lightning.carbon.base import ProviderError
@@ -16,7 +17,6 @@ from sci_lightning.carbon.electricity_maps import ElectricityMapsProvider
 from sci_lightning.carbon.static import StaticProvider
 from sci_lightning.carbon.watttime import WattTimeProvider
 from sci_lightning.redaction import REDACTED, credential_forms, redact, scrub, secret_header, secret_values
-from stub_server import StubServer, basic_auth, echo_headers
 
 USER, PASSWORD = "alice@example.org", "pw-Secret-4242"
 BASIC = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
@@ -77,7 +77,13 @@ def test_quoted_credentials_are_redacted_whatever_their_value(text, secret):
 
 
 def test_ordinary_text_is_left_alone():
-    for text in ("basic energy model", "Bearer token required", "region=DE&zone=FR", "monkey=1", "SCI 12.5 g"):
+    for text in (
+        "basic energy model",
+        "Bearer token required",
+        "region=DE&zone=FR",
+        "monkey=1",
+        "SCI 12.5 g",
+    ):
         assert scrub(text, [])[0] == text
 
 
@@ -101,7 +107,12 @@ def _chain_failure(provider, method, caplog):
         warnings.simplefilter("always")
         series = method(chain)
     assert series.kind == "fallback"
-    texts = [caplog.text, *(str(w.message) for w in caught), str(chain.fallbacks_used), " ".join(series.notes)]
+    texts = [
+        caplog.text,
+        *(str(w.message) for w in caught),
+        str(chain.fallbacks_used),
+        " ".join(series.notes),
+    ]
     assert any("watttime" in t or "electricity" in t for t in texts)
     return texts
 
@@ -125,8 +136,10 @@ def test_watttime_login_echo_never_leaks_the_password(monkeypatch, caplog, statu
 
 @pytest.mark.parametrize("status", [401, 500])
 def test_electricity_maps_token_echo_never_leaks_the_token(caplog, status):
-    routes = {("GET", "/v3/carbon-intensity/history"): echo_headers(status, as_json=False),
-              ("GET", "/v3/carbon-intensity/latest"): echo_headers(status)}
+    routes = {
+        ("GET", "/v3/carbon-intensity/history"): echo_headers(status, as_json=False),
+        ("GET", "/v3/carbon-intensity/latest"): echo_headers(status),
+    }
     with StubServer(routes) as srv:
         em = ElectricityMapsProvider("DE", token=TOKEN, base_url=srv.url, retries=0, sleep=no_sleep)
         with pytest.raises(ProviderError) as ei:

@@ -24,7 +24,9 @@ def _cli(cwd: Path, *args: str, env: dict[str, str] | None = None, wait: bool = 
     full_env["SCI_LIGHTNING_CACHE"] = str(cwd / "cache")  # so the test sees whether data was built
     cmd = [sys.executable, "-m", "sci_lightning", *args]
     if not wait:
-        return subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
     return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
 
 
@@ -46,7 +48,9 @@ def _all_text(root: Path) -> str:
     ],
 )
 def test_bad_input_is_refused_before_training(tmp_path, override, named):
-    proc = _cli(tmp_path, "experiment=quickstart", *TINY_FIT, f"output_dir={tmp_path / 'run'}", *override.split())
+    proc = _cli(
+        tmp_path, "experiment=quickstart", *TINY_FIT, f"output_dir={tmp_path / 'run'}", *override.split()
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: Invalid setting") and named in last
@@ -76,10 +80,21 @@ def test_two_runs_started_together_keep_separate_folders(tmp_path):
 def test_joblib_sweep_with_a_failed_job_exits_non_zero(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     # InceptionV3 refuses 32 px (it needs 75): that job fails, DenseNet trains.
-    proc = _cli(tmp_path, "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "experiment=quickstart", *TINY_FIT,
-                "model=inception,densenet", "model.image_size=32", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    proc = _cli(
+        tmp_path,
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "experiment=quickstart",
+        *TINY_FIT,
+        "model=inception,densenet",
+        "model.image_size=32",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )
     assert proc.returncode == 1, proc.stderr[-3000:]
-    assert "1 job(s) of the sweep failed" in proc.stderr and "inception_v3 needs at least 75 px" in proc.stderr
+    assert (
+        "1 job(s) of the sweep failed" in proc.stderr and "inception_v3 needs at least 75 px" in proc.stderr
+    )
     comparison = json.loads((tmp_path / "sweep" / "comparison.json").read_text())
     failed = [j for j in comparison["jobs"] if str(j.get("status", "")).startswith("failed")]
     assert len(failed) == 1 and "model=inception" in json.dumps(failed[0])

@@ -30,28 +30,65 @@ SECRET = "sk-test-9f8e7d6c5b4a-TOPSECRET"
 
 
 def make_run(*, embodied=False, fu="job", source="electricity_maps", interval_s=600.0, n=6, pue=1.2):
-    tl = [EnergyInterval(T0 + timedelta(seconds=interval_s * i), T0 + timedelta(seconds=interval_s * (i + 1)),
-                         (0.02 + 0.001 * i) * KWH) for i in range(n)]
+    tl = [
+        EnergyInterval(
+            T0 + timedelta(seconds=interval_s * i),
+            T0 + timedelta(seconds=interval_s * (i + 1)),
+            (0.02 + 0.001 * i) * KWH,
+        )
+        for i in range(n)
+    ]
     it = sum(i.energy_j for i in tl)
     energy = EnergyResult(
-        started_at=tl[0].start, ended_at=tl[-1].end, duration_s=interval_s * n,
-        components=[ComponentEnergy("gpu", "GPU-abc", it * 0.75, "nvml_energy_counter", "measured"),
-                    ComponentEnergy("cpu", "host", it * 0.25, "cpu_time_tdp_estimate", "estimated",
-                                    notes=["RAPL not readable; estimated"])],
-        timeline=tl, pue=pue, steps=300, epochs=3, images=9600, warnings=["gpu meter: one NaN sample dropped"],
+        started_at=tl[0].start,
+        ended_at=tl[-1].end,
+        duration_s=interval_s * n,
+        components=[
+            ComponentEnergy("gpu", "GPU-abc", it * 0.75, "nvml_energy_counter", "measured"),
+            ComponentEnergy(
+                "cpu",
+                "host",
+                it * 0.25,
+                "cpu_time_tdp_estimate",
+                "estimated",
+                notes=["RAPL not readable; estimated"],
+            ),
+        ],
+        timeline=tl,
+        pue=pue,
+        steps=300,
+        epochs=3,
+        images=9600,
+        warnings=["gpu meter: one NaN sample dropped"],
     )
-    pts = [IntensityPoint(T0.replace(minute=0) + timedelta(hours=h), T0.replace(minute=0) + timedelta(hours=h + 1),
-                          300.0 + 100 * h) for h in range(3)]
+    pts = [
+        IntensityPoint(
+            T0.replace(minute=0) + timedelta(hours=h),
+            T0.replace(minute=0) + timedelta(hours=h + 1),
+            300.0 + 100 * h,
+        )
+        for h in range(3)
+    ]
     ser = IntensitySeries(pts, source=source, region="DE", signal_type="average", kind="measured")
-    cfg = SciConfig(functional_unit=fu, embodied_total_kg=2500.0 if embodied else None,
-                    lifespan_years=4.0 if embodied else None, resources_reserved=1, resources_total=8,
-                    embodied_source="illustrative" if embodied else None)
+    cfg = SciConfig(
+        functional_unit=fu,
+        embodied_total_kg=2500.0 if embodied else None,
+        lifespan_years=4.0 if embodied else None,
+        resources_reserved=1,
+        resources_total=8,
+        embodied_source="illustrative" if embodied else None,
+    )
     return compute_sci(energy, ser, cfg), energy
 
 
-META = {"model": "densenet121", "run_name": "run-7", "val_acc": 0.41, "val_acc_top5": 0.68,
-        "hardware": {"gpu": "NVIDIA T4", "cpu_cores": 4},
-        "carbon_aware": {"saving_g": 12.5, "saving_pct": 8.1, "best_start": "2024-03-01T03:00:00+00:00"}}
+META = {
+    "model": "densenet121",
+    "run_name": "run-7",
+    "val_acc": 0.41,
+    "val_acc_top5": 0.68,
+    "hardware": {"gpu": "NVIDIA T4", "cpu_cores": 4},
+    "carbon_aware": {"saving_g": 12.5, "saving_pct": 8.1, "best_start": "2024-03-01T03:00:00+00:00"},
+}
 
 
 def test_json_has_the_keys_readers_depend_on(tmp_path):
@@ -60,10 +97,31 @@ def test_json_has_the_keys_readers_depend_on(tmp_path):
     data = json.loads((tmp_path / "sci_report.json").read_text())
     assert isinstance(returned, SciReport) and data == returned.to_dict()
     assert data["schema_version"] == 2
-    for key in ("model", "run_name", "functional_unit", "sci", "sci_per", "energy_kwh", "duration_s", "intensity",
-                "operational_g", "embodied_g", "embodied", "pue", "cost_usd", "price_per_hour_usd", "val_acc",
-                "val_acc_top5", "hardware", "training", "started_at", "ended_at", "quality", "warnings",
-                "carbon_aware"):
+    for key in (
+        "model",
+        "run_name",
+        "functional_unit",
+        "sci",
+        "sci_per",
+        "energy_kwh",
+        "duration_s",
+        "intensity",
+        "operational_g",
+        "embodied_g",
+        "embodied",
+        "pue",
+        "cost_usd",
+        "price_per_hour_usd",
+        "val_acc",
+        "val_acc_top5",
+        "hardware",
+        "training",
+        "started_at",
+        "ended_at",
+        "quality",
+        "warnings",
+        "carbon_aware",
+    ):
         assert key in data, key
     assert data["model"] == "densenet121" and data["run_name"] == "run-7" and data["val_acc"] == 0.41
     assert data["sci"] == {"value": pytest.approx(result.sci), "unit": "gCO2e/epoch"}
@@ -79,8 +137,15 @@ def test_json_has_the_keys_readers_depend_on(tmp_path):
     assert data["intensity"]["source"] == "electricity_maps" and data["intensity"]["kind"] == "measured"
     assert data["embodied"]["in_scope"] is True and data["embodied"]["te_kg"] == 2500.0
     assert data["quality"] == {"energy": "mixed", "intensity": "measured"}
-    assert data["training"] == {"epochs": 3.0, "steps": 300, "images": 9600, "world_size": 1, "batches": 0,
-                                "optimizer_steps": 300, "samples": 9600}
+    assert data["training"] == {
+        "epochs": 3.0,
+        "steps": 300,
+        "images": 9600,
+        "world_size": 1,
+        "batches": 0,
+        "optimizer_steps": 300,
+        "samples": 9600,
+    }
     assert data["started_at"].endswith("+00:00") and data["ended_at"].endswith("+00:00")
     assert data["carbon_aware"]["saving_g"] == 12.5 and data["carbon_aware"]["saving_pct"] == 8.1
     assert data["hardware"] == {"gpu": "NVIDIA T4", "cpu_cores": 4}
@@ -93,7 +158,9 @@ def test_hydra_containers_in_meta_become_plain_json(tmp_path):
     from omegaconf import OmegaConf
 
     result, energy = make_run()
-    meta = OmegaConf.create({"model": "inception_v3", "run_name": "r", "hardware": {"gpus": ["T4"], "ram_gb": 15}})
+    meta = OmegaConf.create(
+        {"model": "inception_v3", "run_name": "r", "hardware": {"gpus": ["T4"], "ram_gb": 15}}
+    )
     report = write_run_report(tmp_path, result, energy, {k: meta[k] for k in meta})
     assert report.hardware == {"gpus": ["T4"], "ram_gb": 15}
     assert json.loads((tmp_path / "sci_report.json").read_text())["hardware"]["gpus"] == ["T4"]
@@ -103,9 +170,19 @@ def test_markdown_has_the_disclosure_sections(tmp_path):
     result, energy = make_run(embodied=False)
     write_run_report(tmp_path, result, energy, META)
     md = (tmp_path / "sci_report.md").read_text()
-    for heading in ("## Result", "## Software boundary", "## Functional unit", "## Methodology",
-                    "### Energy (E)", "### Carbon intensity (I)", "### Embodied emissions (M)",
-                    "## Data sources and quality", "## Cost", "## Carbon-aware scheduling", "## Warnings"):
+    for heading in (
+        "## Result",
+        "## Software boundary",
+        "## Functional unit",
+        "## Methodology",
+        "### Energy (E)",
+        "### Carbon intensity (I)",
+        "### Embodied emissions (M)",
+        "## Data sources and quality",
+        "## Cost",
+        "## Carbon-aware scheduling",
+        "## Warnings",
+    ):
         assert heading in md, heading
     assert f"{result.sci:.6g} gCO2e/job" in md
     assert "nvml_energy_counter" in md and "cpu_time_tdp_estimate" in md and "estimated" in md
@@ -166,8 +243,15 @@ def test_secret_from_environment_appears_in_no_file(tmp_path, monkeypatch):
 
 
 def test_secret_values_selects_by_name_and_skips_trivial_values():
-    env = {"MY_TOKEN": "abcdef123", "DB_PASSWORD": "hunter22", "AWS_SECRET_ACCESS_KEY": "xyzxyzxyz",
-           "SOME_KEY": "no", "OTHER_KEY": "1", "PATH": "/usr/bin:/bin", "HOME": "/home/u"}
+    env = {
+        "MY_TOKEN": "abcdef123",
+        "DB_PASSWORD": "hunter22",
+        "AWS_SECRET_ACCESS_KEY": "xyzxyzxyz",
+        "SOME_KEY": "no",
+        "OTHER_KEY": "1",
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/home/u",
+    }
     vals = secret_values(env)
     assert set(vals) == {"abcdef123", "hunter22", "xyzxyzxyz"}
     scrubbed, n = scrub({"a": "x abcdef123 y", "b": ["hunter22"], "c": 3.5}, vals)
@@ -263,8 +347,18 @@ def test_log_to_logger_logs_scalars_and_text():
     tb_like = _RecordingLogger(_RecordingExperiment())
     csv_like = _RecordingLogger(object())  # experiment without add_text
     logged = log_to_logger([tb_like, csv_like], result, step=5)
-    expected = {"sci/score", "sci/score_mg", "sci/operational_g", "sci/operational_mg", "sci/embodied_g",
-                "sci/embodied_mg", "sci/energy_kwh", "sci/energy_wh", "sci/intensity_g_per_kwh", "sci/cost_usd"}
+    expected = {
+        "sci/score",
+        "sci/score_mg",
+        "sci/operational_g",
+        "sci/operational_mg",
+        "sci/embodied_g",
+        "sci/embodied_mg",
+        "sci/energy_kwh",
+        "sci/energy_wh",
+        "sci/intensity_g_per_kwh",
+        "sci/cost_usd",
+    }
     assert set(logged) == expected
     assert logged["sci/score_mg"] == pytest.approx(1000 * result.sci)
     assert logged["sci/energy_wh"] == pytest.approx(1000 * result.energy_kwh)
@@ -315,11 +409,20 @@ def test_report_round_trips_through_its_dict(tmp_path):
 
 
 def test_reads_a_hand_written_version_1_dict_with_defaults():
-    v1 = {"schema_version": 1, "model": "densenet121", "run_name": "model=densenet", "val_acc": 0.5,
-          "duration_s": 100, "energy_kwh": {"total": 0.1, "components": []}, "cost_usd": 0.5,
-          "sci": {"value": 1, "unit": "gCO2e/job"}, "quality": {"energy": "estimated"},
-          "started_at": "2026-11-28T20:00:00Z", "carbon_aware": {"saving_g": 6, "note": "kept"},
-          "a_field_from_a_newer_writer": [1, 2]}
+    v1 = {
+        "schema_version": 1,
+        "model": "densenet121",
+        "run_name": "model=densenet",
+        "val_acc": 0.5,
+        "duration_s": 100,
+        "energy_kwh": {"total": 0.1, "components": []},
+        "cost_usd": 0.5,
+        "sci": {"value": 1, "unit": "gCO2e/job"},
+        "quality": {"energy": "estimated"},
+        "started_at": "2026-11-28T20:00:00Z",
+        "carbon_aware": {"saving_g": 6, "note": "kept"},
+        "a_field_from_a_newer_writer": [1, 2],
+    }
     report = SciReport.from_dict(v1)
     assert report.sci.value == 1.0 and report.duration_s == 100.0 and report.energy_kwh.it_total is None
     assert report.quality.energy == "estimated" and report.quality.intensity is None
@@ -331,20 +434,33 @@ def test_reads_a_hand_written_version_1_dict_with_defaults():
 
 
 def test_version_1_training_counts_read_under_their_new_names():
-    v1 = {"schema_version": 1, "sci": {"value": 1, "unit": "gCO2e/job"},
-          "training": {"epochs": 3, "steps": 300, "images": 9600, "world_size": 1}}
+    v1 = {
+        "schema_version": 1,
+        "sci": {"value": 1, "unit": "gCO2e/job"},
+        "training": {"epochs": 3, "steps": 300, "images": 9600, "world_size": 1},
+    }
     t = SciReport.from_dict(v1).training
-    assert (t.epochs, t.optimizer_steps, t.samples, t.steps, t.images, t.batches) == (3.0, 300, 9600, 300, 9600, 0)
+    assert (t.epochs, t.optimizer_steps, t.samples, t.steps, t.images, t.batches) == (
+        3.0,
+        300,
+        9600,
+        300,
+        9600,
+        0,
+    )
 
 
-@pytest.mark.parametrize("change, field, problem", [
-    ({"sci": {"value": "high", "unit": "gCO2e/job"}}, "sci.value", "must be a finite number"),
-    ({"sci": {"value": 1.0}}, "sci.unit", "is missing"),
-    ({"energy_kwh": 0.3}, "energy_kwh", "must be an object"),
-    ({"val_acc": True}, "val_acc", "must be a finite number"),
-    ({"intensity": {"intervals": [{"start": "yesterday"}]}}, "intensity.intervals[0].start", "ISO-8601"),
-    ({"carbon_aware": {"saving_g": "lots"}}, "carbon_aware.saving_g", "must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "change, field, problem",
+    [
+        ({"sci": {"value": "high", "unit": "gCO2e/job"}}, "sci.value", "must be a finite number"),
+        ({"sci": {"value": 1.0}}, "sci.unit", "is missing"),
+        ({"energy_kwh": 0.3}, "energy_kwh", "must be an object"),
+        ({"val_acc": True}, "val_acc", "must be a finite number"),
+        ({"intensity": {"intervals": [{"start": "yesterday"}]}}, "intensity.intervals[0].start", "ISO-8601"),
+        ({"carbon_aware": {"saving_g": "lots"}}, "carbon_aware.saving_g", "must be a finite number"),
+    ],
+)
 def test_malformed_field_names_the_file_and_the_field(change, field, problem):
     data = {"schema_version": 1, "sci": {"value": 1.0, "unit": "gCO2e/job"}, **change}
     with pytest.raises(FormatError, match=problem) as err:

@@ -71,7 +71,10 @@ class FakeProvider(IntensityProvider):
         now = self.clock.now()
         issued = T0 + ((now - T0) // self.issue_every) * self.issue_every
         values = self.values_at(issued)
-        pts = [IntensityPoint(T0 + timedelta(hours=i), T0 + timedelta(hours=i + 1), v) for i, v in enumerate(values)]
+        pts = [
+            IntensityPoint(T0 + timedelta(hours=i), T0 + timedelta(hours=i + 1), v)
+            for i, v in enumerate(values)
+        ]
         return IntensitySeries(pts, "fake", "XX", "marginal", "forecast", generated_at=issued)
 
 
@@ -80,7 +83,9 @@ def flat_with_dip(dip_at_h: int, n: int = 30):
 
 
 def cfg(**kw):
-    base = dict(mode="wait", window_h=24.0, max_wait="24h", replan_every="30m", log_every="10m", align="points")
+    base = dict(
+        mode="wait", window_h=24.0, max_wait="24h", replan_every="30m", log_every="10m", align="points"
+    )
     base.update(kw)
     return OmegaConf.structured(ScheduleConfig(**base))
 
@@ -116,11 +121,15 @@ def test_unknown_mode_and_bad_durations_are_config_errors():
     assert prov.calls == 0
 
 
-@pytest.mark.parametrize("settings", [
-    {"mode": "report", "window_h": 12},
-    ScheduleConfig(mode="report", window_h=12.0),
-    OmegaConf.create({"mode": "report", "window_h": 12}),
-], ids=["dict", "ScheduleConfig", "DictConfig"])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"mode": "report", "window_h": 12},
+        ScheduleConfig(mode="report", window_h=12.0),
+        OmegaConf.create({"mode": "report", "window_h": 12}),
+    ],
+    ids=["dict", "ScheduleConfig", "DictConfig"],
+)
 def test_settings_as_dict_dataclass_or_node_plan_alike(settings):
     clock = FakeTime(T0)
     prov = FakeProvider(clock, lambda _: flat_with_dip(5))
@@ -135,7 +144,9 @@ def test_misspelt_setting_is_refused_by_name():
     clock = FakeTime(T0)
     prov = FakeProvider(clock, lambda _: flat_with_dip(5))
     with pytest.raises(ConfigError, match=r"schedule\.windw_h.*Did you mean schedule\.window_h"):
-        before_training({"mode": "report", "windw_h": 12}, prov, duration="2h", clock=clock.now, sleep=clock.sleep)
+        before_training(
+            {"mode": "report", "windw_h": 12}, prov, duration="2h", clock=clock.now, sleep=clock.sleep
+        )
     with pytest.raises(ConfigError, match=r"schedule\.mdoe"):
         plan_after_first_epoch({"mdoe": "report"}, prov, actual_start=T0, duration=timedelta(hours=2))
     assert prov.calls == 0
@@ -147,8 +158,13 @@ def test_misspelt_setting_is_refused_by_name():
 def test_report_runs_now_and_reports_the_saving():
     clock = FakeTime(T0 + timedelta(minutes=10))
     prov = FakeProvider(clock, lambda _: flat_with_dip(5))
-    out = before_training(cfg(mode="report"), prov, duration=DurationEstimate(timedelta(hours=2), "config"),
-                          clock=clock.now, sleep=clock.sleep)
+    out = before_training(
+        cfg(mode="report"),
+        prov,
+        duration=DurationEstimate(timedelta(hours=2), "config"),
+        clock=clock.now,
+        sleep=clock.sleep,
+    )
     assert out.reason == "no_shift" and clock.sleeps == [] and out.started_at == clock.now()
     assert out.plan.best_start == T0 + timedelta(hours=5)
     f = out.findings(energy_kwh=3.0)
@@ -179,8 +195,13 @@ def test_no_duration_defers_to_first_epoch():
     prov = FakeProvider(clock, lambda _: flat_with_dip(5))
     out = before_training(cfg(mode="wait"), prov, duration=None, clock=clock.now, sleep=clock.sleep)
     assert out.reason == "deferred" and prov.calls == 0 and clock.sleeps == []
-    later = plan_after_first_epoch(cfg(mode="wait"), prov, actual_start=T0,
-                                   duration=DurationEstimate(timedelta(hours=2), "first_epoch"), clock=clock.now)
+    later = plan_after_first_epoch(
+        cfg(mode="wait"),
+        prov,
+        actual_start=T0,
+        duration=DurationEstimate(timedelta(hours=2), "first_epoch"),
+        clock=clock.now,
+    )
     assert later.plan.best_start == T0 + timedelta(hours=5) and later.started_at == T0
     assert later.findings(1.0)["saving_g"] == pytest.approx(300.0)
     assert any("first epoch" in n for n in later.notes)
@@ -208,8 +229,9 @@ def test_wait_starts_at_the_planned_time_with_log_countdown(caplog):
     prov = FakeProvider(clock, lambda _: flat_with_dip(5), issue_every=timedelta(days=10))
     stream = io.StringIO()
     with caplog.at_level(logging.INFO, logger="sci_lightning.shifting.schedule"):
-        out = before_training(cfg(), prov, duration="2h", clock=clock.now, sleep=clock.sleep, stream=stream,
-                              isatty=False)
+        out = before_training(
+            cfg(), prov, duration="2h", clock=clock.now, sleep=clock.sleep, stream=stream, isatty=False
+        )
     assert out.reason == "best_start"
     assert out.started_at == T0 + timedelta(hours=5) == clock.now()
     assert out.waited_s == pytest.approx(4 * 3600 + 50 * 60)
@@ -226,7 +248,9 @@ def test_wait_on_a_tty_draws_one_updating_line():
     clock = FakeTime(T0 + timedelta(hours=4, minutes=59, seconds=55))
     prov = FakeProvider(clock, lambda _: flat_with_dip(5), issue_every=timedelta(days=10))
     stream = io.StringIO()
-    out = before_training(cfg(), prov, duration="2h", clock=clock.now, sleep=clock.sleep, stream=stream, isatty=True)
+    out = before_training(
+        cfg(), prov, duration="2h", clock=clock.now, sleep=clock.sleep, stream=stream, isatty=True
+    )
     text = stream.getvalue()
     assert out.started_at == T0 + timedelta(hours=5)
     assert text.count("\r") == 5 and text.endswith("\n") and text.count("\n") == 1
@@ -240,8 +264,9 @@ def test_wait_replans_when_a_fresher_forecast_arrives():
         return flat_with_dip(10) if issued < T0 + timedelta(hours=2) else flat_with_dip(3)
 
     prov = FakeProvider(clock, values, issue_every=timedelta(hours=1))
-    out = before_training(cfg(replan_every="30m"), prov, duration="2h", clock=clock.now, sleep=clock.sleep,
-                          isatty=False)
+    out = before_training(
+        cfg(replan_every="30m"), prov, duration="2h", clock=clock.now, sleep=clock.sleep, isatty=False
+    )
     assert out.plan.best_start == T0 + timedelta(hours=3)
     assert out.started_at == T0 + timedelta(hours=3)
     assert out.replans == 2  # issued 01:00 (same dip) and 02:00 (new dip)
@@ -259,8 +284,15 @@ def test_wait_replan_failure_keeps_the_plan():
         calls.append(now)
         raise ProviderError("fake", "down")
 
-    out = wait_for_best_start(plan, replan, max_wait=timedelta(hours=24), replan_every=timedelta(hours=1),
-                              clock=clock.now, sleep=clock.sleep, isatty=False)
+    out = wait_for_best_start(
+        plan,
+        replan,
+        max_wait=timedelta(hours=24),
+        replan_every=timedelta(hours=1),
+        clock=clock.now,
+        sleep=clock.sleep,
+        isatty=False,
+    )
     assert out.started_at == T0 + timedelta(hours=4) and len(calls) == 3
     assert sum("re-planning failed" in n for n in out.notes) == 1  # recorded once
 
@@ -268,14 +300,23 @@ def test_wait_replan_failure_keeps_the_plan():
 def test_wait_never_waits_past_max_wait():
     clock = FakeTime(T0)
     prov = FakeProvider(clock, lambda _: flat_with_dip(12), issue_every=timedelta(days=10))
-    out = before_training(cfg(max_wait="3h"), prov, duration="2h", clock=clock.now, sleep=clock.sleep, isatty=False)
+    out = before_training(
+        cfg(max_wait="3h"), prov, duration="2h", clock=clock.now, sleep=clock.sleep, isatty=False
+    )
     assert out.started_at <= T0 + timedelta(hours=3)
     assert out.plan.best_start <= T0 + timedelta(hours=3)  # only starts within max_wait were considered
     # a plan (e.g. a re-plan) beyond the limit is cut at max_wait
     clock2 = FakeTime(T0)
     far = plan_best_start(FakeProvider(clock2, lambda _: flat_with_dip(12)).forecast(), "2h", now=T0)
-    out2 = wait_for_best_start(far, None, max_wait=timedelta(hours=3), replan_every=timedelta(hours=1),
-                               clock=clock2.now, sleep=clock2.sleep, isatty=False)
+    out2 = wait_for_best_start(
+        far,
+        None,
+        max_wait=timedelta(hours=3),
+        replan_every=timedelta(hours=1),
+        clock=clock2.now,
+        sleep=clock2.sleep,
+        isatty=False,
+    )
     assert out2.reason == "max_wait" and out2.started_at == T0 + timedelta(hours=3)
     assert any("max_wait" in n for n in out2.notes)
 

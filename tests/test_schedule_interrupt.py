@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from fake_nvml import StepMeter, TinyModule
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import Callback
 
-from fake_nvml import StepMeter, TinyModule
 from sci_lightning.errors import ConfigError
 from sci_lightning.lightning.callback import EnergyCarbonCallback
 from sci_lightning.lightning.checkpointing import AtomicCheckpointIO, LastCheckpoint
@@ -20,8 +20,11 @@ from sci_lightning.settings import ScheduleConfig, coerce
 
 T0 = datetime(2023, 6, 1, tzinfo=timezone.utc)
 STEP = timedelta(minutes=10)  # each training step takes 10 fake minutes
-SLOTS = [(T0, T0 + timedelta(hours=2)), (T0 + timedelta(hours=4), T0 + timedelta(hours=6)),
-         (T0 + timedelta(hours=8), T0 + timedelta(hours=12))]
+SLOTS = [
+    (T0, T0 + timedelta(hours=2)),
+    (T0 + timedelta(hours=4), T0 + timedelta(hours=6)),
+    (T0 + timedelta(hours=8), T0 + timedelta(hours=12)),
+]
 TOTAL_STEPS = 32
 
 
@@ -44,17 +47,36 @@ class FakeClock(Callback):
 
 
 def _parts(out: Path, clock: FakeClock, **kw) -> tuple[SlotSchedule, EnergyCarbonCallback, list]:
-    slots = SlotSchedule(SLOTS, deadline=kw.pop("deadline", T0 + timedelta(hours=12)), clock=clock,
-                         sleep=clock.sleep, tz=timezone.utc, stream=io.StringIO(), **kw)
-    energy = EnergyCarbonCallback(meters=[StepMeter("gpu", "GPU-a", 10.0)], output_dir=str(out),
-                                  energy={"min_read_interval_s": 0}, carbon={"provider": "static", "region": "FR"})
+    slots = SlotSchedule(
+        SLOTS,
+        deadline=kw.pop("deadline", T0 + timedelta(hours=12)),
+        clock=clock,
+        sleep=clock.sleep,
+        tz=timezone.utc,
+        stream=io.StringIO(),
+        **kw,
+    )
+    energy = EnergyCarbonCallback(
+        meters=[StepMeter("gpu", "GPU-a", 10.0)],
+        output_dir=str(out),
+        energy={"min_read_interval_s": 0},
+        carbon={"provider": "static", "region": "FR"},
+    )
     return slots, energy, [clock, slots, energy, LastCheckpoint(out / "checkpoints", every_min=None)]
 
 
 def _fit(out: Path, callbacks: list, ckpt_path: str | None = None) -> Trainer:
-    trainer = Trainer(accelerator="cpu", devices=1, max_steps=TOTAL_STEPS, default_root_dir=str(out),
-                      callbacks=callbacks, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                      plugins=[AtomicCheckpointIO()])
+    trainer = Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_steps=TOTAL_STEPS,
+        default_root_dir=str(out),
+        callbacks=callbacks,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        plugins=[AtomicCheckpointIO()],
+    )
     trainer.fit(TinyModule(n=64, batch_size=8), ckpt_path=ckpt_path)
     return trainer
 
@@ -75,7 +97,10 @@ def test_wait_pauses_in_process_twice_with_the_idle_energy_on_its_own_line(tmp_p
     block = _report(tmp_path)["slots"]
     assert block["status"] == "completed"
     assert [(_hours(r["start"]), _hours(r["end"]), r["steps"]) for r in block["run"]] == [
-        (0, 2, 12), (4, 6, 12), (8, pytest.approx(8 + 8 / 6), 8)]
+        (0, 2, 12),
+        (4, 6, 12),
+        (8, pytest.approx(8 + 8 / 6), 8),
+    ]
     assert [(_hours(p["start"]), _hours(p["end"])) for p in block["pauses"]] == [(2, 4), (6, 8)]
     meter = energy.meters[0]
     assert energy.result.it_energy_j == pytest.approx(meter.energy_j)  # the job, pauses included, exactly
@@ -122,7 +147,9 @@ def test_exit_pauses_twice_and_resumes_from_its_checkpoint_with_exact_totals(tmp
 
 
 def test_interrupt_settings_are_checked_like_the_other_durations():
-    cfg = coerce(ScheduleConfig, {"mode": "interrupt", "pause": "exit", "deadline": "36h", "pause_cost": "0s"})
+    cfg = coerce(
+        ScheduleConfig, {"mode": "interrupt", "pause": "exit", "deadline": "36h", "pause_cost": "0s"}
+    )
     assert (cfg.mode, cfg.pause, cfg.min_slot) == ("interrupt", "exit", "30m")
     with pytest.raises(ConfigError, match="schedule.pause"):
         coerce(ScheduleConfig, {"pause": "nap"}, "schedule")
@@ -131,8 +158,10 @@ def test_interrupt_settings_are_checked_like_the_other_durations():
     with pytest.raises(ConfigError, match="schedule.deadline"):
         coerce(ScheduleConfig, {"deadline": "36"}, "schedule")
     with pytest.raises(ConfigError, match="overlaps"):
-        SlotSchedule([(T0, T0 + timedelta(hours=2)), (T0 + timedelta(hours=1), T0 + timedelta(hours=3))],
-                     deadline=T0 + timedelta(hours=5))
+        SlotSchedule(
+            [(T0, T0 + timedelta(hours=2)), (T0 + timedelta(hours=1), T0 + timedelta(hours=3))],
+            deadline=T0 + timedelta(hours=5),
+        )
 
 
 def test_slots_planned_on_a_replayed_trace_are_the_ones_run(tmp_path):
@@ -143,22 +172,50 @@ def test_slots_planned_on_a_replayed_trace_are_the_ones_run(tmp_path):
     start = datetime(2023, 5, 31, tzinfo=timezone.utc)
     trace = build_provider({"provider": "trace", "trace_path": "sample:de_2023", "region": "DE"})
     steps = 84  # 14 h of work at 10 fake minutes a step
-    plan = plan_interruptible(trace.history(start, start + timedelta(hours=48)), steps * STEP, deadline="48h",
-                              min_slot="1h", pause_cost="5m", now=start)
+    plan = plan_interruptible(
+        trace.history(start, start + timedelta(hours=48)),
+        steps * STEP,
+        deadline="48h",
+        min_slot="1h",
+        pause_cost="5m",
+        now=start,
+    )
     assert len(plan.slots) == 2
     clock = FakeClock(start)
-    slots = SlotSchedule(plan.slots, deadline=plan.deadline_end, pause_cost=timedelta(minutes=5), clock=clock,
-                         sleep=clock.sleep)
-    energy = EnergyCarbonCallback(meters=[StepMeter("gpu", "GPU-a", 10.0)], output_dir=str(tmp_path),
-                                  energy={"min_read_interval_s": 0}, carbon={"provider": "static", "region": "DE"})
-    trainer = Trainer(accelerator="cpu", devices=1, max_steps=steps, default_root_dir=str(tmp_path),
-                      callbacks=[clock, slots, energy], logger=False, enable_progress_bar=False,
-                      enable_model_summary=False, enable_checkpointing=False)
+    slots = SlotSchedule(
+        plan.slots,
+        deadline=plan.deadline_end,
+        pause_cost=timedelta(minutes=5),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    energy = EnergyCarbonCallback(
+        meters=[StepMeter("gpu", "GPU-a", 10.0)],
+        output_dir=str(tmp_path),
+        energy={"min_read_interval_s": 0},
+        carbon={"provider": "static", "region": "DE"},
+    )
+    trainer = Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_steps=steps,
+        default_root_dir=str(tmp_path),
+        callbacks=[clock, slots, energy],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
     trainer.fit(TinyModule(n=64, batch_size=8))
     assert trainer.global_step == steps and clock.now <= plan.deadline_end
     block = _report(tmp_path)["slots"]
     assert len(block["pauses"]) == 2  # until the first slot, then overnight
     assert sum(r["steps"] for r in block["run"]) == steps
     for ran, planned in zip(block["run"], plan.slots, strict=True):
-        assert planned.start <= datetime.fromisoformat(ran["start"]) < datetime.fromisoformat(ran["end"]) <= planned.end
+        assert (
+            planned.start
+            <= datetime.fromisoformat(ran["start"])
+            < datetime.fromisoformat(ran["end"])
+            <= planned.end
+        )
     assert energy.result.it_energy_j == pytest.approx(energy.meters[0].energy_j)

@@ -35,7 +35,9 @@ class FakeClock(Callback):
 
 def _trace(tmp_path: Path) -> Path:
     path = tmp_path / "trace.csv"
-    rows = [f"{(T0 + timedelta(hours=i)).strftime('%Y-%m-%dT%H:%M:%SZ')},{v}" for i, v in enumerate(PATTERN * 4)]
+    rows = [
+        f"{(T0 + timedelta(hours=i)).strftime('%Y-%m-%dT%H:%M:%SZ')},{v}" for i, v in enumerate(PATTERN * 4)
+    ]
     path.write_text("datetime,g_per_kwh\n" + "\n".join(rows) + "\n")
     return path
 
@@ -43,11 +45,26 @@ def _trace(tmp_path: Path) -> Path:
 def _overrides(tmp_path: Path, out: Path, *extra: str) -> list[str]:
     from tiny_run import TINY_FIT
 
-    return ["experiment=quickstart", "model=densenet", "model.image_size=32", *TINY_FIT,
-            "trainer.max_epochs=100", f"trainer.max_steps={STEPS}", "trainer.limit_train_batches=4",
-            f"output_dir={out}", "carbon=trace", f"carbon.trace_path={_trace(tmp_path)}", "carbon.trace_replay=false",
-            "schedule=interrupt", "schedule.duration=5h", "schedule.deadline=12h", "schedule.min_slot=1h",
-            "schedule.pause_cost=0s", "tensorboard=false", *extra]
+    return [
+        "experiment=quickstart",
+        "model=densenet",
+        "model.image_size=32",
+        *TINY_FIT,
+        "trainer.max_epochs=100",
+        f"trainer.max_steps={STEPS}",
+        "trainer.limit_train_batches=4",
+        f"output_dir={out}",
+        "carbon=trace",
+        f"carbon.trace_path={_trace(tmp_path)}",
+        "carbon.trace_replay=false",
+        "schedule=interrupt",
+        "schedule.duration=5h",
+        "schedule.deadline=12h",
+        "schedule.min_slot=1h",
+        "schedule.pause_cost=0s",
+        "tensorboard=false",
+        *extra,
+    ]
 
 
 def _hours(iso: str) -> float:
@@ -67,7 +84,10 @@ def test_wait_pauses_twice_and_the_report_shows_the_slots_with_their_intensity(c
     block = report["slots"]
     assert block["status"] == "completed" and report["status"] == "completed"
     assert [(_hours(r["start"]), _hours(r["end"]), r["steps"]) for r in block["run"]] == [
-        (0, 2, 6), (4, 6, 6), (8, 9, 3)]
+        (0, 2, 6),
+        (4, 6, 6),
+        (8, 9, 3),
+    ]
     assert [r["mean_g_per_kwh"] for r in block["run"]] == pytest.approx([100, 120, 110])
     assert len(block["pauses"]) == 2 and clock.slept_s == pytest.approx(4 * 3600)
     assert sum(r["steps"] for r in block["run"]) == report["training"]["steps"] == STEPS
@@ -85,14 +105,23 @@ def test_exit_pauses_twice_and_resumes_from_its_checkpoint_with_exact_totals(com
     ckpt, energies = None, []
     for part, start_h in enumerate((0, 4, 8), 1):
         out = tmp_path / f"part{part}"
-        clock = FakeClock(T0 + timedelta(hours=start_h))  # the resubmitted job starts at its sbatch --begin time
+        clock = FakeClock(
+            T0 + timedelta(hours=start_h)
+        )  # the resubmitted job starts at its sbatch --begin time
         extra = ["schedule.pause=exit"] + ([f"ckpt_path={ckpt}"] if ckpt else [])
         if part < 3:
             with pytest.raises(SystemExit) as stop:
-                run(compose(_overrides(tmp_path, out, *extra)), clock=clock, sleep=clock.sleep, callbacks=[clock])
+                run(
+                    compose(_overrides(tmp_path, out, *extra)),
+                    clock=clock,
+                    sleep=clock.sleep,
+                    callbacks=[clock],
+                )
             assert stop.value.code == 75
             err = capsys.readouterr().err
-            assert f"sbatch --begin={(T0 + timedelta(hours=start_h + 4)).astimezone():%Y-%m-%dT%H:%M:%S}" in err
+            assert (
+                f"sbatch --begin={(T0 + timedelta(hours=start_h + 4)).astimezone():%Y-%m-%dT%H:%M:%S}" in err
+            )
             ckpt = str(out / "checkpoints" / "last.ckpt")
             assert f"resume with: ckpt_path={ckpt}" in err
             assert json.loads((out / "run_summary.json").read_text())["status"] == "paused"
@@ -119,7 +148,10 @@ def test_pause_exit_without_max_steps_is_refused_before_training(compose, tmp_pa
     from sci_lightning.app.train import run
     from sci_lightning.errors import ConfigError
 
-    overrides = [o for o in _overrides(tmp_path, tmp_path / "run", "schedule.pause=exit")
-                 if not o.startswith("trainer.max_steps")]
+    overrides = [
+        o
+        for o in _overrides(tmp_path, tmp_path / "run", "schedule.pause=exit")
+        if not o.startswith("trainer.max_steps")
+    ]
     with pytest.raises(ConfigError, match="trainer.max_steps"):
         run(compose(overrides))

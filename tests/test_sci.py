@@ -38,15 +38,26 @@ def energy_result(timeline, *, pue=1.0, epochs=0, images=0, components=None, dur
     comps = components or [ComponentEnergy("gpu", "GPU-0", it_j, "nvml_energy_counter", "measured")]
     start, end = timeline[0].start, timeline[-1].end
     return EnergyResult(
-        started_at=start, ended_at=end,
+        started_at=start,
+        ended_at=end,
         duration_s=(end - start).total_seconds() if duration_s is None else duration_s,
-        components=comps, timeline=list(timeline), pue=pue, steps=10, epochs=epochs, images=images,
+        components=comps,
+        timeline=list(timeline),
+        pue=pue,
+        steps=10,
+        epochs=epochs,
+        images=images,
     )
 
 
 def series(*points, source="static", kind="static") -> IntensitySeries:
-    return IntensitySeries([IntensityPoint(s, e, g) for s, e, g in points], source=source,
-                           region="test", signal_type="average", kind=kind)
+    return IntensitySeries(
+        [IntensityPoint(s, e, g) for s, e, g in points],
+        source=source,
+        region="test",
+        signal_type="average",
+        kind=kind,
+    )
 
 
 HOURLY = series((at(0), at(60), 100.0), (at(60), at(120), 300.0), (at(120), at(180), 50.0))
@@ -207,13 +218,17 @@ def test_zero_epochs_falls_back_to_job_with_note():
 def test_cost_is_hours_times_price():
     tl = [EnergyInterval(at(0), at(30), 0.1 * KWH)]
     assert compute_sci(energy_result(tl), HOURLY, SciConfig()).cost_usd == pytest.approx(0.5 * 1.204)
-    assert compute_sci(energy_result(tl), HOURLY, SciConfig(price_per_hour_usd=3.0)).cost_usd == pytest.approx(1.5)
+    assert compute_sci(
+        energy_result(tl), HOURLY, SciConfig(price_per_hour_usd=3.0)
+    ).cost_usd == pytest.approx(1.5)
 
 
 def test_mixed_quality_and_fallbacks_are_recorded():
     tl = [EnergyInterval(at(0), at(60), 1.0 * KWH)]
-    comps = [ComponentEnergy("gpu", "GPU-0", 0.8 * KWH, "nvml_energy_counter", "measured"),
-             ComponentEnergy("cpu", "host", 0.2 * KWH, "cpu_time_tdp_estimate", "estimated")]
+    comps = [
+        ComponentEnergy("gpu", "GPU-0", 0.8 * KWH, "nvml_energy_counter", "measured"),
+        ComponentEnergy("cpu", "host", 0.2 * KWH, "cpu_time_tdp_estimate", "estimated"),
+    ]
     fb = [{"provider": "watttime", "reason": "HTTP 401", "replaced_by": "static"}]
     res = compute_sci(energy_result(tl, components=comps), HOURLY, SciConfig(), fallbacks_used=fb)
     assert res.energy_quality == "mixed"
@@ -259,11 +274,14 @@ def test_shipped_sci_configs_compose_and_validate():
         coerce(SciConfig, cfg, "sci")
     t4 = OmegaConf.merge(OmegaConf.structured(SciConfig), OmegaConf.load(CONF_DIR / "t4_case_study.yaml"))
     assert t4.price_per_hour_usd == 1.204 and t4.embodied_total_kg is None and t4.functional_unit == "job"
-    emb = OmegaConf.merge(OmegaConf.structured(SciConfig), OmegaConf.load(CONF_DIR / "gpu_server_embodied.yaml"))
+    emb = OmegaConf.merge(
+        OmegaConf.structured(SciConfig), OmegaConf.load(CONF_DIR / "gpu_server_embodied.yaml")
+    )
     assert emb.embodied_total_kg > 0 and emb.lifespan_years > 0 and "illustrative" in emb.embodied_source
     # The example's comment promises 8.92 g for a 1-hour job (2.5e6 x 3600 / 126,144,000 / 8 = 8.9184):
-    assert embodied_g(emb.embodied_total_kg, 3600, emb.lifespan_years, emb.resources_reserved,
-                      emb.resources_total) == pytest.approx(8.92, abs=0.005)
+    assert embodied_g(
+        emb.embodied_total_kg, 3600, emb.lifespan_years, emb.resources_reserved, emb.resources_total
+    ) == pytest.approx(8.92, abs=0.005)
 
 
 # ------------------------------------------------------------------ real trace
@@ -279,7 +297,9 @@ def test_integration_matches_per_second_reference_on_real_trace():
         for row in csv.DictReader(fh):
             t = datetime.fromisoformat(row["Datetime (UTC)"]).replace(tzinfo=UTC)
             if start - timedelta(hours=2) <= t <= start + timedelta(hours=5):
-                pts.append(IntensityPoint(t, t + timedelta(hours=1), float(row["Carbon Intensity gCO₂eq/kWh (LCA)"])))
+                pts.append(
+                    IntensityPoint(t, t + timedelta(hours=1), float(row["Carbon Intensity gCO₂eq/kWh (LCA)"]))
+                )
     assert len(pts) >= 6
     # 7-minute intervals, varying power: 150 W + 10 W x index
     tl, t = [], start

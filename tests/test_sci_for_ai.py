@@ -22,8 +22,15 @@ from tests.test_report import _evaluate_manifest
 from tests.test_sci import KWH, at, energy_result, series
 
 PRESET = Path(__file__).resolve().parents[1] / "conf" / "sci" / "sci_for_ai.yaml"
-WORK = WorkCounts(train_flops=3e15, val_flops=1e15, extraction_flops=0.0, parameters_gross=2_000_000_000,
-                  parameters_effective=500_000_000, images_seen=2000, methods={"train_flops": "test"})
+WORK = WorkCounts(
+    train_flops=3e15,
+    val_flops=1e15,
+    extraction_flops=0.0,
+    parameters_gross=2_000_000_000,
+    parameters_effective=500_000_000,
+    images_seen=2000,
+    methods={"train_flops": "test"},
+)
 
 
 def _run(settings=None, work=WORK):
@@ -39,7 +46,9 @@ def test_units_are_the_same_in_settings_and_compute():
 def test_per_pflop_and_per_billion_parameters():
     res, _ = _run(SciConfig(functional_unit="pflop"))
     assert res.carbon_g == pytest.approx(800.0)
-    assert res.r_counts["pflop"] == pytest.approx(4.0) and res.r_counts["billion_parameters"] == pytest.approx(2.0)
+    assert res.r_counts["pflop"] == pytest.approx(4.0) and res.r_counts[
+        "billion_parameters"
+    ] == pytest.approx(2.0)
     assert res.sci == pytest.approx(200.0) and res.sci_unit == "gCO2e/PFLOP"
     assert res.sci_per["billion_parameters"] == pytest.approx(400.0)
     assert res.sci_per["1000_images"] == pytest.approx(400.0) and res.sci_per["epoch"] == pytest.approx(400.0)
@@ -58,7 +67,9 @@ def test_accelerator_table_rows_all_cite_a_source():
 
 
 def test_accelerator_te_times_tor_and_source_in_report(tmp_path):
-    sci = SciConfig(accelerator="nvidia_a100", lifespan_years=4.0, resources_reserved=1.0, resources_total=8.0)
+    sci = SciConfig(
+        accelerator="nvidia_a100", lifespan_years=4.0, resources_reserved=1.0, resources_total=8.0
+    )
     res, energy = _run(sci)
     row = accelerator_embodied("nvidia_a100")
     expected = row.te_kg_per_unit * 8 * 1000 * (3600 / (4 * SECONDS_PER_YEAR)) / 8
@@ -70,7 +81,9 @@ def test_accelerator_te_times_tor_and_source_in_report(tmp_path):
 
 
 def test_user_te_wins_over_the_table():
-    sci = SciConfig(accelerator="nvidia_a100", embodied_total_kg=100.0, lifespan_years=4.0, embodied_source="PCF")
+    sci = SciConfig(
+        accelerator="nvidia_a100", embodied_total_kg=100.0, lifespan_years=4.0, embodied_source="PCF"
+    )
     res, _ = _run(sci)
     assert res.embodied.te_kg == 100.0 and res.embodied.source == "PCF"
 
@@ -132,9 +145,13 @@ def test_work_counter_counts_tokens_of_integer_sequence_inputs():
 def test_markdown_has_the_disclosure_table_and_rationale(tmp_path):
     from sci_lightning.sci.inference import inference_sci
 
-    sci = SciConfig(functional_unit="pflop", functional_unit_rationale="compute efficiency of the architectures")
+    sci = SciConfig(
+        functional_unit="pflop", functional_unit_rationale="compute efficiency of the architectures"
+    )
     res, energy = _run(sci)
-    fig = inference_sci(energy_kwh=0.001, duration_s=10.0, samples=2000, intensity_g_per_kwh=400.0, stage="test")
+    fig = inference_sci(
+        energy_kwh=0.001, duration_s=10.0, samples=2000, intensity_g_per_kwh=400.0, stage="test"
+    )
     write_run_report(tmp_path, res, energy, {"model": "m", "inference": [fig]})
     md = (tmp_path / "sci_report.md").read_text()
     assert "## SCI for AI disclosure" in md and "Rationale for the unit: compute efficiency" in md

@@ -44,9 +44,19 @@ def test_none_gives_the_defaults():
 @pytest.mark.parametrize(
     "cls, path, value, expected",
     [
-        (CarbonConfig, "carbon", {"regoin": "FR"}, "Invalid setting carbon.regoin: no such setting. Did you mean carbon.region?"),
+        (
+            CarbonConfig,
+            "carbon",
+            {"regoin": "FR"},
+            "Invalid setting carbon.regoin: no such setting. Did you mean carbon.region?",
+        ),
         (SciConfig, "sci", {"functional_unt": "epoch"}, "Did you mean sci.functional_unit?"),
-        (CarbonConfig, "carbon", {"provider": "no_such"}, "Invalid setting carbon.provider='no_such': not one of the allowed values"),
+        (
+            CarbonConfig,
+            "carbon",
+            {"provider": "no_such"},
+            "Invalid setting carbon.provider='no_such': not one of the allowed values",
+        ),
         (SciConfig, "sci", {"functional_unit": "per_year"}, "Choose one of: job, epoch, 1000_images"),
         (EnergyConfig, "energy", {"pue": float("inf")}, "energy.pue=inf: must be a finite number"),
         (EnergyConfig, "energy", {"pue": 0.9}, "energy.pue=0.9: must be >= 1"),
@@ -57,8 +67,18 @@ def test_none_gives_the_defaults():
         (TrainerConfig, "trainer", {"max_epochs": "ten"}, "trainer.max_epochs='ten': expected an integer"),
         (TrainerConfig, "trainer", {"devices": "abc"}, "trainer.devices='abc': not a device count or list"),
         (TrainerConfig, "trainer", {"log_every_n_steps": True}, "expected an integer"),
-        (SciConfig, "sci", {"embodied_total_kg": 100.0}, "sci.lifespan_years=None: embodied emissions need both TE and EL"),
-        (SciConfig, "sci", {"resources_reserved": 2, "resources_total": 1}, "sci.resources_reserved=2.0: exceeds"),
+        (
+            SciConfig,
+            "sci",
+            {"embodied_total_kg": 100.0},
+            "sci.lifespan_years=None: embodied emissions need both TE and EL",
+        ),
+        (
+            SciConfig,
+            "sci",
+            {"resources_reserved": 2, "resources_total": 1},
+            "sci.resources_reserved=2.0: exceeds",
+        ),
         (ScheduleConfig, "schedule", {"duration": "90"}, "has no unit"),
         (CarbonConfig, "carbon", {"latitude": 10.0}, "a location needs both coordinates"),
     ],
@@ -75,7 +95,9 @@ def test_message_is_the_same_from_a_dict_and_an_omegaconf_node():
 
 
 def test_nested_config_names_the_full_path():
-    assert "Invalid setting energy.gpu='nvml'" in _message(lambda: coerce(Config, {"energy": {"gpu": "nvml"}}))
+    assert "Invalid setting energy.gpu='nvml'" in _message(
+        lambda: coerce(Config, {"energy": {"gpu": "nvml"}})
+    )
     assert "Invalid setting data.augment=True" in _message(
         lambda: coerce(Config, {"model": {"cache_features": True, "freeze_backbone": True}})
     )
@@ -86,10 +108,14 @@ def test_hydra_refusals_read_like_coerce_refusals(compose):
 
     with pytest.raises(ConfigCompositionException) as err:
         compose(["carbon.regoin=FR"])
-    assert str(explain_hydra_error(err.value)) == _message(lambda: coerce(CarbonConfig, {"regoin": "FR"}, "carbon"))
+    assert str(explain_hydra_error(err.value)) == _message(
+        lambda: coerce(CarbonConfig, {"regoin": "FR"}, "carbon")
+    )
     with pytest.raises(ConfigCompositionException) as err:
         compose(["trainer.max_epochs=ten"])
-    assert str(explain_hydra_error(err.value)) == _message(lambda: coerce(TrainerConfig, {"max_epochs": "ten"}, "trainer"))
+    assert str(explain_hydra_error(err.value)) == _message(
+        lambda: coerce(TrainerConfig, {"max_epochs": "ten"}, "trainer")
+    )
 
 
 def test_every_hydra_default_passes_the_checks(compose):

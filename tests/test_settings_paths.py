@@ -19,8 +19,8 @@ from fake_nvml import TinyModule
 from omegaconf import OmegaConf
 from tiny_run import TINY_FIT
 
-from sci_lightning.carbon.static import lookup_static
 from sci_lightning import EnergyCarbonCallback
+from sci_lightning.carbon.static import lookup_static
 from sci_lightning.errors import ConfigError
 from sci_lightning.settings import CarbonConfig, SciConfig, coerce
 
@@ -44,8 +44,15 @@ def _what_the_report_says(report: dict) -> tuple[str, float, str]:
 
 def _fit_with(tmp_path: Path, carbon, sci) -> dict:
     cb = EnergyCarbonCallback(output_dir=str(tmp_path), carbon=carbon, sci=sci)
-    trainer = L.Trainer(max_epochs=1, callbacks=[cb], logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    trainer = L.Trainer(
+        max_epochs=1,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
     trainer.fit(TinyModule())
     return json.loads((tmp_path / "sci_report.json").read_text())
 
@@ -80,10 +87,18 @@ def test_python_paths_refuse_at_construction(kwargs, cls, value, path):
 def _cli_yaml(tmp_path: Path, carbon: dict, sci: dict) -> Path:
     cfg = {
         "trainer": {
-            "max_epochs": 1, "accelerator": "cpu", "logger": False, "enable_checkpointing": False,
-            "enable_progress_bar": False, "enable_model_summary": False,
-            "callbacks": [{"class_path": "sci_lightning.EnergyCarbonCallback",
-                           "init_args": {"output_dir": str(tmp_path / "run"), "carbon": carbon, "sci": sci}}],
+            "max_epochs": 1,
+            "accelerator": "cpu",
+            "logger": False,
+            "enable_checkpointing": False,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "callbacks": [
+                {
+                    "class_path": "sci_lightning.EnergyCarbonCallback",
+                    "init_args": {"output_dir": str(tmp_path / "run"), "carbon": carbon, "sci": sci},
+                }
+            ],
         },
         "model": {"class_path": "fake_nvml.TinyModule"},
     }
@@ -107,8 +122,14 @@ def _run_cli(tmp_path: Path, config: Path) -> subprocess.CompletedProcess:
     script = tmp_path / "cli.py"
     script.write_text(_CLI_SCRIPT)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, str(script), "fit", "--config", str(config)], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(script), "fit", "--config", str(config)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow
@@ -137,13 +158,21 @@ def test_lightning_cli_yaml_refuses_with_the_same_message(tmp_path, carbon, sci,
 
 def _run_hydra(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     args = ["experiment=quickstart", *TINY_FIT, f"output_dir={tmp_path / 'run'}", *overrides]
-    return subprocess.run([sys.executable, "-m", "sci_lightning", *args], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "HYDRA_FULL_ERROR": ""})
+    return subprocess.run(
+        [sys.executable, "-m", "sci_lightning", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HYDRA_FULL_ERROR": ""},
+    )
 
 
 @pytest.mark.slow
 def test_hydra_overrides_report_france(tmp_path):
-    proc = _run_hydra(tmp_path, "carbon=static", "carbon.region=FR", "sci.functional_unit=epoch", "schedule=none")
+    proc = _run_hydra(
+        tmp_path, "carbon=static", "carbon.region=FR", "sci.functional_unit=epoch", "schedule=none"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "run" / "sci_report.json").read_text())
     region, intensity, unit = _what_the_report_says(report)

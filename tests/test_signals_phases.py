@@ -23,9 +23,16 @@ import pytest
 pytestmark = pytest.mark.slow
 
 TINY = [
-    "experiment=quickstart", "model=densenet", "model.image_size=32", "data.batch_size=2", "data.num_workers=0",
-    "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
-    "trainer.num_sanity_val_steps=1", "checkpoint.every_n_steps=1",
+    "experiment=quickstart",
+    "model=densenet",
+    "model.image_size=32",
+    "data.batch_size=2",
+    "data.num_workers=0",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.num_sanity_val_steps=1",
+    "checkpoint.every_n_steps=1",
 ]
 TRAINED = ("training", "validation", "reporting")  # phases after training began: a checkpoint exists
 
@@ -46,8 +53,14 @@ def _start(case: Case, root: Path, cache: Path) -> None:
     folder = root / f"{slug}-{case.first.name}-{case.second.name if case.second else 'once'}"
     folder.mkdir()
     case.run_dir, case.marker = folder / "run", folder / "paused"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", HYDRA_FULL_ERROR="", SCI_LIGHTNING_CACHE=str(cache),
-               SCI_LIGHTNING_TEST_PAUSE_AT=slug, SCI_LIGHTNING_TEST_PAUSE_FILE=str(case.marker))
+    env = dict(
+        os.environ,
+        PYTHONUNBUFFERED="1",
+        HYDRA_FULL_ERROR="",
+        SCI_LIGHTNING_CACHE=str(cache),
+        SCI_LIGHTNING_TEST_PAUSE_AT=slug,
+        SCI_LIGHTNING_TEST_PAUSE_FILE=str(case.marker),
+    )
     if case.second is not None:
         env["SCI_LIGHTNING_TEST_HOLD_AFTER_SIGNAL"] = "1"
 
@@ -55,9 +68,19 @@ def _start(case: Case, root: Path, cache: Path) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     case.proc = subprocess.Popen(
-        [sys.executable, "-m", "sci_lightning", *TINY, f"output_dir={case.run_dir}",
-         f"hydra.run.dir={folder / 'hydra'}"],
-        cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "sci_lightning",
+            *TINY,
+            f"output_dir={case.run_dir}",
+            f"hydra.run.dir={folder / 'hydra'}",
+        ],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         preexec_fn=ignore_sigint if case.ignore_sigint else None,
     )
 

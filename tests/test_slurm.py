@@ -8,7 +8,6 @@ with the reason, where the cluster cannot start (not root, no slurm-wlm/munge).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -21,7 +20,11 @@ pytestmark = pytest.mark.slow
 
 
 def _cli_env(cluster, cwd: Path) -> dict[str, str]:
-    env = {k: v for k, v in cluster.env.items() if not k.startswith(("WATTTIME_", "ELECTRICITYMAPS_", "SLURM_JOB"))}
+    env = {
+        k: v
+        for k, v in cluster.env.items()
+        if not k.startswith(("WATTTIME_", "ELECTRICITYMAPS_", "SLURM_JOB"))
+    }
     env.update(HYDRA_FULL_ERROR="", SCI_LIGHTNING_CACHE=str(cwd / "cache"))
     return env
 
@@ -31,13 +34,26 @@ def test_submitit_sweep_runs_as_slurm_jobs_and_names_the_failed_one(slurm_cluste
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     sweep = tmp_path / "sweep"
     # InceptionV3 refuses 32 px (it needs 75): that job fails, DenseNet trains.
-    cmd = [sys.executable, "-m", "sci_lightning", "-m", "hydra/launcher=submitit_slurm",
-           "hydra.launcher.timeout_min=10", "experiment=quickstart", *TINY_FIT, "model=inception,densenet",
-           "model.image_size=32", f"hydra.sweep.dir={sweep}"]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=_cli_env(slurm_cluster, tmp_path), capture_output=True, text=True,
-                          timeout=400)
+    cmd = [
+        sys.executable,
+        "-m",
+        "sci_lightning",
+        "-m",
+        "hydra/launcher=submitit_slurm",
+        "hydra.launcher.timeout_min=10",
+        "experiment=quickstart",
+        *TINY_FIT,
+        "model=inception,densenet",
+        "model.image_size=32",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    proc = subprocess.run(
+        cmd, cwd=tmp_path, env=_cli_env(slurm_cluster, tmp_path), capture_output=True, text=True, timeout=400
+    )
     assert proc.returncode == 1, proc.stderr[-3000:]
-    assert "1 job(s) of the sweep failed" in proc.stderr and "inception_v3 needs at least 75 px" in proc.stderr
+    assert (
+        "1 job(s) of the sweep failed" in proc.stderr and "inception_v3 needs at least 75 px" in proc.stderr
+    )
     comparison = json.loads((sweep / "comparison.json").read_text())
     by_status = {str(j.get("status", "")).split(":")[0]: j for j in comparison["jobs"]}
     assert set(by_status) == {"failed", "ok"}, comparison["jobs"]
@@ -61,7 +77,10 @@ def _wait_for(path: Path, cluster, job_id: str, out: Path, timeout_s: float = 30
     deadline = time.monotonic() + timeout_s
     while not path.exists():
         state = cluster.job_field(job_id, "JobState")
-        if state in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL") or time.monotonic() > deadline:
+        if (
+            state in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL")
+            or time.monotonic() > deadline
+        ):
             log = out.read_text(errors="replace")[-4000:] if out.exists() else ""
             pytest.fail(f"job {job_id} is {state} and never wrote {path.name}\n{log}\n{cluster.log_tail()}")
         time.sleep(0.5)
@@ -70,8 +89,13 @@ def _wait_for(path: Path, cluster, job_id: str, out: Path, timeout_s: float = 30
 def _release_requeued(cluster, job_id: str, restarts: int) -> None:
     """SLURM holds a requeued job ~2 minutes (BeginTime); start it now, with a long time limit again."""
     deadline = time.monotonic() + 300  # the stopped run has KillWait (60 s) to write its part
-    while not (cluster.job_field(job_id, "JobState") == "PENDING" and cluster.job_field(job_id, "Restarts") == str(restarts)):
-        assert time.monotonic() < deadline, f"job {job_id} was not requeued ({cluster.job_field(job_id, 'JobState')})"
+    while not (
+        cluster.job_field(job_id, "JobState") == "PENDING"
+        and cluster.job_field(job_id, "Restarts") == str(restarts)
+    ):
+        assert time.monotonic() < deadline, (
+            f"job {job_id} was not requeued ({cluster.job_field(job_id, 'JobState')})"
+        )
         time.sleep(0.5)
     for setting in ("TimeLimit=10", "StartTime=now"):
         done = cluster.run("scontrol", "update", f"JobId={job_id}", setting)
@@ -83,15 +107,25 @@ def test_time_limit_preemption_then_manual_requeue_resume_into_one_report(slurm_
     """Run 1 is preempted by SLURM's time limit (SIGUSR1: Lightning checkpoints and requeues),
     run 2 by ``scontrol requeue``; run 3 finishes. One report, the sum of the three runs."""
     cluster, out, run_dir = slurm_cluster, tmp_path / "job.out", tmp_path / "run"
-    overrides = ["experiment=quickstart", "model=densenet", "model.image_size=32", *TINY_FIT,
-                 "trainer.max_epochs=3", f"output_dir={run_dir}"]
+    overrides = [
+        "experiment=quickstart",
+        "model=densenet",
+        "model.image_size=32",
+        *TINY_FIT,
+        "trainer.max_epochs=3",
+        f"output_dir={run_dir}",
+    ]
     script = tmp_path / "job.sh"
-    script.write_text("\n".join([
-        "#!/bin/bash",
-        f"#SBATCH --time=10 --signal=USR1@120 --requeue --open-mode=append -o {out} -D {tmp_path}",
-        f"srun {sys.executable} {Path(__file__).parent / 'slurm_train.py'} {tmp_path} 2 {' '.join(overrides)}",
-        "",
-    ]))
+    script.write_text(
+        "\n".join(
+            [
+                "#!/bin/bash",
+                f"#SBATCH --time=10 --signal=USR1@120 --requeue --open-mode=append -o {out} -D {tmp_path}",
+                f"srun {sys.executable} {Path(__file__).parent / 'slurm_train.py'} {tmp_path} 2 {' '.join(overrides)}",
+                "",
+            ]
+        )
+    )
     submitted = cluster.run("sbatch", str(script), timeout_s=30)
     assert submitted.returncode == 0, submitted.stderr
     job_id = submitted.stdout.split()[-1]
@@ -110,7 +144,9 @@ def test_time_limit_preemption_then_manual_requeue_resume_into_one_report(slurm_
         cluster.run("scancel", job_id)
     log = out.read_text(errors="replace")
     assert state == "COMPLETED", log[-4000:]
-    assert "Handling auto-requeue signal" in log and (run_dir / "hpc_ckpt_1.ckpt").is_file()  # Lightning had SIGUSR1
+    assert (
+        "Handling auto-requeue signal" in log and (run_dir / "hpc_ckpt_1.ckpt").is_file()
+    )  # Lightning had SIGUSR1
 
     energy = json.loads((run_dir / "energy.json").read_text())
     report = json.loads((run_dir / "sci_report.json").read_text())

@@ -11,9 +11,9 @@ import json
 
 import pytest
 from lightning.pytorch.tuner import Tuner
-
-from scripted import ConstantPowerMeter, ScriptClock, ScriptedModule
+from scripted import ScriptClock, ScriptedModule
 from test_accounting_matrix import _cb, _trainer
+
 from sci_lightning.sci.report import SciReport
 
 
@@ -32,11 +32,19 @@ def test_validate_test_and_predict_after_fit_each_get_a_record(tmp_path):
     trainer.validate(model)
     trainer.test(model)
     trainer.predict(model)
-    assert fit_j == 90.0 and cb.result.it_energy_j == 90.0  # 6 x 1 s + 6 x 0.5 s; the fit's figures stay the fit's
+    assert (
+        fit_j == 90.0 and cb.result.it_energy_j == 90.0
+    )  # 6 x 1 s + 6 x 0.5 s; the fit's figures stay the fit's
     for name in ("validate", "test", "predict"):
         st = _stage(cb, name)
         assert (st.it_energy_kwh * 3.6e6, st.energy_kwh * 3.6e6, st.duration_s) == (30.0, 45.0, 3.0)
-        assert (st.batches, st.samples, st.quality, st.status, st.pue) == (6, 48, "measured", "completed", 1.5)
+        assert (st.batches, st.samples, st.quality, st.status, st.pue) == (
+            6,
+            48,
+            "measured",
+            "completed",
+            1.5,
+        )
         assert st.methods == ["gpu:nvml_energy_counter"]
     report = SciReport.read(tmp_path)  # the fit's report, with the later stages added
     assert [s.stage for s in report.stages] == ["validate", "test", "predict"]
@@ -77,7 +85,9 @@ def test_a_failing_test_stage_is_recorded_failed(tmp_path, fail):
     else:
         trainer.test(Broken(clock, n=32))
     st = _stage(cb, "test")
-    assert (st.status, st.batches, st.it_energy_kwh * 3.6e6) == (("failed", 2, 10.0) if fail else ("completed", 4, 20.0))
+    assert (st.status, st.batches, st.it_energy_kwh * 3.6e6) == (
+        ("failed", 2, 10.0) if fail else ("completed", 4, 20.0)
+    )
 
 
 @pytest.mark.slow
@@ -92,7 +102,9 @@ def test_scale_batch_size_before_fit_is_its_own_tune_stage(tmp_path):
     trainer.fit(model)
     fit_batches = model.calls["train"] - tune_batches
     tune = _stage(cb, "tune")
-    assert tune.method == "scale_batch_size" and tune.batches is None and tune.samples is None  # callbacks off
+    assert (
+        tune.method == "scale_batch_size" and tune.batches is None and tune.samples is None
+    )  # callbacks off
     assert any("not counted" in n for n in tune.notes)
     assert tune.it_energy_kwh * 3.6e6 == pytest.approx(10.0 * tune_batches)  # 1 s x 10 W per trial batch
     assert cb.result.it_energy_j == 10.0 * fit_batches and cb.result.batches == fit_batches
@@ -107,7 +119,9 @@ def test_test_and_predict_get_a_consumer_sci_from_the_stage_window(tmp_path):
 
     clock = ScriptClock()
     sci = {"embodied_total_kg": 2000.0, "lifespan_years": 4.0}
-    cb = _cb(clock, tmp_path, carbon={"provider": "static", "region": "FR", "static_g_per_kwh": 120.0}, sci=sci)
+    cb = _cb(
+        clock, tmp_path, carbon={"provider": "static", "region": "FR", "static_g_per_kwh": 120.0}, sci=sci
+    )
     trainer = _trainer(tmp_path, [cb], max_epochs=1)
     model = ScriptedModule(clock, n=48)  # 6 batches of 8
     trainer.fit(model)
@@ -122,7 +136,9 @@ def test_test_and_predict_get_a_consumer_sci_from_the_stage_window(tmp_path):
     assert fig.intensity_g_per_kwh == 120.0 and fig.sci_per_1000_g == pytest.approx(by_hand, rel=1e-12)
     assert "static" in fig.intensity_source and "stage's window" in fig.intensity_source
     assert float(trainer.callback_metrics["inference/predict/sci_g_per_1000"]) == pytest.approx(by_hand)
-    assert float(trainer.callback_metrics["inference/predict/energy_j_per_sample"]) == pytest.approx(30.0 / 48)
+    assert float(trainer.callback_metrics["inference/predict/energy_j_per_sample"]) == pytest.approx(
+        30.0 / 48
+    )
     report = SciReport.read(tmp_path)  # the fit's report, rewritten with the inference records
     assert [f.stage for f in report.inference] == ["test", "predict"]
     assert report.inference[1].sci_per_1000_g == pytest.approx(by_hand)

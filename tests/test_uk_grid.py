@@ -13,13 +13,13 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from stub_server import StubResponse, StubServer
 
 from sci_lightning.carbon.base import ProviderError
-from sci_lightning.settings import CarbonConfig
 from sci_lightning.carbon.http import HttpStatusError
 from sci_lightning.carbon.uk_grid import UkGridProvider, parse_region
 from sci_lightning.errors import ConfigError
-from stub_server import StubResponse, StubServer
+from sci_lightning.settings import CarbonConfig
 
 UTC = timezone.utc
 NOW = datetime(2024, 3, 6, 12, 10, tzinfo=UTC)
@@ -54,7 +54,11 @@ def actual_value(ts: datetime) -> int:
 
 def national_row(ts: datetime) -> dict:
     actual = actual_value(ts) if ts < ACTUAL_UNTIL else None
-    return {"from": fmt(ts), "to": fmt(ts + HH), "intensity": {"forecast": forecast_value(ts), "actual": actual, "index": "moderate"}}
+    return {
+        "from": fmt(ts),
+        "to": fmt(ts + HH),
+        "intensity": {"forecast": forecast_value(ts), "actual": actual, "index": "moderate"},
+    }
 
 
 def regional_row(ts: datetime, region: int) -> dict:
@@ -110,16 +114,25 @@ def api(req):
         if isinstance(reg, StubResponse):
             return reg
         ts = NOW.replace(minute=0 if NOW.minute < 30 else 30)
-        entry = {"regionid": reg[0], "dnoregion": "DNO", "shortname": reg[1], "data": [regional_row(ts, reg[0])]}
+        entry = {
+            "regionid": reg[0],
+            "dnoregion": "DNO",
+            "shortname": reg[1],
+            "data": [regional_row(ts, reg[0])],
+        }
         if m.group(1) == "postcode":
             entry["postcode"] = m.group(2)
         return {"data": [entry]}
     m = re.fullmatch(r"(/regional)?/intensity/([^/]+)/([^/]+)(?:/(regionid|postcode)/([^/]+))?", path)
     if not m:
-        return StubResponse(404, {"error": {"code": "404 Not Found", "message": "Requested resource not found."}})
+        return StubResponse(
+            404, {"error": {"code": "404 Not Found", "message": "Requested resource not found."}}
+        )
     regional, frm_text, to_text, kind, key = m.groups()
     if bool(regional) != bool(kind):
-        return StubResponse(404, {"error": {"code": "404 Not Found", "message": "Requested resource not found."}})
+        return StubResponse(
+            404, {"error": {"code": "404 Not Found", "message": "Requested resource not found."}}
+        )
     frm = parse_path_time(frm_text)
     if isinstance(frm, StubResponse):
         return frm
@@ -141,7 +154,12 @@ def api(req):
     reg = resolve_region(kind, key)
     if isinstance(reg, StubResponse):
         return reg
-    entry = {"regionid": reg[0], "dnoregion": "DNO", "shortname": reg[1], "data": [regional_row(ts, reg[0]) for ts in stamps]}
+    entry = {
+        "regionid": reg[0],
+        "dnoregion": "DNO",
+        "shortname": reg[1],
+        "data": [regional_row(ts, reg[0]) for ts in stamps],
+    }
     if kind == "postcode":
         entry["postcode"] = key
         return {"data": [entry]}  # postcode ranges: list-wrapped, as the docs show
@@ -242,7 +260,9 @@ def test_history_all_actual_is_labelled_measured(srv):
 
 def test_unaligned_window_is_widened_to_half_hours_then_clipped(srv):
     provider, _ = make(srv)
-    series = provider.history(datetime(2024, 3, 5, 10, 10, tzinfo=UTC), datetime(2024, 3, 5, 11, 5, tzinfo=UTC))
+    series = provider.history(
+        datetime(2024, 3, 5, 10, 10, tzinfo=UTC), datetime(2024, 3, 5, 11, 5, tzinfo=UTC)
+    )
     assert paths(srv) == ["/intensity/2024-03-05T10:00Z/2024-03-05T11:30Z"]
     assert [p.start.strftime("%H:%M") for p in series.points] == ["10:00", "10:30", "11:00"]
 
@@ -292,7 +312,9 @@ def test_regional_history_by_postcode_list_shape(srv):
     provider, _ = make(srv, region="RG10")
     series = provider.history(datetime(2024, 3, 5, 0, tzinfo=UTC), datetime(2024, 3, 5, 1, tzinfo=UTC))
     assert paths(srv) == ["/regional/intensity/2024-03-05T00:00Z/2024-03-05T01:00Z/postcode/RG10"]
-    assert len(series.points) == 2 and series.points[0].g_per_kwh == forecast_value(series.points[0].start, 12)
+    assert len(series.points) == 2 and series.points[0].g_per_kwh == forecast_value(
+        series.points[0].start, 12
+    )
     assert provider.region_name == "South England"
 
 
@@ -325,7 +347,12 @@ def test_long_history_is_chunked_within_the_14_day_limit(srv):
     spans = []
     for p in calls:
         _, _, a, b = p.split("/")
-        spans.append((datetime.strptime(a, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC), datetime.strptime(b, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)))
+        spans.append(
+            (
+                datetime.strptime(a, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC),
+                datetime.strptime(b, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC),
+            )
+        )
     assert spans[0][0] == start and spans[-1][1] == end
     assert all(b - a <= timedelta(days=14) for a, b in spans)
     assert all(spans[i][1] == spans[i + 1][0] for i in range(len(spans) - 1))
@@ -366,7 +393,9 @@ def test_429_with_retry_after_then_success(srv):
     def flaky(req):
         calls.append(req.path)
         if len(calls) == 1:
-            return StubResponse(429, {"error": {"code": "429", "message": "slow down"}}, headers={"Retry-After": "3"})
+            return StubResponse(
+                429, {"error": {"code": "429", "message": "slow down"}}, headers={"Retry-After": "3"}
+            )
         return api(req)
 
     srv.routes = AnyPath(flaky)
@@ -378,7 +407,9 @@ def test_429_with_retry_after_then_success(srv):
 
 def test_500_is_retried_then_reported(srv):
     srv.routes = AnyPath(
-        lambda req: StubResponse(500, {"error": {"code": "500 Internal Server Error", "message": "Requested resource not found."}})
+        lambda req: StubResponse(
+            500, {"error": {"code": "500 Internal Server Error", "message": "Requested resource not found."}}
+        )
     )
     provider, sleeps = make(srv, retries=2, backoff_s=0.25)
     with pytest.raises(HttpStatusError) as info:
@@ -392,7 +423,11 @@ def test_500_is_retried_then_reported(srv):
     [
         StubResponse(200, body="not json"),
         {"data": [{"from": "2024-03-06T12:00Z", "to": "2024-03-06T12:30Z"}]},  # no intensity
-        {"data": [{"from": "2024-03-06T12:00Z", "to": "2024-03-06T12:30Z", "intensity": {"forecast": "high"}}]},
+        {
+            "data": [
+                {"from": "2024-03-06T12:00Z", "to": "2024-03-06T12:30Z", "intensity": {"forecast": "high"}}
+            ]
+        },
         {"data": [{"from": "noon", "to": "2024-03-06T12:30Z", "intensity": {"forecast": 1}}]},
         {"data": {"from": "2024-03-06T12:00Z"}},  # national data must be a list
         {"result": []},
@@ -406,7 +441,11 @@ def test_malformed_body_is_a_provider_error(srv, body):
 
 
 def test_error_body_with_200_status_is_reported(srv):
-    srv.routes = AnyPath(lambda req: {"error": {"code": "500 Internal Server Error", "message": "Requested resource not found."}})
+    srv.routes = AnyPath(
+        lambda req: {
+            "error": {"code": "500 Internal Server Error", "message": "Requested resource not found."}
+        }
+    )
     provider, _ = make(srv)
     with pytest.raises(ProviderError, match="Requested resource not found"):
         provider.history(datetime(2024, 3, 5, tzinfo=UTC), datetime(2024, 3, 5, 1, tzinfo=UTC))
@@ -439,7 +478,9 @@ def test_naive_times_are_refused(srv):
 
 
 def test_from_config(srv):
-    cfg = CarbonConfig(provider="uk_grid", region="13", base_url=srv.url, timeout_s=2.0, retries=4, backoff_s=0.1)
+    cfg = CarbonConfig(
+        provider="uk_grid", region="13", base_url=srv.url, timeout_s=2.0, retries=4, backoff_s=0.1
+    )
     provider = UkGridProvider.from_config(cfg, sleep=Sleeps(), now=lambda: NOW)
     assert provider.scope == "regionid" and provider.key == "13"
     assert provider._http.retries == 4 and provider._http.timeout_s == 2.0 and provider._http.backoff_s == 0.1

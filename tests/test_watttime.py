@@ -8,13 +8,13 @@ import itertools
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from stub_server import StubResponse, StubServer, basic_auth
 
 from sci_lightning.carbon.base import LBS_PER_MWH_TO_G_PER_KWH, ProviderError
-from sci_lightning.settings import CarbonConfig
 from sci_lightning.carbon.http import HttpStatusError
 from sci_lightning.carbon.watttime import WattTimeProvider
 from sci_lightning.errors import ConfigError
-from stub_server import StubResponse, StubServer, basic_auth
+from sci_lightning.settings import CarbonConfig
 
 USER, PASSWORD = "alice", "pw-Secret-4242"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
@@ -85,17 +85,30 @@ class WattTimeStub:
         region = req.arg("region")
         if region is not None and region not in self.regions:
             if region == "PJM_ROANOKE":
-                return StubResponse(403, {"error": "Forbidden", "message": "Your account does not have access to PJM_ROANOKE"})
+                return StubResponse(
+                    403, {"error": "Forbidden", "message": "Your account does not have access to PJM_ROANOKE"}
+                )
             return StubResponse(400, {"error": "Bad Request", "message": f"Invalid region {region}"})
         return None
 
     def _body(self, start: datetime, n: int, region: str):
         return {
-            "data": [{"point_time": iso(start + timedelta(minutes=5 * i)), "value": self.lbs_values[i % len(self.lbs_values)]}
-                     for i in range(n)],
-            "meta": {"data_point_period_seconds": 300, "region": region, "signal_type": "co2_moer",
-                     "units": "lbs_co2_per_mwh", "generated_at": iso(start), "model": {"date": "2023-03-01"},
-                     "warnings": []},
+            "data": [
+                {
+                    "point_time": iso(start + timedelta(minutes=5 * i)),
+                    "value": self.lbs_values[i % len(self.lbs_values)],
+                }
+                for i in range(n)
+            ],
+            "meta": {
+                "data_point_period_seconds": 300,
+                "region": region,
+                "signal_type": "co2_moer",
+                "units": "lbs_co2_per_mwh",
+                "generated_at": iso(start),
+                "model": {"date": "2023-03-01"},
+                "warnings": [],
+            },
         }
 
     def forecast(self, req):
@@ -125,15 +138,21 @@ class WattTimeStub:
         bad = self._check(req, ["region", "signal_type"])
         if bad:
             return bad
-        return {"data": [{"point_time": iso(T0), "value": 37.0}],
-                "meta": {"units": "percentile", "data_point_period_seconds": 300, "region": req.arg("region")}}
+        return {
+            "data": [{"point_time": iso(T0), "value": 37.0}],
+            "meta": {"units": "percentile", "data_point_period_seconds": 300, "region": req.arg("region")},
+        }
 
     def region_from_loc(self, req):
         bad = self._check(req, ["latitude", "longitude", "signal_type"])
         if bad:
             return bad
         if abs(float(req.arg("latitude")) - 37.77) < 1:
-            return {"region": "CAISO_NORTH", "region_full_name": "California ISO Northern", "signal_type": "co2_moer"}
+            return {
+                "region": "CAISO_NORTH",
+                "region_full_name": "California ISO Northern",
+                "signal_type": "co2_moer",
+            }
         return StubResponse(404, {"error": "no region found for location"})
 
 
@@ -170,7 +189,11 @@ def test_forecast_converts_lbs_per_mwh_to_g_per_kwh(creds, wt):
     assert s.points[0].start == T0 and s.points[0].end == T0 + timedelta(minutes=5)
     assert s.generated_at == T0
     fc = [r for r in srv.requests if r.path == "/v3/forecast"][0]
-    assert fc.arg("region") == "CAISO_NORTH" and fc.arg("signal_type") == "co2_moer" and fc.arg("horizon_hours") == "1"
+    assert (
+        fc.arg("region") == "CAISO_NORTH"
+        and fc.arg("signal_type") == "co2_moer"
+        and fc.arg("horizon_hours") == "1"
+    )
     assert srv.errors == []
 
 
@@ -274,7 +297,10 @@ def test_region_without_access_403(creds, wt):
     [
         ({"meta": {}}, "no 'data' key"),
         ({"data": [{"point_time": "2024-05-01T12:00:00Z"}], "meta": {}}, "no 'value' key"),
-        ({"data": [{"point_time": "2024-05-01T12:00:00Z", "value": "high"}], "meta": {}}, "should be int/float"),
+        (
+            {"data": [{"point_time": "2024-05-01T12:00:00Z", "value": "high"}], "meta": {}},
+            "should be int/float",
+        ),
         ({"data": [{"point_time": "noon", "value": 1}], "meta": {}}, "ISO-8601"),
         ({"data": "x", "meta": {}}, "should be list"),
         ({"data": [], "meta": {"units": "percentile"}}, "units"),
@@ -289,7 +315,10 @@ def test_malformed_bodies(creds, wt, body, needle):
 
 def test_empty_data_gives_empty_series_with_note(creds, wt):
     stub, srv = wt
-    stub.forecast_body_override = {"data": [], "meta": {"units": "lbs_co2_per_mwh", "data_point_period_seconds": 300}}
+    stub.forecast_body_override = {
+        "data": [],
+        "meta": {"units": "lbs_co2_per_mwh", "data_point_period_seconds": 300},
+    }
     s = make(srv).forecast(T0)
     assert s.points == [] and any("no points" in n for n in s.notes)
 
@@ -322,7 +351,11 @@ def test_signal_index_and_region_from_loc(creds, wt):
     assert (t, pct) == (T0, 37.0)
     assert p.region == "CAISO_NORTH"
     loc = [r for r in srv.requests if r.path == "/v3/region-from-loc"][0]
-    assert loc.arg("latitude") == "37.77" and loc.arg("longitude") == "-122.4" and loc.arg("signal_type") == "co2_moer"
+    assert (
+        loc.arg("latitude") == "37.77"
+        and loc.arg("longitude") == "-122.4"
+        and loc.arg("signal_type") == "co2_moer"
+    )
 
 
 def test_co2_aoer_is_average():

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from scripted import ScriptClock, ScriptedModule
 from test_accounting_matrix import _cb, _trainer
+
 from sci_lightning.errors import ConfigError
 from sci_lightning.lightning.carbon_budget import CarbonBudget
 from sci_lightning.lightning.progress import ProgressLines

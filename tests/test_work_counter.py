@@ -13,8 +13,12 @@ N, C_IN, C_OUT, HW, K, CLASSES = 4, 3, 5, 8, 3, 7
 
 
 def _net() -> nn.Module:
-    return nn.Sequential(nn.Conv2d(C_IN, C_OUT, K, padding=1), nn.BatchNorm2d(C_OUT), nn.Flatten(),
-                         nn.Linear(C_OUT * HW * HW, CLASSES))
+    return nn.Sequential(
+        nn.Conv2d(C_IN, C_OUT, K, padding=1),
+        nn.BatchNorm2d(C_OUT),
+        nn.Flatten(),
+        nn.Linear(C_OUT * HW * HW, CLASSES),
+    )
 
 
 def _conv_forward(n: int) -> int:
@@ -75,9 +79,16 @@ def test_callback_counts_a_fit():
     counter = WorkCounter()
     module = _Module()
     module.net[0].weight.requires_grad_(False)  # effective < gross
-    trainer = pl.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, callbacks=[counter],
-                         num_sanity_val_steps=1)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[counter],
+        num_sanity_val_steps=1,
+    )
     trainer.fit(module, loader, loader)
     work = counter.work_counts()
     assert work.train_steps == 6 and work.images_seen == 20
@@ -92,14 +103,26 @@ def test_callback_counts_a_fit():
     assert work.parameters_trainable == gross - module.net[0].weight.numel()
     assert work.extraction_flops == 0 and "extraction_flops" not in work.methods
     assert work.total_flops == work.train_flops + work.val_flops
-    assert {"train_flops", "val_flops", "parameters_gross", "parameters_effective",
-            "parameters_trainable"} <= set(work.methods)
+    assert {
+        "train_flops",
+        "val_flops",
+        "parameters_gross",
+        "parameters_effective",
+        "parameters_trainable",
+    } <= set(work.methods)
 
 
 def _trainer(max_epochs: int, counter: WorkCounter, root) -> pl.Trainer:
-    return pl.Trainer(max_epochs=max_epochs, accelerator="cpu", logger=False, enable_progress_bar=False,
-                      enable_model_summary=False, callbacks=[counter], num_sanity_val_steps=0,
-                      default_root_dir=str(root))
+    return pl.Trainer(
+        max_epochs=max_epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[counter],
+        num_sanity_val_steps=0,
+        default_root_dir=str(root),
+    )
 
 
 def test_a_resumed_fit_counts_the_work_of_every_part(tmp_path):
@@ -130,9 +153,16 @@ def test_sci_report_of_a_fit_carries_the_work_counts(tmp_path):
     x, y = _batch(8)
     loader = DataLoader(TensorDataset(x, y), batch_size=N)
     energy = EnergyCarbonCallback(energy={"rapl_root": str(tmp_path / "no-rapl")}, output_dir=str(tmp_path))
-    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False,
-                         callbacks=[WorkCounter(), energy], num_sanity_val_steps=0)
+    trainer = pl.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[WorkCounter(), energy],
+        num_sanity_val_steps=0,
+    )
     trainer.fit(_Module(), loader, loader)
     data = json.loads((tmp_path / "sci_report.json").read_text())
     per_image = (2 * _conv_forward(N) + 3 * _linear_forward(N)) / N

@@ -23,8 +23,10 @@ def ablation_settings(args) -> list[tuple[str, dict]]:
     for prec, name in (("bf16-mixed", "bf16_mixed"), ("16-mixed", "fp16_mixed"), ("32-true", "fp32")):
         if prec != args.precision:
             settings.append((name, dict(default, precision=prec)))
-    settings += [("no_channels_last", dict(default, channels_last=False)),
-                 ("no_cudnn_benchmark", dict(default, benchmark=False))]
+    settings += [
+        ("no_channels_last", dict(default, channels_last=False)),
+        ("no_cudnn_benchmark", dict(default, benchmark=False)),
+    ]
     if args.compile:
         settings.append(("compile", dict(default, compile_model=True)))
     out = []
@@ -42,12 +44,19 @@ def run(args, report: dict, budget: Budget) -> dict:
     """The section: each setting of :func:`ablation_settings`, then the ratios to the default."""
     model_name = args.ablation_model or args.models[0]
     size = image_size_of(args, model_name)
-    sec: dict = {"model": model_name, "image_size": size, "batch": args.input_batch, "input": "tensors on the device",
-                 "seconds_per_run": args.ablation_seconds,
-                 "tf32": {"cuda.matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32,
-                          "cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
-                          "float32_matmul_precision": torch.get_float32_matmul_precision()},
-                 "runs": []}
+    sec: dict = {
+        "model": model_name,
+        "image_size": size,
+        "batch": args.input_batch,
+        "input": "tensors on the device",
+        "seconds_per_run": args.ablation_seconds,
+        "tf32": {
+            "cuda.matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+            "cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
+            "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        },
+        "runs": [],
+    }
     report["sections"]["ablation"] = sec
     for name, s in ablation_settings(args):
         s = dict(s)
@@ -56,9 +65,25 @@ def run(args, report: dict, budget: Budget) -> dict:
         if why:
             got = record_skip(report, f"ablation/{name}", why)
         else:
-            need = args.ablation_seconds + args.run_overhead_s + (args.compile_s if s.get("compile_model") else 0)
-            got = guarded(report, budget, f"ablation/{name}", need, timed_fit, args, model_name=model_name,
-                           image_size=size, batch=args.input_batch, seconds=args.ablation_seconds, path="tensors", **s)
+            need = (
+                args.ablation_seconds
+                + args.run_overhead_s
+                + (args.compile_s if s.get("compile_model") else 0)
+            )
+            got = guarded(
+                report,
+                budget,
+                f"ablation/{name}",
+                need,
+                timed_fit,
+                args,
+                model_name=model_name,
+                image_size=size,
+                batch=args.input_batch,
+                seconds=args.ablation_seconds,
+                path="tensors",
+                **s,
+            )
         if "images_per_s" in got:
             print(f"   {got['images_per_s']:.1f} img/s", flush=True)
         sec["runs"].append({"setting": name, **s, **got})
@@ -77,14 +102,19 @@ def markdown(abl: dict) -> list[str]:
     lines: list[str] = []
     lines += ["## trainer=gpu settings, one at a time", ""]
     if "runs" in abl:
-        lines += [f"{abl['model']} at {abl['image_size']} px, batch {abl['batch']}, tensors on the device, "
-                  f"~{abl['seconds_per_run']:g} s timed per setting. TF32: {abl['tf32']}.", "",
-                  "| setting | precision | channels_last | cudnn.benchmark | compile | img/s | ratio to default |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"{abl['model']} at {abl['image_size']} px, batch {abl['batch']}, tensors on the device, "
+            f"~{abl['seconds_per_run']:g} s timed per setting. TF32: {abl['tf32']}.",
+            "",
+            "| setting | precision | channels_last | cudnn.benchmark | compile | img/s | ratio to default |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in abl["runs"]:
-            lines.append(f"| {r['setting']} | {r.get('precision')} | {r.get('channels_last')} | {r.get('benchmark')} "
-                         f"| {bool(r.get('compile_model'))} | {cell(r, 'images_per_s', '.1f')} | "
-                         f"{fmt(r.get('ratio_to_default'), '.3f')} |")
+            lines.append(
+                f"| {r['setting']} | {r.get('precision')} | {r.get('channels_last')} | {r.get('benchmark')} "
+                f"| {bool(r.get('compile_model'))} | {cell(r, 'images_per_s', '.1f')} | "
+                f"{fmt(r.get('ratio_to_default'), '.3f')} |"
+            )
     else:
         lines += [f"Not measured: {why(abl)}"]
     lines.append("")

@@ -12,14 +12,28 @@ from __future__ import annotations
 import gc
 import time
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 SECTIONS = ("input", "mfu", "ablation", "energy", "throttle", "peers")
 # most seconds each section may take (--section-cap NAME=S); with the start-up these fit one ~8 min call
-SECTION_CAP_S = {"input": 120.0, "mfu": 15.0, "ablation": 70.0, "energy": 150.0, "throttle": 50.0, "peers": 60.0}
-TINY_SECTION_CAP_S = {"input": 60.0, "mfu": 20.0, "ablation": 30.0, "energy": 40.0, "throttle": 25.0, "peers": 45.0}
+SECTION_CAP_S = {
+    "input": 120.0,
+    "mfu": 15.0,
+    "ablation": 70.0,
+    "energy": 150.0,
+    "throttle": 50.0,
+    "peers": 60.0,
+}
+TINY_SECTION_CAP_S = {
+    "input": 60.0,
+    "mfu": 20.0,
+    "ablation": 30.0,
+    "energy": 40.0,
+    "throttle": 25.0,
+    "peers": 45.0,
+}
 # the project's image size per model (conf/model/*.yaml); others: --input-image-size
 MODEL_IMAGE_SIZE = {"inception_v3": 299, "densenet121": 224, "densenet169": 224}
 # input paths: DataConfig settings on top of the synthetic data set (see fits.data_config)
@@ -94,7 +108,7 @@ def guarded(report: dict, budget: Budget, where: str, need_s: float, fn, *a, **k
         return fn(*a, **kw)
     except Skipped as why:
         return record_skip(report, where, str(why))
-    except Exception as err:  # noqa: BLE001 - record, go on with the next measurement
+    except Exception as err:
         free_memory()
         return record_error(report, where, err)
 

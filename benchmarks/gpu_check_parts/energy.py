@@ -35,12 +35,21 @@ def check_model(name: str, args) -> dict:
     images_per_s = args.batch / timer.step_s
     overhead = callback_overhead(model, name, steps, args)
     out = {
-        "model": name, "image_size": args.image_size, "batch": args.batch, "precision": args.precision,
-        "steps": steps, "ms_per_step": timer.step_s * 1e3, "images_per_s": images_per_s, "energy": energy,
+        "model": name,
+        "image_size": args.image_size,
+        "batch": args.batch,
+        "precision": args.precision,
+        "steps": steps,
+        "ms_per_step": timer.step_s * 1e3,
+        "images_per_s": images_per_s,
+        "energy": energy,
         "overhead": overhead,
     }
-    print(f"   {images_per_s:.1f} img/s; counter {energy.get('counter_j')} J vs sampling {energy.get('sampling_j')} J; "
-          f"overhead ratio {out['overhead']['median_ratio']:.4f}", flush=True)
+    print(
+        f"   {images_per_s:.1f} img/s; counter {energy.get('counter_j')} J vs sampling {energy.get('sampling_j')} J; "
+        f"overhead ratio {out['overhead']['median_ratio']:.4f}",
+        flush=True,
+    )
     return out
 
 
@@ -50,8 +59,11 @@ def _nvml_monitors(args) -> dict:
     return {
         "counter": EnergyMonitor([NvmlEnergyMeter([0], mode="auto")], device_indices=[0]) if cuda else None,
         "sampling": EnergyMonitor(
-            [NvmlEnergyMeter([0], mode="sampling", sampling_interval_s=args.sampling_interval)], device_indices=[0]
-        ) if cuda else None,
+            [NvmlEnergyMeter([0], mode="sampling", sampling_interval_s=args.sampling_interval)],
+            device_indices=[0],
+        )
+        if cuda
+        else None,
     }
 
 
@@ -59,7 +71,9 @@ def energy_window(model: SyntheticClassifier, name: str, steps: int, args) -> tu
     """Counter and power sampling over the same window, plus the callback itself."""
     monitors = _nvml_monitors(args)
     timer = StepTimer(skip=args.warmup)
-    cb = EnergyCarbonCallback(energy={"rapl_root": "/sys/class/powercap"}, output_dir=os.path.join(args.out, "gpu_check_runs", name))
+    cb = EnergyCarbonCallback(
+        energy={"rapl_root": "/sys/class/powercap"}, output_dir=os.path.join(args.out, "gpu_check_runs", name)
+    )
     for monitor in monitors.values():
         if monitor is not None:
             monitor.begin_window("window")  # synchronizes the device
@@ -83,8 +97,15 @@ def energy_window(model: SyntheticClassifier, name: str, steps: int, args) -> tu
         energy["mean_power_w"] = energy["counter_j"] / window_s
     res = cb.result
     energy["callback_components"] = [
-        {"component": c.component, "device": c.device, "method": c.method, "quality": c.quality,
-         "energy_j": c.energy_j, "status": c.status} for c in res.components
+        {
+            "component": c.component,
+            "device": c.device,
+            "method": c.method,
+            "quality": c.quality,
+            "energy_j": c.energy_j,
+            "status": c.status,
+        }
+        for c in res.components
     ]
     energy["callback_it_energy_j"] = res.it_energy_j
     return energy, timer
@@ -108,16 +129,27 @@ def callback_overhead(model: SyntheticClassifier, name: str, steps: int, args) -
         with_s.append(got[True])
         without_s.append(got[False])
         print(f"   pair {i + 1}: {got[True] * 1e3:.2f} vs {got[False] * 1e3:.2f} ms/step", flush=True)
-    return {"pairs": args.pairs, "steps_per_run": n_over, "median_ratio": statistics.median(ratios),
-            "ratios": ratios, "ms_with": [s * 1e3 for s in with_s], "ms_without": [s * 1e3 for s in without_s]}
+    return {
+        "pairs": args.pairs,
+        "steps_per_run": n_over,
+        "median_ratio": statistics.median(ratios),
+        "ratios": ratios,
+        "ms_with": [s * 1e3 for s in with_s],
+        "ms_without": [s * 1e3 for s in without_s],
+    }
 
 
 def run(args, report: dict, budget: Budget) -> dict:
     """The section: every model of ``--models`` at the energy settings (224 px on a GPU)."""
     if args.accelerator == "gpu":
         torch.backends.cudnn.benchmark = True
-    sec: dict = {"image_size": args.image_size, "batch": args.batch, "seconds": args.seconds,
-                 "sampling_interval_s": args.sampling_interval, "models": []}
+    sec: dict = {
+        "image_size": args.image_size,
+        "batch": args.batch,
+        "seconds": args.seconds,
+        "sampling_interval_s": args.sampling_interval,
+        "models": [],
+    }
     report["sections"]["energy"] = sec
     for name in args.models:
         got = guarded(report, budget, f"energy/{name}", estimate_s(args), check_model, name, args)
@@ -136,17 +168,26 @@ def estimate_s(args) -> float:
 def markdown(en: dict) -> list[str]:
     """This section's Markdown: heading, explanation and table."""
     lines: list[str] = []
-    lines += ["## Energy measurement and callback overhead", "",
-              "| model | px | batch | precision | img/s | counter J (measured) | sampling J (measured) | agreement % "
-              "| mean W | callback overhead (median ratio) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "## Energy measurement and callback overhead",
+        "",
+        "| model | px | batch | precision | img/s | counter J (measured) | sampling J (measured) | agreement % "
+        "| mean W | callback overhead (median ratio) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for m in en.get("models", []):
         e = m["energy"]
         lines.append(
             f"| {m['model']} | {m['image_size']} | {m['batch']} | {m['precision']} | {m['images_per_s']:.1f} | "
             f"{fmt(e.get('counter_j'), '.1f')} | {fmt(e.get('sampling_j'), '.1f')} | {fmt(e.get('agreement_pct'), '.2f')} | "
-            f"{fmt(e.get('mean_power_w'), '.1f')} | {m['overhead']['median_ratio']:.4f} |")
-    lines += ["", "Counter: NVML `nvmlDeviceGetTotalEnergyConsumption`; sampling: NVML power samples every "
-                  f"{en.get('sampling_interval_s')} s integrated with the trapezoid rule, over the same window. "
-                  "Overhead: steady-state time per step with / without `EnergyCarbonCallback`, paired runs in "
-                  "alternating order.", ""]
+            f"{fmt(e.get('mean_power_w'), '.1f')} | {m['overhead']['median_ratio']:.4f} |"
+        )
+    lines += [
+        "",
+        "Counter: NVML `nvmlDeviceGetTotalEnergyConsumption`; sampling: NVML power samples every "
+        f"{en.get('sampling_interval_s')} s integrated with the trapezoid rule, over the same window. "
+        "Overhead: steady-state time per step with / without `EnergyCarbonCallback`, paired runs in "
+        "alternating order.",
+        "",
+    ]
     return lines

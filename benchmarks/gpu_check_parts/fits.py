@@ -85,9 +85,17 @@ def calibrate_steps(model: SyntheticClassifier, args, seconds: float, min_step_s
 def fit_fixed(model: SyntheticClassifier, steps: int, args, callbacks: list[Callback]) -> None:
     """One ``Trainer.fit`` of ``steps`` steps on the model's fixed batch, no logger or checkpoints."""
     trainer = Trainer(
-        accelerator=args.accelerator, devices=1, precision=args.precision, max_epochs=1,
-        callbacks=callbacks, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, default_root_dir=args.scratch, benchmark=args.accelerator == "gpu" or None,
+        accelerator=args.accelerator,
+        devices=1,
+        precision=args.precision,
+        max_epochs=1,
+        callbacks=callbacks,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=args.scratch,
+        benchmark=args.accelerator == "gpu" or None,
     )
     trainer.fit(model, train_dataloaders=fixed_loader(steps, model.batch))
 
@@ -138,8 +146,13 @@ class ThroughputTimer(Callback):
         if self.t0 is None or self.t1 is None or not self.steps:
             raise RuntimeError(f"too few steps to time ({self.seen} seen, warm-up {self.warmup})")
         dt = self.t1 - self.t0
-        return {"images_per_s": self.images / dt, "ms_per_step": dt / self.steps * 1e3, "timed_steps": self.steps,
-                "timed_s": dt, "warmup_steps": self.warmup}
+        return {
+            "images_per_s": self.images / dt,
+            "ms_per_step": dt / self.steps * 1e3,
+            "timed_steps": self.steps,
+            "timed_s": dt,
+            "warmup_steps": self.warmup,
+        }
 
 
 class SameBatch(Dataset):
@@ -162,7 +175,7 @@ def mean_std(net) -> tuple[tuple, tuple]:
 
         cfg = timm.data.resolve_model_data_config(net)
         return tuple(cfg["mean"]), tuple(cfg["std"])
-    except Exception:  # noqa: BLE001 - normalization does not change the throughput
+    except Exception:
         return (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
@@ -174,33 +187,65 @@ def data_config(args, path: str):
     pipeline = over.pop("pipeline")
     workers = args.reference_workers if pipeline == "reference" else args.cpus  # fast: decode processes
     return DataConfig(
-        name="synthetic", cache_dir=args.data_dir, batch_size=args.input_batch, num_workers=workers,
-        pipeline=pipeline, augment=True, synthetic_classes=args.synthetic_classes,
-        synthetic_train_per_class=args.synthetic_per_class, synthetic_val_per_class=args.synthetic_val_per_class,
-        synthetic_image_px=args.synthetic_px, **over,
+        name="synthetic",
+        cache_dir=args.data_dir,
+        batch_size=args.input_batch,
+        num_workers=workers,
+        pipeline=pipeline,
+        augment=True,
+        synthetic_classes=args.synthetic_classes,
+        synthetic_train_per_class=args.synthetic_per_class,
+        synthetic_val_per_class=args.synthetic_val_per_class,
+        synthetic_image_px=args.synthetic_px,
+        **over,
     )
 
 
-def timed_fit(args, *, model_name: str, image_size: int, batch: int, precision: str, seconds: float,
-              path: str = "tensors", channels_last: bool = True, benchmark: bool = True,
-              compile_model: bool = False) -> dict:
+def timed_fit(
+    args,
+    *,
+    model_name: str,
+    image_size: int,
+    batch: int,
+    precision: str,
+    seconds: float,
+    path: str = "tensors",
+    channels_last: bool = True,
+    benchmark: bool = True,
+    compile_model: bool = False,
+) -> dict:
     """Images/s of :class:`ImageClassifier` in a real ``Trainer.fit``, fed by ``path``
     (``tensors``: one batch already on the device; else a key of INPUT_PATHS)."""
     from sci_lightning.lightning.classifier import ImageClassifier
 
     device = device_of(args)
     t_start = time.perf_counter()
-    model = ImageClassifier(model_name, num_classes=args.synthetic_classes, image_size=image_size,
-                            channels_last=channels_last, scheduler="none")
+    model = ImageClassifier(
+        model_name,
+        num_classes=args.synthetic_classes,
+        image_size=image_size,
+        channels_last=channels_last,
+        scheduler="none",
+    )
     if compile_model:
         model.model = torch.compile(model.model)
     timer = ThroughputTimer(args.run_warmup, seconds)
     trainer = Trainer(
-        accelerator=args.accelerator, devices=1, precision=precision,
-        benchmark=benchmark if device.type == "cuda" else None, max_epochs=-1,
-        max_steps=args.run_warmup + args.max_timed_steps, limit_val_batches=0, num_sanity_val_steps=0,
-        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        log_every_n_steps=50, callbacks=[timer], default_root_dir=args.scratch,
+        accelerator=args.accelerator,
+        devices=1,
+        precision=precision,
+        benchmark=benchmark if device.type == "cuda" else None,
+        max_epochs=-1,
+        max_steps=args.run_warmup + args.max_timed_steps,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=50,
+        callbacks=[timer],
+        default_root_dir=args.scratch,
     )
     if path == "tensors":
         x = torch.randn(batch, 3, image_size, image_size, device=device)

@@ -29,7 +29,12 @@ INPUT_PATH_TEXT = {
 
 def prepare_data(args) -> dict:
     """Generate the synthetic Tiny ImageNet tree and build the fast path's uint8 cache (timed)."""
-    from sci_lightning.data import SyntheticSpec, build_datamodule, generate_synthetic_tiny_imagenet, synthetic_root
+    from sci_lightning.data import (
+        SyntheticSpec,
+        build_datamodule,
+        generate_synthetic_tiny_imagenet,
+        synthetic_root,
+    )
 
     cfg = data_config(args, "fast")
     spec = SyntheticSpec.from_config(cfg)
@@ -43,12 +48,24 @@ def prepare_data(args) -> dict:
     t = time.perf_counter()
     dm.prepare_data()  # builds the train + val uint8 caches (num_workers decode processes)
     cache_s = time.perf_counter() - t
-    out = {"classes": spec.classes, "train_per_class": spec.train_per_class, "val_per_class": spec.val_per_class,
-           "image_px": spec.image_px, "images": n_images, "generate_s": gen_s, "generate_workers": args.cpus,
-           "generate_images_per_s": n_images / gen_s if gen_s else None, "cache_build_s": cache_s,
-           "cache_decode_workers": cfg.num_workers, "cache_images_per_s": n_images / cache_s if cache_s else None,
-           "root": str(root)}
-    print(f"   data: {n_images} images generated in {gen_s:.1f} s, uint8 cache built in {cache_s:.1f} s", flush=True)
+    out = {
+        "classes": spec.classes,
+        "train_per_class": spec.train_per_class,
+        "val_per_class": spec.val_per_class,
+        "image_px": spec.image_px,
+        "images": n_images,
+        "generate_s": gen_s,
+        "generate_workers": args.cpus,
+        "generate_images_per_s": n_images / gen_s if gen_s else None,
+        "cache_build_s": cache_s,
+        "cache_decode_workers": cfg.num_workers,
+        "cache_images_per_s": n_images / cache_s if cache_s else None,
+        "root": str(root),
+    }
+    print(
+        f"   data: {n_images} images generated in {gen_s:.1f} s, uint8 cache built in {cache_s:.1f} s",
+        flush=True,
+    )
     return out
 
 
@@ -64,9 +81,13 @@ def input_runs(args) -> list[tuple[str, str]]:
 
 def run(args, report: dict, budget: Budget) -> dict:
     """The section: the data set once, then each (model, path) run of :func:`input_runs`, then the ratios."""
-    sec: dict = {"goal_ratio": RATIO_GOAL, "batch": args.input_batch, "precision": args.precision,
-                 "seconds_per_run": args.input_seconds, "paths": {k: INPUT_PATH_TEXT[k] for k in
-                                                                  ["tensors", "fast", *args.input_variants]}}
+    sec: dict = {
+        "goal_ratio": RATIO_GOAL,
+        "batch": args.input_batch,
+        "precision": args.precision,
+        "seconds_per_run": args.input_seconds,
+        "paths": {k: INPUT_PATH_TEXT[k] for k in ["tensors", "fast", *args.input_variants]},
+    }
     report["sections"]["input"] = sec
     sec["data"] = guarded(report, budget, "input/data", 5, prepare_data, args)
     if "error" in sec["data"] or "skipped" in sec["data"]:
@@ -75,15 +96,28 @@ def run(args, report: dict, budget: Budget) -> dict:
     for model_name, path in input_runs(args):
         size = image_size_of(args, model_name)
         print(f"== input {model_name} {size}px batch {args.input_batch}: {path}", flush=True)
-        got = guarded(report, budget, f"input/{model_name}/{path}", args.input_seconds + args.run_overhead_s,
-                       timed_fit, args, model_name=model_name, image_size=size, batch=args.input_batch,
-                       precision=args.precision, seconds=args.input_seconds, path=path)
+        got = guarded(
+            report,
+            budget,
+            f"input/{model_name}/{path}",
+            args.input_seconds + args.run_overhead_s,
+            timed_fit,
+            args,
+            model_name=model_name,
+            image_size=size,
+            batch=args.input_batch,
+            precision=args.precision,
+            seconds=args.input_seconds,
+            path=path,
+        )
         row = {"model": model_name, "image_size": size, "path": path, **got}
         sec["runs"].append(row)
         save_progress(args, report)
         if "images_per_s" in got:
-            print(f"   {got['images_per_s']:.1f} img/s ({got['ms_per_step']:.2f} ms/step, {got['timed_steps']} steps)",
-                  flush=True)
+            print(
+                f"   {got['images_per_s']:.1f} img/s ({got['ms_per_step']:.2f} ms/step, {got['timed_steps']} steps)",
+                flush=True,
+            )
     sec["ratios"] = []
     for model_name in args.models:
         by = {r["path"]: r.get("images_per_s") for r in sec["runs"] if r["model"] == model_name}
@@ -91,8 +125,14 @@ def run(args, report: dict, budget: Budget) -> dict:
         for path, ips in by.items():
             if path == "tensors" or not ips or not base:
                 continue
-            sec["ratios"].append({"model": model_name, "path": path, "ratio_to_tensors": ips / base,
-                                  "meets_goal": ips / base >= RATIO_GOAL if path == "fast" else None})
+            sec["ratios"].append(
+                {
+                    "model": model_name,
+                    "path": path,
+                    "ratio_to_tensors": ips / base,
+                    "meets_goal": ips / base >= RATIO_GOAL if path == "fast" else None,
+                }
+            )
     return sec
 
 
@@ -113,17 +153,28 @@ def markdown(inp: dict) -> list[str]:
         ]
         ratios = {(r["model"], r["path"]): r["ratio_to_tensors"] for r in inp.get("ratios", [])}
         for r in inp["runs"]:
-            lines.append(f"| {r['model']} | {r['image_size']} | {r['path']} | {cell(r, 'images_per_s', '.1f')} | "
-                         f"{cell(r, 'ms_per_step', '.2f')} | {fmt(ratios.get((r['model'], r['path'])), '.3f')} |")
+            lines.append(
+                f"| {r['model']} | {r['image_size']} | {r['path']} | {cell(r, 'images_per_s', '.1f')} | "
+                f"{cell(r, 'ms_per_step', '.2f')} | {fmt(ratios.get((r['model'], r['path'])), '.3f')} |"
+            )
         met = [r for r in inp.get("ratios", []) if r["path"] == "fast"]
         if met:
-            lines += ["", "Goal ratio (fast / tensors) >= %.2f: " % inp["goal_ratio"] + ", ".join(
-                f"{r['model']} {r['ratio_to_tensors']:.3f} ({'met' if r['meets_goal'] else 'NOT met'})" for r in met)]
+            lines += [
+                "",
+                "Goal ratio (fast / tensors) >= %.2f: " % inp["goal_ratio"]
+                + ", ".join(
+                    f"{r['model']} {r['ratio_to_tensors']:.3f} ({'met' if r['meets_goal'] else 'NOT met'})"
+                    for r in met
+                ),
+            ]
         lines += ["", "Paths: " + "; ".join(f"`{k}`: {v}" for k, v in inp["paths"].items()) + "."]
         if "generate_s" in d:
-            lines += ["", f"Data preparation (one-off): {d['images']} JPEGs generated in {d['generate_s']:.2f} s "
-                          f"({d['generate_workers']} processes), uint8 cache built in {d['cache_build_s']:.2f} s "
-                          f"({d['cache_decode_workers']} decode processes)."]
+            lines += [
+                "",
+                f"Data preparation (one-off): {d['images']} JPEGs generated in {d['generate_s']:.2f} s "
+                f"({d['generate_workers']} processes), uint8 cache built in {d['cache_build_s']:.2f} s "
+                f"({d['cache_decode_workers']} decode processes).",
+            ]
     else:
         lines += [f"Not measured: {why(inp)}"]
     lines.append("")

@@ -6,7 +6,7 @@ table (its ``markdown(section) -> lines``); :func:`write_markdown` puts them in 
 from __future__ import annotations
 
 import os
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 
 def fmt(v, spec: str) -> str:
@@ -34,8 +34,11 @@ def header(path: str, report: dict) -> list[str]:
     """Title, where and when it was measured, versions, the command, and what is measured vs counted."""
     dev = report["device"]
     cuda = report["mode"] == "gpu"
-    where = (f"{dev.get('gpu') or dev.get('cuda_device_name')} (driver {dev.get('driver')}, CUDA {dev.get('cuda')}), {dev.get('cpu_count')} CPU cores"
-             if cuda else f"CPU only ({dev.get('cpu_count')} cores): a smoke run; the numbers measure nothing")
+    where = (
+        f"{dev.get('gpu') or dev.get('cuda_device_name')} (driver {dev.get('driver')}, CUDA {dev.get('cuda')}), {dev.get('cpu_count')} CPU cores"
+        if cuda
+        else f"CPU only ({dev.get('cpu_count')} cores): a smoke run; the numbers measure nothing"
+    )
     return [
         f"# GPU check ({report['mode']})",
         "",
@@ -63,7 +66,9 @@ def footer(report: dict) -> list[str]:
     return lines
 
 
-def write_markdown(path: str, report: dict, section_writers: Mapping[str, Callable[[dict], list[str]]]) -> None:
+def write_markdown(
+    path: str, report: dict, section_writers: Mapping[str, Callable[[dict], list[str]]]
+) -> None:
     """Write the report to ``path``: the header, each section present in ``section_writers``' order, the footer."""
     lines = header(path, report)
     secs = report.get("sections", {})

@@ -27,8 +27,14 @@ from .markdown import write_markdown
 from .options import estimate, parse_args
 
 # each section's module: ``run(args, report, budget) -> dict`` and ``markdown(section) -> lines``
-SECTION_MODULES = {"input": input_path, "mfu": mfu, "ablation": ablation, "energy": energy,
-                   "throttle": throttle, "peers": peers_arms}
+SECTION_MODULES = {
+    "input": input_path,
+    "mfu": mfu,
+    "ablation": ablation,
+    "energy": energy,
+    "throttle": throttle,
+    "peers": peers_arms,
+}
 
 
 def gpu_info() -> dict:
@@ -38,15 +44,18 @@ def gpu_info() -> dict:
 
         pynvml.nvmlInit()
         h = pynvml.nvmlDeviceGetHandleByIndex(0)
-        info = {"gpu": str(pynvml.nvmlDeviceGetName(h)), "driver": str(pynvml.nvmlSystemGetDriverVersion()),
-                "nvml": str(pynvml.nvmlSystemGetNVMLVersion())}
+        info = {
+            "gpu": str(pynvml.nvmlDeviceGetName(h)),
+            "driver": str(pynvml.nvmlSystemGetDriverVersion()),
+            "nvml": str(pynvml.nvmlSystemGetNVMLVersion()),
+        }
         try:
             info["power_limit_w"] = pynvml.nvmlDeviceGetEnforcedPowerLimit(h) / 1000
         except pynvml.NVMLError:
             pass
         pynvml.nvmlShutdown()
         return info
-    except Exception as err:  # noqa: BLE001 - report, don't fail
+    except Exception as err:
         return {"gpu": None, "driver": None, "nvml_error": repr(err)}
 
 
@@ -56,10 +65,17 @@ def device_info(cuda: bool) -> dict:
     import timm
 
     info = gpu_info() if cuda else {"gpu": None, "driver": None}
-    info.update({"torch": torch.__version__, "lightning": lightning.__version__, "timm": timm.__version__,
-                 "python": platform.python_version(), "cpu_count": os.cpu_count(),
-                 "cuda": torch.version.cuda if cuda else None,
-                 "cudnn": torch.backends.cudnn.version() if cuda else None})
+    info.update(
+        {
+            "torch": torch.__version__,
+            "lightning": lightning.__version__,
+            "timm": timm.__version__,
+            "python": platform.python_version(),
+            "cpu_count": os.cpu_count(),
+            "cuda": torch.version.cuda if cuda else None,
+            "cudnn": torch.backends.cudnn.version() if cuda else None,
+        }
+    )
     if cuda:
         info["cuda_device_name"] = torch.cuda.get_device_name(0)
         info["bf16_supported"] = torch.cuda.is_bf16_supported()
@@ -111,16 +127,24 @@ def new_report(args, est: dict) -> dict:
         "command": command_line(),
         "device": device_info(args.accelerator == "gpu"),
         "settings": {k: v for k, v in vars(args).items() if k not in ("scratch",)},
-        "estimate_s": est, "estimate_total_s": sum(est.values()), "max_total_s": args.max_total_s,
+        "estimate_s": est,
+        "estimate_total_s": sum(est.values()),
+        "max_total_s": args.max_total_s,
         "section_caps_s": dict(args.section_caps),
-        "sections": {}, "section_s": {},
+        "sections": {},
+        "section_s": {},
         "not_measured": [
             "head-only training energy with / without model.cache_features over 10 epochs (issue 7): the feature "
             "is being built separately; to be added once ImageClassifier / the data layer expose it",
             *([] if args.compile else ["torch.compile (run with --compile; compilation costs minutes)"]),
-            *([] if "reference_no_persistent" in args.input_variants else
-              ["persistent_workers on/off: the default fast path reads in-process (no workers); run with "
-               "--input-variants reference reference_no_persistent to time it on the worker-based reference path"]),
+            *(
+                []
+                if "reference_no_persistent" in args.input_variants
+                else [
+                    "persistent_workers on/off: the default fast path reads in-process (no workers); run with "
+                    "--input-variants reference reference_no_persistent to time it on the worker-based reference path"
+                ]
+            ),
         ],
     }
 
@@ -156,10 +180,15 @@ def main(argv=None, t_start: float | None = None) -> int:
     faulthandler.dump_traceback_later(max(1.0, budget.left() + 30), exit=True)
     est = estimate(args)
     report = new_report(args, est)
-    print(f"gpu_check: {report['mode']}; sections {' '.join(args.sections)}; models {' '.join(args.models)}", flush=True)
-    print(f"time estimate: {report['estimate_total_s']:.0f} s "
-          f"({', '.join(f'{k} {v:.0f}' for k, v in est.items())}); hard stop for new runs at {args.max_total_s:.0f} s",
-          flush=True)
+    print(
+        f"gpu_check: {report['mode']}; sections {' '.join(args.sections)}; models {' '.join(args.models)}",
+        flush=True,
+    )
+    print(
+        f"time estimate: {report['estimate_total_s']:.0f} s "
+        f"({', '.join(f'{k} {v:.0f}' for k, v in est.items())}); hard stop for new runs at {args.max_total_s:.0f} s",
+        flush=True,
+    )
     if report["estimate_total_s"] > args.max_total_s:
         print("WARNING: the estimate exceeds --max-total-s; the last runs will be skipped", flush=True)
     set_progress_writer(write_outputs)
@@ -173,7 +202,10 @@ def main(argv=None, t_start: float | None = None) -> int:
     faulthandler.cancel_dump_traceback_later()
     report["total_s"] = budget.elapsed()
     write_outputs(args, report)
-    print(f"wrote {os.path.join(args.out, 'gpu_check' if args.accelerator == 'gpu' else 'gpu_check_tiny')}.json/.md in "
-          f"{report['total_s']:.0f} s (estimate {report['estimate_total_s']:.0f} s); "
-          f"{len(report.get('errors', []))} errors, {len(report.get('skipped', []))} skipped", flush=True)
+    print(
+        f"wrote {os.path.join(args.out, 'gpu_check' if args.accelerator == 'gpu' else 'gpu_check_tiny')}.json/.md in "
+        f"{report['total_s']:.0f} s (estimate {report['estimate_total_s']:.0f} s); "
+        f"{len(report.get('errors', []))} errors, {len(report.get('skipped', []))} skipped",
+        flush=True,
+    )
     return 1 if report.get("errors") else 0

@@ -50,8 +50,13 @@ def read_cost_us(args, interval_s: float, calls: int) -> dict:
         m = monitor.end_window("w")
     finally:
         monitor.close()
-    return {"min_read_interval_s": interval_s, "calls": calls, "us_per_call": dt / calls * 1e6,
-            "methods": sorted({f"{c.component}: {c.method}" for c in m.components}), "resolution": list(m.resolution)}
+    return {
+        "min_read_interval_s": interval_s,
+        "calls": calls,
+        "us_per_call": dt / calls * 1e6,
+        "methods": sorted({f"{c.component}: {c.method}" for c in m.components}),
+        "resolution": list(m.resolution),
+    }
 
 
 def check_throttle(spec: tuple[str, int, int], args, budget: Budget) -> dict:
@@ -73,32 +78,49 @@ def check_throttle(spec: tuple[str, int, int], args, budget: Budget) -> dict:
             break
         t_round = time.perf_counter()
         got = {}
-        for arm in arms[r % len(arms):] + arms[: r % len(arms)]:
+        for arm in arms[r % len(arms) :] + arms[: r % len(arms)]:
             tm = StepTimer(skip=args.warmup)
             cbs: list[Callback] = [tm]
             cb = None
             if THROTTLE_ARMS[arm] is not None:
-                cb = EnergyCarbonCallback(energy={"min_read_interval_s": THROTTLE_ARMS[arm]}, compute_sci=False,
-                                          output_dir=os.path.join(args.scratch, f"throttle_{name}_{arm}"))
+                cb = EnergyCarbonCallback(
+                    energy={"min_read_interval_s": THROTTLE_ARMS[arm]},
+                    compute_sci=False,
+                    output_dir=os.path.join(args.scratch, f"throttle_{name}_{arm}"),
+                )
                 cbs.append(cb)
             fit_fixed(model, steps, args, cbs)
             got[arm] = tm.step_s
             times[arm].append(tm.step_s * 1e3)
             if cb is not None and cb.result is not None:
-                seen[arm] = {"read_interval_s": cb.monitor.read_interval_s if cb.monitor else None,
-                             "methods": sorted({f"{c.component}: {c.method}" for c in cb.result.components}),
-                             "resolution": list(getattr(cb.result, "resolution", []))}
+                seen[arm] = {
+                    "read_interval_s": cb.monitor.read_interval_s if cb.monitor else None,
+                    "methods": sorted({f"{c.component}: {c.method}" for c in cb.result.components}),
+                    "resolution": list(getattr(cb.result, "resolution", [])),
+                }
         for arm in ratios:
             ratios[arm].append(got[arm] / got["none"])
         round_s = time.perf_counter() - t_round
         print(f"   round {r + 1}: " + ", ".join(f"{a} {got[a] * 1e3:.3f} ms" for a in arms), flush=True)
-    out = {"model": name, "image_size": px, "batch": batch, "precision": args.precision, "steps_per_run": steps,
-           "rounds": len(times["none"]), "ms_per_step": {a: v for a, v in times.items()},
-           "median_ms_per_step": {a: statistics.median(v) for a, v in times.items() if v},
-           "median_ratio_to_none": {a: statistics.median(v) for a, v in ratios.items() if v},
-           "ratios": ratios, "arms": {a: THROTTLE_ARMS[a] for a in arms}, "callback": seen}
-    print("   median ratio to none: " + ", ".join(f"{a} {v:.4f}" for a, v in out["median_ratio_to_none"].items()),
-          flush=True)
+    out = {
+        "model": name,
+        "image_size": px,
+        "batch": batch,
+        "precision": args.precision,
+        "steps_per_run": steps,
+        "rounds": len(times["none"]),
+        "ms_per_step": {a: v for a, v in times.items()},
+        "median_ms_per_step": {a: statistics.median(v) for a, v in times.items() if v},
+        "median_ratio_to_none": {a: statistics.median(v) for a, v in ratios.items() if v},
+        "ratios": ratios,
+        "arms": {a: THROTTLE_ARMS[a] for a in arms},
+        "callback": seen,
+    }
+    print(
+        "   median ratio to none: "
+        + ", ".join(f"{a} {v:.4f}" for a, v in out["median_ratio_to_none"].items()),
+        flush=True,
+    )
     del model
     free_memory()
     return out
@@ -106,11 +128,26 @@ def check_throttle(spec: tuple[str, int, int], args, budget: Budget) -> dict:
 
 def run(args, report: dict, budget: Budget) -> dict:
     """The section: the per-call read cost, then every ``--throttle-models`` entry."""
-    sec: dict = {"arms": dict(THROTTLE_ARMS), "seconds_per_run": args.throttle_seconds, "models": [], "read_cost": []}
+    sec: dict = {
+        "arms": dict(THROTTLE_ARMS),
+        "seconds_per_run": args.throttle_seconds,
+        "models": [],
+        "read_cost": [],
+    }
     report["sections"]["throttle"] = sec
     for interval in (0.1, 0.0):  # one record_step call, on the meters this device has
-        sec["read_cost"].append(guarded(report, budget, f"throttle/read_cost/{interval}", 1, read_cost_us, args,
-                                        interval, args.throttle_calls))
+        sec["read_cost"].append(
+            guarded(
+                report,
+                budget,
+                f"throttle/read_cost/{interval}",
+                1,
+                read_cost_us,
+                args,
+                interval,
+                args.throttle_calls,
+            )
+        )
     for spec in throttle_specs(args):
         need = 4 * args.run_overhead_s / 2 + 3 * args.throttle_seconds
         got = guarded(report, budget, f"throttle/{spec[0]}", need, check_throttle, spec, args, budget)
@@ -125,25 +162,38 @@ def run(args, report: dict, budget: Budget) -> dict:
 def markdown(thr: dict) -> list[str]:
     """This section's Markdown: heading, explanation and table."""
     lines: list[str] = []
-    lines += ["## Read throttle: callback overhead at real step rates", "",
-              "Steady-state ms per step of the same model with no callback (`none`), `EnergyCarbonCallback` "
-              "with the default read throttle (`min_read_interval_s=0.1`, `throttled`) and reading the meters "
-              "every step (`min_read_interval_s=0`, `every_step`); paired rounds in rotated order, ratio = "
-              "median over rounds of (arm / none in the same round).", "",
-              "| model | px | batch | rounds | ms/step none | ms/step throttled | ms/step every_step "
-              "| ratio throttled | ratio every_step |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "## Read throttle: callback overhead at real step rates",
+        "",
+        "Steady-state ms per step of the same model with no callback (`none`), `EnergyCarbonCallback` "
+        "with the default read throttle (`min_read_interval_s=0.1`, `throttled`) and reading the meters "
+        "every step (`min_read_interval_s=0`, `every_step`); paired rounds in rotated order, ratio = "
+        "median over rounds of (arm / none in the same round).",
+        "",
+        "| model | px | batch | rounds | ms/step none | ms/step throttled | ms/step every_step "
+        "| ratio throttled | ratio every_step |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for m in thr.get("models", []):
         if "median_ratio_to_none" not in m:
             lines.append(f"| {m.get('model')} | | | | {why(m)} | | | | |")
             continue
         ms, rt = m["median_ms_per_step"], m["median_ratio_to_none"]
-        lines.append(f"| {m['model']} | {m['image_size']} | {m['batch']} | {m['rounds']} | {fmt(ms.get('none'), '.3f')} "
-                     f"| {fmt(ms.get('throttled'), '.3f')} | {fmt(ms.get('every_step'), '.3f')} "
-                     f"| {fmt(rt.get('throttled'), '.4f')} | {fmt(rt.get('every_step'), '.4f')} |")
+        lines.append(
+            f"| {m['model']} | {m['image_size']} | {m['batch']} | {m['rounds']} | {fmt(ms.get('none'), '.3f')} "
+            f"| {fmt(ms.get('throttled'), '.3f')} | {fmt(ms.get('every_step'), '.3f')} "
+            f"| {fmt(rt.get('throttled'), '.4f')} | {fmt(rt.get('every_step'), '.4f')} |"
+        )
     costs = [c for c in thr.get("read_cost", []) if "us_per_call" in c]
     if costs:
-        lines += ["", "One `EnergyMonitor.record_step` call, default meters of this machine: " + "; ".join(
-            f"`min_read_interval_s={c['min_read_interval_s']:g}` {c['us_per_call']:.2f} µs/call over {c['calls']} calls"
-            for c in costs) + f" (meters: {', '.join(costs[0]['methods'])})."]
+        lines += [
+            "",
+            "One `EnergyMonitor.record_step` call, default meters of this machine: "
+            + "; ".join(
+                f"`min_read_interval_s={c['min_read_interval_s']:g}` {c['us_per_call']:.2f} µs/call over {c['calls']} calls"
+                for c in costs
+            )
+            + f" (meters: {', '.join(costs[0]['methods'])}).",
+        ]
     lines.append("")
     return lines

@@ -34,14 +34,24 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 VIEWPORT = {"width": 1600, "height": 1200}
 MAX_HEIGHT_PX = 9000
 HPARAMS_WIDTH_PX = 3400
 #: tab name in TensorBoard's URL -> file name of its screenshot
-TABS = {"scalars": "scalars.png", "custom_scalars": "custom_scalars.png", "text": "text.png",
-        "hparams": "hparams.png"}
+TABS = {
+    "scalars": "scalars.png",
+    "custom_scalars": "custom_scalars.png",
+    "text": "text.png",
+    "hparams": "hparams.png",
+}
 
 
 def free_port() -> int:
@@ -52,9 +62,22 @@ def free_port() -> int:
 
 def start_tensorboard(logdir: Path, port: int) -> subprocess.Popen:
     """TensorBoard on loopback; returns once it answers HTTP."""
-    proc = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host",
-                             "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(logdir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -70,8 +93,10 @@ def start_tensorboard(logdir: Path, port: int) -> subprocess.Popen:
 
 def _in_page(body: str) -> str:
     """A page function whose ``body`` sees ``all``: every element, inside shadow roots too (Polymer)."""
-    return ("() => { const all = []; const walk = (root) => { for (const el of root.querySelectorAll('*')) {"
-            " all.push(el); if (el.shadowRoot) walk(el.shadowRoot); } }; walk(document);\n" + body + "\n}")
+    return (
+        "() => { const all = []; const walk = (root) => { for (const el of root.querySelectorAll('*')) {"
+        " all.push(el); if (el.shadowRoot) walk(el.shadowRoot); } }; walk(document);\n" + body + "\n}"
+    )
 
 
 # Open every collapsed chart group and turn its pagination off, so all its charts render on one page.
@@ -114,8 +139,11 @@ def layout_coverage(base_url: str, tags: dict[str, dict]) -> list[tuple[str, lis
     for category in layout.get("category", []):
         for chart in category.get("chart", []):
             patterns = [re.compile(t) for t in chart.get("multiline", {}).get("tag", [])]
-            missing = [run for run, run_tags in tags.items()
-                       if not any(p.match(tag) for p in patterns for tag in run_tags)]
+            missing = [
+                run
+                for run, run_tags in tags.items()
+                if not any(p.match(tag) for p in patterns for tag in run_tags)
+            ]
             out.append((f"{category['title']} / {chart['title']}", missing))
     return out
 
@@ -133,8 +161,12 @@ def scalar_values(base_url: str, tags: dict[str, dict]) -> dict[str, dict[str, l
 
 def scalar_tags_without_a_line(values: dict[str, dict[str, list[float]]]) -> list[str]:
     """``run: tag (n points)`` for every scalar series with fewer than two points."""
-    return [f"{run}: {tag} ({len(v)} point{'s' if len(v) != 1 else ''})"
-            for tag, by_run in values.items() for run, v in by_run.items() if len(v) < 2]
+    return [
+        f"{run}: {tag} ({len(v)} point{'s' if len(v) != 1 else ''})"
+        for tag, by_run in values.items()
+        for run, v in by_run.items()
+        if len(v) < 2
+    ]
 
 
 def y_range_at_defaults(values: list[float]) -> tuple[float, float] | None:
@@ -204,8 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("logdir", type=Path, help="a sweep folder (or any TensorBoard log dir)")
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--chromium", default="/usr/bin/chromium", help="path of a Chromium binary")
-    parser.add_argument("--show-outliers", action="store_true",
-                        help="untick 'Ignore outliers in chart scaling' (default: TensorBoard's default, ticked)")
+    parser.add_argument(
+        "--show-outliers",
+        action="store_true",
+        help="untick 'Ignore outliers in chart scaling' (default: TensorBoard's default, ticked)",
+    )
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 

@@ -21,11 +21,11 @@ from sci_lightning.lightning.phases import install_process_signals
 if __name__ == "__main__":
     install_process_signals()
 
-import hydra  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
+import hydra
+from omegaconf import DictConfig
 
-from sci_lightning.errors import SciLightningError  # noqa: E402
-from sci_lightning.settings import explain_hydra_error, register_hydra_schemas  # noqa: E402
+from sci_lightning.errors import SciLightningError
+from sci_lightning.settings import explain_hydra_error, register_hydra_schemas
 
 register_hydra_schemas()
 
@@ -83,8 +83,11 @@ def _remove_refused_run_folder() -> None:
     own_lock = lock_path(out / RUN_LOCK_TARGET) if holds_lock(out / RUN_LOCK_TARGET) else None
 
     def removable(entry: Path) -> bool:
-        return (entry.name == ".hydra" or entry == own_lock
-                or (entry.suffix == ".log" and entry.is_file() and entry.stat().st_size == 0))
+        return (
+            entry.name == ".hydra"
+            or entry == own_lock
+            or (entry.suffix == ".log" and entry.is_file() and entry.stat().st_size == 0)
+        )
 
     if all(removable(e) for e in entries):
         import logging
@@ -117,9 +120,13 @@ def _override_error(exc: BaseException) -> str | None:
         cause = cause.__cause__ or cause.__context__
     if cause is None:
         return None
-    override = str(getattr(cause, "override", "") or "").strip() or str(cause).splitlines()[0].split(": ", 1)[-1]
-    return (f"Invalid override {override}: Hydra's override grammar cannot read it (characters other than letters, "
-            "digits and _-./ need quotes). Quote the value, e.g. 'key=\"value\"', or give a plain ASCII value.")
+    override = (
+        str(getattr(cause, "override", "") or "").strip() or str(cause).splitlines()[0].split(": ", 1)[-1]
+    )
+    return (
+        f"Invalid override {override}: Hydra's override grammar cannot read it (characters other than letters, "
+        "digits and _-./ need quotes). Quote the value, e.g. 'key=\"value\"', or give a plain ASCII value."
+    )
 
 
 def _interrupted(exc: BaseException) -> int:
@@ -129,8 +136,11 @@ def _interrupted(exc: BaseException) -> int:
     from sci_lightning.lightning.phases import phase_reached
 
     name = getattr(exc, "signal_name", "SIGINT")
-    print(f"Interrupted by {name} during {phase_reached()}; no training had started, nothing was measured.",
-          file=sys.stderr, flush=True)
+    print(
+        f"Interrupted by {name} during {phase_reached()}; no training had started, nothing was measured.",
+        file=sys.stderr,
+        flush=True,
+    )
     return 128 + int(getattr(signal, name))
 
 

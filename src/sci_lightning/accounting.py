@@ -75,8 +75,10 @@ def sum_work(works: list[WorkDone]) -> WorkDone:
     out = WorkDone()
     for w in works:
         out = WorkDone(
-            batches=_add(out.batches, w.batches), optimizer_steps=_add(out.optimizer_steps, w.optimizer_steps),
-            samples=_add(out.samples, w.samples), epochs=_add(out.epochs, w.epochs),
+            batches=_add(out.batches, w.batches),
+            optimizer_steps=_add(out.optimizer_steps, w.optimizer_steps),
+            samples=_add(out.samples, w.samples),
+            epochs=_add(out.epochs, w.epochs),
         )
     return out
 

@@ -33,20 +33,21 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from sci_lightning.errors import SciLightningError
 
 __all__ = [
     "STORAGE_ERRNOS",
     "StorageError",
-    "finite_or_null",
     "atomic_write",
-    "atomic_write_text",
     "atomic_write_json",
+    "atomic_write_text",
     "build_once",
     "file_lock",
+    "finite_or_null",
     "hold_lock",
     "holds_lock",
     "lock_path",
@@ -76,7 +77,9 @@ class StorageError(SciLightningError, OSError):
     goes on working; the CLI prints ``str(error)`` as one ``error:`` line.
     """
 
-    def __init__(self, message: str, errno_: int | None = None, path: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self, message: str, errno_: int | None = None, path: str | os.PathLike | None = None
+    ) -> None:
         OSError.__init__(self, errno_, message, None if path is None else str(path))
         self.message = message
 
@@ -96,8 +99,9 @@ _STORAGE_WORDS = {
 }
 
 
-def storage_error(exc: OSError, path: str | os.PathLike | None = None, *, kept: str | None = None,
-                  fix: str | None = None) -> StorageError:
+def storage_error(
+    exc: OSError, path: str | os.PathLike | None = None, *, kept: str | None = None, fix: str | None = None
+) -> StorageError:
     """``exc`` (ENOSPC, EROFS, EACCES, ENAMETOOLONG, ...) as one line: the path, what was kept, the fix.
 
     ``kept`` says what is still intact (e.g. "the previous checkpoint ... is kept");

@@ -31,21 +31,22 @@ Where they come from:
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sci_lightning.accounting import STAGES
 
 __all__ = [
+    "BATCH_J",
     "EPOCH_J",
+    "POWER_TOTAL_W",
     "PROJECTED_SCI_MG",
+    "RESULT_NAMES",
     "SO_FAR_INTENSITY_G_PER_KWH",
+    "SO_FAR_KWH",
     "SO_FAR_OPERATIONAL_MG",
     "SO_FAR_SCI_MG",
-    "POWER_TOTAL_W",
-    "RESULT_NAMES",
-    "SO_FAR_KWH",
     "SO_FAR_WH",
-    "BATCH_J",
     "fit_energy_metrics",
     "inference_metrics",
     "is_fit_end_total",
@@ -99,9 +100,11 @@ def fit_energy_metrics(result: Any) -> dict[str, float]:
     if result.duration_s > 0:
         metrics["energy/fit/mean_power_w"] = result.it_energy_j / result.duration_s
     for c in result.components:
-        for key, value in ((f"energy/fit/{c.component}_kwh", c.energy_kwh),
-                           (f"energy/fit/{c.component}_wh", c.energy_kwh * 1000.0),
-                           (f"energy/fit/{c.component}/{c.method}_kwh", c.energy_kwh)):
+        for key, value in (
+            (f"energy/fit/{c.component}_kwh", c.energy_kwh),
+            (f"energy/fit/{c.component}_wh", c.energy_kwh * 1000.0),
+            (f"energy/fit/{c.component}/{c.method}_kwh", c.energy_kwh),
+        ):
             metrics[key] = metrics.get(key, 0.0) + value
     return metrics
 

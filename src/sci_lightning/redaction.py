@@ -22,19 +22,20 @@ from __future__ import annotations
 import base64
 import os
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import quote
 
 __all__ = [
     "REDACTED",
-    "register_secret",
     "SECRET_NAME_MARKERS",
     "USER_NAME_MARKERS",
     "credential_forms",
+    "redact",
+    "register_secret",
+    "scrub",
     "secret_header",
     "secret_values",
-    "scrub",
-    "redact",
 ]
 
 REDACTED = "[redacted]"
@@ -48,12 +49,14 @@ _SECRET_PATTERNS = (
     # "Authorization: Basic xxx", "auth-token=xxx", '"password": "xxx"', "'X-Api-Key': 'xxx'"
     re.compile(
         r"(?i)((?:proxy-)?(?:authorization|auth[_-]?token|x-api-key|api[_-]?key|access[_-]?token|refresh[_-]?token"
-        r"|password|passwd|client[_-]?secret)['\"]?\s*[:=]\s*['\"]?)" + _NOT_DONE
+        r"|password|passwd|client[_-]?secret)['\"]?\s*[:=]\s*['\"]?)"
+        + _NOT_DONE
         + r"(?:(?:basic|bearer|digest|token)\s+)?[^'\"\s,;}&]+"
     ),
     # "Bearer xxx" anywhere (not the words that follow "bearer" in prose)
     re.compile(
-        r"(?i)\b(bearer\s+)" + _NOT_DONE
+        r"(?i)\b(bearer\s+)"
+        + _NOT_DONE
         + r"(?!(?:auth\w*|realm|scheme|header|credentials?|token)\b)[A-Za-z0-9._~+/=-]{3,}"
     ),
     # query strings: ?token=..., &api_key=..., key=..., password=..., client_secret=...

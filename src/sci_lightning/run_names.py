@@ -10,8 +10,9 @@ report, in the same words (:func:`job_run_name`). No Lightning or Hydra import h
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 __all__ = ["RUN_NAME_EXCLUDED_KEYS", "job_run_name", "override_key", "run_name_from_overrides", "swept_keys"]
 
@@ -122,6 +123,6 @@ def _read_list(path: Path) -> list[str] | None:
         import yaml
 
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except Exception:  # noqa: BLE001 - a partial or foreign file: as if absent
+    except Exception:
         return None
     return [str(x) for x in data] if isinstance(data, list) else None

@@ -77,8 +77,6 @@ def setting(
     return field(default=default, metadata=meta)
 
 
-
-
 # --------------------------------------------------------------------------- the groups
 
 
@@ -115,7 +113,9 @@ class ModelConfig:
     def check(self, path: str) -> None:
         if self.cache_features and not self.frozen:
             raise setting_error(
-                f"{path}.cache_features", True, "caching features needs a frozen backbone",
+                f"{path}.cache_features",
+                True,
+                "caching features needs a frozen backbone",
                 f"Also set {path}.freeze_backbone=true, or {path}.cache_features=false.",
             )
 
@@ -213,19 +213,25 @@ class TrainerConfig:
 
     def trainer_kwargs(self) -> dict[str, Any]:
         """The ``lightning.Trainer`` arguments (``precision`` still unresolved: see train.py)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self.APP_FIELDS}
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self.APP_FIELDS
+        }
 
     def check(self, path: str) -> None:
         for key in ("limit_train_batches", "limit_val_batches"):
             value = getattr(self, key)
             if value is not None and not _is_batch_limit(value):
                 raise setting_error(
-                    f"{path}.{key}", value, "not a number of batches",
+                    f"{path}.{key}",
+                    value,
+                    "not a number of batches",
                     "Give an int (batches), a float in [0, 1] (a fraction) or null (all).",
                 )
         if not _devices_ok(self.devices):
             raise setting_error(
-                f"{path}.devices", self.devices, "not a device count or list",
+                f"{path}.devices",
+                self.devices,
+                "not a device count or list",
                 f"Give {path}.devices=auto, a positive int (e.g. 1), -1 (all) or a list of indices (e.g. [0,1]).",
             )
 
@@ -305,7 +311,9 @@ class CarbonConfig:
         if (self.latitude is None) != (self.longitude is None):
             given = "latitude" if self.longitude is None else "longitude"
             raise setting_error(
-                f"{path}.{given}", getattr(self, given), "a location needs both coordinates",
+                f"{path}.{given}",
+                getattr(self, given),
+                "a location needs both coordinates",
                 f"Set {path}.latitude and {path}.longitude together, or neither.",
             )
 
@@ -356,7 +364,8 @@ class SciConfig:
     def check(self, path: str) -> None:
         if self.resources_reserved > self.resources_total:
             raise setting_error(
-                f"{path}.resources_reserved", self.resources_reserved,
+                f"{path}.resources_reserved",
+                self.resources_reserved,
                 f"exceeds {path}.resources_total={self.resources_total:g}",
                 "RR / ToR is the share of the hardware reserved by the job; RR cannot be larger than ToR.",
             )
@@ -364,7 +373,9 @@ class SciConfig:
         if te_given != (self.lifespan_years is not None):
             missing = "lifespan_years" if te_given else "embodied_total_kg"
             raise setting_error(
-                f"{path}.{missing}", None, "embodied emissions need both TE and EL",
+                f"{path}.{missing}",
+                None,
+                "embodied emissions need both TE and EL",
                 f"Set {path}.embodied_total_kg (kgCO2e) and {path}.lifespan_years together, "
                 "or neither to leave M out of scope.",
             )
@@ -379,7 +390,9 @@ class ScheduleConfig:
 
     mode: str = setting("none", choices=("none", "report", "wait", "slurm", "interrupt"))
     duration: str | None = None  # None: from a previous report or the first epoch
-    window_h: float = setting(24.0, gt=0.0)  # plan within [now, now + window_h]; the job must finish inside it
+    window_h: float = setting(
+        24.0, gt=0.0
+    )  # plan within [now, now + window_h]; the job must finish inside it
     max_wait: str = "24h"  # wait mode: never wait longer than this
     replan_every: str = "30m"  # wait mode: fetch the forecast again this often; adopt it when fresher
     log_every: str = "10m"  # wait mode without a terminal: a countdown log line this often
@@ -394,7 +407,15 @@ class ScheduleConfig:
     def check(self, path: str) -> None:
         from sci_lightning.shifting.durations import parse_duration
 
-        for key in ("duration", "max_wait", "replan_every", "log_every", "deadline", "min_slot", "pause_cost"):
+        for key in (
+            "duration",
+            "max_wait",
+            "replan_every",
+            "log_every",
+            "deadline",
+            "min_slot",
+            "pause_cost",
+        ):
             value = getattr(self, key)
             if value is not None:
                 parse_duration(value, f"{path}.{key}", allow_zero=(key == "pause_cost"))
@@ -418,7 +439,9 @@ class InferenceConfig:
         value = self.limit_batches
         if value is not None and (not _is_real(value) or value < 0 or isinstance(value, bool)):
             raise setting_error(
-                f"{path}.limit_batches", value, "not a number of batches",
+                f"{path}.limit_batches",
+                value,
+                "not a number of batches",
                 "Give an int (batches), a float in [0, 1] (a fraction) or null (all the validation images).",
             )
 
@@ -450,7 +473,9 @@ class CheckpointConfig:
     def check(self, path: str) -> None:
         if self.save_top_k != 0 and not self.monitor:
             raise setting_error(
-                f"{path}.save_top_k", self.save_top_k, "keeping the best checkpoints needs a metric",
+                f"{path}.save_top_k",
+                self.save_top_k,
+                "keeping the best checkpoints needs a metric",
                 f"Set {path}.monitor (e.g. val/acc with {path}.mode=max), or {path}.save_top_k=0.",
             )
 
@@ -482,12 +507,16 @@ class PrometheusConfig:
         url = self.pushgateway_url
         if url is not None and not url.startswith(("http://", "https://")):
             raise setting_error(
-                f"{path}.pushgateway_url", url, "not an http(s) URL",
+                f"{path}.pushgateway_url",
+                url,
+                "not an http(s) URL",
                 f"Give the Pushgateway's address, e.g. {path}.pushgateway_url=http://localhost:9091.",
             )
         if self.enabled and self.port is None and url is None:
             raise setting_error(
-                f"{path}.port", None, "with no port and no pushgateway_url the gauges go nowhere",
+                f"{path}.port",
+                None,
+                "with no port and no pushgateway_url the gauges go nowhere",
                 f"Set {path}.port (e.g. 9464, or 0 for any free port) or {path}.pushgateway_url.",
             )
 
@@ -517,7 +546,9 @@ class Config:
     def check(self, path: str) -> None:
         if self.model.cache_features and self.data.augment:
             raise setting_error(
-                "data.augment", True, "model.cache_features=true computes each image's features once, without "
+                "data.augment",
+                True,
+                "model.cache_features=true computes each image's features once, without "
                 "augmentation, so augmented training cannot reuse them",
                 "Set data.augment=false (or model.cache_features=false to keep augmentation).",
             )
@@ -579,7 +610,9 @@ def coerce(cls: type[T], value: Any, path: str = "") -> T:
         value = {f.name: getattr(value, f.name) for f in dataclasses.fields(cls)}
     if not isinstance(value, Mapping):
         raise setting_error(
-            path or cls.__name__, value, f"expected settings ({cls.__name__}, a dict or a config node)",
+            path or cls.__name__,
+            value,
+            f"expected settings ({cls.__name__}, a dict or a config node)",
             f"Pass a {cls.__name__}(...) or a dict of its settings.",
         )
     hints = typing.get_type_hints(cls)
@@ -603,7 +636,9 @@ def unknown_setting_error(cls: type, path: str, key: str) -> ConfigError:
     near = difflib.get_close_matches(key, names, n=1)
     hint = f"Did you mean {_join(path, near[0])}? " if near else ""
     return setting_error(
-        _join(path, key), _NO_VALUE, "no such setting",
+        _join(path, key),
+        _NO_VALUE,
+        "no such setting",
         f"{hint}The settings of {path or cls.__name__} are: {', '.join(names)}.",
     )
 
@@ -637,13 +672,17 @@ def _is_real(value: Any) -> bool:
 
 
 def _devices_ok(devices: Any) -> bool:
-    if devices == "auto" or (isinstance(devices, int) and not isinstance(devices, bool) and (devices >= 1 or devices == -1)):
+    if devices == "auto" or (
+        isinstance(devices, int) and not isinstance(devices, bool) and (devices >= 1 or devices == -1)
+    ):
         return True
     if isinstance(devices, str):
         text = devices.strip()
-        return text == "-1" or all(p.strip().isdigit() for p in text.split(",") if p.strip()) and bool(text)
+        return text == "-1" or (all(p.strip().isdigit() for p in text.split(",") if p.strip()) and bool(text))
     if isinstance(devices, (list, tuple)):
-        return bool(devices) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in devices)
+        return bool(devices) and all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in devices
+        )
     return False
 
 
@@ -677,7 +716,9 @@ def _coerce_value(hint: Any, raw: Any, path: str, meta: Mapping[str, Any]) -> An
 
 
 def _convert_scalar(hint: type, raw: Any, path: str) -> Any:
-    wrong = setting_error(path, raw, f"expected {_TYPE_WORDS.get(hint, hint.__name__)}", _type_fix(hint, path))
+    wrong = setting_error(
+        path, raw, f"expected {_TYPE_WORDS.get(hint, hint.__name__)}", _type_fix(hint, path)
+    )
     if hint is bool:
         if isinstance(raw, bool):
             return raw
@@ -725,8 +766,12 @@ def _check_allowed(value: Any, path: str, meta: Mapping[str, Any]) -> Any:
         return value
     if not math.isfinite(value):
         raise setting_error(path, value, "must be a finite number", "Give a finite number (not nan or inf).")
-    bounds = (("ge", ">=", value >= meta.get("ge", -math.inf)), ("gt", ">", value > meta.get("gt", -math.inf)),
-              ("le", "<=", value <= meta.get("le", math.inf)), ("lt", "<", value < meta.get("lt", math.inf)))
+    bounds = (
+        ("ge", ">=", value >= meta.get("ge", -math.inf)),
+        ("gt", ">", value > meta.get("gt", -math.inf)),
+        ("le", "<=", value <= meta.get("le", math.inf)),
+        ("lt", "<", value < meta.get("lt", math.inf)),
+    )
     for key, op, ok in bounds:
         if key in meta and not ok:
             bound = meta[key] if isinstance(meta[key], int) else f"{meta[key]:g}"
@@ -740,7 +785,9 @@ def _canonical_choice(value: Any, choices: tuple[Any, ...], path: str) -> Any:
     for choice in choices:
         if key == (choice.lower() if isinstance(choice, str) else choice):
             return choice
-    raise setting_error(path, value, "not one of the allowed values", f"Choose one of: {', '.join(map(str, choices))}.")
+    raise setting_error(
+        path, value, "not one of the allowed values", f"Choose one of: {', '.join(map(str, choices))}."
+    )
 
 
 # --------------------------------------------------------------------------- Hydra
@@ -774,7 +821,9 @@ def explain_hydra_error(exc: BaseException, root: type = Config) -> ConfigError 
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
     cause: BaseException | None = exc
-    while cause is not None and not isinstance(cause, (ConfigKeyError, ConfigAttributeError, ValidationError)):
+    while cause is not None and not isinstance(
+        cause, (ConfigKeyError, ConfigAttributeError, ValidationError)
+    ):
         cause = cause.__cause__ or cause.__context__
     if cause is None:
         return None
@@ -789,8 +838,12 @@ def explain_hydra_error(exc: BaseException, root: type = Config) -> ConfigError 
     args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
     fake = getattr(cause, "msg", str(cause))
     value = _offending_value(fake)
-    return setting_error(full_key, value, f"expected {_TYPE_WORDS.get(args[0], getattr(args[0], '__name__', args[0]))}",
-                         _type_fix(args[0], full_key))
+    return setting_error(
+        full_key,
+        value,
+        f"expected {_TYPE_WORDS.get(args[0], getattr(args[0], '__name__', args[0]))}",
+        _type_fix(args[0], full_key),
+    )
 
 
 def _offending_value(message: str) -> Any:

@@ -27,8 +27,8 @@ __all__ = [
     "CarbonAwareFindings",
     "TrainingParts",
     "build_datamodule_for",
-    "build_training_parts",
     "build_trainer",
+    "build_training_parts",
     "check_checkpoint",
     "check_resume",
     "claim_run_folder",
@@ -37,8 +37,8 @@ __all__ = [
     "model_label",
     "resolve_checkpoint",
     "resolve_checkpoint_info",
-    "resume_settings",
     "resolve_precision",
+    "resume_settings",
     "run_folder",
 ]
 
@@ -103,8 +103,11 @@ def claim_run_folder(out: Path, key: str = "output_dir") -> None:
         out.mkdir(parents=True, exist_ok=True)
         holder = hold_lock(out / RUN_LOCK_TARGET)
     except OSError as exc:
-        reason = (str(storage_error(exc, out, fix=f"set {key} to another folder")) if exc.errno in STORAGE_ERRNOS
-                  else f"cannot make the folder ({exc.strerror or exc}). Set {key} to a folder you can write.")
+        reason = (
+            str(storage_error(exc, out, fix=f"set {key} to another folder"))
+            if exc.errno in STORAGE_ERRNOS
+            else f"cannot make the folder ({exc.strerror or exc}). Set {key} to a folder you can write."
+        )
         raise ConfigError(f"Invalid setting {key}={str(out)!r}: {reason}") from None
     if holder is not None:
         who = f"process {holder}" if holder else "another process"
@@ -189,11 +192,16 @@ def _requeued_checkpoint(out_dir: Path) -> str | None:
     job = slurm_job()
     if job is None or job["restart_count"] < 1:
         return None
-    found = [p for p in [out_dir / "checkpoints" / "last.ckpt", *out_dir.glob("hpc_ckpt_*.ckpt")] if p.is_file()]
+    found = [
+        p for p in [out_dir / "checkpoints" / "last.ckpt", *out_dir.glob("hpc_ckpt_*.ckpt")] if p.is_file()
+    ]
     if not found:
         return None
     newest = max(found, key=lambda p: p.stat().st_mtime)
-    print(f"SLURM job {job['job_id']} run {job['restart_count'] + 1} (requeued): resuming from {newest}", flush=True)
+    print(
+        f"SLURM job {job['job_id']} run {job['restart_count'] + 1} (requeued): resuming from {newest}",
+        flush=True,
+    )
     return str(newest)
 
 
@@ -203,14 +211,20 @@ def check_checkpoint(path: str, settings: Config) -> dict[str, Any]:
     Returns what the checkpoint says about its run: ``hyper_parameters`` (the classifier's)
     and ``settings`` (:func:`resume_settings` of the run that wrote it, when it recorded them).
     """
-    fix = "Give a last.ckpt of the same model (a run folder's checkpoints/last.ckpt), or leave ckpt_path unset."
+    fix = (
+        "Give a last.ckpt of the same model (a run folder's checkpoints/last.ckpt), or leave ckpt_path unset."
+    )
     try:
         saved = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is the same mistake
+    except Exception as err:
         reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:200]
-        raise ConfigError(f"Invalid setting ckpt_path={path!r}: not a readable checkpoint ({reason}). {fix}") from None
+        raise ConfigError(
+            f"Invalid setting ckpt_path={path!r}: not a readable checkpoint ({reason}). {fix}"
+        ) from None
     if not isinstance(saved, dict) or "state_dict" not in saved:
-        raise ConfigError(f"Invalid setting ckpt_path={path!r}: not a Lightning checkpoint (no state_dict). {fix}")
+        raise ConfigError(
+            f"Invalid setting ckpt_path={path!r}: not a Lightning checkpoint (no state_dict). {fix}"
+        )
     hparams = saved.get("hyper_parameters") or {}
     model_name = hparams.get("model_name")
     if model_name is not None and model_name != settings.model.name:
@@ -225,8 +239,17 @@ def check_checkpoint(path: str, settings: Config) -> dict[str, Any]:
 
 #: Settings a resumed job may change; each change is recorded in the report (``changed_on_resume``).
 RESUME_SETTINGS = (
-    "data.name", "data.batch_size", "model.image_size", "model.lr", "model.optimizer", "trainer.precision",
-    "trainer.accelerator", "energy.pue", "carbon.provider", "carbon.region", "sci.functional_unit",
+    "data.name",
+    "data.batch_size",
+    "model.image_size",
+    "model.lr",
+    "model.optimizer",
+    "trainer.precision",
+    "trainer.accelerator",
+    "energy.pue",
+    "carbon.provider",
+    "carbon.region",
+    "sci.functional_unit",
 )
 
 
@@ -258,8 +281,11 @@ def check_resume(info: dict[str, Any], path: str | None, settings: Config, num_c
             f"({key} giving {saved_classes} classes), or train from scratch without ckpt_path."
         )
     before, now = info.get("settings") or {}, resume_settings(settings)
-    return [f"{key}: {before[key]!r} -> {now[key]!r}" for key in RESUME_SETTINGS
-            if key in before and before[key] != now[key]]
+    return [
+        f"{key}: {before[key]!r} -> {now[key]!r}"
+        for key in RESUME_SETTINGS
+        if key in before and before[key] != now[key]
+    ]
 
 
 def _last_checkpoints_of(model_name: str) -> list[tuple[float, Path]]:
@@ -340,7 +366,11 @@ class TrainingParts:
 
 
 def build_training_parts(
-    settings: Config, out_dir: Path, provider: Any, outcome: Any, report_meta: dict[str, Any],
+    settings: Config,
+    out_dir: Path,
+    provider: Any,
+    outcome: Any,
+    report_meta: dict[str, Any],
     slot_schedule: Callback | None = None,
 ) -> TrainingParts:
     """Checkpointing, TensorBoard, run statistics, the energy/SCI callback, DDP clean-up.
@@ -378,8 +408,15 @@ def build_training_parts(
     if settings.prometheus.enabled:  # live gauges, read from the energy callback's monitor
         from sci_lightning.lightning.prometheus import PrometheusExporter
 
-        parts.callbacks.append(PrometheusExporter(settings.prometheus, provider, settings.sci,
-                                                  labels=_prometheus_labels(settings, out_dir), energy=parts.energy))
+        parts.callbacks.append(
+            PrometheusExporter(
+                settings.prometheus,
+                provider,
+                settings.sci,
+                labels=_prometheus_labels(settings, out_dir),
+                energy=parts.energy,
+            )
+        )
     if settings.sci.budget_g is not None or settings.sci.budget_kwh is not None:
         from sci_lightning.lightning.carbon_budget import CarbonBudget  # after the energy callback
 
@@ -406,12 +443,16 @@ def _add_tensorboard(parts: TrainingParts, out_dir: Path, explicit_dir: bool) ->
         logger = make_logger_from_hydra()
         parts.run_name = logger.name
     else:
-        logger = TensorBoardLogger(save_dir=str(out_dir), name="tensorboard", version="", default_hp_metric=False)
+        logger = TensorBoardLogger(
+            save_dir=str(out_dir), name="tensorboard", version="", default_hp_metric=False
+        )
     parts.loggers.append(logger)
     parts.callbacks.append(CustomScalarsLayoutCallback())
 
 
-def _carbon_aware_findings(settings: Config, provider: Any, outcome: Any, parts: TrainingParts) -> CarbonAwareFindings:
+def _carbon_aware_findings(
+    settings: Config, provider: Any, outcome: Any, parts: TrainingParts
+) -> CarbonAwareFindings:
     first_epoch = None
     if outcome.reason == "deferred":
         from sci_lightning.lightning.first_epoch_planner import FirstEpochPlanner
@@ -422,7 +463,11 @@ def _carbon_aware_findings(settings: Config, provider: Any, outcome: Any, parts:
 
 
 def _energy_callback(
-    settings: Config, out_dir: Path, provider: Any, parts: TrainingParts, report_meta: dict[str, Any],
+    settings: Config,
+    out_dir: Path,
+    provider: Any,
+    parts: TrainingParts,
+    report_meta: dict[str, Any],
     work: Any = None,
 ) -> Any:
     from sci_lightning.lightning.callback import EnergyCarbonCallback
@@ -450,8 +495,10 @@ def build_trainer(settings: Config, precision: str, parts: TrainingParts, out_di
 
             parts.callbacks.append(ProgressLines(energy=parts.energy))
     kwargs.update(precision=precision, enable_progress_bar=progress, enable_model_summary=progress)
-    kwargs.update(limit_predict_batches=settings.inference.limit_batches,  # inference.*: see train.py
-                  limit_test_batches=settings.inference.limit_batches)
+    kwargs.update(
+        limit_predict_batches=settings.inference.limit_batches,  # inference.*: see train.py
+        limit_test_batches=settings.inference.limit_batches,
+    )
     from sci_lightning.lightning.checkpointing import AtomicCheckpointIO
 
     return L.Trainer(

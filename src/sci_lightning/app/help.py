@@ -29,7 +29,9 @@ def app_group_listing(conf: Path | None = None) -> str:
     """``group: option, option`` per config group of the app (sorted, Hydra's compact format)."""
     conf_dir_ = conf or conf_dir()
     lines = []
-    for group in sorted(p for p in conf_dir_.iterdir() if p.is_dir() and p.name not in ("hydra", "__pycache__")):
+    for group in sorted(
+        p for p in conf_dir_.iterdir() if p.is_dir() and p.name not in ("hydra", "__pycache__")
+    ):
         options = sorted(f.stem for f in group.glob("*.yaml"))
         if options:
             lines.append(f"{group.name}: {', '.join(options)}")

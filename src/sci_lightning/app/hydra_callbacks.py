@@ -24,11 +24,18 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from sci_lightning.compare import build_comparison, collect_jobs, write_comparison
-from sci_lightning.compare.records import FAILURE_FILES, JOB_STATUS_FILE, failure_reason, one_line as _one_line
+from sci_lightning.compare.records import (
+    FAILURE_FILES,
+    JOB_STATUS_FILE,
+    failure_reason,
+)
+from sci_lightning.compare.records import (
+    one_line as _one_line,
+)
 from sci_lightning.compare.tables import text_summary
+from sci_lightning.errors import ConfigError
 from sci_lightning.fileio import atomic_write_text as _atomic_write_text
 from sci_lightning.redaction import redact
-from sci_lightning.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +92,9 @@ class ComparisonCallback(Callback):
         python -m sci_lightning -m model=inception,densenet compare.baseline=densenet
     """
 
-    def __init__(self, baseline: str | None = None, charts: bool = True, enabled: bool = True, print_table: bool = True) -> None:
+    def __init__(
+        self, baseline: str | None = None, charts: bool = True, enabled: bool = True, print_table: bool = True
+    ) -> None:
         self.baseline = baseline
         self.charts = charts
         self.enabled = enabled

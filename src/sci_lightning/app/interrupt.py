@@ -17,9 +17,10 @@ so a batch script can tell "resubmit me" from success (0) and failure.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from sci_lightning.errors import ConfigError
 from sci_lightning.settings import Config, setting_error
@@ -45,11 +46,16 @@ def check_interrupt_settings(settings: Config) -> None:
     if schedule.mode != "interrupt" or schedule.pause != "exit":
         return
     if not settings.save_checkpoint:
-        raise setting_error("save_checkpoint", False, "schedule.pause=exit resumes from last.ckpt",
-                            "Set save_checkpoint=true, or schedule.pause=wait.")
+        raise setting_error(
+            "save_checkpoint",
+            False,
+            "schedule.pause=exit resumes from last.ckpt",
+            "Set save_checkpoint=true, or schedule.pause=wait.",
+        )
     if settings.trainer.max_steps is None or settings.trainer.max_steps < 1:
         raise setting_error(
-            "trainer.max_steps", settings.trainer.max_steps,
+            "trainer.max_steps",
+            settings.trainer.max_steps,
             "schedule.pause=exit ends an epoch early and Lightning counts it as done, so without a step bound "
             "the resumed job would skip the rest of that epoch",
             "Set trainer.max_steps to the planned optimizer steps (max_epochs x batches per epoch), "
@@ -70,8 +76,15 @@ def _resumed_state(ckpt_path: str | None) -> dict[str, Any] | None:
 
 
 def plan_slots(
-    settings: Config, provider: Any, duration: Any, ckpt_path: str | None, *, plot_dir: Any = None,
-    clock: Callable[[], datetime], sleep: Callable[[float], Any], stream: TextIO | None = None,
+    settings: Config,
+    provider: Any,
+    duration: Any,
+    ckpt_path: str | None,
+    *,
+    plot_dir: Any = None,
+    clock: Callable[[], datetime],
+    sleep: Callable[[float], Any],
+    stream: TextIO | None = None,
 ) -> SlotsStart:
     """Plan the slots (or, resumed, the rest of them) and print the plan like the plan CLI.
 
@@ -96,22 +109,34 @@ def plan_slots(
     if state is not None:
         deadline = datetime.fromisoformat(state["deadline"])
         work = timedelta(seconds=float(state["remaining_s"])) if state.get("remaining_s") else None
-        print(f"Resuming an interruptible job: deadline {deadline.isoformat()}, "
-              f"{'work left ' + format_duration(work) if work else 'work left unknown'}", file=out)
+        print(
+            f"Resuming an interruptible job: deadline {deadline.isoformat()}, "
+            f"{'work left ' + format_duration(work) if work else 'work left unknown'}",
+            file=out,
+        )
     else:
-        span = (parse_duration(schedule.deadline, "schedule.deadline") if schedule.deadline
-                else timedelta(hours=schedule.window_h))
+        span = (
+            parse_duration(schedule.deadline, "schedule.deadline")
+            if schedule.deadline
+            else timedelta(hours=schedule.window_h)
+        )
         deadline, work = now + span, None
     if work is None:
         if duration is None:
             raise ConfigError(
                 "Invalid setting schedule.duration=None: schedule=interrupt plans slots for the job's run time and "
-                "no earlier sci_report.json of this model gives it. Set schedule.duration (e.g. 2h).")
-        work = duration.duration if isinstance(duration, DurationEstimate) else parse_duration(duration, "schedule.duration")
+                "no earlier sci_report.json of this model gives it. Set schedule.duration (e.g. 2h)."
+            )
+        work = (
+            duration.duration
+            if isinstance(duration, DurationEstimate)
+            else parse_duration(duration, "schedule.duration")
+        )
 
     def plan(at: datetime, remaining: timedelta) -> Any:
-        return fetch_interruptible_plan(provider, remaining, now=at, deadline=deadline, min_slot=schedule.min_slot,
-                                        pause_cost=pause_cost)
+        return fetch_interruptible_plan(
+            provider, remaining, now=at, deadline=deadline, min_slot=schedule.min_slot, pause_cost=pause_cost
+        )
 
     try:
         iplan = plan(now, work)
@@ -136,6 +161,15 @@ def plan_slots(
     def intensity(start: datetime, end: datetime) -> float | None:
         return covered_mean(provider.history(start, end), start, end)
 
-    slots = SlotSchedule(iplan.slots, deadline=deadline, pause=schedule.pause, pause_cost=pause_cost, clock=clock,
-                         sleep=sleep, tz=None, replan=replan, intensity=intensity)
+    slots = SlotSchedule(
+        iplan.slots,
+        deadline=deadline,
+        pause=schedule.pause,
+        pause_cost=pause_cost,
+        clock=clock,
+        sleep=sleep,
+        tz=None,
+        replan=replan,
+        intensity=intensity,
+    )
     return SlotsStart(schedule=slots, plan=iplan)

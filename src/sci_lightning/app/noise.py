@@ -32,9 +32,16 @@ __all__ = ["LOG_FILTERS", "WARNING_FILTERS", "one_handler_per_message", "quiet_t
 
 #: ``(category, message regex, module regex)`` for :func:`warnings.filterwarnings`.
 WARNING_FILTERS: tuple[tuple[type[Warning], str, str], ...] = (
-    (FutureWarning, r"`isinstance\(treespec, LeafSpec\)` is deprecated", r"lightning\.pytorch\.utilities\._pytree"),
-    (Warning, r"The `srun` command is available on your system but is not used",
-     r"lightning\.fabric\.plugins\.environments\.slurm"),
+    (
+        FutureWarning,
+        r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        r"lightning\.pytorch\.utilities\._pytree",
+    ),
+    (
+        Warning,
+        r"The `srun` command is available on your system but is not used",
+        r"lightning\.fabric\.plugins\.environments\.slurm",
+    ),
 )
 
 #: ``logger name -> substrings``: a record of that logger whose message holds one is dropped.
@@ -52,7 +59,7 @@ class _DropMessages(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             text = record.getMessage()
-        except Exception:  # noqa: BLE001 - a malformed record is not ours to judge
+        except Exception:
             return True
         return not any(needle in text for needle in self.needles)
 

@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Mapping, TextIO
+from typing import Any, TextIO
 
 import hydra
 from omegaconf import DictConfig
@@ -73,9 +74,13 @@ def _parse_start(text: str | None) -> datetime | None:
     try:
         ts = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise ConfigError(f"start={text!r} is not an ISO-8601 time. Fix: e.g. start=2023-06-01T00:00:00Z.") from None
+        raise ConfigError(
+            f"start={text!r} is not an ISO-8601 time. Fix: e.g. start=2023-06-01T00:00:00Z."
+        ) from None
     if ts.tzinfo is None:
-        raise ConfigError(f"start={text!r} has no time zone. Fix: end it with Z for UTC, e.g. start=2023-06-01T00:00:00Z.")
+        raise ConfigError(
+            f"start={text!r} has no time zone. Fix: end it with Z for UTC, e.g. start=2023-06-01T00:00:00Z."
+        )
     return ts.astimezone(timezone.utc)
 
 
@@ -117,8 +122,14 @@ def run_plan(
     return _plot_and_print(cfg, result, plan, lambda: format_table(plan, result), output_dir, stream)
 
 
-def _plot_and_print(cfg: PlanConfig, result: dict[str, Any], plotted: Any, table: Any,
-                    output_dir: str | Path | None, stream: TextIO) -> dict[str, Any]:
+def _plot_and_print(
+    cfg: PlanConfig,
+    result: dict[str, Any],
+    plotted: Any,
+    table: Any,
+    output_dir: str | Path | None,
+    stream: TextIO,
+) -> dict[str, Any]:
     """Write the PNG of ``plotted`` (unless only the begin time is asked), then print the begin
     time, the JSON or ``table()``. Returns ``result`` (with the plot's path)."""
     if cfg.plot and not cfg.slurm_begin:
@@ -133,16 +144,31 @@ def _plot_and_print(cfg: PlanConfig, result: dict[str, Any], plotted: Any, table
     return result
 
 
-def _run_interruptible(cfg: PlanConfig, provider: IntensityProvider, duration: Any, now: datetime,
-                       output_dir: str | Path | None, stream: TextIO) -> dict[str, Any]:
+def _run_interruptible(
+    cfg: PlanConfig,
+    provider: IntensityProvider,
+    duration: Any,
+    now: datetime,
+    output_dir: str | Path | None,
+    stream: TextIO,
+) -> dict[str, Any]:
     """``interruptible=true``: plan the run slots, then print and plot them like :func:`run_plan`."""
     deadline = parse_duration(cfg.deadline, "deadline") if cfg.deadline else timedelta(hours=cfg.window_h)
-    iplan = fetch_interruptible_plan(provider, duration, now=now, deadline=deadline, min_slot=cfg.min_slot,
-                                     pause_cost=cfg.pause_cost, energy_kwh=cfg.energy_kwh,
-                                     pause_idle_w=cfg.pause_idle_w)
+    iplan = fetch_interruptible_plan(
+        provider,
+        duration,
+        now=now,
+        deadline=deadline,
+        min_slot=cfg.min_slot,
+        pause_cost=cfg.pause_cost,
+        energy_kwh=cfg.energy_kwh,
+        pause_idle_w=cfg.pause_idle_w,
+    )
     result: dict[str, Any] = {"plan": iplan.best_single.to_dict(), "interruptible": iplan.to_dict()}
     result["slurm_begin"] = slurm_begin_time(iplan.slots[0].start, cfg.slurm_tz)  # the first slot
-    return _plot_and_print(cfg, result, iplan, lambda: format_interruptible_table(iplan, result), output_dir, stream)
+    return _plot_and_print(
+        cfg, result, iplan, lambda: format_interruptible_table(iplan, result), output_dir, stream
+    )
 
 
 def _projection(plan: Plan, energy_kwh: float, embodied_g: float, functional_units: float) -> dict[str, Any]:
@@ -191,8 +217,10 @@ def format_table(plan: Plan, result: dict[str, Any]) -> str:
     if proj:
         head += f"{'operational g':>16}{'SCI g/unit':>14}"
     lines.append(head)
-    rows = [("run now", plan.now_start, plan.now_mean_g_per_kwh, "now"),
-            ("best start", plan.best_start, plan.best_mean_g_per_kwh, "shifted")]
+    rows = [
+        ("run now", plan.now_start, plan.now_mean_g_per_kwh, "now"),
+        ("best start", plan.best_start, plan.best_mean_g_per_kwh, "shifted"),
+    ]
     for label, s, mean, key in rows:
         row = f"{label:<12}{t(s):<22}{t(s + plan.duration):<22}{mean:>16.1f}"
         if proj:
@@ -206,15 +234,23 @@ def format_table(plan: Plan, result: dict[str, Any]) -> str:
     lines += ["", saving]
     if not proj:
         lines.append("(give energy_kwh=<kWh> to project grams of CO2e and SCI)")
-    lines.append(f"sbatch --begin={result['slurm_begin']} (local time of this machine unless slurm_tz is set)")
+    lines.append(
+        f"sbatch --begin={result['slurm_begin']} (local time of this machine unless slurm_tz is set)"
+    )
     check = result.get("sdk_cross_check")
     if check is not None:
-        lines.append(f"Carbon Aware SDK cross-check: {'agrees' if check['agrees'] else 'DISAGREES'} - {check['reason']}")
-    lines.append("Figures are estimates: forecast (or recorded/table) intensities, averaged over the job window "
-                 "weighted by overlap.")
+        lines.append(
+            f"Carbon Aware SDK cross-check: {'agrees' if check['agrees'] else 'DISAGREES'} - {check['reason']}"
+        )
+    lines.append(
+        "Figures are estimates: forecast (or recorded/table) intensities, averaged over the job window "
+        "weighted by overlap."
+    )
     if plan.kind == "static":
-        lines.append("note: static (table) intensities do not vary in time, so no start is better; "
-                     "choose a forecast provider (e.g. carbon=watttime) to shift in time.")
+        lines.append(
+            "note: static (table) intensities do not vary in time, so no start is better; "
+            "choose a forecast provider (e.g. carbon=watttime) to shift in time."
+        )
     for note in plan.notes:
         lines.append(f"note: {note}")
     if result.get("plot"):
@@ -241,8 +277,10 @@ def format_interruptible_table(iplan: InterruptiblePlan, result: dict[str, Any])
         f"{'':<20}{'start':<22}{'end':<22}{'mean gCO2e/kWh':>16}{'gCO2e':>12}",
     ]
     for i, slot in enumerate(iplan.slots, 1):
-        lines.append(f"{f'slot {i}':<20}{t(slot.start):<22}{t(slot.end):<22}{slot.mean_g_per_kwh:>16.1f}"
-                     f"{slot.emissions_g:>12.1f}")
+        lines.append(
+            f"{f'slot {i}':<20}{t(slot.start):<22}{t(slot.end):<22}{slot.mean_g_per_kwh:>16.1f}"
+            f"{slot.emissions_g:>12.1f}"
+        )
     if iplan.idle_emissions_g:
         lines.append(f"{'paused (idle)':<20}{'':<44}{'':>16}{iplan.idle_emissions_g:>12.1f}")
     end_now = single.now_start + iplan.duration
@@ -290,13 +328,25 @@ def plot_plan(plan: Plan | InterruptiblePlan, path: str | Path) -> Path:
     fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
     try:
         ax.step(xs, ys, where="post", color="0.2", lw=1.2, label=f"{plan.kind} intensity")
-        ax.axvspan(plan.now_start, plan.now_start + plan.duration, color="tab:red", alpha=0.15,
-                   label=f"run now: {plan.now_mean_g_per_kwh:.0f} g/kWh")
-        ax.axvspan(plan.best_start, plan.best_end, color="tab:green", alpha=0.3,
-                   label=f"best: {plan.best_mean_g_per_kwh:.0f} g/kWh (-{plan.saving_pct:.0f}%)")
+        ax.axvspan(
+            plan.now_start,
+            plan.now_start + plan.duration,
+            color="tab:red",
+            alpha=0.15,
+            label=f"run now: {plan.now_mean_g_per_kwh:.0f} g/kWh",
+        )
+        ax.axvspan(
+            plan.best_start,
+            plan.best_end,
+            color="tab:green",
+            alpha=0.3,
+            label=f"best: {plan.best_mean_g_per_kwh:.0f} g/kWh (-{plan.saving_pct:.0f}%)",
+        )
         ax.axvline(plan.window_end, color="0.5", ls=":", lw=1)
         ax.set_xlim(min(xs[0], plan.window_start), max(xs[-1], plan.best_end))
-        _label_and_save(fig, ax, f"Best start for a {plan.duration.total_seconds() / 3600:.2f} h job", plan, path)
+        _label_and_save(
+            fig, ax, f"Best start for a {plan.duration.total_seconds() / 3600:.2f} h job", plan, path
+        )
     finally:
         plt.close(fig)
     return path
@@ -329,17 +379,40 @@ def _plot_slots(iplan: InterruptiblePlan, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
     try:
         ax.step(xs, ys, where="post", color="0.2", lw=1.2, label=f"{single.kind} intensity")
-        ax.axvspan(single.now_start, single.now_start + iplan.duration, color="tab:red", alpha=0.12,
-                   label=f"run now: {single.now_mean_g_per_kwh:.0f} g/kWh")
-        ax.axvspan(single.best_start, single.best_end, fill=False, hatch="//", edgecolor="tab:blue", lw=0.8,
-                   label=f"best single start: {single.best_mean_g_per_kwh:.0f} g/kWh")
+        ax.axvspan(
+            single.now_start,
+            single.now_start + iplan.duration,
+            color="tab:red",
+            alpha=0.12,
+            label=f"run now: {single.now_mean_g_per_kwh:.0f} g/kWh",
+        )
+        ax.axvspan(
+            single.best_start,
+            single.best_end,
+            fill=False,
+            hatch="//",
+            edgecolor="tab:blue",
+            lw=0.8,
+            label=f"best single start: {single.best_mean_g_per_kwh:.0f} g/kWh",
+        )
         for i, slot in enumerate(iplan.slots):
-            ax.axvspan(slot.start, slot.end, color="tab:green", alpha=0.35,
-                       label=(f"{len(iplan.slots)} slot(s): -{iplan.saving_vs_now_pct:.0f}% vs now, "
-                              f"-{iplan.saving_vs_best_start_pct:.0f}% vs best start") if i == 0 else None)
+            ax.axvspan(
+                slot.start,
+                slot.end,
+                color="tab:green",
+                alpha=0.35,
+                label=(
+                    f"{len(iplan.slots)} slot(s): -{iplan.saving_vs_now_pct:.0f}% vs now, "
+                    f"-{iplan.saving_vs_best_start_pct:.0f}% vs best start"
+                )
+                if i == 0
+                else None,
+            )
         ax.axvline(iplan.deadline_end, color="0.5", ls=":", lw=1, label="deadline")
         ax.set_xlim(min(xs[0], iplan.window_start), max(xs[-1], iplan.deadline_end))
-        _label_and_save(fig, ax, f"Interruptible {iplan.duration.total_seconds() / 3600:.2f} h job", single, path)
+        _label_and_save(
+            fig, ax, f"Interruptible {iplan.duration.total_seconds() / 3600:.2f} h job", single, path
+        )
     finally:
         plt.close(fig)
     return path

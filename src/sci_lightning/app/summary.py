@@ -17,8 +17,9 @@ with the checkpoint that holds it (``checkpoint.save_top_k`` with ``checkpoint.m
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["METHOD_LABELS", "accuracy_part", "format_duration", "format_energy", "summary_line"]
 
@@ -144,8 +145,17 @@ def summary_line(
         status: ``completed`` | ``interrupted`` | ``failed``; default the summary's or the report's.
     """
     summary = summary or {}
-    status = status or summary.get("status") or (getattr(report, "status", None) if report else None) or "completed"
-    model = summary.get("model_label") or summary.get("model") or (getattr(report, "model", None) if report else None)
+    status = (
+        status
+        or summary.get("status")
+        or (getattr(report, "status", None) if report else None)
+        or "completed"
+    )
+    model = (
+        summary.get("model_label")
+        or summary.get("model")
+        or (getattr(report, "model", None) if report else None)
+    )
     parts = [f"sci-lightning: {status} {model or 'run'}"]
     parts.append(accuracy_part(summary, report))
     parts.append(_time_part(report, summary))
@@ -153,7 +163,9 @@ def summary_line(
     if report is not None:
         parts.append(_intensity_part(report))
         value = report.sci.value
-        parts.append(f"SCI {value:.3g} {report.sci.unit}" if _finite(value) else f"SCI n/a ({report.sci.unit})")
+        parts.append(
+            f"SCI {value:.3g} {report.sci.unit}" if _finite(value) else f"SCI n/a ({report.sci.unit})"
+        )
         cost = _cost_part(report)
         if cost:
             parts.append(cost)

@@ -48,7 +48,7 @@ from sci_lightning.lightning.interruption import (
 )
 from sci_lightning.settings import Config, coerce
 
-__all__ = ["run", "resolve_precision"]
+__all__ = ["resolve_precision", "run"]
 
 
 def run(cfg: Any, *, clock: Any = None, sleep: Any = None, callbacks: Any = ()) -> float | None:
@@ -86,8 +86,11 @@ def _in_user_words(exc: OSError, out_dir: Any) -> BaseException:
         return exc
     where = exc.filename or out_dir
     in_cache = "cache" in str(where) or "synthetic" in str(where)
-    fix = ("set data.cache_dir (or SCI_LIGHTNING_CACHE) to another folder" if in_cache
-           else "set output_dir to another folder")
+    fix = (
+        "set data.cache_dir (or SCI_LIGHTNING_CACHE) to another folder"
+        if in_cache
+        else "set output_dir to another folder"
+    )
     return storage_error(exc, where, fix=fix)
 
 
@@ -98,8 +101,12 @@ def _cache_error(exc: OSError, settings: Config) -> BaseException:
     from sci_lightning.data.tiny_imagenet import resolve_cache_dir
 
     where = exc.filename or resolve_cache_dir(settings.data.cache_dir)
-    return storage_error(exc, where, kept="nothing half-built is kept: the next run builds the cache again",
-                         fix="set data.cache_dir (or SCI_LIGHTNING_CACHE) to another folder")
+    return storage_error(
+        exc,
+        where,
+        kept="nothing half-built is kept: the next run builds the cache again",
+        fix="set data.cache_dir (or SCI_LIGHTNING_CACHE) to another folder",
+    )
 
 
 def _run_in(settings: Config, out_dir: Any, clock: Any, sleep: Any, callbacks: Any) -> float | None:
@@ -125,17 +132,22 @@ def _run_in(settings: Config, out_dir: Any, clock: Any, sleep: Any, callbacks: A
     fit_data = _fit_data(settings, datamodule)
     meta = _report_meta(settings, comparable, slots)
     if resume_changes:
-        print(f"warning: resuming {ckpt_path} with changed settings ({'; '.join(resume_changes)}); "
-              "recorded in the report", file=sys.stderr)
+        print(
+            f"warning: resuming {ckpt_path} with changed settings ({'; '.join(resume_changes)}); "
+            "recorded in the report",
+            file=sys.stderr,
+        )
         meta["settings"] = {**comparable, "changed_on_resume": resume_changes}
-    parts = build_training_parts(settings, out_dir, provider, outcome, meta,
-                                 slot_schedule=slots.schedule if slots else None)
+    parts = build_training_parts(
+        settings, out_dir, provider, outcome, meta, slot_schedule=slots.schedule if slots else None
+    )
     parts.callbacks[:0] = list(callbacks)
     trainer = build_trainer(settings, precision, parts, out_dir)
     if parts.energy is not None:
         parts.energy.report_meta["hardware"] = hardware_info(trainer)
-    context = _FitContext(settings, trainer, model, datamodule, fit_data, parts, precision, comparable,
-                          out_dir, resume_changes)
+    context = _FitContext(
+        settings, trainer, model, datamodule, fit_data, parts, precision, comparable, out_dir, resume_changes
+    )
     return _fit(context, ckpt_path, slots)
 
 
@@ -155,8 +167,16 @@ class _FitContext:
     resume_changes: list[str]
 
     def summary(self) -> dict[str, Any]:
-        summary = _run_summary(self.settings, self.trainer, self.model, self.datamodule, self.fit_data, self.parts,
-                               self.precision, self.comparable)
+        summary = _run_summary(
+            self.settings,
+            self.trainer,
+            self.model,
+            self.datamodule,
+            self.fit_data,
+            self.parts,
+            self.precision,
+            self.comparable,
+        )
         if self.resume_changes:
             summary["changed_on_resume"] = list(self.resume_changes)
         return summary
@@ -178,7 +198,7 @@ def _fit(ctx: _FitContext, ckpt_path: str | None, slots: SlotsStart | None) -> f
             try:
                 summary = ctx.summary()
                 _write_summary(out_dir, summary, started_at, end)
-            except Exception as err:  # noqa: BLE001 - never hide why the fit stopped
+            except Exception as err:
                 print(f"warning: run_summary.json not written ({type(err).__name__}: {err})", file=sys.stderr)
             _print_summary_line(out_dir, summary, parts, end.status, only_with_report=True)
         if end.status == "interrupted":
@@ -211,18 +231,30 @@ def _fit(ctx: _FitContext, ckpt_path: str | None, slots: SlotsStart | None) -> f
 
 def _write_stopped_before_fit(out_dir: Any, settings: Config, exc: SignalInterrupt, started_at: Any) -> None:
     """``run_summary.json`` of a run stopped by a signal before its fit began (phase ``data``)."""
-    summary = {"schema_version": 1, "model": settings.model.name, "model_label": model_label(settings),
-               "experiment": settings.experiment_name, "steps": 0, "epochs": 0, "energy_kwh": None, "sci": None,
-               "measured": "nothing: the energy meters start with the fit, which had not begun",
-               "wall_s": round((utcnow() - started_at).total_seconds(), 3)}
+    summary = {
+        "schema_version": 1,
+        "model": settings.model.name,
+        "model_label": model_label(settings),
+        "experiment": settings.experiment_name,
+        "steps": 0,
+        "epochs": 0,
+        "energy_kwh": None,
+        "sci": None,
+        "measured": "nothing: the energy meters start with the fit, which had not begun",
+        "wall_s": round((utcnow() - started_at).total_seconds(), 3),
+    }
     end = RunEnd("interrupted", exc.signal_name)
     try:
         _write_summary(out_dir, summary, started_at, end)
     except OSError as err:
         print(f"warning: run_summary.json not written ({err})", file=sys.stderr)
         return
-    print(f"Interrupted by {exc.signal_name} during {phase_reached()}; nothing was measured yet. "
-          f"Summary: {out_dir / 'run_summary.json'}", file=sys.stderr, flush=True)
+    print(
+        f"Interrupted by {exc.signal_name} during {phase_reached()}; nothing was measured yet. "
+        f"Summary: {out_dir / 'run_summary.json'}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _measure_inference(settings: Config, trainer: L.Trainer, model: ImageClassifier, datamodule: Any) -> None:
@@ -237,9 +269,12 @@ def _measure_inference(settings: Config, trainer: L.Trainer, model: ImageClassif
             trainer.test(model, datamodule=datamodule, verbose=False)
         else:
             trainer.predict(model, datamodule=datamodule, return_predictions=False)
-    except Exception as err:  # noqa: BLE001 - the training run is done; its inference figure is extra
-        print(f"warning: inference not measured ({type(err).__name__}: {err}); set inference.enabled=false "
-              "to skip it", file=sys.stderr)
+    except Exception as err:
+        print(
+            f"warning: inference not measured ({type(err).__name__}: {err}); set inference.enabled=false "
+            "to skip it",
+            file=sys.stderr,
+        )
 
 
 def _write_preparation(out_dir: Any, fit_data: Any) -> None:
@@ -252,8 +287,13 @@ def _write_preparation(out_dir: Any, fit_data: Any) -> None:
         print(f"warning: preparation.json not written ({err})", file=sys.stderr)
 
 
-def _print_summary_line(out_dir: Any, summary: dict[str, Any] | None, parts: TrainingParts, status: str,
-                        only_with_report: bool = False) -> None:
+def _print_summary_line(
+    out_dir: Any,
+    summary: dict[str, Any] | None,
+    parts: TrainingParts,
+    status: str,
+    only_with_report: bool = False,
+) -> None:
     """The run's one-line result on stdout (:func:`sci_lightning.app.summary.summary_line`)."""
     from sci_lightning.app.summary import summary_line
 
@@ -263,18 +303,26 @@ def _print_summary_line(out_dir: Any, summary: dict[str, Any] | None, parts: Tra
     path = out_dir / ("sci_report.json" if report is not None else "run_summary.json")
     try:
         print(summary_line(summary, report, path, status=status), flush=True)
-    except Exception as err:  # noqa: BLE001 - the line is a courtesy; the files hold the results
+    except Exception as err:
         print(f"warning: no summary line ({type(err).__name__}: {err})", file=sys.stderr)
 
 
 def _write_summary(out_dir: Any, summary: dict[str, Any], started_at: Any, end: RunEnd) -> None:
     """``run_summary.json``, with how the fit ended (``status``, ``interruption``)."""
-    interruption = None if end.status in ("completed", "paused") else {"signal": end.signal, "error": end.error}
+    interruption = (
+        None if end.status in ("completed", "paused") else {"signal": end.signal, "error": end.error}
+    )
     if interruption is not None and end.signal:
         interruption["phase"] = phase_reached()  # setup, data, sanity check, training, validation, reporting
-        interruption["checkpoint"] = _last_checkpoint(out_dir) if phase_reached() not in _BEFORE_TRAINING else None
-    summary.update(started_at=started_at.isoformat(), ended_at=utcnow().isoformat(), status=end.status,
-                   interruption=interruption)
+        interruption["checkpoint"] = (
+            _last_checkpoint(out_dir) if phase_reached() not in _BEFORE_TRAINING else None
+        )
+    summary.update(
+        started_at=started_at.isoformat(),
+        ended_at=utcnow().isoformat(),
+        status=end.status,
+        interruption=interruption,
+    )
     atomic_write_json(out_dir / "run_summary.json", summary)
 
 
@@ -299,8 +347,15 @@ def _intensity_provider(settings: Config) -> Any:
     return build_provider(settings.carbon)
 
 
-def _plan_slots(settings: Config, provider: Any, comparable: dict[str, Any], ckpt_path: str | None, out_dir: Any,
-                clock: Any, sleep: Any) -> SlotsStart | None:
+def _plan_slots(
+    settings: Config,
+    provider: Any,
+    comparable: dict[str, Any],
+    ckpt_path: str | None,
+    out_dir: Any,
+    clock: Any,
+    sleep: Any,
+) -> SlotsStart | None:
     """``schedule=interrupt``: plan and print the slots; with ``pause=exit`` and a later first slot, exit (75)."""
     if settings.schedule.mode != "interrupt":
         return None
@@ -308,13 +363,27 @@ def _plan_slots(settings: Config, provider: Any, comparable: dict[str, Any], ckp
 
     from sci_lightning.shifting.schedule import system_clock
 
-    start = plan_slots(settings, provider, _expected_duration(settings, comparable), ckpt_path, plot_dir=out_dir,
-                       clock=clock or system_clock, sleep=sleep or time.sleep)
+    start = plan_slots(
+        settings,
+        provider,
+        _expected_duration(settings, comparable),
+        ckpt_path,
+        plot_dir=out_dir,
+        clock=clock or system_clock,
+        sleep=sleep or time.sleep,
+    )
     if start.exit_before is not None:
         paused = start.exit_before
-        summary = {"schema_version": 1, "model": settings.model.name, "experiment": settings.experiment_name,
-                   "steps": None, "next_start": paused.next_start.isoformat(), "sbatch_begin": paused.sbatch_begin,
-                   "ckpt_path": paused.ckpt_path, "settings": comparable}
+        summary = {
+            "schema_version": 1,
+            "model": settings.model.name,
+            "experiment": settings.experiment_name,
+            "steps": None,
+            "next_start": paused.next_start.isoformat(),
+            "sbatch_begin": paused.sbatch_begin,
+            "ckpt_path": paused.ckpt_path,
+            "settings": comparable,
+        }
         _write_summary(out_dir, summary, utcnow(), RunEnd("paused"))
         raise SystemExit(PAUSED_EXIT_CODE)
     return start
@@ -355,7 +424,9 @@ def _fit_data(settings: Config, datamodule: Any) -> Any:
     return features
 
 
-def _report_meta(settings: Config, comparable: dict[str, Any], slots: SlotsStart | None = None) -> dict[str, Any]:
+def _report_meta(
+    settings: Config, comparable: dict[str, Any], slots: SlotsStart | None = None
+) -> dict[str, Any]:
     """What the SCI report says about the run besides its figures."""
     meta: dict[str, Any] = {
         "model": settings.model.name,
@@ -364,8 +435,14 @@ def _report_meta(settings: Config, comparable: dict[str, Any], slots: SlotsStart
         "settings": comparable,
     }
     if slots is not None and slots.schedule is None:  # planning failed: straight through, said why
-        meta["slots"] = {"status": "not planned", "pause": settings.schedule.pause, "run": [], "pauses": [],
-                         "planned": [], "notes": list(slots.notes)}
+        meta["slots"] = {
+            "status": "not planned",
+            "pause": settings.schedule.pause,
+            "run": [],
+            "pauses": [],
+            "planned": [],
+            "notes": list(slots.notes),
+        }
     boundary = settings.sci.boundary  # None: the report's default statement
     if settings.model.cache_features:
         from sci_lightning.sci.report import DEFAULT_BOUNDARY
@@ -377,8 +454,14 @@ def _report_meta(settings: Config, comparable: dict[str, Any], slots: SlotsStart
 
 
 def _run_summary(
-    settings: Config, trainer: L.Trainer, model: ImageClassifier, datamodule: Any, fit_data: Any,
-    parts: TrainingParts, precision: str, comparable: dict[str, Any],
+    settings: Config,
+    trainer: L.Trainer,
+    model: ImageClassifier,
+    datamodule: Any,
+    fit_data: Any,
+    parts: TrainingParts,
+    precision: str,
+    comparable: dict[str, Any],
 ) -> dict[str, Any]:
     """The content of ``run_summary.json``."""
     total, trainable = model.num_parameters()
@@ -403,8 +486,10 @@ def _run_summary(
         "best_val_acc": model.best_val_acc,
         "final_val_acc": model.last_val_acc,
         "final_val_acc_top5": model.last_val_acc_top5,
-        "checkpoints": {"last": settings.save_checkpoint,
-                        "best_by": settings.checkpoint.monitor if settings.checkpoint.save_top_k else None},
+        "checkpoints": {
+            "last": settings.save_checkpoint,
+            "best_by": settings.checkpoint.monitor if settings.checkpoint.save_top_k else None,
+        },
         "precision": precision,
         "hardware": hardware_info(trainer),
         "interrupted": bool(trainer.interrupted),

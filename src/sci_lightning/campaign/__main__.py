@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from sci_lightning.campaign.output import write_campaign
 from sci_lightning.campaign.rollup import build_campaign, campaign_line
@@ -28,9 +28,15 @@ def _parser() -> argparse.ArgumentParser:
         description="One Provider SCI (GSF SCI for AI) over every run of a model's development: completed, "
         "interrupted, failed and resumed runs, per functional unit of the final model.",
     )
-    parser.add_argument("dirs", nargs="+", metavar="DIR", help="a run folder or a folder of run folders (e.g. a sweep)")
-    parser.add_argument("--final", default=None, metavar="RUN_DIR",
-                        help="the run folder of the final model (default: the last completed run)")
+    parser.add_argument(
+        "dirs", nargs="+", metavar="DIR", help="a run folder or a folder of run folders (e.g. a sweep)"
+    )
+    parser.add_argument(
+        "--final",
+        default=None,
+        metavar="RUN_DIR",
+        help="the run folder of the final model (default: the last completed run)",
+    )
     parser.add_argument("--out", default=None, metavar="DIR", help="output folder (default: the first DIR)")
     return parser
 
@@ -46,8 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
-        print(f"error: cannot write the campaign files to {str(out)!r} ({e.strerror or e}). "
-              "Choose a writable folder with --out.", file=sys.stderr)
+        print(
+            f"error: cannot write the campaign files to {str(out)!r} ({e.strerror or e}). "
+            "Choose a writable folder with --out.",
+            file=sys.stderr,
+        )
         return 2
     print(campaign_line(campaign))
     print(f"Wrote {', '.join(sorted(written))} to {out}")

@@ -23,11 +23,15 @@ from typing import Any
 import yaml
 
 from sci_lightning.campaign.rollup import (
-    CAMPAIGN_SCHEMA_VERSION, NO_MEASUREMENT, Campaign, CampaignPreparation, CampaignRun,
+    CAMPAIGN_SCHEMA_VERSION,
+    NO_MEASUREMENT,
+    Campaign,
+    CampaignPreparation,
+    CampaignRun,
 )
 from sci_lightning.fileio import atomic_write_text
-from sci_lightning.sci.codec import plain
 from sci_lightning.redaction import redact, scrub, secret_values
+from sci_lightning.sci.codec import plain
 
 __all__ = [
     "JSON_NAME",
@@ -44,16 +48,22 @@ MD_NAME = "campaign.md"
 MANIFEST_NAME = "campaign_impact.yml"
 
 #: functional unit -> the manifest field holding its R, and the per-unit output (as in sci/manifest.py)
-_FU_FIELDS = {"job": ("jobs", "sci-per-job"), "epoch": ("epochs", "sci-per-epoch"),
-              "1000_images": ("thousand-images", "sci-per-thousand-images"),
-              "pflop": ("petaflops", "sci-per-petaflop"),
-              "billion_parameters": ("billion-parameters", "sci-per-billion-parameters"),
-              "1000_tokens": ("thousand-tokens", "sci-per-thousand-tokens")}
-_UNIT_WORDS = {"job": "one training job of the final model", "epoch": "one training epoch of the final model",
-               "1000_images": "1,000 training images of the final model's run",
-               "pflop": "one PFLOP of the final model's training + validation compute",
-               "billion_parameters": "one billion parameters of the final model (gross)",
-               "1000_tokens": "1,000 training tokens of the final model's run"}
+_FU_FIELDS = {
+    "job": ("jobs", "sci-per-job"),
+    "epoch": ("epochs", "sci-per-epoch"),
+    "1000_images": ("thousand-images", "sci-per-thousand-images"),
+    "pflop": ("petaflops", "sci-per-petaflop"),
+    "billion_parameters": ("billion-parameters", "sci-per-billion-parameters"),
+    "1000_tokens": ("thousand-tokens", "sci-per-thousand-tokens"),
+}
+_UNIT_WORDS = {
+    "job": "one training job of the final model",
+    "epoch": "one training epoch of the final model",
+    "1000_images": "1,000 training images of the final model's run",
+    "pflop": "one PFLOP of the final model's training + validation compute",
+    "billion_parameters": "one billion parameters of the final model (gross)",
+    "1000_tokens": "1,000 training tokens of the final model's run",
+}
 
 
 def _g(x: float | None, digits: int = 4) -> str:
@@ -65,23 +75,45 @@ def _g(x: float | None, digits: int = 4) -> str:
 
 def _run_dict(r: CampaignRun) -> dict[str, Any]:
     return {
-        "name": r.name, "path": str(r.path), "model": r.model, "status": r.status, "source": r.source,
-        "resumed": r.resumed, "parts": len(r.parts), "reason": r.reason,
+        "name": r.name,
+        "path": str(r.path),
+        "model": r.model,
+        "status": r.status,
+        "source": r.source,
+        "resumed": r.resumed,
+        "parts": len(r.parts),
+        "reason": r.reason,
         "started_at": r.started_at.isoformat() if r.started_at else None,
         "ended_at": r.ended_at.isoformat() if r.ended_at else None,
-        "own": {"energy_kwh": r.energy_kwh, "operational_g": r.operational_g, "embodied_g": r.embodied_g,
-                "carbon_g": r.carbon_g, "cost_usd": r.cost_usd, "duration_s": r.duration_s},
+        "own": {
+            "energy_kwh": r.energy_kwh,
+            "operational_g": r.operational_g,
+            "embodied_g": r.embodied_g,
+            "carbon_g": r.carbon_g,
+            "cost_usd": r.cost_usd,
+            "duration_s": r.duration_s,
+        },
         "counted_fraction": r.counted_fraction,
-        "counted": {f: r.counted(f) for f in ("energy_kwh", "operational_g", "embodied_g", "carbon_g",
-                                              "cost_usd", "duration_s")},
-        "included_in": list(r.included_in), "estimated": list(r.estimated), "share": r.share,
+        "counted": {
+            f: r.counted(f)
+            for f in ("energy_kwh", "operational_g", "embodied_g", "carbon_g", "cost_usd", "duration_s")
+        },
+        "included_in": list(r.included_in),
+        "estimated": list(r.estimated),
+        "share": r.share,
     }
 
 
 def _prep_dict(p: CampaignPreparation) -> dict[str, Any]:
-    return {"run": p.run, "counted": p.counted, "why": p.why, "energy_kwh_counted": p.energy_kwh,
-            "operational_g_counted": p.counted_g, "operational_g_estimated": p.operational_g,
-            "record": p.record.to_dict()}
+    return {
+        "run": p.run,
+        "counted": p.counted,
+        "why": p.why,
+        "energy_kwh_counted": p.energy_kwh,
+        "operational_g_counted": p.counted_g,
+        "operational_g_estimated": p.operational_g,
+        "record": p.record.to_dict(),
+    }
 
 
 def campaign_dict(c: Campaign) -> dict[str, Any]:
@@ -92,23 +124,36 @@ def campaign_dict(c: Campaign) -> dict[str, Any]:
         "schema_version": CAMPAIGN_SCHEMA_VERSION,
         "generated_at": c.generated_at.isoformat(),
         "boundary": "SCI for AI, Provider boundary, Design and Development: every run of the campaign and the "
-                    "data preparation (cache builds) they used",
+        "data preparation (cache builds) they used",
         "sci": {"value": c.sci, "unit": c.sci_unit},
         "sci_per": dict(c.sci_per),
         "functional_unit": c.functional_unit,
         "functional_unit_counts": dict(c.r_counts),
-        "final": {"name": final.name, "path": str(final.path), "model": final.model,
-                  "parameters_gross": work.parameters_gross if work else None,
-                  "parameters_effective": work.parameters_effective if work else None,
-                  "parameters_trainable": work.parameters_trainable if work else None},
-        "energy_kwh": c.energy_kwh, "operational_g": c.operational_g, "embodied_g": c.embodied_g,
-        "carbon_g": c.carbon_g, "intensity_g_per_kwh": c.intensity_g_per_kwh, "cost_usd": c.cost_usd,
-        "duration_s": c.duration_s, "wall_s": c.wall_s, "unmeasured_s": c.unmeasured_s,
+        "final": {
+            "name": final.name,
+            "path": str(final.path),
+            "model": final.model,
+            "parameters_gross": work.parameters_gross if work else None,
+            "parameters_effective": work.parameters_effective if work else None,
+            "parameters_trainable": work.parameters_trainable if work else None,
+        },
+        "energy_kwh": c.energy_kwh,
+        "operational_g": c.operational_g,
+        "embodied_g": c.embodied_g,
+        "carbon_g": c.carbon_g,
+        "intensity_g_per_kwh": c.intensity_g_per_kwh,
+        "cost_usd": c.cost_usd,
+        "duration_s": c.duration_s,
+        "wall_s": c.wall_s,
+        "unmeasured_s": c.unmeasured_s,
         "runs_total": len(c.runs),
         "runs_by_status": {s: c.count(s) for s in sorted({r.status for r in c.runs})},
         "runs": [_run_dict(r) for r in c.runs],
-        "preparation": {"energy_kwh": c.preparation_kwh, "operational_g": c.preparation_g,
-                        "activities": [_prep_dict(p) for p in c.preparation]},
+        "preparation": {
+            "energy_kwh": c.preparation_kwh,
+            "operational_g": c.preparation_g,
+            "activities": [_prep_dict(p) for p in c.preparation],
+        },
         "notes": list(c.notes),
         "disclosures": _unique(d for r in c.runs if r.report for d in r.report.disclosures),
     }
@@ -126,23 +171,37 @@ def _unique(items: Any) -> list[str]:
 
 
 def _runs_table(c: Campaign) -> list[str]:
-    lines = ["| Run | Model | Status | Parts | Measured by | Energy counted (kWh) | gCO2e counted | Share | Note |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| Run | Model | Status | Parts | Measured by | Energy counted (kWh) | gCO2e counted | Share | Note |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in c.runs:
         note = []
         if r is c.final:
             note.append("final model")
-        if r.included_in and r.counted_fraction == 0:  # resumed elsewhere (also a killed folder with no files)
+        if (
+            r.included_in and r.counted_fraction == 0
+        ):  # resumed elsewhere (also a killed folder with no files)
             note.append(f"counted in {', '.join(r.included_in)}")
         elif 0 < r.counted_fraction < 1:
-            note.append(f"{r.counted_fraction:.1%} counted (rest in {', '.join(r.included_in) or 'another run'})")
+            note.append(
+                f"{r.counted_fraction:.1%} counted (rest in {', '.join(r.included_in) or 'another run'})"
+            )
         if r.estimated:
             note.append("emissions estimated")
         if r.reason:
             note.append(redact(r.reason)[:120])
-        cells = [r.name, r.model or "-", r.status, str(len(r.parts) or "-"), r.source,
-                 _g(r.counted("energy_kwh")), _g(r.counted("carbon_g")), f"{r.share:.1%}",
-                 "; ".join(note).replace("|", "\\|") or "-"]
+        cells = [
+            r.name,
+            r.model or "-",
+            r.status,
+            str(len(r.parts) or "-"),
+            r.source,
+            _g(r.counted("energy_kwh")),
+            _g(r.counted("carbon_g")),
+            f"{r.share:.1%}",
+            "; ".join(note).replace("|", "\\|") or "-",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -172,12 +231,15 @@ def _result_section(c: Campaign) -> list[str]:
         f"| Cost | {_g(c.cost_usd)} USD |",
         f"| Training time (sum of runs) | {_g(c.duration_s, 6)} s; first start to last end {_g(c.wall_s, 6)} s |",
         f"| Runs | {len(c.runs)} found, {counted} counted; "
-        + ", ".join(f"{c.count(s)} {s}" for s in sorted({r.status for r in c.runs})) + " |",
+        + ", ".join(f"{c.count(s)} {s}" for s in sorted({r.status for r in c.runs}))
+        + " |",
         "",
         "SCI for every functional unit of the final model:",
         "",
-        *(f"- per {u.replace('_', ' ')}: {_g(v, 6)} gCO2e/{u.replace('_', ' ')} (R = {_g(c.r_counts[u], 6)})"
-          for u, v in c.sci_per.items()),
+        *(
+            f"- per {u.replace('_', ' ')}: {_g(v, 6)} gCO2e/{u.replace('_', ' ')} (R = {_g(c.r_counts[u], 6)})"
+            for u, v in c.sci_per.items()
+        ),
         "",
     ]
     return lines
@@ -204,12 +266,15 @@ def _unit_section(c: Campaign) -> list[str]:
         "",
     ]
     if work is not None:
-        lines += [f"Counts of the final model: {work.parameters_gross} parameters gross (all; the R of "
-                  f"billion_parameters), {work.parameters_effective} effective (active per inference; SCI for AI "
-                  f"8.2.2), {work.parameters_trainable} trained; "
-                  f"{_g(work.total_flops / 1e15, 6)} PFLOP of its run's compute (measured with "
-                  "torch.utils.flop_counter.FlopCounterMode); "
-                  f"{work.images_seen} training images.", ""]
+        lines += [
+            f"Counts of the final model: {work.parameters_gross} parameters gross (all; the R of "
+            f"billion_parameters), {work.parameters_effective} effective (active per inference; SCI for AI "
+            f"8.2.2), {work.parameters_trainable} trained; "
+            f"{_g(work.total_flops / 1e15, 6)} PFLOP of its run's compute (measured with "
+            "torch.utils.flop_counter.FlopCounterMode); "
+            f"{work.images_seen} training images.",
+            "",
+        ]
     return lines
 
 
@@ -224,7 +289,9 @@ def _strategies(c: Campaign) -> list[str]:
         if "16" in str(s.get("precision") or ""):
             found.append(f"mixed precision ({s.get('precision')})")
         if r.report is not None and r.report.carbon_aware is not None:
-            found.append("carbon-aware time shifting (the saving of the best start is estimated in each report)")
+            found.append(
+                "carbon-aware time shifting (the saving of the best start is estimated in each report)"
+            )
         if r.resumed:
             found.append("checkpoint and resume (interrupted work is resumed, not repeated)")
     return _unique(found) or ["none recorded in the run reports"]
@@ -270,32 +337,51 @@ def _disclosure_section(c: Campaign) -> list[str]:
 def _preparation_section(c: Campaign) -> list[str]:
     lines = ["## Data preparation", ""]
     if not c.preparation:
-        return lines + ["No run recorded a data-preparation activity (no preparation.json: the reference "
-                        "input path builds no cache, or the runs predate measured builds).", ""]
-    lines += ["Each cache build measured as an EnergyMonitor window; a reused cache is amortised (its one build "
-              "counts once); a build inside a training window is already in that run's energy. Operational "
-              "emissions: the build's energy x the intensity of the run that used it (an estimate).", "",
-              "| Run | Activity | Items | Energy (kWh) | Quality | Counted | gCO2e counted |",
-              "|---|---|---|---|---|---|---|"]
+        return lines + [
+            "No run recorded a data-preparation activity (no preparation.json: the reference "
+            "input path builds no cache, or the runs predate measured builds).",
+            "",
+        ]
+    lines += [
+        "Each cache build measured as an EnergyMonitor window; a reused cache is amortised (its one build "
+        "counts once); a build inside a training window is already in that run's energy. Operational "
+        "emissions: the build's energy x the intensity of the run that used it (an estimate).",
+        "",
+        "| Run | Activity | Items | Energy (kWh) | Quality | Counted | gCO2e counted |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for p in c.preparation:
         r = p.record
-        lines.append(f"| {p.run} | {r.activity} | {r.items} | {_g(r.energy_kwh, 6)} | {r.quality or 'n/a'} | "
-                     f"{p.why} | {_g(p.counted_g)} |")
+        lines.append(
+            f"| {p.run} | {r.activity} | {r.items} | {_g(r.energy_kwh, 6)} | {r.quality or 'n/a'} | "
+            f"{p.why} | {_g(p.counted_g)} |"
+        )
     return lines + [""]
 
 
 def _quality_section(c: Campaign) -> list[str]:
     reports = [r.report for r in c.runs if r.report is not None]
     energy = _unique(str(rep.quality.energy) for rep in reports)
-    intensity = _unique(f"{rep.intensity.kind} {rep.intensity.signal_type} from {rep.intensity.source} "
-                        f"({rep.intensity.region})" for rep in reports)
-    embodied = _unique((rep.embodied.source or "source not given") if rep.embodied and rep.embodied.in_scope
-                       else "out of scope" for rep in reports)
-    lines = ["## Data sources and quality", "",
-             f"- Energy: {', '.join(energy) or 'n/a'}.",
-             f"- Carbon intensity: {'; '.join(intensity) or 'n/a'}.",
-             f"- Embodied: {'; '.join(embodied) or 'n/a'}.",
-             *(f"- {credit}." for credit in _unique(x for rep in reports for x in rep.credits)), ""]
+    intensity = _unique(
+        f"{rep.intensity.kind} {rep.intensity.signal_type} from {rep.intensity.source} "
+        f"({rep.intensity.region})"
+        for rep in reports
+    )
+    embodied = _unique(
+        (rep.embodied.source or "source not given")
+        if rep.embodied and rep.embodied.in_scope
+        else "out of scope"
+        for rep in reports
+    )
+    lines = [
+        "## Data sources and quality",
+        "",
+        f"- Energy: {', '.join(energy) or 'n/a'}.",
+        f"- Carbon intensity: {'; '.join(intensity) or 'n/a'}.",
+        f"- Embodied: {'; '.join(embodied) or 'n/a'}.",
+        *(f"- {credit}." for credit in _unique(x for rep in reports for x in rep.credits)),
+        "",
+    ]
     if c.notes:
         lines += ["Notes:", "", *(f"- {n}" for n in c.notes), ""]
     return lines
@@ -303,11 +389,22 @@ def _quality_section(c: Campaign) -> list[str]:
 
 def campaign_markdown(c: Campaign) -> str:
     """The ``campaign.md`` text: the SCI-for-AI disclosure of the campaign."""
-    lines = [*_result_section(c), *_unit_section(c), "## Runs", "", *_runs_table(c), "",
-             *_preparation_section(c), *_disclosure_section(c), *_quality_section(c),
-             "## Reproduce", "",
-             f"`{MANIFEST_NAME}` is a GSF Impact Framework manifest with one child per counted run; "
-             f"`if-run --manifest {MANIFEST_NAME}` recomputes the campaign's carbon and SCI (`aggregated.sci`).", ""]
+    lines = [
+        *_result_section(c),
+        *_unit_section(c),
+        "## Runs",
+        "",
+        *_runs_table(c),
+        "",
+        *_preparation_section(c),
+        *_disclosure_section(c),
+        *_quality_section(c),
+        "## Reproduce",
+        "",
+        f"`{MANIFEST_NAME}` is a GSF Impact Framework manifest with one child per counted run; "
+        f"`if-run --manifest {MANIFEST_NAME}` recomputes the campaign's carbon and SCI (`aggregated.sci`).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -315,43 +412,76 @@ def campaign_markdown(c: Campaign) -> str:
 
 
 def _meta(unit: str, description: str, time: str = "sum", component: str = "sum") -> dict[str, Any]:
-    return {"unit": unit, "description": description, "aggregation-method": {"time": time, "component": component}}
+    return {
+        "unit": unit,
+        "description": description,
+        "aggregation-method": {"time": time, "component": component},
+    }
 
 
 def _plugins(c: Campaign) -> tuple[dict[str, Any], list[str]]:
     field_name = _FU_FIELDS[c.functional_unit][0]
     plugins: dict[str, Any] = {
         "operational-carbon": {
-            "method": "Multiply", "path": "builtin",
-            "config": {"input-parameters": ["energy", "grid/carbon-intensity"], "output-parameter": "carbon-operational"},
+            "method": "Multiply",
+            "path": "builtin",
+            "config": {
+                "input-parameters": ["energy", "grid/carbon-intensity"],
+                "output-parameter": "carbon-operational",
+            },
             "parameter-metadata": {
-                "inputs": {"energy": _meta("kWh", "E counted for the run (IT x PUE)"),
-                           "grid/carbon-intensity": _meta("gCO2e/kWh", "I: the run's operational emissions / E",
-                                                          "avg", "avg")},
-                "outputs": {"carbon-operational": _meta("gCO2e", "E x I of the run")}},
+                "inputs": {
+                    "energy": _meta("kWh", "E counted for the run (IT x PUE)"),
+                    "grid/carbon-intensity": _meta(
+                        "gCO2e/kWh", "I: the run's operational emissions / E", "avg", "avg"
+                    ),
+                },
+                "outputs": {"carbon-operational": _meta("gCO2e", "E x I of the run")},
+            },
         },
         "total-carbon": {
-            "method": "Sum", "path": "builtin",
-            "config": {"input-parameters": ["carbon-operational", "carbon-embodied"], "output-parameter": "carbon"},
+            "method": "Sum",
+            "path": "builtin",
+            "config": {
+                "input-parameters": ["carbon-operational", "carbon-embodied"],
+                "output-parameter": "carbon",
+            },
             "parameter-metadata": {
                 "inputs": {"carbon-embodied": _meta("gCO2e", "M counted for the run, from its report")},
-                "outputs": {"carbon": _meta("gCO2e", "(E x I) + M of the run")}},
+                "outputs": {"carbon": _meta("gCO2e", "(E x I) + M of the run")},
+            },
         },
         "sci": {
-            "method": "Sci", "path": "builtin", "config": {"functional-unit": field_name},
-            "parameter-metadata": {"outputs": {"sci": _meta(
-                "gCO2e per functional unit", "this run's carbon per functional unit of the final model; "
-                "summed over the runs it is the campaign's SCI")}},
+            "method": "Sci",
+            "path": "builtin",
+            "config": {"functional-unit": field_name},
+            "parameter-metadata": {
+                "outputs": {
+                    "sci": _meta(
+                        "gCO2e per functional unit",
+                        "this run's carbon per functional unit of the final model; "
+                        "summed over the runs it is the campaign's SCI",
+                    )
+                }
+            },
         },
     }
     pipeline = ["operational-carbon", "total-carbon", "sci"]
     for unit in c.r_counts:
         if unit in _FU_FIELDS:
             fname, out = _FU_FIELDS[unit]
-            plugins[out] = {"method": "Divide", "path": "builtin",
-                            "config": {"numerator": "carbon", "denominator": fname, "output": out},
-                            "parameter-metadata": {"outputs": {out: _meta(
-                                f"gCO2e/{unit.replace('_', ' ')}", f"campaign SCI per {unit.replace('_', ' ')}")}}}
+            plugins[out] = {
+                "method": "Divide",
+                "path": "builtin",
+                "config": {"numerator": "carbon", "denominator": fname, "output": out},
+                "parameter-metadata": {
+                    "outputs": {
+                        out: _meta(
+                            f"gCO2e/{unit.replace('_', ' ')}", f"campaign SCI per {unit.replace('_', ' ')}"
+                        )
+                    }
+                },
+            }
             pipeline.append(out)
     return plugins, pipeline
 
@@ -400,24 +530,39 @@ def campaign_manifest(c: Campaign) -> dict[str, Any]:
     children = {}
     for r in c.runs:
         if r.measured and r.counted_fraction > 0:
-            children[_child_name(r, taken)] = {"pipeline": {"compute": pipeline}, "defaults": dict(defaults),
-                                               "inputs": [_observation(r, c.generated_at)]}
+            children[_child_name(r, taken)] = {
+                "pipeline": {"compute": pipeline},
+                "defaults": dict(defaults),
+                "inputs": [_observation(r, c.generated_at)],
+            }
     for i, p in enumerate(q for q in c.preparation if q.counted):
-        children[f"prep-{i + 1}-{p.record.activity}"] = {"pipeline": {"compute": pipeline},
-                                                         "defaults": dict(defaults),
-                                                         "inputs": [_prep_observation(p, c.generated_at)]}
-    metrics = ["energy", "carbon-operational", "carbon-embodied", "carbon", "sci",
-               *(p for p in pipeline if p.startswith("sci-per-"))]
-    return plain({
-        "name": "sci-lightning campaign",
-        "description": (f"Provider SCI (SCI for AI) of a model-development campaign of {len(c.runs)} run(s), written "
-                        f"by sci-lightning. Expected aggregated sci = {c.sci!r} {c.sci_unit}; carbon = "
-                        f"{c.carbon_g!r} gCO2e. Final model: {c.final.name}."),
-        "tags": {"kind": "ml-training-campaign", "complexity": "simple", "category": "compute"},
-        "aggregation": {"metrics": metrics, "type": "both"},
-        "initialize": {"plugins": plugins},
-        "tree": {"children": children},
-    })
+        children[f"prep-{i + 1}-{p.record.activity}"] = {
+            "pipeline": {"compute": pipeline},
+            "defaults": dict(defaults),
+            "inputs": [_prep_observation(p, c.generated_at)],
+        }
+    metrics = [
+        "energy",
+        "carbon-operational",
+        "carbon-embodied",
+        "carbon",
+        "sci",
+        *(p for p in pipeline if p.startswith("sci-per-")),
+    ]
+    return plain(
+        {
+            "name": "sci-lightning campaign",
+            "description": (
+                f"Provider SCI (SCI for AI) of a model-development campaign of {len(c.runs)} run(s), written "
+                f"by sci-lightning. Expected aggregated sci = {c.sci!r} {c.sci_unit}; carbon = "
+                f"{c.carbon_g!r} gCO2e. Final model: {c.final.name}."
+            ),
+            "tags": {"kind": "ml-training-campaign", "complexity": "simple", "category": "compute"},
+            "aggregation": {"metrics": metrics, "type": "both"},
+            "initialize": {"plugins": plugins},
+            "tree": {"children": children},
+        }
+    )
 
 
 # --------------------------------------------------------------------------- writing
@@ -433,9 +578,11 @@ def write_campaign(c: Campaign, out_dir: str | os.PathLike[str]) -> dict[str, Pa
     texts = {
         JSON_NAME: json.dumps(data, indent=2, allow_nan=False, ensure_ascii=False) + "\n",
         MD_NAME: campaign_markdown(c),
-        MANIFEST_NAME: ("# GSF Impact Framework manifest written by sci-lightning. Recompute with:\n"
-                        f"#   if-run --manifest {MANIFEST_NAME}\n"
-                        + yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True, width=100)),
+        MANIFEST_NAME: (
+            "# GSF Impact Framework manifest written by sci-lightning. Recompute with:\n"
+            f"#   if-run --manifest {MANIFEST_NAME}\n"
+            + yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True, width=100)
+        ),
     }
     written = {}
     for name, text in texts.items():

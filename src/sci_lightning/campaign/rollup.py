@@ -41,15 +41,21 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from sci_lightning.energy.base import EnergyResult
 from sci_lightning.errors import ConfigError
 from sci_lightning.sci.codec import FormatError
-from sci_lightning.sci.preparation import PREPARATION_FILE, PreparationFigures, attribute_once, read_preparation
+from sci_lightning.sci.preparation import (
+    PREPARATION_FILE,
+    PreparationFigures,
+    attribute_once,
+    read_preparation,
+)
 from sci_lightning.sci.report import JSON_NAME, SciReport, load_report
 
 __all__ = [
@@ -234,7 +240,7 @@ def _hydra_model(path: Path) -> str | None:
         import yaml
 
         data = yaml.safe_load((path / ".hydra" / "config.yaml").read_text(encoding="utf-8"))
-    except Exception:  # noqa: BLE001 - absent or foreign: unknown model
+    except Exception:
         return None
     model = data.get("model") if isinstance(data, dict) else None
     name = model.get("name") if isinstance(model, dict) else None
@@ -324,8 +330,14 @@ def read_run(path: str | os.PathLike[str]) -> CampaignRun:
     path = Path(path)
     summary = _read_json(path / SUMMARY_FILE) or {}
     reason = _failure(path)
-    run = CampaignRun(path=path, name=path.name, status="failed" if reason else str(summary.get("status") or ""),
-                      source="none", model=summary.get("model") or _hydra_model(path), reason=reason)
+    run = CampaignRun(
+        path=path,
+        name=path.name,
+        status="failed" if reason else str(summary.get("status") or ""),
+        source="none",
+        model=summary.get("model") or _hydra_model(path),
+        reason=reason,
+    )
     problems: list[str] = []
     try:
         run.preparation = read_preparation(path)
@@ -335,13 +347,20 @@ def read_run(path: str | os.PathLike[str]) -> CampaignRun:
         try:
             _from_report(run, load_report(path / JSON_NAME))
             return run
-        except (OSError, ValueError, TypeError, RecursionError) as e:  # FormatError, binary, truncated, nested
+        except (
+            OSError,
+            ValueError,
+            TypeError,
+            RecursionError,
+        ) as e:  # FormatError, binary, truncated, nested
             problems.append(f"{JSON_NAME} unreadable ({type(e).__name__}: {' '.join(str(e).split())[:120]})")
     energy = _read_json(path / ENERGY_FILE)
     if energy is not None and _from_energy(run, energy):
         run.estimated = ["operational_g", "embodied_g", "cost_usd"]
         if problems:  # the report is unreadable: say so, with its path, beside the energy.json figures
-            run.reason = "; ".join([*([run.reason] if run.reason else []), f"{problems[0]} at {path / JSON_NAME}"])
+            run.reason = "; ".join(
+                [*([run.reason] if run.reason else []), f"{problems[0]} at {path / JSON_NAME}"]
+            )
         return run
     if (path / ENERGY_FILE).is_file():
         problems.append(f"{ENERGY_FILE} unreadable")
@@ -362,7 +381,9 @@ def collect_runs(dirs: Iterable[str | os.PathLike[str]]) -> list[CampaignRun]:
         p = Path(d)
         if not p.is_dir():
             what = "does not exist" if not p.exists() else "is a file, not a folder"
-            raise ConfigError(f"{str(p)!r} {what}. Pass run folders or sweep folders (e.g. multirun/<date>/<time>).")
+            raise ConfigError(
+                f"{str(p)!r} {what}. Pass run folders or sweep folders (e.g. multirun/<date>/<time>)."
+            )
         found = find_run_dirs(p)
         if not found:
             raise ConfigError(
@@ -436,8 +457,11 @@ def attribute_parts(runs: Sequence[CampaignRun]) -> None:
             fraction = new_j / total_j
             run.counted_fraction = 0.0 if fraction < _MIN_FRACTION else min(1.0, fraction)
     for run in runs:  # e.g. a SIGKILLed folder: no files, but a later run resumed its checkpoint
-        carriers = [o.name for o in runs if o is not run and any(_inside(p.get("checkpoint"), run.path)
-                                                                 for p in o.parts[:-1])]
+        carriers = [
+            o.name
+            for o in runs
+            if o is not run and any(_inside(p.get("checkpoint"), run.path) for p in o.parts[:-1])
+        ]
         run.included_in = sorted(set(run.included_in) | set(carriers))
 
 
@@ -462,7 +486,8 @@ def _fill_estimates(runs: Sequence[CampaignRun], final: CampaignRun) -> list[str
         notes.append(
             f"{r.name}: no {JSON_NAME}; its energy is from {ENERGY_FILE}, its operational emissions are estimated "
             f"with the mean intensity of the runs with a report ({intensity:.4g} gCO2e/kWh), its embodied emissions "
-            f"at their {embodied_per_s:.4g} gCO2e/s and its cost at the final model's price per hour.")
+            f"at their {embodied_per_s:.4g} gCO2e/s and its cost at the final model's price per hour."
+        )
     return notes
 
 
@@ -476,17 +501,23 @@ def choose_final(runs: Sequence[CampaignRun], final: str | os.PathLike[str] | No
         want = Path(final).resolve()
         match = [r for r in runs if r.path.resolve() == want]
         if not match:
-            raise ConfigError(f"--final {str(final)!r} is not one of the campaign's run folders. "
-                              "Pass a run folder that is inside (or is) one of the folders given.")
+            raise ConfigError(
+                f"--final {str(final)!r} is not one of the campaign's run folders. "
+                "Pass a run folder that is inside (or is) one of the folders given."
+            )
         if match[0].report is None:
-            raise ConfigError(f"--final {str(final)!r} has no readable {JSON_NAME}: the functional unit comes "
-                              "from the final model's report. Pass a run that completed.")
+            raise ConfigError(
+                f"--final {str(final)!r} has no readable {JSON_NAME}: the functional unit comes "
+                "from the final model's report. Pass a run that completed."
+            )
         return match[0]
     done = [r for r in runs if r.report is not None and r.status == "completed"]
     if not done:
-        raise ConfigError(f"No completed run with a {JSON_NAME} among {len(runs)} run folder(s): the campaign's "
-                          "functional unit comes from the final model. Pass --final RUN_DIR to name it.")
-    return max(done, key=lambda r: (r.ended_at.timestamp() if r.ended_at else 0.0))
+        raise ConfigError(
+            f"No completed run with a {JSON_NAME} among {len(runs)} run folder(s): the campaign's "
+            "functional unit comes from the final model. Pass --final RUN_DIR to name it."
+        )
+    return max(done, key=lambda r: r.ended_at.timestamp() if r.ended_at else 0.0)
 
 
 def _span_s(runs: Sequence[CampaignRun]) -> float:
@@ -500,8 +531,11 @@ def _preparation(runs: Sequence[CampaignRun]) -> list[CampaignPreparation]:
     first: dict[str, str] = {}
     out = []
     with_intensity = [r for r in runs if r.energy_kwh > 0]
-    mean = (sum(r.operational_g for r in with_intensity) / sum(r.energy_kwh for r in with_intensity)
-            if with_intensity else 0.0)
+    mean = (
+        sum(r.operational_g for r in with_intensity) / sum(r.energy_kwh for r in with_intensity)
+        if with_intensity
+        else 0.0
+    )
     # the run that built a cache counts it, before the runs that reused it
     pairs = sorted(((r, p) for r in runs for p in r.preparation), key=lambda rp: rp[1].reused)
     for (run, record), (_, new) in zip(pairs, attribute_once(p for _, p in pairs)):
@@ -512,42 +546,62 @@ def _preparation(runs: Sequence[CampaignRun]) -> list[CampaignPreparation]:
         elif record.within_training:
             why = f"inside {run.name}'s training energy"
         else:
-            why = "counted" + ("" if run.energy_kwh > 0 else " (its run measured no intensity: the campaign's "
-                                                              "mean intensity is used)")
+            why = "counted" + (
+                ""
+                if run.energy_kwh > 0
+                else " (its run measured no intensity: the campaign's mean intensity is used)"
+            )
         first.setdefault(record.build_id, run.name)
-        out.append(CampaignPreparation(run.name, record, new and not record.within_training, why,
-                                       record.energy_kwh * intensity))
+        out.append(
+            CampaignPreparation(
+                run.name, record, new and not record.within_training, why, record.energy_kwh * intensity
+            )
+        )
     return out
 
 
 def rollup(runs: list[CampaignRun], final: CampaignRun) -> Campaign:
     """The campaign totals (training and data preparation) and the SCI per every functional unit of ``final`` (R > 0)."""
     notes = _fill_estimates(runs, final)
-    totals = {f: sum(r.counted(f) for r in runs)
-              for f in ("energy_kwh", "operational_g", "embodied_g", "cost_usd", "duration_s")}
+    totals = {
+        f: sum(r.counted(f) for r in runs)
+        for f in ("energy_kwh", "operational_g", "embodied_g", "cost_usd", "duration_s")
+    }
     preparation = _preparation(runs)
     totals["energy_kwh"] += sum(p.energy_kwh for p in preparation)
     totals["operational_g"] += sum(p.counted_g for p in preparation)
     if any(p.counted for p in preparation):
-        notes.append("Data preparation (cache builds) is included, each build once; its operational emissions are "
-                     "estimated with the intensity of the run that used the cache.")
+        notes.append(
+            "Data preparation (cache builds) is included, each build once; its operational emissions are "
+            "estimated with the intensity of the run that used the cache."
+        )
     carbon_g = totals["operational_g"] + totals["embodied_g"]
     for r in runs:
         r.share = r.counted("carbon_g") / carbon_g if carbon_g > 0 else 0.0
         if 0 < r.counted_fraction < 1:
-            notes.append(f"{r.name}: {r.counted_fraction:.1%} of its energy is not in another run's total; "
-                         "that share of its emissions, cost and time is counted (an estimate by energy share).")
+            notes.append(
+                f"{r.name}: {r.counted_fraction:.1%} of its energy is not in another run's total; "
+                "that share of its emissions, cost and time is counted (an estimate by energy share)."
+            )
     report = final.report
     work = report.work
     if work is not None and 0 < work.train_steps < report.training.steps:
-        notes.append(f"{final.name}: its FLOP count covers {work.train_steps} of the job's {report.training.steps} "
-                     "training steps (the last part of a resumed job), so R per PFLOP is that of the counted steps.")
+        notes.append(
+            f"{final.name}: its FLOP count covers {work.train_steps} of the job's {report.training.steps} "
+            "training steps (the last part of a resumed job), so R per PFLOP is that of the counted steps."
+        )
     r_counts = {u: float(n) for u, n in report.functional_unit_counts.items() if n and n > 0}
     return Campaign(
-        runs=runs, final=final, functional_unit=report.functional_unit or "job", r_counts=r_counts,
-        **totals, wall_s=_span_s(runs),
+        runs=runs,
+        final=final,
+        functional_unit=report.functional_unit or "job",
+        r_counts=r_counts,
+        **totals,
+        wall_s=_span_s(runs),
         unmeasured_s=sum(r.unmeasured_s for r in runs if r.counted_fraction > 0),
-        sci_per={u: carbon_g / n for u, n in r_counts.items()}, notes=notes, preparation=preparation,
+        sci_per={u: carbon_g / n for u, n in r_counts.items()},
+        notes=notes,
+        preparation=preparation,
     )
 
 
@@ -564,7 +618,9 @@ def split_by_model(runs: Sequence[CampaignRun]) -> dict[str | None, list[Campaig
     return groups
 
 
-def build_campaign(dirs: Iterable[str | os.PathLike[str]], final: str | os.PathLike[str] | None = None) -> Campaign:
+def build_campaign(
+    dirs: Iterable[str | os.PathLike[str]], final: str | os.PathLike[str] | None = None
+) -> Campaign:
     """Read every run under ``dirs`` and roll them up (see :mod:`sci_lightning.campaign.rollup`).
     With runs of several models, ``final`` names the model (its runs form the campaign).
 
@@ -580,7 +636,8 @@ def build_campaign(dirs: Iterable[str | os.PathLike[str]], final: str | os.PathL
             raise ConfigError(
                 f"The folders hold runs of {len(models)} models ({', '.join(models)}): "
                 "a campaign is one model's development. Pass one model's run folders, or --final RUN_DIR to "
-                "take that run's model.")
+                "take that run's model."
+            )
         runs = groups.get(choose_final(runs, final).model, runs)
     attribute_parts(runs)
     return rollup(runs, choose_final(runs, final))
@@ -621,9 +678,11 @@ def campaign_line(campaign: Campaign) -> str:
     statuses = sorted({r.status for r in campaign.runs}, key=lambda s: (_STATUS_ORDER.get(s, 9), s))
     counts = ", ".join(f"{campaign.count(s)} {s}" for s in statuses)
     model = f" of {campaign.final.model}" if campaign.final.model else ""
-    return (f"Campaign{model} (all {len(campaign.runs)} runs: {counts}): {_g(campaign.energy_kwh)} kWh, "
-            f"{_g(campaign.carbon_g)} gCO2e, "
-            f"SCI {_g(campaign.sci)} {campaign.sci_unit} of the final model ({_label(campaign.final)}).")
+    return (
+        f"Campaign{model} (all {len(campaign.runs)} runs: {counts}): {_g(campaign.energy_kwh)} kWh, "
+        f"{_g(campaign.carbon_g)} gCO2e, "
+        f"SCI {_g(campaign.sci)} {campaign.sci_unit} of the final model ({_label(campaign.final)})."
+    )
 
 
 def _label(run: CampaignRun) -> str:

@@ -30,6 +30,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..settings import PROVIDERS, CarbonConfig, coerce, setting_error
 from .base import (
     LBS_PER_MWH_TO_G_PER_KWH,
     IntensityPoint,
@@ -39,7 +40,6 @@ from .base import (
     ensure_utc,
 )
 from .chain import FallbackProvider, ProviderFallbackWarning
-from ..settings import PROVIDERS, CarbonConfig, coerce, setting_error
 
 if TYPE_CHECKING:  # for type checkers / IDEs; at runtime these load lazily via __getattr__
     from .carbon_aware_sdk import CarbonAwareSdkProvider
@@ -48,25 +48,25 @@ if TYPE_CHECKING:  # for type checkers / IDEs; at runtime these load lazily via 
     from .watttime import WattTimeProvider
 
 __all__ = [
+    "LBS_PER_MWH_TO_G_PER_KWH",
+    "PROVIDERS",
+    "CarbonAwareSdkProvider",
+    "ElectricityMapsProvider",
+    "FallbackProvider",
+    "IntensityPoint",
     "IntensityProvider",
     "IntensitySeries",
-    "IntensityPoint",
     "ProviderError",
-    "ensure_utc",
-    "LBS_PER_MWH_TO_G_PER_KWH",
-    "FallbackProvider",
     "ProviderFallbackWarning",
     "StaticProvider",
     "TraceProvider",
-    "WattTimeProvider",
-    "CarbonAwareSdkProvider",
-    "ElectricityMapsProvider",
     "UkGridProvider",
-    "PROVIDERS",
-    "provider_class",
-    "build_single",
+    "WattTimeProvider",
     "build_provider",
+    "build_single",
+    "ensure_utc",
     "missing_credentials",
+    "provider_class",
     "require_credentials",
 ]
 
@@ -80,9 +80,7 @@ def provider_class(name: str) -> type[IntensityProvider]:
     """The class registered under ``name``; ConfigError naming the valid choices otherwise."""
     key = (name or "").strip().lower()
     if key not in PROVIDERS:
-        raise ConfigError(
-            f"carbon.provider={name!r} is unknown; choose one of: {', '.join(PROVIDERS)}."
-        )
+        raise ConfigError(f"carbon.provider={name!r} is unknown; choose one of: {', '.join(PROVIDERS)}.")
     module_name, _, cls_name = PROVIDERS[key].partition(":")
     try:
         module = importlib.import_module(module_name, __name__)
@@ -99,7 +97,9 @@ def build_single(name: str, cfg: Any) -> IntensityProvider:
     cls = provider_class(name)
     from_config = getattr(cls, "from_config", None)
     if from_config is None:
-        raise ConfigError(f"provider class {cls.__name__} has no from_config(cfg); it cannot be built from config.")
+        raise ConfigError(
+            f"provider class {cls.__name__} has no from_config(cfg); it cannot be built from config."
+        )
     return from_config(cfg)
 
 
@@ -158,7 +158,8 @@ def require_credentials(cfg: Any) -> None:
         return
     cfg = coerce(CarbonConfig, cfg, "carbon")
     raise setting_error(
-        "carbon.provider", cfg.provider,
+        "carbon.provider",
+        cfg.provider,
         f"needs credentials in the environment variable(s) {' and '.join(missing)}, which are not set",
         f"Export {' and '.join(missing)} in the shell that runs the job (never put them in a config file), "
         "or choose a provider that needs none: carbon=static, carbon=uk_grid, or carbon=trace carbon.trace_path=FILE.",

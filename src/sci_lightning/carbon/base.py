@@ -54,7 +54,7 @@ def _shown(value: object) -> str:
     return f"{value:,.1f}" if isinstance(value, (int, float)) and math.isfinite(value) else repr(value)
 
 
-def check_plausible(points: "list[IntensityPoint]", provider: str, region: str = "") -> None:
+def check_plausible(points: list[IntensityPoint], provider: str, region: str = "") -> None:
     """Refuse intensities outside the physical range [0, MAX_PLAUSIBLE_G_PER_KWH] g/kWh
     (or not finite) with a ProviderError naming the first such value, so a fallback
     chain replaces them like a failed call."""
@@ -119,7 +119,9 @@ class IntensityProvider(abc.ABC):
         """Measured (or table) intensities covering [start, end)."""
 
     @abc.abstractmethod
-    def forecast(self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)) -> IntensitySeries:
+    def forecast(
+        self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)
+    ) -> IntensitySeries:
         """Forecast intensities from ``start`` (default: now) over ``horizon``."""
 
     def current(self) -> IntensityPoint:

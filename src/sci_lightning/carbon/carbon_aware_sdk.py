@@ -51,16 +51,22 @@ def parse_timespan(value: Any, what: str, provider: str) -> timedelta | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise ProviderError(provider, f"malformed response: {what} is a boolean, expected minutes or hh:mm:ss.")
+        raise ProviderError(
+            provider, f"malformed response: {what} is a boolean, expected minutes or hh:mm:ss."
+        )
     if isinstance(value, (int, float)):
         return timedelta(minutes=float(value)) if value > 0 else None
     if isinstance(value, str):
         m = _TIMESPAN.match(value.strip())
         if m:
             days, h, mi, s, frac = m.groups()
-            td = timedelta(days=int(days or 0), hours=int(h), minutes=int(mi), seconds=int(s) + float(f"0.{frac or 0}"))
+            td = timedelta(
+                days=int(days or 0), hours=int(h), minutes=int(mi), seconds=int(s) + float(f"0.{frac or 0}")
+            )
             return td if td > timedelta(0) else None
-    raise ProviderError(provider, f"malformed response: {what} {value!r} is not minutes or a hh:mm:ss duration.")
+    raise ProviderError(
+        provider, f"malformed response: {what} {value!r} is not minutes or a hh:mm:ss duration."
+    )
 
 
 class CarbonAwareSdkProvider(HttpProvider):
@@ -118,7 +124,7 @@ class CarbonAwareSdkProvider(HttpProvider):
         super().__init__(base_url=base_url, **http)
 
     @classmethod
-    def config_kwargs(cls, cfg: "CarbonConfig") -> dict[str, Any]:
+    def config_kwargs(cls, cfg: CarbonConfig) -> dict[str, Any]:
         """region (SDK location) and signal_type."""
         return dict(location=cfg.region, signal_type=cfg.signal_type)
 
@@ -154,33 +160,48 @@ class CarbonAwareSdkProvider(HttpProvider):
     def _location_notes(self, items: list[Any]) -> list[str]:
         """A data-quality note when the SDK answered for another location than asked (its
         ``location`` field, the name it was given, should echo ``carbon.region``)."""
-        named = {i["location"].strip() for i in items if isinstance(i, dict) and isinstance(i.get("location"), str)}
+        named = {
+            i["location"].strip() for i in items if isinstance(i, dict) and isinstance(i.get("location"), str)
+        }
         served = sorted(n for n in named if n and n.casefold() != self.region.casefold())
         return self._served_note("the Carbon Aware SDK", "location", ", ".join(served)) if served else []
 
-    def _points(self, items: list[Any], what: str, time_key: str, value_key: str) -> tuple[list[IntensityPoint], list[str]]:
+    def _points(
+        self, items: list[Any], what: str, time_key: str, value_key: str
+    ) -> tuple[list[IntensityPoint], list[str]]:
         """Points sorted by time (duplicates dropped), and notes on durations that were inferred."""
         raw: list[tuple[datetime, float, timedelta | None]] = []
         for i, item in enumerate(items):
-            t = parse_time(require(item, time_key, str, f"{what}[{i}]", self.name), f"{what}[{i}].{time_key}", self.name)
+            t = parse_time(
+                require(item, time_key, str, f"{what}[{i}]", self.name), f"{what}[{i}].{time_key}", self.name
+            )
             v = require(item, value_key, (int, float), f"{what}[{i}]", self.name)
             if not math.isfinite(v):
                 raise ProviderError(self.name, f"malformed response: {what}[{i}].{value_key} is {v!r}.")
-            d = parse_timespan(item.get("duration") if isinstance(item, dict) else None, f"{what}[{i}].duration", self.name)
+            d = parse_timespan(
+                item.get("duration") if isinstance(item, dict) else None, f"{what}[{i}].duration", self.name
+            )
             if not any(r[0] == t for r in raw):  # duplicate timestamp: keep the first
                 raw.append((t, float(v), d))
         raw.sort(key=lambda r: r[0])
         step = self._spacing(raw)
-        points = [IntensityPoint(t, t + (d if d is not None else step or self.default_duration), v) for t, v, d in raw]
+        points = [
+            IntensityPoint(t, t + (d if d is not None else step or self.default_duration), v)
+            for t, v, d in raw
+        ]
         notes = []
         if step is None and any(d is None for _, _, d in raw):
-            notes.append(f"data-quality: {sum(d is None for _, _, d in raw)} {what} point(s) had no duration and no "
-                         f"neighbour to take the spacing from; each was taken to last {self.default_duration} "
-                         "(an assumption).")
+            notes.append(
+                f"data-quality: {sum(d is None for _, _, d in raw)} {what} point(s) had no duration and no "
+                f"neighbour to take the spacing from; each was taken to last {self.default_duration} "
+                "(an assumption)."
+            )
         gaps = [(a.end, b.start) for a, b in zip(points, points[1:]) if b.start > a.end]
         if gaps:
-            notes.append(f"data-quality: {len(gaps)} gap(s) in {what} (first {format_time(gaps[0][0])} to "
-                         f"{format_time(gaps[0][1])}); no intensity is assumed there.")
+            notes.append(
+                f"data-quality: {len(gaps)} gap(s) in {what} (first {format_time(gaps[0][0])} to "
+                f"{format_time(gaps[0][1])}); no intensity is assumed there."
+            )
         return points, notes
 
     @staticmethod
@@ -198,25 +219,45 @@ class CarbonAwareSdkProvider(HttpProvider):
         """Observed points overlapping [start, end) from ``/emissions/bylocation``."""
         start, end = ensure_utc(start, "start"), ensure_utc(end, "end")
         body = self._get(
-            "/emissions/bylocation", {"location": self.region, "time": format_time(start), "toTime": format_time(end)}
+            "/emissions/bylocation",
+            {"location": self.region, "time": format_time(start), "toTime": format_time(end)},
         )
         if body is None:
-            return self._checked(IntensitySeries([], "Carbon Aware SDK /emissions/bylocation", self.region,
-                                                 self.signal_type, "measured", notes=self._notes([self._no_content(start, end)])))
+            return self._checked(
+                IntensitySeries(
+                    [],
+                    "Carbon Aware SDK /emissions/bylocation",
+                    self.region,
+                    self.signal_type,
+                    "measured",
+                    notes=self._notes([self._no_content(start, end)]),
+                )
+            )
         expect_type(body, list, "bylocation response", self.name)
         pts, extra = self._points(body, "bylocation", "time", "rating")
         extra = self._location_notes(body) + extra
         pts = [p for p in pts if p.end > start and p.start < end]
         notes = self._notes(extra + ([] if pts else ["the SDK returned no data for the requested window."]))
-        return self._checked(IntensitySeries(pts, "Carbon Aware SDK /emissions/bylocation", self.region,
-                                             self.signal_type, "measured", notes=notes))
+        return self._checked(
+            IntensitySeries(
+                pts,
+                "Carbon Aware SDK /emissions/bylocation",
+                self.region,
+                self.signal_type,
+                "measured",
+                notes=notes,
+            )
+        )
 
     def _no_content(self, start: datetime, end: datetime) -> str:
-        return (f"the SDK answered 204 No Content: no data for location {self.region!r} between "
-                f"{format_time(start)} and {format_time(end)}.")
+        return (
+            f"the SDK answered 204 No Content: no data for location {self.region!r} between "
+            f"{format_time(start)} and {format_time(end)}."
+        )
 
-    def _forecast_params(self, start: datetime | None, horizon: timedelta,
-                         window_size_min: int | None) -> tuple[dict[str, Any], datetime]:
+    def _forecast_params(
+        self, start: datetime | None, horizon: timedelta, window_size_min: int | None
+    ) -> tuple[dict[str, Any], datetime]:
         """The ``/emissions/forecasts/current`` query and the window's start (now when not given)."""
         params: dict[str, Any] = {"location": self.region}
         if start is not None:
@@ -252,8 +293,14 @@ class CarbonAwareSdkProvider(HttpProvider):
         hi = lo + horizon
         body = self._get("/emissions/forecasts/current", params)
         if body is None:
-            empty = IntensitySeries([], "Carbon Aware SDK /emissions/forecasts/current", self.region, self.signal_type,
-                                    "forecast", notes=self._notes([self._no_content(lo, hi)]))
+            empty = IntensitySeries(
+                [],
+                "Carbon Aware SDK /emissions/forecasts/current",
+                self.region,
+                self.signal_type,
+                "forecast",
+                notes=self._notes([self._no_content(lo, hi)]),
+            )
             return self._checked(empty), []
         expect_type(body, list, "forecasts/current response", self.name)
         if not body:
@@ -269,16 +316,28 @@ class CarbonAwareSdkProvider(HttpProvider):
         gen = fc.get("generatedAt")
         generated_at = parse_time(gen, "forecast.generatedAt", self.name) if gen else None
         optimal = self._optimal(fc)
-        extra = self._location_notes([fc]) + duration_notes + (
-            [] if pts else ["the forecast had no points in the requested window."])
+        extra = (
+            self._location_notes([fc])
+            + duration_notes
+            + ([] if pts else ["the forecast had no points in the requested window."])
+        )
         if window_size_min is not None:
             extra.append(
                 f"windowSize={int(window_size_min)} min: the SDK may return forecastData as rolling "
                 "window averages rather than point values."
             )
         notes = self._notes(extra)
-        series = self._checked(IntensitySeries(pts, "Carbon Aware SDK /emissions/forecasts/current", self.region,
-                                               self.signal_type, "forecast", generated_at=generated_at, notes=notes))
+        series = self._checked(
+            IntensitySeries(
+                pts,
+                "Carbon Aware SDK /emissions/forecasts/current",
+                self.region,
+                self.signal_type,
+                "forecast",
+                generated_at=generated_at,
+                notes=notes,
+            )
+        )
         return series, optimal
 
     def _optimal(self, fc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -292,7 +351,11 @@ class CarbonAwareSdkProvider(HttpProvider):
             opt_raw = []
         optimal = []
         for i, o in enumerate(opt_raw):
-            t = parse_time(require(o, "timestamp", str, f"optimalDataPoints[{i}]", self.name), f"optimalDataPoints[{i}].timestamp", self.name)
+            t = parse_time(
+                require(o, "timestamp", str, f"optimalDataPoints[{i}]", self.name),
+                f"optimalDataPoints[{i}].timestamp",
+                self.name,
+            )
             v = require(o, "value", (int, float), f"optimalDataPoints[{i}]", self.name)
             d = parse_timespan(o.get("duration"), f"optimalDataPoints[{i}].duration", self.name)
             optimal.append(
@@ -305,7 +368,9 @@ class CarbonAwareSdkProvider(HttpProvider):
             )
         return optimal
 
-    def forecast(self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)) -> IntensitySeries:
+    def forecast(
+        self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)
+    ) -> IntensitySeries:
         """The SDK's current forecast over [start, start + horizon) (see :meth:`forecast_with_optimal`)."""
         return self.forecast_with_optimal(start, horizon)[0]
 
@@ -317,7 +382,9 @@ class CarbonAwareSdkProvider(HttpProvider):
             {"location": self.region, "startTime": format_time(start), "endTime": format_time(end)},
         )
         if body is None:
-            raise ProviderError(self.name, self._no_content(start, end), "choose a window the SDK's data source covers.")
+            raise ProviderError(
+                self.name, self._no_content(start, end), "choose a window the SDK's data source covers."
+            )
         value = require(body, "carbonIntensity", (int, float), "average-carbon-intensity response", self.name)
         if not math.isfinite(value):
             raise ProviderError(self.name, f"malformed response: carbonIntensity is {value!r}.")

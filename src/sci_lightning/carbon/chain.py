@@ -29,10 +29,10 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Sequence
-
+from typing import Any
 
 from ..errors import DatasetError
 from .base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderError, check_plausible
@@ -62,12 +62,21 @@ def _reason(exc: BaseException) -> str:
 def _check_result(result: Any, provider: IntensityProvider, method: str, last: bool) -> None:
     """Refuse what no provider should serve: implausible values (any provider), or an empty
     series (unless it comes from the last provider), saying why it was empty."""
-    points = result.points if isinstance(result, IntensitySeries) else [result] if isinstance(result, IntensityPoint) else []
+    points = (
+        result.points
+        if isinstance(result, IntensitySeries)
+        else [result]
+        if isinstance(result, IntensityPoint)
+        else []
+    )
     check_plausible(points, provider.name, provider.region)
     if isinstance(result, IntensitySeries) and not result.points and not last:
         why = next((n for n in reversed(result.notes) if "no data" in n or "204" in n), "")
-        raise ProviderError(provider.name, f"returned no {method} points for the requested window"
-                            + (f" ({why.rstrip('.')})." if why else "."))
+        raise ProviderError(
+            provider.name,
+            f"returned no {method} points for the requested window"
+            + (f" ({why.rstrip('.')})." if why else "."),
+        )
 
 
 class FallbackProvider(IntensityProvider):
@@ -121,8 +130,15 @@ class FallbackProvider(IntensityProvider):
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         entry = self._index.get(key)
         if entry is None:
-            entry = {"provider": failed.name, "method": method, "reason": reason, "replaced_by": replaced_by,
-                     "count": 0, "first_at": now, "last_at": now}
+            entry = {
+                "provider": failed.name,
+                "method": method,
+                "reason": reason,
+                "replaced_by": replaced_by,
+                "count": 0,
+                "first_at": now,
+                "last_at": now,
+            }
             self._index[key] = entry
             self.fallbacks_used.append(entry)
         entry["count"] += 1
@@ -137,13 +153,17 @@ class FallbackProvider(IntensityProvider):
         log.warning(msg)
         warnings.warn(msg, ProviderFallbackWarning, stacklevel=4)
 
-    def _call(self, method: str, fn: Callable[[IntensityProvider], Any]) -> tuple[Any, int, list[tuple[int, str]]]:
+    def _call(
+        self, method: str, fn: Callable[[IntensityProvider], Any]
+    ) -> tuple[Any, int, list[tuple[int, str]]]:
         failures: list[tuple[int, str]] = []
         now = self.clock()
         candidates = [i for i in range(len(self.providers)) if self._down_until.get(i, -1.0) <= now]
         skipped = [i for i in range(len(self.providers)) if i not in candidates]
         for i in skipped:  # cooling down: counts as failed with its last reason
-            failures.append((i, f"skipped (failed within the last {self.cooldown_s:g} s): {self._last_reason[i]}"))
+            failures.append(
+                (i, f"skipped (failed within the last {self.cooldown_s:g} s): {self._last_reason[i]}")
+            )
         if not candidates:  # everything cooling down: try them all anyway rather than fail
             candidates, failures = list(range(len(self.providers))), []
         for i in candidates:
@@ -185,7 +205,9 @@ class FallbackProvider(IntensityProvider):
         series, i, failures = self._call("history", lambda p: p.history(start, end))
         return self._label(series, i, failures)
 
-    def forecast(self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)) -> IntensitySeries:
+    def forecast(
+        self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)
+    ) -> IntensitySeries:
         series, i, failures = self._call("forecast", lambda p: p.forecast(start, horizon))
         return self._label(series, i, failures)
 

@@ -29,19 +29,28 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from .base import IntensityPoint, IntensitySeries, ProviderError, check_plausible, ensure_utc
-from .http import HttpProvider, HttpStatusError, env_credentials, expect_type, format_time, parse_time, require
+from .http import (
+    HttpProvider,
+    HttpStatusError,
+    env_credentials,
+    expect_type,
+    format_time,
+    parse_time,
+    require,
+)
 
 if TYPE_CHECKING:
     from ..settings import CarbonConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ElectricityMapsProvider", "TOKEN_ENV", "DEFAULT_BASE_URL"]
+__all__ = ["DEFAULT_BASE_URL", "TOKEN_ENV", "ElectricityMapsProvider"]
 
 TOKEN_ENV = "ELECTRICITYMAPS_TOKEN"
 DEFAULT_BASE_URL = "https://api.electricitymaps.com"  # legacy host api.electricitymap.org still answers
@@ -107,7 +116,9 @@ class ElectricityMapsProvider(HttpProvider):
         if latitude is not None:
             lat, lon = float(latitude), float(longitude)  # type: ignore[arg-type]
             if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
-                raise ConfigError(f"carbon.latitude/longitude ({lat}, {lon}) are out of range (-90..90, -180..180).")
+                raise ConfigError(
+                    f"carbon.latitude/longitude ({lat}, {lon}) are out of range (-90..90, -180..180)."
+                )
             self._location: dict[str, str] = {"lat": repr(lat), "lon": repr(lon)}
             self.region = f"lat={lat},lon={lon}"
         else:
@@ -133,7 +144,7 @@ class ElectricityMapsProvider(HttpProvider):
         super().__init__(base_url=base_url, secrets=[token], **http)
 
     @classmethod
-    def config_kwargs(cls, cfg: "CarbonConfig") -> dict[str, Any]:
+    def config_kwargs(cls, cfg: CarbonConfig) -> dict[str, Any]:
         """``region`` is the zone key, or ``latitude``/``longitude``; ``signal_type`` may be
         ``"lifecycle"``/``"direct"`` (emission-factor type) or left unset."""
         eft = cfg.signal_type or "lifecycle"
@@ -167,7 +178,9 @@ class ElectricityMapsProvider(HttpProvider):
     def _get(self, endpoint: str, **extra: str) -> dict[str, Any]:
         path = f"/v3/carbon-intensity/{endpoint}"
         try:
-            body = self._http.get_json(path, params=self._params(**extra), headers={"auth-token": self.__token})
+            body = self._http.get_json(
+                path, params=self._params(**extra), headers={"auth-token": self.__token}
+            )
         except HttpStatusError as exc:
             raise self._explain(exc, endpoint) from None
         return expect_type(body, dict, f"{endpoint} response", self.name)
@@ -199,7 +212,9 @@ class ElectricityMapsProvider(HttpProvider):
             )
         else:
             return exc
-        return HttpStatusError(self.name, exc.status, self._http.redact(msg), fix, api_message=exc.api_message)
+        return HttpStatusError(
+            self.name, exc.status, self._http.redact(msg), fix, api_message=exc.api_message
+        )
 
     # ------------------------------------------------------------------ parsing
 
@@ -256,7 +271,10 @@ class ElectricityMapsProvider(HttpProvider):
         """Refuse values computed with other emission factors than asked (lifecycle vs direct
         differ by 10-30 %; a report must not call one the other)."""
         self._refuse_other_kind(
-            "emissionFactorType", row.get("emissionFactorType"), self.emission_factor_type, item,
+            "emissionFactorType",
+            row.get("emissionFactorType"),
+            self.emission_factor_type,
+            item,
             "check carbon.signal_type (lifecycle or direct) and that carbon.base_url is the Electricity Maps API.",
         )
 
@@ -280,26 +298,32 @@ class ElectricityMapsProvider(HttpProvider):
         if not gaps:
             return points, []
         hours = sum((b - a).total_seconds() for a, b in gaps) / 3600
-        shown = "; ".join(f"{a.isoformat()} to {b.isoformat()}" for a, b in gaps[:3]) + ("; ..." if len(gaps) > 3 else "")
+        shown = "; ".join(f"{a.isoformat()} to {b.isoformat()}" for a, b in gaps[:3]) + (
+            "; ..." if len(gaps) > 3 else ""
+        )
         return points, [
             f"data-quality: {len(gaps)} gap(s) without hourly data ({hours:g} h in all: {shown}); energy in a gap "
             "is charged at the nearest hour's value."
         ]
 
-    def _series(self, points: list[IntensityPoint], kind: str, notes: list[str], generated_at=None) -> IntensitySeries:
+    def _series(
+        self, points: list[IntensityPoint], kind: str, notes: list[str], generated_at=None
+    ) -> IntensitySeries:
         base_notes = [
             f"Data: {CREDIT} (https://www.electricitymaps.com), credit required.",
             f"Signal: average consumption-based carbon intensity, {self.emission_factor_type} emission factors.",
         ]
-        return self._checked(IntensitySeries(
-            points=points,
-            source=CREDIT,
-            region=self.region,
-            signal_type="average",
-            kind=kind,  # type: ignore[arg-type]
-            generated_at=generated_at,
-            notes=base_notes + notes,
-        ))
+        return self._checked(
+            IntensitySeries(
+                points=points,
+                source=CREDIT,
+                region=self.region,
+                signal_type="average",
+                kind=kind,  # type: ignore[arg-type]
+                generated_at=generated_at,
+                notes=base_notes + notes,
+            )
+        )
 
     @staticmethod
     def _clip(points: list[IntensityPoint], start: datetime, end: datetime) -> list[IntensityPoint]:
@@ -316,7 +340,9 @@ class ElectricityMapsProvider(HttpProvider):
         start = ensure_utc(start, "start")
         end = ensure_utc(end, "end")
         if end <= start:
-            raise ValueError(f"history window is empty or reversed: start={start.isoformat()} end={end.isoformat()}.")
+            raise ValueError(
+                f"history window is empty or reversed: start={start.isoformat()} end={end.isoformat()}."
+            )
         now = ensure_utc(self._now(), "now")
         notes: list[str] = []
         if start >= now - HISTORY_SPAN:
@@ -333,18 +359,24 @@ class ElectricityMapsProvider(HttpProvider):
                 body = self._get("past-range", start=format_time(chunk_start), end=format_time(chunk_end))
                 rows = require(body, "data", list, "past-range response", self.name)
                 chunk_pairs, chunk_notes = self._parse_rows(rows, "past-range data")
-                chunk_notes = [n for n in self._zone_notes(body, "past-range") if n not in notes] + chunk_notes
+                chunk_notes = [
+                    n for n in self._zone_notes(body, "past-range") if n not in notes
+                ] + chunk_notes
                 pairs_all.update(chunk_pairs)
                 notes.extend(chunk_notes)
                 n_requests += 1
                 chunk_start = chunk_end
             pairs = sorted(pairs_all.items())
             if n_requests > 1:
-                notes.append(f"fetched in {n_requests} /past-range requests of at most {PAST_RANGE_MAX.days} days.")
+                notes.append(
+                    f"fetched in {n_requests} /past-range requests of at most {PAST_RANGE_MAX.days} days."
+                )
         points, gap_notes = self._to_points(pairs)
         return self._series(self._clip(points, start, end), "measured", notes + gap_notes)
 
-    def forecast(self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)) -> IntensitySeries:
+    def forecast(
+        self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)
+    ) -> IntensitySeries:
         """Hourly forecast overlapping [start, start + horizon) (start defaults to now).
 
         The API forecasts from the current hour; ``generated_at`` is its ``updatedAt``.
@@ -366,17 +398,22 @@ class ElectricityMapsProvider(HttpProvider):
         return self._series(clipped, "forecast", notes, generated_at)
 
     @staticmethod
-    def _coverage_notes(points: list[IntensityPoint], clipped: list[IntensityPoint], start: datetime,
-                        end: datetime) -> list[str]:
+    def _coverage_notes(
+        points: list[IntensityPoint], clipped: list[IntensityPoint], start: datetime, end: datetime
+    ) -> list[str]:
         """What part of [start, end) the forecast does not cover, said once and correctly."""
         if not points:
             return []
         if not clipped:
-            return [f"the forecast covers {points[0].start.isoformat()} to {points[-1].end.isoformat()}, which does "
-                    f"not overlap the requested window {start.isoformat()} to {end.isoformat()}."]
+            return [
+                f"the forecast covers {points[0].start.isoformat()} to {points[-1].end.isoformat()}, which does "
+                f"not overlap the requested window {start.isoformat()} to {end.isoformat()}."
+            ]
         if clipped[-1].end < end:
-            return [f"the forecast ends at {clipped[-1].end.isoformat()}, before the requested horizon end "
-                    f"{end.isoformat()}."]
+            return [
+                f"the forecast ends at {clipped[-1].end.isoformat()}, before the requested horizon end "
+                f"{end.isoformat()}."
+            ]
         return []
 
     def current(self) -> IntensityPoint:

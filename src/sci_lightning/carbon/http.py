@@ -59,15 +59,16 @@ Public API (stable; part B's providers build on it)::
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import logging
-import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 import requests
 from urllib3 import exceptions as urllib3_errors
@@ -80,18 +81,18 @@ from .base import IntensityProvider, IntensitySeries, ProviderError, check_plaus
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "ANNOUNCE_WAIT_S",
+    "MAX_BODY_BYTES",
     "HttpClient",
     "HttpProvider",
-    "NoContent",
-    "MAX_BODY_BYTES",
     "HttpStatusError",
-    "require",
-    "expect_type",
-    "parse_time",
-    "format_time",
+    "NoContent",
     "env_credentials",
+    "expect_type",
+    "format_time",
+    "parse_time",
+    "require",
     "retry_after_s",
-    "ANNOUNCE_WAIT_S",
 ]
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -126,7 +127,9 @@ class HttpStatusError(ProviderError):
     Providers catch this to react to a specific status (e.g. re-login on 401).
     """
 
-    def __init__(self, provider: str, status: int, message: str, fix: str | None = None, api_message: str = ""):
+    def __init__(
+        self, provider: str, status: int, message: str, fix: str | None = None, api_message: str = ""
+    ):
         self.status = status
         self.api_message = api_message
         super().__init__(provider, message, fix)
@@ -162,7 +165,7 @@ def _api_message(resp: requests.Response) -> str:
         body = None
     if isinstance(body, dict):
         for key in ("message", "error", "detail", "title", "errors"):
-            if key in body and body[key]:
+            if body.get(key):
                 text = _as_text(body[key])
                 break
         else:
@@ -183,7 +186,11 @@ def _as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
-        parts = [str(value[k]) for k in ("code", "title", "message", "detail") if isinstance(value.get(k), (str, int))]
+        parts = [
+            str(value[k])
+            for k in ("code", "title", "message", "detail")
+            if isinstance(value.get(k), (str, int))
+        ]
         if parts:
             return ": ".join(parts)
     return json.dumps(value)
@@ -262,7 +269,9 @@ class HttpClient:
         self.provider = provider
         self.base_url = str(base_url).rstrip("/")
         self.timeout_s = float(timeout_s)
-        self.connect_timeout_s = float(connect_timeout_s if connect_timeout_s is not None else min(self.timeout_s, 5.0))
+        self.connect_timeout_s = float(
+            connect_timeout_s if connect_timeout_s is not None else min(self.timeout_s, 5.0)
+        )
         self.retries = max(0, int(retries))
         self.backoff_s = max(0.0, float(backoff_s))
         self.max_wait_s = max(0.0, float(max_wait_s))
@@ -337,7 +346,10 @@ class HttpClient:
     def _send(self, method: str, url: str, budget: _Budget, **kw: Any) -> requests.Response:
         """One attempt: the response with its body read in full within ``budget``."""
         left = budget.left_s()
-        timeout = (max(_MIN_TIMEOUT_S, min(self.connect_timeout_s, left)), max(_MIN_TIMEOUT_S, min(self.timeout_s, left)))
+        timeout = (
+            max(_MIN_TIMEOUT_S, min(self.connect_timeout_s, left)),
+            max(_MIN_TIMEOUT_S, min(self.timeout_s, left)),
+        )
         resp = self._open(method, url, budget, timeout, **kw)
         try:
             resp._content = self._read_body(resp, budget)  # what resp.json()/.text read
@@ -345,7 +357,9 @@ class HttpClient:
             resp.close()
         return resp
 
-    def _open(self, method: str, url: str, budget: _Budget, timeout: tuple[float, float], **kw: Any) -> requests.Response:
+    def _open(
+        self, method: str, url: str, budget: _Budget, timeout: tuple[float, float], **kw: Any
+    ) -> requests.Response:
         """Send the request and wait for the status line and headers within ``budget``.
 
         ``http.client`` reads the headers with a timeout per socket read only, so a server
@@ -443,7 +457,11 @@ class HttpClient:
             try:
                 log.debug("%s: %s %s (attempt %d)", self.provider, method, url, attempt + 1)
                 resp = self._send(method, url, budget, **kw)
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+            ) as e:
                 exc = e
             except _BodyTimeout as e:
                 raise self._error(
@@ -471,8 +489,12 @@ class HttpClient:
                 raise self._failure(resp, exc, attempt + 1, self._over_budget(wait_s, header, why, budget))
             if wait_s > ANNOUNCE_WAIT_S:
                 log.warning(
-                    "%s: waiting %s s before retry %d/%d (%s)", self.provider, _seconds(wait_s), attempt + 1,
-                    self.retries, why,
+                    "%s: waiting %s s before retry %d/%d (%s)",
+                    self.provider,
+                    _seconds(wait_s),
+                    attempt + 1,
+                    self.retries,
+                    why,
                 )
             self.sleep(wait_s)
         raise self._failure(resp, exc, self.retries + 1)
@@ -514,7 +536,10 @@ class HttpClient:
         quoted = f": {api!r}" if api else ""
         path = requests.utils.urlparse(resp.url).path if resp.url else ""
         if status == 401:
-            msg, fix = f"authentication failed (HTTP 401 on {path}){quoted}.", "check the credentials in the environment variables for this provider."
+            msg, fix = (
+                f"authentication failed (HTTP 401 on {path}){quoted}.",
+                "check the credentials in the environment variables for this provider.",
+            )
         elif status == 403:
             msg, fix = (
                 f"access denied (HTTP 403 on {path}){quoted}.",
@@ -533,8 +558,13 @@ class HttpClient:
                 "try again later, raise carbon.retries, or keep a fallback provider (carbon.fallback).",
             )
         else:
-            msg, fix = f"unexpected HTTP {status} on {path}{quoted}.", "check carbon.base_url and the provider settings."
-        return HttpStatusError(self.provider, status, self.redact(msg), self.redact(fix_prefix + fix), api_message=api)
+            msg, fix = (
+                f"unexpected HTTP {status} on {path}{quoted}.",
+                "check carbon.base_url and the provider settings.",
+            )
+        return HttpStatusError(
+            self.provider, status, self.redact(msg), self.redact(fix_prefix + fix), api_message=api
+        )
 
     def get_json(
         self,
@@ -548,8 +578,11 @@ class HttpClient:
         :class:`NoContent` on ``204 No Content``)."""
         resp = self.request("GET", path, params=params, headers=headers, auth=auth)
         if resp.status_code == 204:
-            raise NoContent(self.provider, f"the API answered 204 No Content on {path}: it has no data for this request.",
-                            "the window or location may lie outside the data source's coverage; the fallback is used.")
+            raise NoContent(
+                self.provider,
+                f"the API answered 204 No Content on {path}: it has no data for this request.",
+                "the window or location may lie outside the data source's coverage; the fallback is used.",
+            )
         try:
             return resp.json()
         except ValueError:
@@ -577,13 +610,31 @@ class HttpProvider(IntensityProvider):
     #: the HttpClient keyword arguments a provider accepts and passes on
     HTTP_KWARGS = ("timeout_s", "retries", "backoff_s", "max_total_wait_s", "max_wait_s", "sleep", "session")
 
-    def __init__(self, *, base_url: str | None, secrets: Iterable[str] = (), timeout_s: float = 10.0,
-                 retries: int = 3, backoff_s: float = 0.5, max_total_wait_s: float = 30.0, max_wait_s: float = 60.0,
-                 sleep: Callable[[float], None] = time.sleep, session: requests.Session | None = None):
+    def __init__(
+        self,
+        *,
+        base_url: str | None,
+        secrets: Iterable[str] = (),
+        timeout_s: float = 10.0,
+        retries: int = 3,
+        backoff_s: float = 0.5,
+        max_total_wait_s: float = 30.0,
+        max_wait_s: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+    ):
         self.base_url = str(base_url or self.DEFAULT_BASE_URL or "").rstrip("/")
         self._http = HttpClient(
-            self.name, self.base_url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s,
-            max_total_s=max_total_wait_s, max_wait_s=max_wait_s, sleep=sleep, secrets=secrets, session=session,
+            self.name,
+            self.base_url,
+            timeout_s=timeout_s,
+            retries=retries,
+            backoff_s=backoff_s,
+            max_total_s=max_total_wait_s,
+            max_wait_s=max_wait_s,
+            sleep=sleep,
+            secrets=secrets,
+            session=session,
         )
 
     @classmethod
@@ -592,13 +643,16 @@ class HttpProvider(IntensityProvider):
         return {}
 
     @classmethod
-    def from_config(cls, cfg: Any, **overrides: Any) -> "HttpProvider":
+    def from_config(cls, cfg: Any, **overrides: Any) -> HttpProvider:
         """Build from the ``carbon`` group: the provider's :meth:`config_kwargs` plus
         ``base_url``, ``timeout_s``, ``retries``, ``backoff_s``, ``max_total_wait_s``.
         ``overrides`` (sleep, clock, session, now ...) are for tests."""
         kwargs: dict[str, Any] = dict(
-            base_url=cfg.base_url, timeout_s=cfg.timeout_s, retries=cfg.retries,
-            backoff_s=cfg.backoff_s, max_total_wait_s=cfg.max_total_wait_s,
+            base_url=cfg.base_url,
+            timeout_s=cfg.timeout_s,
+            retries=cfg.retries,
+            backoff_s=cfg.backoff_s,
+            max_total_wait_s=cfg.max_total_wait_s,
         )
         kwargs.update(cls.config_kwargs(cfg))
         kwargs.update(overrides)
@@ -614,10 +668,17 @@ class HttpProvider(IntensityProvider):
         ``asked``, default ``self.region``); ``[]`` when it matches or says nothing. The one
         wording every provider uses to label data served for elsewhere."""
         asked = self.region if asked is None else asked
-        if not isinstance(served, str) or not served.strip() or not asked or served.strip().casefold() == asked.casefold():
+        if (
+            not isinstance(served, str)
+            or not served.strip()
+            or not asked
+            or served.strip().casefold() == asked.casefold()
+        ):
             return []
-        return [f"data-quality: {who} served {kind} {served.strip()[:60]!r} for the requested {asked!r}; the values "
-                "are used as served (check carbon.region)."]
+        return [
+            f"data-quality: {who} served {kind} {served.strip()[:60]!r} for the requested {asked!r}; the values "
+            "are used as served (check carbon.region)."
+        ]
 
     def _refuse_other_kind(self, field: str, served: Any, asked: str, item: str, fix: str) -> None:
         """Raise :class:`ProviderError` when a response's ``field`` (a signal or emission-factor
@@ -642,7 +703,9 @@ class HttpProvider(IntensityProvider):
 def _set_read_timeout(resp: requests.Response, timeout_s: float) -> None:
     """Best effort: cut the socket's read timeout to what is left of the budget, so one
     stalled read cannot outlast the deadline (the body loop checks it between reads)."""
-    sock = getattr(getattr(resp.raw, "_connection", None) or getattr(resp.raw, "connection", None), "sock", None)
+    sock = getattr(
+        getattr(resp.raw, "_connection", None) or getattr(resp.raw, "connection", None), "sock", None
+    )
     if sock is not None:
         try:
             sock.settimeout(max(_MIN_TIMEOUT_S, timeout_s))

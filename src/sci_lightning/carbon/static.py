@@ -33,8 +33,16 @@ from .base import IntensityPoint, IntensityProvider, IntensitySeries, ensure_utc
 if TYPE_CHECKING:
     from ..settings import CarbonConfig
 
-__all__ = ["STATIC_FILE", "STATIC_SOURCE", "STATIC_TABLE", "STATIC_YEAR", "STATIC_YEARS", "StaticProvider",
-           "WORLD_G_PER_KWH", "lookup_static"]
+__all__ = [
+    "STATIC_FILE",
+    "STATIC_SOURCE",
+    "STATIC_TABLE",
+    "STATIC_YEAR",
+    "STATIC_YEARS",
+    "WORLD_G_PER_KWH",
+    "StaticProvider",
+    "lookup_static",
+]
 
 STATIC_FILE = Path(__file__).with_name("data") / "ember_yearly_intensity.csv"
 STATIC_SOURCE = (
@@ -148,7 +156,7 @@ class StaticProvider(IntensityProvider):
                 ]
 
     @classmethod
-    def from_config(cls, cfg: "CarbonConfig") -> "StaticProvider":
+    def from_config(cls, cfg: CarbonConfig) -> StaticProvider:
         """Build from the ``carbon`` config group (``region``, ``static_g_per_kwh``)."""
         return cls(region=cfg.region, g_per_kwh=cfg.static_g_per_kwh)
 
@@ -172,7 +180,9 @@ class StaticProvider(IntensityProvider):
         """The table value over [start, end) as hourly points."""
         return self._series(start, end)
 
-    def forecast(self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)) -> IntensitySeries:
+    def forecast(
+        self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)
+    ) -> IntensitySeries:
         """The table value from ``start`` (default now) over ``horizon``; no time variation, so no
         carbon-aware saving can be found with it."""
         start = ensure_utc(start, "start") if start is not None else datetime.now(timezone.utc)

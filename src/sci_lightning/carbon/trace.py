@@ -54,10 +54,11 @@ import bisect
 import csv
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, DatasetError
 from .base import (
@@ -73,7 +74,15 @@ from .base import (
 if TYPE_CHECKING:
     from ..settings import CarbonConfig
 
-__all__ = ["SAMPLES", "SAMPLE_PREFIX", "TRACE_UNITS", "Trace", "TraceProvider", "load_trace", "resolve_trace_path"]
+__all__ = [
+    "SAMPLES",
+    "SAMPLE_PREFIX",
+    "TRACE_UNITS",
+    "Trace",
+    "TraceProvider",
+    "load_trace",
+    "resolve_trace_path",
+]
 
 _TIME_COLUMNS = ("datetime (utc)", "timestamp", "datetime", "time", "start", "point_time", "from", "date")
 _VALUE_COLUMNS = ("g_per_kwh", "intensity_g_per_kwh", "carbon_intensity", "intensity", "value")
@@ -97,7 +106,7 @@ def resolve_trace_path(path: str | Path) -> Path:
     text = str(path)
     if not text.startswith(SAMPLE_PREFIX):
         return Path(text).expanduser()
-    name = text[len(SAMPLE_PREFIX):]
+    name = text[len(SAMPLE_PREFIX) :]
     if name not in SAMPLES:
         raise ConfigError(
             f"carbon.trace_path={text!r} names no packaged sample. Fix: use one of "
@@ -180,7 +189,9 @@ def _unit_hint(column: str) -> str | None:
 def _convert(values: list[float], unit: str | None, column: str, path: Path) -> tuple[list[float], str]:
     """Values in g/kWh and the unit used; DatasetError when the unit looks wrong."""
     if unit is not None and unit not in TRACE_UNITS:
-        raise ConfigError(f"carbon.trace_unit={unit!r} is not known. Fix: use one of {', '.join(TRACE_UNITS)}.")
+        raise ConfigError(
+            f"carbon.trace_unit={unit!r} is not known. Fix: use one of {', '.join(TRACE_UNITS)}."
+        )
     hint = _unit_hint(column)
     if unit is None and hint is not None:
         raise DatasetError(
@@ -239,9 +250,13 @@ def _read_rows(path: Path, column: str | None) -> tuple[list[tuple[float, float]
             try:
                 value = float(raw)
             except ValueError:
-                raise DatasetError(f"{path}:{line}: intensity {raw!r} in column {col_name!r} is not a number.") from None
+                raise DatasetError(
+                    f"{path}:{line}: intensity {raw!r} in column {col_name!r} is not a number."
+                ) from None
             if not math.isfinite(value) or value < 0:
-                raise DatasetError(f"{path}:{line}: intensity {raw!r} must be a finite number >= 0 (gCO2e/kWh).")
+                raise DatasetError(
+                    f"{path}:{line}: intensity {raw!r} must be a finite number >= 0 (gCO2e/kWh)."
+                )
             rows.append((_parse_ts(row[time_idx], path, line), value))
             if zone_idx is not None and len(row) > zone_idx and row[zone_idx].strip():
                 zones[row[zone_idx].strip()] += 1
@@ -347,12 +362,18 @@ class TraceProvider(IntensityProvider):
         else:
             self.period_s = 0.0
         credit = " (data: Electricity Maps, ODbL)" if self.trace.is_electricity_maps else ""
-        replayed = (f" (replay of values recorded {self.trace.first.date()}..{self.trace.last_end.date()}, "
-                    "not live data)") if self.replay else ""
+        replayed = (
+            (
+                f" (replay of values recorded {self.trace.first.date()}..{self.trace.last_end.date()}, "
+                "not live data)"
+            )
+            if self.replay
+            else ""
+        )
         self.source = f"trace: {self.path.name} [{self.trace.column}]{credit}{replayed}"
 
     @classmethod
-    def from_config(cls, cfg: "CarbonConfig") -> "TraceProvider":
+    def from_config(cls, cfg: CarbonConfig) -> TraceProvider:
         """Build from ``carbon.trace_path``, ``trace_column``, ``trace_unit``, ``region`` (unless
         ``world``), ``signal_type``, ``trace_time_offset_h`` and ``trace_replay``."""
         path = cfg.trace_path
@@ -419,12 +440,16 @@ class TraceProvider(IntensityProvider):
     def _notes(self, pts: list[IntensityPoint], forecast: bool) -> list[str]:
         notes = [f"recorded values from {self.path.name}, column {self.trace.column!r}."]
         if self.trace.unit != "g_per_kwh":
-            notes.append(f"values converted from {self.trace.unit.replace('_per_', '/')} to gCO2e/kWh "
-                         f"(x {TRACE_UNITS[self.trace.unit]:g}).")
+            notes.append(
+                f"values converted from {self.trace.unit.replace('_per_', '/')} to gCO2e/kWh "
+                f"(x {TRACE_UNITS[self.trace.unit]:g})."
+            )
         if self.trace.is_electricity_maps:
             notes.append("data: Electricity Maps (ODbL); credit 'Electricity Maps' wherever shown.")
             if self.trace.estimated_rows:
-                notes.append(f"{self.trace.estimated_rows} row(s) of the trace are estimates by Electricity Maps.")
+                notes.append(
+                    f"{self.trace.estimated_rows} row(s) of the trace are estimates by Electricity Maps."
+                )
         if self.offset_s:
             notes.append(f"timestamps shifted by {self.offset_s / 3600:g} h (trace_time_offset_h).")
         if self.replay:
@@ -433,7 +458,9 @@ class TraceProvider(IntensityProvider):
                 f"{self.trace.first.date()}..{self.trace.last_end.date()} reuse recorded values."
             )
         if forecast:
-            notes.append("trace replay used as a forecast: recorded values (perfect foresight), not a real forecast.")
+            notes.append(
+                "trace replay used as a forecast: recorded values (perfect foresight), not a real forecast."
+            )
         if not pts:
             notes.append("the trace has no values in the requested window.")
         return notes
@@ -441,9 +468,13 @@ class TraceProvider(IntensityProvider):
     def history(self, start: datetime, end: datetime) -> IntensitySeries:
         """Recorded points overlapping [start, end)."""
         pts = self.points(start, end)
-        return IntensitySeries(pts, self.source, self.region, self.signal_type, "measured", notes=self._notes(pts, False))
+        return IntensitySeries(
+            pts, self.source, self.region, self.signal_type, "measured", notes=self._notes(pts, False)
+        )
 
-    def forecast(self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)) -> IntensitySeries:
+    def forecast(
+        self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)
+    ) -> IntensitySeries:
         """Recorded points overlapping [start, start + horizon), labelled as a trace replay."""
         start = ensure_utc(start, "start") if start is not None else datetime.now(timezone.utc)
         pts = self.points(start, start + horizon)

@@ -30,8 +30,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from .base import IntensityPoint, IntensitySeries, ProviderError, check_plausible, ensure_utc
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["UkGridProvider", "DEFAULT_BASE_URL", "REGION_IDS", "parse_region"]
+__all__ = ["DEFAULT_BASE_URL", "REGION_IDS", "UkGridProvider", "parse_region"]
 
 DEFAULT_BASE_URL = "https://api.carbonintensity.org.uk"
 SOURCE = "Carbon Intensity API (NESO, GB)"
@@ -188,7 +189,7 @@ class UkGridProvider(HttpProvider):
         super().__init__(base_url=base_url, **http)
 
     @classmethod
-    def config_kwargs(cls, cfg: "CarbonConfig") -> dict[str, Any]:
+    def config_kwargs(cls, cfg: CarbonConfig) -> dict[str, Any]:
         """``region``; coordinates are not used: GB regions are chosen by id, name or postcode."""
         signal = cfg.signal_type
         if signal not in (None, "average"):
@@ -235,7 +236,9 @@ class UkGridProvider(HttpProvider):
         except ValueError:
             pass
         if exc.status in (400, 404, 422):
-            msg = f"request rejected for {self.region} (HTTP {exc.status} on {path})" + (f': "{api}".' if api else ".")
+            msg = f"request rejected for {self.region} (HTTP {exc.status} on {path})" + (
+                f': "{api}".' if api else "."
+            )
             return HttpStatusError(self.name, exc.status, msg, _REGION_HELP, api_message=api)
         return exc
 
@@ -296,7 +299,9 @@ class UkGridProvider(HttpProvider):
             by_start[start] = (IntensityPoint(start, end, value), is_actual)
         return [by_start[k] for k in sorted(by_start)], empty
 
-    def _series(self, labelled: list[tuple[IntensityPoint, bool]], empty: int, *, history: bool, extra: list[str]) -> IntensitySeries:
+    def _series(
+        self, labelled: list[tuple[IntensityPoint, bool]], empty: int, *, history: bool, extra: list[str]
+    ) -> IntensitySeries:
         points = [p for p, _ in labelled]
         n_actual = sum(1 for _, a in labelled if a)
         n = len(points)
@@ -315,7 +320,11 @@ class UkGridProvider(HttpProvider):
                 )
             else:
                 kind = "forecast"
-                why = "regional data is forecast-only" if self.scope != "national" else "no actuals were published"
+                why = (
+                    "regional data is forecast-only"
+                    if self.scope != "national"
+                    else "no actuals were published"
+                )
                 notes.append(f"All {n} values are the API's forecasts ({why}); none is a measured actual.")
         else:
             kind = "forecast"
@@ -323,18 +332,22 @@ class UkGridProvider(HttpProvider):
             notes.append(f"{empty} half-hour(s) without any value were left out.")
         if not n:
             notes.append("The API returned no data for this window.")
-        return self._checked(IntensitySeries(
-            points=points,
-            source=SOURCE,
-            region=self.region,
-            signal_type="average",
-            kind=kind,  # type: ignore[arg-type]
-            generated_at=None,
-            notes=notes + extra,
-        ))
+        return self._checked(
+            IntensitySeries(
+                points=points,
+                source=SOURCE,
+                region=self.region,
+                signal_type="average",
+                kind=kind,  # type: ignore[arg-type]
+                generated_at=None,
+                notes=notes + extra,
+            )
+        )
 
     @staticmethod
-    def _clip(labelled: list[tuple[IntensityPoint, bool]], start: datetime, end: datetime) -> list[tuple[IntensityPoint, bool]]:
+    def _clip(
+        labelled: list[tuple[IntensityPoint, bool]], start: datetime, end: datetime
+    ) -> list[tuple[IntensityPoint, bool]]:
         return [(p, a) for p, a in labelled if p.end > start and p.start < end]
 
     # ------------------------------------------------------------------ API
@@ -349,17 +362,25 @@ class UkGridProvider(HttpProvider):
         start = ensure_utc(start, "start")
         end = ensure_utc(end, "end")
         if end <= start:
-            raise ValueError(f"history window is empty or reversed: start={start.isoformat()} end={end.isoformat()}.")
+            raise ValueError(
+                f"history window is empty or reversed: start={start.isoformat()} end={end.isoformat()}."
+            )
         chunks = _chunks(_floor_half_hour(start), _ceil_half_hour(end))
         rows: list[Any] = []
         for a, b in chunks:
             path = self._range_path(a, b)
             rows.extend(self._rows_of(self._get(path), path))
         labelled, empty = self._parse_rows(rows, "history")
-        extra = [f"Fetched in {len(chunks)} requests (the API allows at most {MAX_RANGE.days} days each)."] if len(chunks) > 1 else []
+        extra = (
+            [f"Fetched in {len(chunks)} requests (the API allows at most {MAX_RANGE.days} days each)."]
+            if len(chunks) > 1
+            else []
+        )
         return self._series(self._clip(labelled, start, end), empty, history=True, extra=extra)
 
-    def forecast(self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)) -> IntensitySeries:
+    def forecast(
+        self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)
+    ) -> IntensitySeries:
         """Half-hourly forecast overlapping [start, start + horizon); the API covers up to 48 h."""
         start = ensure_utc(start, "start") if start is not None else ensure_utc(self._now(), "now")
         if horizon <= timedelta(0):
@@ -375,7 +396,9 @@ class UkGridProvider(HttpProvider):
         else:
             path = f"/regional/intensity/{frm}/{window}/{self._suffix()}"
         # a forecast series holds forecast values, even where an actual is already known
-        labelled, empty = self._parse_rows(self._rows_of(self._get(path), path), "forecast", prefer_actual=False)
+        labelled, empty = self._parse_rows(
+            self._rows_of(self._get(path), path), "forecast", prefer_actual=False
+        )
         return self._series(self._clip(labelled, start, start + horizon), empty, history=False, extra=extra)
 
     def current(self) -> IntensityPoint:
@@ -390,5 +413,7 @@ class UkGridProvider(HttpProvider):
             )
         point, is_actual = labelled[-1]
         check_plausible([point], self.name, self.region)
-        log.debug("%s: current %s g/kWh (%s)", self.name, point.g_per_kwh, "actual" if is_actual else "forecast")
+        log.debug(
+            "%s: current %s g/kWh (%s)", self.name, point.g_per_kwh, "actual" if is_actual else "forecast"
+        )
         return point

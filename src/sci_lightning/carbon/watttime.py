@@ -42,8 +42,9 @@ import logging
 import math
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from .base import (
@@ -53,7 +54,15 @@ from .base import (
     ProviderError,
     ensure_utc,
 )
-from .http import HttpProvider, HttpStatusError, env_credentials, expect_type, format_time, parse_time, require
+from .http import (
+    HttpProvider,
+    HttpStatusError,
+    env_credentials,
+    expect_type,
+    format_time,
+    parse_time,
+    require,
+)
 
 if TYPE_CHECKING:
     from ..settings import CarbonConfig
@@ -62,7 +71,7 @@ log = logging.getLogger(__name__)
 #: What a WattTime region code looks like (``CAISO_NORTH``, ``PJM_DC``, ``IE``).
 _REGION_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
-__all__ = ["WattTimeProvider", "DEFAULT_BASE_URL", "USERNAME_ENV", "PASSWORD_ENV"]
+__all__ = ["DEFAULT_BASE_URL", "PASSWORD_ENV", "USERNAME_ENV", "WattTimeProvider"]
 
 DEFAULT_BASE_URL = "https://api.watttime.org"
 USERNAME_ENV = "WATTTIME_USERNAME"
@@ -152,9 +161,11 @@ class WattTimeProvider(HttpProvider):
         self.logins = 0  # how many times we logged in (diagnostics/tests)
 
     @classmethod
-    def config_kwargs(cls, cfg: "CarbonConfig") -> dict[str, Any]:
+    def config_kwargs(cls, cfg: CarbonConfig) -> dict[str, Any]:
         """region or latitude/longitude, and signal_type."""
-        return dict(region=cfg.region, latitude=cfg.latitude, longitude=cfg.longitude, signal_type=cfg.signal_type)
+        return dict(
+            region=cfg.region, latitude=cfg.latitude, longitude=cfg.longitude, signal_type=cfg.signal_type
+        )
 
     def __repr__(self) -> str:  # no credentials, no token
         return f"WattTimeProvider(region={self.region!r}, signal_type={self.wt_signal!r}, base_url={self.base_url!r})"
@@ -176,7 +187,9 @@ class WattTimeProvider(HttpProvider):
             raise
         token = require(body, "token", str, "login response", self.name)
         if not token:
-            raise ProviderError(self.name, "login returned an empty token.", f"check {USERNAME_ENV}/{PASSWORD_ENV}.")
+            raise ProviderError(
+                self.name, "login returned an empty token.", f"check {USERNAME_ENV}/{PASSWORD_ENV}."
+            )
         self._http.add_secret(token)
         self._token = token
         self._token_expires_at = self.clock() + self.token_ttl_s
@@ -196,7 +209,9 @@ class WattTimeProvider(HttpProvider):
             for attempt in (0, 1):
                 token = self._ensure_token()
                 try:
-                    return self._http.get_json(path, params=params, headers={"Authorization": f"Bearer {token}"})
+                    return self._http.get_json(
+                        path, params=params, headers={"Authorization": f"Bearer {token}"}
+                    )
                 except HttpStatusError as exc:
                     if exc.status == 401 and attempt == 0:
                         log.debug("watttime: 401 on %s; logging in again", path)
@@ -268,12 +283,18 @@ class WattTimeProvider(HttpProvider):
         period_s = meta.get("data_point_period_seconds", 300)
         expect_type(period_s, (int, float), f"{what} meta.data_point_period_seconds", self.name)
         if period_s <= 0:
-            raise ProviderError(self.name, f"malformed response: {what} data_point_period_seconds={period_s}.")
+            raise ProviderError(
+                self.name, f"malformed response: {what} data_point_period_seconds={period_s}."
+            )
         period = timedelta(seconds=float(period_s))
         seen: dict[datetime, IntensityPoint] = {}
         imputed = 0
         for i, item in enumerate(data):
-            t = parse_time(require(item, "point_time", str, f"{what} data[{i}]", self.name), f"{what} data[{i}].point_time", self.name)
+            t = parse_time(
+                require(item, "point_time", str, f"{what} data[{i}]", self.name),
+                f"{what} data[{i}].point_time",
+                self.name,
+            )
             v = require(item, "value", (int, float), f"{what} data[{i}]", self.name)
             if not math.isfinite(v):
                 raise ProviderError(self.name, f"malformed response: {what} data[{i}].value is {v!r}.")
@@ -284,8 +305,13 @@ class WattTimeProvider(HttpProvider):
 
     def _check_signal(self, meta: dict[str, Any], what: str) -> None:
         """Refuse data for another signal than asked (marginal vs average changes its meaning)."""
-        self._refuse_other_kind("signal_type", meta.get("signal_type"), self.wt_signal, f"the {what} response",
-                                "check carbon.signal_type and that carbon.base_url is WattTime's API.")
+        self._refuse_other_kind(
+            "signal_type",
+            meta.get("signal_type"),
+            self.wt_signal,
+            f"the {what} response",
+            "check carbon.signal_type and that carbon.base_url is WattTime's API.",
+        )
 
     def _notes(self, meta: dict[str, Any]) -> list[str]:
         units = meta.get("units", "lbs_co2_per_mwh")
@@ -294,8 +320,10 @@ class WattTimeProvider(HttpProvider):
         notes = [f"WattTime {self.wt_signal} ({self.signal_type}); {how}."]
         notes += self._served_note("WattTime", "region", meta.get("region"))
         if meta.get("_imputed_points"):
-            notes.append(f"data-quality: {meta['_imputed_points']} point(s) were computed by WattTime's backup model "
-                         "from imputed data (imputed_data_used=true), lower quality than the default model.")
+            notes.append(
+                f"data-quality: {meta['_imputed_points']} point(s) were computed by WattTime's backup model "
+                "from imputed data (imputed_data_used=true), lower quality than the default model."
+            )
         model = meta.get("model")
         if isinstance(model, dict) and model.get("date"):
             notes.append(f"model {model.get('date')}.")
@@ -306,18 +334,26 @@ class WattTimeProvider(HttpProvider):
 
     # ------------------------------------------------------------------ API
 
-    def forecast(self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)) -> IntensitySeries:
+    def forecast(
+        self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)
+    ) -> IntensitySeries:
         """The latest WattTime forecast (5-min points), limited to [start, start + horizon).
 
         The API only serves the most recent forecast, so ``start`` (default: now) selects
         within it; horizons beyond 72 h are truncated by the API.
         """
-        start = ensure_utc(start, "start") if start is not None else datetime.fromtimestamp(self.clock(), timezone.utc)
+        start = (
+            ensure_utc(start, "start")
+            if start is not None
+            else datetime.fromtimestamp(self.clock(), timezone.utc)
+        )
         end = start + horizon
         now = datetime.fromtimestamp(self.clock(), timezone.utc)
         hours = max(0, min(MAX_HORIZON_H, math.ceil((end - now).total_seconds() / 3600)))
         region = self._region()
-        body = self._get("/v3/forecast", {"region": region, "signal_type": self.wt_signal, "horizon_hours": hours})
+        body = self._get(
+            "/v3/forecast", {"region": region, "signal_type": self.wt_signal, "horizon_hours": hours}
+        )
         points, meta = self._parse(body, "forecast")
         generated = meta.get("generated_at")
         generated_at = parse_time(generated, "forecast meta.generated_at", self.name) if generated else None
@@ -325,8 +361,17 @@ class WattTimeProvider(HttpProvider):
         notes = self._notes(meta)
         if not points:
             notes.append("the forecast had no points in the requested window.")
-        return self._checked(IntensitySeries(points, f"WattTime API v3 /v3/forecast ({self.base_url})", region,
-                                             self.signal_type, "forecast", generated_at=generated_at, notes=notes))
+        return self._checked(
+            IntensitySeries(
+                points,
+                f"WattTime API v3 /v3/forecast ({self.base_url})",
+                region,
+                self.signal_type,
+                "forecast",
+                generated_at=generated_at,
+                notes=notes,
+            )
+        )
 
     def history(self, start: datetime, end: datetime) -> IntensitySeries:
         """Measured (historical) points overlapping [start, end), fetched in <= 30-day chunks."""
@@ -339,19 +384,34 @@ class WattTimeProvider(HttpProvider):
             chunk_end = min(end, t + HISTORICAL_CHUNK)
             body = self._get(
                 "/v3/historical",
-                {"region": region, "start": format_time(t), "end": format_time(chunk_end), "signal_type": self.wt_signal,
-                 "include_imputed_marker": "true"},
+                {
+                    "region": region,
+                    "start": format_time(t),
+                    "end": format_time(chunk_end),
+                    "signal_type": self.wt_signal,
+                    "include_imputed_marker": "true",
+                },
             )
             pts, meta = self._parse(body, "historical")
             for p in pts:
                 points[p.start] = p
             t = chunk_end
-        result = [p for p in sorted(points.values(), key=lambda p: p.start) if p.end > start and p.start < end]
+        result = [
+            p for p in sorted(points.values(), key=lambda p: p.start) if p.end > start and p.start < end
+        ]
         notes = self._notes(meta) if meta else []
         if not result:
             notes.append("WattTime returned no data for the requested window.")
-        return self._checked(IntensitySeries(result, f"WattTime API v3 /v3/historical ({self.base_url})", region,
-                                             self.signal_type, "measured", notes=notes))
+        return self._checked(
+            IntensitySeries(
+                result,
+                f"WattTime API v3 /v3/historical ({self.base_url})",
+                region,
+                self.signal_type,
+                "measured",
+                notes=notes,
+            )
+        )
 
     def current(self) -> IntensityPoint:
         """The latest measured 5-min value (last 30 min of history), else the forecast's first point."""
@@ -371,5 +431,9 @@ class WattTimeProvider(HttpProvider):
         if not data:
             raise ProviderError(self.name, "signal-index returned no data.", "check carbon.region.")
         item = data[0]
-        t = parse_time(require(item, "point_time", str, "signal-index data[0]", self.name), "signal-index point_time", self.name)
+        t = parse_time(
+            require(item, "point_time", str, "signal-index data[0]", self.name),
+            "signal-index point_time",
+            self.name,
+        )
         return t, float(require(item, "value", (int, float), "signal-index data[0]", self.name))

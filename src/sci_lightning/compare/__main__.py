@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from sci_lightning.compare.output import write_comparison
 from sci_lightning.compare.records import is_job_dir
@@ -36,9 +36,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Compare jobs from their sci_report.json files: a table, relative differences to a "
         "baseline and bar charts (comparison.md/.json/.csv/.png).",
     )
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="a job folder (with sci_report.json) or a sweep folder holding job folders")
-    parser.add_argument("--baseline", default=None, help="model config name, timm name or run-name part of the baseline job (default: the first job)")
-    parser.add_argument("--out", default=None, help="output folder (default: the sweep folder when one is given, else ./comparison)")
+    parser.add_argument(
+        "run_dirs",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="a job folder (with sci_report.json) or a sweep folder holding job folders",
+    )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="model config name, timm name or run-name part of the baseline job (default: the first job)",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default: the sweep folder when one is given, else ./comparison)",
+    )
     parser.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     parser.add_argument("-q", "--quiet", action="store_true", help="do not print the table")
     args = parser.parse_args(argv)
@@ -51,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
-        print(f"error: cannot write the comparison: {e}. Choose a writable folder with --out.", file=sys.stderr)
+        print(
+            f"error: cannot write the comparison: {e}. Choose a writable folder with --out.", file=sys.stderr
+        )
         return 2
     if not args.quiet:
         print(text_summary(comp))

@@ -40,7 +40,9 @@ CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec("energy", "Energy", "energy_kwh", "energy_kwh", "energy_quality", "lower"),
     ChartSpec("cost", "Cost", "cost_usd", "cost_usd", None, "lower"),
     ChartSpec("sci", "SCI", "sci", "sci", "sci_quality", "lower"),
-    ChartSpec("carbon_aware_saving", "Carbon-aware saving", "carbon_aware_saving_g", None, "_estimated", "higher"),
+    ChartSpec(
+        "carbon_aware_saving", "Carbon-aware saving", "carbon_aware_saving_g", None, "_estimated", "higher"
+    ),
 )
 
 
@@ -75,7 +77,11 @@ def _draw_chart(ax: Any, comp: Comparison, spec: ChartSpec) -> None:
     colors, hatches, qualities = [], [], []
     for j in jobs:
         colors.append("#7f7f7f" if j is comp.baseline else "#1f77b4")
-        q = "estimated" if spec.quality_key == "_estimated" else (j.values.get(spec.quality_key) if spec.quality_key else "measured")
+        q = (
+            "estimated"
+            if spec.quality_key == "_estimated"
+            else (j.values.get(spec.quality_key) if spec.quality_key else "measured")
+        )
         qualities.append(q)
         hatches.append("" if quality_class(q) == "measured" else "//")
     vmax = max((abs(v) for v in vals if v is not None), default=1.0) or 1.0
@@ -84,8 +90,13 @@ def _draw_chart(ax: Any, comp: Comparison, spec: ChartSpec) -> None:
 
         # one LineCollection instead of a Rectangle per bar: drawing 200 bars stays cheap
         width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
-        ax.vlines(xs, 0.0, heights, colors=[to_rgba(c, 0.45 if h else 1.0) for c, h in zip(colors, hatches)],
-                  linewidth=max(0.5, 0.8 * width_pt / len(jobs)))
+        ax.vlines(
+            xs,
+            0.0,
+            heights,
+            colors=[to_rgba(c, 0.45 if h else 1.0) for c, h in zip(colors, hatches)],
+            linewidth=max(0.5, 0.8 * width_pt / len(jobs)),
+        )
         _dense_axes(ax, jobs, comp, spec, unit, vals, vmax)
         return
     bars = ax.bar(xs, heights, color=colors, edgecolor="black", linewidth=0.6)
@@ -100,7 +111,10 @@ def _draw_chart(ax: Any, comp: Comparison, spec: ChartSpec) -> None:
             text = format_number(v) + quality_mark(q)
             if spec.diff_key and j is not comp.baseline:
                 text += f"\n({format_signed_pct(d.get(spec.diff_key))})"
-            if spec.value_key == "carbon_aware_saving_g" and j.values.get("carbon_aware_saving_pct") is not None:
+            if (
+                spec.value_key == "carbon_aware_saving_g"
+                and j.values.get("carbon_aware_saving_pct") is not None
+            ):
                 text += f"\n({format_number(j.values['carbon_aware_saving_pct'])}%)"
         y = (v if v is not None and v > 0 else 0.0) + vmax * 0.02
         ax.text(x, y, text, ha="center", va="bottom", fontsize=8, color="#b00020" if not j.ok else "black")
@@ -110,7 +124,9 @@ def _draw_chart(ax: Any, comp: Comparison, spec: ChartSpec) -> None:
         lab = "\n".join(textwrap.wrap(lab.replace(",", ", "), 14)).replace(", ", ",")
         labels.append(lab + ("\n(baseline)" if j is comp.baseline else ""))
     ax.set_xticks(xs)
-    ax.set_xticklabels(labels, fontsize=8, rotation=0 if len(jobs) <= 4 else 25, ha="center" if len(jobs) <= 4 else "right")
+    ax.set_xticklabels(
+        labels, fontsize=8, rotation=0 if len(jobs) <= 4 else 25, ha="center" if len(jobs) <= 4 else "right"
+    )
     ax.set_ylabel(unit)
     ax.set_title(f"{spec.title} ({unit}), {spec.better} is better", fontsize=10)
     ax.set_ylim(min(0.0, min((v for v in vals if v is not None), default=0.0) * 1.2), vmax * 1.3)
@@ -118,8 +134,15 @@ def _draw_chart(ax: Any, comp: Comparison, spec: ChartSpec) -> None:
     ax.set_axisbelow(True)
 
 
-def _dense_axes(ax: Any, jobs: list[Any], comp: Comparison, spec: ChartSpec, unit: str, vals: list[float | None],
-                vmax: float) -> None:
+def _dense_axes(
+    ax: Any,
+    jobs: list[Any],
+    comp: Comparison,
+    spec: ChartSpec,
+    unit: str,
+    vals: list[float | None],
+    vmax: float,
+) -> None:
     """Axes of a chart with many bars: numbered ticks, no text per bar (the table holds the values)."""
     step = max(1, len(jobs) // 25)
     ticks = list(range(0, len(jobs), step))
@@ -142,7 +165,9 @@ _DENSE_FOOTNOTE = "lighter bars: estimated (not measured); grey: baseline; the v
 _FOOTNOTE = "hatched bars: estimated (not measured); grey: baseline; (+x%/-x%): relative to the baseline"
 
 
-def write_charts(comp: Comparison, out_dir: str | os.PathLike[str], combined: bool = True, per_metric: bool = True) -> list[Path]:
+def write_charts(
+    comp: Comparison, out_dir: str | os.PathLike[str], combined: bool = True, per_metric: bool = True
+) -> list[Path]:
     """Bar charts (PNG): ``comparison_<metric>.png`` per metric and ``comparison.png`` with all.
 
     Uses matplotlib's object API with the Agg canvas (no pyplot, no global backend change).
@@ -183,7 +208,6 @@ def write_charts(comp: Comparison, out_dir: str | os.PathLike[str], combined: bo
         _atomic_write_fig(fig, path)
         written.append(path)
     return written
-
 
 
 def _atomic_write_fig(fig: Any, path: Path) -> None:

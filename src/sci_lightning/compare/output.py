@@ -16,7 +16,9 @@ __all__ = ["write_comparison"]
 log = logging.getLogger(__name__)
 
 
-def write_comparison(comp: Comparison, out_dir: str | os.PathLike[str], charts: bool = True, source: str = "") -> dict[str, Path]:
+def write_comparison(
+    comp: Comparison, out_dir: str | os.PathLike[str], charts: bool = True, source: str = ""
+) -> dict[str, Path]:
     """Write ``comparison.{md,json,csv}`` (and the PNG charts) into ``out_dir``.
 
     A chart failure is logged and does not stop the text outputs. Returns name -> path.
@@ -35,11 +37,13 @@ def write_comparison(comp: Comparison, out_dir: str | os.PathLike[str], charts: 
     md = markdown_report(comp, charts=[p.name for p in chart_paths], source=source)
     files = {
         "comparison.md": md,
-        "comparison.json": json.dumps(comparison_dict(comp, chart_paths), indent=2, allow_nan=False, default=str) + "\n",
+        "comparison.json": json.dumps(
+            comparison_dict(comp, chart_paths), indent=2, allow_nan=False, default=str
+        )
+        + "\n",
         "comparison.csv": csv_text(comp),
     }
     for name, text in files.items():
         atomic_write_text(out / name, text)
         written[name] = out / name
     return written
-

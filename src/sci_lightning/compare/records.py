@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from sci_lightning.errors import ConfigError
 from sci_lightning.redaction import redact
@@ -128,8 +129,15 @@ def values_from_report(report: SciReport) -> dict[str, Any]:
         "energy_it_kwh": energy.it_total,
         "energy_quality": quality.energy,
         "energy_components": [
-            {"component": c.component, "device": c.device, "energy_kwh": c.energy_kwh, "method": c.method,
-             "quality": c.quality, "status": c.status, "notes": list(c.notes)}
+            {
+                "component": c.component,
+                "device": c.device,
+                "energy_kwh": c.energy_kwh,
+                "method": c.method,
+                "quality": c.quality,
+                "status": c.status,
+                "notes": list(c.notes),
+            }
             for c in energy.components
         ],
         "cost_usd": report.cost_usd,
@@ -268,7 +276,11 @@ def read_job(job_dir: str | os.PathLike[str]) -> JobRecord:
 
 def is_job_dir(path: Path) -> bool:
     """True for a folder holding a report, Hydra's ``.hydra/`` or a failure file."""
-    return (path / REPORT_FILE).is_file() or (path / ".hydra").is_dir() or any((path / f).is_file() for f in FAILURE_FILES)
+    return (
+        (path / REPORT_FILE).is_file()
+        or (path / ".hydra").is_dir()
+        or any((path / f).is_file() for f in FAILURE_FILES)
+    )
 
 
 def find_job_dirs(root: str | os.PathLike[str], max_depth: int = 3) -> list[Path]:
@@ -328,4 +340,3 @@ def collect_jobs(run_dirs: Iterable[str | os.PathLike[str]]) -> list[JobRecord]:
     # the order of the arguments first, then the job number within each
     records.sort(key=lambda t: (t[0], t[1].job_num is None, t[1].job_num or 0, str(t[1].path)))
     return [r for _, r in records]
-

@@ -30,10 +30,11 @@ import io
 import logging
 import math
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from sci_lightning.campaign.rollup import campaign_lines, campaign_of_runs, campaigns_by_model, collect_runs
 from sci_lightning.compare.records import JobRecord, collect_jobs
@@ -124,7 +125,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("energy_kwh", "Energy", "energy", "more", "less", False),
     Metric("duration_s", "Time to train", "time to train", "more", "less", False),
     Metric("sci", "SCI", "carbon (SCI)", "more", "less", False),
-    Metric("sci_common", "SCI at common intensity", "carbon (SCI at the common intensity)", "more", "less", False),
+    Metric(
+        "sci_common", "SCI at common intensity", "carbon (SCI at the common intensity)", "more", "less", False
+    ),
 )
 METRICS_BY_KEY = {m.key: m for m in METRICS}
 
@@ -200,11 +203,17 @@ def join_phrases(phrases: Sequence[str]) -> str:
     return ", ".join(phrases[:-1]) + " and " + phrases[-1]
 
 
-def comparison_sentence(label: str, baseline_label: str, diffs: dict[str, float | None], prefix: str = "") -> str:
+def comparison_sentence(
+    label: str, baseline_label: str, diffs: dict[str, float | None], prefix: str = ""
+) -> str:
     """``"<prefix><label> had <phrases> than <baseline_label>"`` in the order of :data:`METRICS`;
     with an SCI at the common intensity, that one stands for the model's carbon, not the SCI as run."""
     skip = {"sci"} if diffs.get("sci_common") is not None else {"sci_common"}
-    phrases = [p for m in METRICS if m.key not in skip and (p := describe_difference(m, diffs.get(m.key))) is not None]
+    phrases = [
+        p
+        for m in METRICS
+        if m.key not in skip and (p := describe_difference(m, diffs.get(m.key))) is not None
+    ]
     label = prefix + label
     if not phrases:
         return f"{label}: no figure could be compared with {baseline_label}"
@@ -223,7 +232,9 @@ def display_model_name(model: str | None) -> str:
 
 def _assign_labels(jobs: list[JobRecord]) -> None:
     """Each job's label: the model's display name when unique, else the run name (else the folder)."""
-    names = [display_model_name(j.model or j.model_choice) if (j.model or j.model_choice) else None for j in jobs]
+    names = [
+        display_model_name(j.model or j.model_choice) if (j.model or j.model_choice) else None for j in jobs
+    ]
     for j, name in zip(jobs, names):
         if name and names.count(name) == 1:
             j.label = name
@@ -267,7 +278,10 @@ def select_baseline(jobs: Sequence[JobRecord], name: str | None) -> JobRecord | 
                 return ok_matches[0]
             log.warning(
                 "Baseline %r matches only failed job(s) (%s); using %s (%s) as the baseline instead.",
-                name, ", ".join(j.run_name or j.path.name for j in matches), good[0].label, good[0].run_name,
+                name,
+                ", ".join(j.run_name or j.path.name for j in matches),
+                good[0].label,
+                good[0].run_name,
             )
             return good[0]
     choices = sorted({c for j in jobs for c in (j.model_choice, j.model, j.run_name) if c})
@@ -322,13 +336,19 @@ def _common_intensity(jobs: Sequence[JobRecord]) -> float | None:
 
 def _time_of_day_line(j: JobRecord, base: JobRecord, d: dict[str, float | None], common: float) -> str:
     ij, ib = j.values.get("intensity_g_per_kwh"), base.values.get("intensity_g_per_kwh")
-    grid = describe_difference(Metric("i", "", "grid intensity", "higher", "lower", False),
-                               relative_difference_pct(ij, ib)) or "an unknown grid intensity"
+    grid = (
+        describe_difference(
+            Metric("i", "", "grid intensity", "higher", "lower", False), relative_difference_pct(ij, ib)
+        )
+        or "an unknown grid intensity"
+    )
     as_run = describe_difference("sci", d.get("sci")) or "an SCI that could not be compared"
     at_common = describe_difference("sci_common", d.get("sci_common")) or "n/a"
-    return (f"Time of day: {j.label} ran at {format_number(ij)} gCO2e/kWh, {base.label} at {format_number(ib)} "
-            f"({grid}); at the hours each ran {j.label} had {as_run}, at the common {format_number(common)} "
-            f"gCO2e/kWh {at_common}")
+    return (
+        f"Time of day: {j.label} ran at {format_number(ij)} gCO2e/kWh, {base.label} at {format_number(ib)} "
+        f"({grid}); at the hours each ran {j.label} had {as_run}, at the common {format_number(common)} "
+        f"gCO2e/kWh {at_common}"
+    )
 
 
 def data_prefix(datasets: Sequence[str]) -> str:
@@ -357,7 +377,9 @@ def build_comparison(jobs: list[JobRecord], baseline: str | None = None) -> Comp
             bu, ju = base.values.get("sci_unit"), j.values.get("sci_unit")
             if d["sci"] is not None and bu and ju and bu != ju:
                 d["sci"] = None
-                notes.append(f"{j.label}: SCI not compared, its functional unit ({ju}) differs from the baseline's ({bu}).")
+                notes.append(
+                    f"{j.label}: SCI not compared, its functional unit ({ju}) differs from the baseline's ({bu})."
+                )
             if d["sci_common"] is not None and d["sci"] is None:
                 d["sci_common"] = None  # not comparable either (e.g. different functional units)
             if j is not base:
@@ -390,7 +412,7 @@ def campaign_summary(jobs: Sequence[JobRecord]) -> str | None:
     every job counted, failed and interrupted ones included; ``None`` when no job completed with a report."""
     try:
         return campaign_lines(campaign_of_runs([j.path for j in jobs]))
-    except Exception as e:  # noqa: BLE001 - the comparison must not be lost to the campaign line
+    except Exception as e:
         log.warning("Campaign line not computed (%s: %s).", type(e).__name__, e)
         return None
 
@@ -423,8 +445,15 @@ def format_number(x: float | None, sig: int = 3) -> str:
     return f"{x:.{decimals}f}"
 
 
-_QUALITY_MARK = {"measured": "", "estimated": " (est.)", "mixed": " (mixed)", "unknown": " (?)",
-                 "forecast": " (est.: forecast)", "static": " (est.: static)", "fallback": " (est.: fallback)"}
+_QUALITY_MARK = {
+    "measured": "",
+    "estimated": " (est.)",
+    "mixed": " (mixed)",
+    "unknown": " (?)",
+    "forecast": " (est.: forecast)",
+    "static": " (est.: static)",
+    "fallback": " (est.: fallback)",
+}
 
 
 def quality_mark(quality: str | None) -> str:
@@ -433,9 +462,22 @@ def quality_mark(quality: str | None) -> str:
 
 
 TABLE_COLUMNS = (
-    "Job", "Run", "Model", "Data", "Status", "Final top-1 acc (%)", "Final top-5 acc (%)", "Time to train (s)",
-    "Energy (kWh)", "Cost ($USD)", "SCI", "SCI at common intensity", "Intensity (gCO2e/kWh)",
-    "Carbon-aware saving (gCO2e)", "Inference energy (kWh/1000 images)", "Inference SCI (gCO2e/1000 images)",
+    "Job",
+    "Run",
+    "Model",
+    "Data",
+    "Status",
+    "Final top-1 acc (%)",
+    "Final top-5 acc (%)",
+    "Time to train (s)",
+    "Energy (kWh)",
+    "Cost ($USD)",
+    "SCI",
+    "SCI at common intensity",
+    "Intensity (gCO2e/kWh)",
+    "Carbon-aware saving (gCO2e)",
+    "Inference energy (kWh/1000 images)",
+    "Inference SCI (gCO2e/1000 images)",
 )
 #: What the inference columns show for a job whose report has no measured inference stage.
 NOT_MEASURED = "not measured"
@@ -445,8 +487,10 @@ def _inference_cells(v: dict[str, Any]) -> list[str]:
     """The Consumer SCI cells: energy and SCI per 1,000 images, or "not measured"."""
     mark = quality_mark(v.get("inference_quality"))
     energy, sci = v.get("inference_energy_per_1000_kwh"), v.get("inference_sci_per_1000_g")
-    return [NOT_MEASURED if energy is None else format_number(energy) + mark,
-            NOT_MEASURED if sci is None else format_number(sci) + mark]
+    return [
+        NOT_MEASURED if energy is None else format_number(energy) + mark,
+        NOT_MEASURED if sci is None else format_number(sci) + mark,
+    ]
 
 
 def table_rows(comp: Comparison) -> list[list[str]]:
@@ -458,11 +502,17 @@ def table_rows(comp: Comparison) -> list[list[str]]:
         if j is comp.baseline:
             job += " (baseline)"
         if not j.ok:
-            rows.append([job, j.run_name or "-", j.model or j.model_choice or "-", j.dataset or "-", j.status]
-                        + ["-"] * (len(TABLE_COLUMNS) - 5))
+            rows.append(
+                [job, j.run_name or "-", j.model or j.model_choice or "-", j.dataset or "-", j.status]
+                + ["-"] * (len(TABLE_COLUMNS) - 5)
+            )
             continue
         pct = lambda x: format_number(x * 100) if x is not None else "n/a"  # noqa: E731
-        sci = "n/a" if v["sci"] is None else f"{format_number(v['sci'])} {v['sci_unit'] or ''}".strip() + quality_mark(v["sci_quality"])
+        sci = (
+            "n/a"
+            if v["sci"] is None
+            else f"{format_number(v['sci'])} {v['sci_unit'] or ''}".strip() + quality_mark(v["sci_quality"])
+        )
         saving = "n/a"
         if v["carbon_aware_saving_g"] is not None:
             saving = format_number(v["carbon_aware_saving_g"])
@@ -474,18 +524,40 @@ def table_rows(comp: Comparison) -> list[list[str]]:
             intensity = format_number(v["intensity_g_per_kwh"]) + quality_mark(v["intensity_quality"])
         common = v.get("sci_common")
         sci_common = "n/a" if common is None else format_number(common) + quality_mark(v["sci_quality"])
-        rows.append([
-            job, j.run_name or "-", j.model or "-", j.dataset or "-", j.status,
-            pct(v["val_acc"]), pct(v["val_acc_top5"]),
-            format_number(v["duration_s"]),
-            "n/a" if v["energy_kwh"] is None else format_number(v["energy_kwh"]) + quality_mark(v["energy_quality"]),
-            format_number(v["cost_usd"]), sci, sci_common, intensity, saving, *_inference_cells(v),
-        ])
+        rows.append(
+            [
+                job,
+                j.run_name or "-",
+                j.model or "-",
+                j.dataset or "-",
+                j.status,
+                pct(v["val_acc"]),
+                pct(v["val_acc_top5"]),
+                format_number(v["duration_s"]),
+                "n/a"
+                if v["energy_kwh"] is None
+                else format_number(v["energy_kwh"]) + quality_mark(v["energy_quality"]),
+                format_number(v["cost_usd"]),
+                sci,
+                sci_common,
+                intensity,
+                saving,
+                *_inference_cells(v),
+            ]
+        )
     return rows
 
 
-DIFF_COLUMNS = ("Run", "vs", "Accuracy", "$USD", "Energy", "Time to train", "SCI as run",
-                "SCI at common intensity")
+DIFF_COLUMNS = (
+    "Run",
+    "vs",
+    "Accuracy",
+    "$USD",
+    "Energy",
+    "Time to train",
+    "SCI as run",
+    "SCI at common intensity",
+)
 
 
 def diff_rows(comp: Comparison) -> list[list[str]]:
@@ -505,7 +577,10 @@ def _md_escape(s: str) -> str:
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A GitHub-flavoured markdown table."""
-    out = ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out = [
+        "| " + " | ".join(_md_escape(h) for h in header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
     out += ["| " + " | ".join(_md_escape(c) for c in r) + " |" for r in rows]
     return "\n".join(out)
 
@@ -519,8 +594,10 @@ def text_summary(comp: Comparison) -> str:
     parts += _fairness_lines(comp)
     if comp.baseline is None:
         parts.append("No job left a readable sci_report.json: nothing to compare.")
-    parts.append("(est.) = estimated (est.: static/forecast/fallback = kind of intensity value), "
-                 "(mixed) = partly estimated, unmarked = measured; cost = time to train x the configured price per hour.")
+    parts.append(
+        "(est.) = estimated (est.: static/forecast/fallback = kind of intensity value), "
+        "(mixed) = partly estimated, unmarked = measured; cost = time to train x the configured price per hour."
+    )
     if comp.campaign:
         parts.append(comp.campaign)
     return "\n\n".join(parts)
@@ -530,13 +607,17 @@ def _fairness_lines(comp: Comparison) -> list[str]:
     """What the common intensity is, the time-of-day lines, and a word on synthetic data."""
     lines = []
     if comp.common_intensity_g_per_kwh is not None:
-        lines.append(f"Common intensity: {format_number(comp.common_intensity_g_per_kwh)} gCO2e/kWh, the mean of "
-                     "the compared jobs' intensities; \"SCI at common intensity\" is each job's SCI had it run at "
-                     "that intensity, so model differences are not the hour's.")
+        lines.append(
+            f"Common intensity: {format_number(comp.common_intensity_g_per_kwh)} gCO2e/kWh, the mean of "
+            "the compared jobs' intensities; \"SCI at common intensity\" is each job's SCI had it run at "
+            "that intensity, so model differences are not the hour's."
+        )
         lines += [t + "." for t in comp.time_of_day]
     if "synthetic" in comp.datasets:
-        lines.append("Data: synthetic (generated coloured shapes, not Tiny ImageNet): accuracy, time and energy "
-                     "here say how the models run, not how well they classify real images.")
+        lines.append(
+            "Data: synthetic (generated coloured shapes, not Tiny ImageNet): accuracy, time and energy "
+            "here say how the models run, not how well they classify real images."
+        )
     return lines
 
 
@@ -551,8 +632,19 @@ def _how_obtained(j: JobRecord) -> str:
         if c.get("status") not in (None, "ok"):
             part += f", status {c.get('status')}"
         comps.append(part)
-    energy = f"energy {v['energy_quality'] or 'unknown quality'}" + (f" via {'; '.join(comps)}" if comps else "")
-    src = ", ".join(str(x) for x in (v["intensity_source"], v["intensity_region"], v["intensity_signal_type"], v["intensity_kind"]) if x)
+    energy = f"energy {v['energy_quality'] or 'unknown quality'}" + (
+        f" via {'; '.join(comps)}" if comps else ""
+    )
+    src = ", ".join(
+        str(x)
+        for x in (
+            v["intensity_source"],
+            v["intensity_region"],
+            v["intensity_signal_type"],
+            v["intensity_kind"],
+        )
+        if x
+    )
     intensity = f"intensity {v['intensity_quality'] or 'unknown quality'}" + (f" from {src}" if src else "")
     if v["intensity_fallbacks"]:
         intensity += f" (fallbacks: {'; '.join(redact(str(f)) for f in v['intensity_fallbacks'])})"
@@ -562,7 +654,9 @@ def _how_obtained(j: JobRecord) -> str:
     return f"- **{j.label}** (`{j.run_name}`): {energy}; {intensity}; accuracy and time measured; {cost}."
 
 
-def markdown_report(comp: Comparison, charts: Sequence[str] = (), title: str = "Model comparison", source: str = "") -> str:
+def markdown_report(
+    comp: Comparison, charts: Sequence[str] = (), title: str = "Model comparison", source: str = ""
+) -> str:
     """The full ``comparison.md`` text."""
     base = comp.baseline
     lines = [f"# {title}", ""]
@@ -570,26 +664,37 @@ def markdown_report(comp: Comparison, charts: Sequence[str] = (), title: str = "
     if source:
         meta.append(f"from `{source}`")
     if base is not None:
-        meta.append(f"baseline: **{base.label}** (`{base.run_name}`, job {base.job_num if base.job_num is not None else base.path.name})")
+        meta.append(
+            f"baseline: **{base.label}** (`{base.run_name}`, job {base.job_num if base.job_num is not None else base.path.name})"
+        )
     lines += [", ".join(meta) + ".", "", markdown_table(TABLE_COLUMNS, table_rows(comp)), ""]
-    lines += ["(est.) = estimated (for the intensity: est.: static table value, forecast, or fallback after a "
-              "provider failed), (mixed) = partly measured and partly estimated, unmarked = measured; cost is computed "
-              "as time to train x the configured price per hour. "
-              "The carbon-aware saving is always an estimate (it compares the actual start with the "
-              "lowest-carbon start of the forecast/historical signal).", ""]
+    lines += [
+        "(est.) = estimated (for the intensity: est.: static table value, forecast, or fallback after a "
+        "provider failed), (mixed) = partly measured and partly estimated, unmarked = measured; cost is computed "
+        "as time to train x the configured price per hour. "
+        "The carbon-aware saving is always an estimate (it compares the actual start with the "
+        "lowest-carbon start of the forecast/historical signal).",
+        "",
+    ]
     if base is not None and len([j for j in comp.jobs if j.ok]) > 1:
         lines += ["## Relative to the baseline", "", markdown_table(DIFF_COLUMNS, diff_rows(comp)), ""]
         lines += [f"- {s}." for s in comp.sentences] + [""]
         lines += [x for t in _fairness_lines(comp) for x in (t, "")]
-        lines += [f"Relative difference: `{FORMULA}`. Accuracy above the baseline reads \"higher\", below "
-                  "\"lower\"; cost, energy, time to train and SCI above the baseline read \"more\", below \"less\". "
-                  "Percentages have 3 significant figures. n/a: a value is missing or the baseline value is 0.", ""]
+        lines += [
+            f'Relative difference: `{FORMULA}`. Accuracy above the baseline reads "higher", below '
+            '"lower"; cost, energy, time to train and SCI above the baseline read "more", below "less". '
+            "Percentages have 3 significant figures. n/a: a value is missing or the baseline value is 0.",
+            "",
+        ]
     if comp.notes:
         lines += ["Notes:", ""] + [f"- {n}" for n in comp.notes] + [""]
     failed = comp.failed
     if failed:
         lines += ["## Failed jobs", ""]
-        lines += [f"- job {j.job_num if j.job_num is not None else j.path.name} (`{j.run_name or j.path}`): {j.status}" for j in failed]
+        lines += [
+            f"- job {j.job_num if j.job_num is not None else j.path.name} (`{j.run_name or j.path}`): {j.status}"
+            for j in failed
+        ]
         lines.append("")
     if charts:
         lines += ["## Charts", ""] + [f"![{Path(c).stem}]({Path(c).name})" for c in charts] + [""]
@@ -597,22 +702,60 @@ def markdown_report(comp: Comparison, charts: Sequence[str] = (), title: str = "
     if good:
         lines += ["## How each figure was obtained", ""] + [_how_obtained(j) for j in good] + [""]
     if comp.campaign:
-        lines += ["## Campaign", "", "Every run of these folders, failed ones included, as one SCI-for-AI "
-                  "Provider campaign per model (`python -m sci_lightning.campaign` writes its disclosure):", ""]
+        lines += [
+            "## Campaign",
+            "",
+            "Every run of these folders, failed ones included, as one SCI-for-AI "
+            "Provider campaign per model (`python -m sci_lightning.campaign` writes its disclosure):",
+            "",
+        ]
         lines += [x for line in comp.campaign.splitlines() for x in (line, "")]
     return "\n".join(lines)
 
 
 CSV_COLUMNS = (
-    "job_num", "label", "run_name", "model", "model_choice", "status", "is_baseline",
-    "val_acc", "val_acc_top5", "duration_s", "energy_kwh", "energy_it_kwh", "energy_quality",
-    "cost_usd", "price_per_hour_usd", "sci", "sci_unit", "sci_quality", "operational_g", "embodied_g",
-    "intensity_g_per_kwh", "intensity_source", "intensity_region", "intensity_quality",
-    "carbon_aware_saving_g", "carbon_aware_saving_pct",
-    "inference_stage", "inference_samples", "inference_energy_per_1000_kwh", "inference_sci_per_1000_g",
+    "job_num",
+    "label",
+    "run_name",
+    "model",
+    "model_choice",
+    "status",
+    "is_baseline",
+    "val_acc",
+    "val_acc_top5",
+    "duration_s",
+    "energy_kwh",
+    "energy_it_kwh",
+    "energy_quality",
+    "cost_usd",
+    "price_per_hour_usd",
+    "sci",
+    "sci_unit",
+    "sci_quality",
+    "operational_g",
+    "embodied_g",
+    "intensity_g_per_kwh",
+    "intensity_source",
+    "intensity_region",
+    "intensity_quality",
+    "carbon_aware_saving_g",
+    "carbon_aware_saving_pct",
+    "inference_stage",
+    "inference_samples",
+    "inference_energy_per_1000_kwh",
+    "inference_sci_per_1000_g",
     "inference_quality",
-    "val_acc_diff_pct", "cost_usd_diff_pct", "energy_kwh_diff_pct", "duration_s_diff_pct", "sci_diff_pct",
-    "sci_common", "common_intensity_g_per_kwh", "sci_common_diff_pct", "dataset", "sentence", "path",
+    "val_acc_diff_pct",
+    "cost_usd_diff_pct",
+    "energy_kwh_diff_pct",
+    "duration_s_diff_pct",
+    "sci_diff_pct",
+    "sci_common",
+    "common_intensity_g_per_kwh",
+    "sci_common_diff_pct",
+    "dataset",
+    "sentence",
+    "path",
 )
 
 
@@ -621,15 +764,22 @@ def _job_dicts(comp: Comparison) -> list[dict[str, Any]]:
     if comp.baseline is not None:
         for j, d in zip(comp.jobs, comp.diffs):
             if j.ok and j is not comp.baseline:
-                sentence_by_label[id(j)] = comparison_sentence(j.label, comp.baseline.label, d,
-                                                                data_prefix(comp.datasets))
+                sentence_by_label[id(j)] = comparison_sentence(
+                    j.label, comp.baseline.label, d, data_prefix(comp.datasets)
+                )
     out = []
     for j, d in zip(comp.jobs, comp.diffs):
         v = j.values
         row: dict[str, Any] = {
-            "job_num": j.job_num, "label": j.label, "run_name": j.run_name, "model": j.model,
-            "model_choice": j.model_choice, "status": j.status, "is_baseline": j is comp.baseline,
-            "dataset": j.dataset, "common_intensity_g_per_kwh": comp.common_intensity_g_per_kwh,
+            "job_num": j.job_num,
+            "label": j.label,
+            "run_name": j.run_name,
+            "model": j.model,
+            "model_choice": j.model_choice,
+            "status": j.status,
+            "is_baseline": j is comp.baseline,
+            "dataset": j.dataset,
+            "common_intensity_g_per_kwh": comp.common_intensity_g_per_kwh,
         }
         for k in CSV_COLUMNS:
             if k in v:
@@ -651,16 +801,33 @@ def comparison_dict(comp: Comparison, charts: Sequence[str] = ()) -> dict[str, A
         jd["energy_components"] = j.values.get("energy_components", [])
         jd["carbon_aware_best_start"] = j.values.get("carbon_aware_best_start")
         jd["carbon_aware_actual_start"] = j.values.get("carbon_aware_actual_start")
-        jd["phrases"] = [p for m in METRICS if (p := describe_difference(m, d[m.key])) is not None] if j.ok and j is not comp.baseline else []
+        jd["phrases"] = (
+            [p for m in METRICS if (p := describe_difference(m, d[m.key])) is not None]
+            if j.ok and j is not comp.baseline
+            else []
+        )
     return {
         "schema_version": COMPARISON_SCHEMA_VERSION,
         "generated_at": comp.generated_at,
         "formula": FORMULA,
-        "baseline": None if comp.baseline is None else {
-            "label": comp.baseline.label, "run_name": comp.baseline.run_name,
-            "job_num": comp.baseline.job_num, "model": comp.baseline.model,
+        "baseline": None
+        if comp.baseline is None
+        else {
+            "label": comp.baseline.label,
+            "run_name": comp.baseline.run_name,
+            "job_num": comp.baseline.job_num,
+            "model": comp.baseline.model,
         },
-        "metrics": [{"key": m.key, "label": m.label, "up": m.up, "down": m.down, "higher_is_better": m.higher_is_better} for m in METRICS],
+        "metrics": [
+            {
+                "key": m.key,
+                "label": m.label,
+                "up": m.up,
+                "down": m.down,
+                "higher_is_better": m.higher_is_better,
+            }
+            for m in METRICS
+        ],
         "jobs": jobs,
         "sentences": comp.sentences,
         "notes": comp.notes,
@@ -669,7 +836,11 @@ def comparison_dict(comp: Comparison, charts: Sequence[str] = ()) -> dict[str, A
         "common_intensity_g_per_kwh": comp.common_intensity_g_per_kwh,
         "time_of_day": comp.time_of_day,
         "datasets": comp.datasets,
-        "quality_legend": {"measured": "read from hardware counters/clocks", "estimated": "derived from a model or a counterfactual", "mixed": "partly measured, partly estimated"},
+        "quality_legend": {
+            "measured": "read from hardware counters/clocks",
+            "estimated": "derived from a model or a counterfactual",
+            "mixed": "partly measured, partly estimated",
+        },
     }
 
 

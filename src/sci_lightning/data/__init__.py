@@ -25,13 +25,13 @@ from .tiny_imagenet import (
 )
 
 __all__ = [
+    "TINY_IMAGENET_MD5",
+    "TINY_IMAGENET_URL",
     "BatchTransform",
     "CachedImageDataset",
     "DataConfig",
     "ImageListDataset",
     "SyntheticSpec",
-    "TINY_IMAGENET_MD5",
-    "TINY_IMAGENET_URL",
     "TinyImageNetDataModule",
     "TinyImageNetIndex",
     "build_datamodule",

@@ -103,7 +103,9 @@ def safe_extract(zip_path: str | os.PathLike, dest_dir: str | os.PathLike) -> Pa
             for info in zf.infolist():
                 target = (dest_dir / info.filename).resolve()
                 if target != dest_dir and dest_dir not in target.parents:
-                    raise DatasetError(f"'{zip_path}' holds an entry outside its folder ('{info.filename}'); refusing it.")
+                    raise DatasetError(
+                        f"'{zip_path}' holds an entry outside its folder ('{info.filename}'); refusing it."
+                    )
             zf.extractall(dest_dir)
     except zipfile.BadZipFile as exc:
         raise DatasetError(f"'{zip_path}' is not a valid zip ({exc}); delete it and download again.") from exc

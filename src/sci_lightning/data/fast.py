@@ -27,9 +27,10 @@ import json
 import math
 import os
 import sys
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,13 +45,13 @@ from .images import load_rgb, progress_bar
 
 __all__ = [
     "CACHE_FORMAT_VERSION",
-    "fingerprint_files",
-    "decode_uint8",
-    "cache_paths",
-    "build_uint8_cache",
-    "CachedImageDataset",
-    "collate_prebatched",
     "BatchTransform",
+    "CachedImageDataset",
+    "build_uint8_cache",
+    "cache_paths",
+    "collate_prebatched",
+    "decode_uint8",
+    "fingerprint_files",
 ]
 
 CACHE_FORMAT_VERSION = 1
@@ -218,18 +219,39 @@ def build_uint8_cache(
         atomic_write_json(meta, info)
 
     cache_dir.mkdir(parents=True, exist_ok=True)
-    _build_recorded(npy, lambda: _cache_is_valid(npy, meta, fp, len(paths)), build, len(paths), records,
-                    timeout_s=lock_timeout_s, what=f"the {key} image cache '{npy}'",
-                    energy=energy, pue=pue, monitor_factory=monitor_factory)
+    _build_recorded(
+        npy,
+        lambda: _cache_is_valid(npy, meta, fp, len(paths)),
+        build,
+        len(paths),
+        records,
+        timeout_s=lock_timeout_s,
+        what=f"the {key} image cache '{npy}'",
+        energy=energy,
+        pue=pue,
+        monitor_factory=monitor_factory,
+    )
     return npy
 
 
-def _build_recorded(npy: Path, is_valid: Callable[[], bool], build: Callable[[], None], items: int,
-                    records: list[PreparationFigures] | None, *, timeout_s: float, what: str, **measure: Any) -> None:
+def _build_recorded(
+    npy: Path,
+    is_valid: Callable[[], bool],
+    build: Callable[[], None],
+    items: int,
+    records: list[PreparationFigures] | None,
+    *,
+    timeout_s: float,
+    what: str,
+    **measure: Any,
+) -> None:
     """:func:`build_once`; with ``records``, the build measured (or, reused, its record read) and appended once."""
     built: list[PreparationFigures | None] = []
-    run = build if records is None else lambda: built.append(
-        measure_build("decode_cache", build, items=items, cache=npy, **measure))
+    run = (
+        build
+        if records is None
+        else lambda: built.append(measure_build("decode_cache", build, items=items, cache=npy, **measure))
+    )
     build_once(npy, is_valid, run, timeout_s=timeout_s, what=what)
     if records is None:
         return
@@ -251,7 +273,9 @@ class CachedImageDataset(Dataset):
         self.npy_path = str(npy_path)
         self.labels = np.asarray(labels, dtype=np.int64)
         self.positions = (
-            np.arange(len(self.labels), dtype=np.int64) if positions is None else np.asarray(positions, dtype=np.int64)
+            np.arange(len(self.labels), dtype=np.int64)
+            if positions is None
+            else np.asarray(positions, dtype=np.int64)
         )
         if len(self.positions) != len(self.labels):
             raise ValueError("positions and labels differ in length")

@@ -40,11 +40,11 @@ __all__ = [
     "GENERATOR_VERSION",
     "MANIFEST",
     "SyntheticSpec",
-    "synthetic_root",
     "class_signature",
-    "render_image",
-    "is_generated",
     "generate_synthetic_tiny_imagenet",
+    "is_generated",
+    "render_image",
+    "synthetic_root",
 ]
 
 GENERATOR_VERSION = 1
@@ -67,7 +67,7 @@ class SyntheticSpec:
     jpeg_quality: int = 90
 
     @classmethod
-    def from_config(cls, cfg) -> "SyntheticSpec":
+    def from_config(cls, cfg) -> SyntheticSpec:
         return cls(
             classes=int(cfg.synthetic_classes),
             train_per_class=int(cfg.synthetic_train_per_class),
@@ -104,7 +104,9 @@ def class_signature(spec: SyntheticSpec, c: int) -> dict:
     }
 
 
-def render_image(spec: SyntheticSpec, c: int, split: str, i: int) -> tuple[np.ndarray, tuple[int, int, int, int], bool]:
+def render_image(
+    spec: SyntheticSpec, c: int, split: str, i: int
+) -> tuple[np.ndarray, tuple[int, int, int, int], bool]:
     """One image of class ``c``: (uint8 HxWx3, bounding box x0 y0 x1 y1, grayscale?)."""
     px = spec.image_px
     sig = class_signature(spec, c)

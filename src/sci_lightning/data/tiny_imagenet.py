@@ -23,18 +23,17 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
+import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-import lightning.pytorch as pl
-
 from sci_lightning.errors import ConfigError, DatasetError
-
 from sci_lightning.sci.preparation import PreparationFigures
 
 from ..settings import DataConfig, EnergyConfig, coerce
@@ -120,9 +119,13 @@ def read_wnids(path: Path, root: Path) -> list[str]:
     seen: set[str] = set()
     for w in wnids:
         if w in seen:
-            raise DatasetError(f"'{path}' lists class '{w}' twice; each wnid must appear once. {how_to_get(root)}")
+            raise DatasetError(
+                f"'{path}' lists class '{w}' twice; each wnid must appear once. {how_to_get(root)}"
+            )
         if "/" in w or "\\" in w or w in (".", ".."):
-            raise DatasetError(f"'{path}' holds '{w}', which is not a wnid (a folder name). {how_to_get(root)}")
+            raise DatasetError(
+                f"'{path}' holds '{w}', which is not a wnid (a folder name). {how_to_get(root)}"
+            )
         seen.add(w)
     return wnids
 
@@ -187,14 +190,18 @@ def scan_tiny_imagenet(root: str | os.PathLike) -> TinyImageNetIndex:
             )
         names = _list_images(images_dir)
         if not names:
-            raise DatasetError(f"'{images_dir}' holds no images (*.JPEG) for class '{wnid}'. {how_to_get(root)}")
+            raise DatasetError(
+                f"'{images_dir}' holds no images (*.JPEG) for class '{wnid}'. {how_to_get(root)}"
+            )
         train.extend((str(images_dir / n), label) for n in names)
 
     val_dir = root / "val"
     rows = read_val_annotations(val_dir / "val_annotations.txt", root)
     val_images = val_dir / "images"
     if not val_images.is_dir():
-        raise DatasetError(f"Tiny ImageNet validation images folder '{val_images}' is missing. {how_to_get(root)}")
+        raise DatasetError(
+            f"Tiny ImageNet validation images folder '{val_images}' is missing. {how_to_get(root)}"
+        )
     present = set(_list_images(val_images))
     val: list[tuple[str, int]] = []
     for name, wnid in rows:
@@ -285,7 +292,9 @@ def reference_transform(
             T.RandomHorizontalFlip(flip_p),
         ]
     else:
-        head = [T.Resize((image_size, image_size), interpolation=T.InterpolationMode.BILINEAR, antialias=True)]
+        head = [
+            T.Resize((image_size, image_size), interpolation=T.InterpolationMode.BILINEAR, antialias=True)
+        ]
     return T.Compose([*head, T.ToTensor(), T.Normalize(list(mean), list(std))])
 
 
@@ -305,7 +314,7 @@ class ImageListDataset(Dataset):
         if self.transform is not None:
             try:
                 img = self.transform(img)
-            except Exception as exc:  # noqa: BLE001 - re-raised with the file named
+            except Exception as exc:
                 raise DatasetError(f"Transforming image '{path}' failed: {exc}") from exc
         return img, label
 
@@ -434,7 +443,9 @@ class TinyImageNetDataModule(pl.LightningDataModule):
             seed=self.cfg.seed,
         )
         if not sub.train or not sub.val:
-            raise DatasetError(f"The selected subset of '{self.root}' has no train or no val images; raise data.max_* .")
+            raise DatasetError(
+                f"The selected subset of '{self.root}' has no train or no val images; raise data.max_* ."
+            )
         self._full_index, self.index = full, sub
         self._positions = {"train": train_pos, "val": val_pos}
 
@@ -473,7 +484,12 @@ class TinyImageNetDataModule(pl.LightningDataModule):
         if self.cfg.pipeline == "reference":
             c = self.cfg
             train_tf = reference_transform(
-                self.image_size, self.mean, self.std, train=c.augment, crop_scale_min=c.crop_scale_min, flip_p=c.flip_p
+                self.image_size,
+                self.mean,
+                self.std,
+                train=c.augment,
+                crop_scale_min=c.crop_scale_min,
+                flip_p=c.flip_p,
             )
             val_tf = reference_transform(self.image_size, self.mean, self.std, train=False)
             self.train_dataset = ImageListDataset(self.index.train, train_tf)
@@ -481,9 +497,16 @@ class TinyImageNetDataModule(pl.LightningDataModule):
         else:
             from .fast import BatchTransform, CachedImageDataset
 
-            labels = {s: np.array([lab for _, lab in getattr(self.index, s)], dtype=np.int64) for s in ("train", "val")}
-            self.train_dataset = CachedImageDataset(self._cache_path("train"), labels["train"], self._positions["train"])
-            self.val_dataset = CachedImageDataset(self._cache_path("val"), labels["val"], self._positions["val"])
+            labels = {
+                s: np.array([lab for _, lab in getattr(self.index, s)], dtype=np.int64)
+                for s in ("train", "val")
+            }
+            self.train_dataset = CachedImageDataset(
+                self._cache_path("train"), labels["train"], self._positions["train"]
+            )
+            self.val_dataset = CachedImageDataset(
+                self._cache_path("val"), labels["val"], self._positions["val"]
+            )
             self._batch_transform = BatchTransform(
                 self.image_size,
                 self.mean,
@@ -521,7 +544,9 @@ class TinyImageNetDataModule(pl.LightningDataModule):
                 # in-process by design (see DataConfig.fast_num_workers): Lightning's
                 # "does not have many workers" hint does not apply to these loaders
                 warnings.filterwarnings(
-                    "ignore", message=r"The '(train|val)_dataloader' does not have many workers", category=UserWarning
+                    "ignore",
+                    message=r"The '(train|val)_dataloader' does not have many workers",
+                    category=UserWarning,
                 )
         return DataLoader(dataset, **kwargs)
 
@@ -585,5 +610,3 @@ def build_datamodule(
     """
     cfg = coerce(DataConfig, cfg, "data")
     return TinyImageNetDataModule(cfg, image_size=image_size, mean=mean, std=std, progress=progress)
-
-

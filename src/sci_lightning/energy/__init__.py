@@ -19,14 +19,14 @@ from sci_lightning.energy.base import (
     Measurement,
     utcnow,
 )
-from sci_lightning.settings import EnergyConfig
 from sci_lightning.energy.cpu import CpuTimeEnergyMeter, RaplEnergyMeter, find_rapl_domains
-from sci_lightning.energy.nvml import NvmlEnergyMeter, parse_cuda_visible_devices, resolve_nvml_indices
 from sci_lightning.energy.meters import NullMeter, build_meters
 from sci_lightning.energy.monitor import EnergyMonitor
+from sci_lightning.energy.nvml import NvmlEnergyMeter, parse_cuda_visible_devices, resolve_nvml_indices
 from sci_lightning.energy.ram import RamEstimateMeter
 from sci_lightning.energy.reduce import merge_measurements, merge_parts, reduce_measurements, reduce_ranks
 from sci_lightning.energy.timeline import Timeline
+from sci_lightning.settings import EnergyConfig
 
 __all__ = [
     "METHODS",

@@ -29,7 +29,10 @@ Quality = Literal["measured", "estimated"]
 
 #: Known measurement methods -> (quality, human description).
 METHODS: dict[str, tuple[Quality, str]] = {
-    "nvml_energy_counter": ("measured", "NVML total-energy counter (nvmlDeviceGetTotalEnergyConsumption), read at step boundaries"),
+    "nvml_energy_counter": (
+        "measured",
+        "NVML total-energy counter (nvmlDeviceGetTotalEnergyConsumption), read at step boundaries",
+    ),
     "nvml_power_sampling": ("measured", "NVML power samples integrated with the trapezoid rule"),
     "rapl": ("measured", "Intel/AMD RAPL energy counters via /sys/class/powercap"),
     "cpu_time_tdp_estimate": ("estimated", "process CPU time x (TDP / cores)"),
@@ -72,7 +75,7 @@ class EnergyInterval:
         return {"start": self.start.isoformat(), "end": self.end.isoformat(), "energy_j": self.energy_j}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "EnergyInterval":
+    def from_dict(cls, d: dict[str, Any]) -> EnergyInterval:
         return cls(datetime.fromisoformat(d["start"]), datetime.fromisoformat(d["end"]), float(d["energy_j"]))
 
 
@@ -115,8 +118,14 @@ class Measurement:
         return out
 
     def to_result(
-        self, *, pue: float = 1.0, steps: int | None = None, epochs: float | None = 0.0, world_size: int = 1,
-        batches: int | None = None, images: int | None = None,
+        self,
+        *,
+        pue: float = 1.0,
+        steps: int | None = None,
+        epochs: float | None = 0.0,
+        world_size: int = 1,
+        batches: int | None = None,
+        images: int | None = None,
     ) -> EnergyResult:
         """This window as the :class:`EnergyResult` the SCI report takes (``steps``: optimizer
         steps; ``batches`` and ``images`` default to the window's recorded batches and samples)."""
@@ -150,7 +159,7 @@ class Measurement:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Measurement":
+    def from_dict(cls, d: dict[str, Any]) -> Measurement:
         return cls(
             name=str(d["name"]),
             components=[ComponentEnergy(**c) for c in d["components"]],
@@ -231,7 +240,7 @@ class EnergyResult:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "EnergyResult":
+    def from_dict(cls, d: dict[str, Any]) -> EnergyResult:
         parse = datetime.fromisoformat
         return cls(
             started_at=parse(d["started_at"]),

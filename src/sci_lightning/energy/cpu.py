@@ -21,8 +21,9 @@ import glob
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from typing_extensions import override
 
@@ -130,7 +131,7 @@ class RaplEnergyMeter(EnergyMeter):
     def __init__(
         self,
         root: str = "/sys/class/powercap",
-        fallback: "CpuTimeEnergyMeter | None" = None,
+        fallback: CpuTimeEnergyMeter | None = None,
         poll_interval_s: float = 5.0,
         include_dram: bool = True,
     ) -> None:
@@ -348,7 +349,10 @@ class CpuTimeEnergyMeter(EnergyMeter):
         """
         self._excluded = {int(p) for p in pids if int(p) != os.getpid()}
         if self._excluded:
-            add_note(self._notes, f"{len(self._excluded)} other training rank(s) excluded from this process's children")
+            add_note(
+                self._notes,
+                f"{len(self._excluded)} other training rank(s) excluded from this process's children",
+            )
 
     @property
     def watts_per_core(self) -> float:
@@ -368,7 +372,10 @@ class CpuTimeEnergyMeter(EnergyMeter):
         if self.include_children:
             kids = _live_children(self._pid)
             if kids is None:
-                add_note(self._notes, "live child processes not visible (/proc/*/children missing); only exited children counted")
+                add_note(
+                    self._notes,
+                    "live child processes not visible (/proc/*/children missing); only exited children counted",
+                )
             for pid in kids or []:
                 if pid in self._excluded:
                     continue
@@ -416,8 +423,12 @@ class CpuTimeEnergyMeter(EnergyMeter):
         """The machine's 1-minute load average while metering: ``mean``, ``max``, ``samples``, ``cpus``."""
         if not self._load:
             return None
-        return {"mean": sum(self._load) / len(self._load), "max": max(self._load), "samples": len(self._load),
-                "cpus": float(os.cpu_count() or 1)}
+        return {
+            "mean": sum(self._load) / len(self._load),
+            "max": max(self._load),
+            "samples": len(self._load),
+            "cpus": float(os.cpu_count() or 1),
+        }
 
     def load_note(self) -> str | None:
         """What the load was, and what it does to this estimate."""
@@ -425,15 +436,21 @@ class CpuTimeEnergyMeter(EnergyMeter):
         if load is None:
             return None
         cpus = int(load["cpus"])
-        text = (f"machine load average (1 min, this job included) during the run: mean {load['mean']:.1f}, "
-                f"max {load['max']:.1f} on {cpus} CPU(s), {int(load['samples'])} sample(s); ")
+        text = (
+            f"machine load average (1 min, this job included) during the run: mean {load['mean']:.1f}, "
+            f"max {load['max']:.1f} on {cpus} CPU(s), {int(load['samples'])} sample(s); "
+        )
         if load["mean"] > cpus:
-            return text + ("the machine was loaded beyond its CPUs: CPU time then includes stalls on caches, memory "
-                           "and cores shared with other processes, so this estimate is likely above what the same "
-                           "work counts on an idle machine (4x was observed for one DenseNet epoch at load ~15 vs ~1 "
-                           "on 2 CPUs); compare estimates only at similar loads")
-        return text + ("the load stayed within the CPU count, so contention inflates this estimate little; "
-                       "at loads beyond the CPU count the same work counts more CPU time")
+            return text + (
+                "the machine was loaded beyond its CPUs: CPU time then includes stalls on caches, memory "
+                "and cores shared with other processes, so this estimate is likely above what the same "
+                "work counts on an idle machine (4x was observed for one DenseNet epoch at load ~15 vs ~1 "
+                "on 2 CPUs); compare estimates only at similar loads"
+            )
+        return text + (
+            "the load stayed within the CPU count, so contention inflates this estimate little; "
+            "at loads beyond the CPU count the same work counts more CPU time"
+        )
 
     def read_j(self) -> dict[str, float]:
         self._sample_load()
@@ -459,13 +476,23 @@ class CpuTimeEnergyMeter(EnergyMeter):
         return self._cpu_s
 
     def components(self) -> list[ComponentEnergy]:
-        notes = [
-            f"{self._cpu_s:.1f} CPU-s x {self.watts_per_core:.2f} W/core "
-            f"(TDP {self.tdp_w:g} W / {self.cores} cores); this process"
-            + (" and its children" if self.include_children else "")
-        ] + self._notes + [n for n in (self.load_note(),) if n]
+        notes = (
+            [
+                f"{self._cpu_s:.1f} CPU-s x {self.watts_per_core:.2f} W/core "
+                f"(TDP {self.tdp_w:g} W / {self.cores} cores); this process"
+                + (" and its children" if self.include_children else "")
+            ]
+            + self._notes
+            + [n for n in (self.load_note(),) if n]
+        )
         return [
             ComponentEnergy(
-                "cpu", self._host, self._cpu_s * self.watts_per_core, CPU_TIME, METHODS[CPU_TIME][0], "ok", notes
+                "cpu",
+                self._host,
+                self._cpu_s * self.watts_per_core,
+                CPU_TIME,
+                METHODS[CPU_TIME][0],
+                "ok",
+                notes,
             )
         ]

@@ -31,7 +31,11 @@ class NullMeter(EnergyMeter):
         return {self.device: 0.0}
 
     def components(self) -> list[ComponentEnergy]:
-        return [ComponentEnergy(self.component, self.device, 0.0, "none", METHODS["none"][0], "partial", [self.reason])]
+        return [
+            ComponentEnergy(
+                self.component, self.device, 0.0, "none", METHODS["none"][0], "partial", [self.reason]
+            )
+        ]
 
 
 def build_meters(
@@ -64,16 +68,24 @@ def build_meters(
         kwargs: dict[str, Any] = {}
         if visible_devices is not None:
             kwargs["visible_devices"] = visible_devices
-        meters.append(NvmlEnergyMeter(list(device_indices), mode=mode, sampling_interval_s=cfg.gpu_sampling_interval_s, **kwargs))
+        meters.append(
+            NvmlEnergyMeter(
+                list(device_indices), mode=mode, sampling_interval_s=cfg.gpu_sampling_interval_s, **kwargs
+            )
+        )
     if cfg.cpu != "off":
         estimate = CpuTimeEnergyMeter(tdp_w=cfg.cpu_tdp_w, cores=cfg.cpu_cores)
         if cfg.cpu in ("auto", "rapl"):
             domains, reason = find_rapl_domains(cfg.rapl_root)
             if reason is None:
-                meters.append(RaplEnergyMeter(cfg.rapl_root, fallback=estimate, include_dram=cfg.ram != "off"))
+                meters.append(
+                    RaplEnergyMeter(cfg.rapl_root, fallback=estimate, include_dram=cfg.ram != "off")
+                )
             else:
                 if cfg.cpu == "rapl" or "not readable" in reason:
-                    FaultLog("CPU energy (RAPL)").fault(f"{reason}; CPU energy is estimated from CPU time instead")
+                    FaultLog("CPU energy (RAPL)").fault(
+                        f"{reason}; CPU energy is estimated from CPU time instead"
+                    )
                 meters.append(estimate)
         else:
             meters.append(estimate)
@@ -86,5 +98,3 @@ def build_meters(
         if not any(d.component == "ram" for d in domains):
             meters.append(RamEstimateMeter(w_per_gb=cfg.ram_w_per_gb))
     return meters
-
-

@@ -67,7 +67,7 @@ def cuda_sync(device_indices: Sequence[int] | None) -> Callable[[], None] | None
     indices = list(device_indices)
 
     def sync() -> None:
-        import torch  # noqa: PLC0415 - only when a GPU is measured
+        import torch
 
         if torch.cuda.is_available():
             for i in indices:
@@ -82,7 +82,9 @@ class _FrozenMeter(EnergyMeter):
     def __init__(self, component: str, last: list[ComponentEnergy], reason: str) -> None:
         self.component = component
         self._components = [
-            ComponentEnergy(c.component, c.device, c.energy_j, c.method, c.quality, "partial", [*c.notes, reason])
+            ComponentEnergy(
+                c.component, c.device, c.energy_j, c.method, c.quality, "partial", [*c.notes, reason]
+            )
             for c in last
         ]
         self._reason = reason
@@ -166,7 +168,9 @@ def _by_key(components: Iterable[ComponentEnergy]) -> dict[_Key, ComponentEnergy
 def _delta(end: ComponentEnergy, begin: ComponentEnergy | None) -> ComponentEnergy:
     start_j = begin.energy_j if begin is not None else 0.0
     energy_j = max(0.0, end.energy_j - start_j)
-    return ComponentEnergy(end.component, end.device, energy_j, end.method, end.quality, end.status, list(end.notes))
+    return ComponentEnergy(
+        end.component, end.device, energy_j, end.method, end.quality, end.status, list(end.notes)
+    )
 
 
 class EnergyMonitor:
@@ -251,7 +255,7 @@ class EnergyMonitor:
             add_note(self._warnings, msg)
         try:
             last = meter.components()
-        except Exception:  # noqa: BLE001 - a meter must never stop the caller
+        except Exception:
             last = []
         if not last:  # nothing measured before the fault: say so with a 0 J entry
             last = [ComponentEnergy(meter.component, type(meter).__name__, 0.0, "none", METHODS["none"][0])]
@@ -260,7 +264,7 @@ class EnergyMonitor:
     def _guard(self, slot: _Slot, what: str, call: Callable[[EnergyMeter], Any], default: Any = None) -> Any:
         try:
             return call(slot.meter)
-        except Exception as err:  # noqa: BLE001 - a meter must never stop the caller
+        except Exception as err:
             self._fault(slot, what, err)
             return default
 
@@ -275,7 +279,7 @@ class EnergyMonitor:
             return
         try:
             self._sync()
-        except Exception as err:  # noqa: BLE001 - measure unsynchronized rather than fail
+        except Exception as err:
             msg = f"device synchronization failed ({err!r}); window edges are no longer synchronized"
             warnings.warn(msg, EnergyMeterWarning, stacklevel=3)
             add_note(self._warnings, msg)
@@ -375,7 +379,9 @@ class EnergyMonitor:
 
     def _window(self, name: str) -> _Window:
         if name not in self._windows:
-            raise ValueError(f"no open measurement window {name!r} (open: {', '.join(self._windows) or 'none'})")
+            raise ValueError(
+                f"no open measurement window {name!r} (open: {', '.join(self._windows) or 'none'})"
+            )
         return self._windows[name]
 
     def begin_window(self, name: str) -> None:
@@ -410,7 +416,9 @@ class EnergyMonitor:
         self._sleep(seconds)
         after_j, t1 = self._gpu_readings(), self._clock()
         span_s = t1 - t0
-        self._idle_power_w = {d: (after_j[d] - before_j.get(d, 0.0)) / span_s for d in after_j} if span_s > 0 else {}
+        self._idle_power_w = (
+            {d: (after_j[d] - before_j.get(d, 0.0)) / span_s for d in after_j} if span_s > 0 else {}
+        )
         shown = ", ".join(f"{d} {w:.1f} W" for d, w in self._idle_power_w.items()) or "no GPU measured"
         self._idle_note = (
             f"GPU idle baseline over {span_s:.3g} s before the first window: {shown}"
@@ -478,7 +486,9 @@ class EnergyMonitor:
             rate = "a reading every step"
         out = [f"timeline: {w.readings} meter readings over {duration_s:.3g} s, {rate}"]
         for i, slot in enumerate(self._slots):
-            notes = self._guard(slot, "resolution_notes", lambda m: _notes(m, w.marks.get(i), duration_s), default=[])
+            notes = self._guard(
+                slot, "resolution_notes", lambda m: _notes(m, w.marks.get(i), duration_s), default=[]
+            )
             for note in notes or []:
                 add_note(out, note)
         if self._idle_note:
@@ -495,7 +505,9 @@ class EnergyMonitor:
     def _baselines(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for slot in self._slots:
-            out.update(self._guard(slot, "counter_baselines_mj", lambda m: m.counter_baselines_mj(), default={}))
+            out.update(
+                self._guard(slot, "counter_baselines_mj", lambda m: m.counter_baselines_mj(), default={})
+            )
         return out
 
     # ------------------------------------------------------------------ resume
@@ -526,4 +538,6 @@ class EnergyMonitor:
                 continue
             for name, d in state.get("windows", {}).items():
                 parts.setdefault(name, []).append(Measurement.from_dict(d))
-        self._priors = {n: merge_measurements(*ms, max_intervals=self._max_intervals) for n, ms in parts.items()}
+        self._priors = {
+            n: merge_measurements(*ms, max_intervals=self._max_intervals) for n, ms in parts.items()
+        }

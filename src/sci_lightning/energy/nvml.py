@@ -30,8 +30,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from typing_extensions import override
 
@@ -148,7 +149,7 @@ def torch_device_uuids(cuda_indices: list[int]) -> dict[int, str]:
             if u is not None:
                 out[i] = str(u)
         return out
-    except Exception:  # noqa: BLE001 - best effort only; env-var mapping is the fallback
+    except Exception:
         return {}
 
 
@@ -235,7 +236,7 @@ class NvmlEnergyMeter(EnergyMeter):
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
         try:
-            import pynvml  # noqa: PLC0415 - optional at import time
+            import pynvml
         except ImportError:
             self._set_unavailable(
                 "the NVML Python bindings are missing; install them with `pip install nvidia-ml-py`"
@@ -250,7 +251,9 @@ class NvmlEnergyMeter(EnergyMeter):
         except pynvml.NVMLError as err:
             self._set_unavailable(f"NVML could not be initialised ({err}); is the NVIDIA driver loaded?")
             return
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES") if self.visible_devices is _UNSET else self.visible_devices
+        visible = (
+            os.environ.get("CUDA_VISIBLE_DEVICES") if self.visible_devices is _UNSET else self.visible_devices
+        )
         tuuids = self.torch_uuids if self.torch_uuids is not None else torch_device_uuids(self.device_indices)
         try:
             nvml_indices = resolve_nvml_indices(self.device_indices, uuids, visible, tuuids)
@@ -261,7 +264,7 @@ class NvmlEnergyMeter(EnergyMeter):
             h = handles[ni]
             try:
                 name = str(pynvml.nvmlDeviceGetName(h))
-            except Exception:  # noqa: BLE001 - the name is cosmetic
+            except Exception:
                 name = "unknown GPU"
             gpu = _Gpu(nvml_index=ni, handle=h, uuid=uuids[ni], name=name)
             add_note(gpu.notes, f"{name}, NVML index {ni}")
@@ -309,7 +312,7 @@ class NvmlEnergyMeter(EnergyMeter):
         if self._nvml is not None:
             try:
                 self._nvml.nvmlShutdown()
-            except Exception:  # noqa: BLE001 - shutting down; nothing to recover
+            except Exception:
                 pass
             self._nvml = None
 
@@ -389,7 +392,9 @@ class NvmlEnergyMeter(EnergyMeter):
                     try:
                         mj = int(self._nvml.nvmlDeviceGetTotalEnergyConsumption(gpu.handle))
                         if mj < gpu.counter_base_mj:
-                            raise ValueError(f"energy counter went backwards ({gpu.counter_base_mj} -> {mj} mJ)")
+                            raise ValueError(
+                                f"energy counter went backwards ({gpu.counter_base_mj} -> {mj} mJ)"
+                            )
                         gpu.energy_by_method[COUNTER] = (mj - gpu.counter_base_mj) / 1000.0
                     except (self._nvml.NVMLError, ValueError) as err:
                         self._to_sampling(gpu, self.clock(), reason=f"energy counter failed mid-run ({err})")
@@ -431,7 +436,13 @@ class NvmlEnergyMeter(EnergyMeter):
             label = ",".join(str(i) for i in self.device_indices) or "?"
             return [
                 ComponentEnergy(
-                    "gpu", f"cuda:{label}", 0.0, NONE, METHODS[NONE][0], "partial", [f"not measured: {self._unavailable}"]
+                    "gpu",
+                    f"cuda:{label}",
+                    0.0,
+                    NONE,
+                    METHODS[NONE][0],
+                    "partial",
+                    [f"not measured: {self._unavailable}"],
                 )
             ]
         out = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import resource
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from sci_lightning.energy._common import hostname
 from sci_lightning.energy.base import METHODS, ComponentEnergy, EnergyMeter
@@ -94,4 +94,6 @@ class RamEstimateMeter(EnergyMeter):
             f"{self._gb_s / 3600:.3f} GB-h resident (peak {self._peak_gb:.2f} GB) x {self.w_per_gb:g} W/GB; "
             "this process only"
         )
-        return [ComponentEnergy("ram", self._host, energy_j, RAM_ESTIMATE, METHODS[RAM_ESTIMATE][0], "ok", [note])]
+        return [
+            ComponentEnergy("ram", self._host, energy_j, RAM_ESTIMATE, METHODS[RAM_ESTIMATE][0], "ok", [note])
+        ]

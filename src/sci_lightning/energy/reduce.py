@@ -22,7 +22,8 @@ objects (one per rank); :func:`merge_measurements` adds consecutive parts of one
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sci_lightning.energy._common import add_note
 from sci_lightning.energy.base import METHODS, ComponentEnergy, Measurement
@@ -61,7 +62,13 @@ def to_component(r: dict[str, Any]) -> ComponentEnergy:
     method = r["method"]
     quality = r.get("quality") or METHODS.get(method, ("estimated", ""))[0]
     return ComponentEnergy(
-        r["component"], r["device"], float(r["energy_j"]), method, quality, r.get("status", "ok"), list(r.get("notes", []))
+        r["component"],
+        r["device"],
+        float(r["energy_j"]),
+        method,
+        quality,
+        r.get("status", "ok"),
+        list(r.get("notes", [])),
     )
 
 

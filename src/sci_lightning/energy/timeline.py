@@ -13,12 +13,13 @@ aware UTC :class:`~sci_lightning.energy.base.EnergyInterval`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any
 
 from sci_lightning.energy.base import EnergyInterval
 
-__all__ = ["Timeline", "rows_to_intervals", "fit_rows"]
+__all__ = ["Timeline", "fit_rows", "rows_to_intervals"]
 
 
 class Timeline:

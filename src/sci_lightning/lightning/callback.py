@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
@@ -19,7 +20,14 @@ from typing_extensions import override
 
 from sci_lightning.accounting import FIT, EpochTally, StageRecord, WorkDone, part_work, sum_work
 from sci_lightning.carbon.base import IntensityProvider
-from sci_lightning.energy import EnergyMeter, EnergyMonitor, EnergyResult, Measurement, NullMeter, build_meters
+from sci_lightning.energy import (
+    EnergyMeter,
+    EnergyMonitor,
+    EnergyResult,
+    Measurement,
+    NullMeter,
+    build_meters,
+)
 from sci_lightning.energy.reduce import reduce_measurements
 from sci_lightning.errors import ConfigError
 from sci_lightning.fileio import atomic_write_json
@@ -28,11 +36,24 @@ from sci_lightning.lightning.parts import adopt_previous, part_notes, part_recor
 from sci_lightning.lightning.publish import publish, run_results
 from sci_lightning.lightning.spawn_results import register, send_home
 from sci_lightning.lightning.trainer_counts import (
-    batch_size, batches_per_epoch, is_last_batch, log_step, training_done, tuner_method,
+    batch_size,
+    batches_per_epoch,
+    is_last_batch,
+    log_step,
+    training_done,
+    tuner_method,
 )
 from sci_lightning.metric_names import (
-    BATCH_J, EPOCH_J, POWER_TOTAL_W, SO_FAR_KWH, SO_FAR_WH, fit_energy_metrics, inference_metrics, power_w,
-    sci_metrics, stage_energy_metrics,
+    BATCH_J,
+    EPOCH_J,
+    POWER_TOTAL_W,
+    SO_FAR_KWH,
+    SO_FAR_WH,
+    fit_energy_metrics,
+    inference_metrics,
+    power_w,
+    sci_metrics,
+    stage_energy_metrics,
 )
 from sci_lightning.redaction import redact
 from sci_lightning.settings import CarbonConfig, EnergyConfig, SciConfig, coerce
@@ -47,12 +68,12 @@ _INFERENCE_STAGES = ("test", "predict")  # stages that get a Consumer SCI (sci.i
 _READABLE_STATES = (2, 3)  # 2: parts counted batches as "steps" and samples as "images"
 
 
-def _dist_ready(trainer: "Trainer") -> bool:
+def _dist_ready(trainer: Trainer) -> bool:
     dist = torch.distributed
     return getattr(trainer, "world_size", 1) > 1 and dist.is_available() and dist.is_initialized()
 
 
-def _gather(trainer: "Trainer", payload: Any) -> list[Any]:
+def _gather(trainer: Trainer, payload: Any) -> list[Any]:
     """``payload`` from every rank (all_gather_object), or ``[payload]`` when not distributed."""
     if not _dist_ready(trainer):
         return [payload]
@@ -67,7 +88,7 @@ def _job_of(states: list[dict[str, Any]]) -> Measurement | None:
     return reduce_measurements(found) if found else None
 
 
-def _last_ckpt(trainer: "Trainer") -> str | None:
+def _last_ckpt(trainer: Trainer) -> str | None:
     """Where this fit writes ``last.ckpt`` (the first checkpoint callback that keeps one)."""
     for cb in getattr(trainer, "checkpoint_callbacks", []):
         if getattr(cb, "save_last", False) and getattr(cb, "dirpath", None):
@@ -75,28 +96,36 @@ def _last_ckpt(trainer: "Trainer") -> str | None:
     return None
 
 
-def _stage_of(trainer: "Trainer") -> str:
+def _stage_of(trainer: Trainer) -> str:
     fn = getattr(getattr(trainer, "state", None), "fn", None)
     return str(getattr(fn, "value", fn))
 
 
-def _scores_mid_epoch(cb: Callback, trainer: "Trainer") -> bool:
+def _scores_mid_epoch(cb: Callback, trainer: Trainer) -> bool:
     """Whether a ModelCheckpoint / EarlyStopping reads its monitor at validations inside an epoch."""
     if isinstance(cb, ModelCheckpoint):
-        at_epoch_end = cb._save_on_train_epoch_end  # noqa: SLF001 - Lightning's own setting, None: decided later
+        at_epoch_end = cb._save_on_train_epoch_end
     else:
-        at_epoch_end = cb._check_on_train_epoch_end  # noqa: SLF001
+        at_epoch_end = cb._check_on_train_epoch_end
     if at_epoch_end:
         return False
     interval = trainer.val_check_interval
     return not (isinstance(interval, float) and interval == 1.0)
 
 
-def _check_epoch_monitors(trainer: "Trainer") -> None:
+def _check_epoch_monitors(trainer: Trainer) -> None:
     """Refuse a monitor of ``energy/epoch_j`` that would be read before an epoch's energy exists."""
     for cb in getattr(trainer, "callbacks", []):
-        if isinstance(cb, (ModelCheckpoint, EarlyStopping)) and cb.monitor == EPOCH_J and _scores_mid_epoch(cb, trainer):
-            fix = "save_on_train_epoch_end=True" if isinstance(cb, ModelCheckpoint) else "check_on_train_epoch_end=True"
+        if (
+            isinstance(cb, (ModelCheckpoint, EarlyStopping))
+            and cb.monitor == EPOCH_J
+            and _scores_mid_epoch(cb, trainer)
+        ):
+            fix = (
+                "save_on_train_epoch_end=True"
+                if isinstance(cb, ModelCheckpoint)
+                else "check_on_train_epoch_end=True"
+            )
             raise ConfigError(
                 f"{type(cb).__name__}(monitor={EPOCH_J!r}) would be checked at validations inside an epoch"
                 f" (val_check_interval={trainer.val_check_interval!r}), before the epoch's energy is known;"
@@ -104,9 +133,9 @@ def _check_epoch_monitors(trainer: "Trainer") -> None:
             )
 
 
-def _work_counter_in(trainer: "Trainer") -> Any:
+def _work_counter_in(trainer: Trainer) -> Any:
     """The trainer's WorkCounter, when the user did not pass one (``None``: no SCI-for-AI units)."""
-    from sci_lightning.lightning.work_counter import WorkCounter  # noqa: PLC0415 - loads FLOP counting
+    from sci_lightning.lightning.work_counter import WorkCounter
 
     return next((c for c in getattr(trainer, "callbacks", []) if isinstance(c, WorkCounter)), None)
 
@@ -270,8 +299,12 @@ class EnergyCarbonCallback(Callback):
         work_counter: Any = None,
     ) -> None:
         super().__init__()
-        if log_every_n_steps is not None and (not isinstance(log_every_n_steps, int) or log_every_n_steps < 0):
-            raise ConfigError(f"EnergyCarbonCallback(log_every_n_steps={log_every_n_steps!r}) must be an integer >= 0")
+        if log_every_n_steps is not None and (
+            not isinstance(log_every_n_steps, int) or log_every_n_steps < 0
+        ):
+            raise ConfigError(
+                f"EnergyCarbonCallback(log_every_n_steps={log_every_n_steps!r}) must be an integer >= 0"
+            )
         self.energy_config = coerce(EnergyConfig, energy, "energy")
         self.sci = coerce(SciConfig, sci, "sci")
         keep = carbon is None or isinstance(carbon, IntensityProvider)
@@ -342,7 +375,7 @@ class EnergyCarbonCallback(Callback):
 
     # ------------------------------------------------------------------ setup
     @override
-    def setup(self, trainer: "Trainer", pl_module: "LightningModule", stage: str) -> None:
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Start clean (a new fit), build the provider and this rank's meters; exchange PIDs between
         DDP ranks; open the ``tune`` window when a tuner drives this fit."""
         if trainer is not self._stages_trainer:
@@ -363,7 +396,7 @@ class EnergyCarbonCallback(Callback):
         if method is not None:
             self._open_stage("tune", method)
 
-    def _build_monitor(self, trainer: "Trainer") -> None:
+    def _build_monitor(self, trainer: Trainer) -> None:
         if self._monitor is not None:
             self._monitor.close()
         device = trainer.strategy.root_device
@@ -373,7 +406,9 @@ class EnergyCarbonCallback(Callback):
         cfg = self.energy_config
         meters = self._user_meters if self._user_meters is not None else build_meters(cfg, indices)
         if cfg.enabled and cfg.gpu != "off" and device.type not in ("cuda", "cpu"):
-            rank_zero_warn(f"EnergyCarbonCallback: no energy meter for accelerator {device.type!r}; not measured")
+            rank_zero_warn(
+                f"EnergyCarbonCallback: no energy meter for accelerator {device.type!r}; not measured"
+            )
             meters = [*meters, NullMeter("accelerator", str(device), "no meter for this accelerator")]
         clock = {"clock": self._clock} if self._clock is not None else {}
         self._monitor = EnergyMonitor(meters, config=self.energy_config, device_indices=indices, **clock)
@@ -383,29 +418,31 @@ class EnergyCarbonCallback(Callback):
     def _build_provider(self) -> IntensityProvider:
         if isinstance(self.carbon, IntensityProvider):
             return self.carbon
-        from sci_lightning.carbon import build_provider  # noqa: PLC0415 - providers load lazily
+        from sci_lightning.carbon import build_provider
 
         return build_provider(self.carbon)
 
     # ------------------------------------------------------------------ fit
     @override
-    def on_fit_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Close a tuner's window, open the ``fit`` window (the sanity check is part of the fit)."""
         self._trainer = trainer
         assert self._monitor is not None, "setup(stage='fit') builds the monitor"
-        if self._stage is not None and self._stage.name == "tune":  # a tuner callback searched, the fit goes on
+        if (
+            self._stage is not None and self._stage.name == "tune"
+        ):  # a tuner callback searched, the fit goes on
             self._close_stage(trainer, "completed")
         self._part_begun = False
         self._monitor.begin_window(FIT)
         self._mark_logged()
 
     @override
-    def on_train_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Begin the part: Lightning has restored the checkpoint's loops and callback state by now."""
         if self._running and not self._part_begun:
             self._begin_part(trainer, self._states or [])
 
-    def _begin_part(self, trainer: "Trainer", states: list[dict[str, Any]]) -> None:
+    def _begin_part(self, trainer: Trainer, states: list[dict[str, Any]]) -> None:
         """The previous parts' records and job total (this rank's share added to the window); the
         killed one's unmeasured time; the training before a checkpoint without energy state."""
         self._part_begun, self._part_started, self.end = True, datetime.now(timezone.utc), None
@@ -413,15 +450,22 @@ class EnergyCarbonCallback(Callback):
         self._opt_start = trainer.global_step
         self._prior = _job_of(states)
         self._previous, self.unmeasured_s = adopt_previous(
-            self._saved_parts, self._prior, resumed_from=self._resumed_from, started_at=self._part_started,
+            self._saved_parts,
+            self._prior,
+            resumed_from=self._resumed_from,
+            started_at=self._part_started,
             pue=self.energy_config.pue,
         )
         self._load_previous_parts(trainer)
-        if self._resumed_from and not self._previous and (trainer.global_step > 0 or trainer.current_epoch > 0):
+        if (
+            self._resumed_from
+            and not self._previous
+            and (trainer.global_step > 0 or trainer.current_epoch > 0)
+        ):
             self._previous = [self._unknown_part(trainer)]
         self.parts = list(self._previous)
 
-    def _unknown_part(self, trainer: "Trainer") -> dict[str, Any]:
+    def _unknown_part(self, trainer: Trainer) -> dict[str, Any]:
         """The training before a checkpoint without energy state: its steps and epochs, energy unknown."""
         progress = trainer.fit_loop.epoch_loop.batch_progress
         per_epoch = batches_per_epoch(trainer)
@@ -431,7 +475,7 @@ class EnergyCarbonCallback(Callback):
         work = WorkDone(batches=None, optimizer_steps=trainer.global_step, samples=None, epochs=epochs)
         return unknown_part(work, ended_at=None, checkpoint=self._resumed_from)
 
-    def _load_previous_parts(self, trainer: "Trainer") -> None:
+    def _load_previous_parts(self, trainer: Trainer) -> None:
         """Give this rank its share of the checkpoint: old rank r's parts go to rank r mod world size."""
         states, self._states = self._states or [], None
         rank, world = getattr(trainer, "global_rank", 0), getattr(trainer, "world_size", 1)
@@ -443,27 +487,39 @@ class EnergyCarbonCallback(Callback):
         if states[rank::world]:
             self._monitor.load_state_dict(*states[rank::world])
 
-    def _work(self, trainer: "Trainer", job: Measurement | None) -> WorkDone:
+    def _work(self, trainer: Trainer, job: Measurement | None) -> WorkDone:
         """This part's work: batches and samples from the (all-rank) window, steps and epochs counted here."""
         prior = self._prior
         batches = (job.steps if job else 0) - (prior.steps if prior else 0)
         samples = (job.images if job else 0) - (prior.images if prior else 0)
-        return WorkDone(batches=int(batches), optimizer_steps=int(trainer.global_step - self._opt_start),
-                        samples=int(samples), epochs=self._epochs.epochs)
+        return WorkDone(
+            batches=int(batches),
+            optimizer_steps=int(trainer.global_step - self._opt_start),
+            samples=int(samples),
+            epochs=self._epochs.epochs,
+        )
 
-    def _part(self, trainer: "Trainer", job: Measurement, end: RunEnd | None) -> dict[str, Any]:
+    def _part(self, trainer: Trainer, job: Measurement, end: RunEnd | None) -> dict[str, Any]:
         """This part's record: ``running`` (a checkpoint while training) or its end."""
         return part_record(
-            job, self._prior, self._work(trainer, job), number=len(self._previous) + 1,
-            started_at=self._part_started, now=datetime.now(timezone.utc), pue=self.energy_config.pue,
-            status=end.status if end else "running", signal=end.signal if end else None,
-            error=end.error if end else None, resumed_from=self._resumed_from, checkpoint=_last_ckpt(trainer),
+            job,
+            self._prior,
+            self._work(trainer, job),
+            number=len(self._previous) + 1,
+            started_at=self._part_started,
+            now=datetime.now(timezone.utc),
+            pue=self.energy_config.pue,
+            status=end.status if end else "running",
+            signal=end.signal if end else None,
+            error=end.error if end else None,
+            resumed_from=self._resumed_from,
+            checkpoint=_last_ckpt(trainer),
             training_done=training_done(trainer) if end is None else end.status == "completed",
         )
 
     @override
     def on_train_batch_end(
-        self, trainer: "Trainer", pl_module: "LightningModule", outputs: Any, batch: Any, batch_idx: int
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         """Count the batch, its samples and its share of an epoch; one reading per meter when due;
         log every ``log_every_n_steps`` batches; the epoch's energy after its last batch."""
@@ -482,9 +538,13 @@ class EnergyCarbonCallback(Callback):
     def _mark_logged(self) -> None:
         """Remember the reading the last per-step log was computed from."""
         monitor = self._monitor
-        self._log_t, self._log_steps, self._log_j = monitor.last_read_ts, monitor.steps_read, monitor.latest_j()
+        self._log_t, self._log_steps, self._log_j = (
+            monitor.last_read_ts,
+            monitor.steps_read,
+            monitor.latest_j(),
+        )
 
-    def _log_step(self, trainer: "Trainer") -> None:
+    def _log_step(self, trainer: Trainer) -> None:
         """Power and energy per batch between the last two logged readings (the monitor reads
         at most every ``energy.min_read_interval_s``, so a reading covers several batches; a log
         with no reading since the previous one takes one, so no logged point is empty)."""
@@ -505,21 +565,25 @@ class EnergyCarbonCallback(Callback):
         publish(trainer, metrics, step=log_step(trainer))
         self._mark_logged()
 
-    def _publish_epoch(self, trainer: "Trainer") -> None:
+    def _publish_epoch(self, trainer: Trainer) -> None:
         """``energy/epoch_j``: IT energy from the epoch's start to its last training batch."""
         if self._epoch_published:
             return
         self._monitor.advance()
-        publish(trainer, {EPOCH_J: self._monitor.energy_so_far_j(FIT) - self._epoch_start_j}, step=log_step(trainer))
+        publish(
+            trainer,
+            {EPOCH_J: self._monitor.energy_so_far_j(FIT) - self._epoch_start_j},
+            step=log_step(trainer),
+        )
         self._epoch_published = True
 
     @override
-    def on_train_epoch_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self._running:
             self._epoch_start_j, self._epoch_published = self._monitor.energy_so_far_j(FIT), False
 
     @override
-    def on_train_epoch_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """A per-step point at the epoch's end; the epoch's energy if an early stop cut it short."""
         if not self._running:
             return
@@ -530,12 +594,12 @@ class EnergyCarbonCallback(Callback):
             self._log_step(trainer)
 
     @override
-    def on_fit_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Close the window, combine the ranks, write ``energy.json``, log totals, run the SCI step."""
         if self._running:
             self._finish(trainer, pl_module, RunEnd())
 
-    def _finish(self, trainer: "Trainer", pl_module: "LightningModule", end: RunEnd) -> None:
+    def _finish(self, trainer: Trainer, pl_module: LightningModule, end: RunEnd) -> None:
         """End the part: final per-rank states (for the last checkpoint), the job result and its files."""
         if not self._part_begun:  # no training loop ran (e.g. the checkpoint had reached max_steps)
             self._begin_part(trainer, self._states or [])
@@ -548,8 +612,12 @@ class EnergyCarbonCallback(Callback):
         self.parts = [*self._previous, self._part(trainer, job, end)]
         work = sum_work([part_work(p) for p in self.parts if p.get("it_energy_j") is not None])
         self.result = job.to_result(
-            pue=self.energy_config.pue, steps=work.optimizer_steps or 0, epochs=work.epochs,
-            batches=work.batches or 0, images=work.samples or 0, world_size=len(per_rank),
+            pue=self.energy_config.pue,
+            steps=work.optimizer_steps or 0,
+            epochs=work.epochs,
+            batches=work.batches or 0,
+            images=work.samples or 0,
+            world_size=len(per_rank),
         )
         self.result.warnings.extend(self._end_notes())
         if trainer.is_global_zero:
@@ -558,14 +626,14 @@ class EnergyCarbonCallback(Callback):
             self._after_energy(trainer, pl_module, self.result)
             self._send_results(trainer, pl_module, self.result)
 
-    def _per_rank(self, trainer: "Trainer", local: Measurement, end: RunEnd) -> list[Measurement]:
+    def _per_rank(self, trainer: Trainer, local: Measurement, end: RunEnd) -> list[Measurement]:
         """Every rank's measurement; this rank's only when the ranks are not in step (e.g. after Ctrl-C)."""
         if not end.ranks_in_step and _dist_ready(trainer):
             local.warnings.append(f"{end.signal or end.status}: rank {trainer.global_rank}'s energy only")
             return [local]
         try:
             return _gather(trainer, local)
-        except Exception as err:  # noqa: BLE001 - report this rank's part rather than nothing
+        except Exception as err:
             msg = f"could not gather energy from the other ranks ({err!r}); this is rank {trainer.global_rank}'s only"
             rank_zero_warn(msg)
             local.warnings.append(msg)
@@ -580,41 +648,60 @@ class EnergyCarbonCallback(Callback):
         elif end is not None and end.status == "failed":
             notes.insert(0, f"Run status: failed ({end.error}); the figures cover the part that ran.")
         if self._unsized:
-            notes.append(f"{self._unsized} training batch(es) had no batch size Lightning's extract_batch_size could"
-                         " find; their samples are not counted (pass EnergyCarbonCallback(batch_size_fn=...)).")
+            notes.append(
+                f"{self._unsized} training batch(es) had no batch size Lightning's extract_batch_size could"
+                " find; their samples are not counted (pass EnergyCarbonCallback(batch_size_fn=...))."
+            )
         if self.result is not None and self.result.epochs is None:
-            notes.append("The training data has no length (an iterable dataset): the job's epochs are unknown.")
+            notes.append(
+                "The training data has no length (an iterable dataset): the job's epochs are unknown."
+            )
         return notes
 
     def run_record(self) -> dict[str, Any]:
         """``status``, ``interruption``, ``parts``, ``unmeasured_s`` and ``stages`` (energy.json, report meta)."""
         end = self.end or RunEnd("running")
-        interruption = None if end.status in ("completed", "running") else {"signal": end.signal, "error": end.error}
-        return {"status": end.status, "interruption": interruption, "parts": self.parts,
-                "unmeasured_s": round(self.unmeasured_s, 3), "stages": [s.to_dict() for s in self.stages]}
+        interruption = (
+            None if end.status in ("completed", "running") else {"signal": end.signal, "error": end.error}
+        )
+        return {
+            "status": end.status,
+            "interruption": interruption,
+            "parts": self.parts,
+            "unmeasured_s": round(self.unmeasured_s, 3),
+            "stages": [s.to_dict() for s in self.stages],
+        }
 
-    def _after_energy(self, trainer: "Trainer", pl_module: "LightningModule", result: EnergyResult) -> None:
+    def _after_energy(self, trainer: Trainer, pl_module: LightningModule, result: EnergyResult) -> None:
         """The carbon/SCI step on rank 0 (:func:`.sci_step.run_sci_step`); a fault only warns."""
         if not self.compute_sci or self._provider is None:
             return
-        from sci_lightning.lightning.sci_step import run_sci_step  # noqa: PLC0415 - loads the SCI modules
+        from sci_lightning.lightning.sci_step import run_sci_step
 
         try:
             out_dir = self._output_dir(trainer)
             self.sci_result, self.report = run_sci_step(
-                trainer, pl_module, result, provider=self._provider, carbon=self.carbon, sci=self.sci,
-                out_dir=out_dir, report_meta={**self.report_meta, **self.run_record(), "inference": self.inference},
+                trainer,
+                pl_module,
+                result,
+                provider=self._provider,
+                carbon=self.carbon,
+                sci=self.sci,
+                out_dir=out_dir,
+                report_meta={**self.report_meta, **self.run_record(), "inference": self.inference},
                 carbon_aware=self.carbon_aware,
                 work=self._work_counter.work_counts() if self._work_counter is not None else None,
             )
             self.report_path = os.path.join(out_dir, "sci_report.json")
-        except Exception as err:  # noqa: BLE001 - the SCI report must never kill training
-            msg = redact(f"EnergyCarbonCallback: the SCI report could not be produced ({type(err).__name__}: {err})")
+        except Exception as err:
+            msg = redact(
+                f"EnergyCarbonCallback: the SCI report could not be produced ({type(err).__name__}: {err})"
+            )
             rank_zero_warn(msg)
             result.warnings.append(msg)
 
     @override
-    def on_exception(self, trainer: "Trainer", pl_module: "LightningModule", exception: BaseException) -> None:
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         """Interrupted or failed: the part's (or stage's) files, marked so (the last checkpoint
         follows, see :mod:`.checkpointing`); then stop the meter threads."""
         try:
@@ -627,7 +714,7 @@ class EnergyCarbonCallback(Callback):
                 self._monitor.close()
 
     @override
-    def teardown(self, trainer: "Trainer", pl_module: "LightningModule", stage: str) -> None:
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Close a tuner's window (``Tuner`` ends its fit here), stop the meters; under ``ddp_spawn``
         queue the results for the launching process (after the last checkpoint, which must not carry them)."""
         if self._stage is not None and self._stage.name == "tune" and self._monitor is not None:
@@ -646,7 +733,7 @@ class EnergyCarbonCallback(Callback):
         self._stage.batches += 1
         self._stage.samples += size or 0
 
-    def _close_stage(self, trainer: "Trainer", status: str) -> None:
+    def _close_stage(self, trainer: Trainer, status: str) -> None:
         """End the stage window: one :class:`StageRecord` (all ranks), logged and written."""
         open_, self._stage = self._stage, None
         local = self._monitor.end_window(open_.name)
@@ -656,17 +743,30 @@ class EnergyCarbonCallback(Callback):
         pue = self.energy_config.pue
         qualities = {c.quality for c in job.components}
         counted = open_.name != "tune"  # a tuner switches the Trainer's callbacks off during its trials
-        notes = list(job.warnings) + ([] if counted else [
-            f"{open_.method}: its trial batches run with the Trainer's callbacks switched off, so they are not"
-            " counted; the energy of the whole search is measured"])
+        notes = list(job.warnings) + (
+            []
+            if counted
+            else [
+                f"{open_.method}: its trial batches run with the Trainer's callbacks switched off, so they are not"
+                " counted; the energy of the whole search is measured"
+            ]
+        )
         record = StageRecord(
-            stage=open_.name, started_at=job.started_at.isoformat(), ended_at=job.ended_at.isoformat(),
-            duration_s=job.duration_s, energy_kwh=job.energy_j * pue / 3.6e6, it_energy_kwh=job.energy_j / 3.6e6,
-            pue=pue, samples=sum(r[2] for r in ranks) if counted else None,
+            stage=open_.name,
+            started_at=job.started_at.isoformat(),
+            ended_at=job.ended_at.isoformat(),
+            duration_s=job.duration_s,
+            energy_kwh=job.energy_j * pue / 3.6e6,
+            it_energy_kwh=job.energy_j / 3.6e6,
+            pue=pue,
+            samples=sum(r[2] for r in ranks) if counted else None,
             batches=max(r[1] for r in ranks) if counted else None,
             quality=qualities.pop() if len(qualities) == 1 else ("mixed" if qualities else "estimated"),
-            methods=sorted({f"{c.component}:{c.method}" for c in job.components}), method=open_.method,
-            status=status, world_size=len(ranks), notes=notes,
+            methods=sorted({f"{c.component}:{c.method}" for c in job.components}),
+            method=open_.method,
+            status=status,
+            world_size=len(ranks),
+            notes=notes,
         )
         self.stages.append(record)
         if trainer.is_global_zero:
@@ -679,34 +779,51 @@ class EnergyCarbonCallback(Callback):
         """I over the stage's window from the fit's provider (static table last), and its source in words."""
         if not self.compute_sci or self._provider is None:
             return None, "not computed (EnergyCarbonCallback(compute_sci=False))"
-        from sci_lightning.lightning.sci_step import stage_intensity  # noqa: PLC0415 - loads the SCI modules
+        from sci_lightning.lightning.sci_step import stage_intensity
 
-        return stage_intensity(self._provider, self.carbon, self.sci, datetime.fromisoformat(record.started_at),
-                               datetime.fromisoformat(record.ended_at))
+        return stage_intensity(
+            self._provider,
+            self.carbon,
+            self.sci,
+            datetime.fromisoformat(record.started_at),
+            datetime.fromisoformat(record.ended_at),
+        )
 
-    def _score_inference(self, trainer: "Trainer", record: StageRecord) -> None:
+    def _score_inference(self, trainer: Trainer, record: StageRecord) -> None:
         """The stage's Consumer SCI (:func:`~sci_lightning.sci.inference.inference_for_stage`), logged
         and kept in :attr:`inference`; a fault only warns."""
-        from sci_lightning.sci.inference import inference_for_stage  # noqa: PLC0415 - loads the SCI modules
+        from sci_lightning.sci.inference import inference_for_stage
 
         try:
             intensity, source = self._stage_intensity(record)
             fig = inference_for_stage(
-                stage=record.stage, energy_kwh=record.energy_kwh, duration_s=record.duration_s,
-                samples=record.samples or 0, intensity_g_per_kwh=intensity, sci=self.sci, intensity_source=source,
-                quality=record.quality, method=", ".join(record.methods) or None,
+                stage=record.stage,
+                energy_kwh=record.energy_kwh,
+                duration_s=record.duration_s,
+                samples=record.samples or 0,
+                intensity_g_per_kwh=intensity,
+                sci=self.sci,
+                intensity_source=source,
+                quality=record.quality,
+                method=", ".join(record.methods) or None,
             )
-        except Exception as err:  # noqa: BLE001 - an inference figure must not fail the user's call
-            rank_zero_warn(redact(f"EnergyCarbonCallback: no Consumer SCI for the {record.stage} stage"
-                                  f" ({type(err).__name__}: {err})"))
+        except Exception as err:
+            rank_zero_warn(
+                redact(
+                    f"EnergyCarbonCallback: no Consumer SCI for the {record.stage} stage"
+                    f" ({type(err).__name__}: {err})"
+                )
+            )
             return
         self.inference.append(fig)
         publish(trainer, inference_metrics(fig), step=trainer.global_step)
         per_1000 = "n/a" if fig.sci_per_1000_g is None else f"{fig.sci_per_1000_g:.4g}"
-        rank_zero_info(f"EnergyCarbonCallback: {record.stage} Consumer SCI {per_1000} gCO2e/1000 inferences"
-                       f" over {fig.samples} samples; intensity: {source}")
+        rank_zero_info(
+            f"EnergyCarbonCallback: {record.stage} Consumer SCI {per_1000} gCO2e/1000 inferences"
+            f" over {fig.samples} samples; intensity: {source}"
+        )
 
-    def _stage_hook(self, trainer: "Trainer", name: str, begin: bool) -> None:
+    def _stage_hook(self, trainer: Trainer, name: str, begin: bool) -> None:
         if _stage_of(trainer) != name or self._monitor is None:
             return  # validation inside fit belongs to the fit
         if begin:
@@ -719,86 +836,119 @@ class EnergyCarbonCallback(Callback):
             self._count_stage_batch(batch)
 
     @override
-    def on_validation_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._stage_hook(trainer, "validate", begin=True)
 
     @override
-    def on_validation_batch_end(self, trainer: "Trainer", pl_module: "LightningModule", outputs: Any, batch: Any,
-                                batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_validation_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         self._stage_batch("validate", batch)
 
     @override
-    def on_validation_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._stage_hook(trainer, "validate", begin=False)
 
     @override
-    def on_test_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._stage_hook(trainer, "test", begin=True)
 
     @override
-    def on_test_batch_end(self, trainer: "Trainer", pl_module: "LightningModule", outputs: Any, batch: Any,
-                          batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_test_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         self._stage_batch("test", batch)
 
     @override
-    def on_test_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._stage_hook(trainer, "test", begin=False)
 
     @override
-    def on_predict_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._stage_hook(trainer, "predict", begin=True)
 
     @override
-    def on_predict_batch_end(self, trainer: "Trainer", pl_module: "LightningModule", outputs: Any, batch: Any,
-                             batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_predict_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         self._stage_batch("predict", batch)
 
     @override
-    def on_predict_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._stage_hook(trainer, "predict", begin=False)
 
     # ------------------------------------------------------------------ results
-    def _output_dir(self, trainer: "Trainer") -> str:
+    def _output_dir(self, trainer: Trainer) -> str:
         return self.output_dir or trainer.log_dir or trainer.default_root_dir
 
-    def _write(self, trainer: "Trainer", result: EnergyResult) -> None:
+    def _write(self, trainer: Trainer, result: EnergyResult) -> None:
         path = os.path.join(self._output_dir(trainer), "energy.json")
         try:
             atomic_write_json(path, {**result.to_dict(), **self.run_record()})
             self.energy_json_path = path
         except OSError as err:
-            rank_zero_warn(f"EnergyCarbonCallback: could not write {path} ({err}); the result is in callback.result")
+            rank_zero_warn(
+                f"EnergyCarbonCallback: could not write {path} ({err}); the result is in callback.result"
+            )
 
-    def _write_stages(self, trainer: "Trainer") -> None:
+    def _write_stages(self, trainer: Trainer) -> None:
         """``stages.json``, and the ``stages`` (and ``inference``) of this Trainer's fit's ``energy.json``
         and report, if written."""
-        from sci_lightning.sci.codec import encode  # noqa: PLC0415 - loads the report modules
-        from sci_lightning.sci.report import add_stages  # noqa: PLC0415
+        from sci_lightning.sci.codec import encode
+        from sci_lightning.sci.report import add_stages
 
         out = self._output_dir(trainer)
         records = [s.to_dict() for s in self.stages]
         try:
-            atomic_write_json(os.path.join(out, "stages.json"),
-                              {"stages": records, "inference": [encode(f) for f in self.inference]})
+            atomic_write_json(
+                os.path.join(out, "stages.json"),
+                {"stages": records, "inference": [encode(f) for f in self.inference]},
+            )
             if self.result is not None and self.energy_json_path:
                 atomic_write_json(self.energy_json_path, {**self.result.to_dict(), **self.run_record()})
             if self.report_path and os.path.exists(self.report_path):
                 self.report = add_stages(self.report_path, records, inference=self.inference)
-        except Exception as err:  # noqa: BLE001 - a stage's files must not fail the user's call
-            rank_zero_warn(f"EnergyCarbonCallback: could not write the {self.stages[-1].stage} stage's files ({err})")
+        except Exception as err:
+            rank_zero_warn(
+                f"EnergyCarbonCallback: could not write the {self.stages[-1].stage} stage's files ({err})"
+            )
 
     def _results_payload(self) -> dict[str, Any]:
         """What the launching process of a ``ddp_spawn`` fit receives (plain data, :mod:`.spawn_results`)."""
-        return {"result": self.result.to_dict() if self.result else None,
-                "report": self.report.to_dict() if self.report is not None else None,
-                "energy_json_path": self.energy_json_path, "report_path": self.report_path, "parts": self.parts,
-                "unmeasured_s": self.unmeasured_s, "end": self.end.to_dict() if self.end else None,
-                "stages": [s.to_dict() for s in self.stages], "inference": list(self.inference)}
+        return {
+            "result": self.result.to_dict() if self.result else None,
+            "report": self.report.to_dict() if self.report is not None else None,
+            "energy_json_path": self.energy_json_path,
+            "report_path": self.report_path,
+            "parts": self.parts,
+            "unmeasured_s": self.unmeasured_s,
+            "end": self.end.to_dict() if self.end else None,
+            "stages": [s.to_dict() for s in self.stages],
+            "inference": list(self.inference),
+        }
 
     def receive_results(self, payload: dict[str, Any]) -> None:
         """Take the results of a fit that ran in spawned processes (see :mod:`.spawn_results`);
         :attr:`sci_result` stays ``None`` there (its figures are in :attr:`report`)."""
-        from sci_lightning.sci.report import SciReport  # noqa: PLC0415 - loads the report modules
+        from sci_lightning.sci.report import SciReport
 
         result, report, end = payload.get("result"), payload.get("report"), payload.get("end")
         self.result = EnergyResult.from_dict(result) if result else None
@@ -807,11 +957,14 @@ class EnergyCarbonCallback(Callback):
         self.stages = [StageRecord(**s) for s in payload.get("stages", [])]
         self.inference = list(payload.get("inference", []))
         self.energy_json_path, self.report_path = payload.get("energy_json_path"), payload.get("report_path")
-        self.parts, self.unmeasured_s = list(payload.get("parts", [])), float(payload.get("unmeasured_s", 0.0))
+        self.parts, self.unmeasured_s = (
+            list(payload.get("parts", [])),
+            float(payload.get("unmeasured_s", 0.0)),
+        )
 
-    def _send_results(self, trainer: "Trainer", pl_module: "LightningModule", result: EnergyResult) -> None:
+    def _send_results(self, trainer: Trainer, pl_module: LightningModule, result: EnergyResult) -> None:
         """The run's settings and results (HParams), the report files (MLflow, W&B); flush the loggers."""
-        from sci_lightning.sci.loggers import log_artifacts, log_run_results  # noqa: PLC0415
+        from sci_lightning.sci.loggers import log_artifacts, log_run_results
 
         if self.sci_result is not None:  # logged by the SCI step; here for Lightning's monitors
             publish(trainer, sci_metrics(self.sci_result), to_loggers=False)
@@ -824,7 +977,7 @@ class EnergyCarbonCallback(Callback):
         for logger in trainer.loggers:
             try:
                 logger.save()
-            except Exception:  # noqa: BLE001 - the logger finalizes itself later anyway
+            except Exception:
                 pass
 
     # ------------------------------------------------------------------ checkpoint

@@ -29,31 +29,39 @@ after the EnergyCarbonCallback in ``callbacks``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from typing_extensions import override
 
+from sci_lightning.accounting import FIT
 from sci_lightning.carbon.base import IntensityProvider, IntensitySeries
 from sci_lightning.energy.base import utcnow
-from sci_lightning.accounting import FIT
 from sci_lightning.errors import ConfigError
 from sci_lightning.lightning.callback import EnergyCarbonCallback
 from sci_lightning.lightning.checkpointing import LAST_NAME, LastCheckpoint
+from sci_lightning.lightning.wiring import EnergyLink
 from sci_lightning.redaction import redact
 from sci_lightning.settings import SciConfig, coerce
-from sci_lightning.lightning.wiring import EnergyLink
 from sci_lightning.shifting.planner import PlanError, window_mean
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
-__all__ = ["METHOD", "CarbonBudget", "CarbonBudgetWarning", "Projection", "covered_mean", "project_job",
-           "running_energy_callback"]
+__all__ = [
+    "METHOD",
+    "CarbonBudget",
+    "CarbonBudgetWarning",
+    "Projection",
+    "covered_mean",
+    "project_job",
+    "running_energy_callback",
+]
 
 METHOD = (
     "projected energy = energy so far (IT x PUE) + energy per optimizer step so far x remaining steps "
@@ -88,8 +96,11 @@ class Projection:
 
 
 def project_job(
-    energy_so_far_kwh: float, steps_done: int, steps_planned: int,
-    so_far_g_per_kwh: float | None, rest_g_per_kwh: float | None,
+    energy_so_far_kwh: float,
+    steps_done: int,
+    steps_planned: int,
+    so_far_g_per_kwh: float | None,
+    rest_g_per_kwh: float | None,
 ) -> tuple[float, float | None]:
     """``(projected kWh, projected gCO2e)`` of the whole job (see :data:`METHOD`); pure.
 
@@ -119,7 +130,7 @@ def covered_mean(series: IntensitySeries, start: datetime, end: datetime) -> flo
         return None
 
 
-def running_energy_callback(trainer: "Trainer") -> EnergyCarbonCallback | None:
+def running_energy_callback(trainer: Trainer) -> EnergyCarbonCallback | None:
     """The trainer's EnergyCarbonCallback, if its ``fit`` window is open."""
     for cb in trainer.callbacks:
         if isinstance(cb, EnergyCarbonCallback) and cb.monitor is not None and FIT in cb.monitor.open_windows:
@@ -127,7 +138,7 @@ def running_energy_callback(trainer: "Trainer") -> EnergyCarbonCallback | None:
     return None
 
 
-def _last_checkpoint(trainer: "Trainer") -> LastCheckpoint | None:
+def _last_checkpoint(trainer: Trainer) -> LastCheckpoint | None:
     for cb in trainer.callbacks:
         if isinstance(cb, LastCheckpoint):
             return cb
@@ -152,12 +163,17 @@ class CarbonBudget(Callback):
     """
 
     def __init__(
-        self, sci: SciConfig | dict[str, Any] | None = None, provider: IntensityProvider | None = None,
-        clock: Callable[[], datetime] = utcnow, energy: EnergyCarbonCallback | None = None,
+        self,
+        sci: SciConfig | dict[str, Any] | None = None,
+        provider: IntensityProvider | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        energy: EnergyCarbonCallback | None = None,
     ) -> None:
         super().__init__()
         self.sci = coerce(SciConfig, sci, "sci")
-        self._energy = EnergyLink(self, energy, "after", "its budget block goes into the energy callback's report")
+        self._energy = EnergyLink(
+            self, energy, "after", "its budget block goes into the energy callback's report"
+        )
         if self.sci.budget_g is None and self.sci.budget_kwh is None:
             raise ConfigError(
                 "Invalid setting sci.budget_g=None: CarbonBudget needs a budget. "
@@ -174,24 +190,27 @@ class CarbonBudget(Callback):
 
     # ------------------------------------------------------------------ hooks
     @override
-    def setup(self, trainer: "Trainer", pl_module: "LightningModule", stage: str) -> None:
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Link the energy callback and check the order (before training)."""
         if stage == FIT:
             self._energy.resolve(trainer)
 
     @override
-    def on_train_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Start this part's clock and step count (a resumed job continues its global step)."""
         self._part_start, self._part_start_step = self.clock(), trainer.global_step
         self.record, self.stopped, self._warned, self._own_ckpt = None, False, set(), None
 
     @override
-    def on_train_epoch_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Project the job total; warn once if it exceeds the budget; with ``stop``, stop the fit."""
         energy = self._energy.running()
         if energy is None:
-            self._warn_once("no-energy", "CarbonBudget: no running EnergyCarbonCallback in trainer.callbacks; "
-                                         "the carbon budget is not checked")
+            self._warn_once(
+                "no-energy",
+                "CarbonBudget: no running EnergyCarbonCallback in trainer.callbacks; "
+                "the carbon budget is not checked",
+            )
             return
         record = self._check(trainer, energy) if trainer.is_global_zero else None
         record = trainer.strategy.broadcast(record, src=0)  # every rank takes rank 0's decision
@@ -204,13 +223,13 @@ class CarbonBudget(Callback):
         energy.report_meta["budget"] = record
 
     @override
-    def on_fit_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Stopped without a LastCheckpoint: save ``last.ckpt`` now (the energy window is closed)."""
         if self._own_ckpt is not None:
             trainer.save_checkpoint(self._own_ckpt)
 
     # ------------------------------------------------------------------ projection
-    def _check(self, trainer: "Trainer", energy: EnergyCarbonCallback) -> dict[str, Any]:
+    def _check(self, trainer: Trainer, energy: EnergyCarbonCallback) -> dict[str, Any]:
         """The budget record after this epoch (rank 0)."""
         projection = self.project(trainer, energy)
         exceeded = self._exceeded(projection)
@@ -221,17 +240,27 @@ class CarbonBudget(Callback):
         record["statement"] = self._statement(record)
         return record
 
-    def project(self, trainer: "Trainer", energy: EnergyCarbonCallback) -> Projection:
+    def project(self, trainer: Trainer, energy: EnergyCarbonCallback) -> Projection:
         """The job's projected totals now (see :data:`METHOD`)."""
         now = self.clock()
         steps_done = int(trainer.global_step)
         planned = trainer.estimated_stepping_batches
         steps_planned = int(planned) if math.isfinite(planned) else steps_done
         so_far_kwh = energy.monitor.energy_so_far_j(FIT) * energy.energy_config.pue / _J_PER_KWH
-        so_far_i, rest_i, source = self._intensities(energy, now, self._remaining_s(now, steps_done, steps_planned))
+        so_far_i, rest_i, source = self._intensities(
+            energy, now, self._remaining_s(now, steps_done, steps_planned)
+        )
         kwh, g = project_job(so_far_kwh, steps_done, steps_planned, so_far_i, rest_i)
-        return Projection(steps_done, steps_planned, so_far_kwh, kwh, g, so_far_i,
-                          rest_i if rest_i is not None else so_far_i, source)
+        return Projection(
+            steps_done,
+            steps_planned,
+            so_far_kwh,
+            kwh,
+            g,
+            so_far_i,
+            rest_i if rest_i is not None else so_far_i,
+            source,
+        )
 
     def _remaining_s(self, now: datetime, steps_done: int, steps_planned: int) -> float:
         """This part's seconds per step x the remaining steps."""
@@ -245,7 +274,9 @@ class CarbonBudget(Callback):
     ) -> tuple[float | None, float | None, str]:
         """``(mean so far, forecast mean over the rest or None, source)``; a provider fault only warns."""
         provider = self._provider(energy)
-        so_far = self._ask(lambda: covered_mean(provider.history(self._part_start, now), self._part_start, now))
+        so_far = self._ask(
+            lambda: covered_mean(provider.history(self._part_start, now), self._part_start, now)
+        )
         if so_far is None:
             so_far = self._ask(lambda: provider.current().g_per_kwh)
         if so_far is None:
@@ -262,7 +293,7 @@ class CarbonBudget(Callback):
             if isinstance(carbon, IntensityProvider):
                 self.provider = carbon
             else:
-                from sci_lightning.carbon import build_provider  # noqa: PLC0415 - providers load lazily
+                from sci_lightning.carbon import build_provider
 
                 self.provider = build_provider(carbon)
         return self.provider
@@ -271,17 +302,24 @@ class CarbonBudget(Callback):
         """``fn()``, or ``None`` (warned once) when the provider fails."""
         try:
             return fn()
-        except Exception as err:  # noqa: BLE001 - a provider fault must not stop training
-            self._warn_once("provider", redact(f"CarbonBudget: intensity not available ({type(err).__name__}: "
-                                               f"{err}); projecting without it"))
+        except Exception as err:
+            self._warn_once(
+                "provider",
+                redact(
+                    f"CarbonBudget: intensity not available ({type(err).__name__}: "
+                    f"{err}); projecting without it"
+                ),
+            )
             return None
 
     def _exceeded(self, p: Projection) -> bool:
-        over_g = self.sci.budget_g is not None and p.projected_g is not None and p.projected_g > self.sci.budget_g
+        over_g = (
+            self.sci.budget_g is not None and p.projected_g is not None and p.projected_g > self.sci.budget_g
+        )
         over_kwh = self.sci.budget_kwh is not None and p.projected_kwh > self.sci.budget_kwh
         return over_g or over_kwh
 
-    def _checkpoint_path(self, trainer: "Trainer") -> str:
+    def _checkpoint_path(self, trainer: Trainer) -> str:
         """Where the resumable checkpoint of a stopped run is (written when the fit ends)."""
         last = _last_checkpoint(trainer)
         if last is not None:
@@ -306,17 +344,27 @@ class CarbonBudget(Callback):
     def _statement(self, r: dict[str, Any]) -> str:
         """One line for the log and the report."""
         projected = f"{r['projected_kwh']:.6g} kWh" + (
-            f", {r['projected_g']:.6g} gCO2e" if r["projected_g"] is not None else "")
-        limits = " / ".join(x for x in (
-            f"{r['budget_g']:g} gCO2e" if r["budget_g"] is not None else "",
-            f"{r['budget_kwh']:g} kWh" if r["budget_kwh"] is not None else "") if x)
+            f", {r['projected_g']:.6g} gCO2e" if r["projected_g"] is not None else ""
+        )
+        limits = " / ".join(
+            x
+            for x in (
+                f"{r['budget_g']:g} gCO2e" if r["budget_g"] is not None else "",
+                f"{r['budget_kwh']:g} kWh" if r["budget_kwh"] is not None else "",
+            )
+            if x
+        )
         done = f"{r['steps_done']}/{r['steps_planned']} steps ({100 * r['fraction_done']:.1f}% of the planned work)"
         if r["stopped"]:
-            return (f"Stopped at the carbon budget after {done}: the projected job total ({projected}) exceeds the "
-                    f"budget ({limits}). Resume with ckpt_path={r['checkpoint']} and a larger budget to finish.")
+            return (
+                f"Stopped at the carbon budget after {done}: the projected job total ({projected}) exceeds the "
+                f"budget ({limits}). Resume with ckpt_path={r['checkpoint']} and a larger budget to finish."
+            )
         if r["exceeded"]:
-            return (f"Carbon budget: the projected job total ({projected}) exceeds the budget ({limits}) after "
-                    f"{done}; training goes on (sci.budget_action=warn).")
+            return (
+                f"Carbon budget: the projected job total ({projected}) exceeds the budget ({limits}) after "
+                f"{done}; training goes on (sci.budget_action=warn)."
+            )
         return f"Carbon budget: the projected job total ({projected}) is within the budget ({limits}) after {done}."
 
     def _warn_once(self, key: str, message: str) -> None:

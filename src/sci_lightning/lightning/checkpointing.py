@@ -52,7 +52,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for torch.save
+            fd = os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666
+            )  # the umask applies, as for torch.save
         except OSError as exc:
             raise _storage_error(exc, target) from None
         try:
@@ -92,8 +94,11 @@ def _storage_error(exc: BaseException, target: Path, full: bool = False) -> Base
         exc = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
     if exc.errno not in STORAGE_ERRNOS:
         return exc
-    kept = (f"the previous checkpoint {target} is kept unchanged (resume with ckpt_path={target})"
-            if target.is_file() else "no earlier checkpoint of this run exists")
+    kept = (
+        f"the previous checkpoint {target} is kept unchanged (resume with ckpt_path={target})"
+        if target.is_file()
+        else "no earlier checkpoint of this run exists"
+    )
     return storage_error(exc, target, kept=kept, fix="set output_dir to another folder")
 
 
@@ -122,12 +127,17 @@ class LastCheckpoint(ModelCheckpoint):
             (Lightning allows one trigger per ModelCheckpoint).
     """
 
-    def __init__(self, dirpath: str | os.PathLike[str], every_min: float | None = 5.0,
-                 every_n_steps: int | None = None) -> None:
+    def __init__(
+        self, dirpath: str | os.PathLike[str], every_min: float | None = 5.0, every_n_steps: int | None = None
+    ) -> None:
         interval = timedelta(minutes=every_min) if every_min and not every_n_steps else None
         super().__init__(
-            dirpath=dirpath, save_last=True, save_top_k=0, enable_version_counter=False,
-            every_n_train_steps=every_n_steps or None, train_time_interval=interval,
+            dirpath=dirpath,
+            save_last=True,
+            save_top_k=0,
+            enable_version_counter=False,
+            every_n_train_steps=every_n_steps or None,
+            train_time_interval=interval,
         )
 
     @property
@@ -135,33 +145,33 @@ class LastCheckpoint(ModelCheckpoint):
         """Where ``last.ckpt`` is written."""
         return os.path.join(str(self.dirpath), LAST_NAME)
 
-    def save_last_now(self, trainer: "Trainer") -> None:
+    def save_last_now(self, trainer: Trainer) -> None:
         """Write ``last.ckpt`` now (all ranks call it; rank 0 writes)."""
         self.last_model_path = self.last_path
         self._save_checkpoint(trainer, self.last_path)
 
     @override
-    def on_train_epoch_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Every epoch end (Lightning's own rule skips it when no best-k checkpoint is kept)."""
         if not self._should_skip_saving_checkpoint(trainer):
             self.save_last_now(trainer)
 
     @override
-    def on_validation_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Nothing: saves follow training epochs, steps and time, never validation."""
 
     @override
-    def on_train_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Nothing: the final save is in ``on_fit_end``, after the energy window is closed."""
 
     @override
-    def on_fit_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """The completed part's final state (energy window closed, totals final)."""
         if not trainer.fast_dev_run:
             self.save_last_now(trainer)
 
     @override
-    def on_exception(self, trainer: "Trainer", pl_module: "LightningModule", exception: BaseException) -> None:
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         """An interrupted part's final state; after a failure the previous ``last.ckpt`` stays."""
         end = run_end(exception)
         if end.status != "interrupted" or trainer.fast_dev_run or trainer.sanity_checking:
@@ -171,7 +181,7 @@ class LastCheckpoint(ModelCheckpoint):
             return
         try:
             self.save_last_now(trainer)
-        except Exception as err:  # noqa: BLE001 - an interruption must still exit cleanly
+        except Exception as err:
             rank_zero_warn(f"could not save {self.last_path} on {end.signal} ({type(err).__name__}: {err})")
 
 
@@ -194,8 +204,15 @@ def checkpoint_callbacks(config: CheckpointConfig, dirpath: str | os.PathLike[st
     """:class:`LastCheckpoint`, plus best-k by ``config.monitor`` when ``config.save_top_k != 0``."""
     out: list[Callback] = [LastCheckpoint(dirpath, config.every_min, config.every_n_steps)]
     if config.save_top_k != 0:
-        out.append(ModelCheckpoint(
-            dirpath=dirpath, filename="best-{epoch}-{step}", monitor=config.monitor, mode=config.mode,
-            save_top_k=config.save_top_k, save_last=False, auto_insert_metric_name=False,
-        ))
+        out.append(
+            ModelCheckpoint(
+                dirpath=dirpath,
+                filename="best-{epoch}-{step}",
+                monitor=config.monitor,
+                mode=config.mode,
+                save_top_k=config.save_top_k,
+                save_last=False,
+                auto_insert_metric_name=False,
+            )
+        )
     return out

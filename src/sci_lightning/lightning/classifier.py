@@ -52,7 +52,7 @@ def check_model_name(model_name: str) -> None:
         hint = f" Similar timm models: {', '.join(close)}." if close else ""
         raise ConfigError(
             f"Invalid setting model.name: {model_name!r} is not a timm model.{hint} "
-            "List them with `python -c \"import timm; print(timm.list_models())\"`."
+            'List them with `python -c "import timm; print(timm.list_models())"`.'
         )
 
 
@@ -82,7 +82,7 @@ def _read_state_dict(path: str) -> dict[str, torch.Tensor]:
         raise TypeError(f"expected a state dict, found {type(state).__name__}")
     for prefix in ("module.", "model."):  # DDP / LightningModule prefixes
         if state and all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
+            state = {k[len(prefix) :]: v for k, v in state.items()}
     return state
 
 
@@ -118,7 +118,9 @@ def load_local_weights(net: torch.nn.Module, path: str, model_name: str) -> None
         )
 
 
-def create_network(model_name: str, num_classes: int, weights: str | None = None, drop_rate: float = 0.0) -> torch.nn.Module:
+def create_network(
+    model_name: str, num_classes: int, weights: str | None = None, drop_rate: float = 0.0
+) -> torch.nn.Module:
     """``timm.create_model`` with random weights, then ``weights`` (a local file) if given."""
     net = timm.create_model(model_name, pretrained=False, num_classes=num_classes, drop_rate=drop_rate)
     if weights:
@@ -150,7 +152,9 @@ class ImageClassifier(L.LightningModule):
     """
 
     @classmethod
-    def from_settings(cls, model: "ModelConfig", num_classes: int, *, channels_last: bool = False) -> "ImageClassifier":
+    def from_settings(
+        cls, model: ModelConfig, num_classes: int, *, channels_last: bool = False
+    ) -> ImageClassifier:
         """The classifier described by the ``model`` settings (a ``ModelConfig``)."""
         return cls(
             model_name=model.name,
@@ -192,7 +196,9 @@ class ImageClassifier(L.LightningModule):
         self.freeze_backbone = freeze_backbone
         if freeze_backbone:
             # the eval-mode backbone is intended (frozen batch-norm statistics)
-            warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
+            warnings.filterwarnings(
+                "ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training"
+            )
             head = set(map(id, self.model.get_classifier().parameters()))
             for p in self.model.parameters():
                 p.requires_grad = id(p) in head
@@ -211,7 +217,7 @@ class ImageClassifier(L.LightningModule):
         self.train()
 
     # -- model ---------------------------------------------------------------------
-    def train(self, mode: bool = True) -> "ImageClassifier":
+    def train(self, mode: bool = True) -> ImageClassifier:
         super().train(mode)
         if self.freeze_backbone:  # keep frozen batch-norm statistics frozen
             self.model.eval()
@@ -263,7 +269,9 @@ class ImageClassifier(L.LightningModule):
         loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
         self.train_acc(logits, y)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=y.shape[0])
-        self.log("train/acc", self.train_acc, on_step=True, on_epoch=True, prog_bar=True, batch_size=y.shape[0])
+        self.log(
+            "train/acc", self.train_acc, on_step=True, on_epoch=True, prog_bar=True, batch_size=y.shape[0]
+        )
         return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
@@ -306,7 +314,9 @@ class ImageClassifier(L.LightningModule):
         hp = self.hparams
         params = [p for p in self.parameters() if p.requires_grad]
         if hp.optimizer == "sgd":
-            opt = torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay, nesterov=True)
+            opt = torch.optim.SGD(
+                params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay, nesterov=True
+            )
         elif hp.optimizer == "adam":
             opt = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
         else:
@@ -326,7 +336,10 @@ class ImageClassifier(L.LightningModule):
 
     # -- checkpoint ------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["sci_lightning_val"] = {"best_val_acc": self.best_val_acc, "last_val_acc": self.last_val_acc}
+        checkpoint["sci_lightning_val"] = {
+            "best_val_acc": self.best_val_acc,
+            "last_val_acc": self.last_val_acc,
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("sci_lightning_val") or {}

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from sci_lightning.errors import SciLightningError
 from sci_lightning.settings import CarbonConfig, EnergyConfig, PrometheusConfig, SciConfig, coerce

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from lightning.pytorch.callbacks import Callback
@@ -61,7 +62,7 @@ def release_process_group() -> bool:
     try:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-    except Exception as exc:  # noqa: BLE001 - the fit is over; never lose it at shutdown
+    except Exception as exc:
         warnings.warn(
             f"could not shut down the torch.distributed process group cleanly "
             f"({type(exc).__name__}: {exc}); the run's results are already written",
@@ -79,6 +80,6 @@ class ReleaseProcessGroup(Callback):
     ``trainer.test``/``validate`` on the same Trainer would have to set the group up again.
     """
 
-    def teardown(self, trainer, pl_module, stage: str) -> None:  # noqa: ANN001 - Lightning hook
+    def teardown(self, trainer, pl_module, stage: str) -> None:
         if stage == "fit":
             release_process_group()

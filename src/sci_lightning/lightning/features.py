@@ -22,8 +22,9 @@ from __future__ import annotations
 import hashlib
 import pickle
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -173,7 +174,9 @@ def feature_datamodule(
 
         plain = reference_transform(dm.image_size, dm.mean, dm.std, train=False)
         train_loader = dm._loader(ImageListDataset(dm.index.train, plain), shuffle=False)
-    train = compute_features(backbone, train_loader, device=device, batch_transform=transform, progress=progress)
+    train = compute_features(
+        backbone, train_loader, device=device, batch_transform=transform, progress=progress
+    )
     val = compute_features(backbone, val_loader, device=device, batch_transform=transform, progress=progress)
     fdm = pl.LightningDataModule.from_datasets(
         train_dataset=train, val_dataset=val, batch_size=batch_size, num_workers=num_workers
@@ -322,17 +325,26 @@ class CachedFeaturesDataModule(pl.LightningDataModule):
         def transform(batch: Any) -> Any:  # what the image path feeds the network
             x, y = dm.transform_batch(batch, train=False)
             return (x.contiguous(memory_format=torch.channels_last) if channels_last else x), y
+
         device = trainer.strategy.root_device
         was_training = module.training
         t0 = time.perf_counter()
         self.feature_record = measure_build(
-            "feature_cache", lambda: self._extract(backbone, dm, device, transform, trainer), cache=None,
-            items=lambda: self.images_extracted, energy=self.preparation_energy, pue=self.preparation_pue,
-            monitor_factory=lambda energy: _extraction_monitor(energy, device), within_training=True)
+            "feature_cache",
+            lambda: self._extract(backbone, dm, device, transform, trainer),
+            cache=None,
+            items=lambda: self.images_extracted,
+            energy=self.preparation_energy,
+            pue=self.preparation_pue,
+            monitor_factory=lambda energy: _extraction_monitor(energy, device),
+            within_training=True,
+        )
         module.train(was_training)  # compute_features restores the network's mode, not the head's
         self.extraction_s = time.perf_counter() - t0
 
-    def _extract(self, backbone: nn.Module, dm: Any, device: torch.device, transform: Any, trainer: Any) -> None:
+    def _extract(
+        self, backbone: nn.Module, dm: Any, device: torch.device, transform: Any, trainer: Any
+    ) -> None:
         """Run the frozen backbone over the train and val images once (see :meth:`extract`)."""
         # fork_rng: the extraction loaders must not consume global RNG draws, or the train
         # loader's shuffles would differ from the image path's

@@ -50,5 +50,7 @@ class FirstEpochPlanner(Callback):
             self.outcome = plan_after_first_epoch(
                 self.schedule, self.provider, actual_start=self.started_at, duration=estimate
             )
-        except Exception as err:  # noqa: BLE001 - planning is a report; it must never stop training
-            warnings.warn(f"carbon-aware planning after the first epoch failed ({err}); no findings in the report")
+        except Exception as err:
+            warnings.warn(
+                f"carbon-aware planning after the first epoch failed ({err}); no findings in the report"
+            )

@@ -115,38 +115,38 @@ class SignalGuard(Callback):
         self.end: RunEnd | None = None
 
     @override
-    def setup(self, trainer: "Trainer", pl_module: "LightningModule", stage: str) -> None:
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         _received.clear()
         self.end = None
         _state.trainer = trainer
 
     @override
-    def on_sanity_check_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_sanity_check_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         enter_phase("sanity check", trainer)
 
     @override
-    def on_train_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Training begins (Lightning has registered its SIGTERM handler, which calls ours too)."""
         enter_phase("training", trainer)
 
     @override
-    def on_validation_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.sanity_checking:
             enter_phase("validation", trainer)
 
     @override
-    def on_validation_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.sanity_checking and _state.phase == "validation":
             enter_phase("training", trainer)
 
     @override
-    def on_fit_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """First of the callbacks: the reports are written from here on (a signal now waits for them)."""
         enter_phase("reporting", trainer)
         self.end = RunEnd()
 
     @override
-    def on_exception(self, trainer: "Trainer", pl_module: "LightningModule", exception: BaseException) -> None:
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         """Record the end; while the part's files are written, a second signal exits at once."""
         self.end = run_end(exception)
         if self.end.status == "interrupted":

@@ -39,12 +39,24 @@ def _counts(work: WorkDone) -> dict[str, Any]:
 
 
 def part_record(
-    job: Measurement, prior: Measurement | None, work: WorkDone, *, number: int, started_at: datetime,
-    now: datetime, pue: float, status: str, signal: str | None = None, error: str | None = None,
-    resumed_from: str | None = None, checkpoint: str | None = None, training_done: bool = False,
+    job: Measurement,
+    prior: Measurement | None,
+    work: WorkDone,
+    *,
+    number: int,
+    started_at: datetime,
+    now: datetime,
+    pue: float,
+    status: str,
+    signal: str | None = None,
+    error: str | None = None,
+    resumed_from: str | None = None,
+    checkpoint: str | None = None,
+    training_done: bool = False,
 ) -> dict[str, Any]:
     """This part's own figures: energy of the job so far (``job``) minus the previous parts
     (``prior``), and this part's ``work``."""
+
     def own(attr: str) -> float:
         return getattr(job, attr) - (getattr(prior, attr) if prior is not None else 0)
 
@@ -72,9 +84,20 @@ def unknown_part(work: WorkDone, *, ended_at: datetime | None, checkpoint: str |
     """The part(s) behind a checkpoint without energy state: work known, energy unknown."""
     when = ended_at.isoformat() if ended_at else None
     return {
-        "part": 1, "started_at": None, "ended_at": when, "saved_at": when, "duration_s": None,
-        "it_energy_j": None, "energy_j": None, **_counts(work), "status": "unknown", "training_done": None,
-        "signal": None, "error": None, "resumed_from": None, "checkpoint": checkpoint,
+        "part": 1,
+        "started_at": None,
+        "ended_at": when,
+        "saved_at": when,
+        "duration_s": None,
+        "it_energy_j": None,
+        "energy_j": None,
+        **_counts(work),
+        "status": "unknown",
+        "training_done": None,
+        "signal": None,
+        "error": None,
+        "resumed_from": None,
+        "checkpoint": checkpoint,
     }
 
 
@@ -82,15 +105,29 @@ def _legacy_part(prior: Measurement, pue: float) -> dict[str, Any]:
     """A checkpoint written before parts were recorded: its energy as one part."""
     work = WorkDone(batches=prior.steps, optimizer_steps=None, samples=prior.images, epochs=None)
     return {
-        "part": 1, "started_at": prior.started_at.isoformat(), "ended_at": prior.ended_at.isoformat(),
-        "saved_at": prior.ended_at.isoformat(), "duration_s": prior.duration_s, "it_energy_j": prior.energy_j,
-        "energy_j": prior.energy_j * pue, **_counts(work), "status": "unknown", "training_done": None,
-        "signal": None, "error": None, "resumed_from": None, "checkpoint": None,
+        "part": 1,
+        "started_at": prior.started_at.isoformat(),
+        "ended_at": prior.ended_at.isoformat(),
+        "saved_at": prior.ended_at.isoformat(),
+        "duration_s": prior.duration_s,
+        "it_energy_j": prior.energy_j,
+        "energy_j": prior.energy_j * pue,
+        **_counts(work),
+        "status": "unknown",
+        "training_done": None,
+        "signal": None,
+        "error": None,
+        "resumed_from": None,
+        "checkpoint": None,
     }
 
 
 def adopt_previous(
-    saved: list[dict[str, Any]], prior: Measurement | None, *, resumed_from: str | None, started_at: datetime,
+    saved: list[dict[str, Any]],
+    prior: Measurement | None,
+    *,
+    resumed_from: str | None,
+    started_at: datetime,
     pue: float,
 ) -> tuple[list[dict[str, Any]], float]:
     """The previous parts as this part sees them, and the wall time not measured between them (s).
@@ -113,7 +150,9 @@ def adopt_previous(
             last.update(status="completed", ended_at=last["saved_at"], checkpoint=resumed_from)
             return parts, unmeasured_s
         gap_s = max(0.0, (started_at - datetime.fromisoformat(last["saved_at"])).total_seconds())
-        last.update(status="killed", ended_at=last["saved_at"], unmeasured_after_s=gap_s, checkpoint=resumed_from)
+        last.update(
+            status="killed", ended_at=last["saved_at"], unmeasured_after_s=gap_s, checkpoint=resumed_from
+        )
         unmeasured_s += gap_s
     return parts, unmeasured_s
 
@@ -131,7 +170,9 @@ def part_notes(parts: list[dict[str, Any]], unmeasured_s: float) -> list[str]:
             f"{p['status']}" + (f" ({p['signal']})" if p.get("signal") else "")
             for p in parts
         )
-        notes.append(f"Resumed job in {len(parts)} parts; the totals are the sum of the measured parts. {listed}.")
+        notes.append(
+            f"Resumed job in {len(parts)} parts; the totals are the sum of the measured parts. {listed}."
+        )
     for p in parts:
         if p.get("status") == "unknown" and p.get("it_energy_j") is None:
             w = part_work(p)
@@ -161,7 +202,9 @@ def _requeue_gaps(parts: list[dict[str, Any]]) -> list[str]:
         slurm = after.get("slurm")
         if not slurm or before.get("unmeasured_after_s"):
             continue  # not a SLURM part, or a killed part (its gap is stated above)
-        gap_s = (datetime.fromisoformat(after["started_at"]) - datetime.fromisoformat(before["ended_at"])).total_seconds()
+        gap_s = (
+            datetime.fromisoformat(after["started_at"]) - datetime.fromisoformat(before["ended_at"])
+        ).total_seconds()
         notes.append(
             f"Part {after['part']} is SLURM job {slurm['job_id']}'s run {slurm['restart_count'] + 1}: the {gap_s:.1f} s"
             f" from part {before['part']}'s end to its start (requeue, queue wait, start-up) were not measured."

@@ -37,8 +37,8 @@ __all__ = [
     "SignalInterrupt",
     "begin_run",
     "deferred_signal",
-    "hold_after_signal",
     "enter_phase",
+    "hold_after_signal",
     "install_process_signals",
     "phase_reached",
 ]

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["ProgressLines", "format_seconds"]
 
 
-
 def format_seconds(s: float) -> str:
     """``42s``, ``3m05s``, ``2h04m``."""
     s = max(0, int(round(s)))
@@ -66,25 +65,25 @@ class ProgressLines(Callback):
         self._step0 = 0
 
     @override
-    def setup(self, trainer: "Trainer", pl_module: "LightningModule", stage: str) -> None:
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage == FIT:
             self._energy.resolve(trainer)
 
     @override
-    def on_train_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._t0, self._step0 = time.monotonic(), trainer.global_step  # a resumed fit starts mid-way
 
     @override
-    def on_train_epoch_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
         try:
             line = self.line(trainer)
-        except Exception as err:  # noqa: BLE001 - a progress line never stops training
+        except Exception as err:
             line = f"epoch {trainer.current_epoch + 1}: (no progress line: {type(err).__name__}: {err})"
         print(line, file=self.stream or sys.stderr, flush=True)
 
-    def line(self, trainer: "Trainer") -> str:
+    def line(self, trainer: Trainer) -> str:
         """The progress line for the epoch that just ended."""
         epoch = trainer.current_epoch + 1
         max_epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
@@ -104,15 +103,15 @@ class ProgressLines(Callback):
         return " | ".join(parts)
 
 
-def _planned_steps(trainer: "Trainer") -> int | None:
+def _planned_steps(trainer: Trainer) -> int | None:
     try:
         n = trainer.estimated_stepping_batches
-    except Exception:  # noqa: BLE001 - e.g. an iterable dataset of unknown length
+    except Exception:
         return None
     return int(n) if isinstance(n, (int, float)) and n != float("inf") and n > 0 else None
 
 
-def _bar_metrics(trainer: "Trainer") -> dict[str, float]:
+def _bar_metrics(trainer: Trainer) -> dict[str, float]:
     """The progress bar's metrics: the epoch mean of ``x`` (``x_epoch``) rather than its last step."""
     raw = dict(trainer.progress_bar_metrics)
     out: dict[str, float] = {}

@@ -39,7 +39,8 @@ import sys
 import threading
 import time
 import warnings
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from lightning.pytorch.callbacks import Callback
 from typing_extensions import override
@@ -52,7 +53,13 @@ from sci_lightning.settings import PrometheusConfig, SciConfig, coerce
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
-__all__ = ["LABEL_NAMES", "PUSH_PASSWORD_ENV", "PUSH_USERNAME_ENV", "PrometheusExporter", "PrometheusExporterWarning"]
+__all__ = [
+    "LABEL_NAMES",
+    "PUSH_PASSWORD_ENV",
+    "PUSH_USERNAME_ENV",
+    "PrometheusExporter",
+    "PrometheusExporterWarning",
+]
 
 PUSH_USERNAME_ENV = "SCI_LIGHTNING_PUSHGATEWAY_USERNAME"
 PUSH_PASSWORD_ENV = "SCI_LIGHTNING_PUSHGATEWAY_PASSWORD"
@@ -81,13 +88,21 @@ class PrometheusExporter(Callback):
             ``trainer.callbacks``, found in ``setup``).
     """
 
-    def __init__(self, config: Any = None, provider: Any = None, sci: Any = None,
-                 labels: Mapping[str, Any] | None = None, energy: Any = None) -> None:
+    def __init__(
+        self,
+        config: Any = None,
+        provider: Any = None,
+        sci: Any = None,
+        labels: Mapping[str, Any] | None = None,
+        energy: Any = None,
+    ) -> None:
         super().__init__()
         self._energy = EnergyLink(self, energy)
         unknown = set(labels or {}) - set(LABEL_NAMES)
         if unknown:
-            raise ValueError(f"PrometheusExporter labels: unknown {sorted(unknown)}; use {', '.join(LABEL_NAMES)}")
+            raise ValueError(
+                f"PrometheusExporter labels: unknown {sorted(unknown)}; use {', '.join(LABEL_NAMES)}"
+            )
         self._given_labels = {k: str(v) for k, v in (labels or {}).items() if v is not None and str(v)}
         self.labels: dict[str, str] = {}  #: the job's labels (grouping key), set at fit start
         self._finished = False
@@ -117,22 +132,23 @@ class PrometheusExporter(Callback):
         self._warned.add(what)
         warnings.warn(
             redact(f"PrometheusExporter: {what} failed ({type(err).__name__}: {err}); training goes on"),
-            PrometheusExporterWarning, stacklevel=2,
+            PrometheusExporterWarning,
+            stacklevel=2,
         )
 
     # ------------------------------------------------------------------ hooks
     @override
-    def setup(self, trainer: "Trainer", pl_module: "LightningModule", stage: str) -> None:
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage == FIT:
             self._energy.resolve(trainer)
 
     @override
-    def on_fit_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.is_global_zero:
             return
         try:
             self._build_registry()
-        except Exception as err:  # noqa: BLE001 - e.g. prometheus_client not installed
+        except Exception as err:
             self._warn("setting up the gauges (pip install sci-lightning[prometheus])", err)
             return
         self._max_epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
@@ -149,33 +165,39 @@ class PrometheusExporter(Callback):
             self._start_thread(self._push_loop, "sci-prometheus-push")
 
     @override
-    def on_train_batch_end(self, trainer: "Trainer", pl_module: "LightningModule", outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if self.registry is None or time.monotonic() - self._last_update < self.config.update_every_s:
             return
         self._safe_update(trainer)
 
     @override
-    def on_train_epoch_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.registry is not None:
             self._safe_update(trainer)
 
     @override
-    def on_fit_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._finish(trainer)
 
     @override
-    def on_exception(self, trainer: "Trainer", pl_module: "LightningModule", exception: BaseException) -> None:
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         self._finish(trainer)
 
     @override
-    def teardown(self, trainer: "Trainer", pl_module: "LightningModule", stage: str) -> None:
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage == "fit":
             self.close()
 
-    def _job_labels(self, pl_module: "LightningModule") -> dict[str, str]:
+    def _job_labels(self, pl_module: LightningModule) -> dict[str, str]:
         host = socket.gethostname() or "localhost"
-        labels = {"run": f"{host}-{os.getpid()}", "model": type(pl_module).__name__, "job_num": "0", "host": host}
+        labels = {
+            "run": f"{host}-{os.getpid()}",
+            "model": type(pl_module).__name__,
+            "job_num": "0",
+            "host": host,
+        }
         labels.update(self._given_labels)
         return labels
 
@@ -183,13 +205,18 @@ class PrometheusExporter(Callback):
         try:
             from prometheus_client import start_http_server
 
-            self._server, _ = start_http_server(self.config.port, addr=self.config.addr, registry=self.registry)
+            self._server, _ = start_http_server(
+                self.config.port, addr=self.config.addr, registry=self.registry
+            )
             self.port = int(self._server.server_port)
-        except Exception as err:  # noqa: BLE001 - port taken, address not local, ...
+        except Exception as err:
             self._warn(f"serving /metrics on {self.config.addr}:{self.config.port}", err)
             return
-        print(f"sci-lightning: Prometheus metrics at http://{self.config.addr}:{self.port}/metrics", file=sys.stderr,
-              flush=True)
+        print(
+            f"sci-lightning: Prometheus metrics at http://{self.config.addr}:{self.port}/metrics",
+            file=sys.stderr,
+            flush=True,
+        )
 
     # ------------------------------------------------------------------ gauges
     def _build_registry(self) -> None:
@@ -197,33 +224,53 @@ class PrometheusExporter(Callback):
 
         reg = CollectorRegistry(auto_describe=True)
         g = {
-            "power": Gauge("sci_lightning_power_watts", "Mean IT power since the previous update, W",
-                           ["component"], registry=reg),
-            "energy": Gauge("sci_lightning_energy_joules", "Facility energy so far (IT x PUE), J", registry=reg),
-            "intensity": Gauge("sci_lightning_intensity_g_per_kwh", "Current grid carbon intensity, gCO2e/kWh",
-                               registry=reg),
-            "proj_kwh": Gauge("sci_lightning_projected_energy_kwh", "Projected facility energy of the job, kWh",
-                              registry=reg),
-            "proj_g": Gauge("sci_lightning_projected_carbon_grams",
-                            "Projected operational emissions of the job (E x I), gCO2e", registry=reg),
-            "proj_sci": Gauge("sci_lightning_projected_sci",
-                              "Projected operational SCI, (E x I) / R (embodied added in the final report)",
-                              ["unit"], registry=reg),
+            "power": Gauge(
+                "sci_lightning_power_watts",
+                "Mean IT power since the previous update, W",
+                ["component"],
+                registry=reg,
+            ),
+            "energy": Gauge(
+                "sci_lightning_energy_joules", "Facility energy so far (IT x PUE), J", registry=reg
+            ),
+            "intensity": Gauge(
+                "sci_lightning_intensity_g_per_kwh", "Current grid carbon intensity, gCO2e/kWh", registry=reg
+            ),
+            "proj_kwh": Gauge(
+                "sci_lightning_projected_energy_kwh",
+                "Projected facility energy of the job, kWh",
+                registry=reg,
+            ),
+            "proj_g": Gauge(
+                "sci_lightning_projected_carbon_grams",
+                "Projected operational emissions of the job (E x I), gCO2e",
+                registry=reg,
+            ),
+            "proj_sci": Gauge(
+                "sci_lightning_projected_sci",
+                "Projected operational SCI, (E x I) / R (embodied added in the final report)",
+                ["unit"],
+                registry=reg,
+            ),
             "steps": Gauge("sci_lightning_steps", "Optimizer steps done", registry=reg),
             "planned": Gauge("sci_lightning_steps_planned", "Optimizer steps planned", registry=reg),
             "up": Gauge("sci_lightning_up", "1 while the fit runs, 0 after", registry=reg),
-            "info": Gauge("sci_lightning_run_info", "1; the labels say which job this is", list(LABEL_NAMES),
-                          registry=reg),
+            "info": Gauge(
+                "sci_lightning_run_info",
+                "1; the labels say which job this is",
+                list(LABEL_NAMES),
+                registry=reg,
+            ),
         }
         self.registry, self._g = reg, g
 
-    def _safe_update(self, trainer: "Trainer") -> None:
+    def _safe_update(self, trainer: Trainer) -> None:
         try:
             self.update(trainer)
-        except Exception as err:  # noqa: BLE001 - the gauges never stop training
+        except Exception as err:
             self._warn("updating the gauges", err)
 
-    def update(self, trainer: "Trainer") -> None:
+    def update(self, trainer: Trainer) -> None:
         """Set every gauge from the energy callback's monitor (rank 0, training thread)."""
         from sci_lightning.lightning.carbon_budget import project_job
 
@@ -258,7 +305,9 @@ class PrometheusExporter(Callback):
         if grams is None:
             return
         g["proj_g"].set(grams)
-        r = {"job": 1.0, "epoch": float(self._max_epochs) if self._max_epochs else None}.get(self.sci.functional_unit)
+        r = {"job": 1.0, "epoch": float(self._max_epochs) if self._max_epochs else None}.get(
+            self.sci.functional_unit
+        )
         if r:
             g["proj_sci"].labels(unit=f"gCO2e/{self.sci.functional_unit}").set(grams / r)
 
@@ -275,7 +324,7 @@ class PrometheusExporter(Callback):
                 with self._lock:
                     self._intensity = value
                 self._g["intensity"].set(value)
-            except Exception as err:  # noqa: BLE001 - a provider fault only leaves the gauge unset
+            except Exception as err:
                 self._warn("fetching the current intensity", err)
             self._stop.wait(self.config.intensity_every_s)
 
@@ -291,11 +340,17 @@ class PrometheusExporter(Callback):
             from prometheus_client import push_to_gateway
 
             with self._push_lock:  # one push at a time, so the last one sent is the last one kept
-                push_to_gateway(self.config.pushgateway_url, job=self.config.job, registry=self.registry,
-                                grouping_key=self.labels, timeout=5, **self._auth())
+                push_to_gateway(
+                    self.config.pushgateway_url,
+                    job=self.config.job,
+                    registry=self.registry,
+                    grouping_key=self.labels,
+                    timeout=5,
+                    **self._auth(),
+                )
             self.pushes += 1
             return True
-        except Exception as err:  # noqa: BLE001 - the gateway being down never stops training
+        except Exception as err:
             self._warn(f"pushing to {self.config.pushgateway_url}", err)
             return False
 
@@ -307,10 +362,15 @@ class PrometheusExporter(Callback):
             from prometheus_client import delete_from_gateway
 
             with self._push_lock:
-                delete_from_gateway(self.config.pushgateway_url, job=self.config.job, grouping_key=self.labels,
-                                    timeout=5, **self._auth())
+                delete_from_gateway(
+                    self.config.pushgateway_url,
+                    job=self.config.job,
+                    grouping_key=self.labels,
+                    timeout=5,
+                    **self._auth(),
+                )
             return True
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             self._warn(f"deleting from {self.config.pushgateway_url}", err)
             return False
 
@@ -327,7 +387,7 @@ class PrometheusExporter(Callback):
 
         return {"handler": handler}
 
-    def _finish(self, trainer: "Trainer | None") -> None:
+    def _finish(self, trainer: Trainer | None) -> None:
         """Last update, ``up`` 0, the push loop stopped, then the final push (and the delete, if asked)."""
         if self.registry is None or self._finished:
             return
@@ -356,14 +416,14 @@ class PrometheusExporter(Callback):
             try:
                 self._server.shutdown()
                 self._server.server_close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
             self._server = None
 
 
-def _planned(trainer: "Trainer") -> int | None:
+def _planned(trainer: Trainer) -> int | None:
     try:
         n = trainer.estimated_stepping_batches
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     return int(n) if isinstance(n, (int, float)) and n != float("inf") and n > 0 else None

@@ -24,8 +24,9 @@ __all__ = ["is_tensorboard", "publish", "run_results"]
 _warned: set[str] = set()
 
 
-def publish(trainer: "Trainer", metrics: dict[str, float | None], to_loggers: bool = True,
-            step: int | None = None) -> None:
+def publish(
+    trainer: Trainer, metrics: dict[str, float | None], to_loggers: bool = True, step: int | None = None
+) -> None:
     """Make ``metrics`` ``trainer.callback_metrics`` and (``to_loggers``) log them at ``step``
     (default ``trainer.global_step``). ``None`` values are left out. TensorBoard loggers do not get the
     fit-end totals (:func:`~sci_lightning.metric_names.is_fit_end_total`): one point is no
@@ -36,12 +37,16 @@ def publish(trainer: "Trainer", metrics: dict[str, float | None], to_loggers: bo
     if not to_loggers or not trainer.is_global_zero:
         return
     for logger in trainer.loggers:
-        sent = {k: v for k, v in metrics.items() if not is_fit_end_total(k)} if is_tensorboard(logger) else metrics
+        sent = (
+            {k: v for k, v in metrics.items() if not is_fit_end_total(k)}
+            if is_tensorboard(logger)
+            else metrics
+        )
         if not sent:
             continue
         try:
             logger.log_metrics(sent, step=trainer.global_step if step is None else step)
-        except Exception as err:  # noqa: BLE001 - logging must not stop training
+        except Exception as err:
             name = type(logger).__name__
             if name not in _warned:
                 _warned.add(name)
@@ -53,7 +58,7 @@ def is_tensorboard(logger: Any) -> bool:
     return any(cls.__name__ == "TensorBoardLogger" for cls in type(logger).__mro__)
 
 
-def _float_metric(trainer: "Trainer", key: str) -> float | None:
+def _float_metric(trainer: Trainer, key: str) -> float | None:
     value = trainer.callback_metrics.get(key)
     try:
         return float(value) if value is not None else None
@@ -61,7 +66,7 @@ def _float_metric(trainer: "Trainer", key: str) -> float | None:
         return None
 
 
-def _params(pl_module: "LightningModule", report_meta: dict[str, Any], sci_result: Any) -> dict[str, Any]:
+def _params(pl_module: LightningModule, report_meta: dict[str, Any], sci_result: Any) -> dict[str, Any]:
     """The model's hyperparameters, the app's comparable settings and how the SCI was scored."""
     hparams = getattr(pl_module, "hparams", None)
     params: dict[str, Any] = {k: v for k, v in dict(hparams or {}).items() if not isinstance(v, (dict, list))}
@@ -73,7 +78,11 @@ def _params(pl_module: "LightningModule", report_meta: dict[str, Any], sci_resul
 
 
 def run_results(
-    trainer: "Trainer", pl_module: "LightningModule", energy: Any, sci_result: Any, report_meta: dict[str, Any]
+    trainer: Trainer,
+    pl_module: LightningModule,
+    energy: Any,
+    sci_result: Any,
+    report_meta: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, float | None]]:
     """``(params, results)`` of the finished run, results keyed by :data:`RESULT_NAMES`."""
     results: dict[str, float | None] = {

@@ -33,8 +33,9 @@ class RunStats(Callback):
         self._t0 = time.perf_counter()
 
     @override
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         try:
             self.images += int(batch[1].shape[0]) * trainer.world_size
         except (TypeError, IndexError, AttributeError):
@@ -45,7 +46,9 @@ class RunStats(Callback):
         self._stop_clock()
 
     @override
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
         self._stop_clock()
 
     def _stop_clock(self) -> None:

@@ -68,25 +68,27 @@ class RunningSciSeries(Callback):
         self._warned = False
 
     @override
-    def on_train_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._projector.on_train_start(trainer, pl_module)
         self._t0 = time.monotonic()
 
     @override
-    def on_train_epoch_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         energy = running_energy_callback(trainer)
         if energy is None or not trainer.is_global_zero or trainer.sanity_checking:
             return
         try:
             metrics = self.so_far(trainer, energy)
-        except Exception as err:  # noqa: BLE001 - a chart never stops training
+        except Exception as err:
             if not self._warned:
                 self._warned = True
-                rank_zero_warn(f"RunningSciSeries: no running series this epoch ({type(err).__name__}: {err})")
+                rank_zero_warn(
+                    f"RunningSciSeries: no running series this epoch ({type(err).__name__}: {err})"
+                )
             return
         publish(trainer, metrics)
 
-    def so_far(self, trainer: "Trainer", energy: Any) -> dict[str, float | None]:
+    def so_far(self, trainer: Trainer, energy: Any) -> dict[str, float | None]:
         """The series' values now (``None``: not known, left out)."""
         p = self._projector.project(trainer, energy)
         elapsed_s = time.monotonic() - (self._t0 or time.monotonic())
@@ -111,7 +113,7 @@ class RunningSciSeries(Callback):
             metrics[PROJECTED_SCI_MG] = p.projected_g / r_planned * 1000.0
         return metrics
 
-    def _units(self, trainer: "Trainer") -> tuple[float | None, float | None]:
+    def _units(self, trainer: Trainer) -> tuple[float | None, float | None]:
         """(functional units done so far, planned for the fit); ``None`` where known only at the end."""
         unit = self.sci.functional_unit
         if unit == "job":

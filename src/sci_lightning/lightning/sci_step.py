@@ -8,8 +8,9 @@ logs the ``sci/*`` scalars.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from typing_extensions import override
 
@@ -41,7 +42,7 @@ class _Guarded(IntensityProvider):
         except ProviderError as err:
             err.args = (redact(str(err)),)  # the chain quotes the reason in its warning and record
             raise
-        except Exception as err:  # noqa: BLE001 - any failure of a user's provider means "fall back"
+        except Exception as err:
             raise ProviderError(self.name, redact(f"{type(err).__name__}: {err}")) from err
 
     @override
@@ -49,7 +50,9 @@ class _Guarded(IntensityProvider):
         return self._call(lambda: self.inner.history(start, end))
 
     @override
-    def forecast(self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)) -> IntensitySeries:
+    def forecast(
+        self, start: datetime | None = None, horizon: timedelta = timedelta(hours=24)
+    ) -> IntensitySeries:
         return self._call(lambda: self.inner.forecast(start, horizon))
 
     @override
@@ -78,18 +81,22 @@ def intensity_over(
     return series, earlier + chain.fallbacks_used
 
 
-def stage_intensity(provider: IntensityProvider, carbon: Any, sci: SciConfig, started_at: datetime,
-                    ended_at: datetime) -> tuple[float, str]:
+def stage_intensity(
+    provider: IntensityProvider, carbon: Any, sci: SciConfig, started_at: datetime, ended_at: datetime
+) -> tuple[float, str]:
     """The grid intensity over one stage's window (the fit's provider and static fallback) and
     where it came from, in words: ``(g_per_kwh, source)``."""
-    from sci_lightning.sci.inference import window_intensity_g_per_kwh  # noqa: PLC0415 - only at stage ends
+    from sci_lightning.sci.inference import window_intensity_g_per_kwh
 
     chain = _static_last(provider, carbon)
     series = chain.history(started_at, ended_at)
-    g_per_kwh, fill = window_intensity_g_per_kwh(series.points, started_at, ended_at,
-                                                 sci.default_intensity_g_per_kwh)
-    source = (f"{series.source} ({series.kind}, {series.signal_type} signal) for {series.region or 'its region'}, "
-              f"time-weighted over the stage's window {started_at.isoformat()} to {ended_at.isoformat()}")
+    g_per_kwh, fill = window_intensity_g_per_kwh(
+        series.points, started_at, ended_at, sci.default_intensity_g_per_kwh
+    )
+    source = (
+        f"{series.source} ({series.kind}, {series.signal_type} signal) for {series.region or 'its region'}, "
+        f"time-weighted over the stage's window {started_at.isoformat()} to {ended_at.isoformat()}"
+    )
     if fill:
         source += f"; seconds no point covered took the {fill} value"
     for f in chain.fallbacks_used:
@@ -97,7 +104,7 @@ def stage_intensity(provider: IntensityProvider, carbon: Any, sci: SciConfig, st
     return g_per_kwh, redact(source)
 
 
-def _metric(trainer: "Trainer", key: str) -> float | None:
+def _metric(trainer: Trainer, key: str) -> float | None:
     value = trainer.callback_metrics.get(key)
     try:
         return float(value) if value is not None else None
@@ -105,7 +112,7 @@ def _metric(trainer: "Trainer", key: str) -> float | None:
         return None
 
 
-def _report_meta(trainer: "Trainer", pl_module: "LightningModule", extra: dict[str, Any]) -> dict[str, Any]:
+def _report_meta(trainer: Trainer, pl_module: LightningModule, extra: dict[str, Any]) -> dict[str, Any]:
     hparams = getattr(pl_module, "hparams", None)
     model = hparams.get("model_name") if hasattr(hparams, "get") else None
     meta: dict[str, Any] = {
@@ -116,7 +123,9 @@ def _report_meta(trainer: "Trainer", pl_module: "LightningModule", extra: dict[s
     meta.update(extra)
     slots = meta.get("slots")
     if isinstance(slots, dict) and slots.get("status") == "paused" and meta.get("status") == "completed":
-        meta["status"] = "paused"  # schedule=interrupt, pause=exit: the fit ended at a slot's end, work remains
+        meta["status"] = (
+            "paused"  # schedule=interrupt, pause=exit: the fit ended at a slot's end, work remains
+        )
     return meta
 
 
@@ -125,16 +134,16 @@ def _findings(carbon_aware: Callable[[float], Any] | None, energy_kwh: float) ->
         return None
     try:
         return carbon_aware(energy_kwh)
-    except Exception as err:  # noqa: BLE001 - optional findings must not lose the report
-        from lightning.pytorch.utilities.rank_zero import rank_zero_warn  # noqa: PLC0415
+    except Exception as err:
+        from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
         rank_zero_warn(f"carbon-aware findings could not be computed ({err}); left out of the report")
         return None
 
 
 def run_sci_step(
-    trainer: "Trainer",
-    pl_module: "LightningModule",
+    trainer: Trainer,
+    pl_module: LightningModule,
     result: EnergyResult,
     *,
     provider: IntensityProvider,
@@ -148,8 +157,8 @@ def run_sci_step(
     """Score ``result``: intensity, SCI, report files and ``sci/*`` scalars; returns ``(sci_result, report)``.
 
     ``work``: the job's :class:`~sci_lightning.sci.work.WorkCounts` (from a WorkCounter), or ``None``."""
-    from sci_lightning.sci import compute_sci, write_run_report  # noqa: PLC0415 - only at fit end
-    from sci_lightning.sci.loggers import log_to_logger  # noqa: PLC0415
+    from sci_lightning.sci import compute_sci, write_run_report
+    from sci_lightning.sci.loggers import log_to_logger
 
     series, fallbacks = intensity_over(provider, carbon, result)
     sci_result = compute_sci(result, series, sci, fallbacks_used=fallbacks, work=work)

@@ -41,18 +41,19 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from lightning.pytorch.callbacks import Callback
 from typing_extensions import override
 
+from sci_lightning.accounting import FIT
 from sci_lightning.carbon.base import ensure_utc
 from sci_lightning.errors import ConfigError
-from sci_lightning.accounting import FIT
-from sci_lightning.lightning.wiring import EnergyLink
 from sci_lightning.lightning.checkpointing import LastCheckpoint
+from sci_lightning.lightning.wiring import EnergyLink
 from sci_lightning.shifting.interruptible import Slot
 from sci_lightning.shifting.schedule import slurm_begin_time, system_clock
 
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
 __all__ = ["PauseExit", "SlotSchedule"]
+
 
 @dataclass(frozen=True)
 class PauseExit:
@@ -71,8 +73,10 @@ class PauseExit:
 
     def lines(self) -> list[str]:
         """What the run prints when it exits."""
-        return [f"paused: next slot starts {self.next_start.isoformat()} (sbatch --begin={self.sbatch_begin})",
-                f"resume with: ckpt_path={self.ckpt_path}"]
+        return [
+            f"paused: next slot starts {self.next_start.isoformat()} (sbatch --begin={self.sbatch_begin})",
+            f"resume with: ckpt_path={self.ckpt_path}",
+        ]
 
 
 def _iso(ts: datetime) -> str:
@@ -108,14 +112,25 @@ class SlotSchedule(Callback):
     """
 
     def __init__(
-        self, slots: Sequence[Slot | tuple[datetime, datetime]], *, deadline: datetime, pause: str = "wait",
-        pause_cost: timedelta = timedelta(minutes=5), clock: Callable[[], datetime] = system_clock,
-        sleep: Callable[[float], Any] = time.sleep, tz: Any = None, stream: TextIO | None = None,
-        replan: Callable[[datetime, timedelta | None], Sequence[Slot | tuple[datetime, datetime]]] | None = None,
-        intensity: Callable[[datetime, datetime], float | None] | None = None, energy: Any = None,
+        self,
+        slots: Sequence[Slot | tuple[datetime, datetime]],
+        *,
+        deadline: datetime,
+        pause: str = "wait",
+        pause_cost: timedelta = timedelta(minutes=5),
+        clock: Callable[[], datetime] = system_clock,
+        sleep: Callable[[float], Any] = time.sleep,
+        tz: Any = None,
+        stream: TextIO | None = None,
+        replan: Callable[[datetime, timedelta | None], Sequence[Slot | tuple[datetime, datetime]]]
+        | None = None,
+        intensity: Callable[[datetime, datetime], float | None] | None = None,
+        energy: Any = None,
     ) -> None:
         super().__init__()
-        self._energy = EnergyLink(self, energy, "before", "its final slots block must reach the report at fit end")
+        self._energy = EnergyLink(
+            self, energy, "before", "its final slots block must reach the report at fit end"
+        )
         self.slots = [_window(s) for s in slots]
         self.deadline = ensure_utc(deadline, "deadline")
         self.pause, self.pause_cost = pause, pause_cost
@@ -137,24 +152,28 @@ class SlotSchedule(Callback):
 
     def _check(self) -> None:
         if self.pause not in ("wait", "exit"):
-            raise ConfigError(f"Invalid setting schedule.pause={self.pause!r}: not one of wait, exit. "
-                              "Use schedule.pause=wait or schedule.pause=exit.")
+            raise ConfigError(
+                f"Invalid setting schedule.pause={self.pause!r}: not one of wait, exit. "
+                "Use schedule.pause=wait or schedule.pause=exit."
+            )
         if not self.slots:
             raise ConfigError("SlotSchedule: no run slots. Plan them with plan_interruptible.")
         for (a0, a1), (b0, _) in zip(self.slots, [*self.slots[1:], (None, None)]):
             if a1 <= a0 or (b0 is not None and b0 < a1):
-                raise ConfigError(f"SlotSchedule: slot [{_iso(a0)}, {_iso(a1)}) is empty or overlaps the next. "
-                                  "Give sorted, disjoint slots.")
+                raise ConfigError(
+                    f"SlotSchedule: slot [{_iso(a0)}, {_iso(a1)}) is empty or overlaps the next. "
+                    "Give sorted, disjoint slots."
+                )
 
     # ------------------------------------------------------------------ hooks
     @override
-    def setup(self, trainer: "Trainer", pl_module: "LightningModule", stage: str) -> None:
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Link the energy callback and check the order (before training)."""
         if stage == FIT:
             self._energy.resolve(trainer)
 
     @override
-    def on_train_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Before the first step of this part: wait for (or, ``exit``, stop until) a slot."""
         self.paused, self._status, self._straight_through = None, "running", False
         now = self._now(trainer)
@@ -168,12 +187,17 @@ class SlotSchedule(Callback):
 
     @override
     def on_train_batch_end(
-        self, trainer: "Trainer", pl_module: "LightningModule", outputs: Any, batch: Any, batch_idx: int
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         """At a slot's end with work left: pause until the next slot, unless the deadline forbids it."""
         now = self._now(trainer)
         current = self._slot_at(self._slot_start)
-        if self._straight_through or current is None or now < current[1] or self._remaining_steps(trainer) <= 0:
+        if (
+            self._straight_through
+            or current is None
+            or now < current[1]
+            or self._remaining_steps(trainer) <= 0
+        ):
             return
         following = self._slot_at(now)
         if following is None or not self._fits(trainer, now, following[0]):
@@ -186,22 +210,22 @@ class SlotSchedule(Callback):
             self._open_slot(trainer)
 
     @override
-    def on_fit_end(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Close the slot; publish the final ``slots`` block (before the energy callback reports)."""
         self._end(trainer, "completed")
 
     @override
-    def on_exception(self, trainer: "Trainer", pl_module: "LightningModule", exception: BaseException) -> None:
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         """Interrupted or failed: the slot run so far is closed and reported."""
         self._end(trainer, "interrupted")
 
-    def _end(self, trainer: "Trainer", status: str) -> None:
+    def _end(self, trainer: Trainer, status: str) -> None:
         if self.run and self.run[-1]["end"] is None:
             self._close_slot(trainer, self.clock())
         self._status = status
         self._publish(trainer)
 
-    def _now(self, trainer: "Trainer") -> datetime:
+    def _now(self, trainer: Trainer) -> datetime:
         """The clock; under DDP rank 0's, so that every rank pauses at the same step."""
         now = self.clock()
         return trainer.strategy.broadcast(now, src=0) if getattr(trainer, "world_size", 1) > 1 else now
@@ -211,14 +235,16 @@ class SlotSchedule(Callback):
         """The slot containing ``when``, else the next one (``None``: no slot left)."""
         return next(((s, e) for s, e in self.slots if e > when), None)
 
-    def _open_slot(self, trainer: "Trainer") -> None:
+    def _open_slot(self, trainer: Trainer) -> None:
         self._slot_start, self._slot_step, self._in_slot = self.clock(), trainer.global_step, True
         self.run.append({"start": _iso(self._slot_start), "end": None, "steps": 0})
         self._publish(trainer)
 
-    def _close_slot(self, trainer: "Trainer", now: datetime) -> None:
+    def _close_slot(self, trainer: Trainer, now: datetime) -> None:
         steps = trainer.global_step - self._slot_step
-        self.run[-1].update(end=_iso(now), steps=steps, mean_g_per_kwh=self._intensity_over(self._slot_start, now))
+        self.run[-1].update(
+            end=_iso(now), steps=steps, mean_g_per_kwh=self._intensity_over(self._slot_start, now)
+        )
         self._closed_s += (now - self._slot_start).total_seconds()
         self._closed_steps += steps
         self._in_slot = False
@@ -229,36 +255,43 @@ class SlotSchedule(Callback):
             return None
         try:
             value = self.intensity(start, end)
-        except Exception:  # noqa: BLE001 - a provider fault must not stop training
+        except Exception:
             return None
         return None if value is None else float(value)
 
-    def _remaining_work(self, trainer: "Trainer", now: datetime) -> timedelta | None:
+    def _remaining_work(self, trainer: Trainer, now: datetime) -> timedelta | None:
         """Seconds per step run so far (all parts) x the remaining steps; ``None`` before any step."""
         steps_run = self._closed_steps + (trainer.global_step - self._slot_step if self._in_slot else 0)
         if steps_run <= 0:
             return None
-        run_s = self._closed_s + (max((now - self._slot_start).total_seconds(), 0.0) if self._in_slot else 0.0)
+        run_s = self._closed_s + (
+            max((now - self._slot_start).total_seconds(), 0.0) if self._in_slot else 0.0
+        )
         return timedelta(seconds=run_s / steps_run * self._remaining_steps(trainer))
 
-    def _replan_and_wait(self, trainer: "Trainer") -> None:
+    def _replan_and_wait(self, trainer: Trainer) -> None:
         """After a pause: re-plan on a fresher forecast; pause again while the new first slot is later."""
         while self.replan is not None and not trainer.should_stop:
             now = self.clock()
             work = self._remaining_work(trainer, now)
             try:
                 fresh = [_window(s) for s in self.replan(now, work)]
-            except Exception as err:  # noqa: BLE001 - keep the current slots
+            except Exception as err:
                 if not self._replan_failed:
                     self._replan_failed = True
-                    self.notes.append(f"Re-planning at {_iso(now)} failed ({type(err).__name__}: {err}); "
-                                      "kept the current slots.")
+                    self.notes.append(
+                        f"Re-planning at {_iso(now)} failed ({type(err).__name__}: {err}); "
+                        "kept the current slots."
+                    )
                 return
             if not fresh or fresh == [s for s in self.slots if s[1] > now]:
                 return
             self.slots, self._planned_means = fresh, [None] * len(fresh)
-            self.notes.append(f"Re-planned at {_iso(now)} on a fresher forecast: "
-                              + ", ".join(f"[{_iso(a)}, {_iso(b)})" for a, b in fresh) + ".")
+            self.notes.append(
+                f"Re-planned at {_iso(now)} on a fresher forecast: "
+                + ", ".join(f"[{_iso(a)}, {_iso(b)})" for a, b in fresh)
+                + "."
+            )
             first = self._slot_at(now)
             if first is None or first[0] <= now:
                 return
@@ -267,12 +300,12 @@ class SlotSchedule(Callback):
                 return
             self._pause(trainer, now, first[0])
 
-    def _remaining_steps(self, trainer: "Trainer") -> int:
+    def _remaining_steps(self, trainer: Trainer) -> int:
         """Planned optimizer steps not yet run (0 for an unbounded run: it never pauses)."""
         planned = trainer.estimated_stepping_batches
         return max(int(planned) - trainer.global_step, 0) if math.isfinite(planned) else 0
 
-    def _fits(self, trainer: "Trainer", now: datetime, next_start: datetime) -> bool:
+    def _fits(self, trainer: Trainer, now: datetime, next_start: datetime) -> bool:
         """Whether pausing until ``next_start`` still ends the remaining work by the deadline."""
         steps_run = self._closed_steps + trainer.global_step - self._slot_step
         if steps_run <= 0:
@@ -283,12 +316,15 @@ class SlotSchedule(Callback):
 
     def _run_straight_through(self, now: datetime, following: tuple[datetime, datetime] | None) -> None:
         self._straight_through = True
-        why = "no slot is left" if following is None else (
-            f"pausing until {_iso(following[0])} would end the remaining work after the deadline")
+        why = (
+            "no slot is left"
+            if following is None
+            else (f"pausing until {_iso(following[0])} would end the remaining work after the deadline")
+        )
         self.notes.append(f"Ran straight through from {_iso(now)}: {why} ({_iso(self.deadline)}).")
 
     # ------------------------------------------------------------------ pauses
-    def _pause(self, trainer: "Trainer", now: datetime, until: datetime) -> None:
+    def _pause(self, trainer: Trainer, now: datetime, until: datetime) -> None:
         """Wait until ``until`` (its idle energy in its own monitor window), or exit until then."""
         if self.pause == "exit":
             self._exit(trainer, until)
@@ -301,13 +337,17 @@ class SlotSchedule(Callback):
             self.sleep(left_s)
         measured = energy.monitor.end_window(name) if energy is not None else None
         ended = self.clock()
-        self.pauses.append({
-            "start": _iso(now), "end": _iso(ended), "duration_s": (ended - now).total_seconds(),
-            "it_energy_j": measured.energy_j if measured is not None else None,
-            "measured_s": measured.duration_s if measured is not None else None,
-        })
+        self.pauses.append(
+            {
+                "start": _iso(now),
+                "end": _iso(ended),
+                "duration_s": (ended - now).total_seconds(),
+                "it_energy_j": measured.energy_j if measured is not None else None,
+                "measured_s": measured.duration_s if measured is not None else None,
+            }
+        )
 
-    def _exit(self, trainer: "Trainer", until: datetime) -> None:
+    def _exit(self, trainer: Trainer, until: datetime) -> None:
         last = next((cb for cb in trainer.callbacks if isinstance(cb, LastCheckpoint)), None)
         work = self._remaining_work(trainer, self.clock())
         self._remaining_s = work.total_seconds() if work is not None else None
@@ -324,8 +364,10 @@ class SlotSchedule(Callback):
             "status": "paused" if self.paused is not None else self._status,
             "pause": self.pause,
             "deadline": _iso(self.deadline),
-            "planned": [{"start": _iso(s), "end": _iso(e), "mean_g_per_kwh": m}
-                        for (s, e), m in zip(self.slots, self._planned_means)],
+            "planned": [
+                {"start": _iso(s), "end": _iso(e), "mean_g_per_kwh": m}
+                for (s, e), m in zip(self.slots, self._planned_means)
+            ],
             "run": [dict(r) for r in self.run],
             "pauses": list(self.pauses),
             "next_start": _iso(self.paused.next_start) if self.paused else None,
@@ -334,7 +376,7 @@ class SlotSchedule(Callback):
             "notes": list(self.notes),
         }
 
-    def _publish(self, trainer: "Trainer") -> None:
+    def _publish(self, trainer: Trainer) -> None:
         """Keep the report's ``slots`` block current (it is read when the energy callback reports)."""
         energy = self._energy.running()
         if energy is not None:
@@ -344,9 +386,16 @@ class SlotSchedule(Callback):
     @override
     def state_dict(self) -> dict[str, Any]:
         """The slots run, the pauses and the notes so far (the report lists every part's)."""
-        return {"run": [dict(r) for r in self.run], "pauses": list(self.pauses), "notes": list(self.notes),
-                "closed_s": self._closed_s, "closed_steps": self._closed_steps, "deadline": _iso(self.deadline),
-                "remaining_s": self._remaining_s, "status": self.record()["status"]}
+        return {
+            "run": [dict(r) for r in self.run],
+            "pauses": list(self.pauses),
+            "notes": list(self.notes),
+            "closed_s": self._closed_s,
+            "closed_steps": self._closed_steps,
+            "deadline": _iso(self.deadline),
+            "remaining_s": self._remaining_s,
+            "status": self.record()["status"],
+        }
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ __all__ = ["RESULTS_KEY", "register", "send_home", "spawned"]
 #: The ``trainer.callback_metrics`` key the results travel under.
 RESULTS_KEY = "sci_lightning/results"
 
-_callbacks: "weakref.WeakValueDictionary[str, Any]" = weakref.WeakValueDictionary()
+_callbacks: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 
 
 def register(token: str, callback: Any) -> None:
@@ -54,15 +54,15 @@ class _Delivery:
         return _deliver, (self.token, self.payload)
 
 
-def spawned(trainer: "Trainer") -> bool:
+def spawned(trainer: Trainer) -> bool:
     """Whether this fit runs in processes spawned by Lightning's multiprocessing launcher."""
-    from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher  # noqa: PLC0415
+    from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 
     launcher = getattr(getattr(trainer, "strategy", None), "launcher", None)
     return isinstance(launcher, _MultiProcessingLauncher)
 
 
-def send_home(trainer: "Trainer", token: str, payload: dict[str, Any]) -> None:
+def send_home(trainer: Trainer, token: str, payload: dict[str, Any]) -> None:
     """Rank 0 of a spawned fit: queue ``payload`` (plain data: dicts, lists, str, numbers) for the
     launching process's callback."""
     if trainer.is_global_zero and spawned(trainer):

@@ -27,9 +27,9 @@ settings; the fit-end totals are in the Text summary (``sci/summary``) and the H
 from __future__ import annotations
 
 import os
-import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -52,31 +52,43 @@ DEFAULT_LAYOUT: dict[str, dict[str, list[Any]]] = {
         "Energy so far (Wh, PUE applied)": ["Multiline", [r"energy/so_far_wh$"]],
     },
     "Carbon and SCI": {
-        "SCI so far and projected at fit end (mgCO2e per functional unit)":
-            ["Multiline", [r"sci/so_far/sci_mg$", r"sci/projected/sci_mg$"]],
+        "SCI so far and projected at fit end (mgCO2e per functional unit)": [
+            "Multiline",
+            [r"sci/so_far/sci_mg$", r"sci/projected/sci_mg$"],
+        ],
         "Operational emissions so far (mgCO2e)": ["Multiline", [r"sci/so_far/operational_mg$"]],
         "Grid intensity I, mean so far (gCO2e/kWh)": ["Multiline", [r"sci/so_far/intensity_g_per_kwh$"]],
         "Cost so far ($USD)": ["Multiline", [r"results/cost_usd$"]],
     },
     "Training": {
         "Training loss": ["Multiline", [r"train/loss.*"]],
-        "Validation accuracy (top-1, top-5)": ["Multiline", [r"val/acc(_epoch)?$", r"val/acc_top5(_epoch)?$"]],
+        "Validation accuracy (top-1, top-5)": [
+            "Multiline",
+            [r"val/acc(_epoch)?$", r"val/acc_top5(_epoch)?$"],
+        ],
     },
 }
 
 
-def make_logger(save_dir: str | os.PathLike[str], overrides: Sequence[str], *, name: str | None = None,
-                keep_keys: Iterable[str] | None = None, exclude_keys: Iterable[str] = (),
-                default_hp_metric: bool = False, **kwargs: Any) -> TensorBoardLogger:
+def make_logger(
+    save_dir: str | os.PathLike[str],
+    overrides: Sequence[str],
+    *,
+    name: str | None = None,
+    keep_keys: Iterable[str] | None = None,
+    exclude_keys: Iterable[str] = (),
+    default_hp_metric: bool = False,
+    **kwargs: Any,
+) -> TensorBoardLogger:
     """A ``TensorBoardLogger`` writing to ``<save_dir>/<run name>/`` (``version=""``).
 
     Open ``save_dir`` in TensorBoard to see the runs named by their overrides. ``name``
     overrides the derived run name; other keyword arguments go to ``TensorBoardLogger``.
     """
     run_name = name or run_name_from_overrides(overrides, keep_keys=keep_keys, exclude_keys=exclude_keys)
-    return TensorBoardLogger(save_dir=os.fspath(save_dir), name=run_name, version="", default_hp_metric=default_hp_metric, **kwargs)
-
-
+    return TensorBoardLogger(
+        save_dir=os.fspath(save_dir), name=run_name, version="", default_hp_metric=default_hp_metric, **kwargs
+    )
 
 
 def hydra_run_name_and_dir(hydra_cfg: Any = None) -> tuple[str, Path]:
@@ -109,7 +121,9 @@ def make_logger_from_hydra(**kwargs: Any) -> TensorBoardLogger:
     return make_logger(save_dir, [], name=name, **kwargs)
 
 
-def custom_scalars_layout(extra: dict[str, dict[str, list[Any]]] | None = None) -> dict[str, dict[str, list[Any]]]:
+def custom_scalars_layout(
+    extra: dict[str, dict[str, list[Any]]] | None = None,
+) -> dict[str, dict[str, list[Any]]]:
     """The default layout (a copy), with ``extra`` categories/charts merged in."""
     layout = {cat: dict(charts) for cat, charts in DEFAULT_LAYOUT.items()}
     for cat, charts in (extra or {}).items():
@@ -117,7 +131,9 @@ def custom_scalars_layout(extra: dict[str, dict[str, list[Any]]] | None = None) 
     return layout
 
 
-def write_custom_scalars_layout(logger_or_writer: Any, layout: dict[str, dict[str, list[Any]]] | None = None) -> bool:
+def write_custom_scalars_layout(
+    logger_or_writer: Any, layout: dict[str, dict[str, list[Any]]] | None = None
+) -> bool:
     """Add the custom-scalars layout to a run.
 
     Accepts a Lightning ``TensorBoardLogger`` (its ``experiment``), a
@@ -192,6 +208,10 @@ def read_custom_scalars_layout(run_dir: str | os.PathLike[str]) -> dict[str, dic
         for cat in layout.category:
             charts = out.setdefault(cat.title, {})
             for ch in cat.chart:
-                tags = list(ch.multiline.tag) if ch.HasField("multiline") else [s.value for s in ch.margin.series]
+                tags = (
+                    list(ch.multiline.tag)
+                    if ch.HasField("multiline")
+                    else [s.value for s in ch.margin.series]
+                )
                 charts[ch.title] = tags
     return out

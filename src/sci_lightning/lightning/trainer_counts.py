@@ -12,7 +12,8 @@
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from lightning.pytorch.utilities.data import extract_batch_size
 
@@ -32,11 +33,11 @@ def batch_size(batch: Any, batch_size_fn: Callable[[Any], int] | None = None) ->
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Lightning warns itself about ambiguous batches when it logs
             return int(extract_batch_size(batch))
-    except Exception:  # noqa: BLE001 - no tensor found (MisconfigurationException) or an odd batch
+    except Exception:
         return None
 
 
-def batches_per_epoch(trainer: "Trainer") -> float | None:
+def batches_per_epoch(trainer: Trainer) -> float | None:
     """Training batches in one epoch (``limit_train_batches`` applied); ``None`` when unknown."""
     n = getattr(trainer, "num_training_batches", None)
     if n is None or n == float("inf") or n <= 0:
@@ -44,16 +45,16 @@ def batches_per_epoch(trainer: "Trainer") -> float | None:
     return n
 
 
-def _epoch_loop(trainer: "Trainer") -> Any:
+def _epoch_loop(trainer: Trainer) -> Any:
     return getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
 
 
-def is_last_batch(trainer: "Trainer") -> bool:
+def is_last_batch(trainer: Trainer) -> bool:
     """Whether the training batch just run is its epoch's last (Lightning's own flag; iterable data too)."""
     return bool(getattr(getattr(_epoch_loop(trainer), "batch_progress", None), "is_last_batch", False))
 
 
-def training_done(trainer: "Trainer") -> bool:
+def training_done(trainer: Trainer) -> bool:
     """Whether no training batch follows: stop requested (EarlyStopping, Timer for ``max_time``),
     ``max_steps`` reached, or the last batch of the last epoch done."""
     if getattr(trainer, "should_stop", False):
@@ -63,19 +64,21 @@ def training_done(trainer: "Trainer") -> bool:
         return True
     last_batch = is_last_batch(trainer)
     max_epochs = getattr(trainer, "max_epochs", None)
-    return last_batch and max_epochs is not None and max_epochs >= 0 and trainer.current_epoch + 1 >= max_epochs
+    return (
+        last_batch and max_epochs is not None and max_epochs >= 0 and trainer.current_epoch + 1 >= max_epochs
+    )
 
 
-def log_step(trainer: "Trainer") -> int:
+def log_step(trainer: Trainer) -> int:
     """The step Lightning logs its training metrics at (``_batches_that_stepped``: batches that
     ended with an optimizer step, before the current one); ``global_step`` outside a fit loop."""
     value = getattr(_epoch_loop(trainer), "_batches_that_stepped", None)
     return int(value) if isinstance(value, int) else int(getattr(trainer, "global_step", 0))
 
 
-def tuner_method(trainer: "Trainer") -> str | None:
+def tuner_method(trainer: Trainer) -> str | None:
     """``scale_batch_size`` / ``lr_find`` when a tuner callback runs in this fit, else ``None``."""
-    from lightning.pytorch.callbacks import BatchSizeFinder, LearningRateFinder  # noqa: PLC0415
+    from lightning.pytorch.callbacks import BatchSizeFinder, LearningRateFinder
 
     for cb in getattr(trainer, "callbacks", []):
         if isinstance(cb, BatchSizeFinder):

@@ -34,14 +34,15 @@ class EnergyLink:
         why: what the order is for (quoted in the error).
     """
 
-    def __init__(self, owner: Any, energy: "EnergyCarbonCallback | None", order: str | None = None,
-                 why: str = "") -> None:
+    def __init__(
+        self, owner: Any, energy: EnergyCarbonCallback | None, order: str | None = None, why: str = ""
+    ) -> None:
         self.owner, self.energy, self.order, self.why = owner, energy, order, why
         self._given = energy is not None
 
-    def resolve(self, trainer: "Trainer") -> "EnergyCarbonCallback | None":
+    def resolve(self, trainer: Trainer) -> EnergyCarbonCallback | None:
         """Find the energy callback (if not given) and check the order; call from ``setup``."""
-        from sci_lightning.lightning.callback import EnergyCarbonCallback  # noqa: PLC0415 - no import cycle
+        from sci_lightning.lightning.callback import EnergyCarbonCallback
 
         callbacks = list(getattr(trainer, "callbacks", []))
         if not self._given:
@@ -50,16 +51,20 @@ class EnergyLink:
         if self.energy is None or self.order is None or self.owner not in callbacks:
             return self.energy
         if self.energy not in callbacks:
-            raise ConfigError(f"{type(self.owner).__name__}(energy=...) names an EnergyCarbonCallback that is not in"
-                              " this Trainer's callbacks; add it to Trainer(callbacks=[...])")
+            raise ConfigError(
+                f"{type(self.owner).__name__}(energy=...) names an EnergyCarbonCallback that is not in"
+                " this Trainer's callbacks; add it to Trainer(callbacks=[...])"
+            )
         mine, theirs = callbacks.index(self.owner), callbacks.index(self.energy)
         if (self.order == "after") != (mine > theirs):
             name = type(self.owner).__name__
-            raise ConfigError(f"{name} must come {self.order} the EnergyCarbonCallback in Trainer(callbacks=[...])"
-                              f" ({self.why}); move it {self.order} it")
+            raise ConfigError(
+                f"{name} must come {self.order} the EnergyCarbonCallback in Trainer(callbacks=[...])"
+                f" ({self.why}); move it {self.order} it"
+            )
         return self.energy
 
-    def running(self) -> "EnergyCarbonCallback | None":
+    def running(self) -> EnergyCarbonCallback | None:
         """The energy callback while its ``fit`` window is open, else ``None``."""
         cb = self.energy
         if cb is not None and cb.monitor is not None and FIT in cb.monitor.open_windows:

@@ -12,8 +12,9 @@ operations), not element-wise ones.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import lightning.pytorch as pl
 import torch
@@ -119,39 +120,61 @@ class WorkCounter(pl.Callback):
         self.train_batches = 0
         self.val_images = 0
         self.val_batches = 0
-        self._module: "LightningModule | None" = None
-        self._trainer: "Trainer | None" = None
+        self._module: LightningModule | None = None
+        self._trainer: Trainer | None = None
 
     # -- hooks -------------------------------------------------------------------------
-    def on_fit_start(self, trainer: "Trainer", pl_module: "LightningModule") -> None:
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._trainer, self._module = trainer, pl_module
 
-    def on_train_batch_start(self, trainer: "Trainer", pl_module: "LightningModule", batch: Any,
-                             batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if self.train_flops_per_image is None and _batch_images(batch) > 0:
             self.train_flops_per_image = training_flops(pl_module, batch) / _batch_images(batch)
 
-    def on_train_batch_end(self, trainer: "Trainer", pl_module: "LightningModule", outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         self.train_images += _batch_images(batch)
         self.train_tokens += _batch_tokens(batch)
         self.train_batches += 1
 
-    def on_validation_batch_start(self, trainer: "Trainer", pl_module: "LightningModule", batch: Any,
-                                  batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_validation_batch_start(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         if self.val_flops_per_image is None and _batch_images(batch) > 0:
             x, _ = _inputs(batch)
             self.val_flops_per_image = forward_flops(pl_module, x) / _batch_images(batch)
 
-    def on_validation_batch_end(self, trainer: "Trainer", pl_module: "LightningModule", outputs: Any, batch: Any,
-                                batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_validation_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         if not trainer.sanity_checking:
             self.val_images += _batch_images(batch)
             self.val_batches += 1
 
     # -- checkpoint ----------------------------------------------------------------------
-    _STATE_KEYS = ("train_flops_per_image", "val_flops_per_image", "train_images", "train_batches",
-                   "val_images", "val_batches", "train_tokens")
+    _STATE_KEYS = (
+        "train_flops_per_image",
+        "val_flops_per_image",
+        "train_images",
+        "train_batches",
+        "val_images",
+        "val_batches",
+        "train_tokens",
+    )
 
     def state_dict(self) -> dict[str, Any]:
         """The counts so far (rank 0's), saved in each checkpoint."""
@@ -199,7 +222,8 @@ class WorkCounter(pl.Callback):
             train_flops=train_pi * self.train_images * world,
             val_flops=val_pi * self.val_images * world,
             extraction_flops=ext_pi * extracted * world,
-            train_flops_per_step=train_pi * (self.train_images / self.train_batches if self.train_batches else 0.0),
+            train_flops_per_step=train_pi
+            * (self.train_images / self.train_batches if self.train_batches else 0.0),
             val_flops_per_batch=val_pi * (self.val_images / self.val_batches if self.val_batches else 0.0),
             train_steps=self.train_batches * world,
             val_batches=self.val_batches * world,
@@ -210,8 +234,10 @@ class WorkCounter(pl.Callback):
             tokens_seen=self.train_tokens * world,
             methods=self._methods(world, extracted),
         )
-        counts.notes.append("measuring ran one extra training forward + backward and one validation forward "
-                            "pass; their energy is part of E.")
+        counts.notes.append(
+            "measuring ran one extra training forward + backward and one validation forward "
+            "pass; their energy is part of E."
+        )
         if world > 1:
             counts.notes.append(f"counts of rank 0 x world size {world} (equal shares assumed).")
         return counts
@@ -220,17 +246,19 @@ class WorkCounter(pl.Callback):
     def _methods(world: int, extracted: int) -> dict[str, str]:
         methods = {
             "train_flops": f"{_COUNTER_METHOD}: forward + backward of the first training batch, per image, "
-                           "x training images run",
+            "x training images run",
             "val_flops": f"{_COUNTER_METHOD}: forward of the first validation batch, per image, "
-                         "x validation images run (sanity check excluded)",
+            "x validation images run (sanity check excluded)",
             "parameters_gross": "sum of numel() over all parameters of the final model",
             "parameters_effective": "active parameters per inference: the model is dense, so every parameter "
-                                    "(= gross; SCI for AI 8.2.2)",
+            "(= gross; SCI for AI 8.2.2)",
             "parameters_trainable": "sum of numel() over parameters with requires_grad (trained)",
             "images_seen": "training samples in the batches run",
             "tokens_seen": "numel of integer (token-id) inputs of the training batches run; 0 for image inputs",
         }
         if extracted:
-            methods["extraction_flops"] = (f"{_COUNTER_METHOD}: frozen-backbone forward of one image, "
-                                           f"x {extracted} images extracted once (cached features)")
+            methods["extraction_flops"] = (
+                f"{_COUNTER_METHOD}: frozen-backbone forward of one image, "
+                f"x {extracted} images extracted once (cached features)"
+            )
         return methods

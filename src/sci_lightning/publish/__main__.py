@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from sci_lightning.errors import SciLightningError
 from sci_lightning.publish.writer import publish
@@ -19,15 +19,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sci_lightning.publish",
         description="Write a Hugging Face model card (co2_eq_emissions), a CycloneDX 1.6 ML-BOM and an SPDX 3.0 "
-                    "AI package with the run's energy and emissions, from its sci_report.json.",
+        "AI package with the run's energy and emissions, from its sci_report.json.",
     )
-    parser.add_argument("path", metavar="RUN_OR_SWEEP_DIR", help="a run folder (with sci_report.json) or a sweep folder")
+    parser.add_argument(
+        "path", metavar="RUN_OR_SWEEP_DIR", help="a run folder (with sci_report.json) or a sweep folder"
+    )
     parser.add_argument("--out", default=None, help="output folder (default: RUN_OR_SWEEP_DIR/publish)")
-    parser.add_argument("--download-location", default=None,
-                        help="where the model can be fetched, for SPDX (default: the run folder as a file: URI)")
+    parser.add_argument(
+        "--download-location",
+        default=None,
+        help="where the model can be fetched, for SPDX (default: the run folder as a file: URI)",
+    )
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--check", dest="check", action="store_const", const=True, default=None,
-                       help="require the checks (huggingface_hub, cyclonedx-python-lib)")
+    group.add_argument(
+        "--check",
+        dest="check",
+        action="store_const",
+        const=True,
+        default=None,
+        help="require the checks (huggingface_hub, cyclonedx-python-lib)",
+    )
     group.add_argument("--no-check", dest="check", action="store_const", const=False, help="skip the checks")
     args = parser.parse_args(argv)
     try:

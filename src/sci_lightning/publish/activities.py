@@ -15,7 +15,15 @@ from pathlib import Path
 from sci_lightning.sci.preparation import PreparationFigures, read_preparation
 from sci_lightning.sci.report import SciReport
 
-__all__ = ["Activity", "RunDocuments", "energy_method", "hardware_used", "location", "run_activities", "training_type"]
+__all__ = [
+    "Activity",
+    "RunDocuments",
+    "energy_method",
+    "hardware_used",
+    "location",
+    "run_activities",
+    "training_type",
+]
 
 
 @dataclass(frozen=True)
@@ -29,7 +37,9 @@ class Activity:
     embodied_g: float
     method: str  # free text: measured/estimated and how, for energy, intensity and M
     amortised: bool = False  # a reused cache: the build's energy, attributed once (not again here)
-    within_training: bool = False  # ran inside the training window: part of the training figure, not additional
+    within_training: bool = (
+        False  # ran inside the training window: part of the training figure, not additional
+    )
 
     @property
     def carbon_g(self) -> float | None:
@@ -51,17 +61,25 @@ class RunDocuments:
 
 def energy_method(report: SciReport) -> str:
     """How E was obtained: each component's method and quality, and the PUE applied."""
-    parts = [f"{c.component} ({c.quality or 'unknown'}: {c.method_description or c.method})"
-             for c in report.energy_kwh.components]
+    parts = [
+        f"{c.component} ({c.quality or 'unknown'}: {c.method_description or c.method})"
+        for c in report.energy_kwh.components
+    ]
     pue = f"x PUE {report.pue:g}" if report.pue is not None else "PUE not recorded"
-    return f"energy {report.quality.energy or 'of unknown quality'}: " + ("; ".join(parts) or "no component") + f", {pue}"
+    return (
+        f"energy {report.quality.energy or 'of unknown quality'}: "
+        + ("; ".join(parts) or "no component")
+        + f", {pue}"
+    )
 
 
 def _intensity_method(report: SciReport) -> str:
     i = report.intensity
     mean = f"{i.mean_g_per_kwh:.4g} gCO2e/kWh" if i.mean_g_per_kwh is not None else "unknown"
-    return (f"grid intensity {mean} ({i.kind or 'unknown kind'}, {i.signal_type or 'unknown'} signal) from "
-            f"{i.source or 'an unnamed source'} for {i.region or 'an unnamed region'}, integrated over the energy timeline")
+    return (
+        f"grid intensity {mean} ({i.kind or 'unknown kind'}, {i.signal_type or 'unknown'} signal) from "
+        f"{i.source or 'an unnamed source'} for {i.region or 'an unnamed region'}, integrated over the energy timeline"
+    )
 
 
 def _embodied_method(report: SciReport) -> str:
@@ -71,8 +89,14 @@ def _embodied_method(report: SciReport) -> str:
 
 def _training(report: SciReport) -> Activity:
     method = f"{energy_method(report)}; {_intensity_method(report)}; {_embodied_method(report)}"
-    return Activity("training", "training job", report.energy_kwh.total, report.operational_g,
-                    report.embodied_g or 0.0, method)
+    return Activity(
+        "training",
+        "training job",
+        report.energy_kwh.total,
+        report.operational_g,
+        report.embodied_g or 0.0,
+        method,
+    )
 
 
 def _num(x: float | None) -> str:
@@ -82,12 +106,18 @@ def _num(x: float | None) -> str:
 def _inference(report: SciReport) -> list[Activity]:
     out = []
     for stage in report.inference:
-        method = (f"{stage.stage} stage, {stage.samples} inferences in {stage.duration_s:.3g} s: energy "
-                  f"{stage.quality or 'of unknown quality'} ({stage.method or 'method not recorded'}); "
-                  f"operational = E x {_num(stage.intensity_g_per_kwh)} gCO2e/kWh"
-                  + (f" ({stage.intensity_source})" if stage.intensity_source else "")
-                  + f"; embodied share {stage.embodied_g:.4g} g")
-        out.append(Activity("inference", stage.stage, stage.energy_kwh, stage.operational_g, stage.embodied_g, method))
+        method = (
+            f"{stage.stage} stage, {stage.samples} inferences in {stage.duration_s:.3g} s: energy "
+            f"{stage.quality or 'of unknown quality'} ({stage.method or 'method not recorded'}); "
+            f"operational = E x {_num(stage.intensity_g_per_kwh)} gCO2e/kWh"
+            + (f" ({stage.intensity_source})" if stage.intensity_source else "")
+            + f"; embodied share {stage.embodied_g:.4g} g"
+        )
+        out.append(
+            Activity(
+                "inference", stage.stage, stage.energy_kwh, stage.operational_g, stage.embodied_g, method
+            )
+        )
     return out
 
 
@@ -96,17 +126,39 @@ def _preparation(report: SciReport, records: list[PreparationFigures]) -> list[A
     out = []
     for r in records:
         operational = None if mean is None else r.energy_kwh * mean
-        reuse = (" Reused cache: this is the energy of its one build, amortised over every run that uses it "
-                 "(counted once in a campaign)." if r.reused else "")
-        method = (f"{r.activity} build of {r.items} items in {r.duration_s:.3g} s measured as an EnergyMonitor "
-                  f"window: {r.quality or 'unknown quality'} ({r.method or 'method not recorded'}) x PUE {r.pue:g}; "
-                  f"operational emissions estimated with the training run's mean intensity"
-                  + (f" {mean:.4g} gCO2e/kWh" if mean is not None else " (unknown)") + "." + reuse
-                  + (" It ran inside the training window, so its energy is part of the training figure (shown "
-                     "on its own, not added again)." if r.within_training else ""))
+        reuse = (
+            " Reused cache: this is the energy of its one build, amortised over every run that uses it "
+            "(counted once in a campaign)."
+            if r.reused
+            else ""
+        )
+        method = (
+            f"{r.activity} build of {r.items} items in {r.duration_s:.3g} s measured as an EnergyMonitor "
+            f"window: {r.quality or 'unknown quality'} ({r.method or 'method not recorded'}) x PUE {r.pue:g}; "
+            f"operational emissions estimated with the training run's mean intensity"
+            + (f" {mean:.4g} gCO2e/kWh" if mean is not None else " (unknown)")
+            + "."
+            + reuse
+            + (
+                " It ran inside the training window, so its energy is part of the training figure (shown "
+                "on its own, not added again)."
+                if r.within_training
+                else ""
+            )
+        )
         name = r.activity + (f" {Path(r.cache).stem}" if r.cache else "")
-        out.append(Activity("data-preparation", name, r.energy_kwh, operational, 0.0, method, amortised=r.reused,
-                            within_training=r.within_training))
+        out.append(
+            Activity(
+                "data-preparation",
+                name,
+                r.energy_kwh,
+                operational,
+                0.0,
+                method,
+                amortised=r.reused,
+                within_training=r.within_training,
+            )
+        )
     return out
 
 

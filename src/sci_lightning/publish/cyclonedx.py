@@ -53,24 +53,31 @@ def _consumption(a: Activity, docs: RunDocuments) -> dict[str, Any]:
     fine_tuned = a.activity == "training" and training_type(docs.report) == "fine-tuning"
     entry: dict[str, Any] = {
         "activity": "fine-tuning" if fine_tuned else a.activity,
-        "energyProviders": [{
-            "description": (f"electricity grid of {location(docs.report)}; intensity "
-                            f"{i.mean_g_per_kwh if i.mean_g_per_kwh is not None else 'unknown'} gCO2e/kWh "
-                            f"({i.kind or 'unknown kind'}) from {i.source or 'an unnamed source'}"),
-            "organization": {"name": f"electricity grid ({location(docs.report)})"},
-            "energySource": "unknown",
-            "energyProvided": energy,
-        }],
+        "energyProviders": [
+            {
+                "description": (
+                    f"electricity grid of {location(docs.report)}; intensity "
+                    f"{i.mean_g_per_kwh if i.mean_g_per_kwh is not None else 'unknown'} gCO2e/kWh "
+                    f"({i.kind or 'unknown kind'}) from {i.source or 'an unnamed source'}"
+                ),
+                "organization": {"name": f"electricity grid ({location(docs.report)})"},
+                "energySource": "unknown",
+                "energyProvided": energy,
+            }
+        ],
         "activityEnergyCost": energy,
         "properties": [_prop("part", a.name), _prop("method", a.method), _prop("embodied_g", a.embodied_g)],
     }
     if a.operational_g is not None:
         entry["co2CostEquivalent"] = {"value": a.operational_g / _G_PER_TONNE, "unit": "tCO2eq"}
     if a.amortised:
-        entry["properties"].append(_prop("amortised", "reused cache: the energy of its one build, counted once"))
+        entry["properties"].append(
+            _prop("amortised", "reused cache: the energy of its one build, counted once")
+        )
     if a.within_training:
-        entry["properties"].append(_prop("included_in", "training: this energy is part of the training entry; "
-                                                        "do not add it again"))
+        entry["properties"].append(
+            _prop("included_in", "training: this energy is part of the training entry; do not add it again")
+        )
     return entry
 
 
@@ -89,15 +96,21 @@ def bom_document(docs: RunDocuments) -> dict[str, Any]:
             "modelParameters": {"approach": {"type": "supervised"}, "task": "image-classification"},
             "considerations": {
                 "environmentalConsiderations": {
-                    "energyConsumptions": [_consumption(a, docs) for a in docs.activities
-                                           if a.energy_kwh is not None],
+                    "energyConsumptions": [
+                        _consumption(a, docs) for a in docs.activities if a.energy_kwh is not None
+                    ],
                     "properties": [
-                        *(_prop("not_measured", f"{a.activity} ({a.name})") for a in docs.activities
-                          if a.energy_kwh is None),
+                        *(
+                            _prop("not_measured", f"{a.activity} ({a.name})")
+                            for a in docs.activities
+                            if a.energy_kwh is None
+                        ),
                         _prop("sci", f"{r.sci.value} {r.sci.unit}"),
                         _prop("functional_unit", r.functional_unit),
                         _prop("boundary", r.boundary or "not stated"),
-                        _prop("units", "energy: facility kWh (IT x PUE); co2CostEquivalent: operational E x I"),
+                        _prop(
+                            "units", "energy: facility kWh (IT x PUE); co2CostEquivalent: operational E x I"
+                        ),
                     ],
                 },
             },
@@ -110,7 +123,9 @@ def bom_document(docs: RunDocuments) -> dict[str, Any]:
         "version": 1,
         "metadata": {
             "timestamp": generated.astimezone(timezone.utc).isoformat(),
-            "tools": {"components": [{"type": "application", "name": "sci-lightning", "version": _tool_version()}]},
+            "tools": {
+                "components": [{"type": "application", "name": "sci-lightning", "version": _tool_version()}]
+            },
         },
         "components": [component],
     }
@@ -129,5 +144,7 @@ def check_bom(text: str) -> str:
     if error is not None:
         detail = getattr(error, "data", error)
         where = "/".join(str(p) for p in getattr(detail, "absolute_path", []))
-        raise ValueError(f"CycloneDX 1.6 validation failed at '{where}': {getattr(detail, 'message', detail)}")
+        raise ValueError(
+            f"CycloneDX 1.6 validation failed at '{where}': {getattr(detail, 'message', detail)}"
+        )
     return "cyclonedx-python-lib JsonStrictValidator(1.6): valid"

@@ -11,12 +11,17 @@ when the ``publish`` extra is installed.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import yaml
 
 from sci_lightning.publish.activities import (
-    Activity, RunDocuments, hardware_used, location, training_type,
+    Activity,
+    RunDocuments,
+    hardware_used,
+    location,
+    training_type,
 )
 from sci_lightning.redaction import scrub
 
@@ -30,7 +35,9 @@ def _g(x: float | None, digits: int = 4) -> str:
 
 
 def _quality(quality: str | None) -> str:
-    return {"mixed": "mixed: partly measured, partly estimated", None: "quality unknown"}.get(quality, str(quality))
+    return {"mixed": "mixed: partly measured, partly estimated", None: "quality unknown"}.get(
+        quality, str(quality)
+    )
 
 
 def co2_eq_emissions(docs: RunDocuments, secrets: Iterable[str] | None = None) -> dict[str, Any] | None:
@@ -41,36 +48,52 @@ def co2_eq_emissions(docs: RunDocuments, secrets: Iterable[str] | None = None) -
     if training.carbon_g is None:
         return None
     embodied = "" if not training.embodied_g else f" + embodied {training.embodied_g:.4g} g"
-    return scrub({
-        "emissions": round(float(training.carbon_g), 6),
-        "source": (f"sci-lightning: training energy metered by sci-lightning ({_quality(report.quality.energy)}) "
-                   f"x grid intensity from {report.intensity.source or 'an unnamed source'} "
-                   f"({report.intensity.kind or 'unknown kind'}){embodied}; GSF SCI, see the card's Environmental impact"),
-        "training_type": training_type(report),
-        "geographical_location": location(report),
-        "hardware_used": hardware_used(report),
-    }, secrets)[0]
+    return scrub(
+        {
+            "emissions": round(float(training.carbon_g), 6),
+            "source": (
+                f"sci-lightning: training energy metered by sci-lightning ({_quality(report.quality.energy)}) "
+                f"x grid intensity from {report.intensity.source or 'an unnamed source'} "
+                f"({report.intensity.kind or 'unknown kind'}){embodied}; GSF SCI, see the card's Environmental impact"
+            ),
+            "training_type": training_type(report),
+            "geographical_location": location(report),
+            "hardware_used": hardware_used(report),
+        },
+        secrets,
+    )[0]
 
 
 def _row(a: Activity) -> str:
-    shared = " (reused cache, amortised)" if a.amortised else (" (inside training)" if a.within_training else "")
-    return (f"| {a.activity}{shared} | {a.name} | {_g(a.energy_kwh, 6)} | {_g(a.operational_g)} | "
-            f"{_g(a.embodied_g)} | {_g(a.carbon_g)} |")
+    shared = (
+        " (reused cache, amortised)" if a.amortised else (" (inside training)" if a.within_training else "")
+    )
+    return (
+        f"| {a.activity}{shared} | {a.name} | {_g(a.energy_kwh, 6)} | {_g(a.operational_g)} | "
+        f"{_g(a.embodied_g)} | {_g(a.carbon_g)} |"
+    )
 
 
 def _body(docs: RunDocuments) -> list[str]:
     r = docs.report
     lines = [
-        f"# {r.model or 'model'} ({r.run_name or docs.run_dir.name})", "",
-        f"Image classifier trained with sci-lightning. Top-1 validation accuracy: {_g(r.val_acc)}.", "",
-        "## Environmental impact", "",
+        f"# {r.model or 'model'} ({r.run_name or docs.run_dir.name})",
+        "",
+        f"Image classifier trained with sci-lightning. Top-1 validation accuracy: {_g(r.val_acc)}.",
+        "",
+        "## Environmental impact",
+        "",
         f"Software Carbon Intensity (GSF SCI): {_g(r.sci.value)} {r.sci.unit}. "
-        "Figures in kWh (facility energy: IT energy x PUE) and gCO2e.", "",
+        "Figures in kWh (facility energy: IT energy x PUE) and gCO2e.",
+        "",
         "| Activity | Part | Energy (kWh) | Operational (g) | Embodied (g) | Total (g) |",
         "|---|---|---|---|---|---|",
-        *(_row(a) for a in docs.activities), "",
-        "How each figure was obtained:", "",
-        *(f"- **{a.activity} ({a.name})**: {a.method}" for a in docs.activities), "",
+        *(_row(a) for a in docs.activities),
+        "",
+        "How each figure was obtained:",
+        "",
+        *(f"- **{a.activity} ({a.name})**: {a.method}" for a in docs.activities),
+        "",
     ]
     if not any(a.activity == "inference" for a in docs.activities):
         lines += ["Inference energy: not measured for this run.", ""]

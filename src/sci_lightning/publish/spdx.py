@@ -35,13 +35,19 @@ def decimal_text(x: float) -> str:
 
 
 def _description(kwh: float) -> dict[str, Any]:
-    return {"type": "ai_EnergyConsumptionDescription", "ai_energyQuantity": decimal_text(kwh),
-            "ai_energyUnit": "kilowattHour"}
+    return {
+        "type": "ai_EnergyConsumptionDescription",
+        "ai_energyQuantity": decimal_text(kwh),
+        "ai_energyUnit": "kilowattHour",
+    }
 
 
 def _energy(docs: RunDocuments) -> dict[str, Any]:
-    slot = "ai_finetuningEnergyConsumption" if training_type(docs.report) == "fine-tuning" \
+    slot = (
+        "ai_finetuningEnergyConsumption"
+        if training_type(docs.report) == "fine-tuning"
         else "ai_trainingEnergyConsumption"
+    )
     energy: dict[str, Any] = {"type": "ai_EnergyConsumption"}
     train = [a for a in docs.activities if a.activity == "training" and a.energy_kwh is not None]
     infer = [a for a in docs.activities if a.activity == "inference"]
@@ -68,8 +74,12 @@ def spdx_document(docs: RunDocuments, download_location: str | None = None) -> d
     created = (r.generated_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
     when = created.strftime("%Y-%m-%dT%H:%M:%SZ")
     released = (r.ended_at or created).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    agent = {"type": "SoftwareAgent", "spdxId": f"{ns}#sci-lightning", "name": "sci-lightning",
-             "creationInfo": _CREATION}
+    agent = {
+        "type": "SoftwareAgent",
+        "spdxId": f"{ns}#sci-lightning",
+        "name": "sci-lightning",
+        "creationInfo": _CREATION,
+    }
     statements = [_statement(a) for a in docs.activities]
     if not any(a.activity == "inference" for a in docs.activities):
         statements.append("Inference energy: not measured for this run.")
@@ -87,14 +97,27 @@ def spdx_document(docs: RunDocuments, download_location: str | None = None) -> d
         "ai_domain": ["computer vision"],
         "ai_energyConsumption": _energy(docs),
         "ai_informationAboutTraining": " ".join(statements),
-        "comment": (f"Energy figures are facility energy (IT x PUE) obtained by sci-lightning; the training "
-                    f"energy is {r.quality.energy or 'of unknown quality'} (measured, estimated or mixed: each "
-                    f"figure's method is in ai_informationAboutTraining); SCI {r.sci.value} {r.sci.unit}. Data "
-                    "preparation has no SPDX energy slot and is stated in ai_informationAboutTraining."),
+        "comment": (
+            f"Energy figures are facility energy (IT x PUE) obtained by sci-lightning; the training "
+            f"energy is {r.quality.energy or 'of unknown quality'} (measured, estimated or mixed: each "
+            f"figure's method is in ai_informationAboutTraining); SCI {r.sci.value} {r.sci.unit}. Data "
+            "preparation has no SPDX energy slot and is stated in ai_informationAboutTraining."
+        ),
     }
-    document = {"type": "SpdxDocument", "spdxId": ns, "creationInfo": _CREATION, "name": f"{package['name']} AI BOM",
-                "rootElement": [package["spdxId"]], "element": [agent["spdxId"], package["spdxId"]],
-                "profileConformance": ["core", "software", "ai"]}
-    creation = {"type": "CreationInfo", "@id": _CREATION, "specVersion": SPEC_VERSION, "created": when,
-                "createdBy": [agent["spdxId"]]}
+    document = {
+        "type": "SpdxDocument",
+        "spdxId": ns,
+        "creationInfo": _CREATION,
+        "name": f"{package['name']} AI BOM",
+        "rootElement": [package["spdxId"]],
+        "element": [agent["spdxId"], package["spdxId"]],
+        "profileConformance": ["core", "software", "ai"],
+    }
+    creation = {
+        "type": "CreationInfo",
+        "@id": _CREATION,
+        "specVersion": SPEC_VERSION,
+        "created": when,
+        "createdBy": [agent["spdxId"]],
+    }
     return {"@context": CONTEXT, "@graph": [creation, agent, package, document]}

@@ -21,7 +21,12 @@ from sci_lightning.errors import ConfigError
 from sci_lightning.fileio import atomic_write_text
 from sci_lightning.publish.activities import run_activities
 from sci_lightning.publish.cyclonedx import BOM_NAME, bom_document, check_bom
-from sci_lightning.publish.model_card import MODEL_CARD_NAME, check_model_card, co2_eq_emissions, model_card_text
+from sci_lightning.publish.model_card import (
+    MODEL_CARD_NAME,
+    check_model_card,
+    co2_eq_emissions,
+    model_card_text,
+)
 from sci_lightning.publish.spdx import SPDX_NAME, spdx_document
 from sci_lightning.redaction import scrub, secret_values
 from sci_lightning.sci.report import JSON_NAME
@@ -44,13 +49,22 @@ def _check(name: str, run, check: bool | None) -> str:
         return run()
     except ImportError as e:
         if check:
-            raise ConfigError(f"cannot check the {name}: {e}. Install the checkers with "
-                              "`pip install sci-lightning[publish]` or pass --no-check.") from None
-        return f"{name}: not checked ({e.name or 'library'} not installed; pip install sci-lightning[publish])"
+            raise ConfigError(
+                f"cannot check the {name}: {e}. Install the checkers with "
+                "`pip install sci-lightning[publish]` or pass --no-check."
+            ) from None
+        return (
+            f"{name}: not checked ({e.name or 'library'} not installed; pip install sci-lightning[publish])"
+        )
 
 
-def publish_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, check: bool | None = None,
-                download_location: str | None = None) -> Published:
+def publish_run(
+    run_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    check: bool | None = None,
+    download_location: str | None = None,
+) -> Published:
     """Write the model card, CycloneDX BOM and SPDX document of ``run_dir`` into ``out_dir``.
 
     Raises:
@@ -66,7 +80,9 @@ def publish_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]
     spdx = json.dumps(scrub(spdx_document(docs, download_location), secrets)[0], indent=2) + "\n"
     checks = []
     if check is not False:
-        checks.append(_check("model card", lambda: check_model_card(card, co2_eq_emissions(docs, secrets)), check))
+        checks.append(
+            _check("model card", lambda: check_model_card(card, co2_eq_emissions(docs, secrets)), check)
+        )
         checks.append(_check("CycloneDX BOM", lambda: check_bom(bom), check))
     files = []
     for name, text in ((MODEL_CARD_NAME, card), (BOM_NAME, bom), (SPDX_NAME, spdx)):
@@ -75,8 +91,13 @@ def publish_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]
     return Published(Path(run_dir), out, files, checks)
 
 
-def publish(path: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None, *,
-            check: bool | None = None, download_location: str | None = None) -> list[Published]:
+def publish(
+    path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    check: bool | None = None,
+    download_location: str | None = None,
+) -> list[Published]:
     """Publish a run folder (into ``out_dir``) or every run with a report under a sweep folder
     (into ``out_dir/<run folder name>``). ``out_dir`` defaults to ``path/publish``.
 
@@ -89,7 +110,11 @@ def publish(path: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None
         return [publish_run(root, out, check=check, download_location=download_location)]
     runs = [d for d in find_run_dirs(root) if (d / JSON_NAME).is_file()]
     if not runs:
-        raise ConfigError(f"{root} holds no run with a {JSON_NAME}: give a run folder or a sweep folder "
-                          "whose jobs finished with a report.")
-    return [publish_run(d, out / d.relative_to(root), check=check, download_location=download_location)
-            for d in runs]
+        raise ConfigError(
+            f"{root} holds no run with a {JSON_NAME}: give a run folder or a sweep folder "
+            "whose jobs finished with a report."
+        )
+    return [
+        publish_run(d, out / d.relative_to(root), check=check, download_location=download_location)
+        for d in runs
+    ]

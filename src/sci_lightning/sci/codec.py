@@ -48,9 +48,15 @@ class FormatError(SciLightningError, ValueError):
         super().__init__(f"{source}: {self.detail}.")
 
 
-def report_field(default: Any = _MISSING, *, key: str | None = None, doc: str = "",
-                 omit_if_default: bool = False, factory: Any = None,
-                 schema: Mapping[str, Any] | None = None) -> Any:
+def report_field(
+    default: Any = _MISSING,
+    *,
+    key: str | None = None,
+    doc: str = "",
+    omit_if_default: bool = False,
+    factory: Any = None,
+    schema: Mapping[str, Any] | None = None,
+) -> Any:
     """A dataclass field with the metadata this module reads (see the module docstring)."""
     meta = {"key": key, "doc": doc, "omit_if_default": omit_if_default, "schema": dict(schema or {})}
     if factory is not None:
@@ -179,7 +185,7 @@ def decode(hint: Any, raw: Any, path: str = "", source: str = "data") -> Any:
     return _decode_scalar(inner, raw, path, source)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _type_hints(cls: type) -> dict[str, Any]:
     """``typing.get_type_hints`` once per class (resolving them was most of reading a report)."""
     return typing.get_type_hints(cls)
@@ -217,8 +223,13 @@ def _decode_scalar(hint: Any, raw: Any, path: str, source: str) -> Any:
     raise FormatError(source, path, f"must be {_describe(hint)}, got {_shown(raw)}")
 
 
-_WORDS = {bool: "true or false", int: "an integer", float: "a finite number", str: "text",
-          datetime: "an ISO-8601 date and time"}
+_WORDS = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a finite number",
+    str: "text",
+    datetime: "an ISO-8601 date and time",
+}
 
 
 def _describe(hint: Any) -> str:

@@ -29,9 +29,10 @@ Settings arrive as a ``SciConfig`` (a dict or Hydra node is coerced, and so chec
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from sci_lightning.carbon.base import IntensityPoint, IntensitySeries, ensure_utc
 from sci_lightning.energy.base import EnergyInterval, EnergyResult
@@ -144,7 +145,9 @@ class SciInputs:
     def score(self) -> float:
         """((E x I) + M) / R in gCO2e per functional unit."""
         if self.r <= 0:
-            raise SciError(f"functional unit count R must be > 0 (got {self.r} for {self.functional_unit!r}).")
+            raise SciError(
+                f"functional unit count R must be > 0 (got {self.r} for {self.functional_unit!r})."
+            )
         return (self.energy_kwh * self.intensity_g_per_kwh + self.embodied_g) / self.r
 
 
@@ -211,8 +214,9 @@ def embodied_inputs(settings: SciConfig, tir_s: float) -> EmbodiedInputs:
     tor_f = float(settings.resources_total)
     source = settings.embodied_source
     if not settings.embodied_in_scope:
-        return EmbodiedInputs(in_scope=False, rr=rr_f, tor=tor_f, tir_s=tir_s, source=source,
-                              statement=OUT_OF_SCOPE_STATEMENT)
+        return EmbodiedInputs(
+            in_scope=False, rr=rr_f, tor=tor_f, tir_s=tir_s, source=source, statement=OUT_OF_SCOPE_STATEMENT
+        )
     te_f, source = _te_kg(settings, tor_f, source)
     el_f = float(settings.lifespan_years)  # type: ignore[arg-type]
     statement = (
@@ -220,8 +224,16 @@ def embodied_inputs(settings: SciConfig, tir_s: float) -> EmbodiedInputs:
         f"TiR = the job's duration, RR / ToR = {rr_f:g} / {tor_f:g}"
         + (f"; figures from: {source}." if source else "; source of the figures not given.")
     )
-    return EmbodiedInputs(in_scope=True, te_kg=te_f, el_years=el_f, rr=rr_f, tor=tor_f,
-                          tir_s=tir_s, source=source, statement=statement)
+    return EmbodiedInputs(
+        in_scope=True,
+        te_kg=te_f,
+        el_years=el_f,
+        rr=rr_f,
+        tor=tor_f,
+        tir_s=tir_s,
+        source=source,
+        statement=statement,
+    )
 
 
 def _te_kg(settings: SciConfig, tor: float, source: str | None) -> tuple[float, str | None]:
@@ -435,7 +447,9 @@ def compute_sci(
 
     timeline = _prepare_timeline(energy, notes)
     operational, records = integrate_operational_g(
-        timeline, intensity.points, pue=pue,
+        timeline,
+        intensity.points,
+        pue=pue,
         default_g_per_kwh=None if default_i is None else float(default_i),
     )
     filled = [r for r in records if r.fill]
@@ -454,8 +468,11 @@ def compute_sci(
         mean_i = operational / energy_kwh
     else:
         total_t = sum(r.duration_s for r in records)
-        mean_i = (sum(r.g_per_kwh * r.duration_s for r in records) / total_t) if total_t > 0 else (
-            records[0].g_per_kwh if records else 0.0)
+        mean_i = (
+            (sum(r.g_per_kwh * r.duration_s for r in records) / total_t)
+            if total_t > 0
+            else (records[0].g_per_kwh if records else 0.0)
+        )
         notes.append("job energy is 0 kWh; the reported intensity is the time-weighted mean.")
 
     emb = embodied_inputs(settings, tir_s=duration_s)
@@ -482,16 +499,24 @@ def compute_sci(
         fu = "job"
 
     price = float(settings.price_per_hour_usd)
-    inputs = SciInputs(energy_kwh=energy_kwh, intensity_g_per_kwh=mean_i, embodied_g=m_g,
-                       r=counts[fu], functional_unit=fu)
+    inputs = SciInputs(
+        energy_kwh=energy_kwh, intensity_g_per_kwh=mean_i, embodied_g=m_g, r=counts[fu], functional_unit=fu
+    )
 
     fallbacks = [dict(f) for f in (fallbacks_used or [])]
     if fallbacks:
-        notes.append("carbon intensity came through a fallback: " + "; ".join(
-            f"{f.get('provider', '?')} -> {f.get('replaced_by', '?')} ({f.get('reason', 'no reason given')})"
-            for f in fallbacks) + ".")
+        notes.append(
+            "carbon intensity came through a fallback: "
+            + "; ".join(
+                f"{f.get('provider', '?')} -> {f.get('replaced_by', '?')} ({f.get('reason', 'no reason given')})"
+                for f in fallbacks
+            )
+            + "."
+        )
     if intensity.kind == "forecast":
-        notes.append("carbon intensity is a forecast, not measured history; re-run the report when actuals exist.")
+        notes.append(
+            "carbon intensity is a forecast, not measured history; re-run the report when actuals exist."
+        )
 
     return SciResult(
         functional_unit=fu,

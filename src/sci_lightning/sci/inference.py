@@ -21,9 +21,10 @@ intensity over the stage's own window (:func:`window_intensity_g_per_kwh`), M co
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sci_lightning.energy.base import EnergyInterval
 from sci_lightning.sci.codec import report_field
@@ -65,11 +66,16 @@ class InferenceFigures:
     embodied_g: float = report_field(0.0, doc="M for the window's duration, gCO2e (0: out of scope)")
     operational_per_1000_g: float | None = report_field(None, doc="E x I / samples x 1000, gCO2e")
     embodied_per_1000_g: float | None = report_field(None, doc="M / samples x 1000, gCO2e")
-    sci_per_1000_g: float | None = report_field(None, doc="((E x I) + M) / samples x 1000, gCO2e/1000 inferences")
+    sci_per_1000_g: float | None = report_field(
+        None, doc="((E x I) + M) / samples x 1000, gCO2e/1000 inferences"
+    )
     quality: str | None = report_field(None, doc="measured | estimated | mixed (the energy's)")
     method: str | None = report_field(None, doc="how E was obtained")
     intensity_source: str | None = report_field(
-        None, omit_if_default=True, doc="where I came from (provider, region, the window it covers, fallbacks)")
+        None,
+        omit_if_default=True,
+        doc="where I came from (provider, region, the window it covers, fallbacks)",
+    )
     notes: list[str] = report_field(factory=list)
 
 
@@ -77,10 +83,20 @@ def _per_1000(grams: float | None, samples: int) -> float | None:
     return None if grams is None or samples <= 0 else grams / samples * PER_INFERENCES
 
 
-def inference_sci(*, energy_kwh: float, duration_s: float, samples: int,
-                  intensity_g_per_kwh: float | None, stage: str = "predict",
-                  te_kg: float | None = None, el_years: float | None = None, rr: float = 1.0, tor: float = 1.0,
-                  quality: str | None = None, method: str | None = None) -> InferenceFigures:
+def inference_sci(
+    *,
+    energy_kwh: float,
+    duration_s: float,
+    samples: int,
+    intensity_g_per_kwh: float | None,
+    stage: str = "predict",
+    te_kg: float | None = None,
+    el_years: float | None = None,
+    rr: float = 1.0,
+    tor: float = 1.0,
+    quality: str | None = None,
+    method: str | None = None,
+) -> InferenceFigures:
     """The Consumer SCI of one inference window (pure; see the module docstring).
 
     Args:
@@ -92,8 +108,10 @@ def inference_sci(*, energy_kwh: float, duration_s: float, samples: int,
         quality, method: how the energy was obtained (stated with the figures).
     """
     if energy_kwh < 0 or duration_s < 0 or samples < 0:
-        raise ValueError(f"inference_sci needs non-negative figures, got energy_kwh={energy_kwh}, "
-                         f"duration_s={duration_s}, samples={samples}")
+        raise ValueError(
+            f"inference_sci needs non-negative figures, got energy_kwh={energy_kwh}, "
+            f"duration_s={duration_s}, samples={samples}"
+        )
     notes: list[str] = []
     operational = None if intensity_g_per_kwh is None else energy_kwh * intensity_g_per_kwh
     if operational is None:
@@ -106,16 +124,33 @@ def inference_sci(*, energy_kwh: float, duration_s: float, samples: int,
         notes.append("no samples in the window: no per-inference figures")
     total = None if operational is None else operational + embodied
     return InferenceFigures(
-        stage=stage, samples=samples, energy_kwh=energy_kwh, duration_s=duration_s,
+        stage=stage,
+        samples=samples,
+        energy_kwh=energy_kwh,
+        duration_s=duration_s,
         energy_per_sample_kwh=energy_kwh / samples if samples else None,
-        intensity_g_per_kwh=intensity_g_per_kwh, operational_g=operational, embodied_g=embodied,
-        operational_per_1000_g=_per_1000(operational, samples), embodied_per_1000_g=_per_1000(embodied, samples),
-        sci_per_1000_g=_per_1000(total, samples), quality=quality, method=method, notes=notes,
+        intensity_g_per_kwh=intensity_g_per_kwh,
+        operational_g=operational,
+        embodied_g=embodied,
+        operational_per_1000_g=_per_1000(operational, samples),
+        embodied_per_1000_g=_per_1000(embodied, samples),
+        sci_per_1000_g=_per_1000(total, samples),
+        quality=quality,
+        method=method,
+        notes=notes,
     )
 
 
-def inference_for_report(report: "SciReport", *, stage: str, energy_kwh: float, duration_s: float, samples: int,
-                         quality: str | None = None, method: str | None = None) -> InferenceFigures:
+def inference_for_report(
+    report: SciReport,
+    *,
+    stage: str,
+    energy_kwh: float,
+    duration_s: float,
+    samples: int,
+    quality: str | None = None,
+    method: str | None = None,
+) -> InferenceFigures:
     """:func:`inference_sci` of one stage of a job, with the job's intensity (its energy-weighted
     mean I) and its embodied settings (TE, EL, RR, ToR when M is in scope): the call a
     test/predict stage record's ``energy_kwh``, ``duration_s`` and ``samples`` go into."""
@@ -123,14 +158,29 @@ def inference_for_report(report: "SciReport", *, stage: str, energy_kwh: float, 
     embodied: dict[str, Any] = {}
     if e is not None and e.in_scope:
         embodied = {"te_kg": e.te_kg, "el_years": e.el_years, "rr": e.rr, "tor": e.tor}
-    return inference_sci(energy_kwh=energy_kwh, duration_s=duration_s, samples=samples,
-                         intensity_g_per_kwh=report.intensity.mean_g_per_kwh, stage=stage,
-                         quality=quality, method=method, **embodied)
+    return inference_sci(
+        energy_kwh=energy_kwh,
+        duration_s=duration_s,
+        samples=samples,
+        intensity_g_per_kwh=report.intensity.mean_g_per_kwh,
+        stage=stage,
+        quality=quality,
+        method=method,
+        **embodied,
+    )
 
 
-def measure_inference(monitor: "EnergyMonitor", batches: Iterable[Any], infer: Callable[[Any], Any],
-                      *, intensity_g_per_kwh: float | None, pue: float = 1.0, stage: str = "inference",
-                      count: Callable[[Any], int] = len, **embodied: Any) -> InferenceFigures:
+def measure_inference(
+    monitor: EnergyMonitor,
+    batches: Iterable[Any],
+    infer: Callable[[Any], Any],
+    *,
+    intensity_g_per_kwh: float | None,
+    pue: float = 1.0,
+    stage: str = "inference",
+    count: Callable[[Any], int] = len,
+    **embodied: Any,
+) -> InferenceFigures:
     """Run ``infer`` on every batch inside one EnergyMonitor window and give its Consumer SCI.
 
     ``count(batch)`` is the number of inferences in a batch (default ``len``); ``pue`` turns
@@ -148,35 +198,63 @@ def measure_inference(monitor: "EnergyMonitor", batches: Iterable[Any], infer: C
     qualities = {c.quality for c in result.components}
     quality = qualities.pop() if len(qualities) == 1 else ("mixed" if qualities else None)
     methods = ", ".join(sorted({f"{c.component}: {c.method}" for c in result.components})) or None
-    return inference_sci(energy_kwh=result.energy_j / J_PER_KWH * pue, duration_s=result.duration_s,
-                         samples=samples, intensity_g_per_kwh=intensity_g_per_kwh, stage=stage,
-                         quality=quality, method=methods, **embodied)
+    return inference_sci(
+        energy_kwh=result.energy_j / J_PER_KWH * pue,
+        duration_s=result.duration_s,
+        samples=samples,
+        intensity_g_per_kwh=intensity_g_per_kwh,
+        stage=stage,
+        quality=quality,
+        method=methods,
+        **embodied,
+    )
 
 
-def window_intensity_g_per_kwh(points: Sequence["IntensityPoint"], started_at: datetime, ended_at: datetime,
-                               default_g_per_kwh: float | None = None) -> tuple[float, str | None]:
+def window_intensity_g_per_kwh(
+    points: Sequence[IntensityPoint],
+    started_at: datetime,
+    ended_at: datetime,
+    default_g_per_kwh: float | None = None,
+) -> tuple[float, str | None]:
     """The time-weighted grid intensity over ``[started_at, ended_at]`` and how gaps were filled.
 
     The same integration as the job's SCI (:func:`~sci_lightning.sci.compute.integrate_operational_g`)
     on one interval: seconds no point covers take the nearest point (or ``default_g_per_kwh``
     when there are none). Returns ``(g_per_kwh, fill)``, ``fill`` ``None`` | ``nearest`` | ``default``.
     """
-    _, (record,) = integrate_operational_g([EnergyInterval(started_at, ended_at, 0.0)], points,
-                                           default_g_per_kwh=default_g_per_kwh)
+    _, (record,) = integrate_operational_g(
+        [EnergyInterval(started_at, ended_at, 0.0)], points, default_g_per_kwh=default_g_per_kwh
+    )
     return record.g_per_kwh, record.fill
 
 
-def inference_for_stage(*, stage: str, energy_kwh: float, duration_s: float, samples: int,
-                        intensity_g_per_kwh: float | None, sci: "SciConfig", intensity_source: str | None = None,
-                        quality: str | None = None, method: str | None = None) -> InferenceFigures:
+def inference_for_stage(
+    *,
+    stage: str,
+    energy_kwh: float,
+    duration_s: float,
+    samples: int,
+    intensity_g_per_kwh: float | None,
+    sci: SciConfig,
+    intensity_source: str | None = None,
+    quality: str | None = None,
+    method: str | None = None,
+) -> InferenceFigures:
     """:func:`inference_sci` of one measured stage (a test/predict stage record's ``energy_kwh``,
     ``duration_s`` and ``samples``), M from the ``sci`` settings for the stage's duration."""
     e = embodied_inputs(sci, tir_s=duration_s)
     embodied: dict[str, Any] = {}
     if e.in_scope:
         embodied = {"te_kg": e.te_kg, "el_years": e.el_years, "rr": e.rr, "tor": e.tor}
-    fig = inference_sci(energy_kwh=energy_kwh, duration_s=duration_s, samples=samples,
-                        intensity_g_per_kwh=intensity_g_per_kwh, stage=stage, quality=quality, method=method,
-                        **embodied)
+    fig = inference_sci(
+        energy_kwh=energy_kwh,
+        duration_s=duration_s,
+        samples=samples,
+        intensity_g_per_kwh=intensity_g_per_kwh,
+        stage=stage,
+        quality=quality,
+        method=method,
+        **embodied,
+    )
     fig.intensity_source = intensity_source
     return fig

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sci_lightning.metric_names import sci_metrics
 from sci_lightning.sci.compute import SciResult
@@ -57,7 +58,9 @@ def log_to_logger(logger: Any, result: SciResult, step: int | None = None) -> di
     step = result.steps if step is None else step
     for lg in _as_list(logger):
         try:
-            if _tensorboard_writer(lg) is None:  # TensorBoard: one point is no chart; the text and HParams hold them
+            if (
+                _tensorboard_writer(lg) is None
+            ):  # TensorBoard: one point is no chart; the text and HParams hold them
                 lg.log_metrics(metrics, step)
             experiment = getattr(lg, "experiment", None)
             if experiment is not None and callable(getattr(experiment, "add_text", None)):
@@ -92,7 +95,7 @@ def log_run_results(logger: Any, params: dict[str, Any], results: dict[str, floa
                 _write_tensorboard_hparams(writer, clean_params, clean_results)
             else:
                 lg.log_hyperparams(clean_params)
-        except Exception as exc:  # noqa: BLE001 - reporting must not kill training
+        except Exception as exc:
             _warn_once(lg, "run results", exc)
 
 
@@ -102,7 +105,7 @@ def _write_tensorboard_hparams(writer: Any, params: dict[str, Any], results: dic
     Written directly rather than through ``TensorBoardLogger.log_hyperparams``, which would
     also log every result a second time at step 0.
     """
-    from torch.utils.tensorboard.summary import hparams  # noqa: PLC0415 - TensorBoard loggers only
+    from torch.utils.tensorboard.summary import hparams
 
     file_writer = writer._get_file_writer()
     for summary in hparams(params, results):
@@ -130,7 +133,7 @@ def log_artifacts(logger: Any, paths: Iterable[str]) -> list[str]:
                     lg.experiment.log_artifact(lg.run_id, path)
                 else:
                     _save_copy_to_wandb(lg.experiment, path)
-        except Exception as exc:  # noqa: BLE001 - reporting must not kill training
+        except Exception as exc:
             _warn_once(lg, "report files", exc)
     return files
 

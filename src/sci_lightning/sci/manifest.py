@@ -8,8 +8,9 @@ with ``if-run --manifest impact.yml``; :func:`manifest_text` is the file's text.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -22,8 +23,11 @@ MANIFEST_NAME = "impact.yml"
 
 
 def _metadata(unit: str, description: str, time: str = "sum", component: str = "sum") -> dict[str, Any]:
-    return {"unit": unit, "description": description,
-            "aggregation-method": {"time": time, "component": component}}
+    return {
+        "unit": unit,
+        "description": description,
+        "aggregation-method": {"time": time, "component": component},
+    }
 
 
 def _iso_z(t: datetime) -> str:
@@ -49,8 +53,10 @@ def _manifest_observations(result: SciResult) -> tuple[list[dict[str, Any]], lis
         else:
             groups.append(current)
     if len(groups) < len(result.intervals):
-        notes.append(f"{len(result.intervals)} energy intervals were merged into {len(groups)} observations "
-                     "of at least 1 s each (energy-weighted intensity; carbon unchanged).")
+        notes.append(
+            f"{len(result.intervals)} energy intervals were merged into {len(groups)} observations "
+            "of at least 1 s each (energy-weighted intensity; carbon unchanged)."
+        )
     span_s = sum(max(0.0, (g[-1].end - g[0].start).total_seconds()) for g in groups)
     pue = result.pue if result.pue > 0 else 1.0
     obs = []
@@ -64,16 +70,20 @@ def _manifest_observations(result: SciResult) -> tuple[list[dict[str, Any]], lis
             tot = sum(i.duration_s for i in g)
             intensity = sum(i.g_per_kwh * i.duration_s for i in g) / tot if tot > 0 else g[0].g_per_kwh
         share = (dur / span_s) if span_s > 0 else 1.0 / len(groups)
-        obs.append({
-            "timestamp": _iso_z(g[0].start),
-            "duration": max(dur, 1.0),
-            "energy-it": e_kwh / pue,
-            "grid/carbon-intensity": intensity,
-            "time-reserved": result.duration_s * share,
-        })
+        obs.append(
+            {
+                "timestamp": _iso_z(g[0].start),
+                "duration": max(dur, 1.0),
+                "energy-it": e_kwh / pue,
+                "grid/carbon-intensity": intensity,
+                "time-reserved": result.duration_s * share,
+            }
+        )
     if obs and any(o["duration"] != (g[-1].end - g[0].start).total_seconds() for o, g in zip(obs, groups)):
-        notes.append("the job lasted under 1 s; its observation duration is given as 1 s "
-                     "(time-reserved carries the real duration for M).")
+        notes.append(
+            "the job lasted under 1 s; its observation duration is given as 1 s "
+            "(time-reserved carries the real duration for M)."
+        )
     return obs, notes
 
 
@@ -89,28 +99,44 @@ def build_impact_manifest(result: SciResult, meta: Mapping[str, Any] | None = No
     and time-aggregation by sum (``aggregated.sci``) gives the job's SCI.
     """
     meta = dict(meta or {})
-    fu_field = {"job": "jobs", "epoch": "epochs", "1000_images": "thousand-images",
-                "pflop": "petaflops", "billion_parameters": "billion-parameters", "1000_tokens": "thousand-tokens"}
+    fu_field = {
+        "job": "jobs",
+        "epoch": "epochs",
+        "1000_images": "thousand-images",
+        "pflop": "petaflops",
+        "billion_parameters": "billion-parameters",
+        "1000_tokens": "thousand-tokens",
+    }
     obs, notes = _manifest_observations(result)
     emb = result.embodied
     plugins: dict[str, Any] = {
         "energy-with-pue": {
-            "method": "Multiply", "path": "builtin",
+            "method": "Multiply",
+            "path": "builtin",
             "config": {"input-parameters": ["energy-it", "pue"], "output-parameter": "energy"},
             "parameter-metadata": {
                 "inputs": {
-                    "energy-it": _metadata("kWh", "IT energy of the interval (all metered components), before PUE"),
+                    "energy-it": _metadata(
+                        "kWh", "IT energy of the interval (all metered components), before PUE"
+                    ),
                     "pue": _metadata("none", "power usage effectiveness of the facility", "copy", "copy"),
                 },
                 "outputs": {"energy": _metadata("kWh", "E: facility energy of the interval (IT x PUE)")},
             },
         },
         "operational-carbon": {
-            "method": "Multiply", "path": "builtin",
-            "config": {"input-parameters": ["energy", "grid/carbon-intensity"], "output-parameter": "carbon-operational"},
+            "method": "Multiply",
+            "path": "builtin",
+            "config": {
+                "input-parameters": ["energy", "grid/carbon-intensity"],
+                "output-parameter": "carbon-operational",
+            },
             "parameter-metadata": {
-                "inputs": {"grid/carbon-intensity": _metadata(
-                    "gCO2e/kWh", "I: time-overlap-weighted grid intensity of the interval", "avg", "avg")},
+                "inputs": {
+                    "grid/carbon-intensity": _metadata(
+                        "gCO2e/kWh", "I: time-overlap-weighted grid intensity of the interval", "avg", "avg"
+                    )
+                },
                 "outputs": {"carbon-operational": _metadata("gCO2e", "E x I of the interval")},
             },
         },
@@ -118,92 +144,143 @@ def build_impact_manifest(result: SciResult, meta: Mapping[str, Any] | None = No
     pipeline = ["energy-with-pue", "operational-carbon"]
     defaults: dict[str, Any] = {"pue": result.pue}
     if emb.in_scope:
-        plugins.update({
-            "time-share": {
-                "method": "Divide", "path": "builtin",
-                "config": {"numerator": "time-reserved", "denominator": "device/expected-lifespan", "output": "time-share"},
-                "parameter-metadata": {
-                    "inputs": {
-                        "time-reserved": _metadata("s", "TiR: the job's time in this observation"),
-                        "device/expected-lifespan": _metadata("s", "EL: expected lifespan of the hardware", "copy", "copy"),
+        plugins.update(
+            {
+                "time-share": {
+                    "method": "Divide",
+                    "path": "builtin",
+                    "config": {
+                        "numerator": "time-reserved",
+                        "denominator": "device/expected-lifespan",
+                        "output": "time-share",
                     },
-                    "outputs": {"time-share": _metadata("none", "TiR / EL")},
-                },
-            },
-            "resource-share": {
-                "method": "Divide", "path": "builtin",
-                "config": {"numerator": "resources-reserved", "denominator": "resources-total", "output": "resource-share"},
-                "parameter-metadata": {
-                    "inputs": {
-                        "resources-reserved": _metadata("count", "RR: resources reserved by the job", "copy", "copy"),
-                        "resources-total": _metadata("count", "ToR: total resources of the hardware", "copy", "copy"),
+                    "parameter-metadata": {
+                        "inputs": {
+                            "time-reserved": _metadata("s", "TiR: the job's time in this observation"),
+                            "device/expected-lifespan": _metadata(
+                                "s", "EL: expected lifespan of the hardware", "copy", "copy"
+                            ),
+                        },
+                        "outputs": {"time-share": _metadata("none", "TiR / EL")},
                     },
-                    "outputs": {"resource-share": _metadata("none", "RR / ToR", "copy", "copy")},
                 },
-            },
-            "embodied-carbon": {
-                "method": "Multiply", "path": "builtin",
-                "config": {"input-parameters": ["device/emissions-embodied", "time-share", "resource-share"],
-                           "output-parameter": "carbon-embodied"},
-                "parameter-metadata": {
-                    "inputs": {"device/emissions-embodied": _metadata(
-                        "gCO2e", "TE: total embodied emissions of the hardware", "copy", "copy")},
-                    "outputs": {"carbon-embodied": _metadata("gCO2e", "M = TE x (TiR / EL) x (RR / ToR)")},
+                "resource-share": {
+                    "method": "Divide",
+                    "path": "builtin",
+                    "config": {
+                        "numerator": "resources-reserved",
+                        "denominator": "resources-total",
+                        "output": "resource-share",
+                    },
+                    "parameter-metadata": {
+                        "inputs": {
+                            "resources-reserved": _metadata(
+                                "count", "RR: resources reserved by the job", "copy", "copy"
+                            ),
+                            "resources-total": _metadata(
+                                "count", "ToR: total resources of the hardware", "copy", "copy"
+                            ),
+                        },
+                        "outputs": {"resource-share": _metadata("none", "RR / ToR", "copy", "copy")},
+                    },
                 },
-            },
-        })
+                "embodied-carbon": {
+                    "method": "Multiply",
+                    "path": "builtin",
+                    "config": {
+                        "input-parameters": ["device/emissions-embodied", "time-share", "resource-share"],
+                        "output-parameter": "carbon-embodied",
+                    },
+                    "parameter-metadata": {
+                        "inputs": {
+                            "device/emissions-embodied": _metadata(
+                                "gCO2e", "TE: total embodied emissions of the hardware", "copy", "copy"
+                            )
+                        },
+                        "outputs": {
+                            "carbon-embodied": _metadata("gCO2e", "M = TE x (TiR / EL) x (RR / ToR)")
+                        },
+                    },
+                },
+            }
+        )
         pipeline += ["time-share", "resource-share", "embodied-carbon"]
-        defaults.update({
-            "device/emissions-embodied": emb.te_kg * 1000.0,  # type: ignore[operator]
-            "device/expected-lifespan": emb.el_years * SECONDS_PER_YEAR,  # type: ignore[operator]
-            "resources-reserved": emb.rr,
-            "resources-total": emb.tor,
-        })
+        defaults.update(
+            {
+                "device/emissions-embodied": emb.te_kg * 1000.0,  # type: ignore[operator]
+                "device/expected-lifespan": emb.el_years * SECONDS_PER_YEAR,  # type: ignore[operator]
+                "resources-reserved": emb.rr,
+                "resources-total": emb.tor,
+            }
+        )
     else:
         defaults["carbon-embodied"] = 0.0  # M out of scope
     plugins["total-carbon"] = {
-        "method": "Sum", "path": "builtin",
-        "config": {"input-parameters": ["carbon-operational", "carbon-embodied"], "output-parameter": "carbon"},
+        "method": "Sum",
+        "path": "builtin",
+        "config": {
+            "input-parameters": ["carbon-operational", "carbon-embodied"],
+            "output-parameter": "carbon",
+        },
         "parameter-metadata": {
             "inputs": {"carbon-embodied": _metadata("gCO2e", "M of the interval")},
             "outputs": {"carbon": _metadata("gCO2e", "(E x I) + M of the interval")},
         },
     }
     plugins["sci"] = {
-        "method": "Sci", "path": "builtin",
+        "method": "Sci",
+        "path": "builtin",
         "config": {"functional-unit": fu_field[result.functional_unit]},
         "parameter-metadata": {
-            "outputs": {"sci": _metadata(
-                "gCO2e per functional unit",
-                "this interval's carbon per functional unit of the whole job; summed over time it is the job's SCI")},
+            "outputs": {
+                "sci": _metadata(
+                    "gCO2e per functional unit",
+                    "this interval's carbon per functional unit of the whole job; summed over time it is the job's SCI",
+                )
+            },
         },
     }
     pipeline += ["total-carbon", "sci"]
     defaults.update({fu_field[unit]: r for unit, r in result.r_counts.items() if unit in fu_field})
     defaults.update({"jobs": 1, "epochs": result.epochs})
     metrics = ["energy", "carbon-operational", "carbon-embodied", "carbon", "sci"]
-    per_unit = {"job": ("jobs", "sci-per-job"), "epoch": ("epochs", "sci-per-epoch"),
-                "1000_images": ("thousand-images", "sci-per-thousand-images"),
-                "pflop": ("petaflops", "sci-per-petaflop"),
-                "billion_parameters": ("billion-parameters", "sci-per-billion-parameters"),
-                "1000_tokens": ("thousand-tokens", "sci-per-thousand-tokens")}
+    per_unit = {
+        "job": ("jobs", "sci-per-job"),
+        "epoch": ("epochs", "sci-per-epoch"),
+        "1000_images": ("thousand-images", "sci-per-thousand-images"),
+        "pflop": ("petaflops", "sci-per-petaflop"),
+        "billion_parameters": ("billion-parameters", "sci-per-billion-parameters"),
+        "1000_tokens": ("thousand-tokens", "sci-per-thousand-tokens"),
+    }
     for unit, (field_name, out_name) in per_unit.items():
         if result.r_counts.get(unit, 0) > 0:
             plugins[out_name] = {
-                "method": "Divide", "path": "builtin",
+                "method": "Divide",
+                "path": "builtin",
                 "config": {"numerator": "carbon", "denominator": field_name, "output": out_name},
-                "parameter-metadata": {"outputs": {out_name: _metadata(
-                    f"gCO2e/{unit.replace('_', ' ')}", f"SCI per {unit.replace('_', ' ')} (summed over time)")}},
+                "parameter-metadata": {
+                    "outputs": {
+                        out_name: _metadata(
+                            f"gCO2e/{unit.replace('_', ' ')}",
+                            f"SCI per {unit.replace('_', ' ')} (summed over time)",
+                        )
+                    }
+                },
             }
             pipeline.append(out_name)
             metrics.append(out_name)
     title = " ".join(str(x) for x in (meta.get("model"), meta.get("run_name")) if x) or "training job"
     status = str(meta.get("status") or "completed")
     interruption = meta.get("interruption") or {}
-    why = (interruption.get("signal") or interruption.get("error")) if isinstance(interruption, Mapping) else None
+    why = (
+        (interruption.get("signal") or interruption.get("error"))
+        if isinstance(interruption, Mapping)
+        else None
+    )
     description = (
         f"SCI of one sci-lightning training job ({title}), written by sci-lightning. "
-        f"Run status: {status}" + (f" ({why})" if why and status != "completed" else "")
+        f"Run status: {status}"
+        + (f" ({why})" if why and status != "completed" else "")
         + ("; the figures cover the part that ran. " if status != "completed" else ". ")
         + f"Expected aggregated sci = {result.sci!r} {result.sci_unit}. "
         f"Energy: {result.energy_quality}; intensity: {result.intensity_kind} {result.signal_type} "
@@ -211,18 +288,24 @@ def build_impact_manifest(result: SciResult, meta: Mapping[str, Any] | None = No
         + ("" if emb.in_scope else "Embodied emissions out of scope (carbon-embodied = 0). ")
         + " ".join(notes)
     ).strip()
-    return plain({
-        "name": f"sci-lightning {title}",
-        "description": description,
-        "tags": {"kind": "ml-training", "complexity": "simple", "category": "compute"},
-        "aggregation": {"metrics": metrics, "type": "both"},
-        "initialize": {"plugins": plugins},
-        "tree": {"children": {"training-job": {
-            "pipeline": {"compute": pipeline},
-            "defaults": defaults,
-            "inputs": obs,
-        }}},
-    })
+    return plain(
+        {
+            "name": f"sci-lightning {title}",
+            "description": description,
+            "tags": {"kind": "ml-training", "complexity": "simple", "category": "compute"},
+            "aggregation": {"metrics": metrics, "type": "both"},
+            "initialize": {"plugins": plugins},
+            "tree": {
+                "children": {
+                    "training-job": {
+                        "pipeline": {"compute": pipeline},
+                        "defaults": defaults,
+                        "inputs": obs,
+                    }
+                }
+            },
+        }
+    )
 
 
 def manifest_text(manifest: Mapping[str, Any]) -> str:

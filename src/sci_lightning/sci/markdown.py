@@ -24,9 +24,14 @@ __all__ = ["MD_NAME", "render_markdown", "summary_markdown"]
 
 MD_NAME = "sci_report.md"
 
-_UNIT_WORDS = {"job": "one training job", "epoch": "one training epoch", "1000_images": "1,000 training images",
-               "pflop": "one PFLOP (1e15 FLOPs) of compute", "billion_parameters": "one billion model parameters",
-               "1000_tokens": "1,000 training tokens"}
+_UNIT_WORDS = {
+    "job": "one training job",
+    "epoch": "one training epoch",
+    "1000_images": "1,000 training images",
+    "pflop": "one PFLOP (1e15 FLOPs) of compute",
+    "billion_parameters": "one billion model parameters",
+    "1000_tokens": "1,000 training tokens",
+}
 
 
 def _fmt(x: Any, digits: int = 4) -> str:
@@ -43,13 +48,24 @@ def _when(t: datetime | None) -> str:
     return (t.astimezone(timezone.utc) if t.tzinfo is not None else t).isoformat()
 
 
-def render_markdown(report: "SciReport") -> str:
+def render_markdown(report: SciReport) -> str:
     """The SCI disclosure (the specification's Report step) for one job, as Markdown."""
-    lines = [*_result_section(report), *_boundary_sections(report), *_energy_section(report),
-             *_intensity_section(report), *_embodied_section(report), *_sources_section(report),
-             *_cost_section(report), *_carbon_aware_section(report.carbon_aware), *_slots_section(report.slots),
-             *_budget_section(report.budget), *_work_section(report), *_stages_section(report),
-             *inference_section(report), *disclosure_section(report)]
+    lines = [
+        *_result_section(report),
+        *_boundary_sections(report),
+        *_energy_section(report),
+        *_intensity_section(report),
+        *_embodied_section(report),
+        *_sources_section(report),
+        *_cost_section(report),
+        *_carbon_aware_section(report.carbon_aware),
+        *_slots_section(report.slots),
+        *_budget_section(report.budget),
+        *_work_section(report),
+        *_stages_section(report),
+        *inference_section(report),
+        *disclosure_section(report),
+    ]
     lines += ["## Warnings", ""]
     lines += [f"- {w}" for w in report.warnings] or ["None."]
     lines += [
@@ -63,12 +79,12 @@ def render_markdown(report: "SciReport") -> str:
     return "\n".join(lines)
 
 
-def _unit_word(report: "SciReport") -> str:
+def _unit_word(report: SciReport) -> str:
     fu = report.functional_unit
     return _UNIT_WORDS.get(fu or "", str(fu))
 
 
-def _result_section(r: "SciReport") -> list[str]:
+def _result_section(r: SciReport) -> list[str]:
     ints, en, t = r.intensity, r.energy_kwh, r.training
     title = " / ".join(str(x) for x in (r.model, r.run_name) if x) or "training job"
     in_scope = r.embodied is not None and r.embodied.in_scope
@@ -101,11 +117,14 @@ def _result_section(r: "SciReport") -> list[str]:
     ]
     if r.val_acc is not None:
         top5 = f", top-5 {_fmt(r.val_acc_top5)}" if r.val_acc_top5 is not None else ""
-        lines += [f"Validation accuracy (final epoch, the one in last.ckpt): top-1 {_fmt(r.val_acc)}{top5}.", ""]
+        lines += [
+            f"Validation accuracy (final epoch, the one in last.ckpt): top-1 {_fmt(r.val_acc)}{top5}.",
+            "",
+        ]
     return lines
 
 
-def _work_unit_lines(r: "SciReport") -> list[str]:
+def _work_unit_lines(r: SciReport) -> list[str]:
     """SCI per PFLOP and per billion parameters (SCI for AI), when the work was counted."""
     w = r.work
     if w is None:
@@ -115,21 +134,31 @@ def _work_unit_lines(r: "SciReport") -> list[str]:
         f"- per billion parameters: {_fmt(r.sci_per.get('billion_parameters'), 6)} gCO2e/billion parameters "
         f"({w.parameters_gross} parameters gross, {w.parameters_effective} effective i.e. active per inference, "
         f"{w.parameters_trainable} trained)",
-        *([f"- per 1,000 tokens: {_fmt(r.sci_per.get('1000_tokens'), 6)} gCO2e/1000 tokens ({w.tokens_seen} tokens)"]
-          if w.tokens_seen else []),
+        *(
+            [
+                f"- per 1,000 tokens: {_fmt(r.sci_per.get('1000_tokens'), 6)} gCO2e/1000 tokens ({w.tokens_seen} tokens)"
+            ]
+            if w.tokens_seen
+            else []
+        ),
     ]
 
 
-def _work_section(r: "SciReport") -> list[str]:
+def _work_section(r: SciReport) -> list[str]:
     """The SCI for AI work counts with their methods, and the disclosures."""
     lines: list[str] = []
     w = r.work
     if w is not None:
         lines += ["## Work done (SCI for AI)", "", "| Figure | Value | Method |", "|---|---|---|"]
-        figures = {"train_flops": w.train_flops, "val_flops": w.val_flops, "extraction_flops": w.extraction_flops,
-                   "parameters_gross": w.parameters_gross, "parameters_effective": w.parameters_effective,
-                   "parameters_trainable": w.parameters_trainable,
-                   "images_seen": w.images_seen}
+        figures = {
+            "train_flops": w.train_flops,
+            "val_flops": w.val_flops,
+            "extraction_flops": w.extraction_flops,
+            "parameters_gross": w.parameters_gross,
+            "parameters_effective": w.parameters_effective,
+            "parameters_trainable": w.parameters_trainable,
+            "images_seen": w.images_seen,
+        }
         lines += [f"| {k} | {_fmt(v, 6)} | {w.methods.get(k, 'n/a')} |" for k, v in figures.items()]
         lines += [f"- {n}" for n in w.notes] + [""]
     if r.disclosures:
@@ -137,7 +166,7 @@ def _work_section(r: "SciReport") -> list[str]:
     return lines
 
 
-def _boundary_sections(r: "SciReport") -> list[str]:
+def _boundary_sections(r: SciReport) -> list[str]:
     t = r.training
     return [
         "## Software boundary",
@@ -162,11 +191,14 @@ def _hosts_line(t: Any) -> list[str]:
     if t.world_size <= 1:
         return []
     hosts = ", ".join(t.hosts) or "hosts not recorded"
-    return [f"It ran as {t.world_size} processes on {len(t.hosts) or '?'} host(s) ({hosts}); host-level energy "
-            "(RAPL, CPU-time and RAM estimates) is counted once per host, each GPU once.", ""]
+    return [
+        f"It ran as {t.world_size} processes on {len(t.hosts) or '?'} host(s) ({hosts}); host-level energy "
+        "(RAPL, CPU-time and RAM estimates) is counted once per host, each GPU once.",
+        "",
+    ]
 
 
-def _energy_section(r: "SciReport") -> list[str]:
+def _energy_section(r: SciReport) -> list[str]:
     components = r.energy_kwh.components
     lines = [
         "## Methodology",
@@ -190,7 +222,7 @@ def _energy_section(r: "SciReport") -> list[str]:
     return lines
 
 
-def _intensity_section(r: "SciReport") -> list[str]:
+def _intensity_section(r: SciReport) -> list[str]:
     ints = r.intensity
     lines = [
         "",
@@ -206,13 +238,15 @@ def _intensity_section(r: "SciReport") -> list[str]:
     ]
     if ints.fallbacks:
         lines += ["Fallbacks used:", ""]
-        lines += [f"- {f.get('provider', '?')} replaced by {f.get('replaced_by', '?')}: {f.get('reason', '')}"
-                  for f in ints.fallbacks]
+        lines += [
+            f"- {f.get('provider', '?')} replaced by {f.get('replaced_by', '?')}: {f.get('reason', '')}"
+            for f in ints.fallbacks
+        ]
         lines.append("")
     return lines
 
 
-def _embodied_section(r: "SciReport") -> list[str]:
+def _embodied_section(r: SciReport) -> list[str]:
     emb = r.embodied
     lines = ["### Embodied emissions (M)", "", str(emb.statement if emb else None), ""]
     if emb is not None and emb.in_scope:
@@ -226,7 +260,7 @@ def _embodied_section(r: "SciReport") -> list[str]:
     return lines
 
 
-def _sources_section(r: "SciReport") -> list[str]:
+def _sources_section(r: SciReport) -> list[str]:
     ints, emb, components = r.intensity, r.embodied, r.energy_kwh.components
     methods = sorted({f"{c.component}: {c.method} ({c.quality})" for c in components}) or ["no components"]
     if emb is not None and emb.source:
@@ -246,7 +280,7 @@ def _sources_section(r: "SciReport") -> list[str]:
     return lines
 
 
-def _cost_section(r: "SciReport") -> list[str]:
+def _cost_section(r: SciReport) -> list[str]:
     hours = r.duration_s / 3600.0 if r.duration_s is not None else None
     return [
         "",
@@ -257,13 +291,15 @@ def _cost_section(r: "SciReport") -> list[str]:
     ]
 
 
-def _carbon_aware_section(ca: "CarbonAware | None") -> list[str]:
+def _carbon_aware_section(ca: CarbonAware | None) -> list[str]:
     if ca is None or not ca.findings:
         return []
     lines = ["## Carbon-aware scheduling", ""]
     if ca.saving_g is not None:
-        lines.append(f"Running at the lowest-carbon time would have saved {_fmt(ca.saving_g, 4)} gCO2e "
-                     f"({_fmt(ca.saving_pct, 3)} %).")
+        lines.append(
+            f"Running at the lowest-carbon time would have saved {_fmt(ca.saving_g, 4)} gCO2e "
+            f"({_fmt(ca.saving_pct, 3)} %)."
+        )
     for k, v in ca.findings.items():
         if k not in ("saving_g", "saving_pct"):
             lines.append(f"- {k}: {_fmt(v) if not isinstance(v, (dict, list)) else json.dumps(v)}")
@@ -275,17 +311,22 @@ def _epochs(epochs: float | None) -> str:
     return "an unknown number of (iterable data)" if epochs is None else f"{epochs:.6g}"
 
 
-def _stages_section(r: "SciReport") -> list[str]:
+def _stages_section(r: SciReport) -> list[str]:
     """Stages measured outside ``fit`` (validate, test, predict, tune): not in the SCI above."""
     if not r.stages:
         return []
-    lines = ["## Other stages (not in the SCI above)", "",
-             "| Stage | Start (UTC) | Duration (s) | Energy (kWh, PUE applied) | Samples | Batches | Quality |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Other stages (not in the SCI above)",
+        "",
+        "| Stage | Start (UTC) | Duration (s) | Energy (kWh, PUE applied) | Samples | Batches | Quality |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for st in r.stages:
         name = f"{st.stage} ({st.method})" if st.method else st.stage
-        lines.append(f"| {name} | {_when(st.started_at)} | {_fmt(st.duration_s, 6)} | {_fmt(st.energy_kwh, 6)} | "
-                     f"{st.samples} | {st.batches} | {st.quality} |")
+        lines.append(
+            f"| {name} | {_when(st.started_at)} | {_fmt(st.duration_s, 6)} | {_fmt(st.energy_kwh, 6)} | "
+            f"{st.samples} | {st.batches} | {st.quality} |"
+        )
     return lines + [""]
 
 
@@ -293,23 +334,41 @@ def _slots_section(block: dict[str, Any] | None) -> list[str]:
     """``schedule=interrupt``: the slots actually run (with their intensity), the pauses, the notes."""
     if not block:
         return []
-    lines = ["## Run slots (schedule=interrupt)", "",
-             f"Status: **{block.get('status')}**; between slots the job {'waited in-process' if block.get('pause') == 'wait' else 'exited and was resumed'}"
-             f"; deadline {block.get('deadline') or 'n/a'}.", ""]
+    lines = [
+        "## Run slots (schedule=interrupt)",
+        "",
+        f"Status: **{block.get('status')}**; between slots the job {'waited in-process' if block.get('pause') == 'wait' else 'exited and was resumed'}"
+        f"; deadline {block.get('deadline') or 'n/a'}.",
+        "",
+    ]
     run = block.get("run") or []
     if run:
-        lines += ["| Slot | Start (UTC) | End (UTC) | Steps | Mean intensity (gCO2e/kWh) |", "|---|---|---|---|---|"]
-        lines += [f"| {i} | {r.get('start')} | {r.get('end') or 'running'} | {r.get('steps')} | "
-                  f"{_fmt(r.get('mean_g_per_kwh'), 4)} |" for i, r in enumerate(run, 1)]
+        lines += [
+            "| Slot | Start (UTC) | End (UTC) | Steps | Mean intensity (gCO2e/kWh) |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {i} | {r.get('start')} | {r.get('end') or 'running'} | {r.get('steps')} | "
+            f"{_fmt(r.get('mean_g_per_kwh'), 4)} |"
+            for i, r in enumerate(run, 1)
+        ]
         lines.append("")
     for i, p in enumerate(block.get("pauses") or [], 1):
         joules = p.get("it_energy_j")
-        energy = f"{_fmt(joules / 3.6e6, 4)} kWh IT ({_fmt(joules, 4)} J)" if joules is not None else "n/a (not measured)"
-        lines.append(f"- pause {i}: {p.get('start')} to {p.get('end')} ({_fmt(p.get('duration_s'), 6)} s), "
-                     f"idle energy {energy}; included in E above.")
+        energy = (
+            f"{_fmt(joules / 3.6e6, 4)} kWh IT ({_fmt(joules, 4)} J)"
+            if joules is not None
+            else "n/a (not measured)"
+        )
+        lines.append(
+            f"- pause {i}: {p.get('start')} to {p.get('end')} ({_fmt(p.get('duration_s'), 6)} s), "
+            f"idle energy {energy}; included in E above."
+        )
     if block.get("next_start"):
-        lines.append(f"- paused: next slot starts {block['next_start']} (sbatch --begin={block.get('sbatch_begin')}); "
-                     f"resume with ckpt_path={block.get('ckpt_path')}.")
+        lines.append(
+            f"- paused: next slot starts {block['next_start']} (sbatch --begin={block.get('sbatch_begin')}); "
+            f"resume with ckpt_path={block.get('ckpt_path')}."
+        )
     lines += [f"- note: {n}" for n in block.get("notes") or []]
     return lines + [""]
 
@@ -318,11 +377,18 @@ def _budget_section(b: dict[str, Any] | None) -> list[str]:
     """The carbon budget: limits, the projected job total, the action and how much work was done."""
     if not b:
         return []
-    limits = " / ".join(x for x in (f"{_fmt(b.get('budget_g'))} gCO2e" if b.get("budget_g") is not None else "",
-                                    f"{_fmt(b.get('budget_kwh'))} kWh" if b.get("budget_kwh") is not None else "") if x)
+    limits = " / ".join(
+        x
+        for x in (
+            f"{_fmt(b.get('budget_g'))} gCO2e" if b.get("budget_g") is not None else "",
+            f"{_fmt(b.get('budget_kwh'))} kWh" if b.get("budget_kwh") is not None else "",
+        )
+        if x
+    )
     fraction = b.get("fraction_done")
     lines = [
-        "## Carbon budget", "",
+        "## Carbon budget",
+        "",
         "| Budget | Projected job total | Action | Exceeded | Stopped at budget | Planned work done |",
         "|---|---|---|---|---|---|",
         f"| {limits or 'n/a'} | {_fmt(b.get('projected_kwh'), 4)} kWh, {_fmt(b.get('projected_g'), 4)} gCO2e | "
@@ -340,13 +406,15 @@ def _budget_section(b: dict[str, Any] | None) -> list[str]:
 
 def summary_markdown(result: SciResult) -> str:
     """A short Markdown table of the SCI and its parts (for TensorBoard's text tab)."""
-    return "\n".join([
-        "| SCI term | value |",
-        "|---|---|",
-        f"| SCI | {result.sci:.6g} {result.sci_unit} |",
-        f"| E (IT x PUE) | {result.energy_kwh:.6g} kWh ({result.energy_quality}) |",
-        f"| I (energy-weighted) | {result.mean_intensity_g_per_kwh:.6g} gCO2e/kWh ({result.intensity_kind}, {result.intensity_source}) |",
-        f"| operational | {result.operational_g:.6g} gCO2e |",
-        f"| embodied | {result.embodied_g:.6g} gCO2e{'' if result.embodied.in_scope else ' (out of scope)'} |",
-        f"| cost | {result.cost_usd:.4g} USD |",
-    ])
+    return "\n".join(
+        [
+            "| SCI term | value |",
+            "|---|---|",
+            f"| SCI | {result.sci:.6g} {result.sci_unit} |",
+            f"| E (IT x PUE) | {result.energy_kwh:.6g} kWh ({result.energy_quality}) |",
+            f"| I (energy-weighted) | {result.mean_intensity_g_per_kwh:.6g} gCO2e/kWh ({result.intensity_kind}, {result.intensity_source}) |",
+            f"| operational | {result.operational_g:.6g} gCO2e |",
+            f"| embodied | {result.embodied_g:.6g} gCO2e{'' if result.embodied.in_scope else ' (out of scope)'} |",
+            f"| cost | {result.cost_usd:.4g} USD |",
+        ]
+    )

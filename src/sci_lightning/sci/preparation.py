@@ -21,10 +21,11 @@ import json
 import logging
 import os
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from sci_lightning.fileio import atomic_write_text
 from sci_lightning.sci.codec import FormatError, decode, encode, report_field
@@ -75,42 +76,66 @@ class PreparationFigures:
     cache: str | None = report_field(None, doc="the cache file the build wrote")
     reused: bool = report_field(False, doc="the run reused a cache built before (amortised)")
     within_training: bool = report_field(
-        False, doc="the build ran inside the training window: its energy is already part of the training E "
-                   "(shown as its own activity, not added again)")
+        False,
+        doc="the build ran inside the training window: its energy is already part of the training E "
+        "(shown as its own activity, not added again)",
+    )
     notes: list[str] = report_field(factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return encode(self)
 
 
-def _quality(measurement: "Measurement") -> str | None:
+def _quality(measurement: Measurement) -> str | None:
     qualities = {c.quality for c in measurement.components}
     return qualities.pop() if len(qualities) == 1 else ("mixed" if qualities else None)
 
 
-def build_record(activity: str, measurement: "Measurement", *, items: int, cache: str | os.PathLike[str] | None,
-                 pue: float = 1.0) -> PreparationFigures:
+def build_record(
+    activity: str,
+    measurement: Measurement,
+    *,
+    items: int,
+    cache: str | os.PathLike[str] | None,
+    pue: float = 1.0,
+) -> PreparationFigures:
     """The record of one build from its EnergyMonitor window's measurement."""
     it_kwh = measurement.energy_j / _J_PER_KWH
     methods = sorted({f"{c.component} ({c.device}): {c.method}, {c.quality}" for c in measurement.components})
     return PreparationFigures(
-        activity=activity, build_id=uuid.uuid4().hex, energy_kwh=it_kwh * pue, it_energy_kwh=it_kwh, pue=pue,
-        duration_s=measurement.duration_s, items=int(items), started_at=measurement.started_at,
-        ended_at=measurement.ended_at, quality=_quality(measurement), method="; ".join(methods) or None,
-        cache=None if cache is None else str(cache), notes=list(measurement.warnings),
+        activity=activity,
+        build_id=uuid.uuid4().hex,
+        energy_kwh=it_kwh * pue,
+        it_energy_kwh=it_kwh,
+        pue=pue,
+        duration_s=measurement.duration_s,
+        items=int(items),
+        started_at=measurement.started_at,
+        ended_at=measurement.ended_at,
+        quality=_quality(measurement),
+        method="; ".join(methods) or None,
+        cache=None if cache is None else str(cache),
+        notes=list(measurement.warnings),
     )
 
 
-def _default_monitor(energy: Any) -> "EnergyMonitor":
+def _default_monitor(energy: Any) -> EnergyMonitor:
     from sci_lightning.energy.monitor import EnergyMonitor
 
     return EnergyMonitor(config=energy, sync=lambda: None)  # host work: CPU and RAM meters, no GPU sync
 
 
-def measure_build(activity: str, build: Callable[[], None], *, items: int | Callable[[], int],
-                  cache: str | os.PathLike[str] | None, energy: Any = None, pue: float = 1.0,
-                  monitor_factory: Callable[[Any], "EnergyMonitor"] | None = None,
-                  within_training: bool = False) -> PreparationFigures | None:
+def measure_build(
+    activity: str,
+    build: Callable[[], None],
+    *,
+    items: int | Callable[[], int],
+    cache: str | os.PathLike[str] | None,
+    energy: Any = None,
+    pue: float = 1.0,
+    monitor_factory: Callable[[Any], EnergyMonitor] | None = None,
+    within_training: bool = False,
+) -> PreparationFigures | None:
     """Run ``build`` inside an EnergyMonitor window and write its record beside ``cache``
     (when a cache file is given). ``items`` may be a callable, read after the build.
 
@@ -144,7 +169,9 @@ def measure_build(activity: str, build: Callable[[], None], *, items: int | Call
             pass
     if measurement is None:
         return None
-    record = build_record(activity, measurement, items=items() if callable(items) else items, cache=cache, pue=pue)
+    record = build_record(
+        activity, measurement, items=items() if callable(items) else items, cache=cache, pue=pue
+    )
     record.within_training = within_training
     try:
         if cache is not None:
@@ -184,8 +211,9 @@ def write_preparation(run_dir: str | os.PathLike[str], records: Iterable[Prepara
         return None
     path = Path(run_dir) / PREPARATION_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps({"schema_version": 1, "activities": [r.to_dict() for r in records]},
-                                       indent=2) + "\n")
+    atomic_write_text(
+        path, json.dumps({"schema_version": 1, "activities": [r.to_dict() for r in records]}, indent=2) + "\n"
+    )
     return path
 
 

@@ -27,10 +27,11 @@ import json
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from sci_lightning.energy.base import METHODS, EnergyResult
 from sci_lightning.fileio import atomic_write_text
@@ -101,7 +102,9 @@ class SciTerms:
     """The four SCI terms for the headline functional unit: SCI = ((E x I) + M) / R."""
 
     energy_kwh: float | None = report_field(key="E_kwh", doc="E, facility energy (IT x PUE), kWh")
-    intensity_g_per_kwh: float | None = report_field(key="I_g_per_kwh", doc="I, energy-weighted mean, gCO2e/kWh")
+    intensity_g_per_kwh: float | None = report_field(
+        key="I_g_per_kwh", doc="I, energy-weighted mean, gCO2e/kWh"
+    )
     embodied_g: float | None = report_field(key="M_g", doc="M, embodied emissions, gCO2e")
     r: float | None = report_field(key="R", doc="R, functional units in the job")
     formula: str = report_field(SCI_FORMULA)
@@ -178,12 +181,18 @@ class TrainingCounts:
     (defined in :mod:`sci_lightning.accounting` and docs/accounting.md)."""
 
     epochs: float | None = report_field(
-        0.0, doc="fractional epochs (batches / batches per epoch); null: unknown (iterable data)")
-    steps: int = report_field(0, doc="optimizer steps (the same figure as optimizer_steps; kept for v1 readers)")
+        0.0, doc="fractional epochs (batches / batches per epoch); null: unknown (iterable data)"
+    )
+    steps: int = report_field(
+        0, doc="optimizer steps (the same figure as optimizer_steps; kept for v1 readers)"
+    )
     images: int = report_field(0, doc="training samples (the same figure as samples; kept for v1 readers)")
     world_size: int = 1
-    hosts: list[str] = report_field(factory=list, omit_if_default=True,
-                                    doc="the hosts the job ran on (host-level energy counted once per host)")
+    hosts: list[str] = report_field(
+        factory=list,
+        omit_if_default=True,
+        doc="the hosts the job ran on (host-level energy counted once per host)",
+    )
     batches: int = report_field(0, doc="training batches (training_step calls)")
     optimizer_steps: int = report_field(0, doc="optimizer steps Lightning counted (trainer.global_step)")
     samples: int = report_field(0, doc="training samples, batch sizes as Lightning infers them, all ranks")
@@ -200,7 +209,9 @@ class StageFigures:
     energy_kwh: float | None = report_field(None, doc="facility energy of the stage (IT x PUE), kWh")
     it_energy_kwh: float | None = report_field(None, doc="IT energy of the stage, kWh")
     pue: float | None = None
-    samples: int | None = report_field(0, doc="samples the stage's loop ran (all ranks); null: not counted (tune)")
+    samples: int | None = report_field(
+        0, doc="samples the stage's loop ran (all ranks); null: not counted (tune)"
+    )
     batches: int | None = report_field(0, doc="batches the stage's loop ran; null: not counted (tune)")
     quality: str | None = report_field(None, doc="measured | estimated | mixed")
     methods: list[str] = report_field(factory=list, doc="how each component was metered")
@@ -217,17 +228,24 @@ class WorkFigures:
     total_flops: float = report_field(0.0, doc="train + val + extraction FLOPs (R of pflop x 1e15)")
     train_flops: float = report_field(0.0, doc="forward + backward FLOPs of the training steps run")
     val_flops: float = report_field(0.0, doc="forward FLOPs of the validation batches run")
-    extraction_flops: float = report_field(0.0, doc="frozen-backbone feature extraction FLOPs (cached features)")
+    extraction_flops: float = report_field(
+        0.0, doc="frozen-backbone feature extraction FLOPs (cached features)"
+    )
     train_flops_per_step: float = 0.0
     val_flops_per_batch: float = 0.0
     train_steps: int = 0
     val_batches: int = 0
-    parameters_gross: int = report_field(0, doc="all parameters of the final model (R of billion_parameters x 1e9)")
+    parameters_gross: int = report_field(
+        0, doc="all parameters of the final model (R of billion_parameters x 1e9)"
+    )
     parameters_effective: int = report_field(
-        0, doc="SCI for AI effective parameters: active per inference (all of them for a dense model)")
+        0, doc="SCI for AI effective parameters: active per inference (all of them for a dense model)"
+    )
     parameters_trainable: int = report_field(0, doc="parameters the job trained (requires_grad)")
     images_seen: int = report_field(0, doc="training images in the batches run")
-    tokens_seen: int = report_field(0, doc="sequence data: training tokens in the batches run (R of 1000_tokens x 1000)")
+    tokens_seen: int = report_field(
+        0, doc="sequence data: training tokens in the batches run (R of 1000_tokens x 1000)"
+    )
     methods: dict[str, str] = report_field(factory=dict, doc="figure -> how it was obtained")
     notes: list[str] = report_field(factory=list)
 
@@ -271,7 +289,7 @@ class CarbonAware:
         return plain(self.findings)
 
     @classmethod
-    def decode_json(cls, raw: Any, path: str, source: str) -> "CarbonAware":
+    def decode_json(cls, raw: Any, path: str, source: str) -> CarbonAware:
         findings = decode(dict[str, Any], raw, path, source)
         for key, hint in [*((k, float | None) for k in cls._NUMBERS), *((k, str | None) for k in cls._TEXTS)]:
             if key in findings:
@@ -292,11 +310,13 @@ class SciReport:
     schema_version: int = report_field(SCHEMA_VERSION, schema={"const": SCHEMA_VERSION})
     model: str | None = report_field(None, doc="timm model name")
     run_name: str | None = report_field(None)
-    functional_unit: str | None = report_field(None, doc="the headline R",
-                                               schema={"enum": [*FUNCTIONAL_UNITS, None]})
+    functional_unit: str | None = report_field(
+        None, doc="the headline R", schema={"enum": [*FUNCTIONAL_UNITS, None]}
+    )
     sci: SciFigures
     sci_per: dict[str, float | None] = report_field(
-        factory=dict, doc="SCI per job / epoch / 1000_images / pflop / billion_parameters / 1000_tokens")
+        factory=dict, doc="SCI per job / epoch / 1000_images / pflop / billion_parameters / 1000_tokens"
+    )
     functional_unit_counts: dict[str, float] = report_field(factory=dict, doc="R for each unit")
     sci_inputs: SciTerms | None = None
     energy_kwh: EnergyBreakdown = report_field(factory=EnergyBreakdown)
@@ -309,7 +329,9 @@ class SciReport:
     pue: float | None = None
     cost_usd: float | None = None
     price_per_hour_usd: float | None = None
-    val_acc: float | None = report_field(None, doc="top-1 validation accuracy of the final epoch (last.ckpt), 0..1")
+    val_acc: float | None = report_field(
+        None, doc="top-1 validation accuracy of the final epoch (last.ckpt), 0..1"
+    )
     val_acc_top5: float | None = None
     hardware: dict[str, Any] = report_field(factory=dict)
     settings: dict[str, Any] = report_field(factory=dict)
@@ -322,34 +344,49 @@ class SciReport:
     credits: list[str] = report_field(factory=list)
     generated_at: datetime | None = None
     carbon_aware: CarbonAware | None = report_field(None, omit_if_default=True)
-    status: str | None = report_field(None, omit_if_default=True, doc="completed | interrupted | failed | paused")
+    status: str | None = report_field(
+        None, omit_if_default=True, doc="completed | interrupted | failed | paused"
+    )
     interruption: dict[str, Any] | None = report_field(
-        None, omit_if_default=True, doc="what stopped the run: signal (SIGINT|SIGTERM|SIGUSR1) or error (redacted)"
+        None,
+        omit_if_default=True,
+        doc="what stopped the run: signal (SIGINT|SIGTERM|SIGUSR1) or error (redacted)",
     )
     parts: list[dict[str, Any]] = report_field(
-        factory=list, doc="one entry per run part (fit): started_at, ended_at, energy, steps, images, status, checkpoint"
+        factory=list,
+        doc="one entry per run part (fit): started_at, ended_at, energy, steps, images, status, checkpoint",
     )
-    unmeasured_s: float = report_field(0.0, doc="wall time after a killed part's last checkpoint, not measured, s")
-    work: WorkFigures | None = report_field(None, omit_if_default=True, doc="SCI for AI: FLOPs and parameters")
+    unmeasured_s: float = report_field(
+        0.0, doc="wall time after a killed part's last checkpoint, not measured, s"
+    )
+    work: WorkFigures | None = report_field(
+        None, omit_if_default=True, doc="SCI for AI: FLOPs and parameters"
+    )
     disclosures: list[str] = report_field(factory=list, doc="SCI for AI disclosures (sci.disclosures)")
     functional_unit_rationale: str | None = report_field(
-        None, omit_if_default=True, doc="why the headline functional unit was chosen (sci.functional_unit_rationale)")
+        None,
+        omit_if_default=True,
+        doc="why the headline functional unit was chosen (sci.functional_unit_rationale)",
+    )
     budget: dict[str, Any] | None = report_field(
-        None, omit_if_default=True,
+        None,
+        omit_if_default=True,
         doc="the carbon budget (sci.budget_g / budget_kwh): limits, the projected job total and its method, "
-            "whether it was exceeded and the run stopped at it, steps done / planned",
+        "whether it was exceeded and the run stopped at it, steps done / planned",
     )
     stages: list[StageFigures] = report_field(
         factory=list,
         doc="stages outside fit (validate, test, predict, tune), each measured in its own window; not in the SCI",
     )
     slots: dict[str, Any] | None = report_field(
-        None, omit_if_default=True,
+        None,
+        omit_if_default=True,
         doc="schedule=interrupt: status (running | completed | paused), the planned slots, the slots actually run "
-            "(start, end, steps), the pauses (start, end, duration_s, it_energy_j), next_start, sbatch_begin, ckpt_path",
+        "(start, end, steps), the pauses (start, end, duration_s, it_energy_j), next_start, sbatch_begin, ckpt_path",
     )
     inference: list[InferenceFigures] = report_field(
-        factory=list, omit_if_default=True,
+        factory=list,
+        omit_if_default=True,
         doc="Consumer SCI (SCI for AI): one entry per measured inference stage (test, predict, your own loop)",
     )
 
@@ -362,7 +399,7 @@ class SciReport:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], source: str = JSON_NAME) -> "SciReport":
+    def from_dict(cls, data: Mapping[str, Any], source: str = JSON_NAME) -> SciReport:
         """A report from its JSON data (any ``schema_version`` so far; newer ones with a warning).
 
         Raises:
@@ -371,8 +408,13 @@ class SciReport:
         """
         version = data.get("schema_version") if isinstance(data, Mapping) else None
         if isinstance(version, (int, float)) and not isinstance(version, bool) and version > SCHEMA_VERSION:
-            log.warning("%s has schema_version %s; this version of sci-lightning knows up to %s "
-                        "and reads the fields it knows.", source, version, SCHEMA_VERSION)
+            log.warning(
+                "%s has schema_version %s; this version of sci-lightning knows up to %s "
+                "and reads the fields it knows.",
+                source,
+                version,
+                SCHEMA_VERSION,
+            )
         report = decode(cls, data, "", source)
         t = report.training
         if not (t.batches or t.optimizer_steps or t.samples):  # a version-1 file: steps, images only
@@ -380,7 +422,7 @@ class SciReport:
         return report
 
     @classmethod
-    def read(cls, path: str | os.PathLike[str]) -> "SciReport":
+    def read(cls, path: str | os.PathLike[str]) -> SciReport:
         """The report in ``path``: a ``sci_report.json`` file or the run folder holding it.
 
         Raises:
@@ -429,17 +471,25 @@ _READ_MAX = 4096
 
 
 def _credits_electricity_maps(result: SciResult) -> bool:
-    texts = [result.intensity_source, *result.intensity_notes,
-             *(str(f.get("provider", "")) + " " + str(f.get("replaced_by", "")) for f in result.fallbacks)]
+    texts = [
+        result.intensity_source,
+        *result.intensity_notes,
+        *(str(f.get("provider", "")) + " " + str(f.get("replaced_by", "")) for f in result.fallbacks),
+    ]
     return any("electricitymaps" in re.sub(r"[^a-z]", "", t.lower()) for t in texts)
 
 
 def _components(energy: EnergyResult) -> list[ComponentFigures]:
     return [
         ComponentFigures(
-            component=c.component, device=c.device, energy_kwh=c.energy_kwh, method=c.method,
+            component=c.component,
+            device=c.device,
+            energy_kwh=c.energy_kwh,
+            method=c.method,
             method_description=METHODS.get(c.method, (c.quality, "unknown method"))[1],
-            quality=c.quality, status=c.status, notes=list(c.notes),
+            quality=c.quality,
+            status=c.status,
+            notes=list(c.notes),
         )
         for c in energy.components
     ]
@@ -447,23 +497,42 @@ def _components(energy: EnergyResult) -> list[ComponentFigures]:
 
 def _intensity(result: SciResult) -> IntensityInfo:
     intervals = [
-        IntervalFigures(start=i.start, end=i.end, energy_kwh=i.energy_kwh, g_per_kwh=i.g_per_kwh,
-                        operational_g=i.operational_g,
-                        **({"filled_s": i.filled_s, "fill": i.fill, "fill_g_per_kwh": i.fill_g_per_kwh}
-                           if i.fill else {}))
+        IntervalFigures(
+            start=i.start,
+            end=i.end,
+            energy_kwh=i.energy_kwh,
+            g_per_kwh=i.g_per_kwh,
+            operational_g=i.operational_g,
+            **(
+                {"filled_s": i.filled_s, "fill": i.fill, "fill_g_per_kwh": i.fill_g_per_kwh} if i.fill else {}
+            ),
+        )
         for i in result.intervals
     ]
     return IntensityInfo(
-        mean_g_per_kwh=result.mean_intensity_g_per_kwh, intervals=intervals,
-        source=result.intensity_source, region=result.intensity_region, signal_type=result.signal_type,
-        kind=result.intensity_kind, fallbacks=plain(list(result.fallbacks)), notes=list(result.intensity_notes),
+        mean_g_per_kwh=result.mean_intensity_g_per_kwh,
+        intervals=intervals,
+        source=result.intensity_source,
+        region=result.intensity_region,
+        signal_type=result.signal_type,
+        kind=result.intensity_kind,
+        fallbacks=plain(list(result.fallbacks)),
+        notes=list(result.intensity_notes),
     )
 
 
 def _embodied(result: SciResult) -> EmbodiedFigures:
     e = result.embodied
-    return EmbodiedFigures(in_scope=e.in_scope, te_kg=e.te_kg, el_years=e.el_years, rr=e.rr, tor=e.tor,
-                           tir_s=e.tir_s, source=e.source, statement=e.statement)
+    return EmbodiedFigures(
+        in_scope=e.in_scope,
+        te_kg=e.te_kg,
+        el_years=e.el_years,
+        rr=e.rr,
+        tor=e.tor,
+        tir_s=e.tir_s,
+        source=e.source,
+        statement=e.statement,
+    )
 
 
 def _work(result: SciResult) -> WorkFigures | None:
@@ -490,10 +559,15 @@ def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any
         sci=SciFigures(value=result.sci, unit=result.sci_unit),
         sci_per=dict(result.sci_per),
         functional_unit_counts=dict(result.r_counts),
-        sci_inputs=SciTerms(energy_kwh=result.inputs.energy_kwh, intensity_g_per_kwh=result.inputs.intensity_g_per_kwh,
-                            embodied_g=result.inputs.embodied_g, r=result.inputs.r),
-        energy_kwh=EnergyBreakdown(total=result.energy_kwh, it_total=result.it_energy_kwh,
-                                   components=_components(energy)),
+        sci_inputs=SciTerms(
+            energy_kwh=result.inputs.energy_kwh,
+            intensity_g_per_kwh=result.inputs.intensity_g_per_kwh,
+            embodied_g=result.inputs.embodied_g,
+            r=result.inputs.r,
+        ),
+        energy_kwh=EnergyBreakdown(
+            total=result.energy_kwh, it_total=result.it_energy_kwh, components=_components(energy)
+        ),
         duration_s=result.duration_s,
         intensity=_intensity(result),
         operational_g=result.operational_g,
@@ -507,16 +581,26 @@ def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any
         val_acc_top5=meta.get("val_acc_top5"),
         hardware=meta.get("hardware") or {},
         settings=meta.get("settings") or {},
-        training=TrainingCounts(epochs=result.epochs, steps=result.steps, images=result.images,
-                                world_size=energy.world_size, batches=result.batches,
-                                optimizer_steps=result.steps, samples=result.images, hosts=list(energy.hosts)),
+        training=TrainingCounts(
+            epochs=result.epochs,
+            steps=result.steps,
+            images=result.images,
+            world_size=energy.world_size,
+            batches=result.batches,
+            optimizer_steps=result.steps,
+            samples=result.images,
+            hosts=list(energy.hosts),
+        ),
         started_at=result.started_at,
         ended_at=result.ended_at,
         quality=QualityInfo(energy=result.energy_quality, intensity=result.intensity_kind),
         boundary=meta.get("boundary") or DEFAULT_BOUNDARY,
         warnings=[*energy.warnings, *result.notes],
-        credits=(["Carbon-intensity data: Electricity Maps (https://www.electricitymaps.com)"]
-                 if _credits_electricity_maps(result) else []),
+        credits=(
+            ["Carbon-intensity data: Electricity Maps (https://www.electricitymaps.com)"]
+            if _credits_electricity_maps(result)
+            else []
+        ),
         generated_at=datetime.now(timezone.utc),
         carbon_aware=None if ca is None else CarbonAware(dict(ca)),
         status=meta.get("status"),
@@ -528,9 +612,13 @@ def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any
         functional_unit_rationale=result.functional_unit_rationale,
         budget=meta.get("budget"),
         slots=meta.get("slots"),
-        inference=decode(list[InferenceFigures], meta.get("inference") or [], "inference", "the report being built"),
-        stages=[decode(StageFigures, st, f"stages[{i}]", "the report being built")
-                for i, st in enumerate(meta.get("stages") or [])],
+        inference=decode(
+            list[InferenceFigures], meta.get("inference") or [], "inference", "the report being built"
+        ),
+        stages=[
+            decode(StageFigures, st, f"stages[{i}]", "the report being built")
+            for i, st in enumerate(meta.get("stages") or [])
+        ],
     )
     # Through the JSON form once: every figure is checked and typed as a reader will see it.
     return SciReport.from_dict(report.to_dict(), "the report being built")
@@ -539,8 +627,9 @@ def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any
 # --------------------------------------------------------------------------- writing
 
 
-def write_run_report(out_dir: str | os.PathLike, result: SciResult, energy: EnergyResult,
-                     meta: Mapping[str, Any] | None = None) -> SciReport:
+def write_run_report(
+    out_dir: str | os.PathLike, result: SciResult, energy: EnergyResult, meta: Mapping[str, Any] | None = None
+) -> SciReport:
     """Write ``sci_report.json``, ``sci_report.md`` and ``impact.yml`` into ``out_dir``.
 
     Args:
@@ -559,7 +648,8 @@ def write_run_report(out_dir: str | os.PathLike, result: SciResult, energy: Ener
     manifest, n_manifest = scrub(build_impact_manifest(result, meta), secrets)
     if n_report or n_manifest:
         data["warnings"].append(
-            f"{n_report + n_manifest} value(s) equal to secret environment variables were redacted from the report.")
+            f"{n_report + n_manifest} value(s) equal to secret environment variables were redacted from the report."
+        )
     report = SciReport.from_dict(data, str(out / JSON_NAME))
     md, _ = scrub(render_markdown(report), secrets)
     # Defence in depth: a secret split across serialised text is still caught here.
@@ -570,8 +660,11 @@ def write_run_report(out_dir: str | os.PathLike, result: SciResult, energy: Ener
     return report
 
 
-def add_stages(report_path: str | os.PathLike[str], stages: list[dict[str, Any]],
-               inference: list[InferenceFigures] | None = None) -> SciReport:
+def add_stages(
+    report_path: str | os.PathLike[str],
+    stages: list[dict[str, Any]],
+    inference: list[InferenceFigures] | None = None,
+) -> SciReport:
     """Rewrite the report at ``report_path`` (and its ``.md`` beside it) with ``stages``
     (dicts of :class:`StageFigures` fields): stages run after the fit that wrote it; and,
     when given, ``inference``: the Consumer SCI of those of them that were test / predict."""

@@ -11,9 +11,10 @@ Schema the report uses (``type``, ``properties``, ``required``, ``additionalProp
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from sci_lightning.sci.codec import json_schema
 from sci_lightning.sci.report import SCHEMA_VERSION, SciReport
@@ -46,8 +47,9 @@ _TYPE_CHECKS = {
     "boolean": lambda v: isinstance(v, bool),
     "null": lambda v: v is None,
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool))
-    or (isinstance(v, float) and v.is_integer()),
+    "integer": lambda v: (
+        (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
+    ),
 }
 
 
@@ -78,7 +80,11 @@ def validate(data: Any, schema: Mapping[str, Any], path: str = "") -> list[str]:
 
 
 def _validate_object(data: dict, schema: Mapping[str, Any], path: str) -> list[str]:
-    errors = [f"{path}.{k}".lstrip(".") + ": required but missing" for k in schema.get("required", ()) if k not in data]
+    errors = [
+        f"{path}.{k}".lstrip(".") + ": required but missing"
+        for k in schema.get("required", ())
+        if k not in data
+    ]
     properties = schema.get("properties", {})
     extra = schema.get("additionalProperties", True)
     for key, value in data.items():

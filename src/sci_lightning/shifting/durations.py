@@ -29,10 +29,15 @@ def parse_duration(value: Any, what: str = "schedule.duration", *, allow_zero: b
         td = value
     else:
         if isinstance(value, bool) or value is None:
-            raise setting_error(what, value, "is not a duration", f"Give e.g. {what}=2h, 90m, 5400s or 1h30m.")
+            raise setting_error(
+                what, value, "is not a duration", f"Give e.g. {what}=2h, 90m, 5400s or 1h30m."
+            )
         if isinstance(value, (int, float)) or re.fullmatch(r"\s*\d+(\.\d*)?\s*", str(value)):
             raise setting_error(
-                what, value, "has no unit", f"Write the unit, e.g. {what}={value}s or {what}={value}m (units: d, h, m, s)."
+                what,
+                value,
+                "has no unit",
+                f"Write the unit, e.g. {what}={value}s or {what}={value}m (units: d, h, m, s).",
             )
         text = str(value).strip().replace(" ", "")
         pos = 0
@@ -44,14 +49,18 @@ def parse_duration(value: Any, what: str = "schedule.duration", *, allow_zero: b
             pos = m.end()
         if pos != len(text) or not text:
             raise setting_error(
-                what, value, "is not a duration I can read",
+                what,
+                value,
+                "is not a duration I can read",
                 f"Use numbers with units d/h/m/s, e.g. {what}=2h, 90m, 5400s or 1h30m.",
             )
         td = timedelta(seconds=total_s)
     if allow_zero and td == timedelta(0):
         return td
     if td <= timedelta(0):
-        raise setting_error(what, value, "must be longer than zero", f"Give a positive duration, e.g. {what}=2h.")
+        raise setting_error(
+            what, value, "must be longer than zero", f"Give a positive duration, e.g. {what}=2h."
+        )
     return td
 
 

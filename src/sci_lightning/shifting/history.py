@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from sci_lightning.shifting.durations import parse_duration
 
@@ -95,7 +96,9 @@ def duration_from_previous_report(
     return DurationEstimate(timedelta(seconds=newest[2]), "previous_report", str(newest[1]))
 
 
-def duration_from_first_epoch(first_epoch_s: float, max_epochs: int, overhead_s: float = 0.0) -> DurationEstimate:
+def duration_from_first_epoch(
+    first_epoch_s: float, max_epochs: int, overhead_s: float = 0.0
+) -> DurationEstimate:
     """Expected duration = first epoch time x ``max_epochs`` + ``overhead_s``.
 
     The first epoch includes warm-up, so this errs long. A job that learns its duration
@@ -107,7 +110,8 @@ def duration_from_first_epoch(first_epoch_s: float, max_epochs: int, overhead_s:
         raise ValueError(f"max_epochs={max_epochs!r} must be >= 1.")
     total_s = float(first_epoch_s) * int(max_epochs) + max(float(overhead_s), 0.0)
     return DurationEstimate(
-        timedelta(seconds=total_s), "first_epoch",
+        timedelta(seconds=total_s),
+        "first_epoch",
         f"{first_epoch_s:.1f} s x {int(max_epochs)} epochs (measured first epoch)",
     )
 
@@ -128,7 +132,9 @@ def _read_report(path: Path) -> dict[str, Any]:
     return data
 
 
-def _matching_duration_s(report: Mapping[str, Any], model: str, settings: Mapping[str, Any] | None) -> float | None:
+def _matching_duration_s(
+    report: Mapping[str, Any], model: str, settings: Mapping[str, Any] | None
+) -> float | None:
     """The report's ``duration_s`` when it is of ``model`` with ``settings``; None otherwise."""
     if report.get("model") != model:
         return None

@@ -65,7 +65,7 @@ import numpy as np
 from sci_lightning.carbon.base import IntensityPoint, IntensitySeries
 from sci_lightning.errors import ConfigError
 from sci_lightning.shifting.durations import parse_duration
-from sci_lightning.shifting.planner import TIE_REL_TOL, Plan, PlanError, plan_best_start, window_mean
+from sci_lightning.shifting.planner import TIE_REL_TOL, Plan, plan_best_start, window_mean
 
 __all__ = [
     "INTERRUPTIBLE_METHOD",
@@ -97,8 +97,13 @@ class Slot:
         return self.end - self.start
 
     def to_dict(self) -> dict[str, Any]:
-        return {"start": _iso(self.start), "end": _iso(self.end), "length_s": self.length.total_seconds(),
-                "mean_g_per_kwh": self.mean_g_per_kwh, "emissions_g": self.emissions_g}
+        return {
+            "start": _iso(self.start),
+            "end": _iso(self.end),
+            "length_s": self.length.total_seconds(),
+            "mean_g_per_kwh": self.mean_g_per_kwh,
+            "emissions_g": self.emissions_g,
+        }
 
 
 @dataclass(frozen=True)
@@ -251,8 +256,14 @@ def plan_interruptible(
     if not math.isfinite(idle_w) or idle_w < 0:
         raise ConfigError(f"pause_idle_w={pause_idle_w!r} must be a finite number >= 0.")
 
-    single = plan_best_start(series, dur, window_start=window_start, now=now, align="window_start",
-                             window_end=(window_start or now or datetime.now(timezone.utc)) + horizon)
+    single = plan_best_start(
+        series,
+        dur,
+        window_start=window_start,
+        now=now,
+        align="window_start",
+        window_end=(window_start or now or datetime.now(timezone.utc)) + horizon,
+    )
     t0 = single.now_start
     points = single.points
     end = min(single.window_end, points[-1].end)
@@ -262,18 +273,32 @@ def plan_interruptible(
     notes = list(single.notes)
 
     cum = _Cumulative(points, t0)
-    found = _solve(cum, dur.total_seconds(), (end - t0).total_seconds(), grid_step.total_seconds(),
-                   slot_min.total_seconds(), pause.total_seconds(), power, idle_w)
-    slots_s = found if found is not None else [(0.0, dur.total_seconds())]  # the DP always has the single slot
+    found = _solve(
+        cum,
+        dur.total_seconds(),
+        (end - t0).total_seconds(),
+        grid_step.total_seconds(),
+        slot_min.total_seconds(),
+        pause.total_seconds(),
+        power,
+        idle_w,
+    )
+    slots_s = (
+        found if found is not None else [(0.0, dur.total_seconds())]
+    )  # the DP always has the single slot
     slots = tuple(_slot(points, t0, a, b, power) for a, b in slots_s)
     run_g = math.fsum(s.emissions_g for s in slots)
-    idle_g = math.fsum(idle_w / 1000.0 * cum.integral_gh(b, a) for (_, b), (a, _) in zip(slots_s, slots_s[1:]))
+    idle_g = math.fsum(
+        idle_w / 1000.0 * cum.integral_gh(b, a) for (_, b), (a, _) in zip(slots_s, slots_s[1:])
+    )
     run_s = math.fsum(b - a for a, b in slots_s)
     gap_s = math.fsum(a - b for (_, b), (a, _) in zip(slots_s, slots_s[1:]))
     kw_h = power / 1000.0 * dur.total_seconds() / 3600.0
     if nominal:
-        notes.append("no power or energy given: figures are for a job drawing 1 kW (percentages hold for any power "
-                     "when pause_idle_w=0).")
+        notes.append(
+            "no power or energy given: figures are for a job drawing 1 kW (percentages hold for any power "
+            "when pause_idle_w=0)."
+        )
     return InterruptiblePlan(
         slots=slots,
         duration=dur,
@@ -297,15 +322,24 @@ def plan_interruptible(
     )
 
 
-def slots_emissions_g(points: tuple[IntensityPoint, ...] | list[IntensityPoint],
-                      slots: list[tuple[datetime, datetime]], power_w: float, pause_idle_w: float = 0.0) -> float:
+def slots_emissions_g(
+    points: tuple[IntensityPoint, ...] | list[IntensityPoint],
+    slots: list[tuple[datetime, datetime]],
+    power_w: float,
+    pause_idle_w: float = 0.0,
+) -> float:
     """Emissions (g) of running at ``power_w`` in ``slots`` and idling at ``pause_idle_w`` between them.
 
     Computed with the single-start planner's overlap-weighted mean, independently of the DP.
     """
-    run = math.fsum(power_w / 1000.0 * (b - a).total_seconds() / 3600.0 * window_mean(points, a, b) for a, b in slots)
-    idle = math.fsum(pause_idle_w / 1000.0 * (a - b).total_seconds() / 3600.0 * window_mean(points, b, a)
-                     for (_, b), (a, _) in zip(slots, slots[1:]) if a > b)
+    run = math.fsum(
+        power_w / 1000.0 * (b - a).total_seconds() / 3600.0 * window_mean(points, a, b) for a, b in slots
+    )
+    idle = math.fsum(
+        pause_idle_w / 1000.0 * (a - b).total_seconds() / 3600.0 * window_mean(points, b, a)
+        for (_, b), (a, _) in zip(slots, slots[1:])
+        if a > b
+    )
     return run + idle
 
 
@@ -356,8 +390,16 @@ def _slot(points: tuple[IntensityPoint, ...], t0: datetime, a_s: float, b_s: flo
 # --------------------------------------------------------------------------- the dynamic programme
 
 
-def _solve(cum: _Cumulative, dur_s: float, horizon_s: float, step_s: float, min_slot_s: float,
-           pause_s: float, power_w: float, idle_w: float) -> list[tuple[float, float]] | None:
+def _solve(
+    cum: _Cumulative,
+    dur_s: float,
+    horizon_s: float,
+    step_s: float,
+    min_slot_s: float,
+    pause_s: float,
+    power_w: float,
+    idle_w: float,
+) -> list[tuple[float, float]] | None:
     """The best slots as (start_s, end_s) offsets from t0 (see the module docstring); None if none fits."""
     n_steps = int(math.floor(horizon_s / step_s + 1e-9))
     c = max(1, int(math.ceil(min_slot_s / step_s - 1e-9)))
@@ -397,15 +439,35 @@ def _solve(cum: _Cumulative, dur_s: float, horizon_s: float, step_s: float, min_
         paused[k] = np.minimum(paused[k], running[k])
         best = _finish(best, "run", k, running[k], work_run, t_s[k], horizon_s, cum, kw, j_idx)
         last_ok = (j_idx == 0) | (work_next >= min_slot_s - _EPS_S)
-        best = _finish(best, "new", k, np.where(last_ok, paused[k], inf), work_next, t_s[k], horizon_s, cum, kw,
-                       j_idx + 1)
+        best = _finish(
+            best,
+            "new",
+            k,
+            np.where(last_ok, paused[k], inf),
+            work_next,
+            t_s[k],
+            horizon_s,
+            cum,
+            kw,
+            j_idx + 1,
+        )
     if best is None:
         return None
     return _backtrack(best[3], running, paused, run_began, paused_by_pause, work_run, work_next, t_s, c)
 
 
-def _finish(best, kind: str, k: int, cost: np.ndarray, work: np.ndarray, t_k: float, horizon_s: float,
-            cum: _Cumulative, kw: float, n_slots: np.ndarray):
+def _finish(
+    best,
+    kind: str,
+    k: int,
+    cost: np.ndarray,
+    work: np.ndarray,
+    t_k: float,
+    horizon_s: float,
+    cum: _Cumulative,
+    kw: float,
+    n_slots: np.ndarray,
+):
     """``best`` or a better finish from these states at ``t_k`` (the last slot runs ``work`` more)."""
     ends = t_k + work
     ok = np.isfinite(cost) & (work > _EPS_S) & (ends <= horizon_s + _EPS_S)

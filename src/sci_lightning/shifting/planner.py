@@ -35,22 +35,23 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Literal
 
 from sci_lightning.carbon.base import IntensityPoint, IntensitySeries, ensure_utc
 from sci_lightning.errors import ConfigError, SciLightningError
 from sci_lightning.shifting.durations import format_duration, parse_duration
 
 __all__ = [
-    "Align",
-    "CarbonProjection",
     "DEFAULT_WINDOW",
     "METHOD",
+    "TIE_REL_TOL",
+    "Align",
+    "CarbonProjection",
     "Plan",
     "PlanError",
-    "TIE_REL_TOL",
     "carbon_aware_findings",
     "cross_check_optimal",
     "normalize_points",
@@ -91,10 +92,14 @@ def normalize_points(points: Iterable[IntensityPoint]) -> tuple[list[IntensityPo
             raise PlanError(f"forecast point {i} ends ({_iso(end)}) before it starts ({_iso(start)}).")
         value = float(p.g_per_kwh)
         if not math.isfinite(value):
-            raise PlanError(f"forecast point {i} at {_iso(start)} has a non-finite intensity ({p.g_per_kwh!r}).")
+            raise PlanError(
+                f"forecast point {i} at {_iso(start)} has a non-finite intensity ({p.g_per_kwh!r})."
+            )
         pts.append(IntensityPoint(start, end, value))
     if not pts:
-        raise PlanError("the forecast has no points. Fix: check the provider's region and that it offers forecasts.")
+        raise PlanError(
+            "the forecast has no points. Fix: check the provider's region and that it offers forecasts."
+        )
     if any(b.start < a.start for a, b in zip(pts, pts[1:])):
         notes.append("forecast points were not in time order; sorted them.")
     pts.sort(key=lambda p: (p.start, p.end, p.g_per_kwh))
@@ -129,7 +134,9 @@ def normalize_points(points: Iterable[IntensityPoint]) -> tuple[list[IntensityPo
     return out, notes
 
 
-def window_mean(points: Sequence[IntensityPoint], start: datetime, end: datetime, _starts: list | None = None) -> float:
+def window_mean(
+    points: Sequence[IntensityPoint], start: datetime, end: datetime, _starts: list | None = None
+) -> float:
     """Mean intensity over ``[start, end)``: each point weighted by its overlap with the window.
 
     ``points`` must be sorted, gap-free and cover the window (see :func:`normalize_points`);
@@ -300,7 +307,9 @@ def plan_best_start(
             "Fix: give a window that ends in the future (e.g. window_h=24 from now)."
         )
     if we <= ws:
-        raise PlanError(f"the planning window ends ({_iso(we)}) before it starts ({_iso(ws)}). Fix: window_end > window_start.")
+        raise PlanError(
+            f"the planning window ends ({_iso(we)}) before it starts ({_iso(ws)}). Fix: window_end > window_start."
+        )
     if ws < now:
         notes.append(f"window start {_iso(ws)} is in the past; planning from now ({_iso(now)}).")
         ws = now
@@ -439,14 +448,18 @@ def cross_check_optimal(
     tol = rel_tol * max(abs(v), 1.0)
     problems = []
     if abs(ours - v) > tol:
-        problems.append(f"the SDK says {v:.6g} g/kWh for the window at {_iso(s)}, the forecast gives {ours:.6g}")
+        problems.append(
+            f"the SDK says {v:.6g} g/kWh for the window at {_iso(s)}, the forecast gives {ours:.6g}"
+        )
     if abs(plan.best_mean_g_per_kwh - v) > tol:
         problems.append(
             f"best means differ: SDK {v:.6g} g/kWh at {_iso(s)}, planner {plan.best_mean_g_per_kwh:.6g} "
             f"at {_iso(plan.best_start)}"
         )
     elif s != plan.best_start:
-        problems.append(f"equal best means but different starts: SDK {_iso(s)}, planner {_iso(plan.best_start)}")
+        problems.append(
+            f"equal best means but different starts: SDK {_iso(s)}, planner {_iso(plan.best_start)}"
+        )
     result["agrees"] = not problems
     result["reason"] = "; ".join(problems) if problems else "same best window and mean."
     return result
@@ -481,7 +494,9 @@ def carbon_aware_findings(plan: Plan, energy_kwh: float, actual_start: datetime)
     saving_g = saving_pct = None
     if actual_mean is not None:
         saving_g = energy_kwh * (actual_mean - plan.best_mean_g_per_kwh)
-        saving_pct = 100.0 * (actual_mean - plan.best_mean_g_per_kwh) / actual_mean if actual_mean > 0 else 0.0
+        saving_pct = (
+            100.0 * (actual_mean - plan.best_mean_g_per_kwh) / actual_mean if actual_mean > 0 else 0.0
+        )
     return {
         "actual_start": _iso(actual_start),
         "best_start": _iso(plan.best_start),

@@ -31,9 +31,10 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Any, Callable, Mapping, TextIO
+from typing import Any, TextIO
 
 from sci_lightning.carbon.base import IntensityProvider, IntensitySeries, ensure_utc
 from sci_lightning.errors import ConfigError
@@ -76,7 +77,9 @@ def system_clock() -> datetime:
 class WaitCancelled(SystemExit):
     """Ctrl-C while waiting for the low-carbon start: exit (status 130) without training."""
 
-    def __init__(self, message: str = "cancelled while waiting for the low-carbon start; training not started."):
+    def __init__(
+        self, message: str = "cancelled while waiting for the low-carbon start; training not started."
+    ):
         super().__init__(130)
         self.message = message
 
@@ -156,7 +159,9 @@ def fetch_plan(
     horizon = we - ws
     series = provider.forecast(start=ws, horizon=horizon)
     if not isinstance(series, IntensitySeries):
-        raise PlanError(f"provider {getattr(provider, 'name', provider)!r} returned {type(series).__name__}, not a forecast.")
+        raise PlanError(
+            f"provider {getattr(provider, 'name', provider)!r} returned {type(series).__name__}, not a forecast."
+        )
     plan = plan_best_start(series, duration, window_start=ws, window_end=we, now=now, align=align)  # type: ignore[arg-type]
     check = None
     sdk = getattr(provider, "forecast_with_optimal", None)
@@ -196,9 +201,19 @@ def fetch_interruptible_plan(
         raise PlanError(f"the deadline is {format_duration(-horizon) if horizon else '0s'} in the past.")
     series = provider.forecast(start=now, horizon=horizon)
     if not isinstance(series, IntensitySeries):
-        raise PlanError(f"provider {getattr(provider, 'name', provider)!r} returned {type(series).__name__}, not a forecast.")
-    return plan_interruptible(series, duration, deadline=horizon, min_slot=min_slot, pause_cost=pause_cost,
-                              energy_kwh=energy_kwh, pause_idle_w=pause_idle_w, now=now)
+        raise PlanError(
+            f"provider {getattr(provider, 'name', provider)!r} returned {type(series).__name__}, not a forecast."
+        )
+    return plan_interruptible(
+        series,
+        duration,
+        deadline=horizon,
+        min_slot=min_slot,
+        pause_cost=pause_cost,
+        energy_kwh=energy_kwh,
+        pause_idle_w=pause_idle_w,
+        now=now,
+    )
 
 
 def sdk_cross_check(
@@ -217,9 +232,12 @@ def sdk_cross_check(
     if minutes != int(minutes):
         return None
     try:
-        _, optimal = forecast_with_optimal(window_start, window_end - window_start, window_size_min=int(minutes))
-        sdk_grid = plan_best_start(series, duration, window_start=window_start, window_end=window_end, now=now,
-                                   align="window_start")
+        _, optimal = forecast_with_optimal(
+            window_start, window_end - window_start, window_size_min=int(minutes)
+        )
+        sdk_grid = plan_best_start(
+            series, duration, window_start=window_start, window_end=window_end, now=now, align="window_start"
+        )
     except Exception as exc:  # the cross-check is a bonus, never a failure
         log.warning("Carbon Aware SDK cross-check skipped: %s", exc)
         return {"agrees": False, "reason": f"cross-check not possible: {exc}"}
@@ -318,13 +336,18 @@ def wait_for_best_start(
 
     target, reason = target_of(plan)
     if reason == "max_wait":
-        notes.append(f"best start {_utc_text(plan.best_start)} is beyond max_wait ({format_duration(max_wait)}); "
-                     f"starting at {_utc_text(deadline)} instead.")
+        notes.append(
+            f"best start {_utc_text(plan.best_start)} is beyond max_wait ({format_duration(max_wait)}); "
+            f"starting at {_utc_text(deadline)} instead."
+        )
     if target <= t0:
         return ScheduleOutcome("wait", "already_best", plan, started_at=t0, notes=notes)
     log.info(
         "carbon-aware wait: best start %s (forecast mean %.1f g/kWh vs %.1f now, %.1f%% lower); waiting %s",
-        _utc_text(plan.best_start), plan.best_mean_g_per_kwh, plan.now_mean_g_per_kwh, plan.saving_pct,
+        _utc_text(plan.best_start),
+        plan.best_mean_g_per_kwh,
+        plan.now_mean_g_per_kwh,
+        plan.saving_pct,
         format_duration(target - t0),
     )
     try:
@@ -343,20 +366,26 @@ def wait_for_best_start(
                         warned = True
                     new = None
                 if new is not None and (
-                    new.generated_at is None or plan.generated_at is None or new.generated_at > plan.generated_at
+                    new.generated_at is None
+                    or plan.generated_at is None
+                    or new.generated_at > plan.generated_at
                 ):
                     plan = new
                     replans += 1
                     target, reason = target_of(plan)
-                    msg = (f"re-planned with the forecast of {_utc_text(plan.generated_at) if plan.generated_at else 'now'}: "
-                           f"best start {_utc_text(plan.best_start)} ({plan.best_mean_g_per_kwh:.1f} g/kWh)")
+                    msg = (
+                        f"re-planned with the forecast of {_utc_text(plan.generated_at) if plan.generated_at else 'now'}: "
+                        f"best start {_utc_text(plan.best_start)} ({plan.best_mean_g_per_kwh:.1f} g/kWh)"
+                    )
                     log.info(msg)
                     notes.append(msg)
                     continue
             remaining = target - now
-            line = (f"Waiting for the low-carbon start {_utc_text(target)} "
-                    f"({plan.best_mean_g_per_kwh:.0f} vs {plan.now_mean_g_per_kwh:.0f} g/kWh now): "
-                    f"{_fmt_left(remaining)} left (Ctrl-C to cancel)")
+            line = (
+                f"Waiting for the low-carbon start {_utc_text(target)} "
+                f"({plan.best_mean_g_per_kwh:.0f} vs {plan.now_mean_g_per_kwh:.0f} g/kWh now): "
+                f"{_fmt_left(remaining)} left (Ctrl-C to cancel)"
+            )
             if tty:
                 stream.write("\r" + line + " ")
                 stream.flush()
@@ -382,7 +411,13 @@ def wait_for_best_start(
     started = clock()
     log.info("carbon-aware wait over (%s); starting training at %s", reason, _utc_text(started))
     return ScheduleOutcome(
-        "wait", reason, plan, started_at=started, waited_s=(started - t0).total_seconds(), replans=replans, notes=notes
+        "wait",
+        reason,
+        plan,
+        started_at=started,
+        waited_s=(started - t0).total_seconds(),
+        replans=replans,
+        notes=notes,
     )
 
 
@@ -431,7 +466,9 @@ def before_training(
     except ConfigError:
         raise
     except Exception as exc:  # provider faults and unusable forecasts: start now, say why
-        return _planning_failed(schedule.mode, f"carbon-aware planning failed, starting now: {exc}", clock(), dsource)
+        return _planning_failed(
+            schedule.mode, f"carbon-aware planning failed, starting now: {exc}", clock(), dsource
+        )
     if schedule.mode != "wait":
         out = _start_now(schedule.mode, plan, clock())
     else:
@@ -461,8 +498,12 @@ def plan_after_first_epoch(
     dur, dsource = _duration_and_source(duration, "duration", "first_epoch")
     try:
         plan, check = fetch_plan(
-            _provider_of(provider), dur, now=actual_start, window_start=actual_start,
-            window_end=actual_start + timedelta(hours=schedule.window_h), align=schedule.align,
+            _provider_of(provider),
+            dur,
+            now=actual_start,
+            window_start=actual_start,
+            window_end=actual_start + timedelta(hours=schedule.window_h),
+            align=schedule.align,
         )
     except ConfigError:
         raise
@@ -470,11 +511,20 @@ def plan_after_first_epoch(
         msg = f"carbon-aware planning after the first epoch failed: {exc}"
         return _planning_failed(schedule.mode, msg, actual_start, dsource)
     note = "duration measured from the first epoch; the job could only report, not wait."
-    return ScheduleOutcome(schedule.mode, "no_shift", plan, started_at=actual_start, duration_source=dsource,
-                           sdk_cross_check=check, notes=[note])
+    return ScheduleOutcome(
+        schedule.mode,
+        "no_shift",
+        plan,
+        started_at=actual_start,
+        duration_source=dsource,
+        sdk_cross_check=check,
+        notes=[note],
+    )
 
 
-def _duration_and_source(duration: DurationEstimate | timedelta | str, what: str, source: str) -> tuple[timedelta, str]:
+def _duration_and_source(
+    duration: DurationEstimate | timedelta | str, what: str, source: str
+) -> tuple[timedelta, str]:
     """The duration as a timedelta and where it came from (``source`` unless an estimate says)."""
     if isinstance(duration, DurationEstimate):
         return duration.duration, duration.source
@@ -490,8 +540,10 @@ def _provider_of(provider: IntensityProvider | Callable[[], IntensityProvider] |
 
 
 def _deferred(mode: str, now: datetime) -> ScheduleOutcome:
-    note = ("no expected duration (schedule.duration unset and no previous sci_report.json for this model): "
-            "planning after the first epoch; the job runs now and reports what shifting would have saved.")
+    note = (
+        "no expected duration (schedule.duration unset and no previous sci_report.json for this model): "
+        "planning after the first epoch; the job runs now and reports what shifting would have saved."
+    )
     if mode == "wait":
         log.warning(note)
     return ScheduleOutcome(mode, "deferred", started_at=now, notes=[note])
@@ -499,8 +551,9 @@ def _deferred(mode: str, now: datetime) -> ScheduleOutcome:
 
 def _planning_failed(mode: str, msg: str, started_at: datetime, duration_source: str) -> ScheduleOutcome:
     log.warning(msg)
-    return ScheduleOutcome(mode, "planning_failed", started_at=started_at, duration_source=duration_source,
-                           notes=[msg])
+    return ScheduleOutcome(
+        mode, "planning_failed", started_at=started_at, duration_source=duration_source, notes=[msg]
+    )
 
 
 def _start_now(mode: str, plan: Plan, now: datetime) -> ScheduleOutcome:
@@ -514,14 +567,25 @@ def _start_now(mode: str, plan: Plan, now: datetime) -> ScheduleOutcome:
         )
     log.info(
         "carbon-aware %s: best start %s (%.1f g/kWh) vs now %.1f g/kWh: %.1f%% lower",
-        mode, _utc_text(plan.best_start), plan.best_mean_g_per_kwh, plan.now_mean_g_per_kwh, plan.saving_pct,
+        mode,
+        _utc_text(plan.best_start),
+        plan.best_mean_g_per_kwh,
+        plan.now_mean_g_per_kwh,
+        plan.saving_pct,
     )
     return out
 
 
 def _wait_then_start(
-    schedule: ScheduleConfig, prov: IntensityProvider, plan: Plan, dur: timedelta, window_end: datetime,
-    clock: Clock, sleep: Callable[[float], Any], stream: TextIO | None, isatty: bool | None,
+    schedule: ScheduleConfig,
+    prov: IntensityProvider,
+    plan: Plan,
+    dur: timedelta,
+    window_end: datetime,
+    clock: Clock,
+    sleep: Callable[[float], Any],
+    stream: TextIO | None,
+    isatty: bool | None,
 ) -> ScheduleOutcome:
     """``wait``: sleep until the best start, re-planning on the same provider and window end."""
 
@@ -530,9 +594,13 @@ def _wait_then_start(
         return new
 
     return wait_for_best_start(
-        plan, replan,
+        plan,
+        replan,
         max_wait=parse_duration(schedule.max_wait, "schedule.max_wait"),
         replan_every=parse_duration(schedule.replan_every, "schedule.replan_every"),
         log_every=parse_duration(schedule.log_every, "schedule.log_every"),
-        clock=clock, sleep=sleep, stream=stream, isatty=isatty,
+        clock=clock,
+        sleep=sleep,
+        stream=stream,
+        isatty=isatty,
     )
