@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from sci_lightning.campaign.rollup import (
 from sci_lightning.fileio import atomic_write_text
 from sci_lightning.redaction import redact, scrub, secret_values
 from sci_lightning.sci.codec import plain
+from sci_lightning.timefmt import iso_millis_z
 
 __all__ = [
     "JSON_NAME",
@@ -495,15 +496,10 @@ def _child_name(r: CampaignRun, taken: set[str]) -> str:
     return name
 
 
-def _iso_z(t: datetime) -> str:
-    t = t.astimezone(timezone.utc) if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
-
-
 def _observation(r: CampaignRun, fallback: datetime) -> dict[str, Any]:
     energy = r.counted("energy_kwh")
     return {
-        "timestamp": _iso_z(r.started_at or r.ended_at or fallback),
+        "timestamp": iso_millis_z(r.started_at or r.ended_at or fallback),
         "duration": max(1.0, r.counted("duration_s")),
         "energy": energy,
         "grid/carbon-intensity": r.counted("operational_g") / energy if energy > 0 else 0.0,
@@ -514,7 +510,7 @@ def _observation(r: CampaignRun, fallback: datetime) -> dict[str, Any]:
 def _prep_observation(p: CampaignPreparation, fallback: datetime) -> dict[str, Any]:
     r = p.record
     return {
-        "timestamp": _iso_z(r.started_at or fallback),
+        "timestamp": iso_millis_z(r.started_at or fallback),
         "duration": max(1.0, r.duration_s),
         "energy": p.energy_kwh,
         "grid/carbon-intensity": p.counted_g / p.energy_kwh if p.energy_kwh > 0 else 0.0,

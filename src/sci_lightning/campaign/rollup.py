@@ -49,6 +49,7 @@ from typing import Any
 
 from sci_lightning.energy.base import EnergyResult
 from sci_lightning.errors import ConfigError
+from sci_lightning.run_dirs import walk_run_dirs
 from sci_lightning.sci.codec import FormatError
 from sci_lightning.sci.preparation import (
     PREPARATION_FILE,
@@ -253,27 +254,7 @@ def find_run_dirs(root: str | os.PathLike[str], max_depth: int = 4) -> list[Path
     In a Hydra sweep folder (holding ``multirun.yaml``) numbered sub-folders are runs even
     when empty (a job that died before writing anything).
     """
-    root = Path(root)
-    if is_run_dir(root):
-        return [root]
-    found: list[Path] = []
-
-    def walk(d: Path, depth: int) -> None:
-        try:
-            children = sorted(p for p in d.iterdir() if p.is_dir() and not p.name.startswith("."))
-        except OSError:
-            return
-        is_sweep = (d / "multirun.yaml").is_file()
-        for child in children:
-            if child.name in _SKIP_DIRS:
-                continue
-            if is_run_dir(child) or (is_sweep and child.name.isdigit()):
-                found.append(child)
-            elif depth < max_depth:
-                walk(child, depth + 1)
-
-    walk(root, 1)
-    return found
+    return walk_run_dirs(root, is_run_dir, max_depth=max_depth, skip=_SKIP_DIRS)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from sci_lightning.errors import ConfigError
 from sci_lightning.redaction import redact
+from sci_lightning.run_dirs import walk_run_dirs
 from sci_lightning.run_names import job_run_name
 from sci_lightning.sci.codec import FormatError
 from sci_lightning.sci.report import JSON_NAME, SciReport, load_report
@@ -292,25 +293,7 @@ def find_job_dirs(root: str | os.PathLike[str], max_depth: int = 3) -> list[Path
     ``multirun.yaml``), numbered sub-folders are jobs even when empty (a job that died
     before writing anything).
     """
-    root = Path(root)
-    if is_job_dir(root):
-        return [root]
-    found: list[Path] = []
-
-    def walk(d: Path, depth: int) -> None:
-        try:
-            children = sorted(p for p in d.iterdir() if p.is_dir() and not p.name.startswith("."))
-        except OSError:
-            return
-        is_sweep = (d / "multirun.yaml").is_file()
-        for child in children:
-            if is_job_dir(child) or (is_sweep and child.name.isdigit()):
-                found.append(child)
-            elif depth < max_depth:
-                walk(child, depth + 1)
-
-    walk(root, 1)
-    return found
+    return walk_run_dirs(root, is_job_dir, max_depth=max_depth)
 
 
 def collect_jobs(run_dirs: Iterable[str | os.PathLike[str]]) -> list[JobRecord]:

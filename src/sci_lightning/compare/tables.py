@@ -40,6 +40,7 @@ from sci_lightning.campaign.rollup import campaign_lines, campaign_of_runs, camp
 from sci_lightning.compare.records import JobRecord, collect_jobs
 from sci_lightning.errors import ConfigError
 from sci_lightning.redaction import redact
+from sci_lightning.timefmt import iso_z
 
 __all__ = [
     "COMPARISON_SCHEMA_VERSION",
@@ -399,7 +400,7 @@ def build_comparison(jobs: list[JobRecord], baseline: str | None = None) -> Comp
         diffs=diffs,
         sentences=sentences,
         notes=notes,
-        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        generated_at=iso_z(datetime.now(timezone.utc), timespec="seconds"),
         campaign=campaign_summary(jobs),
         common_intensity_g_per_kwh=common,
         time_of_day=time_of_day,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import socket
-import warnings
 from functools import lru_cache
+
+from sci_lightning.warn_once import WarnOnce
 
 #: At most this many notes are kept per meter/component (faults are rare; this bounds memory).
 MAX_NOTES = 20
@@ -41,10 +42,9 @@ class FaultLog:
     def __init__(self, label: str) -> None:
         self.label = label
         self.notes: list[str] = []
-        self._warned = False
+        self._once = WarnOnce()
 
     def fault(self, message: str, *, warn: bool = True) -> None:
         add_note(self.notes, message)
-        if warn and not self._warned:
-            self._warned = True
-            warnings.warn(f"{self.label}: {message}", EnergyMeterWarning, stacklevel=3)
+        if warn:
+            self._once.warn("fault", f"{self.label}: {message}", EnergyMeterWarning, stacklevel=3)
