@@ -48,7 +48,7 @@ Not measured here: head-only training with / without ``model.cache_features`` (t
 feature is still being built; see the Markdown's "Not measured" list).
 
 Layout: this file is the driver (it starts the clock, puts ``src/`` and ``benchmarks/`` on
-``sys.path`` and calls :func:`gpu_check_parts.run.main`); ``benchmarks/gpu_check_parts/``
+``sys.path`` and calls :func:`gpu_check_sections.run.main`); ``benchmarks/gpu_check_sections/``
 holds one module per section (``input_path``, ``mfu``, ``ablation``, ``energy``,
 ``throttle``, ``peers_arms``: each a ``run`` and its own Markdown table), ``common`` (budget,
 recording errors / skips), ``fits`` (models, timers, the timed ``Trainer.fit``), ``options``
@@ -72,10 +72,10 @@ import os  # noqa: E402
 import sys  # noqa: E402
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, _HERE)  # benchmarks/: gpu_check_parts and peers.py
+sys.path.insert(0, _HERE)  # benchmarks/: gpu_check_sections and peers.py
 sys.path.insert(0, os.path.join(_HERE, "..", "src"))
 
-from gpu_check_parts.run import main  # noqa: E402
+from gpu_check_sections.run import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main(t_start=T_START))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sci_lightning.energy import Timeline, merge_parts, reduce_ranks
+from sci_lightning.energy import Timeline, merge_segments, reduce_ranks
 
 
 def test_timeline_is_bounded_and_conserves_energy():
@@ -82,10 +82,10 @@ def test_reduce_ranks_counts_shared_devices_once_and_sums_process_estimates():
     assert sum(r["energy_j"] for r in out.values()) == 100 + 120 + 52 + 21 + 31 + 7 + 20
 
 
-def test_merge_parts_sums_parts_per_device_and_method():
+def test_merge_segments_sums_segments_per_device_and_method():
     p1 = [_rec("gpu", "GPU-a", "nvml_energy_counter", 10.0)]
     p2 = [_rec("gpu", "GPU-a", "nvml_energy_counter", 5.0), _rec("gpu", "GPU-z", "nvml_power_sampling", 1.0)]
-    out = merge_parts(p1, p2)
+    out = merge_segments(p1, p2)
     assert [(r["device"], r["energy_j"]) for r in out] == [("GPU-a", 15.0), ("GPU-z", 1.0)]
     assert p1[0]["energy_j"] == 10.0  # inputs untouched
 

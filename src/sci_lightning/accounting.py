@@ -4,8 +4,11 @@ sample are, and how a part ends. Plain data, no torch, no Lightning (docs/accoun
 - **job**: one training run, from its first ``fit`` to its last, possibly resumed from
   checkpoints; its figures are the sum of its parts.
 - **part**: one process's (one ``Trainer.fit`` call's) contribution to the job. A part
-  record (:class:`PartRecord`) holds the energy, duration and :class:`WorkDone` of that
-  part only, and how it ended (:data:`PART_STATUSES`).
+  record (a plain dict, :func:`sci_lightning.lightning.parts.part_record`) holds the energy,
+  duration and :class:`WorkDone` of that part only, and how it ended (:data:`PART_STATUSES`).
+  "Part" means this and nothing else: the energy layer calls what one process measured of
+  a window a *segment* (:mod:`sci_lightning.energy.reduce`), and the GPU check's pieces are
+  *sections* (``benchmarks/gpu_check_sections/``).
 - **stage**: what the Trainer was doing: ``fit`` (training and its validation), or
   ``validate``, ``test``, ``predict``, ``tune`` (``Tuner.lr_find`` /
   ``scale_batch_size``), each measured in its own window (:class:`StageRecord`). The

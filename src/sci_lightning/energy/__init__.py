@@ -24,7 +24,7 @@ from sci_lightning.energy.meters import NullMeter, build_meters
 from sci_lightning.energy.monitor import EnergyMonitor
 from sci_lightning.energy.nvml import NvmlEnergyMeter, parse_cuda_visible_devices, resolve_nvml_indices
 from sci_lightning.energy.ram import RamEstimateMeter
-from sci_lightning.energy.reduce import merge_measurements, merge_parts, reduce_measurements, reduce_ranks
+from sci_lightning.energy.reduce import merge_measurements, merge_segments, reduce_measurements, reduce_ranks
 from sci_lightning.energy.timeline import Timeline
 from sci_lightning.settings import EnergyConfig
 
@@ -47,7 +47,7 @@ __all__ = [
     "build_meters",
     "find_rapl_domains",
     "merge_measurements",
-    "merge_parts",
+    "merge_segments",
     "parse_cuda_visible_devices",
     "reduce_measurements",
     "reduce_ranks",

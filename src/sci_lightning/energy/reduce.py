@@ -1,4 +1,4 @@
-"""Combine per-rank and per-run-part energy records into job totals (pure functions).
+"""Combine per-rank energy records, and the segments of a resumed window, into job totals (pure functions).
 
 A *record* is a plain dict (picklable, JSON-able) describing one component's energy:
 ``{"component", "device", "host", "method", "quality", "status", "notes", "energy_j"}``.
@@ -17,7 +17,13 @@ each host runs (verified with two hosts in separate UTS namespaces, tests/test_m
 The job's :attr:`~sci_lightning.energy.base.Measurement.hosts` lists every host.
 
 :func:`reduce_measurements` applies this to whole :class:`~sci_lightning.energy.base.Measurement`
-objects (one per rank); :func:`merge_measurements` adds consecutive parts of one window.
+objects (one per rank); :func:`merge_measurements` adds the consecutive *segments* of one window.
+
+A *segment* is what one process measured of a window: a window resumed from a checkpoint
+(:meth:`~sci_lightning.energy.monitor.EnergyMonitor.load_state_dict`) is the sum of its
+segments (:attr:`~sci_lightning.energy.base.Measurement.parts` counts them). For the ``fit``
+window a segment is one *part* of the job (:mod:`sci_lightning.accounting`); the energy layer
+knows only windows, hence its own word.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from sci_lightning.energy.timeline import Timeline, fit_rows, rows_to_intervals
 __all__ = [
     "PROCESS_SCOPED_METHODS",
     "merge_measurements",
-    "merge_parts",
+    "merge_segments",
     "reduce_measurements",
     "reduce_ranks",
     "to_component",
@@ -81,7 +87,7 @@ def _sorted(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def reduce_ranks(per_rank: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Job-level records from every rank's records of the same run part.
+    """Job-level records from every rank's records of the same window segment.
 
     Device-scoped figures are counted once per (component, device, method); process-scoped
     estimates are summed per (component, host, method) and reported with ``device = host``.
@@ -113,10 +119,10 @@ def reduce_ranks(per_rank: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return _sorted(out.values())
 
 
-def merge_parts(*parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Sum job-level records of consecutive run parts (e.g. before and after a resume)."""
+def merge_segments(*segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sum job-level records of consecutive segments of one window (e.g. before and after a resume)."""
     out: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for records in parts:
+    for records in segments:
         for r in records:
             key = (r["component"], r["device"], r["method"])
             cur = out.get(key)
@@ -147,9 +153,9 @@ def _hosts(measurements: Iterable[Measurement]) -> list[str]:
     return sorted({h for m in measurements for h in m.all_hosts()})
 
 
-def _baselines(parts: Iterable[Measurement]) -> dict[str, int]:
+def _baselines(measurements: Iterable[Measurement]) -> dict[str, int]:
     out: dict[str, int] = {}
-    for m in parts:
+    for m in measurements:
         out.update(m.counter_baselines_mj)
     return out
 
@@ -188,27 +194,27 @@ def reduce_measurements(per_rank: list[Measurement]) -> Measurement:
     )
 
 
-def merge_measurements(*parts: Measurement, max_intervals: int = 512) -> Measurement:
-    """Consecutive parts of one window (e.g. before and after a resume) as one measurement."""
-    first, last = parts[0], parts[-1]
-    records = merge_parts(*([to_record(c, m.host) for c in m.components] for m in parts))
+def merge_measurements(*segments: Measurement, max_intervals: int = 512) -> Measurement:
+    """Consecutive segments of one window (e.g. before and after a resume) as one measurement."""
+    first, last = segments[0], segments[-1]
+    records = merge_segments(*([to_record(c, m.host) for c in m.components] for m in segments))
     timeline = Timeline(max_intervals)
-    for m in parts:
+    for m in segments:
         timeline.extend(_rows(m))
     return Measurement(
         name=last.name,
         components=[to_component(r) for r in records],
-        duration_s=sum(m.duration_s for m in parts),
+        duration_s=sum(m.duration_s for m in segments),
         started_at=first.started_at,
         ended_at=last.ended_at,
         timeline=timeline.intervals(),
-        warnings=_union(m.warnings for m in parts),
-        steps=sum(m.steps for m in parts),
-        images=sum(m.images for m in parts),
-        parts=sum(m.parts for m in parts),
+        warnings=_union(m.warnings for m in segments),
+        steps=sum(m.steps for m in segments),
+        images=sum(m.images for m in segments),
+        parts=sum(m.parts for m in segments),
         host=last.host,
-        hosts=_hosts(parts),
-        counter_baselines_mj=_baselines(parts),
-        resolution=_union(m.resolution for m in parts),
-        idle_power_w={k: v for m in parts for k, v in m.idle_power_w.items()},
+        hosts=_hosts(segments),
+        counter_baselines_mj=_baselines(segments),
+        resolution=_union(m.resolution for m in segments),
+        idle_power_w={k: v for m in segments for k, v in m.idle_power_w.items()},
     )
