@@ -47,7 +47,6 @@ __all__ = [
     "atomic_write_text",
     "build_once",
     "file_lock",
-    "finite_or_null",
     "hold_lock",
     "holds_lock",
     "lock_path",

@@ -35,12 +35,6 @@ from sci_lightning.sci.codec import plain
 from sci_lightning.timefmt import iso_millis_z
 
 __all__ = [
-    "JSON_NAME",
-    "MANIFEST_NAME",
-    "MD_NAME",
-    "campaign_dict",
-    "campaign_manifest",
-    "campaign_markdown",
     "write_campaign",
 ]
 

@@ -61,10 +61,7 @@ from sci_lightning.sci.report import JSON_NAME, SciReport, load_report
 
 __all__ = [
     "CAMPAIGN_SCHEMA_VERSION",
-    "ENERGY_FILE",
-    "FAILURE_FILES",
     "NO_MEASUREMENT",
-    "SUMMARY_FILE",
     "Campaign",
     "CampaignPreparation",
     "CampaignRun",
@@ -74,13 +71,9 @@ __all__ = [
     "campaign_lines",
     "campaign_of_runs",
     "campaigns_by_model",
-    "choose_final",
     "collect_runs",
     "find_run_dirs",
-    "is_run_dir",
     "read_run",
-    "rollup",
-    "split_by_model",
 ]
 
 CAMPAIGN_SCHEMA_VERSION = 1

@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .._lazy import lazy_getattr
 from ..errors import ConfigError
 from ..settings import PROVIDERS, CarbonConfig, coerce, setting_error
 from .base import (
@@ -41,10 +42,12 @@ from .base import (
 )
 from .chain import FallbackProvider, ProviderFallbackWarning
 
-if TYPE_CHECKING:  # for type checkers / IDEs; at runtime these load lazily via __getattr__
+if TYPE_CHECKING:  # for type checkers / IDEs; at run time these load lazily via __getattr__
     from .carbon_aware_sdk import CarbonAwareSdkProvider
+    from .electricity_maps import ElectricityMapsProvider
     from .static import StaticProvider
     from .trace import TraceProvider
+    from .uk_grid import UkGridProvider
     from .watttime import WattTimeProvider
 
 __all__ = [
@@ -70,10 +73,8 @@ __all__ = [
     "require_credentials",
 ]
 
-# PROVIDERS (name -> "module:Class") lives in settings.py, the one registry that both the
-# settings' validation and provider_class() read.
-
-_CLASS_TO_NAME = {target.split(":")[1]: name for name, target in PROVIDERS.items()}
+# PROVIDERS (name -> "module:Class") lives in settings.py, the one registry that the
+# settings' validation, provider_class() and the lazy class exports below read.
 
 
 def provider_class(name: str) -> type[IntensityProvider]:
@@ -188,11 +189,5 @@ class _Unavailable(IntensityProvider):
         raise self.error
 
 
-def __getattr__(name: str) -> Any:
-    """Lazy access to the provider classes: ``from sci_lightning.carbon import WattTimeProvider``."""
-    if name in _CLASS_TO_NAME:
-        try:
-            return provider_class(_CLASS_TO_NAME[name])
-        except ConfigError as exc:
-            raise ImportError(str(exc)) from None
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# ``from sci_lightning.carbon import WattTimeProvider`` loads that provider's module only
+__getattr__ = lazy_getattr(__name__, {target.split(":")[1]: target for target in PROVIDERS.values()})

@@ -19,7 +19,7 @@ from sci_lightning.compare.records import quality_class
 from sci_lightning.compare.tables import Comparison, format_number, format_signed_pct, quality_mark
 from sci_lightning.fileio import atomic_write
 
-__all__ = ["CHARTS", "MAX_LABELLED_BARS", "ChartSpec", "write_charts"]
+__all__ = ["CHARTS", "write_charts"]
 
 
 @dataclass(frozen=True)

@@ -27,17 +27,12 @@ from sci_lightning.sci.report import JSON_NAME, SciReport, load_report
 __all__ = [
     "FAILURE_FILES",
     "JOB_STATUS_FILE",
-    "REPORT_FILE",
     "JobRecord",
     "collect_jobs",
-    "combine_quality",
     "failure_reason",
-    "find_job_dirs",
     "is_job_dir",
     "one_line",
     "quality_class",
-    "read_job",
-    "values_from_report",
 ]
 
 REPORT_FILE = JSON_NAME

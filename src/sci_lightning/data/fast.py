@@ -44,14 +44,11 @@ from sci_lightning.sci.preparation import PreparationFigures, measure_build, rea
 from .images import load_rgb, progress_bar
 
 __all__ = [
-    "CACHE_FORMAT_VERSION",
     "BatchTransform",
     "CachedImageDataset",
     "build_uint8_cache",
     "cache_paths",
     "collate_prebatched",
-    "decode_uint8",
-    "fingerprint_files",
 ]
 
 CACHE_FORMAT_VERSION = 1

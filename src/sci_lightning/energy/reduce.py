@@ -36,13 +36,10 @@ from sci_lightning.energy.base import METHODS, ComponentEnergy, Measurement
 from sci_lightning.energy.timeline import Timeline, fit_rows, rows_to_intervals
 
 __all__ = [
-    "PROCESS_SCOPED_METHODS",
     "merge_measurements",
     "merge_segments",
     "reduce_measurements",
     "reduce_ranks",
-    "to_component",
-    "to_record",
 ]
 
 #: Methods whose figure covers only the measuring process (summed across ranks per host).
