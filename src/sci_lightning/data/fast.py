@@ -22,6 +22,7 @@ is what limits a small CPU. Here
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import math
@@ -30,7 +31,7 @@ import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -81,7 +82,7 @@ def decode_uint8(path: str, image_px: int) -> np.ndarray:
 
     img = load_rgb(path)
     if img.size != (image_px, image_px):
-        img = img.resize((image_px, image_px), Image.BILINEAR)
+        img = img.resize((image_px, image_px), Image.Resampling.BILINEAR)
     return np.asarray(img, dtype=np.uint8)
 
 
@@ -194,41 +195,49 @@ def build_uint8_cache(
         image_px = max(load_rgb(paths[0]).size)
     npy, meta = cache_paths(cache_dir, key, Path(source_root), image_px)
     fp = fingerprint_files(paths, extra=f"px={image_px}")
-
-    def build() -> None:
-        meta.unlink(missing_ok=True)
-        tmp = unique_sibling(npy)
-        bar = progress_bar(len(paths), f"Caching {key} images ({image_px}px uint8)", progress)
-        try:
-            _decode_all(tmp, paths, image_px, num_workers, chunk_images, bar)
-            os.replace(tmp, npy)
-        finally:
-            bar.close()
-            tmp.unlink(missing_ok=True)  # gone already unless the build failed
-        info = {
-            "format_version": CACHE_FORMAT_VERSION,
-            "fingerprint": fp,
-            "count": len(paths),
-            "image_px": image_px,
-            "source_root": str(Path(source_root).resolve()),
-            "split": key,
-        }
-        atomic_write_json(meta, info)
-
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    _build_recorded(
-        npy,
-        lambda: _cache_is_valid(npy, meta, fp, len(paths)),
-        build,
-        len(paths),
-        records,
-        timeout_s=lock_timeout_s,
-        what=f"the {key} image cache '{npy}'",
-        energy=energy,
-        pue=pue,
-        monitor_factory=monitor_factory,
+    build = functools.partial(
+        _write_cache, npy, meta, paths, key, source_root, image_px, fp, num_workers, chunk_images, progress
     )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    what = f"the {key} image cache '{npy}'"
+    measure = {"energy": energy, "pue": pue, "monitor_factory": monitor_factory}
+    is_valid = functools.partial(_cache_is_valid, npy, meta, fp, len(paths))
+    _build_recorded(npy, is_valid, build, len(paths), records, timeout_s=lock_timeout_s, what=what, **measure)
     return npy
+
+
+def _write_cache(
+    npy: Path,
+    meta: Path,
+    paths: list[str],
+    key: str,
+    source_root: str | os.PathLike,
+    image_px: int,
+    fingerprint: str,
+    num_workers: int,
+    chunk_images: int,
+    progress: bool,
+) -> None:
+    """Decode ``paths`` into a temporary sibling of ``npy``, rename it into place, then write ``meta``
+    (the fingerprint goes last, so an interrupted build is never taken as valid)."""
+    meta.unlink(missing_ok=True)
+    tmp = unique_sibling(npy)
+    bar = progress_bar(len(paths), f"Caching {key} images ({image_px}px uint8)", progress)
+    try:
+        _decode_all(tmp, paths, image_px, num_workers, chunk_images, bar)
+        os.replace(tmp, npy)
+    finally:
+        bar.close()
+        tmp.unlink(missing_ok=True)  # gone already unless the build failed
+    info = {
+        "format_version": CACHE_FORMAT_VERSION,
+        "fingerprint": fingerprint,
+        "count": len(paths),
+        "image_px": image_px,
+        "source_root": str(Path(source_root).resolve()),
+        "split": key,
+    }
+    atomic_write_json(meta, info)
 
 
 def _build_recorded(
@@ -279,9 +288,10 @@ class CachedImageDataset(Dataset):
         self._array: np.ndarray | None = None
 
     def _rows(self) -> np.ndarray:
-        if self._array is None:  # opened lazily, once per worker process
-            self._array = np.load(self.npy_path, mmap_mode="r")
-        return self._array
+        array = self._array
+        if array is None:  # opened lazily, once per worker process
+            array = self._array = np.load(self.npy_path, mmap_mode="r")
+        return array
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -309,7 +319,7 @@ def collate_prebatched(batch: Any) -> Any:
     batch; per-item lists (e.g. a wrapped dataset) fall back to ``default_collate``."""
     if isinstance(batch, tuple) and len(batch) == 2 and isinstance(batch[0], torch.Tensor):
         return batch
-    return default_collate(batch)
+    return default_collate(cast(list, batch))
 
 
 # --------------------------------------------------------------------------- batch transform
@@ -335,7 +345,7 @@ class _CpuBufferPool:
             # references: the list slot + getrefcount's argument
             if sys.getrefcount(self._bufs[i]) > 2:
                 return False
-            if self._bufs[i]._use_count() != 1:
+            if self._bufs[i]._use_count() != 1:  # pyright: ignore[reportAttributeAccessIssue]
                 return False
             # the tensor's own reference + the temporary storage object
             return torch._C._storage_Use_Count(self._bufs[i].untyped_storage()._cdata) <= 2

@@ -52,7 +52,8 @@ def pooled_features(backbone: nn.Module, images: torch.Tensor) -> torch.Tensor:
     built with. Other modules: their output, flattened to (N, D).
     """
     if hasattr(backbone, "forward_features") and hasattr(backbone, "forward_head"):
-        return backbone.forward_head(backbone.forward_features(images), pre_logits=True).flatten(1)
+        timm_model: Any = backbone  # timm's interface, which nn.Module's type does not declare
+        return timm_model.forward_head(timm_model.forward_features(images), pre_logits=True).flatten(1)
     return backbone(images).flatten(1)
 
 
@@ -88,12 +89,34 @@ def compute_features(
     saved = _load_feature_cache(cache_file, cache_key, storage_device)
     if saved is not None:
         return saved
-    if device is None:
-        try:
-            device = next(backbone.parameters()).device
-        except StopIteration:
-            device = torch.device("cpu")
-    device = torch.device(device)
+    run_on = _backbone_device(backbone) if device is None else torch.device(device)
+    features, targets = _run_backbone(
+        backbone, batches, run_on, batch_transform, storage_device, dtype, progress
+    )
+    if cache_file is not None and cache_key is not None:
+        payload = {"key": cache_key, "features": features.cpu(), "labels": targets.cpu()}
+        atomic_write(cache_file, lambda tmp: torch.save(payload, tmp))
+    return TensorDataset(features, targets)
+
+
+def _backbone_device(backbone: nn.Module) -> torch.device:
+    """Where the backbone's parameters are (the CPU for a model without parameters)."""
+    try:
+        return next(backbone.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+def _run_backbone(
+    backbone: nn.Module,
+    batches: Iterable[Any],
+    device: torch.device,
+    batch_transform: Callable[[Any], Any] | None,
+    storage_device: str | torch.device,
+    dtype: torch.dtype,
+    progress: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features, labels) of every batch, the backbone in eval mode on ``device`` (its mode restored)."""
     was_training = backbone.training
     backbone.to(device).eval()
     feats: list[torch.Tensor] = []
@@ -117,12 +140,7 @@ def compute_features(
         backbone.train(was_training)
     if not feats:
         raise ValueError("compute_features got no batches")
-    features = torch.cat(feats)
-    targets = torch.cat(labels)
-    if cache_file is not None and cache_key is not None:
-        payload = {"key": cache_key, "features": features.cpu(), "labels": targets.cpu()}
-        atomic_write(cache_file, lambda tmp: torch.save(payload, tmp))
-    return TensorDataset(features, targets)
+    return torch.cat(feats), torch.cat(labels)
 
 
 def _load_feature_cache(
@@ -181,8 +199,8 @@ def feature_datamodule(
     fdm = pl.LightningDataModule.from_datasets(
         train_dataset=train, val_dataset=val, batch_size=batch_size, num_workers=num_workers
     )
-    fdm.feature_dim = int(train.tensors[0].shape[1])
-    fdm.num_classes = dm.num_classes
+    fdm.feature_dim = int(train.tensors[0].shape[1])  # pyright: ignore[reportAttributeAccessIssue]
+    fdm.num_classes = dm.num_classes  # pyright: ignore[reportAttributeAccessIssue]
     return fdm
 
 
@@ -266,7 +284,12 @@ class CachedFeaturesDataModule(pl.LightningDataModule):
                 "Set data.augment=false (or model.cache_features=false to keep augmentation)."
             )
         self.images = datamodule
-        self.batch_size = int(batch_size if batch_size is not None else cfg.batch_size)
+        if batch_size is not None:
+            self.batch_size = int(batch_size)
+        elif cfg is not None:
+            self.batch_size = int(cfg.batch_size)
+        else:
+            raise TypeError("CachedFeaturesDataModule needs batch_size= for a datamodule without a cfg")
         self.storage_device = storage_device
         self.progress = bool(getattr(datamodule, "progress", True) if progress is None else progress)
         self.train_features: TensorDataset | None = None
@@ -311,7 +334,7 @@ class CachedFeaturesDataModule(pl.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         module = getattr(trainer, "lightning_module", None) if trainer is not None else None
         backbone = getattr(module, "model", None)
-        if backbone is None:
+        if trainer is None or module is None or backbone is None:
             raise RuntimeError(
                 "CachedFeaturesDataModule extracts features with the model being fitted: pass it to "
                 "trainer.fit(model, datamodule=...) with a LightningModule whose `.model` is the timm network "
@@ -377,10 +400,14 @@ class CachedFeaturesDataModule(pl.LightningDataModule):
         pin = bool(getattr(getattr(self.images, "cfg", None), "pin_memory", False))
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=0, pin_memory=pin)
 
-    def train_dataloader(self):
+    def _extracted(self) -> tuple[TensorDataset, TensorDataset]:
         self.extract()
-        return self._feature_loader(self.train_features, shuffle=True)
+        if self.train_features is None or self.val_features is None:  # extract() sets both or raises
+            raise RuntimeError("CachedFeaturesDataModule: the feature extraction gave no features")
+        return self.train_features, self.val_features
+
+    def train_dataloader(self):
+        return self._feature_loader(self._extracted()[0], shuffle=True)
 
     def val_dataloader(self):
-        self.extract()
-        return self._feature_loader(self.val_features, shuffle=False)
+        return self._feature_loader(self._extracted()[1], shuffle=False)
