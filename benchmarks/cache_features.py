@@ -32,6 +32,7 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -88,8 +89,8 @@ def one_run(args: argparse.Namespace, cache: bool, work: Path, epochs: int | Non
     }
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def _parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--model", default="densenet", help="model config: densenet | inception | densenet169")
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--epochs", type=int, default=10)
@@ -105,9 +106,11 @@ def main() -> None:
         help="torch CPU threads (1: a busy shared machine inflates the CPU time of spinning threads less)",
     )
     p.add_argument("--out", default=None, help="folder for cache_features.json")
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
+    return p.parse_args()
 
+
+def _run_pairs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """A warm-up of each arm, then ``args.pairs`` pairs of runs in alternating order."""
     pairs = []
     with tempfile.TemporaryDirectory(prefix="cache_features_bench_") as tmp:
         work = Path(tmp)
@@ -124,56 +127,75 @@ def main() -> None:
                     file=sys.stderr,
                 )
             pairs.append({"images": res[False], "cached": res[True]})
+    return pairs
+
+
+def _summary(args: argparse.Namespace, pairs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The medians and ratios of the pairs (and the pairs themselves)."""
 
     def med(arm: str, key: str) -> float:
         return statistics.median(p[arm][key] for p in pairs)
 
-    energy_ratio = statistics.median(p["cached"]["energy_j"] / p["images"]["energy_j"] for p in pairs)
-    wall_ratio = statistics.median(p["cached"]["fit_wall_s"] / p["images"]["fit_wall_s"] for p in pairs)
     methods = sorted({m for p in pairs for arm in p.values() for m in arm["energy_methods"]})
     estimated = any("estimate" in m for m in methods)
-    n_train, n_val = args.classes * args.train_per_class, args.classes * args.val_per_class
-    result = {
+    return {
         "model": args.model,
         "image_size": args.image_size,
         "epochs": args.epochs,
-        "train_images": n_train,
-        "val_images": n_val,
+        "train_images": args.classes * args.train_per_class,
+        "val_images": args.classes * args.val_per_class,
         "batch_size": args.batch_size,
         "pairs": args.pairs,
         "energy_methods": methods,
         "energy_is": "estimated (CPU time x TDP per core, RAM W/GB)" if estimated else "measured",
         "median_energy_j_images": med("images", "energy_j"),
         "median_energy_j_cached": med("cached", "energy_j"),
-        "median_energy_ratio_cached_over_images": energy_ratio,
+        "median_energy_ratio_cached_over_images": statistics.median(
+            p["cached"]["energy_j"] / p["images"]["energy_j"] for p in pairs
+        ),
         "median_fit_wall_s_images": med("images", "fit_wall_s"),
         "median_fit_wall_s_cached": med("cached", "fit_wall_s"),
         "median_feature_extraction_s": med("cached", "feature_extraction_s"),
-        "median_wall_ratio_cached_over_images": wall_ratio,
+        "median_wall_ratio_cached_over_images": statistics.median(
+            p["cached"]["fit_wall_s"] / p["images"]["fit_wall_s"] for p in pairs
+        ),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "cpus": os.cpu_count(),
         "pairs_raw": pairs,
     }
+
+
+def _print_table(args: argparse.Namespace, result: dict[str, Any]) -> None:
     kind = result["energy_is"]
+    estimated = kind.startswith("estimated")
+    pairs = result["pairs_raw"]
     print(
-        f"\nhead-only {args.model} @ {args.image_size} px, {args.epochs} epochs, {n_train} train + {n_val} val "
-        f"images, batch {args.batch_size}, {args.pairs} pair(s); energy {kind}, wall time measured"
+        f"\nhead-only {args.model} @ {args.image_size} px, {args.epochs} epochs, {result['train_images']} train + "
+        f"{result['val_images']} val images, batch {args.batch_size}, {args.pairs} pair(s); energy {kind}, "
+        "wall time measured"
     )
     print(f"{'':28}{'images':>12}{'cache_features':>16}{'ratio':>10}")
     print(
         f"{'energy (J, ' + ('est.' if estimated else 'meas.') + ')':28}{result['median_energy_j_images']:>12.1f}"
-        f"{result['median_energy_j_cached']:>16.1f}{energy_ratio:>10.3f}"
+        f"{result['median_energy_j_cached']:>16.1f}{result['median_energy_ratio_cached_over_images']:>10.3f}"
     )
     print(
         f"{'fit wall time (s)':28}{result['median_fit_wall_s_images']:>12.1f}"
-        f"{result['median_fit_wall_s_cached']:>16.1f}{wall_ratio:>10.3f}"
+        f"{result['median_fit_wall_s_cached']:>16.1f}{result['median_wall_ratio_cached_over_images']:>10.3f}"
     )
     print(f"{'of which extraction (s)':28}{'-':>12}{result['median_feature_extraction_s']:>16.1f}")
     print(
         f"{'final val acc':28}{pairs[0]['images']['final_val_acc']:>12.4f}{pairs[0]['cached']['final_val_acc']:>16.4f}"
     )
+
+
+def main() -> None:
+    args = _parse_args()
+    torch.set_num_threads(args.threads)
+    result = _summary(args, _run_pairs(args))
+    _print_table(args, result)
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         path = Path(args.out) / "cache_features.json"

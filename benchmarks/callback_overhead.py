@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 from types import SimpleNamespace
+from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule, Trainer
@@ -161,6 +162,7 @@ def hook_microbench(n: int = 20_000) -> float:
         loggers=[logger],
         is_global_zero=True,
         global_step=0,
+        callback_metrics={},  # the callback publishes its per-step figures there, as in a real Trainer
     )
     cb.setup(trainer, None, "fit")
     cb.on_fit_start(trainer, None)
@@ -311,8 +313,8 @@ def fake_latency_main(args) -> None:
         print(f"wrote {path}")
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def _parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     p.add_argument("--pairs", type=int, default=8)
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--batch", type=int, default=32)
@@ -324,18 +326,11 @@ def main() -> None:
     p.add_argument("--step-ms", default="2,5,10,20,50", help="simulated step times (fake-NVML mode)")
     p.add_argument("--reps", type=int, default=5, help="paired blocks per point (fake-NVML mode)")
     p.add_argument("--block-s", type=float, default=1.0, help="length of one block of steps (fake-NVML mode)")
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    import logging
-    import warnings
+    return p.parse_args()
 
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore")
-    if args.fake_nvml_latency_ms:
-        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-        fake_latency_main(args)
-        return
 
+def _run_pairs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """A warm-up of each arm, then ``args.pairs`` pairs of fits with and without the callback, order alternating."""
     with tempfile.TemporaryDirectory() as root:
         run_once(True, args, root)  # warm-up (imports, allocator), not counted
         run_once(False, args, root)
@@ -349,14 +344,16 @@ def main() -> None:
                 f"  fit {res[True]['fit_s']:.2f} vs {res[False]['fit_s']:.2f} s",
                 flush=True,
             )
-    hook_us = hook_microbench()
+    return pairs
 
-    step_ratio = statistics.median(p["with"]["step_s"] / p["without"]["step_s"] for p in pairs)
-    fit_ratio = statistics.median(p["with"]["fit_s"] / p["without"]["fit_s"] for p in pairs)
-    step_ms = statistics.median(p["without"]["step_s"] for p in pairs) * 1e3
-    startup_ms = statistics.median(p["with"]["startup_s"] for p in pairs) * 1e3
-    end_ms = statistics.median(p["with"]["end_s"] for p in pairs) * 1e3
-    summary = {
+
+def _median(pairs: list[dict[str, Any]], arm: str, key: str) -> float:
+    return statistics.median(p[arm][key] for p in pairs)
+
+
+def _summary(args: argparse.Namespace, pairs: list[dict[str, Any]], hook_us: float) -> dict[str, Any]:
+    step_ms = _median(pairs, "without", "step_s") * 1e3
+    return {
         "pairs": args.pairs,
         "steps": args.steps,
         "batch": args.batch,
@@ -364,10 +361,14 @@ def main() -> None:
         "threads": args.threads,
         "log_every_n_steps": args.log_every,
         "median_step_ms_without": step_ms,
-        "median_step_ratio_with_over_without": step_ratio,
-        "median_fit_ratio_with_over_without": fit_ratio,
-        "median_callback_startup_ms": startup_ms,
-        "median_callback_fit_end_ms": end_ms,
+        "median_step_ratio_with_over_without": statistics.median(
+            p["with"]["step_s"] / p["without"]["step_s"] for p in pairs
+        ),
+        "median_fit_ratio_with_over_without": statistics.median(
+            p["with"]["fit_s"] / p["without"]["fit_s"] for p in pairs
+        ),
+        "median_callback_startup_ms": _median(pairs, "with", "startup_s") * 1e3,
+        "median_callback_fit_end_ms": _median(pairs, "with", "end_s") * 1e3,
         "hook_us_per_step": hook_us,
         "hook_share_of_step_pct": hook_us / 1e3 / step_ms * 100,
         "methods": pairs[0]["with"]["methods"],
@@ -376,21 +377,48 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "pairs_raw": pairs,
     }
+
+
+def _print_table(summary: dict[str, Any]) -> None:
+    pairs = summary["pairs_raw"]
+    step_ms, hook_us = summary["median_step_ms_without"], summary["hook_us_per_step"]
+    step_ratio, fit_ratio = (
+        summary["median_step_ratio_with_over_without"],
+        summary["median_fit_ratio_with_over_without"],
+    )
     print()
     print(f"{'':34s}{'with':>12s}{'without':>12s}{'ratio':>10s}")
-    ws = statistics.median(p["with"]["step_s"] for p in pairs) * 1e3
-    wf = statistics.median(p["with"]["fit_s"] for p in pairs)
-    nf = statistics.median(p["without"]["fit_s"] for p in pairs)
+    ws = _median(pairs, "with", "step_s") * 1e3
+    wf = _median(pairs, "with", "fit_s")
+    nf = _median(pairs, "without", "fit_s")
     print(
         f"{'median step time (ms)':34s}{ws:12.3f}{step_ms:12.3f}{step_ratio:10.4f}  (median of paired ratios)"
     )
     print(f"{'median fit time (s)':34s}{wf:12.3f}{nf:12.3f}{fit_ratio:10.4f}  (median of paired ratios)")
     print(
-        f"callback start-up (setup + on_fit_start): {startup_ms:.2f} ms; fit end (stop, reduce, write): {end_ms:.2f} ms"
+        f"callback start-up (setup + on_fit_start): {summary['median_callback_startup_ms']:.2f} ms; "
+        f"fit end (stop, reduce, write): {summary['median_callback_fit_end_ms']:.2f} ms"
     )
     print(
         f"per-step hook (micro-benchmark): {hook_us:.1f} us = {summary['hook_share_of_step_pct']:.3f}% of a {step_ms:.2f} ms step"
     )
+
+
+def main() -> None:
+    args = _parse_args()
+    torch.set_num_threads(args.threads)
+    import logging
+    import warnings
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    if args.fake_nvml_latency_ms:
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+        fake_latency_main(args)
+        return
+    pairs = _run_pairs(args)
+    summary = _summary(args, pairs, hook_microbench())
+    _print_table(summary)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         path = os.path.join(args.out, "callback_overhead.json")

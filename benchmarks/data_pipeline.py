@@ -33,7 +33,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -83,8 +85,8 @@ def time_batches(make_iter, transform, warmup: int, batches: int) -> dict:
     }
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument(
         "--images", type=int, default=100_000, help="train images in the synthetic tree (default 100000)"
     )
@@ -108,11 +110,11 @@ def main(argv=None) -> int:
         "--cache-dir", default=None, help="default: $SCI_LIGHTNING_CACHE or ~/.cache/sci_lightning"
     )
     ap.add_argument("--out", default=None, help="write the results as JSON here")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    torch.manual_seed(0)
-    load_start = os.getloadavg()
-    cache_dir = resolve_cache_dir(args.cache_dir)
+
+def _prepare(args: argparse.Namespace, cache_dir: Path) -> tuple[Any, Path, dict[str, float]]:
+    """The synthetic tree and the fast path's datamodule (its cache built or reused), and how long each took."""
     per_class = max(1, args.images // args.classes)
     spec = SyntheticSpec(
         classes=args.classes, train_per_class=per_class, val_per_class=args.val_per_class, image_px=64
@@ -121,7 +123,6 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     generate_synthetic_tiny_imagenet(root, spec, workers=args.workers)
     gen_s = time.perf_counter() - t0
-
     cfg = DataConfig(
         name="synthetic",
         cache_dir=str(cache_dir),
@@ -138,30 +139,29 @@ def main(argv=None) -> int:
     dm.prepare_data()
     dm.setup("fit")
     prep_s = time.perf_counter() - t0
-    cache_build = None
-    if args.time_cache_build:
-        import tempfile
+    return dm, root, {"generate_tree_or_reuse": gen_s, "validate_and_fast_cache_build_or_reuse": prep_s}
 
-        from sci_lightning.data.fast import build_uint8_cache
 
-        paths = [p for p, _ in dm.index.train]
-        with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
-            t0 = time.perf_counter()
-            build_uint8_cache(paths, tmp, key="train", source_root=root, num_workers=args.workers)
-            dt = time.perf_counter() - t0
-        cache_build = {
-            "images": len(paths),
-            "processes": args.workers,
-            "seconds": dt,
-            "images_per_s": len(paths) / dt,
-        }
-        print(
-            f"uint8 cache build from scratch: {len(paths)} images in {dt:.1f} s ({len(paths) / dt:.0f} img/s)"
-        )
+def _time_cache_build(args: argparse.Namespace, dm: Any, root: Path, cache_dir: Path) -> dict[str, Any]:
+    """A from-scratch build of the uint8 train cache, in a temporary folder."""
+    import tempfile
 
-    fast_loader = dm.train_dataloader()  # default fast_num_workers=0: batches read in-process
+    from sci_lightning.data.fast import build_uint8_cache
+
+    paths = [p for p, _ in dm.index.train]
+    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
+        t0 = time.perf_counter()
+        build_uint8_cache(paths, tmp, key="train", source_root=root, num_workers=args.workers)
+        dt = time.perf_counter() - t0
+    print(f"uint8 cache build from scratch: {len(paths)} images in {dt:.1f} s ({len(paths) / dt:.0f} img/s)")
+    return {"images": len(paths), "processes": args.workers, "seconds": dt, "images_per_s": len(paths) / dt}
+
+
+def _cases(args: argparse.Namespace, dm: Any, root: Path) -> list[tuple[str, Callable, Callable]]:
+    """(name, make an iterator of batches, the batch transform) of every path timed."""
     from sci_lightning.data.fast import collate_prebatched
 
+    fast_loader = dm.train_dataloader()  # default fast_num_workers=0: batches read in-process
     fast_workers_loader = DataLoader(  # the same DataLoader worker count as the reference
         dm.train_dataset,
         batch_size=args.batch_size,
@@ -184,28 +184,39 @@ def main(argv=None) -> int:
         ("fast_same_workers", lambda: iter(fast_workers_loader), fast_eval),
     ]
     if args.augment:
-        from torchvision import datasets
-        from torchvision import transforms as T
-
-        aug_tf = T.Compose(
-            [
-                T.RandomResizedCrop(args.image_size, scale=(0.35, 1.0)),
-                T.RandomHorizontalFlip(),
-                T.ToTensor(),
-                T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-            ]
-        )
-        ref_aug = DataLoader(
-            datasets.ImageFolder(str(root / "train"), transform=aug_tf),
-            batch_size=args.batch_size,
-            shuffle=True,
-            num_workers=args.workers,
-        )
+        ref_aug = _reference_augment_loader(args, root)
         cases += [
             ("reference_augment", lambda: iter(ref_aug), identity),
             ("fast_augment", lambda: iter(fast_loader), lambda b: dm.transform_batch(b, train=True)),
         ]
+    return cases
 
+
+def _reference_augment_loader(args: argparse.Namespace, root: Path) -> DataLoader:
+    """The reference path with train augmentation (random resized crop and flip)."""
+    from torchvision import datasets
+    from torchvision import transforms as T
+
+    aug_tf = T.Compose(
+        [
+            T.RandomResizedCrop(args.image_size, scale=(0.35, 1.0)),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+    return DataLoader(
+        datasets.ImageFolder(str(root / "train"), transform=aug_tf),
+        batch_size=args.batch_size,
+        shuffle=True,
+        num_workers=args.workers,
+    )
+
+
+def _time_cases(
+    args: argparse.Namespace, cases: list[tuple[str, Callable, Callable]]
+) -> dict[str, list[dict]]:
+    """Every path timed ``args.repeats`` times, the paths interleaved within each repeat."""
     runs: dict[str, list[dict]] = {name: [] for name, _, _ in cases}
     for r in range(args.repeats):
         for name, make_iter, tf in cases:
@@ -216,7 +227,30 @@ def main(argv=None) -> int:
                 f"(load1 {res['load1_before']:.2f})",
                 flush=True,
             )
+    return runs
 
+
+def _print_ratios(result: dict[str, Any], augment: bool) -> None:
+    print()
+    print(f"{'path':>18} | median img/s")
+    for name, v in result["median_images_per_s"].items():
+        print(f"{name:>18} | {v:10.0f}")
+    print(f"ratio fast / reference: {result['speedup_fast_over_reference']:.1f}x")
+    print(f"ratio fast_same_workers / reference: {result['speedup_fast_same_workers_over_reference']:.1f}x")
+    if augment:
+        print(
+            f"ratio fast_augment / reference_augment: {result['speedup_fast_augment_over_reference_augment']:.1f}x"
+        )
+
+
+def main(argv=None) -> int:
+    args = _parse_args(argv)
+    torch.manual_seed(0)
+    load_start = os.getloadavg()
+    cache_dir = resolve_cache_dir(args.cache_dir)
+    dm, root, setup_s = _prepare(args, cache_dir)
+    cache_build = _time_cache_build(args, dm, root, cache_dir) if args.time_cache_build else None
+    runs = _time_cases(args, _cases(args, dm, root))
     med = {name: statistics.median(x["images_per_s"] for x in rs) for name, rs in runs.items()}
     result = {
         "benchmark": "data_pipeline",
@@ -232,7 +266,7 @@ def main(argv=None) -> int:
             "load_avg_at_end": os.getloadavg(),
         },
         "settings": {**vars(args), "train_images": len(dm.train_dataset), "dataset_root": str(root)},
-        "setup_seconds": {"generate_tree_or_reuse": gen_s, "validate_and_fast_cache_build_or_reuse": prep_s},
+        "setup_seconds": setup_s,
         "fast_cache_build_from_scratch": cache_build,
         "load_avg_at_start": load_start,
         "median_images_per_s": med,
@@ -242,16 +276,7 @@ def main(argv=None) -> int:
     }
     if args.augment:
         result["speedup_fast_augment_over_reference_augment"] = med["fast_augment"] / med["reference_augment"]
-    print()
-    print(f"{'path':>18} | median img/s")
-    for name, v in med.items():
-        print(f"{name:>18} | {v:10.0f}")
-    print(f"ratio fast / reference: {result['speedup_fast_over_reference']:.1f}x")
-    print(f"ratio fast_same_workers / reference: {result['speedup_fast_same_workers_over_reference']:.1f}x")
-    if args.augment:
-        print(
-            f"ratio fast_augment / reference_augment: {result['speedup_fast_augment_over_reference_augment']:.1f}x"
-        )
+    _print_ratios(result, args.augment)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "FIT",
@@ -69,7 +69,10 @@ class WorkDone:
         return asdict(self)
 
 
-def _add(a: float | None, b: float | None) -> float | None:
+_N = TypeVar("_N", int, float)
+
+
+def _add(a: _N | None, b: _N | None) -> _N | None:
     return None if a is None or b is None else a + b
 
 

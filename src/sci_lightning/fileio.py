@@ -35,7 +35,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from sci_lightning.errors import SciLightningError
 
@@ -107,7 +106,8 @@ def storage_error(
     ``fix`` names the setting that moves the write (e.g. "set output_dir=...").
     """
     where = path if path is not None else (exc.filename or "?")
-    problem, generic_fix = _STORAGE_WORDS.get(exc.errno, (exc.strerror or str(exc), "Check the disk"))
+    known = _STORAGE_WORDS.get(exc.errno) if exc.errno is not None else None
+    problem, generic_fix = known or (exc.strerror or str(exc), "Check the disk")
     if exc.errno == errno.ENAMETOOLONG:
         problem = f"{problem} ({len(str(where))} characters)"
     parts = [f"Cannot write {where}: {problem}."]
@@ -178,7 +178,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, write)
 
 
-def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
+def atomic_write_json(path: str | os.PathLike, data: object) -> Path:
     """Write ``data`` as indented, strict JSON to ``path`` atomically.
 
     Non-JSON values are written via ``str``; a float that is NaN or infinite becomes
@@ -188,7 +188,7 @@ def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
     return atomic_write_text(path, text + "\n")
 
 
-def finite_or_null(data: Any) -> Any:
+def finite_or_null(data: object) -> object:
     """``data`` with every NaN or infinite float (in dicts, lists, tuples) replaced by ``None``."""
     if isinstance(data, float):
         return data if math.isfinite(data) else None

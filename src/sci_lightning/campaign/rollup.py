@@ -558,6 +558,8 @@ def rollup(runs: list[CampaignRun], final: CampaignRun) -> Campaign:
                 "that share of its emissions, cost and time is counted (an estimate by energy share)."
             )
     report = final.report
+    if report is None:
+        raise ConfigError(f"The final run {final.name} has no report; pass a run that completed.")
     work = report.work
     if work is not None and 0 < work.train_steps < report.training.steps:
         notes.append(
@@ -570,7 +572,7 @@ def rollup(runs: list[CampaignRun], final: CampaignRun) -> Campaign:
         final=final,
         functional_unit=report.functional_unit or "job",
         r_counts=r_counts,
-        **totals,
+        **totals,  # pyright: ignore[reportArgumentType]  (energy, emissions, cost and time: all floats)
         wall_s=_span_s(runs),
         unmeasured_s=sum(r.unmeasured_s for r in runs if r.counted_fraction > 0),
         sci_per={u: carbon_g / n for u, n in r_counts.items()},

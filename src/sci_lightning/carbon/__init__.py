@@ -27,6 +27,7 @@ optional module only matters when it is selected. Each class has
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._lazy import lazy_getattr
@@ -73,6 +74,10 @@ __all__ = [
     "require_credentials",
 ]
 
+#: What the builders accept as the ``carbon`` settings: the dataclass, or a mapping of its fields
+#: (a dict, an OmegaConf node), checked by :func:`~sci_lightning.settings.coerce`.
+CarbonSettings = CarbonConfig | Mapping[str, Any]
+
 # PROVIDERS (name -> "module:Class") lives in settings.py, the one registry that the
 # settings' validation, provider_class() and the lazy class exports below read.
 
@@ -92,7 +97,7 @@ def provider_class(name: str) -> type[IntensityProvider]:
     return getattr(module, cls_name)
 
 
-def build_single(name: str, cfg: Any) -> IntensityProvider:
+def build_single(name: str, cfg: CarbonSettings) -> IntensityProvider:
     """Build the provider ``name`` from the ``carbon`` config (its ``from_config`` classmethod)."""
     cfg = coerce(CarbonConfig, cfg, "carbon")
     cls = provider_class(name)
@@ -104,7 +109,7 @@ def build_single(name: str, cfg: Any) -> IntensityProvider:
     return from_config(cfg)
 
 
-def build_provider(cfg: Any) -> IntensityProvider:
+def build_provider(cfg: CarbonSettings) -> IntensityProvider:
     """Build the configured provider; wrap it in a :class:`FallbackProvider` when
     ``cfg.fallback`` names providers other than the primary.
 
@@ -139,7 +144,7 @@ def build_provider(cfg: Any) -> IntensityProvider:
     return FallbackProvider(providers, cooldown_s=cfg.fallback_cooldown_s)
 
 
-def missing_credentials(cfg: Any) -> list[str]:
+def missing_credentials(cfg: CarbonSettings) -> list[str]:
     """The credential environment variables the configured primary provider needs and lacks."""
     import os
 
@@ -148,7 +153,7 @@ def missing_credentials(cfg: Any) -> list[str]:
     return [name for name in needed if not os.environ.get(name)]
 
 
-def require_credentials(cfg: Any) -> None:
+def require_credentials(cfg: CarbonSettings) -> None:
     """Refuse, before any work, a provider whose credentials are not in the environment.
 
     Raises:

@@ -301,12 +301,17 @@ class Comparison:
         return [j for j in self.jobs if not j.ok]
 
 
+def _finite(x: object) -> float | None:
+    """``x`` as a float when it is a finite number, else ``None``."""
+    return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None
+
+
 def sci_at_intensity(values: dict[str, Any], intensity_g_per_kwh: float) -> float | None:
     """The job's SCI had its operational emissions been at ``intensity_g_per_kwh`` (same energy,
     embodied and functional units); ``None`` when a figure is missing."""
-    sci, op, emb, own = (values.get(k) for k in ("sci", "operational_g", "embodied_g", "intensity_g_per_kwh"))
-    emb = emb or 0.0
-    if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in (sci, op, emb, own)) or own <= 0:
+    sci, op, own = (_finite(values.get(k)) for k in ("sci", "operational_g", "intensity_g_per_kwh"))
+    emb = _finite(values.get("embodied_g") or 0.0)
+    if sci is None or op is None or emb is None or own is None or own <= 0:
         return None
     if op + emb == 0:
         return 0.0 if sci == 0 else None
@@ -780,7 +785,7 @@ def _job_dicts(comp: Comparison) -> list[dict[str, Any]]:
     return out
 
 
-def comparison_dict(comp: Comparison, charts: Sequence[str] = ()) -> dict[str, Any]:
+def comparison_dict(comp: Comparison, charts: Sequence[str | os.PathLike[str]] = ()) -> dict[str, Any]:
     """The ``comparison.json`` content."""
     jobs = _job_dicts(comp)
     for jd, j, d in zip(jobs, comp.jobs, comp.diffs):

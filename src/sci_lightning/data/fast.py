@@ -28,10 +28,10 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -41,6 +41,9 @@ from torch.utils.data import Dataset, default_collate
 from sci_lightning.errors import DatasetError
 from sci_lightning.fileio import atomic_write_json, build_once, unique_sibling
 from sci_lightning.sci.preparation import PreparationFigures, measure_build, read_build_record
+
+if TYPE_CHECKING:
+    from sci_lightning.settings import EnergyConfig
 
 from .images import load_rgb, progress_bar
 
@@ -163,7 +166,7 @@ def build_uint8_cache(
     chunk_images: int = _CHUNK,
     lock_timeout_s: float = 3600.0,
     records: list[PreparationFigures] | None = None,
-    energy: Any = None,
+    energy: EnergyConfig | Mapping[str, Any] | None = None,
     pue: float = 1.0,
     monitor_factory: Callable[[Any], Any] | None = None,
 ) -> Path:
@@ -314,7 +317,7 @@ class CachedImageDataset(Dataset):
         return torch.from_numpy(images), torch.from_numpy(self.labels[idx])
 
 
-def collate_prebatched(batch: Any) -> Any:
+def collate_prebatched(batch: object) -> Any:
     """collate_fn for :class:`CachedImageDataset`: its ``__getitems__`` already returns a
     batch; per-item lists (e.g. a wrapped dataset) fall back to ``default_collate``."""
     if isinstance(batch, tuple) and len(batch) == 2 and isinstance(batch[0], torch.Tensor):

@@ -24,7 +24,7 @@ import pickle
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning.pytorch as pl
 import torch
@@ -33,6 +33,9 @@ from torch.utils.data import TensorDataset
 
 from sci_lightning.fileio import atomic_write
 from sci_lightning.sci.preparation import PreparationFigures, measure_build
+
+if TYPE_CHECKING:
+    from sci_lightning.data.tiny_imagenet import TinyImageNetDataModule
 
 #: Stated in the report (software boundary) and the run summary of a cache_features run.
 CACHE_FEATURES_NOTE = (
@@ -169,7 +172,7 @@ def feature_cache_key(model_name: str, backbone: nn.Module, data_fingerprint: st
 
 def feature_datamodule(
     backbone: nn.Module,
-    dm: Any,
+    dm: TinyImageNetDataModule,
     *,
     device: str | torch.device | None = None,
     batch_size: int = 256,
@@ -184,6 +187,8 @@ def feature_datamodule(
     """
     if getattr(dm, "train_dataset", None) is None:
         dm.setup("fit")
+    if dm.train_dataset is None or dm.val_dataset is None:
+        raise RuntimeError("feature_datamodule: the datamodule's setup('fit') gave no train or val dataset")
     transform = lambda b: dm.transform_batch(b, train=False)  # noqa: E731
     train_loader = dm._loader(dm.train_dataset, shuffle=False)
     val_loader = dm._loader(dm.val_dataset, shuffle=False)
@@ -191,7 +196,7 @@ def feature_datamodule(
         from sci_lightning.data.tiny_imagenet import ImageListDataset, reference_transform
 
         plain = reference_transform(dm.image_size, dm.mean, dm.std, train=False)
-        train_loader = dm._loader(ImageListDataset(dm.index.train, plain), shuffle=False)
+        train_loader = dm._loader(ImageListDataset(dm._require_index().train, plain), shuffle=False)
     train = compute_features(
         backbone, train_loader, device=device, batch_transform=transform, progress=progress
     )
