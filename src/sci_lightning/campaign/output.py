@@ -461,7 +461,13 @@ def _plugins(c: Campaign) -> tuple[dict[str, Any], list[str]]:
             },
         },
     }
-    pipeline = ["operational-carbon", "total-carbon", "sci"]
+    per_unit = _per_unit_plugins(c)
+    return {**plugins, **per_unit}, ["operational-carbon", "total-carbon", "sci", *per_unit]
+
+
+def _per_unit_plugins(c: Campaign) -> dict[str, Any]:
+    """One ``Divide`` plugin per functional unit of the final model: the campaign SCI per that unit."""
+    plugins: dict[str, Any] = {}
     for unit in c.r_counts:
         if unit in _FU_FIELDS:
             fname, out = _FU_FIELDS[unit]
@@ -477,8 +483,7 @@ def _plugins(c: Campaign) -> tuple[dict[str, Any], list[str]]:
                     }
                 },
             }
-            pipeline.append(out)
-    return plugins, pipeline
+    return plugins
 
 
 def _child_name(r: CampaignRun, taken: set[str]) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sci_lightning.compare.records import quality_class
+from sci_lightning.compare.records import JobRecord, quality_class
 from sci_lightning.compare.tables import Comparison, format_number, format_signed_pct, quality_mark
 from sci_lightning.fileio import atomic_write
 
@@ -74,16 +74,7 @@ def _draw_chart(ax: Any, comp: Comparison, spec: ChartSpec) -> None:
     vals = [None if v is None else v * factor for v in raw]
     xs = list(range(len(jobs)))
     heights = [v if v is not None else 0.0 for v in vals]
-    colors, hatches, qualities = [], [], []
-    for j in jobs:
-        colors.append("#7f7f7f" if j is comp.baseline else "#1f77b4")
-        q = (
-            "estimated"
-            if spec.quality_key == "_estimated"
-            else (j.values.get(spec.quality_key) if spec.quality_key else "measured")
-        )
-        qualities.append(q)
-        hatches.append("" if quality_class(q) == "measured" else "//")
+    colors, hatches, qualities = _bar_styles(comp, spec)
     vmax = max((abs(v) for v in vals if v is not None), default=1.0) or 1.0
     if len(jobs) > MAX_LABELLED_BARS:  # plain bars: estimated ones lighter instead of hatched
         from matplotlib.colors import to_rgba
@@ -103,35 +94,62 @@ def _draw_chart(ax: Any, comp: Comparison, spec: ChartSpec) -> None:
     for bar, h in zip(bars, hatches):
         bar.set_hatch(h)
     for x, j, v, d, q in zip(xs, jobs, vals, comp.diffs, qualities):
-        if not j.ok:
-            text = "failed"
-        elif v is None:
-            text = "n/a"
-        else:
-            text = format_number(v) + quality_mark(q)
-            if spec.diff_key and j is not comp.baseline:
-                text += f"\n({format_signed_pct(d.get(spec.diff_key))})"
-            if (
-                spec.value_key == "carbon_aware_saving_g"
-                and j.values.get("carbon_aware_saving_pct") is not None
-            ):
-                text += f"\n({format_number(j.values['carbon_aware_saving_pct'])}%)"
         y = (v if v is not None and v > 0 else 0.0) + vmax * 0.02
+        text = _bar_text(comp, spec, j, v, d, q)
         ax.text(x, y, text, ha="center", va="bottom", fontsize=8, color="#b00020" if not j.ok else "black")
-    labels = []
-    for j in jobs:
-        lab = j.label if len(j.label) <= 40 else j.label[:39] + "…"
-        lab = "\n".join(textwrap.wrap(lab.replace(",", ", "), 14)).replace(", ", ",")
-        labels.append(lab + ("\n(baseline)" if j is comp.baseline else ""))
     ax.set_xticks(xs)
     ax.set_xticklabels(
-        labels, fontsize=8, rotation=0 if len(jobs) <= 4 else 25, ha="center" if len(jobs) <= 4 else "right"
+        _tick_labels(comp),
+        fontsize=8,
+        rotation=0 if len(jobs) <= 4 else 25,
+        ha="center" if len(jobs) <= 4 else "right",
     )
     ax.set_ylabel(unit)
     ax.set_title(f"{spec.title} ({unit}), {spec.better} is better", fontsize=10)
     ax.set_ylim(min(0.0, min((v for v in vals if v is not None), default=0.0) * 1.2), vmax * 1.3)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
+
+
+def _bar_styles(comp: Comparison, spec: ChartSpec) -> tuple[list[str], list[str], list[Any]]:
+    """Each bar's colour (the baseline grey), hatch (estimated figures hatched) and quality."""
+    colors, hatches, qualities = [], [], []
+    for j in comp.jobs:
+        colors.append("#7f7f7f" if j is comp.baseline else "#1f77b4")
+        q = (
+            "estimated"
+            if spec.quality_key == "_estimated"
+            else (j.values.get(spec.quality_key) if spec.quality_key else "measured")
+        )
+        qualities.append(q)
+        hatches.append("" if quality_class(q) == "measured" else "//")
+    return colors, hatches, qualities
+
+
+def _bar_text(
+    comp: Comparison, spec: ChartSpec, j: JobRecord, v: float | None, d: dict[str, Any], q: Any
+) -> str:
+    """The label above a bar: its value and quality mark, the difference to the baseline, the saving's %."""
+    if not j.ok:
+        return "failed"
+    if v is None:
+        return "n/a"
+    text = format_number(v) + quality_mark(q)
+    if spec.diff_key and j is not comp.baseline:
+        text += f"\n({format_signed_pct(d.get(spec.diff_key))})"
+    if spec.value_key == "carbon_aware_saving_g" and j.values.get("carbon_aware_saving_pct") is not None:
+        text += f"\n({format_number(j.values['carbon_aware_saving_pct'])}%)"
+    return text
+
+
+def _tick_labels(comp: Comparison) -> list[str]:
+    """Each job's label, wrapped at 14 characters (at most 40), the baseline marked."""
+    labels = []
+    for j in comp.jobs:
+        lab = j.label if len(j.label) <= 40 else j.label[:39] + "…"
+        lab = "\n".join(textwrap.wrap(lab.replace(",", ", "), 14)).replace(", ", ",")
+        labels.append(lab + ("\n(baseline)" if j is comp.baseline else ""))
+    return labels
 
 
 def _dense_axes(
