@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import threading
 import warnings
 
@@ -54,3 +55,11 @@ def test_one_thread_wins_when_many_ask_at_once():
 def test_any_hashable_key(key):
     once = WarnOnce()
     assert once.first(key) and not once.first(key)
+
+
+def test_pickles_with_the_keys_it_has_seen():
+    once = WarnOnce()
+    once.first("seen")
+    clone = pickle.loads(pickle.dumps(once))
+    assert "seen" in clone and not clone.first("seen") and clone.first("new")
+    assert "new" not in once

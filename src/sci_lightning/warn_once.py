@@ -3,7 +3,8 @@
 Faults in measurement, in a carbon API or in a logger never stop training; they are
 warned about the first time they happen (per meter, per provider, per logger...) and
 recorded where the report shows them. :class:`WarnOnce` remembers the keys already warned
-about (thread-safe: the Prometheus exporter warns from its own threads)::
+about (thread-safe: the Prometheus exporter warns from its own threads; picklable, as the
+meters that hold one travel to spawned processes)::
 
     self._once = WarnOnce()
     ...
@@ -60,3 +61,12 @@ class WarnOnce:
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self._seen
+
+    # picklable (a meter travels to spawned processes): the keys go, the lock is made anew
+    def __getstate__(self) -> dict[str, object]:
+        with self._lock:
+            return {"seen": set(self._seen)}
+
+    def __setstate__(self, state: dict[str, set[Hashable]]) -> None:
+        self._seen = set(state["seen"])
+        self._lock = threading.Lock()
