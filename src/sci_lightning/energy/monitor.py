@@ -486,8 +486,9 @@ class EnergyMonitor:
             rate = "a reading every step"
         out = [f"timeline: {w.readings} meter readings over {duration_s:.3g} s, {rate}"]
         for i, slot in enumerate(self._slots):
+            marks = w.marks.get(i)
             notes = self._guard(
-                slot, "resolution_notes", lambda m: _notes(m, w.marks.get(i), duration_s), default=[]
+                slot, "resolution_notes", lambda m, marks=marks: _notes(m, marks, duration_s), default=[]
             )
             for note in notes or []:
                 add_note(out, note)

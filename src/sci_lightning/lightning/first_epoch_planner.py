@@ -52,5 +52,6 @@ class FirstEpochPlanner(Callback):
             )
         except Exception as err:
             warnings.warn(
-                f"carbon-aware planning after the first epoch failed ({err}); no findings in the report"
+                f"carbon-aware planning after the first epoch failed ({err}); no findings in the report",
+                stacklevel=2,
             )
