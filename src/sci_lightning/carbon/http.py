@@ -69,6 +69,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from urllib3 import exceptions as urllib3_errors
@@ -337,7 +338,7 @@ class HttpClient:
         a server's Retry-After in full, else the capped exponential backoff."""
         header = resp.headers.get("Retry-After") if resp is not None else None
         asked = retry_after_s(header)
-        if asked is not None:
+        if asked is not None and header is not None:
             header = header.strip()[:40]
             return asked, header, f"server asked: Retry-After {header}"
         cause = f"HTTP {resp.status_code}" if resp is not None else type(exc).__name__
@@ -452,6 +453,8 @@ class HttpClient:
         self._check_encodable(headers, auth)
         budget = getattr(self._scope, "budget", None) or _Budget(self.max_total_s, self.clock)
         kw = dict(params=params, headers=dict(headers) if headers else None, auth=auth, json=json_body)
+        resp: requests.Response | None = None
+        exc: Exception | None = None
         for attempt in range(self.retries + 1):
             resp, exc = None, None
             try:
@@ -534,7 +537,7 @@ class HttpClient:
         status = resp.status_code
         api = _trim(self.redact(_api_message(resp)))
         quoted = f": {api!r}" if api else ""
-        path = requests.utils.urlparse(resp.url).path if resp.url else ""
+        path = urlsplit(resp.url).path if resp.url else ""
         if status == 401:
             msg, fix = (
                 f"authentication failed (HTTP 401 on {path}){quoted}.",

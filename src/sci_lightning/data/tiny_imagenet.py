@@ -553,11 +553,13 @@ class TinyImageNetDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if self.train_dataset is None:
             self.setup("fit")
+        assert self.train_dataset is not None  # setup() builds both datasets
         return self._loader(self.train_dataset, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
         if self.val_dataset is None:
             self.setup("validate")
+        assert self.val_dataset is not None
         return self._loader(self.val_dataset, shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:

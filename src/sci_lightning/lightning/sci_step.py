@@ -8,7 +8,7 @@ logs the ``sci/*`` scalars.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -114,7 +114,7 @@ def _metric(trainer: Trainer, key: str) -> float | None:
 
 def _report_meta(trainer: Trainer, pl_module: LightningModule, extra: dict[str, Any]) -> dict[str, Any]:
     hparams = getattr(pl_module, "hparams", None)
-    model = hparams.get("model_name") if hasattr(hparams, "get") else None
+    model = hparams.get("model_name") if isinstance(hparams, Mapping) else None
     meta: dict[str, Any] = {
         "model": model or type(pl_module).__name__,
         "val_acc": _metric(trainer, "val/acc"),
@@ -135,7 +135,7 @@ def _findings(carbon_aware: Callable[[float], Any] | None, energy_kwh: float) ->
     try:
         return carbon_aware(energy_kwh)
     except Exception as err:
-        from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+        from lightning.pytorch.utilities import rank_zero_warn
 
         rank_zero_warn(f"carbon-aware findings could not be computed ({err}); left out of the report")
         return None

@@ -192,14 +192,15 @@ class WorkCounter(pl.Callback):
         dm = getattr(self._trainer, "datamodule", None)
         extracted = int(getattr(dm, "images_extracted", 0) or 0)
         module = self._module
-        if not extracted or module is None or not hasattr(module, "pooled_features"):
+        pooled = getattr(module, "pooled_features", None)
+        if not extracted or module is None or not callable(pooled):
             return 0.0, 0
         if self.extraction_flops_per_image is None:
-            size = int(module.hparams.image_size)
+            size = int(module.hparams["image_size"])
             x = torch.zeros(1, 3, size, size, device=module.device)
             was_training = module.training
             module.eval()
-            self.extraction_flops_per_image = forward_flops(module.pooled_features, x)
+            self.extraction_flops_per_image = forward_flops(pooled, x)
             module.train(was_training)
         return self.extraction_flops_per_image, extracted
 
