@@ -452,55 +452,69 @@ class HttpClient:
         self._add_request_secrets(headers, auth)
         self._check_encodable(headers, auth)
         budget = getattr(self._scope, "budget", None) or _Budget(self.max_total_s, self.clock)
-        kw = dict(params=params, headers=dict(headers) if headers else None, auth=auth, json=json_body)
+        kw: dict[str, Any] = dict(
+            params=params, headers=dict(headers) if headers else None, auth=auth, json=json_body
+        )
         resp: requests.Response | None = None
         exc: Exception | None = None
         for attempt in range(self.retries + 1):
-            resp, exc = None, None
-            try:
-                log.debug("%s: %s %s (attempt %d)", self.provider, method, url, attempt + 1)
-                resp = self._send(method, url, budget, **kw)
-            except (
-                requests.ConnectionError,
-                requests.Timeout,
-                requests.exceptions.ChunkedEncodingError,
-            ) as e:
-                exc = e
-            except _BodyTimeout as e:
-                raise self._error(
-                    f"the response from {path} did not arrive within this call's {_seconds(self.max_total_s)} s "
-                    f"time budget ({_BUDGET_SETTING}); {e.args[0]}.",
-                    "the server is sending very slowly; try again later, raise "
-                    f"{_BUDGET_SETTING}, or keep a fallback provider (carbon.fallback).",
-                ) from None
-            except (urllib3_errors.ProtocolError, urllib3_errors.ReadTimeoutError) as e:
-                exc = requests.ConnectionError(type(e).__name__)
-            except requests.RequestException as e:  # invalid URL, too many redirects, ...
-                raise self._error(
-                    f"request to {self.base_url} failed ({type(e).__name__}).",
-                    "check carbon.base_url and the provider settings.",
-                ) from None
-            else:
+            log.debug("%s: %s %s (attempt %d)", self.provider, method, url, attempt + 1)
+            resp, exc = self._attempt(method, url, path, budget, kw)
+            if resp is not None:
                 if resp.status_code < 400:
                     return resp
                 if resp.status_code not in _RETRY_STATUSES:
                     raise self._status_error(resp)
             if attempt == self.retries:
                 break
-            wait_s, header, why = self._retry_wait(attempt, resp, exc)
-            if not budget.allows(wait_s):
-                raise self._failure(resp, exc, attempt + 1, self._over_budget(wait_s, header, why, budget))
-            if wait_s > ANNOUNCE_WAIT_S:
-                log.warning(
-                    "%s: waiting %s s before retry %d/%d (%s)",
-                    self.provider,
-                    _seconds(wait_s),
-                    attempt + 1,
-                    self.retries,
-                    why,
-                )
-            self.sleep(wait_s)
+            self._wait_before_retry(attempt, resp, exc, budget)
         raise self._failure(resp, exc, self.retries + 1)
+
+    def _attempt(
+        self, method: str, url: str, path: str, budget: _Budget, kw: dict[str, Any]
+    ) -> tuple[requests.Response | None, Exception | None]:
+        """One send: (the response, None), or (None, the connection failure worth a retry);
+        a failure no retry can mend raises ProviderError."""
+        try:
+            return self._send(method, url, budget, **kw), None
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as e:
+            return None, e
+        except _BodyTimeout as e:
+            raise self._error(
+                f"the response from {path} did not arrive within this call's {_seconds(self.max_total_s)} s "
+                f"time budget ({_BUDGET_SETTING}); {e.args[0]}.",
+                "the server is sending very slowly; try again later, raise "
+                f"{_BUDGET_SETTING}, or keep a fallback provider (carbon.fallback).",
+            ) from None
+        except (urllib3_errors.ProtocolError, urllib3_errors.ReadTimeoutError) as e:
+            return None, requests.ConnectionError(type(e).__name__)
+        except requests.RequestException as e:  # invalid URL, too many redirects, ...
+            raise self._error(
+                f"request to {self.base_url} failed ({type(e).__name__}).",
+                "check carbon.base_url and the provider settings.",
+            ) from None
+
+    def _wait_before_retry(
+        self, attempt: int, resp: requests.Response | None, exc: Exception | None, budget: _Budget
+    ) -> None:
+        """Sleep until the next attempt, or raise ProviderError when the wait exceeds the budget."""
+        wait_s, header, why = self._retry_wait(attempt, resp, exc)
+        if not budget.allows(wait_s):
+            raise self._failure(resp, exc, attempt + 1, self._over_budget(wait_s, header, why, budget))
+        if wait_s > ANNOUNCE_WAIT_S:
+            log.warning(
+                "%s: waiting %s s before retry %d/%d (%s)",
+                self.provider,
+                _seconds(wait_s),
+                attempt + 1,
+                self.retries,
+                why,
+            )
+        self.sleep(wait_s)
 
     def _over_budget(self, wait_s: float, header: str | None, why: str, budget: _Budget) -> str:
         if header is not None:
