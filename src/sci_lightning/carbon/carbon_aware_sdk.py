@@ -46,7 +46,7 @@ __all__ = ["CarbonAwareSdkProvider", "parse_timespan"]
 _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?$")
 
 
-def parse_timespan(value: Any, what: str, provider: str) -> timedelta | None:
+def parse_timespan(value: object, what: str, provider: str) -> timedelta | None:
     """SDK duration: minutes (number) or TimeSpan ``[d.]hh:mm:ss[.fffffff]``; None if absent/zero."""
     if value is None:
         return None

@@ -68,7 +68,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -78,6 +78,9 @@ from sci_lightning.errors import ConfigError
 from sci_lightning.redaction import credential_forms, redact, register_secret, secret_header
 
 from .base import IntensityProvider, IntensitySeries, ProviderError, check_plausible, ensure_utc
+
+if TYPE_CHECKING:
+    from ..settings import CarbonConfig
 
 log = logging.getLogger(__name__)
 
@@ -444,7 +447,7 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
-        json_body: Any = None,
+        json_body: object = None,
     ) -> requests.Response:
         """Send a request with retries within the time budget; return a 2xx response or
         raise ProviderError/HttpStatusError."""
@@ -655,12 +658,12 @@ class HttpProvider(IntensityProvider):
         )
 
     @classmethod
-    def config_kwargs(cls, cfg: Any) -> dict[str, Any]:
+    def config_kwargs(cls, cfg: CarbonConfig) -> dict[str, Any]:
         """The provider's own constructor arguments from the ``carbon`` settings (override)."""
         return {}
 
     @classmethod
-    def from_config(cls, cfg: Any, **overrides: Any) -> HttpProvider:
+    def from_config(cls, cfg: CarbonConfig, **overrides: Any) -> HttpProvider:
         """Build from the ``carbon`` group: the provider's :meth:`config_kwargs` plus
         ``base_url``, ``timeout_s``, ``retries``, ``backoff_s``, ``max_total_wait_s``.
         ``overrides`` (sleep, clock, session, now ...) are for tests."""
@@ -730,7 +733,7 @@ def _set_read_timeout(resp: requests.Response, timeout_s: float) -> None:
             pass
 
 
-def expect_type(obj: Any, type_: type | tuple[type, ...], what: str, provider: str) -> Any:
+def expect_type(obj: object, type_: type | tuple[type, ...], what: str, provider: str) -> Any:
     """Return ``obj`` if it has ``type_`` (bool is not a number), else a malformed-body ProviderError."""
     types = type_ if isinstance(type_, tuple) else (type_,)
     numeric = any(t in (int, float) for t in types)
@@ -744,22 +747,21 @@ def expect_type(obj: Any, type_: type | tuple[type, ...], what: str, provider: s
     return obj
 
 
-def require(obj: Any, key: str, type_: type | tuple[type, ...], what: str, provider: str) -> Any:
+def require(obj: object, key: str, type_: type | tuple[type, ...], what: str, provider: str) -> Any:
     """``obj[key]`` checked to exist and have ``type_``; a malformed-body ProviderError otherwise."""
-    expect_type(obj, dict, what, provider)
-    if key not in obj:
+    mapping: dict[str, Any] = expect_type(obj, dict, what, provider)
+    if key not in mapping:
         raise ProviderError(
             provider,
             f"malformed response: {what} has no {key!r} key.",
             "the API's response format may have changed, or carbon.base_url points at the wrong service.",
         )
-    return expect_type(obj[key], type_, f"{what}.{key}", provider)
+    return expect_type(mapping[key], type_, f"{what}.{key}", provider)
 
 
-def parse_time(text: Any, what: str, provider: str) -> datetime:
+def parse_time(text: object, what: str, provider: str) -> datetime:
     """Parse an ISO-8601 timestamp (``Z`` or offset; naive taken as UTC) to an aware UTC datetime."""
-    expect_type(text, str, what, provider)
-    s = text.strip()
+    s = expect_type(text, str, what, provider).strip()
     if s.endswith(("Z", "z")):
         s = s[:-1] + "+00:00"
     # Python < 3.11 fromisoformat accepts only 0, 3 or 6 fractional digits: normalise to 6.

@@ -572,7 +572,7 @@ class TinyImageNetDataModule(pl.LightningDataModule):
 
     # -- device-side transform ------------------------------------------------------
 
-    def transform_batch(self, batch: Any, *, train: bool) -> Any:
+    def transform_batch(self, batch: Sequence[torch.Tensor], *, train: bool) -> Sequence[torch.Tensor]:
         """Turn a fast-path uint8 batch into model-ready floats on the batch's device;
         reference-path (already float) batches pass through unchanged."""
         images, labels = batch

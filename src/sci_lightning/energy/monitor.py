@@ -154,17 +154,17 @@ class _Resolving(Protocol):
     """A meter that says how finely it resolved a window (``NvmlEnergyMeter``): a mark taken at
     the window's start, then notes for the window given that mark."""
 
-    def resolution_mark(self) -> Any: ...
+    def resolution_mark(self) -> dict[str, int]: ...
 
-    def resolution_notes(self, mark: Any, duration_s: float) -> list[str]: ...
+    def resolution_notes(self, mark: dict[str, int] | None, duration_s: float) -> list[str]: ...
 
 
-def _mark(meter: EnergyMeter) -> Any:
+def _mark(meter: EnergyMeter) -> dict[str, int] | None:
     """The meter's resolution mark at a window's start (meters without one: ``None``)."""
     return meter.resolution_mark() if isinstance(meter, _Resolving) else None
 
 
-def _notes(meter: EnergyMeter, mark: Any, duration_s: float) -> list[str]:
+def _notes(meter: EnergyMeter, mark: dict[str, int] | None, duration_s: float) -> list[str]:
     """The meter's own resolution notes for a window (meters without them: none)."""
     return list(meter.resolution_notes(mark, duration_s)) if isinstance(meter, _Resolving) else []
 

@@ -47,7 +47,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """``torch.save`` to a temporary file beside the target, fsync, then ``os.replace``."""
 
     @override
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | os.PathLike[str], storage_options: object = None
+    ) -> None:
         target = Path(path)
         tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
         try:
