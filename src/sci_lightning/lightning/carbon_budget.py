@@ -45,7 +45,7 @@ from sci_lightning.energy.base import utcnow
 from sci_lightning.errors import ConfigError
 from sci_lightning.lightning.callback import EnergyCarbonCallback
 from sci_lightning.lightning.checkpointing import LAST_NAME, LastCheckpoint
-from sci_lightning.lightning.wiring import EnergyLink
+from sci_lightning.lightning.wiring import EnergyLink, trainer_callbacks
 from sci_lightning.redaction import redact
 from sci_lightning.settings import SciConfig, coerce
 from sci_lightning.shifting.planner import PlanError, window_mean
@@ -132,14 +132,14 @@ def covered_mean(series: IntensitySeries, start: datetime, end: datetime) -> flo
 
 def running_energy_callback(trainer: Trainer) -> EnergyCarbonCallback | None:
     """The trainer's EnergyCarbonCallback, if its ``fit`` window is open."""
-    for cb in trainer.callbacks:  # pyright: ignore[reportAttributeAccessIssue]  # Trainer sets `callbacks` in a connector, undeclared
+    for cb in trainer_callbacks(trainer):
         if isinstance(cb, EnergyCarbonCallback) and cb.monitor is not None and FIT in cb.monitor.open_windows:
             return cb
     return None
 
 
 def _last_checkpoint(trainer: Trainer) -> LastCheckpoint | None:
-    for cb in trainer.callbacks:  # pyright: ignore[reportAttributeAccessIssue]  # Trainer sets `callbacks` in a connector, undeclared
+    for cb in trainer_callbacks(trainer):
         if isinstance(cb, LastCheckpoint):
             return cb
     return None
