@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 ARMS = ("none", "sci_lightning", "codecarbon", "carbontracker", "zeus")
@@ -129,6 +130,19 @@ def _timed(call) -> tuple[Any, float]:
     return out, time.perf_counter() - t
 
 
+def _hook_timer(orig: Callable[..., Any], hook: str, hook_s: dict[str, float]) -> Callable[..., Any]:
+    """``orig`` wrapped so that each call adds its wall time to ``hook_s[hook]``."""
+
+    def timed(self, *a, **k):
+        t = time.perf_counter()
+        try:
+            return orig(self, *a, **k)
+        finally:
+            hook_s[hook] = hook_s.get(hook, 0.0) + time.perf_counter() - t
+
+    return timed
+
+
 def arm_none(steps: int, root: str) -> dict:
     return _fit(steps, [], root)
 
@@ -151,15 +165,7 @@ def arm_sci_lightning(steps: int, root: str) -> dict:
         "on_fit_end",
         "teardown",
     ):
-
-        def timed(self, *a, _orig=getattr(EnergyCarbonCallback, hook), _hook=hook, **k):
-            t = time.perf_counter()
-            try:
-                return _orig(self, *a, **k)
-            finally:
-                hook_s[_hook] = hook_s.get(_hook, 0.0) + time.perf_counter() - t
-
-        setattr(Timed, hook, timed)
+        setattr(Timed, hook, _hook_timer(getattr(EnergyCarbonCallback, hook), hook, hook_s))
 
     cb, make_s = _timed(lambda: Timed(output_dir=root, compute_sci=False))
     out = _fit(steps, [cb], root)  # setup/on_fit_start and on_fit_end/teardown fall outside train_s
@@ -367,6 +373,11 @@ def run_rounds(
     return out
 
 
+def _median(ok: list[tuple[dict, dict]], key: str) -> float:
+    """Median of the arm's ``key`` over the paired rounds (a missing figure counts as 0)."""
+    return statistics.median(a.get(key) or 0.0 for a, _ in ok)
+
+
 def _ratio(ok: list[tuple[dict, dict]], key: str) -> float | None:
     pairs = [(a[key], b[key]) for a, b in ok if a.get(key) and b.get(key)]
     return statistics.median(x / y for x, y in pairs) if pairs else None
@@ -391,21 +402,20 @@ def summarize(rounds: list[dict[str, dict]]) -> dict[str, dict]:
                 "output_tail": first.get("output_tail"),
             }
             continue
-        med = lambda key: statistics.median(a.get(key) or 0.0 for a, _ in ok)  # noqa: E731
         last = ok[-1][0]
         out[name] = {
             "runs": len(ok),
             "median_train_ratio": _ratio(ok, "train_s"),
             "median_train_cpu_ratio": _ratio(ok, "train_cpu_s"),
             "median_fit_ratio": _ratio(ok, "fit_s"),
-            "median_train_s": med("train_s"),
-            "median_fit_s": med("fit_s"),
-            "median_pre_s": med("pre_s"),
-            "median_post_s": med("post_s"),
-            "median_start_s": med("start_s"),
-            "median_stop_s": med("stop_s"),
-            "median_train_preemptions": med("train_preemptions"),
-            "median_callback_steps_s": med("steps_s"),
+            "median_train_s": _median(ok, "train_s"),
+            "median_fit_s": _median(ok, "fit_s"),
+            "median_pre_s": _median(ok, "pre_s"),
+            "median_post_s": _median(ok, "post_s"),
+            "median_start_s": _median(ok, "start_s"),
+            "median_stop_s": _median(ok, "stop_s"),
+            "median_train_preemptions": _median(ok, "train_preemptions"),
+            "median_callback_steps_s": _median(ok, "steps_s"),
             "hook_s": last.get("hook_s"),
             "energy_kwh": [a.get("energy_kwh") for a, _ in ok],
             "methods": last.get("methods"),

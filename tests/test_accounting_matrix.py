@@ -266,7 +266,8 @@ def test_energy_metrics_are_logged_at_lightnings_own_steps(tmp_path):
     _trainer(tmp_path, [cb], logger=logger, log_every_n_steps=2, max_steps=6).fit(ScriptedModule(clock))
     import csv
 
-    rows = list(csv.DictReader(open(Path(logger.log_dir) / "metrics.csv")))
+    with open(Path(logger.log_dir) / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
     loss_steps = {int(r["step"]) for r in rows if r.get("train_loss")}
     energy_steps = {int(r["step"]) for r in rows if r.get("energy/batch_j")}
     assert loss_steps == {1, 3, 5} and energy_steps == {0, 1, 3, 5}  # the first batch, then Lightning's steps

@@ -17,7 +17,7 @@ from fake_nvml import StepMeter, TinyModule
 from lightning.pytorch import Trainer
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from sci_lightning.campaign import build_campaign, campaign_line, write_campaign
+from sci_lightning.campaign import CampaignRun, build_campaign, campaign_line, write_campaign
 from sci_lightning.compare import compare_runs
 from sci_lightning.compare.tables import markdown_report, text_summary
 from sci_lightning.lightning.callback import EnergyCarbonCallback
@@ -250,8 +250,6 @@ def test_if_run_reproduces_the_campaign_sci(campaign_dir, tmp_path):
 
 
 def _run(name: str, parts: list[tuple[str, float]], energy_kwh: float) -> CampaignRun:
-    from sci_lightning.campaign import CampaignRun
-
     return CampaignRun(
         path=Path("/nowhere") / name,
         name=name,

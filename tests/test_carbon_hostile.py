@@ -13,7 +13,7 @@ import pytest
 from stub_server import StubResponse, StubServer
 
 from sci_lightning.carbon.base import MAX_PLAUSIBLE_G_PER_KWH, ProviderError
-from sci_lightning.carbon.chain import FallbackProvider
+from sci_lightning.carbon.chain import FallbackProvider, ProviderFallbackWarning
 from sci_lightning.carbon.static import StaticProvider
 from sci_lightning.carbon.watttime import PASSWORD_ENV, USERNAME_ENV, WattTimeProvider
 
@@ -67,7 +67,7 @@ def served_with_fallback(historical) -> tuple[dict, float, list[str]]:
     chain, srv = chain_over(historical)
     t = time.monotonic()
     try:
-        with pytest.warns(UserWarning):
+        with pytest.warns(ProviderFallbackWarning, match="using the next one"):
             series = chain.history(T0, T0 + timedelta(minutes=10))
     finally:
         srv.stop()

@@ -158,8 +158,10 @@ def test_noise_filters_keep_our_warnings():
             21,
             module="lightning.pytorch.utilities._pytree",
         )
-        warnings.warn("meter fell back", EnergyMeterWarning)
-        warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, in user code", FutureWarning)
+        warnings.warn("meter fell back", EnergyMeterWarning, stacklevel=1)
+        warnings.warn(
+            "`isinstance(treespec, LeafSpec)` is deprecated, in user code", FutureWarning, stacklevel=1
+        )
         warnings.warn_explicit(
             "The `srun` command is available on your system but is not used. HINT: ...",
             UserWarning,

@@ -101,7 +101,7 @@ def test_two_processes_started_together_share_one_build(tmp_path):
         for p in procs:
             if p.poll() is None:
                 p.kill()
-    for p, (out, err) in zip(procs, outs):
+    for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err
     a, b = (json.loads(out.strip().splitlines()[-1]) for out, _ in outs)
     assert a["root"] == b["root"] and a["npy"] == b["npy"]
@@ -157,9 +157,11 @@ def test_lock_wait_times_out_naming_the_holder(tmp_path):
     target = tmp_path / "artefact"
     holder = _start_holder(target, 60)
     try:
-        with pytest.raises(TimeoutError, match=rf"process {holder.pid}.*lock file"):
-            with file_lock(target, timeout_s=0.3, announce=lambda _m: None):
-                pass
+        with (
+            pytest.raises(TimeoutError, match=rf"process {holder.pid}.*lock file"),
+            file_lock(target, timeout_s=0.3, announce=lambda _m: None),
+        ):
+            pass
     finally:
         holder.kill()
         holder.wait()

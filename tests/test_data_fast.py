@@ -295,9 +295,10 @@ def test_lightning_hook_transforms_on_the_batch_device(synth_root, tmp_path):
 
 def test_loader_workers_setting(synth_root, tmp_path):
     base = {"root": str(synth_root), "cache_dir": str(tmp_path / "c"), "num_workers": 2}
-    mk = lambda **kw: build_datamodule(
-        DataConfig(**base, **kw), image_size=32, mean=MEAN, std=STD, progress=False
-    )
+
+    def mk(**kw):
+        return build_datamodule(DataConfig(**base, **kw), image_size=32, mean=MEAN, std=STD, progress=False)
+
     assert mk(pipeline="fast").loader_workers == 0  # in-process slices by default
     assert mk(pipeline="fast", fast_num_workers=None).loader_workers == 2
     assert mk(pipeline="reference").loader_workers == 2

@@ -35,7 +35,7 @@ def test_layout_matches_tiny_imagenet(tmp_path):
     root = generate_synthetic_tiny_imagenet(tmp_path / "s", SMALL, progress=False)
     idx = scan_tiny_imagenet(root)  # the same loader as the real dataset
     assert idx.num_classes == 4 and len(idx.train) == 24 and len(idx.val) == 12
-    for c, w in enumerate(idx.wnids):
+    for w in idx.wnids:
         boxes = (root / "train" / w / f"{w}_boxes.txt").read_text().splitlines()
         assert len(boxes) == 6 and boxes[0].startswith(f"{w}_0.JPEG\t")
         x0, y0, x1, y1 = map(int, boxes[0].split("\t")[1:])

@@ -43,6 +43,10 @@ class Loop:
         self.clock[0] += 1.0
         self.monitor.record_step(images=BATCH)
 
+    def train_steps(self, n: int) -> None:
+        for _ in range(n):
+            self.train_step()
+
 
 def _setup(monkeypatch, base_mj: int = 1_000_000, meters=(), **gpu_kw):
     gpu = FakeGpu(uuid="GPU-fake-0", energy_mj=base_mj, **gpu_kw)
@@ -150,8 +154,7 @@ def test_meter_own_fallback_mid_window_is_flagged(monkeypatch):
     gpu, monitor, loop, _ = _setup(monkeypatch, fail_counter_after=3)  # baseline + 2 step reads, then lost
     monitor.begin_window("train")
     with pytest.warns(EnergyMeterWarning, match="energy counter failed mid-run"):
-        for _ in range(4):
-            loop.train_step()
+        loop.train_steps(4)
     train = monitor.end_window("train")
     monitor.close()
     by_method = {c.method: c for c in train.components}

@@ -316,3 +316,99 @@ def test_internal_all_names_only_what_other_code_uses(name, uses):
         f"{name}.__all__ names {unused}, which no other module, benchmark, test or config uses: "
         "drop them from __all__ (they stay importable) or list them in docs/api.md"
     )
+
+
+# -- function length ------------------------------------------------------------------------
+MAX_FUNCTION_LINES = 60
+
+# Today's longer functions, each being split by the helper that owns its file (issue 26 item 2);
+# an entry must go as soon as its function fits (test_long_function_allowlist_is_current), so
+# this list only shrinks. module path (under src/sci_lightning) :: qualified name -> owner.
+LONG_FUNCTIONS_BEING_SPLIT = {
+    "sci/manifest.py::build_impact_manifest": "settings",
+    "sci/compute.py::compute_sci": "settings",
+    "sci/compute.py::integrate_operational_g": "settings",
+    "sci/report.py::build_report": "settings",
+    "shifting/planner.py::plan_best_start": "sched",
+    "shifting/planner.py::cross_check_optimal": "sched",
+    "shifting/schedule.py::wait_for_best_start": "sched",
+    "shifting/interruptible.py::plan_interruptible": "sched",
+    "shifting/interruptible.py::_solve": "sched",
+    "app/interrupt.py::plan_slots": "sched",
+    "data/fast.py::build_uint8_cache": "common",
+    "lightning/features.py::compute_features": "common",
+    "compare/charts.py::_draw_chart": "common",
+    "campaign/output.py::_plugins": "common",
+}
+
+
+def _lengths_in(tree: ast.AST, where: str) -> dict[str, int]:
+    """Every function and method in ``tree`` -> its length in lines, keyed ``where::Qual.name``.
+
+    The measure: from the ``def`` line to the function's last line, both included (the
+    signature, the docstring, comments and blank lines inside all count; decorators do not).
+    A nested function counts on its own and as part of the function around it. Methods count
+    one by one (a class body is not a function). Data literals (big dict/list constants) are
+    meant to live at module level, where no function carries them; one written inside a
+    function counts towards it.
+    """
+    lengths: dict[str, int] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                name = prefix + child.name
+                lengths[f"{where}::{name}"] = (child.end_lineno or child.lineno) - child.lineno + 1
+                visit(child, name + ".")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, prefix + child.name + ".")
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
+    return lengths
+
+
+# Only the library is measured (src/sci_lightning, not conf/): not the scripts under
+# benchmarks/ and not the tests.
+LENGTHS = {
+    name: n
+    for path in MODULES.values()
+    for name, n in _lengths_in(ast.parse(path.read_text()), path.relative_to(PACKAGE).as_posix()).items()
+}
+
+
+def test_functions_fit_on_a_screen():
+    """No library function over MAX_FUNCTION_LINES lines, except the allowlisted ones being split."""
+    long = {
+        f"{name} ({n} lines)"
+        for name, n in LENGTHS.items()
+        if n > MAX_FUNCTION_LINES and name not in LONG_FUNCTIONS_BEING_SPLIT
+    }
+    assert not long, (
+        f"split these along their steps (at most {MAX_FUNCTION_LINES} lines each): {sorted(long)}"
+    )
+
+
+def test_long_function_allowlist_is_current():
+    """An allowlisted function that was split (or renamed) leaves the allowlist."""
+    stale = [name for name in LONG_FUNCTIONS_BEING_SPLIT if LENGTHS.get(name, 0) <= MAX_FUNCTION_LINES]
+    assert not stale, f"remove from LONG_FUNCTIONS_BEING_SPLIT: {stale}"
+
+
+def test_function_length_measure():
+    """Def line to last line, docstring, blank lines and nested functions included; decorators not."""
+    source = (
+        "TABLE = {\n    'a': 1,\n}\n\n"  # module-level data: no function's
+        "@decorator\n"
+        "def f(x):\n"  # line 6
+        '    """Doc."""\n'
+        "\n"
+        "    def g():\n"
+        "        return 1\n"
+        "    return g\n"  # line 11
+        "class C:\n"
+        "    def m(self):\n"
+        "        pass\n"
+    )
+    assert _lengths_in(ast.parse(source), "m.py") == {"m.py::f": 6, "m.py::f.g": 2, "m.py::C.m": 2}

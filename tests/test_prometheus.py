@@ -11,6 +11,7 @@ import time
 import urllib.request
 import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 from fake_nvml import StepMeter, TinyModule
@@ -32,7 +33,7 @@ CARBON = {"provider": "static", "region": "FR"}
 
 
 class _Gateway(BaseHTTPRequestHandler):
-    received: list[tuple[str, str, str, str | None]] = []
+    received: ClassVar[list[tuple[str, str, str, str | None]]] = []
 
     def do_PUT(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()

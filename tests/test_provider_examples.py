@@ -13,7 +13,7 @@ from stub_server import StubResponse, StubServer
 
 from sci_lightning.carbon.base import ProviderError
 from sci_lightning.carbon.carbon_aware_sdk import CarbonAwareSdkProvider
-from sci_lightning.carbon.chain import FallbackProvider
+from sci_lightning.carbon.chain import FallbackProvider, ProviderFallbackWarning
 from sci_lightning.carbon.electricity_maps import TOKEN_ENV, ElectricityMapsProvider
 from sci_lightning.carbon.static import StaticProvider
 from sci_lightning.carbon.uk_grid import UkGridProvider
@@ -114,9 +114,11 @@ def test_watttime_imputed_example_is_labelled(wt_env):
 
 def test_watttime_other_signal_than_asked_is_refused(wt_env):
     body = example("watttime", "historical_co2_aoer_imputed.json")  # meta.signal_type co2_aoer
-    with StubServer(wt_routes("/v3/historical", body)) as srv:
-        with pytest.raises(ProviderError, match="signal_type 'co2_aoer', not the 'co2_moer' asked for"):
-            watttime(srv, utc(2023, 10, 27)).history(utc(2023, 10, 26, 14), utc(2023, 10, 26, 15))
+    with (
+        StubServer(wt_routes("/v3/historical", body)) as srv,
+        pytest.raises(ProviderError, match="signal_type 'co2_aoer', not the 'co2_moer' asked for"),
+    ):
+        watttime(srv, utc(2023, 10, 27)).history(utc(2023, 10, 26, 14), utc(2023, 10, 26, 15))
 
 
 def test_watttime_other_region_than_asked_is_labelled(wt_env):
@@ -182,7 +184,7 @@ def test_sdk_204_no_content_is_no_data_and_the_chain_says_why():
         sdk = CarbonAwareSdkProvider("eastus", base_url=srv.url, sleep=no_sleep)
         alone = sdk.history(utc(2022, 5, 17, 20), utc(2022, 5, 17, 21))
         chain = FallbackProvider([sdk, StaticProvider("DE")])
-        with pytest.warns(UserWarning):
+        with pytest.warns(ProviderFallbackWarning, match="204 No Content"):
             series = chain.history(utc(2022, 5, 17, 20), utc(2022, 5, 17, 21))
     assert alone.points == [] and any("204 No Content" in n for n in alone.notes)
     assert series.kind == "fallback" and series.points

@@ -341,9 +341,13 @@ def test_ctrl_c_while_waiting_exits_cleanly_without_training():
         clock.sleep(s)
 
     trained = []
-    with pytest.raises(WaitCancelled) as info:
+
+    def wait_then_train() -> None:
         before_training(cfg(), prov, duration="2h", clock=clock.now, sleep=sleep, stream=stream, isatty=True)
         trained.append(1)  # never reached
+
+    with pytest.raises(WaitCancelled) as info:
+        wait_then_train()
     assert trained == []
     assert isinstance(info.value, SystemExit) and info.value.code == 130
     assert "training not started" in stream.getvalue()

@@ -175,8 +175,10 @@ def test_cached_features_add_the_backbone_extraction_once():
     """A head trained on cached features: the extraction is backbone forward FLOPs per image x images."""
     from types import SimpleNamespace
 
+    from lightning.pytorch.utilities.parsing import AttributeDict
+
     class _Cached(_Module):
-        hparams = SimpleNamespace(image_size=HW)
+        hparams = AttributeDict(image_size=HW)  # what save_hyperparameters() gives
 
         def pooled_features(self, images):
             return self.net[:3](images)  # the "backbone": conv, batch norm, flatten

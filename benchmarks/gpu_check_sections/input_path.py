@@ -161,7 +161,7 @@ def markdown(inp: dict) -> list[str]:
         if met:
             lines += [
                 "",
-                "Goal ratio (fast / tensors) >= %.2f: " % inp["goal_ratio"]
+                f"Goal ratio (fast / tensors) >= {inp['goal_ratio']:.2f}: "
                 + ", ".join(
                     f"{r['model']} {r['ratio_to_tensors']:.3f} ({'met' if r['meets_goal'] else 'NOT met'})"
                     for r in met

@@ -32,9 +32,15 @@ Where they come from:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sci_lightning.accounting import STAGES
+
+if TYPE_CHECKING:
+    from sci_lightning.accounting import StageRecord
+    from sci_lightning.energy.base import EnergyResult
+    from sci_lightning.sci.compute import SciResult
+    from sci_lightning.sci.inference import InferenceFigures
 
 __all__ = [
     "BATCH_J",
@@ -87,7 +93,7 @@ def power_w(component: str) -> str:
     return f"energy/power_w/{component}"
 
 
-def fit_energy_metrics(result: Any) -> dict[str, float]:
+def fit_energy_metrics(result: EnergyResult) -> dict[str, float]:
     """The job totals of an :class:`~sci_lightning.energy.base.EnergyResult` (all ranks and parts)."""
     metrics: dict[str, float] = {
         "energy/fit/total_kwh": result.energy_kwh,
@@ -109,7 +115,7 @@ def fit_energy_metrics(result: Any) -> dict[str, float]:
     return metrics
 
 
-def stage_energy_metrics(record: Any) -> dict[str, float]:
+def stage_energy_metrics(record: StageRecord) -> dict[str, float]:
     """The figures of a stage measured outside ``fit`` (a :class:`~sci_lightning.accounting.StageRecord`)."""
     prefix = f"energy/{record.stage}"
     return {
@@ -120,7 +126,7 @@ def stage_energy_metrics(record: Any) -> dict[str, float]:
     }
 
 
-def inference_metrics(fig: Any) -> dict[str, float]:
+def inference_metrics(fig: InferenceFigures) -> dict[str, float]:
     """The Consumer SCI of a test/predict stage (an :class:`~sci_lightning.sci.inference.InferenceFigures`):
     ``inference/<stage>/energy_j_per_sample`` (facility energy per inference, J),
     ``sci_g_per_1000`` (and ``sci_mg_per_1000``), ``operational_g_per_1000``, ``embodied_g_per_1000``
@@ -138,7 +144,7 @@ def inference_metrics(fig: Any) -> dict[str, float]:
     return {k: float(v) for k, v in values.items() if v is not None}
 
 
-def sci_metrics(result: Any) -> dict[str, float]:
+def sci_metrics(result: SciResult) -> dict[str, float]:
     """The SCI scalars of a :class:`~sci_lightning.sci.compute.SciResult` (g and mg, kWh and Wh)."""
     return {
         "sci/score": float(result.sci),

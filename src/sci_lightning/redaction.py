@@ -156,7 +156,7 @@ def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     return sorted(out, key=len, reverse=True)
 
 
-def scrub(obj: Any, secrets: Iterable[str] | None = None) -> tuple[Any, int]:
+def scrub(obj: object, secrets: Iterable[str] | None = None) -> tuple[Any, int]:
     """A copy of ``obj`` (dicts, lists, strings) with secrets and quoted credentials redacted.
 
     ``secrets`` defaults to :func:`secret_values`. Returns ``(copy, number_of_redactions)``;
@@ -175,7 +175,7 @@ def scrub(obj: Any, secrets: Iterable[str] | None = None) -> tuple[Any, int]:
         count += n
         return s
 
-    def walk(o: Any) -> Any:
+    def walk(o: object) -> object:
         if isinstance(o, str):
             return text(o)
         if isinstance(o, dict):

@@ -46,7 +46,7 @@ __all__ = ["CarbonAwareSdkProvider", "parse_timespan"]
 _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?$")
 
 
-def parse_timespan(value: Any, what: str, provider: str) -> timedelta | None:
+def parse_timespan(value: object, what: str, provider: str) -> timedelta | None:
     """SDK duration: minutes (number) or TimeSpan ``[d.]hh:mm:ss[.fffffff]``; None if absent/zero."""
     if value is None:
         return None
@@ -302,6 +302,11 @@ class CarbonAwareSdkProvider(HttpProvider):
                 notes=self._notes([self._no_content(lo, hi)]),
             )
             return self._checked(empty), []
+        fc = self._location_forecast(body)
+        return self._forecast_series(fc, lo, hi, window_size_min), self._optimal(fc)
+
+    def _location_forecast(self, body: Any) -> dict[str, Any]:
+        """The forecast of this provider's location in a ``forecasts/current`` response (else the first)."""
         expect_type(body, list, "forecasts/current response", self.name)
         if not body:
             raise ProviderError(
@@ -309,13 +314,17 @@ class CarbonAwareSdkProvider(HttpProvider):
                 f"the SDK returned no forecast for location {self.region!r}.",
                 "check the SDK's forecast data source supports this location.",
             )
-        fc = next((f for f in body if isinstance(f, dict) and f.get("location") == self.region), body[0])
+        return next((f for f in body if isinstance(f, dict) and f.get("location") == self.region), body[0])
+
+    def _forecast_series(
+        self, fc: dict[str, Any], lo: datetime, hi: datetime, window_size_min: int | None
+    ) -> IntensitySeries:
+        """The forecast's points overlapping [lo, hi), with the notes on how to read them."""
         data = require(fc, "forecastData", list, "forecast", self.name)
         pts, duration_notes = self._points(data, "forecastData", "timestamp", "value")
         pts = [p for p in pts if p.end > lo and p.start < hi]
         gen = fc.get("generatedAt")
         generated_at = parse_time(gen, "forecast.generatedAt", self.name) if gen else None
-        optimal = self._optimal(fc)
         extra = (
             self._location_notes([fc])
             + duration_notes
@@ -326,8 +335,7 @@ class CarbonAwareSdkProvider(HttpProvider):
                 f"windowSize={int(window_size_min)} min: the SDK may return forecastData as rolling "
                 "window averages rather than point values."
             )
-        notes = self._notes(extra)
-        series = self._checked(
+        return self._checked(
             IntensitySeries(
                 pts,
                 "Carbon Aware SDK /emissions/forecasts/current",
@@ -335,10 +343,9 @@ class CarbonAwareSdkProvider(HttpProvider):
                 self.signal_type,
                 "forecast",
                 generated_at=generated_at,
-                notes=notes,
+                notes=self._notes(extra),
             )
         )
-        return series, optimal
 
     def _optimal(self, fc: dict[str, Any]) -> list[dict[str, Any]]:
         """The SDK's optimal window(s): ``optimalDataPoints`` (or an older SDK's single

@@ -68,7 +68,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 from urllib3 import exceptions as urllib3_errors
@@ -77,6 +78,9 @@ from sci_lightning.errors import ConfigError
 from sci_lightning.redaction import credential_forms, redact, register_secret, secret_header
 
 from .base import IntensityProvider, IntensitySeries, ProviderError, check_plausible, ensure_utc
+
+if TYPE_CHECKING:
+    from ..settings import CarbonConfig
 
 log = logging.getLogger(__name__)
 
@@ -337,7 +341,7 @@ class HttpClient:
         a server's Retry-After in full, else the capped exponential backoff."""
         header = resp.headers.get("Retry-After") if resp is not None else None
         asked = retry_after_s(header)
-        if asked is not None:
+        if asked is not None and header is not None:
             header = header.strip()[:40]
             return asked, header, f"server asked: Retry-After {header}"
         cause = f"HTTP {resp.status_code}" if resp is not None else type(exc).__name__
@@ -443,7 +447,7 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
-        json_body: Any = None,
+        json_body: object = None,
     ) -> requests.Response:
         """Send a request with retries within the time budget; return a 2xx response or
         raise ProviderError/HttpStatusError."""
@@ -451,53 +455,69 @@ class HttpClient:
         self._add_request_secrets(headers, auth)
         self._check_encodable(headers, auth)
         budget = getattr(self._scope, "budget", None) or _Budget(self.max_total_s, self.clock)
-        kw = dict(params=params, headers=dict(headers) if headers else None, auth=auth, json=json_body)
+        kw: dict[str, Any] = dict(
+            params=params, headers=dict(headers) if headers else None, auth=auth, json=json_body
+        )
+        resp: requests.Response | None = None
+        exc: Exception | None = None
         for attempt in range(self.retries + 1):
-            resp, exc = None, None
-            try:
-                log.debug("%s: %s %s (attempt %d)", self.provider, method, url, attempt + 1)
-                resp = self._send(method, url, budget, **kw)
-            except (
-                requests.ConnectionError,
-                requests.Timeout,
-                requests.exceptions.ChunkedEncodingError,
-            ) as e:
-                exc = e
-            except _BodyTimeout as e:
-                raise self._error(
-                    f"the response from {path} did not arrive within this call's {_seconds(self.max_total_s)} s "
-                    f"time budget ({_BUDGET_SETTING}); {e.args[0]}.",
-                    "the server is sending very slowly; try again later, raise "
-                    f"{_BUDGET_SETTING}, or keep a fallback provider (carbon.fallback).",
-                ) from None
-            except (urllib3_errors.ProtocolError, urllib3_errors.ReadTimeoutError) as e:
-                exc = requests.ConnectionError(type(e).__name__)
-            except requests.RequestException as e:  # invalid URL, too many redirects, ...
-                raise self._error(
-                    f"request to {self.base_url} failed ({type(e).__name__}).",
-                    "check carbon.base_url and the provider settings.",
-                ) from None
-            else:
+            log.debug("%s: %s %s (attempt %d)", self.provider, method, url, attempt + 1)
+            resp, exc = self._attempt(method, url, path, budget, kw)
+            if resp is not None:
                 if resp.status_code < 400:
                     return resp
                 if resp.status_code not in _RETRY_STATUSES:
                     raise self._status_error(resp)
             if attempt == self.retries:
                 break
-            wait_s, header, why = self._retry_wait(attempt, resp, exc)
-            if not budget.allows(wait_s):
-                raise self._failure(resp, exc, attempt + 1, self._over_budget(wait_s, header, why, budget))
-            if wait_s > ANNOUNCE_WAIT_S:
-                log.warning(
-                    "%s: waiting %s s before retry %d/%d (%s)",
-                    self.provider,
-                    _seconds(wait_s),
-                    attempt + 1,
-                    self.retries,
-                    why,
-                )
-            self.sleep(wait_s)
+            self._wait_before_retry(attempt, resp, exc, budget)
         raise self._failure(resp, exc, self.retries + 1)
+
+    def _attempt(
+        self, method: str, url: str, path: str, budget: _Budget, kw: dict[str, Any]
+    ) -> tuple[requests.Response | None, Exception | None]:
+        """One send: (the response, None), or (None, the connection failure worth a retry);
+        a failure no retry can mend raises ProviderError."""
+        try:
+            return self._send(method, url, budget, **kw), None
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as e:
+            return None, e
+        except _BodyTimeout as e:
+            raise self._error(
+                f"the response from {path} did not arrive within this call's {_seconds(self.max_total_s)} s "
+                f"time budget ({_BUDGET_SETTING}); {e.args[0]}.",
+                "the server is sending very slowly; try again later, raise "
+                f"{_BUDGET_SETTING}, or keep a fallback provider (carbon.fallback).",
+            ) from None
+        except (urllib3_errors.ProtocolError, urllib3_errors.ReadTimeoutError) as e:
+            return None, requests.ConnectionError(type(e).__name__)
+        except requests.RequestException as e:  # invalid URL, too many redirects, ...
+            raise self._error(
+                f"request to {self.base_url} failed ({type(e).__name__}).",
+                "check carbon.base_url and the provider settings.",
+            ) from None
+
+    def _wait_before_retry(
+        self, attempt: int, resp: requests.Response | None, exc: Exception | None, budget: _Budget
+    ) -> None:
+        """Sleep until the next attempt, or raise ProviderError when the wait exceeds the budget."""
+        wait_s, header, why = self._retry_wait(attempt, resp, exc)
+        if not budget.allows(wait_s):
+            raise self._failure(resp, exc, attempt + 1, self._over_budget(wait_s, header, why, budget))
+        if wait_s > ANNOUNCE_WAIT_S:
+            log.warning(
+                "%s: waiting %s s before retry %d/%d (%s)",
+                self.provider,
+                _seconds(wait_s),
+                attempt + 1,
+                self.retries,
+                why,
+            )
+        self.sleep(wait_s)
 
     def _over_budget(self, wait_s: float, header: str | None, why: str, budget: _Budget) -> str:
         if header is not None:
@@ -534,7 +554,7 @@ class HttpClient:
         status = resp.status_code
         api = _trim(self.redact(_api_message(resp)))
         quoted = f": {api!r}" if api else ""
-        path = requests.utils.urlparse(resp.url).path if resp.url else ""
+        path = urlsplit(resp.url).path if resp.url else ""
         if status == 401:
             msg, fix = (
                 f"authentication failed (HTTP 401 on {path}){quoted}.",
@@ -638,12 +658,12 @@ class HttpProvider(IntensityProvider):
         )
 
     @classmethod
-    def config_kwargs(cls, cfg: Any) -> dict[str, Any]:
+    def config_kwargs(cls, cfg: CarbonConfig) -> dict[str, Any]:
         """The provider's own constructor arguments from the ``carbon`` settings (override)."""
         return {}
 
     @classmethod
-    def from_config(cls, cfg: Any, **overrides: Any) -> HttpProvider:
+    def from_config(cls, cfg: CarbonConfig, **overrides: Any) -> HttpProvider:
         """Build from the ``carbon`` group: the provider's :meth:`config_kwargs` plus
         ``base_url``, ``timeout_s``, ``retries``, ``backoff_s``, ``max_total_wait_s``.
         ``overrides`` (sleep, clock, session, now ...) are for tests."""
@@ -713,7 +733,7 @@ def _set_read_timeout(resp: requests.Response, timeout_s: float) -> None:
             pass
 
 
-def expect_type(obj: Any, type_: type | tuple[type, ...], what: str, provider: str) -> Any:
+def expect_type(obj: object, type_: type | tuple[type, ...], what: str, provider: str) -> Any:
     """Return ``obj`` if it has ``type_`` (bool is not a number), else a malformed-body ProviderError."""
     types = type_ if isinstance(type_, tuple) else (type_,)
     numeric = any(t in (int, float) for t in types)
@@ -727,22 +747,21 @@ def expect_type(obj: Any, type_: type | tuple[type, ...], what: str, provider: s
     return obj
 
 
-def require(obj: Any, key: str, type_: type | tuple[type, ...], what: str, provider: str) -> Any:
+def require(obj: object, key: str, type_: type | tuple[type, ...], what: str, provider: str) -> Any:
     """``obj[key]`` checked to exist and have ``type_``; a malformed-body ProviderError otherwise."""
-    expect_type(obj, dict, what, provider)
-    if key not in obj:
+    mapping: dict[str, Any] = expect_type(obj, dict, what, provider)
+    if key not in mapping:
         raise ProviderError(
             provider,
             f"malformed response: {what} has no {key!r} key.",
             "the API's response format may have changed, or carbon.base_url points at the wrong service.",
         )
-    return expect_type(obj[key], type_, f"{what}.{key}", provider)
+    return expect_type(mapping[key], type_, f"{what}.{key}", provider)
 
 
-def parse_time(text: Any, what: str, provider: str) -> datetime:
+def parse_time(text: object, what: str, provider: str) -> datetime:
     """Parse an ISO-8601 timestamp (``Z`` or offset; naive taken as UTC) to an aware UTC datetime."""
-    expect_type(text, str, what, provider)
-    s = text.strip()
+    s = expect_type(text, str, what, provider).strip()
     if s.endswith(("Z", "z")):
         s = s[:-1] + "+00:00"
     # Python < 3.11 fromisoformat accepts only 0, 3 or 6 fractional digits: normalise to 6.

@@ -88,7 +88,7 @@ _REGION_HELP = (
 )
 
 
-def parse_region(region: Any) -> tuple[str, str | None]:
+def parse_region(region: object) -> tuple[str, str | None]:
     """Interpret ``carbon.region`` for this API.
 
     Returns ``("national", None)``, ``("regionid", "13")`` or ``("postcode", "RG10")``.

@@ -244,12 +244,12 @@ def generate_synthetic_tiny_imagenet(
 
 def _refuse_foreign(root: Path) -> None:
     """DatasetError if ``root`` is a non-empty folder this generator did not write."""
-    if root.exists() and any(root.iterdir()):
-        if not ((root / MANIFEST).exists() or (root / _IN_PROGRESS).exists()):
-            raise DatasetError(
-                f"Cannot generate the synthetic dataset into '{root}': the folder holds other files. "
-                "Point data.cache_dir at another folder or empty this one."
-            )
+    ours = (root / MANIFEST).exists() or (root / _IN_PROGRESS).exists()
+    if root.exists() and any(root.iterdir()) and not ours:
+        raise DatasetError(
+            f"Cannot generate the synthetic dataset into '{root}': the folder holds other files. "
+            "Point data.cache_dir at another folder or empty this one."
+        )
 
 
 def _write_meta_files(root: Path, spec: SyntheticSpec) -> None:

@@ -553,11 +553,13 @@ class TinyImageNetDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if self.train_dataset is None:
             self.setup("fit")
+        assert self.train_dataset is not None  # setup() builds both datasets
         return self._loader(self.train_dataset, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
         if self.val_dataset is None:
             self.setup("validate")
+        assert self.val_dataset is not None
         return self._loader(self.val_dataset, shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
@@ -570,7 +572,7 @@ class TinyImageNetDataModule(pl.LightningDataModule):
 
     # -- device-side transform ------------------------------------------------------
 
-    def transform_batch(self, batch: Any, *, train: bool) -> Any:
+    def transform_batch(self, batch: Sequence[torch.Tensor], *, train: bool) -> Sequence[torch.Tensor]:
         """Turn a fast-path uint8 batch into model-ready floats on the batch's device;
         reference-path (already float) batches pass through unchanged."""
         images, labels = batch

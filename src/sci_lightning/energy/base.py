@@ -286,10 +286,14 @@ class EnergyMeter(abc.ABC):
         """Cumulative joules since start, keyed by device id."""
 
     def stop(self) -> None:  # pragma: no cover - optional
-        pass
+        """Release what ``start()`` took (threads, handles); the default meter holds nothing."""
+        return None
 
     def exclude_pids(self, pids: Iterable[int]) -> None:
-        """Leave these processes out of a per-process figure (call before ``start()``)."""
+        """Leave these processes out of a per-process figure (call before ``start()``).
+
+        The default meter measures whole devices, so there is nothing to leave out."""
+        return None
 
     def counter_baselines_mj(self) -> dict[str, int]:
         """Hardware energy-counter values at ``start()`` per device, in mJ (informational)."""

@@ -42,7 +42,7 @@ def build_meters(
     cfg: EnergyConfig | Mapping[str, Any] | None,
     device_indices: list[int] | None,
     *,
-    visible_devices: Any = None,
+    visible_devices: str | None = None,
 ) -> list[EnergyMeter]:
     """The meters for this process, best method first, as configured.
 

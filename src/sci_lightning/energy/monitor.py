@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from typing_extensions import override
 
@@ -149,16 +149,24 @@ def _seconds(given: float | None, cfg: EnergyConfig, name: str, default: float) 
     return float(value)
 
 
-def _mark(meter: EnergyMeter) -> Any:
+@runtime_checkable
+class _Resolving(Protocol):
+    """A meter that says how finely it resolved a window (``NvmlEnergyMeter``): a mark taken at
+    the window's start, then notes for the window given that mark."""
+
+    def resolution_mark(self) -> dict[str, int]: ...
+
+    def resolution_notes(self, mark: dict[str, int] | None, duration_s: float) -> list[str]: ...
+
+
+def _mark(meter: EnergyMeter) -> dict[str, int] | None:
     """The meter's resolution mark at a window's start (meters without one: ``None``)."""
-    mark = getattr(meter, "resolution_mark", None)
-    return mark() if callable(mark) else None
+    return meter.resolution_mark() if isinstance(meter, _Resolving) else None
 
 
-def _notes(meter: EnergyMeter, mark: Any, duration_s: float) -> list[str]:
+def _notes(meter: EnergyMeter, mark: dict[str, int] | None, duration_s: float) -> list[str]:
     """The meter's own resolution notes for a window (meters without them: none)."""
-    notes = getattr(meter, "resolution_notes", None)
-    return list(notes(mark, duration_s)) if callable(notes) else []
+    return list(meter.resolution_notes(mark, duration_s)) if isinstance(meter, _Resolving) else []
 
 
 def _by_key(components: Iterable[ComponentEnergy]) -> dict[_Key, ComponentEnergy]:
@@ -486,8 +494,9 @@ class EnergyMonitor:
             rate = "a reading every step"
         out = [f"timeline: {w.readings} meter readings over {duration_s:.3g} s, {rate}"]
         for i, slot in enumerate(self._slots):
+            marks = w.marks.get(i)
             notes = self._guard(
-                slot, "resolution_notes", lambda m: _notes(m, w.marks.get(i), duration_s), default=[]
+                slot, "resolution_notes", lambda m, marks=marks: _notes(m, marks, duration_s), default=[]
             )
             for note in notes or []:
                 add_note(out, note)

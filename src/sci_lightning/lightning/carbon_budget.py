@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
 from sci_lightning.accounting import FIT
@@ -45,7 +45,7 @@ from sci_lightning.energy.base import utcnow
 from sci_lightning.errors import ConfigError
 from sci_lightning.lightning.callback import EnergyCarbonCallback
 from sci_lightning.lightning.checkpointing import LAST_NAME, LastCheckpoint
-from sci_lightning.lightning.wiring import EnergyLink
+from sci_lightning.lightning.wiring import EnergyLink, trainer_callbacks
 from sci_lightning.redaction import redact
 from sci_lightning.settings import SciConfig, coerce
 from sci_lightning.shifting.planner import PlanError, window_mean
@@ -132,14 +132,14 @@ def covered_mean(series: IntensitySeries, start: datetime, end: datetime) -> flo
 
 def running_energy_callback(trainer: Trainer) -> EnergyCarbonCallback | None:
     """The trainer's EnergyCarbonCallback, if its ``fit`` window is open."""
-    for cb in trainer.callbacks:
+    for cb in trainer_callbacks(trainer):
         if isinstance(cb, EnergyCarbonCallback) and cb.monitor is not None and FIT in cb.monitor.open_windows:
             return cb
     return None
 
 
 def _last_checkpoint(trainer: Trainer) -> LastCheckpoint | None:
-    for cb in trainer.callbacks:
+    for cb in trainer_callbacks(trainer):
         if isinstance(cb, LastCheckpoint):
             return cb
     return None
@@ -214,6 +214,7 @@ class CarbonBudget(Callback):
             return
         record = self._check(trainer, energy) if trainer.is_global_zero else None
         record = trainer.strategy.broadcast(record, src=0)  # every rank takes rank 0's decision
+        assert record is not None  # rank 0 always has one
         if record["exceeded"]:
             self._warn_once("exceeded", record["statement"])
         if record["stopped"]:
@@ -242,6 +243,10 @@ class CarbonBudget(Callback):
 
     def project(self, trainer: Trainer, energy: EnergyCarbonCallback) -> Projection:
         """The job's projected totals now (see :data:`METHOD`)."""
+        if energy.monitor is None:
+            raise ValueError(
+                "CarbonBudget.project: the EnergyCarbonCallback has not started measuring (no monitor)"
+            )
         now = self.clock()
         steps_done = int(trainer.global_step)
         planned = trainer.estimated_stepping_batches

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
 from sci_lightning.lightning.interruption import run_end
@@ -47,7 +47,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """``torch.save`` to a temporary file beside the target, fsync, then ``os.replace``."""
 
     @override
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | os.PathLike[str], storage_options: object = None
+    ) -> None:
         target = Path(path)
         tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
         try:
@@ -132,7 +134,7 @@ class LastCheckpoint(ModelCheckpoint):
     ) -> None:
         interval = timedelta(minutes=every_min) if every_min and not every_n_steps else None
         super().__init__(
-            dirpath=dirpath,
+            dirpath=os.fspath(dirpath),
             save_last=True,
             save_top_k=0,
             enable_version_counter=False,
@@ -167,14 +169,15 @@ class LastCheckpoint(ModelCheckpoint):
     @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """The completed part's final state (energy window closed, totals final)."""
-        if not trainer.fast_dev_run:
+        if not trainer.fast_dev_run:  # pyright: ignore[reportAttributeAccessIssue]  # set by a Trainer connector, undeclared
             self.save_last_now(trainer)
 
     @override
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         """An interrupted part's final state; after a failure the previous ``last.ckpt`` stays."""
         end = run_end(exception)
-        if end.status != "interrupted" or trainer.fast_dev_run or trainer.sanity_checking:
+        fast_dev_run = trainer.fast_dev_run  # pyright: ignore[reportAttributeAccessIssue]  # set by a Trainer connector, undeclared
+        if end.status != "interrupted" or fast_dev_run or trainer.sanity_checking:
             return
         if getattr(trainer, "world_size", 1) > 1 and not end.ranks_in_step:
             rank_zero_warn(f"{end.signal}: not saving {LAST_NAME} under DDP (the ranks are not in step)")
@@ -206,7 +209,7 @@ def checkpoint_callbacks(config: CheckpointConfig, dirpath: str | os.PathLike[st
     if config.save_top_k != 0:
         out.append(
             ModelCheckpoint(
-                dirpath=dirpath,
+                dirpath=os.fspath(dirpath),
                 filename="best-{epoch}-{step}",
                 monitor=config.monitor,
                 mode=config.mode,

@@ -37,8 +37,8 @@ SETTINGS_TYPES: dict[type, str] = {
 _registered = False
 
 
-def _reader(cls: type, path: str) -> Callable[[Any], Any]:
-    def read(value: Any) -> Any:
+def _reader(cls: type, path: str) -> Callable[[object], Any]:
+    def read(value: object) -> Any:
         if isinstance(value, cls):
             return value
         if not isinstance(value, Mapping):

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 from typing_extensions import override
+
+if TYPE_CHECKING:
+    from sci_lightning.carbon.base import IntensityProvider
+    from sci_lightning.settings import ScheduleConfig
+    from sci_lightning.shifting.schedule import ScheduleOutcome
 
 __all__ = ["FirstEpochPlanner"]
 
@@ -27,10 +34,15 @@ class FirstEpochPlanner(Callback):
         started_at: when the job started (aware UTC).
     """
 
-    def __init__(self, schedule: Any, provider: Any, started_at: Any) -> None:
+    def __init__(
+        self,
+        schedule: ScheduleConfig,
+        provider: IntensityProvider | Callable[[], IntensityProvider] | None,
+        started_at: datetime,
+    ) -> None:
         self.schedule, self.provider, self.started_at = schedule, provider, started_at
         #: The plan's outcome after the first epoch (``None`` before, or if planning failed).
-        self.outcome: Any = None
+        self.outcome: ScheduleOutcome | None = None
         self._t0: float | None = None
 
     @override
@@ -52,5 +64,6 @@ class FirstEpochPlanner(Callback):
             )
         except Exception as err:
             warnings.warn(
-                f"carbon-aware planning after the first epoch failed ({err}); no findings in the report"
+                f"carbon-aware planning after the first epoch failed ({err}); no findings in the report",
+                stacklevel=2,
             )

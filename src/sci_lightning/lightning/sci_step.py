@@ -8,7 +8,7 @@ logs the ``sci/*`` scalars.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,10 @@ from sci_lightning.settings import CarbonConfig, SciConfig
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
+
+    from sci_lightning.sci.compute import SciResult
+    from sci_lightning.sci.report import SciReport
+    from sci_lightning.sci.work import WorkCounts
 
 __all__ = ["intensity_over", "run_sci_step", "stage_intensity"]
 
@@ -60,8 +64,9 @@ class _Guarded(IntensityProvider):
         return self._call(self.inner.current)
 
 
-def _static_last(provider: IntensityProvider, carbon: Any) -> FallbackProvider:
-    """``provider`` (its chain flattened) followed by the static table for its region."""
+def _static_last(provider: IntensityProvider, carbon: object) -> FallbackProvider:
+    """``provider`` (its chain flattened) followed by the static table for its region (and
+    ``carbon``'s ``static_g_per_kwh`` when ``carbon`` is a CarbonConfig; the callback may hold a provider)."""
     chain = list(provider.providers) if isinstance(provider, FallbackProvider) else [provider]
     if not isinstance(chain[-1], StaticProvider):
         cfg = carbon if isinstance(carbon, CarbonConfig) else None
@@ -72,7 +77,7 @@ def _static_last(provider: IntensityProvider, carbon: Any) -> FallbackProvider:
 
 
 def intensity_over(
-    provider: IntensityProvider, carbon: Any, result: EnergyResult
+    provider: IntensityProvider, carbon: object, result: EnergyResult
 ) -> tuple[IntensitySeries, list[dict[str, Any]]]:
     """The intensity over the run and every fallback recorded (the provider's earlier ones first)."""
     chain = _static_last(provider, carbon)
@@ -82,7 +87,11 @@ def intensity_over(
 
 
 def stage_intensity(
-    provider: IntensityProvider, carbon: Any, sci: SciConfig, started_at: datetime, ended_at: datetime
+    provider: IntensityProvider,
+    carbon: object,
+    sci: SciConfig,
+    started_at: datetime,
+    ended_at: datetime,
 ) -> tuple[float, str]:
     """The grid intensity over one stage's window (the fit's provider and static fallback) and
     where it came from, in words: ``(g_per_kwh, source)``."""
@@ -114,7 +123,7 @@ def _metric(trainer: Trainer, key: str) -> float | None:
 
 def _report_meta(trainer: Trainer, pl_module: LightningModule, extra: dict[str, Any]) -> dict[str, Any]:
     hparams = getattr(pl_module, "hparams", None)
-    model = hparams.get("model_name") if hasattr(hparams, "get") else None
+    model = hparams.get("model_name") if isinstance(hparams, Mapping) else None
     meta: dict[str, Any] = {
         "model": model or type(pl_module).__name__,
         "val_acc": _metric(trainer, "val/acc"),
@@ -135,7 +144,7 @@ def _findings(carbon_aware: Callable[[float], Any] | None, energy_kwh: float) ->
     try:
         return carbon_aware(energy_kwh)
     except Exception as err:
-        from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+        from lightning.pytorch.utilities import rank_zero_warn
 
         rank_zero_warn(f"carbon-aware findings could not be computed ({err}); left out of the report")
         return None
@@ -147,13 +156,13 @@ def run_sci_step(
     result: EnergyResult,
     *,
     provider: IntensityProvider,
-    carbon: Any,
+    carbon: object,
     sci: SciConfig,
     out_dir: str,
     report_meta: dict[str, Any],
     carbon_aware: Callable[[float], Any] | None,
-    work: Any = None,
-) -> tuple[Any, Any]:
+    work: WorkCounts | None = None,
+) -> tuple[SciResult, SciReport]:
     """Score ``result``: intensity, SCI, report files and ``sci/*`` scalars; returns ``(sci_result, report)``.
 
     ``work``: the job's :class:`~sci_lightning.sci.work.WorkCounts` (from a WorkCounter), or ``None``."""

@@ -15,7 +15,7 @@ which unpickling in a worker does not run). The metric key is then left holding 
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
@@ -27,10 +27,17 @@ __all__ = ["RESULTS_KEY", "register", "send_home", "spawned"]
 #: The ``trainer.callback_metrics`` key the results travel under.
 RESULTS_KEY = "sci_lightning/results"
 
-_callbacks: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+
+class ResultsReceiver(Protocol):
+    """What receives the results sent home from spawned processes (the energy callback)."""
+
+    def receive_results(self, payload: dict[str, Any]) -> None: ...
 
 
-def register(token: str, callback: Any) -> None:
+_callbacks: weakref.WeakValueDictionary[str, ResultsReceiver] = weakref.WeakValueDictionary()
+
+
+def register(token: str, callback: ResultsReceiver) -> None:
     """Make ``callback`` the receiver of deliveries for ``token`` in this process."""
     _callbacks[token] = callback
 

@@ -16,11 +16,17 @@ from sci_lightning.accounting import FIT
 from sci_lightning.errors import ConfigError
 
 if TYPE_CHECKING:
-    from lightning.pytorch import Trainer
+    from lightning.pytorch import Callback, Trainer
 
     from sci_lightning.lightning.callback import EnergyCarbonCallback
 
-__all__ = ["EnergyLink"]
+__all__ = ["EnergyLink", "trainer_callbacks"]
+
+
+def trainer_callbacks(trainer: Trainer) -> list[Callback]:
+    """``trainer.callbacks`` in Lightning's order (a Trainer sets it in a connector and its class
+    does not declare it, hence ``getattr``); empty for an object without callbacks."""
+    return list(getattr(trainer, "callbacks", []))
 
 
 class EnergyLink:
@@ -44,7 +50,7 @@ class EnergyLink:
         """Find the energy callback (if not given) and check the order; call from ``setup``."""
         from sci_lightning.lightning.callback import EnergyCarbonCallback
 
-        callbacks = list(getattr(trainer, "callbacks", []))
+        callbacks = trainer_callbacks(trainer)
         if not self._given:
             found = [cb for cb in callbacks if isinstance(cb, EnergyCarbonCallback)]
             self.energy = found[0] if found else None

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities.types import STEP_OUTPUT
 from torch.utils.flop_counter import FlopCounterMode
 
 from sci_lightning.sci.work import WorkCounts
@@ -134,7 +135,7 @@ class WorkCounter(pl.Callback):
             self.train_flops_per_image = training_flops(pl_module, batch) / _batch_images(batch)
 
     def on_train_batch_end(
-        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+        self, trainer: Trainer, pl_module: LightningModule, outputs: STEP_OUTPUT, batch: Any, batch_idx: int
     ) -> None:
         self.train_images += _batch_images(batch)
         self.train_tokens += _batch_tokens(batch)
@@ -156,7 +157,7 @@ class WorkCounter(pl.Callback):
         self,
         trainer: Trainer,
         pl_module: LightningModule,
-        outputs: Any,
+        outputs: STEP_OUTPUT,
         batch: Any,
         batch_idx: int,
         dataloader_idx: int = 0,
@@ -192,14 +193,15 @@ class WorkCounter(pl.Callback):
         dm = getattr(self._trainer, "datamodule", None)
         extracted = int(getattr(dm, "images_extracted", 0) or 0)
         module = self._module
-        if not extracted or module is None or not hasattr(module, "pooled_features"):
+        pooled = getattr(module, "pooled_features", None)
+        if not extracted or module is None or not callable(pooled):
             return 0.0, 0
         if self.extraction_flops_per_image is None:
-            size = int(module.hparams.image_size)
+            size = int(module.hparams["image_size"])
             x = torch.zeros(1, 3, size, size, device=module.device)
             was_training = module.training
             module.eval()
-            self.extraction_flops_per_image = forward_flops(module.pooled_features, x)
+            self.extraction_flops_per_image = forward_flops(pooled, x)
             module.train(was_training)
         return self.extraction_flops_per_image, extracted
 

@@ -9,6 +9,7 @@ run used. The names are CycloneDX 1.6's ``energyConsumption.activity`` values.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,16 +163,16 @@ def _preparation(report: SciReport, records: list[PreparationFigures]) -> list[A
     return out
 
 
-def run_activities(run_dir: str | Path) -> RunDocuments:
+def run_activities(run_dir: str | os.PathLike[str]) -> RunDocuments:
     """The report of ``run_dir`` and its activities (training first).
 
     Raises:
         OSError, FormatError: the report or ``preparation.json`` cannot be read.
     """
-    run_dir = Path(run_dir)
-    report = SciReport.read(run_dir)
-    activities = [_training(report), *_inference(report), *_preparation(report, read_preparation(run_dir))]
-    return RunDocuments(report, activities, run_dir)
+    folder = Path(run_dir)
+    report = SciReport.read(folder)
+    activities = [_training(report), *_inference(report), *_preparation(report, read_preparation(folder))]
+    return RunDocuments(report, activities, folder)
 
 
 def hardware_used(report: SciReport) -> str:
