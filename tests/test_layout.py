@@ -335,10 +335,6 @@ LONG_FUNCTIONS_BEING_SPLIT = {
     "shifting/interruptible.py::plan_interruptible": "sched",
     "shifting/interruptible.py::_solve": "sched",
     "app/interrupt.py::plan_slots": "sched",
-    "data/fast.py::build_uint8_cache": "common",
-    "lightning/features.py::compute_features": "common",
-    "compare/charts.py::_draw_chart": "common",
-    "campaign/output.py::_plugins": "common",
 }
 
 
