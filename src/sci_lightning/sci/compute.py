@@ -39,17 +39,7 @@ from sci_lightning.energy.base import EnergyInterval, EnergyResult
 from sci_lightning.errors import SciLightningError
 from sci_lightning.sci.embodied import accelerator_embodied
 from sci_lightning.sci.work import WorkCounts
-from sci_lightning.settings import SciConfig, coerce
-
-#: Functional units and the unit string of an SCI expressed in them.
-FUNCTIONAL_UNITS: dict[str, str] = {
-    "job": "gCO2e/job",
-    "epoch": "gCO2e/epoch",
-    "1000_images": "gCO2e/1000 images",
-    "pflop": "gCO2e/PFLOP",
-    "billion_parameters": "gCO2e/billion parameters",
-    "1000_tokens": "gCO2e/1000 tokens",
-}
+from sci_lightning.settings import FUNCTIONAL_UNITS, SciConfig, coerce
 
 #: What an R of 0 means for each unit (the note when a unit is unavailable).
 _ZERO_R_REASON = {
