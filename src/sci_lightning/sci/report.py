@@ -526,6 +526,88 @@ def _work(result: SciResult) -> WorkFigures | None:
     return None if w is None else WorkFigures(**w.to_dict())
 
 
+def _training(result: SciResult, energy: EnergyResult) -> TrainingCounts:
+    return TrainingCounts(
+        epochs=result.epochs,
+        steps=result.steps,
+        images=result.images,
+        world_size=energy.world_size,
+        batches=result.batches,
+        optimizer_steps=result.steps,
+        samples=result.images,
+        hosts=list(energy.hosts),
+    )
+
+
+def _result_fields(result: SciResult, energy: EnergyResult) -> dict[str, Any]:
+    """The report's fields that come from the SCI result and the energy measured."""
+    return {
+        "functional_unit": result.functional_unit,
+        "sci": SciFigures(value=result.sci, unit=result.sci_unit),
+        "sci_per": dict(result.sci_per),
+        "functional_unit_counts": dict(result.r_counts),
+        "sci_inputs": SciTerms(
+            energy_kwh=result.inputs.energy_kwh,
+            intensity_g_per_kwh=result.inputs.intensity_g_per_kwh,
+            embodied_g=result.inputs.embodied_g,
+            r=result.inputs.r,
+        ),
+        "energy_kwh": EnergyBreakdown(
+            total=result.energy_kwh, it_total=result.it_energy_kwh, components=_components(energy)
+        ),
+        "duration_s": result.duration_s,
+        "intensity": _intensity(result),
+        "operational_g": result.operational_g,
+        "embodied_g": result.embodied_g,
+        "carbon_g": result.carbon_g,
+        "embodied": _embodied(result),
+        "pue": result.pue,
+        "cost_usd": result.cost_usd,
+        "price_per_hour_usd": result.price_per_hour_usd,
+        "training": _training(result, energy),
+        "started_at": result.started_at,
+        "ended_at": result.ended_at,
+        "quality": QualityInfo(energy=result.energy_quality, intensity=result.intensity_kind),
+        "warnings": [*energy.warnings, *result.notes],
+        "credits": (
+            ["Carbon-intensity data: Electricity Maps (https://www.electricitymaps.com)"]
+            if _credits_electricity_maps(result)
+            else []
+        ),
+        "work": _work(result),
+        "disclosures": list(result.disclosures),
+        "functional_unit_rationale": result.functional_unit_rationale,
+    }
+
+
+def _meta_fields(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The report's fields that the caller passes in ``meta`` (see :func:`build_report`)."""
+    ca = meta.get("carbon_aware")
+    return {
+        "model": meta.get("model"),
+        "run_name": meta.get("run_name"),
+        "val_acc": meta.get("val_acc"),
+        "val_acc_top5": meta.get("val_acc_top5"),
+        "hardware": meta.get("hardware") or {},
+        "settings": meta.get("settings") or {},
+        "boundary": meta.get("boundary") or DEFAULT_BOUNDARY,
+        "carbon_aware": None if ca is None else CarbonAware(dict(ca)),
+        "status": meta.get("status"),
+        "interruption": meta.get("interruption"),
+        "parts": list(meta.get("parts") or []),
+        "unmeasured_s": float(meta.get("unmeasured_s") or 0.0),
+        "budget": meta.get("budget"),
+        "slots": meta.get("slots"),
+        "inference": decode(
+            list[InferenceFigures], meta.get("inference") or [], "inference", "the report being built"
+        ),
+        "stages": [
+            decode(StageFigures, st, f"stages[{i}]", "the report being built")
+            for i, st in enumerate(meta.get("stages") or [])
+        ],
+    }
+
+
 def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any] | None = None) -> SciReport:
     """The report of one job (not yet scrubbed of secrets).
 
@@ -536,75 +618,11 @@ def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any
     Consumer SCI records (:func:`sci_lightning.sci.inference.inference_sci`) of inference stages.
     ``stages`` (dicts of :class:`StageFigures` fields): stages measured outside ``fit``.
     """
-    meta = plain(dict(meta or {}))
-    ca = meta.get("carbon_aware")
+    given: dict[str, Any] = plain(dict(meta or {}))
     report = SciReport(
-        model=meta.get("model"),
-        run_name=meta.get("run_name"),
-        functional_unit=result.functional_unit,
-        sci=SciFigures(value=result.sci, unit=result.sci_unit),
-        sci_per=dict(result.sci_per),
-        functional_unit_counts=dict(result.r_counts),
-        sci_inputs=SciTerms(
-            energy_kwh=result.inputs.energy_kwh,
-            intensity_g_per_kwh=result.inputs.intensity_g_per_kwh,
-            embodied_g=result.inputs.embodied_g,
-            r=result.inputs.r,
-        ),
-        energy_kwh=EnergyBreakdown(
-            total=result.energy_kwh, it_total=result.it_energy_kwh, components=_components(energy)
-        ),
-        duration_s=result.duration_s,
-        intensity=_intensity(result),
-        operational_g=result.operational_g,
-        embodied_g=result.embodied_g,
-        carbon_g=result.carbon_g,
-        embodied=_embodied(result),
-        pue=result.pue,
-        cost_usd=result.cost_usd,
-        price_per_hour_usd=result.price_per_hour_usd,
-        val_acc=meta.get("val_acc"),
-        val_acc_top5=meta.get("val_acc_top5"),
-        hardware=meta.get("hardware") or {},
-        settings=meta.get("settings") or {},
-        training=TrainingCounts(
-            epochs=result.epochs,
-            steps=result.steps,
-            images=result.images,
-            world_size=energy.world_size,
-            batches=result.batches,
-            optimizer_steps=result.steps,
-            samples=result.images,
-            hosts=list(energy.hosts),
-        ),
-        started_at=result.started_at,
-        ended_at=result.ended_at,
-        quality=QualityInfo(energy=result.energy_quality, intensity=result.intensity_kind),
-        boundary=meta.get("boundary") or DEFAULT_BOUNDARY,
-        warnings=[*energy.warnings, *result.notes],
-        credits=(
-            ["Carbon-intensity data: Electricity Maps (https://www.electricitymaps.com)"]
-            if _credits_electricity_maps(result)
-            else []
-        ),
+        **_result_fields(result, energy),
+        **_meta_fields(given),
         generated_at=datetime.now(timezone.utc),
-        carbon_aware=None if ca is None else CarbonAware(dict(ca)),
-        status=meta.get("status"),
-        interruption=meta.get("interruption"),
-        parts=list(meta.get("parts") or []),
-        unmeasured_s=float(meta.get("unmeasured_s") or 0.0),
-        work=_work(result),
-        disclosures=list(result.disclosures),
-        functional_unit_rationale=result.functional_unit_rationale,
-        budget=meta.get("budget"),
-        slots=meta.get("slots"),
-        inference=decode(
-            list[InferenceFigures], meta.get("inference") or [], "inference", "the report being built"
-        ),
-        stages=[
-            decode(StageFigures, st, f"stages[{i}]", "the report being built")
-            for i, st in enumerate(meta.get("stages") or [])
-        ],
     )
     # Through the JSON form once: every figure is checked and typed as a reader will see it.
     return SciReport.from_dict(report.to_dict(), "the report being built")
