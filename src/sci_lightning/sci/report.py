@@ -275,7 +275,7 @@ class CarbonAware:
         return plain(self.findings)
 
     @classmethod
-    def decode_json(cls, raw: Any, path: str, source: str) -> CarbonAware:
+    def decode_json(cls, raw: object, path: str, source: str) -> CarbonAware:
         findings = decode(dict[str, Any], raw, path, source)
         for key, hint in [*((k, float | None) for k in cls._NUMBERS), *((k, str | None) for k in cls._TEXTS)]:
             if key in findings:

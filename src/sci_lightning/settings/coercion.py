@@ -16,7 +16,7 @@ import math
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeGuard, TypeVar
 
 from sci_lightning.errors import NO_VALUE as _NO_VALUE
 from sci_lightning.errors import ConfigError, setting_error
@@ -33,7 +33,7 @@ class _Dataclass(Protocol):
 T = TypeVar("T", bound=_Dataclass)
 
 
-def coerce(cls: type[T], value: Any, path: str = "") -> T:
+def coerce(cls: type[T], value: object, path: str = "") -> T:
     """``value`` as a checked ``cls``: the one way settings enter the library.
 
     Args:
@@ -103,7 +103,7 @@ def join_path(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def is_real(value: Any) -> bool:
+def is_real(value: object) -> TypeGuard[int | float]:
     """A real number (int or float), not a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -172,7 +172,7 @@ def _convert_scalar(hint: type, raw: Any, path: str) -> Any:
     return raw
 
 
-def wrong_type_error(hint: Any, path: str, value: Any) -> ConfigError:
+def wrong_type_error(hint: object, path: str, value: object) -> ConfigError:
     """``value`` at ``path`` is not of the setting's type ``hint``: what was expected and an example."""
     words = _TYPE_WORDS.get(hint, getattr(hint, "__name__", hint))
     return setting_error(path, value, f"expected {words}", _type_fix(hint, path))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,14 +40,14 @@ __all__ = [
 
 
 def setting(
-    default: Any = dataclasses.MISSING,
+    default: object = dataclasses.MISSING,
     *,
     choices: tuple[Any, ...] | None = None,
     ge: float | None = None,
     gt: float | None = None,
     le: float | None = None,
     lt: float | None = None,
-    factory: Any = None,
+    factory: Callable[[], object] | None = None,
 ) -> Any:
     """A dataclass field with the values it allows (checked by :func:`coerce`).
 
