@@ -17,7 +17,7 @@ import yaml
 from sci_lightning.sci.codec import plain
 from sci_lightning.sci.compute import SECONDS_PER_YEAR, EmbodiedInputs, SciResult
 
-__all__ = ["MANIFEST_NAME", "build_impact_manifest", "manifest_text"]
+__all__ = ["IF_UNITS", "MANIFEST_NAME", "build_impact_manifest", "manifest_text"]
 
 MANIFEST_NAME = "impact.yml"
 
@@ -87,8 +87,9 @@ def _manifest_observations(result: SciResult) -> tuple[list[dict[str, Any]], lis
     return obs, notes
 
 
-#: Functional unit -> (its Impact Framework count parameter, the per-unit SCI output).
-_IF_UNITS = {
+#: Functional unit -> (its Impact Framework count parameter, the per-unit SCI output); the
+#: campaign manifest uses the same names.
+IF_UNITS = {
     "job": ("jobs", "sci-per-job"),
     "epoch": ("epochs", "sci-per-epoch"),
     "1000_images": ("thousand-images", "sci-per-thousand-images"),
@@ -121,7 +122,7 @@ def build_impact_manifest(result: SciResult, meta: Mapping[str, Any] | None = No
     }
     defaults: dict[str, Any] = {"pue": result.pue}
     defaults.update(_embodied_defaults(emb))
-    defaults.update({_IF_UNITS[unit][0]: r for unit, r in result.r_counts.items() if unit in _IF_UNITS})
+    defaults.update({IF_UNITS[unit][0]: r for unit, r in result.r_counts.items() if unit in IF_UNITS})
     defaults.update({"jobs": 1, "epochs": result.epochs})
     metrics = ["energy", "carbon-operational", "carbon-embodied", "carbon", "sci", *per_unit]
     title = " ".join(str(x) for x in (meta.get("model"), meta.get("run_name")) if x) or "training job"
@@ -260,7 +261,7 @@ def _carbon_and_sci_plugins(functional_unit: str) -> dict[str, Any]:
         "sci": {
             "method": "Sci",
             "path": "builtin",
-            "config": {"functional-unit": _IF_UNITS[functional_unit][0]},
+            "config": {"functional-unit": IF_UNITS[functional_unit][0]},
             "parameter-metadata": {
                 "outputs": {
                     "sci": _metadata(
@@ -276,7 +277,7 @@ def _carbon_and_sci_plugins(functional_unit: str) -> dict[str, Any]:
 def _per_unit_plugins(r_counts: Mapping[str, float]) -> dict[str, Any]:
     """carbon / R for every functional unit whose R > 0 (``sci-per-...`` outputs)."""
     plugins: dict[str, Any] = {}
-    for unit, (field_name, out_name) in _IF_UNITS.items():
+    for unit, (field_name, out_name) in IF_UNITS.items():
         if r_counts.get(unit, 0) > 0:
             words = unit.replace("_", " ")
             outputs = {
