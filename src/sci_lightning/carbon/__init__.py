@@ -70,7 +70,7 @@ __all__ = [
     "require_credentials",
 ]
 
-# PROVIDERS (name -> "module:Class") lives in settings.py, the one registry that both the
+# PROVIDERS (name -> "module:Class") lives in settings/providers.py, the one registry that both the
 # settings' validation and provider_class() read.
 
 _CLASS_TO_NAME = {target.split(":")[1]: name for name, target in PROVIDERS.items()}
