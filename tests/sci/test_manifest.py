@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
-from sci_lightning.carbon.base import IntensityPoint, IntensitySeries
-from sci_lightning.energy.base import ComponentEnergy, EnergyInterval, EnergyResult
-from sci_lightning.sci.compute import compute_sci
 from sci_lightning.sci.manifest import IF_UNITS, build_impact_manifest
-from sci_lightning.settings import FUNCTIONAL_UNITS, SciConfig
-
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
-
-
-def _result(**sci):
-    tl = [EnergyInterval(T0, T0 + timedelta(minutes=30), 3.6e6)]
-    energy = EnergyResult(
-        started_at=T0,
-        ended_at=tl[-1].end,
-        duration_s=1800,
-        components=[ComponentEnergy("gpu", "g", 3.6e6, "nvml_energy_counter", "measured")],
-        timeline=tl,
-        epochs=2,
-        images=4000,
-    )
-    series = IntensitySeries([IntensityPoint(T0, T0 + timedelta(hours=1), 200.0)], "s", "DE", "average", "measured")
-    return compute_sci(energy, series, SciConfig(**sci))
+from sci_lightning.settings import FUNCTIONAL_UNITS
 
 
 def test_every_functional_unit_has_its_manifest_names():
     assert set(IF_UNITS) == set(FUNCTIONAL_UNITS)
 
 
-def test_pipeline_is_the_plugins_in_order_with_per_unit_outputs_for_counted_units():
-    m = build_impact_manifest(_result(functional_unit="epoch"), {"model": "m", "run_name": "r"})
+def test_pipeline_is_the_plugins_in_order_with_per_unit_outputs_for_counted_units(small_run):
+    m = build_impact_manifest(small_run(functional_unit="epoch")[0], {"model": "m", "run_name": "r"})
     plugins = m["initialize"]["plugins"]
     child = m["tree"]["children"]["training-job"]
     assert child["pipeline"]["compute"] == list(plugins)
@@ -44,8 +22,8 @@ def test_pipeline_is_the_plugins_in_order_with_per_unit_outputs_for_counted_unit
     assert m["name"] == "sci-lightning m r" and "Embodied emissions out of scope" in m["description"]
 
 
-def test_embodied_plugins_and_defaults_when_m_is_in_scope():
-    m = build_impact_manifest(_result(embodied_total_kg=1000.0, lifespan_years=4.0))
+def test_embodied_plugins_and_defaults_when_m_is_in_scope(small_run):
+    m = build_impact_manifest(small_run(embodied_total_kg=1000.0, lifespan_years=4.0)[0])
     plugins = list(m["initialize"]["plugins"])
     assert plugins[2:5] == ["time-share", "resource-share", "embodied-carbon"]
     defaults = m["tree"]["children"]["training-job"]["defaults"]
