@@ -33,3 +33,18 @@ def test_settings_accept_exactly_the_registry():
         assert coerce(CarbonConfig, {"provider": name.upper(), "fallback": [name]}).provider == name
     with pytest.raises(Exception, match="Choose one of: " + ", ".join(PROVIDER_NAMES)):
         coerce(CarbonConfig, {"provider": "nope"}, "carbon")
+
+
+def test_the_texts_that_list_providers_name_every_one():
+    import sci_lightning.carbon as carbon
+
+    root = CONF.parents[1]
+    help_line = next(
+        line
+        for line in (root / "conf/hydra/help/plan.yaml").read_text().splitlines()
+        if "carbon=static" in line
+    )
+    listed = {name.strip().removeprefix("carbon=") for name in help_line.split("|")}
+    assert listed == set(PROVIDER_NAMES)
+    table = carbon.__doc__ or ""
+    assert all(f"\n{name} " in table for name in PROVIDER_NAMES)

@@ -1,6 +1,7 @@
 """The SCI score and the report that discloses it.
 
 - ``compute``: the arithmetic (plain functions on plain data): SCI = ((E x I) + M) per R.
+  ``notes``: the words that explain it (data-quality notes).
 - ``report``: :class:`SciReport`, the typed, versioned ``sci_report.json``; building and
   reading it. ``writer``: writing a run's ``sci_report.json``, ``sci_report.md`` and ``impact.yml``.
 - ``markdown``: ``sci_report.md`` and the TensorBoard summary; ``manifest``: the GSF
