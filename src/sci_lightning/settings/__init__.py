@@ -24,11 +24,10 @@ The package has one module per concern:
 from __future__ import annotations
 
 from sci_lightning.errors import setting_error
-from sci_lightning.settings.coercion import coerce, unknown_setting_error
+from sci_lightning.settings.coercion import coerce
 from sci_lightning.settings.hydra import explain_hydra_error, register_hydra_schemas
-from sci_lightning.settings.providers import PROVIDER_NAMES, PROVIDERS
+from sci_lightning.settings.providers import PROVIDERS
 from sci_lightning.settings.schema import (
-    ACCELERATORS,
     FUNCTIONAL_UNITS,
     CarbonConfig,
     CheckpointConfig,
@@ -47,10 +46,8 @@ from sci_lightning.settings.schema import (
 )
 
 __all__ = [
-    "ACCELERATORS",
     "FUNCTIONAL_UNITS",
     "PROVIDERS",
-    "PROVIDER_NAMES",
     "CarbonConfig",
     "CheckpointConfig",
     "CompareConfig",
@@ -69,5 +66,4 @@ __all__ = [
     "register_hydra_schemas",
     "setting",
     "setting_error",
-    "unknown_setting_error",
 ]
