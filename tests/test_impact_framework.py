@@ -19,7 +19,7 @@ import yaml
 from sci_lightning.carbon.base import IntensityPoint, IntensitySeries
 from sci_lightning.energy.base import ComponentEnergy, EnergyInterval, EnergyResult
 from sci_lightning.sci.compute import compute_sci
-from sci_lightning.sci.report import write_run_report
+from sci_lightning.sci.writer import write_run_report
 from sci_lightning.settings import SciConfig
 
 UTC = timezone.utc

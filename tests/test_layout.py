@@ -33,11 +33,12 @@ def _resolve(module: str, node: ast.ImportFrom, is_package: bool) -> str:
 
 
 def _imports(name: str, path: Path, lazy: bool) -> set[str]:
-    """Modules ``name`` imports (``lazy``: inside functions too), not under TYPE_CHECKING."""
+    """Modules ``name`` imports: ``lazy`` counts every import (inside functions and under
+    TYPE_CHECKING too); otherwise those that run at import time."""
     tree = ast.parse(path.read_text())
     found: set[str] = set()
     for node in tree.body:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        if not lazy and isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             continue
         nested = lazy or isinstance(node, (ast.If, ast.Try))
         for sub in ast.walk(node) if nested else [node]:
@@ -54,7 +55,7 @@ def _top_level_imports(name: str, path: Path) -> set[str]:
     return _imports(name, path, lazy=False)
 
 
-# every import counts for cycles, also the ones deferred into functions
+# every import counts for cycles, also the ones deferred into functions or made for type checkers
 GRAPH = {
     name: {m for m in _imports(name, path, lazy=True) if m in MODULES and m != name}
     for name, path in MODULES.items()

@@ -25,7 +25,7 @@ from sci_lightning.sci.preparation import (
     record_path,
     write_preparation,
 )
-from sci_lightning.sci.report import write_run_report
+from sci_lightning.sci.writer import write_run_report
 from tests.test_report import META, make_run
 
 IF_RUN = os.environ.get("IF_RUN") or shutil.which("if-run")

@@ -334,7 +334,7 @@ def test_em_rows_that_are_not_hourly_are_refused(em_env):
 def test_em_gap_note_reaches_the_report(em_env, tmp_path):
     from sci_lightning.energy.base import ComponentEnergy, EnergyResult
     from sci_lightning.sci.compute import compute_sci
-    from sci_lightning.sci.report import write_run_report
+    from sci_lightning.sci.writer import write_run_report
     from sci_lightning.settings import SciConfig
 
     body = example("electricity_maps", "history.json")

@@ -18,8 +18,8 @@ from sci_lightning.publish import bom_document, check_bom, co2_eq_emissions, pub
 from sci_lightning.publish.spdx import decimal_text
 from sci_lightning.sci.inference import inference_sci
 from sci_lightning.sci.preparation import PreparationFigures, write_preparation
-from sci_lightning.sci.report import write_run_report
 from sci_lightning.sci.work import WorkCounts
+from sci_lightning.sci.writer import write_run_report
 from tests.test_report import META, make_run
 
 huggingface_hub = pytest.importorskip("huggingface_hub")

@@ -19,8 +19,9 @@ from sci_lightning.sci.compute import compute_sci
 from sci_lightning.sci.loggers import log_to_logger
 from sci_lightning.sci.manifest import build_impact_manifest
 from sci_lightning.sci.markdown import render_markdown
-from sci_lightning.sci.report import SciReport, load_report, write_run_report
+from sci_lightning.sci.report import SciReport, load_report
 from sci_lightning.sci.schema import load_schema, report_schema, validate
+from sci_lightning.sci.writer import write_run_report
 from sci_lightning.settings import SciConfig
 
 UTC = timezone.utc

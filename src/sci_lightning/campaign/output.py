@@ -32,6 +32,7 @@ from sci_lightning.campaign.rollup import (
 from sci_lightning.fileio import atomic_write_text
 from sci_lightning.redaction import redact, scrub, secret_values
 from sci_lightning.sci.codec import plain
+from sci_lightning.sci.manifest import IF_UNITS
 from sci_lightning.timefmt import iso_millis_z
 
 __all__ = [
@@ -42,15 +43,7 @@ JSON_NAME = "campaign.json"
 MD_NAME = "campaign.md"
 MANIFEST_NAME = "campaign_impact.yml"
 
-#: functional unit -> the manifest field holding its R, and the per-unit output (as in sci/manifest.py)
-_FU_FIELDS = {
-    "job": ("jobs", "sci-per-job"),
-    "epoch": ("epochs", "sci-per-epoch"),
-    "1000_images": ("thousand-images", "sci-per-thousand-images"),
-    "pflop": ("petaflops", "sci-per-petaflop"),
-    "billion_parameters": ("billion-parameters", "sci-per-billion-parameters"),
-    "1000_tokens": ("thousand-tokens", "sci-per-thousand-tokens"),
-}
+_FU_FIELDS = IF_UNITS  # functional unit -> the manifest field holding its R, and the per-unit output
 _UNIT_WORDS = {
     "job": "one training job of the final model",
     "epoch": "one training epoch of the final model",

@@ -78,8 +78,8 @@ __all__ = [
 #: (a dict, an OmegaConf node), checked by :func:`~sci_lightning.settings.coerce`.
 CarbonSettings = CarbonConfig | Mapping[str, Any]
 
-# PROVIDERS (name -> "module:Class") lives in settings.py, the one registry that the
-# settings' validation, provider_class() and the lazy class exports below read.
+# PROVIDERS (name -> "module:Class") lives in settings/providers.py, the one registry that both the
+# settings' validation and provider_class() read.
 
 
 def provider_class(name: str) -> type[IntensityProvider]:

@@ -913,7 +913,7 @@ class EnergyCarbonCallback(Callback):
         """``stages.json``, and the ``stages`` (and ``inference``) of this Trainer's fit's ``energy.json``
         and report, if written."""
         from sci_lightning.sci.codec import encode
-        from sci_lightning.sci.report import add_stages
+        from sci_lightning.sci.writer import add_stages
 
         out = self._output_dir(trainer)
         records = [s.to_dict() for s in self.stages]

@@ -26,7 +26,7 @@ import functools
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -49,12 +49,12 @@ class FormatError(SciLightningError, ValueError):
 
 
 def report_field(
-    default: Any = _MISSING,
+    default: object = _MISSING,
     *,
     key: str | None = None,
     doc: str = "",
     omit_if_default: bool = False,
-    factory: Any = None,
+    factory: Callable[[], object] | None = None,
     schema: Mapping[str, Any] | None = None,
 ) -> Any:
     """A dataclass field with the metadata this module reads (see the module docstring)."""
@@ -67,7 +67,7 @@ def report_field(
 # --------------------------------------------------------------------------- plain data
 
 
-def plain(o: Any) -> Any:
+def plain(o: object) -> Any:
     """JSON/YAML-safe plain data: datetimes as UTC ISO-8601, non-finite floats as None."""
     if isinstance(o, datetime):
         return _iso(o)
@@ -89,11 +89,11 @@ def plain(o: Any) -> Any:
         return encode(o)
     if hasattr(o, "item"):  # numpy / torch scalars
         try:
-            return plain(o.item())
+            return plain(typing.cast(Any, o).item())
         except Exception:  # pragma: no cover - defensive
             pass
     if hasattr(o, "to_dict"):
-        return plain(o.to_dict())
+        return plain(typing.cast(Any, o).to_dict())
     return str(o)
 
 
@@ -118,11 +118,11 @@ def _default(f: dataclasses.Field) -> Any:
     return _MISSING
 
 
-def encode(obj: Any) -> Any:
+def encode(obj: object) -> Any:
     """``obj`` (a dataclass declared as described above, or plain data) as plain JSON data."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         if hasattr(obj, "encode_json"):
-            return obj.encode_json()
+            return typing.cast(Any, obj).encode_json()
         out: dict[str, Any] = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
@@ -154,7 +154,7 @@ def _optional(hint: Any) -> tuple[Any, bool]:
     return hint, False
 
 
-def decode(hint: Any, raw: Any, path: str = "", source: str = "data") -> Any:
+def decode(hint: object, raw: object, path: str = "", source: str = "data") -> Any:
     """``raw`` (plain JSON data) checked against ``hint`` and turned into it.
 
     Raises:
@@ -168,9 +168,9 @@ def decode(hint: Any, raw: Any, path: str = "", source: str = "data") -> Any:
     if inner is Any:
         return raw
     if hasattr(inner, "decode_json"):
-        return inner.decode_json(raw, path, source)
+        return typing.cast(Any, inner).decode_json(raw, path, source)
     if dataclasses.is_dataclass(inner):
-        return _decode_dataclass(inner, raw, path, source)
+        return _decode_dataclass(typing.cast(type, inner), raw, path, source)
     origin = typing.get_origin(inner)
     if origin is list:
         if not isinstance(raw, list):
@@ -250,7 +250,7 @@ def _shown(raw: Any) -> str:
 _SCHEMA_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
 
 
-def json_schema(hint: Any) -> dict[str, Any]:
+def json_schema(hint: object) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12 keywords) of what :func:`decode` accepts for ``hint``."""
     inner, nullable = _optional(hint)
     schema = _schema_of(inner)

@@ -38,27 +38,17 @@ from sci_lightning.carbon.base import IntensityPoint, IntensitySeries, ensure_ut
 from sci_lightning.energy.base import EnergyInterval, EnergyResult
 from sci_lightning.errors import SciLightningError
 from sci_lightning.sci.embodied import accelerator_embodied
+from sci_lightning.sci.notes import (
+    FORECAST_NOTE,
+    ZERO_ENERGY_NOTE,
+    fallback_notes,
+    fill_notes,
+    headline_unit_notes,
+    timeline_notes,
+    unavailable_unit_notes,
+)
 from sci_lightning.sci.work import WorkCounts
-from sci_lightning.settings import SciConfig, coerce
-
-#: Functional units and the unit string of an SCI expressed in them.
-FUNCTIONAL_UNITS: dict[str, str] = {
-    "job": "gCO2e/job",
-    "epoch": "gCO2e/epoch",
-    "1000_images": "gCO2e/1000 images",
-    "pflop": "gCO2e/PFLOP",
-    "billion_parameters": "gCO2e/billion parameters",
-    "1000_tokens": "gCO2e/1000 tokens",
-}
-
-#: What an R of 0 means for each unit (the note when a unit is unavailable).
-_ZERO_R_REASON = {
-    "epoch": "the job recorded 0 epochs",
-    "1000_images": "the job recorded 0 training images",
-    "pflop": "no FLOPs were counted (no batch ran)",
-    "billion_parameters": "the model has no parameters counted",
-    "1000_tokens": "no tokens were counted (the inputs are not token sequences)",
-}
+from sci_lightning.settings import FUNCTIONAL_UNITS, SciConfig, coerce
 
 #: EL (years) -> seconds with a 365-day year, as the SCI specification's worked example
 #: (TE 1000 kg, EL 4 years, 1 h reserved -> 28.5388 g) and the Impact Framework's
@@ -323,62 +313,98 @@ def integrate_operational_g(
     total_g = 0.0
     records: list[IntervalCarbon] = []
     for iv in timeline:
-        t0 = ensure_utc(iv.start, "energy interval start")
-        t1 = ensure_utc(iv.end, "energy interval end")
-        if t1 < t0:
-            raise SciError(f"energy interval ends ({t1.isoformat()}) before it starts ({t0.isoformat()}).")
-        energy_kwh = iv.energy_j * pue / J_PER_KWH
-        duration = (t1 - t0).total_seconds()
-        filled_s, fill, fill_value = 0.0, None, None
-        if duration == 0.0:
-            containing = [p for p in pts if p.start <= t0 < p.end]
-            if containing:
-                g = containing[0].g_per_kwh
-            elif pts:
-                g = _nearest(pts, t0, t1).g_per_kwh
-                fill, fill_value = "nearest", g
-            else:
-                g = float(default_g_per_kwh)  # type: ignore[arg-type]
-                fill, fill_value = "default", g
-        else:
-            weighted, covered = 0.0, 0.0
-            gaps: list[tuple[datetime, datetime]] = []
-            cursor = t0
-            for p in pts:
-                if p.start >= t1:
-                    break
-                ov = _overlap_s(t0, t1, p.start, p.end)
-                if ov <= 0:
-                    continue
-                weighted += ov * p.g_per_kwh
-                covered += ov
-                if p.start > cursor:
-                    gaps.append((cursor, p.start))
-                cursor = max(cursor, p.end)
-            if cursor < t1:
-                gaps.append((cursor, t1))
-            # Overlapping points (a malformed series) would double count: normalise.
-            inside = duration - sum((b - a).total_seconds() for a, b in gaps)
-            if covered > inside + 1e-9:
-                weighted *= inside / covered
-            gap_weighted = 0.0
-            for a, b in gaps:
-                length = (b - a).total_seconds()
-                if length <= 0:
-                    continue
-                if pts:
-                    value, fill = _nearest(pts, a, b).g_per_kwh, "nearest"
-                else:
-                    value, fill = float(default_g_per_kwh), "default"  # type: ignore[arg-type]
-                gap_weighted += length * value
-                filled_s += length
-            if filled_s > 0:
-                fill_value = gap_weighted / filled_s
-            g = (weighted + gap_weighted) / duration
-        op = energy_kwh * g
-        total_g += op
-        records.append(IntervalCarbon(t0, t1, energy_kwh, g, op, filled_s, fill, fill_value))
+        record = _interval_carbon(iv, pts, pue, default_g_per_kwh)
+        total_g += record.operational_g
+        records.append(record)
     return total_g, records
+
+
+def _interval_carbon(
+    iv: EnergyInterval, pts: Sequence[IntensityPoint], pue: float, default_g_per_kwh: float | None
+) -> IntervalCarbon:
+    """One interval's energy (kWh, facility) times its intensity, with how gaps were filled."""
+    t0 = ensure_utc(iv.start, "energy interval start")
+    t1 = ensure_utc(iv.end, "energy interval end")
+    if t1 < t0:
+        raise SciError(f"energy interval ends ({t1.isoformat()}) before it starts ({t0.isoformat()}).")
+    energy_kwh = iv.energy_j * pue / J_PER_KWH
+    duration = (t1 - t0).total_seconds()
+    if duration == 0.0:
+        g, fill = _instant_g_per_kwh(pts, t0, t1, default_g_per_kwh)
+        filled_s, fill_value = 0.0, (None if fill is None else g)
+    else:
+        weighted, gaps = _covered_weighted(pts, t0, t1, duration)
+        gap_weighted, filled_s, fill = _filled_weighted(gaps, pts, default_g_per_kwh)
+        fill_value = gap_weighted / filled_s if filled_s > 0 else None
+        g = (weighted + gap_weighted) / duration
+    return IntervalCarbon(t0, t1, energy_kwh, g, energy_kwh * g, filled_s, fill, fill_value)
+
+
+def _instant_g_per_kwh(
+    pts: Sequence[IntensityPoint], t0: datetime, t1: datetime, default_g_per_kwh: float | None
+) -> tuple[float, str | None]:
+    """The intensity at a zero-length interval: the point containing it, else the nearest,
+    else the default; with the fill used (None when a point contains it)."""
+    containing = [p for p in pts if p.start <= t0 < p.end]
+    if containing:
+        return containing[0].g_per_kwh, None
+    if pts:
+        return _nearest(pts, t0, t1).g_per_kwh, "nearest"
+    return _default(default_g_per_kwh), "default"
+
+
+def _covered_weighted(
+    pts: Sequence[IntensityPoint], t0: datetime, t1: datetime, duration: float
+) -> tuple[float, list[tuple[datetime, datetime]]]:
+    """The overlap-weighted intensity sum (g/kWh x s) of the points covering [t0, t1), and
+    the gaps no point covers."""
+    weighted, covered = 0.0, 0.0
+    gaps: list[tuple[datetime, datetime]] = []
+    cursor = t0
+    for p in pts:
+        if p.start >= t1:
+            break
+        ov = _overlap_s(t0, t1, p.start, p.end)
+        if ov <= 0:
+            continue
+        weighted += ov * p.g_per_kwh
+        covered += ov
+        if p.start > cursor:
+            gaps.append((cursor, p.start))
+        cursor = max(cursor, p.end)
+    if cursor < t1:
+        gaps.append((cursor, t1))
+    # Overlapping points (a malformed series) would double count: normalise.
+    inside = duration - sum((b - a).total_seconds() for a, b in gaps)
+    if covered > inside + 1e-9:
+        weighted *= inside / covered
+    return weighted, gaps
+
+
+def _filled_weighted(
+    gaps: Sequence[tuple[datetime, datetime]], pts: Sequence[IntensityPoint], default_g_per_kwh: float | None
+) -> tuple[float, float, str | None]:
+    """The gaps filled with the nearest point (or the default): their weighted sum
+    (g/kWh x s), their seconds and the fill used."""
+    gap_weighted, filled_s, fill = 0.0, 0.0, None
+    for a, b in gaps:
+        length = (b - a).total_seconds()
+        if length <= 0:
+            continue
+        if pts:
+            value, fill = _nearest(pts, a, b).g_per_kwh, "nearest"
+        else:
+            value, fill = _default(default_g_per_kwh), "default"
+        gap_weighted += length * value
+        filled_s += length
+    return gap_weighted, filled_s, fill
+
+
+def _default(default_g_per_kwh: float | None) -> float:
+    """The default intensity (the caller has checked that one is set when no point is usable)."""
+    if default_g_per_kwh is None:  # pragma: no cover - integrate_operational_g refuses this case
+        raise SciError("no intensity point and no default intensity.")
+    return float(default_g_per_kwh)
 
 
 def _energy_quality(energy: EnergyResult) -> str:
@@ -391,26 +417,95 @@ def _energy_quality(energy: EnergyResult) -> str:
     return "mixed"
 
 
-def _prepare_timeline(energy: EnergyResult, notes: list[str]) -> list[EnergyInterval]:
-    """The timeline scaled so its IT energy equals the components' total (the authoritative E)."""
+def _prepare_timeline(energy: EnergyResult) -> tuple[list[EnergyInterval], str | None]:
+    """The timeline scaled so its IT energy equals the components' total (the authoritative E),
+    and what was done to it: ``"empty"`` (one interval made up), ``"rescaled"`` (a sum that
+    disagreed beyond 0.1 %) or None."""
     it_j = energy.it_energy_j
-    timeline = [iv for iv in energy.timeline]
+    timeline = list(energy.timeline)
     tl_j = sum(iv.energy_j for iv in timeline)
     if not timeline or (tl_j <= 0 and it_j > 0):
-        notes.append(
-            "energy timeline was empty; the whole job's energy was treated as one interval "
-            f"from {energy.started_at.isoformat()} to {energy.ended_at.isoformat()} for the intensity integration."
-        )
-        return [EnergyInterval(energy.started_at, energy.ended_at, it_j)]
-    if it_j > 0 and abs(tl_j - it_j) > 1e-3 * it_j:
-        notes.append(
-            f"energy timeline sums to {tl_j:.6g} J but the components to {it_j:.6g} J; the timeline "
-            "was scaled to the components' total (its shape only weights the intensity)."
-        )
+        return [EnergyInterval(energy.started_at, energy.ended_at, it_j)], "empty"
+    change = "rescaled" if it_j > 0 and abs(tl_j - it_j) > 1e-3 * it_j else None
     if tl_j > 0 and tl_j != it_j:
         scale = it_j / tl_j
         timeline = [EnergyInterval(iv.start, iv.end, iv.energy_j * scale) for iv in timeline]
-    return timeline
+    return timeline, change
+
+
+def mean_intensity_g_per_kwh(
+    operational_g: float, energy_kwh: float, records: Sequence[IntervalCarbon]
+) -> float:
+    """The reported I: energy-weighted (``operational_g / energy_kwh``); for a job of 0 kWh the
+    time-weighted mean of the intervals' intensities instead."""
+    if energy_kwh > 0:
+        return operational_g / energy_kwh
+    total_t = sum(r.duration_s for r in records)
+    if total_t > 0:
+        return sum(r.g_per_kwh * r.duration_s for r in records) / total_t
+    return records[0].g_per_kwh if records else 0.0
+
+
+def sci_per_unit(carbon_g: float, counts: Mapping[str, float]) -> dict[str, float | None]:
+    """SCI = carbon / R for every functional unit; None where R is 0."""
+    return {unit: (carbon_g / r if r > 0 else None) for unit, r in counts.items()}
+
+
+def headline_unit(configured: str, sci_per: Mapping[str, float | None]) -> str:
+    """The configured functional unit when its SCI exists, else ``"job"``."""
+    return configured if sci_per.get(configured) is not None else "job"
+
+
+@dataclass
+class _Figures:
+    """The numbers of one job's SCI, before the words that explain them."""
+
+    duration_s: float
+    operational_g: float
+    intervals: list[IntervalCarbon]
+    embodied: EmbodiedInputs
+    embodied_g: float
+    counts: dict[str, float]
+    sci_per: dict[str, float | None]
+    functional_unit: str
+    mean_intensity_g_per_kwh: float
+
+
+def _figures(
+    energy: EnergyResult,
+    intensity: IntensitySeries,
+    settings: SciConfig,
+    timeline: Sequence[EnergyInterval],
+    work: WorkCounts | None,
+) -> _Figures:
+    """The arithmetic: E x I over the timeline, M, R per unit, SCI per unit, the headline."""
+    duration_s = float(energy.duration_s)
+    if duration_s <= 0:
+        duration_s = max(0.0, (energy.ended_at - energy.started_at).total_seconds())
+    default_i = settings.default_intensity_g_per_kwh
+    operational, records = integrate_operational_g(
+        timeline,
+        intensity.points,
+        pue=float(energy.pue),
+        default_g_per_kwh=None if default_i is None else float(default_i),
+    )
+    emb = embodied_inputs(settings, tir_s=duration_s)
+    m_g = 0.0
+    if emb.in_scope and emb.te_kg is not None and emb.el_years is not None:
+        m_g = embodied_g(emb.te_kg, duration_s, emb.el_years, emb.rr, emb.tor)
+    counts = functional_unit_counts(energy, work)
+    sci_per = sci_per_unit(operational + m_g, counts)
+    return _Figures(
+        duration_s=duration_s,
+        operational_g=operational,
+        intervals=records,
+        embodied=emb,
+        embodied_g=m_g,
+        counts=counts,
+        sci_per=sci_per,
+        functional_unit=headline_unit(settings.functional_unit, sci_per),
+        mean_intensity_g_per_kwh=mean_intensity_g_per_kwh(operational, energy.energy_kwh, records),
+    )
 
 
 def compute_sci(
@@ -438,108 +533,63 @@ def compute_sci(
         SciError: no intensity data and no default.
     """
     settings = coerce(SciConfig, settings, "sci")
-    notes: list[str] = []
-    duration_s = float(energy.duration_s)
-    if duration_s <= 0:
-        duration_s = max(0.0, (energy.ended_at - energy.started_at).total_seconds())
-    pue = float(energy.pue)
-    default_i = settings.default_intensity_g_per_kwh
-
-    timeline = _prepare_timeline(energy, notes)
-    operational, records = integrate_operational_g(
-        timeline,
-        intensity.points,
-        pue=pue,
-        default_g_per_kwh=None if default_i is None else float(default_i),
-    )
-    filled = [r for r in records if r.fill]
-    if filled:
-        secs = sum(r.filled_s for r in filled if r.duration_s > 0)
-        kinds = sorted({r.fill for r in filled if r.fill})
-        notes.append(
-            f"carbon intensity did not cover {len(filled)} of {len(records)} energy interval(s) "
-            f"({secs:.0f} s in all); the gaps used the {' / '.join(kinds)} intensity value"
-            + (" (sci.default_intensity_g_per_kwh)" if "default" in kinds else " (nearest point in time)")
-            + "."
-        )
-
-    energy_kwh = energy.energy_kwh
-    if energy_kwh > 0:
-        mean_i = operational / energy_kwh
-    else:
-        total_t = sum(r.duration_s for r in records)
-        mean_i = (
-            (sum(r.g_per_kwh * r.duration_s for r in records) / total_t)
-            if total_t > 0
-            else (records[0].g_per_kwh if records else 0.0)
-        )
-        notes.append("job energy is 0 kWh; the reported intensity is the time-weighted mean.")
-
-    emb = embodied_inputs(settings, tir_s=duration_s)
-    m_g = embodied_g(emb.te_kg, duration_s, emb.el_years, emb.rr, emb.tor) if emb.in_scope else 0.0
-
-    carbon = operational + m_g
-    counts = functional_unit_counts(energy, work)
-    sci_per = {unit: (carbon / r if r > 0 else None) for unit, r in counts.items()}
-    for unit, reason in _ZERO_R_REASON.items():
-        if unit in sci_per and sci_per[unit] is None:
-            if unit == "epoch" and energy.epochs is None:
-                reason = "the training data has no length (iterable), so the job's epochs are unknown"
-            notes.append(f"SCI per {unit.replace('_', ' ')} not available: {reason}.")
-
-    fu = settings.functional_unit
-    if sci_per.get(fu) is None:
-        if fu in sci_per:
-            why = "has R = 0 for this job"
-        elif work is not None:
-            why = f"is not available: {_ZERO_R_REASON.get(fu, 'no count')}"
-        else:
-            why = "needs the work counts (WorkCounter), not given"
-        notes.append(f"configured functional unit {fu!r} {why}; the headline SCI is per job instead.")
-        fu = "job"
-
-    price = float(settings.price_per_hour_usd)
-    inputs = SciInputs(
-        energy_kwh=energy_kwh, intensity_g_per_kwh=mean_i, embodied_g=m_g, r=counts[fu], functional_unit=fu
-    )
-
+    timeline, timeline_change = _prepare_timeline(energy)
+    fig = _figures(energy, intensity, settings, timeline, work)
     fallbacks = [dict(f) for f in (fallbacks_used or [])]
-    if fallbacks:
-        notes.append(
-            "carbon intensity came through a fallback: "
-            + "; ".join(
-                f"{f.get('provider', '?')} -> {f.get('replaced_by', '?')} ({f.get('reason', 'no reason given')})"
-                for f in fallbacks
-            )
-            + "."
-        )
-    if intensity.kind == "forecast":
-        notes.append(
-            "carbon intensity is a forecast, not measured history; re-run the report when actuals exist."
-        )
+    notes = [
+        *timeline_notes(timeline_change, energy),
+        *fill_notes(fig.intervals),
+        *([ZERO_ENERGY_NOTE] if energy.energy_kwh <= 0 else []),
+        *unavailable_unit_notes(fig.sci_per, epochs_known=energy.epochs is not None),
+        *headline_unit_notes(settings.functional_unit, fig.sci_per, work_given=work is not None),
+        *fallback_notes(fallbacks),
+        *([FORECAST_NOTE] if intensity.kind == "forecast" else []),
+    ]
+    return _result(fig, energy, intensity, settings, fallbacks, notes, work)
 
+
+def _result(
+    fig: _Figures,
+    energy: EnergyResult,
+    intensity: IntensitySeries,
+    settings: SciConfig,
+    fallbacks: list[dict[str, Any]],
+    notes: list[str],
+    work: WorkCounts | None,
+) -> SciResult:
+    """The :class:`SciResult` of the figures, with the run's counts and the notes."""
+    fu, price = fig.functional_unit, float(settings.price_per_hour_usd)
+    inputs = SciInputs(
+        energy_kwh=energy.energy_kwh,
+        intensity_g_per_kwh=fig.mean_intensity_g_per_kwh,
+        embodied_g=fig.embodied_g,
+        r=fig.counts[fu],
+        functional_unit=fu,
+    )
+    sci = fig.sci_per[fu]
+    assert sci is not None  # headline_unit() picks a unit whose SCI exists ("job": R = 1)
     return SciResult(
         functional_unit=fu,
-        sci=sci_per[fu],  # type: ignore[arg-type]
+        sci=sci,
         sci_unit=FUNCTIONAL_UNITS[fu],
-        sci_per=sci_per,
-        r_counts=counts,
+        sci_per=fig.sci_per,
+        r_counts=fig.counts,
         inputs=inputs,
-        energy_kwh=energy_kwh,
+        energy_kwh=energy.energy_kwh,
         it_energy_kwh=energy.it_energy_j / J_PER_KWH,
-        pue=pue,
-        operational_g=operational,
-        embodied_g=m_g,
-        mean_intensity_g_per_kwh=mean_i,
-        intervals=records,
+        pue=float(energy.pue),
+        operational_g=fig.operational_g,
+        embodied_g=fig.embodied_g,
+        mean_intensity_g_per_kwh=fig.mean_intensity_g_per_kwh,
+        intervals=fig.intervals,
         intensity_source=intensity.source,
         intensity_region=intensity.region,
         signal_type=intensity.signal_type,
         intensity_kind=intensity.kind,
         fallbacks=fallbacks,
-        embodied=emb,
-        duration_s=duration_s,
-        cost_usd=duration_s / 3600.0 * price,
+        embodied=fig.embodied,
+        duration_s=fig.duration_s,
+        cost_usd=fig.duration_s / 3600.0 * price,
         price_per_hour_usd=price,
         started_at=energy.started_at,
         ended_at=energy.ended_at,
@@ -567,5 +617,8 @@ __all__ = [
     "embodied_g",
     "embodied_inputs",
     "functional_unit_counts",
+    "headline_unit",
     "integrate_operational_g",
+    "mean_intensity_g_per_kwh",
+    "sci_per_unit",
 ]

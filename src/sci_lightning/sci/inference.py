@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sci_lightning.energy.base import EnergyInterval
 from sci_lightning.sci.codec import report_field
@@ -33,7 +33,6 @@ from sci_lightning.sci.compute import embodied_g, embodied_inputs, integrate_ope
 if TYPE_CHECKING:
     from sci_lightning.carbon.base import IntensityPoint
     from sci_lightning.energy.monitor import EnergyMonitor
-    from sci_lightning.sci.report import SciReport
     from sci_lightning.settings import SciConfig
 
 __all__ = [
@@ -45,6 +44,35 @@ __all__ = [
     "measure_inference",
     "window_intensity_g_per_kwh",
 ]
+
+
+class _EmbodiedTerms(Protocol):
+    @property
+    def in_scope(self) -> bool: ...
+    @property
+    def te_kg(self) -> float | None: ...
+    @property
+    def el_years(self) -> float | None: ...
+    @property
+    def rr(self) -> float: ...
+    @property
+    def tor(self) -> float: ...
+
+
+class _MeanIntensity(Protocol):
+    @property
+    def mean_g_per_kwh(self) -> float | None: ...
+
+
+class _JobFigures(Protocol):
+    """What :func:`inference_for_report` reads of a :class:`~sci_lightning.sci.report.SciReport`
+    (named by its shape: the report module imports this one for :class:`InferenceFigures`)."""
+
+    @property
+    def embodied(self) -> _EmbodiedTerms | None: ...
+    @property
+    def intensity(self) -> _MeanIntensity: ...
+
 
 #: Consumer SCI is stated per this many inferences (one image classified = one inference).
 PER_INFERENCES = 1000
@@ -142,7 +170,7 @@ def inference_sci(
 
 
 def inference_for_report(
-    report: SciReport,
+    report: _JobFigures,
     *,
     stage: str,
     energy_kwh: float,

@@ -15,9 +15,9 @@ from typing import Any
 import yaml
 
 from sci_lightning.sci.codec import plain
-from sci_lightning.sci.compute import SECONDS_PER_YEAR, SciResult
+from sci_lightning.sci.compute import SECONDS_PER_YEAR, EmbodiedInputs, SciResult
 
-__all__ = ["MANIFEST_NAME", "build_impact_manifest", "manifest_text"]
+__all__ = ["IF_UNITS", "MANIFEST_NAME", "build_impact_manifest", "manifest_text"]
 
 MANIFEST_NAME = "impact.yml"
 
@@ -87,6 +87,18 @@ def _manifest_observations(result: SciResult) -> tuple[list[dict[str, Any]], lis
     return obs, notes
 
 
+#: Functional unit -> (its Impact Framework count parameter, the per-unit SCI output); the
+#: campaign manifest uses the same names.
+IF_UNITS = {
+    "job": ("jobs", "sci-per-job"),
+    "epoch": ("epochs", "sci-per-epoch"),
+    "1000_images": ("thousand-images", "sci-per-thousand-images"),
+    "pflop": ("petaflops", "sci-per-petaflop"),
+    "billion_parameters": ("billion-parameters", "sci-per-billion-parameters"),
+    "1000_tokens": ("thousand-tokens", "sci-per-thousand-tokens"),
+}
+
+
 def build_impact_manifest(result: SciResult, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A GSF Impact Framework 1.x manifest that recomputes ``result.sci`` with builtins only.
 
@@ -99,17 +111,44 @@ def build_impact_manifest(result: SciResult, meta: Mapping[str, Any] | None = No
     and time-aggregation by sum (``aggregated.sci``) gives the job's SCI.
     """
     meta = dict(meta or {})
-    fu_field = {
-        "job": "jobs",
-        "epoch": "epochs",
-        "1000_images": "thousand-images",
-        "pflop": "petaflops",
-        "billion_parameters": "billion-parameters",
-        "1000_tokens": "thousand-tokens",
-    }
     obs, notes = _manifest_observations(result)
     emb = result.embodied
+    per_unit = _per_unit_plugins(result.r_counts)
     plugins: dict[str, Any] = {
+        **_operational_plugins(),
+        **(_embodied_plugins() if emb.in_scope else {}),
+        **_carbon_and_sci_plugins(result.functional_unit),
+        **per_unit,
+    }
+    defaults: dict[str, Any] = {"pue": result.pue}
+    defaults.update(_embodied_defaults(emb))
+    defaults.update({IF_UNITS[unit][0]: r for unit, r in result.r_counts.items() if unit in IF_UNITS})
+    defaults.update({"jobs": 1, "epochs": result.epochs})
+    metrics = ["energy", "carbon-operational", "carbon-embodied", "carbon", "sci", *per_unit]
+    title = " ".join(str(x) for x in (meta.get("model"), meta.get("run_name")) if x) or "training job"
+    return plain(
+        {
+            "name": f"sci-lightning {title}",
+            "description": _description(result, meta, title, notes),
+            "tags": {"kind": "ml-training", "complexity": "simple", "category": "compute"},
+            "aggregation": {"metrics": metrics, "type": "both"},
+            "initialize": {"plugins": plugins},
+            "tree": {
+                "children": {
+                    "training-job": {
+                        "pipeline": {"compute": list(plugins)},
+                        "defaults": defaults,
+                        "inputs": obs,
+                    }
+                }
+            },
+        }
+    )
+
+
+def _operational_plugins() -> dict[str, Any]:
+    """E = IT energy x PUE, then E x I, per observation."""
+    return {
         "energy-with-pue": {
             "method": "Multiply",
             "path": "builtin",
@@ -141,135 +180,115 @@ def build_impact_manifest(result: SciResult, meta: Mapping[str, Any] | None = No
             },
         },
     }
-    pipeline = ["energy-with-pue", "operational-carbon"]
-    defaults: dict[str, Any] = {"pue": result.pue}
-    if emb.in_scope:
-        plugins.update(
-            {
-                "time-share": {
-                    "method": "Divide",
-                    "path": "builtin",
-                    "config": {
-                        "numerator": "time-reserved",
-                        "denominator": "device/expected-lifespan",
-                        "output": "time-share",
-                    },
-                    "parameter-metadata": {
-                        "inputs": {
-                            "time-reserved": _metadata("s", "TiR: the job's time in this observation"),
-                            "device/expected-lifespan": _metadata(
-                                "s", "EL: expected lifespan of the hardware", "copy", "copy"
-                            ),
-                        },
-                        "outputs": {"time-share": _metadata("none", "TiR / EL")},
-                    },
-                },
-                "resource-share": {
-                    "method": "Divide",
-                    "path": "builtin",
-                    "config": {
-                        "numerator": "resources-reserved",
-                        "denominator": "resources-total",
-                        "output": "resource-share",
-                    },
-                    "parameter-metadata": {
-                        "inputs": {
-                            "resources-reserved": _metadata(
-                                "count", "RR: resources reserved by the job", "copy", "copy"
-                            ),
-                            "resources-total": _metadata(
-                                "count", "ToR: total resources of the hardware", "copy", "copy"
-                            ),
-                        },
-                        "outputs": {"resource-share": _metadata("none", "RR / ToR", "copy", "copy")},
-                    },
-                },
-                "embodied-carbon": {
-                    "method": "Multiply",
-                    "path": "builtin",
-                    "config": {
-                        "input-parameters": ["device/emissions-embodied", "time-share", "resource-share"],
-                        "output-parameter": "carbon-embodied",
-                    },
-                    "parameter-metadata": {
-                        "inputs": {
-                            "device/emissions-embodied": _metadata(
-                                "gCO2e", "TE: total embodied emissions of the hardware", "copy", "copy"
-                            )
-                        },
-                        "outputs": {
-                            "carbon-embodied": _metadata("gCO2e", "M = TE x (TiR / EL) x (RR / ToR)")
-                        },
-                    },
-                },
-            }
-        )
-        pipeline += ["time-share", "resource-share", "embodied-carbon"]
-        defaults.update(
-            {
-                "device/emissions-embodied": emb.te_kg * 1000.0,  # type: ignore[operator]
-                "device/expected-lifespan": emb.el_years * SECONDS_PER_YEAR,  # type: ignore[operator]
-                "resources-reserved": emb.rr,
-                "resources-total": emb.tor,
-            }
-        )
-    else:
-        defaults["carbon-embodied"] = 0.0  # M out of scope
-    plugins["total-carbon"] = {
-        "method": "Sum",
+
+
+def _divide(numerator: str, denominator: str, output: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "method": "Divide",
         "path": "builtin",
-        "config": {
-            "input-parameters": ["carbon-operational", "carbon-embodied"],
-            "output-parameter": "carbon",
-        },
-        "parameter-metadata": {
-            "inputs": {"carbon-embodied": _metadata("gCO2e", "M of the interval")},
-            "outputs": {"carbon": _metadata("gCO2e", "(E x I) + M of the interval")},
-        },
+        "config": {"numerator": numerator, "denominator": denominator, "output": output},
+        "parameter-metadata": metadata,
     }
-    plugins["sci"] = {
-        "method": "Sci",
-        "path": "builtin",
-        "config": {"functional-unit": fu_field[result.functional_unit]},
-        "parameter-metadata": {
-            "outputs": {
-                "sci": _metadata(
-                    "gCO2e per functional unit",
-                    "this interval's carbon per functional unit of the whole job; summed over time it is the job's SCI",
-                )
+
+
+def _embodied_plugins() -> dict[str, Any]:
+    """M = TE x (TiR / EL) x (RR / ToR), per observation."""
+    time_share = {
+        "inputs": {
+            "time-reserved": _metadata("s", "TiR: the job's time in this observation"),
+            "device/expected-lifespan": _metadata(
+                "s", "EL: expected lifespan of the hardware", "copy", "copy"
+            ),
+        },
+        "outputs": {"time-share": _metadata("none", "TiR / EL")},
+    }
+    resource_share = {
+        "inputs": {
+            "resources-reserved": _metadata("count", "RR: resources reserved by the job", "copy", "copy"),
+            "resources-total": _metadata("count", "ToR: total resources of the hardware", "copy", "copy"),
+        },
+        "outputs": {"resource-share": _metadata("none", "RR / ToR", "copy", "copy")},
+    }
+    return {
+        "time-share": _divide("time-reserved", "device/expected-lifespan", "time-share", time_share),
+        "resource-share": _divide("resources-reserved", "resources-total", "resource-share", resource_share),
+        "embodied-carbon": {
+            "method": "Multiply",
+            "path": "builtin",
+            "config": {
+                "input-parameters": ["device/emissions-embodied", "time-share", "resource-share"],
+                "output-parameter": "carbon-embodied",
+            },
+            "parameter-metadata": {
+                "inputs": {
+                    "device/emissions-embodied": _metadata(
+                        "gCO2e", "TE: total embodied emissions of the hardware", "copy", "copy"
+                    )
+                },
+                "outputs": {"carbon-embodied": _metadata("gCO2e", "M = TE x (TiR / EL) x (RR / ToR)")},
             },
         },
     }
-    pipeline += ["total-carbon", "sci"]
-    defaults.update({fu_field[unit]: r for unit, r in result.r_counts.items() if unit in fu_field})
-    defaults.update({"jobs": 1, "epochs": result.epochs})
-    metrics = ["energy", "carbon-operational", "carbon-embodied", "carbon", "sci"]
-    per_unit = {
-        "job": ("jobs", "sci-per-job"),
-        "epoch": ("epochs", "sci-per-epoch"),
-        "1000_images": ("thousand-images", "sci-per-thousand-images"),
-        "pflop": ("petaflops", "sci-per-petaflop"),
-        "billion_parameters": ("billion-parameters", "sci-per-billion-parameters"),
-        "1000_tokens": ("thousand-tokens", "sci-per-thousand-tokens"),
+
+
+def _embodied_defaults(emb: EmbodiedInputs) -> dict[str, Any]:
+    """TE (g), EL (s), RR and ToR for the embodied plugins; ``carbon-embodied`` 0 when M is out of scope."""
+    if not emb.in_scope or emb.te_kg is None or emb.el_years is None:
+        return {"carbon-embodied": 0.0}  # M out of scope
+    return {
+        "device/emissions-embodied": emb.te_kg * 1000.0,
+        "device/expected-lifespan": emb.el_years * SECONDS_PER_YEAR,
+        "resources-reserved": emb.rr,
+        "resources-total": emb.tor,
     }
-    for unit, (field_name, out_name) in per_unit.items():
-        if result.r_counts.get(unit, 0) > 0:
-            plugins[out_name] = {
-                "method": "Divide",
-                "path": "builtin",
-                "config": {"numerator": "carbon", "denominator": field_name, "output": out_name},
-                "parameter-metadata": {
-                    "outputs": {
-                        out_name: _metadata(
-                            f"gCO2e/{unit.replace('_', ' ')}",
-                            f"SCI per {unit.replace('_', ' ')} (summed over time)",
-                        )
-                    }
+
+
+def _carbon_and_sci_plugins(functional_unit: str) -> dict[str, Any]:
+    """carbon = (E x I) + M, then the Sci builtin per the headline functional unit."""
+    return {
+        "total-carbon": {
+            "method": "Sum",
+            "path": "builtin",
+            "config": {
+                "input-parameters": ["carbon-operational", "carbon-embodied"],
+                "output-parameter": "carbon",
+            },
+            "parameter-metadata": {
+                "inputs": {"carbon-embodied": _metadata("gCO2e", "M of the interval")},
+                "outputs": {"carbon": _metadata("gCO2e", "(E x I) + M of the interval")},
+            },
+        },
+        "sci": {
+            "method": "Sci",
+            "path": "builtin",
+            "config": {"functional-unit": IF_UNITS[functional_unit][0]},
+            "parameter-metadata": {
+                "outputs": {
+                    "sci": _metadata(
+                        "gCO2e per functional unit",
+                        "this interval's carbon per functional unit of the whole job; summed over time it is the job's SCI",
+                    )
                 },
+            },
+        },
+    }
+
+
+def _per_unit_plugins(r_counts: Mapping[str, float]) -> dict[str, Any]:
+    """carbon / R for every functional unit whose R > 0 (``sci-per-...`` outputs)."""
+    plugins: dict[str, Any] = {}
+    for unit, (field_name, out_name) in IF_UNITS.items():
+        if r_counts.get(unit, 0) > 0:
+            words = unit.replace("_", " ")
+            outputs = {
+                "outputs": {out_name: _metadata(f"gCO2e/{words}", f"SCI per {words} (summed over time)")}
             }
-            pipeline.append(out_name)
-            metrics.append(out_name)
-    title = " ".join(str(x) for x in (meta.get("model"), meta.get("run_name")) if x) or "training job"
+            plugins[out_name] = _divide("carbon", field_name, out_name, outputs)
+    return plugins
+
+
+def _description(result: SciResult, meta: Mapping[str, Any], title: str, notes: list[str]) -> str:
+    """The manifest's description: the run, its status, the expected SCI and the data's quality."""
     status = str(meta.get("status") or "completed")
     interruption = meta.get("interruption") or {}
     why = (
@@ -277,7 +296,7 @@ def build_impact_manifest(result: SciResult, meta: Mapping[str, Any] | None = No
         if isinstance(interruption, Mapping)
         else None
     )
-    description = (
+    return (
         f"SCI of one sci-lightning training job ({title}), written by sci-lightning. "
         f"Run status: {status}"
         + (f" ({why})" if why and status != "completed" else "")
@@ -285,27 +304,9 @@ def build_impact_manifest(result: SciResult, meta: Mapping[str, Any] | None = No
         + f"Expected aggregated sci = {result.sci!r} {result.sci_unit}. "
         f"Energy: {result.energy_quality}; intensity: {result.intensity_kind} {result.signal_type} "
         f"from {result.intensity_source} ({result.intensity_region}). "
-        + ("" if emb.in_scope else "Embodied emissions out of scope (carbon-embodied = 0). ")
+        + ("" if result.embodied.in_scope else "Embodied emissions out of scope (carbon-embodied = 0). ")
         + " ".join(notes)
     ).strip()
-    return plain(
-        {
-            "name": f"sci-lightning {title}",
-            "description": description,
-            "tags": {"kind": "ml-training", "complexity": "simple", "category": "compute"},
-            "aggregation": {"metrics": metrics, "type": "both"},
-            "initialize": {"plugins": plugins},
-            "tree": {
-                "children": {
-                    "training-job": {
-                        "pipeline": {"compute": pipeline},
-                        "defaults": defaults,
-                        "inputs": obs,
-                    }
-                }
-            },
-        }
-    )
 
 
 def manifest_text(manifest: Mapping[str, Any]) -> str:

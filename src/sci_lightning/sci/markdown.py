@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sci_lightning.sci.compute import SECONDS_PER_YEAR, SciResult
 from sci_lightning.sci.manifest import MANIFEST_NAME
+from sci_lightning.sci.report import CarbonAware, SciReport
 from sci_lightning.sci.sci_for_ai import disclosure_section, inference_section
-
-if TYPE_CHECKING:  # report.py imports this module to write the file
-    from sci_lightning.sci.report import CarbonAware, SciReport
 
 __all__ = ["MD_NAME", "render_markdown", "summary_markdown"]
 

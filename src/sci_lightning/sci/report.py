@@ -1,24 +1,16 @@
-"""The run report as a type: :class:`SciReport`, how it is built, written and read.
+"""The run report as a type: :class:`SciReport`, how it is built from an SCI result and read.
 
-``write_run_report`` writes three files into the run folder, each atomically (a temporary
-file in the same folder, then ``os.replace``), so a reader never sees a half-written
-report and an existing report is replaced whole:
-
-- ``sci_report.json``: :meth:`SciReport.to_dict`, ``schema_version`` 2 (2 added the
-  ``training`` counts ``batches``, ``optimizer_steps``, ``samples``, fractional ``epochs``
-  and the ``stages`` list; version-1 files read with the new fields at their defaults). Its JSON Schema
-  ships beside this module (``sci_report.schema.json``, see :mod:`sci_lightning.sci.schema`).
-- ``sci_report.md``: the disclosure the SCI specification asks for
-  (:func:`sci_lightning.sci.markdown.render_markdown`).
-- ``impact.yml``: a GSF Impact Framework manifest that reproduces the same SCI
-  (:mod:`sci_lightning.sci.manifest`).
+``sci_report.json`` is :meth:`SciReport.to_dict`, ``schema_version`` 2 (2 added the
+``training`` counts ``batches``, ``optimizer_steps``, ``samples``, fractional ``epochs``
+and the ``stages`` list; version-1 files read with the new fields at their defaults). Its JSON Schema
+ships beside this module (``sci_report.schema.json``, see :mod:`sci_lightning.sci.schema`).
+:func:`build_report` makes the report of one job; :mod:`sci_lightning.sci.writer` writes it
+with its Markdown disclosure and Impact Framework manifest.
 
 Readers (the comparison, your own scripts) call :func:`load_report` or
 :meth:`SciReport.from_dict`, which check every field and name the file and field of
 the first malformed one; fields a file lacks take their defaults, only ``sci`` (value and
-unit) is required. Only what is passed in is written, and as a last line of defence
-every value of an environment variable whose name contains TOKEN, PASSWORD, SECRET or
-KEY is redacted.
+unit) is required.
 """
 
 from __future__ import annotations
@@ -34,13 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from sci_lightning.energy.base import METHODS, EnergyResult
-from sci_lightning.fileio import atomic_write_text
-from sci_lightning.redaction import redact, scrub, secret_values
 from sci_lightning.sci.codec import FormatError, decode, encode, plain, report_field
 from sci_lightning.sci.compute import FUNCTIONAL_UNITS, SciResult
 from sci_lightning.sci.inference import InferenceFigures
-from sci_lightning.sci.manifest import MANIFEST_NAME, build_impact_manifest, manifest_text
-from sci_lightning.sci.markdown import MD_NAME, render_markdown
 
 __all__ = [
     "DEFAULT_BOUNDARY",
@@ -61,10 +49,8 @@ __all__ = [
     "StageFigures",
     "TrainingCounts",
     "WorkFigures",
-    "add_stages",
     "build_report",
     "load_report",
-    "write_run_report",
 ]
 
 log = logging.getLogger(__name__)
@@ -289,7 +275,7 @@ class CarbonAware:
         return plain(self.findings)
 
     @classmethod
-    def decode_json(cls, raw: Any, path: str, source: str) -> CarbonAware:
+    def decode_json(cls, raw: object, path: str, source: str) -> CarbonAware:
         findings = decode(dict[str, Any], raw, path, source)
         for key, hint in [*((k, float | None) for k in cls._NUMBERS), *((k, str | None) for k in cls._TEXTS)]:
             if key in findings:
@@ -540,6 +526,88 @@ def _work(result: SciResult) -> WorkFigures | None:
     return None if w is None else WorkFigures(**w.to_dict())
 
 
+def _training(result: SciResult, energy: EnergyResult) -> TrainingCounts:
+    return TrainingCounts(
+        epochs=result.epochs,
+        steps=result.steps,
+        images=result.images,
+        world_size=energy.world_size,
+        batches=result.batches,
+        optimizer_steps=result.steps,
+        samples=result.images,
+        hosts=list(energy.hosts),
+    )
+
+
+def _result_fields(result: SciResult, energy: EnergyResult) -> dict[str, Any]:
+    """The report's fields that come from the SCI result and the energy measured."""
+    return {
+        "functional_unit": result.functional_unit,
+        "sci": SciFigures(value=result.sci, unit=result.sci_unit),
+        "sci_per": dict(result.sci_per),
+        "functional_unit_counts": dict(result.r_counts),
+        "sci_inputs": SciTerms(
+            energy_kwh=result.inputs.energy_kwh,
+            intensity_g_per_kwh=result.inputs.intensity_g_per_kwh,
+            embodied_g=result.inputs.embodied_g,
+            r=result.inputs.r,
+        ),
+        "energy_kwh": EnergyBreakdown(
+            total=result.energy_kwh, it_total=result.it_energy_kwh, components=_components(energy)
+        ),
+        "duration_s": result.duration_s,
+        "intensity": _intensity(result),
+        "operational_g": result.operational_g,
+        "embodied_g": result.embodied_g,
+        "carbon_g": result.carbon_g,
+        "embodied": _embodied(result),
+        "pue": result.pue,
+        "cost_usd": result.cost_usd,
+        "price_per_hour_usd": result.price_per_hour_usd,
+        "training": _training(result, energy),
+        "started_at": result.started_at,
+        "ended_at": result.ended_at,
+        "quality": QualityInfo(energy=result.energy_quality, intensity=result.intensity_kind),
+        "warnings": [*energy.warnings, *result.notes],
+        "credits": (
+            ["Carbon-intensity data: Electricity Maps (https://www.electricitymaps.com)"]
+            if _credits_electricity_maps(result)
+            else []
+        ),
+        "work": _work(result),
+        "disclosures": list(result.disclosures),
+        "functional_unit_rationale": result.functional_unit_rationale,
+    }
+
+
+def _meta_fields(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The report's fields that the caller passes in ``meta`` (see :func:`build_report`)."""
+    ca = meta.get("carbon_aware")
+    return {
+        "model": meta.get("model"),
+        "run_name": meta.get("run_name"),
+        "val_acc": meta.get("val_acc"),
+        "val_acc_top5": meta.get("val_acc_top5"),
+        "hardware": meta.get("hardware") or {},
+        "settings": meta.get("settings") or {},
+        "boundary": meta.get("boundary") or DEFAULT_BOUNDARY,
+        "carbon_aware": None if ca is None else CarbonAware(dict(ca)),
+        "status": meta.get("status"),
+        "interruption": meta.get("interruption"),
+        "parts": list(meta.get("parts") or []),
+        "unmeasured_s": float(meta.get("unmeasured_s") or 0.0),
+        "budget": meta.get("budget"),
+        "slots": meta.get("slots"),
+        "inference": decode(
+            list[InferenceFigures], meta.get("inference") or [], "inference", "the report being built"
+        ),
+        "stages": [
+            decode(StageFigures, st, f"stages[{i}]", "the report being built")
+            for i, st in enumerate(meta.get("stages") or [])
+        ],
+    }
+
+
 def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any] | None = None) -> SciReport:
     """The report of one job (not yet scrubbed of secrets).
 
@@ -550,130 +618,11 @@ def build_report(result: SciResult, energy: EnergyResult, meta: Mapping[str, Any
     Consumer SCI records (:func:`sci_lightning.sci.inference.inference_sci`) of inference stages.
     ``stages`` (dicts of :class:`StageFigures` fields): stages measured outside ``fit``.
     """
-    meta = plain(dict(meta or {}))
-    ca = meta.get("carbon_aware")
+    given: dict[str, Any] = plain(dict(meta or {}))
     report = SciReport(
-        model=meta.get("model"),
-        run_name=meta.get("run_name"),
-        functional_unit=result.functional_unit,
-        sci=SciFigures(value=result.sci, unit=result.sci_unit),
-        sci_per=dict(result.sci_per),
-        functional_unit_counts=dict(result.r_counts),
-        sci_inputs=SciTerms(
-            energy_kwh=result.inputs.energy_kwh,
-            intensity_g_per_kwh=result.inputs.intensity_g_per_kwh,
-            embodied_g=result.inputs.embodied_g,
-            r=result.inputs.r,
-        ),
-        energy_kwh=EnergyBreakdown(
-            total=result.energy_kwh, it_total=result.it_energy_kwh, components=_components(energy)
-        ),
-        duration_s=result.duration_s,
-        intensity=_intensity(result),
-        operational_g=result.operational_g,
-        embodied_g=result.embodied_g,
-        carbon_g=result.carbon_g,
-        embodied=_embodied(result),
-        pue=result.pue,
-        cost_usd=result.cost_usd,
-        price_per_hour_usd=result.price_per_hour_usd,
-        val_acc=meta.get("val_acc"),
-        val_acc_top5=meta.get("val_acc_top5"),
-        hardware=meta.get("hardware") or {},
-        settings=meta.get("settings") or {},
-        training=TrainingCounts(
-            epochs=result.epochs,
-            steps=result.steps,
-            images=result.images,
-            world_size=energy.world_size,
-            batches=result.batches,
-            optimizer_steps=result.steps,
-            samples=result.images,
-            hosts=list(energy.hosts),
-        ),
-        started_at=result.started_at,
-        ended_at=result.ended_at,
-        quality=QualityInfo(energy=result.energy_quality, intensity=result.intensity_kind),
-        boundary=meta.get("boundary") or DEFAULT_BOUNDARY,
-        warnings=[*energy.warnings, *result.notes],
-        credits=(
-            ["Carbon-intensity data: Electricity Maps (https://www.electricitymaps.com)"]
-            if _credits_electricity_maps(result)
-            else []
-        ),
+        **_result_fields(result, energy),
+        **_meta_fields(given),
         generated_at=datetime.now(timezone.utc),
-        carbon_aware=None if ca is None else CarbonAware(dict(ca)),
-        status=meta.get("status"),
-        interruption=meta.get("interruption"),
-        parts=list(meta.get("parts") or []),
-        unmeasured_s=float(meta.get("unmeasured_s") or 0.0),
-        work=_work(result),
-        disclosures=list(result.disclosures),
-        functional_unit_rationale=result.functional_unit_rationale,
-        budget=meta.get("budget"),
-        slots=meta.get("slots"),
-        inference=decode(
-            list[InferenceFigures], meta.get("inference") or [], "inference", "the report being built"
-        ),
-        stages=[
-            decode(StageFigures, st, f"stages[{i}]", "the report being built")
-            for i, st in enumerate(meta.get("stages") or [])
-        ],
     )
     # Through the JSON form once: every figure is checked and typed as a reader will see it.
     return SciReport.from_dict(report.to_dict(), "the report being built")
-
-
-# --------------------------------------------------------------------------- writing
-
-
-def write_run_report(
-    out_dir: str | os.PathLike, result: SciResult, energy: EnergyResult, meta: Mapping[str, Any] | None = None
-) -> SciReport:
-    """Write ``sci_report.json``, ``sci_report.md`` and ``impact.yml`` into ``out_dir``.
-
-    Args:
-        out_dir: the run folder (created if missing).
-        result: from ``compute_sci``.
-        energy: the ``EnergyResult`` the SCI was computed from (per-component detail).
-        meta: see :func:`build_report`.
-
-    Returns:
-        The report exactly as written to ``sci_report.json`` (secrets redacted).
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    secrets = secret_values()
-    data, n_report = scrub(build_report(result, energy, meta).to_dict(), secrets)
-    manifest, n_manifest = scrub(build_impact_manifest(result, meta), secrets)
-    if n_report or n_manifest:
-        data["warnings"].append(
-            f"{n_report + n_manifest} value(s) equal to secret environment variables were redacted from the report."
-        )
-    report = SciReport.from_dict(data, str(out / JSON_NAME))
-    md, _ = scrub(render_markdown(report), secrets)
-    # Defence in depth: a secret split across serialised text is still caught here.
-    json_text, md, yaml_text = (redact(t, secrets) for t in (report.to_json(), md, manifest_text(manifest)))
-    atomic_write_text(out / JSON_NAME, json_text)
-    atomic_write_text(out / MD_NAME, md)
-    atomic_write_text(out / MANIFEST_NAME, yaml_text)
-    return report
-
-
-def add_stages(
-    report_path: str | os.PathLike[str],
-    stages: list[dict[str, Any]],
-    inference: list[InferenceFigures] | None = None,
-) -> SciReport:
-    """Rewrite the report at ``report_path`` (and its ``.md`` beside it) with ``stages``
-    (dicts of :class:`StageFigures` fields): stages run after the fit that wrote it; and,
-    when given, ``inference``: the Consumer SCI of those of them that were test / predict."""
-    path = Path(report_path)
-    data = SciReport.read(path).to_dict()
-    data["stages"] = plain(stages)
-    if inference is not None:
-        data["inference"] = [encode(f) for f in inference]
-    report = SciReport.from_dict(data, str(path))
-    atomic_write_text(path, report.to_json())
-    atomic_write_text(path.with_name(MD_NAME), render_markdown(report))
-    return report

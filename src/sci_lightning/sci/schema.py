@@ -53,7 +53,7 @@ _TYPE_CHECKS = {
 }
 
 
-def validate(data: Any, schema: Mapping[str, Any], path: str = "") -> list[str]:
+def validate(data: object, schema: Mapping[str, Any], path: str = "") -> list[str]:
     """Every way ``data`` breaks ``schema`` (the subset above), as ``"<path>: <problem>"``; [] if none."""
     where = path or "(top level)"
     types = schema.get("type")

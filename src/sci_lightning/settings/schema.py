@@ -1,35 +1,27 @@
-"""Every setting of sci-lightning, with its check, and the one way to read settings.
+"""Every settings group of sci-lightning, with its checks: the schema.
 
-Each settings group (``model``, ``data``, ``trainer``, ``energy``, ``carbon``, ``sci``,
-``schedule``, ``inference``, ``compare``, ``checkpoint``, ``prometheus``, ``plan``) is one dataclass below. A field declares its type,
-its default and, through :func:`setting`, what values it allows (``choices``, ``ge``,
-``gt``, ``le``, ``lt``); rules that tie two fields together live in the group's
-``check`` method. Nothing else in the package validates settings.
-
-:func:`coerce` is the one path from user input to a checked dataclass. It takes a
-dataclass instance, a plain dict (Python, a LightningCLI YAML file) or an OmegaConf node
-(Hydra), and refuses unknown keys, wrong types and impossible values with one message
-format, :func:`setting_error`: the setting, what is wrong, what is allowed, the fix.
-:func:`register_hydra_schemas` registers the same dataclasses as Hydra's structured
-schema, and :func:`explain_hydra_error` turns Hydra's own refusals into that message,
-so Hydra, LightningCLI and Python can never disagree.
+Each group (``model``, ``data``, ``trainer``, ``energy``, ``carbon``, ``sci``, ``schedule``,
+``inference``, ``compare``, ``checkpoint``, ``prometheus``, ``plan``) is one dataclass below.
+A field declares its type, its default and, through :func:`setting`, what values it allows
+(``choices``, ``ge``, ``gt``, ``le``, ``lt``); rules that tie two fields together live in the
+group's ``check`` method, which :func:`~sci_lightning.settings.coercion.coerce` calls.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
-import types
-import typing
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-from sci_lightning.errors import NO_VALUE as _NO_VALUE
-from sci_lightning.errors import ConfigError, setting_error
+from sci_lightning.errors import setting_error
+from sci_lightning.settings.coercion import is_real, join_path
+from sci_lightning.settings.providers import PROVIDER_NAMES
 
 __all__ = [
+    "ACCELERATORS",
+    "FUNCTIONAL_UNITS",
     "CarbonConfig",
     "CheckpointConfig",
     "CompareConfig",
@@ -43,28 +35,19 @@ __all__ = [
     "ScheduleConfig",
     "SciConfig",
     "TrainerConfig",
-    "coerce",
-    "explain_hydra_error",
-    "register_hydra_schemas",
     "setting",
-    "setting_error",
 ]
-
-T = TypeVar("T")
-
-
-# --------------------------------------------------------------------------- declaring
 
 
 def setting(
-    default: Any = dataclasses.MISSING,
+    default: object = dataclasses.MISSING,
     *,
     choices: tuple[Any, ...] | None = None,
     ge: float | None = None,
     gt: float | None = None,
     le: float | None = None,
     lt: float | None = None,
-    factory: Any = None,
+    factory: Callable[[], object] | None = None,
 ) -> Any:
     """A dataclass field with the values it allows (checked by :func:`coerce`).
 
@@ -261,22 +244,6 @@ class EnergyConfig:
     idle_baseline_s: float = setting(0.0, ge=0.0)
 
 
-#: THE registry of intensity providers: ``carbon.provider`` name -> ``"module:Class"``
-#: (module relative to :mod:`sci_lightning.carbon`, imported only when selected). Settings
-#: validate against it and :func:`sci_lightning.carbon.provider_class` builds from it; a new
-#: provider is one class (an :class:`~sci_lightning.carbon.http.HttpProvider` for an HTTP
-#: API) plus its line here.
-PROVIDERS: dict[str, str] = {
-    "static": ".static:StaticProvider",
-    "trace": ".trace:TraceProvider",
-    "watttime": ".watttime:WattTimeProvider",
-    "carbon_aware_sdk": ".carbon_aware_sdk:CarbonAwareSdkProvider",
-    "electricity_maps": ".electricity_maps:ElectricityMapsProvider",
-    "uk_grid": ".uk_grid:UkGridProvider",
-}
-PROVIDER_NAMES = tuple(PROVIDERS)
-
-
 @dataclass
 class CarbonConfig:
     """Where the grid carbon intensity comes from (see :mod:`sci_lightning.carbon`)."""
@@ -318,8 +285,17 @@ class CarbonConfig:
             )
 
 
-#: SCI functional units R (the report always gives all of them).
-FUNCTIONAL_UNITS = ("job", "epoch", "1000_images", "pflop", "billion_parameters", "1000_tokens")
+#: THE list of SCI functional units R (the report gives every one whose R > 0), each with the
+#: unit of an SCI expressed in it. ``sci.functional_unit`` is checked against it and
+#: :mod:`sci_lightning.sci.compute` reads it.
+FUNCTIONAL_UNITS: dict[str, str] = {
+    "job": "gCO2e/job",
+    "epoch": "gCO2e/epoch",
+    "1000_images": "gCO2e/1000 images",
+    "pflop": "gCO2e/PFLOP",
+    "billion_parameters": "gCO2e/billion parameters",
+    "1000_tokens": "gCO2e/1000 tokens",
+}
 
 
 @dataclass
@@ -331,7 +307,7 @@ class SciConfig:
     both set (all-or-none); otherwise M = 0 and the report says M is out of scope.
     """
 
-    functional_unit: str = setting("job", choices=FUNCTIONAL_UNITS)
+    functional_unit: str = setting("job", choices=tuple(FUNCTIONAL_UNITS))
     price_per_hour_usd: float = setting(1.204, ge=0.0)  # the case study's NVIDIA T4 VM
     embodied_total_kg: float | None = setting(None, gt=0.0)  # TE, kgCO2e of the hardware
     lifespan_years: float | None = setting(None, gt=0.0)  # EL
@@ -437,7 +413,7 @@ class InferenceConfig:
 
     def check(self, path: str) -> None:
         value = self.limit_batches
-        if value is not None and (not _is_real(value) or value < 0 or isinstance(value, bool)):
+        if value is not None and (not is_real(value) or value < 0 or isinstance(value, bool)):
             raise setting_error(
                 f"{path}.limit_batches",
                 value,
@@ -584,94 +560,23 @@ class PlanConfig:
         for key in ("duration", "deadline", "min_slot", "pause_cost"):
             value = getattr(self, key)
             if value is not None:
-                parse_duration(value, _join(path, key), allow_zero=(key == "pause_cost"))
+                parse_duration(value, join_path(path, key), allow_zero=(key == "pause_cost"))
 
 
-# --------------------------------------------------------------------------- coercion
-
-
-def coerce(cls: type[T], value: Any, path: str = "") -> T:
-    """``value`` as a checked ``cls``: the one way settings enter the library.
-
-    Args:
-        cls: a settings dataclass of this module (e.g. :class:`CarbonConfig`).
-        value: ``None`` (the defaults), an instance of ``cls``, a mapping (plain dict,
-            LightningCLI/YAML), or an OmegaConf node (Hydra).
-        path: where the settings sit (``"carbon"``), used in messages.
-
-    Raises:
-        ConfigError: an unknown key (with the valid keys and the nearest match), a value
-            of the wrong type, or a value outside what the setting allows.
-    """
-    if value is None:
-        value = {}
-    value = _plain(value)
-    if isinstance(value, cls):
-        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(cls)}
-    if not isinstance(value, Mapping):
-        raise setting_error(
-            path or cls.__name__,
-            value,
-            f"expected settings ({cls.__name__}, a dict or a config node)",
-            f"Pass a {cls.__name__}(...) or a dict of its settings.",
-        )
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, raw in value.items():
-        key = str(key)
-        if key not in known:
-            raise unknown_setting_error(cls, path, key)
-        sub = _join(path, key)
-        kwargs[key] = _coerce_value(hints[key], raw, sub, known[key].metadata)
-    obj = cls(**kwargs)
-    check = getattr(obj, "check", None)
-    if check is not None:
-        check(path)
-    return obj
-
-
-def unknown_setting_error(cls: type, path: str, key: str) -> ConfigError:
-    names = [f.name for f in dataclasses.fields(cls)]
-    near = difflib.get_close_matches(key, names, n=1)
-    hint = f"Did you mean {_join(path, near[0])}? " if near else ""
-    return setting_error(
-        _join(path, key),
-        _NO_VALUE,
-        "no such setting",
-        f"{hint}The settings of {path or cls.__name__} are: {', '.join(names)}.",
-    )
-
-
-def _plain(value: Any) -> Any:
-    """An OmegaConf node as plain containers; anything else unchanged."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-    except ImportError:  # pragma: no cover - omegaconf comes with hydra-core
-        return value
-    if isinstance(value, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+# --------------------------------------------------------------------------- value checks
 
 
 def _is_batch_limit(value: Any) -> bool:
     """An int >= 0 (batches) or a finite float in [0, 1] (a fraction), as Lightning accepts."""
-    if not _is_real(value):
+    if not is_real(value):
         return False
     if isinstance(value, int):
         return value >= 0
     return math.isfinite(value) and 0.0 <= value <= 1.0
 
 
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _devices_ok(devices: Any) -> bool:
+    """``trainer.devices`` as Lightning accepts it: "auto", a count, -1 (all) or indices."""
     if devices == "auto" or (
         isinstance(devices, int) and not isinstance(devices, bool) and (devices >= 1 or devices == -1)
     ):
@@ -684,180 +589,3 @@ def _devices_ok(devices: Any) -> bool:
             isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in devices
         )
     return False
-
-
-_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
-
-
-def _coerce_value(hint: Any, raw: Any, path: str, meta: Mapping[str, Any]) -> Any:
-    """``raw`` converted to ``hint`` (nested dataclasses included) and range-checked."""
-    raw = _plain(raw)
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if raw is None:
-            return None
-        hint, origin = args[0], typing.get_origin(args[0])
-    if hint is Any:
-        return raw
-    if dataclasses.is_dataclass(hint):
-        return coerce(hint, raw, path)
-    if origin is list:
-        if not isinstance(raw, (list, tuple)):
-            raw = [raw] if isinstance(raw, str) else raw
-        if not isinstance(raw, list | tuple):
-            raise setting_error(path, raw, "expected a list", f"Give a list, e.g. {path}=[a,b].")
-        (item,) = typing.get_args(hint) or (Any,)
-        return [_coerce_value(item, v, path, meta) for v in raw]
-    if raw is None:
-        raise setting_error(path, None, "cannot be null", f"Give {_TYPE_WORDS.get(hint, hint)}.")
-    value = _convert_scalar(hint, raw, path)
-    return _check_allowed(value, path, meta)
-
-
-def _convert_scalar(hint: type, raw: Any, path: str) -> Any:
-    wrong = setting_error(
-        path, raw, f"expected {_TYPE_WORDS.get(hint, hint.__name__)}", _type_fix(hint, path)
-    )
-    if hint is bool:
-        if isinstance(raw, bool):
-            return raw
-        if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
-            return raw.strip().lower() == "true"
-        raise wrong
-    if hint is int:
-        if isinstance(raw, bool):
-            raise wrong
-        if isinstance(raw, int):
-            return raw
-        if isinstance(raw, float) and raw.is_integer():
-            return int(raw)
-        if isinstance(raw, str):
-            try:
-                return int(raw.strip())
-            except ValueError:
-                raise wrong from None
-        raise wrong
-    if hint is float:
-        if isinstance(raw, bool):
-            raise wrong
-        try:
-            return float(raw)
-        except (TypeError, ValueError):
-            raise wrong from None
-    if hint is str:
-        if isinstance(raw, (str, int, float)) and not isinstance(raw, bool):
-            return str(raw)
-        raise wrong
-    return raw
-
-
-def _type_fix(hint: type, path: str) -> str:
-    examples = {bool: f"{path}=true", int: f"{path}=2", float: f"{path}=1.5", str: f"{path}=name"}
-    return f"For example {examples.get(hint, path + '=...')}."
-
-
-def _check_allowed(value: Any, path: str, meta: Mapping[str, Any]) -> Any:
-    """``value`` if the setting allows it (a choice in its canonical spelling); else ConfigError."""
-    choices = meta.get("choices")
-    if choices is not None:
-        value = _canonical_choice(value, choices, path)
-    if not _is_real(value):
-        return value
-    if not math.isfinite(value):
-        raise setting_error(path, value, "must be a finite number", "Give a finite number (not nan or inf).")
-    bounds = (
-        ("ge", ">=", value >= meta.get("ge", -math.inf)),
-        ("gt", ">", value > meta.get("gt", -math.inf)),
-        ("le", "<=", value <= meta.get("le", math.inf)),
-        ("lt", "<", value < meta.get("lt", math.inf)),
-    )
-    for key, op, ok in bounds:
-        if key in meta and not ok:
-            bound = meta[key] if isinstance(meta[key], int) else f"{meta[key]:g}"
-            raise setting_error(path, value, f"must be {op} {bound}", f"Give a value {op} {bound}.")
-    return value
-
-
-def _canonical_choice(value: Any, choices: tuple[Any, ...], path: str) -> Any:
-    """The allowed choice ``value`` names, matched without regard to case or spaces."""
-    key = value.strip().lower() if isinstance(value, str) else value
-    for choice in choices:
-        if key == (choice.lower() if isinstance(choice, str) else choice):
-            return choice
-    raise setting_error(
-        path, value, "not one of the allowed values", f"Choose one of: {', '.join(map(str, choices))}."
-    )
-
-
-# --------------------------------------------------------------------------- Hydra
-
-
-def register_hydra_schemas() -> None:
-    """Register the dataclasses as Hydra's structured schemas ``base_config`` and ``plan_schema``.
-
-    ``conf/config.yaml`` and ``conf/plan.yaml`` list them first in their defaults, so Hydra
-    types every key from the same dataclasses that :func:`coerce` checks.
-    Also registers the resolver ``${pid:}`` (this process's id), which makes the run folder
-    of ``conf/config.yaml`` unique even for runs started in the same second.
-    """
-    import os
-
-    from hydra.core.config_store import ConfigStore
-    from omegaconf import OmegaConf
-
-    store = ConfigStore.instance()
-    store.store(name="base_config", node=Config)
-    store.store(name="plan_schema", node=PlanConfig)
-    if not OmegaConf.has_resolver("pid"):
-        OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True)
-
-
-def explain_hydra_error(exc: BaseException, root: type = Config) -> ConfigError | None:
-    """Hydra's refusal of an override (unknown key, wrong type) in :func:`setting_error`'s words.
-
-    Returns ``None`` when ``exc`` is not such a refusal (it is then shown as Hydra wrote it).
-    """
-    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
-
-    cause: BaseException | None = exc
-    while cause is not None and not isinstance(
-        cause, (ConfigKeyError, ConfigAttributeError, ValidationError)
-    ):
-        cause = cause.__cause__ or cause.__context__
-    if cause is None:
-        return None
-    full_key = str(getattr(cause, "full_key", "") or "")
-    parent_path, _, key = full_key.rpartition(".")
-    parent_cls = _dataclass_at(root, parent_path)
-    if parent_cls is None:
-        return None
-    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)):
-        return unknown_setting_error(parent_cls, parent_path, key)
-    hint = typing.get_type_hints(parent_cls).get(key)
-    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
-    fake = getattr(cause, "msg", str(cause))
-    value = _offending_value(fake)
-    return setting_error(
-        full_key,
-        value,
-        f"expected {_TYPE_WORDS.get(args[0], getattr(args[0], '__name__', args[0]))}",
-        _type_fix(args[0], full_key),
-    )
-
-
-def _offending_value(message: str) -> Any:
-    """The value quoted in an OmegaConf ValidationError ("Value 'abc' of type ...")."""
-    if "Value '" in message:
-        return message.split("Value '", 1)[1].split("'", 1)[0]
-    return _NO_VALUE
-
-
-def _dataclass_at(root: type, dotted: str) -> type | None:
-    cls: Any = root
-    for part in [p for p in dotted.split(".") if p]:
-        hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
-        cls = hints.get(part)
-        if cls is None or not dataclasses.is_dataclass(cls):
-            return None
-    return cls if dataclasses.is_dataclass(cls) else None
