@@ -20,7 +20,6 @@ from sci_lightning.settings.coercion import is_real, join_path
 from sci_lightning.settings.providers import PROVIDER_NAMES
 
 __all__ = [
-    "ACCELERATORS",
     "FUNCTIONAL_UNITS",
     "CarbonConfig",
     "CheckpointConfig",
