@@ -28,8 +28,6 @@ from urllib.parse import quote
 
 __all__ = [
     "REDACTED",
-    "SECRET_NAME_MARKERS",
-    "USER_NAME_MARKERS",
     "credential_forms",
     "redact",
     "register_secret",

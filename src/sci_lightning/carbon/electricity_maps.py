@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_BASE_URL", "TOKEN_ENV", "ElectricityMapsProvider"]
+__all__ = ["TOKEN_ENV", "ElectricityMapsProvider"]
 
 TOKEN_ENV = "ELECTRICITYMAPS_TOKEN"
 DEFAULT_BASE_URL = "https://api.electricitymaps.com"  # legacy host api.electricitymap.org still answers

@@ -85,8 +85,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "ANNOUNCE_WAIT_S",
-    "MAX_BODY_BYTES",
     "HttpClient",
     "HttpProvider",
     "HttpStatusError",

@@ -33,16 +33,7 @@ from .base import IntensityPoint, IntensityProvider, IntensitySeries, ensure_utc
 if TYPE_CHECKING:
     from ..settings import CarbonConfig
 
-__all__ = [
-    "STATIC_FILE",
-    "STATIC_SOURCE",
-    "STATIC_TABLE",
-    "STATIC_YEAR",
-    "STATIC_YEARS",
-    "WORLD_G_PER_KWH",
-    "StaticProvider",
-    "lookup_static",
-]
+__all__ = ["STATIC_TABLE", "STATIC_YEARS", "WORLD_G_PER_KWH", "StaticProvider", "lookup_static"]
 
 STATIC_FILE = Path(__file__).with_name("data") / "ember_yearly_intensity.csv"
 STATIC_SOURCE = (

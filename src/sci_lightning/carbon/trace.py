@@ -74,15 +74,7 @@ from .base import (
 if TYPE_CHECKING:
     from ..settings import CarbonConfig
 
-__all__ = [
-    "SAMPLES",
-    "SAMPLE_PREFIX",
-    "TRACE_UNITS",
-    "Trace",
-    "TraceProvider",
-    "load_trace",
-    "resolve_trace_path",
-]
+__all__ = ["SAMPLES", "TraceProvider", "load_trace", "resolve_trace_path"]
 
 _TIME_COLUMNS = ("datetime (utc)", "timestamp", "datetime", "time", "start", "point_time", "from", "date")
 _VALUE_COLUMNS = ("g_per_kwh", "intensity_g_per_kwh", "carbon_intensity", "intensity", "value")

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_BASE_URL", "REGION_IDS", "UkGridProvider", "parse_region"]
+__all__ = ["UkGridProvider", "parse_region"]
 
 DEFAULT_BASE_URL = "https://api.carbonintensity.org.uk"
 SOURCE = "Carbon Intensity API (NESO, GB)"

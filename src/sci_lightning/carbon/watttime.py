@@ -71,7 +71,7 @@ log = logging.getLogger(__name__)
 #: What a WattTime region code looks like (``CAISO_NORTH``, ``PJM_DC``, ``IE``).
 _REGION_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
-__all__ = ["DEFAULT_BASE_URL", "PASSWORD_ENV", "USERNAME_ENV", "WattTimeProvider"]
+__all__ = ["PASSWORD_ENV", "USERNAME_ENV", "WattTimeProvider"]
 
 DEFAULT_BASE_URL = "https://api.watttime.org"
 USERNAME_ENV = "WATTTIME_USERNAME"

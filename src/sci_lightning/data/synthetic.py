@@ -36,16 +36,7 @@ import numpy as np
 from sci_lightning.errors import DatasetError
 from sci_lightning.fileio import build_once, replace_dir, unique_sibling
 
-__all__ = [
-    "GENERATOR_VERSION",
-    "MANIFEST",
-    "SyntheticSpec",
-    "class_signature",
-    "generate_synthetic_tiny_imagenet",
-    "is_generated",
-    "render_image",
-    "synthetic_root",
-]
+__all__ = ["MANIFEST", "SyntheticSpec", "generate_synthetic_tiny_imagenet", "is_generated", "synthetic_root"]
 
 GENERATOR_VERSION = 1
 MANIFEST = "synthetic_manifest.json"

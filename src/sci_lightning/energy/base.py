@@ -21,7 +21,6 @@ __all__ = [
     "EnergyMeter",
     "EnergyResult",
     "Measurement",
-    "Quality",
     "utcnow",
 ]
 

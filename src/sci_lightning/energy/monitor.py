@@ -52,7 +52,7 @@ from sci_lightning.energy.reduce import merge_measurements
 from sci_lightning.energy.timeline import Timeline, fit_rows, rows_to_intervals
 from sci_lightning.settings import EnergyConfig, coerce
 
-__all__ = ["READ_SHARE", "EnergyMonitor", "Measuring", "cuda_sync"]
+__all__ = ["READ_SHARE", "EnergyMonitor"]
 
 _STATE_VERSION = 1
 #: Most of the wall time meter readings may take before the read interval widens.

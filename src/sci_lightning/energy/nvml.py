@@ -39,13 +39,7 @@ from typing_extensions import override
 from sci_lightning.energy._common import FaultLog, add_note
 from sci_lightning.energy.base import METHODS, ComponentEnergy, EnergyMeter
 
-__all__ = [
-    "COUNTER_REFRESH_S",
-    "NvmlEnergyMeter",
-    "parse_cuda_visible_devices",
-    "resolve_nvml_indices",
-    "torch_device_uuids",
-]
+__all__ = ["NvmlEnergyMeter", "parse_cuda_visible_devices", "resolve_nvml_indices"]
 
 COUNTER = "nvml_energy_counter"
 SAMPLING = "nvml_power_sampling"

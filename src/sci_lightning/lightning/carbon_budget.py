@@ -53,15 +53,7 @@ from sci_lightning.shifting.planner import PlanError, window_mean
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
-__all__ = [
-    "METHOD",
-    "CarbonBudget",
-    "CarbonBudgetWarning",
-    "Projection",
-    "covered_mean",
-    "project_job",
-    "running_energy_callback",
-]
+__all__ = ["CarbonBudget", "CarbonBudgetWarning", "covered_mean", "project_job", "running_energy_callback"]
 
 METHOD = (
     "projected energy = energy so far (IT x PUE) + energy per optimizer step so far x remaining steps "

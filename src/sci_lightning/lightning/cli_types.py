@@ -24,7 +24,7 @@ from typing import Any
 from sci_lightning.errors import SciLightningError
 from sci_lightning.settings import CarbonConfig, EnergyConfig, PrometheusConfig, SciConfig, coerce
 
-__all__ = ["SETTINGS_TYPES", "register", "register_if_available"]
+__all__ = ["register_if_available"]
 
 #: The settings dataclasses a LightningCLI YAML may spell, with their place in messages.
 SETTINGS_TYPES: dict[type, str] = {

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from sci_lightning.sci.report import SciReport
     from sci_lightning.sci.work import WorkCounts
 
-__all__ = ["intensity_over", "run_sci_step", "stage_intensity"]
+__all__ = ["run_sci_step", "stage_intensity"]
 
 
 class _Guarded(IntensityProvider):

@@ -22,7 +22,7 @@ import torch
 if TYPE_CHECKING:
     from lightning.pytorch import Trainer
 
-__all__ = ["RESULTS_KEY", "register", "send_home", "spawned"]
+__all__ = ["register", "send_home"]
 
 #: The ``trainer.callback_metrics`` key the results travel under.
 RESULTS_KEY = "sci_lightning/results"

@@ -27,7 +27,7 @@ from sci_lightning.sci.work import WorkCounts
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
-__all__ = ["WorkCounter", "count_flops", "forward_flops", "training_flops"]
+__all__ = ["WorkCounter", "forward_flops", "training_flops"]
 
 _COUNTER_METHOD = "torch.utils.flop_counter.FlopCounterMode (matmul/conv FLOPs; element-wise ops not counted)"
 

@@ -16,15 +16,7 @@ from pathlib import Path
 from sci_lightning.sci.preparation import PreparationFigures, read_preparation
 from sci_lightning.sci.report import SciReport
 
-__all__ = [
-    "Activity",
-    "RunDocuments",
-    "energy_method",
-    "hardware_used",
-    "location",
-    "run_activities",
-    "training_type",
-]
+__all__ = ["Activity", "RunDocuments", "hardware_used", "location", "run_activities", "training_type"]
 
 
 @dataclass(frozen=True)

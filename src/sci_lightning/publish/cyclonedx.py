@@ -20,7 +20,7 @@ from typing import Any
 
 from sci_lightning.publish.activities import Activity, RunDocuments, hardware_used, location, training_type
 
-__all__ = ["BOM_NAME", "SPEC_VERSION", "bom_document", "check_bom", "document_uuid"]
+__all__ = ["BOM_NAME", "bom_document", "check_bom", "document_uuid"]
 
 BOM_NAME = "bom.cdx.json"
 SPEC_VERSION = "1.6"

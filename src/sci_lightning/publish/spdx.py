@@ -20,7 +20,7 @@ from typing import Any
 from sci_lightning.publish.activities import Activity, RunDocuments, training_type
 from sci_lightning.publish.cyclonedx import document_uuid
 
-__all__ = ["CONTEXT", "SPDX_NAME", "SPEC_VERSION", "decimal_text", "spdx_document"]
+__all__ = ["SPDX_NAME", "decimal_text", "spdx_document"]
 
 SPDX_NAME = "model.spdx3.json"
 SPEC_VERSION = "3.0.1"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sci_lightning.errors import ConfigError
 
-__all__ = ["TABLE_PATH", "AcceleratorEmbodied", "accelerator_embodied", "accelerator_names"]
+__all__ = ["accelerator_embodied", "accelerator_names"]
 
 TABLE_PATH = Path(__file__).resolve().parent / "accelerator_embodied.json"
 

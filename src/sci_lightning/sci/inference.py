@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from sci_lightning.settings import SciConfig
 
 __all__ = [
-    "PER_INFERENCES",
     "InferenceFigures",
     "inference_for_report",
     "inference_for_stage",

@@ -15,7 +15,6 @@ from sci_lightning.energy.base import EnergyResult
 __all__ = [
     "FORECAST_NOTE",
     "ZERO_ENERGY_NOTE",
-    "ZERO_R_REASON",
     "fallback_notes",
     "fill_notes",
     "headline_unit_notes",

@@ -39,12 +39,10 @@ __all__ = [
     "PREPARATION_FILE",
     "PreparationFigures",
     "attribute_once",
-    "build_record",
     "measure_build",
     "read_build_record",
     "read_preparation",
     "record_path",
-    "write_build_record",
     "write_preparation",
 ]
 

@@ -19,7 +19,7 @@ from typing import Any
 from sci_lightning.sci.codec import json_schema
 from sci_lightning.sci.report import SCHEMA_VERSION, SciReport
 
-__all__ = ["SCHEMA_FILE", "load_schema", "report_schema", "validate"]
+__all__ = ["load_schema", "report_schema", "validate"]
 
 SCHEMA_FILE = Path(__file__).with_name("sci_report.schema.json")
 DRAFT = "https://json-schema.org/draft/2020-12/schema"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # report.py imports markdown.py, which imports this module
     from sci_lightning.sci.report import SciReport
 
-__all__ = ["SPEC_URL", "disclosure_rows", "disclosure_section", "inference_section"]
+__all__ = ["disclosure_section", "inference_section"]
 
 SPEC_URL = "https://github.com/Green-Software-Foundation/sci-ai/blob/main/SPEC.md"
 

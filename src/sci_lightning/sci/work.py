@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["FLOPS_PER_PFLOP", "PARAMETERS_PER_BILLION", "WorkCounts"]
+__all__ = ["WorkCounts"]
 
 FLOPS_PER_PFLOP = 1e15
 PARAMETERS_PER_BILLION = 1e9
