@@ -76,6 +76,7 @@ from urllib3 import exceptions as urllib3_errors
 
 from sci_lightning.errors import ConfigError
 from sci_lightning.redaction import credential_forms, redact, register_secret, secret_header
+from sci_lightning.timefmt import iso_seconds_z
 
 from .base import IntensityProvider, IntensitySeries, ProviderError, check_plausible, ensure_utc
 
@@ -784,7 +785,7 @@ def parse_time(text: object, what: str, provider: str) -> datetime:
 
 def format_time(dt: datetime) -> str:
     """An aware datetime as ``YYYY-MM-DDTHH:MM:SSZ`` (UTC, whole seconds)."""
-    return ensure_utc(dt).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_seconds_z(ensure_utc(dt))
 
 
 def env_credentials(provider: str, *names: str) -> tuple[str, ...]:

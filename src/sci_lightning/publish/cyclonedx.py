@@ -19,6 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from sci_lightning.publish.activities import Activity, RunDocuments, hardware_used, location, training_type
+from sci_lightning.timefmt import iso_utc
 
 __all__ = ["BOM_NAME", "bom_document", "check_bom", "document_uuid"]
 
@@ -122,7 +123,7 @@ def bom_document(docs: RunDocuments) -> dict[str, Any]:
         "serialNumber": f"urn:uuid:{document_uuid(docs, 'cyclonedx')}",
         "version": 1,
         "metadata": {
-            "timestamp": generated.astimezone(timezone.utc).isoformat(),
+            "timestamp": iso_utc(generated),
             "tools": {
                 "components": [{"type": "application", "name": "sci-lightning", "version": _tool_version()}]
             },

@@ -19,6 +19,7 @@ from typing import Any
 
 from sci_lightning.publish.activities import Activity, RunDocuments, training_type
 from sci_lightning.publish.cyclonedx import document_uuid
+from sci_lightning.timefmt import iso_seconds_z
 
 __all__ = ["SPDX_NAME", "decimal_text", "spdx_document"]
 
@@ -71,9 +72,9 @@ def spdx_document(docs: RunDocuments, download_location: str | None = None) -> d
     """
     r = docs.report
     ns = f"https://spdx.org/spdxdocs/sci-lightning-{document_uuid(docs, 'spdx')}"
-    created = (r.generated_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    when = created.strftime("%Y-%m-%dT%H:%M:%SZ")
-    released = (r.ended_at or created).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = r.generated_at or datetime.now(timezone.utc)
+    when = iso_seconds_z(created)
+    released = iso_seconds_z(r.ended_at or created)
     agent = {
         "type": "SoftwareAgent",
         "spdxId": f"{ns}#sci-lightning",

@@ -9,13 +9,13 @@ with ``if-run --manifest impact.yml``; :func:`manifest_text` is the file's text.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any
 
 import yaml
 
 from sci_lightning.sci.codec import plain
 from sci_lightning.sci.compute import SECONDS_PER_YEAR, EmbodiedInputs, SciResult
+from sci_lightning.timefmt import iso_millis_z
 
 __all__ = ["IF_UNITS", "MANIFEST_NAME", "build_impact_manifest", "manifest_text"]
 
@@ -28,11 +28,6 @@ def _metadata(unit: str, description: str, time: str = "sum", component: str = "
         "description": description,
         "aggregation-method": {"time": time, "component": component},
     }
-
-
-def _iso_z(t: datetime) -> str:
-    t = t.astimezone(timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
 def _manifest_observations(result: SciResult) -> tuple[list[dict[str, Any]], list[str]]:
@@ -72,7 +67,7 @@ def _manifest_observations(result: SciResult) -> tuple[list[dict[str, Any]], lis
         share = (dur / span_s) if span_s > 0 else 1.0 / len(groups)
         obs.append(
             {
-                "timestamp": _iso_z(g[0].start),
+                "timestamp": iso_millis_z(g[0].start),
                 "duration": max(dur, 1.0),
                 "energy-it": e_kwh / pue,
                 "grid/carbon-intensity": intensity,

@@ -10,13 +10,14 @@ the small table of the SCI terms shown in TensorBoard's text tab.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sci_lightning.sci.compute import SECONDS_PER_YEAR, SciResult
 from sci_lightning.sci.manifest import MANIFEST_NAME
 from sci_lightning.sci.report import CarbonAware, SciReport
 from sci_lightning.sci.sci_for_ai import disclosure_section, inference_section
+from sci_lightning.timefmt import iso_utc
 
 __all__ = ["MD_NAME", "render_markdown", "summary_markdown"]
 
@@ -41,9 +42,7 @@ def _fmt(x: Any, digits: int = 4) -> str:
 
 
 def _when(t: datetime | None) -> str:
-    if t is None:
-        return "None"
-    return (t.astimezone(timezone.utc) if t.tzinfo is not None else t).isoformat()
+    return "None" if t is None else iso_utc(t)
 
 
 def render_markdown(report: SciReport) -> str:
