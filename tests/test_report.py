@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -388,9 +389,15 @@ def test_failing_logger_warns_instead_of_raising():
             raise RuntimeError("logger down")
 
     result, _ = make_run()
-    loggers_mod._warned.clear()
-    with pytest.warns(RuntimeWarning, match="logger down"):
+    loggers_mod._ONCE.reset()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
         log_to_logger(Broken(), result)
+        log_to_logger(Broken(), result)  # the same logger type and record: not warned again
+    (warned,) = [
+        w for w in seen if issubclass(w.category, RuntimeWarning) and "logger down" in str(w.message)
+    ]
+    assert warned.filename == __file__  # attributed to the caller of log_to_logger
 
 
 # ------------------------------------------------------------------ the SciReport type

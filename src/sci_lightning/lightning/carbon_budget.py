@@ -47,8 +47,9 @@ from sci_lightning.lightning.callback import EnergyCarbonCallback
 from sci_lightning.lightning.checkpointing import LAST_NAME, LastCheckpoint
 from sci_lightning.lightning.wiring import EnergyLink, trainer_callbacks
 from sci_lightning.redaction import redact
-from sci_lightning.settings import SciConfig, coerce
+from sci_lightning.settings import CarbonConfig, SciConfig, coerce
 from sci_lightning.shifting.planner import PlanError, window_mean
+from sci_lightning.warn_once import WarnOnce
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
@@ -175,7 +176,7 @@ class CarbonBudget(Callback):
         self.clock = clock
         self.record: dict[str, Any] | None = None
         self.stopped = False
-        self._warned: set[str] = set()
+        self._once = WarnOnce()
         self._part_start = clock()
         self._part_start_step = 0
         self._own_ckpt: str | None = None
@@ -191,7 +192,8 @@ class CarbonBudget(Callback):
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Start this part's clock and step count (a resumed job continues its global step)."""
         self._part_start, self._part_start_step = self.clock(), trainer.global_step
-        self.record, self.stopped, self._warned, self._own_ckpt = None, False, set(), None
+        self.record, self.stopped, self._own_ckpt = None, False, None
+        self._once.reset()
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -292,7 +294,7 @@ class CarbonBudget(Callback):
             else:
                 from sci_lightning.carbon import build_provider
 
-                self.provider = build_provider(carbon)
+                self.provider = build_provider(coerce(CarbonConfig, carbon, "carbon"))  # None: the defaults
         return self.provider
 
     def _ask(self, fn: Callable[[], float | None]) -> float | None:
@@ -365,6 +367,5 @@ class CarbonBudget(Callback):
         return f"Carbon budget: the projected job total ({projected}) is within the budget ({limits}) after {done}."
 
     def _warn_once(self, key: str, message: str) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
+        if self._once.first(key):
             rank_zero_warn(message, category=CarbonBudgetWarning)

@@ -12,17 +12,18 @@ A failing logger only warns, once per logger type and kind of record; nothing he
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterable
 from typing import Any
 
 from sci_lightning.metric_names import sci_metrics
 from sci_lightning.sci.compute import SciResult
 from sci_lightning.sci.markdown import summary_markdown
+from sci_lightning.warn_once import WarnOnce
 
 __all__ = ["log_artifacts", "log_run_results", "log_to_logger"]
 
-_warned: set[tuple[str, str]] = set()
+#: (logger type, kind of record) pairs already warned about.
+_ONCE = WarnOnce()
 
 
 def _as_list(logger: Any) -> list[Any]:
@@ -32,10 +33,8 @@ def _as_list(logger: Any) -> list[Any]:
 
 
 def _warn_once(logger: Any, what: str, exc: BaseException) -> None:
-    key = (type(logger).__name__, what)
-    if key not in _warned:
-        _warned.add(key)
-        warnings.warn(f"could not log {what} to {key[0]}: {exc!r}", RuntimeWarning, stacklevel=3)
+    kind = type(logger).__name__
+    _ONCE.warn((kind, what), f"could not log {what} to {kind}: {exc!r}", RuntimeWarning, stacklevel=3)
 
 
 def _tensorboard_writer(logger: Any) -> Any:
