@@ -5,7 +5,7 @@ Timestamps (all in UTC; a naive datetime is taken to be UTC already):
 =============================  ==================================  ==========================
 function                       example                             used for
 =============================  ==================================  ==========================
-:func:`iso_utc`                ``2026-12-03T14:05:00.250000+00:00``  reports, markdown
+:func:`iso_utc`                ``2026-12-03T14:05:00.250000+00:00``  reports, markdown, CycloneDX
 :func:`iso_z`                  ``2026-12-03T14:05:00.250000Z``        plans, schedules (JSON)
 :func:`iso_seconds_z`          ``2026-12-03T14:05:00Z``               HTTP queries, SPDX
 :func:`iso_millis_z`           ``2026-12-03T14:05:00.250Z``           Impact Framework manifests
