@@ -1,13 +1,25 @@
-"""Shared test fixtures. Tests run without a GPU and without network access."""
+"""Shared test fixtures. Tests run without a GPU and without network access.
+
+The test helpers (fake_nvml, scripted, stub_server, tiny_run, slurm_cluster, ...) live in
+tests/helpers/ and are imported by their bare names (``from fake_nvml import FakeNvml``) from a test
+at any depth: that folder goes on ``sys.path`` here (never tests/ itself, whose lightning/ and data/
+folders would hide the real packages). Processes started with multiprocessing inherit that
+``sys.path``; scripts run by path (multihost_worker.py) put their own folder on it. See tests/README.md.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+HELPERS = TESTS / "helpers"
+REPO = TESTS.parent
+if str(HELPERS) not in sys.path:
+    sys.path.insert(0, str(HELPERS))
 SHARED_TRACES = REPO.parent / "shared" / "data" / "carbon-intensity"
 
 
@@ -39,9 +51,9 @@ def compose():
 
 @pytest.fixture(scope="session")
 def slurm_cluster():
-    """A real one-node SLURM cluster for the session (tests/slurm_cluster.py); skips with the reason
+    """A real one-node SLURM cluster for the session (tests/helpers/slurm_cluster.py); skips with the reason
     when it cannot start here (not root, no slurm-wlm/munge and no way to install them)."""
-    from tests.slurm_cluster import ClusterUnavailable, start_cluster
+    from slurm_cluster import ClusterUnavailable, start_cluster
 
     try:
         cluster = start_cluster()
@@ -51,3 +63,4 @@ def slurm_cluster():
         yield cluster
     finally:
         cluster.stop()
+

@@ -18,15 +18,15 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
-from test_plan import brute_force, load_hourly  # independent reference and trace parser
 
 from sci_lightning.app.plan import run_plan, translate_argv
 from sci_lightning.carbon.base import IntensityPoint, IntensityProvider, IntensitySeries
 from sci_lightning.errors import ConfigError
 from sci_lightning.settings import PlanConfig
+from tests.shifting.test_planner import brute_force, load_hourly  # independent reference and trace parser
 
 UTC = timezone.utc
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
 LBS = 0.45359237  # g/kWh per lb/MWh (test's own constant)
 
@@ -214,7 +214,7 @@ def stub_server_cls():
     try:
         from stub_server import StubServer
     except ImportError:  # pragma: no cover
-        pytest.skip("tests/stub_server.py missing")
+        pytest.skip("tests/helpers/stub_server.py missing")
     return StubServer
 
 

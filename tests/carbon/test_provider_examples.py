@@ -22,7 +22,7 @@ from sci_lightning.energy.base import EnergyInterval
 from sci_lightning.sci.compute import integrate_operational_g
 
 UTC = timezone.utc
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "providers"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers"
 LB_G = 0.45359237  # 1 lb/MWh = 453.59237 g / 1000 kWh
 
 

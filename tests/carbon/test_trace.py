@@ -22,10 +22,10 @@ from sci_lightning.errors import ConfigError, DatasetError
 from sci_lightning.settings import CarbonConfig
 
 UTC = timezone.utc
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "carbon-intensity"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "carbon-intensity"
 CISO = SHARED / "CISO_2023_hourly.csv"
 DE = SHARED / "DE_2023_hourly.csv"
-CONF = Path(__file__).resolve().parents[1] / "conf" / "carbon"
+CONF = Path(__file__).resolve().parents[2] / "conf" / "carbon"
 
 
 def t(h: float, day: int = 1) -> datetime:

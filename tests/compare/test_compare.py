@@ -24,7 +24,7 @@ from sci_lightning.compare import tables as T
 from sci_lightning.compare.__main__ import main as compare_main
 from sci_lightning.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lightning.pytorch.callbacks import ModelCheckpoint
 from scripted import ScriptClock, ScriptedModule
-from test_accounting_matrix import P_W, _cb, _trainer
+
+from tests.e2e.test_accounting_matrix import P_W, _cb, _trainer
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from tiny_run import TINY_FIT
 
 from sci_lightning.app.summary import format_energy, summary_line
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def _run(cwd: Path, module: str, *args: str) -> subprocess.CompletedProcess:
@@ -211,7 +211,7 @@ def test_lightning_cli_refuses_a_nested_misspelling_at_parse_time_in_one_line(tm
         f"      init_args:\n        sci: {sci}\n        carbon: {{provider: static, region: FR}}\n"
     )
     script = tmp_path / "cli.py"
-    script.write_text(_CLI_SCRIPT.format(tests=str(Path(__file__).parent)))
+    script.write_text(_CLI_SCRIPT.format(tests=str(Path(__file__).parents[1] / "helpers")))
     proc = subprocess.run(
         [sys.executable, str(script), "--config", str(config), "--print_config"],
         cwd=tmp_path,

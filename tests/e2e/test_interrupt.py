@@ -5,7 +5,8 @@ from __future__ import annotations
 import signal
 
 import pytest
-from test_resume import FAST, assert_total_is_sum, cli, read, saved_energy_state, start, wait_for
+
+from tests.e2e.test_resume import FAST, assert_total_is_sum, cli, read, saved_energy_state, start, wait_for
 
 
 @pytest.mark.slow

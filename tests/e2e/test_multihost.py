@@ -62,7 +62,7 @@ def test_ddp_over_two_hosts_counts_each_host_once(tmp_path):
     env.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), WORLD_SIZE="4", GLOO_SOCKET_IFNAME="lo"
     )
-    worker = Path(__file__).parent / "multihost_worker.py"
+    worker = Path(__file__).parents[1] / "helpers" / "multihost_worker.py"
     procs = []
     for node_rank, host in enumerate(HOSTS):
         for local_rank in range(2):

@@ -1,4 +1,4 @@
-"""Through a real one-node SLURM cluster (tests/slurm_cluster.py): the submitit sweep, a
+"""Through a real one-node SLURM cluster (tests/helpers/slurm_cluster.py): the submitit sweep, a
 time-limit preemption that Lightning requeues, a manual ``scontrol requeue``.
 
 Each job is a real ``python -m sci_lightning`` process started by slurmd; the tests skip,
@@ -121,7 +121,7 @@ def test_time_limit_preemption_then_manual_requeue_resume_into_one_report(slurm_
             [
                 "#!/bin/bash",
                 f"#SBATCH --time=10 --signal=USR1@120 --requeue --open-mode=append -o {out} -D {tmp_path}",
-                f"srun {sys.executable} {Path(__file__).parent / 'slurm_train.py'} {tmp_path} 2 {' '.join(overrides)}",
+                f"srun {sys.executable} {Path(__file__).parents[1] / 'helpers' / 'slurm_train.py'} {tmp_path} 2 {' '.join(overrides)}",
                 "",
             ]
         )

@@ -12,9 +12,9 @@ import json
 import pytest
 from lightning.pytorch.tuner import Tuner
 from scripted import ScriptClock, ScriptedModule
-from test_accounting_matrix import _cb, _trainer
 
 from sci_lightning.sci.report import SciReport
+from tests.e2e.test_accounting_matrix import _cb, _trainer
 
 
 def _stage(cb, name):

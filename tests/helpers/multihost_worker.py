@@ -1,7 +1,7 @@
-"""One rank of the 2-host DDP job in tests/test_multihost.py (started under ``unshare --uts``
+"""One rank of the 2-host DDP job in tests/e2e/test_multihost.py (started under ``unshare --uts``
 with its own hostname, so every rank of one "host" shares a name and the hosts differ).
 
-Usage: ``python tests/multihost_worker.py OUT_DIR RAPL_BASE STEPS``; the rank comes from
+Usage: ``python tests/helpers/multihost_worker.py OUT_DIR RAPL_BASE STEPS``; the rank comes from
 Lightning's environment variables (``NODE_RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``,
 ``MASTER_ADDR``/``MASTER_PORT``). Meters: the real RAPL meter on a per-host powercap tree
 (``RAPL_BASE/<hostname>``, advanced 1 J per optimizer step by the host's local rank 0), the

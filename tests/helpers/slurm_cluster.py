@@ -11,7 +11,7 @@ packages.
 Clients find the cluster through :attr:`LocalSlurm.env` (``SLURM_CONF``); the daemons run
 as root, and so do the jobs.
 
-By hand: ``python tests/slurm_cluster.py`` starts one, prints its ``SLURM_CONF`` and keeps it
+By hand: ``python tests/helpers/slurm_cluster.py`` starts one, prints its ``SLURM_CONF`` and keeps it
 up until Ctrl-C.
 """
 

@@ -1,7 +1,7 @@
-"""The training step of a SLURM job in tests/test_slurm.py: the CLI's ``run(cfg)`` with the
+"""The training step of a SLURM job in tests/e2e/test_slurm.py: the CLI's ``run(cfg)`` with the
 given overrides, composed as ``python -m sci_lightning`` composes them.
 
-Usage (inside the job): ``python tests/slurm_train.py MARKER_DIR HOLDS override ...``. Run
+Usage (inside the job): ``python tests/helpers/slurm_train.py MARKER_DIR HOLDS override ...``. Run
 ``r`` of the job (``SLURM_RESTART_COUNT``, 0 for the first) with ``r < HOLDS`` holds after
 optimizer step ``2 (r + 1)`` until SLURM stops it, and writes ``MARKER_DIR/holding-<r>``
 when it starts holding; so each preemption or requeue lands at a known step however loaded

@@ -185,7 +185,7 @@ def _capture_script():
     """docs/screenshots/capture.py, loaded as a module (it is a script, not part of the package)."""
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "docs" / "screenshots" / "capture.py"
+    path = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "capture.py"
     spec = importlib.util.spec_from_file_location("capture_screenshots", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

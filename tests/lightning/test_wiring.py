@@ -7,12 +7,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from scripted import ScriptClock, ScriptedModule
-from test_accounting_matrix import _cb, _trainer
 
 from sci_lightning.errors import ConfigError
 from sci_lightning.lightning.carbon_budget import CarbonBudget
 from sci_lightning.lightning.progress import ProgressLines
 from sci_lightning.lightning.slot_schedule import SlotSchedule
+from tests.e2e.test_accounting_matrix import _cb, _trainer
 
 
 def test_carbon_budget_before_the_energy_callback_is_refused(tmp_path):

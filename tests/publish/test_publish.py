@@ -20,7 +20,7 @@ from sci_lightning.sci.inference import inference_sci
 from sci_lightning.sci.preparation import PreparationFigures, write_preparation
 from sci_lightning.sci.report import write_run_report
 from sci_lightning.sci.work import WorkCounts
-from tests.test_report import META, make_run
+from tests.sci.test_report import META, make_run
 
 huggingface_hub = pytest.importorskip("huggingface_hub")
 pytest.importorskip("cyclonedx.validation.json")
@@ -287,7 +287,8 @@ def test_an_error_quoting_the_report_is_redacted(tmp_path, monkeypatch, capsys):
 def test_a_real_fit_and_predict_reaches_the_bom_spdx_and_model_card(tmp_path):
     """A real Trainer fit + predict (scripted 10 W meter): the callback's inference record is published."""
     from scripted import ScriptClock, ScriptedModule
-    from test_accounting_matrix import _cb, _trainer
+
+    from tests.e2e.test_accounting_matrix import _cb, _trainer
 
     clock = ScriptClock()
     run = tmp_path / "run"

@@ -25,8 +25,8 @@ from sci_lightning.settings import SciConfig, coerce
 UTC = timezone.utc
 T0 = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
 KWH = 3.6e6  # J
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "sci"
-TRACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "carbon-intensity" / "CISO_2023_hourly.csv"
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "sci"
+TRACE = Path(__file__).resolve().parents[3] / "shared" / "data" / "carbon-intensity" / "CISO_2023_hourly.csv"
 
 
 def at(minutes: float) -> datetime:

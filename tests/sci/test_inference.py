@@ -76,7 +76,7 @@ def test_monitor_measured_inference_loop(monkeypatch):
 def test_comparison_shows_inference_per_1000_images_or_not_measured(tmp_path):
     from sci_lightning.compare.tables import NOT_MEASURED, TABLE_COLUMNS, compare_runs, csv_text, table_rows
     from sci_lightning.sci.report import write_run_report
-    from tests.test_report import META, make_run
+    from tests.sci.test_report import META, make_run
 
     fig = inference_sci(
         energy_kwh=0.003,
@@ -104,7 +104,7 @@ def test_comparison_shows_inference_per_1000_images_or_not_measured(tmp_path):
 def test_inference_for_report_uses_the_jobs_intensity_and_embodied_settings(tmp_path):
     from sci_lightning.sci.inference import inference_for_report
     from sci_lightning.sci.report import write_run_report
-    from tests.test_report import META, make_run
+    from tests.sci.test_report import META, make_run
 
     result, energy = make_run(embodied=True)
     report = write_run_report(tmp_path, result, energy, META)

@@ -26,7 +26,7 @@ from sci_lightning.sci.preparation import (
     write_preparation,
 )
 from sci_lightning.sci.report import write_run_report
-from tests.test_report import META, make_run
+from tests.sci.test_report import META, make_run
 
 IF_RUN = os.environ.get("IF_RUN") or shutil.which("if-run")
 KWH = 3.6e6

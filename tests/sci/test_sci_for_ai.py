@@ -18,10 +18,10 @@ from sci_lightning.sci.schema import load_schema, validate
 from sci_lightning.sci.work import WorkCounts
 from sci_lightning.settings import FUNCTIONAL_UNITS as SETTING_UNITS
 from sci_lightning.settings import SciConfig, coerce
-from tests.test_report import _evaluate_manifest
-from tests.test_sci import KWH, at, energy_result, series
+from tests.sci.test_compute import KWH, at, energy_result, series
+from tests.sci.test_report import _evaluate_manifest
 
-PRESET = Path(__file__).resolve().parents[1] / "conf" / "sci" / "sci_for_ai.yaml"
+PRESET = Path(__file__).resolve().parents[2] / "conf" / "sci" / "sci_for_ai.yaml"
 WORK = WorkCounts(
     train_flops=3e15,
     val_flops=1e15,

@@ -22,7 +22,7 @@ UTC = timezone.utc
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 DATA = Path(os.environ.get("SCI_CARBON_DATA", "/work/shared/data/carbon-intensity"))
 if not DATA.is_dir():
-    DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "carbon-intensity"
+    DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "carbon-intensity"
 
 
 def series_of(values, t0=T0, step_min=60):
@@ -242,7 +242,7 @@ def test_plan_command_interruptible_on_a_trace_file(tmp_path):
     ]
     trace = tmp_path / "t.csv"
     trace.write_text("\n".join(rows) + "\n")
-    conf = Path(__file__).resolve().parents[1] / "conf"
+    conf = Path(__file__).resolve().parents[2] / "conf"
     overrides = [
         "carbon=trace",
         f"carbon.trace_path={trace}",

@@ -34,7 +34,7 @@ from sci_lightning.shifting.planner import (
 UTC = timezone.utc
 DATA = Path(os.environ.get("SCI_CARBON_DATA", "/work/shared/data/carbon-intensity"))
 if not DATA.is_dir():
-    DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "carbon-intensity"
+    DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "carbon-intensity"
 COLUMN = "Carbon Intensity gCO₂eq/kWh (direct)"
 
 

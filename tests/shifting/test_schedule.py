@@ -28,7 +28,7 @@ from sci_lightning.shifting.schedule import (
 
 UTC = timezone.utc
 T0 = datetime(2024, 6, 1, 0, 0, tzinfo=UTC)
-CONF = Path(__file__).resolve().parents[1] / "conf" / "schedule"
+CONF = Path(__file__).resolve().parents[2] / "conf" / "schedule"
 
 
 class FakeTime:
