@@ -64,3 +64,68 @@ def slurm_cluster():
     finally:
         cluster.stop()
 
+
+# The shared fakes (one definition each, in tests/helpers/), offered as fixtures.
+
+
+@pytest.fixture
+def script_clock():
+    """POSIX seconds that move only when the test calls ``advance`` (helpers/clocks.py)."""
+    from clocks import ScriptClock
+
+    return ScriptClock()
+
+
+@pytest.fixture
+def sleeps():
+    """An injected ``sleep(seconds)`` that records the waits instead of sleeping (helpers/clocks.py)."""
+    from clocks import Sleeps
+
+    return Sleeps()
+
+
+@pytest.fixture
+def batch_step_clock():
+    """``batch_step_clock(now, step)``: a datetime clock ``step`` later after every training batch,
+    whose ``sleep`` moves it on; also a Trainer callback (helpers/scripted.py)."""
+    from scripted import BatchStepClock
+
+    return BatchStepClock
+
+
+@pytest.fixture
+def scripted_meter():
+    """``scripted_meter(clock, power_w=10.0, ...)``: a meter of constant power on a ScriptClock, so a
+    window's energy is exactly power x scripted seconds (helpers/scripted.py)."""
+    from scripted import ConstantPowerMeter
+
+    return ConstantPowerMeter
+
+
+@pytest.fixture
+def fake_nvml(monkeypatch: pytest.MonkeyPatch):
+    """``fake_nvml(FakeGpu(...), ...)``: the scripted fake NVIDIA driver installed in place of pynvml's
+    functions for this test; returns the driver (helpers/fake_nvml.py)."""
+    from fake_nvml import FakeNvml
+
+    def _install(*gpus, **kw) -> FakeNvml:
+        return FakeNvml(gpus=list(gpus), **kw).install(monkeypatch)
+
+    return _install
+
+
+@pytest.fixture
+def stub_server():
+    """``stub_server({("GET", "/path"): handler})``: a started loopback HTTP stub, stopped after the
+    test (helpers/stub_server.py)."""
+    from stub_server import StubServer
+
+    started: list[StubServer] = []
+
+    def _start(routes=None) -> StubServer:
+        started.append(StubServer(routes).start())
+        return started[-1]
+
+    yield _start
+    for server in started:
+        server.stop()

@@ -7,30 +7,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from lightning.pytorch.callbacks import Callback
+from scripted import BatchStepClock
 
 T0 = datetime(2023, 6, 1, tzinfo=timezone.utc)
 STEP = timedelta(minutes=20)  # each training step takes 20 fake minutes
 # clean 0-2 h (100), 4-6 h (120) and 8-9 h (110), dirty between; repeats
 PATTERN = [100, 100, 500, 500, 120, 120, 600, 600, 110, 700, 700, 700]
 STEPS = 15  # 5 h of work: 2 h + 2 h + 1 h in three slots
-
-
-class FakeClock(Callback):
-    """The time: ``STEP`` later after every training batch; ``sleep`` moves it on."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now, self.slept_s = now, 0.0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept_s += seconds
-        self.now += timedelta(seconds=seconds)
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.now += STEP
 
 
 def _trace(tmp_path: Path) -> Path:
@@ -76,7 +59,7 @@ def test_wait_pauses_twice_and_the_report_shows_the_slots_with_their_intensity(c
     from sci_lightning.app.train import run
 
     out = tmp_path / "run"
-    clock = FakeClock(T0)
+    clock = BatchStepClock(T0, STEP)
     run(compose(_overrides(tmp_path, out)), clock=clock, sleep=clock.sleep, callbacks=[clock])
     printed = capsys.readouterr().out
     assert "Interruptible plan for a 5h job" in printed and "saving vs running now" in printed
@@ -105,9 +88,8 @@ def test_exit_pauses_twice_and_resumes_from_its_checkpoint_with_exact_totals(com
     ckpt, energies = None, []
     for part, start_h in enumerate((0, 4, 8), 1):
         out = tmp_path / f"part{part}"
-        clock = FakeClock(
-            T0 + timedelta(hours=start_h)
-        )  # the resubmitted job starts at its sbatch --begin time
+        # the resubmitted job starts at its sbatch --begin time
+        clock = BatchStepClock(T0 + timedelta(hours=start_h), STEP)
         extra = ["schedule.pause=exit"] + ([f"ckpt_path={ckpt}"] if ckpt else [])
         if part < 3:
             with pytest.raises(SystemExit) as stop:

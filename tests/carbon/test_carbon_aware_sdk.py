@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from clocks import Sleeps
 from stub_server import StubResponse, StubServer
 
 from sci_lightning.carbon.base import ProviderError
@@ -139,11 +140,6 @@ def sdk():
     stub = SdkStub()
     with StubServer(stub.routes()) as srv:
         yield stub, srv
-
-
-class Sleeps(list):
-    def __call__(self, s):
-        self.append(s)
 
 
 def make(srv, location="westus", **kw):

@@ -6,6 +6,7 @@ import warnings
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from clocks import ScriptClock, Sleeps
 from stub_server import closed_port_url
 
 from sci_lightning.carbon import (
@@ -23,19 +24,6 @@ from sci_lightning.settings import CarbonConfig
 T0 = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
 T1 = T0 + timedelta(hours=2)
 SECRET = "Very-Secret-Password-123"
-
-
-class Sleeps(list):
-    def __call__(self, s):
-        self.append(s)
-
-
-class Clock:
-    def __init__(self):
-        self.t = 1000.0
-
-    def __call__(self):
-        return self.t
 
 
 class Flaky(IntensityProvider):
@@ -73,7 +61,7 @@ def wt_down(monkeypatch):
 
 def test_primary_down_falls_back_and_records(wt_down):
     wt, sleeps = wt_down
-    chain = FallbackProvider([wt, StaticProvider("DE")], clock=Clock())
+    chain = FallbackProvider([wt, StaticProvider("DE")], clock=ScriptClock(1000.0))
     with pytest.warns(ProviderFallbackWarning, match="watttime"):
         s = chain.history(T0, T1)
     assert s.kind == "fallback"
@@ -95,7 +83,7 @@ def test_primary_down_falls_back_and_records(wt_down):
 
 def test_warns_only_once_and_counts(wt_down):
     wt, _ = wt_down
-    clock = Clock()
+    clock = ScriptClock(1000.0)
     chain = FallbackProvider([wt, StaticProvider("FR")], cooldown_s=0, clock=clock)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -106,7 +94,7 @@ def test_warns_only_once_and_counts(wt_down):
 
 
 def test_cooldown_skips_failed_primary_then_retries():
-    clock = Clock()
+    clock = ScriptClock(1000.0)
     flaky = Flaky(fails=1)
     chain = FallbackProvider([flaky, StaticProvider("SE")], cooldown_s=60, clock=clock)
     with pytest.warns(ProviderFallbackWarning):
@@ -114,7 +102,7 @@ def test_cooldown_skips_failed_primary_then_retries():
     assert chain.served_by() == "static"
     s = chain.history(T0, T1)  # within cooldown: primary not called again
     assert flaky.calls == 1 and s.kind == "fallback" and "skipped" in chain.fallbacks_used[-1]["reason"]
-    clock.t += 61
+    clock.advance(61)
     s = chain.history(T0, T1)  # cooled down: primary tried again and now works
     assert flaky.calls == 2 and s.kind == "measured" and s.points[0].g_per_kwh == 100.0
     assert chain.served_by() == "flaky"
@@ -127,7 +115,7 @@ def test_primary_ok_is_untouched():
 
 
 def test_empty_series_falls_back_but_last_empty_is_returned():
-    chain = FallbackProvider([Flaky(fails=0, empty=True), StaticProvider("PL")], clock=Clock())
+    chain = FallbackProvider([Flaky(fails=0, empty=True), StaticProvider("PL")], clock=ScriptClock(1000.0))
     with pytest.warns(ProviderFallbackWarning, match="no history points"):
         s = chain.history(T0, T1)
     assert s.kind == "fallback" and s.points[0].g_per_kwh == lookup_static("PL").g_per_kwh
@@ -144,7 +132,7 @@ def test_all_fail_raises_with_every_reason():
 
 def test_current_falls_back(wt_down):
     wt, _ = wt_down
-    chain = FallbackProvider([wt, StaticProvider("NO")], clock=Clock())
+    chain = FallbackProvider([wt, StaticProvider("NO")], clock=ScriptClock(1000.0))
     with pytest.warns(ProviderFallbackWarning):
         assert chain.current().g_per_kwh == lookup_static("NO").g_per_kwh
     assert chain.fallbacks_used[0]["method"] == "current"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from clocks import Sleeps
 from stub_server import StubResponse, StubServer
 
 from sci_lightning.carbon.base import IntensitySeries, ProviderError
@@ -22,13 +23,6 @@ TOKEN = "em-test-token-5f2c9a7e41"
 NOW = datetime(2024, 3, 6, 12, 20, tzinfo=timezone.utc)
 KNOWN_ZONES = {"DE", "FR"}
 UTC = timezone.utc
-
-
-class Sleeps(list):
-    """Injected sleep: records waits instead of sleeping."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 def _iso(ts: datetime) -> str:

@@ -9,6 +9,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from clocks import Sleeps
 from stub_server import StubResponse, StubServer, basic_auth, closed_port_url, echo_headers, slow
 
 from sci_lightning.carbon.base import ProviderError
@@ -22,13 +23,6 @@ from sci_lightning.carbon.http import (
     require,
     retry_after_s,
 )
-
-
-class Sleeps(list):
-    """Injected sleep: records the waits instead of sleeping."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 def make(srv_url: str, **kw) -> tuple[HttpClient, Sleeps]:

@@ -13,6 +13,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from clocks import Sleeps
 from stub_server import StubResponse, StubServer
 
 from sci_lightning.carbon.base import ProviderError
@@ -29,11 +30,6 @@ POSTCODES = {"RG10": (12, "South England"), "SW1": (13, "London"), "E1": (13, "L
 SHORTNAMES = {13: "London", 12: "South England", 3: "North West England"}
 HH = timedelta(minutes=30)
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}Z$")
-
-
-class Sleeps(list):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 def bad_request(message: str) -> StubResponse:

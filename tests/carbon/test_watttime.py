@@ -8,6 +8,7 @@ import itertools
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from clocks import ScriptClock, Sleeps
 from stub_server import StubResponse, StubServer, basic_auth
 
 from sci_lightning.carbon.base import LBS_PER_MWH_TO_G_PER_KWH, ProviderError
@@ -22,19 +23,6 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
 def iso(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
-
-
-class FakeClock:
-    def __init__(self, t: float = T0.timestamp()):
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-class Sleeps(list):
-    def __call__(self, s: float) -> None:
-        self.append(s)
 
 
 class WattTimeStub:
@@ -172,7 +160,7 @@ def wt():
 def make(srv, **kw) -> WattTimeProvider:
     kw.setdefault("region", "CAISO_NORTH")
     kw.setdefault("sleep", Sleeps())
-    kw.setdefault("clock", FakeClock())
+    kw.setdefault("clock", ScriptClock(T0.timestamp()))
     return WattTimeProvider(base_url=srv.url, **kw)
 
 
@@ -220,13 +208,13 @@ def test_expired_token_401_triggers_relogin(creds, wt):
 
 def test_proactive_relogin_before_30_minutes(creds, wt):
     stub, srv = wt
-    clock = FakeClock()
+    clock = ScriptClock(T0.timestamp())
     p = make(srv, clock=clock)
     p.forecast(T0, timedelta(hours=1))
-    clock.t += 20 * 60  # still fresh (30 min - 5 min margin = 25 min)
+    clock.advance(20 * 60)  # still fresh (30 min - 5 min margin = 25 min)
     p.forecast(T0, timedelta(hours=1))
     assert srv.count("GET", "/login") == 1
-    clock.t += 6 * 60  # 26 min after login: inside the margin -> new token before any 401
+    clock.advance(6 * 60)  # 26 min after login: inside the margin -> new token before any 401
     p.forecast(T0, timedelta(hours=1))
     assert srv.count("GET", "/login") == 2
     codes = [r.header("authorization") for r in srv.requests if r.path == "/v3/forecast"]
@@ -391,6 +379,6 @@ def test_secret_never_in_errors_or_repr(creds, wt):
 def test_from_config(creds, wt):
     stub, srv = wt
     cfg = CarbonConfig(provider="watttime", region="CAISO_NORTH", base_url=srv.url, retries=0)
-    p = WattTimeProvider.from_config(cfg, clock=FakeClock())
+    p = WattTimeProvider.from_config(cfg, clock=ScriptClock(T0.timestamp()))
     assert p.wt_signal == "co2_moer" and p._http.retries == 0
     assert len(p.forecast(T0, timedelta(minutes=30)).points) == 6

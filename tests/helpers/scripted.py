@@ -5,34 +5,40 @@ With :class:`ScriptClock` given to both the meter and ``EnergyCarbonCallback(clo
 the energy of any window is exactly ``power_w x scripted seconds``: the clock moves only
 when the model runs a step, so no figure depends on how fast the machine is or on which
 hook read the meter last. All objects are picklable (``ddp_spawn`` sends them to workers).
+:class:`ScriptClock` itself lives in :mod:`clocks` (imported here for the callers of this module).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import torch
-from lightning.pytorch import LightningModule
+from clocks import ScriptClock
+from lightning.pytorch import Callback, LightningModule
 from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
 from sci_lightning.energy.base import METHODS, ComponentEnergy, EnergyMeter
 
-T0 = 1_800_000_000.0  # 2027-01-15, POSIX seconds
 
+class BatchStepClock(Callback):
+    """A datetime clock for schedules: ``step`` later after every training batch; ``sleep`` moves it
+    on (give it as the schedule's ``clock`` and ``sleep``, and as a Trainer callback)."""
 
-class ScriptClock:
-    """POSIX seconds that advance only when told to."""
+    def __init__(self, now: datetime, step: timedelta) -> None:
+        self.now, self.step, self.slept_s = now, step, 0.0
 
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
+    def __call__(self) -> datetime:
         return self.now
 
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+    def sleep(self, seconds: float) -> None:
+        self.slept_s += seconds
+        self.now += timedelta(seconds=seconds)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.now += self.step
 
 
 class ConstantPowerMeter(EnergyMeter):

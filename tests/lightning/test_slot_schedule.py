@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fake_nvml import StepMeter, TinyModule
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import Callback
+from scripted import BatchStepClock
 
 from sci_lightning.errors import ConfigError
 from sci_lightning.lightning.callback import EnergyCarbonCallback
@@ -28,25 +28,7 @@ SLOTS = [
 TOTAL_STEPS = 32
 
 
-class FakeClock(Callback):
-    """The time: ``STEP`` later after every training batch; ``sleep`` moves it on."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-        self.slept_s = 0.0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept_s += seconds
-        self.now += timedelta(seconds=seconds)
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.now += STEP
-
-
-def _parts(out: Path, clock: FakeClock, **kw) -> tuple[SlotSchedule, EnergyCarbonCallback, list]:
+def _parts(out: Path, clock: BatchStepClock, **kw) -> tuple[SlotSchedule, EnergyCarbonCallback, list]:
     slots = SlotSchedule(
         SLOTS,
         deadline=kw.pop("deadline", T0 + timedelta(hours=12)),
@@ -90,7 +72,7 @@ def _hours(iso: str) -> float:
 
 
 def test_wait_pauses_in_process_twice_with_the_idle_energy_on_its_own_line(tmp_path):
-    clock = FakeClock(T0)
+    clock = BatchStepClock(T0, STEP)
     slots, energy, callbacks = _parts(tmp_path, clock)
     trainer = _fit(tmp_path, callbacks)
     assert trainer.global_step == TOTAL_STEPS and clock.slept_s == pytest.approx(4 * 3600)
@@ -109,7 +91,7 @@ def test_wait_pauses_in_process_twice_with_the_idle_energy_on_its_own_line(tmp_p
 
 
 def test_when_pausing_would_miss_the_deadline_it_runs_straight_through(tmp_path):
-    clock = FakeClock(T0)
+    clock = BatchStepClock(T0, STEP)
     slots, energy, callbacks = _parts(tmp_path, clock, deadline=T0 + timedelta(hours=7))
     _fit(tmp_path, callbacks)
     # at 2 h: 20 steps x 10 min left; 4 h + 5 min + 3 h 20 min = 7 h 25 min > 7 h
@@ -123,7 +105,8 @@ def test_exit_pauses_twice_and_resumes_from_its_checkpoint_with_exact_totals(tmp
     outs = [tmp_path / f"part{i}" for i in (1, 2, 3)]
     ckpt, results = None, []
     for out, start_h, steps_at_end in zip(outs, (0, 4, 8), (12, 24, 32)):
-        clock = FakeClock(T0 + timedelta(hours=start_h))  # the next job starts at its sbatch --begin time
+        # the next job starts at its sbatch --begin time
+        clock = BatchStepClock(T0 + timedelta(hours=start_h), STEP)
         slots, energy, callbacks = _parts(out, clock, pause="exit")
         trainer = _fit(out, callbacks, ckpt_path=ckpt)
         assert trainer.global_step == steps_at_end and clock.slept_s == 0
@@ -181,7 +164,7 @@ def test_slots_planned_on_a_replayed_trace_are_the_ones_run(tmp_path):
         now=start,
     )
     assert len(plan.slots) == 2
-    clock = FakeClock(start)
+    clock = BatchStepClock(start, STEP)
     slots = SlotSchedule(
         plan.slots,
         deadline=plan.deadline_end,
