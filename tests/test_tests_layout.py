@@ -59,11 +59,9 @@ EXCEPTIONS: dict[str, str] = {
     "publish/spdx.py": "tests/publish/test_publish.py",
     "publish/writer.py": "tests/publish/test_publish.py",
     "sci/codec.py": "tests/sci/test_report.py",
-    "sci/embodied.py": "tests/sci/test_sci_for_ai.py",
     "sci/manifest.py": "impact.yml: tests/sci/test_report.py, tests/e2e/test_impact_framework.py",
     "sci/markdown.py": "sci_report.md: tests/sci/test_report.py",
     "sci/schema.py": "tests/sci/test_report.py",
-    "sci/work.py": "functional units: tests/sci/test_sci_for_ai.py",
     "shifting/durations.py": "tests/shifting/test_planner.py",
 }
 
