@@ -34,7 +34,6 @@ EXCEPTIONS: dict[str, str] = {
     "app/noise.py": "third-party noise: tests/e2e/test_cli_ux.py",
     "app/summary.py": "the summary line: tests/e2e/test_cli_ux.py",
     "campaign/output.py": "tests/campaign/test_rollup.py",
-    "carbon/base.py": "the series and provider base: every tests/carbon/ file",
     "compare/charts.py": "tests/compare/test_compare.py",
     "compare/output.py": "tests/compare/test_compare.py",
     "compare/records.py": "tests/compare/test_compare.py",
