@@ -81,6 +81,7 @@ def test_cli_refuses_a_misspelt_setting_before_training(tmp_path):
     assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("run_summary.json"))
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_too_small_image_with_the_setting_named(tmp_path):
     out = _cli(["experiment=quickstart", "model=inception", "model.image_size=64"], tmp_path)
     assert out.returncode == 2
@@ -89,6 +90,7 @@ def test_cli_refuses_a_too_small_image_with_the_setting_named(tmp_path):
     assert not (tmp_path / "outputs").exists()  # a refused run leaves no folder (not even .hydra/)
 
 
+@pytest.mark.slow
 def test_cli_missing_dataset_says_how_to_get_it(tmp_path):
     out = _cli(["data=tiny_imagenet", f"data.root={tmp_path / 'nowhere'}", "trainer=cpu"], tmp_path)
     assert out.returncode == 2
@@ -119,6 +121,7 @@ def test_resume_with_ckpt_path_last_finds_the_previous_run_and_sums_energy(tmp_p
     assert "ckpt_path" not in tb_run and "experiment=quickstart" in tb_run
 
 
+@pytest.mark.slow
 def test_ckpt_path_last_without_a_previous_run_says_what_to_do(tmp_path):
     out = _cli([*TINY, "model=densenet", "ckpt_path=last"], tmp_path)
     assert out.returncode == 2

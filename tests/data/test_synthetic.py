@@ -94,6 +94,7 @@ def test_refuses_to_delete_foreign_folder(tmp_path):
     assert (root / "thesis.tex").read_text() == "precious"
 
 
+@pytest.mark.slow
 def test_parallel_generation_gives_the_same_files(tmp_path):
     spec = SyntheticSpec(classes=3, train_per_class=700, val_per_class=1, image_px=16, seed=1)
     a = generate_synthetic_tiny_imagenet(tmp_path / "a", spec, progress=False, workers=1)

@@ -105,6 +105,7 @@ def test_gradient_accumulation_counts_batches_and_optimizer_steps_apart(tmp_path
     assert cb.parts[0]["batches"] == 64 and cb.parts[0]["optimizer_steps"] == 16
 
 
+@pytest.mark.slow
 def test_manual_optimization_with_two_optimizers_counts_each_optimizer_step(tmp_path):
     clock = ScriptClock()
     cb = _cb(clock, tmp_path)

@@ -127,6 +127,7 @@ def _fake_checkpoint(path: Path, model_name: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["other_model", "corrupt"])
 def test_a_checkpoint_of_another_model_or_a_corrupt_file_is_refused_before_training(tmp_path, kind):
     if kind == "other_model":

@@ -276,6 +276,7 @@ def test_state_dict_before_fit_is_empty_and_loads(tmp_path):
     assert cb.state_dict() == state
 
 
+@pytest.mark.slow
 def test_flat_memory_over_100k_simulated_steps():
     """Per-step work is O(1): bounded timeline, no growth in traced memory."""
     meters = [StepMeter("gpu", "GPU-a", 0.5), CpuTimeEnergyMeter(include_children=False)]

@@ -15,6 +15,7 @@ from sci_lightning.lightning.classifier import (
 )
 
 
+@pytest.mark.slow
 def test_inception_minimum_size_is_named():
     assert smallest_image_size("inception_v3") == 75
     check_image_size("inception_v3", 75)

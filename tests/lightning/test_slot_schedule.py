@@ -147,6 +147,7 @@ def test_interrupt_settings_are_checked_like_the_other_durations():
         )
 
 
+@pytest.mark.slow
 def test_slots_planned_on_a_replayed_trace_are_the_ones_run(tmp_path):
     """The 48 h German excerpt shipped with the package, replayed; the plan of plan_interruptible is followed."""
     from sci_lightning.carbon import build_provider

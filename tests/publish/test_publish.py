@@ -197,6 +197,7 @@ def test_without_inference_the_documents_say_not_measured(tmp_path):
     assert "ai_inferenceEnergyConsumption" not in pkg["ai_energyConsumption"]
 
 
+@pytest.mark.slow
 def test_cli_on_a_sweep_writes_one_folder_per_run(tmp_path):
     sweep = tmp_path / "sweep"
     for name in ("0", "1"):
