@@ -24,7 +24,7 @@ from sci_lightning.carbon.static import lookup_static
 from sci_lightning.errors import ConfigError
 from sci_lightning.settings import CarbonConfig, SciConfig, coerce
 
-TESTS = Path(__file__).resolve().parent
+HELPERS = Path(__file__).resolve().parent / "helpers"
 FRANCE_G_PER_KWH = lookup_static("FR").g_per_kwh  # the static table's France row (Ember)
 CARBON = {"provider": "static", "region": "FR"}
 SCI = {"functional_unit": "epoch"}
@@ -121,7 +121,7 @@ _CLI_SCRIPT = textwrap.dedent(
 def _run_cli(tmp_path: Path, config: Path) -> subprocess.CompletedProcess:
     script = tmp_path / "cli.py"
     script.write_text(_CLI_SCRIPT)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HELPERS), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run(
         [sys.executable, str(script), "fit", "--config", str(config)],
         cwd=tmp_path,

@@ -44,7 +44,7 @@ class RunStats(Callback):
     ) -> None:
         try:
             self.images += int(batch[1].shape[0]) * trainer.world_size
-        except (TypeError, IndexError, AttributeError):
+        except (TypeError, IndexError, KeyError, AttributeError):
             pass
 
     @override
