@@ -1,8 +1,9 @@
 """``schedule=interrupt`` in ``python -m sci_lightning``: plan the run slots, print them, follow them.
 
 Before training, :func:`plan_slots` plans the lowest-carbon slots before the deadline
-(:func:`~sci_lightning.shifting.schedule.fetch_interruptible_plan`, the same planner and the
-same printed table as ``python -m sci_lightning.plan interruptible=true``) and returns the
+(:func:`~sci_lightning.shifting.fetch.fetch_interruptible_plan`, the same planner and the
+same printed table, :mod:`~sci_lightning.shifting.display`, as
+``python -m sci_lightning.plan interruptible=true``) and returns the
 :class:`~sci_lightning.lightning.slot_schedule.SlotSchedule` to put before the
 EnergyCarbonCallback. A run resumed from a paused run's checkpoint keeps that run's
 deadline and re-plans only the work left (``remaining_s`` in the checkpoint).
@@ -20,10 +21,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sci_lightning.errors import ConfigError
-from sci_lightning.settings import Config, setting_error
+from sci_lightning.settings import Config, ScheduleConfig, setting_error
+
+if TYPE_CHECKING:
+    from sci_lightning.carbon.base import IntensityProvider
+    from sci_lightning.lightning.slot_schedule import PauseExit, SlotSchedule
+    from sci_lightning.shifting.history import DurationEstimate
+    from sci_lightning.shifting.interruptible import InterruptiblePlan, Slot
 
 __all__ = ["PAUSED_EXIT_CODE", "SlotsStart", "check_interrupt_settings", "plan_slots"]
 
@@ -34,9 +42,9 @@ PAUSED_EXIT_CODE = 75  # EX_TEMPFAIL (sysexits.h): paused at a slot's end, resub
 class SlotsStart:
     """What planning the slots gave: the callback, or a pause before training, or neither (fault)."""
 
-    schedule: Any = None  # SlotSchedule, or None (planning failed: train straight through)
-    plan: Any = None  # the InterruptiblePlan
-    exit_before: Any = None  # PauseExit: pause=exit and the first slot is later than now
+    schedule: SlotSchedule | None = None  # None: planning failed, train straight through
+    plan: InterruptiblePlan | None = None
+    exit_before: PauseExit | None = None  # pause=exit and the first slot is later than now
     notes: list[str] = field(default_factory=list)
 
 
@@ -77,13 +85,13 @@ def _resumed_state(ckpt_path: str | None) -> dict[str, Any] | None:
 
 def plan_slots(
     settings: Config,
-    provider: Any,
-    duration: Any,
+    provider: IntensityProvider,
+    duration: DurationEstimate | timedelta | str | None,
     ckpt_path: str | None,
     *,
-    plot_dir: Any = None,
+    plot_dir: Path | None = None,
     clock: Callable[[], datetime],
-    sleep: Callable[[float], Any],
+    sleep: Callable[[float], object],
     stream: TextIO | None = None,
 ) -> SlotsStart:
     """Plan the slots (or, resumed, the rest of them) and print the plan like the plan CLI.
@@ -95,17 +103,47 @@ def plan_slots(
     Raises:
         ConfigError: no duration for a fresh job, an unreadable deadline.
     """
-    from sci_lightning.app.plan import _plot_result, format_interruptible_table
-    from sci_lightning.lightning.carbon_budget import covered_mean
-    from sci_lightning.lightning.slot_schedule import PauseExit, SlotSchedule
-    from sci_lightning.shifting.durations import format_duration, parse_duration
-    from sci_lightning.shifting.history import DurationEstimate
-    from sci_lightning.shifting.schedule import fetch_interruptible_plan, slurm_begin_time
+    from sci_lightning.lightning.slot_schedule import PauseExit
+    from sci_lightning.shifting.display import PLOT_NAME, format_interruptible_table, plot_result
+    from sci_lightning.shifting.slurm import slurm_begin_time
 
     schedule, out = settings.schedule, stream or sys.stdout
     now = clock().replace(microsecond=0)
-    pause_cost = parse_duration(schedule.pause_cost, "schedule.pause_cost", allow_zero=True)
+    deadline, work = _deadline_and_work(schedule, ckpt_path, duration, now, out)
+    planner = _SlotPlanner(provider, schedule, deadline)
+    try:
+        iplan = planner.plan(now, work)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a provider fault or an unusable forecast: train now, say why
+        msg = f"schedule=interrupt: planning the slots failed, training straight through now: {exc}"
+        print(f"warning: {msg}", file=sys.stderr)
+        return SlotsStart(notes=[msg])
+    result: dict[str, Any] = {"slurm_begin": slurm_begin_time(iplan.slots[0].start, None)}
+    if plot_dir is not None:
+        result.update(plot_result(iplan, Path(plot_dir) / PLOT_NAME))
+    print(format_interruptible_table(iplan, result), file=out)
+    if iplan.slots[0].start > now and schedule.pause == "exit":
+        paused = PauseExit(iplan.slots[0].start, result["slurm_begin"], ckpt_path)
+        print("\n".join(paused.lines()), file=sys.stderr)
+        return SlotsStart(plan=iplan, exit_before=paused)
+    slots = planner.follow(iplan, work, clock, sleep)
+    return SlotsStart(schedule=slots, plan=iplan)
+
+
+def _deadline_and_work(
+    schedule: ScheduleConfig,
+    ckpt_path: str | None,
+    duration: DurationEstimate | timedelta | str | None,
+    now: datetime,
+    out: TextIO,
+) -> tuple[datetime, timedelta]:
+    """The deadline and the work to plan: a resumed job's own (its checkpoint), else from the settings."""
+    from sci_lightning.shifting.durations import format_duration, parse_duration
+    from sci_lightning.shifting.history import DurationEstimate
+
     state = _resumed_state(ckpt_path)
+    work: timedelta | None = None
     if state is not None:
         deadline = datetime.fromisoformat(state["deadline"])
         work = timedelta(seconds=float(state["remaining_s"])) if state.get("remaining_s") else None
@@ -120,56 +158,65 @@ def plan_slots(
             if schedule.deadline
             else timedelta(hours=schedule.window_h)
         )
-        deadline, work = now + span, None
-    if work is None:
-        if duration is None:
-            raise ConfigError(
-                "Invalid setting schedule.duration=None: schedule=interrupt plans slots for the job's run time and "
-                "no earlier sci_report.json of this model gives it. Set schedule.duration (e.g. 2h)."
-            )
-        work = (
-            duration.duration
-            if isinstance(duration, DurationEstimate)
-            else parse_duration(duration, "schedule.duration")
+        deadline = now + span
+    if work is not None:
+        return deadline, work
+    if duration is None:
+        raise ConfigError(
+            "Invalid setting schedule.duration=None: schedule=interrupt plans slots for the job's run time and "
+            "no earlier sci_report.json of this model gives it. Set schedule.duration (e.g. 2h)."
         )
+    if isinstance(duration, DurationEstimate):
+        return deadline, duration.duration
+    return deadline, parse_duration(duration, "schedule.duration")
 
-    def plan(at: datetime, remaining: timedelta) -> Any:
+
+class _SlotPlanner:
+    """Slots before one deadline on the provider's forecast: the first plan, then the re-plans."""
+
+    def __init__(self, provider: IntensityProvider, schedule: ScheduleConfig, deadline: datetime) -> None:
+        from sci_lightning.shifting.durations import parse_duration
+
+        self.provider, self.schedule, self.deadline = provider, schedule, deadline
+        self.pause_cost = parse_duration(schedule.pause_cost, "schedule.pause_cost", allow_zero=True)
+
+    def plan(self, at: datetime, work: timedelta) -> InterruptiblePlan:
+        from sci_lightning.shifting.fetch import fetch_interruptible_plan
+
         return fetch_interruptible_plan(
-            provider, remaining, now=at, deadline=deadline, min_slot=schedule.min_slot, pause_cost=pause_cost
+            self.provider,
+            work,
+            now=at,
+            deadline=self.deadline,
+            min_slot=self.schedule.min_slot,
+            pause_cost=self.pause_cost,
         )
 
-    try:
-        iplan = plan(now, work)
-    except ConfigError:
-        raise
-    except Exception as exc:  # a provider fault or an unusable forecast: train now, say why
-        msg = f"schedule=interrupt: planning the slots failed, training straight through now: {exc}"
-        print(f"warning: {msg}", file=sys.stderr)
-        return SlotsStart(notes=[msg])
-    result: dict[str, Any] = {"slurm_begin": slurm_begin_time(iplan.slots[0].start, None)}
-    if plot_dir is not None:
-        result.update(_plot_result(iplan, plot_dir / "carbon_plan.png"))
-    print(format_interruptible_table(iplan, result), file=out)
-    if iplan.slots[0].start > now and schedule.pause == "exit":
-        paused = PauseExit(iplan.slots[0].start, result["slurm_begin"], ckpt_path)
-        print("\n".join(paused.lines()), file=sys.stderr)
-        return SlotsStart(plan=iplan, exit_before=paused)
+    def follow(
+        self,
+        iplan: InterruptiblePlan,
+        work: timedelta,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], object],
+    ) -> SlotSchedule:
+        """The callback that trains in ``iplan``'s slots, re-planning here and reading the history."""
+        from sci_lightning.lightning.carbon_budget import covered_mean
+        from sci_lightning.lightning.slot_schedule import SlotSchedule
 
-    def replan(at: datetime, remaining: timedelta | None) -> Any:
-        return plan(at.replace(microsecond=0), remaining or work).slots
+        def replan(at: datetime, remaining: timedelta | None) -> tuple[Slot, ...]:
+            return self.plan(at.replace(microsecond=0), remaining or work).slots
 
-    def intensity(start: datetime, end: datetime) -> float | None:
-        return covered_mean(provider.history(start, end), start, end)
+        def intensity(start: datetime, end: datetime) -> float | None:
+            return covered_mean(self.provider.history(start, end), start, end)
 
-    slots = SlotSchedule(
-        iplan.slots,
-        deadline=deadline,
-        pause=schedule.pause,
-        pause_cost=pause_cost,
-        clock=clock,
-        sleep=sleep,
-        tz=None,
-        replan=replan,
-        intensity=intensity,
-    )
-    return SlotsStart(schedule=slots, plan=iplan)
+        return SlotSchedule(
+            iplan.slots,
+            deadline=self.deadline,
+            pause=self.schedule.pause,
+            pause_cost=self.pause_cost,
+            clock=clock,
+            sleep=sleep,
+            tz=None,
+            replan=replan,
+            intensity=intensity,
+        )
