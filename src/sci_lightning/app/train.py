@@ -35,8 +35,8 @@ from sci_lightning.energy.base import utcnow
 from sci_lightning.fileio import STORAGE_ERRNOS, StorageError, atomic_write_json, storage_error
 from sci_lightning.lightning.classifier import ImageClassifier, check_image_size, check_model_name
 from sci_lightning.lightning.features import CACHE_FEATURES_NOTE
-from sci_lightning.lightning.interruption import (
-    RunEnd,
+from sci_lightning.lightning.signal_guard import RunEnd, run_end
+from sci_lightning.lightning.signals import (
     SignalInterrupt,
     begin_run,
     deferred_signal,
@@ -44,7 +44,6 @@ from sci_lightning.lightning.interruption import (
     hold_after_signal,
     install_process_signals,
     phase_reached,
-    run_end,
 )
 from sci_lightning.settings import Config, coerce
 
@@ -59,7 +58,7 @@ def run(cfg: Any, *, clock: Any = None, sleep: Any = None, callbacks: Any = ()) 
     ``callbacks`` go first in the Trainer's (both for tests: a fake clock). A run paused at a
     slot's end (``schedule.pause=exit``) exits with status 75 (:data:`PAUSED_EXIT_CODE`).
     A SIGINT, SIGTERM or SIGUSR1 in any phase ends it with status 128 + signal and a
-    ``run_summary.json`` naming the phase (:mod:`sci_lightning.lightning.interruption`).
+    ``run_summary.json`` naming the phase (:mod:`sci_lightning.lightning.signals`).
     """
     install_process_signals()
     begin_run()

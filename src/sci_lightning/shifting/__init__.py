@@ -21,7 +21,14 @@ None of them imports torch or Lightning.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what the lazy names below are, for type checkers and editors
+    from sci_lightning.shifting.durations import format_duration, parse_duration
+    from sci_lightning.shifting.history import DurationEstimate, resolve_duration
+    from sci_lightning.shifting.interruptible import InterruptiblePlan, Slot, plan_interruptible
+    from sci_lightning.shifting.planner import Plan, PlanError, plan_best_start
+    from sci_lightning.shifting.schedule import ScheduleOutcome, before_training
 
 _EXPORTS = {
     "format_duration": "sci_lightning.shifting.durations",

@@ -399,7 +399,7 @@ class _Cumulative:
         self.edges_s = np.asarray(edges)
         self.cum_gh = np.asarray(cum)
 
-    def at(self, t_s: Any) -> Any:
+    def at(self, t_s: np.ndarray | float) -> np.ndarray | np.float64:
         return np.interp(t_s, self.edges_s, self.cum_gh)
 
     def integral_gh(self, a_s: float, b_s: float) -> float:
