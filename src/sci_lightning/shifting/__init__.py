@@ -11,7 +11,7 @@
   (report, wait, slurm); :mod:`~sci_lightning.shifting.slurm`: the ``sbatch --begin`` time.
 - :mod:`~sci_lightning.shifting.display`: every view of a plan (tables, PNG chart, countdown line).
 - The command line is :mod:`sci_lightning.app.plan` (``python -m sci_lightning.plan``);
-  ``schedule=interrupt`` (run slots, needs Lightning) is :mod:`sci_lightning.app.interrupt`.
+  ``schedule=interrupt`` (run slots, needs Lightning) is :mod:`sci_lightning.app.schedule`.
 
 The names below load lazily, so importing this package (as ``settings`` does for the
 duration parser) loads none of the planner, the history or the schedule until one is used.

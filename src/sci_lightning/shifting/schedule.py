@@ -5,7 +5,7 @@
 a short function here. The plan itself comes from :mod:`~sci_lightning.shifting.fetch`
 (the provider's forecast on the pure planner); what is printed or drawn, from
 :mod:`~sci_lightning.shifting.display`. ``schedule=interrupt`` trains in run slots, which
-needs Lightning: it is :func:`sci_lightning.app.interrupt.plan_slots` with
+needs Lightning: it is :func:`sci_lightning.app.schedule.plan_slots` with
 :class:`~sci_lightning.lightning.slot_schedule.SlotSchedule` (here it only reports).
 
 * ``none`` -- no forecast is fetched; training starts at once.
@@ -250,7 +250,7 @@ def _wait(plan: Plan, ctx: _ModeContext) -> ScheduleOutcome:
 
 
 #: Mode -> what it does with the plan (``none`` never plans; ``interrupt`` is planned in slots
-#: by :mod:`sci_lightning.app.interrupt`, so here it only reports).
+#: by :mod:`sci_lightning.app.schedule`, so here it only reports).
 MODES: dict[str, Callable[[Plan, _ModeContext], ScheduleOutcome]] = {
     "report": _report,
     "slurm": _slurm,

@@ -1,8 +1,12 @@
-"""``schedule=interrupt`` in ``python -m sci_lightning``: plan the run slots, print them, follow them.
+"""The schedule before the fit, one dispatch for every mode (``python -m sci_lightning schedule=...``).
 
-Before training, :func:`plan_slots` plans the lowest-carbon slots before the deadline
-(:func:`~sci_lightning.shifting.fetch.fetch_interruptible_plan`, the same planner and the
-same printed table, :mod:`~sci_lightning.shifting.display`, as
+:func:`schedule_before_fit` chooses the mode: ``none`` plans nothing; ``report``, ``wait``
+and ``slurm`` are :func:`sci_lightning.shifting.schedule.before_training` (the modes that
+need no Lightning, one short function each there); ``interrupt`` is :func:`plan_slots` here.
+
+``schedule=interrupt``: before training, :func:`plan_slots` plans the lowest-carbon slots
+before the deadline (:func:`~sci_lightning.shifting.fetch.fetch_interruptible_plan`, the same
+planner and the same printed table, :mod:`~sci_lightning.shifting.display`, as
 ``python -m sci_lightning.plan interruptible=true``) and returns the
 :class:`~sci_lightning.lightning.slot_schedule.SlotSchedule` to put before the
 EnergyCarbonCallback. A run resumed from a paused run's checkpoint keeps that run's
@@ -32,8 +36,16 @@ if TYPE_CHECKING:
     from sci_lightning.lightning.slot_schedule import PauseExit, SlotSchedule
     from sci_lightning.shifting.history import DurationEstimate
     from sci_lightning.shifting.interruptible import InterruptiblePlan, Slot
+    from sci_lightning.shifting.schedule import ScheduleOutcome
 
-__all__ = ["PAUSED_EXIT_CODE", "SlotsStart", "check_interrupt_settings", "plan_slots"]
+__all__ = [
+    "PAUSED_EXIT_CODE",
+    "ScheduleStart",
+    "SlotsStart",
+    "check_interrupt_settings",
+    "plan_slots",
+    "schedule_before_fit",
+]
 
 PAUSED_EXIT_CODE = 75  # EX_TEMPFAIL (sysexits.h): paused at a slot's end, resubmit to continue
 
@@ -46,6 +58,53 @@ class SlotsStart:
     plan: InterruptiblePlan | None = None
     exit_before: PauseExit | None = None  # pause=exit and the first slot is later than now
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ScheduleStart:
+    """What the schedule gave before the fit: nothing (``none``), the plan's outcome
+    (``report`` / ``wait`` / ``slurm``) or the slots (``interrupt``)."""
+
+    outcome: ScheduleOutcome | None = None
+    slots: SlotsStart | None = None
+
+
+def schedule_before_fit(
+    settings: Config,
+    provider: IntensityProvider | None,
+    duration: Callable[[], DurationEstimate | None],
+    ckpt_path: str | None,
+    *,
+    plot_dir: Path | None = None,
+    clock: Callable[[], datetime] | None = None,
+    sleep: Callable[[float], object] | None = None,
+) -> ScheduleStart:
+    """Run the configured schedule mode before the fit (the one place that chooses it).
+
+    ``duration()`` gives the job's expected run time (asked only by a mode that plans);
+    ``clock`` / ``sleep`` (default the system's) drive the mode (tests give fakes).
+
+    Raises:
+        ConfigError: a misspelt or impossible setting.
+        WaitCancelled: Ctrl-C during ``wait`` (SystemExit 130: do not train).
+    """
+    import time
+
+    from sci_lightning.shifting.schedule import before_training, system_clock
+
+    mode = settings.schedule.mode
+    if mode == "none":
+        return ScheduleStart()
+    if provider is None:
+        raise ConfigError(f"schedule.mode={mode} needs an intensity provider (the carbon settings).")
+    clock, sleep = clock or system_clock, sleep or time.sleep
+    if mode == "interrupt":
+        slots = plan_slots(
+            settings, provider, duration(), ckpt_path, plot_dir=plot_dir, clock=clock, sleep=sleep
+        )
+        return ScheduleStart(slots=slots)
+    outcome = before_training(settings.schedule, provider, duration=duration(), clock=clock, sleep=sleep)
+    return ScheduleStart(outcome=outcome)
 
 
 def check_interrupt_settings(settings: Config) -> None:
