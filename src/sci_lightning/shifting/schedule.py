@@ -1,7 +1,7 @@
 """The schedule modes before training, in one dispatch: ``none``, ``report``, ``wait``, ``slurm``.
 
 :func:`before_training` chooses the mode (config group ``schedule/``, schema
-:class:`sci_lightning.settings.ScheduleConfig`) from one table, :data:`MODES`; each mode is
+:class:`sci_lightning.settings.ScheduleConfig`) from one table, ``_MODES``; each mode is
 a short function here. The plan itself comes from :mod:`~sci_lightning.shifting.fetch`
 (the provider's forecast on the pure planner); what is printed or drawn, from
 :mod:`~sci_lightning.shifting.display`. ``schedule=interrupt`` trains in run slots, which
@@ -52,7 +52,6 @@ from sci_lightning.shifting.planner import Plan, PlanError, carbon_aware_finding
 from sci_lightning.shifting.slurm import slurm_begin_time
 
 __all__ = [
-    "MODES",
     "Clock",
     "ScheduleOutcome",
     "WaitCancelled",
@@ -160,7 +159,7 @@ def before_training(
     stream: TextIO | None = None,
     isatty: bool | None = None,
 ) -> ScheduleOutcome:
-    """Run the configured schedule mode before ``Trainer.fit``: plan, then the mode of :data:`MODES`.
+    """Run the configured schedule mode before ``Trainer.fit``: plan, then the mode of ``_MODES``.
 
     Args:
         cfg: the ``schedule`` settings: a :class:`~sci_lightning.settings.ScheduleConfig`,
@@ -196,7 +195,7 @@ def before_training(
             schedule.mode, f"carbon-aware planning failed, starting now: {exc}", clock(), dsource
         )
     context = _ModeContext(schedule, prov, dur, window_end, clock, sleep, stream, isatty)
-    out = MODES[schedule.mode](plan, context)
+    out = _MODES[schedule.mode](plan, context)
     out.duration_source = dsource
     out.sdk_cross_check = check
     return out
@@ -251,7 +250,7 @@ def _wait(plan: Plan, ctx: _ModeContext) -> ScheduleOutcome:
 
 #: Mode -> what it does with the plan (``none`` never plans; ``interrupt`` is planned in slots
 #: by :mod:`sci_lightning.app.schedule`, so here it only reports).
-MODES: dict[str, Callable[[Plan, _ModeContext], ScheduleOutcome]] = {
+_MODES: dict[str, Callable[[Plan, _ModeContext], ScheduleOutcome]] = {
     "report": _report,
     "slurm": _slurm,
     "wait": _wait,
