@@ -1,4 +1,6 @@
-"""app/schedule.py: the one dispatch of the schedule modes before the fit (named apart from tests/test_schedule.py until the tests are a package).
+"""app/schedule.py: the one dispatch of the schedule modes before the fit.
+
+(Named apart from tests/test_schedule.py while tests/ is not a package.)
 
 The modes themselves run end to end in tests/test_schedule.py (report, wait, slurm) and
 tests/test_schedule_interrupt_app.py (interrupt, in real training runs).
