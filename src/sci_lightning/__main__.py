@@ -14,7 +14,7 @@ import os
 import sys
 import traceback
 
-from sci_lightning.lightning.phases import install_process_signals
+from sci_lightning.lightning.signals import install_process_signals
 
 # From here to the exit, SIGINT/SIGTERM/SIGUSR1 end the run with 128 + signal (never ignored),
 # before Hydra, torch and Lightning are even imported.
@@ -133,7 +133,7 @@ def _interrupted(exc: BaseException) -> int:
     """One line for a signal that ended the process outside a run's fit; the exit status 128 + signal."""
     import signal
 
-    from sci_lightning.lightning.phases import phase_reached
+    from sci_lightning.lightning.signals import phase_reached
 
     name = getattr(exc, "signal_name", "SIGINT")
     print(
@@ -225,7 +225,7 @@ def main() -> None:
     try:
         _main(sys.argv[1:])
     except KeyboardInterrupt as exc:  # a signal before (or between) the runs' own handling
-        from sci_lightning.lightning.phases import hold_after_signal
+        from sci_lightning.lightning.signals import hold_after_signal
 
         hold_after_signal()
         sys.exit(_interrupted(exc))

@@ -21,10 +21,9 @@ from sci_lightning.shifting.schedule import (
     WaitCancelled,
     before_training,
     plan_after_first_epoch,
-    slurm_begin_relative,
-    slurm_begin_time,
     wait_for_best_start,
 )
+from sci_lightning.shifting.slurm import slurm_begin_relative, slurm_begin_time
 
 UTC = timezone.utc
 T0 = datetime(2024, 6, 1, 0, 0, tzinfo=UTC)

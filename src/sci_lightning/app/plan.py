@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO
@@ -44,22 +44,14 @@ from sci_lightning.carbon import build_provider, require_credentials
 from sci_lightning.carbon.base import IntensityProvider, ProviderError
 from sci_lightning.errors import ConfigError, SciLightningError
 from sci_lightning.settings import PlanConfig, coerce, register_hydra_schemas
-from sci_lightning.shifting.durations import format_duration, parse_duration
+from sci_lightning.shifting.display import PLOT_NAME, format_interruptible_table, format_table, plot_result
+from sci_lightning.shifting.durations import parse_duration
+from sci_lightning.shifting.fetch import fetch_interruptible_plan, fetch_plan
 from sci_lightning.shifting.interruptible import InterruptiblePlan
-from sci_lightning.shifting.planner import Plan
-from sci_lightning.shifting.schedule import fetch_interruptible_plan, fetch_plan, slurm_begin_time
+from sci_lightning.shifting.planner import Plan, check_align
+from sci_lightning.shifting.slurm import slurm_begin_time
 
-__all__ = [
-    "PLOT_NAME",
-    "format_interruptible_table",
-    "format_table",
-    "main",
-    "plot_plan",
-    "run_plan",
-    "translate_argv",
-]
-
-PLOT_NAME = "carbon_plan.png"
+__all__ = ["main", "run_plan", "translate_argv"]
 
 register_hydra_schemas()  # ``plan_schema`` (= PlanConfig), first in conf/plan.yaml's defaults
 
@@ -103,30 +95,30 @@ def run_plan(
         ConfigError: a misspelt or impossible setting, an unreadable duration or start.
     """
     cfg = coerce(PlanConfig, cfg)
-    stream = stream or sys.stdout
+    out = stream or sys.stdout
     duration = parse_duration(cfg.duration, "duration")
     now = _parse_start(cfg.start) or now or datetime.now(timezone.utc)
     if provider is None:
         require_credentials(cfg.carbon)
         provider = build_provider(cfg.carbon)
     if cfg.interruptible:
-        return _run_interruptible(cfg, provider, duration, now, output_dir, stream)
+        return _run_interruptible(cfg, provider, duration, now, output_dir, out)
 
-    plan, check = fetch_plan(provider, duration, now=now, window_h=cfg.window_h, align=cfg.align)
+    plan, check = fetch_plan(provider, duration, now=now, window_h=cfg.window_h, align=check_align(cfg.align))
     result: dict[str, Any] = {"plan": plan.to_dict()}
     if check is not None:
         result["sdk_cross_check"] = check
     if cfg.energy_kwh is not None:
         result["projection"] = _projection(plan, cfg.energy_kwh, cfg.embodied_g, cfg.functional_units)
     result["slurm_begin"] = slurm_begin_time(plan, cfg.slurm_tz)
-    return _plot_and_print(cfg, result, plan, lambda: format_table(plan, result), output_dir, stream)
+    return _plot_and_print(cfg, result, plan, lambda: format_table(plan, result), output_dir, out)
 
 
 def _plot_and_print(
     cfg: PlanConfig,
     result: dict[str, Any],
-    plotted: Any,
-    table: Any,
+    plotted: Plan | InterruptiblePlan,
+    table: Callable[[], str],
     output_dir: str | Path | None,
     stream: TextIO,
 ) -> dict[str, Any]:
@@ -134,7 +126,7 @@ def _plot_and_print(
     time, the JSON or ``table()``. Returns ``result`` (with the plot's path)."""
     if cfg.plot and not cfg.slurm_begin:
         path = Path(cfg.plot_path) if cfg.plot_path else Path(output_dir or ".") / PLOT_NAME
-        result.update(_plot_result(plotted, path))
+        result.update(plot_result(plotted, path))
     if cfg.slurm_begin:
         print(result["slurm_begin"], file=stream)
     elif cfg.json:
@@ -147,7 +139,7 @@ def _plot_and_print(
 def _run_interruptible(
     cfg: PlanConfig,
     provider: IntensityProvider,
-    duration: Any,
+    duration: timedelta,
     now: datetime,
     output_dir: str | Path | None,
     stream: TextIO,
@@ -188,234 +180,6 @@ def _projection(plan: Plan, energy_kwh: float, embodied_g: float, functional_uni
         "estimated": True,
         "basis": "forecast intensity x given energy_kwh; SCI = (E x I + M) / R",
     }
-
-
-def _plot_result(plan: Plan | InterruptiblePlan, path: Path) -> dict[str, Any]:
-    """``{"plot": path}``, or ``{"plot": None, "plot_error": why}``: a plot never hides the answer."""
-    try:
-        return {"plot": str(plot_plan(plan, path))}
-    except Exception as exc:  # a plotting problem must not hide the answer
-        return {"plot": None, "plot_error": str(exc)}
-
-
-def format_table(plan: Plan, result: dict[str, Any]) -> str:
-    """The human-readable answer."""
-
-    def t(ts: datetime) -> str:
-        return ts.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-    gen = t(plan.generated_at) if plan.generated_at else "unknown"
-    lines = [
-        f"Carbon-aware plan for a {format_duration(plan.duration)} job "
-        f"(window {t(plan.window_start)} .. {t(plan.window_end)}, {plan.candidates} candidate starts)",
-        f"Intensity: {plan.source}, region {plan.region}, {plan.signal_type} signal, {plan.kind} data, "
-        f"forecast issued {gen}",
-        "",
-    ]
-    proj = result.get("projection")
-    head = f"{'':<12}{'start':<22}{'end':<22}{'mean gCO2e/kWh':>16}"
-    if proj:
-        head += f"{'operational g':>16}{'SCI g/unit':>14}"
-    lines.append(head)
-    rows = [
-        ("run now", plan.now_start, plan.now_mean_g_per_kwh, "now"),
-        ("best start", plan.best_start, plan.best_mean_g_per_kwh, "shifted"),
-    ]
-    for label, s, mean, key in rows:
-        row = f"{label:<12}{t(s):<22}{t(s + plan.duration):<22}{mean:>16.1f}"
-        if proj:
-            row += f"{proj[f'operational_{key}_g']:>16.1f}{proj[f'sci_{key}_g_per_unit']:>14.1f}"
-        lines.append(row)
-    saving = f"saving: {plan.saving_g_per_kwh:.1f} gCO2e/kWh ({plan.saving_pct:.1f}%) by starting {format_duration(plan.delay) if plan.delay.total_seconds() > 0 else 'now'}"
-    if plan.delay.total_seconds() > 0:
-        saving += " later"
-    if proj:
-        saving += f"; {proj['saving_g']:.1f} gCO2e for {proj['energy_kwh']:g} kWh"
-    lines += ["", saving]
-    if not proj:
-        lines.append("(give energy_kwh=<kWh> to project grams of CO2e and SCI)")
-    lines.append(
-        f"sbatch --begin={result['slurm_begin']} (local time of this machine unless slurm_tz is set)"
-    )
-    check = result.get("sdk_cross_check")
-    if check is not None:
-        lines.append(
-            f"Carbon Aware SDK cross-check: {'agrees' if check['agrees'] else 'DISAGREES'} - {check['reason']}"
-        )
-    lines.append(
-        "Figures are estimates: forecast (or recorded/table) intensities, averaged over the job window "
-        "weighted by overlap."
-    )
-    if plan.kind == "static":
-        lines.append(
-            "note: static (table) intensities do not vary in time, so no start is better; "
-            "choose a forecast provider (e.g. carbon=watttime) to shift in time."
-        )
-    for note in plan.notes:
-        lines.append(f"note: {note}")
-    if result.get("plot"):
-        lines.append(f"plot: {result['plot']}")
-    elif result.get("plot_error"):
-        lines.append(f"plot not written: {result['plot_error']}")
-    return "\n".join(lines)
-
-
-def _utc_text(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def format_interruptible_table(iplan: InterruptiblePlan, result: dict[str, Any]) -> str:
-    """The human-readable answer for ``interruptible=true``: every slot and both savings."""
-    t, single = _utc_text, iplan.best_single
-    per = " (per kW of job power; give energy_kwh for grams)" if iplan.power_is_nominal else ""
-    lines = [
-        f"Interruptible plan for a {format_duration(iplan.duration)} job, finishing by {t(iplan.deadline_end)} "
-        f"(min slot {format_duration(iplan.min_slot)}, pause cost {format_duration(iplan.pause_cost)}, "
-        f"idle {iplan.pause_idle_w:g} W while paused)",
-        f"Intensity: {single.source}, region {single.region}, {single.signal_type} signal, {single.kind} data",
-        "",
-        f"{'':<20}{'start':<22}{'end':<22}{'mean gCO2e/kWh':>16}{'gCO2e':>12}",
-    ]
-    for i, slot in enumerate(iplan.slots, 1):
-        lines.append(
-            f"{f'slot {i}':<20}{t(slot.start):<22}{t(slot.end):<22}{slot.mean_g_per_kwh:>16.1f}"
-            f"{slot.emissions_g:>12.1f}"
-        )
-    if iplan.idle_emissions_g:
-        lines.append(f"{'paused (idle)':<20}{'':<44}{'':>16}{iplan.idle_emissions_g:>12.1f}")
-    end_now = single.now_start + iplan.duration
-    lines += [
-        f"{'run now':<20}{t(single.now_start):<22}{t(end_now):<22}{single.now_mean_g_per_kwh:>16.1f}"
-        f"{iplan.now_emissions_g:>12.1f}",
-        f"{'best single start':<20}{t(single.best_start):<22}{t(single.best_end):<22}"
-        f"{single.best_mean_g_per_kwh:>16.1f}{iplan.best_single_emissions_g:>12.1f}",
-        "",
-        f"{len(iplan.slots)} slot(s), {format_duration(iplan.run_time)} of running: {iplan.emissions_g:.1f} gCO2e{per}",
-        f"saving vs running now: {iplan.saving_vs_now_g:.1f} gCO2e ({iplan.saving_vs_now_pct:.1f}%); "
-        f"vs best single start: {iplan.saving_vs_best_start_g:.1f} gCO2e ({iplan.saving_vs_best_start_pct:.1f}%)",
-        f"sbatch --begin={result['slurm_begin']} (the first slot; local time of this machine unless slurm_tz is set)",
-        "Figures are estimates: forecast (or recorded/table) intensities x the job's mean power; "
-        "the slots are exact for the forecast's step grid.",
-    ]
-    if single.kind == "measured":
-        lines.append("note: recorded values replayed as a forecast (perfect foresight), not a real forecast.")
-    lines += [f"note: {note}" for note in iplan.notes]
-    if result.get("plot"):
-        lines.append(f"plot: {result['plot']}")
-    elif result.get("plot_error"):
-        lines.append(f"plot not written: {result['plot_error']}")
-    return "\n".join(lines)
-
-
-def plot_plan(plan: Plan | InterruptiblePlan, path: str | Path) -> Path:
-    """Write a PNG of the forecast with the best window (and the run-now window) shaded.
-
-    For an :class:`InterruptiblePlan` every run slot is shaded, with the best single start
-    outlined for comparison.
-    """
-    if isinstance(plan, InterruptiblePlan):
-        return _plot_slots(plan, Path(path))
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pts = plan.points
-    xs = [p.start for p in pts] + [pts[-1].end]
-    ys = [p.g_per_kwh for p in pts] + [pts[-1].g_per_kwh]
-    fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
-    try:
-        ax.step(xs, ys, where="post", color="0.2", lw=1.2, label=f"{plan.kind} intensity")
-        ax.axvspan(
-            plan.now_start,
-            plan.now_start + plan.duration,
-            color="tab:red",
-            alpha=0.15,
-            label=f"run now: {plan.now_mean_g_per_kwh:.0f} g/kWh",
-        )
-        ax.axvspan(
-            plan.best_start,
-            plan.best_end,
-            color="tab:green",
-            alpha=0.3,
-            label=f"best: {plan.best_mean_g_per_kwh:.0f} g/kWh (-{plan.saving_pct:.0f}%)",
-        )
-        ax.axvline(plan.window_end, color="0.5", ls=":", lw=1)
-        ax.set_xlim(min(xs[0], plan.window_start), max(xs[-1], plan.best_end))
-        _label_and_save(
-            fig, ax, f"Best start for a {plan.duration.total_seconds() / 3600:.2f} h job", plan, path
-        )
-    finally:
-        plt.close(fig)
-    return path
-
-
-def _label_and_save(fig: Any, ax: Any, headline: str, plan: Any, path: Path) -> None:
-    """Axis labels, a title naming the region, signal, kind and source, the legend; write the PNG."""
-    ax.set_ylabel("gCO2e/kWh")
-    ax.set_xlabel("time (UTC)")
-    source = plan.source if len(plan.source) <= 90 else plan.source[:87] + "..."
-    ax.set_title(f"{headline}: {plan.region} ({plan.signal_type}, {plan.kind})\n{source}", fontsize=9)
-    ax.legend(loc="best", fontsize=8)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path)
-
-
-def _plot_slots(iplan: InterruptiblePlan, path: Path) -> Path:
-    """The PNG for an interruptible plan: the forecast, the run-now window, every slot shaded."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    single = iplan.best_single
-    pts = single.points
-    xs = [p.start for p in pts] + [pts[-1].end]
-    ys = [p.g_per_kwh for p in pts] + [pts[-1].g_per_kwh]
-    fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
-    try:
-        ax.step(xs, ys, where="post", color="0.2", lw=1.2, label=f"{single.kind} intensity")
-        ax.axvspan(
-            single.now_start,
-            single.now_start + iplan.duration,
-            color="tab:red",
-            alpha=0.12,
-            label=f"run now: {single.now_mean_g_per_kwh:.0f} g/kWh",
-        )
-        ax.axvspan(
-            single.best_start,
-            single.best_end,
-            fill=False,
-            hatch="//",
-            edgecolor="tab:blue",
-            lw=0.8,
-            label=f"best single start: {single.best_mean_g_per_kwh:.0f} g/kWh",
-        )
-        for i, slot in enumerate(iplan.slots):
-            ax.axvspan(
-                slot.start,
-                slot.end,
-                color="tab:green",
-                alpha=0.35,
-                label=(
-                    f"{len(iplan.slots)} slot(s): -{iplan.saving_vs_now_pct:.0f}% vs now, "
-                    f"-{iplan.saving_vs_best_start_pct:.0f}% vs best start"
-                )
-                if i == 0
-                else None,
-            )
-        ax.axvline(iplan.deadline_end, color="0.5", ls=":", lw=1, label="deadline")
-        ax.set_xlim(min(xs[0], iplan.window_start), max(xs[-1], iplan.deadline_end))
-        _label_and_save(
-            fig, ax, f"Interruptible {iplan.duration.total_seconds() / 3600:.2f} h job", single, path
-        )
-    finally:
-        plt.close(fig)
-    return path
 
 
 # --------------------------------------------------------------------------- Hydra entry

@@ -30,13 +30,18 @@ from sci_lightning.app.builders import (
     run_folder,
 )
 from sci_lightning.app.hardware import hardware_info
-from sci_lightning.app.interrupt import PAUSED_EXIT_CODE, SlotsStart, check_interrupt_settings, plan_slots
+from sci_lightning.app.schedule import (
+    PAUSED_EXIT_CODE,
+    SlotsStart,
+    check_interrupt_settings,
+    schedule_before_fit,
+)
 from sci_lightning.energy.base import utcnow
 from sci_lightning.fileio import STORAGE_ERRNOS, StorageError, atomic_write_json, storage_error
 from sci_lightning.lightning.classifier import ImageClassifier, check_image_size, check_model_name
 from sci_lightning.lightning.features import CACHE_FEATURES_NOTE
-from sci_lightning.lightning.interruption import (
-    RunEnd,
+from sci_lightning.lightning.signal_guard import RunEnd, run_end
+from sci_lightning.lightning.signals import (
     SignalInterrupt,
     begin_run,
     deferred_signal,
@@ -44,7 +49,6 @@ from sci_lightning.lightning.interruption import (
     hold_after_signal,
     install_process_signals,
     phase_reached,
-    run_end,
 )
 from sci_lightning.settings import Config, coerce
 
@@ -59,7 +63,7 @@ def run(cfg: Any, *, clock: Any = None, sleep: Any = None, callbacks: Any = ()) 
     ``callbacks`` go first in the Trainer's (both for tests: a fake clock). A run paused at a
     slot's end (``schedule.pause=exit``) exits with status 75 (:data:`PAUSED_EXIT_CODE`).
     A SIGINT, SIGTERM or SIGUSR1 in any phase ends it with status 128 + signal and a
-    ``run_summary.json`` naming the phase (:mod:`sci_lightning.lightning.interruption`).
+    ``run_summary.json`` naming the phase (:mod:`sci_lightning.lightning.signals`).
     """
     install_process_signals()
     begin_run()
@@ -122,8 +126,18 @@ def _run_in(settings: Config, out_dir: Any, clock: Any, sleep: Any, callbacks: A
     resume_changes = check_resume(ckpt_info, ckpt_path, settings, datamodule.num_classes)
     precision = resolve_precision(settings.trainer.precision, settings.trainer.accelerator)
     comparable = comparable_settings(settings, precision)
-    outcome = _plan_before_training(settings, provider, comparable)
-    slots = _plan_slots(settings, provider, comparable, ckpt_path, out_dir, clock, sleep)
+    start = schedule_before_fit(
+        settings,
+        provider,
+        lambda: _expected_duration(settings, comparable),
+        ckpt_path,
+        plot_dir=out_dir,
+        clock=clock,
+        sleep=sleep,
+    )
+    outcome, slots = start.outcome, start.slots
+    if slots is not None and slots.exit_before is not None:
+        _exit_before_first_slot(settings, comparable, out_dir, slots.exit_before)
     model = ImageClassifier.from_settings(
         settings.model, datamodule.num_classes, channels_last=settings.trainer.channels_last
     )
@@ -347,46 +361,20 @@ def _intensity_provider(settings: Config) -> Any:
     return build_provider(settings.carbon)
 
 
-def _plan_slots(
-    settings: Config,
-    provider: Any,
-    comparable: dict[str, Any],
-    ckpt_path: str | None,
-    out_dir: Any,
-    clock: Any,
-    sleep: Any,
-) -> SlotsStart | None:
-    """``schedule=interrupt``: plan and print the slots; with ``pause=exit`` and a later first slot, exit (75)."""
-    if settings.schedule.mode != "interrupt":
-        return None
-    import time
-
-    from sci_lightning.shifting.schedule import system_clock
-
-    start = plan_slots(
-        settings,
-        provider,
-        _expected_duration(settings, comparable),
-        ckpt_path,
-        plot_dir=out_dir,
-        clock=clock or system_clock,
-        sleep=sleep or time.sleep,
-    )
-    if start.exit_before is not None:
-        paused = start.exit_before
-        summary = {
-            "schema_version": 1,
-            "model": settings.model.name,
-            "experiment": settings.experiment_name,
-            "steps": None,
-            "next_start": paused.next_start.isoformat(),
-            "sbatch_begin": paused.sbatch_begin,
-            "ckpt_path": paused.ckpt_path,
-            "settings": comparable,
-        }
-        _write_summary(out_dir, summary, utcnow(), RunEnd("paused"))
-        raise SystemExit(PAUSED_EXIT_CODE)
-    return start
+def _exit_before_first_slot(settings: Config, comparable: dict[str, Any], out_dir: Any, paused: Any) -> None:
+    """``schedule=interrupt`` with ``pause=exit`` and a later first slot: the summary says so, exit (75)."""
+    summary = {
+        "schema_version": 1,
+        "model": settings.model.name,
+        "experiment": settings.experiment_name,
+        "steps": None,
+        "next_start": paused.next_start.isoformat(),
+        "sbatch_begin": paused.sbatch_begin,
+        "ckpt_path": paused.ckpt_path,
+        "settings": comparable,
+    }
+    _write_summary(out_dir, summary, utcnow(), RunEnd("paused"))
+    raise SystemExit(PAUSED_EXIT_CODE)
 
 
 def _expected_duration(settings: Config, comparable: dict[str, Any]) -> Any:
@@ -399,15 +387,6 @@ def _expected_duration(settings: Config, comparable: dict[str, Any]) -> Any:
         settings={f"settings.{k}": v for k, v in comparable.items()},
         outputs_dir=OUTPUTS_DIR,
     )
-
-
-def _plan_before_training(settings: Config, provider: Any, comparable: dict[str, Any]) -> Any:
-    """The carbon-aware plan (and, for ``schedule=wait``, the wait) before anything heavy is built."""
-    if settings.schedule.mode in ("none", "interrupt"):  # interrupt: _plan_slots
-        return None
-    from sci_lightning.shifting.schedule import before_training
-
-    return before_training(settings.schedule, provider, duration=_expected_duration(settings, comparable))
 
 
 def _fit_data(settings: Config, datamodule: Any) -> Any:

@@ -31,7 +31,7 @@ from sci_lightning.energy import (
 from sci_lightning.energy.reduce import reduce_measurements
 from sci_lightning.errors import ConfigError
 from sci_lightning.fileio import atomic_write_json
-from sci_lightning.lightning.interruption import RunEnd, run_end
+from sci_lightning.lightning.signal_guard import RunEnd, run_end
 from sci_lightning.lightning.parts import adopt_previous, part_notes, part_record, unknown_part
 from sci_lightning.lightning.publish import publish, run_results
 from sci_lightning.lightning.spawn_results import register, send_home
@@ -228,7 +228,7 @@ class EnergyCarbonCallback(Callback):
     its energy is unknown, its optimizer steps and epochs are stated.
 
     Interruption: when the fit is stopped (SIGINT, SIGTERM, SIGUSR1, see
-    :mod:`.interruption`) or fails, ``on_exception`` closes the window and writes
+    :mod:`.signals`) or fails, ``on_exception`` closes the window and writes
     ``energy.json`` and the SCI report for the part that ran, marked ``status``
     ``interrupted`` (with the signal) or ``failed`` (with the redacted error); a completed
     fit is ``completed``. These are in ``energy.json`` (``status``, ``interruption``,

@@ -32,7 +32,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
-from sci_lightning.lightning.interruption import run_end
+from sci_lightning.lightning.signal_guard import run_end
 from sci_lightning.settings import CheckpointConfig
 
 if TYPE_CHECKING:

@@ -43,7 +43,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, TextIO
 
 from lightning.pytorch.callbacks import Callback
@@ -55,10 +55,13 @@ from sci_lightning.errors import ConfigError
 from sci_lightning.lightning.checkpointing import LastCheckpoint
 from sci_lightning.lightning.wiring import EnergyLink
 from sci_lightning.shifting.interruptible import Slot
-from sci_lightning.shifting.schedule import slurm_begin_time, system_clock
+from sci_lightning.shifting.schedule import system_clock
+from sci_lightning.shifting.slurm import slurm_begin_time
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
+
+    from sci_lightning.lightning.callback import EnergyCarbonCallback
 
 __all__ = ["PauseExit", "SlotSchedule"]
 
@@ -119,13 +122,13 @@ class SlotSchedule(Callback):
         pause: str = "wait",
         pause_cost: timedelta = timedelta(minutes=5),
         clock: Callable[[], datetime] = system_clock,
-        sleep: Callable[[float], Any] = time.sleep,
-        tz: Any = None,
+        sleep: Callable[[float], object] = time.sleep,
+        tz: tzinfo | str | None = None,
         stream: TextIO | None = None,
         replan: Callable[[datetime, timedelta | None], Sequence[Slot | tuple[datetime, datetime]]]
         | None = None,
         intensity: Callable[[datetime, datetime], float | None] | None = None,
-        energy: Any = None,
+        energy: EnergyCarbonCallback | None = None,
     ) -> None:
         super().__init__()
         self._energy = EnergyLink(
@@ -330,12 +333,13 @@ class SlotSchedule(Callback):
             self._exit(trainer, until)
             return
         energy = self._energy.running()
+        monitor = energy.monitor if energy is not None else None
         name = f"pause{len(self.pauses) + 1}"
-        if energy is not None:
-            energy.monitor.begin_window(name)
+        if monitor is not None:
+            monitor.begin_window(name)
         while (left_s := (until - self.clock()).total_seconds()) > 0:
             self.sleep(left_s)
-        measured = energy.monitor.end_window(name) if energy is not None else None
+        measured = monitor.end_window(name) if monitor is not None else None
         ended = self.clock()
         self.pauses.append(
             {
@@ -348,7 +352,7 @@ class SlotSchedule(Callback):
         )
 
     def _exit(self, trainer: Trainer, until: datetime) -> None:
-        last = next((cb for cb in trainer.callbacks if isinstance(cb, LastCheckpoint)), None)
+        last = next((cb for cb in trainer.checkpoint_callbacks if isinstance(cb, LastCheckpoint)), None)
         work = self._remaining_work(trainer, self.clock())
         self._remaining_s = work.total_seconds() if work is not None else None
         self.paused = PauseExit(until, slurm_begin_time(until, self.tz), last.last_path if last else None)

@@ -6,8 +6,12 @@
   (forecast in, the lowest-emission run slots before a deadline out; exact DP).
 - :mod:`~sci_lightning.shifting.history`: the job's expected duration (config, the previous
   ``sci_report.json`` of the same job, or its first epoch).
-- :mod:`~sci_lightning.shifting.schedule`: acting on a plan around training (report, wait, slurm).
-- The command line is :mod:`sci_lightning.app.plan` (``python -m sci_lightning.plan``).
+- :mod:`~sci_lightning.shifting.fetch`: planning on a provider's forecast (and the SDK cross-check).
+- :mod:`~sci_lightning.shifting.schedule`: the schedule modes before training, one dispatch
+  (report, wait, slurm); :mod:`~sci_lightning.shifting.slurm`: the ``sbatch --begin`` time.
+- :mod:`~sci_lightning.shifting.display`: every view of a plan (tables, PNG chart, countdown line).
+- The command line is :mod:`sci_lightning.app.plan` (``python -m sci_lightning.plan``);
+  ``schedule=interrupt`` (run slots, needs Lightning) is :mod:`sci_lightning.app.schedule`.
 
 The names below load lazily, so importing this package (as ``settings`` does for the
 duration parser) loads none of the planner, the history or the schedule until one is used.
@@ -17,7 +21,14 @@ None of them imports torch or Lightning.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what the lazy names below are, for type checkers and editors
+    from sci_lightning.shifting.durations import format_duration, parse_duration
+    from sci_lightning.shifting.history import DurationEstimate, resolve_duration
+    from sci_lightning.shifting.interruptible import InterruptiblePlan, Slot, plan_interruptible
+    from sci_lightning.shifting.planner import Plan, PlanError, plan_best_start
+    from sci_lightning.shifting.schedule import ScheduleOutcome, before_training
 
 _EXPORTS = {
     "format_duration": "sci_lightning.shifting.durations",
@@ -34,7 +45,20 @@ _EXPORTS = {
     "before_training": "sci_lightning.shifting.schedule",
 }
 
-__all__ = list(_EXPORTS)
+__all__ = [
+    "DurationEstimate",
+    "InterruptiblePlan",
+    "Plan",
+    "PlanError",
+    "ScheduleOutcome",
+    "Slot",
+    "before_training",
+    "format_duration",
+    "parse_duration",
+    "plan_best_start",
+    "plan_interruptible",
+    "resolve_duration",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
 
 from sci_lightning.errors import setting_error
 
@@ -18,7 +17,7 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(d|h|m|s)", re.IGNORECASE)
 _UNIT_S = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 
 
-def parse_duration(value: Any, what: str = "schedule.duration", *, allow_zero: bool = False) -> timedelta:
+def parse_duration(value: object, what: str = "schedule.duration", *, allow_zero: bool = False) -> timedelta:
     """Parse ``"2h"``, ``"90m"``, ``"5400s"``, ``"1h30m"``, ``"1.5h"``, ``"1d"`` into a timedelta.
 
     A ``timedelta`` passes through. Bare numbers are refused because the unit would be a

@@ -48,7 +48,7 @@ class DurationEstimate:
 
 
 def resolve_duration(
-    configured: Any,
+    configured: timedelta | str | None,
     *,
     model: str | None = None,
     settings: Mapping[str, Any] | None = None,

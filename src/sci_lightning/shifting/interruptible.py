@@ -249,13 +249,7 @@ def plan_interruptible(
     """
     dur = parse_duration(duration, "duration")
     horizon = parse_duration(deadline, "deadline") if deadline is not None else timedelta(hours=24)
-    slot_min = parse_duration(min_slot, "min_slot")
-    pause = _non_negative(pause_cost, "pause_cost")
-    power, nominal = _power_w(power_w, energy_kwh, dur)
-    idle_w = float(pause_idle_w)
-    if not math.isfinite(idle_w) or idle_w < 0:
-        raise ConfigError(f"pause_idle_w={pause_idle_w!r} must be a finite number >= 0.")
-
+    job = _job(dur, min_slot, pause_cost, power_w, energy_kwh, pause_idle_w)
     single = plan_best_start(
         series,
         dur,
@@ -264,50 +258,81 @@ def plan_interruptible(
         align="window_start",
         window_end=(window_start or now or datetime.now(timezone.utc)) + horizon,
     )
-    t0 = single.now_start
-    points = single.points
+    t0, points = single.now_start, single.points
     end = min(single.window_end, points[-1].end)
     grid_step = step or (points[0].end - points[0].start)
     if grid_step <= timedelta(0):
         raise ConfigError(f"step={grid_step!r} must be longer than zero.")
-    notes = list(single.notes)
-
     cum = _Cumulative(points, t0)
-    found = _solve(
-        cum,
-        dur.total_seconds(),
-        (end - t0).total_seconds(),
-        grid_step.total_seconds(),
-        slot_min.total_seconds(),
-        pause.total_seconds(),
-        power,
-        idle_w,
-    )
+    found = _Programme(cum, job, (end - t0).total_seconds(), grid_step.total_seconds()).solve()
     slots_s = (
         found if found is not None else [(0.0, dur.total_seconds())]
     )  # the DP always has the single slot
-    slots = tuple(_slot(points, t0, a, b, power) for a, b in slots_s)
+    return _assemble(single, job, slots_s, cum, end, grid_step)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """The job as the planner sees it: run time, slot rules and powers (checked)."""
+
+    duration: timedelta
+    min_slot: timedelta
+    pause_cost: timedelta
+    power_w: float
+    power_is_nominal: bool
+    pause_idle_w: float
+
+
+def _job(
+    dur: timedelta,
+    min_slot: timedelta | str,
+    pause_cost: timedelta | str,
+    power_w: float | None,
+    energy_kwh: float | None,
+    pause_idle_w: float,
+) -> _Job:
+    """The checked job; ConfigError for a malformed duration or power."""
+    slot_min = parse_duration(min_slot, "min_slot")
+    pause = _non_negative(pause_cost, "pause_cost")
+    power, nominal = _power_w(power_w, energy_kwh, dur)
+    idle_w = float(pause_idle_w)
+    if not math.isfinite(idle_w) or idle_w < 0:
+        raise ConfigError(f"pause_idle_w={pause_idle_w!r} must be a finite number >= 0.")
+    return _Job(dur, slot_min, pause, power, nominal, idle_w)
+
+
+def _assemble(
+    single: Plan,
+    job: _Job,
+    slots_s: list[tuple[float, float]],
+    cum: _Cumulative,
+    end: datetime,
+    grid_step: timedelta,
+) -> InterruptiblePlan:
+    """The plan of the slots found (offsets in seconds from the earliest start): emissions and savings."""
+    t0, power, idle_w = single.now_start, job.power_w, job.pause_idle_w
+    slots = tuple(_slot(single.points, t0, a, b, power) for a, b in slots_s)
+    gaps = list(zip(slots_s, slots_s[1:]))
     run_g = math.fsum(s.emissions_g for s in slots)
-    idle_g = math.fsum(
-        idle_w / 1000.0 * cum.integral_gh(b, a) for (_, b), (a, _) in zip(slots_s, slots_s[1:])
-    )
+    idle_g = math.fsum(idle_w / 1000.0 * cum.integral_gh(b, a) for (_, b), (a, _) in gaps)
     run_s = math.fsum(b - a for a, b in slots_s)
-    gap_s = math.fsum(a - b for (_, b), (a, _) in zip(slots_s, slots_s[1:]))
-    kw_h = power / 1000.0 * dur.total_seconds() / 3600.0
-    if nominal:
+    gap_s = math.fsum(a - b for (_, b), (a, _) in gaps)
+    kw_h = power / 1000.0 * job.duration.total_seconds() / 3600.0
+    notes = list(single.notes)
+    if job.power_is_nominal:
         notes.append(
             "no power or energy given: figures are for a job drawing 1 kW (percentages hold for any power "
             "when pause_idle_w=0)."
         )
     return InterruptiblePlan(
         slots=slots,
-        duration=dur,
+        duration=job.duration,
         run_time=timedelta(seconds=run_s),
         deadline_end=end,
         window_start=t0,
         step=grid_step,
-        min_slot=slot_min,
-        pause_cost=pause,
+        min_slot=job.min_slot,
+        pause_cost=job.pause_cost,
         power_w=power,
         pause_idle_w=idle_w,
         emissions_g=run_g + idle_g,
@@ -317,7 +342,7 @@ def plan_interruptible(
         now_mean_g_per_kwh=single.now_mean_g_per_kwh,
         best_single=single,
         best_single_emissions_g=kw_h * single.best_mean_g_per_kwh,
-        power_is_nominal=nominal,
+        power_is_nominal=job.power_is_nominal,
         notes=tuple(notes),
     )
 
@@ -374,7 +399,7 @@ class _Cumulative:
         self.edges_s = np.asarray(edges)
         self.cum_gh = np.asarray(cum)
 
-    def at(self, t_s: Any) -> Any:
+    def at(self, t_s: np.ndarray | float) -> np.ndarray | np.float64:
         return np.interp(t_s, self.edges_s, self.cum_gh)
 
     def integral_gh(self, a_s: float, b_s: float) -> float:
@@ -390,85 +415,127 @@ def _slot(points: tuple[IntensityPoint, ...], t0: datetime, a_s: float, b_s: flo
 # --------------------------------------------------------------------------- the dynamic programme
 
 
-def _solve(
-    cum: _Cumulative,
-    dur_s: float,
-    horizon_s: float,
-    step_s: float,
-    min_slot_s: float,
-    pause_s: float,
-    power_w: float,
-    idle_w: float,
-) -> list[tuple[float, float]] | None:
-    """The best slots as (start_s, end_s) offsets from t0 (see the module docstring); None if none fits."""
-    n_steps = int(math.floor(horizon_s / step_s + 1e-9))
-    c = max(1, int(math.ceil(min_slot_s / step_s - 1e-9)))
-    max_slots = n_steps // c + 1
-    kw, idle_kw = power_w / 1000.0, idle_w / 1000.0
-    t_s = np.arange(n_steps + 1) * step_s
-    cell_gh = np.diff(cum.at(t_s))  # integral over each grid step
-    run_g = np.concatenate([[0.0], np.cumsum(kw * cell_gh)])  # run_g[k]: running from 0 to t_k
-    m_idx = np.arange(n_steps + 1)[:, None]
-    j_idx = np.arange(max_slots + 1)[None, :]
-    work_run = dur_s + (j_idx - 1) * pause_s - m_idx * step_s  # remaining in running[., m, j]
-    work_next = dur_s + j_idx * pause_s - m_idx * step_s  # length of the last slot begun from paused[., m, j]
-    run_ok = (work_run > _EPS_S) & (j_idx >= 1)
-    inf = np.inf
-    shape = (n_steps + 1, max_slots + 1)
-    running = np.full((n_steps + 1,) + shape, inf)
-    paused = np.full((n_steps + 1,) + shape, inf)
-    run_began = np.zeros((n_steps + 1,) + shape, dtype=bool)  # running[k] reached by beginning a slot
-    paused_by_pause = np.zeros((n_steps + 1,) + shape, dtype=bool)  # paused[k] reached by pausing
-    best: tuple[float, int, float, tuple] | None = None  # (g, slots, end_s, (kind, k, m, j))
+#: A finish found by the programme: (grams, slots, end_s, (kind, k, m, j)); less is better.
+_Finish = tuple[float, int, float, tuple[str, int, int, int]]
 
-    for k in range(n_steps + 1):
+
+class _Programme:
+    """The dynamic programme of the module docstring on one grid; :meth:`solve` runs it."""
+
+    def __init__(self, cum: _Cumulative, job: _Job, horizon_s: float, step_s: float) -> None:
+        self.cum, self.horizon_s = cum, horizon_s
+        dur_s, pause_s = job.duration.total_seconds(), job.pause_cost.total_seconds()
+        self.min_slot_s = job.min_slot.total_seconds()
+        self.n_steps = n_steps = int(math.floor(horizon_s / step_s + 1e-9))
+        self.c = c = max(1, int(math.ceil(self.min_slot_s / step_s - 1e-9)))
+        max_slots = n_steps // c + 1
+        self.kw, self.idle_kw = job.power_w / 1000.0, job.pause_idle_w / 1000.0
+        self.t_s = np.arange(n_steps + 1) * step_s
+        self.cell_gh = np.diff(cum.at(self.t_s))  # integral over each grid step
+        self.run_g = np.concatenate([[0.0], np.cumsum(self.kw * self.cell_gh)])  # running from 0 to t_k
+        m_idx = np.arange(n_steps + 1)[:, None]
+        self.j_idx = np.arange(max_slots + 1)[None, :]
+        self.work_run = dur_s + (self.j_idx - 1) * pause_s - m_idx * step_s  # remaining in running[., m, j]
+        self.work_next = (
+            dur_s + self.j_idx * pause_s - m_idx * step_s
+        )  # the last slot begun from paused[., m, j]
+        self.run_ok = (self.work_run > _EPS_S) & (self.j_idx >= 1)
+        self.shape = (n_steps + 1, max_slots + 1)
+        self.running = np.full((n_steps + 1, *self.shape), np.inf)
+        self.paused = np.full((n_steps + 1, *self.shape), np.inf)
+        self.run_began = np.zeros((n_steps + 1, *self.shape), dtype=bool)  # running[k] reached by beginning
+        self.paused_by_pause = np.zeros(
+            (n_steps + 1, *self.shape), dtype=bool
+        )  # paused[k] reached by pausing
+
+    def solve(self) -> list[tuple[float, float]] | None:
+        """The best slots as (start_s, end_s) offsets from t0; None if none fits."""
+        best: _Finish | None = None
+        for k in range(self.n_steps + 1):
+            self._advance(k)
+            best = self._finishes(k, best)
+        return None if best is None else self._backtrack(best[3])
+
+    def _advance(self, k: int) -> None:
+        """The states at ``t_k``: run one more step, begin a slot of ``c`` steps, wait, or pause."""
+        running, paused, c = self.running, self.paused, self.c
         if k >= 1:  # run one more step
-            running[k, 1:, :] = running[k - 1, :-1, :] + kw * cell_gh[k - 1]
+            running[k, 1:, :] = running[k - 1, :-1, :] + self.kw * self.cell_gh[k - 1]
         if k >= c:  # begin a slot of c steps
-            began = np.full(shape, inf)
-            began[c:, 1:] = paused[k - c, :-c, :-1] + (run_g[k] - run_g[k - c])
-            run_began[k] = began < running[k]
+            began = np.full(self.shape, np.inf)
+            began[c:, 1:] = paused[k - c, :-c, :-1] + (self.run_g[k] - self.run_g[k - c])
+            self.run_began[k] = began < running[k]
             running[k] = np.minimum(running[k], began)
-        running[k] = np.where(run_ok, running[k], inf)
+        running[k] = np.where(self.run_ok, running[k], np.inf)
         if k == 0:
             paused[0, 0, 0] = 0.0
         else:
-            wait_g = np.where(j_idx >= 1, idle_kw * cell_gh[k - 1], 0.0)
+            wait_g = np.where(self.j_idx >= 1, self.idle_kw * self.cell_gh[k - 1], 0.0)
             paused[k] = paused[k - 1] + wait_g
-        paused_by_pause[k] = running[k] < paused[k]
+        self.paused_by_pause[k] = running[k] < paused[k]
         paused[k] = np.minimum(paused[k], running[k])
-        best = _finish(best, "run", k, running[k], work_run, t_s[k], horizon_s, cum, kw, j_idx)
-        last_ok = (j_idx == 0) | (work_next >= min_slot_s - _EPS_S)
-        best = _finish(
-            best,
-            "new",
-            k,
-            np.where(last_ok, paused[k], inf),
-            work_next,
-            t_s[k],
-            horizon_s,
-            cum,
-            kw,
-            j_idx + 1,
-        )
-    if best is None:
-        return None
-    return _backtrack(best[3], running, paused, run_began, paused_by_pause, work_run, work_next, t_s, c)
+
+    def _finishes(self, k: int, best: _Finish | None) -> _Finish | None:
+        """``best``, or a better finish at ``t_k``: run the rest, or begin the last slot."""
+        t_k = float(self.t_s[k])
+        best = _finish(best, "run", k, self.running[k], self.work_run, t_k, self, self.j_idx)
+        last_ok = (self.j_idx == 0) | (self.work_next >= self.min_slot_s - _EPS_S)
+        began = np.where(last_ok, self.paused[k], np.inf)
+        return _finish(best, "new", k, began, self.work_next, t_k, self, self.j_idx + 1)
+
+    def _backtrack(self, state: tuple[str, int, int, int]) -> list[tuple[float, float]]:
+        """Slots (start_s, end_s) of the best path, walking the DP's choices back from its finish."""
+        kind, k, m, j = state
+        t_s, c = self.t_s, self.c
+        starts: list[float | None] = []
+        ends: list[float] = []
+        if kind == "new":
+            starts.append(float(t_s[k]))
+            ends.append(float(t_s[k] + self.work_next[m, j]))
+            where = ("paused", k, m, j)
+        else:
+            starts.append(None)
+            ends.append(float(t_s[k] + self.work_run[m, j]))
+            where = ("running", k, m, j)
+        while True:
+            phase, k, m, j = where
+            if phase == "running":
+                if self.run_began[k, m, j]:
+                    starts[-1] = float(t_s[k - c])
+                    where = ("paused", k - c, m - c, j - 1)
+                else:
+                    where = ("running", k - 1, m - 1, j)
+            else:
+                if j == 0:
+                    break
+                if self.paused_by_pause[k, m, j]:
+                    starts.append(None)
+                    ends.append(float(t_s[k]))
+                    where = ("running", k, m, j)
+                else:
+                    where = ("paused", k - 1, m, j)
+        return [(_started(a), b) for a, b in zip(reversed(starts), reversed(ends))]
+
+
+def _started(start_s: float | None) -> float:
+    """A backtracked slot's start (every slot's is found before the walk ends)."""
+    if start_s is None:
+        raise AssertionError("a slot without a start: the programme's choices are inconsistent")
+    return start_s
 
 
 def _finish(
-    best,
+    best: _Finish | None,
     kind: str,
     k: int,
     cost: np.ndarray,
     work: np.ndarray,
     t_k: float,
-    horizon_s: float,
-    cum: _Cumulative,
-    kw: float,
+    dp: _Programme,
     n_slots: np.ndarray,
-):
+) -> _Finish | None:
     """``best`` or a better finish from these states at ``t_k`` (the last slot runs ``work`` more)."""
+    horizon_s, cum, kw = dp.horizon_s, dp.cum, dp.kw
     ends = t_k + work
     ok = np.isfinite(cost) & (work > _EPS_S) & (ends <= horizon_s + _EPS_S)
     if not ok.any():
@@ -480,11 +547,11 @@ def _finish(
     ms, js = np.nonzero(tied)
     order = np.lexsort((ends[ms, js], slots[ms, js]))  # fewest slots, then earliest end
     m, j = int(ms[order[0]]), int(js[order[0]])
-    cand = (float(total[m, j]), int(slots[m, j]), float(ends[m, j]), (kind, k, m, j))
+    cand: _Finish = (float(total[m, j]), int(slots[m, j]), float(ends[m, j]), (kind, k, m, j))
     return cand if best is None or _better(cand, best) else best
 
 
-def _better(a: tuple, b: tuple) -> bool:
+def _better(a: _Finish, b: _Finish) -> bool:
     """Less emissions; within a relative TIE_REL_TOL: fewer slots, then an earlier end."""
     tol = TIE_REL_TOL * max(abs(a[0]), abs(b[0]), 1.0)
     if a[0] < b[0] - tol:
@@ -492,32 +559,3 @@ def _better(a: tuple, b: tuple) -> bool:
     if a[0] > b[0] + tol:
         return False
     return (a[1], a[2]) < (b[1], b[2])
-
-
-def _backtrack(state, running, paused, run_began, paused_by_pause, work_run, work_next, t_s, c):
-    """Slots (start_s, end_s) of the best path, walking the DP's choices back from its finish."""
-    kind, k, m, j = state
-    slots: list[list[float]] = []
-    if kind == "new":
-        slots.append([t_s[k], t_s[k] + work_next[m, j]])
-        where = ("paused", k, m, j)
-    else:
-        slots.append([None, t_s[k] + work_run[m, j]])
-        where = ("running", k, m, j)
-    while True:
-        phase, k, m, j = where
-        if phase == "running":
-            if run_began[k, m, j]:
-                slots[-1][0] = t_s[k - c]
-                where = ("paused", k - c, m - c, j - 1)
-            else:
-                where = ("running", k - 1, m - 1, j)
-        else:
-            if j == 0:
-                break
-            if paused_by_pause[k, m, j]:
-                slots.append([None, t_s[k]])
-                where = ("running", k, m, j)
-            else:
-                where = ("paused", k - 1, m, j)
-    return [(float(a), float(b)) for a, b in reversed(slots)]

@@ -53,6 +53,7 @@ __all__ = [
     "Plan",
     "PlanError",
     "carbon_aware_findings",
+    "check_align",
     "cross_check_optimal",
     "normalize_points",
     "pick_best",
@@ -135,7 +136,7 @@ def normalize_points(points: Iterable[IntensityPoint]) -> tuple[list[IntensityPo
 
 
 def window_mean(
-    points: Sequence[IntensityPoint], start: datetime, end: datetime, _starts: list | None = None
+    points: Sequence[IntensityPoint], start: datetime, end: datetime, _starts: list[datetime] | None = None
 ) -> float:
     """Mean intensity over ``[start, end)``: each point weighted by its overlap with the window.
 
@@ -293,12 +294,60 @@ def plan_best_start(
         ConfigError: a malformed duration.
     """
     dur = parse_duration(duration, "duration")
-    if align not in ("points", "window_start"):
-        raise ConfigError(f"align={align!r} is not known. Fix: use 'points' or 'window_start'.")
+    align = check_align(align)
     now = ensure_utc(now, "now") if now is not None else datetime.now(timezone.utc)
     points, notes = normalize_points(series.points)
     notes = list(series.notes) + notes
+    ws, we = _planning_window(window_start, window_end, now, notes)
+    eff_start, eff_end = _covered_window(points, ws, we, dur, series, notes)
+    cands = _candidate_starts(points, series, eff_start, eff_end - dur, align)
+    windows = _window_means(points, cands, dur)
+    best_s, best_m = pick_best(windows)
+    now_m = windows[0][1]
+    saving = now_m - best_m
+    return Plan(
+        duration=dur,
+        best_start=best_s,
+        best_end=best_s + dur,
+        best_mean_g_per_kwh=best_m,
+        now_start=eff_start,
+        now_mean_g_per_kwh=now_m,
+        saving_g_per_kwh=saving,
+        saving_pct=100.0 * saving / now_m if now_m > 0 else 0.0,
+        candidates=len(windows),
+        source=series.source,
+        region=series.region,
+        signal_type=series.signal_type,
+        kind=series.kind,
+        generated_at=ensure_utc(series.generated_at, "generated_at") if series.generated_at else None,
+        window_start=ws,
+        window_end=we,
+        align=align,
+        windows=windows,
+        points=tuple(points),
+        notes=tuple(notes),
+    )
 
+
+def _window_means(
+    points: Sequence[IntensityPoint], starts: list[datetime], dur: timedelta
+) -> tuple[tuple[datetime, float], ...]:
+    """Every candidate ``(start, mean over [start, start + dur))``, in the order given."""
+    point_starts = [p.start for p in points]
+    return tuple((s, window_mean(points, s, s + dur, point_starts)) for s in starts)
+
+
+def check_align(align: str) -> Align:
+    """``align`` as an :data:`Align`; ConfigError naming the two choices otherwise."""
+    if align == "points" or align == "window_start":
+        return align
+    raise ConfigError(f"align={align!r} is not known. Fix: use 'points' or 'window_start'.")
+
+
+def _planning_window(
+    window_start: datetime | None, window_end: datetime | None, now: datetime, notes: list[str]
+) -> tuple[datetime, datetime]:
+    """The asked window, checked, its start moved to ``now`` when in the past (noted)."""
     ws = ensure_utc(window_start, "window_start") if window_start is not None else now
     we = ensure_utc(window_end, "window_end") if window_end is not None else ws + DEFAULT_WINDOW
     if we <= now:
@@ -313,21 +362,31 @@ def plan_best_start(
     if ws < now:
         notes.append(f"window start {_iso(ws)} is in the past; planning from now ({_iso(now)}).")
         ws = now
+    return ws, we
 
+
+def _covered_window(
+    points: Sequence[IntensityPoint],
+    ws: datetime,
+    we: datetime,
+    dur: timedelta,
+    series: IntensitySeries,
+    notes: list[str],
+) -> tuple[datetime, datetime]:
+    """The part of ``[ws, we)`` the forecast covers; PlanError when the job does not fit in it."""
     f0, f1 = points[0].start, points[-1].end
     if ws >= f1:
         raise PlanError(
             f"the forecast ends at {_iso(f1)}, before the planning window starts ({_iso(ws)}). "
             "Fix: fetch a fresh forecast."
         )
-    eff_start = max(ws, f0)
+    eff_start, eff_end = max(ws, f0), min(we, f1)
     if eff_start > ws:
         notes.append(
             f"no intensity data covers the window start {_iso(ws)}: the forecast starts at {_iso(f0)}, "
             f"{format_duration(f0 - ws)} later; the 'run now' figures are for that earliest start with data, "
             "and delay_s counts the wait from the window start."
         )
-    eff_end = min(we, f1)
     if eff_end - eff_start < dur:
         horizon = f1 - eff_start
         if horizon < dur:
@@ -343,47 +402,27 @@ def plan_best_start(
         )
     if we > f1:
         notes.append(f"the window end {_iso(we)} is past the forecast's end; planning up to {_iso(f1)}.")
+    return eff_start, eff_end
 
-    last_start = eff_end - dur
+
+def _candidate_starts(
+    points: Sequence[IntensityPoint],
+    series: IntensitySeries,
+    eff_start: datetime,
+    last_start: datetime,
+    align: Align,
+) -> list[datetime]:
+    """The starts to compare: on point starts (``points``) or stepping from the start (``window_start``)."""
     if align == "points":
-        cands = [eff_start] + [p.start for p in points if eff_start < p.start <= last_start]
-    else:
-        step = series.resolution or (points[0].end - points[0].start)
-        step = points[0].end - points[0].start if step <= timedelta(0) else step
-        cands = []
-        s = eff_start
-        while s <= last_start:
-            cands.append(s)
-            s += step
-
-    starts = [p.start for p in points]
-    windows = tuple((s, window_mean(points, s, s + dur, starts)) for s in cands)
-    best_s, best_m = pick_best(windows)
-    now_m = windows[0][1]
-    saving = now_m - best_m
-    pct = 100.0 * saving / now_m if now_m > 0 else 0.0
-    return Plan(
-        duration=dur,
-        best_start=best_s,
-        best_end=best_s + dur,
-        best_mean_g_per_kwh=best_m,
-        now_start=eff_start,
-        now_mean_g_per_kwh=now_m,
-        saving_g_per_kwh=saving,
-        saving_pct=pct,
-        candidates=len(windows),
-        source=series.source,
-        region=series.region,
-        signal_type=series.signal_type,
-        kind=series.kind,
-        generated_at=ensure_utc(series.generated_at, "generated_at") if series.generated_at else None,
-        window_start=ws,
-        window_end=we,
-        align=align,
-        windows=windows,
-        points=tuple(points),
-        notes=tuple(notes),
-    )
+        return [eff_start] + [p.start for p in points if eff_start < p.start <= last_start]
+    step = series.resolution or (points[0].end - points[0].start)
+    step = points[0].end - points[0].start if step <= timedelta(0) else step
+    cands = []
+    s = eff_start
+    while s <= last_start:
+        cands.append(s)
+        s += step
+    return cands
 
 
 def pick_best(windows: Sequence[tuple[datetime, float]]) -> tuple[datetime, float]:
@@ -417,12 +456,7 @@ def cross_check_optimal(
     *means* should agree when both grids coincide, and ours is never worse when the SDK's
     start lies on our grid.
     """
-    opts = []
-    for o in sdk_optimal:
-        if isinstance(o, IntensityPoint):
-            opts.append((ensure_utc(o.start, "SDK optimal start"), float(o.g_per_kwh)))
-        else:
-            opts.append((ensure_utc(o[0], "SDK optimal start"), float(o[1])))
+    opts = sorted(_sdk_window(o) for o in sdk_optimal)
     result: dict[str, Any] = {
         "agrees": False,
         "our_best_start": _iso(plan.best_start),
@@ -435,7 +469,6 @@ def cross_check_optimal(
     if not opts:
         result["reason"] = "the SDK returned no optimalDataPoints."
         return result
-    opts.sort()
     s, v = opts[0]
     result["sdk_start"] = _iso(s)
     result["sdk_mean_g_per_kwh"] = v
@@ -445,24 +478,36 @@ def cross_check_optimal(
         result["reason"] = f"the SDK's window is outside the forecast used here: {exc}"
         return result
     result["our_mean_for_sdk_start_g_per_kwh"] = ours
-    tol = rel_tol * max(abs(v), 1.0)
-    problems = []
-    if abs(ours - v) > tol:
-        problems.append(
-            f"the SDK says {v:.6g} g/kWh for the window at {_iso(s)}, the forecast gives {ours:.6g}"
-        )
-    if abs(plan.best_mean_g_per_kwh - v) > tol:
-        problems.append(
-            f"best means differ: SDK {v:.6g} g/kWh at {_iso(s)}, planner {plan.best_mean_g_per_kwh:.6g} "
-            f"at {_iso(plan.best_start)}"
-        )
-    elif s != plan.best_start:
-        problems.append(
-            f"equal best means but different starts: SDK {_iso(s)}, planner {_iso(plan.best_start)}"
-        )
+    problems = _disagreements(plan, s, v, ours, rel_tol * max(abs(v), 1.0))
     result["agrees"] = not problems
     result["reason"] = "; ".join(problems) if problems else "same best window and mean."
     return result
+
+
+def _sdk_window(found: IntensityPoint | tuple[datetime, float]) -> tuple[datetime, float]:
+    """One SDK optimal window as ``(aware start, mean g/kWh)``."""
+    if isinstance(found, IntensityPoint):
+        return ensure_utc(found.start, "SDK optimal start"), float(found.g_per_kwh)
+    return ensure_utc(found[0], "SDK optimal start"), float(found[1])
+
+
+def _disagreements(plan: Plan, sdk_start: datetime, sdk_mean: float, ours: float, tol: float) -> list[str]:
+    """What differs between the SDK's best window and the planner's (empty: they agree)."""
+    problems = []
+    if abs(ours - sdk_mean) > tol:
+        problems.append(
+            f"the SDK says {sdk_mean:.6g} g/kWh for the window at {_iso(sdk_start)}, the forecast gives {ours:.6g}"
+        )
+    if abs(plan.best_mean_g_per_kwh - sdk_mean) > tol:
+        problems.append(
+            f"best means differ: SDK {sdk_mean:.6g} g/kWh at {_iso(sdk_start)}, planner "
+            f"{plan.best_mean_g_per_kwh:.6g} at {_iso(plan.best_start)}"
+        )
+    elif sdk_start != plan.best_start:
+        problems.append(
+            f"equal best means but different starts: SDK {_iso(sdk_start)}, planner {_iso(plan.best_start)}"
+        )
+    return problems
 
 
 def carbon_aware_findings(plan: Plan, energy_kwh: float, actual_start: datetime) -> dict[str, Any]:

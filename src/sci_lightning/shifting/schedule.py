@@ -1,6 +1,12 @@
-"""Acting on a carbon-aware plan before training: ``none``, ``report``, ``wait`` or ``slurm``.
+"""The schedule modes before training, in one dispatch: ``none``, ``report``, ``wait``, ``slurm``.
 
-Modes (config group ``schedule/``, schema :class:`sci_lightning.settings.ScheduleConfig`):
+:func:`before_training` chooses the mode (config group ``schedule/``, schema
+:class:`sci_lightning.settings.ScheduleConfig`) from one table, ``_MODES``; each mode is
+a short function here. The plan itself comes from :mod:`~sci_lightning.shifting.fetch`
+(the provider's forecast on the pure planner); what is printed or drawn, from
+:mod:`~sci_lightning.shifting.display`. ``schedule=interrupt`` trains in run slots, which
+needs Lightning: it is :func:`sci_lightning.app.schedule.plan_slots` with
+:class:`~sci_lightning.lightning.slot_schedule.SlotSchedule` (here it only reports).
 
 * ``none`` -- no forecast is fetched; training starts at once.
 * ``report`` -- plan, start now, and report what starting at the best time would have
@@ -10,8 +16,8 @@ Modes (config group ``schedule/``, schema :class:`sci_lightning.settings.Schedul
   a fresher forecast has been issued, never wait longer than ``max_wait``; Ctrl-C leaves
   cleanly (:class:`WaitCancelled`, a ``SystemExit`` with status 130: no traceback, no training).
 * ``slurm`` -- compute the plan's start as an ``sbatch --begin`` time
-  (:func:`slurm_begin_time`); a job already running can no longer be delayed, so it then
-  behaves like ``report``. See docs/carbon_aware.md for the submitit launcher recipe.
+  (:func:`~sci_lightning.shifting.slurm.slurm_begin_time`); a job already running can no
+  longer be delayed, so it then behaves like ``report``. See docs/carbon_aware.md for the submitit launcher recipe.
 
 The entry points (:func:`before_training`, :func:`plan_after_first_epoch`) take the
 ``schedule`` settings as a :class:`~sci_lightning.settings.ScheduleConfig`, a dict or an
@@ -28,38 +34,29 @@ tests never really sleep.
 from __future__ import annotations
 
 import logging
-import math
 import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, timezone
 from typing import Any, TextIO
 
-from sci_lightning.carbon.base import IntensityProvider, IntensitySeries, ensure_utc
+from sci_lightning.carbon.base import IntensityProvider, ensure_utc
 from sci_lightning.errors import ConfigError
 from sci_lightning.settings import ScheduleConfig, coerce
+from sci_lightning.shifting.display import countdown_line, utc_text
 from sci_lightning.shifting.durations import format_duration, parse_duration
+from sci_lightning.shifting.fetch import fetch_plan
 from sci_lightning.shifting.history import DurationEstimate
-from sci_lightning.shifting.planner import (
-    Plan,
-    PlanError,
-    carbon_aware_findings,
-    cross_check_optimal,
-    plan_best_start,
-)
+from sci_lightning.shifting.planner import Plan, PlanError, carbon_aware_findings, check_align
+from sci_lightning.shifting.slurm import slurm_begin_time
 
 __all__ = [
     "Clock",
     "ScheduleOutcome",
     "WaitCancelled",
     "before_training",
-    "fetch_interruptible_plan",
-    "fetch_plan",
     "plan_after_first_epoch",
-    "sdk_cross_check",
-    "slurm_begin_relative",
-    "slurm_begin_time",
     "system_clock",
     "wait_for_best_start",
 ]
@@ -67,6 +64,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+#: The ``schedule`` settings as the entry points take them (an OmegaConf node is a Mapping too).
+ScheduleSettings = ScheduleConfig | Mapping[str, Any]
+#: An intensity provider, or a zero-argument factory building it only when a mode needs it.
+ProviderSource = IntensityProvider | Callable[[], IntensityProvider] | None
 
 
 def system_clock() -> datetime:
@@ -130,311 +132,34 @@ class ScheduleOutcome:
         return out
 
 
-# --------------------------------------------------------------------------- planning from a provider
+# --------------------------------------------------------------------------- the dispatch
 
 
-def fetch_plan(
-    provider: IntensityProvider,
-    duration: timedelta,
-    *,
-    now: datetime,
-    window_start: datetime | None = None,
-    window_end: datetime | None = None,
-    window_h: float = 24.0,
-    align: str = "points",
-) -> tuple[Plan, dict[str, Any] | None]:
-    """Fetch the provider's forecast for the window and plan on it.
+@dataclass(frozen=True)
+class _ModeContext:
+    """What a mode needs besides the plan: the settings, the provider, the job and the clock."""
 
-    When the provider is the Carbon Aware SDK (it has ``forecast_with_optimal(start,
-    horizon, window_size_min)``), the SDK's own ``optimalDataPoints`` for the job length are
-    fetched too and cross-checked against this planner run on the SDK's grid (candidates
-    ``dataStartAt + k x resolution``). The second request is needed because the SDK replaces
-    ``forecastData`` by window averages when ``windowSize`` is given. The returned dict says
-    whether they agree; a disagreement is also logged and noted in the plan. A failing
-    cross-check request never fails the plan.
-    """
-    now = ensure_utc(now, "now").replace(microsecond=0)  # providers send whole-second times (SDK dataStartAt)
-    ws = ensure_utc(window_start, "window_start").replace(microsecond=0) if window_start else now
-    we = window_end or ws + timedelta(hours=window_h)
-    horizon = we - ws
-    series = provider.forecast(start=ws, horizon=horizon)
-    if not isinstance(series, IntensitySeries):
-        raise PlanError(
-            f"provider {getattr(provider, 'name', provider)!r} returned {type(series).__name__}, not a forecast."
-        )
-    plan = plan_best_start(series, duration, window_start=ws, window_end=we, now=now, align=align)  # type: ignore[arg-type]
-    check = None
-    sdk = getattr(provider, "forecast_with_optimal", None)
-    if sdk is None and series.kind != "fallback":  # a FallbackProvider whose primary (the SDK) answered
-        sdk = getattr(getattr(provider, "primary", None), "forecast_with_optimal", None)
-    if callable(sdk):
-        check = sdk_cross_check(sdk, series, duration, ws, we, now)
-        if check is not None and not check["agrees"]:
-            msg = f"Carbon Aware SDK cross-check disagrees: {check['reason']}"
-            log.warning(msg)
-            plan = _with_note(plan, msg)
-    return plan, check
-
-
-def fetch_interruptible_plan(
-    provider: IntensityProvider,
-    duration: timedelta,
-    *,
-    now: datetime,
-    deadline: timedelta | datetime,
-    min_slot: timedelta | str = "30m",
-    pause_cost: timedelta | str = "5m",
-    energy_kwh: float | None = None,
-    pause_idle_w: float = 0.0,
-) -> Any:
-    """Fetch the forecast from ``now`` to the deadline and plan the run slots on it.
-
-    ``deadline`` is a length from ``now`` or an absolute time (a resumed job keeps its own).
-    Returns an :class:`~sci_lightning.shifting.interruptible.InterruptiblePlan`; the plan CLI
-    (``interruptible=true``) and ``schedule=interrupt`` both plan through here.
-    """
-    from sci_lightning.shifting.interruptible import plan_interruptible
-
-    now = ensure_utc(now, "now").replace(microsecond=0)
-    horizon = deadline - now if isinstance(deadline, datetime) else deadline
-    if horizon <= timedelta(0):
-        raise PlanError(f"the deadline is {format_duration(-horizon) if horizon else '0s'} in the past.")
-    series = provider.forecast(start=now, horizon=horizon)
-    if not isinstance(series, IntensitySeries):
-        raise PlanError(
-            f"provider {getattr(provider, 'name', provider)!r} returned {type(series).__name__}, not a forecast."
-        )
-    return plan_interruptible(
-        series,
-        duration,
-        deadline=horizon,
-        min_slot=min_slot,
-        pause_cost=pause_cost,
-        energy_kwh=energy_kwh,
-        pause_idle_w=pause_idle_w,
-        now=now,
-    )
-
-
-def sdk_cross_check(
-    forecast_with_optimal: Callable[..., Any],
-    series: IntensitySeries,
-    duration: timedelta,
-    window_start: datetime,
-    window_end: datetime,
-    now: datetime,
-) -> dict[str, Any] | None:
-    """Ask the SDK for its optimal window of ``duration`` and compare with the planner on the SDK's grid.
-
-    Returns None when the duration is not whole minutes (the SDK's ``windowSize`` unit).
-    """
-    minutes = duration.total_seconds() / 60
-    if minutes != int(minutes):
-        return None
-    try:
-        _, optimal = forecast_with_optimal(
-            window_start, window_end - window_start, window_size_min=int(minutes)
-        )
-        sdk_grid = plan_best_start(
-            series, duration, window_start=window_start, window_end=window_end, now=now, align="window_start"
-        )
-    except Exception as exc:  # the cross-check is a bonus, never a failure
-        log.warning("Carbon Aware SDK cross-check skipped: %s", exc)
-        return {"agrees": False, "reason": f"cross-check not possible: {exc}"}
-    opts = []
-    for o in optimal or []:
-        if isinstance(o, dict):
-            opts.append((o["start"], float(o["g_per_kwh"])))
-        else:
-            opts.append(o)
-    out = cross_check_optimal(sdk_grid, opts)
-    out["grid"] = "window_start (the SDK's dataStartAt + k x resolution)"
-    return out
-
-
-def _with_note(plan: Plan, note: str) -> Plan:
-    from dataclasses import replace
-
-    return replace(plan, notes=tuple(plan.notes) + (note,))
-
-
-# --------------------------------------------------------------------------- slurm
-
-
-def slurm_begin_time(when: Plan | datetime, tz: tzinfo | str | None = None) -> str:
-    """``sbatch --begin`` value (``YYYY-MM-DDTHH:MM:SS``) for the plan's best start.
-
-    Slurm reads this in the *cluster's local time*, without a zone: the UTC start is
-    converted to ``tz`` (a tzinfo or IANA name such as ``"Europe/Berlin"``; default the
-    local zone of this machine, which is right when you submit from a login node of the
-    cluster). Rounded up to the whole second so the job never starts before the window.
-    """
-    ts = when.best_start if isinstance(when, Plan) else ensure_utc(when, "begin time")
-    if ts.microsecond:
-        ts = ts.replace(microsecond=0) + timedelta(seconds=1)
-    if isinstance(tz, str):
-        from zoneinfo import ZoneInfo
-
-        tz = ZoneInfo(tz)
-    local = ts.astimezone(tz) if tz is not None else ts.astimezone()
-    return local.strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def slurm_begin_relative(when: Plan | datetime, now: datetime) -> str:
-    """Zone-free alternative: ``now+<seconds>`` (sbatch's relative --begin form); ``now`` if due."""
-    ts = when.best_start if isinstance(when, Plan) else ensure_utc(when, "begin time")
-    delay_s = math.ceil((ts - ensure_utc(now, "now")).total_seconds())
-    return "now" if delay_s <= 0 else f"now+{delay_s}"
-
-
-# --------------------------------------------------------------------------- wait
-
-
-def _fmt_left(td: timedelta) -> str:
-    s = max(0, int(math.ceil(td.total_seconds())))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h:d}:{m:02d}:{sec:02d}"
-
-
-def _utc_text(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def wait_for_best_start(
-    plan: Plan,
-    replan: Callable[[datetime], Plan] | None,
-    *,
-    max_wait: timedelta,
-    replan_every: timedelta,
-    clock: Clock = system_clock,
-    sleep: Callable[[float], Any] = time.sleep,
-    stream: TextIO | None = None,
-    isatty: bool | None = None,
-    log_every: timedelta = timedelta(minutes=10),
-) -> ScheduleOutcome:
-    """Sleep until ``plan.best_start`` (at most ``max_wait``), re-planning as forecasts refresh.
-
-    ``replan(now)`` returns a new plan (it may raise; the old plan is then kept and the
-    fault logged once). A new plan is adopted when its forecast is fresher
-    (``generated_at`` later, or unknown). Raises :class:`WaitCancelled` on Ctrl-C.
-    """
-    stream = stream or sys.stderr
-    tty = bool(isatty if isatty is not None else getattr(stream, "isatty", lambda: False)())
-    t0 = clock()
-    deadline = t0 + max_wait
-    notes: list[str] = []
-    replans = 0
-    warned = False
-    next_replan = t0 + replan_every
-    next_log = t0
-
-    def target_of(p: Plan) -> tuple[datetime, str]:
-        if p.best_start > deadline:
-            return deadline, "max_wait"
-        return p.best_start, "best_start"
-
-    target, reason = target_of(plan)
-    if reason == "max_wait":
-        notes.append(
-            f"best start {_utc_text(plan.best_start)} is beyond max_wait ({format_duration(max_wait)}); "
-            f"starting at {_utc_text(deadline)} instead."
-        )
-    if target <= t0:
-        return ScheduleOutcome("wait", "already_best", plan, started_at=t0, notes=notes)
-    log.info(
-        "carbon-aware wait: best start %s (forecast mean %.1f g/kWh vs %.1f now, %.1f%% lower); waiting %s",
-        _utc_text(plan.best_start),
-        plan.best_mean_g_per_kwh,
-        plan.now_mean_g_per_kwh,
-        plan.saving_pct,
-        format_duration(target - t0),
-    )
-    try:
-        while True:
-            now = clock()
-            if now >= target:
-                break
-            if replan is not None and now >= next_replan:
-                next_replan = now + replan_every
-                try:
-                    new = replan(now)
-                except Exception as exc:  # a provider fault must not stop the job
-                    if not warned:
-                        log.warning("re-planning failed (%s); keeping the current plan.", exc)
-                        notes.append(f"re-planning failed at {_utc_text(now)}: {exc}")
-                        warned = True
-                    new = None
-                if new is not None and (
-                    new.generated_at is None
-                    or plan.generated_at is None
-                    or new.generated_at > plan.generated_at
-                ):
-                    plan = new
-                    replans += 1
-                    target, reason = target_of(plan)
-                    msg = (
-                        f"re-planned with the forecast of {_utc_text(plan.generated_at) if plan.generated_at else 'now'}: "
-                        f"best start {_utc_text(plan.best_start)} ({plan.best_mean_g_per_kwh:.1f} g/kWh)"
-                    )
-                    log.info(msg)
-                    notes.append(msg)
-                    continue
-            remaining = target - now
-            line = (
-                f"Waiting for the low-carbon start {_utc_text(target)} "
-                f"({plan.best_mean_g_per_kwh:.0f} vs {plan.now_mean_g_per_kwh:.0f} g/kWh now): "
-                f"{_fmt_left(remaining)} left (Ctrl-C to cancel)"
-            )
-            if tty:
-                stream.write("\r" + line + " ")
-                stream.flush()
-                tick = timedelta(seconds=1)
-            else:
-                if now >= next_log:
-                    log.info(line)
-                    next_log = now + log_every
-                tick = log_every
-            step = min(remaining, tick)
-            if replan is not None:
-                step = min(step, max(next_replan - now, timedelta(0)))
-            sleep(max(step.total_seconds(), 0.0))
-    except KeyboardInterrupt:
-        if tty:
-            stream.write("\n")
-        stream.write("Cancelled while waiting for the low-carbon start; training not started.\n")
-        stream.flush()
-        raise WaitCancelled() from None
-    if tty:
-        stream.write("\n")
-        stream.flush()
-    started = clock()
-    log.info("carbon-aware wait over (%s); starting training at %s", reason, _utc_text(started))
-    return ScheduleOutcome(
-        "wait",
-        reason,
-        plan,
-        started_at=started,
-        waited_s=(started - t0).total_seconds(),
-        replans=replans,
-        notes=notes,
-    )
-
-
-# --------------------------------------------------------------------------- entry points for training
+    schedule: ScheduleConfig
+    provider: IntensityProvider
+    duration: timedelta
+    window_end: datetime
+    clock: Clock
+    sleep: Callable[[float], object]
+    stream: TextIO | None
+    isatty: bool | None
 
 
 def before_training(
-    cfg: ScheduleConfig | Mapping[str, Any] | Any,
-    provider: IntensityProvider | Callable[[], IntensityProvider] | None,
+    cfg: ScheduleSettings,
+    provider: ProviderSource,
     *,
     duration: DurationEstimate | timedelta | str | None,
     clock: Clock = system_clock,
-    sleep: Callable[[float], Any] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
     stream: TextIO | None = None,
     isatty: bool | None = None,
 ) -> ScheduleOutcome:
-    """Run the configured schedule mode before ``Trainer.fit``.
+    """Run the configured schedule mode before ``Trainer.fit``: plan, then the mode of ``_MODES``.
 
     Args:
         cfg: the ``schedule`` settings: a :class:`~sci_lightning.settings.ScheduleConfig`,
@@ -462,25 +187,91 @@ def before_training(
         window_end = min(window_end, now + max_wait + dur)
     try:
         prov = _provider_of(provider)
-        plan, check = fetch_plan(prov, dur, now=now, window_end=window_end, align=schedule.align)
+        plan, check = fetch_plan(prov, dur, now=now, window_end=window_end, align=check_align(schedule.align))
     except ConfigError:
         raise
     except Exception as exc:  # provider faults and unusable forecasts: start now, say why
         return _planning_failed(
             schedule.mode, f"carbon-aware planning failed, starting now: {exc}", clock(), dsource
         )
-    if schedule.mode != "wait":
-        out = _start_now(schedule.mode, plan, clock())
-    else:
-        out = _wait_then_start(schedule, prov, plan, dur, window_end, clock, sleep, stream, isatty)
+    context = _ModeContext(schedule, prov, dur, window_end, clock, sleep, stream, isatty)
+    out = _MODES[schedule.mode](plan, context)
     out.duration_source = dsource
     out.sdk_cross_check = check
     return out
 
 
+def _report(plan: Plan, ctx: _ModeContext) -> ScheduleOutcome:
+    """``report``: start at once and keep the plan for the report."""
+    out = ScheduleOutcome(ctx.schedule.mode, "no_shift", plan, started_at=ctx.clock())
+    _log_plan(ctx.schedule.mode, plan)
+    return out
+
+
+def _slurm(plan: Plan, ctx: _ModeContext) -> ScheduleOutcome:
+    """``slurm``: a running job cannot be delayed: report, and say the ``--begin`` to submit with."""
+    out = ScheduleOutcome("slurm", "no_shift", plan, started_at=ctx.clock())
+    out.slurm_begin = slurm_begin_time(plan)
+    out.notes.append(
+        f"slurm: a running job cannot be delayed; submit with --begin={out.slurm_begin} "
+        "(hydra.launcher.additional_parameters.begin) to start at the best time."
+    )
+    _log_plan("slurm", plan)
+    return out
+
+
+def _wait(plan: Plan, ctx: _ModeContext) -> ScheduleOutcome:
+    """``wait``: sleep until the best start, re-planning on the same provider and window end."""
+    schedule = ctx.schedule
+
+    def replan(at: datetime) -> Plan:
+        new, _ = fetch_plan(
+            ctx.provider,
+            ctx.duration,
+            now=at,
+            window_start=at,
+            window_end=ctx.window_end,
+            align=check_align(schedule.align),
+        )
+        return new
+
+    return wait_for_best_start(
+        plan,
+        replan,
+        max_wait=parse_duration(schedule.max_wait, "schedule.max_wait"),
+        replan_every=parse_duration(schedule.replan_every, "schedule.replan_every"),
+        log_every=parse_duration(schedule.log_every, "schedule.log_every"),
+        clock=ctx.clock,
+        sleep=ctx.sleep,
+        stream=ctx.stream,
+        isatty=ctx.isatty,
+    )
+
+
+#: Mode -> what it does with the plan (``none`` never plans; ``interrupt`` is planned in slots
+#: by :mod:`sci_lightning.app.schedule`, so here it only reports).
+_MODES: dict[str, Callable[[Plan, _ModeContext], ScheduleOutcome]] = {
+    "report": _report,
+    "slurm": _slurm,
+    "wait": _wait,
+    "interrupt": _report,
+}
+
+
+def _log_plan(mode: str, plan: Plan) -> None:
+    log.info(
+        "carbon-aware %s: best start %s (%.1f g/kWh) vs now %.1f g/kWh: %.1f%% lower",
+        mode,
+        utc_text(plan.best_start),
+        plan.best_mean_g_per_kwh,
+        plan.now_mean_g_per_kwh,
+        plan.saving_pct,
+    )
+
+
 def plan_after_first_epoch(
-    cfg: ScheduleConfig | Mapping[str, Any] | Any,
-    provider: IntensityProvider | Callable[[], IntensityProvider] | None,
+    cfg: ScheduleSettings,
+    provider: ProviderSource,
     *,
     actual_start: datetime,
     duration: DurationEstimate | timedelta,
@@ -503,7 +294,7 @@ def plan_after_first_epoch(
             now=actual_start,
             window_start=actual_start,
             window_end=actual_start + timedelta(hours=schedule.window_h),
-            align=schedule.align,
+            align=check_align(schedule.align),
         )
     except ConfigError:
         raise
@@ -531,7 +322,7 @@ def _duration_and_source(
     return parse_duration(duration, what), source
 
 
-def _provider_of(provider: IntensityProvider | Callable[[], IntensityProvider] | None) -> IntensityProvider:
+def _provider_of(provider: ProviderSource) -> IntensityProvider:
     """The provider itself, or built by its factory; PlanError when there is none."""
     prov = provider() if callable(provider) and not isinstance(provider, IntensityProvider) else provider
     if prov is None:
@@ -556,51 +347,152 @@ def _planning_failed(mode: str, msg: str, started_at: datetime, duration_source:
     )
 
 
-def _start_now(mode: str, plan: Plan, now: datetime) -> ScheduleOutcome:
-    """``report`` / ``slurm``: start at once and keep the plan for the report."""
-    out = ScheduleOutcome(mode, "no_shift", plan, started_at=now)
-    if mode == "slurm":
-        out.slurm_begin = slurm_begin_time(plan)
-        out.notes.append(
-            f"slurm: a running job cannot be delayed; submit with --begin={out.slurm_begin} "
-            "(hydra.launcher.additional_parameters.begin) to start at the best time."
+# --------------------------------------------------------------------------- wait
+
+
+def wait_for_best_start(
+    plan: Plan,
+    replan: Callable[[datetime], Plan] | None,
+    *,
+    max_wait: timedelta,
+    replan_every: timedelta,
+    clock: Clock = system_clock,
+    sleep: Callable[[float], object] = time.sleep,
+    stream: TextIO | None = None,
+    isatty: bool | None = None,
+    log_every: timedelta = timedelta(minutes=10),
+) -> ScheduleOutcome:
+    """Sleep until ``plan.best_start`` (at most ``max_wait``), re-planning as forecasts refresh.
+
+    ``replan(now)`` returns a new plan (it may raise; the old plan is then kept and the
+    fault logged once). A new plan is adopted when its forecast is fresher
+    (``generated_at`` later, or unknown). Raises :class:`WaitCancelled` on Ctrl-C.
+    """
+    t0 = clock()
+    deadline = t0 + max_wait
+    target, reason = _target(plan, deadline)
+    notes: list[str] = []
+    if reason == "max_wait":
+        notes.append(
+            f"best start {utc_text(plan.best_start)} is beyond max_wait ({format_duration(max_wait)}); "
+            f"starting at {utc_text(deadline)} instead."
         )
+    if target <= t0:
+        return ScheduleOutcome("wait", "already_best", plan, started_at=t0, notes=notes)
     log.info(
-        "carbon-aware %s: best start %s (%.1f g/kWh) vs now %.1f g/kWh: %.1f%% lower",
-        mode,
-        _utc_text(plan.best_start),
+        "carbon-aware wait: best start %s (forecast mean %.1f g/kWh vs %.1f now, %.1f%% lower); waiting %s",
+        utc_text(plan.best_start),
         plan.best_mean_g_per_kwh,
         plan.now_mean_g_per_kwh,
         plan.saving_pct,
+        format_duration(target - t0),
     )
-    return out
+    replans = _Replanner(replan, replan_every, t0, notes)
+    countdown = _Countdown(stream, isatty, log_every, t0)
+    try:
+        while (now := clock()) < target:
+            fresher = replans.fresher(now, plan)
+            if fresher is not None:
+                plan = fresher
+                target, reason = _target(plan, deadline)
+                continue
+            tick = countdown.show(countdown_line(plan, target, target - now), now)
+            sleep(max(replans.cap(min(target - now, tick), now).total_seconds(), 0.0))
+    except KeyboardInterrupt:
+        countdown.cancelled()
+        raise WaitCancelled() from None
+    countdown.done()
+    started = clock()
+    log.info("carbon-aware wait over (%s); starting training at %s", reason, utc_text(started))
+    waited_s = (started - t0).total_seconds()
+    return ScheduleOutcome(
+        "wait", reason, plan, started_at=started, waited_s=waited_s, replans=replans.count, notes=notes
+    )
 
 
-def _wait_then_start(
-    schedule: ScheduleConfig,
-    prov: IntensityProvider,
-    plan: Plan,
-    dur: timedelta,
-    window_end: datetime,
-    clock: Clock,
-    sleep: Callable[[float], Any],
-    stream: TextIO | None,
-    isatty: bool | None,
-) -> ScheduleOutcome:
-    """``wait``: sleep until the best start, re-planning on the same provider and window end."""
+def _target(plan: Plan, deadline: datetime) -> tuple[datetime, str]:
+    """When the wait ends and why: the plan's best start, or ``deadline`` (max_wait) if that is earlier."""
+    if plan.best_start > deadline:
+        return deadline, "max_wait"
+    return plan.best_start, "best_start"
 
-    def replan(at: datetime) -> Plan:
-        new, _ = fetch_plan(prov, dur, now=at, window_start=at, window_end=window_end, align=schedule.align)
+
+class _Replanner:
+    """The wait's re-planning: every ``every``, a new plan when its forecast is fresher.
+
+    A failing ``replan`` keeps the current plan; the first fault is logged and noted.
+    """
+
+    def __init__(
+        self, replan: Callable[[datetime], Plan] | None, every: timedelta, t0: datetime, notes: list[str]
+    ) -> None:
+        self.replan, self.every, self.notes = replan, every, notes
+        self.next_at = t0 + every
+        self.count = 0
+        self._warned = False
+
+    def fresher(self, now: datetime, plan: Plan) -> Plan | None:
+        """A plan on a fresher forecast when one is due and issued (counted and noted), else None."""
+        if self.replan is None or now < self.next_at:
+            return None
+        self.next_at = now + self.every
+        try:
+            new = self.replan(now)
+        except Exception as exc:  # a provider fault must not stop the job
+            if not self._warned:
+                log.warning("re-planning failed (%s); keeping the current plan.", exc)
+                self.notes.append(f"re-planning failed at {utc_text(now)}: {exc}")
+                self._warned = True
+            return None
+        if not (
+            new.generated_at is None or plan.generated_at is None or new.generated_at > plan.generated_at
+        ):
+            return None
+        self.count += 1
+        issued = utc_text(new.generated_at) if new.generated_at else "now"
+        msg = (
+            f"re-planned with the forecast of {issued}: "
+            f"best start {utc_text(new.best_start)} ({new.best_mean_g_per_kwh:.1f} g/kWh)"
+        )
+        log.info(msg)
+        self.notes.append(msg)
         return new
 
-    return wait_for_best_start(
-        plan,
-        replan,
-        max_wait=parse_duration(schedule.max_wait, "schedule.max_wait"),
-        replan_every=parse_duration(schedule.replan_every, "schedule.replan_every"),
-        log_every=parse_duration(schedule.log_every, "schedule.log_every"),
-        clock=clock,
-        sleep=sleep,
-        stream=stream,
-        isatty=isatty,
-    )
+    def cap(self, step: timedelta, now: datetime) -> timedelta:
+        """``step``, shortened so that the next re-plan is not slept past."""
+        if self.replan is None:
+            return step
+        return min(step, max(self.next_at - now, timedelta(0)))
+
+
+class _Countdown:
+    """The wait's display: one updating line on a terminal, else a log line every ``log_every``."""
+
+    def __init__(
+        self, stream: TextIO | None, isatty: bool | None, log_every: timedelta, t0: datetime
+    ) -> None:
+        self.stream: TextIO = stream or sys.stderr
+        self.tty = bool(isatty if isatty is not None else getattr(self.stream, "isatty", lambda: False)())
+        self.log_every, self.next_log = log_every, t0
+
+    def show(self, line: str, now: datetime) -> timedelta:
+        """Show ``line``; returns how long until the display wants to be updated."""
+        if self.tty:
+            self.stream.write("\r" + line + " ")
+            self.stream.flush()
+            return timedelta(seconds=1)
+        if now >= self.next_log:
+            log.info(line)
+            self.next_log = now + self.log_every
+        return self.log_every
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def cancelled(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+        self.stream.write("Cancelled while waiting for the low-carbon start; training not started.\n")
+        self.stream.flush()

@@ -1,4 +1,9 @@
-"""The phases of a run and the process-wide handling of SIGINT, SIGTERM and SIGUSR1.
+"""Signal handling, in one place: the process-wide handling of SIGINT, SIGTERM and SIGUSR1
+through the phases of a run.
+
+This module imports no Lightning, so the CLI installs it first thing; the fit's side
+(the phase moved by the fit's hooks, how the fit ended) is the callback
+:class:`~sci_lightning.lightning.signal_guard.SignalGuard`, which calls the functions here.
 
 A signal ends the run in every phase: :func:`install_process_signals` (called by
 ``python -m sci_lightning`` first thing, and by :func:`sci_lightning.app.train.run`)
@@ -25,10 +30,14 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lightning.pytorch import Trainer
 
 __all__ = [
     "PAUSE_AT_ENV",
@@ -36,14 +45,16 @@ __all__ = [
     "PHASES",
     "SignalInterrupt",
     "begin_run",
+    "current_phase",
     "deferred_signal",
     "enter_phase",
+    "exit_on_next_signal",
     "hold_after_signal",
     "install_process_signals",
+    "last_fit_signal",
     "phase_reached",
+    "watch_fit",
 ]
-
-_received: list[str] = []  # signal names received by this process while fitting (signals are per process)
 
 #: The phases of a run, in order (``run_summary.json`` says which one a signal reached).
 PHASES = ("setup", "data", "sanity check", "training", "validation", "reporting")
@@ -78,7 +89,7 @@ class _ProcessState:
     phase: str = "setup"
     signal: str | None = None  # the first stopping signal received
     signal_phase: str | None = None  # the phase it arrived in
-    trainer: Any = None  # set while a fit runs (SIGUSR1 raises Lightning's SIGTERM flag)
+    trainer: Trainer | None = None  # set while a fit runs (SIGUSR1 raises Lightning's SIGTERM flag)
     paused: set[str] = field(default_factory=set)
 
 
@@ -91,6 +102,28 @@ def _exit_now(signum: int, frame: FrameType | None) -> None:
     os._exit(128 + signum)
 
 
+def current_phase() -> str:
+    """The phase the run is in now (one of :data:`PHASES`)."""
+    return _state.phase
+
+
+def watch_fit(trainer: Trainer) -> None:
+    """A fit begins: forget the signals of an earlier fit; SIGUSR1 and SIGTERM now stop ``trainer``."""
+    _received.clear()
+    _state.trainer = trainer
+
+
+def last_fit_signal() -> str | None:
+    """The name of the last stopping signal received since :func:`watch_fit` (``None``: none)."""
+    return _received[-1] if _received else None
+
+
+def exit_on_next_signal() -> None:
+    """From now on, a SIGINT or SIGTERM ends the process at once (``os._exit(128 + signal)``)."""
+    _set(signal.SIGINT, _exit_now)
+    _set(signal.SIGTERM, _exit_now)
+
+
 def phase_reached() -> str:
     """The phase the run was in when the stopping signal came (else the current phase)."""
     return _state.signal_phase or _state.phase
@@ -101,7 +134,7 @@ def deferred_signal() -> str | None:
     return _state.signal
 
 
-def enter_phase(phase: str, trainer: Any = None) -> None:
+def enter_phase(phase: str, trainer: Trainer | None = None) -> None:
     """The run is now in ``phase`` (one of :data:`PHASES`); pauses there when a test asks."""
     _state.phase = phase
     if trainer is not None:
@@ -189,7 +222,7 @@ def _stop_at_next_batch(name: str) -> bool:
     return True
 
 
-def _set(signum: int, handler: Any) -> bool:
+def _set(signum: int, handler: Callable[[int, FrameType | None], None]) -> bool:
     try:
         signal.signal(signum, handler)
     except (ValueError, OSError):  # not the main thread, or not allowed here

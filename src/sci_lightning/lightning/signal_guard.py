@@ -1,4 +1,5 @@
-"""How a fit ended (completed, interrupted by a signal, failed), and the signal handling around it.
+"""SignalGuard, the fit's side of :mod:`~sci_lightning.lightning.signals`, and how a fit ended
+(:class:`RunEnd`: completed, interrupted by a signal, failed).
 
 Lightning turns SIGINT into ``KeyboardInterrupt`` (it then calls ``on_exception``, sets
 SIGINT to ``SIG_IGN`` and ``sys.exit(1)``), and SIGTERM into ``trainer.received_sigterm``
@@ -15,9 +16,10 @@ and a ``SIGTERMException`` at the next step boundary. :class:`SignalGuard` adds:
 
 Lightning restores every handler it found when the fit ends (``teardown``).
 
-Outside the fit, too, a signal ends the run: see :mod:`sci_lightning.lightning.phases`
-(the process-wide handlers and the run's phases; they import no Lightning, so the CLI
-installs them first thing).
+Outside the fit, too, a signal ends the run: the handlers themselves are process-wide, in
+:mod:`sci_lightning.lightning.signals` (the one home of signal handling; it imports no
+Lightning, so the CLI installs it first thing); this module moves their phase through the
+fit and records the end.
 """
 
 from __future__ import annotations
@@ -30,41 +32,20 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from typing_extensions import override
 
-from sci_lightning.lightning.phases import (
-    PAUSE_AT_ENV,
-    PAUSE_FILE_ENV,
-    PHASES,
-    SignalInterrupt,
-    _exit_now,
-    _received,
-    _set,
-    _state,
-    begin_run,
-    deferred_signal,
+from sci_lightning.lightning.signals import (
+    current_phase,
     enter_phase,
+    exit_on_next_signal,
     hold_after_signal,
-    install_process_signals,
-    phase_reached,
+    last_fit_signal,
+    watch_fit,
 )
 from sci_lightning.redaction import redact
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
-__all__ = [
-    "PAUSE_AT_ENV",
-    "PAUSE_FILE_ENV",
-    "PHASES",
-    "RunEnd",
-    "SignalGuard",
-    "SignalInterrupt",
-    "begin_run",
-    "deferred_signal",
-    "enter_phase",
-    "install_process_signals",
-    "phase_reached",
-    "run_end",
-]
+__all__ = ["RunEnd", "SignalGuard", "run_end"]
 
 
 @dataclass(frozen=True)
@@ -99,14 +80,15 @@ def run_end(exception: BaseException | None) -> RunEnd:
     if isinstance(exception, KeyboardInterrupt):
         return RunEnd("interrupted", getattr(exception, "signal_name", "SIGINT"))
     if isinstance(exception, SIGTERMException):
-        return RunEnd("interrupted", _received[-1] if _received else "SIGTERM")
+        return RunEnd("interrupted", last_fit_signal() or "SIGTERM")
     return RunEnd("failed", error=redact(f"{type(exception).__name__}: {exception}")[:2000])
 
 
 class SignalGuard(Callback):
     """Moves the run's phase through the fit (:func:`enter_phase`) and records how it ended.
 
-    The signals themselves are handled process-wide (:func:`install_process_signals`, which
+    The signals themselves are handled process-wide
+    (:func:`~sci_lightning.lightning.signals.install_process_signals`, which
     ``sci_lightning.app.train.run`` calls): SIGUSR1 stops like SIGTERM, a second signal
     exits at once. ``end`` is the :class:`RunEnd` of the last fit (``None`` while it runs).
     """
@@ -116,9 +98,8 @@ class SignalGuard(Callback):
 
     @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        _received.clear()
+        watch_fit(trainer)
         self.end = None
-        _state.trainer = trainer
 
     @override
     def on_sanity_check_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -136,7 +117,7 @@ class SignalGuard(Callback):
 
     @override
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not trainer.sanity_checking and _state.phase == "validation":
+        if not trainer.sanity_checking and current_phase() == "validation":
             enter_phase("training", trainer)
 
     @override
@@ -150,6 +131,5 @@ class SignalGuard(Callback):
         """Record the end; while the part's files are written, a second signal exits at once."""
         self.end = run_end(exception)
         if self.end.status == "interrupted":
-            _set(signal.SIGINT, _exit_now)
-            _set(signal.SIGTERM, _exit_now)
+            exit_on_next_signal()
             hold_after_signal()
