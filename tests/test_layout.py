@@ -120,7 +120,7 @@ API_DOC = REPO / "docs" / "api.md"
 MAX_TOP_LEVEL = 20
 #: Issue 26: packages that still define their own ``__getattr__`` instead of ``_lazy.lazy_getattr``
 #: (owned by another helper during the session); remove each once it uses the helper.
-OWN_GETATTR_PENDING = {"sci_lightning.shifting"}
+OWN_GETATTR_PENDING: set[str] = set()
 #: Issue 26: internal modules whose __all__ still names things nothing else uses (owned by other
 #: helpers during the session, some only on their branches yet); trim each __all__ and remove it from here.
 ALL_NOT_YET_TRIMMED = {
@@ -296,14 +296,7 @@ MAX_FUNCTION_LINES = 60
 # Today's longer functions, each being split by the helper that owns its file (issue 26 item 2);
 # an entry must go as soon as its function fits (test_long_function_allowlist_is_current), so
 # this list only shrinks. module path (under src/sci_lightning) :: qualified name -> owner.
-LONG_FUNCTIONS_BEING_SPLIT = {
-    "shifting/planner.py::plan_best_start": "sched",
-    "shifting/planner.py::cross_check_optimal": "sched",
-    "shifting/schedule.py::wait_for_best_start": "sched",
-    "shifting/interruptible.py::plan_interruptible": "sched",
-    "shifting/interruptible.py::_solve": "sched",
-    "app/interrupt.py::plan_slots": "sched",
-}
+LONG_FUNCTIONS_BEING_SPLIT = {}
 
 
 def _lengths_in(tree: ast.AST, where: str) -> dict[str, int]:

@@ -379,8 +379,8 @@ def build_training_parts(
     callback, so its ``slots`` block is final when the report is written."""
     from sci_lightning.lightning.checkpointing import SettingsRecord, checkpoint_callbacks
     from sci_lightning.lightning.distributed import ReleaseProcessGroup
-    from sci_lightning.lightning.signal_guard import SignalGuard
     from sci_lightning.lightning.run_stats import RunStats
+    from sci_lightning.lightning.signal_guard import SignalGuard
     from sci_lightning.lightning.work_counter import WorkCounter
 
     parts = TrainingParts(stats=RunStats(), guard=SignalGuard())

@@ -40,10 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PAUSED_EXIT_CODE",
-    "ScheduleStart",
     "SlotsStart",
     "check_interrupt_settings",
-    "plan_slots",
     "schedule_before_fit",
 ]
 

@@ -31,9 +31,9 @@ from sci_lightning.energy import (
 from sci_lightning.energy.reduce import reduce_measurements
 from sci_lightning.errors import ConfigError
 from sci_lightning.fileio import atomic_write_json
-from sci_lightning.lightning.signal_guard import RunEnd, run_end
 from sci_lightning.lightning.parts import adopt_previous, part_notes, part_record, unknown_part
 from sci_lightning.lightning.publish import publish, run_results
+from sci_lightning.lightning.signal_guard import RunEnd, run_end
 from sci_lightning.lightning.spawn_results import register, send_home
 from sci_lightning.lightning.trainer_counts import (
     batch_size,

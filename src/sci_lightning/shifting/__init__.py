@@ -20,8 +20,9 @@ None of them imports torch or Lightning.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sci_lightning._lazy import lazy_getattr
 
 if TYPE_CHECKING:  # what the lazy names below are, for type checkers and editors
     from sci_lightning.shifting.durations import format_duration, parse_duration
@@ -61,10 +62,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sci_lightning.shifting' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
