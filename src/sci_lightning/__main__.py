@@ -72,7 +72,7 @@ def _remove_refused_run_folder() -> None:
 
     from hydra.core.hydra_config import HydraConfig
 
-    from sci_lightning.app.builders import RUN_LOCK_TARGET
+    from sci_lightning.app.preflight import RUN_LOCK_TARGET
     from sci_lightning.fileio import holds_lock, lock_path
 
     try:
@@ -147,11 +147,14 @@ def _interrupted(exc: BaseException) -> int:
 @hydra.main(version_base="1.3", config_path="pkg://sci_lightning.conf", config_name="config")
 def _app(cfg: DictConfig) -> float | None:
     from sci_lightning.app.noise import one_handler_per_message
-    from sci_lightning.app.train import run
+    from sci_lightning.app.preflight import preflight
 
     one_handler_per_message()  # Hydra's root handler prints Lightning's INFO lines; Lightning's own would again
 
     try:
+        preflight(cfg)  # a value that cannot work is refused before torch is imported
+        from sci_lightning.app.train import run
+
         return run(cfg)
     except SciLightningError as exc:
         _user_error(exc)

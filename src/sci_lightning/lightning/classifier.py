@@ -149,6 +149,10 @@ class ImageClassifier(L.LightningModule):
     (``self.model.get_classifier()``) that the image path ends in -- so a head trained
     on features is the head of an ordinary image classifier: its checkpoint loads and
     predicts on images as usual.
+
+    ``example_input_array`` is one zero image of ``image_size``: Lightning's model summary
+    runs it (no gradient) to give each layer's input and output sizes and the forward FLOPs
+    of one image.
     """
 
     @classmethod
@@ -204,6 +208,8 @@ class ImageClassifier(L.LightningModule):
                 p.requires_grad = id(p) in head
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        # one image: Lightning's model summary runs it to give each layer's sizes and FLOPs
+        self.example_input_array = torch.zeros(1, 3, image_size, image_size)
         top5 = min(5, num_classes)
         self.train_acc = MulticlassAccuracy(num_classes=num_classes, top_k=1, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes=num_classes, top_k=1, average="micro")
