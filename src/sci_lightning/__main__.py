@@ -14,11 +14,12 @@ import os
 import sys
 import traceback
 
-from sci_lightning.lightning.phases import install_process_signals
-
 # From here to the exit, SIGINT/SIGTERM/SIGUSR1 end the run with 128 + signal (never ignored),
-# before Hydra, torch and Lightning are even imported.
-if __name__ == "__main__":
+# before Hydra, torch and Lightning are even imported; not for help, which runs nothing (and so
+# does not import the sci_lightning.lightning package, with jsonargparse).
+if __name__ == "__main__" and not {"--help", "-h", "--hydra-help"}.intersection(sys.argv[1:]):
+    from sci_lightning.lightning.phases import install_process_signals
+
     install_process_signals()
 
 import hydra
@@ -224,7 +225,10 @@ def _failed_sweep_jobs() -> list[str]:
 
 
 def main() -> None:
-    install_process_signals()
+    if not {"--help", "-h", "--hydra-help"}.intersection(sys.argv[1:]):  # as at the top
+        from sci_lightning.lightning.phases import install_process_signals
+
+        install_process_signals()
     try:
         _main(sys.argv[1:])
     except KeyboardInterrupt as exc:  # a signal before (or between) the runs' own handling
