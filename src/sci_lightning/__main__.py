@@ -150,12 +150,13 @@ def _app(cfg: DictConfig) -> float | None:
     from sci_lightning.app.noise import one_handler_per_message
     from sci_lightning.app.preflight import preflight
 
-    one_handler_per_message()  # Hydra's root handler prints Lightning's INFO lines; Lightning's own would again
-
     try:
         preflight(cfg)  # a value that cannot work is refused before torch is imported
         from sci_lightning.app.train import run
 
+        # after Lightning's import, which adds its console handler: Hydra's root handler prints
+        # Lightning's INFO lines, Lightning's own would print them again
+        one_handler_per_message()
         return run(cfg)
     except SciLightningError as exc:
         _user_error(exc)
