@@ -42,7 +42,7 @@ def test_quickstart_is_small_and_offline(compose):
     cfg = compose(["experiment=quickstart"])
     assert cfg.data.name == "synthetic"
     assert cfg.trainer.accelerator == "cpu"
-    assert cfg.trainer.max_epochs == 2
+    assert cfg.trainer.max_epochs == 4 and cfg.trainer.limit_train_batches == 8  # 32 steps
     assert cfg.model.image_size >= 75  # inception_v3's minimum
 
 

@@ -14,11 +14,12 @@ import os
 import sys
 import traceback
 
-from sci_lightning.lightning.signals import install_process_signals
-
 # From here to the exit, SIGINT/SIGTERM/SIGUSR1 end the run with 128 + signal (never ignored),
-# before Hydra, torch and Lightning are even imported.
-if __name__ == "__main__":
+# before Hydra, torch and Lightning are even imported; not for help, which runs nothing (and so
+# does not import the sci_lightning.lightning package, with jsonargparse).
+if __name__ == "__main__" and not {"--help", "-h", "--hydra-help"}.intersection(sys.argv[1:]):
+    from sci_lightning.lightning.signals import install_process_signals
+
     install_process_signals()
 
 import hydra
@@ -72,7 +73,7 @@ def _remove_refused_run_folder() -> None:
 
     from hydra.core.hydra_config import HydraConfig
 
-    from sci_lightning.app.builders import RUN_LOCK_TARGET
+    from sci_lightning.app.preflight import RUN_LOCK_TARGET
     from sci_lightning.fileio import holds_lock, lock_path
 
     try:
@@ -147,11 +148,15 @@ def _interrupted(exc: BaseException) -> int:
 @hydra.main(version_base="1.3", config_path="pkg://sci_lightning.conf", config_name="config")
 def _app(cfg: DictConfig) -> float | None:
     from sci_lightning.app.noise import one_handler_per_message
-    from sci_lightning.app.train import run
-
-    one_handler_per_message()  # Hydra's root handler prints Lightning's INFO lines; Lightning's own would again
+    from sci_lightning.app.preflight import preflight
 
     try:
+        preflight(cfg)  # a value that cannot work is refused before torch is imported
+        from sci_lightning.app.train import run
+
+        # after Lightning's import, which adds its console handler: Hydra's root handler prints
+        # Lightning's INFO lines, Lightning's own would print them again
+        one_handler_per_message()
         return run(cfg)
     except SciLightningError as exc:
         _user_error(exc)
@@ -221,7 +226,10 @@ def _failed_sweep_jobs() -> list[str]:
 
 
 def main() -> None:
-    install_process_signals()
+    if not {"--help", "-h", "--hydra-help"}.intersection(sys.argv[1:]):  # as at the top
+        from sci_lightning.lightning.signals import install_process_signals
+
+        install_process_signals()
     try:
         _main(sys.argv[1:])
     except KeyboardInterrupt as exc:  # a signal before (or between) the runs' own handling

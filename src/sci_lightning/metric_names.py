@@ -15,7 +15,7 @@ Where they come from:
   :func:`power_w` per component and :data:`POWER_TOTAL_W`, :data:`BATCH_J` (J per training batch),
   :data:`SO_FAR_KWH` / :data:`SO_FAR_WH` (energy so far, PUE applied);
 - every training epoch: :data:`EPOCH_J`;
-- every training epoch, with :class:`~sci_lightning.lightning.running_series.RunningSciSeries`
+- per step and every training epoch, with :class:`~sci_lightning.lightning.running_series.RunningSciSeries`
   (the app adds it): the carbon so far, :data:`SO_FAR_INTENSITY_G_PER_KWH`,
   :data:`SO_FAR_OPERATIONAL_MG`, :data:`SO_FAR_SCI_MG`, :data:`PROJECTED_SCI_MG`, and the
   ``results/*`` so far;

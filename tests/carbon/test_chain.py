@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from datetime import datetime, timedelta, timezone
 
@@ -91,6 +92,18 @@ def test_warns_only_once_and_counts(wt_down):
             chain.history(T0, T1)
     assert sum(issubclass(w.category, ProviderFallbackWarning) for w in caught) == 1
     assert chain.fallbacks_used[0]["count"] == 3 and len(chain.fallbacks_used) == 1
+
+
+def test_the_fallback_is_said_once_not_also_logged_on_the_console(wt_down, caplog):
+    """An app whose log prints INFO and up (Hydra's) shows the warning, not a log line beside it."""
+    wt, _ = wt_down
+    chain = FallbackProvider([wt, StaticProvider("FR")], cooldown_s=0, clock=Clock())
+    with caplog.at_level(logging.DEBUG), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        chain.history(T0, T1)
+    assert sum(issubclass(w.category, ProviderFallbackWarning) for w in caught) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO and "failed" in r.getMessage()]
+    assert any("watttime" in r.getMessage() for r in caplog.records)  # kept for debugging
 
 
 def test_cooldown_skips_failed_primary_then_retries():

@@ -139,6 +139,8 @@ def _check_every_chart_has_a_line(sweep: Path) -> None:
         assert not short, (run, short)
         for tag in ("sci/so_far/sci_mg", "sci/projected/sci_mg", "sci/so_far/operational_mg", "results/sci"):
             assert tag in tags, (run, tag)
+            # the running series at the per-step rate: more points than the 2 epochs
+            assert len(acc.Scalars(tag)) > len(acc.Scalars("energy/epoch_j")), (run, tag)
         layout = read_custom_scalars_layout(sweep / run)
         for category, charts in layout.items():
             for title, regexes in charts.items():

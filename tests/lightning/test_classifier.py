@@ -85,3 +85,26 @@ def test_safetensors_weights_with_matching_head_keep_the_head(tmp_path):
     save_file(src.state_dict(), str(path))
     clf = ImageClassifier("resnet18", num_classes=5, image_size=32, weights=str(path))
     assert torch.equal(clf.model.fc.weight, src.fc.weight)
+
+
+def test_model_summary_counts_the_flops_of_one_image():
+    """Lightning's summary runs ``example_input_array`` (one image): FLOPs and sizes, not "0 Total Flops"."""
+    from lightning.pytorch.utilities.model_summary import ModelSummary
+
+    model = ImageClassifier("resnet18", num_classes=10, image_size=32)
+    assert tuple(model.example_input_array.shape) == (1, 3, 32, 32)
+    summary = ModelSummary(model, max_depth=1)
+    assert summary.total_flops > 1e7  # resnet18 at 32 px: about 0.07 GFLOPs per image
+    assert "[1, 3, 32, 32]" in str(summary) and model.training  # the mode is restored
+
+
+def test_the_datamodules_batch_hook_passes_the_summarys_example_through(tmp_path):
+    """Lightning sends ``example_input_array`` (an image batch, no labels) through the datamodule's
+    ``on_after_batch_transfer`` before the summary's forward pass."""
+    from sci_lightning.data.tiny_imagenet import build_datamodule
+    from sci_lightning.settings import DataConfig
+
+    cfg = DataConfig(root=str(tmp_path / "absent"), cache_dir=str(tmp_path / "cache"), num_workers=0)
+    dm = build_datamodule(cfg, image_size=32, mean=(0.5,) * 3, std=(0.5,) * 3, progress=False)
+    example = torch.zeros(1, 3, 32, 32)
+    assert dm.on_after_batch_transfer(example, 0) is example

@@ -235,8 +235,9 @@ def test_report_files_are_copied_into_the_wandb_run_not_symlinked(tmp_path):
 
 
 def test_running_series_carry_the_carbon_story_as_lines(tmp_path):
-    """RunningSciSeries: one point per epoch of emissions, SCI so far and projected SCI, read back with
-    TensorBoard's own reader; the HParams metrics' last point is the report's figure."""
+    """RunningSciSeries: emissions, SCI so far and projected SCI at the per-step rate (beside
+    ``energy/so_far_wh``) and after each epoch, read back with TensorBoard's own reader; the
+    HParams metrics' last point is the report's figure."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from sci_lightning.lightning.running_series import RunningSciSeries
@@ -255,26 +256,30 @@ def test_running_series_carry_the_carbon_story_as_lines(tmp_path):
         enable_checkpointing=False,
         log_every_n_steps=1,
     )
-    trainer.fit(ValidatedModule(n=32, batch_size=8))
+    trainer.fit(ValidatedModule(n=32, batch_size=8))  # 4 batches per epoch, 12 in all
     acc = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0})
     acc.Reload()
     tags = acc.Tags()["scalars"]
     short = {t: len(acc.Scalars(t)) for t in tags if len(acc.Scalars(t)) < 2}
     assert not short, short
+    # the energy callback's rate (3): batches 1, 3, 6, 9 (12 ends its epoch) and the 3 epoch ends
     so_far = [e.value for e in acc.Scalars("sci/so_far/operational_mg")]
-    assert len(so_far) == 3 and so_far == sorted(so_far) and so_far[0] > 0  # emissions only grow
+    assert len(so_far) == 7 and so_far == sorted(so_far) and so_far[0] > 0  # emissions only grow
+    steps = [e.step for e in acc.Scalars("sci/so_far/operational_mg")]
+    assert steps == sorted(steps), steps  # an epoch's end and the next batch share a step, as in Lightning
     intensity = acc.Scalars("sci/so_far/intensity_g_per_kwh")[-1].value
     assert intensity == pytest.approx(lookup_static("FR").g_per_kwh)  # the static table's FR value
     energy_wh = [e.value for e in acc.Scalars("results/energy_wh")]
-    assert len(energy_wh) == 4 and energy_wh[-1] == pytest.approx(energy.result.energy_kwh * 1000.0)
+    assert len(energy_wh) == 8 and energy_wh[-1] == pytest.approx(energy.result.energy_kwh * 1000.0)
     per_epoch = [e.value for e in acc.Scalars("sci/so_far/sci_mg")]
-    assert per_epoch[0] == pytest.approx(so_far[0])  # R = 1 epoch after the first
-    assert per_epoch[2] == pytest.approx(so_far[2] / 3)
+    assert per_epoch[0] == pytest.approx(so_far[0] * 4)  # R = 1/4 epoch after the first batch
+    assert per_epoch[2] == pytest.approx(so_far[2])  # R = 1 after the first epoch
+    assert per_epoch[-1] == pytest.approx(so_far[-1] / 3)
     projected = acc.Scalars("sci/projected/sci_mg")[-1].value
-    assert projected == pytest.approx(
-        so_far[2] / 3, rel=1e-6
-    )  # after the last epoch nothing is left to project
+    assert projected == pytest.approx(so_far[-1] / 3, rel=1e-6)  # after the last epoch nothing is left
     assert acc.Scalars("results/sci")[-1].value == pytest.approx(energy.sci_result.sci, rel=1e-6)
+    val_acc = acc.Scalars("results/val_acc")
+    assert len(val_acc) >= 3 and val_acc[0].step > steps[0]  # from the first validation on
 
 
 def test_running_series_fault_warns_once_and_training_goes_on(tmp_path):

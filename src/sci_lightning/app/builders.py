@@ -19,6 +19,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from sci_lightning.app.preflight import RUN_LOCK_TARGET
 from sci_lightning.energy.base import utcnow
 from sci_lightning.errors import ConfigError
 from sci_lightning.settings import Config
@@ -67,10 +68,6 @@ def resolve_precision(precision: str, accelerator: str) -> str:
     if not on_gpu or not torch.cuda.is_available():
         return "32-true"
     return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-
-
-#: The lock that makes one process the owner of a run folder (``<run folder>/.run.lock``).
-RUN_LOCK_TARGET = "run"
 
 
 def run_folder(settings: Config) -> Path:

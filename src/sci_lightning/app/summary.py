@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from typing_extensions import TypeIs
+
 __all__ = ["METHOD_LABELS", "accuracy_part", "format_duration", "format_energy", "summary_line"]
 
 #: Short names of the metering methods (keys of ``energy.base.METHODS``).
@@ -34,7 +36,7 @@ METHOD_LABELS = {
 }
 
 
-def _finite(x: Any) -> bool:
+def _finite(x: Any) -> TypeIs[float]:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 

@@ -4,8 +4,9 @@
 :class:`ProviderError`, a ``requests`` error, or a :class:`~sci_lightning.errors.DatasetError`,
 the chain
 
-* warns **once** per failing provider (a :class:`ProviderFallbackWarning` and a log
-  warning), quoting the reason, which already says how to fix it;
+* warns **once** per failing provider (a :class:`ProviderFallbackWarning`; only a debug
+  line in the log, since an app whose log prints on the console would show it twice),
+  quoting the reason, which already says how to fix it;
 * records it in :attr:`FallbackProvider.fallbacks_used`: a list of dicts
   ``{"provider", "method", "reason", "replaced_by", "count", "first_at", "last_at"}``,
   one per distinct (provider, method, reason, replaced_by), with a count, so a
@@ -150,7 +151,7 @@ class FallbackProvider(IntensityProvider):
             return
         self._warned.add(failed.name)
         msg = f"carbon-intensity provider {failed.name!r} failed; using the next one in carbon.fallback. Reason: {reason}"
-        log.warning(msg)
+        log.debug(msg)  # the warning is the one message a person sees
         warnings.warn(msg, ProviderFallbackWarning, stacklevel=4)
 
     def _call(

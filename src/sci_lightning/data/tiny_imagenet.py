@@ -575,6 +575,8 @@ class TinyImageNetDataModule(pl.LightningDataModule):
     def transform_batch(self, batch: Sequence[torch.Tensor], *, train: bool) -> Sequence[torch.Tensor]:
         """Turn a fast-path uint8 batch into model-ready floats on the batch's device;
         reference-path (already float) batches pass through unchanged."""
+        if not isinstance(batch, (tuple, list)):  # an image batch alone (the model summary's example)
+            return batch
         images, labels = batch
         if images.dtype != torch.uint8 or self._batch_transform is None:
             return batch

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from typing_extensions import override
 
 from sci_lightning.accounting import FIT, EpochTally, StageRecord, WorkDone, part_work, sum_work
@@ -105,8 +105,8 @@ def _scores_mid_epoch(cb: Callback, trainer: Trainer) -> bool:
     """Whether a ModelCheckpoint / EarlyStopping reads its monitor at validations inside an epoch."""
     if isinstance(cb, ModelCheckpoint):
         at_epoch_end = cb._save_on_train_epoch_end
-    else:
-        at_epoch_end = cb._check_on_train_epoch_end
+    else:  # EarlyStopping
+        at_epoch_end = getattr(cb, "_check_on_train_epoch_end", None)
     if at_epoch_end:
         return False
     interval = trainer.val_check_interval
@@ -370,6 +370,13 @@ class EnergyCarbonCallback(Callback):
         return self._monitor.meters if self._monitor else []
 
     @property
+    def _mon(self) -> EnergyMonitor:
+        """The monitor, in hooks that run after ``setup`` built it."""
+        if self._monitor is None:
+            raise RuntimeError("EnergyCarbonCallback: no energy monitor; setup() has not run")
+        return self._monitor
+
+    @property
     def _running(self) -> bool:
         return self._monitor is not None and FIT in self._monitor.open_windows
 
@@ -382,7 +389,7 @@ class EnergyCarbonCallback(Callback):
             self.stages, self.inference, self._stages_trainer = [], [], trainer
         self._trainer = trainer
         n = self.log_every_n_steps
-        self._log_n = trainer.log_every_n_steps if n is None else n
+        self._log_n = int(getattr(trainer, "log_every_n_steps", 50)) if n is None else n
         if stage == FIT:
             self._reset_fit()
             _check_epoch_monitors(trainer)
@@ -410,8 +417,10 @@ class EnergyCarbonCallback(Callback):
                 f"EnergyCarbonCallback: no energy meter for accelerator {device.type!r}; not measured"
             )
             meters = [*meters, NullMeter("accelerator", str(device), "no meter for this accelerator")]
-        clock = {"clock": self._clock} if self._clock is not None else {}
-        self._monitor = EnergyMonitor(meters, config=self.energy_config, device_indices=indices, **clock)
+        cfg_kw: dict[str, Any] = {"config": self.energy_config, "device_indices": indices}
+        if self._clock is not None:
+            cfg_kw["clock"] = self._clock
+        self._monitor = EnergyMonitor(meters, **cfg_kw)
         if _dist_ready(trainer):
             self._monitor.exclude_pids(_gather(trainer, os.getpid()))
 
@@ -485,7 +494,7 @@ class EnergyCarbonCallback(Callback):
                 " several old ranks shared may be counted once per old rank"
             )
         if states[rank::world]:
-            self._monitor.load_state_dict(*states[rank::world])
+            self._mon.load_state_dict(*states[rank::world])
 
     def _work(self, trainer: Trainer, job: Measurement | None) -> WorkDone:
         """This part's work: batches and samples from the (all-rank) window, steps and epochs counted here."""
@@ -527,7 +536,7 @@ class EnergyCarbonCallback(Callback):
             return
         size = batch_size(batch, self.batch_size_fn)
         self._unsized += size is None
-        self._monitor.record_step(images=size or 0)
+        self._mon.record_step(images=size or 0)
         self._batches += 1
         self._epochs.add_batch(batches_per_epoch(trainer))
         if self._log_n > 0 and (self._batches == 1 or self._batches % self._log_n == 0):
@@ -537,7 +546,7 @@ class EnergyCarbonCallback(Callback):
 
     def _mark_logged(self) -> None:
         """Remember the reading the last per-step log was computed from."""
-        monitor = self._monitor
+        monitor = self._mon
         self._log_t, self._log_steps, self._log_j = (
             monitor.last_read_ts,
             monitor.steps_read,
@@ -548,7 +557,7 @@ class EnergyCarbonCallback(Callback):
         """Power and energy per batch between the last two logged readings (the monitor reads
         at most every ``energy.min_read_interval_s``, so a reading covers several batches; a log
         with no reading since the previous one takes one, so no logged point is empty)."""
-        monitor = self._monitor
+        monitor = self._mon
         if monitor.steps_read == self._log_steps:
             monitor.advance()
         latest = monitor.latest_j()
@@ -560,7 +569,7 @@ class EnergyCarbonCallback(Callback):
             metrics[POWER_TOTAL_W] = window_j / duration_s
         if batches > 0:
             metrics[BATCH_J] = window_j / batches
-        so_far_j = self._monitor.energy_so_far_j(FIT) * self.energy_config.pue
+        so_far_j = self._mon.energy_so_far_j(FIT) * self.energy_config.pue
         metrics[SO_FAR_KWH], metrics[SO_FAR_WH] = so_far_j / 3.6e6, so_far_j / 3600.0
         publish(trainer, metrics, step=log_step(trainer))
         self._mark_logged()
@@ -569,10 +578,10 @@ class EnergyCarbonCallback(Callback):
         """``energy/epoch_j``: IT energy from the epoch's start to its last training batch."""
         if self._epoch_published:
             return
-        self._monitor.advance()
+        self._mon.advance()
         publish(
             trainer,
-            {EPOCH_J: self._monitor.energy_so_far_j(FIT) - self._epoch_start_j},
+            {EPOCH_J: self._mon.energy_so_far_j(FIT) - self._epoch_start_j},
             step=log_step(trainer),
         )
         self._epoch_published = True
@@ -580,7 +589,7 @@ class EnergyCarbonCallback(Callback):
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self._running:
-            self._epoch_start_j, self._epoch_published = self._monitor.energy_so_far_j(FIT), False
+            self._epoch_start_j, self._epoch_published = self._mon.energy_so_far_j(FIT), False
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -588,9 +597,9 @@ class EnergyCarbonCallback(Callback):
         if not self._running:
             return
         if self._epoch_published:
-            self._monitor.advance()
+            self._mon.advance()
         self._publish_epoch(trainer)
-        if self._log_n > 0 and self._monitor.steps_read > self._log_steps:  # batches since the last point
+        if self._log_n > 0 and self._mon.steps_read > self._log_steps:  # batches since the last point
             self._log_step(trainer)
 
     @override
@@ -603,8 +612,8 @@ class EnergyCarbonCallback(Callback):
         """End the part: final per-rank states (for the last checkpoint), the job result and its files."""
         if not self._part_begun:  # no training loop ran (e.g. the checkpoint had reached max_steps)
             self._begin_part(trainer, self._states or [])
-        local = self._monitor.end_window(FIT)
-        self._monitor.close()
+        local = self._mon.end_window(FIT)
+        self._mon.close()
         per_rank = self._per_rank(trainer, local, end)
         self._states = [EnergyMonitor.state_of({FIT: m}) for m in per_rank]
         job = reduce_measurements(per_rank)
@@ -726,17 +735,20 @@ class EnergyCarbonCallback(Callback):
     # ------------------------------------------------------------------ stages
     def _open_stage(self, name: str, method: str | None = None) -> None:
         self._stage = _OpenStage(name, method)
-        self._monitor.begin_window(name)
+        self._mon.begin_window(name)
 
     def _count_stage_batch(self, batch: Any) -> None:
         size = batch_size(batch, self.batch_size_fn)
-        self._stage.batches += 1
-        self._stage.samples += size or 0
+        if self._stage is not None:
+            self._stage.batches += 1
+            self._stage.samples += size or 0
 
     def _close_stage(self, trainer: Trainer, status: str) -> None:
         """End the stage window: one :class:`StageRecord` (all ranks), logged and written."""
         open_, self._stage = self._stage, None
-        local = self._monitor.end_window(open_.name)
+        if open_ is None:
+            return
+        local = self._mon.end_window(open_.name)
         mine = (local, open_.batches, open_.samples)
         ranks = _gather(trainer, mine) if status == "completed" else [mine]
         job = reduce_measurements([r[0] for r in ranks])
@@ -991,8 +1003,10 @@ class EnergyCarbonCallback(Callback):
         if self._running and self._trainer is not None:
             if not self._part_begun:
                 self._begin_part(self._trainer, self._states or [])
-            ranks = _gather(self._trainer, self._monitor.state_dict())
-            parts = [*self._previous, self._part(self._trainer, _job_of(ranks), None)]
+            ranks = _gather(self._trainer, self._mon.state_dict())
+            job = _job_of(ranks)
+            assert job is not None, "a running fit has its fit window open on every rank"
+            parts = [*self._previous, self._part(self._trainer, job, None)]
             return {"version": _STATE_VERSION, "ranks": ranks, "parts": parts}
         state: dict[str, Any] = {"version": _STATE_VERSION}
         if self._states:

@@ -149,6 +149,10 @@ class ImageClassifier(L.LightningModule):
     (``self.model.get_classifier()``) that the image path ends in -- so a head trained
     on features is the head of an ordinary image classifier: its checkpoint loads and
     predicts on images as usual.
+
+    ``example_input_array`` is one zero image of ``image_size``: Lightning's model summary
+    runs it (no gradient) to give each layer's input and output sizes and the forward FLOPs
+    of one image.
     """
 
     @classmethod
@@ -204,6 +208,8 @@ class ImageClassifier(L.LightningModule):
                 p.requires_grad = id(p) in head
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        # one image: Lightning's model summary runs it to give each layer's sizes and FLOPs
+        self.example_input_array = torch.zeros(1, 3, image_size, image_size)
         top5 = min(5, num_classes)
         self.train_acc = MulticlassAccuracy(num_classes=num_classes, top_k=1, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes=num_classes, top_k=1, average="micro")
@@ -231,7 +237,7 @@ class ImageClassifier(L.LightningModule):
         """Logits of an image batch (N, 3, H, W), or of pooled backbone features (N, D)."""
         if x.ndim == 2:
             return self.forward_pooled(x)
-        if self.hparams.channels_last:
+        if self.hparams["channels_last"]:
             x = x.contiguous(memory_format=torch.channels_last)
         return self.model(x)
 
@@ -243,7 +249,7 @@ class ImageClassifier(L.LightningModule):
         """
         from sci_lightning.lightning.features import pooled_features
 
-        if self.hparams.channels_last:
+        if self.hparams["channels_last"]:
             images = images.contiguous(memory_format=torch.channels_last)
         return pooled_features(self.model, images)
 
@@ -266,7 +272,7 @@ class ImageClassifier(L.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch
         logits = self(x)
-        loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.hparams["label_smoothing"])
         self.train_acc(logits, y)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=y.shape[0])
         self.log(
@@ -313,19 +319,19 @@ class ImageClassifier(L.LightningModule):
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         params = [p for p in self.parameters() if p.requires_grad]
-        if hp.optimizer == "sgd":
+        if hp["optimizer"] == "sgd":
             opt = torch.optim.SGD(
-                params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay, nesterov=True
+                params, lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"], nesterov=True
             )
-        elif hp.optimizer == "adam":
-            opt = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        elif hp["optimizer"] == "adam":
+            opt = torch.optim.Adam(params, lr=hp["lr"], weight_decay=hp["weight_decay"])
         else:
-            opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
-        if hp.scheduler == "none":
+            opt = torch.optim.AdamW(params, lr=hp["lr"], weight_decay=hp["weight_decay"])
+        if hp["scheduler"] == "none":
             return opt
         epochs = max(1, self.trainer.max_epochs or 1)
-        warmup = min(hp.warmup_epochs, epochs - 1)
-        if hp.scheduler == "step":
+        warmup = min(hp["warmup_epochs"], epochs - 1)
+        if hp["scheduler"] == "step":
             main = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, (epochs - warmup) // 3), gamma=0.1)
         else:
             main = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs - warmup))

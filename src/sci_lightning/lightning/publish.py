@@ -9,10 +9,11 @@ HParams table (:func:`sci_lightning.sci.loggers.log_run_results`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
-from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_warn
 
 from sci_lightning.metric_names import RESULT_NAMES, is_fit_end_total
 
@@ -25,7 +26,7 @@ _warned: set[str] = set()
 
 
 def publish(
-    trainer: Trainer, metrics: dict[str, float | None], to_loggers: bool = True, step: int | None = None
+    trainer: Trainer, metrics: Mapping[str, float | None], to_loggers: bool = True, step: int | None = None
 ) -> None:
     """Make ``metrics`` ``trainer.callback_metrics`` and (``to_loggers``) log them at ``step``
     (default ``trainer.global_step``). ``None`` values are left out. TensorBoard loggers do not get the
