@@ -97,7 +97,7 @@ def test_warns_only_once_and_counts(wt_down):
 def test_the_fallback_is_said_once_not_also_logged_on_the_console(wt_down, caplog):
     """An app whose log prints INFO and up (Hydra's) shows the warning, not a log line beside it."""
     wt, _ = wt_down
-    chain = FallbackProvider([wt, StaticProvider("FR")], cooldown_s=0, clock=Clock())
+    chain = FallbackProvider([wt, StaticProvider("FR")], cooldown_s=0, clock=ScriptClock(1000.0))
     with caplog.at_level(logging.DEBUG), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         chain.history(T0, T1)
