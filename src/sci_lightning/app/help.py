@@ -20,9 +20,9 @@ __all__ = ["app_group_listing", "conf_dir", "skip_unused_group_listing"]
 
 def conf_dir() -> Path:
     """The folder of the ``sci_lightning.conf`` package (the repository's ``conf/``, shipped in the wheel)."""
-    import sci_lightning.conf
+    from importlib.resources import files
 
-    return Path(sci_lightning.conf.__file__).resolve().parent
+    return Path(str(files("sci_lightning.conf"))).resolve()
 
 
 def app_group_listing(conf: Path | None = None) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -142,7 +142,7 @@ def _run_in(settings: Config, out_dir: Any, clock: Any, sleep: Any, callbacks: A
         settings.model, datamodule.num_classes, channels_last=settings.trainer.channels_last
     )
     if settings.trainer.compile:
-        model.model = torch.compile(model.model)
+        model.model = cast(torch.nn.Module, torch.compile(model.model))  # a wrapped module
     fit_data = _fit_data(settings, datamodule)
     meta = _report_meta(settings, comparable, slots)
     if resume_changes:

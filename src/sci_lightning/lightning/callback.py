@@ -428,8 +428,9 @@ class EnergyCarbonCallback(Callback):
         if isinstance(self.carbon, IntensityProvider):
             return self.carbon
         from sci_lightning.carbon import build_provider
+        from sci_lightning.settings import CarbonConfig, coerce
 
-        return build_provider(self.carbon)
+        return build_provider(coerce(CarbonConfig, self.carbon, "carbon"))
 
     # ------------------------------------------------------------------ fit
     @override

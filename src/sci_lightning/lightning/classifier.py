@@ -203,7 +203,7 @@ class ImageClassifier(L.LightningModule):
             warnings.filterwarnings(
                 "ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training"
             )
-            head = set(map(id, self.model.get_classifier().parameters()))
+            head = set(map(id, self._head().parameters()))
             for p in self.model.parameters():
                 p.requires_grad = id(p) in head
         if channels_last:
@@ -227,11 +227,18 @@ class ImageClassifier(L.LightningModule):
         super().train(mode)
         if self.freeze_backbone:  # keep frozen batch-norm statistics frozen
             self.model.eval()
-            self.model.get_classifier().train(mode)
+            self._head().train(mode)
         return self
 
     def on_fit_start(self) -> None:
         self.train(self.training)  # frozen backbone in eval mode even if a caller switched it
+
+    def _head(self) -> torch.nn.Module:
+        """timm's classifier head: every timm model has ``get_classifier()``, which ``nn.Module``'s
+        typing (``__getattr__`` -> Tensor | Module) cannot see."""
+        head = self.model.get_classifier()  # pyright: ignore[reportCallIssue]
+        assert isinstance(head, torch.nn.Module)
+        return head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of an image batch (N, 3, H, W), or of pooled backbone features (N, D)."""
@@ -261,7 +268,7 @@ class ImageClassifier(L.LightningModule):
                 "would not be trained. Train on features only with freeze_backbone=True "
                 "(model.freeze_backbone=true), or feed images."
             )
-        return self.model.get_classifier()(features)
+        return self._head()(features)
 
     def num_parameters(self) -> tuple[int, int]:
         total = sum(p.numel() for p in self.model.parameters())

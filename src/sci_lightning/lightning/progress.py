@@ -127,7 +127,9 @@ def _bar_metrics(trainer: Trainer) -> dict[str, float]:
 def _energy_so_far_j(link: EnergyLink) -> float | None:
     """Facility joules so far (PUE applied) of the running EnergyCarbonCallback, if any."""
     cb = link.running()
-    return cb.monitor.energy_so_far_j(FIT) * cb.energy_config.pue if cb is not None else None
+    if cb is None or cb.monitor is None:
+        return None
+    return cb.monitor.energy_so_far_j(FIT) * cb.energy_config.pue
 
 
 def _energy_text(j: float) -> str:

@@ -155,7 +155,7 @@ class PrometheusExporter(Callback):
         self.labels = self._job_labels(pl_module)
         self._g["info"].labels(**self.labels).set(1)
         if self.config.port is not None:
-            self._serve()
+            self._serve(self.config.port)
         self._finished = False
         self._g["up"].set(1)
         self._stop.clear()
@@ -201,13 +201,11 @@ class PrometheusExporter(Callback):
         labels.update(self._given_labels)
         return labels
 
-    def _serve(self) -> None:
+    def _serve(self, port: int) -> None:
         try:
             from prometheus_client import start_http_server
 
-            self._server, _ = start_http_server(
-                self.config.port, addr=self.config.addr, registry=self.registry
-            )
+            self._server, _ = start_http_server(port, addr=self.config.addr, registry=self.registry)
             self.port = int(self._server.server_port)
         except Exception as err:
             self._warn(f"serving /metrics on {self.config.addr}:{self.config.port}", err)
@@ -285,6 +283,8 @@ class PrometheusExporter(Callback):
         if cb is None:
             return
         monitor = cb.monitor
+        if monitor is None:
+            return
         latest, ts = monitor.latest_j(), monitor.last_read_ts
         if self._last_ts is not None and ts > self._last_ts:
             span = ts - self._last_ts

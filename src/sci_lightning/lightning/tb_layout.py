@@ -203,7 +203,7 @@ def read_custom_scalars_layout(run_dir: str | os.PathLike[str]) -> dict[str, dic
         return {}
     out: dict[str, dict[str, list[str]]] = {}
     for event in acc.Tensors(metadata.CONFIG_SUMMARY_TAG):
-        layout = layout_pb2.Layout()
+        layout = layout_pb2.Layout()  # pyright: ignore[reportAttributeAccessIssue]  (protobuf-generated, no stubs)
         layout.ParseFromString(event.tensor_proto.string_val[0])
         for cat in layout.category:
             charts = out.setdefault(cat.title, {})
