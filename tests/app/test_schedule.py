@@ -26,12 +26,11 @@ def _trace(tmp_path: Path) -> Path:
 
 
 def _overrides(tmp_path: Path, out: Path, *extra: str) -> list[str]:
-    from tiny_run import TINY_FIT
+    from tiny_run import SMALL_NET, TINY_FIT
 
     return [
         "experiment=quickstart",
-        "model=densenet",
-        "model.image_size=32",
+        *SMALL_NET,  # the slots count steps, whatever the network
         *TINY_FIT,
         "trainer.max_epochs=100",
         f"trainer.max_steps={STEPS}",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from stub_server import StubResponse, StubServer, basic_auth
-from tiny_run import TINY_FIT
+from tiny_run import SMALL_NET, TINY_FIT
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +23,7 @@ USER, PASSWORD = "hostile-run-user", "pw-Run-Secret-60606"
 TOKEN = "tok-RUN-SECRET-31337"
 BASIC = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 SECRETS = (TOKEN, PASSWORD, BASIC, BASIC.rstrip("="))
-TINY = ["experiment=quickstart", "model=densenet", *TINY_FIT]
+TINY = ["experiment=quickstart", *SMALL_NET, *TINY_FIT]  # the network does not matter here
 
 
 class HostileWattTime:

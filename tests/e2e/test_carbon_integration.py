@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 from stub_server import StubResponse, StubServer, basic_auth, closed_port_url
-from tiny_run import TINY_FIT
+from tiny_run import SMALL_NET, TINY_FIT
 
 pytestmark = pytest.mark.slow
 
 USER, PASSWORD = "ci-user", "pw-Integration-Secret-9931"
 LBS = (1000.0, 800.0, 900.0, 700.0)
-TINY = ["experiment=quickstart", "model=densenet", *TINY_FIT]
+TINY = ["experiment=quickstart", *SMALL_NET, *TINY_FIT]  # the network does not matter here
 
 
 def _iso(t: datetime) -> str:

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_run import SMALL_NET
 
 pytestmark = pytest.mark.slow
 
-TINY = [
+_RUN = [
     "experiment=quickstart",
-    "model=densenet",
-    "model.image_size=32",
     "data.batch_size=2",
     "data.num_workers=0",
     "trainer.max_epochs=1",
@@ -31,6 +30,10 @@ TINY = [
     "trainer.num_sanity_val_steps=0",
     "checkpoint.every_n_steps=1",
 ]
+# ownership, refusals and resume settings do not depend on the network: the small one
+TINY = [*_RUN, *SMALL_NET]
+# DenseNet-121 (32 px) where the size of its checkpoint matters (the full-disk test)
+DENSENET = [*_RUN, "model=densenet", "model.image_size=32"]
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +201,7 @@ def test_a_full_disk_at_checkpoint_time_keeps_the_previous_checkpoint_and_says_s
     # Room for one checkpoint (~84 MB) and the reports, not for the second one written beside it.
     with _tmpfs(tmp_path / "small", "130m") as disk:
         run = disk / "run"
-        proc = _cli(tmp_path, cache, *TINY, f"output_dir={run}", f"hydra.run.dir={tmp_path / 'hydra'}")
+        proc = _cli(tmp_path, cache, *DENSENET, f"output_dir={run}", f"hydra.run.dir={tmp_path / 'hydra'}")
         ckpt = run / "checkpoints" / "last.ckpt"
         line = _one_line_refusal(proc, str(ckpt), "no space is left", "previous checkpoint", status=1)
         saved = torch.load(ckpt, map_location="cpu", weights_only=False)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tiny_run import TINY_FIT
+from tiny_run import SMALL_NET, TINY_FIT
 
 from sci_lightning.fileio import atomic_write_json
 
@@ -68,7 +68,7 @@ def test_secret_override_is_refused_before_hydra_saves_it(tmp_path):
 
 
 def test_two_runs_started_together_keep_separate_folders(tmp_path):
-    args = ["experiment=quickstart", *TINY_FIT, "model=densenet", "model.image_size=32"]
+    args = ["experiment=quickstart", *TINY_FIT, *SMALL_NET]  # the folders do not depend on the network
     runs = [_cli(tmp_path, *args, wait=False) for _ in range(2)]
     for proc in runs:
         _, err = proc.communicate(timeout=300)

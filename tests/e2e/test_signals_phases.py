@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tiny_run import SMALL_NET
 
 pytestmark = pytest.mark.slow
 
-TINY = [
+TINY = [  # the phases, signals and files do not depend on the network: the small one
     "experiment=quickstart",
-    "model=densenet",
-    "model.image_size=32",
+    *SMALL_NET,
     "data.batch_size=2",
     "data.num_workers=0",
     "trainer.max_epochs=1",

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tiny_run import TINY_FIT
+from tiny_run import SMALL_NET, TINY_FIT
 
 pytestmark = pytest.mark.slow
 
@@ -109,8 +109,7 @@ def test_time_limit_preemption_then_manual_requeue_resume_into_one_report(slurm_
     cluster, out, run_dir = slurm_cluster, tmp_path / "job.out", tmp_path / "run"
     overrides = [
         "experiment=quickstart",
-        "model=densenet",
-        "model.image_size=32",
+        *SMALL_NET,  # the parts and their sum do not depend on the network
         *TINY_FIT,
         "trainer.max_epochs=3",
         f"output_dir={run_dir}",

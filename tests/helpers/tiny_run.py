@@ -9,3 +9,13 @@ TINY_FIT = [
     "data.num_workers=0",
     "inference.limit_batches=1",
 ]
+
+# timm's 0.4 M-parameter ``test_resnet`` at 32 px, for runs whose assertions do not depend on the
+# network (signals, folders, carbon data, schedules): its steps and ~4.5 MB checkpoints cost a
+# small fraction of DenseNet-121's (7 M parameters, ~84 MB checkpoints with the optimizer state).
+SMALL_NET = [
+    "model=densenet",
+    "model.name=test_resnet",
+    "model.display_name=test_resnet",
+    "model.image_size=32",
+]
