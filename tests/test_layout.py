@@ -293,11 +293,6 @@ def test_internal_all_names_only_what_other_code_uses(name, uses):
 # -- function length ------------------------------------------------------------------------
 MAX_FUNCTION_LINES = 60
 
-# Today's longer functions, each being split by the helper that owns its file (issue 26 item 2);
-# an entry must go as soon as its function fits (test_long_function_allowlist_is_current), so
-# this list only shrinks. module path (under src/sci_lightning) :: qualified name -> owner.
-LONG_FUNCTIONS_BEING_SPLIT = {}
-
 
 def _lengths_in(tree: ast.AST, where: str) -> dict[str, int]:
     """Every function and method in ``tree`` -> its length in lines, keyed ``where::Qual.name``.
@@ -336,21 +331,11 @@ LENGTHS = {
 
 
 def test_functions_fit_on_a_screen():
-    """No library function over MAX_FUNCTION_LINES lines, except the allowlisted ones being split."""
-    long = {
-        f"{name} ({n} lines)"
-        for name, n in LENGTHS.items()
-        if n > MAX_FUNCTION_LINES and name not in LONG_FUNCTIONS_BEING_SPLIT
-    }
+    """No library function over MAX_FUNCTION_LINES lines (issue 26: the last long ones were split)."""
+    long = {f"{name} ({n} lines)" for name, n in LENGTHS.items() if n > MAX_FUNCTION_LINES}
     assert not long, (
         f"split these along their steps (at most {MAX_FUNCTION_LINES} lines each): {sorted(long)}"
     )
-
-
-def test_long_function_allowlist_is_current():
-    """An allowlisted function that was split (or renamed) leaves the allowlist."""
-    stale = [name for name in LONG_FUNCTIONS_BEING_SPLIT if LENGTHS.get(name, 0) <= MAX_FUNCTION_LINES]
-    assert not stale, f"remove from LONG_FUNCTIONS_BEING_SPLIT: {stale}"
 
 
 def test_function_length_measure():
