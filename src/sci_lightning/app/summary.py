@@ -19,9 +19,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from typing_extensions import TypeIs
+
+if TYPE_CHECKING:
+    from sci_lightning.sci.report import SciReport
 
 __all__ = ["METHOD_LABELS", "accuracy_part", "format_duration", "format_energy", "summary_line"]
 
@@ -61,7 +64,7 @@ def format_duration(seconds: float | None) -> str:
     return f"{total // 3600} h {total % 3600 // 60:02d} min"
 
 
-def accuracy_part(summary: Mapping[str, Any], report: Any = None) -> str:
+def accuracy_part(summary: Mapping[str, Any], report: SciReport | None = None) -> str:
     """``val acc 82.0% final, in last.ckpt (best 92.0%, not kept)``: the final accuracy (the
     report's, HParams', the comparison's), and the best epoch's when it differs, with where each is."""
     final = summary.get("final_val_acc")
@@ -131,7 +134,7 @@ def _intensity_part(report: Any) -> str:
 
 def summary_line(
     summary: Mapping[str, Any] | None,
-    report: Any = None,
+    report: SciReport | None = None,
     report_path: str | Path | None = None,
     status: str | None = None,
 ) -> str:

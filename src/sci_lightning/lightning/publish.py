@@ -20,6 +20,9 @@ from sci_lightning.metric_names import RESULT_NAMES, is_fit_end_total
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
+    from sci_lightning.energy.base import EnergyResult
+    from sci_lightning.sci.compute import SciResult
+
 __all__ = ["is_tensorboard", "publish", "run_results"]
 
 _warned: set[str] = set()
@@ -81,8 +84,8 @@ def _params(pl_module: LightningModule, report_meta: dict[str, Any], sci_result:
 def run_results(
     trainer: Trainer,
     pl_module: LightningModule,
-    energy: Any,
-    sci_result: Any,
+    energy: EnergyResult,
+    sci_result: SciResult | None,
     report_meta: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, float | None]]:
     """``(params, results)`` of the finished run, results keyed by :data:`RESULT_NAMES`."""
