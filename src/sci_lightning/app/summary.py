@@ -23,7 +23,7 @@ from typing import Any
 
 from typing_extensions import TypeIs
 
-__all__ = ["METHOD_LABELS", "accuracy_part", "format_duration", "format_energy", "summary_line"]
+__all__ = ["format_energy", "summary_line"]
 
 #: Short names of the metering methods (keys of ``energy.base.METHODS``).
 METHOD_LABELS = {

@@ -30,7 +30,7 @@ from sci_lightning.lightning.wiring import EnergyLink
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
-__all__ = ["ProgressLines", "format_seconds"]
+__all__ = ["ProgressLines"]
 
 
 def format_seconds(s: float) -> str:

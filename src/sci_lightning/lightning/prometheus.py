@@ -53,13 +53,7 @@ from sci_lightning.settings import PrometheusConfig, SciConfig, coerce
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
-__all__ = [
-    "LABEL_NAMES",
-    "PUSH_PASSWORD_ENV",
-    "PUSH_USERNAME_ENV",
-    "PrometheusExporter",
-    "PrometheusExporterWarning",
-]
+__all__ = ["PUSH_PASSWORD_ENV", "PUSH_USERNAME_ENV", "PrometheusExporter", "PrometheusExporterWarning"]
 
 PUSH_USERNAME_ENV = "SCI_LIGHTNING_PUSHGATEWAY_USERNAME"
 PUSH_PASSWORD_ENV = "SCI_LIGHTNING_PUSHGATEWAY_PASSWORD"

@@ -20,7 +20,7 @@ from sci_lightning.metric_names import RESULT_NAMES, is_fit_end_total
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
-__all__ = ["is_tensorboard", "publish", "run_results"]
+__all__ = ["publish", "run_results"]
 
 _warned: set[str] = set()
 

@@ -67,13 +67,7 @@ from sci_lightning.errors import ConfigError
 from sci_lightning.shifting.durations import parse_duration
 from sci_lightning.shifting.planner import TIE_REL_TOL, Plan, plan_best_start, window_mean
 
-__all__ = [
-    "INTERRUPTIBLE_METHOD",
-    "InterruptiblePlan",
-    "Slot",
-    "plan_interruptible",
-    "slots_emissions_g",
-]
+__all__ = ["InterruptiblePlan", "Slot", "plan_interruptible", "slots_emissions_g"]
 
 INTERRUPTIBLE_METHOD = (
     "exact dynamic programme over forecast-resolution steps: run slots before a deadline, "

@@ -45,18 +45,14 @@ from sci_lightning.errors import ConfigError, SciLightningError
 from sci_lightning.shifting.durations import format_duration, parse_duration
 
 __all__ = [
-    "DEFAULT_WINDOW",
     "METHOD",
     "TIE_REL_TOL",
     "Align",
-    "CarbonProjection",
     "Plan",
     "PlanError",
     "carbon_aware_findings",
     "check_align",
     "cross_check_optimal",
-    "normalize_points",
-    "pick_best",
     "plan_best_start",
     "window_mean",
 ]

@@ -52,7 +52,6 @@ from sci_lightning.shifting.planner import Plan, PlanError, carbon_aware_finding
 from sci_lightning.shifting.slurm import slurm_begin_time
 
 __all__ = [
-    "Clock",
     "ScheduleOutcome",
     "WaitCancelled",
     "before_training",
