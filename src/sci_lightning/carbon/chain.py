@@ -36,6 +36,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import DatasetError
+from ..timefmt import iso_utc
 from ..warn_once import WarnOnce
 from .base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderError, check_plausible
 
@@ -129,7 +130,7 @@ class FallbackProvider(IntensityProvider):
 
     def _record(self, failed: IntensityProvider, method: str, reason: str, replaced_by: str) -> None:
         key = (failed.name, method, reason, replaced_by)
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = iso_utc(datetime.now(timezone.utc), "seconds")
         entry = self._index.get(key)
         if entry is None:
             entry = {
