@@ -121,27 +121,6 @@ MAX_TOP_LEVEL = 20
 #: Issue 26: packages that still define their own ``__getattr__`` instead of ``_lazy.lazy_getattr``
 #: (owned by another helper during the session); remove each once it uses the helper.
 OWN_GETATTR_PENDING: set[str] = set()
-#: Issue 26: internal modules whose __all__ still names things nothing else uses (owned by other
-#: helpers during the session, some only on their branches yet); trim each __all__ and remove it from here.
-ALL_NOT_YET_TRIMMED = {
-    "sci_lightning.app.builders",
-    "sci_lightning.app.help",
-    "sci_lightning.app.noise",
-    "sci_lightning.app.plan",
-    "sci_lightning.app.summary",
-    "sci_lightning.lightning.classifier",
-    "sci_lightning.lightning.interruption",
-    "sci_lightning.lightning.progress",
-    "sci_lightning.lightning.prometheus",
-    "sci_lightning.lightning.publish",
-    "sci_lightning.lightning.signals",
-    "sci_lightning.shifting.display",
-    "sci_lightning.shifting.fetch",
-    "sci_lightning.shifting.history",
-    "sci_lightning.shifting.interruptible",
-    "sci_lightning.shifting.planner",
-    "sci_lightning.shifting.schedule",
-}
 
 
 def _api_doc() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
@@ -265,9 +244,7 @@ def _uses() -> dict[tuple[str, str], set[str]]:
 
 
 INTERNAL = sorted(
-    name
-    for name, path in MODULES.items()
-    if path.name != "__init__.py" and not name.endswith("__main__") and name not in ALL_NOT_YET_TRIMMED
+    name for name, path in MODULES.items() if path.name != "__init__.py" and not name.endswith("__main__")
 )
 
 

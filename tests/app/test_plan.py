@@ -480,3 +480,33 @@ def test_trace_gap_covering_now_gives_the_real_wait(tmp_path):
     plan = doc.get("plan", doc)
     assert plan["best_start"].startswith("2023-07-01T18:00")
     assert plan["delay_s"] == 11 * 3600.0 and plan["data_gap_at_start_s"] == 11 * 3600.0
+
+
+def test_a_reader_that_closes_early_gets_no_traceback(tmp_path):
+    """``python -m sci_lightning.plan ... | head -1``: the plan writes its whole answer (~1 KB) in one
+    go at exit, so head closing after its line and a reader already gone are the same pipe for
+    the command; this reader is gone before the write (no race). It stops quietly, with 141
+    (128 + SIGPIPE, as ``yes | head -1``), no traceback and no "Exception ignored"."""
+    path = (
+        Path(os.environ.get("SCI_CARBON_DATA", "/work/shared/data/carbon-intensity")) / "DE_2023_hourly.csv"
+    )
+    load_hourly("DE_2023_hourly.csv")  # skips when absent
+    args = ["carbon=trace", f"carbon.trace_path={path}", "carbon.fallback=[]"]
+    args += ["start=2023-03-10T06:00:00Z", "duration=150m", "plot=false"]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone (head -1 after its line)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), MPLBACKEND="Agg")
+    try:
+        r = subprocess.run(
+            [sys.executable, "-c", _BOOT.format(root=str(ROOT)), *args],
+            cwd=tmp_path,
+            env=env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
+    assert r.returncode == 141, r.stderr

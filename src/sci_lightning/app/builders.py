@@ -25,21 +25,16 @@ from sci_lightning.errors import ConfigError
 from sci_lightning.settings import Config
 
 __all__ = [
-    "CarbonAwareFindings",
     "TrainingParts",
     "build_datamodule_for",
     "build_trainer",
     "build_training_parts",
-    "check_checkpoint",
     "check_resume",
     "claim_run_folder",
     "comparable_settings",
-    "hydra_config",
     "model_label",
-    "resolve_checkpoint",
     "resolve_checkpoint_info",
     "resolve_precision",
-    "resume_settings",
     "run_folder",
 ]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["app_group_listing", "conf_dir", "skip_unused_group_listing"]
+__all__ = ["skip_unused_group_listing"]
 
 
 def conf_dir() -> Path:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import warnings
 
-__all__ = ["LOG_FILTERS", "WARNING_FILTERS", "one_handler_per_message", "quiet_third_party"]
+__all__ = ["one_handler_per_message", "quiet_third_party"]
 
 #: ``(category, message regex, module regex)`` for :func:`warnings.filterwarnings`.
 WARNING_FILTERS: tuple[tuple[type[Warning], str, str], ...] = (

@@ -25,17 +25,19 @@ config Hydra saves) and its path printed.
 and versus the best single start, and the plot shades every slot.
 
 All figures are estimates: forecast intensities (or, for ``carbon=trace``/``static``,
-recorded/table values) times the energy you give. Exit status 2 on a user error.
+recorded/table values) times the energy you give. Exit status 2 on a user error; 141 (quietly)
+when the reader of stdout closes early (``... | head -1``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import hydra
 from omegaconf import DictConfig
@@ -201,6 +203,8 @@ def _app(cfg: DictConfig) -> None:
     except (SciLightningError, ProviderError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except BrokenPipeError:  # caught here: Hydra would print it as a traceback
+        _exit_on_closed_stdout()
 
 
 def _hydra_output_dir() -> str | None:
@@ -221,7 +225,21 @@ def main() -> None:
     sys.argv = [sys.argv[0]] + translate_argv(sys.argv[1:])
     quiet_third_party()
     skip_unused_group_listing(sys.argv[1:], app_groups=False)  # --help: conf/hydra/help/plan.yaml
-    _app()
+    try:
+        _app()
+        sys.stdout.flush()  # what is still buffered goes out here, where a closed pipe is caught
+    except BrokenPipeError:
+        _exit_on_closed_stdout()
+
+
+def _exit_on_closed_stdout() -> NoReturn:
+    """The reader of stdout has gone (``... | head -1``): stop quietly, as shell tools do.
+
+    Stdout is pointed at devnull so that the flush at exit does not fail again; the status is
+    141 (128 + SIGPIPE), what a shell reports for a command whose pipe was closed early.
+    """
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(141)
 
 
 if __name__ == "__main__":

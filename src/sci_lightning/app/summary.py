@@ -23,10 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import TypeIs
 
+from sci_lightning.timefmt import duration_words
+
 if TYPE_CHECKING:
     from sci_lightning.sci.report import SciReport
 
-__all__ = ["METHOD_LABELS", "accuracy_part", "format_duration", "format_energy", "summary_line"]
+__all__ = ["format_energy", "summary_line"]
 
 #: Short names of the metering methods (keys of ``energy.base.METHODS``).
 METHOD_LABELS = {
@@ -52,18 +54,6 @@ def format_energy(kwh: float | None) -> str:
     return f"{kwh * 1000.0:.3g} Wh"
 
 
-def format_duration(seconds: float | None) -> str:
-    """``42 s``, ``3 min 05 s``, ``2 h 07 min``."""
-    if not _finite(seconds):
-        return "n/a"
-    total = int(round(seconds))
-    if total < 60:
-        return f"{seconds:.3g} s" if seconds < 10 else f"{total} s"
-    if total < 3600:
-        return f"{total // 60} min {total % 60:02d} s"
-    return f"{total // 3600} h {total % 3600 // 60:02d} min"
-
-
 def accuracy_part(summary: Mapping[str, Any], report: SciReport | None = None) -> str:
     """``val acc 82.0% final, in last.ckpt (best 92.0%, not kept)``: the final accuracy (the
     report's, HParams', the comparison's), and the best epoch's when it differs, with where each is."""
@@ -85,7 +75,7 @@ def _time_part(report: Any, summary: Mapping[str, Any]) -> str:
     seconds = getattr(report, "duration_s", None) if report is not None else None
     if not _finite(seconds):
         seconds = summary.get("fit_wall_s")
-    return f"time {format_duration(seconds)}"
+    return f"time {duration_words(seconds)}"
 
 
 def _cost_part(report: Any) -> str | None:

@@ -36,6 +36,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import DatasetError
+from ..timefmt import iso_utc
+from ..warn_once import WarnOnce
 from .base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderError, check_plausible
 
 log = logging.getLogger(__name__)
@@ -103,7 +105,7 @@ class FallbackProvider(IntensityProvider):
         self.clock = clock
         self.fallbacks_used: list[dict[str, Any]] = []
         self._index: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-        self._warned: set[str] = set()
+        self._once = WarnOnce()  # one warning per failing provider
         self._down_until: dict[int, float] = {}
         self._last_reason: dict[int, str] = {}
         primary = self.providers[0]
@@ -128,7 +130,7 @@ class FallbackProvider(IntensityProvider):
 
     def _record(self, failed: IntensityProvider, method: str, reason: str, replaced_by: str) -> None:
         key = (failed.name, method, reason, replaced_by)
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = iso_utc(datetime.now(timezone.utc), "seconds")
         entry = self._index.get(key)
         if entry is None:
             entry = {
@@ -146,10 +148,9 @@ class FallbackProvider(IntensityProvider):
         entry["last_at"] = now
 
     def _warn_once(self, failed: IntensityProvider, reason: str) -> None:
-        if failed.name in self._warned:
+        if not self._once.first(failed.name):
             log.debug("carbon provider %s failed again: %s", failed.name, reason)
             return
-        self._warned.add(failed.name)
         msg = f"carbon-intensity provider {failed.name!r} failed; using the next one in carbon.fallback. Reason: {reason}"
         log.debug(msg)  # the warning is the one message a person sees
         warnings.warn(msg, ProviderFallbackWarning, stacklevel=4)

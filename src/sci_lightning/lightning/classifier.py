@@ -17,7 +17,7 @@ from sci_lightning.errors import ConfigError
 if TYPE_CHECKING:
     from sci_lightning.settings import ModelConfig
 
-__all__ = ["ImageClassifier", "check_image_size", "check_model_name", "create_network", "smallest_image_size"]
+__all__ = ["ImageClassifier", "check_image_size", "check_model_name", "smallest_image_size"]
 
 
 def _probe(model_name: str, image_size: int) -> bool:

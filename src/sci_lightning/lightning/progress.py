@@ -26,21 +26,12 @@ from typing_extensions import override
 
 from sci_lightning.accounting import FIT
 from sci_lightning.lightning.wiring import EnergyLink
+from sci_lightning.timefmt import duration_short
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
-__all__ = ["ProgressLines", "format_seconds"]
-
-
-def format_seconds(s: float) -> str:
-    """``42s``, ``3m05s``, ``2h04m``."""
-    s = max(0, int(round(s)))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+__all__ = ["ProgressLines"]
 
 
 def _value(v: Any) -> float | None:
@@ -96,10 +87,10 @@ class ProgressLines(Callback):
             parts.append(f"energy {_energy_text(energy_j)}")
         if self._t0 is not None:
             elapsed = time.monotonic() - self._t0
-            parts.append(f"{format_seconds(elapsed)} elapsed")
+            parts.append(f"{duration_short(elapsed)} elapsed")
             done = step - self._step0
             if planned and done > 0 and planned >= step:
-                parts.append(f"~{format_seconds(elapsed / done * (planned - step))} left")
+                parts.append(f"~{duration_short(elapsed / done * (planned - step))} left")
         return " | ".join(parts)
 
 

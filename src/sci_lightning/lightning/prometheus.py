@@ -49,17 +49,12 @@ from sci_lightning.accounting import FIT
 from sci_lightning.lightning.wiring import EnergyLink
 from sci_lightning.redaction import redact
 from sci_lightning.settings import PrometheusConfig, SciConfig, coerce
+from sci_lightning.warn_once import WarnOnce
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
-__all__ = [
-    "LABEL_NAMES",
-    "PUSH_PASSWORD_ENV",
-    "PUSH_USERNAME_ENV",
-    "PrometheusExporter",
-    "PrometheusExporterWarning",
-]
+__all__ = ["PUSH_PASSWORD_ENV", "PUSH_USERNAME_ENV", "PrometheusExporter", "PrometheusExporterWarning"]
 
 PUSH_USERNAME_ENV = "SCI_LIGHTNING_PUSHGATEWAY_USERNAME"
 PUSH_PASSWORD_ENV = "SCI_LIGHTNING_PUSHGATEWAY_PASSWORD"
@@ -114,7 +109,7 @@ class PrometheusExporter(Callback):
         self.pushes = 0  #: successful pushes to the Pushgateway
         self._server: Any = None
         self._g: dict[str, Any] = {}
-        self._warned: set[str] = set()
+        self._once = WarnOnce()  # one warning per failing action (warned from the exporter's threads too)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -127,9 +122,8 @@ class PrometheusExporter(Callback):
 
     # ------------------------------------------------------------------ faults
     def _warn(self, what: str, err: BaseException) -> None:
-        if what in self._warned:
+        if not self._once.first(what):
             return
-        self._warned.add(what)
         warnings.warn(
             redact(f"PrometheusExporter: {what} failed ({type(err).__name__}: {err}); training goes on"),
             PrometheusExporterWarning,

@@ -16,6 +16,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
 from sci_lightning.metric_names import RESULT_NAMES, is_fit_end_total
+from sci_lightning.warn_once import WarnOnce
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
@@ -23,9 +24,9 @@ if TYPE_CHECKING:
     from sci_lightning.energy.base import EnergyResult
     from sci_lightning.sci.compute import SciResult
 
-__all__ = ["is_tensorboard", "publish", "run_results"]
+__all__ = ["publish", "run_results"]
 
-_warned: set[str] = set()
+_ONCE = WarnOnce()  # one warning per logger class
 
 
 def publish(
@@ -52,8 +53,7 @@ def publish(
             logger.log_metrics(sent, step=trainer.global_step if step is None else step)
         except Exception as err:
             name = type(logger).__name__
-            if name not in _warned:
-                _warned.add(name)
+            if _ONCE.first(name):
                 rank_zero_warn(f"could not log energy metrics to {name}: {err!r}")
 
 

@@ -50,6 +50,7 @@ from sci_lightning.metric_names import (
     SO_FAR_SCI_MG,
 )
 from sci_lightning.settings import SciConfig, coerce
+from sci_lightning.warn_once import WarnOnce
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
@@ -106,7 +107,7 @@ class RunningSciSeries(Callback):
         self._projector = _Projector(settings, provider, intensity_refresh_s)
         self._t0: float | None = None
         self._batches = 0
-        self._warned = False
+        self._once = WarnOnce()
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -147,8 +148,7 @@ class RunningSciSeries(Callback):
         try:
             metrics = self.so_far(trainer, energy, epochs_done)
         except Exception as err:
-            if not self._warned:
-                self._warned = True
+            if self._once.first():
                 rank_zero_warn(
                     f"RunningSciSeries: no running series at this point ({type(err).__name__}: {err})"
                 )

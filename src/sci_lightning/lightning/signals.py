@@ -40,9 +40,6 @@ if TYPE_CHECKING:
     from lightning.pytorch import Trainer
 
 __all__ = [
-    "PAUSE_AT_ENV",
-    "PAUSE_FILE_ENV",
-    "PHASES",
     "SignalInterrupt",
     "begin_run",
     "current_phase",

@@ -13,7 +13,6 @@ Nothing here plans or fetches; the figures are the plan's (estimates, as it says
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sci_lightning.shifting.durations import format_duration
 from sci_lightning.shifting.interruptible import InterruptiblePlan
 from sci_lightning.shifting.planner import Plan
+from sci_lightning.timefmt import countdown, utc_minutes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -33,32 +33,18 @@ __all__ = [
     "format_table",
     "plot_plan",
     "plot_result",
-    "utc_text",
 ]
 
 #: The chart's file name in a run folder (``outputs/plan/<date>/<time>/`` for the plan command).
 PLOT_NAME = "carbon_plan.png"
 
 
-def utc_text(ts: datetime) -> str:
-    """``2024-06-01 05:00 UTC``: a time as the tables and log lines print it."""
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _clock_text(left: timedelta) -> str:
-    """``H:MM:SS`` (rounded up to the second, never negative)."""
-    s = max(0, int(math.ceil(left.total_seconds())))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h:d}:{m:02d}:{sec:02d}"
-
-
 def countdown_line(plan: Plan, target: datetime, left: timedelta) -> str:
     """The line ``schedule=wait`` shows while it waits for ``target``, ``left`` to go."""
     return (
-        f"Waiting for the low-carbon start {utc_text(target)} "
+        f"Waiting for the low-carbon start {utc_minutes(target)} "
         f"({plan.best_mean_g_per_kwh:.0f} vs {plan.now_mean_g_per_kwh:.0f} g/kWh now): "
-        f"{_clock_text(left)} left (Ctrl-C to cancel)"
+        f"{countdown(left)} left (Ctrl-C to cancel)"
     )
 
 
@@ -67,7 +53,7 @@ def countdown_line(plan: Plan, target: datetime, left: timedelta) -> str:
 
 def format_table(plan: Plan, result: dict[str, Any]) -> str:
     """The human-readable answer of the plan command (``result``: its JSON-ready result)."""
-    t = utc_text
+    t = utc_minutes
     gen = t(plan.generated_at) if plan.generated_at else "unknown"
     lines = [
         f"Carbon-aware plan for a {format_duration(plan.duration)} job "
@@ -112,7 +98,7 @@ def _start_rows(plan: Plan, proj: dict[str, Any] | None) -> list[str]:
         ("run now", plan.now_start, plan.now_mean_g_per_kwh, "now"),
         ("best start", plan.best_start, plan.best_mean_g_per_kwh, "shifted"),
     ):
-        row = f"{label:<12}{utc_text(s):<22}{utc_text(s + plan.duration):<22}{mean:>16.1f}"
+        row = f"{label:<12}{utc_minutes(s):<22}{utc_minutes(s + plan.duration):<22}{mean:>16.1f}"
         if proj:
             row += f"{proj[f'operational_{key}_g']:>16.1f}{proj[f'sci_{key}_g_per_unit']:>14.1f}"
         rows.append(row)
@@ -143,7 +129,7 @@ def _plot_lines(result: dict[str, Any]) -> list[str]:
 
 def format_interruptible_table(iplan: InterruptiblePlan, result: dict[str, Any]) -> str:
     """The human-readable answer for ``interruptible=true``: every slot and both savings."""
-    t, single = utc_text, iplan.best_single
+    t, single = utc_minutes, iplan.best_single
     per = " (per kW of job power; give energy_kwh for grams)" if iplan.power_is_nominal else ""
     lines = [
         f"Interruptible plan for a {format_duration(iplan.duration)} job, finishing by {t(iplan.deadline_end)} "
@@ -171,7 +157,7 @@ def format_interruptible_table(iplan: InterruptiblePlan, result: dict[str, Any])
 
 def _slot_rows(iplan: InterruptiblePlan) -> list[str]:
     """A row per slot, the idle pauses, then "run now" and "best single start" to compare."""
-    t, single = utc_text, iplan.best_single
+    t, single = utc_minutes, iplan.best_single
     rows = [
         f"{f'slot {i}':<20}{t(slot.start):<22}{t(slot.end):<22}{slot.mean_g_per_kwh:>16.1f}"
         f"{slot.emissions_g:>12.1f}"

@@ -10,6 +10,7 @@ import re
 from datetime import timedelta
 
 from sci_lightning.errors import setting_error
+from sci_lightning.timefmt import duration_compact
 
 __all__ = ["format_duration", "parse_duration"]
 
@@ -63,14 +64,5 @@ def parse_duration(value: object, what: str = "schedule.duration", *, allow_zero
     return td
 
 
-def format_duration(td: timedelta) -> str:
-    """``timedelta(hours=1, minutes=30)`` -> ``"1h30m"`` (seconds kept when present)."""
-    total = int(round(td.total_seconds()))
-    if total == 0:
-        return "0s"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if total >= size:
-            n, total = divmod(total, size)
-            parts.append(f"{n}{unit}")
-    return "".join(parts)
+#: ``timedelta(hours=1, minutes=30)`` -> ``"1h30m"``: the settings' form (one formatter, in timefmt).
+format_duration = duration_compact

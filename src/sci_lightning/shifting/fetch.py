@@ -19,7 +19,7 @@ from sci_lightning.shifting.durations import format_duration
 from sci_lightning.shifting.interruptible import InterruptiblePlan, plan_interruptible
 from sci_lightning.shifting.planner import Align, Plan, PlanError, cross_check_optimal, plan_best_start
 
-__all__ = ["fetch_interruptible_plan", "fetch_plan", "sdk_cross_check"]
+__all__ = ["fetch_interruptible_plan", "fetch_plan"]
 
 log = logging.getLogger(__name__)
 

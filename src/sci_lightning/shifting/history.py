@@ -27,7 +27,6 @@ from typing import Any
 from sci_lightning.shifting.durations import parse_duration
 
 __all__ = [
-    "REPORT_NAME",
     "DurationEstimate",
     "duration_from_first_epoch",
     "duration_from_previous_report",

@@ -66,14 +66,9 @@ from sci_lightning.carbon.base import IntensityPoint, IntensitySeries
 from sci_lightning.errors import ConfigError
 from sci_lightning.shifting.durations import parse_duration
 from sci_lightning.shifting.planner import TIE_REL_TOL, Plan, plan_best_start, window_mean
+from sci_lightning.timefmt import iso_z
 
-__all__ = [
-    "INTERRUPTIBLE_METHOD",
-    "InterruptiblePlan",
-    "Slot",
-    "plan_interruptible",
-    "slots_emissions_g",
-]
+__all__ = ["InterruptiblePlan", "Slot", "plan_interruptible", "slots_emissions_g"]
 
 INTERRUPTIBLE_METHOD = (
     "exact dynamic programme over forecast-resolution steps: run slots before a deadline, "
@@ -98,8 +93,8 @@ class Slot:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "start": _iso(self.start),
-            "end": _iso(self.end),
+            "start": iso_z(self.start),
+            "end": iso_z(self.end),
             "length_s": self.length.total_seconds(),
             "mean_g_per_kwh": self.mean_g_per_kwh,
             "emissions_g": self.emissions_g,
@@ -169,11 +164,11 @@ class InterruptiblePlan:
         single = self.best_single
         return {
             "slots": [s.to_dict() for s in self.slots],
-            "end": _iso(self.end),
+            "end": iso_z(self.end),
             "duration_s": self.duration.total_seconds(),
             "run_time_s": self.run_time.total_seconds(),
-            "deadline_end": _iso(self.deadline_end),
-            "window_start": _iso(self.window_start),
+            "deadline_end": iso_z(self.deadline_end),
+            "window_start": iso_z(self.window_start),
             "step_s": self.step.total_seconds(),
             "min_slot_s": self.min_slot.total_seconds(),
             "pause_cost_s": self.pause_cost.total_seconds(),
@@ -186,7 +181,7 @@ class InterruptiblePlan:
             "mean_g_per_kwh": self.mean_g_per_kwh,
             "now_emissions_g": self.now_emissions_g,
             "now_mean_g_per_kwh": self.now_mean_g_per_kwh,
-            "best_start": _iso(single.best_start),
+            "best_start": iso_z(single.best_start),
             "best_start_mean_g_per_kwh": single.best_mean_g_per_kwh,
             "best_start_emissions_g": self.best_single_emissions_g,
             "saving_vs_now_g": self.saving_vs_now_g,
@@ -206,10 +201,6 @@ class InterruptiblePlan:
 
 def _pct(part: float, whole: float) -> float:
     return 100.0 * part / whole if whole > 0 else 0.0
-
-
-def _iso(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 # --------------------------------------------------------------------------- public entry

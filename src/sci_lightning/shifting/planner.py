@@ -43,20 +43,17 @@ from typing import Any, Literal
 from sci_lightning.carbon.base import IntensityPoint, IntensitySeries, ensure_utc
 from sci_lightning.errors import ConfigError, SciLightningError
 from sci_lightning.shifting.durations import format_duration, parse_duration
+from sci_lightning.timefmt import iso_z
 
 __all__ = [
-    "DEFAULT_WINDOW",
     "METHOD",
     "TIE_REL_TOL",
     "Align",
-    "CarbonProjection",
     "Plan",
     "PlanError",
     "carbon_aware_findings",
     "check_align",
     "cross_check_optimal",
-    "normalize_points",
-    "pick_best",
     "plan_best_start",
     "window_mean",
 ]
@@ -90,11 +87,11 @@ def normalize_points(points: Iterable[IntensityPoint]) -> tuple[list[IntensityPo
         except ValueError as exc:
             raise PlanError(f"{exc} Fix: the provider must return aware UTC timestamps.") from None
         if end <= start:
-            raise PlanError(f"forecast point {i} ends ({_iso(end)}) before it starts ({_iso(start)}).")
+            raise PlanError(f"forecast point {i} ends ({iso_z(end)}) before it starts ({iso_z(start)}).")
         value = float(p.g_per_kwh)
         if not math.isfinite(value):
             raise PlanError(
-                f"forecast point {i} at {_iso(start)} has a non-finite intensity ({p.g_per_kwh!r})."
+                f"forecast point {i} at {iso_z(start)} has a non-finite intensity ({p.g_per_kwh!r})."
             )
         pts.append(IntensityPoint(start, end, value))
     if not pts:
@@ -113,19 +110,19 @@ def normalize_points(points: Iterable[IntensityPoint]) -> tuple[list[IntensityPo
             continue
         if p.start == prev.start:
             raise PlanError(
-                f"the forecast has conflicting points for {_iso(p.start)}: "
-                f"{prev.g_per_kwh} g/kWh until {_iso(prev.end)} and {p.g_per_kwh} g/kWh until "
-                f"{_iso(p.end)}. Fix: the provider returned two forecasts mixed together; "
+                f"the forecast has conflicting points for {iso_z(p.start)}: "
+                f"{prev.g_per_kwh} g/kWh until {iso_z(prev.end)} and {p.g_per_kwh} g/kWh until "
+                f"{iso_z(p.end)}. Fix: the provider returned two forecasts mixed together; "
                 "request a single forecast run."
             )
         if p.start < prev.end:
             raise PlanError(
-                f"forecast points overlap: [{_iso(prev.start)}, {_iso(prev.end)}) and "
-                f"[{_iso(p.start)}, {_iso(p.end)}). Fix: request a single forecast run."
+                f"forecast points overlap: [{iso_z(prev.start)}, {iso_z(prev.end)}) and "
+                f"[{iso_z(p.start)}, {iso_z(p.end)}). Fix: request a single forecast run."
             )
         if p.start > prev.end:
             raise PlanError(
-                f"the forecast has a gap from {_iso(prev.end)} to {_iso(p.start)} "
+                f"the forecast has a gap from {iso_z(prev.end)} to {iso_z(p.start)} "
                 f"({format_duration(p.start - prev.end)}); a rolling average across it would be wrong. "
                 "Fix: request the forecast again or use another provider (carbon.fallback)."
             )
@@ -144,9 +141,9 @@ def window_mean(
     raises :class:`PlanError` otherwise.
     """
     if end <= start:
-        raise PlanError(f"empty window [{_iso(start)}, {_iso(end)}).")
+        raise PlanError(f"empty window [{iso_z(start)}, {iso_z(end)}).")
     if not points or start < points[0].start or end > points[-1].end:
-        raise PlanError(f"the forecast does not cover [{_iso(start)}, {_iso(end)}).")
+        raise PlanError(f"the forecast does not cover [{iso_z(start)}, {iso_z(end)}).")
     starts = _starts if _starts is not None else [p.start for p in points]
     i = max(bisect.bisect_right(starts, start) - 1, 0)
     total_s = (end - start).total_seconds()
@@ -239,10 +236,10 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (ISO-8601 UTC times, durations in seconds)."""
         return {
-            "best_start": _iso(self.best_start),
-            "best_end": _iso(self.best_end),
+            "best_start": iso_z(self.best_start),
+            "best_end": iso_z(self.best_end),
             "best_mean_g_per_kwh": self.best_mean_g_per_kwh,
-            "now_start": _iso(self.now_start),
+            "now_start": iso_z(self.now_start),
             "now_mean_g_per_kwh": self.now_mean_g_per_kwh,
             "saving_g_per_kwh": self.saving_g_per_kwh,
             "saving_pct": self.saving_pct,
@@ -250,21 +247,17 @@ class Plan:
             "data_gap_at_start_s": self.data_gap_at_start.total_seconds(),
             "duration_s": self.duration.total_seconds(),
             "candidates": self.candidates,
-            "window_start": _iso(self.window_start),
-            "window_end": _iso(self.window_end),
+            "window_start": iso_z(self.window_start),
+            "window_end": iso_z(self.window_end),
             "align": self.align,
             "source": self.source,
             "region": self.region,
             "signal_type": self.signal_type,
             "kind": self.kind,
-            "generated_at": _iso(self.generated_at) if self.generated_at else None,
+            "generated_at": iso_z(self.generated_at) if self.generated_at else None,
             "method": self.method,
             "notes": list(self.notes),
         }
-
-
-def _iso(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def plan_best_start(
@@ -352,15 +345,15 @@ def _planning_window(
     we = ensure_utc(window_end, "window_end") if window_end is not None else ws + DEFAULT_WINDOW
     if we <= now:
         raise PlanError(
-            f"the planning window ends at {_iso(we)}, which is in the past (now {_iso(now)}). "
+            f"the planning window ends at {iso_z(we)}, which is in the past (now {iso_z(now)}). "
             "Fix: give a window that ends in the future (e.g. window_h=24 from now)."
         )
     if we <= ws:
         raise PlanError(
-            f"the planning window ends ({_iso(we)}) before it starts ({_iso(ws)}). Fix: window_end > window_start."
+            f"the planning window ends ({iso_z(we)}) before it starts ({iso_z(ws)}). Fix: window_end > window_start."
         )
     if ws < now:
-        notes.append(f"window start {_iso(ws)} is in the past; planning from now ({_iso(now)}).")
+        notes.append(f"window start {iso_z(ws)} is in the past; planning from now ({iso_z(now)}).")
         ws = now
     return ws, we
 
@@ -377,13 +370,13 @@ def _covered_window(
     f0, f1 = points[0].start, points[-1].end
     if ws >= f1:
         raise PlanError(
-            f"the forecast ends at {_iso(f1)}, before the planning window starts ({_iso(ws)}). "
+            f"the forecast ends at {iso_z(f1)}, before the planning window starts ({iso_z(ws)}). "
             "Fix: fetch a fresh forecast."
         )
     eff_start, eff_end = max(ws, f0), min(we, f1)
     if eff_start > ws:
         notes.append(
-            f"no intensity data covers the window start {_iso(ws)}: the forecast starts at {_iso(f0)}, "
+            f"no intensity data covers the window start {iso_z(ws)}: the forecast starts at {iso_z(f0)}, "
             f"{format_duration(f0 - ws)} later; the 'run now' figures are for that earliest start with data, "
             "and delay_s counts the wait from the window start."
         )
@@ -392,16 +385,16 @@ def _covered_window(
         if horizon < dur:
             raise PlanError(
                 f"the job duration {format_duration(dur)} is longer than the forecast horizon from "
-                f"{_iso(eff_start)} ({format_duration(horizon)}, forecast ends {_iso(f1)}; source "
+                f"{iso_z(eff_start)} ({format_duration(horizon)}, forecast ends {iso_z(f1)}; source "
                 f"{series.source} {series.region}). Fix: use a shorter duration, a provider with a longer "
                 "forecast, or run without time shifting (schedule=none)."
             )
         raise PlanError(
-            f"the planning window [{_iso(eff_start)}, {_iso(eff_end)}) is shorter than the job "
+            f"the planning window [{iso_z(eff_start)}, {iso_z(eff_end)}) is shorter than the job "
             f"duration {format_duration(dur)}. Fix: widen the window (window_h) or shorten the duration."
         )
     if we > f1:
-        notes.append(f"the window end {_iso(we)} is past the forecast's end; planning up to {_iso(f1)}.")
+        notes.append(f"the window end {iso_z(we)} is past the forecast's end; planning up to {iso_z(f1)}.")
     return eff_start, eff_end
 
 
@@ -459,7 +452,7 @@ def cross_check_optimal(
     opts = sorted(_sdk_window(o) for o in sdk_optimal)
     result: dict[str, Any] = {
         "agrees": False,
-        "our_best_start": _iso(plan.best_start),
+        "our_best_start": iso_z(plan.best_start),
         "our_best_mean_g_per_kwh": plan.best_mean_g_per_kwh,
         "sdk_start": None,
         "sdk_mean_g_per_kwh": None,
@@ -470,7 +463,7 @@ def cross_check_optimal(
         result["reason"] = "the SDK returned no optimalDataPoints."
         return result
     s, v = opts[0]
-    result["sdk_start"] = _iso(s)
+    result["sdk_start"] = iso_z(s)
     result["sdk_mean_g_per_kwh"] = v
     try:
         ours = plan.mean_for_start(s)
@@ -496,16 +489,16 @@ def _disagreements(plan: Plan, sdk_start: datetime, sdk_mean: float, ours: float
     problems = []
     if abs(ours - sdk_mean) > tol:
         problems.append(
-            f"the SDK says {sdk_mean:.6g} g/kWh for the window at {_iso(sdk_start)}, the forecast gives {ours:.6g}"
+            f"the SDK says {sdk_mean:.6g} g/kWh for the window at {iso_z(sdk_start)}, the forecast gives {ours:.6g}"
         )
     if abs(plan.best_mean_g_per_kwh - sdk_mean) > tol:
         problems.append(
-            f"best means differ: SDK {sdk_mean:.6g} g/kWh at {_iso(sdk_start)}, planner "
-            f"{plan.best_mean_g_per_kwh:.6g} at {_iso(plan.best_start)}"
+            f"best means differ: SDK {sdk_mean:.6g} g/kWh at {iso_z(sdk_start)}, planner "
+            f"{plan.best_mean_g_per_kwh:.6g} at {iso_z(plan.best_start)}"
         )
     elif sdk_start != plan.best_start:
         problems.append(
-            f"equal best means but different starts: SDK {_iso(sdk_start)}, planner {_iso(plan.best_start)}"
+            f"equal best means but different starts: SDK {iso_z(sdk_start)}, planner {iso_z(plan.best_start)}"
         )
     return problems
 
@@ -530,7 +523,7 @@ def carbon_aware_findings(plan: Plan, energy_kwh: float, actual_start: datetime)
             at_start = p.g_per_kwh
             break
     if at_start is None:
-        notes.append(f"the forecast does not cover the actual start {_iso(actual_start)}.")
+        notes.append(f"the forecast does not cover the actual start {iso_z(actual_start)}.")
     try:
         actual_mean = plan.mean_for_start(actual_start)
     except PlanError:
@@ -543,9 +536,9 @@ def carbon_aware_findings(plan: Plan, energy_kwh: float, actual_start: datetime)
             100.0 * (actual_mean - plan.best_mean_g_per_kwh) / actual_mean if actual_mean > 0 else 0.0
         )
     return {
-        "actual_start": _iso(actual_start),
-        "best_start": _iso(plan.best_start),
-        "best_end": _iso(plan.best_end),
+        "actual_start": iso_z(actual_start),
+        "best_start": iso_z(plan.best_start),
+        "best_end": iso_z(plan.best_end),
         "intensity_at_actual_start_g_per_kwh": at_start,
         "best_window_mean_g_per_kwh": plan.best_mean_g_per_kwh,
         "actual_window_mean_g_per_kwh": actual_mean,
@@ -553,13 +546,13 @@ def carbon_aware_findings(plan: Plan, energy_kwh: float, actual_start: datetime)
         "saving_pct": saving_pct,
         "energy_kwh": energy_kwh,
         "duration_s": plan.duration.total_seconds(),
-        "window_start": _iso(plan.window_start),
-        "window_end": _iso(plan.window_end),
+        "window_start": iso_z(plan.window_start),
+        "window_end": iso_z(plan.window_end),
         "source": plan.source,
         "region": plan.region,
         "signal_type": plan.signal_type,
         "kind": plan.kind,
-        "generated_at": _iso(plan.generated_at) if plan.generated_at else None,
+        "generated_at": iso_z(plan.generated_at) if plan.generated_at else None,
         "method": METHOD,
         "estimated": True,
         "estimate_basis": "forecast intensity (not measured) x the job's energy",

@@ -44,15 +44,15 @@ from typing import Any, TextIO
 from sci_lightning.carbon.base import IntensityProvider, ensure_utc
 from sci_lightning.errors import ConfigError
 from sci_lightning.settings import ScheduleConfig, coerce
-from sci_lightning.shifting.display import countdown_line, utc_text
+from sci_lightning.shifting.display import countdown_line
 from sci_lightning.shifting.durations import format_duration, parse_duration
 from sci_lightning.shifting.fetch import fetch_plan
 from sci_lightning.shifting.history import DurationEstimate
 from sci_lightning.shifting.planner import Plan, PlanError, carbon_aware_findings, check_align
 from sci_lightning.shifting.slurm import slurm_begin_time
+from sci_lightning.timefmt import utc_minutes
 
 __all__ = [
-    "Clock",
     "ScheduleOutcome",
     "WaitCancelled",
     "before_training",
@@ -262,7 +262,7 @@ def _log_plan(mode: str, plan: Plan) -> None:
     log.info(
         "carbon-aware %s: best start %s (%.1f g/kWh) vs now %.1f g/kWh: %.1f%% lower",
         mode,
-        utc_text(plan.best_start),
+        utc_minutes(plan.best_start),
         plan.best_mean_g_per_kwh,
         plan.now_mean_g_per_kwh,
         plan.saving_pct,
@@ -374,14 +374,14 @@ def wait_for_best_start(
     notes: list[str] = []
     if reason == "max_wait":
         notes.append(
-            f"best start {utc_text(plan.best_start)} is beyond max_wait ({format_duration(max_wait)}); "
-            f"starting at {utc_text(deadline)} instead."
+            f"best start {utc_minutes(plan.best_start)} is beyond max_wait ({format_duration(max_wait)}); "
+            f"starting at {utc_minutes(deadline)} instead."
         )
     if target <= t0:
         return ScheduleOutcome("wait", "already_best", plan, started_at=t0, notes=notes)
     log.info(
         "carbon-aware wait: best start %s (forecast mean %.1f g/kWh vs %.1f now, %.1f%% lower); waiting %s",
-        utc_text(plan.best_start),
+        utc_minutes(plan.best_start),
         plan.best_mean_g_per_kwh,
         plan.now_mean_g_per_kwh,
         plan.saving_pct,
@@ -403,7 +403,7 @@ def wait_for_best_start(
         raise WaitCancelled() from None
     countdown.done()
     started = clock()
-    log.info("carbon-aware wait over (%s); starting training at %s", reason, utc_text(started))
+    log.info("carbon-aware wait over (%s); starting training at %s", reason, utc_minutes(started))
     waited_s = (started - t0).total_seconds()
     return ScheduleOutcome(
         "wait", reason, plan, started_at=started, waited_s=waited_s, replans=replans.count, notes=notes
@@ -441,7 +441,7 @@ class _Replanner:
         except Exception as exc:  # a provider fault must not stop the job
             if not self._warned:
                 log.warning("re-planning failed (%s); keeping the current plan.", exc)
-                self.notes.append(f"re-planning failed at {utc_text(now)}: {exc}")
+                self.notes.append(f"re-planning failed at {utc_minutes(now)}: {exc}")
                 self._warned = True
             return None
         if not (
@@ -449,10 +449,10 @@ class _Replanner:
         ):
             return None
         self.count += 1
-        issued = utc_text(new.generated_at) if new.generated_at else "now"
+        issued = utc_minutes(new.generated_at) if new.generated_at else "now"
         msg = (
             f"re-planned with the forecast of {issued}: "
-            f"best start {utc_text(new.best_start)} ({new.best_mean_g_per_kwh:.1f} g/kWh)"
+            f"best start {utc_minutes(new.best_start)} ({new.best_mean_g_per_kwh:.1f} g/kWh)"
         )
         log.info(msg)
         self.notes.append(msg)
