@@ -32,7 +32,7 @@ from sci_lightning.campaign.rollup import (
 from sci_lightning.fileio import atomic_write_text
 from sci_lightning.redaction import redact, scrub, secret_values
 from sci_lightning.sci.codec import plain
-from sci_lightning.sci.manifest import IF_UNITS
+from sci_lightning.sci.manifest import IF_UNITS, divide_plugin, if_metadata, sci_plugin, total_carbon_plugin
 from sci_lightning.timefmt import iso_millis_z
 
 __all__ = [
@@ -399,14 +399,6 @@ def campaign_markdown(c: Campaign) -> str:
 # --------------------------------------------------------------------------- campaign_impact.yml
 
 
-def _meta(unit: str, description: str, time: str = "sum", component: str = "sum") -> dict[str, Any]:
-    return {
-        "unit": unit,
-        "description": description,
-        "aggregation-method": {"time": time, "component": component},
-    }
-
-
 def _plugins(c: Campaign) -> tuple[dict[str, Any], list[str]]:
     field_name = _FU_FIELDS[c.functional_unit][0]
     plugins: dict[str, Any] = {
@@ -419,40 +411,21 @@ def _plugins(c: Campaign) -> tuple[dict[str, Any], list[str]]:
             },
             "parameter-metadata": {
                 "inputs": {
-                    "energy": _meta("kWh", "E counted for the run (IT x PUE)"),
-                    "grid/carbon-intensity": _meta(
+                    "energy": if_metadata("kWh", "E counted for the run (IT x PUE)"),
+                    "grid/carbon-intensity": if_metadata(
                         "gCO2e/kWh", "I: the run's operational emissions / E", "avg", "avg"
                     ),
                 },
-                "outputs": {"carbon-operational": _meta("gCO2e", "E x I of the run")},
+                "outputs": {"carbon-operational": if_metadata("gCO2e", "E x I of the run")},
             },
         },
-        "total-carbon": {
-            "method": "Sum",
-            "path": "builtin",
-            "config": {
-                "input-parameters": ["carbon-operational", "carbon-embodied"],
-                "output-parameter": "carbon",
-            },
-            "parameter-metadata": {
-                "inputs": {"carbon-embodied": _meta("gCO2e", "M counted for the run, from its report")},
-                "outputs": {"carbon": _meta("gCO2e", "(E x I) + M of the run")},
-            },
-        },
-        "sci": {
-            "method": "Sci",
-            "path": "builtin",
-            "config": {"functional-unit": field_name},
-            "parameter-metadata": {
-                "outputs": {
-                    "sci": _meta(
-                        "gCO2e per functional unit",
-                        "this run's carbon per functional unit of the final model; "
-                        "summed over the runs it is the campaign's SCI",
-                    )
-                }
-            },
-        },
+        "total-carbon": total_carbon_plugin(
+            "M counted for the run, from its report", "(E x I) + M of the run"
+        ),
+        "sci": sci_plugin(
+            field_name,
+            "this run's carbon per functional unit of the final model; summed over the runs it is the campaign's SCI",
+        ),
     }
     per_unit = _per_unit_plugins(c)
     return {**plugins, **per_unit}, ["operational-carbon", "total-carbon", "sci", *per_unit]
@@ -464,18 +437,9 @@ def _per_unit_plugins(c: Campaign) -> dict[str, Any]:
     for unit in c.r_counts:
         if unit in _FU_FIELDS:
             fname, out = _FU_FIELDS[unit]
-            plugins[out] = {
-                "method": "Divide",
-                "path": "builtin",
-                "config": {"numerator": "carbon", "denominator": fname, "output": out},
-                "parameter-metadata": {
-                    "outputs": {
-                        out: _meta(
-                            f"gCO2e/{unit.replace('_', ' ')}", f"campaign SCI per {unit.replace('_', ' ')}"
-                        )
-                    }
-                },
-            }
+            words = unit.replace("_", " ")
+            outputs = {"outputs": {out: if_metadata(f"gCO2e/{words}", f"campaign SCI per {words}")}}
+            plugins[out] = divide_plugin("carbon", fname, out, outputs)
     return plugins
 
 

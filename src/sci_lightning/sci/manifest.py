@@ -17,12 +17,22 @@ from sci_lightning.sci.codec import plain
 from sci_lightning.sci.compute import SECONDS_PER_YEAR, EmbodiedInputs, SciResult
 from sci_lightning.timefmt import iso_millis_z
 
-__all__ = ["IF_UNITS", "MANIFEST_NAME", "build_impact_manifest", "manifest_text"]
+__all__ = [
+    "IF_UNITS",
+    "MANIFEST_NAME",
+    "build_impact_manifest",
+    "divide_plugin",
+    "if_metadata",
+    "manifest_text",
+    "sci_plugin",
+    "total_carbon_plugin",
+]
 
 MANIFEST_NAME = "impact.yml"
 
 
-def _metadata(unit: str, description: str, time: str = "sum", component: str = "sum") -> dict[str, Any]:
+def if_metadata(unit: str, description: str, time: str = "sum", component: str = "sum") -> dict[str, Any]:
+    """An Impact Framework ``parameter-metadata`` entry: unit, words, how it aggregates over time and components."""
     return {
         "unit": unit,
         "description": description,
@@ -150,12 +160,12 @@ def _operational_plugins() -> dict[str, Any]:
             "config": {"input-parameters": ["energy-it", "pue"], "output-parameter": "energy"},
             "parameter-metadata": {
                 "inputs": {
-                    "energy-it": _metadata(
+                    "energy-it": if_metadata(
                         "kWh", "IT energy of the interval (all metered components), before PUE"
                     ),
-                    "pue": _metadata("none", "power usage effectiveness of the facility", "copy", "copy"),
+                    "pue": if_metadata("none", "power usage effectiveness of the facility", "copy", "copy"),
                 },
-                "outputs": {"energy": _metadata("kWh", "E: facility energy of the interval (IT x PUE)")},
+                "outputs": {"energy": if_metadata("kWh", "E: facility energy of the interval (IT x PUE)")},
             },
         },
         "operational-carbon": {
@@ -167,17 +177,18 @@ def _operational_plugins() -> dict[str, Any]:
             },
             "parameter-metadata": {
                 "inputs": {
-                    "grid/carbon-intensity": _metadata(
+                    "grid/carbon-intensity": if_metadata(
                         "gCO2e/kWh", "I: time-overlap-weighted grid intensity of the interval", "avg", "avg"
                     )
                 },
-                "outputs": {"carbon-operational": _metadata("gCO2e", "E x I of the interval")},
+                "outputs": {"carbon-operational": if_metadata("gCO2e", "E x I of the interval")},
             },
         },
     }
 
 
-def _divide(numerator: str, denominator: str, output: str, metadata: dict[str, Any]) -> dict[str, Any]:
+def divide_plugin(numerator: str, denominator: str, output: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    """The ``Divide`` builtin: ``output = numerator / denominator``."""
     return {
         "method": "Divide",
         "path": "builtin",
@@ -190,23 +201,25 @@ def _embodied_plugins() -> dict[str, Any]:
     """M = TE x (TiR / EL) x (RR / ToR), per observation."""
     time_share = {
         "inputs": {
-            "time-reserved": _metadata("s", "TiR: the job's time in this observation"),
-            "device/expected-lifespan": _metadata(
+            "time-reserved": if_metadata("s", "TiR: the job's time in this observation"),
+            "device/expected-lifespan": if_metadata(
                 "s", "EL: expected lifespan of the hardware", "copy", "copy"
             ),
         },
-        "outputs": {"time-share": _metadata("none", "TiR / EL")},
+        "outputs": {"time-share": if_metadata("none", "TiR / EL")},
     }
     resource_share = {
         "inputs": {
-            "resources-reserved": _metadata("count", "RR: resources reserved by the job", "copy", "copy"),
-            "resources-total": _metadata("count", "ToR: total resources of the hardware", "copy", "copy"),
+            "resources-reserved": if_metadata("count", "RR: resources reserved by the job", "copy", "copy"),
+            "resources-total": if_metadata("count", "ToR: total resources of the hardware", "copy", "copy"),
         },
-        "outputs": {"resource-share": _metadata("none", "RR / ToR", "copy", "copy")},
+        "outputs": {"resource-share": if_metadata("none", "RR / ToR", "copy", "copy")},
     }
     return {
-        "time-share": _divide("time-reserved", "device/expected-lifespan", "time-share", time_share),
-        "resource-share": _divide("resources-reserved", "resources-total", "resource-share", resource_share),
+        "time-share": divide_plugin("time-reserved", "device/expected-lifespan", "time-share", time_share),
+        "resource-share": divide_plugin(
+            "resources-reserved", "resources-total", "resource-share", resource_share
+        ),
         "embodied-carbon": {
             "method": "Multiply",
             "path": "builtin",
@@ -216,11 +229,11 @@ def _embodied_plugins() -> dict[str, Any]:
             },
             "parameter-metadata": {
                 "inputs": {
-                    "device/emissions-embodied": _metadata(
+                    "device/emissions-embodied": if_metadata(
                         "gCO2e", "TE: total embodied emissions of the hardware", "copy", "copy"
                     )
                 },
-                "outputs": {"carbon-embodied": _metadata("gCO2e", "M = TE x (TiR / EL) x (RR / ToR)")},
+                "outputs": {"carbon-embodied": if_metadata("gCO2e", "M = TE x (TiR / EL) x (RR / ToR)")},
             },
         },
     }
@@ -238,34 +251,40 @@ def _embodied_defaults(emb: EmbodiedInputs) -> dict[str, Any]:
     }
 
 
+def total_carbon_plugin(embodied_words: str, carbon_words: str) -> dict[str, Any]:
+    """The ``Sum`` builtin: carbon = carbon-operational (E x I) + carbon-embodied (M)."""
+    return {
+        "method": "Sum",
+        "path": "builtin",
+        "config": {
+            "input-parameters": ["carbon-operational", "carbon-embodied"],
+            "output-parameter": "carbon",
+        },
+        "parameter-metadata": {
+            "inputs": {"carbon-embodied": if_metadata("gCO2e", embodied_words)},
+            "outputs": {"carbon": if_metadata("gCO2e", carbon_words)},
+        },
+    }
+
+
+def sci_plugin(functional_unit_field: str, sci_words: str) -> dict[str, Any]:
+    """The ``Sci`` builtin: carbon per functional unit, R read from ``functional_unit_field``."""
+    return {
+        "method": "Sci",
+        "path": "builtin",
+        "config": {"functional-unit": functional_unit_field},
+        "parameter-metadata": {"outputs": {"sci": if_metadata("gCO2e per functional unit", sci_words)}},
+    }
+
+
 def _carbon_and_sci_plugins(functional_unit: str) -> dict[str, Any]:
     """carbon = (E x I) + M, then the Sci builtin per the headline functional unit."""
     return {
-        "total-carbon": {
-            "method": "Sum",
-            "path": "builtin",
-            "config": {
-                "input-parameters": ["carbon-operational", "carbon-embodied"],
-                "output-parameter": "carbon",
-            },
-            "parameter-metadata": {
-                "inputs": {"carbon-embodied": _metadata("gCO2e", "M of the interval")},
-                "outputs": {"carbon": _metadata("gCO2e", "(E x I) + M of the interval")},
-            },
-        },
-        "sci": {
-            "method": "Sci",
-            "path": "builtin",
-            "config": {"functional-unit": IF_UNITS[functional_unit][0]},
-            "parameter-metadata": {
-                "outputs": {
-                    "sci": _metadata(
-                        "gCO2e per functional unit",
-                        "this interval's carbon per functional unit of the whole job; summed over time it is the job's SCI",
-                    )
-                },
-            },
-        },
+        "total-carbon": total_carbon_plugin("M of the interval", "(E x I) + M of the interval"),
+        "sci": sci_plugin(
+            IF_UNITS[functional_unit][0],
+            "this interval's carbon per functional unit of the whole job; summed over time it is the job's SCI",
+        ),
     }
 
 
@@ -276,9 +295,9 @@ def _per_unit_plugins(r_counts: Mapping[str, float]) -> dict[str, Any]:
         if r_counts.get(unit, 0) > 0:
             words = unit.replace("_", " ")
             outputs = {
-                "outputs": {out_name: _metadata(f"gCO2e/{words}", f"SCI per {words} (summed over time)")}
+                "outputs": {out_name: if_metadata(f"gCO2e/{words}", f"SCI per {words} (summed over time)")}
             }
-            plugins[out_name] = _divide("carbon", field_name, out_name, outputs)
+            plugins[out_name] = divide_plugin("carbon", field_name, out_name, outputs)
     return plugins
 
 
