@@ -38,16 +38,12 @@ EXCEPTIONS: dict[str, str] = {
     "energy/meters.py": "build_meters: tests/energy/test_cpu.py",
     "energy/ram.py": "the RAM estimate: tests/energy/test_cpu.py",
     "lightning/checkpointing.py": "tests/lightning/test_callback.py, tests/e2e/test_resume.py",
-    "lightning/cli_types.py": "a LightningCLI YAML: tests/test_settings_paths.py",
     "lightning/first_epoch_planner.py": "schedule=report: tests/shifting/test_schedule.py",
     "lightning/signal_guard.py": "SignalGuard in real fits: tests/e2e/test_interrupt.py, tests/e2e/test_signals_phases.py",
     "lightning/parts.py": "tests/lightning/test_cluster_records.py, tests/e2e/test_accounting_matrix.py",
     "lightning/progress.py": "progress lines: tests/lightning/test_wiring.py, tests/e2e/test_cli_ux.py",
     "lightning/running_series.py": "tests/sci/test_loggers.py, tests/lightning/test_prometheus.py",
     "lightning/sci_step.py": "tests/lightning/test_callback.py, tests/e2e/test_carbon_integration.py",
-    "sci/codec.py": "tests/sci/test_report.py",
-    "sci/schema.py": "tests/sci/test_report.py",
-    "shifting/durations.py": "tests/shifting/test_planner.py",
 }
 
 
