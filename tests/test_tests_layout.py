@@ -32,7 +32,6 @@ EXCEPTIONS: dict[str, str] = {
     "app/help.py": "--help: tests/e2e/test_cli_ux.py",
     "app/noise.py": "third-party noise: tests/e2e/test_cli_ux.py",
     "app/summary.py": "the summary line: tests/e2e/test_cli_ux.py",
-    "campaign/output.py": "tests/campaign/test_rollup.py",
     "energy/_common.py": "tests/energy/test_cpu.py, test_nvml.py",
     "energy/base.py": "tests/energy/test_monitor.py, tests/sci/test_compute.py",
     "energy/meters.py": "build_meters: tests/energy/test_cpu.py",
