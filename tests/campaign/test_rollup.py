@@ -1,6 +1,7 @@
 """The campaign roll-up over real (tiny, CPU) runs written by EnergyCarbonCallback: a failed run,
 an interrupted run resumed in another folder, a failed run without a report and an empty job
-folder (tests/campaign/conftest.py); the CLI; the comparison's campaign line. The files written: test_output.py."""
+folder (tests/campaign/conftest.py); the CLI; the comparison's campaign line. The files written
+and the Impact Framework manifest: test_output.py."""
 
 from __future__ import annotations
 
