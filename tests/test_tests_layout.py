@@ -28,7 +28,6 @@ EXCEPTIONS: dict[str, str] = {
     # Tested through their package's public functions or a neighbour's test file, not on their own yet.
     "accounting.py": "the accounting model: tests/e2e/test_accounting_matrix.py and test_accounting_properties.py",
     "errors.py": "the message format: tests/test_settings.py, tests/test_config.py",
-    "app/builders.py": "tests/app/test_train.py, tests/lightning/test_cluster_records.py (_requeued_checkpoint)",
     "energy/_common.py": "tests/energy/test_cpu.py, test_nvml.py",
     "energy/base.py": "tests/energy/test_monitor.py, tests/sci/test_compute.py",
     "energy/meters.py": "build_meters: tests/energy/test_cpu.py",
