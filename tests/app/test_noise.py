@@ -60,7 +60,9 @@ def test_each_warning_filter_needs_its_message_and_its_module(fresh):
 
 def test_the_litlogger_tip_is_dropped_and_other_records_kept(fresh, caplog):
     noise.quiet_third_party()
+    noise.quiet_third_party()
     lg = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    assert sum(isinstance(f, noise._DropMessages) for f in lg.filters) == 1  # installed once
     with caplog.at_level(logging.INFO, logger=lg.name):
         lg.info(TIP)
         lg.info("GPU available: False, used: False")

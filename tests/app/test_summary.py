@@ -101,3 +101,8 @@ def test_accuracy_part_says_where_each_accuracy_is():
     assert (
         accuracy_part({"final_val_acc": 0.7}, _report(val_acc=0.1)) == "val acc 70.0% final"
     )  # summary first
+
+
+def test_the_source_is_shown_without_its_credits_and_notes():
+    report = _report(intensity={"mean_g_per_kwh": 100.0, "source": "static table [Ember 2023] (yearly mean)"})
+    assert " | intensity 100.0 gCO2e/kWh, static table | " in summary_line({}, report)

@@ -183,6 +183,7 @@ def test_write_campaign_is_redacted(tmp_path, monkeypatch):
     monkeypatch.setenv("WATTTIME_PASSWORD", secret)
     c = _campaign()
     c.runs[2].reason = f"401 for password {secret}"
+    c.notes.append(f"a provider said: bad password {secret}")  # notes are written as they are
     written = write_campaign(c, tmp_path / "out")
     assert sorted(written) == ["campaign.json", "campaign.md", "campaign_impact.yml"]
     for path in written.values():

@@ -37,6 +37,7 @@ def test_one_chart_per_compared_figure():
         ("time", [902.0, None], None, (1 / 60, "min")),
         ("time", [7200.0], None, (1 / 3600, "h")),
         ("energy", [0.05], None, (1000.0, "Wh")),
+        ("energy", [0.1], None, (1.0, "kWh")),
         ("energy", [0.8, 1.0], None, (1.0, "kWh")),
         ("cost", [1.0], None, (1.0, "$USD")),
         ("sci", [40.0], "gCO2e/epoch", (1.0, "gCO2e/epoch")),

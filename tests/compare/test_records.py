@@ -160,7 +160,7 @@ def test_one_line_joins_whitespace_and_cuts_with_an_ellipsis():
 def test_failure_reason_reads_the_status_files_then_the_last_log_error(tmp_path: Path):
     assert R.failure_reason(tmp_path) is None
     (tmp_path / "train.log").write_text(
-        "[INFO] - start\nTraceback (most recent call last):\nValueError: first\n[ERROR] - the last one\n"
+        "[INFO] - start\nValueError: first\n[ERROR] - the last one\nTraceback (most recent call last):\n"
     )
     assert R.failure_reason(tmp_path) == "[ERROR] - the last one"  # the Traceback header is skipped
     (tmp_path / "job_failed.json").write_text(json.dumps({"error": "  only\nthe error  "}))
