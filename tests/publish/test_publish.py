@@ -82,7 +82,6 @@ def test_an_error_quoting_the_report_is_redacted(tmp_path, monkeypatch, capsys):
     assert err.startswith("error:") and secret not in err and "[redacted]" in err
 
 
-@pytest.mark.slow  # a real fit and predict: ~6-20 s
 def test_a_real_fit_and_predict_reaches_the_bom_spdx_and_model_card(tmp_path):
     """A real Trainer fit + predict (scripted 10 W meter): the callback's inference record is published."""
     from scripted import ScriptClock, ScriptedModule
