@@ -1,6 +1,7 @@
 """The campaign roll-up over real (tiny, CPU) runs written by EnergyCarbonCallback: a failed run,
 an interrupted run resumed in another folder, a failed run without a report and an empty job
-folder; the CLI; the Impact Framework manifest; the comparison's campaign line."""
+folder (tests/campaign/conftest.py); the CLI; the comparison's campaign line. The files written
+and the Impact Framework manifest: test_output.py."""
 
 from __future__ import annotations
 
@@ -12,93 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
-from fake_nvml import StepMeter, TinyModule
-from lightning.pytorch import Trainer
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from sci_lightning.campaign import CampaignRun, build_campaign, campaign_line, write_campaign
+from sci_lightning.campaign import CampaignRun, build_campaign, campaign_line
 from sci_lightning.compare import compare_runs
 from sci_lightning.compare.tables import markdown_report, text_summary
-from sci_lightning.lightning.callback import EnergyCarbonCallback
-from sci_lightning.lightning.checkpointing import LastCheckpoint
 from sci_lightning.sci.report import load_report
-
-IF_RUN = os.environ.get("IF_RUN") or shutil.which("if-run")
-CARBON = {"provider": "static", "region": "FR"}
-
-
-class Exploding(TinyModule):
-    def training_step(self, batch, batch_idx):
-        if batch_idx == 2:
-            raise RuntimeError("loss is NaN")
-        return super().training_step(batch, batch_idx)
-
-
-class Stopped(TinyModule):
-    """Stops like SIGTERM does (Lightning's SIGTERMException at a step boundary)."""
-
-    def training_step(self, batch, batch_idx):
-        if batch_idx == 3:
-            raise SIGTERMException()
-        return super().training_step(batch, batch_idx)
-
-
-def _fit(
-    run_dir: Path,
-    module,
-    *,
-    max_steps: int = 6,
-    ckpt_path: str | None = None,
-    compute_sci: bool = True,
-    checkpoints: bool = False,
-    joules: float = 2.0,
-) -> None:
-    cb = EnergyCarbonCallback(
-        meters=[StepMeter("gpu", "GPU-a", joules)],
-        output_dir=str(run_dir),
-        carbon=CARBON,
-        sci={"embodied_total_kg": 100.0, "lifespan_years": 4.0},
-        compute_sci=compute_sci,
-        energy={"min_read_interval_s": 0},
-        report_meta={"model": "tiny_mlp"},
-    )
-    callbacks = [cb, LastCheckpoint(run_dir / "checkpoints", every_min=None)] if checkpoints else [cb]
-    trainer = Trainer(
-        accelerator="cpu",
-        devices=1,
-        default_root_dir=str(run_dir),
-        callbacks=callbacks,
-        max_steps=max_steps,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=checkpoints,
-        logger=False,
-    )
-    trainer.fit(module, ckpt_path=ckpt_path)
-
-
-@pytest.fixture(scope="module")
-def campaign_dir(tmp_path_factory) -> Path:
-    """A sweep-like folder: failed, interrupted + resumed elsewhere, failed without a report, empty."""
-    root = tmp_path_factory.mktemp("campaign")
-    with pytest.raises(RuntimeError, match="NaN"):
-        _fit(root / "a_failed", Exploding())
-    with pytest.raises((SIGTERMException, SystemExit)):
-        _fit(root / "b_part1", Stopped(), max_steps=8, checkpoints=True)
-    _fit(
-        root / "c_resumed",
-        TinyModule(),
-        max_steps=8,
-        ckpt_path=str(root / "b_part1" / "checkpoints" / "last.ckpt"),
-    )
-    with pytest.raises(RuntimeError, match="NaN"):
-        _fit(root / "d_failed_no_report", Exploding(), compute_sci=False)
-    (root / "e_empty").mkdir()
-    (root / "e_empty" / "job_failed.json").write_text(
-        json.dumps({"error_type": "OSError", "error": "disk full"})
-    )
-    return root
 
 
 def test_campaign_total_is_the_sum_of_the_runs_own_reports(campaign_dir):
@@ -136,38 +55,6 @@ def test_campaign_total_is_the_sum_of_the_runs_own_reports(campaign_dir):
         if n > 0:
             assert c.sci_per[unit] == pytest.approx(c.carbon_g / n)
     assert c.functional_unit == "job" and c.sci == pytest.approx(c.carbon_g)
-
-
-def test_campaign_files_and_disclosure(campaign_dir, tmp_path):
-    c = build_campaign([campaign_dir])
-    written = write_campaign(c, tmp_path)
-    assert sorted(written) == ["campaign.json", "campaign.md", "campaign_impact.yml"]
-    data = json.loads((tmp_path / "campaign.json").read_text())
-    assert data["carbon_g"] == pytest.approx(c.carbon_g) and data["runs_total"] == 5
-    assert data["runs_by_status"] == {"completed": 1, "failed": 2, "interrupted": 1, "no measurement": 1}
-    md = (tmp_path / "campaign.md").read_text()
-    for words in (
-        "Provider boundary",
-        "## Functional unit",
-        "gross",
-        "effective",
-        "## Strategies used",
-        "Inside:",
-        "Outside:",
-        "counted in c_resumed",
-        "no measurement",
-        "emissions estimated",
-    ):
-        assert words in md, words
-    manifest = yaml.safe_load((tmp_path / "campaign_impact.yml").read_text())
-    children = manifest["tree"]["children"]
-    assert sorted(children) == ["a_failed", "c_resumed", "d_failed_no_report"]  # b_part1 counts 0
-    total = sum(
-        o["energy"] * o["grid/carbon-intensity"] + o["carbon-embodied"]
-        for ch in children.values()
-        for o in ch["inputs"]
-    )
-    assert total == pytest.approx(c.carbon_g)
 
 
 def test_final_run_can_be_chosen_and_a_wrong_one_is_refused(campaign_dir):
@@ -214,39 +101,6 @@ def test_comparison_ends_with_the_campaign_line(campaign_dir):
     line = campaign_line(build_campaign([campaign_dir]))
     assert markdown_report(comp).rstrip().splitlines()[-1] == line
     assert text_summary(comp).rstrip().splitlines()[-1] == line
-
-
-@pytest.mark.skipif(
-    not IF_RUN or not os.path.exists(IF_RUN),
-    reason="if-run not found (set IF_RUN or put @grnsft/if's if-run on PATH)",
-)
-def test_if_run_reproduces_the_campaign_sci(campaign_dir, tmp_path):
-    c = build_campaign([campaign_dir])
-    write_campaign(c, tmp_path)
-    proc = subprocess.run(
-        [IF_RUN, "--manifest", str(tmp_path / "campaign_impact.yml"), "--output", str(tmp_path / "if-out")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    computed = yaml.safe_load(next(tmp_path.glob("if-out*")).read_text())
-    assert computed["execution"]["status"] == "success"
-    agg = computed["tree"]["aggregated"]
-    assert agg["sci"] == pytest.approx(c.sci, rel=1e-6)
-    assert agg["carbon"] == pytest.approx(c.carbon_g, rel=1e-6)
-    assert agg["carbon-embodied"] == pytest.approx(c.embodied_g, rel=1e-6)
-    assert agg["energy"] == pytest.approx(c.energy_kwh, rel=1e-6)
-    for unit, value in c.sci_per.items():
-        key = {
-            "job": "sci-per-job",
-            "epoch": "sci-per-epoch",
-            "1000_images": "sci-per-thousand-images",
-            "pflop": "sci-per-petaflop",
-            "billion_parameters": "sci-per-billion-parameters",
-        }[unit]
-        assert agg[key] == pytest.approx(value, rel=1e-6)
 
 
 def _run(name: str, parts: list[tuple[str, float]], energy_kwh: float) -> CampaignRun:

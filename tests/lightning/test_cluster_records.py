@@ -4,10 +4,8 @@ and the hosts of a job reduced over ranks and parts."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta, timezone
 
-from sci_lightning.app.builders import _requeued_checkpoint
 from sci_lightning.energy.base import ComponentEnergy, Measurement
 from sci_lightning.energy.reduce import merge_measurements, reduce_measurements
 from sci_lightning.lightning.distributed import slurm_job
@@ -29,24 +27,6 @@ def test_slurm_job_names_the_job_the_way_scontrol_takes_it():
     assert plain == {"job_id": "7", "restart_count": 2, "node": "n1", "node_list": "n[1-2]"}
     array = slurm_job({"SLURM_JOB_ID": "12", "SLURM_ARRAY_JOB_ID": "5", "SLURM_ARRAY_TASK_ID": "3"})
     assert array["job_id"] == "5_3" and array["restart_count"] == 0
-
-
-def test_a_requeued_run_resumes_from_the_newest_checkpoint_of_its_folder(tmp_path, monkeypatch):
-    (tmp_path / "checkpoints").mkdir()
-    last, hpc = tmp_path / "checkpoints" / "last.ckpt", tmp_path / "hpc_ckpt_1.ckpt"
-    for path, age_s in ((hpc, 60), (last, 10)):
-        path.write_bytes(b"x")
-        os.utime(path, (path.stat().st_mtime - age_s,) * 2)
-    monkeypatch.setenv("SLURM_JOB_ID", "9")
-    monkeypatch.delenv("SLURM_ARRAY_JOB_ID", raising=False)
-    monkeypatch.setenv("SLURM_RESTART_COUNT", "0")
-    assert _requeued_checkpoint(tmp_path) is None  # the first run starts fresh
-    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
-    assert _requeued_checkpoint(tmp_path) == str(last)
-    os.utime(hpc, None)  # Lightning's SIGUSR1 checkpoint is newer: the part died before last.ckpt
-    assert _requeued_checkpoint(tmp_path) == str(hpc)
-    monkeypatch.delenv("SLURM_JOB_ID")
-    assert _requeued_checkpoint(tmp_path) is None  # not under SLURM
 
 
 def _part(n: int, start_s: float, end_s: float, restarts: int | None) -> dict:

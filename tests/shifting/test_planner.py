@@ -4,8 +4,7 @@ The brute force integrates minute by minute; the planner weights points by overl
 must pick the same start and mean for durations that are and are not multiples of the
 forecast resolution, on real 2023 hourly traces (skipped when absent) and hand-made data.
 The planner is pure: it plans with file access and the clock forbidden. The duration
-parser (sci_lightning.shifting.durations) is tested here too; the duration history is in
-test_history.py.
+parser is tested in test_durations.py; the duration history is in test_history.py.
 """
 
 from __future__ import annotations
@@ -20,8 +19,7 @@ from pathlib import Path
 import pytest
 
 from sci_lightning.carbon.base import IntensityPoint, IntensitySeries
-from sci_lightning.errors import ConfigError, SciLightningError
-from sci_lightning.shifting.durations import format_duration, parse_duration
+from sci_lightning.errors import SciLightningError
 from sci_lightning.shifting.planner import (
     METHOD,
     PlanError,
@@ -365,37 +363,6 @@ def test_empty_and_nan_forecasts_refused():
 
 def test_errors_are_user_errors():
     assert issubclass(PlanError, SciLightningError) and issubclass(PlanError, ValueError)
-
-
-# --------------------------------------------------------------------------- durations
-
-
-@pytest.mark.parametrize(
-    "text,seconds",
-    [
-        ("2h", 7200),
-        ("90m", 5400),
-        ("5400s", 5400),
-        ("1h30m", 5400),
-        ("1.5h", 5400),
-        ("1d", 86400),
-        (" 2h 15m ", 8100),
-        (timedelta(minutes=3), 180),
-    ],
-)
-def test_parse_duration(text, seconds):
-    assert parse_duration(text).total_seconds() == seconds
-
-
-@pytest.mark.parametrize("bad", ["", "2", 5400, "2 hours", "h", "-1h", "0s", None, "1h30"])
-def test_parse_duration_errors(bad):
-    with pytest.raises(ConfigError, match="schedule.duration"):
-        parse_duration(bad)
-
-
-def test_format_duration():
-    assert format_duration(timedelta(hours=1, minutes=30)) == "1h30m"
-    assert format_duration(timedelta(seconds=3725)) == "1h2m5s"
 
 
 # --------------------------------------------------------------------------- findings / cross-check
