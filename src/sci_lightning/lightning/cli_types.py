@@ -8,7 +8,7 @@ long traceback. :func:`register` tells jsonargparse how to read each settings da
 enter the library. A mapping that ``coerce`` refuses (unknown key, wrong type, value out of
 range) stops the command at parse time with our one line on stderr (exit status 2), e.g.::
 
-    error: Invalid setting sci.functional_unt: unknown key. Did you mean functional_unit? ...
+    error: Invalid setting sci.functional_unt: unknown key. Did you mean sci.functional_unit? ...
 
 Imported with :mod:`sci_lightning.lightning`; it registers the types only where jsonargparse
 is installed (a LightningCLI is then possible) and imports nothing else.
