@@ -36,7 +36,6 @@ EXCEPTIONS: dict[str, str] = {
     "compare/output.py": "tests/compare/test_compare.py",
     "compare/records.py": "tests/compare/test_compare.py",
     "compare/tables.py": "tests/compare/test_compare.py",
-    "lightning/checkpointing.py": "tests/lightning/test_callback.py, tests/e2e/test_resume.py",
     "lightning/cli_types.py": "a LightningCLI YAML: tests/test_settings_paths.py",
     "lightning/first_epoch_planner.py": "schedule=report: tests/shifting/test_schedule.py",
     "lightning/progress.py": "progress lines: tests/lightning/test_wiring.py, tests/e2e/test_cli_ux.py",
