@@ -39,7 +39,6 @@ EXCEPTIONS: dict[str, str] = {
     "lightning/cli_types.py": "a LightningCLI YAML: tests/test_settings_paths.py",
     "lightning/first_epoch_planner.py": "schedule=report: tests/shifting/test_schedule.py",
     "lightning/publish.py": "tests/publish/test_publish.py",
-    "lightning/sci_step.py": "tests/lightning/test_callback.py, tests/e2e/test_carbon_integration.py",
     "publish/activities.py": "tests/publish/test_publish.py",
     "publish/cyclonedx.py": "tests/publish/test_publish.py",
     "publish/model_card.py": "tests/publish/test_publish.py",
