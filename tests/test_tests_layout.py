@@ -37,7 +37,6 @@ EXCEPTIONS: dict[str, str] = {
     "compare/records.py": "tests/compare/test_compare.py",
     "compare/tables.py": "tests/compare/test_compare.py",
     "lightning/cli_types.py": "a LightningCLI YAML: tests/test_settings_paths.py",
-    "lightning/first_epoch_planner.py": "schedule=report: tests/shifting/test_schedule.py",
     "lightning/publish.py": "tests/publish/test_publish.py",
     "publish/activities.py": "tests/publish/test_publish.py",
     "publish/cyclonedx.py": "tests/publish/test_publish.py",
