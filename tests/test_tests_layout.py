@@ -25,20 +25,6 @@ EXCEPTIONS: dict[str, str] = {
     "publish/__main__.py": _BY_CLI + " (tests/publish/test_publish.py)",
     "carbon/__init__.py": "build_provider and the registry: tests/carbon/test_chain.py, test_static.py",
     "shifting/__init__.py": "re-exports and the lazy loader: tests/shifting/",
-    # Tested through their package's public functions or a neighbour's test file, not on their own yet.
-    "accounting.py": "the accounting model: tests/e2e/test_accounting_matrix.py and test_accounting_properties.py",
-    "errors.py": "the message format: tests/test_settings.py, tests/test_config.py",
-    "energy/_common.py": "tests/energy/test_cpu.py, test_nvml.py",
-    "energy/base.py": "tests/energy/test_monitor.py, tests/sci/test_compute.py",
-    "energy/meters.py": "build_meters: tests/energy/test_cpu.py",
-    "energy/ram.py": "the RAM estimate: tests/energy/test_cpu.py",
-    "lightning/checkpointing.py": "tests/lightning/test_callback.py, tests/e2e/test_resume.py",
-    "lightning/first_epoch_planner.py": "schedule=report: tests/shifting/test_schedule.py",
-    "lightning/signal_guard.py": "SignalGuard in real fits: tests/e2e/test_interrupt.py, tests/e2e/test_signals_phases.py",
-    "lightning/parts.py": "tests/lightning/test_cluster_records.py, tests/e2e/test_accounting_matrix.py",
-    "lightning/progress.py": "progress lines: tests/lightning/test_wiring.py, tests/e2e/test_cli_ux.py",
-    "lightning/running_series.py": "tests/sci/test_loggers.py, tests/lightning/test_prometheus.py",
-    "lightning/sci_step.py": "tests/lightning/test_callback.py, tests/e2e/test_carbon_integration.py",
 }
 
 

@@ -1,4 +1,5 @@
-"""RAPL on a fake sysfs tree, the CPU-time estimate, the RAM estimate and build_meters."""
+"""RAPL on a fake sysfs tree and the CPU-time estimate (the RAM estimate: test_ram.py; build_meters:
+test_meters.py)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,12 @@ from sci_lightning.energy import (
     CpuTimeEnergyMeter,
     EnergyConfig,
     EnergyMeterWarning,
-    NvmlEnergyMeter,
     RamEstimateMeter,
     RaplEnergyMeter,
     build_meters,
     find_rapl_domains,
 )
 from sci_lightning.energy.cpu import RaplDomain, wrapped_delta_uj
-from sci_lightning.errors import ConfigError
 
 MAX_UJ = 1_000_000
 
@@ -152,71 +151,6 @@ def test_cpu_time_estimate_counts_live_and_reaped_children():
     m.stop()
     # reaped child moved from the /proc scan to os.times(): not counted twice
     assert m.cpu_s < after_reap + 0.3
-
-
-def test_ram_estimate_integrates_rss_over_time():
-    clock = {"t": 0.0}
-    rss = {"b": 2e9}
-    m = RamEstimateMeter(w_per_gb=0.5, sample_interval_s=1.0, rss=lambda: rss["b"], clock=lambda: clock["t"])
-    m.start()
-    clock["t"] = 0.5
-    rss["b"] = 8e9  # not sampled within the interval: the last sample's 2 GB holds until t = 1
-    assert list(m.read_j().values()) == [pytest.approx(2 * 0.5 * 0.5)]  # a short window is not 0 J
-    rss["b"] = 2e9
-    clock["t"] = 10.0
-    rss["b"] = 4e9
-    assert list(m.read_j().values()) == [pytest.approx(2 * 0.5 * 10)]
-    clock["t"] = 20.0
-    m.stop()
-    (c,) = m.components()
-    assert c.energy_j == pytest.approx(10 + 4 * 0.5 * 10)
-    assert c.method == "ram_per_gb_estimate" and c.quality == "estimated"
-
-
-# ------------------------------------------------------------------ build_meters
-def test_build_meters_auto_without_rapl_or_gpu_is_estimates(tmp_path):
-    meters = build_meters(EnergyConfig(rapl_root=str(tmp_path / "none")), None)
-    assert [type(m) for m in meters] == [CpuTimeEnergyMeter, RamEstimateMeter]
-
-
-def test_build_meters_picks_rapl_and_its_dram_and_nvml(rapl_tree):
-    meters = build_meters(EnergyConfig(rapl_root=str(rapl_tree)), [0])
-    assert [type(m) for m in meters] == [
-        NvmlEnergyMeter,
-        RaplEnergyMeter,
-    ]  # RAPL DRAM replaces the RAM estimate
-    meters = build_meters(
-        {"gpu": "sampling", "rapl_root": str(rapl_tree), "cpu": "estimate", "ram": "off"}, [1]
-    )
-    assert [type(m) for m in meters] == [NvmlEnergyMeter, CpuTimeEnergyMeter]
-    assert meters[0].mode == "sampling" and meters[0].device_indices == [1]
-
-
-def test_build_meters_off_and_forced_rapl_missing(tmp_path):
-    assert build_meters(EnergyConfig(enabled=False), [0]) == []
-    assert build_meters(EnergyConfig(gpu="off", cpu="off", ram="off"), [0]) == []
-    with pytest.warns(EnergyMeterWarning, match="no RAPL domains"):
-        meters = build_meters(EnergyConfig(cpu="rapl", rapl_root=str(tmp_path)), None)
-    assert isinstance(meters[0], CpuTimeEnergyMeter)
-
-
-@pytest.mark.parametrize(
-    ("override", "match"),
-    [
-        (
-            {"gpu": "nvidia"},
-            "energy.gpu='nvidia': not one of the allowed values. Choose one of: auto, counter, sampling, off",
-        ),
-        ({"pue": 0.9}, r"energy.pue=0.9: must be >= 1"),
-        ({"cpu_tdp_w": 0}, "energy.cpu_tdp_w"),
-        ({"gpu_sampling_interval_s": -1}, "energy.gpu_sampling_interval_s"),
-        ({"timeline_max_intervals": 1}, "energy.timeline_max_intervals"),
-        ({"watts": 3}, r"energy.watts: no such setting"),
-    ],
-)
-def test_bad_settings_are_refused_naming_the_setting(override, match):
-    with pytest.raises(ConfigError, match=match):
-        build_meters(override, None)
 
 
 def test_excluded_child_processes_are_not_counted():

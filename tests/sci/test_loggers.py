@@ -280,27 +280,3 @@ def test_running_series_carry_the_carbon_story_as_lines(tmp_path):
     assert acc.Scalars("results/sci")[-1].value == pytest.approx(energy.sci_result.sci, rel=1e-6)
     val_acc = acc.Scalars("results/val_acc")
     assert len(val_acc) >= 3 and val_acc[0].step > steps[0]  # from the first validation on
-
-
-def test_running_series_fault_warns_once_and_training_goes_on(tmp_path):
-    from sci_lightning.lightning.running_series import RunningSciSeries
-
-    class Broken(RunningSciSeries):
-        def so_far(self, trainer, energy):
-            raise RuntimeError("no projection")
-
-    energy = _callback(tmp_path / "out")
-    trainer = Trainer(
-        accelerator="cpu",
-        devices=1,
-        default_root_dir=str(tmp_path),
-        max_epochs=2,
-        callbacks=[energy, Broken()],
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
-    with pytest.warns(UserWarning, match="RunningSciSeries: no running series") as seen:
-        trainer.fit(TinyModule(n=16, batch_size=8))
-    assert sum("RunningSciSeries" in str(w.message) for w in seen) == 1 and energy.result is not None

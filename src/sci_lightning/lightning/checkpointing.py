@@ -96,9 +96,13 @@ def _storage_error(exc: BaseException, target: Path, full: bool = False) -> Base
         exc = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
     if exc.errno not in STORAGE_ERRNOS:
         return exc
+    try:
+        had_one = target.is_file()
+    except OSError:  # the path itself may be what the storage refuses (ENAMETOOLONG)
+        had_one = False
     kept = (
         f"the previous checkpoint {target} is kept unchanged (resume with ckpt_path={target})"
-        if target.is_file()
+        if had_one
         else "no earlier checkpoint of this run exists"
     )
     return storage_error(exc, target, kept=kept, fix="set output_dir to another folder")
