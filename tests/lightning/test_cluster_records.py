@@ -1,6 +1,6 @@
 """The pure pieces behind the SLURM and multi-host tests, without a cluster: the SLURM job a
-part records, the checkpoint a requeued run resumes from, and the hosts of a job reduced over
-ranks and parts (the requeue gaps in the notes: tests/lightning/test_parts.py)."""
+part records and the hosts of a job reduced over ranks and parts (the requeue gaps in the notes:
+tests/lightning/test_parts.py; the checkpoint a requeued run resumes from: tests/app/test_builders.py)."""
 
 from __future__ import annotations
 
