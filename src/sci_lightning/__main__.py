@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from pathlib import Path
 
 # From here to the exit, SIGINT/SIGTERM/SIGUSR1 end the run with 128 + signal (never ignored),
 # before Hydra, torch and Lightning are even imported; not for help, which runs nothing (and so
@@ -65,21 +66,35 @@ def _record_failure(exc: BaseException) -> None:
 
 
 def _remove_refused_run_folder() -> None:
-    """A run refused before training leaves no folder: remove Hydra's run folder when it holds
-    nothing but ``.hydra/``, empty logs and this process's own run lock (a folder with anything
-    else, or another process's lock, is kept)."""
-    import shutil
+    """A run refused before training leaves no folder: remove Hydra's run folder, and a run folder
+    this process made (``output_dir``), when it holds nothing but ``.hydra/``, empty logs and this
+    process's own run lock (a folder with anything else, or another process's lock, is kept)."""
     from pathlib import Path
 
     from hydra.core.hydra_config import HydraConfig
+
+    from sci_lightning.app.preflight import made_run_folders
+
+    folders = made_run_folders()
+    try:
+        folders.append(Path(HydraConfig.get().runtime.output_dir))
+    except ValueError:
+        pass
+    for out in dict.fromkeys(folders):
+        _remove_if_unused(out)
+
+
+def _remove_if_unused(out: Path) -> None:
+    """Remove the run folder ``out`` (and the date folders above it, up to the working folder) when
+    it holds nothing but ``.hydra/``, empty logs and this process's own run lock."""
+    import shutil
 
     from sci_lightning.app.preflight import RUN_LOCK_TARGET
     from sci_lightning.fileio import holds_lock, lock_path
 
     try:
-        out = Path(HydraConfig.get().runtime.output_dir)
         entries = list(out.iterdir())
-    except (ValueError, OSError):
+    except OSError:
         return
     own_lock = lock_path(out / RUN_LOCK_TARGET) if holds_lock(out / RUN_LOCK_TARGET) else None
 
@@ -148,10 +163,12 @@ def _interrupted(exc: BaseException) -> int:
 @hydra.main(version_base="1.3", config_path="pkg://sci_lightning.conf", config_name="config")
 def _app(cfg: DictConfig) -> float | None:
     from sci_lightning.app.noise import one_handler_per_message
-    from sci_lightning.app.preflight import preflight
+    from sci_lightning.app.preflight import preflight, run_folder
 
     try:
-        preflight(cfg)  # a value that cannot work is refused before torch is imported
+        # a value that cannot work, and a run folder that cannot be written or is another run's,
+        # are refused before torch is imported (run() repeats both: the same folder, already ours)
+        run_folder(preflight(cfg))
         from sci_lightning.app.train import run
 
         # after Lightning's import, which adds its console handler: Hydra's root handler prints
@@ -243,7 +260,7 @@ def claim_explicit_run_dir(argv: list[str]) -> None:
     """``hydra.run.dir=<folder>`` given literally: own it before Hydra writes ``.hydra/`` there.
 
     A folder another live run holds is refused in one line (exit 2); see
-    :func:`sci_lightning.app.builders.claim_run_folder`.
+    :func:`sci_lightning.app.preflight.claim_run_folder`.
     """
     if any(a in ("-m", "--multirun") for a in argv):
         return
@@ -252,7 +269,7 @@ def claim_explicit_run_dir(argv: list[str]) -> None:
         return
     from pathlib import Path
 
-    from sci_lightning.app.builders import claim_run_folder
+    from sci_lightning.app.preflight import claim_run_folder
 
     try:
         claim_run_folder(Path(given[-1].strip("'\"")), "hydra.run.dir")

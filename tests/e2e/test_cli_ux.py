@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tiny_run import TINY_FIT
+from tiny_run import SMALL_NET, TINY_FIT
 
 from sci_lightning.app.summary import format_energy, summary_line
 
@@ -63,8 +63,7 @@ def test_a_run_prints_progress_lines_and_ends_with_one_summary_line(tmp_path):
         "experiment=quickstart",
         *fit,
         "trainer.max_epochs=2",
-        "model=densenet",
-        "model.image_size=32",
+        *SMALL_NET,  # the lines' form does not depend on the network
         f"output_dir={out}",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -75,7 +74,7 @@ def test_a_run_prints_progress_lines_and_ends_with_one_summary_line(tmp_path):
         assert re.search(r"energy [0-9.]+ (J|Wh|kWh)", line), line
     assert "left" in progress[0]
     last = proc.stdout.strip().splitlines()[-1]
-    assert last.startswith("sci-lightning: completed densenet | val acc ")
+    assert last.startswith("sci-lightning: completed test_resnet | val acc ")  # model.display_name
     report = json.loads((out / "sci_report.json").read_text())
     assert f"val acc {report['val_acc'] * 100:.1f}% final, in last.ckpt" in last
     assert " | time " in last and " | cost $" in last

@@ -103,6 +103,8 @@ def test_installed_cli_trains_and_accepts_a_user_config_dir(installed, tmp_path)
             "trainer.limit_val_batches=1",
             "trainer.num_sanity_val_steps=0",
             "data.num_workers=0",
+            "data.batch_size=4",  # the quickstart's 32 images a batch are not what is tested here
+            "inference.limit_batches=1",
             f"hydra.run.dir={run_dir}",
         ],
         tmp_path,

@@ -53,12 +53,19 @@ def cli(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedP
     )
 
 
-def wait_for(path: Path, proc: subprocess.Popen, timeout_s: float = 120.0) -> None:
-    """Until ``path`` exists (the first mid-run checkpoint); fails if the process ends first."""
+def wait_for(path: Path, proc: subprocess.Popen, timeout_s: float = 600.0) -> None:
+    """Until ``path`` exists (the first mid-run checkpoint); fails if the process ends first.
+
+    On a loaded machine the first checkpoint may take minutes; a process still running when the
+    wait fails is killed, so that it does not train on beside the next tests.
+    """
     deadline = time.monotonic() + timeout_s
     while not path.is_file():
         assert proc.poll() is None, proc.stdout.read()[-3000:]
-        assert time.monotonic() < deadline, f"no {path} after {timeout_s} s"
+        if time.monotonic() >= deadline:
+            proc.kill()
+            proc.communicate(timeout=60)
+            pytest.fail(f"no {path} after {timeout_s} s")
         time.sleep(0.05)
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from tiny_run import SMALL_NET
 
+from tests.e2e.test_resume import saved_energy_state
+
 pytestmark = pytest.mark.slow
 
 TINY = [  # the phases, signals and files do not depend on the network: the small one
@@ -147,6 +149,15 @@ def test_a_signal_in_every_phase_ends_the_run_with_its_status_and_a_summary_nami
             assert (case.run_dir / "sci_report.json").is_file(), where
         if case.phase == "training":
             assert energy["status"] == "interrupted" and summary["steps"] >= 1, where
+            # SIGUSR1's own marks (test_interrupt runs its signal-then-resume cycle for SIGINT and
+            # SIGTERM only): its name in energy.json, the report's warning and the checkpoint's part
+            assert energy["interruption"]["signal"] == case.first.name, where
+            report = json.loads((case.run_dir / "sci_report.json").read_text())
+            assert any(f"interrupted by {case.first.name}" in w for w in report["warnings"]), where
+            (saved,) = saved_energy_state(ckpt)["parts"]
+            assert saved["status"] == "interrupted" and saved["it_energy_j"] == pytest.approx(
+                energy["it_energy_j"]
+            ), where
 
 
 def test_a_second_signal_ends_the_process_at_once_however_the_first_is_being_handled(tmp_path):

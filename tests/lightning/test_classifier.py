@@ -7,6 +7,7 @@ import timm
 import torch
 
 from sci_lightning.errors import ConfigError
+from sci_lightning.lightning import classifier
 from sci_lightning.lightning.classifier import (
     ImageClassifier,
     check_image_size,
@@ -15,14 +16,30 @@ from sci_lightning.lightning.classifier import (
 )
 
 
+def test_the_smallest_size_is_found_by_bisection(monkeypatch):
+    """The search over a scripted probe (a network that takes 75 px and more); that the real
+    networks' boundaries are where :data:`MIN_IMAGE_PX` says is probed in tests/app/test_preflight.py."""
+    probed: list[int] = []
+
+    def probe(name: str, size: int) -> bool:
+        probed.append(size)
+        return size >= 75
+
+    monkeypatch.setattr(classifier, "_probe", probe)
+    assert smallest_image_size("inception_v3") == 75 and len(probed) <= 11  # 512, then bisection of 1..512
+    monkeypatch.setattr(classifier, "_probe", lambda name, size: False)
+    assert smallest_image_size("no_size_fits") is None
+
+
 @pytest.mark.slow
 def test_inception_minimum_size_is_named():
-    assert smallest_image_size("inception_v3") == 75
+    """The refusal names the setting and the minimum the real search finds (one search: the
+    smallest size itself, one probe each side of it, is checked in tests/app/test_preflight.py)."""
     check_image_size("inception_v3", 75)
     with pytest.raises(ConfigError) as err:
         check_image_size("inception_v3", 64)
     msg = str(err.value)
-    assert "model.image_size=64" in msg and "75" in msg
+    assert "model.image_size=64" in msg and "at least 75 px" in msg
 
 
 def test_densenet_accepts_tiny_imagenet_native_size():

@@ -7,7 +7,6 @@ Each builder reads the typed settings and nothing else; none of them trains.
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from sci_lightning.app.preflight import RUN_LOCK_TARGET
+from sci_lightning.app.preflight import OUTPUTS_DIR, hydra_config
 from sci_lightning.energy.base import utcnow
 from sci_lightning.errors import ConfigError
 from sci_lightning.settings import Config
@@ -30,25 +29,11 @@ __all__ = [
     "build_trainer",
     "build_training_parts",
     "check_resume",
-    "claim_run_folder",
     "comparable_settings",
     "model_label",
     "resolve_checkpoint_info",
     "resolve_precision",
-    "run_folder",
 ]
-
-OUTPUTS_DIR = Path("outputs")
-
-
-def hydra_config() -> Any:
-    """Hydra's runtime config, or ``None`` outside a Hydra app (tests, notebooks)."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        return HydraConfig.get()
-    except (ImportError, ValueError):
-        return None
 
 
 def model_label(settings: Config) -> str:
@@ -63,53 +48,6 @@ def resolve_precision(precision: str, accelerator: str) -> str:
     if not on_gpu or not torch.cuda.is_available():
         return "32-true"
     return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-
-
-def run_folder(settings: Config) -> Path:
-    """``output_dir``, else Hydra's run folder, else ``outputs/runs/<date>/<time>_p<pid>``.
-
-    The folder is made, then owned by this process for the rest of its life (:func:`claim_run_folder`);
-    the temporaries of writes killed in it earlier are removed.
-    """
-    hc = hydra_config()
-    if settings.output_dir:
-        out, key = Path(settings.output_dir), "output_dir"
-    elif hc is not None:
-        out, key = Path(hc.runtime.output_dir), "hydra.run.dir"
-    else:
-        out, key = OUTPUTS_DIR / "runs" / f"{utcnow():%Y-%m-%d/%H-%M-%S}_p{os.getpid()}", "output_dir"
-    claim_run_folder(out, key)
-    return out
-
-
-def claim_run_folder(out: Path, key: str = "output_dir") -> None:
-    """Make ``out`` and take its lock (flock) before anything is written there.
-
-    Raises:
-        ConfigError: another live run holds the folder, or the folder cannot be written
-            (read-only, no permission, name too long), each in one line with the fix.
-    """
-    from sci_lightning.fileio import STORAGE_ERRNOS, hold_lock, storage_error, sweep_stale_temporaries
-
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        holder = hold_lock(out / RUN_LOCK_TARGET)
-    except OSError as exc:
-        reason = (
-            str(storage_error(exc, out, fix=f"set {key} to another folder"))
-            if exc.errno in STORAGE_ERRNOS
-            else f"cannot make the folder ({exc.strerror or exc}). Set {key} to a folder you can write."
-        )
-        raise ConfigError(f"Invalid setting {key}={str(out)!r}: {reason}") from None
-    if holder is not None:
-        who = f"process {holder}" if holder else "another process"
-        raise ConfigError(
-            f"Invalid setting {key}={str(out)!r}: {who} is running in this folder, and two runs in one folder "
-            f"overwrite each other's reports. Give this run its own folder ({key}=<another folder>), or leave "
-            f"{key} unset: the default folder is unique to each process."
-        )
-    for folder in (out, out / "checkpoints"):
-        sweep_stale_temporaries(folder)  # this process owns the folder: any temporary is a dead write's
 
 
 def resolve_checkpoint(settings: Config, out_dir: Path) -> str | None:

@@ -2,24 +2,53 @@
 
 A misspelt key is refused by Hydra while it composes the config, in about a second. A value
 that cannot work should be refused as fast: :func:`preflight` types the settings
-(:func:`sci_lightning.settings.coerce`: ranges, choices) and checks the image size of the
-shipped models against :data:`MIN_IMAGE_PX` before the app imports torch (about 10 s on a
-loaded CPU). Other timm models are checked by probing the network
+(:func:`sci_lightning.settings.coerce`: ranges, choices, seeds, limits), checks the image size of
+the shipped models against :data:`MIN_IMAGE_PX`, the ``schedule.pause=exit`` settings and the
+carbon provider's credentials (environment variables) before the app imports torch (about 10 s
+on a loaded CPU). Other timm models are checked by probing the network
 (:func:`sci_lightning.lightning.classifier.check_image_size`) once torch is imported.
+
+The run folder is claimed here too (:func:`run_folder`): a folder that cannot be written, or that
+another live run holds, is refused before torch as well.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sci_lightning.errors import ConfigError
 from sci_lightning.settings import Config, coerce
 
-__all__ = ["MIN_IMAGE_PX", "RUN_LOCK_TARGET", "image_size_error", "preflight"]
+if TYPE_CHECKING:
+    from hydra.conf import HydraConf
+    from omegaconf import DictConfig
+
+__all__ = [
+    "MIN_IMAGE_PX",
+    "OUTPUTS_DIR",
+    "RUN_LOCK_TARGET",
+    "claim_run_folder",
+    "hydra_config",
+    "image_size_error",
+    "made_run_folders",
+    "needs_intensity",
+    "preflight",
+    "run_folder",
+]
 
 #: The lock that makes one process the owner of a run folder (``<run folder>/.run.lock``); here so
 #: that the entry point removes a refused run's folder without importing the run's builders.
 RUN_LOCK_TARGET = "run"
+
+#: Where runs go without ``output_dir`` or Hydra (and where ``ckpt_path=last`` looks).
+OUTPUTS_DIR = Path("outputs")
+
+#: The run folders :func:`claim_run_folder` made in this process (the entry point removes a refused
+#: run's folder when it holds nothing but its lock).
+_MADE: list[Path] = []
 
 #: The smallest square input (px) each shipped model (``conf/model/*.yaml``) accepts, found by
 #: :func:`sci_lightning.lightning.classifier.smallest_image_size` (a test recomputes each).
@@ -39,10 +68,94 @@ def image_size_error(model_name: str, image_size: int, minimum: int | None) -> C
     )
 
 
-def preflight(cfg: Any) -> Config:
-    """The typed settings of ``cfg``; raises :class:`ConfigError` for a value that cannot work."""
+def needs_intensity(settings: Config) -> bool:
+    """Whether the run reads carbon intensity (for its SCI report or its schedule)."""
+    return settings.energy.enabled or settings.schedule.mode != "none"
+
+
+def preflight(cfg: Config | DictConfig | Mapping[str, Any]) -> Config:
+    """The typed settings of ``cfg``; raises :class:`ConfigError` for a value that cannot work.
+
+    In order: the values (:func:`~sci_lightning.settings.coerce`), a shipped model's smallest image
+    size, ``schedule.pause=exit``'s needs, the carbon provider's credentials when intensity is read.
+    """
+    from sci_lightning.app.schedule import check_interrupt_settings
+
     settings = coerce(Config, cfg)
     minimum = MIN_IMAGE_PX.get(settings.model.name)
     if minimum is not None and settings.model.image_size < minimum:
         raise image_size_error(settings.model.name, settings.model.image_size, minimum)
+    check_interrupt_settings(settings)
+    if needs_intensity(settings):
+        from sci_lightning.carbon import require_credentials
+
+        require_credentials(settings.carbon)
     return settings
+
+
+def hydra_config() -> HydraConf | None:
+    """Hydra's runtime config, or ``None`` outside a Hydra app (tests, notebooks)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return HydraConfig.get()
+    except (ImportError, ValueError):
+        return None
+
+
+def run_folder(settings: Config) -> Path:
+    """``output_dir``, else Hydra's run folder, else ``outputs/runs/<date>/<time>_p<pid>``.
+
+    The folder is made, then owned by this process for the rest of its life (:func:`claim_run_folder`);
+    the temporaries of writes killed in it earlier are removed. Under Hydra (or with ``output_dir``)
+    the folder is the same on every call, and a second call claims nothing new.
+    """
+    from sci_lightning.energy.base import utcnow
+
+    hc = hydra_config()
+    if settings.output_dir:
+        out, key = Path(settings.output_dir), "output_dir"
+    elif hc is not None:
+        out, key = Path(hc.runtime.output_dir), "hydra.run.dir"
+    else:
+        out, key = OUTPUTS_DIR / "runs" / f"{utcnow():%Y-%m-%d/%H-%M-%S}_p{os.getpid()}", "output_dir"
+    claim_run_folder(out, key)
+    return out
+
+
+def claim_run_folder(out: Path, key: str = "output_dir") -> None:
+    """Make ``out`` and take its lock (flock) before anything is written there.
+
+    Raises:
+        ConfigError: another live run holds the folder, or the folder cannot be written
+            (read-only, no permission, name too long), each in one line with the fix.
+    """
+    from sci_lightning.fileio import STORAGE_ERRNOS, hold_lock, storage_error, sweep_stale_temporaries
+
+    try:
+        made = not out.exists()
+        out.mkdir(parents=True, exist_ok=True)
+        holder = hold_lock(out / RUN_LOCK_TARGET)
+    except OSError as exc:
+        reason = (
+            str(storage_error(exc, out, fix=f"set {key} to another folder"))
+            if exc.errno in STORAGE_ERRNOS
+            else f"cannot make the folder ({exc.strerror or exc}). Set {key} to a folder you can write."
+        )
+        raise ConfigError(f"Invalid setting {key}={str(out)!r}: {reason}") from None
+    if holder is not None:
+        who = f"process {holder}" if holder else "another process"
+        raise ConfigError(
+            f"Invalid setting {key}={str(out)!r}: {who} is running in this folder, and two runs in one folder "
+            f"overwrite each other's reports. Give this run its own folder ({key}=<another folder>), or leave "
+            f"{key} unset: the default folder is unique to each process."
+        )
+    if made:
+        _MADE.append(out)
+    for folder in (out, out / "checkpoints"):
+        sweep_stale_temporaries(folder)  # this process owns the folder: any temporary is a dead write's
+
+
+def made_run_folders() -> list[Path]:
+    """The run folders this process made by claiming them (oldest first)."""
+    return list(_MADE)

@@ -10,14 +10,16 @@ report's Consumer SCI), then write ``run_summary.json``. The builders live in
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import lightning as L
 import torch
 
 from sci_lightning.app.builders import (
-    OUTPUTS_DIR,
     TrainingParts,
     build_datamodule_for,
     build_trainer,
@@ -27,15 +29,10 @@ from sci_lightning.app.builders import (
     model_label,
     resolve_checkpoint_info,
     resolve_precision,
-    run_folder,
 )
 from sci_lightning.app.hardware import hardware_info
-from sci_lightning.app.schedule import (
-    PAUSED_EXIT_CODE,
-    SlotsStart,
-    check_interrupt_settings,
-    schedule_before_fit,
-)
+from sci_lightning.app.preflight import OUTPUTS_DIR, needs_intensity, preflight, run_folder
+from sci_lightning.app.schedule import PAUSED_EXIT_CODE, SlotsStart, schedule_before_fit
 from sci_lightning.energy.base import utcnow
 from sci_lightning.fileio import STORAGE_ERRNOS, StorageError, atomic_write_json, storage_error
 from sci_lightning.lightning.classifier import ImageClassifier, check_image_size, check_model_name
@@ -50,12 +47,26 @@ from sci_lightning.lightning.signals import (
     install_process_signals,
     phase_reached,
 )
-from sci_lightning.settings import Config, coerce
+from sci_lightning.settings import Config
+
+if TYPE_CHECKING:
+    from lightning.pytorch.callbacks import Callback
+    from omegaconf import DictConfig
+
+    from sci_lightning.carbon.base import IntensityProvider
+    from sci_lightning.lightning.slot_schedule import PauseExit
+    from sci_lightning.shifting.history import DurationEstimate
 
 __all__ = ["resolve_precision", "run"]
 
 
-def run(cfg: Any, *, clock: Any = None, sleep: Any = None, callbacks: Any = ()) -> float | None:
+def run(
+    cfg: Config | DictConfig | Mapping[str, Any],
+    *,
+    clock: Callable[[], datetime] | None = None,
+    sleep: Callable[[float], object] | None = None,
+    callbacks: Iterable[Callback] = (),
+) -> float | None:
     """Train one model as configured; return its best validation top-1 accuracy.
 
     ``cfg`` is a :class:`~sci_lightning.settings.Config`, a dict or Hydra's composed config.
@@ -67,8 +78,7 @@ def run(cfg: Any, *, clock: Any = None, sleep: Any = None, callbacks: Any = ()) 
     """
     install_process_signals()
     begin_run()
-    settings = coerce(Config, cfg)
-    check_interrupt_settings(settings)
+    settings = preflight(cfg)  # values, credentials, schedule.pause=exit: the checks that need no torch
     check_model_name(settings.model.name)
     check_image_size(settings.model.name, settings.model.image_size)
     out_dir = run_folder(settings)
@@ -84,7 +94,7 @@ def run(cfg: Any, *, clock: Any = None, sleep: Any = None, callbacks: Any = ()) 
         raise _in_user_words(exc, out_dir) from None
 
 
-def _in_user_words(exc: OSError, out_dir: Any) -> BaseException:
+def _in_user_words(exc: OSError, out_dir: Path) -> BaseException:
     """A storage fault (full, read-only, ...) as one line; other OSErrors as they are."""
     if isinstance(exc, StorageError) or exc.errno not in STORAGE_ERRNOS:
         return exc
@@ -113,7 +123,13 @@ def _cache_error(exc: OSError, settings: Config) -> BaseException:
     )
 
 
-def _run_in(settings: Config, out_dir: Any, clock: Any, sleep: Any, callbacks: Any) -> float | None:
+def _run_in(
+    settings: Config,
+    out_dir: Path,
+    clock: Callable[[], datetime] | None,
+    sleep: Callable[[float], object] | None,
+    callbacks: Iterable[Callback],
+) -> float | None:
     """:func:`run` once the run folder is this process's."""
     ckpt_path, ckpt_info = resolve_checkpoint_info(settings, out_dir)
     provider = _intensity_provider(settings)
@@ -177,7 +193,7 @@ class _FitContext:
     parts: TrainingParts
     precision: str
     comparable: dict[str, Any]
-    out_dir: Any
+    out_dir: Path
     resume_changes: list[str]
 
     def summary(self) -> dict[str, Any]:
@@ -243,7 +259,9 @@ def _fit(ctx: _FitContext, ckpt_path: str | None, slots: SlotsStart | None) -> f
     return ctx.model.best_val_acc
 
 
-def _write_stopped_before_fit(out_dir: Any, settings: Config, exc: SignalInterrupt, started_at: Any) -> None:
+def _write_stopped_before_fit(
+    out_dir: Path, settings: Config, exc: SignalInterrupt, started_at: datetime
+) -> None:
     """``run_summary.json`` of a run stopped by a signal before its fit began (phase ``data``)."""
     summary = {
         "schema_version": 1,
@@ -291,7 +309,7 @@ def _measure_inference(settings: Config, trainer: L.Trainer, model: ImageClassif
         )
 
 
-def _write_preparation(out_dir: Any, fit_data: Any) -> None:
+def _write_preparation(out_dir: Path, fit_data: Any) -> None:
     """The run's data-preparation records (``preparation.json``: cache builds, SCI for AI 7.2); never fatal."""
     from sci_lightning.sci.preparation import write_preparation
 
@@ -302,7 +320,7 @@ def _write_preparation(out_dir: Any, fit_data: Any) -> None:
 
 
 def _print_summary_line(
-    out_dir: Any,
+    out_dir: Path,
     summary: dict[str, Any] | None,
     parts: TrainingParts,
     status: str,
@@ -321,7 +339,7 @@ def _print_summary_line(
         print(f"warning: no summary line ({type(err).__name__}: {err})", file=sys.stderr)
 
 
-def _write_summary(out_dir: Any, summary: dict[str, Any], started_at: Any, end: RunEnd) -> None:
+def _write_summary(out_dir: Path, summary: dict[str, Any], started_at: datetime, end: RunEnd) -> None:
     """``run_summary.json``, with how the fit ended (``status``, ``interruption``)."""
     interruption = (
         None if end.status in ("completed", "paused") else {"signal": end.signal, "error": end.error}
@@ -344,24 +362,25 @@ def _write_summary(out_dir: Any, summary: dict[str, Any], started_at: Any, end: 
 _BEFORE_TRAINING = ("setup", "data", "sanity check")
 
 
-def _last_checkpoint(out_dir: Any) -> str | None:
+def _last_checkpoint(out_dir: Path) -> str | None:
     from sci_lightning.lightning.checkpointing import LAST_NAME
 
     path = out_dir / "checkpoints" / LAST_NAME
     return str(path) if path.is_file() else None
 
 
-def _intensity_provider(settings: Config) -> Any:
+def _intensity_provider(settings: Config) -> IntensityProvider | None:
     """One provider for the schedule and the SCI step (``None`` when neither needs one)."""
-    if not settings.energy.enabled and settings.schedule.mode == "none":
+    if not needs_intensity(settings):
         return None
-    from sci_lightning.carbon import build_provider, require_credentials
+    from sci_lightning.carbon import build_provider
 
-    require_credentials(settings.carbon)
-    return build_provider(settings.carbon)
+    return build_provider(settings.carbon)  # its credentials were checked by preflight
 
 
-def _exit_before_first_slot(settings: Config, comparable: dict[str, Any], out_dir: Any, paused: Any) -> None:
+def _exit_before_first_slot(
+    settings: Config, comparable: dict[str, Any], out_dir: Path, paused: PauseExit
+) -> None:
     """``schedule=interrupt`` with ``pause=exit`` and a later first slot: the summary says so, exit (75)."""
     summary = {
         "schema_version": 1,
@@ -377,7 +396,7 @@ def _exit_before_first_slot(settings: Config, comparable: dict[str, Any], out_di
     raise SystemExit(PAUSED_EXIT_CODE)
 
 
-def _expected_duration(settings: Config, comparable: dict[str, Any]) -> Any:
+def _expected_duration(settings: Config, comparable: dict[str, Any]) -> DurationEstimate | None:
     """``schedule.duration``, else the newest earlier report of the same job (``None``: unknown)."""
     from sci_lightning.shifting.history import resolve_duration
 
