@@ -11,7 +11,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import timm
@@ -23,6 +23,13 @@ from sci_lightning.app.preflight import RUN_LOCK_TARGET
 from sci_lightning.energy.base import utcnow
 from sci_lightning.errors import ConfigError
 from sci_lightning.settings import Config
+
+if TYPE_CHECKING:
+    from hydra.conf import HydraConf
+
+    from sci_lightning.carbon.base import IntensityProvider
+    from sci_lightning.data.tiny_imagenet import TinyImageNetDataModule
+    from sci_lightning.shifting.schedule import ScheduleOutcome
 
 __all__ = [
     "TrainingParts",
@@ -41,7 +48,7 @@ __all__ = [
 OUTPUTS_DIR = Path("outputs")
 
 
-def hydra_config() -> Any:
+def hydra_config() -> HydraConf | None:
     """Hydra's runtime config, or ``None`` outside a Hydra app (tests, notebooks)."""
     try:
         from hydra.core.hydra_config import HydraConfig
@@ -296,7 +303,7 @@ def _last_checkpoints_of(model_name: str) -> list[tuple[float, Path]]:
     return found
 
 
-def build_datamodule_for(settings: Config) -> Any:
+def build_datamodule_for(settings: Config) -> TinyImageNetDataModule:
     """The datamodule, normalised with the model's own mean/std, checked before training."""
     from sci_lightning.data import build_datamodule
 
@@ -360,8 +367,8 @@ class TrainingParts:
 def build_training_parts(
     settings: Config,
     out_dir: Path,
-    provider: Any,
-    outcome: Any,
+    provider: IntensityProvider,
+    outcome: ScheduleOutcome | None,
     report_meta: dict[str, Any],
     slot_schedule: Callback | None = None,
 ) -> TrainingParts:
@@ -443,10 +450,11 @@ def _add_tensorboard(parts: TrainingParts, out_dir: Path, explicit_dir: bool) ->
 
 
 def _carbon_aware_findings(
-    settings: Config, provider: Any, outcome: Any, parts: TrainingParts
+    settings: Config, provider: IntensityProvider, outcome: ScheduleOutcome, parts: TrainingParts
 ) -> CarbonAwareFindings:
     first_epoch = None
     if outcome.reason == "deferred":
+        assert outcome.started_at is not None  # a deferred outcome records when the job started
         from sci_lightning.lightning.first_epoch_planner import FirstEpochPlanner
 
         first_epoch = FirstEpochPlanner(settings.schedule, provider, outcome.started_at)

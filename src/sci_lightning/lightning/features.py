@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -350,7 +350,8 @@ class CachedFeaturesDataModule(pl.LightningDataModule):
             dm.setup("fit")
         channels_last = bool(getattr(module, "hparams", {}).get("channels_last", False))
 
-        def transform(batch: Any) -> Any:  # what the image path feeds the network
+        # what the image path feeds the network
+        def transform(batch: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
             x, y = dm.transform_batch(batch, train=False)
             return (x.contiguous(memory_format=torch.channels_last) if channels_last else x), y
 

@@ -54,6 +54,9 @@ from sci_lightning.warn_once import WarnOnce
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
+    from lightning.pytorch.utilities.types import STEP_OUTPUT
+
+    from sci_lightning.lightning.callback import EnergyCarbonCallback
 
 __all__ = ["RunningSciSeries"]
 
@@ -73,7 +76,7 @@ class _Projector(CarbonBudget):
 
     @override
     def _intensities(
-        self, energy: Any, now: datetime, remaining_s: float
+        self, energy: EnergyCarbonCallback, now: datetime, remaining_s: float
     ) -> tuple[float | None, float | None, str]:
         t = time.monotonic()
         if self._asked is None or t - self._asked[0] >= self.refresh_s:
@@ -116,7 +119,12 @@ class RunningSciSeries(Callback):
 
     @override
     def on_train_batch_end(
-        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: STEP_OUTPUT,
+        batch: object,
+        batch_idx: int,
     ) -> None:
         """A point on the first batch and every ``log_every_n_steps`` (the epoch's last: at its end)."""
         self._batches += 1
@@ -156,7 +164,7 @@ class RunningSciSeries(Callback):
         publish(trainer, metrics, step=log_step(trainer))
 
     def so_far(
-        self, trainer: Trainer, energy: Any, epochs_done: float | None = None
+        self, trainer: Trainer, energy: EnergyCarbonCallback, epochs_done: float | None = None
     ) -> dict[str, float | None]:
         """The series' values now (``None``: not known, left out); ``epochs_done`` default: the
         epochs finished."""
