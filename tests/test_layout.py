@@ -378,13 +378,14 @@ def _is_bare_any(annotation: ast.expr | None) -> bool:
 
 def _bare_any_in(tree: ast.AST, where: str) -> set[str]:
     """Every bare ``Any`` in the signature of a public function or method of ``tree``: one whose
-    own name and every enclosing class's and function's name do not start with ``_``."""
+    own name and every enclosing class's and function's name do not start with ``_`` (dunder
+    methods such as ``__init__`` are public: a class's constructor is its signature)."""
     found: set[str] = set()
 
     def visit(node: ast.AST, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                if child.name.startswith("_"):
+                if child.name.startswith("_") and not _is_dunder(child.name):
                     continue
                 name = prefix + child.name
                 if not isinstance(child, ast.ClassDef):
@@ -403,10 +404,14 @@ def _bare_any_in(tree: ast.AST, where: str) -> set[str]:
     return found
 
 
+def _is_dunder(name: str) -> bool:
+    return name.startswith("__") and name.endswith("__")
+
+
 def _public_module(path: Path) -> bool:
     """Not a private module or package (``_lazy.py``); ``__init__`` and ``__main__`` are public."""
     parts = path.relative_to(PACKAGE).with_suffix("").parts
-    return not any(p.startswith("_") and not (p.startswith("__") and p.endswith("__")) for p in parts)
+    return not any(p.startswith("_") and not _is_dunder(p) for p in parts)
 
 
 def test_public_functions_name_their_types():
@@ -433,6 +438,7 @@ def test_bare_any_measure():
         "def _private(x: Any) -> Any: ...\n"
         "def g(x: object) -> list[Any]: ...\n"
         "class C:\n"
+        "    def __init__(self, x: Any) -> None: ...\n"
         "    def m(self, batch: Any) -> None: ...\n"
         "    def _hidden(self, batch: Any) -> None: ...\n"
         "class _Private:\n"
@@ -443,6 +449,7 @@ def test_bare_any_measure():
         "m.py::f(*a)",
         "m.py::f(**kw)",
         "m.py::f(return)",
+        "m.py::C.__init__(x)",
         "m.py::C.m(batch)",
     }
     assert not _public_module(PACKAGE / "_lazy.py")

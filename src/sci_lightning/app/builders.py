@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from sci_lightning.carbon.base import IntensityProvider
     from sci_lightning.data.tiny_imagenet import TinyImageNetDataModule
+    from sci_lightning.lightning.first_epoch_planner import FirstEpochPlanner
     from sci_lightning.shifting.schedule import ScheduleOutcome
 
 __all__ = [
@@ -339,7 +340,7 @@ class CarbonAwareFindings:
     first epoch was timed, ``first_epoch`` (a FirstEpochPlanner callback) holds it.
     """
 
-    def __init__(self, outcome: Any, first_epoch: Any = None) -> None:
+    def __init__(self, outcome: ScheduleOutcome, first_epoch: FirstEpochPlanner | None = None) -> None:
         self.outcome = outcome
         self.first_epoch = first_epoch
         self.started_at = utcnow()

@@ -68,7 +68,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -90,6 +90,7 @@ T = TypeVar("T")
 
 __all__ = [
     "HttpClient",
+    "HttpOptions",
     "HttpProvider",
     "HttpStatusError",
     "NoContent",
@@ -614,6 +615,18 @@ class HttpClient:
                 f"malformed response from {path}: body is not JSON (starts with {snippet!r}).",
                 "check carbon.base_url points at the provider's API (not a web page or proxy).",
             ) from None
+
+
+class HttpOptions(TypedDict, total=False):
+    """The client options a provider passes on to :class:`HttpProvider` (its ``**http``)."""
+
+    timeout_s: float
+    retries: int
+    backoff_s: float
+    max_total_wait_s: float
+    max_wait_s: float
+    sleep: Callable[[float], None]
+    session: requests.Session | None
 
 
 class HttpProvider(IntensityProvider):

@@ -62,6 +62,8 @@ if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
     from lightning.pytorch.utilities.types import STEP_OUTPUT
 
+    from sci_lightning.lightning.work_counter import WorkCounter
+
 __all__ = ["EnergyCarbonCallback"]
 
 _STATE_VERSION = 3
@@ -297,7 +299,7 @@ class EnergyCarbonCallback(Callback):
         carbon_aware: Callable[[float], Any] | None = None,
         batch_size_fn: Callable[[Any], int] | None = None,
         clock: Callable[[], float] | None = None,
-        work_counter: Any = None,
+        work_counter: WorkCounter | None = None,
     ) -> None:
         super().__init__()
         if log_every_n_steps is not None and (

@@ -272,7 +272,7 @@ class CachedFeaturesDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        datamodule: Any,
+        datamodule: TinyImageNetDataModule,
         *,
         batch_size: int | None = None,
         storage_device: str | torch.device = "cpu",
@@ -326,7 +326,7 @@ class CachedFeaturesDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         self.images.setup(stage)
 
-    def teardown(self, stage: str | None = None) -> None:
+    def teardown(self, stage: str) -> None:  # Lightning's hook: it always names the stage
         self.images.teardown(stage)
 
     # -- extraction --------------------------------------------------------------------

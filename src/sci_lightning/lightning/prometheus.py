@@ -55,6 +55,9 @@ if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
     from lightning.pytorch.utilities.types import STEP_OUTPUT
 
+    from sci_lightning.carbon.base import IntensityProvider
+    from sci_lightning.lightning.callback import EnergyCarbonCallback
+
 __all__ = ["PUSH_PASSWORD_ENV", "PUSH_USERNAME_ENV", "PrometheusExporter", "PrometheusExporterWarning"]
 
 PUSH_USERNAME_ENV = "SCI_LIGHTNING_PUSHGATEWAY_USERNAME"
@@ -86,11 +89,11 @@ class PrometheusExporter(Callback):
 
     def __init__(
         self,
-        config: Any = None,
-        provider: Any = None,
-        sci: Any = None,
+        config: PrometheusConfig | Mapping[str, Any] | None = None,
+        provider: IntensityProvider | None = None,
+        sci: SciConfig | Mapping[str, Any] | None = None,
         labels: Mapping[str, Any] | None = None,
-        energy: Any = None,
+        energy: EnergyCarbonCallback | None = None,
     ) -> None:
         super().__init__()
         self._energy = EnergyLink(self, energy)
@@ -318,9 +321,12 @@ class PrometheusExporter(Callback):
         self._threads.append(t)
 
     def _intensity_loop(self) -> None:
+        provider = self.provider
+        if provider is None:  # the loop is started only with a provider
+            return
         while not self._stop.is_set():
             try:
-                value = float(self.provider.current().g_per_kwh)
+                value = float(provider.current().g_per_kwh)
                 with self._lock:
                     self._intensity = value
                 self._g["intensity"].set(value)

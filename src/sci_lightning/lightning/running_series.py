@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
     from lightning.pytorch.utilities.types import STEP_OUTPUT
 
+    from sci_lightning.carbon.base import IntensityProvider
     from sci_lightning.lightning.callback import EnergyCarbonCallback
 
 __all__ = ["RunningSciSeries"]
@@ -65,7 +66,9 @@ class _Projector(CarbonBudget):
     """CarbonBudget's projection without a budget to check (its hooks are not run), asking the
     provider for intensities at most once every ``refresh_s`` seconds."""
 
-    def __init__(self, settings: dict[str, Any], provider: Any, refresh_s: float) -> None:
+    def __init__(
+        self, settings: dict[str, Any], provider: IntensityProvider | None, refresh_s: float
+    ) -> None:
         super().__init__({**settings, "budget_kwh": 1e300}, provider)
         self.refresh_s = refresh_s
         self._asked: tuple[float, tuple[float | None, float | None, str]] | None = None
@@ -99,7 +102,7 @@ class RunningSciSeries(Callback):
     def __init__(
         self,
         sci: SciConfig | dict[str, Any] | None = None,
-        provider: Any = None,
+        provider: IntensityProvider | None = None,
         log_every_n_steps: int | None = None,
         intensity_refresh_s: float = 60.0,
     ) -> None:
