@@ -340,3 +340,117 @@ def test_architecture_doc_names_every_package_and_top_level_module():
     wanted += [p.name for p in PACKAGE.glob("*.py") if p.name not in {"__init__.py", "__main__.py"}]
     missing = sorted(name for name in wanted if name not in text)
     assert not missing, f"docs/architecture.md does not name {missing}"
+
+
+# -- types on the public surface ------------------------------------------------------------
+#: Public functions that may still take or return a bare ``Any``, as ``path::Qual.name(param)``
+#: (``(return)`` for the return annotation, ``(**name)`` for a variadic parameter).
+BARE_ANY_ALLOWED = {
+    # Issue 26: app/train.py and app/preflight.py belong to another helper this session (it types
+    # them there); the coordinator empties these entries after both branches are merged.
+    "app/preflight.py::preflight(cfg)",
+    "app/train.py::run(cfg)",
+    "app/train.py::run(clock)",
+    "app/train.py::run(sleep)",
+    "app/train.py::run(callbacks)",
+    # A dataclass field specifier: like ``dataclasses.field`` (typeshed's own overload), a field
+    # with no default takes a value that stands for whatever type the field declares.
+    "sci/codec.py::report_field(return)",
+}
+
+
+def _is_bare_any(annotation: ast.expr | None) -> bool:
+    """``Any``, ``typing.Any`` or either written as a string; ``dict[str, Any]`` and the like are not."""
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        try:
+            annotation = ast.parse(annotation.value, mode="eval").body
+        except SyntaxError:
+            return False
+    if isinstance(annotation, ast.Name):
+        return annotation.id == "Any"
+    return (
+        isinstance(annotation, ast.Attribute)
+        and annotation.attr == "Any"
+        and isinstance(annotation.value, ast.Name)
+        and annotation.value.id in {"typing", "typing_extensions"}
+    )
+
+
+def _bare_any_in(tree: ast.AST, where: str) -> set[str]:
+    """Every bare ``Any`` in the signature of a public function or method of ``tree``: one whose
+    own name and every enclosing class's and function's name do not start with ``_`` (dunder
+    methods such as ``__init__`` are public: a class's constructor is its signature)."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                if child.name.startswith("_") and not _is_dunder(child.name):
+                    continue
+                name = prefix + child.name
+                if not isinstance(child, ast.ClassDef):
+                    a = child.args
+                    params = [(p.arg, p) for p in a.posonlyargs + a.args + a.kwonlyargs]
+                    params += [(f"*{p.arg}", p) for p in [a.vararg] if p]
+                    params += [(f"**{p.arg}", p) for p in [a.kwarg] if p]
+                    found.update(f"{where}::{name}({arg})" for arg, p in params if _is_bare_any(p.annotation))
+                    if _is_bare_any(child.returns):
+                        found.add(f"{where}::{name}(return)")
+                visit(child, name + ".")
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
+    return found
+
+
+def _is_dunder(name: str) -> bool:
+    return name.startswith("__") and name.endswith("__")
+
+
+def _public_module(path: Path) -> bool:
+    """Not a private module or package (``_lazy.py``); ``__init__`` and ``__main__`` are public."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return not any(p.startswith("_") and not _is_dunder(p) for p in parts)
+
+
+def test_public_functions_name_their_types():
+    """Issue 26: no public function or method of the library takes or returns a bare ``Any``
+    (a ``dict[str, Any]`` of JSON-like data is fine); write the real type, a Protocol of what
+    the code uses, or ``object`` where it reads nothing of the value."""
+    found = {
+        hit
+        for path in MODULES.values()
+        if _public_module(path)
+        for hit in _bare_any_in(ast.parse(path.read_text()), path.relative_to(PACKAGE).as_posix())
+    }
+    assert found <= BARE_ANY_ALLOWED, f"name the real type in: {sorted(found - BARE_ANY_ALLOWED)}"
+    assert found == BARE_ANY_ALLOWED, (
+        f"{sorted(BARE_ANY_ALLOWED - found)} are typed now: drop them from BARE_ANY_ALLOWED"
+    )
+
+
+def test_bare_any_measure():
+    """What counts: bare ``Any`` in public signatures (strings and ``typing.Any`` too), nothing else."""
+    source = (
+        "import typing\n"
+        "def f(x: Any, y: dict[str, Any], *a: Any, **kw: 'Any') -> typing.Any: ...\n"
+        "def _private(x: Any) -> Any: ...\n"
+        "def g(x: object) -> list[Any]: ...\n"
+        "class C:\n"
+        "    def __init__(self, x: Any) -> None: ...\n"
+        "    def m(self, batch: Any) -> None: ...\n"
+        "    def _hidden(self, batch: Any) -> None: ...\n"
+        "class _Private:\n"
+        "    def m(self, batch: Any) -> None: ...\n"
+    )
+    assert _bare_any_in(ast.parse(source), "m.py") == {
+        "m.py::f(x)",
+        "m.py::f(*a)",
+        "m.py::f(**kw)",
+        "m.py::f(return)",
+        "m.py::C.__init__(x)",
+        "m.py::C.m(batch)",
+    }
+    assert not _public_module(PACKAGE / "_lazy.py")
+    assert _public_module(PACKAGE / "sci" / "__init__.py")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import timm
@@ -22,6 +22,14 @@ from sci_lightning.app.preflight import OUTPUTS_DIR, hydra_config
 from sci_lightning.energy.base import utcnow
 from sci_lightning.errors import ConfigError
 from sci_lightning.settings import Config
+
+if TYPE_CHECKING:
+    from hydra.conf import HydraConf
+
+    from sci_lightning.carbon.base import IntensityProvider
+    from sci_lightning.data.tiny_imagenet import TinyImageNetDataModule
+    from sci_lightning.lightning.first_epoch_planner import FirstEpochPlanner
+    from sci_lightning.shifting.schedule import ScheduleOutcome
 
 __all__ = [
     "TrainingParts",
@@ -234,7 +242,7 @@ def _last_checkpoints_of(model_name: str) -> list[tuple[float, Path]]:
     return found
 
 
-def build_datamodule_for(settings: Config) -> Any:
+def build_datamodule_for(settings: Config) -> TinyImageNetDataModule:
     """The datamodule, normalised with the model's own mean/std, checked before training."""
     from sci_lightning.data import build_datamodule
 
@@ -270,7 +278,7 @@ class CarbonAwareFindings:
     first epoch was timed, ``first_epoch`` (a FirstEpochPlanner callback) holds it.
     """
 
-    def __init__(self, outcome: Any, first_epoch: Any = None) -> None:
+    def __init__(self, outcome: ScheduleOutcome, first_epoch: FirstEpochPlanner | None = None) -> None:
         self.outcome = outcome
         self.first_epoch = first_epoch
         self.started_at = utcnow()
@@ -298,8 +306,8 @@ class TrainingParts:
 def build_training_parts(
     settings: Config,
     out_dir: Path,
-    provider: Any,
-    outcome: Any,
+    provider: IntensityProvider,
+    outcome: ScheduleOutcome | None,
     report_meta: dict[str, Any],
     slot_schedule: Callback | None = None,
 ) -> TrainingParts:
@@ -381,10 +389,11 @@ def _add_tensorboard(parts: TrainingParts, out_dir: Path, explicit_dir: bool) ->
 
 
 def _carbon_aware_findings(
-    settings: Config, provider: Any, outcome: Any, parts: TrainingParts
+    settings: Config, provider: IntensityProvider, outcome: ScheduleOutcome, parts: TrainingParts
 ) -> CarbonAwareFindings:
     first_epoch = None
     if outcome.reason == "deferred":
+        assert outcome.started_at is not None  # a deferred outcome records when the job started
         from sci_lightning.lightning.first_epoch_planner import FirstEpochPlanner
 
         first_epoch = FirstEpochPlanner(settings.schedule, provider, outcome.started_at)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
@@ -36,6 +36,9 @@ from sci_lightning.compare.tables import text_summary
 from sci_lightning.errors import ConfigError
 from sci_lightning.fileio import atomic_write_text as _atomic_write_text
 from sci_lightning.redaction import redact
+
+if TYPE_CHECKING:
+    from hydra.core.utils import JobReturn
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +119,12 @@ class ComparisonCallback(Callback):
 
     # ---------------------------------------------------------------- hooks
 
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+    def on_multirun_start(self, config: DictConfig, **kwargs: object) -> None:
         """Remember the sweep folder (``${now:}`` resolves once; this pins it)."""
         self._sweep_dir = self._sweep_dir_of(config)
         self._failure_seen = False
 
-    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: object) -> None:
         """Record a failed job's reason in its folder; refresh the comparison after a failure."""
         try:
             status = getattr(getattr(job_return, "status", None), "name", None)
@@ -147,7 +150,7 @@ class ComparisonCallback(Callback):
         except Exception as e:  # never let the comparison break a job
             log.warning("Comparison: could not record the job's status (%s: %s).", type(e).__name__, e)
 
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+    def on_multirun_end(self, config: DictConfig, **kwargs: object) -> None:
         """Write the comparison files into the sweep folder and print the table; remember
         the failed jobs (read from the files they wrote) for the exit status."""
         self._refresh(config, final=True)

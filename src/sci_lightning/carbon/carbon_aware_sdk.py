@@ -39,7 +39,10 @@ from .base import IntensityPoint, IntensitySeries, ProviderError, check_plausibl
 from .http import HttpProvider, HttpStatusError, NoContent, expect_type, format_time, parse_time, require
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ..settings import CarbonConfig
+    from .http import HttpOptions
 
 __all__ = ["CarbonAwareSdkProvider", "parse_timespan"]
 
@@ -98,7 +101,7 @@ class CarbonAwareSdkProvider(HttpProvider):
         base_url: str | None,
         signal_type: str | None = "marginal",
         default_duration: timedelta = timedelta(hours=1),
-        **http: Any,
+        **http: Unpack[HttpOptions],
     ):
         if not base_url:
             raise ConfigError(

@@ -46,7 +46,10 @@ from .http import (
 )
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ..settings import CarbonConfig
+    from .http import HttpOptions
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +109,7 @@ class ElectricityMapsProvider(HttpProvider):
         emission_factor_type: str = "lifecycle",
         disable_estimations: bool = False,
         now: Callable[[], datetime] | None = None,
-        **http: Any,
+        **http: Unpack[HttpOptions],
     ):
         if (latitude is None) != (longitude is None):
             raise ConfigError(

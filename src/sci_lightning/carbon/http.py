@@ -68,7 +68,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -85,8 +85,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: What a checked body value is: the type (or one of the types) asked for.
+T = TypeVar("T")
+
 __all__ = [
     "HttpClient",
+    "HttpOptions",
     "HttpProvider",
     "HttpStatusError",
     "NoContent",
@@ -592,8 +596,9 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
-    ) -> Any:
-        """GET ``path`` and return the decoded JSON body (ProviderError if it is not JSON;
+    ) -> object:
+        """GET ``path`` and return the decoded JSON body, unchecked: read it through
+        :func:`expect_type` and :func:`require` (ProviderError if it is not JSON;
         :class:`NoContent` on ``204 No Content``)."""
         resp = self.request("GET", path, params=params, headers=headers, auth=auth)
         if resp.status_code == 204:
@@ -610,6 +615,18 @@ class HttpClient:
                 f"malformed response from {path}: body is not JSON (starts with {snippet!r}).",
                 "check carbon.base_url points at the provider's API (not a web page or proxy).",
             ) from None
+
+
+class HttpOptions(TypedDict, total=False):
+    """The client options a provider passes on to :class:`HttpProvider` (its ``**http``)."""
+
+    timeout_s: float
+    retries: int
+    backoff_s: float
+    max_total_wait_s: float
+    max_wait_s: float
+    sleep: Callable[[float], None]
+    session: requests.Session | None
 
 
 class HttpProvider(IntensityProvider):
@@ -662,7 +679,7 @@ class HttpProvider(IntensityProvider):
         return {}
 
     @classmethod
-    def from_config(cls, cfg: CarbonConfig, **overrides: Any) -> HttpProvider:
+    def from_config(cls, cfg: CarbonConfig, **overrides: object) -> HttpProvider:
         """Build from the ``carbon`` group: the provider's :meth:`config_kwargs` plus
         ``base_url``, ``timeout_s``, ``retries``, ``backoff_s``, ``max_total_wait_s``.
         ``overrides`` (sleep, clock, session, now ...) are for tests."""
@@ -732,21 +749,26 @@ def _set_read_timeout(resp: requests.Response, timeout_s: float) -> None:
             pass
 
 
-def expect_type(obj: object, type_: type | tuple[type, ...], what: str, provider: str) -> Any:
-    """Return ``obj`` if it has ``type_`` (bool is not a number), else a malformed-body ProviderError."""
+def _bool_for_number(obj: object, type_: type | tuple[type, ...]) -> bool:
+    """A JSON ``true``/``false`` where a number is asked for (Python's bool is an int)."""
     types = type_ if isinstance(type_, tuple) else (type_,)
-    numeric = any(t in (int, float) for t in types)
-    if not isinstance(obj, types) or (numeric and isinstance(obj, bool) and bool not in types):
-        names = "/".join(t.__name__ for t in types)
-        raise ProviderError(
-            provider,
-            f"malformed response: {what} should be {names}, got {type(obj).__name__}.",
-            "the API's response format may have changed, or carbon.base_url points at the wrong service.",
-        )
-    return obj
+    return isinstance(obj, bool) and bool not in types and any(t in (int, float) for t in types)
 
 
-def require(obj: object, key: str, type_: type | tuple[type, ...], what: str, provider: str) -> Any:
+def expect_type(obj: object, type_: type[T] | tuple[type[T], ...], what: str, provider: str) -> T:
+    """Return ``obj`` if it has ``type_`` (bool is not a number), else a malformed-body ProviderError."""
+    if isinstance(obj, type_) and not _bool_for_number(obj, type_):
+        return obj
+    types = type_ if isinstance(type_, tuple) else (type_,)
+    names = "/".join(t.__name__ for t in types)
+    raise ProviderError(
+        provider,
+        f"malformed response: {what} should be {names}, got {type(obj).__name__}.",
+        "the API's response format may have changed, or carbon.base_url points at the wrong service.",
+    )
+
+
+def require(obj: object, key: str, type_: type[T] | tuple[type[T], ...], what: str, provider: str) -> T:
     """``obj[key]`` checked to exist and have ``type_``; a malformed-body ProviderError otherwise."""
     mapping: dict[str, Any] = expect_type(obj, dict, what, provider)
     if key not in mapping:

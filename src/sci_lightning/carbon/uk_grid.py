@@ -39,7 +39,10 @@ from .base import IntensityPoint, IntensitySeries, ProviderError, check_plausibl
 from .http import HttpProvider, HttpStatusError, expect_type, parse_time, require
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ..settings import CarbonConfig
+    from .http import HttpOptions
 
 log = logging.getLogger(__name__)
 
@@ -171,11 +174,11 @@ class UkGridProvider(HttpProvider):
 
     def __init__(
         self,
-        region: Any = "GB",
+        region: str | int | None = "GB",
         *,
         base_url: str | None = None,
         now: Callable[[], datetime] | None = None,
-        **http: Any,
+        **http: Unpack[HttpOptions],
     ):
         self.scope, self.key = parse_region(region)
         if self.scope == "national":

@@ -65,7 +65,10 @@ from .http import (
 )
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ..settings import CarbonConfig
+    from .http import HttpOptions
 
 log = logging.getLogger(__name__)
 #: What a WattTime region code looks like (``CAISO_NORTH``, ``PJM_DC``, ``IE``).
@@ -130,7 +133,7 @@ class WattTimeProvider(HttpProvider):
         clock: Callable[[], float] = time.time,
         token_ttl_s: float = TOKEN_TTL_S,
         relogin_margin_s: float = 300.0,
-        **http: Any,
+        **http: Unpack[HttpOptions],
     ):
         signal_type = signal_type or "co2_moer"
         if signal_type in ("marginal", "average"):

@@ -317,7 +317,7 @@ class CachedImageDataset(Dataset):
         return torch.from_numpy(images), torch.from_numpy(self.labels[idx])
 
 
-def collate_prebatched(batch: object) -> Any:
+def collate_prebatched(batch: object) -> Sequence[torch.Tensor]:
     """collate_fn for :class:`CachedImageDataset`: its ``__getitems__`` already returns a
     batch; per-item lists (e.g. a wrapped dataset) fall back to ``default_collate``."""
     if isinstance(batch, tuple) and len(batch) == 2 and isinstance(batch[0], torch.Tensor):

@@ -572,7 +572,9 @@ class TinyImageNetDataModule(pl.LightningDataModule):
 
     # -- device-side transform ------------------------------------------------------
 
-    def transform_batch(self, batch: Sequence[torch.Tensor], *, train: bool) -> Sequence[torch.Tensor]:
+    def transform_batch(
+        self, batch: torch.Tensor | Sequence[torch.Tensor], *, train: bool
+    ) -> torch.Tensor | Sequence[torch.Tensor]:
         """Turn a fast-path uint8 batch into model-ready floats on the batch's device;
         reference-path (already float) batches pass through unchanged."""
         if not isinstance(batch, (tuple, list)):  # an image batch alone (the model summary's example)
@@ -583,7 +585,9 @@ class TinyImageNetDataModule(pl.LightningDataModule):
         augment = bool(train and self.cfg.augment)
         return self._batch_transform(images, augment=augment), labels
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+    def on_after_batch_transfer(
+        self, batch: torch.Tensor | Sequence[torch.Tensor], dataloader_idx: int
+    ) -> torch.Tensor | Sequence[torch.Tensor]:
         """Lightning hook: the fast path's resize/augment/normalize, on the batch's device.
         Augments only while the trainer is fitting (not in validation or sanity checks)."""
         trainer = getattr(self, "trainer", None)

@@ -60,6 +60,9 @@ from sci_lightning.settings import CarbonConfig, EnergyConfig, SciConfig, coerce
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
+    from lightning.pytorch.utilities.types import STEP_OUTPUT
+
+    from sci_lightning.lightning.work_counter import WorkCounter
 
 __all__ = ["EnergyCarbonCallback"]
 
@@ -296,7 +299,7 @@ class EnergyCarbonCallback(Callback):
         carbon_aware: Callable[[float], Any] | None = None,
         batch_size_fn: Callable[[Any], int] | None = None,
         clock: Callable[[], float] | None = None,
-        work_counter: Any = None,
+        work_counter: WorkCounter | None = None,
     ) -> None:
         super().__init__()
         if log_every_n_steps is not None and (
@@ -529,7 +532,12 @@ class EnergyCarbonCallback(Callback):
 
     @override
     def on_train_batch_end(
-        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: STEP_OUTPUT,
+        batch: object,
+        batch_idx: int,
     ) -> None:
         """Count the batch, its samples and its share of an epoch; one reading per meter when due;
         log every ``log_every_n_steps`` batches; the epoch's energy after its last batch."""
@@ -738,7 +746,7 @@ class EnergyCarbonCallback(Callback):
         self._stage = _OpenStage(name, method)
         self._mon.begin_window(name)
 
-    def _count_stage_batch(self, batch: Any) -> None:
+    def _count_stage_batch(self, batch: object) -> None:
         size = batch_size(batch, self.batch_size_fn)
         if self._stage is not None:
             self._stage.batches += 1
@@ -844,7 +852,7 @@ class EnergyCarbonCallback(Callback):
         elif self._stage is not None and self._stage.name == name:
             self._close_stage(trainer, "completed")
 
-    def _stage_batch(self, name: str, batch: Any) -> None:
+    def _stage_batch(self, name: str, batch: object) -> None:
         if self._stage is not None and self._stage.name == name:
             self._count_stage_batch(batch)
 
@@ -857,8 +865,8 @@ class EnergyCarbonCallback(Callback):
         self,
         trainer: Trainer,
         pl_module: LightningModule,
-        outputs: Any,
-        batch: Any,
+        outputs: STEP_OUTPUT,
+        batch: object,
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
@@ -877,8 +885,8 @@ class EnergyCarbonCallback(Callback):
         self,
         trainer: Trainer,
         pl_module: LightningModule,
-        outputs: Any,
-        batch: Any,
+        outputs: STEP_OUTPUT,
+        batch: object,
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
@@ -897,8 +905,8 @@ class EnergyCarbonCallback(Callback):
         self,
         trainer: Trainer,
         pl_module: LightningModule,
-        outputs: Any,
-        batch: Any,
+        outputs: object,
+        batch: object,
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:

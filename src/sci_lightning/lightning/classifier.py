@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import lightning as L
@@ -15,6 +16,8 @@ from torchmetrics.classification import MulticlassAccuracy
 from sci_lightning.errors import ConfigError
 
 if TYPE_CHECKING:
+    from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
+
     from sci_lightning.settings import ModelConfig
 
 __all__ = ["ImageClassifier", "check_image_size", "check_model_name", "smallest_image_size"]
@@ -276,7 +279,7 @@ class ImageClassifier(L.LightningModule):
         return total, trainable
 
     # -- steps ---------------------------------------------------------------------
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.hparams["label_smoothing"])
@@ -287,7 +290,7 @@ class ImageClassifier(L.LightningModule):
         )
         return loss
 
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
+    def validation_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
@@ -298,7 +301,7 @@ class ImageClassifier(L.LightningModule):
         self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True, batch_size=n)
         self.log("val/acc_top5", self.val_acc_top5, on_epoch=True, batch_size=n)
 
-    def test_step(self, batch: Any, batch_idx: int) -> None:
+    def test_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         logits = self(x)
         self.test_acc(logits, y)
@@ -306,7 +309,12 @@ class ImageClassifier(L.LightningModule):
         self.log("test/loss", F.cross_entropy(logits, y), on_epoch=True, batch_size=n, sync_dist=True)
         self.log("test/acc", self.test_acc, on_epoch=True, batch_size=n)
 
-    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+    def predict_step(
+        self,
+        batch: torch.Tensor | list[torch.Tensor] | tuple[torch.Tensor, ...],
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> torch.Tensor:
         """The predicted class of each image of an ``(images, labels)`` batch (or of an image batch)."""
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         return self(x).argmax(dim=1)
@@ -323,7 +331,7 @@ class ImageClassifier(L.LightningModule):
             self.last_val_acc_top5 = float(top5)
 
     # -- optimisation --------------------------------------------------------------
-    def configure_optimizers(self) -> Any:
+    def configure_optimizers(self) -> torch.optim.Optimizer | OptimizerLRSchedulerConfig:
         hp = self.hparams
         params = [p for p in self.parameters() if p.requires_grad]
         if hp["optimizer"] == "sgd":

@@ -19,15 +19,18 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sci_lightning.errors import SciLightningError
 from sci_lightning.settings import CarbonConfig, EnergyConfig, PrometheusConfig, SciConfig, coerce
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 __all__ = ["register_if_available"]
 
 #: The settings dataclasses a LightningCLI YAML may spell, with their place in messages.
-SETTINGS_TYPES: dict[type, str] = {
+SETTINGS_TYPES: dict[type[DataclassInstance], str] = {
     EnergyConfig: "energy",
     CarbonConfig: "carbon",
     SciConfig: "sci",
@@ -36,9 +39,11 @@ SETTINGS_TYPES: dict[type, str] = {
 
 _registered = False
 
+T = TypeVar("T", bound="DataclassInstance")
 
-def _reader(cls: type, path: str) -> Callable[[object], Any]:
-    def read(value: object) -> Any:
+
+def _reader(cls: type[T], path: str) -> Callable[[object], T]:
+    def read(value: object) -> T:
         if isinstance(value, cls):
             return value
         if not isinstance(value, Mapping):

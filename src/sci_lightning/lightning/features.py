@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -272,7 +272,7 @@ class CachedFeaturesDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        datamodule: Any,
+        datamodule: TinyImageNetDataModule,
         *,
         batch_size: int | None = None,
         storage_device: str | torch.device = "cpu",
@@ -326,7 +326,7 @@ class CachedFeaturesDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         self.images.setup(stage)
 
-    def teardown(self, stage: str | None = None) -> None:
+    def teardown(self, stage: str) -> None:  # Lightning's hook: it always names the stage
         self.images.teardown(stage)
 
     # -- extraction --------------------------------------------------------------------
@@ -350,7 +350,8 @@ class CachedFeaturesDataModule(pl.LightningDataModule):
             dm.setup("fit")
         channels_last = bool(getattr(module, "hparams", {}).get("channels_last", False))
 
-        def transform(batch: Any) -> Any:  # what the image path feeds the network
+        # what the image path feeds the network
+        def transform(batch: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
             x, y = dm.transform_batch(batch, train=False)
             return (x.contiguous(memory_format=torch.channels_last) if channels_last else x), y
 

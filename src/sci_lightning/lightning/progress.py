@@ -31,6 +31,8 @@ from sci_lightning.timefmt import duration_short
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
+    from sci_lightning.lightning.callback import EnergyCarbonCallback
+
 __all__ = ["ProgressLines"]
 
 
@@ -48,7 +50,7 @@ class ProgressLines(Callback):
     in ``trainer.callbacks``, found in ``setup``).
     """
 
-    def __init__(self, stream: TextIO | None = None, energy: Any = None) -> None:
+    def __init__(self, stream: TextIO | None = None, energy: EnergyCarbonCallback | None = None) -> None:
         super().__init__()
         self._energy = EnergyLink(self, energy)
         self.stream = stream

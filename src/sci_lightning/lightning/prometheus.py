@@ -53,6 +53,10 @@ from sci_lightning.warn_once import WarnOnce
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
+    from lightning.pytorch.utilities.types import STEP_OUTPUT
+
+    from sci_lightning.carbon.base import IntensityProvider
+    from sci_lightning.lightning.callback import EnergyCarbonCallback
 
 __all__ = ["PUSH_PASSWORD_ENV", "PUSH_USERNAME_ENV", "PrometheusExporter", "PrometheusExporterWarning"]
 
@@ -85,11 +89,11 @@ class PrometheusExporter(Callback):
 
     def __init__(
         self,
-        config: Any = None,
-        provider: Any = None,
-        sci: Any = None,
+        config: PrometheusConfig | Mapping[str, Any] | None = None,
+        provider: IntensityProvider | None = None,
+        sci: SciConfig | Mapping[str, Any] | None = None,
         labels: Mapping[str, Any] | None = None,
-        energy: Any = None,
+        energy: EnergyCarbonCallback | None = None,
     ) -> None:
         super().__init__()
         self._energy = EnergyLink(self, energy)
@@ -160,7 +164,12 @@ class PrometheusExporter(Callback):
 
     @override
     def on_train_batch_end(
-        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: STEP_OUTPUT,
+        batch: object,
+        batch_idx: int,
     ) -> None:
         if self.registry is None or time.monotonic() - self._last_update < self.config.update_every_s:
             return
@@ -312,9 +321,12 @@ class PrometheusExporter(Callback):
         self._threads.append(t)
 
     def _intensity_loop(self) -> None:
+        provider = self.provider
+        if provider is None:  # the loop is started only with a provider
+            return
         while not self._stop.is_set():
             try:
-                value = float(self.provider.current().g_per_kwh)
+                value = float(provider.current().g_per_kwh)
                 with self._lock:
                     self._intensity = value
                 self._g["intensity"].set(value)

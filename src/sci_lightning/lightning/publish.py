@@ -20,6 +20,7 @@ from sci_lightning.warn_once import WarnOnce
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
+    from lightning.pytorch.loggers import Logger
 
     from sci_lightning.energy.base import EnergyResult
     from sci_lightning.sci.compute import SciResult
@@ -57,7 +58,7 @@ def publish(
                 rank_zero_warn(f"could not log energy metrics to {name}: {err!r}")
 
 
-def is_tensorboard(logger: Any) -> bool:
+def is_tensorboard(logger: Logger) -> bool:
     """A TensorBoard logger (Lightning's, or one of that name)."""
     return any(cls.__name__ == "TensorBoardLogger" for cls in type(logger).__mro__)
 

@@ -8,9 +8,11 @@ of its parts'.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.types import STEP_OUTPUT
 from typing_extensions import override
@@ -39,7 +41,7 @@ class RunStats(Callback):
         trainer: L.Trainer,
         pl_module: L.LightningModule,
         outputs: STEP_OUTPUT,
-        batch: Any,
+        batch: Sequence[torch.Tensor],
         batch_idx: int,
     ) -> None:
         try:

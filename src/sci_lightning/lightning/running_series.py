@@ -54,6 +54,10 @@ from sci_lightning.warn_once import WarnOnce
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
+    from lightning.pytorch.utilities.types import STEP_OUTPUT
+
+    from sci_lightning.carbon.base import IntensityProvider
+    from sci_lightning.lightning.callback import EnergyCarbonCallback
 
 __all__ = ["RunningSciSeries"]
 
@@ -62,7 +66,9 @@ class _Projector(CarbonBudget):
     """CarbonBudget's projection without a budget to check (its hooks are not run), asking the
     provider for intensities at most once every ``refresh_s`` seconds."""
 
-    def __init__(self, settings: dict[str, Any], provider: Any, refresh_s: float) -> None:
+    def __init__(
+        self, settings: dict[str, Any], provider: IntensityProvider | None, refresh_s: float
+    ) -> None:
         super().__init__({**settings, "budget_kwh": 1e300}, provider)
         self.refresh_s = refresh_s
         self._asked: tuple[float, tuple[float | None, float | None, str]] | None = None
@@ -73,7 +79,7 @@ class _Projector(CarbonBudget):
 
     @override
     def _intensities(
-        self, energy: Any, now: datetime, remaining_s: float
+        self, energy: EnergyCarbonCallback, now: datetime, remaining_s: float
     ) -> tuple[float | None, float | None, str]:
         t = time.monotonic()
         if self._asked is None or t - self._asked[0] >= self.refresh_s:
@@ -96,7 +102,7 @@ class RunningSciSeries(Callback):
     def __init__(
         self,
         sci: SciConfig | dict[str, Any] | None = None,
-        provider: Any = None,
+        provider: IntensityProvider | None = None,
         log_every_n_steps: int | None = None,
         intensity_refresh_s: float = 60.0,
     ) -> None:
@@ -116,7 +122,12 @@ class RunningSciSeries(Callback):
 
     @override
     def on_train_batch_end(
-        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: STEP_OUTPUT,
+        batch: object,
+        batch_idx: int,
     ) -> None:
         """A point on the first batch and every ``log_every_n_steps`` (the epoch's last: at its end)."""
         self._batches += 1
@@ -156,7 +167,7 @@ class RunningSciSeries(Callback):
         publish(trainer, metrics, step=log_step(trainer))
 
     def so_far(
-        self, trainer: Trainer, energy: Any, epochs_done: float | None = None
+        self, trainer: Trainer, energy: EnergyCarbonCallback, epochs_done: float | None = None
     ) -> dict[str, float | None]:
         """The series' values now (``None``: not known, left out); ``epochs_done`` default: the
         epochs finished."""

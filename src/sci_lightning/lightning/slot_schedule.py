@@ -60,6 +60,7 @@ from sci_lightning.shifting.slurm import slurm_begin_time
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
+    from lightning.pytorch.utilities.types import STEP_OUTPUT
 
     from sci_lightning.lightning.callback import EnergyCarbonCallback
 
@@ -190,7 +191,12 @@ class SlotSchedule(Callback):
 
     @override
     def on_train_batch_end(
-        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: STEP_OUTPUT,
+        batch: object,
+        batch_idx: int,
     ) -> None:
         """At a slot's end with work left: pause until the next slot, unless the deadline forbids it."""
         now = self._now(trainer)

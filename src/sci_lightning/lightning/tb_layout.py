@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -41,6 +41,10 @@ from sci_lightning.run_names import (  # noqa: F401 - re-exported: the logger's 
     run_name_from_overrides,
     swept_keys,
 )
+
+if TYPE_CHECKING:
+    from hydra.conf import HydraConf
+    from lightning.pytorch import LightningModule, Trainer
 
 # The chart tags are regular expressions matched from the start of the tag (TensorBoard
 # uses re.match), so "$" pins the end where a prefix would match more than meant.
@@ -78,20 +82,31 @@ def make_logger(
     keep_keys: Iterable[str] | None = None,
     exclude_keys: Iterable[str] = (),
     default_hp_metric: bool = False,
-    **kwargs: Any,
+    log_graph: bool = False,
+    prefix: str = "",
+    sub_dir: str | Path | None = None,
+    **kwargs: object,
 ) -> TensorBoardLogger:
     """A ``TensorBoardLogger`` writing to ``<save_dir>/<run name>/`` (``version=""``).
 
     Open ``save_dir`` in TensorBoard to see the runs named by their overrides. ``name``
-    overrides the derived run name; other keyword arguments go to ``TensorBoardLogger``.
+    overrides the derived run name; ``log_graph``, ``prefix``, ``sub_dir`` and other keyword
+    arguments (the ``SummaryWriter``'s) go to ``TensorBoardLogger``.
     """
     run_name = name or run_name_from_overrides(overrides, keep_keys=keep_keys, exclude_keys=exclude_keys)
     return TensorBoardLogger(
-        save_dir=os.fspath(save_dir), name=run_name, version="", default_hp_metric=default_hp_metric, **kwargs
+        save_dir=os.fspath(save_dir),
+        name=run_name,
+        version="",
+        default_hp_metric=default_hp_metric,
+        log_graph=log_graph,
+        prefix=prefix,
+        sub_dir=sub_dir,
+        **kwargs,
     )
 
 
-def hydra_run_name_and_dir(hydra_cfg: Any = None) -> tuple[str, Path]:
+def hydra_run_name_and_dir(hydra_cfg: HydraConf | None = None) -> tuple[str, Path]:
     """(run name, TensorBoard save_dir) for the running Hydra job.
 
     Multirun: the swept overrides (read from ``multirun.yaml``; all task overrides if it
@@ -115,10 +130,29 @@ def hydra_run_name_and_dir(hydra_cfg: Any = None) -> tuple[str, Path]:
     return name, Path(str(hydra_cfg.runtime.output_dir)).absolute()
 
 
-def make_logger_from_hydra(**kwargs: Any) -> TensorBoardLogger:
-    """:func:`make_logger` for the running Hydra job (see :func:`hydra_run_name_and_dir`)."""
+def make_logger_from_hydra(
+    *,
+    default_hp_metric: bool = False,
+    log_graph: bool = False,
+    prefix: str = "",
+    sub_dir: str | Path | None = None,
+    **kwargs: object,
+) -> TensorBoardLogger:
+    """:func:`make_logger` for the running Hydra job (see :func:`hydra_run_name_and_dir`); the
+    keyword arguments are :func:`make_logger`'s ``TensorBoardLogger`` options."""
     name, save_dir = hydra_run_name_and_dir()
-    return make_logger(save_dir, [], name=name, **kwargs)
+    return make_logger(
+        save_dir,
+        [],
+        name=name,
+        keep_keys=None,
+        exclude_keys=(),
+        default_hp_metric=default_hp_metric,
+        log_graph=log_graph,
+        prefix=prefix,
+        sub_dir=sub_dir,
+        **kwargs,
+    )
 
 
 def custom_scalars_layout(
@@ -132,7 +166,7 @@ def custom_scalars_layout(
 
 
 def write_custom_scalars_layout(
-    logger_or_writer: Any, layout: dict[str, dict[str, list[Any]]] | None = None
+    logger_or_writer: object, layout: dict[str, dict[str, list[Any]]] | None = None
 ) -> bool:
     """Add the custom-scalars layout to a run.
 
@@ -163,7 +197,7 @@ class CustomScalarsLayoutCallback(Callback):
     def __init__(self, layout: dict[str, dict[str, list[Any]]] | None = None) -> None:
         self.layout = layout
 
-    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.is_global_zero:
             return
         for lg in trainer.loggers:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["batch_size", "batches_per_epoch", "is_last_batch", "log_step", "training_done", "tuner_method"]
 
 
-def batch_size(batch: Any, batch_size_fn: Callable[[Any], int] | None = None) -> int | None:
+def batch_size(batch: object, batch_size_fn: Callable[[Any], int] | None = None) -> int | None:
     """Samples in ``batch``: ``batch_size_fn(batch)`` if given, else Lightning's
     ``extract_batch_size`` (first dimension of the first tensor found in tensors, sequences,
     mappings and dataclasses); ``None`` when no size can be found."""
@@ -32,7 +32,9 @@ def batch_size(batch: Any, batch_size_fn: Callable[[Any], int] | None = None) ->
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Lightning warns itself about ambiguous batches when it logs
-            return int(extract_batch_size(batch))
+            # Lightning walks any object (dataclasses too, and raises for what it cannot size),
+            # though its annotation names only tensors, strings, mappings and iterables
+            return int(extract_batch_size(batch))  # pyright: ignore[reportArgumentType]
     except Exception:
         return None
 

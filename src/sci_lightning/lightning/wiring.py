@@ -10,7 +10,7 @@ naming the fix, before training. Lightning keeps the user's order of ordinary ca
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sci_lightning.accounting import FIT
 from sci_lightning.errors import ConfigError
@@ -41,7 +41,7 @@ class EnergyLink:
     """
 
     def __init__(
-        self, owner: Any, energy: EnergyCarbonCallback | None, order: str | None = None, why: str = ""
+        self, owner: Callback, energy: EnergyCarbonCallback | None, order: str | None = None, why: str = ""
     ) -> None:
         self.owner, self.energy, self.order, self.why = owner, energy, order, why
         self._given = energy is not None

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 __all__ = ["WorkCounter", "forward_flops", "training_flops"]
 
+#: A batch as the counter reads it: ``(x, y)`` (a list from ``default_collate``, a tuple from the
+#: fast input path; more items are ignored) or ``x`` alone.
+_Batch = torch.Tensor | list[torch.Tensor] | tuple[torch.Tensor, ...]
+
 _COUNTER_METHOD = "torch.utils.flop_counter.FlopCounterMode (matmul/conv FLOPs; element-wise ops not counted)"
 
 
@@ -57,13 +61,13 @@ def _state_kept(module: torch.nn.Module) -> Iterator[None]:
                         b.copy_(buffers[name])
 
 
-def _inputs(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _inputs(batch: _Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
     if isinstance(batch, (list, tuple)):
         return batch[0], (batch[1] if len(batch) > 1 else None)
     return batch, None
 
 
-def training_flops(module: torch.nn.Module, batch: Any) -> float:
+def training_flops(module: torch.nn.Module, batch: _Batch) -> float:
     """FLOPs of one training step's forward and backward pass on ``batch`` (``(x, y)`` or ``x``).
 
     The loss is the cross-entropy of the logits against ``y`` (their sum without labels);
@@ -87,7 +91,7 @@ def forward_flops(module: Callable[[torch.Tensor], Any], x: torch.Tensor) -> flo
         return count_flops(lambda: module(x))
 
 
-def _batch_tokens(batch: Any) -> int:
+def _batch_tokens(batch: _Batch) -> int:
     """Tokens in a batch of sequence data: an integer (token-id) input of shape (N, T, ...); 0 otherwise."""
     x, _ = _inputs(batch)
     if not isinstance(x, torch.Tensor) or x.ndim < 2 or x.is_floating_point() or x.is_complex():
@@ -95,7 +99,7 @@ def _batch_tokens(batch: Any) -> int:
     return int(x.numel())
 
 
-def _batch_images(batch: Any) -> int:
+def _batch_images(batch: _Batch) -> int:
     x, _ = _inputs(batch)
     return int(x.shape[0]) if hasattr(x, "shape") and x.ndim > 0 else 0
 
@@ -129,13 +133,18 @@ class WorkCounter(pl.Callback):
         self._trainer, self._module = trainer, pl_module
 
     def on_train_batch_start(
-        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
+        self, trainer: Trainer, pl_module: LightningModule, batch: _Batch, batch_idx: int
     ) -> None:
         if self.train_flops_per_image is None and _batch_images(batch) > 0:
             self.train_flops_per_image = training_flops(pl_module, batch) / _batch_images(batch)
 
     def on_train_batch_end(
-        self, trainer: Trainer, pl_module: LightningModule, outputs: STEP_OUTPUT, batch: Any, batch_idx: int
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: STEP_OUTPUT,
+        batch: _Batch,
+        batch_idx: int,
     ) -> None:
         self.train_images += _batch_images(batch)
         self.train_tokens += _batch_tokens(batch)
@@ -145,7 +154,7 @@ class WorkCounter(pl.Callback):
         self,
         trainer: Trainer,
         pl_module: LightningModule,
-        batch: Any,
+        batch: _Batch,
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
@@ -158,7 +167,7 @@ class WorkCounter(pl.Callback):
         trainer: Trainer,
         pl_module: LightningModule,
         outputs: STEP_OUTPUT,
-        batch: Any,
+        batch: _Batch,
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:

@@ -29,13 +29,20 @@ import typing
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from sci_lightning.errors import SciLightningError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = ["FormatError", "decode", "encode", "json_schema", "plain", "report_field"]
 
 _MISSING = dataclasses.MISSING
+
+#: Plain JSON data, as :func:`json.loads` returns it (an object is a ``dict[str, Any]``).
+JsonData = dict[str, Any] | list[Any] | str | int | float | bool | None
+T = TypeVar("T")
 
 
 class FormatError(SciLightningError, ValueError):
@@ -67,7 +74,15 @@ def report_field(
 # --------------------------------------------------------------------------- plain data
 
 
-def plain(o: object) -> Any:
+@overload
+def plain(o: dict[Any, Any]) -> dict[str, Any]: ...
+@overload
+def plain(o: list[Any] | tuple[Any, ...] | set[Any]) -> list[Any]: ...
+@overload
+def plain(o: object) -> JsonData: ...
+
+
+def plain(o: object) -> JsonData:
     """JSON/YAML-safe plain data: datetimes as UTC ISO-8601, non-finite floats as None."""
     if isinstance(o, datetime):
         return _iso(o)
@@ -118,8 +133,17 @@ def _default(f: dataclasses.Field) -> Any:
     return _MISSING
 
 
-def encode(obj: object) -> Any:
-    """``obj`` (a dataclass declared as described above, or plain data) as plain JSON data."""
+@overload
+def encode(obj: DataclassInstance | dict[Any, Any]) -> dict[str, Any]: ...
+@overload
+def encode(obj: list[Any]) -> list[Any]: ...
+@overload
+def encode(obj: object) -> JsonData: ...
+
+
+def encode(obj: object) -> JsonData:
+    """``obj`` (a dataclass declared as described above, or plain data) as plain JSON data
+    (a dataclass's ``encode_json()`` returns a JSON object)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         if hasattr(obj, "encode_json"):
             return typing.cast(Any, obj).encode_json()
@@ -154,7 +178,13 @@ def _optional(hint: Any) -> tuple[Any, bool]:
     return hint, False
 
 
-def decode(hint: object, raw: object, path: str = "", source: str = "data") -> Any:
+@overload
+def decode(hint: type[T], raw: object, path: str = "", source: str = "data") -> T: ...
+@overload
+def decode(hint: object, raw: object, path: str = "", source: str = "data") -> object: ...
+
+
+def decode(hint: object, raw: object, path: str = "", source: str = "data") -> object:
     """``raw`` (plain JSON data) checked against ``hint`` and turned into it.
 
     Raises:

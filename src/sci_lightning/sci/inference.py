@@ -24,7 +24,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+
+from typing_extensions import Unpack
 
 from sci_lightning.energy.base import EnergyInterval
 from sci_lightning.sci.codec import report_field
@@ -56,6 +58,15 @@ class _EmbodiedTerms(Protocol):
     def rr(self) -> float: ...
     @property
     def tor(self) -> float: ...
+
+
+class _EmbodiedSettings(TypedDict, total=False):
+    """The embodied settings :func:`measure_inference` passes on to :func:`inference_sci`."""
+
+    te_kg: float | None
+    el_years: float | None
+    rr: float
+    tor: float
 
 
 class _MeanIntensity(Protocol):
@@ -206,7 +217,7 @@ def measure_inference(
     pue: float = 1.0,
     stage: str = "inference",
     count: Callable[[Any], int] = len,
-    **embodied: Any,
+    **embodied: Unpack[_EmbodiedSettings],
 ) -> InferenceFigures:
     """Run ``infer`` on every batch inside one EnergyMonitor window and give its Consumer SCI.
 

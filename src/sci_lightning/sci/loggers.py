@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sci_lightning.metric_names import sci_metrics
 from sci_lightning.sci.compute import SciResult
 from sci_lightning.sci.markdown import summary_markdown
 from sci_lightning.warn_once import WarnOnce
+
+if TYPE_CHECKING:
+    from lightning.pytorch.loggers import Logger
+
+    #: One Lightning logger, several (``list(trainer.loggers)``) or none.
+    Loggers = Logger | list[Logger] | tuple[Logger, ...] | None
 
 __all__ = ["log_artifacts", "log_run_results", "log_to_logger"]
 
@@ -26,7 +32,9 @@ __all__ = ["log_artifacts", "log_run_results", "log_to_logger"]
 _ONCE = WarnOnce()
 
 
-def _as_list(logger: Any) -> list[Any]:
+def _as_list(logger: Loggers) -> list[Any]:
+    """The loggers one by one, duck-typed: each is told apart by what it has (``experiment``,
+    its class name), as the loggers' base class declares neither."""
     if isinstance(logger, (list, tuple)):
         return list(logger)
     return [] if logger is None else [logger]
@@ -45,7 +53,7 @@ def _tensorboard_writer(logger: Any) -> Any:
     return experiment if callable(getattr(experiment, "_get_file_writer", None)) else None
 
 
-def log_to_logger(logger: Any, result: SciResult, step: int | None = None) -> dict[str, float]:
+def log_to_logger(logger: Loggers, result: SciResult, step: int | None = None) -> dict[str, float]:
     """Log the SCI scalars to a Lightning logger (or a list of loggers) and return them.
 
     Scalars: :func:`sci_lightning.metric_names.sci_metrics` via ``logger.log_metrics(metrics, step)``,
@@ -76,7 +84,9 @@ def _hparam_value(value: Any) -> int | float | str | bool:
     return "None" if value is None else str(value)
 
 
-def log_run_results(logger: Any, params: dict[str, Any], results: dict[str, float | None], step: int) -> None:
+def log_run_results(
+    logger: Loggers, params: dict[str, Any], results: dict[str, float | None], step: int
+) -> None:
     """The run's settings (``params``) and final results (``results``, metric name -> value).
 
     The results are logged as metrics at ``step``; TensorBoard also gets the HParams
@@ -112,7 +122,7 @@ def _write_tensorboard_hparams(writer: Any, params: dict[str, Any], results: dic
     writer.flush()
 
 
-def log_artifacts(logger: Any, paths: Iterable[str]) -> list[str]:
+def log_artifacts(logger: Loggers, paths: Iterable[str]) -> list[str]:
     """Send the files in ``paths`` that exist to every logger that stores files; return them.
 
     MLflow (``MLFlowLogger``): ``MlflowClient.log_artifact(run_id, path)``. W&B

@@ -21,7 +21,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -117,7 +117,7 @@ def build_record(
     )
 
 
-def _default_monitor(energy: Any) -> EnergyMonitor:
+def _default_monitor(energy: EnergyConfig | Mapping[str, Any] | None) -> EnergyMonitor:
     from sci_lightning.energy.monitor import EnergyMonitor
 
     return EnergyMonitor(config=energy, sync=lambda: None)  # host work: CPU and RAM meters, no GPU sync
@@ -129,7 +129,7 @@ def measure_build(
     *,
     items: int | Callable[[], int],
     cache: str | os.PathLike[str] | None,
-    energy: Any = None,
+    energy: EnergyConfig | Mapping[str, Any] | None = None,
     pue: float = 1.0,
     monitor_factory: Callable[[Any], EnergyMonitor] | None = None,
     within_training: bool = False,

@@ -13,7 +13,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from sci_lightning.errors import setting_error
 from sci_lightning.settings.coercion import is_real, join_path
@@ -38,6 +38,31 @@ __all__ = [
 ]
 
 
+T = TypeVar("T")
+
+
+@overload
+def setting(
+    default: T,
+    *,
+    choices: tuple[Any, ...] | None = None,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+) -> T: ...
+@overload
+def setting(
+    *,
+    choices: tuple[Any, ...] | None = None,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    factory: Callable[[], T],
+) -> T: ...
+
+
 def setting(
     default: object = dataclasses.MISSING,
     *,
@@ -47,7 +72,7 @@ def setting(
     le: float | None = None,
     lt: float | None = None,
     factory: Callable[[], object] | None = None,
-) -> Any:
+) -> object:
     """A dataclass field with the values it allows (checked by :func:`coerce`).
 
     Every number is also checked to be finite (no NaN, no infinity).
