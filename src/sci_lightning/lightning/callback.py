@@ -133,6 +133,31 @@ def _check_epoch_monitors(trainer: Trainer) -> None:
             )
 
 
+#: The files of a fit's results in its output folder (another fit there would replace them).
+_FIT_RESULT_FILES = ("sci_report.json", "energy.json")
+
+
+def _refuse_another_runs_reports(trainer: Trainer, out: str, own_dirs: set[str]) -> None:
+    """Refuse, before training, a fit whose output folder holds another run's results: it would
+    overwrite them. A resume (``ckpt_path``) adds its part to them, and the same callback's own
+    earlier fit there is replaced (each fit starts clean), so both go on. Rank 0 looks; all agree.
+    A strategy that restores the checkpoint only after ``on_fit_start`` cannot tell a resume yet: not checked."""
+    if getattr(trainer, "ckpt_path", None) or trainer.strategy.restore_checkpoint_after_setup:
+        return
+    found = None
+    if trainer.is_global_zero and os.path.abspath(out) not in own_dirs:
+        found = next((n for n in _FIT_RESULT_FILES if os.path.isfile(os.path.join(out, n))), None)
+    if _dist_ready(trainer):
+        found = trainer.strategy.broadcast(found, src=0)
+    if found:
+        raise ConfigError(
+            f"EnergyCarbonCallback: {out} holds the results of another run ({found}), and this fit would "
+            "overwrite them; give this Trainer its own folder (EnergyCarbonCallback(output_dir=...), a logger "
+            "with its own version, or another default_root_dir), or resume that run with "
+            "trainer.fit(..., ckpt_path=...)"
+        )
+
+
 def _work_counter_in(trainer: Trainer) -> Any:
     """The trainer's WorkCounter, when the user did not pass one (``None``: no SCI-for-AI units)."""
     from sci_lightning.lightning.work_counter import WorkCounter
@@ -244,7 +269,8 @@ class EnergyCarbonCallback(Callback):
             or an OmegaConf node); default ``EnergyConfig()``.
         meters: explicit meters to use instead of building them from ``energy``.
         output_dir: folder for ``energy.json``; default ``trainer.log_dir`` or
-            ``trainer.default_root_dir``.
+            ``trainer.default_root_dir``. A fit into a folder holding another run's results
+            raises ``ConfigError`` before it trains (a resume with ``ckpt_path`` goes on).
         carbon: where the grid intensity comes from: an
             :class:`~sci_lightning.carbon.base.IntensityProvider`, a
             :class:`~sci_lightning.settings.CarbonConfig` (or dict / OmegaConf node,
@@ -330,6 +356,7 @@ class EnergyCarbonCallback(Callback):
         self._stage: _OpenStage | None = None
         self._stages_trainer: Any = None
         self._token = uuid.uuid4().hex
+        self._result_dirs: set[str] = set()  # where this callback wrote results (a new fit may replace them)
         register(self._token, self)
         self._reset_fit()
 
@@ -438,6 +465,11 @@ class EnergyCarbonCallback(Callback):
         """Close a tuner's window, open the ``fit`` window (the sanity check is part of the fit)."""
         self._trainer = trainer
         assert self._monitor is not None, "setup(stage='fit') builds the monitor"
+        try:  # here, not in setup: Lightning has read the checkpoint of a resume by now
+            _refuse_another_runs_reports(trainer, self._output_dir(trainer), self._result_dirs)
+        except ConfigError:
+            self._stage = None  # a tuner's fit refused: nothing was measured, nothing is written
+            raise
         if (
             self._stage is not None and self._stage.name == "tune"
         ):  # a tuner callback searched, the fit goes on
@@ -703,6 +735,7 @@ class EnergyCarbonCallback(Callback):
                 work=self._work_counter.work_counts() if self._work_counter is not None else None,
             )
             self.report_path = os.path.join(out_dir, "sci_report.json")
+            self._result_dirs.add(os.path.abspath(out_dir))
         except Exception as err:
             msg = redact(
                 f"EnergyCarbonCallback: the SCI report could not be produced ({type(err).__name__}: {err})"
@@ -917,6 +950,7 @@ class EnergyCarbonCallback(Callback):
         try:
             atomic_write_json(path, {**result.to_dict(), **self.run_record()})
             self.energy_json_path = path
+            self._result_dirs.add(os.path.dirname(os.path.abspath(path)))
         except OSError as err:
             rank_zero_warn(
                 f"EnergyCarbonCallback: could not write {path} ({err}); the result is in callback.result"
@@ -970,6 +1004,8 @@ class EnergyCarbonCallback(Callback):
         self.stages = [StageRecord(**s) for s in payload.get("stages", [])]
         self.inference = list(payload.get("inference", []))
         self.energy_json_path, self.report_path = payload.get("energy_json_path"), payload.get("report_path")
+        if self.energy_json_path:
+            self._result_dirs.add(os.path.dirname(os.path.abspath(self.energy_json_path)))
         self.parts, self.unmeasured_s = (
             list(payload.get("parts", [])),
             float(payload.get("unmeasured_s", 0.0)),
