@@ -142,10 +142,10 @@ def _refuse_another_runs_reports(trainer: Trainer, out: str, own_dirs: set[str])
     overwrite them. A resume (``ckpt_path``) adds its part to them, and the same callback's own
     earlier fit there is replaced (each fit starts clean), so both go on. Rank 0 looks; all agree.
     A strategy that restores the checkpoint only after ``on_fit_start`` cannot tell a resume yet: not checked."""
-    if getattr(trainer, "ckpt_path", None) or trainer.strategy.restore_checkpoint_after_setup:
+    if getattr(trainer, "ckpt_path", None) or getattr(trainer.strategy, "restore_checkpoint_after_setup", 0):
         return
     found = None
-    if trainer.is_global_zero and os.path.abspath(out) not in own_dirs:
+    if out and trainer.is_global_zero and os.path.abspath(out) not in own_dirs:
         found = next((n for n in _FIT_RESULT_FILES if os.path.isfile(os.path.join(out, n))), None)
     if _dist_ready(trainer):
         found = trainer.strategy.broadcast(found, src=0)
@@ -156,6 +156,18 @@ def _refuse_another_runs_reports(trainer: Trainer, out: str, own_dirs: set[str])
             "with its own version, or another default_root_dir), or resume that run with "
             "trainer.fit(..., ckpt_path=...)"
         )
+
+
+def _tuner_hooks_after(callback: Callback, trainer: Trainer) -> bool:
+    """Whether a tuner callback (``LearningRateFinder``, ``BatchSizeFinder``, which search in their
+    ``on_fit_start``) comes after ``callback`` in the Trainer's hook order: its search is then still
+    to come when ``callback.on_fit_start`` runs. Lightning puts tuners first unless
+    ``trainer.callbacks`` is assigned directly."""
+    from lightning.pytorch.callbacks import BatchSizeFinder, LearningRateFinder
+
+    order = list(getattr(trainer, "callbacks", []))
+    tuners = [i for i, c in enumerate(order) if isinstance(c, (BatchSizeFinder, LearningRateFinder))]
+    return callback in order and bool(tuners) and order.index(callback) < max(tuners)
 
 
 def _work_counter_in(trainer: Trainer) -> Any:
@@ -382,7 +394,7 @@ class EnergyCarbonCallback(Callback):
         self.end: RunEnd | None = None
         self._batches, self._unsized, self._opt_start = 0, 0, 0
         self._epochs = EpochTally()
-        self._part_begun = False
+        self._part_begun, self._fit_deferred = False, False
         self._log_t, self._log_steps, self._log_j = 0.0, 0, {}
         self._epoch_start_j, self._epoch_published = 0.0, False
 
@@ -466,21 +478,40 @@ class EnergyCarbonCallback(Callback):
         self._trainer = trainer
         assert self._monitor is not None, "setup(stage='fit') builds the monitor"
         try:  # here, not in setup: Lightning has read the checkpoint of a resume by now
-            _refuse_another_runs_reports(trainer, self._output_dir(trainer), self._result_dirs)
+            out = (
+                self.output_dir
+                or getattr(trainer, "log_dir", None)
+                or getattr(trainer, "default_root_dir", "")
+            )
+            _refuse_another_runs_reports(trainer, out, self._result_dirs)
         except ConfigError:
             self._stage = None  # a tuner's fit refused: nothing was measured, nothing is written
             raise
-        if (
-            self._stage is not None and self._stage.name == "tune"
-        ):  # a tuner callback searched, the fit goes on
+        self._fit_deferred = _tuner_hooks_after(self, trainer)  # its search runs after this hook
+        if not self._fit_deferred:
+            self._begin_fit_window(trainer)
+
+    def _begin_fit_window(self, trainer: Trainer) -> None:
+        """Close a tuner's window (its search is over), open the ``fit`` window."""
+        assert self._monitor is not None, "setup(stage='fit') builds the monitor"
+        self._fit_deferred = False
+        if self._stage is not None and self._stage.name == "tune":
             self._close_stage(trainer, "completed")
         self._part_begun = False
         self._monitor.begin_window(FIT)
         self._mark_logged()
 
     @override
+    def on_sanity_check_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Open the ``fit`` window here when a tuner callback searched after ``on_fit_start``."""
+        if self._fit_deferred:
+            self._begin_fit_window(trainer)
+
+    @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Begin the part: Lightning has restored the checkpoint's loops and callback state by now."""
+        if self._fit_deferred:
+            self._begin_fit_window(trainer)
         if self._running and not self._part_begun:
             self._begin_part(trainer, self._states or [])
 
