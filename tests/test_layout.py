@@ -346,13 +346,6 @@ def test_architecture_doc_names_every_package_and_top_level_module():
 #: Public functions that may still take or return a bare ``Any``, as ``path::Qual.name(param)``
 #: (``(return)`` for the return annotation, ``(**name)`` for a variadic parameter).
 BARE_ANY_ALLOWED = {
-    # Issue 26: app/train.py and app/preflight.py belong to another helper this session (it types
-    # them there); the coordinator empties these entries after both branches are merged.
-    "app/preflight.py::preflight(cfg)",
-    "app/train.py::run(cfg)",
-    "app/train.py::run(clock)",
-    "app/train.py::run(sleep)",
-    "app/train.py::run(callbacks)",
     # A dataclass field specifier: like ``dataclasses.field`` (typeshed's own overload), a field
     # with no default takes a value that stands for whatever type the field declares.
     "sci/codec.py::report_field(return)",
@@ -454,3 +447,52 @@ def test_bare_any_measure():
     }
     assert not _public_module(PACKAGE / "_lazy.py")
     assert _public_module(PACKAGE / "sci" / "__init__.py")
+
+
+# -- names that moved are listed -----------------------------------------------------------------
+BEFORE_ISSUE_26 = Path(__file__).parent / "fixtures" / "public_names_before_issue26.txt"
+
+
+def _moved_names_bullets() -> list[str]:
+    """The bullets of CHANGELOG.md's "Issue 26: moved names" section, each as one string."""
+    text = (REPO / "CHANGELOG.md").read_text(encoding="utf-8")
+    section = text.split("## Issue 26: moved names", 1)[1].split("\n## ", 1)[0]
+    return [b for b in re.split(r"\n(?=- )", section) if b.startswith("- ")]
+
+
+def _still_there(module: str, name: str) -> bool:
+    try:
+        return hasattr(importlib.import_module(module), name)
+    except ImportError:
+        return False
+
+
+def _listed(module: str, name: str, bullets: list[str]) -> bool:
+    """A bullet names both the old module (with or without ``sci_lightning.``) and the name."""
+    short = module.removeprefix("sci_lightning.")
+    word = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)|\.{re.escape(name)}(?!\w)")
+    return any((short in b or module in b) and word.search(b) for b in bullets)
+
+
+def test_every_moved_public_name_is_in_the_changelog():
+    """Issue 26: each name an ``__all__`` exported before the issue is still importable from its
+    module, or CHANGELOG.md's moved-names section says where it went."""
+    bullets = _moved_names_bullets()
+    old = [line for line in BEFORE_ISSUE_26.read_text().splitlines() if line and not line.startswith("#")]
+    unlisted = [
+        dotted
+        for dotted in old
+        if not _still_there(*dotted.rsplit(".", 1)) and not _listed(*dotted.rsplit(".", 1), bullets)
+    ]
+    assert not unlisted, (
+        f"moved or removed without a CHANGELOG line under 'Issue 26: moved names': {unlisted}"
+    )
+
+
+def test_moved_names_check_can_fail():
+    bullets = ["- `sci_lightning.app.summary.format_duration` -> `sci_lightning.timefmt.duration_words`"]
+    assert _listed("sci_lightning.app.summary", "format_duration", bullets)
+    assert not _listed("sci_lightning.app.summary", "format", bullets)
+    assert not _listed("sci_lightning.app.help", "format_duration", bullets)
+    assert not _still_there("sci_lightning.app.summary", "format_duration")
+    assert _still_there("sci_lightning.timefmt", "duration_words")

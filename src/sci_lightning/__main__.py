@@ -259,7 +259,8 @@ def main() -> None:
 def claim_explicit_run_dir(argv: list[str]) -> None:
     """``hydra.run.dir=<folder>`` given literally: own it before Hydra writes ``.hydra/`` there.
 
-    A folder another live run holds is refused in one line (exit 2); see
+    A folder another live run holds, or one holding a finished run that this one does not
+    resume (``ckpt_path``), is refused in one line (exit 2); see
     :func:`sci_lightning.app.preflight.claim_run_folder`.
     """
     if any(a in ("-m", "--multirun") for a in argv):
@@ -269,10 +270,12 @@ def claim_explicit_run_dir(argv: list[str]) -> None:
         return
     from pathlib import Path
 
-    from sci_lightning.app.preflight import claim_run_folder
+    from sci_lightning.app.preflight import claim_run_folder, resumes_run
 
+    ckpt = [a.split("=", 1)[1].strip("'\"") for a in argv if a.startswith("ckpt_path=")]
     try:
-        claim_run_folder(Path(given[-1].strip("'\"")), "hydra.run.dir")
+        folder = Path(given[-1].strip("'\""))
+        claim_run_folder(folder, "hydra.run.dir", resuming=resumes_run(ckpt[-1] if ckpt else None))
     except SciLightningError as exc:
         _user_error(exc)
         sys.exit(2)

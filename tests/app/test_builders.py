@@ -1,29 +1,20 @@
-"""The builders of a CLI run (sci_lightning.app.builders): the run folder and its lock, the checkpoint to
+"""The builders of a CLI run (sci_lightning.app.builders): the checkpoint to
 resume and the checks on it (one-line errors before training), the settings a resume may change, the
 settings that make runs comparable, the precision. The Trainer they build is used in tests/app/test_train.py."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from lock_holder import lock_held_elsewhere
 
 from sci_lightning.app import builders as B
 from sci_lightning.app.builders import _requeued_checkpoint
 from sci_lightning.errors import ConfigError
 from sci_lightning.settings import Config, coerce
-
-HOLD = """
-import sys
-from sci_lightning.fileio import hold_lock
-assert hold_lock(sys.argv[1]) is None
-print("held", flush=True)
-sys.stdin.read()
-"""
 
 
 def _settings(**sections) -> Config:
@@ -48,55 +39,6 @@ def test_labels_and_precision_on_this_machine():
     assert B.resolve_precision("auto-mixed", "cpu") == "32-true"
     if not torch.cuda.is_available():
         assert B.resolve_precision("auto-mixed", "gpu") == "32-true"
-    assert B.hydra_config() is None  # outside a Hydra app
-
-
-def test_run_folder_is_output_dir_made_and_owned(tmp_path: Path):
-    out = tmp_path / "a" / "b"
-    (out / "checkpoints").mkdir(parents=True)
-    stale = out / "checkpoints" / ".last.ckpt.k3x9_q2z.tmp"  # mkstemp's 8 random characters
-    stale.write_text("a killed write")
-    assert B.run_folder(_settings(output_dir=str(out))) == out
-    assert not stale.exists()  # this process owns the folder: a temporary is a dead write's
-    B.claim_run_folder(out)  # this process holds it already: no error
-
-
-def test_a_folder_another_process_runs_in_is_refused(tmp_path: Path):
-    out = tmp_path / "run"
-    out.mkdir()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(out / "run")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(ConfigError) as err:
-            B.claim_run_folder(out)
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=60)
-    message = str(err.value)
-    assert message.startswith(
-        f"Invalid setting output_dir={str(out)!r}: process {holder.pid} is running in this folder"
-    )
-    assert "\n" not in message and "(output_dir=<another folder>)" in message
-
-
-def test_a_folder_that_cannot_be_made_is_one_line(tmp_path: Path):
-    a_file = tmp_path / "file"
-    a_file.write_text("")
-    with pytest.raises(ConfigError) as err:
-        B.claim_run_folder(a_file / "run", key="hydra.run.dir")
-    message = str(err.value)
-    assert (
-        message.startswith(f"Invalid setting hydra.run.dir={str(a_file / 'run')!r}: ") and "\n" not in message
-    )
-    assert "hydra.run.dir" in message.split(": ", 1)[1]  # the fix names the setting
-    too_long = tmp_path / ("x" * 300)
-    with pytest.raises(ConfigError, match=r"Invalid setting output_dir=.*set output_dir to another folder"):
-        B.claim_run_folder(too_long)
 
 
 def test_ckpt_path_errors_before_training(tmp_path: Path, monkeypatch):
@@ -151,19 +93,11 @@ def test_check_checkpoint_refuses_what_cannot_be_resumed(tmp_path: Path):
 
 def test_a_checkpoint_being_resumed_elsewhere_is_refused(tmp_path: Path):
     ckpt = _checkpoint(tmp_path / "last.ckpt")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, ckpt + ".resume"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(ConfigError, match=f"process {holder.pid} is resuming this checkpoint now"):
-            B.resolve_checkpoint_info(_settings(ckpt_path=ckpt), tmp_path)
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=60)
+    with (
+        lock_held_elsewhere(ckpt + ".resume") as pid,
+        pytest.raises(ConfigError, match=f"process {pid} is resuming this checkpoint now"),
+    ):
+        B.resolve_checkpoint_info(_settings(ckpt_path=ckpt), tmp_path)
     found, info = B.resolve_checkpoint_info(_settings(ckpt_path=ckpt), tmp_path)  # free again: held by us
     assert found == ckpt and info["hyper_parameters"]["num_classes"] == 200
 

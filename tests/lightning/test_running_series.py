@@ -7,6 +7,7 @@ TensorBoard's reader on the same series: tests/sci/test_loggers.py."""
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -69,7 +70,9 @@ def _fit(tmp_path: Path, clock: ScriptClock, series: RunningSciSeries | None, en
     callbacks: list = []
     if energy:
         meter = ConstantPowerMeter(clock, P_W)
-        out = str(tmp_path / "out")
+        out = tempfile.mkdtemp(
+            prefix="out", dir=tmp_path
+        )  # each fit its own folder: a run's results are kept
         callbacks.append(EnergyCarbonCallback(meters=[meter], output_dir=out, clock=clock, compute_sci=False))
     callbacks += [series] if series is not None else []
     kw.setdefault("max_epochs", 2)

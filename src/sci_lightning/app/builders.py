@@ -16,7 +16,7 @@ import lightning as L
 import timm
 import torch
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
 
 from sci_lightning.app.preflight import OUTPUTS_DIR, hydra_config
 from sci_lightning.energy.base import utcnow
@@ -24,11 +24,13 @@ from sci_lightning.errors import ConfigError
 from sci_lightning.settings import Config
 
 if TYPE_CHECKING:
-    from hydra.conf import HydraConf
-
     from sci_lightning.carbon.base import IntensityProvider
     from sci_lightning.data.tiny_imagenet import TinyImageNetDataModule
+    from sci_lightning.lightning.callback import EnergyCarbonCallback
     from sci_lightning.lightning.first_epoch_planner import FirstEpochPlanner
+    from sci_lightning.lightning.run_stats import RunStats
+    from sci_lightning.lightning.signal_guard import SignalGuard
+    from sci_lightning.lightning.work_counter import WorkCounter
     from sci_lightning.shifting.schedule import ScheduleOutcome
 
 __all__ = [
@@ -294,19 +296,19 @@ class CarbonAwareFindings:
 class TrainingParts:
     """The callbacks and loggers of one run, and the ones ``run`` reads back afterwards."""
 
+    stats: RunStats
+    guard: SignalGuard  # how the fit ended (``guard.end``)
     callbacks: list[Callback] = field(default_factory=list)
-    loggers: list[Any] = field(default_factory=list)
+    loggers: list[Logger] = field(default_factory=list)
     run_name: str | None = None
-    stats: Any = None
-    energy: Any = None
-    guard: Any = None  # the SignalGuard: how the fit ended (``guard.end``)
+    energy: EnergyCarbonCallback | None = None
     findings: CarbonAwareFindings | None = None
 
 
 def build_training_parts(
     settings: Config,
     out_dir: Path,
-    provider: IntensityProvider,
+    provider: IntensityProvider | None,
     outcome: ScheduleOutcome | None,
     report_meta: dict[str, Any],
     slot_schedule: Callback | None = None,
@@ -329,6 +331,7 @@ def build_training_parts(
     if settings.tensorboard:
         _add_tensorboard(parts, out_dir, explicit_dir=bool(settings.output_dir))
     if outcome is not None:
+        assert provider is not None, "a schedule outcome comes from a provider (needs_intensity)"
         parts.findings = _carbon_aware_findings(settings, provider, outcome, parts)
     if slot_schedule is not None:
         parts.callbacks.append(slot_schedule)
@@ -404,11 +407,11 @@ def _carbon_aware_findings(
 def _energy_callback(
     settings: Config,
     out_dir: Path,
-    provider: Any,
+    provider: IntensityProvider | None,
     parts: TrainingParts,
     report_meta: dict[str, Any],
-    work: Any = None,
-) -> Any:
+    work: WorkCounter | None = None,
+) -> EnergyCarbonCallback:
     from sci_lightning.lightning.callback import EnergyCarbonCallback
 
     meta = {"run_name": parts.run_name or report_meta.get("model_label"), **report_meta}

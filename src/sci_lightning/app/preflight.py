@@ -30,18 +30,24 @@ __all__ = [
     "MIN_IMAGE_PX",
     "OUTPUTS_DIR",
     "RUN_LOCK_TARGET",
+    "RUN_RECORDS",
     "claim_run_folder",
     "hydra_config",
     "image_size_error",
     "made_run_folders",
     "needs_intensity",
     "preflight",
+    "resumes_run",
     "run_folder",
 ]
 
 #: The lock that makes one process the owner of a run folder (``<run folder>/.run.lock``); here so
 #: that the entry point removes a refused run's folder without importing the run's builders.
 RUN_LOCK_TARGET = "run"
+
+#: The files a run leaves in its folder (its summary, reports, failure record): a folder holding
+#: one of them is an earlier run's, and only a resume of that run may write there again.
+RUN_RECORDS = ("run_summary.json", "sci_report.json", "energy.json", "job_failed.json")
 
 #: Where runs go without ``output_dir`` or Hydra (and where ``ckpt_path=last`` looks).
 OUTPUTS_DIR = Path("outputs")
@@ -119,16 +125,35 @@ def run_folder(settings: Config) -> Path:
         out, key = Path(hc.runtime.output_dir), "hydra.run.dir"
     else:
         out, key = OUTPUTS_DIR / "runs" / f"{utcnow():%Y-%m-%d/%H-%M-%S}_p{os.getpid()}", "output_dir"
-    claim_run_folder(out, key)
+    claim_run_folder(out, key, resuming=resumes_run(settings.ckpt_path))
     return out
 
 
-def claim_run_folder(out: Path, key: str = "output_dir") -> None:
+def resumes_run(ckpt_path: str | None, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether a run with this ``ckpt_path`` resumes an earlier one: a checkpoint given, or a
+    requeued SLURM job (``SLURM_RESTART_COUNT`` >= 1; it resumes from its own folder's newest
+    checkpoint, as :func:`sci_lightning.lightning.distributed.slurm_job` reads it). Read from the
+    environment here, without torch."""
+    if ckpt_path and ckpt_path not in ("null", "None"):
+        return True
+    env = os.environ if environ is None else environ
+    try:
+        restarts = int(env.get("SLURM_RESTART_COUNT") or 0)
+    except ValueError:
+        restarts = 0
+    return bool(env.get("SLURM_JOB_ID")) and restarts >= 1
+
+
+def claim_run_folder(out: Path, key: str = "output_dir", *, resuming: bool = False) -> None:
     """Make ``out`` and take its lock (flock) before anything is written there.
 
+    A folder that holds an earlier run's records (:data:`RUN_RECORDS`) is taken only by a run
+    that resumes (``resuming``): a new run there would overwrite that run's reports.
+
     Raises:
-        ConfigError: another live run holds the folder, or the folder cannot be written
-            (read-only, no permission, name too long), each in one line with the fix.
+        ConfigError: another live run holds the folder, it holds a finished run and this one
+            does not resume, or it cannot be written (read-only, no permission, name too long),
+            each in one line with the fix.
     """
     from sci_lightning.fileio import STORAGE_ERRNOS, hold_lock, storage_error, sweep_stale_temporaries
 
@@ -150,10 +175,36 @@ def claim_run_folder(out: Path, key: str = "output_dir") -> None:
             f"overwrite each other's reports. Give this run its own folder ({key}=<another folder>), or leave "
             f"{key} unset: the default folder is unique to each process."
         )
+    if not resuming:
+        _refuse_finished_run(out, key)
     if made:
         _MADE.append(out)
     for folder in (out, out / "checkpoints"):
         sweep_stale_temporaries(folder)  # this process owns the folder: any temporary is a dead write's
+
+
+def _refuse_finished_run(out: Path, key: str) -> None:
+    """Refuse ``out`` when it holds an earlier run's records (a new run would overwrite them)."""
+    found = [name for name in RUN_RECORDS if (out / name).is_file()]
+    if not found:
+        return
+    import json
+
+    try:
+        status = json.loads((out / "run_summary.json").read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        status = None
+    what = f"{found[0]}, status {status}" if status else found[0]
+    resume = (
+        ", or resume that run there with ckpt_path=last"
+        if (out / "checkpoints" / "last.ckpt").is_file()
+        else ""
+    )
+    raise ConfigError(
+        f"Invalid setting {key}={str(out)!r}: the folder holds a finished run ({what}), and a new run there "
+        f"would overwrite its reports. Choose another folder ({key}=<another folder>, or leave {key} unset)"
+        f"{resume}."
+    )
 
 
 def made_run_folders() -> list[Path]:

@@ -136,6 +136,43 @@ def _check_epoch_monitors(trainer: Trainer) -> None:
             )
 
 
+#: The files of a fit's results in its output folder (another fit there would replace them).
+_FIT_RESULT_FILES = ("sci_report.json", "energy.json")
+
+
+def _refuse_another_runs_reports(trainer: Trainer, out: str, own_dirs: set[str]) -> None:
+    """Refuse, before training, a fit whose output folder holds another run's results: it would
+    overwrite them. A resume (``ckpt_path``) adds its part to them, and the same callback's own
+    earlier fit there is replaced (each fit starts clean), so both go on. Rank 0 looks; all agree.
+    A strategy that restores the checkpoint only after ``on_fit_start`` cannot tell a resume yet: not checked."""
+    if getattr(trainer, "ckpt_path", None) or getattr(trainer.strategy, "restore_checkpoint_after_setup", 0):
+        return
+    found = None
+    if out and trainer.is_global_zero and os.path.abspath(out) not in own_dirs:
+        found = next((n for n in _FIT_RESULT_FILES if os.path.isfile(os.path.join(out, n))), None)
+    if _dist_ready(trainer):
+        found = trainer.strategy.broadcast(found, src=0)
+    if found:
+        raise ConfigError(
+            f"EnergyCarbonCallback: {out} holds the results of another run ({found}), and this fit would "
+            "overwrite them; give this Trainer its own folder (EnergyCarbonCallback(output_dir=...), a logger "
+            "with its own version, or another default_root_dir), or resume that run with "
+            "trainer.fit(..., ckpt_path=...)"
+        )
+
+
+def _tuner_hooks_after(callback: Callback, trainer: Trainer) -> bool:
+    """Whether a tuner callback (``LearningRateFinder``, ``BatchSizeFinder``, which search in their
+    ``on_fit_start``) comes after ``callback`` in the Trainer's hook order: its search is then still
+    to come when ``callback.on_fit_start`` runs. Lightning puts tuners first unless
+    ``trainer.callbacks`` is assigned directly."""
+    from lightning.pytorch.callbacks import BatchSizeFinder, LearningRateFinder
+
+    order = list(getattr(trainer, "callbacks", []))
+    tuners = [i for i, c in enumerate(order) if isinstance(c, (BatchSizeFinder, LearningRateFinder))]
+    return callback in order and bool(tuners) and order.index(callback) < max(tuners)
+
+
 def _work_counter_in(trainer: Trainer) -> Any:
     """The trainer's WorkCounter, when the user did not pass one (``None``: no SCI-for-AI units)."""
     from sci_lightning.lightning.work_counter import WorkCounter
@@ -247,7 +284,8 @@ class EnergyCarbonCallback(Callback):
             or an OmegaConf node); default ``EnergyConfig()``.
         meters: explicit meters to use instead of building them from ``energy``.
         output_dir: folder for ``energy.json``; default ``trainer.log_dir`` or
-            ``trainer.default_root_dir``.
+            ``trainer.default_root_dir``. A fit into a folder holding another run's results
+            raises ``ConfigError`` before it trains (a resume with ``ckpt_path`` goes on).
         carbon: where the grid intensity comes from: an
             :class:`~sci_lightning.carbon.base.IntensityProvider`, a
             :class:`~sci_lightning.settings.CarbonConfig` (or dict / OmegaConf node,
@@ -333,6 +371,7 @@ class EnergyCarbonCallback(Callback):
         self._stage: _OpenStage | None = None
         self._stages_trainer: Any = None
         self._token = uuid.uuid4().hex
+        self._result_dirs: set[str] = set()  # where this callback wrote results (a new fit may replace them)
         register(self._token, self)
         self._reset_fit()
 
@@ -358,7 +397,7 @@ class EnergyCarbonCallback(Callback):
         self.end: RunEnd | None = None
         self._batches, self._unsized, self._opt_start = 0, 0, 0
         self._epochs = EpochTally()
-        self._part_begun = False
+        self._part_begun, self._fit_deferred = False, False
         self._log_t, self._log_steps, self._log_j = 0.0, 0, {}
         self._epoch_start_j, self._epoch_published = 0.0, False
 
@@ -441,17 +480,41 @@ class EnergyCarbonCallback(Callback):
         """Close a tuner's window, open the ``fit`` window (the sanity check is part of the fit)."""
         self._trainer = trainer
         assert self._monitor is not None, "setup(stage='fit') builds the monitor"
-        if (
-            self._stage is not None and self._stage.name == "tune"
-        ):  # a tuner callback searched, the fit goes on
+        try:  # here, not in setup: Lightning has read the checkpoint of a resume by now
+            out = (
+                self.output_dir
+                or getattr(trainer, "log_dir", None)
+                or getattr(trainer, "default_root_dir", "")
+            )
+            _refuse_another_runs_reports(trainer, out, self._result_dirs)
+        except ConfigError:
+            self._stage = None  # a tuner's fit refused: nothing was measured, nothing is written
+            raise
+        self._fit_deferred = _tuner_hooks_after(self, trainer)  # its search runs after this hook
+        if not self._fit_deferred:
+            self._begin_fit_window(trainer)
+
+    def _begin_fit_window(self, trainer: Trainer) -> None:
+        """Close a tuner's window (its search is over), open the ``fit`` window."""
+        assert self._monitor is not None, "setup(stage='fit') builds the monitor"
+        self._fit_deferred = False
+        if self._stage is not None and self._stage.name == "tune":
             self._close_stage(trainer, "completed")
         self._part_begun = False
         self._monitor.begin_window(FIT)
         self._mark_logged()
 
     @override
+    def on_sanity_check_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Open the ``fit`` window here when a tuner callback searched after ``on_fit_start``."""
+        if self._fit_deferred:
+            self._begin_fit_window(trainer)
+
+    @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Begin the part: Lightning has restored the checkpoint's loops and callback state by now."""
+        if self._fit_deferred:
+            self._begin_fit_window(trainer)
         if self._running and not self._part_begun:
             self._begin_part(trainer, self._states or [])
 
@@ -711,6 +774,7 @@ class EnergyCarbonCallback(Callback):
                 work=self._work_counter.work_counts() if self._work_counter is not None else None,
             )
             self.report_path = os.path.join(out_dir, "sci_report.json")
+            self._result_dirs.add(os.path.abspath(out_dir))
         except Exception as err:
             msg = redact(
                 f"EnergyCarbonCallback: the SCI report could not be produced ({type(err).__name__}: {err})"
@@ -925,6 +989,7 @@ class EnergyCarbonCallback(Callback):
         try:
             atomic_write_json(path, {**result.to_dict(), **self.run_record()})
             self.energy_json_path = path
+            self._result_dirs.add(os.path.dirname(os.path.abspath(path)))
         except OSError as err:
             rank_zero_warn(
                 f"EnergyCarbonCallback: could not write {path} ({err}); the result is in callback.result"
@@ -978,6 +1043,8 @@ class EnergyCarbonCallback(Callback):
         self.stages = [StageRecord(**s) for s in payload.get("stages", [])]
         self.inference = list(payload.get("inference", []))
         self.energy_json_path, self.report_path = payload.get("energy_json_path"), payload.get("report_path")
+        if self.energy_json_path:
+            self._result_dirs.add(os.path.dirname(os.path.abspath(self.energy_json_path)))
         self.parts, self.unmeasured_s = (
             list(payload.get("parts", [])),
             float(payload.get("unmeasured_s", 0.0)),

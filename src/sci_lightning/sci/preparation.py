@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from sci_lightning.fileio import atomic_write_text
 from sci_lightning.sci.codec import FormatError, decode, encode, report_field
 from sci_lightning.settings import EnergyConfig, coerce
+from sci_lightning.warn_once import WarnOnce
 
 if TYPE_CHECKING:
     from sci_lightning.energy.base import Measurement
@@ -47,6 +48,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_ONCE = WarnOnce()  # a monitor fault of the same build kind warns once per process
 
 PREPARATION_FILE = "preparation.json"
 _J_PER_KWH = 3.6e6
@@ -123,6 +125,51 @@ def _default_monitor(energy: EnergyConfig | Mapping[str, Any] | None) -> EnergyM
     return EnergyMonitor(config=energy, sync=lambda: None)  # host work: CPU and RAM meters, no GPU sync
 
 
+def _estimate_monitor(energy: Any) -> EnergyMonitor:
+    """The fallback: this process's CPU-time and RAM estimates (no GPU, no RAPL)."""
+    from sci_lightning.energy.monitor import EnergyMonitor
+
+    cfg = replace(coerce(EnergyConfig, energy, "energy"), gpu="off", cpu="estimate", ram="estimate")
+    return EnergyMonitor(config=cfg, sync=lambda: None)
+
+
+def _open_window(
+    activity: str, energy: Any, factory: Callable[[Any], EnergyMonitor]
+) -> tuple[EnergyMonitor | None, str | None]:
+    """The build's monitor with its window open: the configured one, else (it failed to start,
+    warned once) the estimate; and the note saying so. ``None``: the estimate failed too."""
+    from sci_lightning.energy import EnergyMeterWarning
+
+    errors: list[str] = []
+    monitor = None
+    for make in (factory, _estimate_monitor):
+        try:
+            monitor = make(energy)
+            monitor.begin_window(activity)
+            break
+        except Exception as e:  # measurement must not cost the build
+            if monitor is not None:
+                _close(monitor)
+            monitor = None
+            errors.append(repr(e))
+    if not errors:
+        return monitor, None
+    fault = f"The {activity} build's energy monitor failed to start ({errors[0]}); " + (
+        "its energy is the CPU-time and RAM estimate of this process instead"
+        if monitor is not None
+        else f"so did the CPU-time estimate ({errors[-1]}): the build runs unmeasured"
+    )
+    _ONCE.warn((activity, fault), f"{fault}.", EnergyMeterWarning, stacklevel=3)
+    return monitor, fault
+
+
+def _close(monitor: EnergyMonitor) -> None:
+    try:
+        monitor.close()
+    except Exception:  # pragma: no cover - closing is best effort
+        pass
+
+
 def measure_build(
     activity: str,
     build: Callable[[], None],
@@ -140,17 +187,16 @@ def measure_build(
     ``energy``: the energy settings (an ``EnergyConfig`` or mapping; default settings when
     ``None``), given to ``monitor_factory`` (default: an :class:`EnergyMonitor` of this
     process's meters, no GPU: a cache build is host work). A fault in measuring never
-    stops the build: it is logged once and the build runs unmeasured (``None`` returned).
-    With ``energy.enabled`` false nothing is measured.
+    stops the build: a monitor that fails to start is replaced by the CPU-time and RAM
+    estimate, warned once and noted in the record; if that fails too, or the window cannot
+    be read, the build runs unmeasured (``None`` returned). With ``energy.enabled`` false
+    nothing is measured.
     """
     if not coerce(EnergyConfig, energy, "energy").enabled:
         build()
         return None
-    try:
-        monitor = (monitor_factory or _default_monitor)(energy)
-        monitor.begin_window(activity)
-    except Exception as e:  # measurement must not cost the build
-        log.warning("The %s build runs unmeasured: its energy monitor failed to start (%s).", activity, e)
+    monitor, fault = _open_window(activity, energy, monitor_factory or _default_monitor)
+    if monitor is None:
         build()
         return None
     try:
@@ -161,16 +207,15 @@ def measure_build(
         except Exception as e:
             log.warning("The %s build's energy could not be read (%s); it is not recorded.", activity, e)
             measurement = None
-        try:
-            monitor.close()
-        except Exception:  # pragma: no cover - closing is best effort
-            pass
+        _close(monitor)
     if measurement is None:
         return None
     record = build_record(
         activity, measurement, items=items() if callable(items) else items, cache=cache, pue=pue
     )
     record.within_training = within_training
+    if fault is not None:
+        record.notes.insert(0, fault)
     try:
         if cache is not None:
             write_build_record(cache, record)
