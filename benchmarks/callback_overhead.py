@@ -124,7 +124,7 @@ def run_once(with_cb: bool, args, root: str) -> dict:
     callbacks: list[Callback] = [timer]
     cb = None
     if with_cb:
-        cb = TimedEnergy(output_dir=os.path.join(root, "energy"))
+        cb = TimedEnergy(output_dir=tempfile.mkdtemp(prefix="energy", dir=root))  # a folder per fit
         callbacks.append(cb)
     trainer = Trainer(
         accelerator="cpu",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import tempfile
 import time
 
 import torch
@@ -71,8 +72,11 @@ def energy_window(model: SyntheticClassifier, name: str, steps: int, args) -> tu
     """Counter and power sampling over the same window, plus the callback itself."""
     monitors = _nvml_monitors(args)
     timer = StepTimer(skip=args.warmup)
+    runs = os.path.join(args.out, "gpu_check_runs")
+    os.makedirs(runs, exist_ok=True)
+    # a new folder each invocation: the callback refuses a folder holding an earlier run's results
     cb = EnergyCarbonCallback(
-        energy={"rapl_root": "/sys/class/powercap"}, output_dir=os.path.join(args.out, "gpu_check_runs", name)
+        energy={"rapl_root": "/sys/class/powercap"}, output_dir=tempfile.mkdtemp(prefix=f"{name}_", dir=runs)
     )
     for monitor in monitors.values():
         if monitor is not None:
@@ -122,7 +126,9 @@ def callback_overhead(model: SyntheticClassifier, name: str, steps: int, args) -
             tm = StepTimer(skip=args.warmup)
             cbs: list[Callback] = [tm]
             if with_cb:
-                cbs.append(EnergyCarbonCallback(output_dir=os.path.join(args.scratch, f"overhead_{name}")))
+                cbs.append(
+                    EnergyCarbonCallback(output_dir=os.path.join(args.scratch, f"overhead_{name}_{i}"))
+                )
             fit_fixed(model, n_over, args, cbs)
             got[with_cb] = tm.step_s
         ratios.append(got[True] / got[False])

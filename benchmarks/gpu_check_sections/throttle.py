@@ -86,7 +86,7 @@ def check_throttle(spec: tuple[str, int, int], args, budget: Budget) -> dict:
                 cb = EnergyCarbonCallback(
                     energy={"min_read_interval_s": THROTTLE_ARMS[arm]},
                     compute_sci=False,
-                    output_dir=os.path.join(args.scratch, f"throttle_{name}_{arm}"),
+                    output_dir=os.path.join(args.scratch, f"throttle_{name}_{arm}_{r}"),  # a folder per fit
                 )
                 cbs.append(cb)
             fit_fixed(model, steps, args, cbs)

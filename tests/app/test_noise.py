@@ -104,3 +104,55 @@ def test_one_handler_per_message_removes_only_plain_propagating_stream_handlers(
     assert noise.one_handler_per_message() == 1
     assert loggers["lightning"].handlers == [custom, file_like]
     assert loggers["lightning.fabric"].handlers == [not_propagating]  # it would print nothing otherwise
+
+
+def test_noise_filters_keep_our_warnings():
+    import warnings
+
+    from sci_lightning.app.noise import quiet_third_party
+    from sci_lightning.energy import EnergyMeterWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_third_party()
+        warnings.warn_explicit(
+            "`isinstance(treespec, LeafSpec)` is deprecated, use x",
+            FutureWarning,
+            "_pytree.py",
+            21,
+            module="lightning.pytorch.utilities._pytree",
+        )
+        warnings.warn("meter fell back", EnergyMeterWarning, stacklevel=1)
+        warnings.warn(
+            "`isinstance(treespec, LeafSpec)` is deprecated, in user code", FutureWarning, stacklevel=1
+        )
+        warnings.warn_explicit(
+            "The `srun` command is available on your system but is not used. HINT: ...",
+            UserWarning,
+            "slurm.py",
+            204,
+            module="lightning.fabric.plugins.environments.slurm",
+        )
+    messages = [str(w.message) for w in caught]
+    assert messages == ["meter fell back", "`isinstance(treespec, LeafSpec)` is deprecated, in user code"]
+
+
+def test_lightning_info_lines_go_through_one_handler():
+    import logging
+
+    import lightning  # noqa: F401 - its import adds a console handler to the "lightning" logger
+
+    from sci_lightning.app.noise import one_handler_per_message
+
+    lightning_logger, root = logging.getLogger("lightning"), logging.getLogger()
+    saved_lightning, saved_root = list(lightning_logger.handlers), list(root.handlers)
+    try:
+        if not any(type(h) is logging.StreamHandler for h in lightning_logger.handlers):
+            lightning_logger.addHandler(logging.StreamHandler())
+        root.handlers = []
+        assert one_handler_per_message() == 0  # no root handler (a user's script): Lightning keeps its own
+        root.addHandler(logging.NullHandler())  # Hydra's, in the CLI
+        assert one_handler_per_message() >= 1
+        assert not any(type(h) is logging.StreamHandler for h in lightning_logger.handlers)
+    finally:
+        lightning_logger.handlers, root.handlers = saved_lightning, saved_root

@@ -106,3 +106,53 @@ def test_accuracy_part_says_where_each_accuracy_is():
 def test_the_source_is_shown_without_its_credits_and_notes():
     report = _report(intensity={"mean_g_per_kwh": 100.0, "source": "static table [Ember 2023] (yearly mean)"})
     assert " | intensity 100.0 gCO2e/kWh, static table | " in summary_line({}, report)
+
+
+def test_summary_line_without_a_report_and_for_an_interrupted_run():
+    line = summary_line(
+        {"model_label": "inception", "best_val_acc": 0.5, "energy_kwh": None},
+        None,
+        "outputs/x/run_summary.json",
+        status="interrupted",
+    )
+    assert line == (
+        "sci-lightning: interrupted inception | val acc 50.0% (best epoch) | time n/a | "
+        "energy not measured | no SCI report | summary outputs/x/run_summary.json"
+    )
+    assert (
+        format_energy(2.5) == "2.5 kWh"
+        and format_energy(0.000842) == "0.842 Wh"
+        and format_energy(None) == "n/a"
+    )
+
+
+def test_summary_line_quotes_the_final_accuracy_the_report_holds_with_time_and_cost():
+    from types import SimpleNamespace
+
+    report = SimpleNamespace(
+        val_acc=0.82,
+        duration_s=125.4,
+        cost_usd=0.0419,
+        price_per_hour_usd=1.204,
+        status="completed",
+        model="densenet",
+        energy_kwh=SimpleNamespace(total=0.00075, components=[]),
+        quality=None,
+        intensity=SimpleNamespace(
+            mean_g_per_kwh=141.0, source="trace: x.csv", region="DE", kind="measured", fallbacks=[]
+        ),
+        sci=SimpleNamespace(value=0.106, unit="gCO2e/job"),
+    )
+    summary = {
+        "model_label": "densenet",
+        "best_val_acc": 0.92,
+        "final_val_acc": 0.82,
+        "checkpoints": {"last": True, "best_by": None},
+    }
+    line = summary_line(summary, report, "r.json")
+    assert " | val acc 82.0% final, in last.ckpt (best 92.0%, not kept) | time 2 min 05 s | " in line
+    assert f"{report.val_acc * 100:.1f}%" in line and "cost $0.0419 at $1.204/h" in line
+    summary["checkpoints"] = {"last": True, "best_by": "val/acc"}
+    assert "(best 92.0%, in the best-k checkpoints)" in summary_line(summary, report)
+    summary["best_val_acc"] = 0.82
+    assert "val acc 82.0% final, in last.ckpt | " in summary_line(summary, report)

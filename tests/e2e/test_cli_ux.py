@@ -13,8 +13,6 @@ from pathlib import Path
 import pytest
 from tiny_run import SMALL_NET, TINY_FIT
 
-from sci_lightning.app.summary import format_energy, summary_line
-
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
@@ -89,108 +87,6 @@ def test_a_run_prints_progress_lines_and_ends_with_one_summary_line(tmp_path):
     both = proc.stdout + proc.stderr
     assert both.count("GPU available:") == 1, both  # each Lightning INFO line once
     assert all(re.search(r"energy [0-9.]+ Wh \|", line) for line in progress)  # one unit on every line
-
-
-def test_summary_line_without_a_report_and_for_an_interrupted_run():
-    line = summary_line(
-        {"model_label": "inception", "best_val_acc": 0.5, "energy_kwh": None},
-        None,
-        "outputs/x/run_summary.json",
-        status="interrupted",
-    )
-    assert line == (
-        "sci-lightning: interrupted inception | val acc 50.0% (best epoch) | time n/a | "
-        "energy not measured | no SCI report | summary outputs/x/run_summary.json"
-    )
-    assert (
-        format_energy(2.5) == "2.5 kWh"
-        and format_energy(0.000842) == "0.842 Wh"
-        and format_energy(None) == "n/a"
-    )
-
-
-def test_summary_line_quotes_the_final_accuracy_the_report_holds_with_time_and_cost():
-    from types import SimpleNamespace
-
-    report = SimpleNamespace(
-        val_acc=0.82,
-        duration_s=125.4,
-        cost_usd=0.0419,
-        price_per_hour_usd=1.204,
-        status="completed",
-        model="densenet",
-        energy_kwh=SimpleNamespace(total=0.00075, components=[]),
-        quality=None,
-        intensity=SimpleNamespace(
-            mean_g_per_kwh=141.0, source="trace: x.csv", region="DE", kind="measured", fallbacks=[]
-        ),
-        sci=SimpleNamespace(value=0.106, unit="gCO2e/job"),
-    )
-    summary = {
-        "model_label": "densenet",
-        "best_val_acc": 0.92,
-        "final_val_acc": 0.82,
-        "checkpoints": {"last": True, "best_by": None},
-    }
-    line = summary_line(summary, report, "r.json")
-    assert " | val acc 82.0% final, in last.ckpt (best 92.0%, not kept) | time 2 min 05 s | " in line
-    assert f"{report.val_acc * 100:.1f}%" in line and "cost $0.0419 at $1.204/h" in line
-    summary["checkpoints"] = {"last": True, "best_by": "val/acc"}
-    assert "(best 92.0%, in the best-k checkpoints)" in summary_line(summary, report)
-    summary["best_val_acc"] = 0.82
-    assert "val acc 82.0% final, in last.ckpt | " in summary_line(summary, report)
-
-
-def test_noise_filters_keep_our_warnings():
-    import warnings
-
-    from sci_lightning.app.noise import quiet_third_party
-    from sci_lightning.energy import EnergyMeterWarning
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        quiet_third_party()
-        warnings.warn_explicit(
-            "`isinstance(treespec, LeafSpec)` is deprecated, use x",
-            FutureWarning,
-            "_pytree.py",
-            21,
-            module="lightning.pytorch.utilities._pytree",
-        )
-        warnings.warn("meter fell back", EnergyMeterWarning, stacklevel=1)
-        warnings.warn(
-            "`isinstance(treespec, LeafSpec)` is deprecated, in user code", FutureWarning, stacklevel=1
-        )
-        warnings.warn_explicit(
-            "The `srun` command is available on your system but is not used. HINT: ...",
-            UserWarning,
-            "slurm.py",
-            204,
-            module="lightning.fabric.plugins.environments.slurm",
-        )
-    messages = [str(w.message) for w in caught]
-    assert messages == ["meter fell back", "`isinstance(treespec, LeafSpec)` is deprecated, in user code"]
-
-
-def test_lightning_info_lines_go_through_one_handler():
-    import logging
-
-    import lightning  # noqa: F401 - its import adds a console handler to the "lightning" logger
-
-    from sci_lightning.app.noise import one_handler_per_message
-
-    lightning_logger, root = logging.getLogger("lightning"), logging.getLogger()
-    saved_lightning, saved_root = list(lightning_logger.handlers), list(root.handlers)
-    try:
-        if not any(type(h) is logging.StreamHandler for h in lightning_logger.handlers):
-            lightning_logger.addHandler(logging.StreamHandler())
-        root.handlers = []
-        assert one_handler_per_message() == 0  # no root handler (a user's script): Lightning keeps its own
-        root.addHandler(logging.NullHandler())  # Hydra's, in the CLI
-        assert one_handler_per_message() >= 1
-        assert not any(type(h) is logging.StreamHandler for h in lightning_logger.handlers)
-    finally:
-        lightning_logger.handlers, root.handlers = saved_lightning, saved_root
 
 
 _CLI_SCRIPT = """
