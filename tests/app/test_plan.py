@@ -482,6 +482,7 @@ def test_trace_gap_covering_now_gives_the_real_wait(tmp_path):
     assert plan["delay_s"] == 11 * 3600.0 and plan["data_gap_at_start_s"] == 11 * 3600.0
 
 
+@pytest.mark.slow
 def test_a_reader_that_closes_early_gets_no_traceback(tmp_path):
     """``python -m sci_lightning.plan ... | head -1``: the plan writes its whole answer (~1 KB) in one
     go at exit, so head closing after its line and a reader already gone are the same pipe for

@@ -74,6 +74,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_cli_writes_the_files_and_refuses_bad_input_in_one_line(campaign_dir, tmp_path):
     out = _cli(str(campaign_dir), "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert out.returncode == 0, out.stderr

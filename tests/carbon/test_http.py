@@ -158,6 +158,7 @@ def test_backoff_that_would_cross_the_budget_ends_the_call():
         assert "max_total_wait_s" in msg and srv.count("GET", "/r") == 2
 
 
+@pytest.mark.slow
 def test_total_time_is_bounded_including_request_timeouts():
     """Every request times out (the server answers after 3 s): real sleeps and clock, many
     retries, a long read timeout -- the call still ends within its 1.5 s budget."""

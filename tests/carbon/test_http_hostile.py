@@ -111,6 +111,7 @@ def test_strings_empty_and_no_content_fall_back(reply, words):
     assert words in record["reason"]
 
 
+@pytest.mark.slow
 def test_a_dripping_body_cannot_outlast_the_budget():
     # 400 bytes at one byte per 0.25 s would take 100 s; the call's budget is 2 s
     payload = b'{"data": [], "meta": {"pad": "' + b"x" * 360 + b'"}}'
@@ -267,6 +268,7 @@ class HeaderDripServer:
         self.sock.close()
 
 
+@pytest.mark.slow
 def test_dripping_headers_cannot_outlast_the_budget():
     # 600 header bytes at one per 0.1 s would take 60 s, each read well inside the 5 s read
     # timeout; the call's budget is 2 s and covers the status line and headers too
@@ -291,6 +293,7 @@ def test_dripping_headers_cannot_outlast_the_budget():
     assert "status line and headers had not all arrived" in str(err.value)
 
 
+@pytest.mark.slow
 def test_login_and_data_request_share_one_budget():
     # login answers after 1.5 s, the data request after 1.5 s: each alone fits the 2 s budget,
     # together they do not, and one provider call gets one budget (not one per request)

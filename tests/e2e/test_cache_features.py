@@ -178,6 +178,7 @@ def test_augmented_data_is_refused_by_the_datamodule(tmp_path):
         CachedFeaturesDataModule(_dm(tmp_path, augment=True))
 
 
+@pytest.mark.slow
 def test_config_refuses_cache_features_without_freeze_or_with_augment(compose):
     from sci_lightning.settings import Config, coerce
 

@@ -24,6 +24,7 @@ def _run(cwd: Path, module: str, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_help_describes_the_app_its_groups_and_examples(tmp_path):
     proc = _run(tmp_path, "sci_lightning", "--help")
     assert proc.returncode == 0, proc.stderr
@@ -40,6 +41,7 @@ def test_help_describes_the_app_its_groups_and_examples(tmp_path):
     assert not (tmp_path / "outputs").exists()
 
 
+@pytest.mark.slow
 def test_plan_help_shows_only_what_plan_takes(tmp_path):
     proc = _run(tmp_path, "sci_lightning.plan", "--help")
     assert proc.returncode == 0, proc.stderr

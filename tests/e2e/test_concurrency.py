@@ -136,6 +136,7 @@ def test_lock_of_a_dead_pid_is_taken_over_and_its_temporaries_swept(tmp_path):
     assert not orphan.exists() and not lock_path(root).exists()
 
 
+@pytest.mark.slow
 def test_a_live_holder_is_waited_for_and_announced(tmp_path):
     target = tmp_path / "artefact"
     holder = _start_holder(target, 1.0)

@@ -78,7 +78,7 @@ def _fit(tmp_path, callbacks) -> None:
 
 def test_metrics_are_scraped_during_a_fit_and_pushed_to_a_gateway(tmp_path, monkeypatch):
     gateway = ThreadingHTTPServer(("127.0.0.1", 0), _Gateway)
-    threading.Thread(target=gateway.serve_forever, daemon=True).start()
+    threading.Thread(target=gateway.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     _Gateway.received = []
     monkeypatch.setenv(PUSH_USERNAME_ENV, "grafana")
     monkeypatch.setenv(PUSH_PASSWORD_ENV, "s3cret")
