@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 from clocks import ScriptClock
-from lightning.pytorch import Callback, LightningModule
+from lightning.pytorch import Callback, LightningModule, Trainer
 from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
 from sci_lightning.energy.base import METHODS, ComponentEnergy, EnergyMeter
@@ -209,3 +209,20 @@ class ScriptedModule(LightningModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader()
+
+
+def quiet_trainer(
+    root: str | os.PathLike[str], callbacks: list[Callback] | None = None, **settings: Any
+) -> Trainer:
+    """A one-device CPU ``Trainer`` rooted at ``root`` that prints and keeps nothing of its own: no
+    logger, checkpointing, progress bar or model summary unless ``settings`` says otherwise
+    (``settings`` are the Trainer's own arguments and override these defaults)."""
+    defaults: dict[str, Any] = {
+        "accelerator": "cpu",
+        "devices": 1,
+        "logger": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "enable_checkpointing": False,
+    }
+    return Trainer(default_root_dir=str(root), callbacks=callbacks or [], **{**defaults, **settings})

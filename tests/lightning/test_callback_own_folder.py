@@ -11,9 +11,8 @@ import json
 from pathlib import Path
 
 import pytest
-from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import CSVLogger
-from scripted import ScriptClock, ScriptedModule
+from scripted import ScriptClock, ScriptedModule, quiet_trainer
 
 from sci_lightning import EnergyCarbonCallback
 from sci_lightning.errors import ConfigError
@@ -26,15 +25,11 @@ def _fit(root, scripted_meter, logger=False, n=16, ckpt_path=None, max_epochs=1)
     cb = EnergyCarbonCallback(
         meters=[scripted_meter(clock, 10.0)], clock=clock, carbon={"provider": "static", "region": "FR"}
     )
-    trainer = Trainer(
-        accelerator="cpu",
-        default_root_dir=str(root),
-        callbacks=[cb],
+    trainer = quiet_trainer(
+        root,
+        [cb],
         max_epochs=max_epochs,
         limit_val_batches=0,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
         logger=logger,
     )
     trainer.fit(ScriptedModule(clock, n=n), ckpt_path=ckpt_path)
@@ -56,15 +51,11 @@ def test_a_second_fit_into_a_folder_holding_another_runs_results_is_refused_befo
     clock = ScriptClock()
     second = EnergyCarbonCallback(meters=[scripted_meter(clock, 10.0)], clock=clock, compute_sci=False)
     model = ScriptedModule(clock, n=32)
-    trainer = Trainer(
-        accelerator="cpu",
-        default_root_dir=str(tmp_path),
-        callbacks=[second],
+    trainer = quiet_trainer(
+        tmp_path,
+        [second],
         max_epochs=1,
         limit_val_batches=0,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
         logger=make_logger(),
     )
     with pytest.raises(ConfigError) as refused:

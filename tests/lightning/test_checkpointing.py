@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from lightning.pytorch import Callback, Trainer
+from lightning.pytorch import Callback
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from scripted import ConstantPowerMeter, ScriptClock, ScriptedModule
+from scripted import ConstantPowerMeter, ScriptClock, ScriptedModule, quiet_trainer
 
 from sci_lightning.fileio import StorageError
 from sci_lightning.lightning import checkpointing
@@ -145,18 +145,14 @@ def _fit(tmp_path: Path, last: LastCheckpoint, *extra: Callback, fail_at: int | 
     )
     io = _RecordingIO()
     kw.setdefault("max_epochs", 2)
-    trainer = Trainer(
-        accelerator="cpu",
-        devices=1,
-        default_root_dir=str(tmp_path),
-        callbacks=[energy, *extra, last],
+    trainer = quiet_trainer(
+        tmp_path,
+        [energy, *extra, last],
         plugins=[io],
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         num_sanity_val_steps=0,
         limit_val_batches=0,
         **kw,
+        enable_checkpointing=True,
     )
     trainer.fit(ScriptedModule(clock, n=32, batch_size=8, fail_at_batch=fail_at))  # 4 batches an epoch
     return io, energy

@@ -9,8 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from lightning.pytorch import Trainer
-from scripted import ScriptClock, ScriptedModule
+from scripted import ScriptClock, ScriptedModule, quiet_trainer
 
 from sci_lightning.carbon.base import IntensityPoint, IntensityProvider, IntensitySeries, ProviderError
 from sci_lightning.lightning import first_epoch_planner
@@ -55,15 +54,9 @@ def clock(monkeypatch) -> ScriptClock:
 def _fit(tmp_path: Path, clock: ScriptClock, planner: FirstEpochPlanner, **kw) -> ScriptedModule:
     kw.setdefault("max_epochs", 2)
     model = ScriptedModule(clock, n=32, batch_size=8, train_s=STEP_S)  # 4 steps: a 1800 s epoch
-    Trainer(
-        accelerator="cpu",
-        devices=1,
-        default_root_dir=str(tmp_path),
-        callbacks=[planner],
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
+    quiet_trainer(
+        tmp_path,
+        [planner],
         num_sanity_val_steps=0,
         limit_val_batches=0,
         **kw,

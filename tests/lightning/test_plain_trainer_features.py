@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateFinder
 from lightning.pytorch.tuner import Tuner
-from scripted import ScriptClock, ScriptedModule
+from scripted import ScriptClock, ScriptedModule, quiet_trainer
 
 from sci_lightning import EnergyCarbonCallback
 from sci_lightning.sci.report import SciReport
@@ -48,14 +47,9 @@ def _setup(tmp_path, scripted_meter, *callbacks, **trainer_kw):
         carbon={"provider": "static", "region": "FR", "static_g_per_kwh": 100.0},
     )
     kw = {"max_epochs": 2, "limit_val_batches": 0, "num_sanity_val_steps": 0, **trainer_kw}
-    trainer = Trainer(
-        accelerator="cpu",
-        default_root_dir=str(tmp_path),
-        callbacks=[cb, *callbacks],
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        logger=False,
+    trainer = quiet_trainer(
+        tmp_path,
+        [cb, *callbacks],
         **kw,
     )
     return clock, cb, trainer

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from lightning.pytorch import Trainer
-from scripted import ConstantPowerMeter, ScriptClock, ScriptedModule
+from scripted import ConstantPowerMeter, ScriptClock, ScriptedModule, quiet_trainer
 
 from sci_lightning.lightning import progress
 from sci_lightning.lightning.callback import EnergyCarbonCallback
@@ -38,15 +38,9 @@ def clock(monkeypatch) -> ScriptClock:
 
 def _fit(tmp_path: Path, clock: ScriptClock, callbacks: list, model=None, **kw) -> Trainer:
     kw.setdefault("max_epochs", 2)
-    trainer = Trainer(
-        accelerator="cpu",
-        devices=1,
-        default_root_dir=str(tmp_path),
-        callbacks=callbacks,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
+    trainer = quiet_trainer(
+        tmp_path,
+        callbacks,
         num_sanity_val_steps=0,
         limit_val_batches=0,
         **kw,
@@ -106,15 +100,9 @@ def test_a_resumed_fit_estimates_time_left_from_its_own_steps(tmp_path, clock):
     trainer.save_checkpoint(ckpt)
     clock.advance(1000.0)  # time between the parts is not this part's
     model = _BarModule(clock, n=32, batch_size=8, train_s=2.0)
-    trainer = Trainer(
-        accelerator="cpu",
-        devices=1,
-        default_root_dir=str(tmp_path),
-        callbacks=[ProgressLines(stream)],
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
+    trainer = quiet_trainer(
+        tmp_path,
+        [ProgressLines(stream)],
         limit_val_batches=0,
         max_epochs=3,
     )

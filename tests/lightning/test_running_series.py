@@ -13,8 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from lightning.pytorch import Trainer
-from scripted import ConstantPowerMeter, ScriptClock, ScriptedModule
+from scripted import ConstantPowerMeter, ScriptClock, ScriptedModule, quiet_trainer
 
 from sci_lightning.carbon.base import IntensitySeries
 from sci_lightning.carbon.static import StaticProvider
@@ -77,15 +76,9 @@ def _fit(tmp_path: Path, clock: ScriptClock, series: RunningSciSeries | None, en
     callbacks += [series] if series is not None else []
     kw.setdefault("max_epochs", 2)
     kw.setdefault("limit_val_batches", 0)
-    trainer = Trainer(
-        accelerator="cpu",
-        devices=1,
-        default_root_dir=str(tmp_path),
-        callbacks=callbacks,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
+    trainer = quiet_trainer(
+        tmp_path,
+        callbacks,
         num_sanity_val_steps=0,
         **kw,
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from lightning.pytorch import Trainer
-from scripted import ConstantPowerMeter, ScriptClock, ScriptedModule
+from scripted import ConstantPowerMeter, ScriptClock, ScriptedModule, quiet_trainer
 
 from sci_lightning.carbon.base import IntensityProvider, IntensitySeries, ProviderError
 from sci_lightning.carbon.chain import FallbackProvider
@@ -136,15 +136,9 @@ def _fit(tmp_path: Path) -> tuple[Trainer, ScriptedModule, EnergyCarbonCallback]
     energy = EnergyCarbonCallback(
         meters=[ConstantPowerMeter(clock, P_W)], output_dir=str(tmp_path), clock=clock, compute_sci=False
     )
-    trainer = Trainer(
-        accelerator="cpu",
-        devices=1,
-        default_root_dir=str(tmp_path),
-        callbacks=[energy],
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
+    trainer = quiet_trainer(
+        tmp_path,
+        [energy],
         limit_val_batches=0,
         max_steps=8,
     )

@@ -13,9 +13,9 @@ import signal
 from pathlib import Path
 
 import pytest
-from lightning.pytorch import Callback, Trainer
+from lightning.pytorch import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from scripted import ScriptClock, ScriptedModule
+from scripted import ScriptClock, ScriptedModule, quiet_trainer
 
 from sci_lightning.lightning import signals
 from sci_lightning.lightning.signal_guard import RunEnd, SignalGuard, run_end
@@ -120,15 +120,9 @@ def installed(process_state):
 def _fit(tmp_path: Path, callbacks: list, **kw) -> ScriptedModule:
     model = ScriptedModule(ScriptClock(), n=32, batch_size=8)  # 4 batches per epoch
     kw.setdefault("max_epochs", 2)
-    Trainer(
-        accelerator="cpu",
-        devices=1,
-        default_root_dir=str(tmp_path),
-        callbacks=callbacks,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
+    quiet_trainer(
+        tmp_path,
+        callbacks,
         limit_val_batches=1,
         **kw,
     ).fit(model)
@@ -181,15 +175,9 @@ def test_sigint_stops_the_fit_at_once_and_the_ranks_are_not_in_step(tmp_path, in
 def test_a_failure_in_training_is_recorded_and_a_new_fit_starts_clean(tmp_path, process_state):
     guard = SignalGuard()
     model = ScriptedModule(ScriptClock(), n=32, batch_size=8, fail_at_batch=1)
-    trainer = Trainer(
-        accelerator="cpu",
-        devices=1,
-        default_root_dir=str(tmp_path),
-        callbacks=[guard],
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
+    trainer = quiet_trainer(
+        tmp_path,
+        [guard],
         max_epochs=1,
         num_sanity_val_steps=0,
     )
